@@ -1,0 +1,433 @@
+//! The headless commands: each one calls the library and prints its result, as text for
+//! people or JSON for scripts. Progress goes to stderr, results to stdout.
+
+mod output;
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use dams::apply::{self, Target};
+use dams::config::Profile;
+use dams::key::KeyStore;
+use dams::plan::{self, Planner};
+use dams::scan::{self, Index, ScanOptions};
+use dams::verify;
+
+/// Options shared by the commands that plan.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The key store file (default: key.json in dams' data folder).
+    #[arg(long, global = true, env = "DAMS_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// A built-in profile name or a profile file (default: seed).
+    #[arg(long, global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Override a profile value, e.g. --value institution="Study Centre".
+    #[arg(long = "value", global = true, value_name = "NAME=TEXT", value_parser = parse_value)]
+    pub values: Vec<(String, String)>,
+}
+
+fn parse_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| "expected NAME=TEXT".to_string())
+}
+
+/// Tracing goes to a log file in the data folder, never to the terminal. Messages carry
+/// paths and counts, never identifying values.
+pub fn init_logging() {
+    let Some(dir) = dams::key::data_dir() else { return };
+    if dams::key::create_private_dir(&dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dams.log"))
+    else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}
+
+/// Ctrl-C cancels the running job; work in flight finishes, nothing partial is left.
+fn cancel_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        f.store(true, Ordering::Relaxed);
+    });
+    flag
+}
+
+/// A progress reporter: a bar on a terminal, plain lines (every 10%) otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    label: &'static str,
+    last_decile: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    fn new(label: &'static str, quiet: bool) -> Progress {
+        let bar = (!quiet && io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            if let Ok(style) =
+                ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} files {elapsed_precise}")
+            {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.set_prefix(label);
+            b
+        });
+        Progress {
+            bar,
+            label,
+            last_decile: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    fn update(&self, done: usize, total: usize) {
+        match &self.bar {
+            Some(b) => {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+            None => {
+                if total < 1000 {
+                    return;
+                }
+                let decile = done * 10 / total.max(1);
+                if self.last_decile.swap(decile, Ordering::Relaxed) != decile {
+                    eprintln!("{}: {done}/{total} files", self.label);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn open_key(common: &Common) -> Result<KeyStore> {
+    let path = match &common.key {
+        Some(p) => p.clone(),
+        None => KeyStore::default_path()?,
+    };
+    let key = KeyStore::open(&path)?;
+    for w in &key.warnings {
+        eprintln!("dams: warning: {w}");
+    }
+    Ok(key)
+}
+
+fn do_scan(path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<Index> {
+    let progress = Progress::new("scan", quiet);
+    let cancel = cancel_flag();
+    let index = scan::scan(path, &ScanOptions { exclude }, &|d, t| progress.update(d, t), &cancel)?;
+    progress.finish();
+    tracing::info!(
+        files = index.file_count(),
+        unreadable = index.unreadable.len(),
+        "scanned"
+    );
+    Ok(index)
+}
+
+pub fn scan(path: &Path, json: bool) -> Result<ExitCode> {
+    let index = do_scan(path, json, Vec::new())?;
+    let out = &mut io::stdout().lock();
+    if json {
+        output::scan_json(out, &index)?;
+    } else {
+        output::scan_text(out, &index)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn plan(path: &Path, common: &Common, json: bool, files: bool) -> Result<ExitCode> {
+    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
+    let key = open_key(common)?;
+    let index = do_scan(path, json, vec![])?;
+    let planner = Planner::new(&index, profile, &key);
+    let progress = Progress::new("plan", json);
+    let cancel = cancel_flag();
+    let Some(plan) = plan::build(&index, &planner, &|d, t| progress.update(d, t), &cancel) else {
+        bail!("cancelled");
+    };
+    progress.finish();
+    let out = &mut io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &plan)?;
+        writeln!(out)?;
+    } else {
+        output::plan_text(out, &plan, &planner, key.path(), files)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+pub fn apply(
+    path: &Path,
+    out: Option<PathBuf>,
+    in_place: bool,
+    yes: bool,
+    json: bool,
+    common: &Common,
+) -> Result<ExitCode> {
+    let target = if in_place {
+        Target::InPlace
+    } else {
+        Target::Folder(out.context("--out is required")?)
+    };
+    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
+    let mut key = open_key(common)?;
+    apply::check_target(path, &target, key.path())?;
+    if !yes && !io::stdin().is_terminal() {
+        bail!("refusing to write without confirmation: not on a terminal; pass --yes to apply without asking");
+    }
+    let exclude = match &target {
+        Target::Folder(o) => vec![o.clone()],
+        Target::InPlace => vec![],
+    };
+    let index = do_scan(path, json, exclude)?;
+    let planner = Planner::new(&index, profile, &key);
+    if !yes {
+        output::apply_summary(&mut io::stderr().lock(), &index, &planner, &target, key.path())?;
+        let n = index.file_count();
+        if !confirm(&format!("Write {n} file{}?", if n == 1 { "" } else { "s" }))? {
+            eprintln!("Nothing was written.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let progress = Progress::new("apply", json);
+    let cancel = cancel_flag();
+    let report = apply::apply(
+        &index,
+        &planner,
+        &mut key,
+        &target,
+        None,
+        &|d, t| progress.update(d, t),
+        &cancel,
+    )?;
+    progress.finish();
+    tracing::info!(written = report.written, failed = report.failed.len(), "applied");
+    let out = &mut io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        output::apply_text(out, &report)?;
+    }
+    let all_written = report.failed.is_empty() && report.unreadable.is_empty() && !report.cancelled;
+    Ok(if all_written {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn verify(out_dir: &Path, against: &Path, common: &Common, json: bool) -> Result<ExitCode> {
+    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
+    let key = open_key(common)?;
+    let index = do_scan(against, json, vec![out_dir.to_path_buf()])?;
+    let planner = Planner::new(&index, profile, &key);
+    if !planner.new_entries.is_empty() {
+        bail!(
+            "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
+            planner.new_entries.len(),
+            against.display(),
+            key.path().display()
+        );
+    }
+    let progress = Progress::new("verify", json);
+    let cancel = cancel_flag();
+    let report = verify::verify(out_dir, &index, &planner, &|d, t| progress.update(d, t), &cancel);
+    progress.finish();
+    let out = &mut io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        output::verify_text(out, &report)?;
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn key_info(common: &Common) -> Result<ExitCode> {
+    let key = open_key(common)?;
+    let mut by_source: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in key.entries() {
+        *by_source.entry(e.source.as_str()).or_default() += 1;
+    }
+    println!("key store: {}", key.path().display());
+    if !key.exists() {
+        println!("not created yet (it is created when the first code is written, or by `dams key init`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "codes look like: {}{}",
+        key.prefix(),
+        "0".repeat(key.digits().saturating_sub(1)) + "1"
+    );
+    println!("entries: {}", key.entries().len());
+    for (source, n) in by_source {
+        println!("  {source}: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_init(common: &Common, prefix: &str, digits: usize) -> Result<ExitCode> {
+    let mut key = open_key(common)?;
+    if key.exists() && (key.prefix() != prefix || key.digits() != digits) && !key.entries().is_empty() {
+        bail!(
+            "the key store {} already exists with codes like {}…; it is left as it is",
+            key.path().display(),
+            key.prefix()
+        );
+    }
+    key.set_format(prefix, digits)?;
+    key.save()?;
+    println!(
+        "key store {} ready; new codes will look like {prefix}{:0digits$}",
+        key.path().display(),
+        1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_import(common: &Common, file: &Path, id_col: Option<&str>, code_col: Option<&str>) -> Result<ExitCode> {
+    let mut key = open_key(common)?;
+    let added = key.import_csv(file, id_col, code_col)?;
+    println!(
+        "imported {added} new entr{} into {}",
+        if added == 1 { "y" } else { "ies" },
+        key.path().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_export(common: &Common, output: Option<&Path>) -> Result<ExitCode> {
+    let key = open_key(common)?;
+    match output {
+        Some(path) => {
+            dams::atomic::write_file(path, 0o600, |w| key.export_csv(w))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {} entries to {} (readable by you only)",
+                key.entries().len(),
+                path.display()
+            );
+        }
+        None => key.export_csv(&mut io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key_lookup(common: &Common, code: &str) -> Result<ExitCode> {
+    let key = open_key(common)?;
+    match key.entry_by_code(code) {
+        Some(e) => {
+            println!("code:         {}", e.code);
+            println!("patient ID:   {}", e.patient_id);
+            println!("patient name: {}", e.patient_name);
+            println!("birth date:   {}", e.birth_date);
+            println!("added:        {} ({})", e.added, e.source);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("dams: no entry with code {code} in {}", key.path().display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn profile_list() -> Result<ExitCode> {
+    for name in dams::config::builtin_names() {
+        let p = Profile::resolve(Some(name), &[])?;
+        println!("{name:10} {}", p.description);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn profile_show(name: &str) -> Result<ExitCode> {
+    match dams::config::builtin_text(name) {
+        Some(t) => {
+            print!("{t}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!(
+            "no built-in profile '{name}' (built-in: {})",
+            dams::config::builtin_names().join(", ")
+        ),
+    }
+}
+
+/// The review TUI. Until it exists, point at the headless commands.
+pub fn review(path: PathBuf, _common: &Common) -> Result<ExitCode> {
+    eprintln!(
+        "dams: the review screen is not available in this version; use `dams plan {}` to see the changes and `dams apply` to write them",
+        path.display()
+    );
+    Ok(ExitCode::from(2))
+}
+
+/// Makes the demo workspace and shows what dams would do with it, then writes and verifies
+/// it into the workspace's own output folder, with a key store of its own.
+pub fn demo(dir: Option<PathBuf>, common: &Common) -> Result<ExitCode> {
+    let base = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("dams-demo-{}", std::process::id())),
+    };
+    if base.exists() && std::fs::read_dir(&base)?.next().is_some() {
+        bail!("{} is not empty; choose another --dir", base.display());
+    }
+    let input = dams::demo::make_workspace(&base)?;
+    let key_path = base.join("state").join("key.json");
+    let out = base.join("output");
+    let demo_common = Common {
+        key: Some(key_path.clone()),
+        ..common.clone()
+    };
+    println!("Demo workspace: {}", base.display());
+    println!("  input:  {}", input.display());
+    println!("  output: {}", out.display());
+    println!("  key:    {}\n", key_path.display());
+    plan(&input, &demo_common, false, false)?;
+    println!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
+    apply(&input, Some(out.clone()), false, true, false, &demo_common)?;
+    println!("\n--- dams verify {} --against {}", out.display(), input.display());
+    verify(&out, &input, &demo_common, false)?;
+    println!(
+        "\nTry: dams plan {} --key {} --files",
+        input.display(),
+        key_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,285 @@
+//! Text renderings of scan, plan, apply and verify results for people at a terminal.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+use dams::apply::{ApplyReport, Target};
+use dams::plan::{Plan, Planner};
+use dams::scan::{Index, Unreadable};
+use dams::verify::VerifyReport;
+
+pub fn scan_json(out: &mut dyn Write, index: &Index) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, index)?;
+    writeln!(out)
+}
+
+fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{heading} ({}):", list.len())?;
+    for u in list {
+        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+    }
+    Ok(())
+}
+
+pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
+    let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
+    writeln!(
+        out,
+        "{}: {} patient(s), {} series, {} file(s); {} could not be read",
+        index.root.display(),
+        index.patients.len(),
+        series,
+        index.file_count(),
+        index.unreadable.len()
+    )?;
+    for p in &index.patients {
+        writeln!(out, "\npatient {}  ({} files)", p.patient_id, p.file_count())?;
+        for st in &p.studies {
+            writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
+            for s in &st.series {
+                let folder = common_folder(s.instances.iter().map(|i| i.path.as_path()));
+                writeln!(
+                    out,
+                    "    {:4} #{:<4} {:>5} files  {:30}  {}",
+                    s.modality,
+                    s.number.map(|n| n.to_string()).unwrap_or_default(),
+                    s.instances.len(),
+                    truncate(&s.description, 30),
+                    folder
+                )?;
+            }
+        }
+    }
+    unreadable_list(out, &index.unreadable, "could not be read")
+}
+
+fn fmt_date(da: &str) -> String {
+    if da.len() == 8 && da.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}-{}", &da[..4], &da[4..6], &da[6..])
+    } else {
+        da.to_string()
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The folder shared by a set of paths ("DEMO-001/CT").
+fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
+    let mut common: Option<std::path::PathBuf> = None;
+    for p in paths {
+        let dir = p.parent().unwrap_or(Path::new("")).to_path_buf();
+        common = Some(match common {
+            None => dir,
+            Some(c) => c
+                .components()
+                .zip(dir.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    let c = common.unwrap_or_default();
+    if c.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        c.display().to_string()
+    }
+}
+
+pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: &Path, files: bool) -> io::Result<()> {
+    writeln!(out, "profile: {} ({})", plan.profile, planner.profile.source)?;
+    writeln!(
+        out,
+        "key store: {} ({} new code{})",
+        key_path.display(),
+        plan.new_key_entries.len(),
+        if plan.new_key_entries.len() == 1 { "" } else { "s" }
+    )?;
+    for p in &plan.patients {
+        writeln!(
+            out,
+            "\n{} → {}{}  ({} files)",
+            p.patient_id,
+            p.code,
+            if p.new_code { " (new code)" } else { "" },
+            p.files.len()
+        )?;
+        if files {
+            for f in &p.files {
+                writeln!(out, "  {}", f.source.display())?;
+                for e in &f.edits {
+                    writeln!(out, "    {}", edit_line(e))?;
+                }
+                for w in &f.warnings {
+                    writeln!(out, "    warning: {w}")?;
+                }
+            }
+        } else {
+            // Folder by folder, identical edits counted once.
+            let mut folders: BTreeMap<String, Vec<&dams::plan::FilePlan>> = BTreeMap::new();
+            for f in &p.files {
+                folders
+                    .entry(f.source.parent().map(|d| d.display().to_string()).unwrap_or_default())
+                    .or_default()
+                    .push(f);
+            }
+            for (folder, fs) in folders {
+                writeln!(
+                    out,
+                    "  {}/  {} files",
+                    if folder.is_empty() { "." } else { &folder },
+                    fs.len()
+                )?;
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                let mut order: Vec<String> = Vec::new();
+                for f in &fs {
+                    for e in &f.edits {
+                        let line = edit_line(e);
+                        let n = counts.entry(line.clone()).or_default();
+                        if *n == 0 {
+                            order.push(line);
+                        }
+                        *n += 1;
+                    }
+                }
+                for line in order {
+                    writeln!(out, "    {line}  ×{}", counts[&line])?;
+                }
+                for f in &fs {
+                    for w in &f.warnings {
+                        writeln!(out, "    warning: {}: {w}", f.source.display())?;
+                    }
+                }
+            }
+        }
+        for e in &p.failed {
+            writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+        }
+    }
+    unreadable_list(out, &plan.unreadable, "could not be read, will not be written")?;
+    writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+}
+
+fn edit_line(e: &dams::plan::Edit) -> String {
+    let before = e.before.as_deref().unwrap_or("(absent)");
+    let after = e
+        .after
+        .as_deref()
+        .map(|a| if a.is_empty() { "(empty)" } else { a })
+        .unwrap_or("(removed)");
+    format!(
+        "{} {:24} {} → {}  [{}]",
+        e.path,
+        e.keyword,
+        show(before),
+        show(after),
+        e.rule
+    )
+}
+
+fn show(v: &str) -> String {
+    if v.is_empty() {
+        "(empty)".into()
+    } else {
+        truncate(v, 40)
+    }
+}
+
+pub fn apply_summary(
+    out: &mut dyn Write,
+    index: &Index,
+    planner: &Planner,
+    target: &Target,
+    key_path: &Path,
+) -> io::Result<()> {
+    let dest = match target {
+        Target::Folder(o) => o.display().to_string(),
+        Target::InPlace => format!("{} (IN PLACE: the input files are replaced)", index.root.display()),
+    };
+    writeln!(out, "dams apply")?;
+    writeln!(out, "  input:     {}", index.root.display())?;
+    writeln!(out, "  output:    {dest}")?;
+    writeln!(out, "  profile:   {}", planner.profile.name)?;
+    writeln!(out, "  patients:  {}", index.patients.len())?;
+    writeln!(out, "  files:     {}", index.file_count())?;
+    let new: Vec<&str> = planner.new_entries.iter().map(|e| e.code.as_str()).collect();
+    writeln!(
+        out,
+        "  key store: {} ({} new code{}{})",
+        key_path.display(),
+        new.len(),
+        if new.len() == 1 { "" } else { "s" },
+        if new.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", new.join(", "))
+        }
+    )?;
+    if !index.unreadable.is_empty() {
+        writeln!(
+            out,
+            "  not written, could not be read: {} file(s) (see `dams scan`)",
+            index.unreadable.len()
+        )?;
+    }
+    Ok(())
+}
+
+pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
+    match &r.out {
+        Some(o) => writeln!(out, "wrote {} file(s) to {}", r.written, o.display())?,
+        None => writeln!(out, "replaced {} file(s) in place", r.written)?,
+    }
+    if r.key_entries_created > 0 {
+        writeln!(out, "added {} code(s) to the key store", r.key_entries_created)?;
+    }
+    if r.cancelled {
+        writeln!(
+            out,
+            "cancelled: the remaining files were not written (run again to finish)"
+        )?;
+    }
+    if !r.failed.is_empty() {
+        writeln!(out, "\nfailed ({}):", r.failed.len())?;
+        for f in &r.failed {
+            writeln!(out, "  {}: {}", f.path.display(), f.reason)?;
+        }
+    }
+    unreadable_list(out, &r.unreadable, "not written, could not be read")
+}
+
+pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
+    writeln!(out, "checked {} file(s): {} ok", r.checked, r.ok)?;
+    if !r.problems.is_empty() {
+        writeln!(out, "\nproblems ({}):", r.problems.len())?;
+        for p in &r.problems {
+            writeln!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
+        }
+    }
+    if !r.residual.is_empty() {
+        writeln!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
+        let mut grouped: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
+        for x in &r.residual {
+            *grouped
+                .entry((x.element.clone(), x.keyword.clone(), x.identifier.label()))
+                .or_default() += 1;
+        }
+        for ((element, keyword, what), n) in grouped {
+            writeln!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
+        }
+        writeln!(out, "  (run with --json for the list of files)")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! Profiles: which tags change and how, written in TOML. Built-in profiles are embedded from
+//! `assets/profiles/`; users can pass their own file. Mistakes are reported with file and line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::dicom::{Tag, VR, dict};
+
+/// Built-in profiles: (name, TOML text).
+const BUILTIN: &[(&str, &str)] = &[("seed", include_str!("../assets/profiles/seed.toml"))];
+
+pub const DEFAULT_PROFILE: &str = "seed";
+
+/// What a rule does to the value of its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The patient's code from the key store.
+    Code,
+    /// A date keeps its year; month and day become 01 01.
+    KeepYear,
+    Replace(String),
+    Empty,
+    Remove,
+    Keep,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Code => "code",
+            Action::KeepYear => "keep-year",
+            Action::Replace(_) => "replace",
+            Action::Empty => "empty",
+            Action::Remove => "remove",
+            Action::Keep => "keep",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub tag: Tag,
+    pub action: Action,
+}
+
+/// A loaded, checked profile. Rules are looked up by tag on the hot path, so they are kept
+/// sorted for binary search.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// `builtin:seed` or the file's path.
+    pub source: String,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Unreadable { file: String, message: String },
+    #[error("unknown profile '{name}': no such file, and not a built-in profile ({builtins})")]
+    Unknown { name: String, builtins: String },
+    #[error("--value {0}: no such value in the profile (it has: {1})")]
+    UnknownValue(String, String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    profile: ProfileMeta,
+    #[serde(default)]
+    values: BTreeMap<String, String>,
+    #[serde(default)]
+    dicom: Vec<RuleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileMeta {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    tag: Spanned<String>,
+    action: Option<Spanned<ActionName>>,
+    replace: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum ActionName {
+    Code,
+    KeepYear,
+    Replace,
+    Empty,
+    Remove,
+    Keep,
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    (line, column)
+}
+
+impl Profile {
+    /// A built-in profile by name, or a profile file by path. `None` gives the default.
+    pub fn resolve(arg: Option<&str>, values: &[(String, String)]) -> Result<Profile, ProfileError> {
+        let arg = arg.unwrap_or(DEFAULT_PROFILE);
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
+            return Profile::parse(text, &format!("builtin:{name}"), values);
+        }
+        let path = Path::new(arg);
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Unreadable {
+                file: arg.to_string(),
+                message: e.to_string(),
+            })?;
+            return Profile::parse(&text, arg, values);
+        }
+        Err(ProfileError::Unknown {
+            name: arg.to_string(),
+            builtins: builtin_names().join(", "),
+        })
+    }
+
+    /// Parses and checks a profile. `values` override the profile's `[values]`.
+    pub fn parse(text: &str, file: &str, overrides: &[(String, String)]) -> Result<Profile, ProfileError> {
+        let err_at = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            ProfileError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let pf: ProfileFile = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            err_at(offset, e.message().trim().to_string())
+        })?;
+
+        let mut values = pf.values;
+        for (k, v) in overrides {
+            if !values.contains_key(k) {
+                return Err(ProfileError::UnknownValue(
+                    k.clone(),
+                    values.keys().cloned().collect::<Vec<_>>().join(", "),
+                ));
+            }
+            values.insert(k.clone(), v.clone());
+        }
+
+        let mut rules: Vec<(Rule, usize)> = Vec::new();
+        for spec in pf.dicom {
+            let tag_text = spec.tag.get_ref();
+            let at = spec.tag.span().start;
+            let Some(tag) = dict::parse_tag(tag_text) else {
+                let hint = suggest_keyword(tag_text)
+                    .map(|k| format!(" (did you mean {k}?)"))
+                    .unwrap_or_default();
+                return Err(err_at(
+                    at,
+                    format!("unknown tag '{tag_text}': not a DICOM keyword or (gggg,eeee){hint}"),
+                ));
+            };
+            let action = match (&spec.action, &spec.replace) {
+                (Some(_), Some(_)) => {
+                    return Err(err_at(at, "a rule has either `action` or `replace`, not both".into()));
+                }
+                (None, None) => {
+                    return Err(err_at(
+                        at,
+                        "a rule needs `action = \"code|keep-year|empty|remove|keep\"` or `replace = \"…\"`".into(),
+                    ));
+                }
+                (None, Some(r)) => {
+                    Action::Replace(expand(r.get_ref(), &values).map_err(|m| err_at(r.span().start, m))?)
+                }
+                (Some(a), None) => match a.get_ref() {
+                    ActionName::Code => Action::Code,
+                    ActionName::KeepYear => Action::KeepYear,
+                    ActionName::Empty => Action::Empty,
+                    ActionName::Remove => Action::Remove,
+                    ActionName::Keep => Action::Keep,
+                    ActionName::Replace => {
+                        return Err(err_at(
+                            a.span().start,
+                            "write `replace = \"new text\"` instead of `action = \"replace\"`".into(),
+                        ));
+                    }
+                },
+            };
+            let vr = dict::vr_of(tag);
+            let incompatible = match (&action, vr) {
+                (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
+                (Action::Code | Action::Replace(_), Some(VR::SQ)) => true,
+                (Action::Code | Action::Replace(_), Some(v)) => !crate::dicom::text::is_text_vr(v),
+                _ => false,
+            };
+            if incompatible {
+                return Err(err_at(
+                    at,
+                    format!(
+                        "`{}` cannot be used on {} (VR {:?})",
+                        action.name(),
+                        tag_text,
+                        vr.unwrap_or(VR::UN)
+                    ),
+                ));
+            }
+            if let Some((_, first)) = rules.iter().find(|(r, _)| r.tag == tag) {
+                let (line, _) = line_col(text, *first);
+                return Err(err_at(
+                    at,
+                    format!("second rule for {tag_text}; the first is on line {line}"),
+                ));
+            }
+            rules.push((Rule { tag, action }, at));
+        }
+        let mut rules: Vec<Rule> = rules.into_iter().map(|(r, _)| r).collect();
+        rules.sort_by_key(|r| r.tag);
+        Ok(Profile {
+            name: pf.profile.name,
+            description: pf.profile.description,
+            source: file.to_string(),
+            rules,
+        })
+    }
+
+    /// The rule for a tag, if any.
+    pub fn rule(&self, tag: Tag) -> Option<&Rule> {
+        self.rules
+            .binary_search_by_key(&tag, |r| r.tag)
+            .ok()
+            .map(|i| &self.rules[i])
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+/// Replaces `${name}` with values from the profile's `[values]` table.
+fn expand(text: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else {
+            return Err("unclosed ${ in replacement".into());
+        };
+        let name = &after[..j];
+        match values.get(name) {
+            Some(v) => out.push_str(v),
+            None => return Err(format!("${{{name}}} is not defined in [values]")),
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A keyword one edit away from what the user typed (deletion, swap, replacement, insertion).
+/// The dictionary cannot be listed, so candidates are generated and looked up.
+fn suggest_keyword(text: &str) -> Option<String> {
+    use dicom_core::dictionary::DataDictionary;
+    let dict = dicom_dictionary_std::StandardDataDictionary;
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() || chars.len() > 64 || !text.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let known = |s: &str| dict.by_name(s).is_some();
+    let word = |v: &[char]| v.iter().collect::<String>();
+    for i in 0..chars.len() {
+        let mut v = chars.clone();
+        v.remove(i);
+        if known(&word(&v)) {
+            return Some(word(&v));
+        }
+        if i + 1 < chars.len() {
+            let mut v = chars.clone();
+            v.swap(i, i + 1);
+            if known(&word(&v)) {
+                return Some(word(&v));
+            }
+        }
+    }
+    for i in 0..=chars.len() {
+        for &c in &letters {
+            let mut v = chars.clone();
+            v.insert(i, c);
+            if known(&word(&v)) {
+                return Some(word(&v));
+            }
+            if i < chars.len() {
+                let mut v = chars.clone();
+                v[i] = c;
+                if known(&word(&v)) {
+                    return Some(word(&v));
+                }
+            }
+        }
+    }
+    None
+}
+
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// The TOML text of a built-in profile.
+pub fn builtin_text(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_profile_has_the_six_rules() {
+        let p = Profile::resolve(None, &[]).expect("seed loads");
+        assert_eq!(p.name, "seed");
+        assert_eq!(p.rules().len(), 6);
+        assert_eq!(p.rule(Tag(0x0010, 0x0010)).map(|r| &r.action), Some(&Action::Code));
+        assert_eq!(p.rule(Tag(0x0010, 0x0030)).map(|r| &r.action), Some(&Action::KeepYear));
+        assert_eq!(
+            p.rule(Tag(0x0008, 0x1030)).map(|r| &r.action),
+            Some(&Action::Replace("RESEARCH".into()))
+        );
+    }
+
+    #[test]
+    fn values_can_be_overridden() {
+        let p = Profile::resolve(None, &[("institution".into(), "Uni X".into())]).expect("loads");
+        assert_eq!(
+            p.rule(Tag(0x0008, 0x0080)).map(|r| &r.action),
+            Some(&Action::Replace("Uni X".into()))
+        );
+        let err = Profile::resolve(None, &[("nope".into(), "x".into())]).expect_err("unknown value");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    fn invalid(text: &str) -> String {
+        Profile::parse(text, "my.toml", &[])
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keyword_names_file_line_and_suggests() {
+        let e = invalid("[profile]\nname = \"x\"\n\n[[dicom]]\ntag = \"PatientNme\"\naction = \"code\"\n");
+        assert!(e.starts_with("my.toml:5:"), "{e}");
+        assert!(
+            e.contains("PatientNme") && e.contains("did you mean PatientName"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_action_and_field_are_refused_with_line() {
+        let e = invalid("[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientID\"\naction = \"scramble\"\n");
+        assert!(e.starts_with("my.toml:5:") && e.contains("scramble"), "{e}");
+        let e = invalid("[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientID\"\nactoin = \"code\"\n");
+        assert!(e.starts_with("my.toml:5:") && e.contains("actoin"), "{e}");
+    }
+
+    #[test]
+    fn inconsistent_rules_are_refused() {
+        let e = invalid("[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientName\"\naction = \"keep-year\"\n");
+        assert!(e.contains("keep-year") && e.contains(":4:"), "{e}");
+        let e = invalid(
+            "[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientID\"\naction = \"code\"\n[[dicom]]\ntag = \"(0010,0020)\"\naction = \"empty\"\n",
+        );
+        assert!(e.contains("first is on line 4"), "{e}");
+        let e = invalid("[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientID\"\nreplace = \"${nope}\"\n");
+        assert!(e.contains("${nope}"), "{e}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_builtins() {
+        let e = Profile::resolve(Some("no-such-profile"), &[])
+            .expect_err("unknown")
+            .to_string();
+        assert!(e.contains("seed"), "{e}");
+    }
+}

@@ -1,0 +1,274 @@
+//! Synthetic workspaces: the `dams demo` folder (fake patients with CT series, masks with
+//! broken tags, an unmatched mask, unreadable files) and the benchmark corpora. Written with
+//! dicom-rs, not with our own writer, so they are independent test input as well.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_object::InMemDicomObject;
+use dicom_object::meta::FileMetaTableBuilder;
+use rayon::prelude::*;
+
+use crate::plan::uid::from_seed;
+
+const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// A fake patient.
+#[derive(Debug, Clone)]
+pub struct FakePatient {
+    pub id: String,
+    pub name: String,
+    pub birth_date: String,
+}
+
+/// One image to write.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub sop_class: String,
+    pub modality: String,
+    pub series_description: String,
+    pub series_number: i32,
+    pub instance_number: i32,
+    pub z: f64,
+    pub frame_of_reference: String,
+    pub rows: u16,
+    pub cols: u16,
+    pub image_type: String,
+    /// (sequence tag, referenced SOP instance UID, referenced SOP class)
+    pub references: Vec<(Tag, String, String)>,
+    /// Mask slices hold 0/1; CT slices a phantom.
+    pub mask: bool,
+}
+
+fn el(tag: (u16, u16), vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
+    DataElement::new(Tag(tag.0, tag.1), vr, v.into())
+}
+
+/// Writes one image as explicit VR little endian with a file meta group.
+pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
+    let (rows, cols) = (usize::from(s.rows), usize::from(s.cols));
+    let mut pixels = Vec::with_capacity(rows * cols * 2);
+    let (cy, cx) = (rows as f64 / 2.0, cols as f64 / 2.0);
+    let r_body = rows.min(cols) as f64 * 0.42;
+    let r_organ = rows.min(cols) as f64 * (0.12 + 0.06 * (s.z / 40.0).sin().abs());
+    for y in 0..rows {
+        for x in 0..cols {
+            let d = ((y as f64 - cy).powi(2) + (x as f64 - cx * 1.15).powi(2)).sqrt();
+            let v: u16 = if s.mask {
+                u16::from(d < r_organ)
+            } else if d < r_organ {
+                1024 + 60
+            } else if d < r_body {
+                1024 + 40 + ((x * 7 + y * 3) % 20) as u16
+            } else {
+                24
+            };
+            pixels.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut obj = InMemDicomObject::from_element_iter([
+        el((0x0008, 0x0005), VR::CS, "ISO_IR 100"),
+        el((0x0008, 0x0008), VR::CS, s.image_type.as_str()),
+        el((0x0008, 0x0016), VR::UI, s.sop_class.as_str()),
+        el((0x0008, 0x0018), VR::UI, s.sop_uid.as_str()),
+        el((0x0008, 0x0020), VR::DA, "20240115"),
+        el((0x0008, 0x0030), VR::TM, "101500"),
+        el((0x0008, 0x0050), VR::SH, "ACC0001"),
+        el((0x0008, 0x0060), VR::CS, s.modality.as_str()),
+        el((0x0008, 0x0080), VR::LO, "Example General Hospital"),
+        el((0x0008, 0x0081), VR::ST, "1 Hospital Road, Exampletown"),
+        el((0x0008, 0x0090), VR::PN, "Referring^Rita"),
+        el((0x0008, 0x1030), VR::LO, "CT ABDOMEN PELVIS"),
+        el((0x0008, 0x103E), VR::LO, s.series_description.as_str()),
+        el((0x0010, 0x0010), VR::PN, p.name.as_str()),
+        el((0x0010, 0x0020), VR::LO, p.id.as_str()),
+        el((0x0010, 0x0030), VR::DA, p.birth_date.as_str()),
+        el((0x0010, 0x0040), VR::CS, "O"),
+        el((0x0020, 0x000D), VR::UI, s.study_uid.as_str()),
+        el((0x0020, 0x000E), VR::UI, s.series_uid.as_str()),
+        el((0x0020, 0x0011), VR::IS, s.series_number.to_string()),
+        el((0x0020, 0x0013), VR::IS, s.instance_number.to_string()),
+        el((0x0020, 0x0032), VR::DS, format!("-160\\-160\\{}", s.z)),
+        el((0x0020, 0x0037), VR::DS, "1\\0\\0\\0\\1\\0"),
+        el((0x0020, 0x0052), VR::UI, s.frame_of_reference.as_str()),
+        el((0x0028, 0x0002), VR::US, 1_u16),
+        el((0x0028, 0x0004), VR::CS, "MONOCHROME2"),
+        el((0x0028, 0x0010), VR::US, s.rows),
+        el((0x0028, 0x0011), VR::US, s.cols),
+        el((0x0028, 0x0030), VR::DS, "0.7\\0.7"),
+        el((0x0028, 0x0100), VR::US, 16_u16),
+        el((0x0028, 0x0101), VR::US, 16_u16),
+        el((0x0028, 0x0102), VR::US, 15_u16),
+        el((0x0028, 0x0103), VR::US, 0_u16),
+        el((0x0028, 0x1052), VR::DS, "-1024"),
+        el((0x0028, 0x1053), VR::DS, "1"),
+        el((0x7FE0, 0x0010), VR::OW, pixels),
+    ]);
+    let mut by_seq: Vec<(Tag, Vec<InMemDicomObject>)> = Vec::new();
+    for (seq, uid, class) in &s.references {
+        let item = InMemDicomObject::from_element_iter([
+            el((0x0008, 0x1150), VR::UI, class.as_str()),
+            el((0x0008, 0x1155), VR::UI, uid.as_str()),
+        ]);
+        match by_seq.iter_mut().find(|(t, _)| t == seq) {
+            Some((_, items)) => items.push(item),
+            None => by_seq.push((*seq, vec![item])),
+        }
+    }
+    for (seq, items) in by_seq {
+        obj.put(DataElement::new(seq, VR::SQ, DataSetSequence::from(items)));
+    }
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
+        .map_err(io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    file.write_to_file(path).map_err(io::Error::other)
+}
+
+/// A CT series of `n` slices.
+pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, number: i32) -> Vec<Slice> {
+    let study = from_seed(&format!("{seed}/study"));
+    let series = from_seed(&format!("{seed}/series/{description}"));
+    let for_uid = from_seed(&format!("{seed}/for"));
+    (0..n)
+        .map(|i| Slice {
+            study_uid: study.clone(),
+            series_uid: series.clone(),
+            sop_uid: from_seed(&format!("{seed}/{description}/{i}")),
+            sop_class: CT_IMAGE_STORAGE.into(),
+            modality: "CT".into(),
+            series_description: description.into(),
+            series_number: number,
+            instance_number: i as i32 + 1,
+            z: i as f64 * 2.5,
+            frame_of_reference: for_uid.clone(),
+            rows,
+            cols,
+            image_type: "ORIGINAL\\PRIMARY\\AXIAL".into(),
+            references: Vec::new(),
+            mask: false,
+        })
+        .collect()
+}
+
+/// Per-slice masks drawn on `source`, with the broken tags careless tools write: the CT's
+/// SeriesInstanceUID, InstanceNumber 1 everywhere, and one duplicated SOPInstanceUID.
+pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Slice> {
+    let mut masks: Vec<Slice> = source
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Slice {
+            sop_uid: from_seed(&format!("{seed}/{description}/{i}")),
+            modality: "CT".into(),
+            series_description: description.into(),
+            instance_number: 1,
+            image_type: "DERIVED\\SECONDARY".into(),
+            references: vec![(Tag(0x0008, 0x2112), s.sop_uid.clone(), s.sop_class.clone())],
+            mask: true,
+            ..s.clone()
+        })
+        .collect();
+    if masks.len() > 2 {
+        let dup = masks[1].sop_uid.clone();
+        masks[2].sop_uid = dup;
+    }
+    masks
+}
+
+/// Makes the demo workspace under `dir` (which must not exist yet or be empty): returns the
+/// input folder.
+pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
+    let input = dir.join("input");
+    let alice = FakePatient {
+        id: "DEMO-001".into(),
+        name: "Demo^Alice^M".into(),
+        birth_date: "19610423".into(),
+    };
+    let bob = FakePatient {
+        id: "DEMO-002".into(),
+        name: "Demo^Bob".into(),
+        birth_date: "19550907".into(),
+    };
+    let ct_a = ct_series("demo/alice", 24, 64, 64, "CT ABDOMEN 3mm", 2);
+    let masks_a = careless_masks("demo/alice/liver", &ct_a, "LIVER MASK");
+    let ct_b = ct_series("demo/bob", 16, 64, 64, "CT CHEST 2mm", 3);
+    // Masks of a series that is not in the folder: the mapping cannot resolve them.
+    let absent = ct_series("demo/bob/elsewhere", 4, 64, 64, "CT CHEST (not exported)", 9);
+    let mut orphan = careless_masks("demo/bob/nodule", &absent, "NODULE MASK");
+    for m in &mut orphan {
+        m.study_uid = ct_b[0].study_uid.clone();
+        m.frame_of_reference = ct_b[0].frame_of_reference.clone();
+    }
+
+    let mut jobs: Vec<(PathBuf, &FakePatient, &Slice)> = Vec::new();
+    for (i, s) in ct_a.iter().enumerate() {
+        jobs.push((
+            input.join("DEMO-001/CT_ABDOMEN").join(format!("IM{:04}.dcm", i + 1)),
+            &alice,
+            s,
+        ));
+    }
+    for (i, s) in masks_a.iter().enumerate() {
+        jobs.push((
+            input.join("DEMO-001/LIVER_MASK").join(format!("mask_{i:03}.dcm")),
+            &alice,
+            s,
+        ));
+    }
+    for (i, s) in ct_b.iter().enumerate() {
+        jobs.push((
+            input.join("DEMO-002/CT_CHEST").join(format!("IM{:04}.dcm", i + 1)),
+            &bob,
+            s,
+        ));
+    }
+    for (i, s) in orphan.iter().enumerate() {
+        jobs.push((
+            input.join("DEMO-002/NODULE_MASK").join(format!("nodule_{i:02}.dcm")),
+            &bob,
+            s,
+        ));
+    }
+    jobs.par_iter().try_for_each(|(path, p, s)| write_slice(path, p, s))?;
+
+    // Files that cannot be handled: a truncated copy of a slice and a note.
+    let whole = fs::read(input.join("DEMO-002/CT_CHEST/IM0001.dcm"))?;
+    fs::write(
+        input.join("DEMO-002/CT_CHEST/IM0099.dcm"),
+        &whole[..whole.len() * 2 / 3],
+    )?;
+    fs::write(
+        input.join("notes.txt"),
+        "Demo workspace made by `dams demo`. All patients are fictitious.\n",
+    )?;
+    Ok(input)
+}
+
+/// The benchmark corpus: `n` CT slices of `rows`×`cols` in `dir`, spread over patients of
+/// 200 slices each, like an export of a small cohort.
+pub fn make_corpus(dir: &Path, n: usize, rows: u16, cols: u16) -> io::Result<()> {
+    let per_patient = 200;
+    let patients = n.div_ceil(per_patient);
+    (0..patients).into_par_iter().try_for_each(|p| {
+        let patient = FakePatient {
+            id: format!("BENCH-{p:04}"),
+            name: format!("Bench^Patient{p}"),
+            birth_date: "19700101".into(),
+        };
+        let count = per_patient.min(n - p * per_patient);
+        let slices = ct_series(&format!("bench/{p}"), count, rows, cols, "CT", 1);
+        slices
+            .par_iter()
+            .enumerate()
+            .try_for_each(|(i, s)| write_slice(&dir.join(format!("P{p:04}/CT/IM{i:05}.dcm")), &patient, s))
+    })
+}

@@ -1,0 +1,351 @@
+//! Turns a parsed file plus a few element changes into the bytes of the new file, as a list
+//! of pieces: new bytes where something changed, ranges of the original everywhere else.
+//! Lengths of enclosing items and sequences of defined length, and group lengths, follow.
+
+use std::collections::HashMap;
+use std::io::{self, Seek, SeekFrom, Write};
+
+use super::parse::{ElementKind, Parsed, TOP, UNDEFINED};
+use super::{Encoding, Tag, VR};
+
+/// What happens to one element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// New value bytes, already encoded and padded to even length.
+    Set(Vec<u8>),
+    /// The element disappears.
+    Remove,
+}
+
+/// A new top-level element (used by profiles that add attributes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insert {
+    pub tag: Tag,
+    pub vr: VR,
+    pub value: Vec<u8>,
+}
+
+/// One piece of the output: new bytes, or a range of the source copied as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Bytes(Vec<u8>),
+    Copy { start: u64, len: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("{tag} ({vr:?}) cannot hold a value of {len} bytes")]
+    TooLong { tag: String, vr: VR, len: usize },
+    #[error("{0} is a sequence; it can only be removed or emptied")]
+    Sequence(String),
+    #[error("internal: overlapping changes at offset {0}")]
+    Overlap(u64),
+}
+
+/// The new file, as pieces, and where its data set starts (for deflated output).
+#[derive(Debug)]
+pub struct Rendered {
+    pub pieces: Vec<Piece>,
+    pub dataset_start: u64,
+}
+
+struct Patch {
+    start: u64,
+    end: u64,
+    bytes: Vec<u8>,
+}
+
+fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
+    let mut h = Vec::with_capacity(12);
+    h.extend_from_slice(&enc.u16_bytes(tag.0));
+    h.extend_from_slice(&enc.u16_bytes(tag.1));
+    if enc.explicit_vr {
+        h.extend_from_slice(vr.to_string().as_bytes());
+        if matches!(
+            vr,
+            VR::OB
+                | VR::OD
+                | VR::OF
+                | VR::OL
+                | VR::OV
+                | VR::OW
+                | VR::SQ
+                | VR::SV
+                | VR::UC
+                | VR::UN
+                | VR::UR
+                | VR::UT
+                | VR::UV
+        ) {
+            h.extend_from_slice(&[0, 0]);
+            h.extend_from_slice(&enc.u32_bytes(len as u32));
+        } else {
+            h.extend_from_slice(&enc.u16_bytes(len as u16));
+        }
+    } else {
+        h.extend_from_slice(&enc.u32_bytes(len as u32));
+    }
+    h
+}
+
+/// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`.
+pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) -> Result<Rendered, RewriteError> {
+    let els = &parsed.elements;
+    let items = &parsed.items;
+
+    // An element inside a removed element needs no change of its own.
+    let removed: Vec<usize> = changes
+        .iter()
+        .filter(|(_, c)| *c == Change::Remove)
+        .map(|(i, _)| *i)
+        .collect();
+    let inside_removed = |mut idx: usize| -> bool {
+        loop {
+            let parent = els[idx].parent;
+            if parent == TOP {
+                return false;
+            }
+            idx = items[parent as usize].parent as usize;
+            if removed.contains(&idx) {
+                return true;
+            }
+        }
+    };
+
+    let mut patches = Vec::new();
+    let mut item_delta: HashMap<u32, i64> = HashMap::new();
+    let mut seq_delta: HashMap<usize, i64> = HashMap::new();
+    let mut group_delta: HashMap<(u32, u16), i64> = HashMap::new();
+
+    let mut add_delta = |idx: usize, delta: i64, patches_group: &mut HashMap<(u32, u16), i64>| {
+        let e = &els[idx];
+        *patches_group.entry((e.parent, e.tag.0)).or_default() += delta;
+        let mut parent = e.parent;
+        while parent != TOP {
+            *item_delta.entry(parent).or_default() += delta;
+            let seq = items[parent as usize].parent as usize;
+            *seq_delta.entry(seq).or_default() += delta;
+            let s = &els[seq];
+            *patches_group.entry((s.parent, s.tag.0)).or_default() += delta;
+            parent = s.parent;
+        }
+    };
+
+    for (idx, change) in changes {
+        let idx = *idx;
+        if inside_removed(idx) {
+            continue;
+        }
+        let e = &els[idx];
+        let old = (e.end - e.start) as i64;
+        match change {
+            Change::Remove => {
+                patches.push(Patch {
+                    start: e.start,
+                    end: e.end,
+                    bytes: Vec::new(),
+                });
+                add_delta(idx, -old, &mut group_delta);
+            }
+            Change::Set(value) => {
+                let short = e.enc.explicit_vr && e.value_start - e.start == 8;
+                if short && value.len() > 0xFFFF {
+                    return Err(RewriteError::TooLong {
+                        tag: super::tag_string(e.tag),
+                        vr: e.vr,
+                        len: value.len(),
+                    });
+                }
+                if e.kind == ElementKind::Sequence && !value.is_empty() {
+                    return Err(RewriteError::Sequence(super::tag_string(e.tag)));
+                }
+                // Keep the original header bytes (VR spelling, reserved bytes) and only
+                // change the length.
+                let (lf, width) = e.length_field();
+                let mut bytes = parsed
+                    .source
+                    .loaded(e.start, (e.value_start - e.start) as usize)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_else(|| header_bytes(e.tag, e.vr, value.len(), e.enc));
+                let at = (lf - e.start) as usize;
+                if width == 2 {
+                    bytes[at..at + 2].copy_from_slice(&e.enc.u16_bytes(value.len() as u16));
+                } else {
+                    bytes[at..at + 4].copy_from_slice(&e.enc.u32_bytes(value.len() as u32));
+                }
+                bytes.extend_from_slice(value);
+                let delta = bytes.len() as i64 - old;
+                patches.push(Patch {
+                    start: e.start,
+                    end: e.end,
+                    bytes,
+                });
+                add_delta(idx, delta, &mut group_delta);
+            }
+        }
+    }
+
+    // Inserted elements go before the first top-level element with a larger tag.
+    for ins in inserts {
+        let enc = parsed.layout.encoding;
+        let pos = els
+            .iter()
+            .filter(|e| e.parent == TOP && !e.is_meta())
+            .find(|e| e.tag > ins.tag)
+            .map(|e| e.start)
+            .unwrap_or(parsed.source.len());
+        let mut bytes = header_bytes(ins.tag, ins.vr, ins.value.len(), enc);
+        bytes.extend_from_slice(&ins.value);
+        *group_delta.entry((TOP, ins.tag.0)).or_default() += bytes.len() as i64;
+        patches.push(Patch {
+            start: pos,
+            end: pos,
+            bytes,
+        });
+    }
+
+    // Length fields of enclosing items and sequences of defined length.
+    for (item, delta) in item_delta {
+        let it = &items[item as usize];
+        if delta == 0
+            || it.length == UNDEFINED
+            || inside_removed(it.parent as usize)
+            || removed.contains(&(it.parent as usize))
+        {
+            continue;
+        }
+        let enc = item_encoding(parsed, item);
+        let new = (i64::from(it.length) + delta) as u32;
+        patches.push(Patch {
+            start: it.start + 4,
+            end: it.start + 8,
+            bytes: enc.u32_bytes(new).to_vec(),
+        });
+    }
+    for (seq, delta) in seq_delta {
+        let s = &els[seq];
+        if delta == 0 || s.length == UNDEFINED || removed.contains(&seq) || inside_removed(seq) {
+            continue;
+        }
+        let (lf, _) = s.length_field();
+        let new = (i64::from(s.length) + delta) as u32;
+        patches.push(Patch {
+            start: lf,
+            end: lf + 4,
+            bytes: s.enc.u32_bytes(new).to_vec(),
+        });
+    }
+    // Group length elements (gggg,0000), the file meta group's above all.
+    for ((parent, group), delta) in group_delta {
+        if delta == 0 {
+            continue;
+        }
+        let Some((gi, g)) = els.iter().enumerate().find(|(_, e)| {
+            e.parent == parent && e.tag == Tag(group, 0) && e.length == 4 && e.kind == ElementKind::Value
+        }) else {
+            continue;
+        };
+        if removed.contains(&gi) || inside_removed(gi) {
+            continue;
+        }
+        let Some(v) = parsed.value(g) else { continue };
+        let new = (i64::from(g.enc.u32(v)) + delta) as u32;
+        patches.push(Patch {
+            start: g.value_start,
+            end: g.value_start + 4,
+            bytes: g.enc.u32_bytes(new).to_vec(),
+        });
+    }
+
+    patches.sort_by_key(|p| (p.start, p.end));
+    let mut pieces = Vec::with_capacity(patches.len() * 2 + 1);
+    let mut pos = 0u64;
+    let ds = parsed.layout.dataset_start;
+    let mut dataset_start = ds as i64;
+    for p in patches {
+        if p.start < pos {
+            return Err(RewriteError::Overlap(p.start));
+        }
+        if p.start > pos {
+            pieces.push(Piece::Copy {
+                start: pos,
+                len: p.start - pos,
+            });
+        }
+        if p.end <= ds && !(p.start == p.end && p.start == ds) {
+            dataset_start += p.bytes.len() as i64 - (p.end - p.start) as i64;
+        }
+        if !p.bytes.is_empty() {
+            pieces.push(Piece::Bytes(p.bytes));
+        }
+        pos = p.end;
+    }
+    let total = parsed.source.len();
+    if pos < total {
+        pieces.push(Piece::Copy {
+            start: pos,
+            len: total - pos,
+        });
+    }
+    Ok(Rendered {
+        pieces,
+        dataset_start: dataset_start as u64,
+    })
+}
+
+/// The encoding of an item's header: that of the values in the sequence holding it.
+fn item_encoding(parsed: &Parsed, item: u32) -> Encoding {
+    let seq = &parsed.elements[parsed.items[item as usize].parent as usize];
+    if seq.vr == VR::UN {
+        Encoding::IMPLICIT_LE
+    } else {
+        seq.enc
+    }
+}
+
+/// Writes the pieces: new bytes from memory, unchanged header bytes from memory, and
+/// everything that was never loaded (pixel data) copied from the source file by the kernel.
+pub fn write_pieces<W: Write>(parsed: &Parsed, pieces: &[Piece], out: &mut W) -> io::Result<()> {
+    for piece in pieces {
+        match piece {
+            Piece::Bytes(b) => out.write_all(b)?,
+            Piece::Copy { start, len } => copy_range(parsed, *start, *len, out)?,
+        }
+    }
+    Ok(())
+}
+
+/// Copies `[start, start+len)` of the source into `out`.
+pub fn copy_range<W: Write>(parsed: &Parsed, start: u64, len: u64, out: &mut W) -> io::Result<()> {
+    let mut pos = start;
+    let end = start + len;
+    while pos < end {
+        let loaded = parsed.source.loaded_run(pos, end);
+        if loaded > 0 {
+            let b = parsed
+                .source
+                .loaded(pos, loaded as usize)
+                .ok_or_else(|| io::Error::other("internal: loaded bytes missing"))?;
+            out.write_all(b)?;
+            pos += loaded;
+            continue;
+        }
+        let next = parsed.source.next_loaded(pos).unwrap_or(end).min(end);
+        let file = parsed
+            .source
+            .file()
+            .ok_or_else(|| io::Error::other("internal: bytes neither loaded nor in a file"))?;
+        let mut f = file;
+        f.seek(SeekFrom::Start(pos))?;
+        let want = next - pos;
+        let n = io::copy(&mut io::Read::take(f, want), out)?;
+        if n != want {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the input file became shorter while it was being copied",
+            ));
+        }
+        pos = next;
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! dams: pseudonymise folders of DICOM images (and the XML beside them) with codes from a
+//! mapping key, showing every change before anything is written.
+
+pub mod apply;
+pub mod atomic;
+pub mod config;
+pub mod demo;
+pub mod dicom;
+pub mod key;
+pub mod plan;
+pub mod residual;
+pub mod scan;
+pub mod verify;

@@ -1,0 +1,282 @@
+//! The Plan: for every file, the exact edits (tag, before, after, rule) and its destination;
+//! for the key, the entries it will need. Building a plan writes nothing.
+
+pub mod dates;
+pub mod uid;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::{Action, Profile};
+use crate::dicom::parse::{ElementKind, Parsed, parse_file};
+use crate::dicom::rewrite::Change;
+use crate::dicom::{VR, dict, tag_string, text};
+use crate::key::{KeyStore, NewEntry};
+use crate::scan::{Index, Instance, Progress, Unreadable};
+
+/// One planned change to one element.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edit {
+    /// Where the element sits: `(0010,0010)`, or `(0008,1115)[0]/(0008,1155)` when nested.
+    pub path: String,
+    pub tag: String,
+    pub keyword: String,
+    /// The value now (decoded text; `null` when absent).
+    pub before: Option<String>,
+    /// The value after the change; `null` when the element is removed.
+    pub after: Option<String>,
+    /// The profile action behind the change (`code`, `keep-year`, `replace`, …).
+    pub rule: String,
+    #[serde(skip)]
+    pub(crate) element: usize,
+    #[serde(skip)]
+    pub(crate) change: Change,
+}
+
+/// What happens to one input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilePlan {
+    /// Relative to the scanned root.
+    pub source: PathBuf,
+    /// Relative to the output folder.
+    pub dest: PathBuf,
+    pub edits: Vec<Edit>,
+    /// Things a reviewer should see (a date that could not be masked, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A file that was readable at scan time but could not be planned or written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{path}: {reason}", path = .path.display())]
+pub struct FileError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientPlan {
+    /// The original PatientID.
+    pub patient_id: String,
+    pub code: String,
+    /// True when the code is new and will be added to the key store on apply.
+    pub new_code: bool,
+    pub files: Vec<FilePlan>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FileError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub profile: String,
+    pub patients: Vec<PatientPlan>,
+    pub unreadable: Vec<Unreadable>,
+    pub new_key_entries: Vec<NewEntry>,
+}
+
+/// Decides the edits of each file: the profile, the patients' codes (existing or proposed),
+/// and the decisions made in review. Shared read-only by the parallel workers.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    pub profile: Profile,
+    codes: BTreeMap<String, String>,
+    pub new_entries: Vec<NewEntry>,
+}
+
+impl Planner {
+    pub fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
+        let patients: Vec<(String, String, String)> = index
+            .patients
+            .iter()
+            .map(|p| {
+                (
+                    p.patient_id.clone(),
+                    p.identity.name().to_string(),
+                    p.identity.birth_date().to_string(),
+                )
+            })
+            .collect();
+        let new_entries = key.propose(&patients);
+        let mut codes = BTreeMap::new();
+        for p in &index.patients {
+            if let Some(c) = key.code_for(&p.patient_id) {
+                codes.insert(p.patient_id.clone(), c.to_string());
+            }
+        }
+        for e in &new_entries {
+            codes.insert(e.patient_id.clone(), e.code.clone());
+        }
+        Planner {
+            profile,
+            codes,
+            new_entries,
+        }
+    }
+
+    pub fn code(&self, patient_id: &str) -> Option<&str> {
+        self.codes.get(patient_id).map(String::as_str)
+    }
+
+    pub fn is_new(&self, patient_id: &str) -> bool {
+        self.new_entries.iter().any(|e| e.patient_id == patient_id)
+    }
+
+    /// Reads the file and plans it.
+    pub fn plan_file(&self, root: &Path, inst: &Instance, patient_id: &str) -> Result<(Parsed, FilePlan), FileError> {
+        let parsed = parse_file(&root.join(&inst.path)).map_err(|e| FileError {
+            path: inst.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut plan = self.plan_parsed(&parsed, &inst.path, patient_id)?;
+        if inst.adopted {
+            plan.warnings.push("the file has no PatientID; it was given to the patient whose files share its folder".into());
+        }
+        Ok((parsed, plan))
+    }
+
+    /// Plans an already parsed file.
+    pub fn plan_parsed(&self, parsed: &Parsed, rel: &Path, patient_id: &str) -> Result<FilePlan, FileError> {
+        let fail = |reason: String| FileError {
+            path: rel.to_path_buf(),
+            reason,
+        };
+        let code = self
+            .code(patient_id)
+            .ok_or_else(|| fail("internal: the patient has no code".into()))?;
+        let mut edits = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, e) in parsed.elements.iter().enumerate() {
+            let Some(rule) = self.profile.rule(e.tag) else { continue };
+            let vr = e.value_vr();
+            let before = match e.kind {
+                ElementKind::Value => parsed.value(e).map(|v| text::decode(v, vr, &parsed.charset, e.enc)),
+                ElementKind::Sequence => Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
+                ElementKind::Bulk | ElementKind::Encapsulated => Some(format!("<{} bytes>", e.value_len())),
+            };
+            let after: Option<String> = match &rule.action {
+                Action::Keep => continue,
+                Action::Remove => None,
+                Action::Empty => Some(String::new()),
+                Action::Code => Some(code.to_string()),
+                Action::Replace(s) => Some(s.clone()),
+                Action::KeepYear => {
+                    let old = before.clone().unwrap_or_default();
+                    if old.is_empty() {
+                        continue;
+                    }
+                    let masked: Option<Vec<String>> = old.split('\\').map(dates::keep_year).collect();
+                    match masked {
+                        Some(parts) => Some(parts.join("\\")),
+                        None => {
+                            warnings.push(format!(
+                                "{} ({}) is not a date; it is emptied instead of keeping its year",
+                                parsed.path(i),
+                                dict::display_name(e.tag)
+                            ));
+                            Some(String::new())
+                        }
+                    }
+                }
+            };
+            let change = match &after {
+                None => Change::Remove,
+                Some(s) => {
+                    if e.kind != ElementKind::Value && !s.is_empty() {
+                        return Err(fail(format!(
+                            "{} holds {} and cannot be given a text value",
+                            parsed.path(i),
+                            before.as_deref().unwrap_or("data")
+                        )));
+                    }
+                    let enc_vr = if vr == VR::UN { e.vr } else { vr };
+                    let bytes = if s.is_empty() {
+                        Vec::new()
+                    } else {
+                        text::encode(s, enc_vr, &parsed.charset)
+                            .map_err(|m| fail(format!("{}: {m}", parsed.path(i))))?
+                    };
+                    // Unchanged bytes are no edit (e.g. a second run over pseudonymised data).
+                    if e.kind == ElementKind::Value && parsed.value(e) == Some(&bytes[..]) {
+                        continue;
+                    }
+                    Change::Set(bytes)
+                }
+            };
+            edits.push(Edit {
+                path: parsed.path(i),
+                tag: tag_string(e.tag),
+                keyword: dict::display_name(e.tag).to_string(),
+                before,
+                after,
+                rule: rule.action.name().to_string(),
+                element: i,
+                change,
+            });
+        }
+        Ok(FilePlan {
+            source: rel.to_path_buf(),
+            dest: rel.to_path_buf(),
+            edits,
+            warnings,
+        })
+    }
+
+    /// The element changes to hand to the rewriter.
+    pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
+        plan.edits.iter().map(|e| (e.element, e.change.clone())).collect()
+    }
+}
+
+/// Plans every file of the Index (reading headers again, in parallel).
+pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &AtomicBool) -> Option<Plan> {
+    let total = index.file_count();
+    let done = AtomicUsize::new(0);
+    let mut patients = Vec::new();
+    for p in &index.patients {
+        let code = planner.code(&p.patient_id).unwrap_or_default().to_string();
+        let insts: Vec<&Instance> = p.instances().collect();
+        let results: Vec<Result<FilePlan, FileError>> = insts
+            .par_iter()
+            .map(|inst| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(FileError {
+                        path: inst.path.clone(),
+                        reason: "cancelled".into(),
+                    });
+                }
+                let r = planner.plan_file(&index.root, inst, &p.patient_id).map(|(_, fp)| fp);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                r
+            })
+            .collect();
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut files = Vec::new();
+        let mut failed = Vec::new();
+        for r in results {
+            match r {
+                Ok(f) => files.push(f),
+                Err(e) => failed.push(e),
+            }
+        }
+        files.sort_by(|a, b| a.source.cmp(&b.source));
+        patients.push(PatientPlan {
+            new_code: planner.is_new(&p.patient_id),
+            patient_id: p.patient_id.clone(),
+            code,
+            files,
+            failed,
+        });
+    }
+    Some(Plan {
+        profile: planner.profile.name.clone(),
+        patients,
+        unreadable: index.unreadable.clone(),
+        new_key_entries: planner.new_entries.clone(),
+    })
+}

@@ -1,0 +1,263 @@
+//! The Index: what is in a scanned folder — patients → studies → series → instances, and the
+//! files that could not be read, with the reason. Kept sorted so that it can be filled
+//! incrementally (the TUI shows it while the scan runs) and still be deterministic.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::header::{FileIdentity, Header, Instance};
+
+/// A file that could not be handled, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// Relative to the scanned root.
+    pub path: PathBuf,
+    /// `not-dicom`, `empty`, `truncated`, `malformed`, `unsupported`, `io`, `dicomdir`,
+    /// `no-patient-id`, `symlink`.
+    pub kind: String,
+    pub reason: String,
+}
+
+/// The identifying values seen for one patient across all their files. Kept in memory only,
+/// used for codes, the key store and the residual-identifier scan; never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub ids: BTreeSet<String>,
+    pub names: BTreeSet<String>,
+    pub birth_dates: BTreeSet<String>,
+    pub other_ids: BTreeSet<String>,
+    pub other_names: BTreeSet<String>,
+    pub accession_numbers: BTreeSet<String>,
+    pub physicians: BTreeSet<String>,
+}
+
+impl Identity {
+    fn add(&mut self, f: &FileIdentity) {
+        let put = |set: &mut BTreeSet<String>, v: &str| {
+            if !v.is_empty() && !set.contains(v) {
+                set.insert(v.to_string());
+            }
+        };
+        put(&mut self.ids, &f.patient_id);
+        put(&mut self.names, &f.patient_name);
+        put(&mut self.birth_dates, &f.birth_date);
+        for v in &f.other_ids {
+            put(&mut self.other_ids, v);
+        }
+        for v in &f.other_names {
+            put(&mut self.other_names, v);
+        }
+        put(&mut self.accession_numbers, &f.accession_number);
+        put(&mut self.physicians, &f.referring_physician);
+    }
+
+    /// The first name seen (for the key store's re-identification record).
+    pub fn name(&self) -> &str {
+        self.names.iter().next().map(String::as_str).unwrap_or("")
+    }
+
+    pub fn birth_date(&self) -> &str {
+        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub series_uid: String,
+    pub modality: String,
+    pub description: String,
+    pub number: Option<i64>,
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Study {
+    pub study_uid: String,
+    pub date: String,
+    pub description: String,
+    pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Patient {
+    /// The original PatientID: the key under which the patient's code is stored.
+    pub patient_id: String,
+    #[serde(skip)]
+    pub identity: Identity,
+    pub studies: Vec<Study>,
+}
+
+impl Patient {
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.studies.iter().flat_map(|s| s.series.iter())
+    }
+
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.series().flat_map(|s| s.instances.iter())
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.series().map(|s| s.instances.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Index {
+    #[serde(skip)]
+    pub root: PathBuf,
+    pub patients: Vec<Patient>,
+    pub unreadable: Vec<Unreadable>,
+    /// Files without a PatientID, waiting for [`Index::adopt_orphans`].
+    #[serde(skip)]
+    orphans: Vec<Header>,
+}
+
+impl Index {
+    pub fn new(root: &Path) -> Index {
+        Index {
+            root: root.to_path_buf(),
+            ..Index::default()
+        }
+    }
+
+    /// Adds one file's header, keeping everything sorted (patients by ID, studies and
+    /// series by UID, instances by path). A file without PatientID waits for
+    /// [`Index::adopt_orphans`].
+    pub fn add(&mut self, h: Header) {
+        if h.identity.patient_id.is_empty() {
+            self.orphans.push(h);
+            return;
+        }
+        let pid = h.identity.patient_id.clone();
+        let pi = match self.patients.binary_search_by(|p| p.patient_id.as_str().cmp(&pid)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.patients.insert(
+                    i,
+                    Patient {
+                        patient_id: pid,
+                        identity: Identity::default(),
+                        studies: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        let patient = &mut self.patients[pi];
+        patient.identity.add(&h.identity);
+
+        let si = match patient
+            .studies
+            .binary_search_by(|s| s.study_uid.as_str().cmp(&h.study_uid))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                patient.studies.insert(
+                    i,
+                    Study {
+                        study_uid: h.study_uid.clone(),
+                        date: h.study_date.clone(),
+                        description: h.study_description.clone(),
+                        series: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        let study = &mut patient.studies[si];
+        let ri = match study
+            .series
+            .binary_search_by(|s| s.series_uid.as_str().cmp(&h.series_uid))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                study.series.insert(
+                    i,
+                    Series {
+                        series_uid: h.series_uid.clone(),
+                        modality: h.modality.clone(),
+                        description: h.series_description.clone(),
+                        number: h.series_number,
+                        instances: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        let series = &mut study.series[ri];
+        let at = series
+            .instances
+            .binary_search_by(|x| x.path.cmp(&h.instance.path))
+            .unwrap_or_else(|i| i);
+        series.instances.insert(at, h.instance);
+    }
+
+    /// Gives each file without a PatientID to the patient whose files share its folder
+    /// (the nearest folder up that holds files of exactly one patient). Segmentation tools
+    /// often leave the ID out; dropping their files would lose the masks. A file whose folder
+    /// holds several patients, or none, cannot be given a code and is reported instead.
+    pub fn adopt_orphans(&mut self) {
+        let orphans = std::mem::take(&mut self.orphans);
+        for mut h in orphans {
+            let mut owner: Result<Option<String>, ()> = Ok(None);
+            let mut dir = h.instance.path.parent();
+            while let Some(d) = dir {
+                let owners: BTreeSet<&str> = self
+                    .patients
+                    .iter()
+                    .filter(|p| p.instances().any(|i| i.path.starts_with(d)))
+                    .map(|p| p.patient_id.as_str())
+                    .collect();
+                match owners.len() {
+                    0 => dir = d.parent(),
+                    1 => {
+                        owner = Ok(owners.into_iter().next().map(str::to_string));
+                        break;
+                    }
+                    _ => {
+                        owner = Err(());
+                        break;
+                    }
+                }
+            }
+            match owner {
+                Ok(Some(pid)) => {
+                    h.identity.patient_id = pid;
+                    h.instance.adopted = true;
+                    self.add(h);
+                }
+                Ok(None) => self.add_unreadable(Unreadable {
+                    path: h.instance.path,
+                    kind: "no-patient-id".into(),
+                    reason: "no PatientID (0010,0020), and no other patient's files beside it to take it from".into(),
+                }),
+                Err(()) => self.add_unreadable(Unreadable {
+                    path: h.instance.path,
+                    kind: "no-patient-id".into(),
+                    reason: "no PatientID (0010,0020), and the nearest folder with other files holds several patients".into(),
+                }),
+            }
+        }
+    }
+
+    pub fn add_unreadable(&mut self, u: Unreadable) {
+        let at = self
+            .unreadable
+            .binary_search_by(|x| x.path.cmp(&u.path))
+            .unwrap_or_else(|i| i);
+        self.unreadable.insert(at, u);
+    }
+
+    pub fn patient(&self, patient_id: &str) -> Option<&Patient> {
+        self.patients
+            .binary_search_by(|p| p.patient_id.as_str().cmp(patient_id))
+            .ok()
+            .map(|i| &self.patients[i])
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.patients.iter().map(Patient::file_count).sum()
+    }
+}

@@ -1,0 +1,167 @@
+//! Scanning: walk a folder, read every file's header (never its pixel data) in parallel, and
+//! build the Index. Unreadable files become rows with a reason; the batch always goes on.
+
+pub mod header;
+pub mod index;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+pub use header::{Header, Instance, RefVia, Reference};
+pub use index::{Identity, Index, Patient, Series, Study, Unreadable};
+
+/// SOP class of a DICOMDIR (Media Storage Directory Storage).
+const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
+/// Prefix of the temporary files dams writes before renaming them into place.
+pub const TEMP_PREFIX: &str = ".dams-tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{path}: {reason}")]
+    Root { path: PathBuf, reason: String },
+    #[error("scan cancelled")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Folders (absolute or relative to the current directory) not to descend into.
+    pub exclude: Vec<PathBuf>,
+}
+
+/// The result of reading one file.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Dicom(Box<Header>),
+    Unreadable(Unreadable),
+}
+
+/// Lists the files below `root` (sorted, relative paths). Folders that cannot be listed and
+/// symbolic links become [`Unreadable`] rows.
+pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Unreadable>), ScanError> {
+    let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
+        path: root.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_dir() {
+        return Err(ScanError::Root {
+            path: root.to_path_buf(),
+            reason: "not a folder".into(),
+        });
+    }
+    let excluded: Vec<PathBuf> = opts
+        .exclude
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter();
+    let it = walker.filter_entry(|e| {
+        if e.depth() == 0 || !e.file_type().is_dir() {
+            return true;
+        }
+        match std::fs::canonicalize(e.path()) {
+            Ok(c) => !excluded.contains(&c),
+            Err(_) => true,
+        }
+    });
+    for entry in it {
+        match entry {
+            Ok(e) => {
+                let rel = e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf();
+                let ft = e.file_type();
+                if ft.is_symlink() {
+                    problems.push(Unreadable {
+                        path: rel,
+                        kind: "symlink".into(),
+                        reason: "symbolic link: not followed".into(),
+                    });
+                } else if ft.is_file() {
+                    let temp = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+                    if !temp {
+                        files.push(rel);
+                    }
+                }
+            }
+            Err(err) => {
+                let path = err
+                    .path()
+                    .map(|p| p.strip_prefix(root).unwrap_or(p).to_path_buf())
+                    .unwrap_or_default();
+                let reason = err
+                    .io_error()
+                    .map(|e| format!("cannot list folder: {e}"))
+                    .unwrap_or_else(|| err.to_string());
+                problems.push(Unreadable {
+                    path,
+                    kind: "io".into(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok((files, problems))
+}
+
+/// Reads one file's header into an [`Outcome`].
+pub fn read_one(root: &Path, rel: &Path) -> Outcome {
+    match header::read(root, rel) {
+        Ok(h) => classify(h),
+        Err(e) => Outcome::Unreadable(Unreadable {
+            path: rel.to_path_buf(),
+            kind: e.kind().into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn classify(h: Header) -> Outcome {
+    if h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
+        return Outcome::Unreadable(Unreadable {
+            path: h.instance.path,
+            kind: "dicomdir".into(),
+            reason: "DICOMDIR (media directory): not copied, it lists patients by name; rebuild it from the output"
+                .into(),
+        });
+    }
+    Outcome::Dicom(Box::new(h))
+}
+
+/// Progress of a long operation: `done` of `total` items.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Scans `root` into an Index, reading headers in parallel.
+pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {
+    let (files, problems) = discover(root, opts)?;
+    let total = files.len();
+    let done = AtomicUsize::new(0);
+    progress(0, total);
+    let outcomes: Vec<Outcome> = files
+        .par_iter()
+        .map(|rel| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let o = read_one(root, rel);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(n, total);
+            Some(o)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(ScanError::Cancelled)?;
+    let mut index = Index::new(root);
+    for p in problems {
+        index.add_unreadable(p);
+    }
+    for o in outcomes {
+        match o {
+            Outcome::Dicom(h) => index.add(*h),
+            Outcome::Unreadable(u) => index.add_unreadable(u),
+        }
+    }
+    index.adopt_orphans();
+    Ok(index)
+}

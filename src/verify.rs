@@ -1,0 +1,288 @@
+//! Verify: re-read what was written and check it against the plan and the input — every
+//! planned edit present, every other element and the pixel data unchanged, the output
+//! readable by an independent reader (dicom-rs) — and search it for residual identifiers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dicom::parse::{ElementKind, Parsed, parse_file};
+use crate::dicom::{dict, text};
+use crate::plan::{FilePlan, Planner};
+use crate::residual::{IdentifierKind, Identifiers};
+use crate::scan::{Index, Instance, Progress};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// Relative to the output folder.
+    pub path: PathBuf,
+    /// `missing`, `unreadable`, `edit`, `changed`, `pixel-data`, `transfer-syntax`, `dicom-rs`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// An identifying value that is still in an output file. The value is never reported.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Residual {
+    pub path: PathBuf,
+    /// Element path, e.g. `(0010,1000)` or `(0008,1110)[0]/(0008,1030)`.
+    pub element: String,
+    pub keyword: String,
+    pub identifier: IdentifierKind,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub checked: usize,
+    pub ok: usize,
+    pub problems: Vec<Problem>,
+    pub residual: Vec<Residual>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty() && self.residual.is_empty()
+    }
+}
+
+/// Verifies the output folder `out` against the input `index` and the plan `planner` makes.
+pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, cancel: &AtomicBool) -> VerifyReport {
+    let jobs: Vec<(&str, &Instance, Identifiers)> = index
+        .patients
+        .iter()
+        .flat_map(|p| {
+            let ids = Identifiers::new(&p.identity);
+            p.instances().map(move |i| (p.patient_id.as_str(), i, ids.clone()))
+        })
+        .collect();
+    let total = jobs.len();
+    let done = AtomicUsize::new(0);
+    let results: Vec<(Vec<Problem>, Vec<Residual>)> = jobs
+        .par_iter()
+        .filter_map(|(pid, inst, ids)| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let r = verify_one(&index.root, out, planner, pid, inst, ids);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            Some(r)
+        })
+        .collect();
+    let mut report = VerifyReport {
+        checked: results.len(),
+        ..VerifyReport::default()
+    };
+    for (problems, residual) in results {
+        if problems.is_empty() && residual.is_empty() {
+            report.ok += 1;
+        }
+        report.problems.extend(problems);
+        report.residual.extend(residual);
+    }
+    report
+}
+
+fn verify_one(
+    root: &Path,
+    out: &Path,
+    planner: &Planner,
+    patient_id: &str,
+    inst: &Instance,
+    ids: &Identifiers,
+) -> (Vec<Problem>, Vec<Residual>) {
+    let mut problems = Vec::new();
+    let problem = |path: &Path, kind: &str, detail: String| Problem {
+        path: path.to_path_buf(),
+        kind: kind.into(),
+        detail,
+    };
+    let (input, plan) = match planner.plan_file(root, inst, patient_id) {
+        Ok(x) => x,
+        Err(e) => {
+            problems.push(problem(&inst.path, "unreadable", format!("input: {}", e.reason)));
+            return (problems, Vec::new());
+        }
+    };
+    let out_path = out.join(&plan.dest);
+    if !out_path.exists() {
+        problems.push(problem(&plan.dest, "missing", "no output file".into()));
+        return (problems, Vec::new());
+    }
+    let output = match parse_file(&out_path) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(problem(&plan.dest, "unreadable", e.to_string()));
+            return (problems, Vec::new());
+        }
+    };
+    compare(&input, &output, &plan, &mut problems);
+    independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
+    let residual = residual_in(&output, &plan.dest, ids);
+    (problems, residual)
+}
+
+/// Checks the output against the input and the plan, element by element.
+fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<Problem>) {
+    let dest = &plan.dest;
+    let mut push = |kind: &str, detail: String| {
+        problems.push(Problem {
+            path: dest.clone(),
+            kind: kind.into(),
+            detail,
+        })
+    };
+    if input.layout.transfer_syntax != output.layout.transfer_syntax {
+        push(
+            "transfer-syntax",
+            format!(
+                "transfer syntax changed from {} to {}",
+                input.layout.transfer_syntax, output.layout.transfer_syntax
+            ),
+        );
+    }
+    let out_paths: HashMap<String, usize> = (0..output.elements.len()).map(|i| (output.path(i), i)).collect();
+    let edits: HashMap<&str, &crate::plan::Edit> = plan.edits.iter().map(|e| (e.path.as_str(), e)).collect();
+    let removed: Vec<&str> = plan
+        .edits
+        .iter()
+        .filter(|e| e.after.is_none())
+        .map(|e| e.path.as_str())
+        .collect();
+
+    let mut seen = vec![false; output.elements.len()];
+    for (i, e) in input.elements.iter().enumerate() {
+        let path = input.path(i);
+        if removed.iter().any(|r| path.starts_with(&format!("{r}["))) {
+            continue;
+        }
+        let found = out_paths.get(&path).copied();
+        if let Some(o) = found {
+            seen[o] = true;
+        }
+        if let Some(edit) = edits.get(path.as_str()) {
+            match (&edit.after, found) {
+                (None, Some(_)) => push("edit", format!("{path} ({}) should have been removed", edit.keyword)),
+                (Some(_), None) => push("edit", format!("{path} ({}) is missing", edit.keyword)),
+                (Some(after), Some(o)) => {
+                    let oe = &output.elements[o];
+                    let got = output
+                        .value(oe)
+                        .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc))
+                        .unwrap_or_default();
+                    if got != *after {
+                        push(
+                            "edit",
+                            format!("{path} ({}) does not hold the planned value", edit.keyword),
+                        );
+                    }
+                }
+                (None, None) => {}
+            }
+            continue;
+        }
+        let Some(o) = found else {
+            push(
+                "changed",
+                format!("{path} ({}) is missing from the output", dict::display_name(e.tag)),
+            );
+            continue;
+        };
+        let oe = &output.elements[o];
+        let same = match e.kind {
+            ElementKind::Sequence => oe.kind == ElementKind::Sequence,
+            ElementKind::Value => input.value(e) == output.value(oe),
+            ElementKind::Bulk | ElementKind::Encapsulated => same_bytes(
+                input,
+                e.value_start,
+                output,
+                oe.value_start,
+                e.value_len(),
+                oe.value_len(),
+            ),
+        };
+        if !same {
+            let kind = if e.tag == crate::dicom::tags::PIXEL_DATA {
+                "pixel-data"
+            } else {
+                "changed"
+            };
+            push(
+                kind,
+                format!("{path} ({}) differs from the input", dict::display_name(e.tag)),
+            );
+        }
+    }
+    for (o, was_seen) in seen.iter().enumerate() {
+        if !was_seen {
+            let oe = &output.elements[o];
+            push(
+                "changed",
+                format!(
+                    "{} ({}) is in the output but not in the input",
+                    output.path(o),
+                    dict::display_name(oe.tag)
+                ),
+            );
+        }
+    }
+}
+
+/// Compares two byte ranges (pixel data) without loading them whole.
+fn same_bytes(a: &Parsed, a_start: u64, b: &Parsed, b_start: u64, a_len: u64, b_len: u64) -> bool {
+    if a_len != b_len {
+        return false;
+    }
+    let mut buf_a = vec![0u8; 1 << 20];
+    let mut buf_b = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    while off < a_len {
+        let n = ((a_len - off) as usize).min(buf_a.len());
+        if a.read_at(a_start + off, &mut buf_a[..n]).is_err() || b.read_at(b_start + off, &mut buf_b[..n]).is_err() {
+            return false;
+        }
+        if buf_a[..n] != buf_b[..n] {
+            return false;
+        }
+        off += n as u64;
+    }
+    true
+}
+
+/// An independent reader must be able to read the output if it could read the input.
+fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec<Problem>) {
+    let open = |p: &Path| {
+        dicom_object::OpenFileOptions::new()
+            .read_until(crate::dicom::tags::PIXEL_DATA)
+            .open_file(p)
+            .map(|_| ())
+    };
+    if open(input).is_ok()
+        && let Err(e) = open(output)
+    {
+        problems.push(Problem {
+            path: dest.to_path_buf(),
+            kind: "dicom-rs".into(),
+            detail: format!("dicom-rs cannot read the output: {e}"),
+        });
+    }
+}
+
+/// Where the patient's identifying strings still occur in the output's values.
+pub fn residual_in(parsed: &Parsed, dest: &Path, ids: &Identifiers) -> Vec<Residual> {
+    let mut out = Vec::new();
+    for (i, e) in parsed.elements.iter().enumerate() {
+        let Some(v) = parsed.value(e) else { continue };
+        for kind in ids.find(v) {
+            out.push(Residual {
+                path: dest.to_path_buf(),
+                element: parsed.path(i),
+                keyword: dict::display_name(e.tag).to_string(),
+                identifier: kind,
+            });
+        }
+    }
+    out
+}
