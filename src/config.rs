@@ -46,6 +46,36 @@ pub struct Rule {
     pub action: Action,
 }
 
+/// What an XML rule matches: an element's text, or an attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XmlTarget {
+    Element(String),
+    Attribute(String),
+}
+
+/// A rule for XML sidecars. Names are local names (any prefix); `namespace` restricts a
+/// rule to one namespace URI; `under` restricts it to the inside of an element with that
+/// local name (for attributes: the element carrying it, or any ancestor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlRule {
+    pub target: XmlTarget,
+    pub under: Option<String>,
+    pub namespace: Option<String>,
+    pub ignore_case: bool,
+    pub action: Action,
+}
+
+impl XmlRule {
+    /// Does a name from the document equal a name in the rule?
+    pub fn name_matches(&self, rule_name: &str, doc_name: &str) -> bool {
+        if self.ignore_case {
+            rule_name.eq_ignore_ascii_case(doc_name)
+        } else {
+            rule_name == doc_name
+        }
+    }
+}
+
 /// A loaded, checked profile. Rules are looked up by tag on the hot path, so they are kept
 /// sorted for binary search.
 #[derive(Debug, Clone)]
@@ -55,6 +85,8 @@ pub struct Profile {
     /// `builtin:seed` or the file's path.
     pub source: String,
     rules: Vec<Rule>,
+    /// Rules for XML sidecars, in the order written (the first match wins).
+    pub xml: Vec<XmlRule>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +114,21 @@ struct ProfileFile {
     values: BTreeMap<String, String>,
     #[serde(default)]
     dicom: Vec<RuleSpec>,
+    #[serde(default)]
+    xml: Vec<XmlRuleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XmlRuleSpec {
+    element: Option<Spanned<String>>,
+    attribute: Option<Spanned<String>>,
+    under: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    ignore_case: bool,
+    action: Option<Spanned<ActionName>>,
+    replace: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -180,33 +227,7 @@ impl Profile {
                     format!("unknown tag '{tag_text}': not a DICOM keyword or (gggg,eeee){hint}"),
                 ));
             };
-            let action = match (&spec.action, &spec.replace) {
-                (Some(_), Some(_)) => {
-                    return Err(err_at(at, "a rule has either `action` or `replace`, not both".into()));
-                }
-                (None, None) => {
-                    return Err(err_at(
-                        at,
-                        "a rule needs `action = \"code|keep-year|empty|remove|keep\"` or `replace = \"…\"`".into(),
-                    ));
-                }
-                (None, Some(r)) => {
-                    Action::Replace(expand(r.get_ref(), &values).map_err(|m| err_at(r.span().start, m))?)
-                }
-                (Some(a), None) => match a.get_ref() {
-                    ActionName::Code => Action::Code,
-                    ActionName::KeepYear => Action::KeepYear,
-                    ActionName::Empty => Action::Empty,
-                    ActionName::Remove => Action::Remove,
-                    ActionName::Keep => Action::Keep,
-                    ActionName::Replace => {
-                        return Err(err_at(
-                            a.span().start,
-                            "write `replace = \"new text\"` instead of `action = \"replace\"`".into(),
-                        ));
-                    }
-                },
-            };
+            let action = decode_action(&spec.action, &spec.replace, at, &values, &err_at)?;
             let vr = dict::vr_of(tag);
             let incompatible = match (&action, vr) {
                 (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
@@ -236,11 +257,50 @@ impl Profile {
         }
         let mut rules: Vec<Rule> = rules.into_iter().map(|(r, _)| r).collect();
         rules.sort_by_key(|r| r.tag);
+
+        let mut xml = Vec::new();
+        for spec in pf.xml {
+            let (target, at) = match (spec.element, spec.attribute) {
+                (Some(e), None) => (XmlTarget::Element(e.get_ref().clone()), e.span().start),
+                (None, Some(a)) => (XmlTarget::Attribute(a.get_ref().clone()), a.span().start),
+                (Some(e), Some(_)) => {
+                    return Err(err_at(
+                        e.span().start,
+                        "an xml rule names an `element` or an `attribute`, not both".into(),
+                    ));
+                }
+                (None, None) => {
+                    let at = spec.action.as_ref().map(|a| a.span().start).unwrap_or(0);
+                    return Err(err_at(
+                        at,
+                        "an xml rule needs `element = \"Name\"` or `attribute = \"name\"`".into(),
+                    ));
+                }
+            };
+            let name = match &target {
+                XmlTarget::Element(n) | XmlTarget::Attribute(n) => n,
+            };
+            if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
+                return Err(err_at(
+                    at,
+                    format!("'{name}' is not a local XML name (leave out the prefix; use `namespace`)"),
+                ));
+            }
+            let action = decode_action(&spec.action, &spec.replace, at, &values, &err_at)?;
+            xml.push(XmlRule {
+                target,
+                under: spec.under,
+                namespace: spec.namespace,
+                ignore_case: spec.ignore_case,
+                action,
+            });
+        }
         Ok(Profile {
             name: pf.profile.name,
             description: pf.profile.description,
             source: file.to_string(),
             rules,
+            xml,
         })
     }
 
@@ -254,6 +314,39 @@ impl Profile {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+}
+
+/// The action of a rule: `action = "…"` or `replace = "…"`, exactly one of them.
+fn decode_action(
+    action: &Option<Spanned<ActionName>>,
+    replace: &Option<Spanned<String>>,
+    at: usize,
+    values: &BTreeMap<String, String>,
+    err_at: &dyn Fn(usize, String) -> ProfileError,
+) -> Result<Action, ProfileError> {
+    match (action, replace) {
+        (Some(_), Some(_)) => Err(err_at(at, "a rule has either `action` or `replace`, not both".into())),
+        (None, None) => Err(err_at(
+            at,
+            "a rule needs `action = \"code|keep-year|empty|remove|keep\"` or `replace = \"…\"`".into(),
+        )),
+        (None, Some(r)) => Ok(Action::Replace(
+            expand(r.get_ref(), values).map_err(|m| err_at(r.span().start, m))?,
+        )),
+        (Some(a), None) => Ok(match a.get_ref() {
+            ActionName::Code => Action::Code,
+            ActionName::KeepYear => Action::KeepYear,
+            ActionName::Empty => Action::Empty,
+            ActionName::Remove => Action::Remove,
+            ActionName::Keep => Action::Keep,
+            ActionName::Replace => {
+                return Err(err_at(
+                    a.span().start,
+                    "write `replace = \"new text\"` instead of `action = \"replace\"`".into(),
+                ));
+            }
+        }),
     }
 }
 
@@ -394,6 +487,21 @@ mod tests {
         assert!(e.contains("first is on line 4"), "{e}");
         let e = invalid("[profile]\nname = \"x\"\n[[dicom]]\ntag = \"PatientID\"\nreplace = \"${nope}\"\n");
         assert!(e.contains("${nope}"), "{e}");
+    }
+
+    #[test]
+    fn xml_rules_are_read_and_checked() {
+        let p = Profile::resolve(None, &[]).unwrap();
+        assert!(
+            p.xml
+                .iter()
+                .any(|r| r.target == XmlTarget::Attribute("id".into()) && r.under.as_deref() == Some("Patient"))
+        );
+        let e = invalid("[profile]\nname = \"x\"\n[[xml]]\nelement = \"p:Name\"\naction = \"code\"\n");
+        assert!(e.starts_with("my.toml:4:") && e.contains("namespace"), "{e}");
+        let e =
+            invalid("[profile]\nname = \"x\"\n[[xml]]\nelement = \"Name\"\nattribute = \"id\"\naction = \"code\"\n");
+        assert!(e.contains("not both"), "{e}");
     }
 
     #[test]

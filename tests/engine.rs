@@ -21,9 +21,18 @@ const FILES: &[(&str, &str)] = &[
     ("pydicom/rtplan.dcm", "rtplan/rtplan.dcm"),
     ("pydicom/rtstruct.dcm", "rtstruct_no_preamble/rtstruct.dcm"),
     ("pydicom/examples_overlay.dcm", "mr_overlay/examples_overlay.dcm"),
-    ("pydicom_made/CT_small_deflated.dcm", "ct_deflated/CT_small_deflated.dcm"),
-    ("pydicom_made/CT_small_raw_explicit.dcm", "ct_raw/CT_small_raw_explicit.dcm"),
-    ("pydicom_made/MR_small_raw_implicit.dcm", "mr_raw/MR_small_raw_implicit.dcm"),
+    (
+        "pydicom_made/CT_small_deflated.dcm",
+        "ct_deflated/CT_small_deflated.dcm",
+    ),
+    (
+        "pydicom_made/CT_small_raw_explicit.dcm",
+        "ct_raw/CT_small_raw_explicit.dcm",
+    ),
+    (
+        "pydicom_made/MR_small_raw_implicit.dcm",
+        "mr_raw/MR_small_raw_implicit.dcm",
+    ),
 ];
 
 const SEED_TAGS: [Tag; 6] = [
@@ -38,7 +47,11 @@ const SEED_TAGS: [Tag; 6] = [
 #[test]
 fn seed_changes_six_tags_and_nothing_else() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("state/key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("state/key.json"),
+    );
     stage(&input, FILES);
     let report = apply_lib(&input, &out, &key, None);
     assert!(report.failed.is_empty(), "failed: {:?}", report.failed);
@@ -54,12 +67,17 @@ fn seed_changes_six_tags_and_nothing_else() {
             .get(Tag(0x0010, 0x0020))
             .map(|e| e.value().to_str().unwrap().trim().to_string())
             .unwrap();
-        let code = keystore.code_for(&pid).unwrap_or_else(|| panic!("{rel}: {pid} has a code")).to_string();
+        let code = keystore
+            .code_for(&pid)
+            .unwrap_or_else(|| panic!("{rel}: {pid} has a code"))
+            .to_string();
         let check = |tag: Tag, before: Option<String>, after: Option<String>| -> Option<bool> {
             if !SEED_TAGS.contains(&tag) {
                 return None;
             }
-            let Some(before) = before else { return Some(after.is_none()) };
+            let Some(before) = before else {
+                return Some(after.is_none());
+            };
             let after = after.unwrap_or_else(|| "<absent>".into());
             Some(match tag {
                 Tag(0x0010, 0x0010) | Tag(0x0010, 0x0020) => after == code,
@@ -73,7 +91,8 @@ fn seed_changes_six_tags_and_nothing_else() {
         assert!(diffs.is_empty(), "{rel}:\n{}", diffs.join("\n"));
         // The patient tags must really have changed (not absent on both sides).
         assert_eq!(
-            b.get(Tag(0x0010, 0x0020)).map(|e| e.value().to_str().unwrap().trim().to_string()),
+            b.get(Tag(0x0010, 0x0020))
+                .map(|e| e.value().to_str().unwrap().trim().to_string()),
             Some(code.clone()),
             "{rel}"
         );
@@ -83,7 +102,11 @@ fn seed_changes_six_tags_and_nothing_else() {
 #[test]
 fn pixel_data_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
     stage(&input, FILES);
     apply_lib(&input, &out, &key, None);
     for (_, rel) in FILES {
@@ -111,16 +134,25 @@ fn pixel_data_is_byte_identical() {
 #[test]
 fn output_is_clean_in_dcmdump() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
     stage(&input, FILES);
     apply_lib(&input, &out, &key, None);
     for (_, rel) in FILES {
-        let Some(before) = dcmdump_problems(&input.join(rel)) else { return };
+        let Some(before) = dcmdump_problems(&input.join(rel)) else {
+            return;
+        };
         let after = dcmdump_problems(&out.join(rel)).unwrap();
         // Raw data sets without file meta are read by dcmdump only with a guess; what it
         // says about the input it may say about the output, nothing more.
         let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-        assert!(new.is_empty(), "{rel}: dcmdump complains about the output only: {new:?}");
+        assert!(
+            new.is_empty(),
+            "{rel}: dcmdump complains about the output only: {new:?}"
+        );
         if before.is_empty() {
             assert!(after.is_empty(), "{rel}: {after:?}");
         }
@@ -144,7 +176,11 @@ fn output_reads_in_pydicom() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
     stage(&input, FILES);
     apply_lib(&input, &out, &key, None);
     let script = r#"
@@ -157,8 +193,16 @@ for p in sys.argv[1:]:
     assert str(ds.PatientID).startswith("P"), p
 print("ok", len(sys.argv) - 1)
 "#;
-    let files: Vec<String> = FILES.iter().map(|(_, rel)| out.join(rel).display().to_string()).collect();
-    let o = std::process::Command::new(&python).arg("-c").arg(script).args(&files).output().unwrap();
+    let files: Vec<String> = FILES
+        .iter()
+        .map(|(_, rel)| out.join(rel).display().to_string())
+        .collect();
+    let o = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "pydicom: {}{}",
@@ -192,7 +236,11 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
 #[test]
 fn inputs_are_never_modified() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
     stage(&input, FILES);
     let before = tree(&input);
     apply_lib(&input, &out, &key, None);
@@ -202,7 +250,11 @@ fn inputs_are_never_modified() {
 #[test]
 fn verify_catches_a_tampered_output() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("key.json"));
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
     stage(&input, &FILES[..2]);
     apply_lib(&input, &out, &key, None);
     // Flip one byte in the middle of the output's pixel data.
@@ -219,11 +271,18 @@ fn verify_catches_a_tampered_output() {
     let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
     let report = dams::verify::verify(&out, &index, &planner, &|_, _| {}, &cancel);
     assert!(
-        report.problems.iter().any(|p| p.kind == "pixel-data" && p.path == Path::new(FILES[0].1)),
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == "pixel-data" && p.path == Path::new(FILES[0].1)),
         "{:?}",
         report.problems
     );
-    assert!(report.problems.iter().all(|p| p.path == Path::new(FILES[0].1)), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().all(|p| p.path == Path::new(FILES[0].1)),
+        "{:?}",
+        report.problems
+    );
     // StudyID equals PatientID in these public files: a real leak the seed profile leaves,
     // which verify must name (by element and kind, never by value).
     assert!(
@@ -257,12 +316,23 @@ fn files_without_patient_id_are_adopted_only_when_unambiguous() {
     let a = index.patient("1CT1").expect("CT_small's patient");
     let adopted: Vec<_> = a.instances().filter(|i| i.adopted).map(|i| i.path.clone()).collect();
     assert_eq!(adopted, vec![Path::new("patient_a/report/reportsi.dcm").to_path_buf()]);
-    let refused: Vec<_> = index.unreadable.iter().map(|u| (u.path.clone(), u.kind.as_str())).collect();
-    assert_eq!(refused, vec![(Path::new("mixed/priv_SQ.dcm").to_path_buf(), "no-patient-id")]);
+    let refused: Vec<_> = index
+        .unreadable
+        .iter()
+        .map(|u| (u.path.clone(), u.kind.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(Path::new("mixed/priv_SQ.dcm").to_path_buf(), "no-patient-id")]
+    );
 
     let keystore = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
     let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
     let inst = a.instances().find(|i| i.adopted).unwrap();
     let (_, fp) = planner.plan_file(&input, inst, "1CT1").unwrap();
-    assert!(fp.warnings.iter().any(|w| w.contains("no PatientID")), "{:?}", fp.warnings);
+    assert!(
+        fp.warnings.iter().any(|w| w.contains("no PatientID")),
+        "{:?}",
+        fp.warnings
+    );
 }

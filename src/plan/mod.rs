@@ -133,7 +133,8 @@ impl Planner {
         })?;
         let mut plan = self.plan_parsed(&parsed, &inst.path, patient_id)?;
         if inst.adopted {
-            plan.warnings.push("the file has no PatientID; it was given to the patient whose files share its folder".into());
+            plan.warnings
+                .push("the file has no PatientID; it was given to the patient whose files share its folder".into());
         }
         Ok((parsed, plan))
     }

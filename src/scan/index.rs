@@ -236,7 +236,8 @@ impl Index {
                 Err(()) => self.add_unreadable(Unreadable {
                     path: h.instance.path,
                     kind: "no-patient-id".into(),
-                    reason: "no PatientID (0010,0020), and the nearest folder with other files holds several patients".into(),
+                    reason: "no PatientID (0010,0020), and the nearest folder with other files holds several patients"
+                        .into(),
                 }),
             }
         }

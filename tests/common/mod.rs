@@ -77,14 +77,22 @@ pub fn compare(
     let tags_a: Vec<Tag> = a.tags().collect();
     let tags_b: Vec<Tag> = b.tags().collect();
     let text = |o: &InMemDicomObject, t: Tag| {
-        o.get(t)
-            .map(|e| e.value().to_str().map(|s| s.trim_end_matches(['\0', ' ']).to_string()).unwrap_or_default())
+        o.get(t).map(|e| {
+            e.value()
+                .to_str()
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+                .unwrap_or_default()
+        })
     };
     for t in tags_a.iter().chain(tags_b.iter().filter(|t| !tags_a.contains(t))) {
         let here = format!("{path}{t}");
         if let Some(ok) = special(*t, text(a, *t), text(b, *t)) {
             if !ok {
-                diffs.push(format!("{here}: rule result wrong: {:?} -> {:?}", text(a, *t), text(b, *t)));
+                diffs.push(format!(
+                    "{here}: rule result wrong: {:?} -> {:?}",
+                    text(a, *t),
+                    text(b, *t)
+                ));
             }
             continue;
         }
