@@ -182,22 +182,67 @@ pub fn apply(
     let total = jobs.len();
     let done = AtomicUsize::new(0);
     let dirs = Mutex::new(BTreeSet::new());
+    let made_dirs = Mutex::new(BTreeSet::new());
     progress(0, total);
-    let results: Vec<Option<Result<(), FileError>>> = jobs
-        .par_iter()
-        .map(|(pid, inst)| {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let r = write_one(&index.root, &out_root, planner, pid, inst).map(|dir| {
-                if let Ok(mut d) = dirs.lock() {
-                    d.insert(dir);
+
+    // Two stages: the rayon workers rewrite files into temporary files (CPU work), the
+    // committers wait for each file to reach the disk and rename it (I/O waits). Each file
+    // is still durable before it gets its final name; the waiting just no longer idles a
+    // core. The bounded channel keeps the number of open temporary files small.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(COMMIT_QUEUE);
+    let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
+    std::thread::scope(|scope| {
+        let (dirs, done) = (&dirs, &done);
+        let committer = scope.spawn(move || {
+            let mut out = Vec::new();
+            // Take every staged file that is waiting, make them all durable at once, then
+            // rename each: one journal commit per batch instead of one per file.
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < COMMIT_BATCH {
+                    match rx.try_recv() {
+                        Ok(s) => batch.push(s),
+                        Err(_) => break,
+                    }
                 }
-            });
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            Some(r)
-        })
-        .collect();
+                let n = batch.len();
+                out.extend(commit_batch(batch, dirs));
+                progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
+            }
+            out
+        });
+        let written: Vec<Option<Result<(), FileError>>> = jobs
+            .par_iter()
+            .map_with(tx, |tx, (pid, inst)| {
+                if cancel.load(Ordering::Relaxed) {
+                    return None;
+                }
+                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs) {
+                    // Handed to the committer, which reports it; if it died, say so here.
+                    Ok(staged) => match tx.send(staged) {
+                        Ok(()) => Some(Ok(())),
+                        Err(_) => Some(Err(FileError {
+                            path: inst.path.clone(),
+                            reason: "internal: the writer thread stopped".into(),
+                        })),
+                    },
+                    Err(e) => {
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                        Some(Err(e))
+                    }
+                }
+            })
+            .filter(|r| !matches!(r, Some(Ok(()))))
+            .collect();
+        results.extend(written);
+        match committer.join() {
+            Ok(v) => results.extend(v.into_iter().map(Some)),
+            Err(_) => results.push(Some(Err(FileError {
+                path: PathBuf::new(),
+                reason: "internal: the writer thread failed".into(),
+            }))),
+        }
+    });
 
     for dir in dirs.into_inner().unwrap_or_default() {
         crate::atomic::sync_dir(&dir).map_err(|source| ApplyError::Io { path: dir, source })?;
@@ -216,18 +261,35 @@ pub fn apply(
             Some(Err(e)) => report.failed.push(e),
         }
     }
+    // Writers drop cancelled jobs; count what did not happen.
+    if cancel.load(Ordering::Relaxed) {
+        report.cancelled = true;
+    }
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
 
-/// Rewrites one file into place; returns the folder it was written to.
-fn write_one(
+/// Rewritten files waiting to be made durable and renamed (bounds open temporary files).
+const COMMIT_QUEUE: usize = 64;
+/// At most this many files are made durable together.
+const COMMIT_BATCH: usize = 64;
+
+/// A rewritten file in its temporary name, waiting to be made durable and renamed.
+struct Staged {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    source: PathBuf,
+}
+
+/// Rewrites one file into a temporary file beside its destination.
+fn stage_one(
     root: &Path,
     out_root: &Path,
     planner: &Planner,
     patient_id: &str,
     inst: &Instance,
-) -> Result<PathBuf, FileError> {
+    made_dirs: &Mutex<BTreeSet<PathBuf>>,
+) -> Result<Staged, FileError> {
     let fail = |reason: String| FileError {
         path: inst.path.clone(),
         reason,
@@ -242,12 +304,93 @@ fn write_one(
     let rendered = rewrite::render(&parsed, &Planner::changes(&fp), &[]).map_err(|e| fail(e.to_string()))?;
     let dest = out_root.join(&fp.dest);
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
-    fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
-    let mode = file_mode(&meta);
-    let tmp = crate::atomic::temp_beside(&dest, mode).map_err(|e| fail(format!("cannot write output: {e}")))?;
+    let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
+    if !known {
+        fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+        if let Ok(mut d) = made_dirs.lock() {
+            d.insert(dir);
+        }
+    }
+    let tmp =
+        crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(|e| fail(format!("cannot write output: {e}")))?;
     write_rendered(&parsed, &rendered, tmp.as_file()).map_err(|e| fail(format!("cannot write output: {e}")))?;
-    crate::atomic::commit(tmp, &dest).map_err(|e| fail(format!("cannot write output: {e}")))?;
-    Ok(dir)
+    start_writeback(tmp.as_file());
+    Ok(Staged {
+        tmp,
+        dest,
+        source: inst.path.clone(),
+    })
+}
+
+/// Asks the kernel to start writing the file to disk now, without waiting, so that the
+/// fsync before its rename finds most of the work done.
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only schedules writeback and has no
+    // effect on memory. Failure is harmless (the fsync still does the job).
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &fs::File) {}
+
+/// Makes a batch of staged files durable, then gives each its final name. On Linux one
+/// `syncfs` flushes the whole batch; elsewhere each file is synced on its own. A file whose
+/// data may not be on disk is never renamed: its temporary file is removed.
+fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>) -> Vec<Result<(), FileError>> {
+    let synced = sync_batch(&batch);
+    batch
+        .into_iter()
+        .map(|Staged { tmp, dest, source }| {
+            let fail = |e: io::Error| FileError {
+                path: source.clone(),
+                reason: format!("cannot write output: {e}"),
+            };
+            if let Err(e) = &synced {
+                return Err(fail(io::Error::new(e.kind(), e.to_string())));
+            }
+            tmp.persist(&dest).map_err(|e| fail(e.error))?;
+            if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
+                && !d.contains(dir)
+            {
+                d.insert(dir.to_path_buf());
+            }
+            Ok(())
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+fn sync_batch(batch: &[Staged]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let Some(first) = batch.first() else { return Ok(()) };
+    // All temporary files of a run live on the output's file system, so one syncfs covers
+    // them all (since Linux 5.8 it also reports write-back errors).
+    // SAFETY: a valid open descriptor; syncfs only flushes.
+    let rc = unsafe { libc::syncfs(first.tmp.as_file().as_raw_fd()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Temporary files on another file system (in-place runs spanning mounts) get their own.
+    let dev = |s: &Staged| {
+        use std::os::unix::fs::MetadataExt;
+        s.tmp.as_file().metadata().map(|m| m.dev()).ok()
+    };
+    let first_dev = dev(first);
+    for s in &batch[1..] {
+        if dev(s) != first_dev {
+            s.tmp.as_file().sync_data()?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_batch(batch: &[Staged]) -> io::Result<()> {
+    batch.iter().try_for_each(|s| s.tmp.as_file().sync_data())
 }
 
 #[cfg(unix)]

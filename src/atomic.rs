@@ -27,7 +27,7 @@ pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile
 
 /// Fsyncs the temporary file and renames it to `dest`.
 pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
-    tmp.as_file().sync_all()?;
+    tmp.as_file().sync_data()?;
     tmp.persist(dest).map_err(|e| e.error)?;
     Ok(())
 }

@@ -12,8 +12,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "dams",
     version,
-    about = "Pseudonymise folders of DICOM images with codes from a mapping key, and see every change before it is written.",
-    args_conflicts_with_subcommands = true
+    about = "Pseudonymise folders of DICOM images with codes from a mapping key, and see every change before it is written."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -2,6 +2,8 @@
 //! tags as specified and nothing else, pixel data stays byte-identical, the transfer syntax
 //! is kept, and independent readers (dicom-rs, dcmtk, pydicom) read the output cleanly.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;
@@ -57,6 +59,7 @@ fn seed_changes_six_tags_and_nothing_else() {
     assert!(report.failed.is_empty(), "failed: {:?}", report.failed);
     assert!(report.unreadable.is_empty(), "unreadable: {:?}", report.unreadable);
     assert_eq!(report.written, FILES.len());
+    assert!(!report.cancelled);
 
     let keystore = dams::key::KeyStore::open(&key).unwrap();
     for (_, rel) in FILES {
@@ -335,4 +338,56 @@ fn files_without_patient_id_are_adopted_only_when_unambiguous() {
         "{:?}",
         fp.warnings
     );
+}
+
+/// Cancelling (Ctrl-C, or the TUI's cancel) stops the run between files: what was written is
+/// complete, nothing partial or temporary is left, and the report says it was cancelled.
+#[test]
+fn cancel_leaves_no_partial_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
+    dams::demo::make_corpus(&input, 300, 32, 32).unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let mut keystore = dams::key::KeyStore::open(&key).unwrap();
+    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let report = dams::apply::apply(
+        &index,
+        &planner,
+        &mut keystore,
+        &dams::apply::Target::Folder(out.clone()),
+        None,
+        &|done, _| {
+            if done >= 40 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    )
+    .unwrap();
+    assert!(report.cancelled);
+    assert!(
+        report.written >= 40 && report.written < 300,
+        "written {}",
+        report.written
+    );
+    let files = tree(&out);
+    assert_eq!(
+        files.len(),
+        report.written,
+        "every written file is counted, no temp file left"
+    );
+    for (rel, bytes) in files {
+        let parsed = dams::dicom::parse::parse_bytes(bytes).unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+        assert_eq!(
+            parsed.top_string(dams::dicom::tags::PATIENT_NAME).unwrap().len(),
+            5,
+            "{}",
+            rel.display()
+        );
+    }
 }

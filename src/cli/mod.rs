@@ -77,6 +77,7 @@ struct Progress {
     bar: Option<ProgressBar>,
     label: &'static str,
     last_decile: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
 }
 
 impl Progress {
@@ -95,6 +96,7 @@ impl Progress {
             bar,
             label,
             last_decile: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -105,7 +107,8 @@ impl Progress {
                 b.set_position(done as u64);
             }
             None => {
-                if total < 1000 {
+                // Only jobs that take a while get progress lines.
+                if self.started.elapsed() < std::time::Duration::from_secs(1) {
                     return;
                 }
                 let decile = done * 10 / total.max(1);

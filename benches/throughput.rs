@@ -1,0 +1,195 @@
+//! Throughput against the physical limit: `dams apply` vs `cp -r` of the same tree, and
+//! `dams scan` vs reading every byte (`cat`), on deterministic corpora, side by side.
+//!
+//!     cargo bench --bench throughput                 # the CT corpus (1,000 × 512×512)
+//!     cargo bench --bench throughput -- ct small     # and 20,000 × 64×64 files
+//!     DAMS_BENCH_RUNS=7 DAMS_BENCH_DIR=/data/bench cargo bench --bench throughput
+//!     cargo bench --bench throughput -- ct --profile basic
+//!
+//! Each run starts after `sync` with a warm page cache and an empty output folder. Reported:
+//! median, min and max wall time, the ratio of medians and the min/max of per-run ratios,
+//! and peak memory (via GNU time, when installed). Apply is compared with a plain `cp -r`
+//! and with `cp -r && sync`: dams fsyncs every file before renaming it, `cp` does not.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+struct Corpus {
+    name: &'static str,
+    files: usize,
+    size: u16,
+}
+
+const CORPORA: &[Corpus] = &[
+    Corpus {
+        name: "ct",
+        files: 1000,
+        size: 512,
+    },
+    Corpus {
+        name: "small",
+        files: 20_000,
+        size: 64,
+    },
+];
+
+fn sh(cmd: &str) {
+    let _ = Command::new("sh").arg("-c").arg(cmd).status();
+}
+
+/// Runs a command, returns (seconds, peak RSS in KiB if known).
+fn timed(args: &[&str]) -> (f64, Option<u64>) {
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let rss_file = std::env::temp_dir().join(format!("dams-bench-rss-{}", std::process::id()));
+    let mut c = if gnu_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).args(args);
+        c
+    } else {
+        let mut c = Command::new(args[0]);
+        c.args(&args[1..]);
+        c
+    };
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let start = Instant::now();
+    let status = c.status().expect("run benchmark command");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(status.success() || args[0].ends_with("dams"), "{args:?} failed");
+    let rss = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+    (secs, rss)
+}
+
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn report(label: &str, ours: &[f64], baseline: &[f64], base_label: &str, rss: Option<u64>) {
+    let (om, omin, omax) = stats(ours);
+    let (bm, bmin, bmax) = stats(baseline);
+    let ratios: Vec<f64> = ours.iter().zip(baseline).map(|(a, b)| a / b).collect();
+    let (_, rmin, rmax) = stats(&ratios);
+    println!("  {label:<12} median {om:7.3}s (min {omin:.3}, max {omax:.3})");
+    println!("  {base_label:<12} median {bm:7.3}s (min {bmin:.3}, max {bmax:.3})");
+    println!(
+        "  ratio        {:.2}× of medians (per run: min {rmin:.2}×, max {rmax:.2}×){}",
+        om / bm,
+        rss.map(|r| format!("; dams peak memory {:.1} MiB", r as f64 / 1024.0))
+            .unwrap_or_default()
+    );
+}
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("throughput: a benchmark; run it with `cargo bench --bench throughput`");
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut profile = "seed".to_string();
+    let mut names: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--profile" {
+            profile = it.next().cloned().unwrap_or(profile);
+        } else {
+            names.push(a.clone());
+        }
+    }
+    if names.is_empty() {
+        names.push("ct".into());
+    }
+    let runs: usize = std::env::var("DAMS_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let base = PathBuf::from(std::env::var("DAMS_BENCH_DIR").unwrap_or_else(|_| "/tmp/dams-bench".into()));
+    let dams = env!("CARGO_BIN_EXE_dams");
+
+    for name in names {
+        let Some(c) = CORPORA.iter().find(|c| c.name == name) else {
+            eprintln!("unknown corpus {name} (known: ct, small)");
+            continue;
+        };
+        let input = base.join(format!("{}-{}x{}", c.name, c.files, c.size));
+        if !input.join(".complete").exists() {
+            eprintln!(
+                "generating {} ({} files of {}×{})…",
+                input.display(),
+                c.files,
+                c.size,
+                c.size
+            );
+            let _ = std::fs::remove_dir_all(&input);
+            dams::demo::make_corpus(&input, c.files, c.size, c.size).expect("generate corpus");
+            std::fs::write(input.join(".complete"), b"").expect("marker");
+        }
+        let out_cp = base.join("out-cp");
+        let out_dams = base.join("out-dams");
+        let key = base.join("state/key.json");
+        let data = base.join("state");
+        // SAFETY of the environment: the benchmark uses its own key store and data folder.
+        // SAFETY: single-threaded at this point; only child processes read the variable.
+        unsafe { std::env::set_var("DAMS_DATA_DIR", &data) };
+        let input_s = input.to_str().expect("utf-8 path");
+        let cat = format!("find '{input_s}' -type f -print0 | xargs -0 cat > /dev/null");
+        sh(&cat); // warm the page cache
+
+        let (mut cp_t, mut cps_t, mut apply_t, mut cat_t, mut scan_t) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut apply_rss, mut scan_rss) = (0u64, 0u64);
+        for _ in 0..runs {
+            for o in [&out_cp, &out_dams] {
+                let _ = std::fs::remove_dir_all(o);
+            }
+            sh("sync");
+            cp_t.push(timed(&["cp", "-r", input_s, out_cp.to_str().expect("utf-8")]).0);
+            sh("sync");
+            let _ = std::fs::remove_dir_all(&out_cp);
+            sh("sync");
+            let durable = format!("cp -r '{input_s}' '{}' && sync", out_cp.display());
+            cps_t.push(timed(&["sh", "-c", &durable]).0);
+            sh("sync");
+            let (t, rss) = timed(&[
+                dams,
+                "apply",
+                "--yes",
+                "--profile",
+                &profile,
+                "--key",
+                key.to_str().expect("utf-8"),
+                input_s,
+                "--out",
+                out_dams.to_str().expect("utf-8"),
+            ]);
+            apply_t.push(t);
+            apply_rss = apply_rss.max(rss.unwrap_or(0));
+            sh("sync");
+            cat_t.push(timed(&["sh", "-c", &cat]).0);
+            let (t, rss) = timed(&[dams, "scan", "--json", input_s]);
+            scan_t.push(t);
+            scan_rss = scan_rss.max(rss.unwrap_or(0));
+        }
+        println!(
+            "\ncorpus {}: {} files of {}×{} 16-bit, {runs} runs, profile {profile}",
+            c.name, c.files, c.size, c.size
+        );
+        report(
+            "dams apply",
+            &apply_t,
+            &cp_t,
+            "cp -r",
+            (apply_rss > 0).then_some(apply_rss),
+        );
+        // dams makes every file durable before renaming it; a copy is only comparable once
+        // its bytes are on disk too.
+        report("dams apply", &apply_t, &cps_t, "cp -r + sync", None);
+        report("dams scan", &scan_t, &cat_t, "cat", (scan_rss > 0).then_some(scan_rss));
+        for o in [&out_cp, &out_dams] {
+            let _ = std::fs::remove_dir_all(o);
+        }
+    }
+}
