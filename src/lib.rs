@@ -9,5 +9,6 @@ pub mod dicom;
 pub mod key;
 pub mod plan;
 pub mod residual;
+pub mod review;
 pub mod scan;
 pub mod verify;

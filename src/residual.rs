@@ -1,7 +1,13 @@
 //! The residual-identifier search: the strings that identify a patient (name and its parts,
 //! IDs, birth date in common written forms) and where they still occur.
 
+use std::path::{Path, PathBuf};
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::Serialize;
+
+use crate::dicom::dict;
+use crate::dicom::parse::Parsed;
 
 use crate::plan::dates::date_forms;
 use crate::scan::Identity;
@@ -97,6 +103,38 @@ impl Identifiers {
         found.dedup();
         found
     }
+}
+
+/// An identifying value that is still in a file. The value itself is never reported.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Residual {
+    /// The file (relative to its folder).
+    pub path: PathBuf,
+    /// Element path, e.g. `(0010,1000)` or `(0008,1110)[0]/(0008,1030)`.
+    pub element: String,
+    pub keyword: String,
+    pub identifier: IdentifierKind,
+}
+
+/// Where the patient's identifying strings occur in a file's values, leaving out the
+/// elements in `skip` (those a plan changes anyway).
+pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usize]) -> Vec<Residual> {
+    let mut out = Vec::new();
+    for (i, e) in parsed.elements.iter().enumerate() {
+        if skip.contains(&i) {
+            continue;
+        }
+        let Some(v) = parsed.value(e) else { continue };
+        for kind in ids.find(v) {
+            out.push(Residual {
+                path: path.to_path_buf(),
+                element: parsed.path(i),
+                keyword: dict::display_name(e.tag).to_string(),
+                identifier: kind,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

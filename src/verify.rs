@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::plan::{FilePlan, Planner};
-use crate::residual::{IdentifierKind, Identifiers};
+use crate::residual::{Identifiers, Residual, residual_in};
 use crate::scan::{Index, Instance, Progress};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -22,16 +22,6 @@ pub struct Problem {
     /// `missing`, `unreadable`, `edit`, `changed`, `pixel-data`, `transfer-syntax`, `dicom-rs`.
     pub kind: String,
     pub detail: String,
-}
-
-/// An identifying value that is still in an output file. The value is never reported.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Residual {
-    pub path: PathBuf,
-    /// Element path, e.g. `(0010,1000)` or `(0008,1110)[0]/(0008,1030)`.
-    pub element: String,
-    pub keyword: String,
-    pub identifier: IdentifierKind,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -120,7 +110,7 @@ fn verify_one(
     };
     compare(&input, &output, &plan, &mut problems);
     independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
-    let residual = residual_in(&output, &plan.dest, ids);
+    let residual = residual_in(&output, &plan.dest, ids, &[]);
     (problems, residual)
 }
 
@@ -268,21 +258,4 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec
             detail: format!("dicom-rs cannot read the output: {e}"),
         });
     }
-}
-
-/// Where the patient's identifying strings still occur in the output's values.
-pub fn residual_in(parsed: &Parsed, dest: &Path, ids: &Identifiers) -> Vec<Residual> {
-    let mut out = Vec::new();
-    for (i, e) in parsed.elements.iter().enumerate() {
-        let Some(v) = parsed.value(e) else { continue };
-        for kind in ids.find(v) {
-            out.push(Residual {
-                path: dest.to_path_buf(),
-                element: parsed.path(i),
-                keyword: dict::display_name(e.tag).to_string(),
-                identifier: kind,
-            });
-        }
-    }
-    out
 }

@@ -110,11 +110,11 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
     for p in &plan.patients {
         writeln!(
             out,
-            "\n{} → {}{}  ({} files)",
+            "\n{} → {}{}  ({})",
             p.patient_id,
             p.code,
             if p.new_code { " (new code)" } else { "" },
-            p.files.len()
+            files_word(p.files.len())
         )?;
         if files {
             for f in &p.files {
@@ -124,6 +124,15 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
                 }
                 for w in &f.warnings {
                     writeln!(out, "    warning: {w}")?;
+                }
+                for r in &f.residual {
+                    writeln!(
+                        out,
+                        "    warning: {} {} still holds the {}",
+                        r.element,
+                        r.keyword,
+                        r.identifier.label()
+                    )?;
                 }
             }
         } else {
@@ -162,6 +171,17 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
                         writeln!(out, "    warning: {}: {w}", f.source.display())?;
                     }
                 }
+                let mut left: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
+                for f in &fs {
+                    for r in &f.residual {
+                        *left
+                            .entry((r.element.clone(), r.keyword.clone(), r.identifier.label()))
+                            .or_default() += 1;
+                    }
+                }
+                for ((element, keyword, what), n) in left {
+                    writeln!(out, "    warning: {element} {keyword} still holds the {what}  ×{n}")?;
+                }
             }
         }
         for e in &p.failed {
@@ -170,6 +190,10 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
     }
     unreadable_list(out, &plan.unreadable, "could not be read, will not be written")?;
     writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+}
+
+fn files_word(n: usize) -> String {
+    if n == 1 { "1 file".into() } else { format!("{n} files") }
 }
 
 fn edit_line(e: &dams::plan::Edit) -> String {

@@ -16,6 +16,7 @@ use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::rewrite::Change;
 use crate::dicom::{VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
+use crate::residual::{Identifiers, Residual, residual_in};
 use crate::scan::{Index, Instance, Progress, Unreadable};
 
 /// One planned change to one element.
@@ -48,6 +49,9 @@ pub struct FilePlan {
     /// Things a reviewer should see (a date that could not be masked, …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Identifying values of the patient that the profile leaves in place.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub residual: Vec<Residual>,
 }
 
 /// A file that was readable at scan time but could not be planned or written.
@@ -85,6 +89,7 @@ pub struct Planner {
     pub profile: Profile,
     codes: BTreeMap<String, String>,
     pub new_entries: Vec<NewEntry>,
+    identifiers: BTreeMap<String, Identifiers>,
 }
 
 impl Planner {
@@ -110,10 +115,16 @@ impl Planner {
         for e in &new_entries {
             codes.insert(e.patient_id.clone(), e.code.clone());
         }
+        let identifiers = index
+            .patients
+            .iter()
+            .map(|p| (p.patient_id.clone(), Identifiers::new(&p.identity)))
+            .collect();
         Planner {
             profile,
             codes,
             new_entries,
+            identifiers,
         }
     }
 
@@ -218,11 +229,19 @@ impl Planner {
                 change,
             });
         }
+        let residual = match self.identifiers.get(patient_id) {
+            Some(ids) => {
+                let edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+                residual_in(parsed, rel, ids, &edited)
+            }
+            None => Vec::new(),
+        };
         Ok(FilePlan {
             source: rel.to_path_buf(),
             dest: rel.to_path_buf(),
             edits,
             warnings,
+            residual,
         })
     }
 
