@@ -120,7 +120,11 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
             for f in &p.files {
                 writeln!(out, "  {}", f.source.display())?;
                 for e in &f.edits {
-                    writeln!(out, "    {}", edit_line(e))?;
+                    writeln!(
+                        out,
+                        "    {}",
+                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
+                    )?;
                 }
                 for w in &f.warnings {
                     writeln!(out, "    warning: {w}")?;
@@ -147,40 +151,31 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
             for (folder, fs) in folders {
                 writeln!(
                     out,
-                    "  {}/  {} files",
+                    "  {}/  {}",
                     if folder.is_empty() { "." } else { &folder },
-                    fs.len()
+                    files_word(fs.len())
                 )?;
-                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-                let mut order: Vec<String> = Vec::new();
-                for f in &fs {
-                    for e in &f.edits {
-                        let line = edit_line(e);
-                        let n = counts.entry(line.clone()).or_default();
-                        if *n == 0 {
-                            order.push(line);
-                        }
-                        *n += 1;
-                    }
+                let summary = dams::plan::summary::summarise(fs.iter().copied());
+                for e in &summary.edits {
+                    writeln!(
+                        out,
+                        "    {}  ×{}",
+                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
+                        e.files
+                    )?;
                 }
-                for line in order {
-                    writeln!(out, "    {line}  ×{}", counts[&line])?;
+                for (file, w) in &summary.warnings {
+                    writeln!(out, "    warning: {file}: {w}")?;
                 }
-                for f in &fs {
-                    for w in &f.warnings {
-                        writeln!(out, "    warning: {}: {w}", f.source.display())?;
-                    }
-                }
-                let mut left: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
-                for f in &fs {
-                    for r in &f.residual {
-                        *left
-                            .entry((r.element.clone(), r.keyword.clone(), r.identifier.label()))
-                            .or_default() += 1;
-                    }
-                }
-                for ((element, keyword, what), n) in left {
-                    writeln!(out, "    warning: {element} {keyword} still holds the {what}  ×{n}")?;
+                for r in &summary.residual {
+                    writeln!(
+                        out,
+                        "    warning: {} {} still holds the {}  ×{}",
+                        r.element,
+                        r.keyword,
+                        r.identifier.label(),
+                        r.files
+                    )?;
                 }
             }
         }
@@ -196,21 +191,12 @@ fn files_word(n: usize) -> String {
     if n == 1 { "1 file".into() } else { format!("{n} files") }
 }
 
-fn edit_line(e: &dams::plan::Edit) -> String {
-    let before = e.before.as_deref().unwrap_or("(absent)");
-    let after = e
-        .after
-        .as_deref()
+fn edit_line(path: &str, keyword: &str, before: Option<&str>, after: Option<&str>, rule: &str) -> String {
+    let before = before.unwrap_or("(absent)");
+    let after = after
         .map(|a| if a.is_empty() { "(empty)" } else { a })
         .unwrap_or("(removed)");
-    format!(
-        "{} {:24} {} → {}  [{}]",
-        e.path,
-        e.keyword,
-        show(before),
-        show(after),
-        e.rule
-    )
+    format!("{path:<12} {keyword:24} {} → {}  [{rule}]", show(before), show(after))
 }
 
 fn show(v: &str) -> String {

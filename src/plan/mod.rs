@@ -2,6 +2,7 @@
 //! for the key, the entries it will need. Building a plan writes nothing.
 
 pub mod dates;
+pub mod summary;
 pub mod uid;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,165 @@
+//! A series' (or patient's) plan at a glance: edits that are the same in every file shown
+//! once with a count, differing ones listed, warnings and residual identifiers counted.
+//! Shared by `dams plan` and the TUI's diff pane.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::FilePlan;
+use crate::residual::IdentifierKind;
+
+/// One distinct edit (same element, before, after and rule) and how many files have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EditCount {
+    pub path: String,
+    pub tag: String,
+    pub keyword: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub rule: String,
+    pub files: usize,
+}
+
+/// An element that still holds an identifier, and in how many files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResidualCount {
+    pub element: String,
+    pub keyword: String,
+    pub identifier: IdentifierKind,
+    pub files: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    /// In element order; within an element, the most common first.
+    pub edits: Vec<EditCount>,
+    pub residual: Vec<ResidualCount>,
+    /// (file, warning) pairs.
+    pub warnings: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// Edits every file has.
+    pub fn common(&self) -> impl Iterator<Item = &EditCount> {
+        self.edits.iter().filter(move |e| e.files == self.files)
+    }
+
+    /// Edits only some files have (values that differ between files).
+    pub fn differing(&self) -> impl Iterator<Item = &EditCount> {
+        self.edits.iter().filter(move |e| e.files != self.files)
+    }
+}
+
+pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
+    let mut edits: BTreeMap<(String, Option<String>, Option<String>, String), (usize, String, String, usize)> =
+        BTreeMap::new();
+    let mut residual: BTreeMap<(String, IdentifierKind), (String, usize)> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut files = 0;
+    let mut order = 0usize;
+    for fp in plans {
+        files += 1;
+        for e in &fp.edits {
+            let key = (e.path.clone(), e.before.clone(), e.after.clone(), e.rule.clone());
+            let entry = edits.entry(key).or_insert_with(|| {
+                order += 1;
+                (order, e.tag.clone(), e.keyword.clone(), 0)
+            });
+            entry.3 += 1;
+        }
+        for r in &fp.residual {
+            residual
+                .entry((r.element.clone(), r.identifier))
+                .or_insert_with(|| (r.keyword.clone(), 0))
+                .1 += 1;
+        }
+        for w in &fp.warnings {
+            warnings.push((fp.source.display().to_string(), w.clone()));
+        }
+    }
+    let mut edits: Vec<EditCount> = edits
+        .into_iter()
+        .map(|((path, before, after, rule), (_, tag, keyword, n))| EditCount {
+            path,
+            tag,
+            keyword,
+            before,
+            after,
+            rule,
+            files: n,
+        })
+        .collect();
+    // Element order (tag path), then most common first.
+    edits.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then(b.files.cmp(&a.files))
+            .then(a.before.cmp(&b.before))
+    });
+    Summary {
+        files,
+        edits,
+        residual: residual
+            .into_iter()
+            .map(|((element, identifier), (keyword, n))| ResidualCount {
+                element,
+                keyword,
+                identifier,
+                files: n,
+            })
+            .collect(),
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Edit;
+    use crate::residual::Residual;
+    use std::path::PathBuf;
+
+    fn edit(path: &str, before: &str, after: &str) -> Edit {
+        Edit {
+            path: path.into(),
+            tag: path.into(),
+            keyword: "K".into(),
+            before: Some(before.into()),
+            after: Some(after.into()),
+            rule: "code".into(),
+            element: 0,
+            change: crate::dicom::rewrite::Change::Remove,
+        }
+    }
+
+    fn plan(name: &str, edits: Vec<Edit>) -> FilePlan {
+        FilePlan {
+            source: PathBuf::from(name),
+            dest: PathBuf::from(name),
+            edits,
+            warnings: vec![],
+            residual: vec![Residual {
+                path: PathBuf::from(name),
+                element: "(0020,0010)".into(),
+                keyword: "StudyID".into(),
+                identifier: IdentifierKind::PatientId,
+            }],
+        }
+    }
+
+    #[test]
+    fn same_edits_once_with_count_and_differing_listed() {
+        let plans = [
+            plan("a", vec![edit("(0010,0010)", "X", "P1"), edit("(0020,0013)", "1", "1")]),
+            plan("b", vec![edit("(0010,0010)", "X", "P1"), edit("(0020,0013)", "2", "1")]),
+        ];
+        let s = summarise(&plans);
+        assert_eq!(s.files, 2);
+        let common: Vec<_> = s.common().map(|e| e.path.as_str()).collect();
+        assert_eq!(common, vec!["(0010,0010)"]);
+        assert_eq!(s.differing().count(), 2);
+        assert_eq!(s.residual[0].files, 2);
+    }
+}
