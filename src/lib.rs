@@ -11,4 +11,5 @@ pub mod plan;
 pub mod residual;
 pub mod review;
 pub mod scan;
+pub mod tui;
 pub mod verify;

@@ -19,6 +19,10 @@ struct Cli {
     command: Option<Command>,
     /// Folder to review (default: the current folder).
     path: Option<PathBuf>,
+    /// Where approved patients are written (default: a folder beside PATH named
+    /// PATH-pseudonymised).
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[command(flatten)]
     common: cli::Common,
 }
@@ -71,7 +75,7 @@ enum Command {
     /// List or show the built-in profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Make a small synthetic workspace in a temporary folder and run dams on it.
+    /// Make a small synthetic workspace in a temporary folder and open dams on it.
     Demo(DemoArgs),
 }
 
@@ -121,6 +125,10 @@ struct DemoArgs {
     /// Make the workspace here instead of a temporary folder.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Plan, write and verify it with the headless commands instead of opening the review
+    /// screen (also what happens without a terminal).
+    #[arg(long)]
+    headless: bool,
 }
 
 fn main() -> ExitCode {
@@ -128,7 +136,7 @@ fn main() -> ExitCode {
     cli::init_logging();
     let common = &args.common;
     let result = match args.command {
-        None => cli::review(args.path.unwrap_or_else(|| PathBuf::from(".")), common),
+        None => cli::review(args.path.unwrap_or_else(|| PathBuf::from(".")), args.out, common),
         Some(Command::Scan { path, json }) => cli::scan(&path, json),
         Some(Command::Plan { path, json, files }) => cli::plan(&path, common, json, files),
         Some(Command::Apply {
@@ -154,7 +162,7 @@ fn main() -> ExitCode {
             ProfileCommand::List => cli::profile_list(),
             ProfileCommand::Show { name } => cli::profile_show(&name),
         },
-        Some(Command::Demo(d)) => cli::demo(d.dir, common),
+        Some(Command::Demo(d)) => cli::demo(d.dir, d.headless, common),
     };
     match result {
         Ok(code) => code,

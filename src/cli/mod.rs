@@ -392,18 +392,38 @@ pub fn profile_show(name: &str) -> Result<ExitCode> {
     }
 }
 
-/// The review TUI. Until it exists, point at the headless commands.
-pub fn review(path: PathBuf, _common: &Common) -> Result<ExitCode> {
-    eprintln!(
-        "dams: the review screen is not available in this version; use `dams plan {}` to see the changes and `dams apply` to write them",
-        path.display()
-    );
-    Ok(ExitCode::from(2))
+/// The default output folder: beside the input, named `<input>-pseudonymised`.
+fn default_out(root: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dams".into());
+    abs.with_file_name(format!("{name}-pseudonymised"))
+}
+
+/// Opens the review TUI on `path`.
+pub fn review(path: PathBuf, out: Option<PathBuf>, common: &Common) -> Result<ExitCode> {
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        bail!("the review screen needs a terminal; for scripts use `dams plan` and `dams apply`");
+    }
+    let key_path = match &common.key {
+        Some(p) => p.clone(),
+        None => KeyStore::default_path()?,
+    };
+    let opts = dams::tui::Options {
+        out: out.unwrap_or_else(|| default_out(&path)),
+        root: std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
+        key_path,
+        profile: Profile::resolve(common.profile.as_deref(), &common.values)?,
+    };
+    dams::tui::run(opts)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Makes the demo workspace and shows what dams would do with it, then writes and verifies
 /// it into the workspace's own output folder, with a key store of its own.
-pub fn demo(dir: Option<PathBuf>, common: &Common) -> Result<ExitCode> {
+pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<ExitCode> {
     let base = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("dams-demo-{}", std::process::id())),
@@ -418,6 +438,20 @@ pub fn demo(dir: Option<PathBuf>, common: &Common) -> Result<ExitCode> {
         key: Some(key_path.clone()),
         ..common.clone()
     };
+    if !headless && io::stdout().is_terminal() && io::stdin().is_terminal() {
+        let opts = dams::tui::Options {
+            root: input.clone(),
+            out: out.clone(),
+            key_path: key_path.clone(),
+            profile: Profile::resolve(common.profile.as_deref(), &common.values)?,
+        };
+        dams::tui::run(opts)?;
+        println!(
+            "Demo workspace: {} (input, output, and its own key store in state/)",
+            base.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("Demo workspace: {}", base.display());
     println!("  input:  {}", input.display());
     println!("  output: {}", out.display());

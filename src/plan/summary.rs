@@ -52,9 +52,12 @@ impl Summary {
     }
 }
 
+/// What makes two edits the same: element path, before, after, rule.
+type EditKey = (String, Option<String>, Option<String>, String);
+
 pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
-    let mut edits: BTreeMap<(String, Option<String>, Option<String>, String), (usize, String, String, usize)> =
-        BTreeMap::new();
+    // key → (first seen, tag, keyword, files)
+    let mut edits: BTreeMap<EditKey, (usize, String, String, usize)> = BTreeMap::new();
     let mut residual: BTreeMap<(String, IdentifierKind), (String, usize)> = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut files = 0;

@@ -46,7 +46,7 @@ pub struct FileIdentity {
 }
 
 /// One readable DICOM file, as the Index keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     /// Relative to the scanned root.
     pub path: PathBuf,

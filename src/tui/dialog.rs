@@ -1,0 +1,243 @@
+//! Dialogs drawn over the panes: help, the confirmation that says exactly what will be
+//! written, the writing progress (cancellable), and the result.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+
+use super::app::{App, Confirm, Dialog};
+use super::keys::{BINDINGS, Context};
+use super::view::fit;
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2));
+    let h = h.min(area.height.saturating_sub(2));
+    let [r] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::vertical([Constraint::Length(h)]).flex(Flex::Center).areas(r);
+    r
+}
+
+fn frame<'a>(app: &App, title: &'a str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.border(true))
+        .title(Span::styled(format!(" {title} "), app.theme.title()))
+}
+
+pub fn draw(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
+    match d {
+        Dialog::Help => help(f, app, area),
+        Dialog::Confirm(c) => confirm(f, app, c, area),
+        Dialog::Writing {
+            patients,
+            done,
+            total,
+            cancelling,
+            asking_quit,
+        } => writing(f, app, patients, *done, *total, *cancelling, *asking_quit, area),
+        Dialog::Result { title, lines } => result(f, app, title, lines, area),
+    }
+}
+
+fn help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    for (ctx, heading) in [
+        (Context::Everywhere, "Everywhere"),
+        (Context::Browser, "Patients pane"),
+        (Context::Mapping, "Masks pane"),
+    ] {
+        lines.push(Line::styled(heading, t.title()));
+        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<8}", b.shown), t.key()),
+                Span::raw(b.help),
+            ]));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("How writing works", t.title()));
+    for l in [
+        "Nothing is written until you approve a patient (a) and answer yes.",
+        "Patients go pending → reviewed (r) → approved → written (or failed).",
+        "Each file is written to a temporary file, flushed, then renamed;",
+        "inputs are never changed. The key store is updated first.",
+        "Mouse: click a pane or a row; the wheel scrolls.",
+    ] {
+        lines.push(Line::raw(format!("  {l}")));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("  Esc, Enter or ? closes this help.", t.dim()));
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, 78, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(frame(app, "Help"))
+            .wrap(Wrap { trim: false }),
+        r,
+    );
+}
+
+fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
+    let t = &app.theme;
+    let who = if c.patients.len() == 1 {
+        let code = app.code_of(&c.patients[0]).unwrap_or_default();
+        format!("patient {} → {code}", c.patients[0])
+    } else {
+        format!("{} reviewed patients", c.patients.len())
+    };
+    let mut lines = vec![Line::styled(format!("Write {who}?"), t.title()), Line::raw("")];
+    let row = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<16}"), t.dim()), Span::raw(v)]);
+    match &c.facts {
+        None => lines.push(Line::styled("Checking the files…", t.dim())),
+        Some(facts) => {
+            lines.push(row("Files", format!("{} DICOM file(s)", facts.files - facts.failed)));
+            lines.push(row("Output folder", app.opts.out.display().to_string()));
+            lines.push(row(
+                "Key store",
+                if facts.new_codes.is_empty() {
+                    "no new code (all patients have one)".into()
+                } else {
+                    format!("{} new code(s): {}", facts.new_codes.len(), facts.new_codes.join(", "))
+                },
+            ));
+            lines.push(row("Profile", app.opts.profile.name.clone()));
+            let mut warnings: Vec<String> = Vec::new();
+            for (p, when) in &facts.already_written {
+                warnings.push(format!("{p} was already written {when}; it will be written again"));
+            }
+            if facts.failed > 0 {
+                warnings.push(format!(
+                    "{} file(s) cannot be written (see the diff pane)",
+                    facts.failed
+                ));
+            }
+            if facts.unreadable_nearby > 0 {
+                warnings.push(format!(
+                    "{} file(s) in these folders could not be read and will not be written",
+                    facts.unreadable_nearby
+                ));
+            }
+            for r in &facts.summary.residual {
+                warnings.push(format!(
+                    "{} {} still holds the {} in {} file(s)",
+                    r.element,
+                    r.keyword,
+                    r.identifier.label(),
+                    r.files
+                ));
+            }
+            lines.push(Line::raw(""));
+            if warnings.is_empty() {
+                lines.push(Line::styled("No warnings.", t.ok()));
+            } else {
+                lines.push(Line::styled("Warnings", t.warn()));
+                for w in warnings {
+                    lines.push(Line::from(vec![Span::styled("⚠ ", t.warn()), Span::raw(w)]));
+                }
+            }
+        }
+    }
+    lines.push(Line::raw(""));
+    let (yes, no) = if c.yes {
+        (t.selected(true), t.dim())
+    } else {
+        (t.dim(), t.selected(true))
+    };
+    lines.push(Line::from(vec![
+        Span::raw("   "),
+        Span::styled(" Yes, write (y) ", yes),
+        Span::raw("   "),
+        Span::styled(" No (n/Esc) ", no),
+    ]));
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, 76, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(frame(app, "Confirm write"))
+            .wrap(Wrap { trim: false }),
+        r,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn writing(
+    f: &mut Frame,
+    app: &App,
+    patients: &[String],
+    done: usize,
+    total: usize,
+    cancelling: bool,
+    asking_quit: bool,
+    area: Rect,
+) {
+    let t = &app.theme;
+    let r = centered(area, 64, 8);
+    f.render_widget(Clear, r);
+    let block = frame(app, "Writing");
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [text, gauge, hint] =
+        Layout::vertical([Constraint::Length(2), Constraint::Length(1), Constraint::Length(2)]).areas(inner);
+    let who = if patients.len() == 1 {
+        patients[0].clone()
+    } else {
+        format!("{} patients", patients.len())
+    };
+    f.render_widget(
+        Paragraph::new(fit(
+            &format!("Writing {who} to {}", app.opts.out.display()),
+            usize::from(inner.width),
+        )),
+        text,
+    );
+    let ratio = if total == 0 { 0.0 } else { done as f64 / total as f64 };
+    f.render_widget(
+        Gauge::default()
+            .ratio(ratio.min(1.0))
+            .label(format!("{done}/{total} files"))
+            .gauge_style(t.key()),
+        gauge,
+    );
+    let hint_text = if asking_quit {
+        Line::styled("A write is running. Cancel it and quit? y / n", t.warn())
+    } else if cancelling {
+        Line::styled("Cancelling: finishing the files in progress…", t.warn())
+    } else {
+        Line::from(vec![
+            Span::styled("Esc", t.key()),
+            Span::raw(" cancel (no partial files are left)"),
+        ])
+    };
+    f.render_widget(Paragraph::new(hint_text), hint);
+}
+
+fn result(f: &mut Frame, app: &App, title: &str, lines: &[(String, bool)], area: Rect) {
+    let t = &app.theme;
+    let mut text = vec![Line::styled(title.to_string(), t.title()), Line::raw("")];
+    for (l, err) in lines.iter().take(12) {
+        text.push(Line::styled(
+            l.clone(),
+            if *err { t.error() } else { ratatui::style::Style::new() },
+        ));
+    }
+    if lines.len() > 12 {
+        text.push(Line::styled(format!("… and {} more", lines.len() - 12), t.dim()));
+    }
+    text.push(Line::raw(""));
+    text.push(Line::from(vec![Span::styled("Enter", t.key()), Span::raw(" close")]));
+    let h = (text.len() as u16 + 2).min(area.height);
+    let r = centered(area, 76, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text)
+            .block(frame(app, "Result"))
+            .wrap(Wrap { trim: false }),
+        r,
+    );
+}
