@@ -137,7 +137,8 @@ pub struct Confirm {
 
 #[derive(Debug, Clone)]
 pub enum Dialog {
-    Help,
+    /// The help screen, scrolled by this many lines.
+    Help(usize),
     Confirm(Confirm),
     Writing {
         patients: Vec<String>,
@@ -395,7 +396,7 @@ impl App {
                 vec![Effect::Quit]
             }
             Action::Help => {
-                self.dialog = Some(Dialog::Help);
+                self.dialog = Some(Dialog::Help(0));
                 vec![]
             }
             Action::NextPane | Action::PrevPane => {
@@ -700,13 +701,24 @@ impl App {
             return vec![];
         };
         match dialog {
-            Dialog::Help => {
-                if matches!(
-                    k.code,
-                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
-                ) {
-                    self.dialog = None;
-                }
+            Dialog::Help(scroll) => {
+                let next = match keys::action_for(&k, Context::Everywhere) {
+                    Some(Action::Up) => scroll.saturating_sub(1),
+                    Some(Action::Down) => scroll + 1,
+                    Some(Action::PageUp) => scroll.saturating_sub(10),
+                    Some(Action::PageDown) => scroll + 10,
+                    Some(Action::Top) => 0,
+                    _ => {
+                        if matches!(
+                            k.code,
+                            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+                        ) {
+                            self.dialog = None;
+                        }
+                        return vec![];
+                    }
+                };
+                self.dialog = Some(Dialog::Help(next));
                 vec![]
             }
             Dialog::Result { .. } => {
@@ -931,7 +943,7 @@ impl App {
                 expandable: true,
                 expanded: open,
                 label: format!("{} → {}", p.patient_id, code),
-                detail: format!("{} files", p.file_count()),
+                detail: p.file_count().to_string(),
                 status: Some(self.ws.status(&p.patient_id)),
             });
             if !open {

@@ -29,7 +29,7 @@ fn frame<'a>(app: &App, title: &'a str) -> Block<'a> {
 
 pub fn draw(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
     match d {
-        Dialog::Help => help(f, app, area),
+        Dialog::Help(scroll) => help(f, app, *scroll, area),
         Dialog::Confirm(c) => confirm(f, app, c, area),
         Dialog::Writing {
             patients,
@@ -42,7 +42,7 @@ pub fn draw(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
     }
 }
 
-fn help(f: &mut Frame, app: &App, area: Rect) {
+fn help(f: &mut Frame, app: &App, scroll: usize, area: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
     for (ctx, heading) in [
@@ -70,14 +70,24 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::raw(format!("  {l}")));
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled("  Esc, Enter or ? closes this help.", t.dim()));
-    let h = (lines.len() as u16 + 2).min(area.height);
+    lines.push(Line::styled(
+        "  Esc, Enter or ? closes this help; ↑↓ PgUp PgDn scroll it.",
+        t.dim(),
+    ));
+    let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let r = centered(area, 78, h);
+    let visible = usize::from(h.saturating_sub(2));
+    let scroll = scroll.min(lines.len().saturating_sub(visible));
+    let title = if lines.len() > visible {
+        "Help (↑↓ scroll)"
+    } else {
+        "Help"
+    };
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
-            .block(frame(app, "Help"))
-            .wrap(Wrap { trim: false }),
+            .block(frame(app, title))
+            .scroll((scroll as u16, 0)),
         r,
     );
 }
@@ -159,7 +169,14 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
-            .block(frame(app, "Confirm write"))
+            .block(frame(
+                app,
+                if c.all_reviewed {
+                    "Approve all reviewed patients"
+                } else {
+                    "Confirm write"
+                },
+            ))
             .wrap(Wrap { trim: false }),
         r,
     );
