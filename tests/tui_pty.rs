@@ -1,0 +1,170 @@
+//! The real `dams` binary in a pseudo-terminal, driven by key presses, its screen read back
+//! through a terminal emulator (vt100): nothing is written before confirmation, the patient
+//! is written after it, identical to what `dams apply` writes with the same decisions.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Screen {
+    fn start(args: &[&str], data: &Path, cols: u16, rows: u16) -> Screen {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_dams"));
+        cmd.args(args);
+        cmd.env("DAMS_DATA_DIR", data);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("DAMS_KEY");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap(),
+            std::num::NonZeroU16::new(cols).unwrap(),
+            0,
+        )));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().unwrap();
+        // Keep the master open for the child's lifetime.
+        std::mem::forget(pair.master);
+        Screen { parser, writer, child }
+    }
+
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.text();
+            if t.contains(what) {
+                return t;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what:?}; screen:\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+#[test]
+fn review_in_a_real_terminal_writes_only_after_yes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path();
+    let input = dams::demo::make_workspace(base).unwrap();
+    let (out, key, data) = (base.join("out"), base.join("state/key.json"), base.join("data"));
+    let args = [
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let mut s = Screen::start(&args, &data, 100, 30);
+    // The scan completes and codes are assigned.
+    s.wait_for("DEMO-002 → P0002");
+    s.wait_for("Same in all 48 files");
+    // Browse: open the patient and its study.
+    s.press("l");
+    s.press("j");
+    s.wait_for("2024-01-15 CT ABDOMEN PELVIS");
+    s.press("g");
+    assert!(!out.exists(), "nothing is written by looking");
+    // Approve: the dialog says what will happen; still nothing written.
+    s.press("a");
+    s.wait_for("Write patient DEMO-001 → P0001");
+    s.wait_for("48 DICOM file(s)");
+    assert!(!out.exists(), "nothing is written before yes");
+    s.press("y");
+    s.wait_for("Written: 48 files");
+    assert_eq!(common::tree(&out).len(), 48);
+    s.press("\r");
+    s.wait_for("written");
+    s.press("q");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "dams exited with {status:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "dams did not quit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The same decision through the headless command gives the same bytes.
+    let out2 = base.join("out2");
+    let o = common::dams(&data)
+        .args(["apply", "--yes", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the demo has unreadable files: exit 1");
+    let tui: Vec<_> = common::tree(&out);
+    let cli: std::collections::BTreeMap<_, _> = common::tree(&out2).into_iter().collect();
+    for (rel, bytes) in &tui {
+        assert!(cli.get(rel) == Some(bytes), "{} differs from dams apply", rel.display());
+    }
+    // The review state says DEMO-001 is written.
+    let review = dams::review::ReviewState::open_beside(&key).unwrap();
+    assert_eq!(
+        review.workspace(&input).status("DEMO-001"),
+        dams::review::Status::Written
+    );
+}
+
+#[test]
+fn too_small_terminal_says_so_and_quits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = dams::demo::make_workspace(tmp.path()).unwrap();
+    let key = tmp.path().join("key.json");
+    let args = ["--key", key.to_str().unwrap(), input.to_str().unwrap()];
+    let mut s = Screen::start(&args, &tmp.path().join("data"), 50, 12);
+    s.wait_for("too small");
+    s.press("q");
+    let start = Instant::now();
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "dams did not quit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
