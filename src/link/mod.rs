@@ -39,7 +39,7 @@
 //! disambiguator is the source series UID (resolved), `ambiguous-<hash of the voted series>`
 //! or `unmatched-<hash of the referenced UIDs>`. Everything in a key comes from file contents
 //! and relative paths, sorted, so a rescan of the same folder gives the same keys whatever
-//! the order files were read in. Keys hold no PatientID or folder names (only hashes of them).
+//! the order files were read in. Keys never hold a PatientID, and folder names only hashed.
 
 mod classify;
 mod geometry;
