@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod dicom;
 pub mod key;
+pub mod link;
 pub mod plan;
 pub mod residual;
 pub mod review;

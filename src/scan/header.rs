@@ -60,6 +60,11 @@ pub struct Instance {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub frame_of_reference_uid: String,
     pub instance_number: Option<i64>,
+    /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
+    /// first; a mask that copied its CT's SeriesInstanceUID shares that series, and linking
+    /// needs the CT's number, not the mask's, whatever order the files were added in.
+    #[serde(skip)]
+    pub series_number: Option<i64>,
     pub image_position: Option<[f64; 3]>,
     pub image_orientation: Option<[f64; 6]>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -189,6 +194,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             transfer_syntax: p.layout.transfer_syntax.clone(),
             frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID),
             instance_number: int(tags::INSTANCE_NUMBER),
+            series_number: int(tags::SERIES_NUMBER),
             image_position: array3(floats(tags::IMAGE_POSITION_PATIENT)),
             image_orientation: array6(floats(tags::IMAGE_ORIENTATION_PATIENT)),
             image_type: multi(tags::IMAGE_TYPE),
