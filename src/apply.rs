@@ -244,6 +244,11 @@ pub fn apply(
         }
     });
 
+    // The mapping of masks to their CT, as written, for the patients of this run.
+    if let (Target::Folder(_), Some(links)) = (target, &planner.links) {
+        let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
+        write_mapping(&out_root, links, planner, &ids)?;
+    }
     for dir in dirs.into_inner().unwrap_or_default() {
         crate::atomic::sync_dir(&dir).map_err(|source| ApplyError::Io { path: dir, source })?;
     }
@@ -268,6 +273,50 @@ pub fn apply(
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
+
+/// Writes `mapping.json` and `mapping.csv` into the output folder, keeping the rows of
+/// patients written by earlier runs.
+fn write_mapping(
+    out_root: &Path,
+    links: &crate::link::Links,
+    planner: &Planner,
+    patients: &BTreeSet<String>,
+) -> Result<(), ApplyError> {
+    use crate::link::table;
+    let json_path = out_root.join(MAPPING_JSON);
+    let io_err = |path: &Path, source| ApplyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let existing = match fs::read(&json_path) {
+        Ok(b) => serde_json::from_slice::<table::MappingFile>(&b)
+            .map(|f| f.segmentations)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let new = table::rows(links, planner, patients);
+    if new.is_empty() && existing.is_empty() {
+        return Ok(());
+    }
+    let file = table::MappingFile {
+        format: "dams-mapping".into(),
+        version: 1,
+        segmentations: table::merge(existing, new),
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| io_err(&json_path, io::Error::other(e)))?;
+    crate::atomic::write_file(&json_path, 0o644, |w| {
+        w.write_all(&json)?;
+        w.write_all(b"\n")
+    })
+    .map_err(|e| io_err(&json_path, e))?;
+    let csv_path = out_root.join(MAPPING_CSV);
+    crate::atomic::write_file(&csv_path, 0o644, |w| table::write_csv(&file.segmentations, w))
+        .map_err(|e| io_err(&csv_path, e))
+}
+
+/// The mapping files apply writes into the output folder.
+pub const MAPPING_JSON: &str = "mapping.json";
+pub const MAPPING_CSV: &str = "mapping.csv";
 
 /// Rewritten files waiting to be made durable and renamed (bounds open temporary files).
 const COMMIT_QUEUE: usize = 64;
@@ -301,7 +350,8 @@ fn stage_one(
     }
     let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
     let fp = planner.plan_parsed(&parsed, &inst.path, patient_id)?;
-    let rendered = rewrite::render(&parsed, &Planner::changes(&fp), &[]).map_err(|e| fail(e.to_string()))?;
+    let rendered =
+        rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)).map_err(|e| fail(e.to_string()))?;
     let dest = out_root.join(&fp.dest);
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));

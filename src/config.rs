@@ -87,6 +87,27 @@ pub struct Profile {
     rules: Vec<Rule>,
     /// Rules for XML sidecars, in the order written (the first match wins).
     pub xml: Vec<XmlRule>,
+    pub segmentation: Segmentation,
+}
+
+/// Which per-slice mask series get their tags repaired (new series and instance UIDs,
+/// InstanceNumber in slice order, a free SeriesNumber). Each can be switched off in review.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Repair {
+    /// Only series whose tags are broken (shared or copied series UID, duplicate instance
+    /// UIDs, unusable instance numbers): what is fine stays as it is.
+    #[default]
+    Flagged,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segmentation {
+    #[serde(default)]
+    pub repair: Repair,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +133,8 @@ struct ProfileFile {
     profile: ProfileMeta,
     #[serde(default)]
     values: BTreeMap<String, String>,
+    #[serde(default)]
+    segmentation: Segmentation,
     #[serde(default)]
     dicom: Vec<RuleSpec>,
     #[serde(default)]
@@ -301,6 +324,7 @@ impl Profile {
             source: file.to_string(),
             rules,
             xml,
+            segmentation: pf.segmentation,
         })
     }
 

@@ -163,6 +163,17 @@ impl KeyStore {
         }
     }
 
+    /// Opens the key store, creating it (with its secret, no codes) if there is none yet.
+    /// Anything that plans needs this: UIDs derived from the secret must be the same in the
+    /// plan that is shown and in what is written later, by this process or another.
+    pub fn open_or_create(path: &Path) -> Result<KeyStore, KeyError> {
+        let mut key = KeyStore::open(path)?;
+        if !key.exists() {
+            key.save()?;
+        }
+        Ok(key)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -69,6 +69,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show which CT series each mask, SEG and RTSTRUCT was drawn on; fix links by hand.
+    Map {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Link a segmentation series to its source by hand: GROUP=SERIES, each named by
+        /// folder (e.g. PAT1/mask_orphan=PAT1/ct_soft), group key or SeriesInstanceUID.
+        #[arg(long = "set", value_name = "GROUP=SERIES")]
+        set: Vec<String>,
+        /// Remove a manual link (back to what the references say).
+        #[arg(long = "clear", value_name = "GROUP")]
+        clear: Vec<String>,
+        /// Leave a mask series' tags as they are.
+        #[arg(long = "no-repair", value_name = "GROUP")]
+        no_repair: Vec<String>,
+        /// Repair a mask series' tags again (undo --no-repair).
+        #[arg(long = "repair", value_name = "GROUP")]
+        repair: Vec<String>,
+    },
     /// Manage the key store (original identifiers ↔ codes).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -147,6 +166,24 @@ fn main() -> ExitCode {
             json,
         }) => cli::apply(&path, out, in_place, yes, json, common),
         Some(Command::Verify { out, against, json }) => cli::verify(&out, &against, common, json),
+        Some(Command::Map {
+            path,
+            json,
+            set,
+            clear,
+            no_repair,
+            repair,
+        }) => cli::map(
+            &path,
+            common,
+            json,
+            &cli::MapChanges {
+                set,
+                clear,
+                no_repair,
+                repair,
+            },
+        ),
         Some(Command::Key(k)) => match k {
             KeyCommand::Info => cli::key_info(common),
             KeyCommand::Init { prefix, digits } => cli::key_init(common, &prefix, digits),

@@ -181,6 +181,18 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             continue;
         };
         let oe = &output.elements[o];
+        // A group length follows its group: it must equal the group's length as written.
+        if e.tag.1 == 0x0000 && oe.length == 4 {
+            if let Some(v) = output.value(oe)
+                && u64::from(oe.enc.u32(v)) != group_length(output, o)
+            {
+                push(
+                    "changed",
+                    format!("{path} ({}) does not match its group", dict::display_name(e.tag)),
+                );
+            }
+            continue;
+        }
         let same = match e.kind {
             ElementKind::Sequence => oe.kind == ElementKind::Sequence,
             ElementKind::Value => input.value(e) == output.value(oe),
@@ -205,6 +217,28 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             );
         }
     }
+    // Elements the plan adds (a repaired mask lacking InstanceNumber, say).
+    for edit in plan.edits.iter().filter(|e| e.element == crate::plan::INSERTED) {
+        match out_paths.get(edit.path.as_str()) {
+            Some(&o) => {
+                seen[o] = true;
+                let oe = &output.elements[o];
+                let got = output
+                    .value(oe)
+                    .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc));
+                if got.as_deref() != edit.after.as_deref() {
+                    push(
+                        "edit",
+                        format!("{} ({}) does not hold the planned value", edit.path, edit.keyword),
+                    );
+                }
+            }
+            None => push(
+                "edit",
+                format!("{} ({}) should have been added", edit.path, edit.keyword),
+            ),
+        }
+    }
     for (o, was_seen) in seen.iter().enumerate() {
         if !was_seen {
             let oe = &output.elements[o];
@@ -218,6 +252,17 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             );
         }
     }
+}
+
+/// The bytes taken by the elements of a group length element's group (itself excluded).
+fn group_length(p: &Parsed, gl: usize) -> u64 {
+    let g = &p.elements[gl];
+    p.elements
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| *i != gl && e.parent == g.parent && e.tag.0 == g.tag.0)
+        .map(|(_, e)| e.end - e.start)
+        .sum()
 }
 
 /// Compares two byte ranges (pixel data) without loading them whole.

@@ -36,6 +36,9 @@ fn harness(d: &Demo, w: u16, h: u16) -> Harness {
 fn snap(name: &str, base: &Path, screen: String) {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(&regex_escape(&base.display().to_string()), "[TMP]");
+    // New UIDs come from each test's own random key secret.
+    settings.add_filter(r"2\.25\.[0-9]+…?", "[NEW-UID]");
+    settings.add_filter(r"\.?[0-9]{6,}…", "[UID…]");
     settings.set_snapshot_path("snapshots");
     settings.bind(|| insta::assert_snapshot!(name, screen));
 }
@@ -176,7 +179,11 @@ fn scripted_review_writes_only_after_yes() {
     let screen = h.render();
     assert!(screen.contains("Written: 48 files"), "{screen}");
     snap("written", &d.base, screen);
-    assert_eq!(common::tree(&d.base.join("output")).len(), 48);
+    assert_eq!(
+        common::tree(&d.base.join("output")).len(),
+        50,
+        "48 images + mapping.csv + mapping.json"
+    );
     h.key(KeyCode::Enter);
     // The next pending patient is selected.
     assert!(h.render().contains("Changes: patient DEMO-002"));
@@ -184,14 +191,70 @@ fn scripted_review_writes_only_after_yes() {
     let mut again = harness(&d, 100, 30);
     assert!(again.render().contains("48 written"), "{}", again.render());
 
+    // DEMO-002's nodule mask has no source in the folder: the dialog warns.
+    h.type_keys("a");
+    let screen = h.render();
+    assert!(screen.contains("NODULE_MASK/ (unmatched) has no source CT"), "{screen}");
+    h.type_keys("n");
+    // Fix it in the masks pane: choose CT_CHEST by hand.
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Enter);
+    assert!(h.render().contains("Source of DEMO-002/NODULE_MASK/"));
+    h.key(KeyCode::Enter);
+    let screen = h.render();
+    assert!(screen.contains("CT_CHEST/ 16") && screen.contains("manual"), "{screen}");
+    h.key(KeyCode::Tab); // back to the browser
+
     // `A`: nothing reviewed yet → a message; review DEMO-002, then approve all.
     h.type_keys("A");
     assert!(h.render().contains("no reviewed patients"));
     h.type_keys("rA");
     let screen = h.render();
     assert!(screen.contains("Approve all reviewed patients"), "{screen}");
+    assert!(
+        screen.contains("1 manual") && !screen.contains("has no source CT"),
+        "{screen}"
+    );
     assert!(screen.contains("Write patient DEMO-002 → P0002"), "{screen}");
     h.type_keys("y");
     assert!(h.render().contains("Written: 20 files"));
-    assert_eq!(common::tree(&d.base.join("output")).len(), 68);
+    // 68 images, plus mapping.csv and mapping.json.
+    assert_eq!(common::tree(&d.base.join("output")).len(), 70);
+    let table = std::fs::read_to_string(d.base.join("output/mapping.csv")).unwrap();
+    assert!(
+        table.contains("P0002,per-slice-mask,manual,DEMO-002/NODULE_MASK"),
+        "{table}"
+    );
+}
+
+#[test]
+fn mapping_pane_and_picker() {
+    let d = demo();
+    let mut h = harness(&d, 100, 30);
+    h.type_keys("ljl"); // DEMO-001, its study
+    let screen = h.render();
+    assert!(
+        screen.contains("mask LIVER_MASK") && screen.contains("24 resolved"),
+        "{screen}"
+    );
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    snap("mapping_resolved", &d.base, h.render());
+    // Switch the repair of the mask series off and on again.
+    h.type_keys("t");
+    assert!(h.render().contains("repair: off"), "{}", h.render());
+    h.type_keys("t");
+    assert!(h.render().contains("repair: on"));
+    // DEMO-002's unmatched mask, and the picker with its suggestion.
+    h.key(KeyCode::Tab);
+    h.type_keys("G");
+    h.type_keys("k");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    snap("mapping_unmatched", &d.base, h.render());
+    h.key(KeyCode::Enter);
+    snap("picker", &d.base, h.render());
+    h.key(KeyCode::Esc);
+    assert!(h.render().contains("unmatched"), "Esc changes nothing");
 }

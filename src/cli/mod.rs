@@ -126,16 +126,47 @@ impl Progress {
     }
 }
 
-fn open_key(common: &Common) -> Result<KeyStore> {
-    let path = match &common.key {
+fn key_path(common: &Common) -> Result<PathBuf> {
+    Ok(match &common.key {
         Some(p) => p.clone(),
         None => KeyStore::default_path()?,
-    };
-    let key = KeyStore::open(&path)?;
+    })
+}
+
+/// The key store for reading and managing it (not created if missing).
+fn open_key(common: &Common) -> Result<KeyStore> {
+    let key = KeyStore::open(&key_path(common)?)?;
     for w in &key.warnings {
         eprintln!("dams: warning: {w}");
     }
     Ok(key)
+}
+
+/// The key store for planning: created (secret only, no codes) if missing.
+fn open_key_for_planning(common: &Common) -> Result<KeyStore> {
+    let path = key_path(common)?;
+    let existed = path.exists();
+    let key = KeyStore::open_or_create(&path)?;
+    if !existed {
+        eprintln!(
+            "dams: created the key store {} (owner-only; keep it safe)",
+            path.display()
+        );
+    }
+    for w in &key.warnings {
+        eprintln!("dams: warning: {w}");
+    }
+    Ok(key)
+}
+
+/// The planner for `root`, with the mapping and the review decisions made for it.
+fn prepared(root: &Path, index: &Index, profile: Profile, key: &KeyStore) -> Result<Planner> {
+    let review = dams::review::ReviewState::open_beside(key.path())?;
+    let p = dams::plan::prepare(index, profile, key, &review.workspace(root));
+    for s in &p.stale {
+        eprintln!("dams: warning: {s}");
+    }
+    Ok(p.planner)
 }
 
 fn do_scan(path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<Index> {
@@ -164,9 +195,9 @@ pub fn scan(path: &Path, json: bool) -> Result<ExitCode> {
 
 pub fn plan(path: &Path, common: &Common, json: bool, files: bool) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
-    let key = open_key(common)?;
+    let key = open_key_for_planning(common)?;
     let index = do_scan(path, json, vec![])?;
-    let planner = Planner::new(&index, profile, &key);
+    let planner = prepared(path, &index, profile, &key)?;
     let progress = Progress::new("plan", json);
     let cancel = cancel_flag();
     let Some(plan) = plan::build(&index, &planner, &|d, t| progress.update(d, t), &cancel) else {
@@ -205,17 +236,18 @@ pub fn apply(
         Target::Folder(out.context("--out is required")?)
     };
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
-    let mut key = open_key(common)?;
-    apply::check_target(path, &target, key.path())?;
+    // Refuse before anything is created.
     if !yes && !io::stdin().is_terminal() {
         bail!("refusing to write without confirmation: not on a terminal; pass --yes to apply without asking");
     }
+    apply::check_target(path, &target, &key_path(common)?)?;
+    let mut key = open_key_for_planning(common)?;
     let exclude = match &target {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
     let index = do_scan(path, json, exclude)?;
-    let planner = Planner::new(&index, profile, &key);
+    let planner = prepared(path, &index, profile, &key)?;
     if !yes {
         output::apply_summary(&mut io::stderr().lock(), &index, &planner, &target, key.path())?;
         let n = index.file_count();
@@ -254,9 +286,9 @@ pub fn apply(
 
 pub fn verify(out_dir: &Path, against: &Path, common: &Common, json: bool) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
-    let key = open_key(common)?;
+    let key = open_key_for_planning(common)?;
     let index = do_scan(against, json, vec![out_dir.to_path_buf()])?;
-    let planner = Planner::new(&index, profile, &key);
+    let planner = prepared(against, &index, profile, &key)?;
     if !planner.new_entries.is_empty() {
         bail!(
             "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
@@ -407,10 +439,8 @@ pub fn review(path: PathBuf, out: Option<PathBuf>, common: &Common) -> Result<Ex
     if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
         bail!("the review screen needs a terminal; for scripts use `dams plan` and `dams apply`");
     }
-    let key_path = match &common.key {
-        Some(p) => p.clone(),
-        None => KeyStore::default_path()?,
-    };
+    let key_path = key_path(common)?;
+    KeyStore::open_or_create(&key_path)?;
     let opts = dams::tui::Options {
         out: out.unwrap_or_else(|| default_out(&path)),
         root: std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
@@ -466,5 +496,71 @@ pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<Exi
         input.display(),
         key_path.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Changes to the mapping asked for on the command line.
+pub struct MapChanges {
+    pub set: Vec<String>,
+    pub clear: Vec<String>,
+    pub no_repair: Vec<String>,
+    pub repair: Vec<String>,
+}
+
+pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Result<ExitCode> {
+    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
+    let key = open_key_for_planning(common)?;
+    let index = do_scan(path, json, vec![])?;
+    let mut review = dams::review::ReviewState::open_beside(key.path())?;
+    let mut ws = review.workspace(path);
+    let has_changes = !(changes.set.is_empty()
+        && changes.clear.is_empty()
+        && changes.no_repair.is_empty()
+        && changes.repair.is_empty());
+    if has_changes {
+        // Names are resolved against the automatic links, then saved by key and UID.
+        let links = dams::link::resolve(&index);
+        let mut set = Vec::new();
+        for s in &changes.set {
+            let (g, series) = s.split_once('=').context("--set takes GROUP=SERIES")?;
+            set.push(links.manual_link(g.trim(), series.trim())?);
+        }
+        let key_of = |name: &str| -> Result<String> { Ok(links.find_group(name)?.key.clone()) };
+        let clear = changes.clear.iter().map(|g| key_of(g)).collect::<Result<Vec<_>>>()?;
+        let no_repair = changes
+            .no_repair
+            .iter()
+            .map(|g| key_of(g))
+            .collect::<Result<Vec<_>>>()?;
+        let repair = changes.repair.iter().map(|g| key_of(g)).collect::<Result<Vec<_>>>()?;
+        ws = review.update(path, |w| {
+            for (g, s) in &set {
+                w.links.insert(g.clone(), s.clone());
+            }
+            for g in &clear {
+                w.links.remove(g);
+            }
+            for g in &no_repair {
+                w.no_repair.insert(g.clone());
+            }
+            for g in &repair {
+                w.no_repair.remove(g);
+            }
+        })?;
+        if !json {
+            eprintln!("saved in {}", review.path().display());
+        }
+    }
+    let prepared = dams::plan::prepare(&index, profile, &key, &ws);
+    for s in &prepared.stale {
+        eprintln!("dams: warning: {s}");
+    }
+    let out = &mut io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &prepared.links)?;
+        writeln!(out)?;
+    } else {
+        output::map_text(out, &index, &prepared)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

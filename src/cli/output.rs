@@ -156,13 +156,28 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
                     files_word(fs.len())
                 )?;
                 let summary = dams::plan::summary::summarise(fs.iter().copied());
-                for e in &summary.edits {
-                    writeln!(
-                        out,
-                        "    {}  ×{}",
-                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
-                        e.files
-                    )?;
+                for g in summary.grouped(3) {
+                    use dams::plan::summary::EditGroup;
+                    let (edits, many) = match g {
+                        EditGroup::Same(e) => (vec![e], None),
+                        EditGroup::Variants(v) => (v, None),
+                        EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
+                    };
+                    for e in edits {
+                        writeln!(
+                            out,
+                            "    {}  ×{}",
+                            edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
+                            e.files
+                        )?;
+                    }
+                    if let Some((e, values, files)) = many {
+                        writeln!(
+                            out,
+                            "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
+                            e.path, e.keyword, e.rule
+                        )?;
+                    }
                 }
                 for (file, w) in &summary.warnings {
                     writeln!(out, "    warning: {file}: {w}")?;
@@ -292,4 +307,101 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         writeln!(out, "  (run with --json for the list of files)")?;
     }
     Ok(())
+}
+
+pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) -> io::Result<()> {
+    if p.links.groups.is_empty() {
+        return writeln!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
+    }
+    for patient in &index.patients {
+        let mut groups: Vec<_> = p.links.groups_of(&patient.patient_id).collect();
+        groups.sort_by(|a, b| (&a.folder, a.status).cmp(&(&b.folder, b.status)));
+        if groups.is_empty() {
+            continue;
+        }
+        writeln!(out, "\npatient {}", patient.patient_id)?;
+        for g in groups {
+            let ev = &g.evidence;
+            let source = match &g.source {
+                Some(s) => format!(
+                    "{}/  {} {}, {} slices",
+                    s.folder.display(),
+                    s.modality,
+                    truncate(&s.description, 30),
+                    s.slices
+                ),
+                None => "no source".into(),
+            };
+            writeln!(
+                out,
+                "  {}/  {}, {}  →  {}  [{}]",
+                g.folder.display(),
+                g.kind.label(),
+                files_word(g.files.len()),
+                source,
+                g.status.label()
+            )?;
+            let votes: Vec<String> = ev
+                .votes
+                .iter()
+                .map(|v| {
+                    let name = p
+                        .links
+                        .sources
+                        .iter()
+                        .find(|s| s.series_uid == v.series_uid)
+                        .map(|s| s.folder.display().to_string())
+                        .unwrap_or_else(|| v.series_uid.clone());
+                    format!("{} → {name}", v.references)
+                })
+                .collect();
+            writeln!(
+                out,
+                "      evidence: {}; {} missing; {} ignored (localizer/derived/self)",
+                if votes.is_empty() {
+                    "no reference resolves".into()
+                } else {
+                    votes.join(", ")
+                },
+                ev.missing,
+                ev.ignored()
+            )?;
+            for s in &g.suggestions {
+                let reasons: Vec<String> = s
+                    .reasons
+                    .iter()
+                    .map(|r| {
+                        serde_json::to_value(r)
+                            .ok()
+                            .and_then(|v| v["reason"].as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "      suggestion (not a link): {}/  {}",
+                    s.folder.display(),
+                    reasons.join(", ")
+                )?;
+            }
+            for f in &g.flags {
+                writeln!(out, "      ⚠ {}", f.describe())?;
+            }
+            if let Some(first) = g.files.first()
+                && let Some(r) = p.planner.repair(first)
+            {
+                writeln!(
+                    out,
+                    "      repair: new series UID and SOP UIDs, InstanceNumber 1..{}, SeriesNumber {}",
+                    g.files.len(),
+                    r.series_number
+                )?;
+            }
+            writeln!(out, "      key: {}", g.key)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nLink by hand: dams map PATH --set GROUP=SERIES (GROUP and SERIES by folder, key or UID)"
+    )
 }

@@ -45,6 +45,7 @@ mod classify;
 mod geometry;
 mod repair;
 mod resolve;
+pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};

@@ -13,12 +13,19 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{Action, Profile};
+use crate::dicom::parse::TOP;
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
-use crate::dicom::rewrite::Change;
+use crate::dicom::rewrite::{Change, Insert};
+use crate::dicom::tags;
 use crate::dicom::{VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
+use crate::link::{Links, Repair, StaleOverride};
 use crate::residual::{Identifiers, Residual, residual_in};
+use crate::review::Workspace;
 use crate::scan::{Index, Instance, Progress, Unreadable};
+
+/// `Edit::element` of an element that is added rather than changed.
+pub(crate) const INSERTED: usize = usize::MAX;
 
 /// One planned change to one element.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +60,9 @@ pub struct FilePlan {
     /// Identifying values of the patient that the profile leaves in place.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub residual: Vec<Residual>,
+    /// Elements added (a repaired mask lacking InstanceNumber, say).
+    #[serde(skip)]
+    pub(crate) inserts: Vec<Insert>,
 }
 
 /// A file that was readable at scan time but could not be planned or written.
@@ -91,6 +101,37 @@ pub struct Planner {
     codes: BTreeMap<String, String>,
     pub new_entries: Vec<NewEntry>,
     identifiers: BTreeMap<String, Identifiers>,
+    /// Tag repairs of per-slice mask files, by relative path.
+    repairs: std::collections::HashMap<PathBuf, Repair>,
+    /// The segmentation links in force (for the mapping table apply writes).
+    pub links: Option<std::sync::Arc<Links>>,
+}
+
+/// Everything the faces need to plan: the planner (profile, codes, repairs) and the links
+/// with the user's manual ones in force, from one Index and the review decisions.
+pub struct Prepared {
+    pub planner: Planner,
+    pub links: Links,
+    /// Manual links that no longer fit the folder (reported, not applied).
+    pub stale: Vec<StaleOverride>,
+}
+
+pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) -> Prepared {
+    let mut links = crate::link::resolve(index);
+    let stale = links.apply_overrides(&ws.links);
+    let mode = profile.segmentation.repair;
+    let repairs = links.repairs(&key.secret(), |g| {
+        let wanted = match mode {
+            crate::config::Repair::Flagged => g.needs_repair(),
+            crate::config::Repair::All => g.repairable(),
+            crate::config::Repair::None => false,
+        };
+        wanted && !ws.no_repair.contains(&g.key)
+    });
+    let mut planner = Planner::new(index, profile, key);
+    planner.repairs = repairs.into_iter().map(|r| (r.path.clone(), r)).collect();
+    planner.links = Some(std::sync::Arc::new(links.clone()));
+    Prepared { planner, links, stale }
 }
 
 impl Planner {
@@ -126,11 +167,28 @@ impl Planner {
             codes,
             new_entries,
             identifiers,
+            repairs: Default::default(),
+            links: None,
         }
     }
 
     pub fn code(&self, patient_id: &str) -> Option<&str> {
         self.codes.get(patient_id).map(String::as_str)
+    }
+
+    /// Where a file or folder (relative to the input) goes, relative to the output.
+    pub fn dest(&self, rel: &Path) -> PathBuf {
+        rel.to_path_buf()
+    }
+
+    /// The UID an original UID has in the output.
+    pub fn output_uid(&self, original: &str) -> String {
+        original.to_string()
+    }
+
+    /// The repair planned for a file, if any.
+    pub fn repair(&self, rel: &Path) -> Option<&Repair> {
+        self.repairs.get(rel)
     }
 
     pub fn is_new(&self, patient_id: &str) -> bool {
@@ -230,6 +288,10 @@ impl Planner {
                 change,
             });
         }
+        let mut inserts = Vec::new();
+        if let Some(r) = self.repairs.get(rel) {
+            self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
+        }
         let residual = match self.identifiers.get(patient_id) {
             Some(ids) => {
                 let edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
@@ -239,16 +301,91 @@ impl Planner {
         };
         Ok(FilePlan {
             source: rel.to_path_buf(),
-            dest: rel.to_path_buf(),
+            dest: self.dest(rel),
             edits,
             warnings,
             residual,
+            inserts,
         })
+    }
+
+    /// The edits of a mask repair. They win over a profile rule on the same element.
+    fn plan_repair(
+        &self,
+        parsed: &Parsed,
+        r: &Repair,
+        edits: &mut Vec<Edit>,
+        inserts: &mut Vec<Insert>,
+    ) -> Result<(), String> {
+        let targets = [
+            (tags::MEDIA_STORAGE_SOP_INSTANCE_UID, VR::UI, r.sop_instance_uid.clone()),
+            (tags::SOP_INSTANCE_UID, VR::UI, r.sop_instance_uid.clone()),
+            (tags::SERIES_INSTANCE_UID, VR::UI, r.series_instance_uid.clone()),
+            (tags::SERIES_NUMBER, VR::IS, r.series_number.to_string()),
+            (tags::INSTANCE_NUMBER, VR::IS, r.instance_number.to_string()),
+        ];
+        for (tag, vr, value) in targets {
+            let found = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == tag);
+            edits.retain(|e| Some(e.element) != found);
+            let bytes = text::encode(&value, vr, &parsed.charset)?;
+            let keyword = dict::display_name(tag).to_string();
+            match found {
+                Some(i) => {
+                    let e = &parsed.elements[i];
+                    if parsed.value(e) == Some(&bytes[..]) {
+                        continue;
+                    }
+                    let before = parsed
+                        .value(e)
+                        .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
+                    edits.push(Edit {
+                        path: parsed.path(i),
+                        tag: tag_string(tag),
+                        keyword,
+                        before,
+                        after: Some(value),
+                        rule: "repair".into(),
+                        element: i,
+                        change: Change::Set(bytes),
+                    });
+                }
+                // Adding to the file meta group is not done: a file without meta has none.
+                None if tag.0 == 0x0002 => {}
+                None => {
+                    inserts.push(Insert {
+                        tag,
+                        vr,
+                        value: bytes.clone(),
+                    });
+                    edits.push(Edit {
+                        path: tag_string(tag),
+                        tag: tag_string(tag),
+                        keyword,
+                        before: None,
+                        after: Some(value),
+                        rule: "repair".into(),
+                        element: INSERTED,
+                        change: Change::Set(bytes),
+                    });
+                }
+            }
+        }
+        edits.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(())
     }
 
     /// The element changes to hand to the rewriter.
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
-        plan.edits.iter().map(|e| (e.element, e.change.clone())).collect()
+        plan.edits
+            .iter()
+            .filter(|e| e.element != INSERTED)
+            .map(|e| (e.element, e.change.clone()))
+            .collect()
+    }
+
+    /// The elements to add.
+    pub fn inserts(plan: &FilePlan) -> &[Insert] {
+        &plan.inserts
     }
 }
 

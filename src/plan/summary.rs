@@ -40,7 +40,48 @@ pub struct Summary {
     pub warnings: Vec<(String, String)>,
 }
 
+/// The edits of one element under one rule: identical in every file, a few variants, or
+/// many different values (new UIDs per file, say), which are shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditGroup<'a> {
+    Same(&'a EditCount),
+    Variants(Vec<&'a EditCount>),
+    Many {
+        first: &'a EditCount,
+        values: usize,
+        files: usize,
+    },
+}
+
 impl Summary {
+    /// Edits grouped by element and rule, for display: at most `variants` distinct values of
+    /// one element are listed, more are counted.
+    pub fn grouped(&self, variants: usize) -> Vec<EditGroup<'_>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.edits.len() {
+            let e = &self.edits[i];
+            let mut j = i + 1;
+            while j < self.edits.len() && self.edits[j].path == e.path && self.edits[j].rule == e.rule {
+                j += 1;
+            }
+            let run: Vec<&EditCount> = self.edits[i..j].iter().collect();
+            out.push(if run.len() == 1 && e.files == self.files {
+                EditGroup::Same(e)
+            } else if run.len() <= variants {
+                EditGroup::Variants(run)
+            } else {
+                EditGroup::Many {
+                    first: e,
+                    values: run.len(),
+                    files: run.iter().map(|x| x.files).sum(),
+                }
+            });
+            i = j;
+        }
+        out
+    }
+
     /// Edits every file has.
     pub fn common(&self) -> impl Iterator<Item = &EditCount> {
         self.edits.iter().filter(move |e| e.files == self.files)
@@ -149,6 +190,7 @@ mod tests {
                 keyword: "StudyID".into(),
                 identifier: IdentifierKind::PatientId,
             }],
+            inserts: vec![],
         }
     }
 

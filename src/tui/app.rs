@@ -51,6 +51,8 @@ pub enum Node {
     Study(String, String),
     Series(String, String, String),
     File(String, PathBuf),
+    /// A segmentation group (masks, SEG, RTSTRUCT), by its key.
+    Group(String, String),
     Unreadable,
     UnreadableFile(PathBuf),
 }
@@ -58,7 +60,9 @@ pub enum Node {
 impl Node {
     pub fn patient(&self) -> Option<&str> {
         match self {
-            Node::Patient(p) | Node::Study(p, _) | Node::Series(p, _, _) | Node::File(p, _) => Some(p),
+            Node::Patient(p) | Node::Study(p, _) | Node::Series(p, _, _) | Node::File(p, _) | Node::Group(p, _) => {
+                Some(p)
+            }
             _ => None,
         }
     }
@@ -124,6 +128,10 @@ pub struct ConfirmFacts {
     pub failed: usize,
     pub unreadable_nearby: usize,
     pub already_written: Vec<(String, String)>,
+    /// Segmentation groups of these patients by link status, e.g. ("resolved", 3).
+    pub mapping: Vec<(&'static str, usize)>,
+    /// Groups without a source (unmatched or ambiguous): their folders.
+    pub unlinked: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +160,25 @@ pub enum Dialog {
         title: String,
         lines: Vec<(String, bool)>,
     },
+    /// Choosing the source series of a segmentation group.
+    Picker(Picker),
+}
+
+/// One choice in the source picker.
+#[derive(Debug, Clone)]
+pub struct PickOption {
+    /// `None`: go back to the automatic link.
+    pub series_uid: Option<String>,
+    pub label: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub group: String,
+    pub title: String,
+    pub options: Vec<PickOption>,
+    pub selected: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -237,6 +264,8 @@ pub struct App {
     pub focus: Pane,
     pub browser: Browser,
     pub diff: DiffView,
+    /// The highlighted group in the mapping pane.
+    pub mapping_selected: usize,
     pub dialog: Option<Dialog>,
     pub writing: bool,
     pub message: Option<(String, bool)>,
@@ -262,6 +291,7 @@ impl App {
             focus: Pane::Browser,
             browser: Browser::default(),
             diff: DiffView::default(),
+            mapping_selected: 0,
             dialog: None,
             writing: false,
             message: None,
@@ -276,14 +306,29 @@ impl App {
         app
     }
 
-    /// The planner for the current index and key store (rebuilt when either changed).
+    /// The planner for the current index, key store and review decisions (rebuilt when one
+    /// of them changed), made by the same `plan::prepare` the CLI uses.
     pub fn planner(&mut self) -> Arc<Planner> {
         if let Some(p) = &self.planner {
             return p.clone();
         }
-        let p = Arc::new(Planner::new(&self.index, self.opts.profile.clone(), &self.key));
+        let prepared = crate::plan::prepare(&self.index, self.opts.profile.clone(), &self.key, &self.ws);
+        if let Some(s) = prepared.stale.first() {
+            self.message = Some((s.to_string(), true));
+        }
+        let p = Arc::new(prepared.planner);
         self.planner = Some(p.clone());
         p
+    }
+
+    /// The SeriesNumber a planned repair gives a file, if it is repaired.
+    pub fn planned_repair(&self, rel: &Path) -> Option<i64> {
+        self.planner.as_ref()?.repair(rel).map(|r| r.series_number)
+    }
+
+    /// The segmentation links in force (from the current planner).
+    pub fn links(&self) -> Option<&crate::link::Links> {
+        self.planner.as_ref().and_then(|p| p.links.as_deref())
     }
 
     pub fn code_of(&self, patient: &str) -> Option<String> {
@@ -415,7 +460,12 @@ impl App {
                 self.browser.filtering = true;
                 vec![]
             }
+            Action::Open if self.focus == Pane::Mapping => {
+                self.open_picker();
+                vec![]
+            }
             Action::Open => vec![],
+            Action::ToggleRepair => self.toggle_repair(),
             Action::Review => {
                 self.toggle_reviewed();
                 vec![]
@@ -456,7 +506,20 @@ impl App {
                     vec![]
                 }
             }
-            Pane::Diff | Pane::Mapping => {
+            Pane::Mapping => {
+                let n = self.patient_groups().len();
+                if n > 0 {
+                    let s = self.mapping_selected.min(n - 1);
+                    self.mapping_selected = match action {
+                        Action::Up => s.saturating_sub(1),
+                        Action::Down => (s + 1).min(n - 1),
+                        Action::PageUp | Action::Top => 0,
+                        _ => n - 1,
+                    };
+                }
+                vec![]
+            }
+            Pane::Diff => {
                 let s = self.diff.scroll;
                 self.diff.scroll = match action {
                     Action::Up => s.saturating_sub(1),
@@ -581,6 +644,179 @@ impl App {
             }
             _ => vec![],
         }
+    }
+
+    // ----- segmentation mapping -----
+
+    /// The selected patient's segmentation groups, in the mapping pane's order.
+    pub fn patient_groups(&self) -> Vec<&crate::link::SegmentationGroup> {
+        let (Some(links), Some(pid)) = (self.links(), self.selected_patient()) else {
+            return Vec::new();
+        };
+        let mut groups: Vec<_> = links.groups.iter().filter(|g| g.patient_id == pid).collect();
+        groups.sort_by(|a, b| (&a.folder, &a.key).cmp(&(&b.folder, &b.key)));
+        groups
+    }
+
+    fn open_picker(&mut self) {
+        let groups = self.patient_groups();
+        let Some(g) = groups.get(self.mapping_selected.min(groups.len().saturating_sub(1))) else {
+            self.message = Some(("this patient has no masks, SEG or RTSTRUCT".into(), false));
+            return;
+        };
+        let Some(links) = self.links() else { return };
+        let suggested = |uid: &str| g.suggestions.iter().find(|s| s.series_uid == uid);
+        let for_uid = g.files.first().and_then(|f| {
+            self.index
+                .patient(&g.patient_id)?
+                .instances()
+                .find(|i| &i.path == f)
+                .map(|i| i.frame_of_reference_uid.clone())
+        });
+        let mut options: Vec<PickOption> = links
+            .sources
+            .iter()
+            .filter(|s| s.patient_id == g.patient_id && !s.localizer)
+            .map(|s| {
+                let mut notes = Vec::new();
+                if g.source_series_uid() == Some(s.series_uid.as_str()) {
+                    notes.push("current".to_string());
+                }
+                if for_uid
+                    .as_deref()
+                    .is_some_and(|f| !f.is_empty() && f == s.frame_of_reference_uid)
+                {
+                    notes.push("same frame of reference".to_string());
+                }
+                if let Some(sg) = suggested(&s.series_uid) {
+                    let why: Vec<String> = sg
+                        .reasons
+                        .iter()
+                        .map(|r| {
+                            serde_json::to_value(r)
+                                .ok()
+                                .and_then(|v| v["reason"].as_str().map(|x| x.replace('-', " ")))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    notes.push(format!("suggested: {}", why.join(", ")));
+                }
+                PickOption {
+                    series_uid: Some(s.series_uid.clone()),
+                    label: format!(
+                        "{}/  {} {} · {} slices",
+                        s.folder.display(),
+                        s.modality,
+                        s.description,
+                        s.slices
+                    ),
+                    note: notes.join("; "),
+                }
+            })
+            .collect();
+        if self.ws.links.contains_key(&g.key) {
+            options.insert(
+                0,
+                PickOption {
+                    series_uid: None,
+                    label: "automatic: what the references say".into(),
+                    note: format!("now: {}", g.automatic_status.label()),
+                },
+            );
+        }
+        let selected = options
+            .iter()
+            .position(|o| o.series_uid.as_deref() == g.source_series_uid())
+            .unwrap_or(0);
+        let title = format!("Source of {}/ ({})", g.folder.display(), g.kind.label());
+        let group = g.key.clone();
+        if options.is_empty() {
+            self.message = Some(("this patient has no series a mask could be drawn on".into(), true));
+            return;
+        }
+        self.dialog = Some(Dialog::Picker(Picker {
+            group,
+            title,
+            options,
+            selected,
+        }));
+    }
+
+    fn on_picker_key(&mut self, mut p: Picker, k: KeyEvent) -> Vec<Effect> {
+        match keys::action_for(&k, Context::Everywhere) {
+            Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
+            Some(Action::Down) => p.selected = (p.selected + 1).min(p.options.len().saturating_sub(1)),
+            _ => match k.code {
+                KeyCode::Esc => {
+                    self.dialog = None;
+                    return vec![];
+                }
+                KeyCode::Enter => {
+                    self.dialog = None;
+                    let choice = p.options.get(p.selected).and_then(|o| o.series_uid.clone());
+                    let group = p.group.clone();
+                    self.save_review(|w| match &choice {
+                        Some(uid) => {
+                            w.links.insert(group.clone(), uid.clone());
+                        }
+                        None => {
+                            w.links.remove(&group);
+                        }
+                    });
+                    self.message = Some((
+                        match choice {
+                            Some(_) => "linked by hand; the plan follows".into(),
+                            None => "back to the automatic link".into(),
+                        },
+                        false,
+                    ));
+                    return self.replan();
+                }
+                _ => {}
+            },
+        }
+        self.dialog = Some(Dialog::Picker(p));
+        vec![]
+    }
+
+    fn toggle_repair(&mut self) -> Vec<Effect> {
+        if self.focus != Pane::Mapping {
+            return vec![];
+        }
+        let groups = self.patient_groups();
+        let Some(g) = groups.get(self.mapping_selected.min(groups.len().saturating_sub(1))) else {
+            return vec![];
+        };
+        if !g.repairable() {
+            self.message = Some((
+                format!(
+                    "{} objects are not repaired (one object, not a series of slices)",
+                    g.kind.label()
+                ),
+                false,
+            ));
+            return vec![];
+        }
+        let key = g.key.clone();
+        let off = self.ws.no_repair.contains(&key);
+        self.save_review(|w| {
+            if off {
+                w.no_repair.remove(&key);
+            } else {
+                w.no_repair.insert(key.clone());
+            }
+        });
+        self.replan()
+    }
+
+    /// The plan changed (a link, a repair switch): rebuild and show it again.
+    fn replan(&mut self) -> Vec<Effect> {
+        self.planner = None;
+        self.planner();
+        self.rebuild_rows();
+        self.diff.data = None;
+        self.diff.target = None;
+        self.refresh_diff()
     }
 
     // ----- review decisions -----
@@ -754,6 +990,7 @@ impl App {
                 }
                 vec![]
             }
+            Dialog::Picker(p) => self.on_picker_key(p, k),
             Dialog::Confirm(mut c) => match k.code {
                 KeyCode::Esc | KeyCode::Char('n') => {
                     self.dialog = None;
@@ -967,8 +1204,15 @@ impl App {
                 if !open {
                     continue;
                 }
+                let links = self.planner.as_ref().and_then(|p| p.links.as_deref());
+                let derived = |path: &Path| links.is_some_and(|l| l.file(path).is_some());
                 for s in &st.series {
                     if !patient_hit && !series_hit(s) {
+                        continue;
+                    }
+                    // Masks that claim a CT's series are listed as their own group below.
+                    let own: Vec<&Instance> = s.instances.iter().filter(|i| !derived(&i.path)).collect();
+                    if own.is_empty() {
                         continue;
                     }
                     let node = Node::Series(p.patient_id.clone(), st.study_uid.clone(), s.series_uid.clone());
@@ -980,24 +1224,60 @@ impl App {
                         expandable: true,
                         expanded: open,
                         label: format!("{} {number}{}", s.modality, s.description),
-                        detail: format!("{}", s.instances.len()),
+                        detail: format!("{}", own.len()),
                         status: None,
                     });
                     if open {
-                        for i in &s.instances {
-                            rows.push(Row {
-                                node: Node::File(p.patient_id.clone(), i.path.clone()),
-                                depth: 3,
-                                expandable: false,
-                                expanded: false,
-                                label: i
-                                    .path
-                                    .file_name()
-                                    .map(|n| n.to_string_lossy().into_owned())
-                                    .unwrap_or_default(),
-                                detail: String::new(),
-                                status: None,
-                            });
+                        for i in own {
+                            rows.push(file_row(&p.patient_id, &i.path));
+                        }
+                    }
+                }
+                let study_files: std::collections::HashSet<&Path> = st
+                    .series
+                    .iter()
+                    .flat_map(|s| s.instances.iter().map(|i| i.path.as_path()))
+                    .collect();
+                let mut groups: Vec<&crate::link::SegmentationGroup> = links
+                    .map(|l| {
+                        l.groups
+                            .iter()
+                            .filter(|g| g.patient_id == p.patient_id)
+                            .filter(|g| g.files.first().is_some_and(|f| study_files.contains(f.as_path())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                groups.sort_by(|a, b| (&a.folder, &a.key).cmp(&(&b.folder, &b.key)));
+                for g in groups {
+                    if !patient_hit && !hit(&g.folder.to_string_lossy()) {
+                        continue;
+                    }
+                    let node = Node::Group(p.patient_id.clone(), g.key.clone());
+                    let open = ex.contains(&node);
+                    let folder = g
+                        .folder
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    rows.push(Row {
+                        node,
+                        depth: 2,
+                        expandable: true,
+                        expanded: open,
+                        label: format!(
+                            "{} {folder}",
+                            match g.kind {
+                                crate::link::SegmentationKind::PerSliceMask => "mask",
+                                crate::link::SegmentationKind::Seg => "SEG",
+                                crate::link::SegmentationKind::RtStruct => "RTSTRUCT",
+                            }
+                        ),
+                        detail: format!("{} {}", g.files.len(), g.status.label()),
+                        status: None,
+                    });
+                    if open {
+                        for f in &g.files {
+                            rows.push(file_row(&p.patient_id, f));
                         }
                     }
                 }
@@ -1064,6 +1344,12 @@ impl App {
                     s.instances.clone(),
                 )
             }
+            Node::Group(_, key) => {
+                let g = self.links()?.group(key)?;
+                let files: std::collections::HashSet<&PathBuf> = g.files.iter().collect();
+                let inst = p.instances().filter(|i| files.contains(&i.path)).cloned().collect();
+                (format!("{} {}/", g.kind.label(), g.folder.display()), None, inst)
+            }
             Node::File(_, path) => {
                 let i = p.instances().find(|i| &i.path == path)?;
                 (format!("file {}", path.display()), Some(path.clone()), vec![i.clone()])
@@ -1081,6 +1367,16 @@ impl App {
     /// Asks for the diff of the selected row (the newest request wins).
     pub fn refresh_diff(&mut self) -> Vec<Effect> {
         let target = self.target();
+        // The mapping pane follows the browser: the same group, or the new patient's first.
+        let old_patient = self.diff.target.as_ref().map(|t| t.patient.clone());
+        if target.as_ref().map(|t| &t.patient) != old_patient.as_ref() {
+            self.mapping_selected = 0;
+        }
+        if let Some(Node::Group(_, key)) = self.browser.selected_node()
+            && let Some(i) = self.patient_groups().iter().position(|g| &g.key == key)
+        {
+            self.mapping_selected = i;
+        }
         if target == self.diff.target && self.diff.data.is_some() {
             return vec![];
         }
@@ -1134,13 +1430,40 @@ fn confirm_facts(
             (r.status == Status::Written).then(|| (p.clone(), r.written_at.clone().unwrap_or_default()))
         })
         .collect();
+    let mut mapping: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut unlinked = Vec::new();
+    if let Some(links) = planner.links.as_deref() {
+        for g in links.groups.iter().filter(|g| patients.contains(&g.patient_id)) {
+            *mapping.entry(g.status.label()).or_default() += 1;
+            if g.source.is_none() || g.status == crate::link::LinkStatus::Ambiguous {
+                unlinked.push(format!("{}/ ({})", g.folder.display(), g.status.label()));
+            }
+        }
+    }
     ConfirmFacts {
+        mapping: mapping.into_iter().collect(),
+        unlinked,
         files: data.summary.files + data.failed.len(),
         new_codes,
         failed: data.failed.len(),
         summary: data.summary,
         unreadable_nearby,
         already_written,
+    }
+}
+
+fn file_row(patient: &str, path: &Path) -> Row {
+    Row {
+        node: Node::File(patient.to_string(), path.to_path_buf()),
+        depth: 3,
+        expandable: false,
+        expanded: false,
+        label: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        detail: String::new(),
+        status: None,
     }
 }
 

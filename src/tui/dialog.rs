@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
-use super::app::{App, Confirm, Dialog};
+use super::app::{App, Confirm, Dialog, Picker};
 use super::keys::{BINDINGS, Context};
 use super::view::fit;
 
@@ -39,6 +39,7 @@ pub fn draw(f: &mut Frame, app: &App, d: &Dialog, area: Rect) {
             asking_quit,
         } => writing(f, app, patients, *done, *total, *cancelling, *asking_quit, area),
         Dialog::Result { title, lines } => result(f, app, title, lines, area),
+        Dialog::Picker(p) => picker(f, app, p, area),
     }
 }
 
@@ -116,9 +117,27 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                 },
             ));
             lines.push(row("Profile", app.opts.profile.name.clone()));
+            lines.push(row(
+                "Masks",
+                if facts.mapping.is_empty() {
+                    "none".into()
+                } else {
+                    facts
+                        .mapping
+                        .iter()
+                        .map(|(s, n)| format!("{n} {s}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ));
             let mut warnings: Vec<String> = Vec::new();
             for (p, when) in &facts.already_written {
                 warnings.push(format!("{p} was already written {when}; it will be written again"));
+            }
+            for u in &facts.unlinked {
+                warnings.push(format!(
+                    "mask series {u} has no source CT; link it in the masks pane first"
+                ));
             }
             if facts.failed > 0 {
                 warnings.push(format!(
@@ -257,4 +276,37 @@ fn result(f: &mut Frame, app: &App, title: &str, lines: &[(String, bool)], area:
             .wrap(Wrap { trim: false }),
         r,
     );
+}
+
+fn picker(f: &mut Frame, app: &App, p: &Picker, area: Rect) {
+    let t = &app.theme;
+    let mut lines = vec![
+        Line::raw("Choose the series this was drawn on."),
+        Line::styled("A suggestion is never a link until you choose it.", t.dim()),
+        Line::raw(""),
+    ];
+    for (i, o) in p.options.iter().enumerate() {
+        let style = if i == p.selected {
+            t.selected(true)
+        } else {
+            ratatui::style::Style::new()
+        };
+        lines.push(Line::styled(format!(" {} ", fit(&o.label, 70)), style));
+        if !o.note.is_empty() {
+            lines.push(Line::styled(format!("     {}", fit(&o.note, 68)), t.dim()));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("↑↓", t.key()),
+        Span::raw(" choose  "),
+        Span::styled("Enter", t.key()),
+        Span::raw(" link  "),
+        Span::styled("Esc", t.key()),
+        Span::raw(" cancel"),
+    ]));
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let r = centered(area, 78, h);
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(frame(app, &p.title)), r);
 }

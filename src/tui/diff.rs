@@ -103,15 +103,32 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         out.push(Line::styled("Changes", t.title()));
         out.extend(s.edits.iter().map(|e| edit_line(e, false)));
     } else {
-        let common: Vec<&EditCount> = s.common().collect();
-        if !common.is_empty() {
+        use crate::plan::summary::EditGroup;
+        let groups = s.grouped(3);
+        let same: Vec<&EditCount> = groups
+            .iter()
+            .filter_map(|g| if let EditGroup::Same(e) = g { Some(*e) } else { None })
+            .collect();
+        if !same.is_empty() {
             out.push(Line::styled(format!("Same in all {} files", s.files), t.title()));
-            out.extend(common.into_iter().map(|e| edit_line(e, false)));
+            out.extend(same.into_iter().map(|e| edit_line(e, false)));
         }
-        let differing: Vec<&EditCount> = s.differing().collect();
-        if !differing.is_empty() {
+        if groups.iter().any(|g| !matches!(g, EditGroup::Same(_))) {
             out.push(Line::styled("Different between files", t.title()));
-            out.extend(differing.into_iter().map(|e| edit_line(e, true)));
+        }
+        for g in &groups {
+            match g {
+                EditGroup::Same(_) => {}
+                EditGroup::Variants(v) => out.extend(v.iter().map(|e| edit_line(e, true))),
+                EditGroup::Many { first, values, files } => out.push(Line::from(vec![
+                    Span::raw(format!("{:<path_w$} ", fit(&first.path, path_w))),
+                    Span::styled(format!("{:<kw_w$} ", fit(&first.keyword, kw_w)), t.dim()),
+                    Span::styled(format!("{values} different values"), t.before()),
+                    Span::raw(" → "),
+                    Span::styled(format!("new per file [{}]", first.rule), t.after()),
+                    Span::styled(format!("  ×{files}"), t.dim()),
+                ])),
+            }
         }
     }
 

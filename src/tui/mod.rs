@@ -44,7 +44,7 @@ pub enum TuiError {
 /// Runs the review TUI until the user quits.
 pub fn run(opts: Options) -> Result<(), TuiError> {
     // Everything that can refuse to start does so before the terminal is taken over.
-    let key = KeyStore::open(&opts.key_path)?;
+    let key = KeyStore::open_or_create(&opts.key_path)?;
     let review = ReviewState::open_beside(&opts.key_path)?;
     apply::check_target(&opts.root, &Target::Folder(opts.out.clone()), &opts.key_path)?;
     if !opts.root.is_dir() {

@@ -25,7 +25,7 @@ pub struct Harness {
 impl Harness {
     /// A model over `opts`, scanned completely, drawn at `width`×`height`, without colour.
     pub fn new(opts: Options, width: u16, height: u16) -> Harness {
-        let key = KeyStore::open(&opts.key_path).expect("key store");
+        let key = KeyStore::open_or_create(&opts.key_path).expect("key store");
         let review = ReviewState::open_beside(&opts.key_path).expect("review state");
         let root = opts.root.clone();
         let exclude = vec![opts.out.clone()];

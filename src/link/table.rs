@@ -1,0 +1,124 @@
+//! The mapping table written into the output folder (`mapping.csv`, `mapping.json`): each
+//! segmentation series and its source series as they are in the output — patient code,
+//! output folders and output UIDs — so masks can be joined to their CT after export.
+//! It holds no original identifier and no free text.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Links, SegmentationGroup};
+use crate::plan::Planner;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingRow {
+    /// The patient's code (never the original ID).
+    pub patient: String,
+    pub kind: String,
+    pub status: String,
+    pub segmentation_folder: PathBuf,
+    pub segmentation_series_uid: String,
+    pub segmentation_files: usize,
+    pub source_folder: Option<PathBuf>,
+    pub source_series_uid: Option<String>,
+    pub source_slices: Option<usize>,
+    /// References that resolved into the source series (all series when ambiguous).
+    pub references_resolved: usize,
+    /// References to instances that are not in the folder.
+    pub references_missing: usize,
+    /// References to localizers, derived objects or the file itself.
+    pub references_ignored: usize,
+    /// The mask series got new UIDs and numbers (its tags were broken).
+    pub repaired: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MappingFile {
+    pub format: String,
+    pub version: u32,
+    pub segmentations: Vec<MappingRow>,
+}
+
+fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {
+    let patient = planner.code(&g.patient_id)?.to_string();
+    let repair = g.files.first().and_then(|f| planner.repair(f));
+    let segmentation_series_uid = match repair {
+        Some(r) => r.series_instance_uid.clone(),
+        None => planner.output_uid(&g.claimed_series_uid),
+    };
+    Some(MappingRow {
+        patient,
+        kind: match g.kind {
+            super::SegmentationKind::PerSliceMask => "per-slice-mask",
+            super::SegmentationKind::Seg => "seg",
+            super::SegmentationKind::RtStruct => "rtstruct",
+        }
+        .to_string(),
+        status: g.status.label().to_string(),
+        segmentation_folder: planner.dest(&g.folder),
+        segmentation_series_uid,
+        segmentation_files: g.files.len(),
+        source_folder: g.source.as_ref().map(|s| planner.dest(&s.folder)),
+        source_series_uid: g.source.as_ref().map(|s| planner.output_uid(&s.series_uid)),
+        source_slices: g.source.as_ref().map(|s| s.slices),
+        references_resolved: g.evidence.resolved(),
+        references_missing: g.evidence.missing,
+        references_ignored: g.evidence.ignored(),
+        repaired: repair.is_some(),
+    })
+}
+
+/// The rows for the given patients' segmentation groups.
+pub fn rows(links: &Links, planner: &Planner, patients: &BTreeSet<String>) -> Vec<MappingRow> {
+    links
+        .groups
+        .iter()
+        .filter(|g| patients.contains(&g.patient_id))
+        .filter_map(|g| row(g, planner))
+        .collect()
+}
+
+/// Merges `new` rows into an existing table: rows of the same patients are replaced.
+pub fn merge(existing: Vec<MappingRow>, new: Vec<MappingRow>) -> Vec<MappingRow> {
+    let replaced: BTreeSet<&str> = new.iter().map(|r| r.patient.as_str()).collect();
+    let mut all: Vec<MappingRow> = existing
+        .into_iter()
+        .filter(|r| !replaced.contains(r.patient.as_str()))
+        .collect();
+    all.extend(new);
+    all.sort_by(|a, b| {
+        (&a.patient, &a.segmentation_folder, &a.segmentation_series_uid).cmp(&(
+            &b.patient,
+            &b.segmentation_folder,
+            &b.segmentation_series_uid,
+        ))
+    });
+    all
+}
+
+pub fn write_csv(rows: &[MappingRow], out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    if rows.is_empty() {
+        w.write_record([
+            "patient",
+            "kind",
+            "status",
+            "segmentation_folder",
+            "segmentation_series_uid",
+            "segmentation_files",
+            "source_folder",
+            "source_series_uid",
+            "source_slices",
+            "references_resolved",
+            "references_missing",
+            "references_ignored",
+            "repaired",
+        ])?;
+    }
+    w.flush()
+}
