@@ -11,3 +11,4 @@ pub mod plan;
 pub mod residual;
 pub mod scan;
 pub mod verify;
+pub mod xml;
