@@ -156,11 +156,12 @@ impl<'i> Assigner<'i> {
             match item {
                 Item::Seg(s) => run.push(s),
                 Item::Start { .. } => {
-                    let attrs = w.attrs().to_vec();
+                    let attrs = w.take_attrs();
                     for a in attrs.iter().filter(|a| !a.xmlns) {
                         attr_segs(buf, a.value.clone(), &mut segs);
                         self.names_in(&mut w, buf, &segs, Suffix::Attr(a.name.clone()), &mut named);
                     }
+                    w.return_attrs(attrs);
                 }
                 Item::Eof => break,
                 _ => {}

@@ -76,15 +76,15 @@ impl Charset {
     }
 
     /// The bytes of `text`, whose characters all pass [`Charset::can_encode`].
-    pub fn encode(self, text: &str) -> Vec<u8> {
+    pub fn encode(self, text: String) -> Vec<u8> {
         match self {
-            Charset::Utf8 | Charset::Ascii => text.as_bytes().to_vec(),
+            Charset::Utf8 | Charset::Ascii => text.into_bytes(),
             Charset::Latin1 => text.chars().map(|c| c as u32 as u8).collect(),
             Charset::Utf16 { big_endian } => text
                 .encode_utf16()
                 .flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() })
                 .collect(),
-            Charset::Other(e) => e.encode(text).0.into_owned(),
+            Charset::Other(e) => e.encode(&text).0.into_owned(),
         }
     }
 
@@ -321,11 +321,11 @@ mod tests {
 
     #[test]
     fn encodes_and_measures() {
-        assert_eq!(Charset::Latin1.encode("é"), vec![0xE9]);
+        assert_eq!(Charset::Latin1.encode("é".into()), vec![0xE9]);
         assert!(!Charset::Latin1.can_encode('€'));
         assert!(Charset::Other(encoding_rs::WINDOWS_1252).can_encode('€'));
         assert!(!Charset::Ascii.can_encode('é'));
-        assert_eq!(Charset::Utf16 { big_endian: true }.encode("a"), vec![0, b'a']);
+        assert_eq!(Charset::Utf16 { big_endian: true }.encode("a".into()), vec![0, b'a']);
         assert_eq!(Charset::Utf16 { big_endian: false }.encoded_len("a😀"), 6);
         assert_eq!(Charset::Latin1.encoded_len("Müller"), 6);
     }

@@ -16,7 +16,7 @@ use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::config::{Action, XmlRule, XmlTarget};
@@ -178,6 +178,10 @@ impl XmlContext {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
+                    // A handful of short patterns searched in short values, millions of times: a
+                    // full DFA is small, and a prefilter costs more than it saves here.
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
                     .build(pats.iter().map(|(p, _)| p))
                     .ok()
             })
@@ -251,6 +255,7 @@ pub fn plan(bytes: &[u8], rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan
         patches: Vec::new(),
         warnings: Vec::new(),
         segs: Vec::new(),
+        spare: (String::new(), Vec::new()),
     };
     p.walk()?;
     p.finish(bytes, doc.bom)
@@ -313,11 +318,12 @@ pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, Xml
         match item {
             Item::Seg(s) => run.push(s),
             Item::Start { .. } => {
-                let attrs = w.attrs().to_vec();
+                let attrs = w.take_attrs();
                 for a in attrs.iter().filter(|a| !a.xmlns) {
                     attr_segs(buf, a.value.clone(), &mut segs);
                     search(&mut w, &mut found, &segs, Suffix::Attr(a.name.clone()));
                 }
+                w.return_attrs(attrs);
             }
             Item::Comment(ref r) | Item::Pi(ref r) | Item::Doctype(ref r) => {
                 let r = r.clone();
@@ -413,6 +419,9 @@ fn hash(bytes: &[u8]) -> u64 {
 /// a count per bit says how many open elements carry that name.
 struct RuleSet<'r> {
     rules: &'r [XmlRule],
+    /// Rule indices for element text and for attributes, in profile order.
+    element_rules: Vec<usize>,
+    attr_rules: Vec<usize>,
     under: Vec<(&'r str, bool)>,
     under_of: Vec<Option<usize>>,
     uses_ns: bool,
@@ -437,8 +446,15 @@ impl<'r> RuleSet<'r> {
                 under.len()
             )));
         }
+        let of_kind = |element: bool| {
+            (0..rules.len())
+                .filter(|&i| matches!(rules[i].target, XmlTarget::Element(_)) == element)
+                .collect()
+        };
         Ok(RuleSet {
             rules,
+            element_rules: of_kind(true),
+            attr_rules: of_kind(false),
             under,
             under_of,
             uses_ns: rules.iter().any(|r| r.namespace.is_some()),
@@ -462,12 +478,12 @@ impl<'r> RuleSet<'r> {
 
     /// The first rule for this target whose name, namespace and `under` fit.
     fn find(&self, element: bool, local: &str, ns: Option<&str>, counts: &[u32]) -> Option<usize> {
-        self.rules.iter().enumerate().position(|(i, r)| {
-            let name = match (&r.target, element) {
-                (XmlTarget::Element(n), true) | (XmlTarget::Attribute(n), false) => n,
-                _ => return false,
-            };
-            r.name_matches(name, local)
+        let candidates = if element { &self.element_rules } else { &self.attr_rules };
+        candidates.iter().copied().find(|&i| {
+            let r = &self.rules[i];
+            let (XmlTarget::Element(name) | XmlTarget::Attribute(name)) = &r.target;
+            name.len() == local.len()
+                && r.name_matches(name, local)
                 && r.namespace.as_deref().is_none_or(|want| ns == Some(want))
                 && self.under_of[i].is_none_or(|k| counts[k] > 0)
         })
@@ -514,6 +530,7 @@ struct Planner<'a, 'r> {
     patches: Vec<Patch>,
     warnings: Vec<(Option<u32>, Suffix, &'static str)>,
     segs: Vec<Seg>,
+    spare: (String, Vec<usize>),
 }
 
 impl<'a> Planner<'a, '_> {
@@ -603,7 +620,7 @@ impl<'a> Planner<'a, '_> {
             keep: action == Some(&Action::Keep),
             value: Vec::new(),
         });
-        let attrs = self.w.attrs().to_vec();
+        let attrs = self.w.take_attrs();
         let mut segs = std::mem::take(&mut self.segs);
         for a in attrs.iter().filter(|a| !a.xmlns) {
             let buf = self.w.buf();
@@ -642,6 +659,7 @@ impl<'a> Planner<'a, '_> {
             }
         }
         self.segs = segs;
+        self.w.return_attrs(attrs);
         Ok(())
     }
 
@@ -736,7 +754,7 @@ impl<'a> Planner<'a, '_> {
         let ctx_ = self.ctx;
         let Some(search) = &ctx_.search else { return Ok(()) };
         let buf = self.w.buf();
-        let value = Value::new(buf, segs);
+        let value = Value::reuse(buf, segs, std::mem::take(&mut self.spare));
         let mut node = None;
         for m in search.find_iter(value.text.as_bytes()) {
             let after = &ctx_.replacements[m.pattern().as_usize()];
@@ -772,6 +790,7 @@ impl<'a> Planner<'a, '_> {
                 rule: "residual",
             });
         }
+        self.spare = value.recycle();
         Ok(())
     }
 
@@ -880,7 +899,7 @@ impl<'a> Planner<'a, '_> {
             raw.push(RawPatch {
                 check: hash(old),
                 range,
-                bytes: self.charset.encode(&p.text),
+                bytes: self.charset.encode(p.text),
                 edit: renumber[p.edit],
             });
         }

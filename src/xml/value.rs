@@ -59,22 +59,32 @@ pub(crate) struct Patch {
 /// A value's unescaped text, with where each piece starts in it.
 pub(crate) struct Value<'s> {
     pub text: Cow<'s, str>,
+    /// Empty for the common single-piece value (it starts at 0): values are made for every
+    /// text node and attribute, so this one allocation matters.
     starts: Vec<usize>,
+    /// A buffer kept for the next value when this one borrows its text.
+    spare: String,
 }
 
 impl<'s> Value<'s> {
     pub fn new(buf: &'s str, segs: &[Seg]) -> Value<'s> {
+        Value::reuse(buf, segs, (String::new(), Vec::new()))
+    }
+
+    /// Like [`Value::new`], building the text in buffers from [`Value::recycle`]: the planner
+    /// makes a value for every text node and attribute, and most text holds a reference.
+    pub fn reuse(buf: &'s str, segs: &[Seg], (mut text, mut starts): (String, Vec<usize>)) -> Value<'s> {
+        starts.clear();
         if let [seg] = segs
-            && seg.kind != SegKind::CData
             && !matches!(seg.kind, SegKind::Char(_))
         {
             return Value {
                 text: Cow::Borrowed(&buf[seg.raw.clone()]),
-                starts: vec![0],
+                starts,
+                spare: text,
             };
         }
-        let mut text = String::new();
-        let mut starts = Vec::with_capacity(segs.len());
+        text.clear();
         for seg in segs {
             starts.push(text.len());
             match seg.kind {
@@ -85,13 +95,26 @@ impl<'s> Value<'s> {
         Value {
             text: Cow::Owned(text),
             starts,
+            spare: String::new(),
         }
+    }
+
+    /// The buffers, for the next [`Value::reuse`].
+    pub fn recycle(self) -> (String, Vec<usize>) {
+        match self.text {
+            Cow::Owned(text) => (text, self.starts),
+            Cow::Borrowed(_) => (self.spare, self.starts),
+        }
+    }
+
+    fn start(&self, i: usize) -> usize {
+        self.starts.get(i).copied().unwrap_or(0)
     }
 
     /// Where in the document the unescaped offset `at` lies (for line numbers).
     pub fn raw_offset(&self, segs: &[Seg], at: usize) -> usize {
         for (i, seg) in segs.iter().enumerate() {
-            let s = self.starts[i];
+            let s = self.start(i);
             if at < s + seg.unescaped_len() {
                 return match seg.kind {
                     SegKind::Literal | SegKind::CData => seg.raw.start + (at - s),
@@ -118,7 +141,7 @@ impl<'s> Value<'s> {
         // (raw range, is CDATA) of the pieces the range covers; neighbours in plain text merge.
         let mut pieces: Vec<(Range<usize>, bool)> = Vec::new();
         for (i, seg) in segs.iter().enumerate() {
-            let s = self.starts[i];
+            let s = self.start(i);
             let e = s + seg.unescaped_len();
             if e <= range.start || s >= range.end || s == e {
                 continue;

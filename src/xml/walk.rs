@@ -49,7 +49,7 @@ pub(crate) struct Frame<'a> {
 /// What the walk met next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Item {
-    /// A start (or empty-element) tag: see [`Walker::top`] and [`Walker::attrs`].
+    /// A start (or empty-element) tag: see [`Walker::top`] and [`Walker::take_attrs`].
     Start {
         empty: bool,
     },
@@ -159,8 +159,19 @@ impl<'a> Walker<'a> {
     }
 
     /// The attributes of the start tag just returned.
+    #[cfg(test)]
     pub fn attrs(&self) -> &[Attr] {
         &self.attrs
+    }
+
+    /// The attributes of the start tag just returned, to work on while calling the walker;
+    /// hand the vector back with [`Walker::return_attrs`] so it is reused.
+    pub fn take_attrs(&mut self) -> Vec<Attr> {
+        std::mem::take(&mut self.attrs)
+    }
+
+    pub fn return_attrs(&mut self, attrs: Vec<Attr>) {
+        self.attrs = attrs;
     }
 
     /// The namespace URI bound to `prefix` (`""` = the default namespace) where the walk is.
