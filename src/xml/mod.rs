@@ -11,7 +11,6 @@ mod charset;
 mod value;
 mod walk;
 
-use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
 use std::ops::Range;
@@ -368,12 +367,25 @@ enum Suffix {
 /// Paths of captured elements, built once each.
 #[derive(Default)]
 struct PathCache {
-    done: HashMap<Option<u32>, String>,
+    /// By element handle.
+    done: Vec<Option<String>>,
+    /// The document level (comments and PIs outside the root).
+    doc: Option<String>,
 }
 
 impl PathCache {
     fn get(&mut self, w: &Walker, node: Option<u32>, suffix: &Suffix, buf: &str) -> String {
-        let base = self.done.entry(node).or_insert_with(|| w.path(node));
+        let slot = match node {
+            Some(n) => {
+                let n = n as usize;
+                if n >= self.done.len() {
+                    self.done.resize(n + 1, None);
+                }
+                &mut self.done[n]
+            }
+            None => &mut self.doc,
+        };
+        let base = slot.get_or_insert_with(|| w.path(node));
         match suffix {
             Suffix::Text if base.is_empty() => "/".to_string(),
             Suffix::Text => base.clone(),

@@ -523,7 +523,7 @@ impl<'a> Walker<'a> {
 }
 
 pub(crate) fn split_qname(qname: &str) -> (&str, &str) {
-    match qname.find(':') {
+    match memchr::memchr(b':', qname.as_bytes()) {
         Some(i) => (&qname[..i], &qname[i + 1..]),
         None => ("", qname),
     }
@@ -535,10 +535,13 @@ fn is_ws(b: u8) -> bool {
 
 /// An XML Name, approximately: the ASCII rules exactly, any non-ASCII character allowed.
 fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else { return false };
-    let start = |c: char| c.is_ascii_alphabetic() || c == '_' || c == ':' || !c.is_ascii();
-    start(first) && chars.all(|c| start(c) || c.is_ascii_digit() || c == '-' || c == '.')
+    // Bytes, not chars: every byte of a non-ASCII character is >= 0x80 and allowed.
+    let b = s.as_bytes();
+    let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b':' || c >= 0x80;
+    b.first().is_some_and(|&c| start(c))
+        && b[1..]
+            .iter()
+            .all(|&c| start(c) || c.is_ascii_digit() || c == b'-' || c == b'.')
 }
 
 fn is_xml_char(c: char) -> bool {
