@@ -5,6 +5,31 @@
 //! a plan is a list of byte-range patches on the original file, and the rewrite copies every
 //! other byte as it was (declaration, BOM, comments, quoting, line endings, escapes). Entity
 //! references other than the five predefined ones are never expanded and nothing is fetched.
+//!
+//! How rules read a document:
+//! - An element rule applies to the element's own text: its character data, CDATA and
+//!   references, not its child elements (they are handled on their own). Whitespace around
+//!   the value stays; an empty or blank value is left alone.
+//! - `under`: for an element, an ancestor has that local name; for an attribute, its element
+//!   or an ancestor. `namespace`: the element's namespace URI; for an attribute its prefix's,
+//!   or, unprefixed, its element's (so `namespace` is useful for attributes at all). Namespace
+//!   declarations (`xmlns`, `xmlns:p`) are never changed.
+//! - `keep` leaves the value as it is, and it is not searched for identifiers either;
+//!   `remove` deletes an attribute, or an element with its content and its indentation (not
+//!   the root element); `keep-year` on something that is not a date empties it, with a warning.
+//!
+//! Residual identifiers (the patient's IDs and other IDs, names and other names in several
+//! written forms and their parts of 3+ characters, birth dates in the forms of
+//! [`crate::plan::dates::date_forms`]) are replaced wherever else they occur: text, attribute
+//! values, comments, processing instructions (after the target), the DOCTYPE. IDs and names
+//! become the code, a birth date the masked date in the same form. Matching is on unescaped
+//! text and ASCII case-insensitive; a match that would cut through an unexpanded entity
+//! reference is skipped (verify then reports it).
+//!
+//! Encodings: UTF-8 with or without BOM, UTF-16 (with BOM, or detected from `<?`), ISO-8859-1
+//! proper, and the stateless encodings encoding_rs knows (windows-125x, ISO-8859-x, Shift_JIS,
+//! …) when they re-encode byte for byte. New text that the encoding cannot hold is written as a
+//! character reference; inside comments and the DOCTYPE it is refused.
 
 mod assign;
 mod charset;
@@ -109,6 +134,8 @@ impl XmlPlan {
     }
 
     /// Drops the edits a reviewer rejected (and their patches); the others stay as planned.
+    /// Rejecting a removal keeps the element exactly as it was: nothing inside a removed
+    /// element was planned.
     pub fn retain_edits(&mut self, mut keep: impl FnMut(&XmlEdit) -> bool) {
         let kept: Vec<bool> = self.edits.iter().map(&mut keep).collect();
         let mut renumber = Vec::with_capacity(kept.len());
@@ -604,6 +631,12 @@ impl<'a> Planner<'a, '_> {
         self.add_mask(mask, true);
         let action = rule.map(|i| &self.rules.rules[i].action);
         if action == Some(&Action::Remove) {
+            if self.w.depth() == 1 {
+                return Err(self.unwritable(
+                    tag_start,
+                    "a rule removes the root element; the file would be empty".into(),
+                ));
+            }
             let buf = self.w.buf();
             // A parent whose text is being replaced owns the whitespace before the element.
             let parent_value = self.frames.last().is_some_and(|f| f.rule.is_some());
@@ -1053,6 +1086,82 @@ mod tests {
         let (_, plan) = run("<r><PatientID>MAP001</PatientID></r>");
         let e = rewrite_to_vec(b"<r><PatientID>MAP002</PatientID></r>", &plan).unwrap_err();
         assert!(matches!(e, XmlError::PlanMismatch));
+    }
+
+    fn rule(target: XmlTarget, action: Action) -> XmlRule {
+        XmlRule {
+            target,
+            under: None,
+            namespace: None,
+            ignore_case: false,
+            action,
+        }
+    }
+
+    #[test]
+    fn the_root_element_cannot_be_removed() {
+        let rules = [rule(XmlTarget::Element("r".into()), Action::Remove)];
+        let e = plan(b"<r>x</r>", &rules, &XmlContext::new("P0001", &alice())).unwrap_err();
+        assert!(matches!(e, XmlError::Unwritable { line: 1, column: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn utf16_without_bom_and_shift_jis_round_trip() {
+        let doc = "<?xml version='1.0' encoding='UTF-16BE'?><r><PatientID>MAP001</PatientID><n>Alice ☂</n></r>";
+        let be: Vec<u8> = doc.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let ctx = XmlContext::new("P0001", &alice());
+        let p = plan(&be, &seed_rules(), &ctx).unwrap();
+        assert_eq!(p.encoding, "UTF-16BE");
+        let out = rewrite_to_vec(&be, &p).unwrap();
+        let want = doc.replace(">MAP001<", ">P0001<").replace("Alice", "P0001");
+        assert_eq!(out, want.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>());
+
+        let doc = "<?xml version='1.0' encoding='Shift_JIS'?><r><n>山田 Alice</n><c>日本</c></r>";
+        let (sjis, _, bad) = encoding_rs::SHIFT_JIS.encode(doc);
+        assert!(!bad);
+        let p = plan(&sjis, &seed_rules(), &ctx).unwrap();
+        let out = rewrite_to_vec(&sjis, &p).unwrap();
+        let replaced = doc.replace("Alice", "P0001");
+        let (want, _, _) = encoding_rs::SHIFT_JIS.encode(&replaced);
+        assert_eq!(out, want.as_ref());
+    }
+
+    #[test]
+    fn unwritable_replacements_are_refused_with_a_position() {
+        // A Latin-1 comment cannot hold the euro sign, and comments have no references.
+        let mut who = alice();
+        who.ids.insert("X-42".into());
+        let ctx = XmlContext::new("P€1", &who);
+        let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?>\n<r><!-- X-42 --></r>";
+        let e = plan(doc, &seed_rules(), &ctx).unwrap_err();
+        assert!(matches!(e, XmlError::Unwritable { line: 2, column: 9, .. }), "{e}");
+        // In text the same code becomes a character reference.
+        let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?><r>X-42</r>";
+        let p = plan(doc, &seed_rules(), &ctx).unwrap();
+        assert!(rewrite_to_vec(doc, &p).unwrap().ends_with(b"<r>P&#x20AC;1</r>"));
+        // A code that would close the comment early.
+        let ctx = XmlContext::new("P--1", &who);
+        assert!(plan(b"<r><!-- X-42 --></r>", &seed_rules(), &ctx).is_err());
+    }
+
+    #[test]
+    fn many_attributes_and_duplicates() {
+        let mut doc = String::from("<r");
+        for i in 0..40 {
+            doc.push_str(&format!(" a{i}='MAP001'"));
+        }
+        let ok = format!("{doc}/>");
+        let ctx = XmlContext::new("P0001", &alice());
+        let p = plan(ok.as_bytes(), &seed_rules(), &ctx).unwrap();
+        assert_eq!(p.edits.len(), 40);
+        assert_eq!(p.edits[39].path, "/r/@a39");
+        let dup = format!("{doc} a7='x'/>");
+        assert!(
+            plan(dup.as_bytes(), &seed_rules(), &ctx)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 
     #[test]
