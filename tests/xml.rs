@@ -391,6 +391,7 @@ fn nested_log_small_and_generated_deep() {
     assert!(plan.edits[0].path.len() < 400, "deep paths are shortened");
     assert!(plan.edits[0].path.ends_with("/d/PatientID"));
     xml::check(&out).expect("still well-formed");
+    reparse_quick_xml(&out);
 }
 
 #[test]
@@ -548,4 +549,14 @@ fn residual_reports_where_never_what() {
     // Hidden behind character references, still found.
     let hidden = xml::residual(b"<r a='M&#65;P001'/>", &Identifiers::new(&alice())).expect("scan");
     assert_eq!(hidden.len(), 1);
+}
+
+#[test]
+fn api_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<XmlContext>();
+    send_sync::<XmlPlan>();
+    send_sync::<XmlError>();
+    send_sync::<Assigner<'static>>();
+    send_sync::<Assignment>();
 }
