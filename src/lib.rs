@@ -14,3 +14,4 @@ pub mod review;
 pub mod scan;
 pub mod tui;
 pub mod verify;
+pub mod xml;

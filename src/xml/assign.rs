@@ -1,0 +1,252 @@
+//! Which patient an XML file belongs to: the one it names (original ID or name, in text or
+//! attribute values), or else the one whose files fill the nearest folder above it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::Serialize;
+
+use super::walk::{Item, Walker, attr_segs};
+use super::{MIN_LEN, PathCache, Suffix, XmlError, charset, name_forms};
+use crate::residual::IdentifierKind;
+use crate::scan::Index;
+use crate::xml::value::{Seg, Value};
+
+/// The patient an XML file was given to, or why none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Assignment {
+    Assigned {
+        /// The original PatientID (as in the Index).
+        patient_id: String,
+        evidence: Evidence,
+    },
+    Unassigned {
+        reason: Unassigned,
+    },
+}
+
+/// Why a file was given to its patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The file names the patient: the first place, and whether by ID or by name.
+    Content { kind: IdentifierKind, path: String },
+    /// The file names no patient; the nearest folder above it with patient files holds
+    /// only this patient's (relative to the scanned root; empty = the root itself).
+    Folder { folder: PathBuf },
+}
+
+/// Why a file could not be given to a patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Unassigned {
+    /// It names no patient, and its folder is not one patient's.
+    NoMatch,
+    /// It names more than one patient (their original PatientIDs, sorted).
+    SeveralPatients { patient_ids: Vec<String> },
+}
+
+impl std::fmt::Display for Unassigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unassigned::NoMatch => {
+                f.write_str("names no patient, and its folder does not hold the files of exactly one patient")
+            }
+            Unassigned::SeveralPatients { patient_ids } => write!(f, "names {} patients", patient_ids.len()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    One(usize),
+    Several,
+}
+
+/// Assigns XML files to the patients of one Index. Build it once per scan: it indexes the
+/// folders and compiles one search over every patient's identifying values.
+#[derive(Debug)]
+pub struct Assigner<'i> {
+    index: &'i Index,
+    folders: HashMap<PathBuf, Owner>,
+    search: Option<AhoCorasick>,
+    /// For each search pattern: the patients it belongs to, and what it is.
+    owners: Vec<Vec<(usize, IdentifierKind)>>,
+    /// Values too short to search inside text; they count only as a whole value.
+    short: HashMap<String, Vec<(usize, IdentifierKind)>>,
+}
+
+impl<'i> Assigner<'i> {
+    pub fn new(index: &'i Index) -> Assigner<'i> {
+        let mut folders: HashMap<PathBuf, Owner> = HashMap::new();
+        let mut by_value: BTreeMap<String, Vec<(usize, IdentifierKind)>> = BTreeMap::new();
+        for (pi, p) in index.patients.iter().enumerate() {
+            for inst in p.instances() {
+                for dir in inst.path.ancestors().skip(1) {
+                    let owner = folders.entry(dir.to_path_buf()).or_insert(Owner::One(pi));
+                    if *owner != Owner::One(pi) {
+                        *owner = Owner::Several;
+                    }
+                }
+            }
+            let id = &p.identity;
+            let ids = std::iter::once(&p.patient_id).chain(&id.ids).chain(&id.other_ids);
+            let mut values: Vec<(String, IdentifierKind)> =
+                ids.map(|v| (v.trim().to_string(), IdentifierKind::PatientId)).collect();
+            for name in id.names.iter().chain(&id.other_names) {
+                values.extend(name_forms(name).into_iter().map(|f| (f, IdentifierKind::PatientName)));
+            }
+            for (v, kind) in values {
+                if v.is_empty() {
+                    continue;
+                }
+                let owners = by_value.entry(v.to_ascii_lowercase()).or_default();
+                if !owners.iter().any(|(q, _)| *q == pi) {
+                    owners.push((pi, kind));
+                }
+            }
+        }
+        let mut patterns = Vec::new();
+        let mut owners = Vec::new();
+        let mut short = HashMap::new();
+        for (v, o) in by_value {
+            if v.chars().count() >= MIN_LEN {
+                patterns.push(v);
+                owners.push(o);
+            } else {
+                short.insert(v, o);
+            }
+        }
+        let search = (!patterns.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .ok()
+            })
+            .flatten();
+        Assigner {
+            index,
+            folders,
+            search,
+            owners,
+            short,
+        }
+    }
+
+    /// Decides the patient of the XML file at `rel_path` (relative to the Index root) whose
+    /// bytes are `bytes`. Fails only when the file is not well-formed XML.
+    pub fn assign(&self, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
+        let doc = charset::decode(bytes)?;
+        let buf: &str = &doc.text;
+        let mut w = Walker::new(buf);
+        // First place each patient is named: (kind, element, suffix).
+        let mut named: BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)> = BTreeMap::new();
+        let mut run: Vec<Seg> = Vec::new();
+        let mut segs: Vec<Seg> = Vec::new();
+        loop {
+            let item = w.next()?;
+            if !matches!(item, Item::Seg(_)) && !run.is_empty() {
+                self.names_in(&mut w, buf, &run, Suffix::Text, &mut named);
+                run.clear();
+            }
+            match item {
+                Item::Seg(s) => run.push(s),
+                Item::Start { .. } => {
+                    let attrs = w.take_attrs();
+                    for a in attrs.iter().filter(|a| !a.xmlns) {
+                        attr_segs(buf, a.value.clone(), &mut segs);
+                        self.names_in(&mut w, buf, &segs, Suffix::Attr(a.name.clone()), &mut named);
+                    }
+                    w.return_attrs(attrs);
+                }
+                Item::Eof => break,
+                _ => {}
+            }
+        }
+        let patients = &self.index.patients;
+        match named.len() {
+            0 => {}
+            1 => {
+                if let Some((pi, (kind, node, suffix))) = named.into_iter().next() {
+                    let path = PathCache::default().get(&w, node, &suffix, buf);
+                    return Ok(Assignment::Assigned {
+                        patient_id: patients[pi].patient_id.clone(),
+                        evidence: Evidence::Content { kind, path },
+                    });
+                }
+            }
+            _ => {
+                return Ok(Assignment::Unassigned {
+                    reason: Unassigned::SeveralPatients {
+                        patient_ids: named.keys().map(|&pi| patients[pi].patient_id.clone()).collect(),
+                    },
+                });
+            }
+        }
+        let mut dir = rel_path.parent();
+        while let Some(d) = dir {
+            match self.folders.get(d) {
+                None => dir = d.parent(),
+                Some(Owner::One(pi)) => {
+                    return Ok(Assignment::Assigned {
+                        patient_id: patients[*pi].patient_id.clone(),
+                        evidence: Evidence::Folder {
+                            folder: d.to_path_buf(),
+                        },
+                    });
+                }
+                Some(Owner::Several) => break,
+            }
+        }
+        Ok(Assignment::Unassigned {
+            reason: Unassigned::NoMatch,
+        })
+    }
+
+    /// Records the patients one value names: a whole identifying value, or one standing as
+    /// a word of its own (not inside a longer word or number).
+    fn names_in(
+        &self,
+        w: &mut Walker,
+        buf: &str,
+        segs: &[Seg],
+        suffix: Suffix,
+        named: &mut BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)>,
+    ) {
+        let value = Value::new(buf, segs);
+        let text = value.text.as_ref();
+        let mut hits: Vec<(usize, IdentifierKind)> = Vec::new();
+        let trimmed = text.trim();
+        if !self.short.is_empty()
+            && trimmed.chars().count() < MIN_LEN
+            && let Some(o) = self.short.get(&trimmed.to_ascii_lowercase())
+        {
+            hits.extend(o);
+        }
+        if let Some(search) = &self.search {
+            for m in search.find_overlapping_iter(text) {
+                let word_before = text[..m.start()].chars().next_back().is_some_and(char::is_alphanumeric);
+                let word_after = text[m.end()..].chars().next().is_some_and(char::is_alphanumeric);
+                if !word_before && !word_after {
+                    hits.extend(&self.owners[m.pattern().as_usize()]);
+                }
+            }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        let node = w.capture();
+        for (pi, kind) in hits {
+            named.entry(pi).or_insert_with(|| (kind, node, suffix.clone()));
+        }
+    }
+}
+
+/// [`Assigner::assign`] for a single file (builds the Assigner; reuse one for many files).
+pub fn assign(index: &Index, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
+    Assigner::new(index).assign(rel_path, bytes)
+}

@@ -1,0 +1,1173 @@
+//! XML sidecars (tool logs, exports, reports): which patient a file belongs to, the edits the
+//! profile's XML rules and the residual-identifier search make, and a byte-faithful rewrite.
+//!
+//! The document is walked once with quick-xml, never built as a tree and never re-serialised:
+//! a plan is a list of byte-range patches on the original file, and the rewrite copies every
+//! other byte as it was (declaration, BOM, comments, quoting, line endings, escapes). Entity
+//! references other than the five predefined ones are never expanded and nothing is fetched.
+//!
+//! How rules read a document:
+//! - An element rule applies to the element's own text: its character data, CDATA and
+//!   references, not its child elements (they are handled on their own). Whitespace around
+//!   the value stays; an empty or blank value is left alone.
+//! - `under`: for an element, an ancestor has that local name; for an attribute, its element
+//!   or an ancestor. `namespace`: the element's namespace URI; for an attribute its prefix's,
+//!   or, unprefixed, its element's (so `namespace` is useful for attributes at all). Namespace
+//!   declarations (`xmlns`, `xmlns:p`) are never changed.
+//! - `keep` leaves the value as it is, and it is not searched for identifiers either;
+//!   `remove` deletes an attribute, or an element with its content and its indentation (not
+//!   the root element); `keep-year` on something that is not a date empties it, with a warning.
+//!
+//! Residual identifiers (the patient's IDs and other IDs, names and other names in several
+//! written forms and their parts of 3+ characters, birth dates in the forms of
+//! [`crate::plan::dates::date_forms`]) are replaced wherever else they occur: text, attribute
+//! values, comments, processing instructions (after the target), the DOCTYPE. IDs and names
+//! become the code, a birth date the masked date in the same form. Matching is on unescaped
+//! text and ASCII case-insensitive; a match that would cut through an unexpanded entity
+//! reference is skipped (verify then reports it).
+//!
+//! Encodings: UTF-8 with or without BOM, UTF-16 (with BOM, or detected from `<?`), ISO-8859-1
+//! proper, and the stateless encodings encoding_rs knows (windows-125x, ISO-8859-x, Shift_JIS,
+//! …) when they re-encode byte for byte. New text that the encoding cannot hold is written as a
+//! character reference; inside comments and the DOCTYPE it is refused.
+
+mod assign;
+mod charset;
+mod value;
+mod walk;
+
+use std::hash::{DefaultHasher, Hasher};
+use std::io::Write;
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use serde::Serialize;
+
+use crate::config::{Action, XmlRule, XmlTarget};
+use crate::plan::dates::{date_forms, keep_year};
+use crate::residual::{IdentifierKind, Identifiers, name_parts};
+use crate::scan::Identity;
+
+pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign};
+use charset::{Charset, line_col};
+use value::{Context, Patch, Seg, SegKind, Value, breaks_markup};
+use walk::{Item, Walker, attr_segs, split_qname};
+
+/// Identifying strings shorter than this are not searched (as in [`crate::residual`]).
+const MIN_LEN: usize = 3;
+/// `before` of a removed element is its text, cut to this many bytes for the review.
+const REMOVED_TEXT_SHOWN: usize = 200;
+/// Distinct `under` names a rule list may use (they are tracked as bits).
+const MAX_UNDER: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    /// The file is not well-formed XML (or not valid in its encoding). Never names values.
+    #[error("{line}:{column}: {reason}")]
+    Syntax { line: usize, column: usize, reason: String },
+    /// The file's encoding is unknown, unsupported, or contradicts its declaration.
+    #[error("{0}")]
+    Encoding(String),
+    /// A new value cannot be written where it must go (e.g. a character the file's encoding
+    /// cannot hold inside a comment).
+    #[error("{line}:{column}: {reason}")]
+    Unwritable { line: usize, column: usize, reason: String },
+    /// The rules cannot be used as they are.
+    #[error("{0}")]
+    Rules(String),
+    /// The plan was made for other bytes than the ones given to [`rewrite`].
+    #[error("the file changed since it was planned; plan it again")]
+    PlanMismatch,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// One planned change in an XML file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct XmlEdit {
+    /// Where: `/Log/Patient/Name`, `/Log/Entry[2]/Patient/@id`, `/Log/comment()`,
+    /// `/processing-instruction()`, `/!DOCTYPE`. Names as written (with prefix); `[n]` only
+    /// where siblings share the name.
+    pub path: String,
+    /// Line (1-based) where the changed value starts.
+    pub line: usize,
+    /// The value now (unescaped; for a removed element its text, shortened).
+    pub before: String,
+    /// The new value; `None` when the attribute or element is removed.
+    pub after: Option<String>,
+    /// The profile action (`code`, `keep-year`, `replace`, `empty`, `remove`) or `residual`
+    /// for another occurrence of the patient's name, ID or birth date.
+    pub rule: String,
+}
+
+/// Everything that will change in one XML file. Pure data: building it writes nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct XmlPlan {
+    /// The file's encoding, which the rewrite keeps (`UTF-8`, `ISO-8859-1`, `UTF-16LE`, …).
+    pub encoding: String,
+    pub edits: Vec<XmlEdit>,
+    /// Things a reviewer should see (a date that could not be masked, …). Never values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    patches: Vec<RawPatch>,
+    #[serde(skip)]
+    source_len: usize,
+}
+
+/// A patch on the original bytes, with the new bytes in the file's encoding.
+#[derive(Debug, Clone)]
+struct RawPatch {
+    range: Range<usize>,
+    bytes: Vec<u8>,
+    /// Hash of the bytes it replaces, so a plan is never applied to another file.
+    check: u64,
+    edit: usize,
+}
+
+impl XmlPlan {
+    /// True when the rewrite would give back the input unchanged.
+    pub fn is_unchanged(&self) -> bool {
+        self.patches.is_empty()
+    }
+
+    /// Drops the edits a reviewer rejected (and their patches); the others stay as planned.
+    /// Rejecting a removal keeps the element exactly as it was: nothing inside a removed
+    /// element was planned.
+    pub fn retain_edits(&mut self, mut keep: impl FnMut(&XmlEdit) -> bool) {
+        let kept: Vec<bool> = self.edits.iter().map(&mut keep).collect();
+        let mut renumber = Vec::with_capacity(kept.len());
+        let mut n = 0;
+        for k in &kept {
+            renumber.push(n);
+            n += usize::from(*k);
+        }
+        self.patches.retain(|p| kept.get(p.edit).copied().unwrap_or(false));
+        for p in &mut self.patches {
+            p.edit = renumber[p.edit];
+        }
+        let mut i = 0;
+        self.edits.retain(|_| {
+            i += 1;
+            kept[i - 1]
+        });
+    }
+}
+
+/// Where an identifier was found by [`residual`] (never the value itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct XmlResidual {
+    pub path: String,
+    pub line: usize,
+    pub kind: IdentifierKind,
+}
+
+/// One patient as the XML planner needs them: the code, and the identifying strings with
+/// what replaces each (IDs and names: the code; birth dates: the masked date, same form).
+#[derive(Debug, Clone)]
+pub struct XmlContext {
+    code: String,
+    search: Option<AhoCorasick>,
+    replacements: Vec<String>,
+}
+
+impl XmlContext {
+    /// The patient's code and their identity as the scan found it (IDs and other IDs, names
+    /// and other names with their parts, birth dates in the forms of
+    /// [`crate::plan::dates::date_forms`]).
+    pub fn new(code: &str, identity: &Identity) -> XmlContext {
+        let mut pats: Vec<(String, String)> = Vec::new();
+        for id in identity.ids.iter().chain(&identity.other_ids) {
+            pats.push((id.trim().to_string(), code.to_string()));
+        }
+        for name in identity.names.iter().chain(&identity.other_names) {
+            for form in name_forms(name) {
+                pats.push((form, code.to_string()));
+            }
+            for part in name_parts(name) {
+                pats.push((part, code.to_string()));
+            }
+        }
+        for d in &identity.birth_dates {
+            let masked = keep_year(d).unwrap_or_default();
+            for (form, masked_form) in date_forms(d).into_iter().zip(date_forms(&masked)) {
+                pats.push((form, masked_form));
+            }
+        }
+        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
+        pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
+        let search = (!pats.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    // A handful of short patterns searched in short values, millions of times: a
+                    // full DFA is small, and a prefilter costs more than it saves here.
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
+                    .build(pats.iter().map(|(p, _)| p))
+                    .ok()
+            })
+            .flatten();
+        XmlContext {
+            code: code.to_string(),
+            search,
+            replacements: pats.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+/// The ways a DICOM person name is written in free text: as stored, with spaces, given name
+/// first, and "Family, Given".
+pub(crate) fn name_forms(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for group in name.split('=') {
+        let group = group.trim().trim_end_matches('^');
+        if group.is_empty() {
+            continue;
+        }
+        out.push(group.to_string());
+        let parts: Vec<&str> = group.split('^').map(str::trim).collect();
+        let spaced = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(spaced);
+        if let [family, given, ..] = parts[..]
+            && !family.is_empty()
+            && !given.is_empty()
+        {
+            out.push(format!("{given} {family}"));
+            out.push(format!("{family}, {given}"));
+        }
+    }
+    out
+}
+
+/// Checks that `bytes` is a well-formed document in an encoding dams can write back.
+pub fn check(bytes: &[u8]) -> Result<(), XmlError> {
+    let doc = charset::decode(bytes)?;
+    let mut w = Walker::new(&doc.text);
+    while w.next()? != Item::Eof {}
+    Ok(())
+}
+
+/// Plans the changes to one XML file: the first matching rule for each element's text and
+/// each attribute value, then every other occurrence of the patient's identifying strings.
+/// Fails on malformed XML (with line:column), on an encoding dams cannot write back, and
+/// when a new value cannot be written where it must go.
+pub fn plan(bytes: &[u8], rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan, XmlError> {
+    let doc = charset::decode(bytes)?;
+    let rules = RuleSet::new(rules)?;
+    let mut p = Planner {
+        w: Walker::new(&doc.text),
+        rules: &rules,
+        ctx,
+        charset: doc.charset,
+        counts: vec![0; rules.under.len()],
+        frames: Vec::new(),
+        run: Vec::new(),
+        removing: None,
+        edits: Vec::new(),
+        patches: Vec::new(),
+        warnings: Vec::new(),
+        segs: Vec::new(),
+        spare: (String::new(), Vec::new()),
+    };
+    p.walk()?;
+    p.finish(bytes, doc.bom)
+}
+
+/// Writes the planned file: the original bytes, with each planned range replaced. Nothing
+/// else is touched. Refuses bytes that are not the ones the plan was made from.
+pub fn rewrite<W: Write + ?Sized>(bytes: &[u8], plan: &XmlPlan, out: &mut W) -> Result<(), XmlError> {
+    if bytes.len() != plan.source_len {
+        return Err(XmlError::PlanMismatch);
+    }
+    for p in &plan.patches {
+        if bytes.get(p.range.clone()).map(hash) != Some(p.check) {
+            return Err(XmlError::PlanMismatch);
+        }
+    }
+    let mut pos = 0;
+    for p in &plan.patches {
+        out.write_all(&bytes[pos..p.range.start])?;
+        out.write_all(&p.bytes)?;
+        pos = p.range.end;
+    }
+    out.write_all(&bytes[pos..])?;
+    Ok(())
+}
+
+/// [`rewrite`] into memory.
+pub fn rewrite_to_vec(bytes: &[u8], plan: &XmlPlan) -> Result<Vec<u8>, XmlError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    rewrite(bytes, plan, &mut out)?;
+    Ok(out)
+}
+
+/// Where the patient's identifiers still occur (text, attribute values, comments, processing
+/// instructions, the DOCTYPE), for verify: paths and kinds, never the values.
+pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
+    let doc = charset::decode(bytes)?;
+    let buf: &str = &doc.text;
+    let mut w = Walker::new(buf);
+    let mut found: Vec<(Option<u32>, Suffix, usize, IdentifierKind)> = Vec::new();
+    let mut run: Vec<Seg> = Vec::new();
+    let mut segs: Vec<Seg> = Vec::new();
+    let search = |w: &mut Walker, found: &mut Vec<_>, segs: &[Seg], suffix: Suffix| {
+        let value = Value::new(buf, segs);
+        let kinds = ids.find(value.text.as_bytes());
+        if !kinds.is_empty() {
+            let node = w.capture();
+            let at = segs.first().map_or(0, |s| s.raw.start);
+            for k in kinds {
+                found.push((node, suffix.clone(), at, k));
+            }
+        }
+    };
+    loop {
+        let item = w.next()?;
+        if !matches!(item, Item::Seg(_)) && !run.is_empty() {
+            search(&mut w, &mut found, &run, Suffix::Text);
+            run.clear();
+        }
+        match item {
+            Item::Seg(s) => run.push(s),
+            Item::Start { .. } => {
+                let attrs = w.take_attrs();
+                for a in attrs.iter().filter(|a| !a.xmlns) {
+                    attr_segs(buf, a.value.clone(), &mut segs);
+                    search(&mut w, &mut found, &segs, Suffix::Attr(a.name.clone()));
+                }
+                w.return_attrs(attrs);
+            }
+            Item::Comment(ref r) | Item::Pi(ref r) | Item::Doctype(ref r) => {
+                let r = r.clone();
+                let suffix = match item {
+                    Item::Comment(_) => Suffix::Comment,
+                    Item::Pi(_) => Suffix::Pi,
+                    _ => Suffix::Doctype,
+                };
+                let seg = [Seg {
+                    raw: r,
+                    kind: SegKind::Literal,
+                }];
+                search(&mut w, &mut found, &seg, suffix);
+            }
+            Item::End { .. } => {}
+            Item::Eof => break,
+        }
+    }
+    let mut lines = Lines::new(buf);
+    let mut paths = PathCache::default();
+    found.sort_by_key(|f| f.2);
+    Ok(found
+        .into_iter()
+        .map(|(node, suffix, at, kind)| XmlResidual {
+            path: paths.get(&w, node, &suffix, buf),
+            line: lines.line_at(at),
+            kind,
+        })
+        .collect())
+}
+
+/// What a path ends with, after the element's own path.
+#[derive(Debug, Clone)]
+enum Suffix {
+    Text,
+    Attr(Range<usize>),
+    Comment,
+    Pi,
+    Doctype,
+}
+
+/// Paths of captured elements, built once each.
+#[derive(Default)]
+struct PathCache {
+    /// By element handle.
+    done: Vec<Option<String>>,
+    /// The document level (comments and PIs outside the root).
+    doc: Option<String>,
+}
+
+impl PathCache {
+    fn get(&mut self, w: &Walker, node: Option<u32>, suffix: &Suffix, buf: &str) -> String {
+        let slot = match node {
+            Some(n) => {
+                let n = n as usize;
+                if n >= self.done.len() {
+                    self.done.resize(n + 1, None);
+                }
+                &mut self.done[n]
+            }
+            None => &mut self.doc,
+        };
+        let base = slot.get_or_insert_with(|| w.path(node));
+        match suffix {
+            Suffix::Text if base.is_empty() => "/".to_string(),
+            Suffix::Text => base.clone(),
+            Suffix::Attr(name) => format!("{base}/@{}", &buf[name.clone()]),
+            Suffix::Comment => format!("{base}/comment()"),
+            Suffix::Pi => format!("{base}/processing-instruction()"),
+            Suffix::Doctype => "/!DOCTYPE".to_string(),
+        }
+    }
+}
+
+/// Line numbers of increasing offsets, counted incrementally.
+struct Lines<'a> {
+    buf: &'a str,
+    at: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(buf: &'a str) -> Lines<'a> {
+        Lines { buf, at: 0, line: 1 }
+    }
+
+    fn line_at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.buf.len());
+        if offset < self.at {
+            self.at = 0;
+            self.line = 1;
+        }
+        self.line += memchr::memchr_iter(b'\n', &self.buf.as_bytes()[self.at..offset]).count();
+        self.at = offset;
+        self.line
+    }
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// The rules, prepared for matching while streaming: each distinct `under` name is a bit, and
+/// a count per bit says how many open elements carry that name.
+struct RuleSet<'r> {
+    rules: &'r [XmlRule],
+    /// Rule indices for element text and for attributes, in profile order.
+    element_rules: Vec<usize>,
+    attr_rules: Vec<usize>,
+    under: Vec<(&'r str, bool)>,
+    under_of: Vec<Option<usize>>,
+    uses_ns: bool,
+}
+
+impl<'r> RuleSet<'r> {
+    fn new(rules: &'r [XmlRule]) -> Result<RuleSet<'r>, XmlError> {
+        let mut under: Vec<(&str, bool)> = Vec::new();
+        let mut under_of = Vec::new();
+        for r in rules {
+            under_of.push(r.under.as_deref().map(|u| {
+                let key = (u, r.ignore_case);
+                under.iter().position(|k| *k == key).unwrap_or_else(|| {
+                    under.push(key);
+                    under.len() - 1
+                })
+            }));
+        }
+        if under.len() > MAX_UNDER {
+            return Err(XmlError::Rules(format!(
+                "the XML rules use {} different `under` names; at most {MAX_UNDER} are supported",
+                under.len()
+            )));
+        }
+        let of_kind = |element: bool| {
+            (0..rules.len())
+                .filter(|&i| matches!(rules[i].target, XmlTarget::Element(_)) == element)
+                .collect()
+        };
+        Ok(RuleSet {
+            rules,
+            element_rules: of_kind(true),
+            attr_rules: of_kind(false),
+            under,
+            under_of,
+            uses_ns: rules.iter().any(|r| r.namespace.is_some()),
+        })
+    }
+
+    /// Bits of the `under` names an element with this local name carries.
+    fn mask(&self, local: &str) -> u64 {
+        let mut m = 0;
+        for (i, (name, ic)) in self.under.iter().enumerate() {
+            if if *ic {
+                name.eq_ignore_ascii_case(local)
+            } else {
+                *name == local
+            } {
+                m |= 1 << i;
+            }
+        }
+        m
+    }
+
+    /// The first rule for this target whose name, namespace and `under` fit.
+    fn find(&self, element: bool, local: &str, ns: Option<&str>, counts: &[u32]) -> Option<usize> {
+        let candidates = if element { &self.element_rules } else { &self.attr_rules };
+        candidates.iter().copied().find(|&i| {
+            let r = &self.rules[i];
+            let (XmlTarget::Element(name) | XmlTarget::Attribute(name)) = &r.target;
+            name.len() == local.len()
+                && r.name_matches(name, local)
+                && r.namespace.as_deref().is_none_or(|want| ns == Some(want))
+                && self.under_of[i].is_none_or(|k| counts[k] > 0)
+        })
+    }
+}
+
+/// Per open element: its `under` bits and what its rule asks for its text.
+struct PFrame {
+    mask: u64,
+    rule: Option<usize>,
+    keep: bool,
+    value: Vec<Seg>,
+}
+
+/// An element being removed: nothing inside it is planned.
+struct Removal {
+    depth: usize,
+    start: usize,
+    offset: usize,
+    node: Option<u32>,
+    text: String,
+}
+
+struct Pending {
+    node: Option<u32>,
+    suffix: Suffix,
+    offset: usize,
+    before: String,
+    after: Option<String>,
+    rule: &'static str,
+}
+
+struct Planner<'a, 'r> {
+    w: Walker<'a>,
+    rules: &'r RuleSet<'r>,
+    ctx: &'r XmlContext,
+    charset: Charset,
+    counts: Vec<u32>,
+    frames: Vec<PFrame>,
+    /// Character data since the last markup, searched for identifiers when it ends.
+    run: Vec<Seg>,
+    removing: Option<Removal>,
+    edits: Vec<Pending>,
+    patches: Vec<Patch>,
+    warnings: Vec<(Option<u32>, Suffix, &'static str)>,
+    segs: Vec<Seg>,
+    spare: (String, Vec<usize>),
+}
+
+impl<'a> Planner<'a, '_> {
+    fn walk(&mut self) -> Result<(), XmlError> {
+        loop {
+            let item = self.w.next()?;
+            if !matches!(item, Item::Seg(_)) {
+                self.flush_run()?;
+            }
+            match item {
+                Item::Eof => return Ok(()),
+                Item::Seg(seg) => self.seg(seg),
+                Item::Start { .. } => self.start()?,
+                Item::End { end } => self.end(end)?,
+                Item::Comment(r) => self.markup(r, Context::Comment, Suffix::Comment)?,
+                Item::Pi(r) => {
+                    // The target names the instruction; only what follows it is text.
+                    let b = self.w.buf().as_bytes();
+                    let body = r.start + b[r.clone()].iter().position(u8::is_ascii_whitespace).unwrap_or(r.len());
+                    self.markup(body..r.end, Context::Pi, Suffix::Pi)?;
+                }
+                Item::Doctype(r) => self.markup(r, Context::Doctype, Suffix::Doctype)?,
+            }
+        }
+    }
+
+    fn seg(&mut self, seg: Seg) {
+        if let Some(rem) = &mut self.removing {
+            if rem.text.len() < REMOVED_TEXT_SHOWN {
+                match seg.kind {
+                    SegKind::Char(c) => rem.text.push(c),
+                    _ => rem.text.push_str(&self.w.buf()[seg.raw]),
+                }
+            }
+            return;
+        }
+        match self.frames.last_mut() {
+            Some(f) if f.keep => {}
+            Some(f) if f.rule.is_some() => f.value.push(seg),
+            _ => self.run.push(seg),
+        }
+    }
+
+    fn start(&mut self) -> Result<(), XmlError> {
+        if self.removing.is_some() {
+            return Ok(());
+        }
+        let Some(top) = self.w.top() else {
+            return Err(XmlError::Internal("start without element".into()));
+        };
+        let (local, prefix, tag_start) = (top.local, top.prefix, top.start);
+        let ns: Option<String> = if self.rules.uses_ns {
+            self.w.resolve(prefix).map(str::to_string)
+        } else {
+            None
+        };
+        let rule = self.rules.find(true, local, ns.as_deref(), &self.counts);
+        let mask = self.rules.mask(local);
+        self.add_mask(mask, true);
+        let action = rule.map(|i| &self.rules.rules[i].action);
+        if action == Some(&Action::Remove) {
+            if self.w.depth() == 1 {
+                return Err(self.unwritable(
+                    tag_start,
+                    "a rule removes the root element; the file would be empty".into(),
+                ));
+            }
+            let buf = self.w.buf();
+            // A parent whose text is being replaced owns the whitespace before the element.
+            let parent_value = self.frames.last().is_some_and(|f| f.rule.is_some());
+            self.removing = Some(Removal {
+                depth: self.w.depth(),
+                start: if parent_value {
+                    tag_start
+                } else {
+                    line_start_of(buf, tag_start)
+                },
+                offset: tag_start,
+                node: self.w.capture(),
+                text: String::new(),
+            });
+            self.frames.push(PFrame {
+                mask,
+                rule: None,
+                keep: false,
+                value: Vec::new(),
+            });
+            return Ok(());
+        }
+        self.frames.push(PFrame {
+            mask,
+            rule: rule.filter(|_| action != Some(&Action::Keep)),
+            keep: action == Some(&Action::Keep),
+            value: Vec::new(),
+        });
+        let attrs = self.w.take_attrs();
+        let mut segs = std::mem::take(&mut self.segs);
+        for a in attrs.iter().filter(|a| !a.xmlns) {
+            let buf = self.w.buf();
+            let name = &buf[a.name.clone()];
+            let (aprefix, alocal) = split_qname(name);
+            // Unprefixed attributes count as being in their element's namespace.
+            let ans = match (self.rules.uses_ns, aprefix) {
+                (false, _) => None,
+                (true, "") => ns.clone(),
+                (true, p) => self.w.resolve(p).map(str::to_string),
+            };
+            attr_segs(buf, a.value.clone(), &mut segs);
+            let suffix = Suffix::Attr(a.name.clone());
+            match self.rules.find(false, alocal, ans.as_deref(), &self.counts) {
+                Some(i) if self.rules.rules[i].action == Action::Remove => {
+                    let id = self.edits.len();
+                    let before = Value::new(buf, &segs).text.into_owned();
+                    self.patches.push(Patch {
+                        range: a.full.clone(),
+                        text: String::new(),
+                        edit: id,
+                    });
+                    let node = self.w.capture();
+                    self.edits.push(Pending {
+                        node,
+                        suffix,
+                        offset: a.name.start,
+                        before,
+                        after: None,
+                        rule: Action::Remove.name(),
+                    });
+                }
+                Some(i) if self.rules.rules[i].action == Action::Keep => {}
+                Some(i) => self.apply_rule(i, &segs, Context::Attr(a.quote), suffix)?,
+                None => self.residual(&segs, Context::Attr(a.quote), suffix, None)?,
+            }
+        }
+        self.segs = segs;
+        self.w.return_attrs(attrs);
+        Ok(())
+    }
+
+    fn end(&mut self, end: usize) -> Result<(), XmlError> {
+        if let Some(rem) = &self.removing {
+            if self.w.depth() != rem.depth {
+                return Ok(());
+            }
+            let Some(rem) = self.removing.take() else { return Ok(()) };
+            let id = self.edits.len();
+            self.patches.push(Patch {
+                range: rem.start..end,
+                text: String::new(),
+                edit: id,
+            });
+            let mut before = rem.text.trim().to_string();
+            if before.len() > REMOVED_TEXT_SHOWN {
+                let mut cut = REMOVED_TEXT_SHOWN;
+                while !before.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                before.truncate(cut);
+                before.push('…');
+            }
+            self.edits.push(Pending {
+                node: rem.node,
+                suffix: Suffix::Text,
+                offset: rem.offset,
+                before,
+                after: None,
+                rule: Action::Remove.name(),
+            });
+        }
+        let Some(frame) = self.frames.pop() else {
+            return Err(XmlError::Internal("end without element".into()));
+        };
+        self.add_mask(frame.mask, false);
+        if let Some(i) = frame.rule {
+            self.apply_rule(i, &frame.value, Context::Text, Suffix::Text)?;
+        }
+        Ok(())
+    }
+
+    fn add_mask(&mut self, mask: u64, add: bool) {
+        let mut m = mask;
+        while m != 0 {
+            let k = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if add {
+                self.counts[k] += 1;
+            } else {
+                self.counts[k] = self.counts[k].saturating_sub(1);
+            }
+        }
+    }
+
+    fn flush_run(&mut self) -> Result<(), XmlError> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        let run = std::mem::take(&mut self.run);
+        self.residual(&run, Context::Text, Suffix::Text, None)?;
+        self.run = run;
+        self.run.clear();
+        Ok(())
+    }
+
+    fn markup(&mut self, content: Range<usize>, ctx: Context, suffix: Suffix) -> Result<(), XmlError> {
+        if self.removing.is_some() || content.is_empty() {
+            return Ok(());
+        }
+        let seg = [Seg {
+            raw: content.clone(),
+            kind: SegKind::Literal,
+        }];
+        self.residual(&seg, ctx, suffix, Some(content))
+    }
+
+    fn unwritable(&self, at: usize, reason: String) -> XmlError {
+        let (line, column) = line_col(self.w.buf(), at);
+        XmlError::Unwritable { line, column, reason }
+    }
+
+    /// Replaces every identifying string in one value.
+    fn residual(
+        &mut self,
+        segs: &[Seg],
+        ctx: Context,
+        suffix: Suffix,
+        markup: Option<Range<usize>>,
+    ) -> Result<(), XmlError> {
+        let ctx_ = self.ctx;
+        let Some(search) = &ctx_.search else { return Ok(()) };
+        let buf = self.w.buf();
+        let value = Value::reuse(buf, segs, std::mem::take(&mut self.spare));
+        let mut node = None;
+        for m in search.find_iter(value.text.as_bytes()) {
+            let after = &ctx_.replacements[m.pattern().as_usize()];
+            let before = &value.text[m.range()];
+            if before == after {
+                continue;
+            }
+            let id = self.edits.len();
+            let at = value.raw_offset(segs, m.start());
+            let Some(patches) = value
+                .replace(segs, m.range(), after, ctx, self.charset, id)
+                .map_err(|r| self.unwritable(at, r))?
+            else {
+                continue;
+            };
+            if let Some(content) = &markup
+                && patches
+                    .iter()
+                    .any(|p| breaks_markup(buf, content, &p.range, &p.text, ctx))
+            {
+                return Err(self.unwritable(at, "the new value would end the comment or instruction early".into()));
+            }
+            if node.is_none() {
+                node = Some(self.w.capture());
+            }
+            self.patches.extend(patches);
+            self.edits.push(Pending {
+                node: node.flatten(),
+                suffix: suffix.clone(),
+                offset: at,
+                before: before.to_string(),
+                after: Some(after.clone()),
+                rule: "residual",
+            });
+        }
+        self.spare = value.recycle();
+        Ok(())
+    }
+
+    /// Applies a value rule (code, keep-year, replace, empty) to an element's text or an
+    /// attribute's value. Whitespace around the value stays; an empty value stays empty.
+    fn apply_rule(&mut self, i: usize, segs: &[Seg], ctx: Context, suffix: Suffix) -> Result<(), XmlError> {
+        let buf = self.w.buf();
+        let value = Value::new(buf, segs);
+        let text = value.text.as_ref();
+        let lead = text.len() - text.trim_start().len();
+        let trail = text.trim_end().len();
+        if lead >= trail {
+            return Ok(());
+        }
+        let rules = self.rules;
+        let action = &rules.rules[i].action;
+        let (range, after) = match action {
+            Action::Code => (lead..trail, self.ctx.code.clone()),
+            Action::Replace(s) => (lead..trail, s.clone()),
+            Action::Empty => (0..text.len(), String::new()),
+            Action::KeepYear => match keep_year(&text[lead..trail]) {
+                Some(masked) => (lead..trail, masked),
+                None => {
+                    let node = self.w.capture();
+                    self.warnings
+                        .push((node, suffix.clone(), "not a date; emptied instead of keeping its year"));
+                    (0..text.len(), String::new())
+                }
+            },
+            Action::Keep | Action::Remove => return Ok(()),
+        };
+        if text[range.clone()] == after {
+            return Ok(());
+        }
+        let id = self.edits.len();
+        let at = value.raw_offset(segs, range.start);
+        let whole = 0..text.len();
+        let patches = match value
+            .replace(segs, range.clone(), &after, ctx, self.charset, id)
+            .map_err(|r| self.unwritable(at, r))?
+        {
+            Some(p) => p,
+            None => value
+                .replace(segs, whole.clone(), &after, ctx, self.charset, id)
+                .map_err(|r| self.unwritable(at, r))?
+                .unwrap_or_default(),
+        };
+        let node = self.w.capture();
+        self.patches.extend(patches);
+        self.edits.push(Pending {
+            node,
+            suffix,
+            offset: at,
+            before: text[range].to_string(),
+            after: Some(after),
+            rule: action.name(),
+        });
+        Ok(())
+    }
+
+    /// Paths, lines, document order, and the patches moved to the original bytes.
+    fn finish(self, bytes: &[u8], bom: usize) -> Result<XmlPlan, XmlError> {
+        let buf = self.w.buf();
+        let mut order: Vec<usize> = (0..self.edits.len()).collect();
+        order.sort_by_key(|&i| self.edits[i].offset);
+        let mut renumber = vec![0; order.len()];
+        for (k, &i) in order.iter().enumerate() {
+            renumber[i] = k;
+        }
+        let mut lines = Lines::new(buf);
+        let mut paths = PathCache::default();
+        let mut pending: Vec<Option<Pending>> = self.edits.into_iter().map(Some).collect();
+        let mut edits = Vec::with_capacity(pending.len());
+        for &i in &order {
+            let Some(p) = pending[i].take() else { continue };
+            edits.push(XmlEdit {
+                path: paths.get(&self.w, p.node, &p.suffix, buf),
+                line: lines.line_at(p.offset),
+                before: p.before,
+                after: p.after,
+                rule: p.rule.to_string(),
+            });
+        }
+        let warnings = self
+            .warnings
+            .iter()
+            .map(|(node, suffix, msg)| format!("{}: {msg}", paths.get(&self.w, *node, suffix, buf)))
+            .collect();
+
+        let mut patches = self.patches;
+        patches.sort_by_key(|p| p.range.start);
+        if patches.windows(2).any(|w| w[0].range.end > w[1].range.start) {
+            return Err(XmlError::Internal("two planned changes overlap".into()));
+        }
+        let mut raw = Vec::with_capacity(patches.len());
+        let (mut wpos, mut opos) = (0, bom);
+        for p in patches {
+            opos += self.charset.encoded_len(&buf[wpos..p.range.start]);
+            let start = opos;
+            opos += self.charset.encoded_len(&buf[p.range.clone()]);
+            wpos = p.range.end;
+            let range = start..opos;
+            let Some(old) = bytes.get(range.clone()) else {
+                return Err(XmlError::Internal("a change lies outside the file".into()));
+            };
+            raw.push(RawPatch {
+                check: hash(old),
+                range,
+                bytes: self.charset.encode(p.text),
+                edit: renumber[p.edit],
+            });
+        }
+        Ok(XmlPlan {
+            encoding: self.charset.name().to_string(),
+            edits,
+            warnings,
+            patches: raw,
+            source_len: bytes.len(),
+        })
+    }
+}
+
+/// Where removing the element that starts at `tag_start` should start: at the line break
+/// before it when only indentation stands between, so no blank line is left behind.
+fn line_start_of(buf: &str, tag_start: usize) -> usize {
+    let b = buf.as_bytes();
+    let mut i = tag_start;
+    while i > 0 && matches!(b[i - 1], b' ' | b'\t') {
+        i -= 1;
+    }
+    if i > 0 && b[i - 1] == b'\n' {
+        i -= 1;
+        if i > 0 && b[i - 1] == b'\r' {
+            i -= 1;
+        }
+        return i;
+    }
+    tag_start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    fn alice() -> Identity {
+        let mut i = Identity::default();
+        i.ids.insert("MAP001".into());
+        i.names.insert("Mapping^Alice^Q".into());
+        i.birth_dates.insert("19500317".into());
+        i
+    }
+
+    fn seed_rules() -> Vec<XmlRule> {
+        Profile::resolve(None, &[]).expect("seed").xml
+    }
+
+    fn run(doc: &str) -> (String, XmlPlan) {
+        let ctx = XmlContext::new("P0001", &alice());
+        let plan = plan(doc.as_bytes(), &seed_rules(), &ctx).expect("plans");
+        let out = rewrite_to_vec(doc.as_bytes(), &plan).expect("rewrites");
+        (String::from_utf8(out).expect("utf-8"), plan)
+    }
+
+    #[test]
+    fn rules_and_residuals_change_only_their_values() {
+        let doc = "<?xml version='1.0'?>\n<Log>\n  <Patient id='MAP001'>\n    <Name> Mapping^Alice^Q </Name>\n    <BirthDate>17.03.1950</BirthDate>\n  </Patient>\n  <Entry>seen alice on 1950-03-17</Entry>\n</Log>\n";
+        let (out, plan) = run(doc);
+        assert_eq!(
+            out,
+            "<?xml version='1.0'?>\n<Log>\n  <Patient id='P0001'>\n    <Name> P0001 </Name>\n    <BirthDate>01.01.1950</BirthDate>\n  </Patient>\n  <Entry>seen P0001 on 1950-01-01</Entry>\n</Log>\n"
+        );
+        let got: Vec<(&str, usize, &str)> = plan
+            .edits
+            .iter()
+            .map(|e| (e.path.as_str(), e.line, e.rule.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/Log/Patient/@id", 3, "code"),
+                ("/Log/Patient/Name", 4, "code"),
+                ("/Log/Patient/BirthDate", 5, "keep-year"),
+                ("/Log/Entry", 7, "residual"),
+                ("/Log/Entry", 7, "residual"),
+            ]
+        );
+        assert_eq!(plan.edits[3].before, "alice");
+    }
+
+    #[test]
+    fn no_match_round_trips() {
+        let doc = "<a b=\"c\">\r\n<!-- x --><![CDATA[y]]>&amp;&#x41;</a>";
+        let (out, plan) = run(doc);
+        assert!(plan.is_unchanged());
+        assert_eq!(out, doc);
+    }
+
+    #[test]
+    fn remove_and_under() {
+        let rules = vec![
+            XmlRule {
+                target: XmlTarget::Element("Secret".into()),
+                under: None,
+                namespace: None,
+                ignore_case: false,
+                action: Action::Remove,
+            },
+            XmlRule {
+                target: XmlTarget::Attribute("ref".into()),
+                under: Some("Patient".into()),
+                namespace: None,
+                ignore_case: false,
+                action: Action::Remove,
+            },
+        ];
+        let doc = "<r>\n  <Secret a='MAP001'>x<b>MAP001</b></Secret>\n  <Patient><c ref='1' k='2'/></Patient><c ref='3'/>\n</r>";
+        let ctx = XmlContext::new("P0001", &alice());
+        let p = plan(doc.as_bytes(), &rules, &ctx).unwrap();
+        let out = String::from_utf8(rewrite_to_vec(doc.as_bytes(), &p).unwrap()).unwrap();
+        assert_eq!(out, "<r>\n  <Patient><c k='2'/></Patient><c ref='3'/>\n</r>");
+        assert_eq!(p.edits.len(), 2, "{:?}", p.edits);
+        assert_eq!(p.edits[0].after, None);
+        assert_eq!(p.edits[0].before, "xMAP001");
+    }
+
+    #[test]
+    fn keep_year_on_a_non_date_empties_with_a_warning() {
+        let (out, plan) = run("<r><BirthDate>unknown</BirthDate></r>");
+        assert_eq!(out, "<r><BirthDate></BirthDate></r>");
+        assert_eq!(
+            plan.warnings,
+            vec!["/r/BirthDate: not a date; emptied instead of keeping its year"]
+        );
+    }
+
+    #[test]
+    fn rejected_edits_are_not_written() {
+        let doc = "<r><PatientID>MAP001</PatientID><n>Alice</n></r>";
+        let (_, mut plan) = run(doc);
+        plan.retain_edits(|e| e.rule != "residual");
+        let out = rewrite_to_vec(doc.as_bytes(), &plan).unwrap();
+        assert_eq!(out, b"<r><PatientID>P0001</PatientID><n>Alice</n></r>");
+    }
+
+    #[test]
+    fn plan_refuses_other_bytes() {
+        let (_, plan) = run("<r><PatientID>MAP001</PatientID></r>");
+        let e = rewrite_to_vec(b"<r><PatientID>MAP002</PatientID></r>", &plan).unwrap_err();
+        assert!(matches!(e, XmlError::PlanMismatch));
+    }
+
+    fn rule(target: XmlTarget, action: Action) -> XmlRule {
+        XmlRule {
+            target,
+            under: None,
+            namespace: None,
+            ignore_case: false,
+            action,
+        }
+    }
+
+    #[test]
+    fn the_root_element_cannot_be_removed() {
+        let rules = [rule(XmlTarget::Element("r".into()), Action::Remove)];
+        let e = plan(b"<r>x</r>", &rules, &XmlContext::new("P0001", &alice())).unwrap_err();
+        assert!(matches!(e, XmlError::Unwritable { line: 1, column: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn utf16_without_bom_and_shift_jis_round_trip() {
+        let doc = "<?xml version='1.0' encoding='UTF-16BE'?><r><PatientID>MAP001</PatientID><n>Alice ☂</n></r>";
+        let be: Vec<u8> = doc.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let ctx = XmlContext::new("P0001", &alice());
+        let p = plan(&be, &seed_rules(), &ctx).unwrap();
+        assert_eq!(p.encoding, "UTF-16BE");
+        let out = rewrite_to_vec(&be, &p).unwrap();
+        let want = doc.replace(">MAP001<", ">P0001<").replace("Alice", "P0001");
+        assert_eq!(out, want.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>());
+
+        let doc = "<?xml version='1.0' encoding='Shift_JIS'?><r><n>山田 Alice</n><c>日本</c></r>";
+        let (sjis, _, bad) = encoding_rs::SHIFT_JIS.encode(doc);
+        assert!(!bad);
+        let p = plan(&sjis, &seed_rules(), &ctx).unwrap();
+        let out = rewrite_to_vec(&sjis, &p).unwrap();
+        let replaced = doc.replace("Alice", "P0001");
+        let (want, _, _) = encoding_rs::SHIFT_JIS.encode(&replaced);
+        assert_eq!(out, want.as_ref());
+    }
+
+    #[test]
+    fn unwritable_replacements_are_refused_with_a_position() {
+        // A Latin-1 comment cannot hold the euro sign, and comments have no references.
+        let mut who = alice();
+        who.ids.insert("X-42".into());
+        let ctx = XmlContext::new("P€1", &who);
+        let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?>\n<r><!-- X-42 --></r>";
+        let e = plan(doc, &seed_rules(), &ctx).unwrap_err();
+        assert!(matches!(e, XmlError::Unwritable { line: 2, column: 9, .. }), "{e}");
+        // In text the same code becomes a character reference.
+        let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?><r>X-42</r>";
+        let p = plan(doc, &seed_rules(), &ctx).unwrap();
+        assert!(rewrite_to_vec(doc, &p).unwrap().ends_with(b"<r>P&#x20AC;1</r>"));
+        // A code that would close the comment early.
+        let ctx = XmlContext::new("P--1", &who);
+        assert!(plan(b"<r><!-- X-42 --></r>", &seed_rules(), &ctx).is_err());
+    }
+
+    #[test]
+    fn many_attributes_and_duplicates() {
+        let mut doc = String::from("<r");
+        for i in 0..40 {
+            doc.push_str(&format!(" a{i}='MAP001'"));
+        }
+        let ok = format!("{doc}/>");
+        let ctx = XmlContext::new("P0001", &alice());
+        let p = plan(ok.as_bytes(), &seed_rules(), &ctx).unwrap();
+        assert_eq!(p.edits.len(), 40);
+        assert_eq!(p.edits[39].path, "/r/@a39");
+        let dup = format!("{doc} a7='x'/>");
+        assert!(
+            plan(dup.as_bytes(), &seed_rules(), &ctx)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn name_forms_cover_free_text() {
+        let f = name_forms("Mapping^Alice^Q");
+        assert!(f.contains(&"Alice Mapping".to_string()) && f.contains(&"Mapping, Alice".to_string()));
+        assert!(f.contains(&"Mapping Alice Q".to_string()));
+    }
+}
