@@ -42,7 +42,11 @@ pub struct ApplyReport {
     /// The output folder (absent in in-place mode).
     pub out: Option<PathBuf>,
     pub written: usize,
+    /// XML sidecars written (part of `written` too).
+    pub xml_written: usize,
     pub failed: Vec<FileError>,
+    /// XML files that belong to no patient yet: not written.
+    pub unassigned_xml: Vec<crate::plan::UnassignedXml>,
     /// Files not written because they could not be read (they may hold identifiers).
     pub unreadable: Vec<Unreadable>,
     pub key_entries_created: usize,
@@ -244,6 +248,24 @@ pub fn apply(
         }
     });
 
+    // XML sidecars of the patients of this run (few and small: written one by one).
+    let ids_of_run: BTreeSet<&str> = patients.iter().map(|p| p.patient_id.as_str()).collect();
+    let xml_results: Vec<Result<PathBuf, FileError>> = if cancel.load(Ordering::Relaxed) {
+        Vec::new()
+    } else {
+        index
+            .xml
+            .par_iter()
+            .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| ids_of_run.contains(p)))
+            .map(|x| write_xml(&index.root, &out_root, planner, x))
+            .collect()
+    };
+    for r in &xml_results {
+        if let (Ok(dir), Ok(mut d)) = (r, dirs.lock()) {
+            d.insert(dir.clone());
+        }
+    }
+
     // The mapping of masks to their CT, as written, for the patients of this run.
     if let (Target::Folder(_), Some(links)) = (target, &planner.links) {
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
@@ -266,12 +288,42 @@ pub fn apply(
             Some(Err(e)) => report.failed.push(e),
         }
     }
+    for r in xml_results {
+        match r {
+            Ok(_) => {
+                report.written += 1;
+                report.xml_written += 1;
+            }
+            Err(e) => report.failed.push(e),
+        }
+    }
+    report.unassigned_xml = planner.unassigned_xml.clone();
     // Writers drop cancelled jobs; count what did not happen.
     if cancel.load(Ordering::Relaxed) {
         report.cancelled = true;
     }
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
+}
+
+/// Rewrites one XML file into place; returns the folder it was written to.
+fn write_xml(root: &Path, out_root: &Path, planner: &Planner, x: &crate::scan::XmlFile) -> Result<PathBuf, FileError> {
+    let fail = |reason: String| FileError {
+        path: x.path.clone(),
+        reason,
+    };
+    let meta = fs::metadata(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if meta.len() != x.size || (x.modified.is_some() && meta.modified().ok() != x.modified) {
+        return Err(fail("the file changed since it was scanned; scan again".into()));
+    }
+    let (bytes, fp) = planner.plan_xml(root, x)?;
+    let out = crate::xml::rewrite_to_vec(&bytes, &fp.plan).map_err(|e| fail(format!("XML: {e}")))?;
+    let dest = out_root.join(&fp.dest);
+    let dir = dest.parent().unwrap_or(out_root).to_path_buf();
+    fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+    crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
+        .map_err(|e| fail(format!("cannot write output: {e}")))?;
+    Ok(dir)
 }
 
 /// Writes `mapping.json` and `mapping.csv` into the output folder, keeping the rows of

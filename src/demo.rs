@@ -134,6 +134,142 @@ pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
     file.write_to_file(path).map_err(io::Error::other)
 }
 
+/// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
+/// them per frame (DerivationImageSequence → SourceImageSequence) and by series.
+pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
+    let Some(first) = source.first() else { return Ok(()) };
+    let (rows, cols) = (first.rows, first.cols);
+    let frame_bits = usize::from(rows) * usize::from(cols);
+    let mut bits = vec![0u8; (frame_bits * source.len()).div_ceil(8)];
+    for f in 0..source.len() {
+        for y in 0..usize::from(rows) {
+            for x in 0..usize::from(cols) {
+                let (dy, dx) = (y as f64 - f64::from(rows) / 2.0, x as f64 - f64::from(cols) * 0.57);
+                if dy * dy + dx * dx < (f64::from(rows) * 0.14).powi(2) {
+                    let i = f * frame_bits + y * usize::from(cols) + x;
+                    bits[i / 8] |= 1 << (i % 8);
+                }
+            }
+        }
+    }
+    let item = |els: Vec<DataElement<InMemDicomObject>>| InMemDicomObject::from_element_iter(els);
+    let sq = |tag: (u16, u16), items: Vec<InMemDicomObject>| {
+        DataElement::new(Tag(tag.0, tag.1), VR::SQ, DataSetSequence::from(items))
+    };
+    let source_ref = |s: &Slice| {
+        item(vec![
+            el((0x0008, 0x1150), VR::UI, s.sop_class.as_str()),
+            el((0x0008, 0x1155), VR::UI, s.sop_uid.as_str()),
+        ])
+    };
+    let per_frame: Vec<InMemDicomObject> = source
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            item(vec![
+                sq(
+                    (0x0008, 0x9124),
+                    vec![item(vec![sq((0x0008, 0x2112), vec![source_ref(s)])])],
+                ),
+                sq(
+                    (0x0020, 0x9111),
+                    vec![item(vec![el(
+                        (0x0020, 0x9157),
+                        VR::UL,
+                        dicom_core::PrimitiveValue::U32(vec![1_u32, i as u32 + 1].into()),
+                    )])],
+                ),
+                sq(
+                    (0x0020, 0x9113),
+                    vec![item(vec![el((0x0020, 0x0032), VR::DS, format!("-160\\-160\\{}", s.z))])],
+                ),
+                sq((0x0062, 0x000A), vec![item(vec![el((0x0062, 0x000B), VR::US, 1_u16)])]),
+            ])
+        })
+        .collect();
+    let sop_uid = from_seed(&format!("{seed}/sop"));
+    let obj = InMemDicomObject::from_element_iter([
+        el((0x0008, 0x0005), VR::CS, "ISO_IR 100"),
+        el((0x0008, 0x0008), VR::CS, "DERIVED\\PRIMARY"),
+        el((0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.66.4"),
+        el((0x0008, 0x0018), VR::UI, sop_uid.as_str()),
+        el((0x0008, 0x0020), VR::DA, "20240115"),
+        el((0x0008, 0x0060), VR::CS, "SEG"),
+        el((0x0008, 0x0070), VR::LO, "dams"),
+        el((0x0008, 0x0080), VR::LO, "Example General Hospital"),
+        el((0x0008, 0x1030), VR::LO, "CT ABDOMEN PELVIS"),
+        el((0x0008, 0x103E), VR::LO, "LIVER SEG"),
+        el((0x0010, 0x0010), VR::PN, p.name.as_str()),
+        el((0x0010, 0x0020), VR::LO, p.id.as_str()),
+        el((0x0010, 0x0030), VR::DA, p.birth_date.as_str()),
+        el((0x0020, 0x000D), VR::UI, first.study_uid.as_str()),
+        el((0x0020, 0x000E), VR::UI, from_seed(&format!("{seed}/series")).as_str()),
+        el((0x0020, 0x0011), VR::IS, "300"),
+        el((0x0020, 0x0013), VR::IS, "1"),
+        el((0x0020, 0x0052), VR::UI, first.frame_of_reference.as_str()),
+        el((0x0028, 0x0002), VR::US, 1_u16),
+        el((0x0028, 0x0004), VR::CS, "MONOCHROME2"),
+        el((0x0028, 0x0008), VR::IS, source.len().to_string()),
+        el((0x0028, 0x0010), VR::US, rows),
+        el((0x0028, 0x0011), VR::US, cols),
+        el((0x0028, 0x0100), VR::US, 1_u16),
+        el((0x0028, 0x0101), VR::US, 1_u16),
+        el((0x0028, 0x0102), VR::US, 0_u16),
+        el((0x0028, 0x0103), VR::US, 0_u16),
+        el((0x0062, 0x0001), VR::CS, "BINARY"),
+        el((0x7FE0, 0x0010), VR::OB, bits),
+    ]);
+    let mut obj = obj;
+    obj.put(sq(
+        (0x0008, 0x1115),
+        vec![item(vec![
+            sq((0x0008, 0x114A), source.iter().map(source_ref).collect()),
+            el((0x0020, 0x000E), VR::UI, first.series_uid.as_str()),
+        ])],
+    ));
+    let code = |value: &str, scheme: &str, meaning: &str| {
+        item(vec![
+            el((0x0008, 0x0100), VR::SH, value),
+            el((0x0008, 0x0102), VR::SH, scheme),
+            el((0x0008, 0x0104), VR::LO, meaning),
+        ])
+    };
+    obj.put(sq(
+        (0x0062, 0x0002),
+        vec![item(vec![
+            el((0x0062, 0x0004), VR::US, 1_u16),
+            el((0x0062, 0x0005), VR::LO, "Liver"),
+            el((0x0062, 0x0008), VR::CS, "MANUAL"),
+            sq((0x0062, 0x0003), vec![code("123037004", "SCT", "Anatomical Structure")]),
+            sq((0x0062, 0x000F), vec![code("10200004", "SCT", "Liver")]),
+        ])],
+    ));
+    obj.put(sq(
+        (0x5200, 0x9229),
+        vec![item(vec![
+            sq(
+                (0x0028, 0x9110),
+                vec![item(vec![
+                    el((0x0028, 0x0030), VR::DS, "0.7\\0.7"),
+                    el((0x0018, 0x0050), VR::DS, "2.5"),
+                ])],
+            ),
+            sq(
+                (0x0020, 0x9116),
+                vec![item(vec![el((0x0020, 0x0037), VR::DS, "1\\0\\0\\0\\1\\0")])],
+            ),
+        ])],
+    ));
+    obj.put(sq((0x5200, 0x9230), per_frame));
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
+        .map_err(io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    file.write_to_file(path).map_err(io::Error::other)
+}
+
 /// A CT series of `n` slices.
 pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, number: i32) -> Vec<Slice> {
     let study = from_seed(&format!("{seed}/study"));
@@ -239,6 +375,34 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
         ));
     }
     jobs.par_iter().try_for_each(|(path, p, s)| write_slice(path, p, s))?;
+
+    // A DICOM SEG drawn on some of Alice's CT slices.
+    write_seg(
+        &input.join("DEMO-001/SEG/liver_seg.dcm"),
+        &alice,
+        &ct_a[8..16],
+        "demo/alice/seg",
+    )?;
+
+    // XML sidecars: a tool's export naming Alice, and study notes naming both patients,
+    // which dams cannot give to one patient by itself.
+    fs::write(
+        input.join("DEMO-001/segmentation_log.xml"),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<!-- written by SegTool 4.1 -->\n\
+<SegmentationLog>\n\
+  <Patient id=\"DEMO-001\">\n\
+    <Name>Demo^Alice^M</Name>\n\
+    <BirthDate>1961-04-23</BirthDate>\n\
+  </Patient>\n\
+  <Step time=\"09:12\">Liver drawn on CT ABDOMEN 3mm for Demo^Alice^M</Step>\n\
+  <Step time=\"09:40\">Reviewed; exported 24 masks</Step>\n\
+</SegmentationLog>\n",
+    )?;
+    fs::write(
+        input.join("study_notes.xml"),
+        "<?xml version=\"1.0\"?>\n<Notes>\n  <Case patient=\"DEMO-001\">liver volume pending</Case>\n  <Case patient=\"DEMO-002\">nodule follow-up</Case>\n</Notes>\n",
+    )?;
 
     // Files that cannot be handled: a truncated copy of a slice and a note.
     let whole = fs::read(input.join("DEMO-002/CT_CHEST/IM0001.dcm"))?;

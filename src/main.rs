@@ -88,6 +88,18 @@ enum Command {
         #[arg(long = "repair", value_name = "GROUP")]
         repair: Vec<String>,
     },
+    /// List the XML files and the patient each belongs to; assign them by hand.
+    Xml {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Assign an XML file to a patient: FILE=PATIENT (PatientID or code).
+        #[arg(long = "assign", value_name = "FILE=PATIENT")]
+        assign: Vec<String>,
+        /// Remove an assignment made by hand.
+        #[arg(long = "clear", value_name = "FILE")]
+        clear: Vec<String>,
+    },
     /// Manage the key store (original identifiers ↔ codes).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -166,6 +178,12 @@ fn main() -> ExitCode {
             json,
         }) => cli::apply(&path, out, in_place, yes, json, common),
         Some(Command::Verify { out, against, json }) => cli::verify(&out, &against, common, json),
+        Some(Command::Xml {
+            path,
+            json,
+            assign,
+            clear,
+        }) => cli::xml(&path, common, json, &assign, &clear),
         Some(Command::Map {
             path,
             json,

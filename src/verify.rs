@@ -65,7 +65,23 @@ pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, 
         checked: results.len(),
         ..VerifyReport::default()
     };
-    for (problems, residual) in results {
+    // XML files may name several patients: look for everyone's identifiers.
+    let mut everyone = crate::scan::Identity::default();
+    for p in &index.patients {
+        let i = &p.identity;
+        everyone.ids.extend(i.ids.iter().cloned());
+        everyone.names.extend(i.names.iter().cloned());
+        everyone.birth_dates.extend(i.birth_dates.iter().cloned());
+    }
+    let everyone = Identifiers::new(&everyone);
+    let xml_results: Vec<(Vec<Problem>, Vec<Residual>)> = index
+        .xml
+        .par_iter()
+        .filter(|x| planner.xml_owner(&x.path).is_some())
+        .map(|x| verify_xml(&index.root, out, planner, x, &everyone))
+        .collect();
+    report.checked += xml_results.len();
+    for (problems, residual) in results.into_iter().chain(xml_results) {
         if problems.is_empty() && residual.is_empty() {
             report.ok += 1;
         }
@@ -73,6 +89,59 @@ pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, 
         report.residual.extend(residual);
     }
     report
+}
+
+/// An XML output must be exactly what the plan makes of its input, and hold no identifier.
+fn verify_xml(
+    root: &Path,
+    out: &Path,
+    planner: &Planner,
+    x: &crate::scan::XmlFile,
+    ids: &Identifiers,
+) -> (Vec<Problem>, Vec<Residual>) {
+    let problem = |path: &Path, kind: &str, detail: String| Problem {
+        path: path.to_path_buf(),
+        kind: kind.into(),
+        detail,
+    };
+    let (bytes, fp) = match planner.plan_xml(root, x) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                vec![problem(&x.path, "unreadable", format!("input: {}", e.reason))],
+                Vec::new(),
+            );
+        }
+    };
+    let Ok(written) = std::fs::read(out.join(&fp.dest)) else {
+        return (vec![problem(&fp.dest, "missing", "no output file".into())], Vec::new());
+    };
+    let mut problems = Vec::new();
+    match crate::xml::rewrite_to_vec(&bytes, &fp.plan) {
+        Ok(expected) if expected == written => {}
+        Ok(_) => problems.push(problem(
+            &fp.dest,
+            "xml",
+            "differs from what the plan makes of the input".into(),
+        )),
+        Err(e) => problems.push(problem(&fp.dest, "xml", format!("the plan cannot be applied: {e}"))),
+    }
+    let residual = match crate::xml::residual(&written, ids) {
+        Ok(hits) => hits
+            .into_iter()
+            .map(|h| Residual {
+                path: fp.dest.clone(),
+                element: format!("{} (line {})", h.path, h.line),
+                keyword: "XML".into(),
+                identifier: h.kind,
+            })
+            .collect(),
+        Err(e) => {
+            problems.push(problem(&fp.dest, "unreadable", format!("XML: {e}")));
+            Vec::new()
+        }
+    };
+    (problems, residual)
 }
 
 fn verify_one(

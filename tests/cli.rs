@@ -305,14 +305,19 @@ fn the_demo_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let o = dams(&tmp.path().join("data"))
-        .args(["demo", "--dir"])
+        .args(["demo", "--headless", "--dir"])
         .arg(&dir)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("DEMO-001 → P0001 (new code)"), "{text}");
-    assert!(text.contains("checked 68 file(s): 68 ok"), "{text}");
+    assert!(text.contains("checked 70 file(s): 70 ok"), "{text}");
+    assert!(text.contains("wrote 70 file(s) (1 XML)"), "{text}");
+    assert!(
+        text.contains("XML without a patient, not written until assigned (1)"),
+        "{text}"
+    );
     assert!(!text.contains("cancelled"), "{text}");
     assert!(
         !tmp.path().join("data/key.json").exists(),

@@ -164,7 +164,7 @@ fn scripted_review_writes_only_after_yes() {
     let d = demo();
     let mut h = harness(&d, 100, 30);
     h.type_keys("lj"); // inspect the study of DEMO-001
-    assert!(h.render().contains("Same in all 48 files"));
+    assert!(h.render().contains("Same in all 49 files"));
     h.type_keys("g");
     h.type_keys("r");
     assert!(h.render().contains("reviewed"));
@@ -177,19 +177,19 @@ fn scripted_review_writes_only_after_yes() {
     h.key(KeyCode::Right); // move to "Yes"
     h.key(KeyCode::Enter);
     let screen = h.render();
-    assert!(screen.contains("Written: 48 files"), "{screen}");
+    assert!(screen.contains("Written: 50 files"), "{screen}");
     snap("written", &d.base, screen);
     assert_eq!(
         common::tree(&d.base.join("output")).len(),
-        50,
-        "48 images + mapping.csv + mapping.json"
+        52,
+        "49 DICOM + 1 XML + mapping.csv + mapping.json"
     );
     h.key(KeyCode::Enter);
     // The next pending patient is selected.
     assert!(h.render().contains("Changes: patient DEMO-002"));
     // The status survives a restart.
     let mut again = harness(&d, 100, 30);
-    assert!(again.render().contains("48 written"), "{}", again.render());
+    assert!(again.render().contains("49 written"), "{}", again.render());
 
     // DEMO-002's nodule mask has no source in the folder: the dialog warns.
     h.type_keys("a");
@@ -219,8 +219,8 @@ fn scripted_review_writes_only_after_yes() {
     assert!(screen.contains("Write patient DEMO-002 → P0002"), "{screen}");
     h.type_keys("y");
     assert!(h.render().contains("Written: 20 files"));
-    // 68 images, plus mapping.csv and mapping.json.
-    assert_eq!(common::tree(&d.base.join("output")).len(), 70);
+    // 69 DICOM and 1 XML, plus mapping.csv and mapping.json.
+    assert_eq!(common::tree(&d.base.join("output")).len(), 72);
     let table = std::fs::read_to_string(d.base.join("output/mapping.csv")).unwrap();
     assert!(
         table.contains("P0002,per-slice-mask,manual,DEMO-002/NODULE_MASK"),
@@ -249,7 +249,7 @@ fn mapping_pane_and_picker() {
     // DEMO-002's unmatched mask, and the picker with its suggestion.
     h.key(KeyCode::Tab);
     h.type_keys("G");
-    h.type_keys("k");
+    h.type_keys("kk"); // above "could not be read" and "XML without a patient"
     h.key(KeyCode::Tab);
     h.key(KeyCode::Tab);
     snap("mapping_unmatched", &d.base, h.render());

@@ -101,7 +101,7 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     let mut s = Screen::start(&args, &data, 100, 30);
     // The scan completes and codes are assigned.
     s.wait_for("DEMO-002 → P0002");
-    s.wait_for("Same in all 48 files");
+    s.wait_for("Same in all 49 files");
     // Browse: open the patient and its study.
     s.press("l");
     s.press("j");
@@ -111,11 +111,15 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     // Approve: the dialog says what will happen; still nothing written.
     s.press("a");
     s.wait_for("Write patient DEMO-001 → P0001");
-    s.wait_for("48 DICOM file(s)");
+    s.wait_for("49 DICOM file(s), 1 XML");
     assert!(!out.exists(), "nothing is written before yes");
     s.press("y");
-    s.wait_for("Written: 48 files");
-    assert_eq!(common::tree(&out).len(), 50, "48 images + mapping.csv + mapping.json");
+    s.wait_for("Written: 50 files");
+    assert_eq!(
+        common::tree(&out).len(),
+        52,
+        "49 DICOM + 1 XML + mapping.csv + mapping.json"
+    );
     s.press("\r");
     s.wait_for("written");
     s.press("q");

@@ -166,6 +166,9 @@ fn prepared(root: &Path, index: &Index, profile: Profile, key: &KeyStore) -> Res
     for s in &p.stale {
         eprintln!("dams: warning: {s}");
     }
+    for s in &p.stale_xml {
+        eprintln!("dams: warning: {s}");
+    }
     Ok(p.planner)
 }
 
@@ -276,7 +279,10 @@ pub fn apply(
     } else {
         output::apply_text(out, &report)?;
     }
-    let all_written = report.failed.is_empty() && report.unreadable.is_empty() && !report.cancelled;
+    let all_written = report.failed.is_empty()
+        && report.unreadable.is_empty()
+        && report.unassigned_xml.is_empty()
+        && !report.cancelled;
     Ok(if all_written {
         ExitCode::SUCCESS
     } else {
@@ -563,4 +569,95 @@ pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Re
         output::map_text(out, &index, &prepared)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dams xml`: the XML files, whose they are, and assignments by hand.
+pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &[String]) -> Result<ExitCode> {
+    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
+    let key = open_key_for_planning(common)?;
+    let index = do_scan(path, json, vec![])?;
+    let mut review = dams::review::ReviewState::open_beside(key.path())?;
+    let mut ws = review.workspace(path);
+    if !assign.is_empty() || !clear.is_empty() {
+        let find_file = |name: &str| -> Result<PathBuf> {
+            let rel = Path::new(name.trim());
+            let rel = rel.strip_prefix(path).unwrap_or(rel);
+            index
+                .xml
+                .iter()
+                .find(|x| x.path == rel)
+                .map(|x| x.path.clone())
+                .with_context(|| format!("{name}: no such XML file in {}", path.display()))
+        };
+        let mut set = Vec::new();
+        for a in assign {
+            let (file, who) = a.split_once('=').context("--assign takes FILE=PATIENT")?;
+            let file = find_file(file)?;
+            // A patient by original PatientID or by code.
+            let who = who.trim();
+            let pid = index
+                .patients
+                .iter()
+                .find(|p| p.patient_id == who || key.code_for(&p.patient_id) == Some(who))
+                .map(|p| p.patient_id.clone())
+                .with_context(|| format!("{who}: no such patient (give the PatientID or the code)"))?;
+            set.push((file, pid));
+        }
+        let cleared = clear.iter().map(|c| find_file(c)).collect::<Result<Vec<_>>>()?;
+        ws = review.update(path, |w| {
+            for (f, p) in &set {
+                w.xml_assignments.insert(f.clone(), p.clone());
+            }
+            for f in &cleared {
+                w.xml_assignments.remove(f);
+            }
+        })?;
+        if !json {
+            eprintln!("saved in {}", review.path().display());
+        }
+    }
+    let prepared = dams::plan::prepare(&index, profile, &key, &ws);
+    let rows: Vec<serde_json::Value> = index
+        .xml
+        .iter()
+        .map(|x| match prepared.planner.xml_owner(&x.path) {
+            Some((pid, by)) => serde_json::json!({
+                "path": x.path, "patient_id": pid, "code": prepared.planner.code(pid), "assigned_by": by,
+            }),
+            None => serde_json::json!({
+                "path": x.path, "patient_id": null, "code": null,
+                "reason": prepared.planner.unassigned_xml.iter().find(|u| u.path == x.path).map(|u| u.reason.clone()),
+            }),
+        })
+        .collect();
+    let out = &mut io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "xml": rows }))?;
+        writeln!(out)?;
+    } else if rows.is_empty() {
+        writeln!(out, "no XML files in {}", path.display())?;
+    } else {
+        for r in &rows {
+            match r["patient_id"].as_str() {
+                Some(pid) => writeln!(
+                    out,
+                    "{}  →  {pid} ({})  [{}]",
+                    r["path"].as_str().unwrap_or_default(),
+                    r["code"].as_str().unwrap_or_default(),
+                    r["assigned_by"].as_str().unwrap_or_default()
+                )?,
+                None => writeln!(
+                    out,
+                    "{}  →  no patient: {}  (dams xml PATH --assign FILE=PATIENT)",
+                    r["path"].as_str().unwrap_or_default(),
+                    r["reason"].as_str().unwrap_or_default()
+                )?,
+            }
+        }
+    }
+    Ok(if prepared.planner.unassigned_xml.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

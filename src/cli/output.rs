@@ -54,6 +54,20 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
             }
         }
     }
+    if !index.xml.is_empty() {
+        writeln!(out, "\nXML files ({}):", index.xml.len())?;
+        for x in &index.xml {
+            match &x.assignment {
+                dams::scan::XmlAssignment::Assigned { patient_id, by } => {
+                    writeln!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
+                }
+                dams::scan::XmlAssignment::Unassigned { reason } => {
+                    writeln!(out, "  {} → no patient: {reason}", x.path.display())?
+                }
+                dams::scan::XmlAssignment::Pending => writeln!(out, "  {}", x.path.display())?,
+            }
+        }
+    }
     unreadable_list(out, &index.unreadable, "could not be read")
 }
 
@@ -194,12 +208,56 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
                 }
             }
         }
+        for x in &p.xml {
+            writeln!(
+                out,
+                "  XML {}  (assigned: {}; {})",
+                x.source.display(),
+                x.assigned_by,
+                x.plan.encoding
+            )?;
+            if x.plan.edits.is_empty() {
+                writeln!(out, "    no change: copied as it is")?;
+            }
+            for e in &x.plan.edits {
+                writeln!(
+                    out,
+                    "    {}",
+                    edit_line(
+                        &format!("{}:{}", e.line, e.path),
+                        "",
+                        Some(&e.before),
+                        e.after.as_deref(),
+                        &e.rule
+                    )
+                )?;
+            }
+            for w in &x.plan.warnings {
+                writeln!(out, "    warning: {w}")?;
+            }
+        }
         for e in &p.failed {
             writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
         }
     }
+    unassigned_list(out, &plan.unassigned_xml)?;
     unreadable_list(out, &plan.unreadable, "could not be read, will not be written")?;
     writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+}
+
+fn unassigned_list(out: &mut dyn Write, list: &[dams::plan::UnassignedXml]) -> io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nXML without a patient, not written until assigned ({}):",
+        list.len()
+    )?;
+    for u in list {
+        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+    }
+    writeln!(out, "  assign with: dams xml PATH --assign FILE=PATIENT")
 }
 
 fn files_word(n: usize) -> String {
@@ -238,7 +296,19 @@ pub fn apply_summary(
     writeln!(out, "  output:    {dest}")?;
     writeln!(out, "  profile:   {}", planner.profile.name)?;
     writeln!(out, "  patients:  {}", index.patients.len())?;
-    writeln!(out, "  files:     {}", index.file_count())?;
+    writeln!(
+        out,
+        "  files:     {} DICOM, {} XML",
+        index.file_count(),
+        index.xml.len() - planner.unassigned_xml.len()
+    )?;
+    if !planner.unassigned_xml.is_empty() {
+        writeln!(
+            out,
+            "  not written, XML without a patient: {} (see `dams xml`)",
+            planner.unassigned_xml.len()
+        )?;
+    }
     let new: Vec<&str> = planner.new_entries.iter().map(|e| e.code.as_str()).collect();
     writeln!(
         out,
@@ -263,9 +333,14 @@ pub fn apply_summary(
 }
 
 pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
+    let xml = if r.xml_written > 0 {
+        format!(" ({} XML)", r.xml_written)
+    } else {
+        String::new()
+    };
     match &r.out {
-        Some(o) => writeln!(out, "wrote {} file(s) to {}", r.written, o.display())?,
-        None => writeln!(out, "replaced {} file(s) in place", r.written)?,
+        Some(o) => writeln!(out, "wrote {} file(s){xml} to {}", r.written, o.display())?,
+        None => writeln!(out, "replaced {} file(s){xml} in place", r.written)?,
     }
     if r.key_entries_created > 0 {
         writeln!(out, "added {} code(s) to the key store", r.key_entries_created)?;
@@ -282,6 +357,7 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
             writeln!(out, "  {}: {}", f.path.display(), f.reason)?;
         }
     }
+    unassigned_list(out, &r.unassigned_xml)?;
     unreadable_list(out, &r.unreadable, "not written, could not be read")
 }
 

@@ -81,14 +81,36 @@ pub struct PatientPlan {
     /// True when the code is new and will be added to the key store on apply.
     pub new_code: bool,
     pub files: Vec<FilePlan>,
+    /// The patient's XML sidecars.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub xml: Vec<XmlFilePlan>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FileError>,
+}
+
+/// What happens to one XML file.
+#[derive(Debug, Clone, Serialize)]
+pub struct XmlFilePlan {
+    pub source: PathBuf,
+    pub dest: PathBuf,
+    /// How the patient was decided (its ID or name in it, its folder, by hand).
+    pub assigned_by: String,
+    #[serde(flatten)]
+    pub plan: crate::xml::XmlPlan,
+}
+
+/// An XML file that belongs to no patient yet: not written until it is assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnassignedXml {
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub profile: String,
     pub patients: Vec<PatientPlan>,
+    pub unassigned_xml: Vec<UnassignedXml>,
     pub unreadable: Vec<Unreadable>,
     pub new_key_entries: Vec<NewEntry>,
 }
@@ -105,6 +127,11 @@ pub struct Planner {
     repairs: std::collections::HashMap<PathBuf, Repair>,
     /// The segmentation links in force (for the mapping table apply writes).
     pub links: Option<std::sync::Arc<Links>>,
+    /// The patient of each assigned XML file (automatic or by hand), and how.
+    xml_owner: BTreeMap<PathBuf, (String, String)>,
+    /// Per patient: what replaces their identifiers in XML.
+    xml_contexts: BTreeMap<String, crate::xml::XmlContext>,
+    pub unassigned_xml: Vec<UnassignedXml>,
 }
 
 /// Everything the faces need to plan: the planner (profile, codes, repairs) and the links
@@ -114,6 +141,8 @@ pub struct Prepared {
     pub links: Links,
     /// Manual links that no longer fit the folder (reported, not applied).
     pub stale: Vec<StaleOverride>,
+    /// Manual XML assignments that no longer fit (reported, not applied).
+    pub stale_xml: Vec<String>,
 }
 
 pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) -> Prepared {
@@ -131,7 +160,51 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     let mut planner = Planner::new(index, profile, key);
     planner.repairs = repairs.into_iter().map(|r| (r.path.clone(), r)).collect();
     planner.links = Some(std::sync::Arc::new(links.clone()));
-    Prepared { planner, links, stale }
+    let mut stale_xml = Vec::new();
+    for x in &index.xml {
+        let manual = ws.xml_assignments.get(&x.path);
+        match (manual, &x.assignment) {
+            (Some(pid), _) if index.patient(pid).is_some() => {
+                planner
+                    .xml_owner
+                    .insert(x.path.clone(), (pid.clone(), "assigned by hand".into()));
+            }
+            (Some(_), _) => stale_xml.push(format!(
+                "{} was assigned by hand to a patient who is no longer in the folder; assign it again",
+                x.path.display()
+            )),
+            (None, crate::scan::XmlAssignment::Assigned { patient_id, by }) => {
+                planner
+                    .xml_owner
+                    .insert(x.path.clone(), (patient_id.clone(), by.clone()));
+            }
+            (None, crate::scan::XmlAssignment::Unassigned { reason }) => planner.unassigned_xml.push(UnassignedXml {
+                path: x.path.clone(),
+                reason: reason.clone(),
+            }),
+            (None, crate::scan::XmlAssignment::Pending) => {}
+        }
+    }
+    // One search over every patient's identifiers: a file may name others than its owner.
+    let coded: Vec<(String, &crate::scan::Identity, String)> = index
+        .patients
+        .iter()
+        .filter_map(|p| {
+            planner
+                .code(&p.patient_id)
+                .map(|c| (p.patient_id.clone(), &p.identity, c.to_string()))
+        })
+        .collect();
+    let all = crate::xml::XmlContext::for_patients("", coded.iter().map(|(_, i, c)| (c.as_str(), *i)));
+    for (pid, _, code) in &coded {
+        planner.xml_contexts.insert(pid.clone(), all.with_code(code));
+    }
+    Prepared {
+        planner,
+        links,
+        stale,
+        stale_xml,
+    }
 }
 
 impl Planner {
@@ -169,6 +242,9 @@ impl Planner {
             identifiers,
             repairs: Default::default(),
             links: None,
+            xml_owner: BTreeMap::new(),
+            xml_contexts: BTreeMap::new(),
+            unassigned_xml: Vec::new(),
         }
     }
 
@@ -184,6 +260,35 @@ impl Planner {
     /// The UID an original UID has in the output.
     pub fn output_uid(&self, original: &str) -> String {
         original.to_string()
+    }
+
+    /// The patient of an XML file, and how it was decided; `None` while unassigned.
+    pub fn xml_owner(&self, rel: &Path) -> Option<(&str, &str)> {
+        self.xml_owner.get(rel).map(|(p, by)| (p.as_str(), by.as_str()))
+    }
+
+    /// Reads and plans an XML file of an assigned patient.
+    pub fn plan_xml(&self, root: &Path, x: &crate::scan::XmlFile) -> Result<(Vec<u8>, XmlFilePlan), FileError> {
+        let fail = |reason: String| FileError {
+            path: x.path.clone(),
+            reason,
+        };
+        let (pid, by) = self
+            .xml_owner(&x.path)
+            .ok_or_else(|| fail("not assigned to a patient".into()))?;
+        let ctx = self
+            .xml_contexts
+            .get(pid)
+            .ok_or_else(|| fail("internal: the patient has no code".into()))?;
+        let bytes = std::fs::read(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let plan = crate::xml::plan(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
+        let fp = XmlFilePlan {
+            source: x.path.clone(),
+            dest: self.dest(&x.path),
+            assigned_by: by.to_string(),
+            plan,
+        };
+        Ok((bytes, fp))
     }
 
     /// The repair planned for a file, if any.
@@ -423,17 +528,30 @@ pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &Atom
             }
         }
         files.sort_by(|a, b| a.source.cmp(&b.source));
+        let mut xml = Vec::new();
+        for x in index
+            .xml
+            .iter()
+            .filter(|x| planner.xml_owner(&x.path).map(|o| o.0) == Some(p.patient_id.as_str()))
+        {
+            match planner.plan_xml(&index.root, x) {
+                Ok((_, fp)) => xml.push(fp),
+                Err(e) => failed.push(e),
+            }
+        }
         patients.push(PatientPlan {
             new_code: planner.is_new(&p.patient_id),
             patient_id: p.patient_id.clone(),
             code,
             files,
+            xml,
             failed,
         });
     }
     Some(Plan {
         profile: planner.profile.name.clone(),
         patients,
+        unassigned_xml: planner.unassigned_xml.clone(),
         unreadable: index.unreadable.clone(),
         new_key_entries: planner.new_entries.clone(),
     })

@@ -103,11 +103,37 @@ impl Patient {
     }
 }
 
+/// Which patient an XML file belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum XmlAssignment {
+    /// Not decided yet (the scan is still running).
+    Pending,
+    /// `by` says how: the patient's ID or name found in it, its folder, or by hand.
+    Assigned { patient_id: String, by: String },
+    /// Not written until the user assigns it.
+    Unassigned { reason: String },
+}
+
+/// An XML file found by the scan (tool logs, exports, reports beside the images).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct XmlFile {
+    /// Relative to the scanned root.
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub size: u64,
+    #[serde(skip)]
+    pub modified: Option<std::time::SystemTime>,
+    /// The automatic assignment (manual ones are applied when planning).
+    pub assignment: XmlAssignment,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Index {
     #[serde(skip)]
     pub root: PathBuf,
     pub patients: Vec<Patient>,
+    pub xml: Vec<XmlFile>,
     pub unreadable: Vec<Unreadable>,
     /// Files without a PatientID, waiting for [`Index::adopt_orphans`].
     #[serde(skip)]
@@ -241,6 +267,55 @@ impl Index {
                 }),
             }
         }
+    }
+
+    pub fn add_xml(&mut self, x: XmlFile) {
+        let at = self.xml.binary_search_by(|y| y.path.cmp(&x.path)).unwrap_or_else(|i| i);
+        self.xml.insert(at, x);
+    }
+
+    /// Completes an Index once every file is in: files without a PatientID are adopted,
+    /// XML files assigned (those that are not well-formed XML become unreadable rows).
+    pub fn finish(&mut self) {
+        use rayon::prelude::*;
+        self.adopt_orphans();
+        let results: Vec<Result<XmlAssignment, Unreadable>> = {
+            let assigner = crate::xml::Assigner::new(self);
+            let root = &self.root;
+            self.xml
+                .par_iter()
+                .map(|x| {
+                    let fail = |kind: &str, reason: String| Unreadable {
+                        path: x.path.clone(),
+                        kind: kind.into(),
+                        reason,
+                    };
+                    let bytes =
+                        std::fs::read(root.join(&x.path)).map_err(|e| fail("io", format!("cannot read file: {e}")))?;
+                    match assigner.assign(&x.path, &bytes) {
+                        Ok(crate::xml::Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
+                            patient_id,
+                            by: evidence.to_string(),
+                        }),
+                        Ok(crate::xml::Assignment::Unassigned { reason }) => Ok(XmlAssignment::Unassigned {
+                            reason: reason.to_string(),
+                        }),
+                        Err(e) => Err(fail("malformed-xml", format!("XML: {e}"))),
+                    }
+                })
+                .collect()
+        };
+        let mut kept = Vec::new();
+        for (mut x, r) in std::mem::take(&mut self.xml).into_iter().zip(results) {
+            match r {
+                Ok(a) => {
+                    x.assignment = a;
+                    kept.push(x);
+                }
+                Err(u) => self.add_unreadable(u),
+            }
+        }
+        self.xml = kept;
     }
 
     pub fn add_unreadable(&mut self, u: Unreadable) {

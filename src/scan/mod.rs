@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 pub use header::{Header, Instance, RefVia, Reference};
-pub use index::{Identity, Index, Patient, Series, Study, Unreadable};
+pub use index::{Identity, Index, Patient, Series, Study, Unreadable, XmlAssignment, XmlFile};
 
 /// SOP class of a DICOMDIR (Media Storage Directory Storage).
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
@@ -35,7 +35,52 @@ pub struct ScanOptions {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Dicom(Box<Header>),
+    Xml(XmlFile),
     Unreadable(Unreadable),
+}
+
+impl Index {
+    /// Adds what reading one file found.
+    pub fn add_outcome(&mut self, o: Outcome) {
+        match o {
+            Outcome::Dicom(h) => self.add(*h),
+            Outcome::Xml(x) => self.add_xml(x),
+            Outcome::Unreadable(u) => self.add_unreadable(u),
+        }
+    }
+}
+
+fn is_xml_name(rel: &Path) -> bool {
+    rel.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+}
+
+/// An XML declaration at the start (after a byte order mark): an XML file under another name.
+fn starts_like_xml(path: &Path) -> bool {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    let h = h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h);
+    let h = &h[h.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(h.len())..];
+    h.starts_with(b"<?xml") || h.starts_with(b"\xFF\xFE<\0?\0x\0m\0l") || h.starts_with(b"\xFE\xFF\0<\0?\0x\0m\0l")
+}
+
+fn xml_file(root: &Path, rel: &Path) -> Outcome {
+    let meta = std::fs::metadata(root.join(rel));
+    match meta {
+        Ok(m) => Outcome::Xml(XmlFile {
+            path: rel.to_path_buf(),
+            size: m.len(),
+            modified: m.modified().ok(),
+            assignment: XmlAssignment::Pending,
+        }),
+        Err(e) => Outcome::Unreadable(Unreadable {
+            path: rel.to_path_buf(),
+            kind: "io".into(),
+            reason: format!("cannot read file: {e}"),
+        }),
+    }
 }
 
 /// Lists the files below `root` (sorted, relative paths). Folders that cannot be listed and
@@ -108,8 +153,12 @@ pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Un
 
 /// Reads one file's header into an [`Outcome`].
 pub fn read_one(root: &Path, rel: &Path) -> Outcome {
+    if is_xml_name(rel) {
+        return xml_file(root, rel);
+    }
     match header::read(root, rel) {
         Ok(h) => classify(h),
+        Err(crate::dicom::ParseError::NotDicom) if starts_like_xml(&root.join(rel)) => xml_file(root, rel),
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
             kind: e.kind().into(),
@@ -157,11 +206,8 @@ pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &Atomic
         index.add_unreadable(p);
     }
     for o in outcomes {
-        match o {
-            Outcome::Dicom(h) => index.add(*h),
-            Outcome::Unreadable(u) => index.add_unreadable(u),
-        }
+        index.add_outcome(o);
     }
-    index.adopt_orphans();
+    index.finish();
     Ok(index)
 }

@@ -53,6 +53,10 @@ pub enum Node {
     File(String, PathBuf),
     /// A segmentation group (masks, SEG, RTSTRUCT), by its key.
     Group(String, String),
+    /// An XML sidecar: of a patient, or (None) of none yet.
+    Xml(Option<String>, PathBuf),
+    /// The XML files that belong to no patient.
+    UnassignedXml,
     Unreadable,
     UnreadableFile(PathBuf),
 }
@@ -63,6 +67,7 @@ impl Node {
             Node::Patient(p) | Node::Study(p, _) | Node::Series(p, _, _) | Node::File(p, _) | Node::Group(p, _) => {
                 Some(p)
             }
+            Node::Xml(p, _) => p.as_deref(),
             _ => None,
         }
     }
@@ -103,12 +108,14 @@ pub struct DiffTarget {
     /// The one file, when a file is selected (its path is shown).
     pub file: Option<PathBuf>,
     pub instances: Vec<Instance>,
+    pub xml: Vec<crate::scan::XmlFile>,
 }
 
 #[derive(Debug, Clone)]
 pub struct DiffData {
     pub summary: Summary,
     pub failed: Vec<FileError>,
+    pub xml: Vec<crate::plan::XmlFilePlan>,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +139,10 @@ pub struct ConfirmFacts {
     pub mapping: Vec<(&'static str, usize)>,
     /// Groups without a source (unmatched or ambiguous): their folders.
     pub unlinked: Vec<String>,
+    /// XML files of these patients that will be written.
+    pub xml: usize,
+    /// XML files of no patient (in the whole folder): not written.
+    pub unassigned_xml: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -173,9 +184,18 @@ pub struct PickOption {
     pub note: String,
 }
 
+/// What a picker decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickFor {
+    /// The source series of a segmentation group (by key).
+    Group(String),
+    /// The patient of an XML file.
+    Xml(PathBuf),
+}
+
 #[derive(Debug, Clone)]
 pub struct Picker {
-    pub group: String,
+    pub target: PickFor,
     pub title: String,
     pub options: Vec<PickOption>,
     pub selected: usize,
@@ -228,6 +248,7 @@ pub struct DiffRequest {
     pub planner: Arc<Planner>,
     pub patient: String,
     pub instances: Vec<Instance>,
+    pub xml: Vec<crate::scan::XmlFile>,
 }
 
 /// Plans the requested files and summarises them (library calls only).
@@ -246,9 +267,17 @@ pub fn compute_diff(req: &DiffRequest) -> DiffData {
             Err(e) => failed.push(e),
         }
     }
+    let mut xml = Vec::new();
+    for x in &req.xml {
+        match req.planner.plan_xml(&req.root, x) {
+            Ok((_, fp)) => xml.push(fp),
+            Err(e) => failed.push(e),
+        }
+    }
     DiffData {
         summary: summarise(&plans),
         failed,
+        xml,
     }
 }
 
@@ -326,6 +355,16 @@ impl App {
         self.planner.as_ref()?.repair(rel).map(|r| r.series_number)
     }
 
+    /// Why an XML file belongs to no patient.
+    pub fn unassigned_reason(&self, path: &Path) -> Option<String> {
+        self.planner
+            .as_ref()?
+            .unassigned_xml
+            .iter()
+            .find(|u| u.path == path)
+            .map(|u| u.reason.clone())
+    }
+
     /// The segmentation links in force (from the current planner).
     pub fn links(&self) -> Option<&crate::link::Links> {
         self.planner.as_ref().and_then(|p| p.links.as_deref())
@@ -356,10 +395,7 @@ impl App {
                 let index = Arc::make_mut(&mut self.index);
                 for o in outcomes {
                     self.scan.done += 1;
-                    match o {
-                        Outcome::Dicom(h) => index.add(*h),
-                        Outcome::Unreadable(u) => index.add_unreadable(u),
-                    }
+                    index.add_outcome(o);
                 }
                 self.planner = None;
                 self.rebuild_rows();
@@ -374,7 +410,7 @@ impl App {
                 }
             }
             Msg::ScanDone => {
-                Arc::make_mut(&mut self.index).adopt_orphans();
+                Arc::make_mut(&mut self.index).finish();
                 self.scan.finished = true;
                 self.planner = None;
                 self.planner();
@@ -464,6 +500,21 @@ impl App {
                 self.open_picker();
                 vec![]
             }
+            Action::Open if self.focus == Pane::Browser => match self.browser.selected_node().cloned() {
+                Some(Node::Xml(_, path)) => {
+                    if self.scan.finished {
+                        self.open_xml_picker(path);
+                    } else {
+                        self.message = Some(("wait for the scan to finish".into(), false));
+                    }
+                    vec![]
+                }
+                Some(_) => {
+                    let expanded = self.browser.rows.get(self.browser.selected).is_some_and(|r| r.expanded);
+                    if expanded { self.collapse() } else { self.expand() }
+                }
+                None => vec![],
+            },
             Action::Open => vec![],
             Action::ToggleRepair => self.toggle_repair(),
             Action::Review => {
@@ -735,8 +786,54 @@ impl App {
             return;
         }
         self.dialog = Some(Dialog::Picker(Picker {
-            group,
+            target: PickFor::Group(group),
             title,
+            options,
+            selected,
+        }));
+    }
+
+    /// The patient picker for an XML file.
+    fn open_xml_picker(&mut self, path: PathBuf) {
+        let current = self
+            .planner
+            .as_ref()
+            .and_then(|p| p.xml_owner(&path).map(|(pid, _)| pid.to_string()));
+        let mut options: Vec<PickOption> = self
+            .index
+            .patients
+            .iter()
+            .map(|p| PickOption {
+                series_uid: Some(p.patient_id.clone()),
+                label: format!(
+                    "{} → {}",
+                    p.patient_id,
+                    self.planner
+                        .as_ref()
+                        .and_then(|pl| pl.code(&p.patient_id))
+                        .unwrap_or("…")
+                ),
+                note: if current.as_deref() == Some(p.patient_id.as_str()) {
+                    "current".into()
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        if self.ws.xml_assignments.contains_key(&path) {
+            options.insert(
+                0,
+                PickOption {
+                    series_uid: None,
+                    label: "automatic: by its content or folder".into(),
+                    note: String::new(),
+                },
+            );
+        }
+        let selected = options.iter().position(|o| o.series_uid == current).unwrap_or(0);
+        self.dialog = Some(Dialog::Picker(Picker {
+            title: format!("Patient of {}", path.display()),
+            target: PickFor::Xml(path),
             options,
             selected,
         }));
@@ -754,22 +851,36 @@ impl App {
                 KeyCode::Enter => {
                     self.dialog = None;
                     let choice = p.options.get(p.selected).and_then(|o| o.series_uid.clone());
-                    let group = p.group.clone();
-                    self.save_review(|w| match &choice {
-                        Some(uid) => {
-                            w.links.insert(group.clone(), uid.clone());
+                    match p.target.clone() {
+                        PickFor::Group(group) => {
+                            self.save_review(|w| match &choice {
+                                Some(uid) => {
+                                    w.links.insert(group.clone(), uid.clone());
+                                }
+                                None => {
+                                    w.links.remove(&group);
+                                }
+                            });
+                            self.message = Some((
+                                match choice {
+                                    Some(_) => "linked by hand; the plan follows".into(),
+                                    None => "back to the automatic link".into(),
+                                },
+                                false,
+                            ));
                         }
-                        None => {
-                            w.links.remove(&group);
+                        PickFor::Xml(path) => {
+                            self.save_review(|w| match &choice {
+                                Some(pid) => {
+                                    w.xml_assignments.insert(path.clone(), pid.clone());
+                                }
+                                None => {
+                                    w.xml_assignments.remove(&path);
+                                }
+                            });
+                            self.message = Some(("XML assigned; the plan follows".into(), false));
                         }
-                    });
-                    self.message = Some((
-                        match choice {
-                            Some(_) => "linked by hand; the plan follows".into(),
-                            None => "back to the automatic link".into(),
-                        },
-                        false,
-                    ));
+                    }
                     return self.replan();
                 }
                 _ => {}
@@ -909,6 +1020,13 @@ impl App {
                 for_confirm: true,
                 request: DiffRequest {
                     root,
+                    xml: self
+                        .index
+                        .xml
+                        .iter()
+                        .filter(|x| planner.xml_owner(&x.path).map(|o| o.0) == Some(patients[0].as_str()))
+                        .cloned()
+                        .collect(),
                     planner,
                     patient: patients[0].clone(),
                     instances: instances.into_iter().map(|(_, i)| i).collect(),
@@ -922,6 +1040,7 @@ impl App {
                     ..Summary::default()
                 },
                 failed: Vec::new(),
+                xml: Vec::new(),
             };
             let planner = self.planner();
             let (index, ws) = (&self.index, &self.ws);
@@ -1282,6 +1401,62 @@ impl App {
                     }
                 }
             }
+            for x in &self.index.xml {
+                let owner = self.planner.as_ref().and_then(|pl| pl.xml_owner(&x.path));
+                if owner.map(|o| o.0) != Some(p.patient_id.as_str()) {
+                    continue;
+                }
+                if !patient_hit && !hit(&x.path.to_string_lossy()) {
+                    continue;
+                }
+                rows.push(Row {
+                    node: Node::Xml(Some(p.patient_id.clone()), x.path.clone()),
+                    depth: 1,
+                    expandable: false,
+                    expanded: false,
+                    label: format!(
+                        "XML {}",
+                        x.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    ),
+                    detail: String::new(),
+                    status: None,
+                });
+            }
+        }
+        let unassigned: Vec<(PathBuf, String)> = self
+            .planner
+            .as_ref()
+            .map(|pl| {
+                pl.unassigned_xml
+                    .iter()
+                    .map(|u| (u.path.clone(), u.reason.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !unassigned.is_empty() {
+            let open = ex.contains(&Node::UnassignedXml);
+            rows.push(Row {
+                node: Node::UnassignedXml,
+                depth: 0,
+                expandable: true,
+                expanded: open,
+                label: format!("XML without a patient ({})", unassigned.len()),
+                detail: String::new(),
+                status: None,
+            });
+            if open {
+                for (path, reason) in unassigned {
+                    rows.push(Row {
+                        node: Node::Xml(None, path.clone()),
+                        depth: 1,
+                        expandable: false,
+                        expanded: false,
+                        label: path.display().to_string(),
+                        detail: reason,
+                        status: None,
+                    });
+                }
+            }
         }
         let unreadable: Vec<_> = self
             .index
@@ -1329,8 +1504,25 @@ impl App {
         let node = self.browser.selected_node()?;
         let pid = node.patient()?;
         let p = self.index.patient(pid)?;
+        let own_xml = |only: Option<&PathBuf>| -> Vec<crate::scan::XmlFile> {
+            self.index
+                .xml
+                .iter()
+                .filter(|x| only.is_none_or(|o| &x.path == o))
+                .filter(|x| self.planner.as_ref().and_then(|pl| pl.xml_owner(&x.path)).map(|o| o.0) == Some(pid))
+                .cloned()
+                .collect()
+        };
+        let mut xml = Vec::new();
         let (label, file, instances): (String, Option<PathBuf>, Vec<Instance>) = match node {
-            Node::Patient(_) => (format!("patient {pid}"), None, p.instances().cloned().collect()),
+            Node::Patient(_) => {
+                xml = own_xml(None);
+                (format!("patient {pid}"), None, p.instances().cloned().collect())
+            }
+            Node::Xml(_, path) => {
+                xml = own_xml(Some(path));
+                (format!("XML {}", path.display()), Some(path.clone()), Vec::new())
+            }
             Node::Study(_, st) => {
                 let s = p.studies.iter().find(|s| &s.study_uid == st)?;
                 let inst = s.series.iter().flat_map(|x| x.instances.iter().cloned()).collect();
@@ -1361,6 +1553,7 @@ impl App {
             label,
             file,
             instances,
+            xml,
         })
     }
 
@@ -1395,6 +1588,7 @@ impl App {
                 planner,
                 patient: t.patient,
                 instances: t.instances,
+                xml: t.xml,
             },
         }]
     }
@@ -1440,7 +1634,18 @@ fn confirm_facts(
             }
         }
     }
+    let xml = index
+        .xml
+        .iter()
+        .filter(|x| {
+            planner
+                .xml_owner(&x.path)
+                .is_some_and(|(p, _)| patients.iter().any(|q| q == p))
+        })
+        .count();
     ConfirmFacts {
+        xml,
+        unassigned_xml: planner.unassigned_xml.len(),
         mapping: mapping.into_iter().collect(),
         unlinked,
         files: data.summary.files + data.failed.len(),

@@ -106,7 +106,14 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     match &c.facts {
         None => lines.push(Line::styled("Checking the files…", t.dim())),
         Some(facts) => {
-            lines.push(row("Files", format!("{} DICOM file(s)", facts.files - facts.failed)));
+            lines.push(row(
+                "Files",
+                if facts.xml > 0 {
+                    format!("{} DICOM file(s), {} XML", facts.files - facts.failed, facts.xml)
+                } else {
+                    format!("{} DICOM file(s)", facts.files - facts.failed)
+                },
+            ));
             lines.push(row("Output folder", app.opts.out.display().to_string()));
             lines.push(row(
                 "Key store",
@@ -133,6 +140,12 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             let mut warnings: Vec<String> = Vec::new();
             for (p, when) in &facts.already_written {
                 warnings.push(format!("{p} was already written {when}; it will be written again"));
+            }
+            if facts.unassigned_xml > 0 {
+                warnings.push(format!(
+                    "{} XML file(s) in the folder belong to no patient and are not written",
+                    facts.unassigned_xml
+                ));
             }
             for u in &facts.unlinked {
                 warnings.push(format!(

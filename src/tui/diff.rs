@@ -29,6 +29,14 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         }
         return out;
     }
+    if let Some(Node::Xml(None, path)) = app.browser.selected_node() {
+        let reason = app.unassigned_reason(path).unwrap_or_default();
+        out.push(Line::styled(format!("{}", path.display()), t.title()));
+        out.push(Line::styled(format!("XML without a patient: {reason}"), t.warn()));
+        out.push(Line::from("It is not written until it belongs to a patient."));
+        out.push(Line::styled("Enter: choose its patient", t.key()));
+        return out;
+    }
     let Some(target) = &app.diff.target else {
         out.push(Line::styled(
             "Select a patient, study, series or file to see its changes.",
@@ -53,7 +61,11 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let code = app.code_of(&target.patient).unwrap_or_default();
     out.push(Line::from(vec![
         Span::styled(
-            format!("{} file{}", s.files, if s.files == 1 { "" } else { "s" }),
+            match (s.files, data.xml.len()) {
+                (0, x) => format!("{x} XML file{}", if x == 1 { "" } else { "s" }),
+                (n, 0) => format!("{n} file{}", if n == 1 { "" } else { "s" }),
+                (n, x) => format!("{n} file{} + {x} XML", if n == 1 { "" } else { "s" }),
+            },
             t.title(),
         ),
         Span::raw(format!(" · patient {} → {code}", target.patient)),
@@ -94,7 +106,9 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         Line::from(spans)
     };
 
-    if s.edits.is_empty() {
+    if s.files == 0 {
+        // Only XML below.
+    } else if s.edits.is_empty() {
         out.push(Line::styled(
             "No changes: the profile has nothing to do in these files.",
             t.dim(),
@@ -129,6 +143,40 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
                     Span::styled(format!("  ×{files}"), t.dim()),
                 ])),
             }
+        }
+    }
+
+    for x in &data.xml {
+        out.push(Line::from(vec![
+            Span::styled(format!("XML {}", x.source.display()), t.title()),
+            Span::styled(
+                format!("  (patient by {}; {})", x.assigned_by, x.plan.encoding),
+                t.dim(),
+            ),
+        ]));
+        if x.plan.edits.is_empty() {
+            out.push(Line::styled("no change: copied as it is", t.dim()));
+        }
+                // XML paths are long: they get more room, the rule less.
+        let locs: Vec<String> = x.plan.edits.iter().map(|e| format!("{}:{}", e.line, e.path)).collect();
+        let loc_w = locs.iter().map(|l| l.chars().count()).max().unwrap_or(10).clamp(10, width * 2 / 5);
+        let rule_w = 9;
+        let xval_w = (width.saturating_sub(loc_w + rule_w + 5) / 2).max(6);
+        for (e, loc) in x.plan.edits.iter().zip(&locs) {
+            let after = match e.after.as_deref() {
+                None => "(removed)".to_string(),
+                Some(a) => show(a),
+            };
+            out.push(Line::from(vec![
+                Span::raw(format!("{:<loc_w$} ", fit(loc, loc_w))),
+                Span::styled(format!("{:<rule_w$} ", fit(&e.rule, rule_w)), t.dim()),
+                Span::styled(format!("{:<xval_w$}", fit(&show(&e.before), xval_w)), t.before()),
+                Span::raw(" → "),
+                Span::styled(fit(&after, xval_w), t.after()),
+            ]));
+        }
+        for w in &x.plan.warnings {
+            out.push(Line::from(vec![Span::styled("⚠ ", t.warn()), Span::raw(w.clone())]));
         }
     }
 

@@ -148,6 +148,15 @@ pub const BINDINGS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        action: Action::Open,
+        keys: &[(KeyCode::Enter, NONE)],
+        shown: "Enter",
+        label: "open / assign",
+        help: "open or close the row; on an XML file, choose its patient",
+        context: Context::Browser,
+        footer: false,
+    },
+    Binding {
         action: Action::Filter,
         keys: &[(KeyCode::Char('/'), NONE)],
         shown: "/",

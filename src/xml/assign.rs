@@ -48,6 +48,18 @@ pub enum Unassigned {
     SeveralPatients { patient_ids: Vec<String> },
 }
 
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::Content { kind, path } => write!(f, "its {} at {path}", kind.label()),
+            Evidence::Folder { folder } if folder.as_os_str().is_empty() => {
+                f.write_str("its folder (the scanned folder)")
+            }
+            Evidence::Folder { folder } => write!(f, "its folder {}", folder.display()),
+        }
+    }
+}
+
 impl std::fmt::Display for Unassigned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -169,8 +169,8 @@ pub struct XmlResidual {
 #[derive(Debug, Clone)]
 pub struct XmlContext {
     code: String,
-    search: Option<AhoCorasick>,
-    replacements: Vec<String>,
+    search: Option<std::sync::Arc<AhoCorasick>>,
+    replacements: std::sync::Arc<Vec<String>>,
 }
 
 impl XmlContext {
@@ -178,25 +178,35 @@ impl XmlContext {
     /// and other names with their parts, birth dates in the forms of
     /// [`crate::plan::dates::date_forms`]).
     pub fn new(code: &str, identity: &Identity) -> XmlContext {
+        XmlContext::for_patients(code, [(code, identity)])
+    }
+
+    /// One search over the identifiers of several patients, each replaced by that
+    /// patient's own code (a file may name another patient than its own); `code` is the
+    /// owner's, used by `code` rules. Identifiers shared by two patients go to the first.
+    pub fn for_patients<'a>(code: &str, patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> XmlContext {
         let mut pats: Vec<(String, String)> = Vec::new();
-        for id in identity.ids.iter().chain(&identity.other_ids) {
-            pats.push((id.trim().to_string(), code.to_string()));
-        }
-        for name in identity.names.iter().chain(&identity.other_names) {
-            for form in name_forms(name) {
-                pats.push((form, code.to_string()));
+        for (their_code, identity) in patients {
+            for id in identity.ids.iter().chain(&identity.other_ids) {
+                pats.push((id.trim().to_string(), their_code.to_string()));
             }
-            for part in name_parts(name) {
-                pats.push((part, code.to_string()));
+            for name in identity.names.iter().chain(&identity.other_names) {
+                for form in name_forms(name) {
+                    pats.push((form, their_code.to_string()));
+                }
+                for part in name_parts(name) {
+                    pats.push((part, their_code.to_string()));
+                }
             }
-        }
-        for d in &identity.birth_dates {
-            let masked = keep_year(d).unwrap_or_default();
-            for (form, masked_form) in date_forms(d).into_iter().zip(date_forms(&masked)) {
-                pats.push((form, masked_form));
+            for d in &identity.birth_dates {
+                let masked = keep_year(d).unwrap_or_default();
+                for (form, masked_form) in date_forms(d).into_iter().zip(date_forms(&masked)) {
+                    pats.push((form, masked_form));
+                }
             }
         }
         pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        // Stable: among equal patterns the first patient's replacement is kept.
         pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
         pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
         let search = (!pats.is_empty())
@@ -214,8 +224,17 @@ impl XmlContext {
             .flatten();
         XmlContext {
             code: code.to_string(),
-            search,
-            replacements: pats.into_iter().map(|(_, r)| r).collect(),
+            search: search.map(std::sync::Arc::new),
+            replacements: std::sync::Arc::new(pats.into_iter().map(|(_, r)| r).collect()),
+        }
+    }
+
+    /// The same search with another owner's code (cheap: the search is shared).
+    pub fn with_code(&self, code: &str) -> XmlContext {
+        XmlContext {
+            code: code.to_string(),
+            search: self.search.clone(),
+            replacements: self.replacements.clone(),
         }
     }
 
