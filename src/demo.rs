@@ -420,7 +420,12 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
 /// The benchmark corpus: `n` CT slices of `rows`×`cols` in `dir`, spread over patients of
 /// 200 slices each, like an export of a small cohort.
 pub fn make_corpus(dir: &Path, n: usize, rows: u16, cols: u16) -> io::Result<()> {
-    let per_patient = 200;
+    make_cohort(dir, n, 200, rows, cols)
+}
+
+/// `n` CT slices over patients of `per_patient` slices each.
+pub fn make_cohort(dir: &Path, n: usize, per_patient: usize, rows: u16, cols: u16) -> io::Result<()> {
+    let per_patient = per_patient.max(1);
     let patients = n.div_ceil(per_patient);
     (0..patients).into_par_iter().try_for_each(|p| {
         let patient = FakePatient {

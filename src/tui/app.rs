@@ -341,6 +341,13 @@ impl App {
         if let Some(p) = &self.planner {
             return p.clone();
         }
+        // While the scan runs the Index grows batch by batch: codes and edits are enough for
+        // the diff pane; links and XML assignments need every file, so they wait for the end.
+        if !self.scan.finished {
+            let p = Arc::new(Planner::new(&self.index, self.opts.profile.clone(), &self.key));
+            self.planner = Some(p.clone());
+            return p;
+        }
         let prepared = crate::plan::prepare(&self.index, self.opts.profile.clone(), &self.key, &self.ws);
         if let Some(s) = prepared.stale.first() {
             self.message = Some((s.to_string(), true));
@@ -402,8 +409,10 @@ impl App {
                 if !self.moved {
                     self.browser.selected = 0;
                 }
-                let target = self.target();
-                if !self.moved && target.as_ref().map(|t| &t.patient) != self.diff.target.as_ref().map(|t| &t.patient) {
+                // Only a change of the selected patient asks for a new diff (cheap to compare).
+                let selected = self.browser.selected_node().and_then(Node::patient);
+                let shown = self.diff.target.as_ref().map(|t| t.patient.as_str());
+                if !self.moved && selected != shown {
                     self.refresh_diff()
                 } else {
                     vec![]

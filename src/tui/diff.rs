@@ -157,9 +157,14 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         if x.plan.edits.is_empty() {
             out.push(Line::styled("no change: copied as it is", t.dim()));
         }
-                // XML paths are long: they get more room, the rule less.
+        // XML paths are long: they get more room, the rule less.
         let locs: Vec<String> = x.plan.edits.iter().map(|e| format!("{}:{}", e.line, e.path)).collect();
-        let loc_w = locs.iter().map(|l| l.chars().count()).max().unwrap_or(10).clamp(10, width * 2 / 5);
+        let loc_w = locs
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(10)
+            .clamp(10, width * 2 / 5);
         let rule_w = 9;
         let xval_w = (width.saturating_sub(loc_w + rule_w + 5) / 2).max(6);
         for (e, loc) in x.plan.edits.iter().zip(&locs) {

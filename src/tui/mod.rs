@@ -119,6 +119,8 @@ fn event_loop(
                 Err(_) => break,
             }
         }
+        // What the user did goes first; results of background work after it.
+        batch.sort_by_key(|m| !matches!(m, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize(..)));
         let mut quit = false;
         for msg in batch {
             if matches!(msg, Msg::Key(_)) && key_at.is_none() {
@@ -200,10 +202,16 @@ fn spawn_scan(opts: &Options, tx: Sender<Msg>) {
                 if !problems.is_empty() {
                     let _ = tx.send(Msg::ScanBatch(problems.into_iter().map(Outcome::Unreadable).collect()));
                 }
-                files.par_chunks(64).for_each(|chunk| {
-                    let outcomes = chunk.iter().map(|rel| scan::read_one(&root, rel)).collect();
-                    let _ = tx.send(Msg::ScanBatch(outcomes));
-                });
+                let work = || {
+                    files.par_chunks(64).for_each(|chunk| {
+                        let outcomes = chunk.iter().map(|rel| scan::read_one(&root, rel)).collect();
+                        let _ = tx.send(Msg::ScanBatch(outcomes));
+                    })
+                };
+                match background_pool() {
+                    Some(pool) => pool.install(work),
+                    None => work(),
+                }
                 tracing::info!(
                     files = files.len(),
                     ms = started.elapsed().as_millis() as u64,
@@ -214,6 +222,28 @@ fn spawn_scan(opts: &Options, tx: Sender<Msg>) {
         }
     });
 }
+
+/// Worker threads for the background scan, at a lower priority than the UI thread: they use
+/// every idle cycle, but a key press gets the CPU at once.
+fn background_pool() -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("dams-scan-{i}"))
+        .start_handler(|_| lower_priority())
+        .build()
+        .ok()
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: on Linux, setpriority on a thread id changes only that thread's nice value.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// Plans diffs off the UI thread; when requests pile up only the newest is computed.
 struct DiffWorker {
