@@ -10,7 +10,10 @@ use toml::Spanned;
 use crate::dicom::{Tag, VR, dict};
 
 /// Built-in profiles: (name, TOML text).
-const BUILTIN: &[(&str, &str)] = &[("seed", include_str!("../assets/profiles/seed.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("seed", include_str!("../assets/profiles/seed.toml")),
+    ("basic", include_str!("../assets/profiles/basic.toml")),
+];
 
 pub const DEFAULT_PROFILE: &str = "seed";
 
@@ -25,6 +28,13 @@ pub enum Action {
     Empty,
     Remove,
     Keep,
+    /// A dummy value of the element's VR (PS3.15 action D).
+    Dummy,
+    /// The text is kept with the patient's identifiers in it replaced (action C).
+    Clean,
+    /// A new UID derived from the original and the key's secret (action U): the same
+    /// everywhere it occurs, so references between objects stay valid.
+    Uid,
 }
 
 impl Action {
@@ -36,6 +46,9 @@ impl Action {
             Action::Empty => "empty",
             Action::Remove => "remove",
             Action::Keep => "keep",
+            Action::Dummy => "dummy",
+            Action::Clean => "clean",
+            Action::Uid => "uid",
         }
     }
 }
@@ -88,6 +101,8 @@ pub struct Profile {
     /// Rules for XML sidecars, in the order written (the first match wins).
     pub xml: Vec<XmlRule>,
     pub segmentation: Segmentation,
+    /// The Basic Profile of PS3.15 Annex E under the other rules, when the profile asks.
+    pub annex_e: Option<crate::annex_e::AnnexE>,
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
@@ -135,10 +150,18 @@ struct ProfileFile {
     values: BTreeMap<String, String>,
     #[serde(default)]
     segmentation: Segmentation,
+    annex_e: Option<AnnexESpec>,
     #[serde(default)]
     dicom: Vec<RuleSpec>,
     #[serde(default)]
     xml: Vec<XmlRuleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnexESpec {
+    #[serde(default)]
+    options: Vec<crate::annex_e::AnnexOption>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +202,9 @@ enum ActionName {
     Empty,
     Remove,
     Keep,
+    Dummy,
+    Clean,
+    Uid,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -255,7 +281,8 @@ impl Profile {
             let incompatible = match (&action, vr) {
                 (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
                 (Action::Code | Action::Replace(_), Some(VR::SQ)) => true,
-                (Action::Code | Action::Replace(_), Some(v)) => !crate::dicom::text::is_text_vr(v),
+                (Action::Code | Action::Replace(_) | Action::Clean, Some(v)) => !crate::dicom::text::is_text_vr(v),
+                (Action::Uid, Some(v)) => v != VR::UI,
                 _ => false,
             };
             if incompatible {
@@ -310,6 +337,9 @@ impl Profile {
                 ));
             }
             let action = decode_action(&spec.action, &spec.replace, at, &values, &err_at)?;
+            if action == Action::Uid {
+                return Err(err_at(at, "`uid` is for DICOM UIDs; XML rules cannot use it".into()));
+            }
             xml.push(XmlRule {
                 target,
                 under: spec.under,
@@ -325,7 +355,29 @@ impl Profile {
             rules,
             xml,
             segmentation: pf.segmentation,
+            annex_e: pf
+                .annex_e
+                .map(|a| crate::annex_e::AnnexE::new(a.options.into_iter().collect())),
         })
+    }
+
+    /// What happens to a standard (even group) tag: the profile's own rule, else the Basic
+    /// Profile's action when the profile uses it.
+    pub fn action_for(&self, tag: Tag) -> Option<&Action> {
+        self.rule(tag).map(|r| &r.action).or_else(|| {
+            if tag.0.is_multiple_of(2) {
+                self.annex_e.as_ref().and_then(|a| a.action(tag))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// True when UIDs are replaced by derived ones (the Basic Profile without Retain UIDs,
+    /// or a `uid` rule on SOPInstanceUID).
+    pub fn replaces_uids(&self) -> bool {
+        self.annex_e.as_ref().is_some_and(|a| a.replaces_uids())
+            || matches!(self.rule(Tag(0x0008, 0x0018)).map(|r| &r.action), Some(Action::Uid))
     }
 
     /// The rule for a tag, if any.
@@ -364,6 +416,9 @@ fn decode_action(
             ActionName::Empty => Action::Empty,
             ActionName::Remove => Action::Remove,
             ActionName::Keep => Action::Keep,
+            ActionName::Dummy => Action::Dummy,
+            ActionName::Clean => Action::Clean,
+            ActionName::Uid => Action::Uid,
             ActionName::Replace => {
                 return Err(err_at(
                     a.span().start,

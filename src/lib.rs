@@ -1,6 +1,7 @@
 //! dams: pseudonymise folders of DICOM images (and the XML beside them) with codes from a
 //! mapping key, showing every change before anything is written.
 
+pub mod annex_e;
 pub mod apply;
 pub mod atomic;
 pub mod config;

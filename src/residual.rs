@@ -22,6 +22,8 @@ pub enum IdentifierKind {
     PatientName,
     PatientId,
     BirthDate,
+    AccessionNumber,
+    ReferringPhysician,
 }
 
 impl IdentifierKind {
@@ -30,6 +32,8 @@ impl IdentifierKind {
             IdentifierKind::PatientName => "patient name",
             IdentifierKind::PatientId => "patient ID",
             IdentifierKind::BirthDate => "birth date",
+            IdentifierKind::AccessionNumber => "accession number",
+            IdentifierKind::ReferringPhysician => "referring physician's name",
         }
     }
 }
@@ -53,10 +57,22 @@ pub fn name_parts(name: &str) -> Vec<String> {
 impl Identifiers {
     pub fn new(identity: &Identity) -> Identifiers {
         let mut pats: Vec<(String, IdentifierKind)> = Vec::new();
-        for id in &identity.ids {
+        for id in identity.ids.iter().chain(&identity.other_ids) {
             pats.push((id.clone(), IdentifierKind::PatientId));
         }
-        for name in &identity.names {
+        for a in &identity.accession_numbers {
+            pats.push((a.clone(), IdentifierKind::AccessionNumber));
+        }
+        for name in &identity.physicians {
+            for part in name_parts(name) {
+                pats.push((part, IdentifierKind::ReferringPhysician));
+            }
+            pats.push((
+                name.trim_end_matches('^').to_string(),
+                IdentifierKind::ReferringPhysician,
+            ));
+        }
+        for name in identity.names.iter().chain(&identity.other_names) {
             let full = name.trim_end_matches('^').to_string();
             pats.push((full.clone(), IdentifierKind::PatientName));
             pats.push((full.replace('^', " "), IdentifierKind::PatientName));
@@ -105,6 +121,122 @@ impl Identifiers {
     }
 }
 
+/// The written forms of a DICOM person name: as groups, spaced, given-first, family-comma.
+pub fn name_forms(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for group in name.split('=') {
+        let group = group.trim().trim_end_matches('^');
+        if group.is_empty() {
+            continue;
+        }
+        out.push(group.to_string());
+        let parts: Vec<&str> = group.split('^').map(str::trim).collect();
+        let spaced = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(spaced);
+        if let [family, given, ..] = parts[..]
+            && !family.is_empty()
+            && !given.is_empty()
+        {
+            out.push(format!("{given} {family}"));
+            out.push(format!("{family}, {given}"));
+        }
+    }
+    out
+}
+
+/// What replaces each identifying string of these patients: IDs and names (all forms and
+/// parts) by the patient's code, birth dates by the year-only date in the same written
+/// form. Strings of every patient are listed, so text naming several patients is cleaned of
+/// all of them, each by their own code.
+pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> Vec<(String, String)> {
+    use crate::plan::dates::keep_year;
+    let mut pats: Vec<(String, String)> = Vec::new();
+    for (code, identity) in patients {
+        for id in identity.ids.iter().chain(&identity.other_ids) {
+            pats.push((id.trim().to_string(), code.to_string()));
+        }
+        for name in identity.names.iter().chain(&identity.other_names) {
+            for form in name_forms(name) {
+                pats.push((form, code.to_string()));
+            }
+            for part in name_parts(name) {
+                pats.push((part, code.to_string()));
+            }
+        }
+        for d in &identity.birth_dates {
+            let masked = keep_year(d).unwrap_or_default();
+            for (form, masked_form) in date_forms(d).into_iter().zip(date_forms(&masked)) {
+                pats.push((form, masked_form));
+            }
+        }
+    }
+    pats
+}
+
+/// Replaces identifying strings in a text (case-insensitively), longest match first.
+#[derive(Debug, Clone, Default)]
+pub struct Replacer {
+    search: Option<std::sync::Arc<AhoCorasick>>,
+    replacements: std::sync::Arc<Vec<String>>,
+}
+
+impl Replacer {
+    pub fn new(mut pats: Vec<(String, String)>) -> Replacer {
+        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        // Stable: among equal patterns the first patient's replacement is kept.
+        pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
+        pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
+        let search = (!pats.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(pats.iter().map(|(p, _)| p))
+                    .ok()
+            })
+            .flatten();
+        Replacer {
+            search: search.map(std::sync::Arc::new),
+            replacements: std::sync::Arc::new(pats.into_iter().map(|(_, r)| r).collect()),
+        }
+    }
+
+    /// The text with identifiers replaced, or `None` when it holds none. Only whole words
+    /// are replaced (a name part "Lee" is not replaced inside "Leeds").
+    pub fn replace(&self, text: &str) -> Option<String> {
+        let ac = self.search.as_ref()?;
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        let mut changed = false;
+        let b = text.as_bytes();
+        for m in ac.find_iter(text) {
+            // Never cut a multi-byte character (ASCII case folding only matches ASCII).
+            if !text.is_char_boundary(m.start()) || !text.is_char_boundary(m.end()) {
+                continue;
+            }
+            let word_before = m.start() > 0 && b[m.start() - 1].is_ascii_alphanumeric();
+            let word_after = m.end() < b.len() && b[m.end()].is_ascii_alphanumeric();
+            if word_before || word_after {
+                continue;
+            }
+            out.push_str(&text[last..m.start()]);
+            out.push_str(&self.replacements[m.pattern().as_usize()]);
+            last = m.end();
+            changed = true;
+        }
+        if !changed {
+            return None;
+        }
+        out.push_str(&text[last..]);
+        Some(out)
+    }
+}
+
 /// An identifying value that is still in a file. The value itself is never reported.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Residual {
@@ -140,6 +272,21 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacer_replaces_whole_words_each_by_its_patients_code() {
+        let mut a = Identity::default();
+        a.ids.insert("DEMO-001".into());
+        a.names.insert("Doe^Jane^pre".into());
+        let mut b = Identity::default();
+        b.ids.insert("X77".into());
+        let r = Replacer::new(replacement_patterns([("P1", &a), ("P2", &b)]));
+        assert_eq!(r.replace("DEMO-001").as_deref(), Some("P1"));
+        assert_eq!(r.replace("Doe_Jane_scan").as_deref(), Some("P1_P1_scan"));
+        assert_eq!(r.replace("seen by x77, Doe").as_deref(), Some("seen by P2, P1"));
+        assert_eq!(r.replace("rtstruct_no_preamble"), None, "no part of a word");
+        assert_eq!(r.replace("Doerr"), None);
+    }
 
     fn identity() -> Identity {
         let mut i = Identity::default();

@@ -292,6 +292,17 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             Some(&o) => {
                 seen[o] = true;
                 let oe = &output.elements[o];
+                if oe.kind == ElementKind::Sequence {
+                    // An added sequence (the de-identification method codes): its content is
+                    // what the plan made; it has no counterpart in the input.
+                    let prefix = format!("{}[", edit.path);
+                    for (p, &j) in &out_paths {
+                        if p.starts_with(&prefix) {
+                            seen[j] = true;
+                        }
+                    }
+                    continue;
+                }
                 let got = output
                     .value(oe)
                     .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc));

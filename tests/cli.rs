@@ -312,7 +312,15 @@ fn the_demo_runs() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("DEMO-001 → P0001 (new code)"), "{text}");
-    assert!(text.contains("checked 70 file(s): 70 ok"), "{text}");
+    assert!(text.contains("checked 70 file(s)"), "{text}");
+    // The seed profile keeps accession numbers and referring physicians: verify says so.
+    assert!(
+        text.contains("(0008,0050) AccessionNumber: accession number  in 68 file(s)"),
+        "{text}"
+    );
+    assert!(text.contains("--profile basic"), "{text}");
+    // Folders named after patient IDs are written under the codes.
+    assert!(dir.join("output/P0001/CT_ABDOMEN").is_dir() && !dir.join("output/DEMO-001").exists());
     assert!(text.contains("wrote 70 file(s) (1 XML)"), "{text}");
     assert!(
         text.contains("XML without a patient, not written until assigned (1)"),

@@ -223,7 +223,7 @@ fn scripted_review_writes_only_after_yes() {
     assert_eq!(common::tree(&d.base.join("output")).len(), 72);
     let table = std::fs::read_to_string(d.base.join("output/mapping.csv")).unwrap();
     assert!(
-        table.contains("P0002,per-slice-mask,manual,DEMO-002/NODULE_MASK"),
+        table.contains("P0002,per-slice-mask,manual,P0002/NODULE_MASK"),
         "{table}"
     );
 }

@@ -163,7 +163,7 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     // The mask series was repaired in both, and the TUI's mapping table has its rows.
     let table = std::fs::read_to_string(out.join("mapping.csv")).unwrap();
     assert!(
-        table.contains("P0001,per-slice-mask,resolved,DEMO-001/LIVER_MASK"),
+        table.contains("P0001,per-slice-mask,resolved,P0001/LIVER_MASK"),
         "{table}"
     );
     assert!(!table.contains("P0002"), "{table}");

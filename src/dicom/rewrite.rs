@@ -88,6 +88,24 @@ fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
     h
 }
 
+/// Encodes the items of a sequence (each a list of elements, in tag order) with defined
+/// lengths, in the data set's encoding: the value of an inserted SQ element.
+pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        let mut body = Vec::new();
+        for (tag, vr, value) in item {
+            body.extend(header_bytes(*tag, *vr, value.len(), enc));
+            body.extend_from_slice(value);
+        }
+        out.extend_from_slice(&enc.u16_bytes(0xFFFE));
+        out.extend_from_slice(&enc.u16_bytes(0xE000));
+        out.extend_from_slice(&enc.u32_bytes(body.len() as u32));
+        out.extend(body);
+    }
+    out
+}
+
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`.
 pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) -> Result<Rendered, RewriteError> {
     let els = &parsed.elements;
@@ -185,7 +203,10 @@ pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) 
         }
     }
 
-    // Inserted elements go before the first top-level element with a larger tag.
+    // Inserted elements go before the first top-level element with a larger tag; several at
+    // one place must follow each other in tag order.
+    let mut inserts: Vec<&Insert> = inserts.iter().collect();
+    inserts.sort_by_key(|i| i.tag);
     for ins in inserts {
         let enc = parsed.layout.encoding;
         let pos = els

@@ -132,6 +132,12 @@ pub struct Planner {
     /// Per patient: what replaces their identifiers in XML.
     xml_contexts: BTreeMap<String, crate::xml::XmlContext>,
     pub unassigned_xml: Vec<UnassignedXml>,
+    /// Every patient's identifiers → that patient's code (for `clean` and output paths).
+    replacer: crate::residual::Replacer,
+    /// The key's secret, for UIDs derived by `uid` actions.
+    secret: std::sync::Arc<Vec<u8>>,
+    /// Output paths that differ from the input path (identifiers in names, collisions).
+    dests: std::collections::HashMap<PathBuf, PathBuf>,
 }
 
 /// Everything the faces need to plan: the planner (profile, codes, repairs) and the links
@@ -158,6 +164,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         wanted && !ws.no_repair.contains(&g.key)
     });
     let mut planner = Planner::new(index, profile, key);
+    planner.settle_dests(index);
     planner.repairs = repairs.into_iter().map(|r| (r.path.clone(), r)).collect();
     planner.links = Some(std::sync::Arc::new(links.clone()));
     let mut stale_xml = Vec::new();
@@ -235,6 +242,12 @@ impl Planner {
             .iter()
             .map(|p| (p.patient_id.clone(), Identifiers::new(&p.identity)))
             .collect();
+        let replacer = crate::residual::Replacer::new(crate::residual::replacement_patterns(
+            index
+                .patients
+                .iter()
+                .filter_map(|p| codes.get(&p.patient_id).map(|c| (c.as_str(), &p.identity))),
+        ));
         Planner {
             profile,
             codes,
@@ -245,6 +258,9 @@ impl Planner {
             xml_owner: BTreeMap::new(),
             xml_contexts: BTreeMap::new(),
             unassigned_xml: Vec::new(),
+            replacer,
+            secret: std::sync::Arc::new(key.secret()),
+            dests: std::collections::HashMap::new(),
         }
     }
 
@@ -252,14 +268,68 @@ impl Planner {
         self.codes.get(patient_id).map(String::as_str)
     }
 
-    /// Where a file or folder (relative to the input) goes, relative to the output.
+    /// Where a file or folder (relative to the input) goes, relative to the output: the same
+    /// path, with any patient identifier in a folder or file name replaced by the code.
     pub fn dest(&self, rel: &Path) -> PathBuf {
-        rel.to_path_buf()
+        if let Some(d) = self.dests.get(rel) {
+            return d.clone();
+        }
+        self.renamed(rel)
     }
 
-    /// The UID an original UID has in the output.
+    fn renamed(&self, rel: &Path) -> PathBuf {
+        rel.components()
+            .map(|c| match c {
+                std::path::Component::Normal(name) => match name.to_str().and_then(|n| self.replacer.replace(n)) {
+                    Some(new) => std::ffi::OsString::from(new),
+                    None => name.to_os_string(),
+                },
+                other => other.as_os_str().to_os_string(),
+            })
+            .collect()
+    }
+
+    /// The UID an original UID has in the output: derived from it and the key's secret when
+    /// the profile replaces UIDs, else the same.
     pub fn output_uid(&self, original: &str) -> String {
-        original.to_string()
+        if self.profile.replaces_uids() && !original.is_empty() {
+            uid::derive(&self.secret, original)
+        } else {
+            original.to_string()
+        }
+    }
+
+    /// Decides every output path at once, so that two inputs never get the same output:
+    /// later ones (in path order) get `~2`, `~3` before their extension.
+    fn settle_dests(&mut self, index: &Index) {
+        let mut all: Vec<&Path> = index
+            .patients
+            .iter()
+            .flat_map(|p| p.instances().map(|i| i.path.as_path()))
+            .collect();
+        all.extend(index.xml.iter().map(|x| x.path.as_path()));
+        all.sort();
+        let mut taken: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        for rel in all {
+            let mut dest = self.renamed(rel);
+            let first = dest.clone();
+            let stem = first
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = first
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default();
+            let mut n = 1;
+            while !taken.insert(dest.clone()) {
+                n += 1;
+                dest = first.with_file_name(format!("{stem}~{n}{ext}"));
+            }
+            if dest != rel {
+                self.dests.insert(rel.to_path_buf(), dest);
+            }
+        }
     }
 
     /// The patient of an XML file, and how it was decided; `None` while unassigned.
@@ -325,42 +395,89 @@ impl Planner {
             .ok_or_else(|| fail("internal: the patient has no code".into()))?;
         let mut edits = Vec::new();
         let mut warnings = Vec::new();
+        // Elements inside a removed element need no edit of their own.
+        let mut removed = vec![false; parsed.elements.len()];
         for (i, e) in parsed.elements.iter().enumerate() {
-            let Some(rule) = self.profile.rule(e.tag) else { continue };
+            if e.tag.1 == 0x0000 || inside(parsed, i, &removed) {
+                continue;
+            }
+            let action = if e.tag.0 % 2 == 1 {
+                match (self.profile.rule(e.tag), &self.profile.annex_e) {
+                    (Some(r), _) => r.action.clone(),
+                    (None, Some(a)) => a.private_action(e.tag, private_creator(parsed, i).as_deref()),
+                    (None, None) => continue,
+                }
+            } else {
+                match self.profile.action_for(e.tag) {
+                    Some(a) => a.clone(),
+                    None => continue,
+                }
+            };
             let vr = e.value_vr();
             let before = match e.kind {
                 ElementKind::Value => parsed.value(e).map(|v| text::decode(v, vr, &parsed.charset, e.enc)),
                 ElementKind::Sequence => Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
                 ElementKind::Bulk | ElementKind::Encapsulated => Some(format!("<{} bytes>", e.value_len())),
             };
-            let after: Option<String> = match &rule.action {
+            let is_text = e.kind == ElementKind::Value && (text::is_text_vr(vr) || vr == VR::UN);
+            // The new value as text (None: removed), or raw bytes for binary dummies.
+            let (after, raw): (Option<String>, Option<Vec<u8>>) = match &action {
                 Action::Keep => continue,
-                Action::Remove => None,
-                Action::Empty => Some(String::new()),
-                Action::Code => Some(code.to_string()),
-                Action::Replace(s) => Some(s.clone()),
+                Action::Remove => (None, None),
+                Action::Empty => (Some(String::new()), None),
+                Action::Code => (Some(code.to_string()), None),
+                Action::Replace(s) => (Some(s.clone()), None),
                 Action::KeepYear => {
                     let old = before.clone().unwrap_or_default();
-                    if old.is_empty() {
+                    if old.is_empty() || !is_text {
                         continue;
                     }
                     let masked: Option<Vec<String>> = old.split('\\').map(dates::keep_year).collect();
                     match masked {
-                        Some(parts) => Some(parts.join("\\")),
+                        Some(parts) => (Some(parts.join("\\")), None),
                         None => {
                             warnings.push(format!(
                                 "{} ({}) is not a date; it is emptied instead of keeping its year",
                                 parsed.path(i),
                                 dict::display_name(e.tag)
                             ));
-                            Some(String::new())
+                            (Some(String::new()), None)
                         }
                     }
                 }
+                Action::Dummy => match e.kind {
+                    ElementKind::Value if is_text => (Some(dummy_text(vr).to_string()), None),
+                    ElementKind::Value => {
+                        let n = e.length as usize;
+                        (Some(format!("<{n} zero bytes>")), Some(vec![0u8; n]))
+                    }
+                    ElementKind::Sequence => (Some(String::new()), None),
+                    ElementKind::Bulk | ElementKind::Encapsulated => (None, None),
+                },
+                Action::Clean => {
+                    let Some(old) = before.as_deref().filter(|_| is_text) else {
+                        continue;
+                    };
+                    match self.replacer.replace(old) {
+                        Some(cleaned) => (Some(cleaned), None),
+                        None => continue,
+                    }
+                }
+                Action::Uid => {
+                    let Some(old) = before.as_deref().filter(|o| is_text && !o.is_empty()) else {
+                        continue;
+                    };
+                    let mapped: Vec<String> = old.split('\\').map(|u| self.output_uid(u.trim())).collect();
+                    (Some(mapped.join("\\")), None)
+                }
             };
-            let change = match &after {
-                None => Change::Remove,
-                Some(s) => {
+            let change = match (&after, raw) {
+                (None, _) => {
+                    removed[i] = true;
+                    Change::Remove
+                }
+                (Some(_), Some(bytes)) => Change::Set(bytes),
+                (Some(s), None) => {
                     if e.kind != ElementKind::Value && !s.is_empty() {
                         return Err(fail(format!(
                             "{} holds {} and cannot be given a text value",
@@ -379,6 +496,9 @@ impl Planner {
                     if e.kind == ElementKind::Value && parsed.value(e) == Some(&bytes[..]) {
                         continue;
                     }
+                    if e.kind == ElementKind::Sequence && parsed.items_of(i).next().is_none() {
+                        continue;
+                    }
                     Change::Set(bytes)
                 }
             };
@@ -388,12 +508,15 @@ impl Planner {
                 keyword: dict::display_name(e.tag).to_string(),
                 before,
                 after,
-                rule: rule.action.name().to_string(),
+                rule: action.name().to_string(),
                 element: i,
                 change,
             });
         }
         let mut inserts = Vec::new();
+        if let Some(a) = &self.profile.annex_e {
+            plan_deidentified(parsed, a, &mut edits, &mut inserts).map_err(fail)?;
+        }
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
@@ -491,6 +614,164 @@ impl Planner {
     /// The elements to add.
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
+    }
+}
+
+/// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):
+/// PatientIdentityRemoved YES, DeidentificationMethod, and DeidentificationMethodCodeSequence
+/// with the Basic Profile and each option in force.
+fn plan_deidentified(
+    parsed: &Parsed,
+    a: &crate::annex_e::AnnexE,
+    edits: &mut Vec<Edit>,
+    inserts: &mut Vec<Insert>,
+) -> Result<(), String> {
+    use crate::dicom::Tag;
+    let mut method = vec![format!("DICOM {} Basic Profile (dams)", crate::annex_e::EDITION)];
+    let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
+    for o in &a.options {
+        codes.push(o.code());
+        method.push(o.code().1.to_string());
+    }
+    let set =
+        |tag: Tag, vr: VR, value: String, edits: &mut Vec<Edit>, inserts: &mut Vec<Insert>| -> Result<(), String> {
+            let bytes = text::encode(&value, vr, &parsed.charset)?;
+            let found = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == tag);
+            edits.retain(|e| Some(e.element) != found);
+            let (before, element, change) = match found {
+                Some(i) => {
+                    let e = &parsed.elements[i];
+                    if parsed.value(e) == Some(&bytes[..]) {
+                        return Ok(());
+                    }
+                    let before = parsed
+                        .value(e)
+                        .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
+                    (before, i, Change::Set(bytes))
+                }
+                None => {
+                    inserts.push(Insert {
+                        tag,
+                        vr,
+                        value: bytes.clone(),
+                    });
+                    (None, INSERTED, Change::Set(bytes))
+                }
+            };
+            edits.push(Edit {
+                path: tag_string(tag),
+                tag: tag_string(tag),
+                keyword: dict::display_name(tag).to_string(),
+                before,
+                after: Some(value),
+                rule: "basic".into(),
+                element,
+                change,
+            });
+            Ok(())
+        };
+    set(Tag(0x0012, 0x0062), VR::CS, "YES".into(), edits, inserts)?;
+    set(Tag(0x0012, 0x0063), VR::LO, method.join("\\"), edits, inserts)?;
+
+    // The code sequence is written anew: an old one is removed, the new one added.
+    let seq_tag = Tag(0x0012, 0x0064);
+    let enc = parsed.layout.encoding;
+    let items: Vec<Vec<(Tag, VR, Vec<u8>)>> = codes
+        .iter()
+        .map(|(value, meaning)| -> Result<Vec<(Tag, VR, Vec<u8>)>, String> {
+            Ok(vec![
+                (
+                    Tag(0x0008, 0x0100),
+                    VR::SH,
+                    text::encode(value, VR::SH, &parsed.charset)?,
+                ),
+                (
+                    Tag(0x0008, 0x0102),
+                    VR::SH,
+                    text::encode("DCM", VR::SH, &parsed.charset)?,
+                ),
+                (
+                    Tag(0x0008, 0x0104),
+                    VR::LO,
+                    text::encode(meaning, VR::LO, &parsed.charset)?,
+                ),
+            ])
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(i) = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == seq_tag) {
+        edits.retain(|e| e.element != i);
+        edits.push(Edit {
+            path: tag_string(seq_tag),
+            tag: tag_string(seq_tag),
+            keyword: dict::display_name(seq_tag).to_string(),
+            before: Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
+            after: None,
+            rule: "basic".into(),
+            element: i,
+            change: Change::Remove,
+        });
+    }
+    inserts.push(Insert {
+        tag: seq_tag,
+        vr: VR::SQ,
+        value: crate::dicom::rewrite::encode_items(&items, enc),
+    });
+    edits.push(Edit {
+        path: tag_string(seq_tag),
+        tag: tag_string(seq_tag),
+        keyword: dict::display_name(seq_tag).to_string(),
+        before: None,
+        after: Some(format!(
+            "<{}>",
+            codes.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+        )),
+        rule: "basic".into(),
+        element: INSERTED,
+        change: Change::Remove,
+    });
+    Ok(())
+}
+
+/// True when an ancestor of element `i` is marked in `flags`.
+fn inside(parsed: &Parsed, i: usize, flags: &[bool]) -> bool {
+    let mut parent = parsed.elements[i].parent;
+    while parent != TOP {
+        let seq = parsed.items[parent as usize].parent as usize;
+        if flags[seq] {
+            return true;
+        }
+        parent = parsed.elements[seq].parent;
+    }
+    false
+}
+
+/// The private creator of a private element: its own value for a creator element
+/// (gggg,0010-00FF), else the creator of its block (gggg,00bb) in the same data set.
+fn private_creator(parsed: &Parsed, i: usize) -> Option<String> {
+    let e = &parsed.elements[i];
+    let creator_tag = if (0x0010..=0x00FF).contains(&e.tag.1) {
+        e.tag
+    } else {
+        crate::dicom::Tag(e.tag.0, e.tag.1 >> 8)
+    };
+    let c = parsed
+        .elements
+        .iter()
+        .find(|c| c.parent == e.parent && c.tag == creator_tag)?;
+    parsed.value(c).map(|v| text::decode(v, VR::LO, &parsed.charset, c.enc))
+}
+
+/// A dummy value for action D, valid for the VR (and short enough for all of them).
+fn dummy_text(vr: VR) -> &'static str {
+    match vr {
+        VR::DA => "19000101",
+        VR::DT => "19000101000000",
+        VR::TM => "000000",
+        VR::AS => "000D",
+        VR::DS | VR::IS => "0",
+        VR::UI => "2.25.0",
+        VR::UR => "urn:x-dams:anonymized",
+        _ => "ANONYMIZED",
     }
 }
 

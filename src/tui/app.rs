@@ -1538,12 +1538,11 @@ impl App {
                 (format!("study {} {}", fmt_date(&s.date), s.description), None, inst)
             }
             Node::Series(_, _, se) => {
+                // The series' own files: masks claiming its UID are their own group.
                 let s = p.series().find(|s| &s.series_uid == se)?;
-                (
-                    format!("series {} {}", s.modality, s.description),
-                    None,
-                    s.instances.clone(),
-                )
+                let derived = |i: &Instance| self.links().is_some_and(|l| l.file(&i.path).is_some());
+                let own = s.instances.iter().filter(|i| !derived(i)).cloned().collect();
+                (format!("series {} {}", s.modality, s.description), None, own)
             }
             Node::Group(_, key) => {
                 let g = self.links()?.group(key)?;

@@ -44,8 +44,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::config::{Action, XmlRule, XmlTarget};
-use crate::plan::dates::{date_forms, keep_year};
-use crate::residual::{IdentifierKind, Identifiers, name_parts};
+use crate::plan::dates::keep_year;
+use crate::residual::{IdentifierKind, Identifiers, name_forms};
 use crate::scan::Identity;
 
 pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign};
@@ -185,26 +185,7 @@ impl XmlContext {
     /// patient's own code (a file may name another patient than its own); `code` is the
     /// owner's, used by `code` rules. Identifiers shared by two patients go to the first.
     pub fn for_patients<'a>(code: &str, patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> XmlContext {
-        let mut pats: Vec<(String, String)> = Vec::new();
-        for (their_code, identity) in patients {
-            for id in identity.ids.iter().chain(&identity.other_ids) {
-                pats.push((id.trim().to_string(), their_code.to_string()));
-            }
-            for name in identity.names.iter().chain(&identity.other_names) {
-                for form in name_forms(name) {
-                    pats.push((form, their_code.to_string()));
-                }
-                for part in name_parts(name) {
-                    pats.push((part, their_code.to_string()));
-                }
-            }
-            for d in &identity.birth_dates {
-                let masked = keep_year(d).unwrap_or_default();
-                for (form, masked_form) in date_forms(d).into_iter().zip(date_forms(&masked)) {
-                    pats.push((form, masked_form));
-                }
-            }
-        }
+        let mut pats = crate::residual::replacement_patterns(patients);
         pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
         // Stable: among equal patterns the first patient's replacement is kept.
         pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
@@ -241,35 +222,6 @@ impl XmlContext {
     pub fn code(&self) -> &str {
         &self.code
     }
-}
-
-/// The ways a DICOM person name is written in free text: as stored, with spaces, given name
-/// first, and "Family, Given".
-pub(crate) fn name_forms(name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for group in name.split('=') {
-        let group = group.trim().trim_end_matches('^');
-        if group.is_empty() {
-            continue;
-        }
-        out.push(group.to_string());
-        let parts: Vec<&str> = group.split('^').map(str::trim).collect();
-        let spaced = parts
-            .iter()
-            .filter(|p| !p.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
-        out.push(spaced);
-        if let [family, given, ..] = parts[..]
-            && !family.is_empty()
-            && !given.is_empty()
-        {
-            out.push(format!("{given} {family}"));
-            out.push(format!("{family}, {given}"));
-        }
-    }
-    out
 }
 
 /// Checks that `bytes` is a well-formed document in an encoding dams can write back.
@@ -884,7 +836,9 @@ impl<'a> Planner<'a, '_> {
                     (0..text.len(), String::new())
                 }
             },
-            Action::Keep | Action::Remove => return Ok(()),
+            Action::Dummy => (lead..trail, "ANONYMIZED".to_string()),
+            // Clean: the identifier search that follows replaces what identifies.
+            Action::Keep | Action::Remove | Action::Clean | Action::Uid => return Ok(()),
         };
         if text[range.clone()] == after {
             return Ok(());
