@@ -11,6 +11,9 @@ use crate::dicom::{Tag, VR, dict};
 const TABLE: &str = include_str!("../assets/annex_e/table_e1_1.tsv");
 const SAFE_PRIVATE: &str = include_str!("../assets/annex_e/safe_private.tsv");
 pub const EDITION: &str = "PS3.15 2026d";
+/// dams' Implementation Class UID (`uid::from_seed("dams implementation class uid")`), written
+/// in the file meta of de-identified files in place of the original writer's.
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.13469996910360635550447189135214341923";
 
 /// The options of PS3.15 E.3 a profile can switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -191,6 +194,19 @@ impl AnnexE {
                 patterns.push((p, action));
             }
         }
+        // The file meta names the application that wrote the original (its AE titles, its
+        // implementation, private information): replaced by dams' own or removed.
+        for tag in [
+            Tag(0x0002, 0x0016),
+            Tag(0x0002, 0x0017),
+            Tag(0x0002, 0x0018),
+            Tag(0x0002, 0x0100),
+            Tag(0x0002, 0x0102),
+        ] {
+            exact.insert(tag, Action::Remove);
+        }
+        exact.insert(Tag(0x0002, 0x0012), Action::Replace(IMPLEMENTATION_CLASS_UID.into()));
+        exact.insert(Tag(0x0002, 0x0013), Action::Replace("DAMS".into()));
         let safe = options.contains(&AnnexOption::RetainSafePrivate).then(|| {
             let mut m = HashMap::new();
             for line in SAFE_PRIVATE.lines().skip(1) {
@@ -288,6 +304,14 @@ mod tests {
         assert_eq!(
             a.private_action(Tag(0x0019, 0x1027), Some("GEMS_ACQU_01")),
             Action::Remove
+        );
+    }
+
+    #[test]
+    fn implementation_uid_is_the_documented_one() {
+        assert_eq!(
+            crate::plan::uid::from_seed("dams implementation class uid"),
+            IMPLEMENTATION_CLASS_UID
         );
     }
 

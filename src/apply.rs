@@ -402,8 +402,13 @@ fn stage_one(
     }
     let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
     let fp = planner.plan_parsed(&parsed, &inst.path, patient_id)?;
-    let rendered =
-        rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)).map_err(|e| fail(e.to_string()))?;
+    let rendered = rewrite::render_with(
+        &parsed,
+        &Planner::changes(&fp),
+        Planner::inserts(&fp),
+        fp.clear_preamble,
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let dest = out_root.join(&fp.dest);
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));

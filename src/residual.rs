@@ -99,7 +99,7 @@ impl Identifiers {
         let search = (!all.is_empty()).then(|| {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostLongest)
+                .match_kind(MatchKind::Standard)
                 .build(all.iter().map(|(p, _)| p))
         });
         Identifiers {
@@ -109,10 +109,17 @@ impl Identifiers {
     }
 
     /// The kinds of identifier found in `bytes` (deduplicated, sorted).
+    /// Only whole words count: a name part "Ann" inside "Annotation" is no finding, an ID
+    /// between dots in a UID is.
     pub fn find(&self, bytes: &[u8]) -> Vec<IdentifierKind> {
         let Some(ac) = &self.search else { return Vec::new() };
+        let word = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
         let mut found: Vec<IdentifierKind> = ac
-            .find_iter(bytes)
+            .find_overlapping_iter(bytes)
+            .filter(|m| {
+                let inside_word = (m.start() > 0 && word(m.start() - 1)) || word(m.end());
+                !inside_word
+            })
             .map(|m| self.kinds[m.pattern().as_usize()])
             .collect();
         found.sort();
@@ -300,7 +307,13 @@ mod tests {
     fn finds_parts_ids_and_date_forms_case_insensitively() {
         let ids = Identifiers::new(&identity());
         assert_eq!(ids.find(b"report for hans"), vec![IdentifierKind::PatientName]);
-        assert_eq!(ids.find(b"id=map001x"), vec![IdentifierKind::PatientId]);
+        assert_eq!(ids.find(b"id=map001, x"), vec![IdentifierKind::PatientId]);
+        assert!(ids.find(b"id=map001x").is_empty(), "part of a longer word");
+        assert_eq!(
+            ids.find(b"1.2.840.MAP001.7"),
+            vec![IdentifierKind::PatientId],
+            "inside a UID"
+        );
         assert_eq!(ids.find(b"born 17.03.1950"), vec![IdentifierKind::BirthDate]);
         assert_eq!(
             ids.find("MÜLLER".as_bytes()),

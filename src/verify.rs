@@ -178,6 +178,16 @@ fn verify_one(
         }
     };
     compare(&input, &output, &plan, &mut problems);
+    if plan.clear_preamble {
+        let mut pre = [0u8; 128];
+        if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
+            problems.push(problem(
+                &plan.dest,
+                "changed",
+                "the file preamble should be zeroed".into(),
+            ));
+        }
+    }
     independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
     let residual = residual_in(&output, &plan.dest, ids, &[]);
     (problems, residual)

@@ -108,6 +108,17 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
 
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`.
 pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) -> Result<Rendered, RewriteError> {
+    render_with(parsed, changes, inserts, false)
+}
+
+/// [`render`], and with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what
+/// PS3.10 asks of a preamble that is not used; it may hold another application's data).
+pub fn render_with(
+    parsed: &Parsed,
+    changes: &[(usize, Change)],
+    inserts: &[Insert],
+    clear_preamble: bool,
+) -> Result<Rendered, RewriteError> {
     let els = &parsed.elements;
     let items = &parsed.items;
 
@@ -278,6 +289,16 @@ pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) 
         });
     }
 
+    if clear_preamble
+        && parsed.layout.preamble
+        && parsed.source.loaded(0, 128).is_some_and(|b| b.iter().any(|&x| x != 0))
+    {
+        patches.push(Patch {
+            start: 0,
+            end: 128,
+            bytes: vec![0u8; 128],
+        });
+    }
     patches.sort_by_key(|p| (p.start, p.end));
     let mut pieces = Vec::with_capacity(patches.len() * 2 + 1);
     let mut pos = 0u64;

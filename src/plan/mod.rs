@@ -26,6 +26,8 @@ use crate::scan::{Index, Instance, Progress, Unreadable};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;
+/// `Edit::element` of the edit that stands for the file preamble (not an element).
+pub(crate) const PREAMBLE: usize = usize::MAX - 1;
 
 /// One planned change to one element.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,6 +65,9 @@ pub struct FilePlan {
     /// Elements added (a repaired mask lacking InstanceNumber, say).
     #[serde(skip)]
     pub(crate) inserts: Vec<Insert>,
+    /// The 128-byte preamble is written as zeros.
+    #[serde(skip)]
+    pub clear_preamble: bool,
 }
 
 /// A file that was readable at scan time but could not be planned or written.
@@ -514,8 +519,25 @@ impl Planner {
             });
         }
         let mut inserts = Vec::new();
+        let mut clear_preamble = false;
         if let Some(a) = &self.profile.annex_e {
             plan_deidentified(parsed, a, &mut edits, &mut inserts).map_err(fail)?;
+            if parsed.layout.preamble && parsed.source.loaded(0, 128).is_some_and(|b| b.iter().any(|&x| x != 0)) {
+                clear_preamble = true;
+                edits.insert(
+                    0,
+                    Edit {
+                        path: "preamble".into(),
+                        tag: String::new(),
+                        keyword: "FilePreamble".into(),
+                        before: Some("<128 bytes of another application's data>".into()),
+                        after: Some("<128 zero bytes>".into()),
+                        rule: "basic".into(),
+                        element: PREAMBLE,
+                        change: Change::Remove,
+                    },
+                );
+            }
         }
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
@@ -534,6 +556,7 @@ impl Planner {
             warnings,
             residual,
             inserts,
+            clear_preamble,
         })
     }
 
@@ -606,7 +629,7 @@ impl Planner {
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
         plan.edits
             .iter()
-            .filter(|e| e.element != INSERTED)
+            .filter(|e| e.element != INSERTED && e.element != PREAMBLE)
             .map(|e| (e.element, e.change.clone()))
             .collect()
     }

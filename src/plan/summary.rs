@@ -191,6 +191,7 @@ mod tests {
                 identifier: IdentifierKind::PatientId,
             }],
             inserts: vec![],
+            clear_preamble: false,
         }
     }
 
