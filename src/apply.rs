@@ -401,7 +401,7 @@ fn stage_one(
         return Err(fail("the file changed since it was scanned; scan again".into()));
     }
     let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
-    let fp = planner.plan_parsed(&parsed, &inst.path, patient_id)?;
+    let fp = planner.plan_parsed_with(&parsed, &inst.path, patient_id, false)?;
     let rendered = rewrite::render_with(
         &parsed,
         &Planner::changes(&fp),

@@ -187,12 +187,13 @@ fn do_scan(path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<Index> {
 
 pub fn scan(path: &Path, json: bool) -> Result<ExitCode> {
     let index = do_scan(path, json, Vec::new())?;
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         output::scan_json(out, &index)?;
     } else {
         output::scan_text(out, &index)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -207,13 +208,14 @@ pub fn plan(path: &Path, common: &Common, json: bool, files: bool) -> Result<Exi
         bail!("cancelled");
     };
     progress.finish();
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut *out, &plan)?;
         writeln!(out)?;
     } else {
         output::plan_text(out, &plan, &planner, key.path(), files)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -272,7 +274,7 @@ pub fn apply(
     )?;
     progress.finish();
     tracing::info!(written = report.written, failed = report.failed.len(), "applied");
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -283,6 +285,7 @@ pub fn apply(
         && report.unreadable.is_empty()
         && report.unassigned_xml.is_empty()
         && !report.cancelled;
+    out.flush()?;
     Ok(if all_written {
         ExitCode::SUCCESS
     } else {
@@ -307,13 +310,14 @@ pub fn verify(out_dir: &Path, against: &Path, common: &Common, json: bool) -> Re
     let cancel = cancel_flag();
     let report = verify::verify(out_dir, &index, &planner, &|d, t| progress.update(d, t), &cancel);
     progress.finish();
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
     } else {
         output::verify_text(out, &report)?;
     }
+    out.flush()?;
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -386,7 +390,11 @@ pub fn key_export(common: &Common, output: Option<&Path>) -> Result<ExitCode> {
                 path.display()
             );
         }
-        None => key.export_csv(&mut io::stdout().lock())?,
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            key.export_csv(&mut out)?;
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -567,13 +575,14 @@ pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Re
     for s in &prepared.stale {
         eprintln!("dams: warning: {s}");
     }
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut *out, &prepared.links)?;
         writeln!(out)?;
     } else {
         output::map_text(out, &index, &prepared)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -636,7 +645,7 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
             }),
         })
         .collect();
-    let out = &mut io::stdout().lock();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
     if json {
         serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "xml": rows }))?;
         writeln!(out)?;
@@ -661,6 +670,7 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
             }
         }
     }
+    out.flush()?;
     Ok(if prepared.planner.unassigned_xml.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -174,7 +174,18 @@ impl Source {
     }
 
     /// Bytes `[off, off+n)` if they are already loaded.
+    #[inline]
     pub fn loaded(&self, off: u64, n: usize) -> Option<&[u8]> {
+        // Nearly every access is in the first segment (the header): skip the search.
+        if let Some((0, data)) = self.segs.first()
+            && let (Ok(a), Some(end)) = (
+                usize::try_from(off),
+                usize::try_from(off).ok().and_then(|a| a.checked_add(n)),
+            )
+            && end <= data.len()
+        {
+            return data.get(a..end);
+        }
         let i = self.seg_index(off)?;
         let (s, data) = &self.segs[i];
         let a = usize::try_from(off - s).ok()?;
@@ -240,11 +251,25 @@ impl Source {
         if let Some(next) = self.segs.iter().map(|(s, _)| *s).find(|s| *s > seg_start) {
             read_end = read_end.min(next).max(end);
         }
-        let mut buf = vec![0u8; (read_end - have_end) as usize];
-        read_exact_at(file, &mut buf, have_end)?;
+        let want = read_end - have_end;
+        // Read straight into the segment's spare capacity: no zero-filling, no copy.
+        let read_into = |buf: &mut Vec<u8>| -> io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            let mut f = file;
+            f.seek(SeekFrom::Start(have_end))?;
+            buf.reserve(want as usize);
+            let before = buf.len();
+            Read::take(f, want).read_to_end(buf)?;
+            if (buf.len() - before) as u64 != want {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(())
+        };
         match idx {
-            Some(i) => self.segs[i].1.extend_from_slice(&buf),
+            Some(i) => read_into(&mut self.segs[i].1)?,
             None => {
+                let mut buf = Vec::new();
+                read_into(&mut buf)?;
                 let pos = self.segs.partition_point(|(s, _)| *s < seg_start);
                 self.segs.insert(pos, (seg_start, buf));
             }
@@ -407,6 +432,8 @@ pub struct Parsed {
     pub items: Vec<Item>,
     pub source: Source,
     pub charset: Charset,
+    /// Indexes of the top-level elements, sorted by tag (first of duplicates first).
+    top: Vec<u32>,
 }
 
 /// Reads a file's structure. Pixel data and other bulk values are located, not read.
@@ -491,6 +518,11 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
         .iter()
         .any(|e| e.tag == tags::PIXEL_DATA && e.parent == TOP && e.kind == ElementKind::Encapsulated);
     let Walker { elements, items, .. } = w;
+    let mut top: Vec<u32> = (0..elements.len() as u32)
+        .filter(|&i| elements[i as usize].parent == TOP)
+        .collect();
+    // Files are meant to be in tag order; a stable sort keeps the first of duplicates first.
+    top.sort_by_key(|&i| elements[i as usize].tag);
     let mut parsed = Parsed {
         layout: Layout {
             preamble,
@@ -507,6 +539,7 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
         items,
         source,
         charset: Charset::default(),
+        top,
     };
     parsed.charset = parsed
         .top_string(tags::SPECIFIC_CHARACTER_SET)
@@ -832,10 +865,12 @@ impl Walker<'_> {
         });
 
         let undefined = length == UNDEFINED;
-        let dict_sq = dict::vr_of(tag) == Some(VR::SQ);
-        let (kind, end) = if undefined && (tag == tags::PIXEL_DATA || vr == VR::OB || vr == VR::OW) && !dict_sq {
+        // The dictionary is asked only where the VR as written is not enough (a look-up per
+        // element would be most of the parse on the hot path).
+        let dict_sq = || dict::vr_of(tag) == Some(VR::SQ);
+        let (kind, end) = if undefined && (tag == tags::PIXEL_DATA || vr == VR::OB || vr == VR::OW) && !dict_sq() {
             (ElementKind::Encapsulated, self.fragments(value_start, tag)?)
-        } else if vr == VR::SQ || (undefined && (vr == VR::UN || !enc.explicit_vr)) || (vr == VR::UN && dict_sq) {
+        } else if vr == VR::SQ || (undefined && (vr == VR::UN || !enc.explicit_vr)) || (vr == VR::UN && dict_sq()) {
             // UN-encoded sequences are implicit VR little endian inside (PS3.5 6.2.2).
             let inner = if vr == VR::UN { Encoding::IMPLICIT_LE } else { enc };
             (
@@ -1043,7 +1078,11 @@ impl Parsed {
 
     /// The first top-level element with this tag.
     pub fn top(&self, tag: Tag) -> Option<&Element> {
-        self.elements.iter().find(|e| e.parent == TOP && e.tag == tag)
+        let i = self.top.partition_point(|&i| self.elements[i as usize].tag < tag);
+        self.top
+            .get(i)
+            .map(|&i| &self.elements[i as usize])
+            .filter(|e| e.tag == tag)
     }
 
     /// A top-level value as text (decoded with the file's character set, trimmed).

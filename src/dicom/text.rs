@@ -37,8 +37,8 @@ impl Charset {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> String {
-        if bytes.is_ascii() {
-            return String::from_utf8_lossy(bytes).into_owned();
+        if let Some(ascii) = bytes.is_ascii().then(|| std::str::from_utf8(bytes).ok()).flatten() {
+            return ascii.to_owned();
         }
         if self.known
             && let Ok(s) = self.codec.decode(bytes)

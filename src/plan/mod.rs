@@ -391,6 +391,18 @@ impl Planner {
 
     /// Plans an already parsed file.
     pub fn plan_parsed(&self, parsed: &Parsed, rel: &Path, patient_id: &str) -> Result<FilePlan, FileError> {
+        self.plan_parsed_with(parsed, rel, patient_id, true)
+    }
+
+    /// [`Planner::plan_parsed`]; without `residual` the search for identifiers the profile
+    /// leaves is skipped (writing needs the edits only; plans and verify show the search).
+    pub fn plan_parsed_with(
+        &self,
+        parsed: &Parsed,
+        rel: &Path,
+        patient_id: &str,
+        residual: bool,
+    ) -> Result<FilePlan, FileError> {
         let fail = |reason: String| FileError {
             path: rel.to_path_buf(),
             reason,
@@ -542,7 +554,7 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
-        let residual = match self.identifiers.get(patient_id) {
+        let residual = match self.identifiers.get(patient_id).filter(|_| residual) {
             Some(ids) => {
                 let edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
                 residual_in(parsed, rel, ids, &edited)

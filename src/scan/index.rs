@@ -215,7 +215,8 @@ impl Index {
         let series = &mut study.series[ri];
         let at = series
             .instances
-            .binary_search_by(|x| x.path.cmp(&h.instance.path))
+            // Byte order of the path: much cheaper than Path's component-wise order.
+            .binary_search_by(|x| x.path.as_os_str().cmp(h.instance.path.as_os_str()))
             .unwrap_or_else(|i| i);
         series.instances.insert(at, h.instance);
     }
@@ -279,6 +280,9 @@ impl Index {
     pub fn finish(&mut self) {
         use rayon::prelude::*;
         self.adopt_orphans();
+        if self.xml.is_empty() {
+            return;
+        }
         let results: Vec<Result<XmlAssignment, Unreadable>> = {
             let assigner = crate::xml::Assigner::new(self);
             let root = &self.root;

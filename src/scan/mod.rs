@@ -188,25 +188,32 @@ pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &Atomic
     let total = files.len();
     let done = AtomicUsize::new(0);
     progress(0, total);
-    let outcomes: Vec<Outcome> = files
-        .par_iter()
-        .map(|rel| {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let o = read_one(root, rel);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(n, total);
-            Some(o)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or(ScanError::Cancelled)?;
     let mut index = Index::new(root);
     for p in problems {
         index.add_unreadable(p);
     }
-    for o in outcomes {
-        index.add_outcome(o);
+    // Workers read headers in parallel and add them in small batches as they go, so the full
+    // headers of all files never sit in memory at once (64 files per lock: no contention).
+    let shared = std::sync::Mutex::new(index);
+    files.par_chunks(64).for_each(|chunk| {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let batch: Vec<Outcome> = chunk.iter().map(|rel| read_one(root, rel)).collect();
+        let n = done.fetch_add(batch.len(), Ordering::Relaxed) + batch.len();
+        progress(n, total);
+        if let Ok(mut index) = shared.lock() {
+            for o in batch {
+                index.add_outcome(o);
+            }
+        }
+    });
+    let mut index = shared.into_inner().map_err(|_| ScanError::Root {
+        path: root.to_path_buf(),
+        reason: "internal: a scan worker failed".into(),
+    })?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(ScanError::Cancelled);
     }
     index.finish();
     Ok(index)
