@@ -40,6 +40,7 @@ pub enum ApplyError {
 #[derive(Debug, Default, Serialize)]
 pub struct ApplyReport {
     /// The output folder (absent in in-place mode).
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub out: Option<PathBuf>,
     pub written: usize,
     /// XML sidecars written (part of `written` too).
@@ -83,6 +84,39 @@ fn canonical_future(p: &Path) -> PathBuf {
     out
 }
 
+/// The destination of a file, refused unless it stays inside `out_root`: a relative path of
+/// plain names only (no `..`, no root, no prefix), so that no input name and no future
+/// naming rule can make apply write outside the output folder.
+pub fn destination(out_root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    if !plain_relative(rel) {
+        return Err(format!(
+            "refused: its destination {} is not a plain path inside the output folder",
+            rel.display()
+        ));
+    }
+    Ok(out_root.join(rel))
+}
+
+/// A non-empty relative path made of plain names only.
+fn plain_relative(rel: &Path) -> bool {
+    use std::path::Component;
+    !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Checks that a folder apply is about to write into really is inside the output folder
+/// (canonical `out_root`): a symbolic link already in the output must not lead elsewhere.
+fn folder_inside(out_root: &Path, dir: &Path) -> Result<(), String> {
+    let real = fs::canonicalize(dir).map_err(|e| format!("cannot use output folder: {e}"))?;
+    if real.starts_with(out_root) {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused: the output folder {} leads outside the output folder (symbolic link)",
+            dir.strip_prefix(out_root).unwrap_or(dir).display()
+        ))
+    }
+}
+
 /// Checks that the output folder and the key store are where they may be.
 pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
     let Target::Folder(out) = target else {
@@ -114,6 +148,59 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
             key_path.display()
         )));
     }
+    check_writable(out)
+}
+
+/// Refuses an output folder that cannot be written before any work is done (or any code is
+/// added to the key store): an existing folder is probed with a temporary file, a new one
+/// needs its nearest existing parent to be writable.
+fn check_writable(out: &Path) -> Result<(), ApplyError> {
+    let refused = |reason: String| {
+        ApplyError::Target(format!(
+            "the output folder {} cannot be written: {reason}",
+            out.display()
+        ))
+    };
+    match fs::metadata(out) {
+        Ok(m) if !m.is_dir() => Err(refused("it exists and is not a folder".into())),
+        Ok(_) => {
+            let probe = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(".tmp")
+                .tempfile_in(out)
+                .map_err(|e| refused(e.to_string()))?;
+            probe.close().map_err(|e| refused(e.to_string()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let abs = std::env::current_dir().unwrap_or_default().join(out);
+            let Some(parent) = abs.ancestors().skip(1).find(|a| a.exists()) else {
+                return Ok(());
+            };
+            if !parent.is_dir() {
+                return Err(refused(format!("{} is not a folder", parent.display())));
+            }
+            writable_dir(parent).map_err(|e| refused(format!("{}: {e}", parent.display())))
+        }
+        Err(e) => Err(refused(e.to_string())),
+    }
+}
+
+/// Whether this process may create entries in `dir` (permissions and read-only mounts).
+#[cfg(unix)]
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path; access only checks permissions.
+    let rc = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn writable_dir(_: &Path) -> io::Result<()> {
     Ok(())
 }
 
@@ -318,9 +405,10 @@ fn write_xml(root: &Path, out_root: &Path, planner: &Planner, x: &crate::scan::X
     }
     let (bytes, fp) = planner.plan_xml(root, x)?;
     let out = crate::xml::rewrite_to_vec(&bytes, &fp.plan).map_err(|e| fail(format!("XML: {e}")))?;
-    let dest = out_root.join(&fp.dest);
+    let dest = destination(out_root, &fp.dest).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+    folder_inside(out_root, &dir).map_err(fail)?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
         .map_err(|e| fail(format!("cannot write output: {e}")))?;
     Ok(dir)
@@ -395,6 +483,9 @@ fn stage_one(
         path: inst.path.clone(),
         reason,
     };
+    if !plain_relative(&inst.path) {
+        return Err(fail("refused: not a plain path inside the input folder".into()));
+    }
     let src = root.join(&inst.path);
     let meta = fs::metadata(&src).map_err(|e| fail(format!("cannot read: {e}")))?;
     if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
@@ -404,11 +495,12 @@ fn stage_one(
     let fp = planner.plan_parsed(&parsed, &inst.path, patient_id)?;
     let rendered =
         rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)).map_err(|e| fail(e.to_string()))?;
-    let dest = out_root.join(&fp.dest);
+    let dest = destination(out_root, &fp.dest).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
     if !known {
         fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+        folder_inside(out_root, &dir).map_err(fail)?;
         if let Ok(mut d) = made_dirs.lock() {
             d.insert(dir);
         }
