@@ -274,6 +274,9 @@ pub fn apply(
     let done = AtomicUsize::new(0);
     let dirs = Mutex::new(BTreeSet::new());
     let made_dirs = Mutex::new(BTreeSet::new());
+    // Set when the output file system is full: every later file would fail the same way,
+    // so the run stops writing and says why, instead of trying each one.
+    let full = AtomicBool::new(false);
     progress(0, total);
 
     // Two stages: the rayon workers rewrite files into temporary files (CPU work), the
@@ -283,7 +286,7 @@ pub fn apply(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(COMMIT_QUEUE);
     let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
     std::thread::scope(|scope| {
-        let (dirs, done) = (&dirs, &done);
+        let (dirs, done, full) = (&dirs, &done, &full);
         let committer = scope.spawn(move || {
             let mut out = Vec::new();
             // Take every staged file that is waiting, make them all durable at once, then
@@ -297,7 +300,7 @@ pub fn apply(
                     }
                 }
                 let n = batch.len();
-                out.extend(commit_batch(batch, dirs));
+                out.extend(commit_batch(batch, dirs, full));
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
             out
@@ -308,7 +311,11 @@ pub fn apply(
                 if cancel.load(Ordering::Relaxed) {
                     return None;
                 }
-                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs) {
+                if full.load(Ordering::Relaxed) {
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    return Some(Err(not_written_full(&inst.path)));
+                }
+                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
                     Ok(staged) => match tx.send(staged) {
                         Ok(()) => Some(Ok(())),
@@ -344,7 +351,12 @@ pub fn apply(
             .xml
             .par_iter()
             .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| ids_of_run.contains(p)))
-            .map(|x| write_xml(&index.root, &out_root, planner, x))
+            .map(|x| {
+                if full.load(Ordering::Relaxed) {
+                    return Err(not_written_full(&x.path));
+                }
+                write_xml(&index.root, &out_root, planner, x)
+            })
             .collect()
     };
     for r in &xml_results {
@@ -354,7 +366,7 @@ pub fn apply(
     }
 
     // The mapping of masks to their CT, as written, for the patients of this run.
-    if let (Target::Folder(_), Some(links)) = (target, &planner.links) {
+    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, full.load(Ordering::Relaxed)) {
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
         write_mapping(&out_root, links, planner, &ids)?;
     }
@@ -478,10 +490,17 @@ fn stage_one(
     patient_id: &str,
     inst: &Instance,
     made_dirs: &Mutex<BTreeSet<PathBuf>>,
+    full: &AtomicBool,
 ) -> Result<Staged, FileError> {
     let fail = |reason: String| FileError {
         path: inst.path.clone(),
         reason,
+    };
+    let fail_write = |e: io::Error| {
+        if out_of_space(&e) {
+            full.store(true, Ordering::Relaxed);
+        }
+        fail(format!("cannot write output: {e}"))
     };
     if !plain_relative(&inst.path) {
         return Err(fail("refused: not a plain path inside the input folder".into()));
@@ -499,21 +518,39 @@ fn stage_one(
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
     if !known {
-        fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+        fs::create_dir_all(&dir).map_err(|e| {
+            if out_of_space(&e) {
+                full.store(true, Ordering::Relaxed);
+            }
+            fail(format!("cannot create output folder: {e}"))
+        })?;
         folder_inside(out_root, &dir).map_err(fail)?;
         if let Ok(mut d) = made_dirs.lock() {
             d.insert(dir);
         }
     }
-    let tmp =
-        crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(|e| fail(format!("cannot write output: {e}")))?;
-    write_rendered(&parsed, &rendered, tmp.as_file()).map_err(|e| fail(format!("cannot write output: {e}")))?;
+    let tmp = crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(fail_write)?;
+    write_rendered(&parsed, &rendered, tmp.as_file()).map_err(fail_write)?;
     start_writeback(tmp.as_file());
     Ok(Staged {
         tmp,
         dest,
         source: inst.path.clone(),
     })
+}
+
+/// No space left (or the user's quota used up): nothing more can be written there. A file
+/// too large for a size limit (EFBIG) is not this: smaller files may still fit.
+fn out_of_space(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+/// The reason given for the files not tried once the output file system was full.
+fn not_written_full(path: &Path) -> FileError {
+    FileError {
+        path: path.to_path_buf(),
+        reason: "not written: the output file system is full; free some space and run apply again".into(),
+    }
 }
 
 /// Asks the kernel to start writing the file to disk now, without waiting, so that the
@@ -534,8 +571,11 @@ fn start_writeback(_: &fs::File) {}
 /// Makes a batch of staged files durable, then gives each its final name. On Linux one
 /// `syncfs` flushes the whole batch; elsewhere each file is synced on its own. A file whose
 /// data may not be on disk is never renamed: its temporary file is removed.
-fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>) -> Vec<Result<(), FileError>> {
+fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &AtomicBool) -> Vec<Result<(), FileError>> {
     let synced = sync_batch(&batch);
+    if synced.as_ref().is_err_and(out_of_space) {
+        full.store(true, Ordering::Relaxed);
+    }
     batch
         .into_iter()
         .map(|Staged { tmp, dest, source }| {
