@@ -545,14 +545,23 @@ fn looks_like_meta(head: &[u8]) -> bool {
 /// Replaces the source with one holding the meta bytes followed by the inflated data set.
 fn inflate_into(src: &mut Source, dataset_start: u64) -> Result<()> {
     let mut head = vec![0u8; dataset_start as usize];
-    let file = src.file.take().ok_or_else(|| ParseError::Deflate("no file".into()))?;
-    read_exact_at(&file, &mut head, 0)?;
     let mut compressed = Vec::new();
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = &file;
-        f.seek(SeekFrom::Start(dataset_start))?;
-        f.read_to_end(&mut compressed)?;
+    match src.file.take() {
+        Some(file) => {
+            use std::io::{Seek, SeekFrom};
+            read_exact_at(&file, &mut head, 0)?;
+            let mut f = &file;
+            f.seek(SeekFrom::Start(dataset_start))?;
+            f.read_to_end(&mut compressed)?;
+        }
+        // A file read into memory (parse_bytes) is inflated the same way.
+        None => {
+            let all = src
+                .loaded(0, src.len() as usize)
+                .ok_or_else(|| ParseError::Deflate("internal: bytes not loaded".into()))?;
+            head.copy_from_slice(&all[..dataset_start as usize]);
+            compressed.extend_from_slice(&all[dataset_start as usize..]);
+        }
     }
     let mut out = head;
     let decoder = flate2::read::DeflateDecoder::new(&compressed[..]);
