@@ -542,6 +542,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
+    // The folders created here, so that each one's entry in its parent is made durable too:
+    // the key store's own fsync of its folder does not cover a folder that is new.
+    let new: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -549,7 +556,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir)
+    b.create(dir)?;
+    for d in new.iter().rev() {
+        if let Some(parent) = d.parent() {
+            crate::atomic::sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
