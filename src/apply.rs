@@ -243,7 +243,9 @@ pub fn apply(
             })?;
             canonical(out)
         }
-        Target::InPlace => index.root.clone(),
+        // Canonical like the output folder: the check that each folder written into is
+        // inside it compares canonical paths.
+        Target::InPlace => canonical(&index.root),
     };
     remove_stale_temps(&out_root).map_err(|source| ApplyError::Io {
         path: out_root.clone(),

@@ -353,3 +353,28 @@ fn unreadable_input_and_unwritable_output() {
     );
     chmod(&input.join("locked"), 0o755);
 }
+
+/// In place, with the folder given as a relative path through a symbolic link: every file is
+/// still inside the folder it is written to.
+#[test]
+fn in_place_through_a_relative_linked_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    stage(
+        &tmp.path().join("real"),
+        &[
+            ("pydicom/CT_small.dcm", "a/ct.dcm"),
+            ("pydicom/MR_small.dcm", "b/mr.dcm"),
+        ],
+    );
+    std::os::unix::fs::symlink("real", tmp.path().join("via_link")).unwrap();
+    let o = dams(&tmp.path().join("data"))
+        .current_dir(tmp.path())
+        .args(["apply", "--yes", "--in-place", "--json", "via_link"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(report["written"], 2, "{report:#}");
+    let p = dams::dicom::parse::parse_file(&tmp.path().join("real/a/ct.dcm")).unwrap();
+    assert_eq!(p.top_string(dams::dicom::tags::PATIENT_ID).as_deref(), Some("P0001"));
+}
