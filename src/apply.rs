@@ -513,6 +513,13 @@ fn stage_one(
         return Err(fail("the file changed since it was scanned; scan again".into()));
     }
     let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
+    // Size and time can stay the same while the content changes (a copy that kept the old
+    // time): the file must still be the instance, of the patient, that was planned.
+    let now = |tag| parsed.top_string(tag).unwrap_or_default();
+    let pid = now(crate::dicom::tags::PATIENT_ID);
+    if now(crate::dicom::tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.is_empty() || pid == patient_id) {
+        return Err(fail("the file changed since it was scanned; scan again".into()));
+    }
     let fp = planner.plan_parsed(&parsed, &inst.path, patient_id)?;
     let rendered =
         rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)).map_err(|e| fail(e.to_string()))?;
