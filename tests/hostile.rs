@@ -432,18 +432,19 @@ fn deep_nesting_in_memory_is_refused_without_overflow() {
     assert!(r.unwrap_err().contains("nested"));
 }
 
-/// Between scan and apply a file changes (same size, new content and time) and another one
-/// vanishes: each is refused with its reason, the others are written.
+/// Between scan and apply a file changes (same size, new content and time), another one
+/// vanishes, a third is replaced by another patient's file of the same size with the old
+/// time put back: each is refused with its reason, the others are written.
 #[test]
 fn files_that_change_or_vanish_after_the_scan() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
-    for n in 0..4 {
+    for n in 0..5 {
         std::fs::write(input.join(format!("ct{n}.dcm")), good(n)).unwrap();
     }
     let index = scan(&input);
-    assert_eq!(index.file_count(), 4);
+    assert_eq!(index.file_count(), 5);
     // Same size, other bytes, later modification time.
     let changed = input.join("ct1.dcm");
     let mut bytes = std::fs::read(&changed).unwrap();
@@ -459,6 +460,16 @@ fn files_that_change_or_vanish_after_the_scan() {
         .set_modified(later)
         .unwrap();
     std::fs::remove_file(input.join("ct2.dcm")).unwrap();
+    // Another patient's file in its place, same size, the old modification time put back.
+    let swapped = input.join("ct4.dcm");
+    let old_time = std::fs::metadata(&swapped).unwrap().modified().unwrap();
+    std::fs::write(&swapped, ct(4, "HOST02", &[], &[], &pixels())).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&swapped)
+        .unwrap()
+        .set_modified(old_time)
+        .unwrap();
 
     let out = tmp.path().join("out");
     let report = apply(&input, &index, &out, &tmp.path().join("key.json"));
@@ -473,6 +484,10 @@ fn files_that_change_or_vanish_after_the_scan() {
         "{reasons:?}"
     );
     assert!(reasons["ct2.dcm"].contains("No such file"), "{reasons:?}");
+    assert!(
+        reasons["ct4.dcm"].contains("changed since it was scanned"),
+        "{reasons:?}"
+    );
     assert!(out.join("ct0.dcm").exists() && out.join("ct3.dcm").exists());
     assert!(!out.join("ct1.dcm").exists() && !out.join("ct2.dcm").exists());
 }
