@@ -40,6 +40,7 @@ pub enum ApplyError {
 #[derive(Debug, Default, Serialize)]
 pub struct ApplyReport {
     /// The output folder (absent in in-place mode).
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub out: Option<PathBuf>,
     pub written: usize,
     /// XML sidecars written (part of `written` too).
@@ -83,6 +84,39 @@ fn canonical_future(p: &Path) -> PathBuf {
     out
 }
 
+/// The destination of a file, refused unless it stays inside `out_root`: a relative path of
+/// plain names only (no `..`, no root, no prefix), so that no input name and no future
+/// naming rule can make apply write outside the output folder.
+pub fn destination(out_root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    if !plain_relative(rel) {
+        return Err(format!(
+            "refused: its destination {} is not a plain path inside the output folder",
+            rel.display()
+        ));
+    }
+    Ok(out_root.join(rel))
+}
+
+/// A non-empty relative path made of plain names only.
+fn plain_relative(rel: &Path) -> bool {
+    use std::path::Component;
+    !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Checks that a folder apply is about to write into really is inside the output folder
+/// (canonical `out_root`): a symbolic link already in the output must not lead elsewhere.
+fn folder_inside(out_root: &Path, dir: &Path) -> Result<(), String> {
+    let real = fs::canonicalize(dir).map_err(|e| format!("cannot use output folder: {e}"))?;
+    if real.starts_with(out_root) {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused: the output folder {} leads outside the output folder (symbolic link)",
+            dir.strip_prefix(out_root).unwrap_or(dir).display()
+        ))
+    }
+}
+
 /// Checks that the output folder and the key store are where they may be.
 pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
     let Target::Folder(out) = target else {
@@ -114,6 +148,59 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
             key_path.display()
         )));
     }
+    check_writable(out)
+}
+
+/// Refuses an output folder that cannot be written before any work is done (or any code is
+/// added to the key store): an existing folder is probed with a temporary file, a new one
+/// needs its nearest existing parent to be writable.
+fn check_writable(out: &Path) -> Result<(), ApplyError> {
+    let refused = |reason: String| {
+        ApplyError::Target(format!(
+            "the output folder {} cannot be written: {reason}",
+            out.display()
+        ))
+    };
+    match fs::metadata(out) {
+        Ok(m) if !m.is_dir() => Err(refused("it exists and is not a folder".into())),
+        Ok(_) => {
+            let probe = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(".tmp")
+                .tempfile_in(out)
+                .map_err(|e| refused(e.to_string()))?;
+            probe.close().map_err(|e| refused(e.to_string()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let abs = std::env::current_dir().unwrap_or_default().join(out);
+            let Some(parent) = abs.ancestors().skip(1).find(|a| a.exists()) else {
+                return Ok(());
+            };
+            if !parent.is_dir() {
+                return Err(refused(format!("{} is not a folder", parent.display())));
+            }
+            writable_dir(parent).map_err(|e| refused(format!("{}: {e}", parent.display())))
+        }
+        Err(e) => Err(refused(e.to_string())),
+    }
+}
+
+/// Whether this process may create entries in `dir` (permissions and read-only mounts).
+#[cfg(unix)]
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path; access only checks permissions.
+    let rc = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn writable_dir(_: &Path) -> io::Result<()> {
     Ok(())
 }
 
@@ -156,7 +243,9 @@ pub fn apply(
             })?;
             canonical(out)
         }
-        Target::InPlace => index.root.clone(),
+        // Canonical like the output folder: the check that each folder written into is
+        // inside it compares canonical paths.
+        Target::InPlace => canonical(&index.root),
     };
     remove_stale_temps(&out_root).map_err(|source| ApplyError::Io {
         path: out_root.clone(),
@@ -187,6 +276,9 @@ pub fn apply(
     let done = AtomicUsize::new(0);
     let dirs = Mutex::new(BTreeSet::new());
     let made_dirs = Mutex::new(BTreeSet::new());
+    // Set when the output file system is full: every later file would fail the same way,
+    // so the run stops writing and says why, instead of trying each one.
+    let full = AtomicBool::new(false);
     progress(0, total);
 
     // Two stages: the rayon workers rewrite files into temporary files (CPU work), the
@@ -196,7 +288,7 @@ pub fn apply(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(COMMIT_QUEUE);
     let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
     std::thread::scope(|scope| {
-        let (dirs, done) = (&dirs, &done);
+        let (dirs, done, full) = (&dirs, &done, &full);
         let committer = scope.spawn(move || {
             let mut out = Vec::new();
             // Take every staged file that is waiting, make them all durable at once, then
@@ -210,7 +302,7 @@ pub fn apply(
                     }
                 }
                 let n = batch.len();
-                out.extend(commit_batch(batch, dirs));
+                out.extend(commit_batch(batch, dirs, full));
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
             out
@@ -221,7 +313,11 @@ pub fn apply(
                 if cancel.load(Ordering::Relaxed) {
                     return None;
                 }
-                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs) {
+                if full.load(Ordering::Relaxed) {
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    return Some(Err(not_written_full(&inst.path)));
+                }
+                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
                     Ok(staged) => match tx.send(staged) {
                         Ok(()) => Some(Ok(())),
@@ -257,7 +353,12 @@ pub fn apply(
             .xml
             .par_iter()
             .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| ids_of_run.contains(p)))
-            .map(|x| write_xml(&index.root, &out_root, planner, x))
+            .map(|x| {
+                if full.load(Ordering::Relaxed) {
+                    return Err(not_written_full(&x.path));
+                }
+                write_xml(&index.root, &out_root, planner, x)
+            })
             .collect()
     };
     for r in &xml_results {
@@ -267,7 +368,7 @@ pub fn apply(
     }
 
     // The mapping of masks to their CT, as written, for the patients of this run.
-    if let (Target::Folder(_), Some(links)) = (target, &planner.links) {
+    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, full.load(Ordering::Relaxed)) {
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
         write_mapping(&out_root, links, planner, &ids)?;
     }
@@ -318,9 +419,10 @@ fn write_xml(root: &Path, out_root: &Path, planner: &Planner, x: &crate::scan::X
     }
     let (bytes, fp) = planner.plan_xml(root, x)?;
     let out = crate::xml::rewrite_to_vec(&bytes, &fp.plan).map_err(|e| fail(format!("XML: {e}")))?;
-    let dest = out_root.join(&fp.dest);
+    let dest = destination(out_root, &fp.dest).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+    folder_inside(out_root, &dir).map_err(fail)?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
         .map_err(|e| fail(format!("cannot write output: {e}")))?;
     Ok(dir)
@@ -390,17 +492,34 @@ fn stage_one(
     patient_id: &str,
     inst: &Instance,
     made_dirs: &Mutex<BTreeSet<PathBuf>>,
+    full: &AtomicBool,
 ) -> Result<Staged, FileError> {
     let fail = |reason: String| FileError {
         path: inst.path.clone(),
         reason,
     };
+    let fail_write = |e: io::Error| {
+        if out_of_space(&e) {
+            full.store(true, Ordering::Relaxed);
+        }
+        fail(format!("cannot write output: {e}"))
+    };
+    if !plain_relative(&inst.path) {
+        return Err(fail("refused: not a plain path inside the input folder".into()));
+    }
     let src = root.join(&inst.path);
     let meta = fs::metadata(&src).map_err(|e| fail(format!("cannot read: {e}")))?;
     if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
         return Err(fail("the file changed since it was scanned; scan again".into()));
     }
     let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
+    // Size and time can stay the same while the content changes (a copy that kept the old
+    // time): the file must still be the instance, of the patient, that was planned.
+    let now = |tag| parsed.top_string(tag).unwrap_or_default();
+    let pid = now(crate::dicom::tags::PATIENT_ID);
+    if now(crate::dicom::tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.is_empty() || pid == patient_id) {
+        return Err(fail("the file changed since it was scanned; scan again".into()));
+    }
     let fp = planner.plan_parsed_with(&parsed, &inst.path, patient_id, false)?;
     let rendered = rewrite::render_with(
         &parsed,
@@ -409,24 +528,43 @@ fn stage_one(
         fp.clear_preamble,
     )
     .map_err(|e| fail(e.to_string()))?;
-    let dest = out_root.join(&fp.dest);
+    let dest = destination(out_root, &fp.dest).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
     if !known {
-        fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
+        fs::create_dir_all(&dir).map_err(|e| {
+            if out_of_space(&e) {
+                full.store(true, Ordering::Relaxed);
+            }
+            fail(format!("cannot create output folder: {e}"))
+        })?;
+        folder_inside(out_root, &dir).map_err(fail)?;
         if let Ok(mut d) = made_dirs.lock() {
             d.insert(dir);
         }
     }
-    let tmp =
-        crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(|e| fail(format!("cannot write output: {e}")))?;
-    write_rendered(&parsed, &rendered, tmp.as_file()).map_err(|e| fail(format!("cannot write output: {e}")))?;
+    let tmp = crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(fail_write)?;
+    write_rendered(&parsed, &rendered, tmp.as_file()).map_err(fail_write)?;
     start_writeback(tmp.as_file());
     Ok(Staged {
         tmp,
         dest,
         source: inst.path.clone(),
     })
+}
+
+/// No space left (or the user's quota used up): nothing more can be written there. A file
+/// too large for a size limit (EFBIG) is not this: smaller files may still fit.
+fn out_of_space(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+/// The reason given for the files not tried once the output file system was full.
+fn not_written_full(path: &Path) -> FileError {
+    FileError {
+        path: path.to_path_buf(),
+        reason: "not written: the output file system is full; free some space and run apply again".into(),
+    }
 }
 
 /// Asks the kernel to start writing the file to disk now, without waiting, so that the
@@ -447,8 +585,11 @@ fn start_writeback(_: &fs::File) {}
 /// Makes a batch of staged files durable, then gives each its final name. On Linux one
 /// `syncfs` flushes the whole batch; elsewhere each file is synced on its own. A file whose
 /// data may not be on disk is never renamed: its temporary file is removed.
-fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>) -> Vec<Result<(), FileError>> {
+fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &AtomicBool) -> Vec<Result<(), FileError>> {
     let synced = sync_batch(&batch);
+    if synced.as_ref().is_err_and(out_of_space) {
+        full.store(true, Ordering::Relaxed);
+    }
     batch
         .into_iter()
         .map(|Staged { tmp, dest, source }| {

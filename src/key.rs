@@ -228,8 +228,14 @@ impl KeyStore {
 
     /// The secret behind deterministic UIDs (32 bytes).
     pub fn secret(&self) -> Vec<u8> {
-        (0..self.file.secret.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&self.file.secret[2 * i..2 * i + 2], 16).ok())
+        // Byte pairs, not string slices: a secret is checked to be hex when the file is read,
+        // and slicing a str at a byte offset would panic on anything else.
+        self.file
+            .secret
+            .as_bytes()
+            .chunks_exact(2)
+            .filter_map(|pair| std::str::from_utf8(pair).ok())
+            .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
             .collect()
     }
 
@@ -251,16 +257,20 @@ impl KeyStore {
         for (id, name, birth) in unknown {
             let mut code = self.format_code(n);
             while self.entry_by_code(&code).is_some() {
-                n += 1;
+                // An imported code can push the counter to the end of its range; then there
+                // are no more codes to give (the patients left over are reported by the plan).
+                let Some(next) = n.checked_add(1) else { return out };
+                n = next;
                 code = self.format_code(n);
             }
-            n += 1;
             out.push(NewEntry {
                 patient_id: id.clone(),
                 code,
                 patient_name: name.clone(),
                 birth_date: birth.clone(),
             });
+            let Some(next) = n.checked_add(1) else { return out };
+            n = next;
         }
         out
     }
@@ -291,7 +301,7 @@ impl KeyStore {
                 .strip_prefix(&self.file.prefix)
                 .and_then(|d| d.parse::<u64>().ok())
             {
-                self.file.next = self.file.next.max(num + 1);
+                self.file.next = self.file.next.max(num.saturating_add(1));
             }
         }
         self.save_locked()
@@ -468,7 +478,7 @@ impl KeyStore {
                 continue;
             }
             if let Some(num) = code.strip_prefix(&self.file.prefix).and_then(|d| d.parse::<u64>().ok()) {
-                self.file.next = self.file.next.max(num + 1);
+                self.file.next = self.file.next.max(num.saturating_add(1));
             }
             self.file.entries.push(KeyEntry {
                 patient_id: id,
@@ -520,6 +530,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
     if file.checksum != file.digest() {
         return Err(damaged("checksum does not match its content".into()));
     }
+    if file.secret.len() != 64 || !file.secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(damaged("its secret is not 64 hexadecimal digits".into()));
+    }
     Ok(file)
 }
 
@@ -542,6 +555,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
+    // The folders created here, so that each one's entry in its parent is made durable too:
+    // the key store's own fsync of its folder does not cover a folder that is new.
+    let new: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -549,7 +569,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir)
+    b.create(dir)?;
+    for d in new.iter().rev() {
+        if let Some(parent) = d.parent() {
+            crate::atomic::sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -616,6 +642,32 @@ mod tests {
         let edited = String::from_utf8(good).unwrap().replace("P0002", "P0009");
         fs::write(&path, edited).unwrap();
         assert!(KeyStore::open(&path).unwrap_err().to_string().contains("checksum"));
+    }
+
+    /// A file edited by hand and given a matching checksum is still checked: a secret that is
+    /// not hex is refused (it once made `secret()` slice a string mid-character), and a code
+    /// at the end of the number range does not overflow the counter.
+    #[test]
+    fn edited_but_checksummed_file_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        let mut k = KeyStore::open(&path).unwrap();
+        k.save().unwrap();
+        let mut file = parse(&path, &fs::read(&path).unwrap()).unwrap();
+        file.secret = "é".repeat(32);
+        file.checksum = file.digest();
+        fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let err = KeyStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("secret"), "{err}");
+
+        let path = dir.path().join("k2.json");
+        let csv = dir.path().join("k.csv");
+        fs::write(&csv, format!("PatientID,code\nA,P{}\n", u64::MAX)).unwrap();
+        let mut k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 1);
+        assert_eq!(k.file.next, u64::MAX);
+        let p = k.propose(&patients(&["B", "C"]));
+        assert_eq!(p.len(), 0, "no code left to give, and no panic");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod dicom;
 pub mod key;
 pub mod link;
+pub mod paths;
 pub mod plan;
 pub mod residual;
 pub mod review;

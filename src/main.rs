@@ -162,7 +162,20 @@ struct DemoArgs {
     headless: bool,
 }
 
+/// A file size limit (`ulimit -f`) would kill dams with SIGXFSZ in the middle of a write.
+/// Ignored, the write fails with EFBIG instead, and the file is reported like any other
+/// write error while the rest of the batch goes on.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_IGN installs no
+    // handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let args = Cli::parse();
     cli::init_logging();
     let common = &args.common;

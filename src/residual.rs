@@ -248,6 +248,7 @@ impl Replacer {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Residual {
     /// The file (relative to its folder).
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     /// Element path, e.g. `(0010,1000)` or `(0008,1110)[0]/(0008,1030)`.
     pub element: String,

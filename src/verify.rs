@@ -18,6 +18,7 @@ use crate::scan::{Index, Instance, Progress};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
     /// Relative to the output folder.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     /// `missing`, `unreadable`, `edit`, `changed`, `pixel-data`, `transfer-syntax`, `dicom-rs`.
     pub kind: String,

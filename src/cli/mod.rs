@@ -637,10 +637,10 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
         .iter()
         .map(|x| match prepared.planner.xml_owner(&x.path) {
             Some((pid, by)) => serde_json::json!({
-                "path": x.path, "patient_id": pid, "code": prepared.planner.code(pid), "assigned_by": by,
+                "path": x.path.to_string_lossy(), "patient_id": pid, "code": prepared.planner.code(pid), "assigned_by": by,
             }),
             None => serde_json::json!({
-                "path": x.path, "patient_id": null, "code": null,
+                "path": x.path.to_string_lossy(), "patient_id": null, "code": null,
                 "reason": prepared.planner.unassigned_xml.iter().find(|u| u.path == x.path).map(|u| u.reason.clone()),
             }),
         })

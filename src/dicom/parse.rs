@@ -578,14 +578,23 @@ fn looks_like_meta(head: &[u8]) -> bool {
 /// Replaces the source with one holding the meta bytes followed by the inflated data set.
 fn inflate_into(src: &mut Source, dataset_start: u64) -> Result<()> {
     let mut head = vec![0u8; dataset_start as usize];
-    let file = src.file.take().ok_or_else(|| ParseError::Deflate("no file".into()))?;
-    read_exact_at(&file, &mut head, 0)?;
     let mut compressed = Vec::new();
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = &file;
-        f.seek(SeekFrom::Start(dataset_start))?;
-        f.read_to_end(&mut compressed)?;
+    match src.file.take() {
+        Some(file) => {
+            use std::io::{Seek, SeekFrom};
+            read_exact_at(&file, &mut head, 0)?;
+            let mut f = &file;
+            f.seek(SeekFrom::Start(dataset_start))?;
+            f.read_to_end(&mut compressed)?;
+        }
+        // A file read into memory (parse_bytes) is inflated the same way.
+        None => {
+            let all = src
+                .loaded(0, src.len() as usize)
+                .ok_or_else(|| ParseError::Deflate("internal: bytes not loaded".into()))?;
+            head.copy_from_slice(&all[..dataset_start as usize]);
+            compressed.extend_from_slice(&all[dataset_start as usize..]);
+        }
     }
     let mut out = head;
     let decoder = flate2::read::DeflateDecoder::new(&compressed[..]);
@@ -750,6 +759,8 @@ impl Walker<'_> {
         }
         let mut pos = start;
         let len = self.src.len();
+        let first = self.elements.len();
+        let mut dups = Duplicates::default();
         loop {
             if let Some(e) = end {
                 if pos == e {
@@ -779,6 +790,15 @@ impl Walker<'_> {
                 return Err(malformed(
                     pos,
                     format!("unexpected {} among data elements", super::tag_string(tag)),
+                ));
+            }
+            if dups.seen_before(tag, &self.elements[first..], parent) {
+                return Err(malformed(
+                    pos,
+                    format!(
+                        "element {} appears twice in the same data set; readers disagree on which one counts",
+                        super::tag_string(tag)
+                    ),
                 ));
             }
             let idx = self.element(pos, parent, enc, depth)?;
@@ -1048,6 +1068,37 @@ impl Walker<'_> {
     }
 }
 
+/// Finds a tag that occurs twice among the elements of one data set. Tags normally ascend,
+/// so comparing with the previous one is enough; only a data set out of order pays for a set
+/// (built once, so hostile input stays linear).
+#[derive(Default)]
+struct Duplicates {
+    last: Option<Tag>,
+    seen: Option<std::collections::HashSet<Tag>>,
+}
+
+impl Duplicates {
+    /// `elements` are those parsed since the data set began (descendants included).
+    fn seen_before(&mut self, tag: Tag, elements: &[Element], parent: u32) -> bool {
+        let last = self.last.replace(tag);
+        if let Some(seen) = &mut self.seen {
+            return !seen.insert(tag);
+        }
+        match last {
+            None => false,
+            Some(l) if tag > l => false,
+            Some(l) if tag == l => true,
+            Some(_) => {
+                let mut seen: std::collections::HashSet<Tag> =
+                    elements.iter().filter(|e| e.parent == parent).map(|e| e.tag).collect();
+                let dup = !seen.insert(tag);
+                self.seen = Some(seen);
+                dup
+            }
+        }
+    }
+}
+
 fn malformed(at: u64, reason: impl Into<String>) -> ParseError {
     ParseError::Malformed {
         at,
@@ -1233,6 +1284,29 @@ mod tests {
         seq.extend(short((0x0008, 0x1155), b"UI", b"1.2.3.4\0"));
         let err = parse_bytes(explicit_file(&seq)).expect_err("must fail");
         assert_eq!(err.kind(), "truncated");
+    }
+
+    #[test]
+    fn duplicate_tags_are_refused() {
+        let mut body = short((0x0010, 0x0010), b"PN", b"A^B ");
+        body.extend(short((0x0010, 0x0020), b"LO", b"ID42"));
+        body.extend(short((0x0010, 0x0020), b"LO", b"ID43"));
+        let err = parse_bytes(explicit_file(&body)).expect_err("must fail");
+        assert!(err.to_string().contains("(0010,0020) appears twice"), "{err}");
+        // Out of order, but no tag twice: still read.
+        let mut body = short((0x0010, 0x0020), b"LO", b"ID42");
+        body.extend(short((0x0010, 0x0010), b"PN", b"A^B "));
+        parse_bytes(explicit_file(&body)).expect("out of order is tolerated");
+        // The same tag in two different items is no duplicate.
+        let mut seq = Vec::new();
+        seq.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        for uid in [b"1.2.3.4\0", b"1.2.3.5\0"] {
+            seq.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+            seq.extend(short((0x0008, 0x1155), b"UI", uid));
+            seq.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        }
+        seq.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        parse_bytes(explicit_file(&seq)).expect("same tag in two items");
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub struct SourceSeries {
     pub description: String,
     pub number: Option<i64>,
     /// The folder holding its files (their common folder), relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub folder: PathBuf,
     /// Its files that are not derived objects (a mask copying its UID is not counted).
     pub slices: usize,
@@ -189,6 +190,7 @@ pub enum SuggestionReason {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {
     pub series_uid: String,
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub folder: PathBuf,
     pub description: String,
     pub reasons: Vec<SuggestionReason>,
@@ -261,8 +263,10 @@ pub struct SegmentationGroup {
     pub claimed_series_uid: String,
     pub kind: SegmentationKind,
     /// The folder holding its files, relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub folder: PathBuf,
     /// Relative to the scanned root, sorted.
+    #[serde(serialize_with = "crate::paths::lossy_vec")]
     pub files: Vec<PathBuf>,
     pub status: LinkStatus,
     /// The source in force: the resolved one, or the manual one.
@@ -307,6 +311,7 @@ impl SegmentationGroup {
 #[derive(Debug, Clone, Serialize)]
 pub struct DerivedFile {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     /// The key of its group.
     pub group: String,

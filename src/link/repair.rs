@@ -23,6 +23,7 @@ const SOP_UID_DOMAIN: &str = "dams-link-sop";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Repair {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     /// The key of its group.
     pub group: String,

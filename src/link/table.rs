@@ -18,9 +18,11 @@ pub struct MappingRow {
     pub patient: String,
     pub kind: String,
     pub status: String,
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub segmentation_folder: PathBuf,
     pub segmentation_series_uid: String,
     pub segmentation_files: usize,
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub source_folder: Option<PathBuf>,
     pub source_series_uid: Option<String>,
     pub source_slices: Option<usize>,

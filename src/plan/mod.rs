@@ -52,8 +52,10 @@ pub struct Edit {
 #[derive(Debug, Clone, Serialize)]
 pub struct FilePlan {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub source: PathBuf,
     /// Relative to the output folder.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub dest: PathBuf,
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
@@ -74,6 +76,7 @@ pub struct FilePlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{path}: {reason}", path = .path.display())]
 pub struct FileError {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub reason: String,
 }
@@ -96,7 +99,9 @@ pub struct PatientPlan {
 /// What happens to one XML file.
 #[derive(Debug, Clone, Serialize)]
 pub struct XmlFilePlan {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub source: PathBuf,
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub dest: PathBuf,
     /// How the patient was decided (its ID or name in it, its folder, by hand).
     pub assigned_by: String,
@@ -107,6 +112,7 @@ pub struct XmlFilePlan {
 /// An XML file that belongs to no patient yet: not written until it is assigned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnassignedXml {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub reason: String,
 }

@@ -49,6 +49,7 @@ pub struct FileIdentity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     #[serde(skip)]
     pub size: u64,

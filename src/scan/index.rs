@@ -13,6 +13,7 @@ use super::header::{FileIdentity, Header, Instance};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unreadable {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     /// `not-dicom`, `empty`, `truncated`, `malformed`, `unsupported`, `io`, `dicomdir`,
     /// `no-patient-id`, `symlink`.
@@ -119,6 +120,7 @@ pub enum XmlAssignment {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct XmlFile {
     /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     #[serde(skip)]
     pub size: u64,
@@ -131,6 +133,7 @@ pub struct XmlFile {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Index {
     #[serde(skip)]
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub root: PathBuf,
     pub patients: Vec<Patient>,
     pub xml: Vec<XmlFile>,

@@ -83,8 +83,13 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
     }
 }
 
-/// Lists the files below `root` (sorted, relative paths). Folders that cannot be listed and
-/// symbolic links become [`Unreadable`] rows.
+/// Lists the files below `root` (sorted, relative paths). Folders that cannot be listed,
+/// special files and refused symbolic links become [`Unreadable`] rows.
+///
+/// Symbolic links are followed when their target is inside `root` (the output then holds a
+/// copy where the link was); a link that leads out of `root`, a broken link and a link loop
+/// are refused with the reason, so a scan never reads files the user did not point it at and
+/// always ends.
 pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Unreadable>), ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
         path: root.to_path_buf(),
@@ -96,16 +101,39 @@ pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Un
             reason: "not a folder".into(),
         });
     }
+    let root_c = std::fs::canonicalize(root).map_err(|e| ScanError::Root {
+        path: root.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let excluded: Vec<PathBuf> = opts
         .exclude
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
+    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
+    let refused = std::cell::RefCell::new(Vec::new());
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter();
     let it = walker.filter_entry(|e| {
-        if e.depth() == 0 || !e.file_type().is_dir() {
+        if e.depth() == 0 {
+            return true;
+        }
+        if e.path_is_symlink() {
+            let inside = std::fs::canonicalize(e.path()).is_ok_and(|t| t.starts_with(&root_c));
+            if !inside {
+                refused.borrow_mut().push(Unreadable {
+                    path: rel_of(e.path()),
+                    kind: "symlink".into(),
+                    reason: "symbolic link to a target outside the scanned folder: not followed".into(),
+                });
+                return false;
+            }
+        }
+        if !e.file_type().is_dir() {
             return true;
         }
         match std::fs::canonicalize(e.path()) {
@@ -116,38 +144,55 @@ pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Un
     for entry in it {
         match entry {
             Ok(e) => {
-                let rel = e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf();
+                let rel = rel_of(e.path());
                 let ft = e.file_type();
-                if ft.is_symlink() {
-                    problems.push(Unreadable {
-                        path: rel,
-                        kind: "symlink".into(),
-                        reason: "symbolic link: not followed".into(),
-                    });
-                } else if ft.is_file() {
+                if ft.is_file() {
                     let temp = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
                     if !temp {
                         files.push(rel);
                     }
+                } else if !ft.is_dir() {
+                    // Reading a FIFO would block the scan forever, a device could be endless.
+                    problems.push(Unreadable {
+                        path: rel,
+                        kind: "io".into(),
+                        reason: "not a regular file (FIFO, socket or device): not read".into(),
+                    });
                 }
             }
             Err(err) => {
-                let path = err
+                let path = err.path().map(rel_of).unwrap_or_default();
+                let is_link = err
                     .path()
-                    .map(|p| p.strip_prefix(root).unwrap_or(p).to_path_buf())
-                    .unwrap_or_default();
-                let reason = err
-                    .io_error()
-                    .map(|e| format!("cannot list folder: {e}"))
-                    .unwrap_or_else(|| err.to_string());
+                    .and_then(|p| std::fs::symlink_metadata(p).ok())
+                    .is_some_and(|m| m.file_type().is_symlink());
+                let (kind, reason) = if err.loop_ancestor().is_some() {
+                    (
+                        "symlink",
+                        "symbolic link loop (it leads back to a folder above it): not followed".to_string(),
+                    )
+                } else if is_link && err.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+                    (
+                        "symlink",
+                        "broken symbolic link (its target does not exist)".to_string(),
+                    )
+                } else {
+                    let reason = err
+                        .io_error()
+                        .map(|e| format!("cannot list folder: {e}"))
+                        .unwrap_or_else(|| err.to_string());
+                    ("io", reason)
+                };
                 problems.push(Unreadable {
                     path,
-                    kind: "io".into(),
+                    kind: kind.into(),
                     reason,
                 });
             }
         }
     }
+    problems.extend(refused.into_inner());
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files, problems))
 }
 

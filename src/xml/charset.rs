@@ -103,6 +103,19 @@ impl Charset {
 /// Finds the document's encoding and decodes it. Refuses what cannot be written back byte for
 /// byte: unknown or stateful encodings, a BOM contradicting the declaration, invalid bytes.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
+    let d = decode_any(bytes)?;
+    // A second byte order mark after the first: not well-formed (nothing may come before
+    // the prolog), and quick-xml would skip it, so that every offset it reports would be
+    // off by its three bytes.
+    if d.text.starts_with('\u{FEFF}') {
+        return Err(XmlError::Encoding(
+            "the file starts with two byte order marks; it is not well-formed XML".into(),
+        ));
+    }
+    Ok(d)
+}
+
+fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
     let utf32 = bytes.starts_with(&[0xFF, 0xFE, 0, 0])
         || bytes.starts_with(&[0, 0, 0xFE, 0xFF])
         || bytes.starts_with(&[0, 0, 0, 0x3C])
@@ -307,6 +320,15 @@ mod tests {
         let d = decode(&le).unwrap();
         assert_eq!((d.charset, d.bom), (Charset::Utf16 { big_endian: false }, 2));
         assert_eq!(d.text, "<a>é</a>");
+    }
+
+    #[test]
+    fn refuses_two_byte_order_marks() {
+        let err = decode(b"\xEF\xBB\xBF\xEF\xBB\xBF<a/>").err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("two byte order marks")));
+        assert!(decode(&[0xFF, 0xFE, 0xFF, 0xFE, b'<', 0, b'a', 0, b'/', 0, b'>', 0]).is_err());
+        // Inside the document it is a character like any other.
+        assert!(decode("<a>\u{FEFF}</a>".as_bytes()).is_ok());
     }
 
     #[test]
