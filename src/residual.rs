@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::dicom::dict;
@@ -14,6 +14,24 @@ use crate::scan::Identity;
 
 /// Shorter strings would match everywhere (initials, two-digit numbers).
 const MIN_LEN: usize = 3;
+
+/// Identifying values longer than this are searched for by their first `MAX_PATTERN` bytes
+/// only (and a match of that prefix counts whatever follows it). DICOM allows 64 characters
+/// per name component or ID; a longer value is hostile or broken, and compiling it whole
+/// into a search would cost seconds and hundreds of megabytes.
+pub const MAX_PATTERN: usize = 1024;
+
+/// `p` cut to at most `MAX_PATTERN` bytes at a character boundary, and whether it was cut.
+fn capped(p: &str) -> (&str, bool) {
+    if p.len() <= MAX_PATTERN {
+        return (p, false);
+    }
+    let mut end = MAX_PATTERN;
+    while !p.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&p[..end], true)
+}
 
 /// What kind of identifier was found (never the value itself: reports must not leak it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -38,10 +56,29 @@ impl IdentifierKind {
     }
 }
 
+/// Above this many pattern bytes a search is built as a compact NFA, never as a DFA: a DFA
+/// costs a row of transitions per pattern byte, and a hostile 4 MiB PatientName would take
+/// minutes and gigabytes to compile. Real identifiers are far below it (PN and LO hold 64
+/// characters per component).
+const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
+
+/// The automaton kind for `patterns`: `small` (None: the crate's own choice) while they are
+/// small, a contiguous NFA (built in linear time and memory) when they are not.
+pub fn search_kind<P: AsRef<[u8]>>(patterns: &[P], small: Option<AhoCorasickKind>) -> Option<AhoCorasickKind> {
+    let total: usize = patterns.iter().map(|p| p.as_ref().len()).sum();
+    if total > DFA_MAX_PATTERN_BYTES {
+        Some(AhoCorasickKind::ContiguousNFA)
+    } else {
+        small
+    }
+}
+
 /// A compiled, case-insensitive search for one patient's identifying strings.
 #[derive(Debug, Clone)]
 pub struct Identifiers {
     kinds: Vec<IdentifierKind>,
+    /// Per pattern: only the prefix of a longer value (no word boundary needed after it).
+    prefix: Vec<bool>,
     search: Option<AhoCorasick>,
 }
 
@@ -86,24 +123,34 @@ impl Identifiers {
             }
         }
         pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        let mut pats: Vec<(String, IdentifierKind, bool)> = pats
+            .into_iter()
+            .map(|(p, k)| {
+                let (p, cut) = capped(&p);
+                (p.to_string(), k, cut)
+            })
+            .collect();
         pats.sort();
         pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
         // Latin-1 files hold non-ASCII names as single bytes; search for that form too.
-        let mut all: Vec<(Vec<u8>, IdentifierKind)> = Vec::new();
-        for (p, k) in &pats {
-            all.push((p.as_bytes().to_vec(), *k));
+        let mut all: Vec<(Vec<u8>, IdentifierKind, bool)> = Vec::new();
+        for (p, k, cut) in &pats {
+            all.push((p.as_bytes().to_vec(), *k, *cut));
             if !p.is_ascii() && p.chars().all(|c| (c as u32) < 256) {
-                all.push((p.chars().map(|c| c as u8).collect(), *k));
+                all.push((p.chars().map(|c| c as u8).collect(), *k, *cut));
             }
         }
         let search = (!all.is_empty()).then(|| {
+            let patterns: Vec<&[u8]> = all.iter().map(|(p, _, _)| p.as_slice()).collect();
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                .build(all.iter().map(|(p, _)| p))
+                .kind(search_kind(&patterns, None))
+                .build(&patterns)
         });
         Identifiers {
-            kinds: all.into_iter().map(|(_, k)| k).collect(),
+            kinds: all.iter().map(|(_, k, _)| *k).collect(),
+            prefix: all.iter().map(|(_, _, cut)| *cut).collect(),
             search: search.and_then(Result::ok),
         }
     }
@@ -117,7 +164,8 @@ impl Identifiers {
         let mut found: Vec<IdentifierKind> = ac
             .find_overlapping_iter(bytes)
             .filter(|m| {
-                let inside_word = (m.start() > 0 && word(m.start() - 1)) || word(m.end());
+                let cut = self.prefix[m.pattern().as_usize()];
+                let inside_word = (m.start() > 0 && word(m.start() - 1)) || (!cut && word(m.end()));
                 !inside_word
             })
             .map(|m| self.kinds[m.pattern().as_usize()])
@@ -194,16 +242,20 @@ pub struct Replacer {
 
 impl Replacer {
     pub fn new(mut pats: Vec<(String, String)>) -> Replacer {
-        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        // An over-long value cannot be replaced by its prefix (the rest would stay); it is
+        // left to the residual check, which finds it by that prefix.
+        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN && p.len() <= MAX_PATTERN);
         // Stable: among equal patterns the first patient's replacement is kept.
         pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
         pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
         let search = (!pats.is_empty())
             .then(|| {
+                let patterns: Vec<&str> = pats.iter().map(|(p, _)| p.as_str()).collect();
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
-                    .build(pats.iter().map(|(p, _)| p))
+                    .kind(search_kind(&patterns, None))
+                    .build(&patterns)
                     .ok()
             })
             .flatten();
@@ -302,6 +354,30 @@ mod tests {
         i.names.insert("Müller^Hans^Q".into());
         i.birth_dates.insert("19500317".into());
         i
+    }
+
+    #[test]
+    fn an_over_long_value_is_found_by_its_prefix() {
+        let long = "Q".repeat(MAX_PATTERN * 3);
+        let ids = Identifiers::new(&Identity {
+            ids: [long.clone()].into(),
+            ..Default::default()
+        });
+        // The whole value, and the value followed by more letters: both hold the prefix.
+        assert_eq!(
+            ids.find(format!("x {long} y").as_bytes()),
+            vec![IdentifierKind::PatientId]
+        );
+        assert_eq!(
+            ids.find(format!("{long}QQQ").as_bytes()),
+            vec![IdentifierKind::PatientId]
+        );
+        // Inside a longer word at its start it is no finding.
+        assert!(ids.find(format!("A{long}").as_bytes()).is_empty());
+        assert!(ids.find("QQQ".as_bytes()).is_empty());
+        // And a replacer leaves it alone rather than replace a part of it.
+        let r = Replacer::new(vec![(long.clone(), "P0001".into())]);
+        assert_eq!(r.replace(&long), None);
     }
 
     #[test]

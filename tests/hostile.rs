@@ -492,3 +492,43 @@ fn files_that_change_or_vanish_after_the_scan() {
     assert!(out.join("ct0.dcm").exists() && out.join("ct3.dcm").exists());
     assert!(!out.join("ct1.dcm").exists() && !out.join("ct2.dcm").exists());
 }
+
+/// A PatientName of 4 MiB (VR UT, so a long length is legal to write): identifying values
+/// are searched for with automata built from them, which must not grow with 256 entries per
+/// byte of a hostile value. Scan and plan finish (the minute is a hang guard, not a speed
+/// target: they take well under a second) and stay small.
+#[cfg(unix)]
+#[test]
+fn huge_identifying_value_stays_cheap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name: Vec<u8> = (0..4u32 << 20).map(|i| b'A' + (i % 23) as u8).collect();
+    let mut patient = el((0x0010, 0x0010), b"UT", &name);
+    patient.extend(el((0x0010, 0x0020), b"LO", b"HOST01"));
+    std::fs::write(input.join("huge_name.dcm"), ct(1, "HOST01", &patient, &[], &pixels())).unwrap();
+    std::fs::write(input.join("good.dcm"), good(2)).unwrap();
+    for cmd in ["scan", "plan"] {
+        let started = Instant::now();
+        let mut child = dams(&tmp.path().join("data"))
+            .arg(cmd)
+            .arg(&input)
+            .arg("--json")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        assert!(finished, "dams {cmd} took more than a minute");
+        assert!(status.success(), "dams {cmd}: {status:?}");
+    }
+    let peak_kib = children_peak_rss_kib();
+    assert!(peak_kib < 1024 * 1024, "peak memory {peak_kib} KiB");
+}

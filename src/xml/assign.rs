@@ -124,7 +124,10 @@ impl<'i> Assigner<'i> {
         let mut owners = Vec::new();
         let mut short = HashMap::new();
         for (v, o) in by_value {
-            if v.chars().count() >= MIN_LEN {
+            if v.len() > crate::residual::MAX_PATTERN {
+                // Not a real identifier (see residual::MAX_PATTERN): assigns nothing.
+                continue;
+            } else if v.chars().count() >= MIN_LEN {
                 patterns.push(v);
                 owners.push(o);
             } else {
@@ -136,6 +139,7 @@ impl<'i> Assigner<'i> {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(crate::residual::search_kind(&patterns, None))
                     .build(&patterns)
                     .ok()
             })

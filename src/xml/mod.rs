@@ -186,20 +186,23 @@ impl XmlContext {
     /// owner's, used by `code` rules. Identifiers shared by two patients go to the first.
     pub fn for_patients<'a>(code: &str, patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> XmlContext {
         let mut pats = crate::residual::replacement_patterns(patients);
-        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN);
+        // Over-long values are left to the residual check (see residual::MAX_PATTERN).
+        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN && p.len() <= crate::residual::MAX_PATTERN);
         // Stable: among equal patterns the first patient's replacement is kept.
         pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
         pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
         let search = (!pats.is_empty())
             .then(|| {
+                let patterns: Vec<&str> = pats.iter().map(|(p, _)| p.as_str()).collect();
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
                     // A handful of short patterns searched in short values, millions of times: a
-                    // full DFA is small, and a prefilter costs more than it saves here.
-                    .kind(Some(AhoCorasickKind::DFA))
+                    // full DFA is small, and a prefilter costs more than it saves here. (Unless
+                    // the patterns are large: a cohort's worth, or a hostile value.)
+                    .kind(crate::residual::search_kind(&patterns, Some(AhoCorasickKind::DFA)))
                     .prefilter(false)
-                    .build(pats.iter().map(|(p, _)| p))
+                    .build(&patterns)
                     .ok()
             })
             .flatten();
