@@ -28,18 +28,21 @@ fn dicom_steps(data: &[u8]) {
     serde_json::to_vec(&index).unwrap();
     let Some(patient) = index.patients.first() else { return };
     let key = dams::key::KeyStore::open(Path::new("/nonexistent/dams-fuzz/key.json")).unwrap();
-    let planner = Planner::new(&index, Profile::resolve(None, &[]).unwrap(), &key);
-    let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else {
-        return;
-    };
-    serde_json::to_vec(&fp).unwrap();
-    let Ok(rendered) = rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)) else {
-        return;
-    };
-    let mut out = Vec::new();
-    rewrite::write_pieces(&parsed, &rendered.pieces, &mut out).unwrap();
-    if !parsed.layout.deflated {
-        parse_bytes(out).unwrap_or_else(|e| panic!("the rewritten file does not parse: {e}"));
+    for name in ["seed", "basic"] {
+        let planner = Planner::new(&index, Profile::resolve(Some(name), &[]).unwrap(), &key);
+        let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else {
+            continue;
+        };
+        serde_json::to_vec(&fp).unwrap();
+        let changes = Planner::changes(&fp);
+        let Ok(rendered) = rewrite::render_with(&parsed, &changes, Planner::inserts(&fp), fp.clear_preamble) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        rewrite::write_pieces(&parsed, &rendered.pieces, &mut out).unwrap();
+        if !parsed.layout.deflated {
+            parse_bytes(out).unwrap_or_else(|e| panic!("{name}: the rewritten file does not parse: {e}"));
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Fuzz target: one DICOM file through plan (seed profile, library API) and rewrite into
+//! Fuzz target: one DICOM file through plan (the seed profile, and the basic profile with its
+//! UID remapping, inserted elements and cleared preamble; library API) and rewrite into
 //! memory; the output must parse again. Inputs that do not parse are simply skipped.
 #![no_main]
 
@@ -12,13 +13,14 @@ use dams::key::KeyStore;
 use dams::plan::Planner;
 use libfuzzer_sys::fuzz_target;
 
-fn fixed() -> &'static (Profile, KeyStore) {
-    static FIXED: OnceLock<(Profile, KeyStore)> = OnceLock::new();
+fn fixed() -> &'static ([Profile; 2], KeyStore) {
+    static FIXED: OnceLock<([Profile; 2], KeyStore)> = OnceLock::new();
     FIXED.get_or_init(|| {
-        let profile = Profile::resolve(None, &[]).expect("seed profile");
+        let seed = Profile::resolve(None, &[]).expect("seed profile");
+        let basic = Profile::resolve(Some("basic"), &[]).expect("basic profile");
         // A key store that is never saved: opening a missing file gives an empty one.
         let key = KeyStore::open(Path::new("/nonexistent/dams-fuzz/key.json")).expect("empty key store");
-        (profile, key)
+        ([seed, basic], key)
     })
 }
 
@@ -30,18 +32,23 @@ fuzz_target!(|data: &[u8]| {
     index.add(header);
     index.finish();
     let Some(patient) = index.patients.first() else { return };
-    let (profile, key) = fixed();
-    let planner = Planner::new(&index, profile.clone(), key);
-    let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else { return };
-    let _ = serde_json::to_vec(&fp);
-    let Ok(rendered) = rewrite::render(&parsed, &Planner::changes(&fp), Planner::inserts(&fp)) else { return };
-    let mut out = Vec::new();
-    rewrite::write_pieces(&parsed, &rendered.pieces, &mut out).expect("writing into memory cannot fail");
-    if parsed.layout.deflated {
-        // The rewrite works on the inflated data set; apply deflates it again when writing.
-        return;
-    }
-    if let Err(e) = parse_bytes(out) {
-        panic!("the rewritten file does not parse: {e}");
+    let (profiles, key) = fixed();
+    for profile in profiles {
+        let planner = Planner::new(&index, profile.clone(), key);
+        let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else { continue };
+        let _ = serde_json::to_vec(&fp);
+        let changes = Planner::changes(&fp);
+        let Ok(rendered) = rewrite::render_with(&parsed, &changes, Planner::inserts(&fp), fp.clear_preamble) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        rewrite::write_pieces(&parsed, &rendered.pieces, &mut out).expect("writing into memory cannot fail");
+        if parsed.layout.deflated {
+            // The rewrite works on the inflated data set; apply deflates it again when writing.
+            continue;
+        }
+        if let Err(e) = parse_bytes(out) {
+            panic!("the rewritten file does not parse: {e}");
+        }
     }
 });

@@ -215,7 +215,14 @@ pub fn render_with(
     }
 
     // Inserted elements go before the first top-level element with a larger tag; several at
-    // one place must follow each other in tag order.
+    // one place must follow each other in tag order. With none larger they follow the last
+    // element, before any trailing zero padding (after the padding they would not be read).
+    let data_end = els
+        .iter()
+        .filter(|e| e.parent == TOP && !e.is_meta())
+        .map(|e| e.end)
+        .max()
+        .unwrap_or(parsed.layout.dataset_start);
     let mut inserts: Vec<&Insert> = inserts.iter().collect();
     inserts.sort_by_key(|i| i.tag);
     for ins in inserts {
@@ -225,7 +232,7 @@ pub fn render_with(
             .filter(|e| e.parent == TOP && !e.is_meta())
             .find(|e| e.tag > ins.tag)
             .map(|e| e.start)
-            .unwrap_or(parsed.source.len());
+            .unwrap_or(data_end);
         let mut bytes = header_bytes(ins.tag, ins.vr, ins.value.len(), enc);
         bytes.extend_from_slice(&ins.value);
         *group_delta.entry((TOP, ins.tag.0)).or_default() += bytes.len() as i64;
