@@ -150,7 +150,16 @@ fn confirm_dialog_says_what_will_be_written() {
     assert!(screen.contains("20 DICOM file(s)"), "{screen}");
     assert!(screen.contains("1 new code(s): P0002"), "{screen}");
     assert!(screen.contains("could not be read and will not be written"), "{screen}");
+    // Wrapped warnings once pushed the buttons off the bottom of the dialog.
+    assert!(screen.contains("Yes, write (y)"), "{screen}");
     snap("confirm", &d.base, screen);
+    // On a short screen the warnings are cut, never the buttons.
+    h.resize(72, 20);
+    let short = h.render();
+    assert!(
+        short.contains("Yes, write (y)") && short.contains("No (n/Esc)"),
+        "{short}"
+    );
     // No: nothing written.
     h.type_keys("n");
     assert!(!d.base.join("output").exists());

@@ -20,6 +20,24 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     r
 }
 
+/// A dialog: `body` wrapped to the width, then a blank row and `keys`. The height follows
+/// the wrapped body, and when the screen is too short the body is cut, never the keys (a
+/// confirmation whose buttons are off-screen cannot be answered with confidence).
+fn dialog_with_keys(f: &mut Frame, app: &App, title: &str, body: Vec<Line>, keys: Line, width: u16, area: Rect) {
+    let body = Paragraph::new(body).wrap(Wrap { trim: false });
+    let inner_width = width.min(area.width.saturating_sub(2)).saturating_sub(2);
+    let rows = body.line_count(inner_width.max(1)) as u16;
+    let r = centered(area, width, rows.saturating_add(4));
+    f.render_widget(Clear, r);
+    let block = frame(app, title);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [text, _, hint] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    f.render_widget(body, text);
+    f.render_widget(Paragraph::new(keys), hint);
+}
+
 fn frame<'a>(app: &App, title: &'a str) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
@@ -184,34 +202,23 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             }
         }
     }
-    lines.push(Line::raw(""));
     let (yes, no) = if c.yes {
         (t.selected(true), t.dim())
     } else {
         (t.dim(), t.selected(true))
     };
-    lines.push(Line::from(vec![
+    let keys = Line::from(vec![
         Span::raw("   "),
         Span::styled(" Yes, write (y) ", yes),
         Span::raw("   "),
         Span::styled(" No (n/Esc) ", no),
-    ]));
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = centered(area, 76, h);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(frame(
-                app,
-                if c.all_reviewed {
-                    "Approve all reviewed patients"
-                } else {
-                    "Confirm write"
-                },
-            ))
-            .wrap(Wrap { trim: false }),
-        r,
-    );
+    ]);
+    let title = if c.all_reviewed {
+        "Approve all reviewed patients"
+    } else {
+        "Confirm write"
+    };
+    dialog_with_keys(f, app, title, lines, keys, 76, area);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -278,17 +285,8 @@ fn result(f: &mut Frame, app: &App, title: &str, lines: &[(String, bool)], area:
     if lines.len() > 12 {
         text.push(Line::styled(format!("… and {} more", lines.len() - 12), t.dim()));
     }
-    text.push(Line::raw(""));
-    text.push(Line::from(vec![Span::styled("Enter", t.key()), Span::raw(" close")]));
-    let h = (text.len() as u16 + 2).min(area.height);
-    let r = centered(area, 76, h);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(text)
-            .block(frame(app, "Result"))
-            .wrap(Wrap { trim: false }),
-        r,
-    );
+    let keys = Line::from(vec![Span::styled("Enter", t.key()), Span::raw(" close")]);
+    dialog_with_keys(f, app, "Result", text, keys, 76, area);
 }
 
 fn picker(f: &mut Frame, app: &App, p: &Picker, area: Rect) {
@@ -309,17 +307,13 @@ fn picker(f: &mut Frame, app: &App, p: &Picker, area: Rect) {
             lines.push(Line::styled(format!("     {}", fit(&o.note, 68)), t.dim()));
         }
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
+    let keys = Line::from(vec![
         Span::styled("↑↓", t.key()),
         Span::raw(" choose  "),
         Span::styled("Enter", t.key()),
         Span::raw(" link  "),
         Span::styled("Esc", t.key()),
         Span::raw(" cancel"),
-    ]));
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let r = centered(area, 78, h);
-    f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(frame(app, &p.title)), r);
+    ]);
+    dialog_with_keys(f, app, &p.title, lines, keys, 78, area);
 }
