@@ -99,23 +99,6 @@ fn good(n: u32) -> Vec<u8> {
     ct(n, "HOST01", &[], &[], &pixels())
 }
 
-fn scan(input: &Path) -> dams::scan::Index {
-    dams::scan::scan(input, &Default::default(), &|_, _| {}, &AtomicBool::new(false)).unwrap()
-}
-
-fn unreadable(index: &dams::scan::Index) -> BTreeMap<String, (String, String)> {
-    index
-        .unreadable
-        .iter()
-        .map(|u| {
-            (
-                u.path.to_string_lossy().into_owned(),
-                (u.kind.clone(), u.reason.clone()),
-            )
-        })
-        .collect()
-}
-
 fn apply(input: &Path, index: &dams::scan::Index, out: &Path, key: &Path) -> dams::apply::ApplyReport {
     let _ = input;
     let mut keystore = dams::key::KeyStore::open(key).unwrap();
@@ -234,12 +217,12 @@ fn hostile_files_get_a_reason_and_the_batch_goes_on() {
     }
 
     let started = Instant::now();
-    let index = scan(&input);
+    let index = scan_lib(&input);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "hostile files must be refused quickly"
     );
-    let found = unreadable(&index);
+    let found = unreadable_by_path(&index);
     for (name, _, kind, word) in &refused {
         let (k, reason) = found
             .get(&format!("hostile/{name}"))
@@ -291,7 +274,7 @@ fn odd_lengths_empty_pixel_data_are_written() {
         ct(2, "HOST1", &odd, &[], &el((0x7FE0, 0x0010), b"OW", &[])),
     )
     .unwrap();
-    let index = scan(&input);
+    let index = scan_lib(&input);
     assert!(index.unreadable.is_empty(), "{:?}", index.unreadable);
     let out = tmp.path().join("out");
     let report = apply(&input, &index, &out, &tmp.path().join("key.json"));
@@ -330,7 +313,7 @@ fn wrong_vr_is_a_per_file_error() {
     wrong.extend(el((0x0010, 0x0020), b"LO", b"HOST01"));
     std::fs::write(input.join("wrong_vr.dcm"), ct(1, "HOST01", &wrong, &[], &pixels())).unwrap();
     std::fs::write(input.join("good.dcm"), good(2)).unwrap();
-    let index = scan(&input);
+    let index = scan_lib(&input);
     assert!(index.unreadable.is_empty(), "{:?}", index.unreadable);
     let out = tmp.path().join("out");
     let report = apply(&input, &index, &out, &tmp.path().join("key.json"));
@@ -444,7 +427,7 @@ fn files_that_change_or_vanish_after_the_scan() {
     for n in 0..5 {
         std::fs::write(input.join(format!("ct{n}.dcm")), good(n)).unwrap();
     }
-    let index = scan(&input);
+    let index = scan_lib(&input);
     assert_eq!(index.file_count(), 5);
     // Same size, other bytes, later modification time.
     let changed = input.join("ct1.dcm");

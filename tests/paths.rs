@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -16,23 +15,6 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use common::*;
-
-fn scan(input: &Path) -> dams::scan::Index {
-    dams::scan::scan(input, &Default::default(), &|_, _| {}, &AtomicBool::new(false)).unwrap()
-}
-
-fn reasons(index: &dams::scan::Index) -> BTreeMap<String, (String, String)> {
-    index
-        .unreadable
-        .iter()
-        .map(|u| {
-            (
-                u.path.to_string_lossy().into_owned(),
-                (u.kind.clone(), u.reason.clone()),
-            )
-        })
-        .collect()
-}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -96,8 +78,8 @@ fn symlinks_inside_are_followed_outside_and_loops_are_refused() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
 
-    let index = scan(&input);
-    let got = reasons(&index);
+    let index = scan_lib(&input);
+    let got = unreadable_by_path(&index);
     let kind = |p: &str| got.get(p).map(|(k, r)| (k.as_str(), r.as_str()));
     for p in ["outside_file.dcm", "outside_dir", "passwd.dcm"] {
         let (k, r) = kind(p).unwrap_or_else(|| panic!("{p} not refused: {got:#?}"));
@@ -166,7 +148,7 @@ fn destinations_never_leave_the_output_folder() {
     // A file beside the input that an escaping path would overwrite.
     stage(tmp.path(), &[("pydicom/MR_small.dcm", "victim.dcm")]);
     let victim = std::fs::read(tmp.path().join("victim.dcm")).unwrap();
-    let mut index = scan(&input);
+    let mut index = scan_lib(&input);
     let escape = [
         PathBuf::from("../victim.dcm"),
         tmp.path().join("victim.dcm"),

@@ -177,3 +177,22 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// Scans `input` with the default options (the library, no progress, no cancel).
+pub fn scan_lib(input: &Path) -> dams::scan::Index {
+    dams::scan::scan(input, &Default::default(), &|_, _| {}, &AtomicBool::new(false)).expect("scan")
+}
+
+/// The files the scan could not read: path → (kind, reason).
+pub fn unreadable_by_path(index: &dams::scan::Index) -> std::collections::BTreeMap<String, (String, String)> {
+    index
+        .unreadable
+        .iter()
+        .map(|u| {
+            (
+                u.path.to_string_lossy().into_owned(),
+                (u.kind.clone(), u.reason.clone()),
+            )
+        })
+        .collect()
+}
