@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -52,6 +52,34 @@ pub struct ApplyReport {
     pub unreadable: Vec<Unreadable>,
     pub key_entries_created: usize,
     pub cancelled: bool,
+    /// In place: files whose file or folder name holds an identifier, kept as they are
+    /// (in-place mode replaces files, it does not rename them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub identifying_names_kept: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// In place, the files (and XML files) of the run whose path the plan would rename because
+/// a file or folder name holds an identifier: in-place mode keeps every path.
+pub fn names_kept_in_place(index: &Index, planner: &Planner, only: Option<&BTreeSet<String>>) -> usize {
+    let in_run = |pid: &str| only.is_none_or(|o| o.contains(pid));
+    let dicom = index
+        .patients
+        .iter()
+        .filter(|p| in_run(&p.patient_id))
+        .flat_map(|p| p.instances())
+        .filter(|i| planner.dest(&i.path) != i.path)
+        .count();
+    let xml = index
+        .xml
+        .iter()
+        .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| in_run(p)))
+        .filter(|x| planner.dest(&x.path) != x.path)
+        .count();
+    dicom + xml
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -117,9 +145,66 @@ fn folder_inside(out_root: &Path, dir: &Path) -> Result<(), String> {
     }
 }
 
+/// Why an output folder could not be made.
+enum DirError {
+    Io(io::Error),
+    Refused(String),
+}
+
+impl DirError {
+    fn reason(&self) -> String {
+        match self {
+            DirError::Io(e) => format!("cannot create output folder: {e}"),
+            DirError::Refused(r) => r.clone(),
+        }
+    }
+}
+
+/// Makes `dir` (inside `out_root`) one folder at a time: an existing part that is a symbolic
+/// link must lead inside the output folder *before* anything is created through it, and
+/// each new folder's entry in its parent is made durable (a file renamed into a folder whose
+/// own entry is lost in a crash is lost with it).
+fn make_out_dir(out_root: &Path, dir: &Path) -> Result<(), DirError> {
+    let rel = dir
+        .strip_prefix(out_root)
+        .map_err(|_| DirError::Refused("refused: the destination is not inside the output folder".into()))?;
+    let mut cur = out_root.to_path_buf();
+    for part in rel.components() {
+        let parent = cur.clone();
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => folder_inside(out_root, &cur).map_err(DirError::Refused)?,
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(DirError::Refused(format!(
+                    "cannot create output folder: {} exists and is not a folder",
+                    cur.strip_prefix(out_root).unwrap_or(&cur).display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&cur) {
+                // Another writer may have made it a moment ago; its entry is synced either way.
+                Ok(()) | Err(_) if cur.is_dir() && !cur.is_symlink() => {
+                    crate::atomic::sync_dir(&parent).map_err(DirError::Io)?;
+                }
+                Ok(()) => {}
+                Err(e) => return Err(DirError::Io(e)),
+            },
+            Err(e) => return Err(DirError::Io(e)),
+        }
+    }
+    folder_inside(out_root, dir).map_err(DirError::Refused)
+}
+
 /// Checks that the output folder and the key store are where they may be.
 pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
     let Target::Folder(out) = target else {
+        // In place, the input folder is what will be shared: the key must not be in it.
+        if canonical_future(key_path).starts_with(canonical(root)) {
+            return Err(ApplyError::Target(format!(
+                "the key store {} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared",
+                key_path.display()
+            )));
+        }
         return Ok(());
     };
     let root_c = canonical(root);
@@ -235,9 +320,10 @@ pub fn apply(
     cancel: &AtomicBool,
 ) -> Result<ApplyReport, ApplyError> {
     check_target(&index.root, target, key.path())?;
+    let in_place = matches!(target, Target::InPlace);
     let out_root = match target {
         Target::Folder(out) => {
-            fs::create_dir_all(out).map_err(|source| ApplyError::Io {
+            crate::atomic::create_dir_all_durable(out).map_err(|source| ApplyError::Io {
                 path: out.clone(),
                 source,
             })?;
@@ -317,7 +403,7 @@ pub fn apply(
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                     return Some(Err(not_written_full(&inst.path)));
                 }
-                match stage_one(&index.root, &out_root, planner, pid, inst, &made_dirs, full) {
+                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, &made_dirs, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
                     Ok(staged) => match tx.send(staged) {
                         Ok(()) => Some(Ok(())),
@@ -357,7 +443,7 @@ pub fn apply(
                 if full.load(Ordering::Relaxed) {
                     return Err(not_written_full(&x.path));
                 }
-                write_xml(&index.root, &out_root, planner, x)
+                write_xml(&index.root, &out_root, in_place, planner, x)
             })
             .collect()
     };
@@ -377,6 +463,11 @@ pub fn apply(
     }
 
     let mut report = ApplyReport {
+        identifying_names_kept: if in_place {
+            names_kept_in_place(index, planner, only)
+        } else {
+            0
+        },
         out: matches!(target, Target::Folder(_)).then_some(out_root),
         key_entries_created: new.len(),
         unreadable: index.unreadable.clone(),
@@ -408,7 +499,13 @@ pub fn apply(
 }
 
 /// Rewrites one XML file into place; returns the folder it was written to.
-fn write_xml(root: &Path, out_root: &Path, planner: &Planner, x: &crate::scan::XmlFile) -> Result<PathBuf, FileError> {
+fn write_xml(
+    root: &Path,
+    out_root: &Path,
+    in_place: bool,
+    planner: &Planner,
+    x: &crate::scan::XmlFile,
+) -> Result<PathBuf, FileError> {
     let fail = |reason: String| FileError {
         path: x.path.clone(),
         reason,
@@ -419,10 +516,10 @@ fn write_xml(root: &Path, out_root: &Path, planner: &Planner, x: &crate::scan::X
     }
     let (bytes, fp) = planner.plan_xml(root, x)?;
     let out = crate::xml::rewrite_to_vec(&bytes, &fp.plan).map_err(|e| fail(format!("XML: {e}")))?;
-    let dest = destination(out_root, &fp.dest).map_err(fail)?;
+    // In place the file is replaced where it is (renaming would leave the original behind).
+    let dest = destination(out_root, if in_place { &x.path } else { &fp.dest }).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
-    fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create output folder: {e}")))?;
-    folder_inside(out_root, &dir).map_err(fail)?;
+    make_out_dir(out_root, &dir).map_err(|e| fail(e.reason()))?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
         .map_err(|e| fail(format!("cannot write output: {e}")))?;
     Ok(dir)
@@ -482,12 +579,19 @@ struct Staged {
     tmp: tempfile::NamedTempFile,
     dest: PathBuf,
     source: PathBuf,
+    /// Order in which the temporary files were opened (see `sync_batch`).
+    opened: u64,
 }
 
+/// Counts temporary files as they are opened.
+static OPENED: AtomicU64 = AtomicU64::new(0);
+
 /// Rewrites one file into a temporary file beside its destination.
+#[allow(clippy::too_many_arguments)]
 fn stage_one(
     root: &Path,
     out_root: &Path,
+    in_place: bool,
     planner: &Planner,
     patient_id: &str,
     inst: &Instance,
@@ -528,28 +632,33 @@ fn stage_one(
         fp.clear_preamble,
     )
     .map_err(|e| fail(e.to_string()))?;
-    let dest = destination(out_root, &fp.dest).map_err(fail)?;
+    // In place the file is replaced where it is: writing it under a new name would leave
+    // the original, identifiers and all, beside it.
+    let dest = destination(out_root, if in_place { &inst.path } else { &fp.dest }).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
     if !known {
-        fs::create_dir_all(&dir).map_err(|e| {
-            if out_of_space(&e) {
+        make_out_dir(out_root, &dir).map_err(|e| {
+            if let DirError::Io(e) = &e
+                && out_of_space(e)
+            {
                 full.store(true, Ordering::Relaxed);
             }
-            fail(format!("cannot create output folder: {e}"))
+            fail(e.reason())
         })?;
-        folder_inside(out_root, &dir).map_err(fail)?;
         if let Ok(mut d) = made_dirs.lock() {
             d.insert(dir);
         }
     }
     let tmp = crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(fail_write)?;
+    let opened = OPENED.fetch_add(1, Ordering::Relaxed);
     write_rendered(&parsed, &rendered, tmp.as_file()).map_err(fail_write)?;
     start_writeback(tmp.as_file());
     Ok(Staged {
         tmp,
         dest,
         source: inst.path.clone(),
+        opened,
     })
 }
 
@@ -592,7 +701,7 @@ fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &Atom
     }
     batch
         .into_iter()
-        .map(|Staged { tmp, dest, source }| {
+        .map(|Staged { tmp, dest, source, .. }| {
             let fail = |e: io::Error| FileError {
                 path: source.clone(),
                 reason: format!("cannot write output: {e}"),
@@ -614,26 +723,23 @@ fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &Atom
 #[cfg(target_os = "linux")]
 fn sync_batch(batch: &[Staged]) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let Some(first) = batch.first() else { return Ok(()) };
-    // All temporary files of a run live on the output's file system, so one syncfs covers
-    // them all (since Linux 5.8 it also reports write-back errors).
+    // syncfs reports only the write-back errors that happened after the descriptor it is
+    // given was opened: give it the batch's earliest-opened file, so that an error in any
+    // of them counts.
+    let Some(first) = batch.iter().min_by_key(|s| s.opened) else {
+        return Ok(());
+    };
+    // All temporary files of a run live on the output's file system, so one syncfs flushes
+    // them all in one journal commit.
     // SAFETY: a valid open descriptor; syncfs only flushes.
     let rc = unsafe { libc::syncfs(first.tmp.as_file().as_raw_fd()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    // Temporary files on another file system (in-place runs spanning mounts) get their own.
-    let dev = |s: &Staged| {
-        use std::os::unix::fs::MetadataExt;
-        s.tmp.as_file().metadata().map(|m| m.dev()).ok()
-    };
-    let first_dev = dev(first);
-    for s in &batch[1..] {
-        if dev(s) != first_dev {
-            s.tmp.as_file().sync_data()?;
-        }
-    }
-    Ok(())
+    // Then each file on its own: cheap now that its data is on disk, and it reports that
+    // file's own write-back errors (and syncs a file on another file system, as in-place
+    // runs spanning mounts have).
+    batch.iter().try_for_each(|s| s.tmp.as_file().sync_data())
 }
 
 #[cfg(not(target_os = "linux"))]

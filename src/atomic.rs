@@ -47,6 +47,25 @@ pub fn write_file(dest: &Path, mode: u32, write: impl FnOnce(&mut dyn Write) -> 
     Ok(())
 }
 
+/// Creates `dir` and any missing parents, making each new folder's entry in its parent
+/// durable (`create_dir_all` alone leaves that to the next journal commit).
+pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let new: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    for d in new.iter().rev() {
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes a rename in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

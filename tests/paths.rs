@@ -142,7 +142,8 @@ fn destinations_never_leave_the_output_folder() {
             ("pydicom/CT_small.dcm", "a/ct.dcm"),
             ("pydicom/CT_small.dcm", "b/ct.dcm"),
             ("pydicom/CT_small.dcm", "c/ct.dcm"),
-            ("pydicom/CT_small.dcm", "linked/ct.dcm"),
+            // One folder below the planted link: creating it would happen through the link.
+            ("pydicom/CT_small.dcm", "linked/sub/ct.dcm"),
         ],
     );
     // A file beside the input that an escaping path would overwrite.
@@ -196,7 +197,7 @@ fn destinations_never_leave_the_output_folder() {
     assert_eq!(
         std::fs::read_dir(&trap).unwrap().count(),
         0,
-        "nothing written through the link"
+        "nothing written, and no folder made, through the link"
     );
 
     // The guard itself, for any destination a plan could name.

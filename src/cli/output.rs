@@ -329,7 +329,19 @@ pub fn apply_summary(
             index.unreadable.len()
         )?;
     }
+    if matches!(target, Target::InPlace) {
+        let kept = dams::apply::names_kept_in_place(index, planner, None);
+        if kept > 0 {
+            writeln!(out, "  warning:   {}", names_kept_warning(kept))?;
+        }
+    }
     Ok(())
+}
+
+fn names_kept_warning(n: usize) -> String {
+    format!(
+        "{n} file(s) have a file or folder name that holds a patient identifier; in place they keep it (write to an output folder to have them renamed)"
+    )
 }
 
 pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
@@ -344,6 +356,9 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
     }
     if r.key_entries_created > 0 {
         writeln!(out, "added {} code(s) to the key store", r.key_entries_created)?;
+    }
+    if r.identifying_names_kept > 0 {
+        writeln!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
     }
     if r.cancelled {
         writeln!(
