@@ -264,6 +264,40 @@ fn names_that_are_not_utf8() {
     assert!(o.status.success());
 }
 
+/// A folder or file name that is not UTF-8 and holds the patient's ID is renamed like any
+/// other: the ID must not survive in the output path because the rest of the name is Latin-1.
+#[test]
+fn identifier_in_a_name_that_is_not_utf8_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    // CT_small's PatientID is 1CT1.
+    let dir = OsStr::from_bytes(b"1CT1_M\xFCller");
+    let file = OsStr::from_bytes(b"1CT1_sch\xE4del.dcm");
+    std::fs::create_dir_all(input.join(dir)).unwrap();
+    std::fs::copy(fixture("pydicom/CT_small.dcm"), input.join(dir).join(file)).unwrap();
+    let out = tmp.path().join("out");
+    let report = apply_lib(&input, &out, &tmp.path().join("key.json"), None);
+    assert_eq!(report.written, 1, "{:?}", report.failed);
+    let written: Vec<PathBuf> = tree(&out)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let bytes = written[0].as_os_str().as_bytes();
+    assert!(
+        !bytes.windows(4).any(|w| w == b"1CT1"),
+        "the PatientID is still in the output path: {}",
+        written[0].display()
+    );
+    let key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
+    let code = key.code_for("1CT1").unwrap();
+    assert_eq!(
+        written[0],
+        PathBuf::from(format!("{code}_M\u{FFFD}ller/{code}_sch\u{FFFD}del.dcm"))
+    );
+}
+
 /// Folders and files that cannot be read are rows with a reason; an output folder that
 /// cannot be written stops the run before anything is done, the key store untouched.
 #[test]
