@@ -689,7 +689,8 @@ mod tests {
         let mut k = KeyStore::open(&path).unwrap();
         k.save().unwrap();
         let good = parse(&path, &fs::read(&path).unwrap()).unwrap();
-        let edits: [(&str, fn(&mut KeyFile)); 5] = [
+        type Edit = fn(&mut KeyFile);
+        let edits: [(&str, Edit); 5] = [
             ("digits", |f| f.digits = usize::MAX),
             ("digits", |f| f.digits = 0),
             ("prefix", |f| f.prefix = "../".into()),

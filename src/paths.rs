@@ -86,9 +86,7 @@ pub mod exact_keys {
         s.collect_map(m.iter().map(|(k, v)| (super::to_exact(k), v)))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<PathBuf, V>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<PathBuf, V>, D::Error> {
         BTreeMap::<String, V>::deserialize(d)?
             .into_iter()
             .map(|(k, v)| Ok((super::from_exact(&k).map_err(D::Error::custom)?, v)))

@@ -249,7 +249,10 @@ mod tests {
             .unwrap();
         let again = ReviewState::open_beside(&key).unwrap();
         assert_eq!(again.workspace(&root), written);
-        assert_eq!(again.workspace(&root).xml_assignments.get(&xml).map(String::as_str), Some("P1"));
+        assert_eq!(
+            again.workspace(&root).xml_assignments.get(&xml).map(String::as_str),
+            Some("P1")
+        );
         assert_eq!(again.workspace(&root).patients["P1"].written_to.as_ref(), Some(&out));
         // UTF-8 paths are stored as they are.
         let text = fs::read_to_string(again.path()).unwrap();

@@ -188,11 +188,7 @@ fn refused_at_scan() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)>
     // second, and they read the data set differently.
     let good_file = good(9);
     let ts = el((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1\0");
-    let at = good_file
-        .windows(ts.len())
-        .position(|w| w == ts.as_slice())
-        .unwrap()
-        + ts.len();
+    let at = good_file.windows(ts.len()).position(|w| w == ts.as_slice()).unwrap() + ts.len();
     let mut two_ts = good_file[..at].to_vec();
     two_ts.extend(el((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2\0"));
     two_ts.extend_from_slice(&good_file[at..]);

@@ -116,12 +116,10 @@ fn symlinks_inside_are_followed_outside_and_loops_are_refused() {
     let report = apply_lib(&input, &out, &tmp.path().join("key.json"), None);
     assert_eq!(report.written, 2, "{:?}", report.failed);
     let written: Vec<PathBuf> = tree(&out).into_iter().map(|(p, _)| p).collect();
-    assert!(
-        !written.iter().any(|p| p.starts_with("outside_dir")
-            || p.starts_with("loop")
-            || p.starts_with("real_again")
-            || p.starts_with("ct_link.dcm"))
-    );
+    assert!(!written.iter().any(|p| p.starts_with("outside_dir")
+        || p.starts_with("loop")
+        || p.starts_with("real_again")
+        || p.starts_with("ct_link.dcm")));
 }
 
 /// A chain of folders, each holding two links to the next, has 2^n paths through it; the
@@ -153,7 +151,10 @@ fn symlinks_to_what_was_already_scanned_are_listed_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(
         files,
-        [PathBuf::from(format!("L{LEVELS:02}/ct.dcm")), PathBuf::from("sub/mr.dcm")]
+        [
+            PathBuf::from(format!("L{LEVELS:02}/ct.dcm")),
+            PathBuf::from("sub/mr.dcm")
+        ]
     );
     let mut expected = Vec::new();
     for i in 0..LEVELS {

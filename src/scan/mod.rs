@@ -272,7 +272,10 @@ impl Discovery<'_> {
                 return refuse(self, "broken symbolic link (its target does not exist)".into());
             }
             Err(e) if is_loop(&e) => {
-                return refuse(self, "symbolic link loop (links that lead to each other): not followed".into());
+                return refuse(
+                    self,
+                    "symbolic link loop (links that lead to each other): not followed".into(),
+                );
             }
             Err(e) => return refuse(self, format!("cannot follow symbolic link: {e}")),
         };
