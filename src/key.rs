@@ -197,14 +197,7 @@ impl KeyStore {
                 "the key store already has generated codes; their prefix cannot change".into(),
             ));
         }
-        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(KeyError::Conflict(
-                "a code prefix is made of letters, digits, '-', '_' or '.'".into(),
-            ));
-        }
-        if !(1..=12).contains(&digits) {
-            return Err(KeyError::Conflict("digits must be between 1 and 12".into()));
-        }
+        check_format(prefix, digits).map_err(KeyError::Conflict)?;
         self.file.prefix = prefix.to_string();
         self.file.digits = digits;
         Ok(())
@@ -533,7 +526,24 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
     if file.secret.len() != 64 || !file.secret.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(damaged("its secret is not 64 hexadecimal digits".into()));
     }
+    // Edited by hand and given a matching checksum: a huge `digits` would make every code
+    // allocate without bound, a prefix with '/' would put codes into paths.
+    check_format(&file.prefix, file.digits).map_err(|e| damaged(format!("its code format is refused: {e}")))?;
+    if file.next == 0 {
+        return Err(damaged("its next code number is 0; codes start at 1".into()));
+    }
     Ok(file)
+}
+
+/// The limits on how codes look, for `set_format` and for a file being read.
+fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err("a code prefix is made of letters, digits, '-', '_' or '.'".into());
+    }
+    if !(1..=12).contains(&digits) {
+        return Err("digits must be between 1 and 12".into());
+    }
+    Ok(())
 }
 
 fn new_secret() -> io::Result<String> {
@@ -668,6 +678,44 @@ mod tests {
         assert_eq!(k.file.next, u64::MAX);
         let p = k.propose(&patients(&["B", "C"]));
         assert_eq!(p.len(), 0, "no code left to give, and no panic");
+    }
+
+    /// The code format of a hand-edited file with a matching checksum is held to the limits of
+    /// `set_format`: a huge `digits` once made every new code allocate without bound.
+    #[test]
+    fn edited_code_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        let mut k = KeyStore::open(&path).unwrap();
+        k.save().unwrap();
+        let good = parse(&path, &fs::read(&path).unwrap()).unwrap();
+        type Edit = fn(&mut KeyFile);
+        let edits: [(&str, Edit); 5] = [
+            ("digits", |f| f.digits = usize::MAX),
+            ("digits", |f| f.digits = 0),
+            ("prefix", |f| f.prefix = "../".into()),
+            ("prefix", |f| f.prefix = String::new()),
+            ("next", |f| f.next = 0),
+        ];
+        for (what, edit) in edits {
+            let mut file = good.clone();
+            edit(&mut file);
+            file.checksum = file.digest();
+            let bytes = serde_json::to_vec(&file).unwrap();
+            fs::write(&path, &bytes).unwrap();
+            let err = KeyStore::open(&path).unwrap_err().to_string();
+            assert!(err.contains("damaged") && err.contains(what), "{what}: {err}");
+            assert_eq!(fs::read(&path).unwrap(), bytes, "a refused key file is never rewritten");
+        }
+        // The limits themselves are accepted.
+        let mut file = good.clone();
+        file.digits = 12;
+        file.prefix = "Study-1_a.".into();
+        file.next = u64::MAX;
+        file.checksum = file.digest();
+        fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.digits(), 12);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct PatientReview {
     /// When the patient was last written, and where (RFC 3339; output folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::paths::exact_opt")]
     pub written_to: Option<PathBuf>,
 }
 
@@ -58,7 +58,7 @@ pub struct Workspace {
     #[serde(default)]
     pub no_repair: BTreeSet<String>,
     /// XML files (relative to the input folder) assigned by hand → original PatientID.
-    #[serde(default)]
+    #[serde(default, with = "crate::paths::exact_keys")]
     pub xml_assignments: BTreeMap<PathBuf, String>,
     /// Review status by original PatientID.
     #[serde(default)]
@@ -80,7 +80,9 @@ impl Workspace {
 struct ReviewFile {
     format: String,
     version: u32,
-    /// By canonical input folder.
+    /// By canonical input folder. Paths that are not UTF-8 are stored as hex (see
+    /// [`crate::paths::to_exact`]); the others as they are, as dams always wrote them.
+    #[serde(with = "crate::paths::exact_keys")]
     workspaces: BTreeMap<PathBuf, Workspace>,
 }
 
@@ -222,6 +224,79 @@ mod tests {
             let mode = fs::metadata(again.path()).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    /// A folder (and the files and output folder in it) whose names are not UTF-8: serde_json
+    /// cannot write such a PathBuf as a map key, and every update failed.
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_round_trip() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        let root = dir.path().join(std::ffi::OsStr::from_bytes(b"M\xFCller"));
+        fs::create_dir_all(&root).unwrap();
+        let xml = PathBuf::from(std::ffi::OsStr::from_bytes(b"sch\xE4del/report.xml"));
+        let out = dir.path().join(std::ffi::OsStr::from_bytes(b"out\xFF"));
+        let mut state = ReviewState::open_beside(&key).unwrap();
+        let written = state
+            .update(&root, |w| {
+                w.xml_assignments.insert(xml.clone(), "P1".into());
+                w.xml_assignments.insert(PathBuf::from("plain.xml"), "P2".into());
+                w.set_status("P1", Status::Written);
+                w.patients.get_mut("P1").unwrap().written_to = Some(out.clone());
+            })
+            .unwrap();
+        let again = ReviewState::open_beside(&key).unwrap();
+        assert_eq!(again.workspace(&root), written);
+        assert_eq!(
+            again.workspace(&root).xml_assignments.get(&xml).map(String::as_str),
+            Some("P1")
+        );
+        assert_eq!(again.workspace(&root).patients["P1"].written_to.as_ref(), Some(&out));
+        // UTF-8 paths are stored as they are.
+        let text = fs::read_to_string(again.path()).unwrap();
+        assert!(text.contains("\"plain.xml\": \"P2\""), "{text}");
+        // A second update keeps all of it.
+        let mut state = ReviewState::open_beside(&key).unwrap();
+        state.update(&root, |w| w.set_status("P2", Status::Approved)).unwrap();
+        let ws = ReviewState::open_beside(&key).unwrap().workspace(&root);
+        assert_eq!(ws.xml_assignments.len(), 2);
+        assert_eq!(ws.status("P1"), Status::Written);
+        assert_eq!(ws.status("P2"), Status::Approved);
+    }
+
+    /// A review file written before paths were escaped reads as it did.
+    #[test]
+    fn existing_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        let root = dir.path().join("input");
+        fs::create_dir_all(&root).unwrap();
+        let root_c = fs::canonicalize(&root).unwrap();
+        let old = serde_json::json!({
+            "format": "dams-review",
+            "version": 1,
+            "workspaces": {
+                root_c.to_str().unwrap(): {
+                    "links": { "G1": "1.2.3" },
+                    "no_repair": [],
+                    "xml_assignments": { "a/report.xml": "P1" },
+                    "patients": {
+                        "P1": { "status": "written", "written_at": "2026-01-01T00:00:00Z", "written_to": "/out" }
+                    }
+                }
+            }
+        });
+        fs::write(path_beside(&key), serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+        let ws = ReviewState::open_beside(&key).unwrap().workspace(&root);
+        assert_eq!(ws.links.get("G1").map(String::as_str), Some("1.2.3"));
+        assert_eq!(
+            ws.xml_assignments.get(Path::new("a/report.xml")).map(String::as_str),
+            Some("P1")
+        );
+        assert_eq!(ws.status("P1"), Status::Written);
+        assert_eq!(ws.patients["P1"].written_to.as_deref(), Some(Path::new("/out")));
     }
 
     #[test]

@@ -184,6 +184,21 @@ fn refused_at_scan() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)>
         "(0018,0050) appears twice",
     ));
 
+    // Two transfer syntaxes in the file meta group: one reader takes the first, another the
+    // second, and they read the data set differently.
+    let good_file = good(9);
+    let ts = el((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1\0");
+    let at = good_file.windows(ts.len()).position(|w| w == ts.as_slice()).unwrap() + ts.len();
+    let mut two_ts = good_file[..at].to_vec();
+    two_ts.extend(el((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2\0"));
+    two_ts.extend_from_slice(&good_file[at..]);
+    v.push((
+        "duplicate_meta_tag.dcm",
+        two_ts,
+        "malformed",
+        "(0002,0010) appears twice",
+    ));
+
     // Bytes that are no VR at all, in the middle of the data set.
     let bad_vr = el((0x0018, 0x0050), b"Q!", b"2.5 ");
     v.push((

@@ -92,42 +92,96 @@ fn symlinks_inside_are_followed_outside_and_loops_are_refused() {
     );
     assert!(kind("loop/back_to_root").unwrap().1.contains("loop"), "{got:#?}");
     assert!(kind("pipe.dcm").unwrap().1.contains("not a regular file"), "{got:#?}");
-    assert_eq!(got.len(), 6, "{got:#?}");
+    // Links to what the scan reaches anyway: each file is read (and written) once, under its
+    // own path, whatever the links' names.
+    assert_eq!(
+        kind("ct_link.dcm"),
+        Some(("symlink", "leads to a file already scanned: real/ct.dcm"))
+    );
+    assert_eq!(
+        kind("real_again"),
+        Some(("symlink", "leads to a folder already scanned: real"))
+    );
+    assert_eq!(got.len(), 8, "{got:#?}");
     let mut paths: Vec<String> = index
         .patients
         .iter()
         .flat_map(|p| p.instances().map(|i| i.path.to_string_lossy().into_owned()))
         .collect();
     paths.sort();
-    assert_eq!(
-        paths,
-        [
-            "ct_link.dcm",
-            "real/ct.dcm",
-            "real/mr.dcm",
-            "real_again/ct.dcm",
-            "real_again/mr.dcm"
-        ]
-    );
+    assert_eq!(paths, ["real/ct.dcm", "real/mr.dcm"]);
 
-    // The output mirrors the tree: a copy where each followed link was; nothing from outside.
+    // The output holds each file once; nothing from outside.
     let out = tmp.path().join("out");
     let report = apply_lib(&input, &out, &tmp.path().join("key.json"), None);
-    assert_eq!(report.written, 5, "{:?}", report.failed);
+    assert_eq!(report.written, 2, "{:?}", report.failed);
     let written: Vec<PathBuf> = tree(&out).into_iter().map(|(p, _)| p).collect();
-    assert!(written.contains(&PathBuf::from("real_again/mr.dcm")));
-    assert!(
-        !written
-            .iter()
-            .any(|p| p.starts_with("outside_dir") || p.starts_with("loop"))
+    assert!(!written.iter().any(|p| p.starts_with("outside_dir")
+        || p.starts_with("loop")
+        || p.starts_with("real_again")
+        || p.starts_with("ct_link.dcm")));
+}
+
+/// A chain of folders, each holding two links to the next, has 2^n paths through it; the
+/// scan reaches each folder once and lists every other way in. A link whose name sorts
+/// before its target (`alias -> sub`) does not make the file appear twice either.
+#[test]
+fn symlinks_to_what_was_already_scanned_are_listed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    const LEVELS: usize = 12;
+    stage(
+        &input,
+        &[
+            ("pydicom/CT_small.dcm", &format!("L{LEVELS:02}/ct.dcm")),
+            ("pydicom/MR_small.dcm", "sub/mr.dcm"),
+        ],
     );
-    assert!(
-        !std::fs::symlink_metadata(out.join("ct_link.dcm"))
-            .unwrap()
-            .file_type()
-            .is_symlink(),
-        "the output holds a file, not a link"
+    for i in 0..LEVELS {
+        let dir = input.join(format!("L{i:02}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for l in ["a", "b"] {
+            std::os::unix::fs::symlink(format!("../L{:02}", i + 1), dir.join(l)).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink("sub", input.join("alias")).unwrap();
+
+    let started = std::time::Instant::now();
+    let (files, problems) = dams::scan::discover(&input, &Default::default()).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(
+        files,
+        [
+            PathBuf::from(format!("L{LEVELS:02}/ct.dcm")),
+            PathBuf::from("sub/mr.dcm")
+        ]
     );
+    let mut expected = Vec::new();
+    for i in 0..LEVELS {
+        for l in ["a", "b"] {
+            expected.push((
+                format!("L{i:02}/{l}"),
+                format!("leads to a folder already scanned: L{:02}", i + 1),
+            ));
+        }
+    }
+    expected.push((
+        "alias".to_string(),
+        "leads to a folder already scanned: sub".to_string(),
+    ));
+    let got: Vec<(String, String)> = problems
+        .iter()
+        .map(|u| {
+            assert_eq!(u.kind, "symlink", "{u:?}");
+            (u.path.to_string_lossy().into_owned(), u.reason.clone())
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // The same result from the whole scan, every time.
+    let index = scan_lib(&input);
+    assert_eq!(index.file_count(), 2);
+    assert_eq!(index.unreadable.len(), 1 + 2 * LEVELS);
 }
 
 /// However an Index names a file, apply never reads outside the input or writes outside
@@ -263,6 +317,40 @@ fn names_that_are_not_utf8() {
     // And in the text output.
     let o = dams(&data).arg("scan").arg(&input).output().unwrap();
     assert!(o.status.success());
+}
+
+/// A folder or file name that is not UTF-8 and holds the patient's ID is renamed like any
+/// other: the ID must not survive in the output path because the rest of the name is Latin-1.
+#[test]
+fn identifier_in_a_name_that_is_not_utf8_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    // CT_small's PatientID is 1CT1.
+    let dir = OsStr::from_bytes(b"1CT1_M\xFCller");
+    let file = OsStr::from_bytes(b"1CT1_sch\xE4del.dcm");
+    std::fs::create_dir_all(input.join(dir)).unwrap();
+    std::fs::copy(fixture("pydicom/CT_small.dcm"), input.join(dir).join(file)).unwrap();
+    let out = tmp.path().join("out");
+    let report = apply_lib(&input, &out, &tmp.path().join("key.json"), None);
+    assert_eq!(report.written, 1, "{:?}", report.failed);
+    let written: Vec<PathBuf> = tree(&out)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let bytes = written[0].as_os_str().as_bytes();
+    assert!(
+        !bytes.windows(4).any(|w| w == b"1CT1"),
+        "the PatientID is still in the output path: {}",
+        written[0].display()
+    );
+    let key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
+    let code = key.code_for("1CT1").unwrap();
+    assert_eq!(
+        written[0],
+        PathBuf::from(format!("{code}_M\u{FFFD}ller/{code}_sch\u{FFFD}del.dcm"))
+    );
 }
 
 /// Folders and files that cannot be read are rows with a reason; an output folder that

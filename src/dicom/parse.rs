@@ -654,10 +654,18 @@ impl Walker<'_> {
         let mut pos = start;
         let mut ts_uid = None;
         let len = self.src.len();
+        let first = self.elements.len();
+        let mut dups = Duplicates::default();
         while pos + 8 <= len {
-            let b = self.src.bytes(pos, 2, &|| "file meta".into())?;
-            if u16::from_le_bytes([b[0], b[1]]) != 0x0002 {
+            let b = self.src.bytes(pos, 4, &|| "file meta".into())?;
+            let tag = Tag(u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]]));
+            if tag.0 != 0x0002 {
                 break;
+            }
+            // Two transfer syntaxes (or SOP instance UIDs) in one meta group: dams would read
+            // one and another reader the other.
+            if dups.seen_before(tag, &self.elements[first..], TOP) {
+                return Err(duplicate(pos, tag));
             }
             let idx = self.element(pos, TOP, Encoding::EXPLICIT_LE, 0)?;
             let e = &self.elements[idx];
@@ -793,13 +801,7 @@ impl Walker<'_> {
                 ));
             }
             if dups.seen_before(tag, &self.elements[first..], parent) {
-                return Err(malformed(
-                    pos,
-                    format!(
-                        "element {} appears twice in the same data set; readers disagree on which one counts",
-                        super::tag_string(tag)
-                    ),
-                ));
+                return Err(duplicate(pos, tag));
             }
             let idx = self.element(pos, parent, enc, depth)?;
             let next = self.elements[idx].end;
@@ -1097,6 +1099,16 @@ impl Duplicates {
             }
         }
     }
+}
+
+fn duplicate(at: u64, tag: Tag) -> ParseError {
+    malformed(
+        at,
+        format!(
+            "element {} appears twice in the same data set; readers disagree on which one counts",
+            super::tag_string(tag)
+        ),
+    )
 }
 
 fn malformed(at: u64, reason: impl Into<String>) -> ParseError {

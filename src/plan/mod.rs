@@ -288,10 +288,13 @@ impl Planner {
         self.renamed(rel)
     }
 
+    /// A name that is not UTF-8 (Latin-1 from a Windows share) is searched in its lossy form
+    /// too: when it holds an identifier, the output name is the replaced lossy text (U+FFFD
+    /// where bytes were invalid), so that no identifier survives in a path.
     fn renamed(&self, rel: &Path) -> PathBuf {
         rel.components()
             .map(|c| match c {
-                std::path::Component::Normal(name) => match name.to_str().and_then(|n| self.replacer.replace(n)) {
+                std::path::Component::Normal(name) => match self.replacer.replace(&name.to_string_lossy()) {
                     Some(new) => std::ffi::OsString::from(new),
                     None => name.to_os_string(),
                 },

@@ -67,18 +67,27 @@ impl Identity {
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
     pub series_uid: String,
+    /// Modality, description and number are those of the file with the first path (in byte
+    /// order), so that they do not depend on which file the scan read first.
     pub modality: String,
     pub description: String,
     pub number: Option<i64>,
     pub instances: Vec<Instance>,
+    /// The file the fields above come from.
+    #[serde(skip)]
+    fields_from: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Study {
     pub study_uid: String,
+    /// Date and description are those of the file with the first path (in byte order).
     pub date: String,
     pub description: String,
     pub series: Vec<Series>,
+    /// The file the fields above come from.
+    #[serde(skip)]
+    fields_from: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,12 +199,20 @@ impl Index {
                         date: h.study_date.clone(),
                         description: h.study_description.clone(),
                         series: Vec::new(),
+                        fields_from: h.instance.path.clone(),
                     },
                 );
                 i
             }
         };
         let study = &mut patient.studies[si];
+        // Files of one study or series may disagree; the scan adds them in whatever order its
+        // threads finish, so the first path decides, not the first file read.
+        if h.instance.path.as_os_str() < study.fields_from.as_os_str() {
+            study.date.clone_from(&h.study_date);
+            study.description.clone_from(&h.study_description);
+            study.fields_from.clone_from(&h.instance.path);
+        }
         let ri = match study
             .series
             .binary_search_by(|s| s.series_uid.as_str().cmp(&h.series_uid))
@@ -210,12 +227,19 @@ impl Index {
                         description: h.series_description.clone(),
                         number: h.series_number,
                         instances: Vec::new(),
+                        fields_from: h.instance.path.clone(),
                     },
                 );
                 i
             }
         };
         let series = &mut study.series[ri];
+        if h.instance.path.as_os_str() < series.fields_from.as_os_str() {
+            series.modality.clone_from(&h.modality);
+            series.description.clone_from(&h.series_description);
+            series.number = h.series_number;
+            series.fields_from.clone_from(&h.instance.path);
+        }
         let at = series
             .instances
             // Byte order of the path: much cheaper than Path's component-wise order.
@@ -229,7 +253,9 @@ impl Index {
     /// often leave the ID out; dropping their files would lose the masks. A file whose folder
     /// holds several patients, or none, cannot be given a code and is reported instead.
     pub fn adopt_orphans(&mut self) {
-        let orphans = std::mem::take(&mut self.orphans);
+        let mut orphans = std::mem::take(&mut self.orphans);
+        // In path order, not in the order the scan's threads happened to finish.
+        orphans.sort_by(|a, b| a.instance.path.cmp(&b.instance.path));
         for mut h in orphans {
             let mut owner: Result<Option<String>, ()> = Ok(None);
             let mut dir = h.instance.path.parent();
@@ -342,5 +368,72 @@ impl Index {
 
     pub fn file_count(&self) -> usize {
         self.patients.iter().map(Patient::file_count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::header::FileIdentity;
+
+    fn header(path: &str, study: (&str, &str), series: (&str, &str, Option<i64>), pid: &str) -> Header {
+        Header {
+            identity: FileIdentity {
+                patient_id: pid.into(),
+                ..FileIdentity::default()
+            },
+            study_uid: "1.2.3".into(),
+            study_date: study.0.into(),
+            study_description: study.1.into(),
+            series_uid: "1.2.3.4".into(),
+            series_number: series.2,
+            series_description: series.1.into(),
+            modality: series.0.into(),
+            instance: Instance {
+                path: PathBuf::from(path),
+                size: 0,
+                modified: None,
+                sop_instance_uid: format!("1.2.3.4.{}", path.len()),
+                sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                transfer_syntax: String::new(),
+                frame_of_reference_uid: String::new(),
+                instance_number: None,
+                series_number: series.2,
+                image_position: None,
+                image_orientation: None,
+                image_type: Vec::new(),
+                number_of_frames: 1,
+                adopted: false,
+                references: Vec::new(),
+                referenced_series: Vec::new(),
+            },
+        }
+    }
+
+    /// Files of one study and series that disagree on its fields give the same Index in
+    /// whichever order the scan's threads deliver them.
+    #[test]
+    fn disagreeing_files_give_the_same_index_in_any_order() {
+        let files = [
+            header("b/2.dcm", ("20210101", "LATER"), ("MR", "second", Some(2)), "P1"),
+            header("a/1.dcm", ("20200101", "FIRST"), ("CT", "first", Some(1)), "P1"),
+            header("c/3.dcm", ("20220101", "LAST"), ("PT", "third", None), "P1"),
+            // An orphan (no PatientID) adopted from the folder's only patient.
+            header("a/0.dcm", ("19990101", "ORPHAN"), ("OT", "orphan", Some(9)), ""),
+        ];
+        let mut seen = Vec::new();
+        for order in [[0, 1, 2, 3], [1, 0, 3, 2], [3, 2, 1, 0], [2, 3, 0, 1]] {
+            let mut index = Index::new(Path::new("/in"));
+            for i in order {
+                index.add(files[i].clone());
+            }
+            index.finish();
+            seen.push(serde_json::to_value(&index).unwrap());
+        }
+        assert!(seen.iter().all(|v| *v == seen[0]), "{seen:#?}");
+        let study = &seen[0]["patients"][0]["studies"][0];
+        assert_eq!(study["date"], "19990101");
+        assert_eq!(study["series"][0]["modality"], "OT");
+        assert_eq!(study["series"][0]["instances"].as_array().unwrap().len(), 4);
     }
 }

@@ -86,10 +86,12 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
 /// Lists the files below `root` (sorted, relative paths). Folders that cannot be listed,
 /// special files and refused symbolic links become [`Unreadable`] rows.
 ///
-/// Symbolic links are followed when their target is inside `root` (the output then holds a
-/// copy where the link was); a link that leads out of `root`, a broken link and a link loop
-/// are refused with the reason, so a scan never reads files the user did not point it at and
-/// always ends.
+/// Symbolic links are followed when their target is inside `root` and not reached any other
+/// way; a link that leads out of `root`, a broken link, a link loop and a link to a file or
+/// folder already scanned are refused with the reason, so a scan never reads files the user
+/// did not point it at, never lists one file twice (in place, two jobs would write it), and
+/// always ends. The real tree is walked first, then the links in path order: a file's own
+/// path always wins over a link to it.
 pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Unreadable>), ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
         path: root.to_path_buf(),
@@ -105,95 +107,231 @@ pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Un
         path: root.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let excluded: Vec<PathBuf> = opts
-        .exclude
-        .iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
-        .collect();
-    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_path_buf();
-    let refused = std::cell::RefCell::new(Vec::new());
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter();
-    let it = walker.filter_entry(|e| {
-        if e.depth() == 0 {
-            return true;
-        }
-        if e.path_is_symlink() {
-            let inside = std::fs::canonicalize(e.path()).is_ok_and(|t| t.starts_with(&root_c));
-            if !inside {
-                refused.borrow_mut().push(Unreadable {
-                    path: rel_of(e.path()),
-                    kind: "symlink".into(),
-                    reason: "symbolic link to a target outside the scanned folder: not followed".into(),
-                });
-                return false;
-            }
-        }
-        if !e.file_type().is_dir() {
-            return true;
-        }
-        match std::fs::canonicalize(e.path()) {
-            Ok(c) => !excluded.contains(&c),
-            Err(_) => true,
-        }
-    });
-    for entry in it {
-        match entry {
-            Ok(e) => {
-                let rel = rel_of(e.path());
-                let ft = e.file_type();
-                if ft.is_file() {
-                    let temp = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
-                    if !temp {
-                        files.push(rel);
-                    }
-                } else if !ft.is_dir() {
-                    // Reading a FIFO would block the scan forever, a device could be endless.
-                    problems.push(Unreadable {
-                        path: rel,
-                        kind: "io".into(),
-                        reason: "not a regular file (FIFO, socket or device): not read".into(),
-                    });
-                }
-            }
-            Err(err) => {
-                let path = err.path().map(rel_of).unwrap_or_default();
-                let is_link = err
-                    .path()
-                    .and_then(|p| std::fs::symlink_metadata(p).ok())
-                    .is_some_and(|m| m.file_type().is_symlink());
-                let (kind, reason) = if err.loop_ancestor().is_some() {
-                    (
-                        "symlink",
-                        "symbolic link loop (it leads back to a folder above it): not followed".to_string(),
-                    )
-                } else if is_link && err.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-                    (
-                        "symlink",
-                        "broken symbolic link (its target does not exist)".to_string(),
-                    )
-                } else {
+    let mut d = Discovery {
+        root,
+        root_c,
+        excluded: opts
+            .exclude
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect(),
+        visited: std::collections::HashMap::new(),
+        links: std::collections::BTreeSet::new(),
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    if let Some(k) = file_key(&meta) {
+        d.visited.insert(k, PathBuf::new());
+    }
+    d.walk(root, false);
+    while let Some(link) = d.links.pop_first() {
+        d.follow(link);
+    }
+    let Discovery {
+        mut files,
+        mut problems,
+        ..
+    } = d;
+    files.sort();
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((files, problems))
+}
+
+/// (device, inode): the identity of a file or folder, whatever path reaches it.
+#[cfg(unix)]
+fn file_key(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_key(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn is_temp(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+}
+
+/// A relative path for a reason ("." for the scanned folder itself).
+fn shown(rel: &Path) -> String {
+    if rel.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        rel.display().to_string()
+    }
+}
+
+/// The state of [`discover`]: what was reached, by which path first, and the links left.
+struct Discovery<'a> {
+    root: &'a Path,
+    root_c: PathBuf,
+    excluded: Vec<PathBuf>,
+    /// Every folder and file reached → the relative path that reached it first.
+    visited: std::collections::HashMap<(u64, u64), PathBuf>,
+    /// Symbolic links not followed yet, taken in path order.
+    links: std::collections::BTreeSet<PathBuf>,
+    files: Vec<PathBuf>,
+    problems: Vec<Unreadable>,
+}
+
+impl Discovery<'_> {
+    fn rel_of(&self, p: &Path) -> PathBuf {
+        p.strip_prefix(self.root).unwrap_or(p).to_path_buf()
+    }
+
+    fn refuse(&mut self, path: PathBuf, kind: &str, reason: String) {
+        self.problems.push(Unreadable {
+            path,
+            kind: kind.into(),
+            reason,
+        });
+    }
+
+    /// Walks `start` without following links (they are queued). `via_link`: `start` is a
+    /// followed link, whose own identity [`Discovery::follow`] has recorded.
+    fn walk(&mut self, start: &Path, via_link: bool) {
+        let mut it = walkdir::WalkDir::new(start).sort_by_file_name().into_iter();
+        while let Some(entry) = it.next() {
+            let e = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    let path = err.path().map(|p| self.rel_of(p)).unwrap_or_default();
                     let reason = err
                         .io_error()
                         .map(|e| format!("cannot list folder: {e}"))
                         .unwrap_or_else(|| err.to_string());
-                    ("io", reason)
-                };
-                problems.push(Unreadable {
-                    path,
-                    kind: kind.into(),
-                    reason,
-                });
+                    self.refuse(path, "io", reason);
+                    continue;
+                }
+            };
+            if e.depth() == 0 {
+                continue;
+            }
+            let rel = self.rel_of(e.path());
+            let ft = e.file_type();
+            if ft.is_symlink() {
+                self.links.insert(rel);
+                continue;
+            }
+            if ft.is_dir() && self.is_excluded(e.path()) {
+                it.skip_current_dir();
+                continue;
+            }
+            if ft.is_file() && is_temp(e.file_name()) {
+                continue;
+            }
+            if !ft.is_dir() && !ft.is_file() {
+                // Reading a FIFO would block the scan forever, a device could be endless.
+                self.refuse(
+                    rel,
+                    "io",
+                    "not a regular file (FIFO, socket or device): not read".into(),
+                );
+                continue;
+            }
+            if let Some(k) = e.metadata().ok().as_ref().and_then(file_key) {
+                match self.visited.get(&k) {
+                    // A second path to the same thing: below a followed link, or a folder
+                    // mounted twice. (Hard-linked files in the tree itself are distinct paths
+                    // the user made, and each is written.)
+                    Some(first) if via_link || ft.is_dir() => {
+                        let what = if ft.is_dir() { "folder" } else { "file" };
+                        let reason = format!("leads to a {what} already scanned: {}", shown(first));
+                        self.refuse(rel, if via_link { "symlink" } else { "io" }, reason);
+                        if ft.is_dir() {
+                            it.skip_current_dir();
+                        }
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.visited.insert(k, rel.clone());
+                    }
+                }
+            }
+            if ft.is_file() {
+                self.files.push(rel);
             }
         }
     }
-    problems.extend(refused.into_inner());
-    problems.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((files, problems))
+
+    fn is_excluded(&self, path: &Path) -> bool {
+        !self.excluded.is_empty()
+            && std::fs::canonicalize(path).is_ok_and(|c| self.excluded.iter().any(|x| c.starts_with(x)))
+    }
+
+    /// Follows one symbolic link: a file is listed, a folder walked, unless it leads outside
+    /// the root, nowhere, or to something already reached.
+    fn follow(&mut self, rel: PathBuf) {
+        let path = self.root.join(&rel);
+        let refuse = |d: &mut Self, reason: String| d.refuse(rel.clone(), "symlink", reason);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return refuse(self, "broken symbolic link (its target does not exist)".into());
+            }
+            Err(e) if is_loop(&e) => {
+                return refuse(
+                    self,
+                    "symbolic link loop (links that lead to each other): not followed".into(),
+                );
+            }
+            Err(e) => return refuse(self, format!("cannot follow symbolic link: {e}")),
+        };
+        let target = match std::fs::canonicalize(&path) {
+            Ok(t) if t.starts_with(&self.root_c) => t,
+            _ => {
+                return refuse(
+                    self,
+                    "symbolic link to a target outside the scanned folder: not followed".into(),
+                );
+            }
+        };
+        if self.excluded.iter().any(|x| target.starts_with(x)) {
+            return;
+        }
+        if let Some(k) = file_key(&meta) {
+            if let Some(first) = self.visited.get(&k) {
+                let above = meta.is_dir()
+                    && path
+                        .parent()
+                        .and_then(|p| std::fs::canonicalize(p).ok())
+                        .is_some_and(|p| p.starts_with(&target));
+                let reason = if above {
+                    "symbolic link loop (it leads back to a folder above it): not followed".to_string()
+                } else {
+                    let what = if meta.is_dir() { "folder" } else { "file" };
+                    format!("leads to a {what} already scanned: {}", shown(first))
+                };
+                return refuse(self, reason);
+            }
+            self.visited.insert(k, rel.clone());
+        }
+        if meta.is_dir() {
+            self.walk(&path, true);
+        } else if meta.is_file() {
+            if !rel.file_name().is_some_and(is_temp) {
+                self.files.push(rel);
+            }
+        } else {
+            self.refuse(
+                rel,
+                "io",
+                "not a regular file (FIFO, socket or device): not read".into(),
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_loop(_: &std::io::Error) -> bool {
+    false
 }
 
 /// Reads one file's header into an [`Outcome`].
