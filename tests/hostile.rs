@@ -199,6 +199,16 @@ fn refused_at_scan() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)>
         "(0002,0010) appears twice",
     ));
 
+    // A file meta element inside the data set (found by the rewrite fuzzer: removing the
+    // element before it would have turned it into file meta).
+    let ts_in_dataset = el((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1\0");
+    v.push((
+        "meta_in_dataset.dcm",
+        ct(9, "HOST01", &ts_in_dataset, &[], &pixels()),
+        "malformed",
+        "file meta element (0002,0010) inside the data set",
+    ));
+
     // Bytes that are no VR at all, in the middle of the data set.
     let bad_vr = el((0x0018, 0x0050), b"Q!", b"2.5 ");
     v.push((

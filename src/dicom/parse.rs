@@ -800,6 +800,15 @@ impl Walker<'_> {
                     format!("unexpected {} among data elements", super::tag_string(tag)),
                 ));
             }
+            if parent == TOP && tag.0 == 0x0002 {
+                // File meta elements belong before the data set. Found inside it (after an
+                // element of another group ended the meta group), readers disagree on what
+                // they mean, and removing the element in between would make them the meta.
+                return Err(malformed(
+                    pos,
+                    format!("file meta element {} inside the data set", super::tag_string(tag)),
+                ));
+            }
             if dups.seen_before(tag, &self.elements[first..], parent) {
                 return Err(duplicate(pos, tag));
             }
