@@ -434,6 +434,11 @@ impl KeyStore {
             if id.is_empty() || code.is_empty() {
                 return Err(err(format!("line {line}: PatientID or code is empty")));
             }
+            if !valid_code(&code) {
+                return Err(err(format!(
+                    "line {line}: a code may hold only letters, digits, '-', '_' and '.', at most 64, and not start with '.' (it becomes PatientID, PatientName and a folder name)"
+                )));
+            }
             rows.push((id, code, line));
         }
         let mut problems = Vec::new();
@@ -536,6 +541,14 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
 }
 
 /// The limits on how codes look, for `set_format` and for a file being read.
+/// A code that is safe as PatientID (LO), PatientName (PN: no '^' or '='), and as a file or
+/// folder name (no separator, not `.` or `..`, nothing hidden).
+fn valid_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && !code.starts_with('.')
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
     if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err("a code prefix is made of letters, digits, '-', '_' or '.'".into());
@@ -591,6 +604,27 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_codes_must_be_safe_names() {
+        for ok in ["P0001", "STUDY-12_a.b", "7"] {
+            assert!(valid_code(ok), "{ok}");
+        }
+        for bad in [
+            "../x",
+            "a/b",
+            "..",
+            ".hidden",
+            "A^B",
+            "A=B",
+            "a b",
+            "",
+            &"x".repeat(65),
+            "Müller",
+        ] {
+            assert!(!valid_code(bad), "{bad}");
+        }
+    }
 
     fn patients(ids: &[&str]) -> Vec<(String, String, String)> {
         ids.iter()
