@@ -241,7 +241,18 @@ pub struct Replacer {
 }
 
 impl Replacer {
-    pub fn new(mut pats: Vec<(String, String)>) -> Replacer {
+    pub fn new(pats: Vec<(String, String)>) -> Replacer {
+        Replacer::build(pats, None, true)
+    }
+
+    /// For a handful of short patterns searched in short values millions of times (XML text
+    /// and attributes): a full DFA is small, and a prefilter costs more than it saves. Large
+    /// pattern sets (a cohort's worth, or a hostile value) still get a compact NFA.
+    pub fn for_short_values(pats: Vec<(String, String)>) -> Replacer {
+        Replacer::build(pats, Some(AhoCorasickKind::DFA), false)
+    }
+
+    fn build(mut pats: Vec<(String, String)>, small: Option<AhoCorasickKind>, prefilter: bool) -> Replacer {
         // An over-long value cannot be replaced by its prefix (the rest would stay); it is
         // left to the residual check, which finds it by that prefix.
         pats.retain(|(p, _)| p.chars().count() >= MIN_LEN && p.len() <= MAX_PATTERN);
@@ -254,7 +265,8 @@ impl Replacer {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
-                    .kind(search_kind(&patterns, None))
+                    .kind(search_kind(&patterns, small))
+                    .prefilter(prefilter)
                     .build(&patterns)
                     .ok()
             })
@@ -263,6 +275,15 @@ impl Replacer {
             search: search.map(std::sync::Arc::new),
             replacements: std::sync::Arc::new(pats.into_iter().map(|(_, r)| r).collect()),
         }
+    }
+
+    /// Every identifying string in `text` (leftmost longest, not only whole words), with
+    /// what replaces it.
+    pub fn matches<'a>(&'a self, text: &'a str) -> impl Iterator<Item = (std::ops::Range<usize>, &'a str)> + 'a {
+        self.search
+            .iter()
+            .flat_map(move |ac| ac.find_iter(text))
+            .map(|m| (m.range(), self.replacements[m.pattern().as_usize()].as_str()))
     }
 
     /// The text with identifiers replaced, or `None` when it holds none. Only whole words

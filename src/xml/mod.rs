@@ -40,7 +40,6 @@ use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 
 use crate::config::{Action, XmlRule, XmlTarget};
@@ -169,8 +168,7 @@ pub struct XmlResidual {
 #[derive(Debug, Clone)]
 pub struct XmlContext {
     code: String,
-    search: Option<std::sync::Arc<AhoCorasick>>,
-    replacements: std::sync::Arc<Vec<String>>,
+    replacer: crate::residual::Replacer,
 }
 
 impl XmlContext {
@@ -185,31 +183,9 @@ impl XmlContext {
     /// patient's own code (a file may name another patient than its own); `code` is the
     /// owner's, used by `code` rules. Identifiers shared by two patients go to the first.
     pub fn for_patients<'a>(code: &str, patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> XmlContext {
-        let mut pats = crate::residual::replacement_patterns(patients);
-        // Over-long values are left to the residual check (see residual::MAX_PATTERN).
-        pats.retain(|(p, _)| p.chars().count() >= MIN_LEN && p.len() <= crate::residual::MAX_PATTERN);
-        // Stable: among equal patterns the first patient's replacement is kept.
-        pats.sort_by_key(|(p, _)| p.to_ascii_lowercase());
-        pats.dedup_by(|a, b| a.0.eq_ignore_ascii_case(&b.0));
-        let search = (!pats.is_empty())
-            .then(|| {
-                let patterns: Vec<&str> = pats.iter().map(|(p, _)| p.as_str()).collect();
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::LeftmostLongest)
-                    // A handful of short patterns searched in short values, millions of times: a
-                    // full DFA is small, and a prefilter costs more than it saves here. (Unless
-                    // the patterns are large: a cohort's worth, or a hostile value.)
-                    .kind(crate::residual::search_kind(&patterns, Some(AhoCorasickKind::DFA)))
-                    .prefilter(false)
-                    .build(&patterns)
-                    .ok()
-            })
-            .flatten();
         XmlContext {
             code: code.to_string(),
-            search: search.map(std::sync::Arc::new),
-            replacements: std::sync::Arc::new(pats.into_iter().map(|(_, r)| r).collect()),
+            replacer: crate::residual::Replacer::for_short_values(crate::residual::replacement_patterns(patients)),
         }
     }
 
@@ -217,8 +193,7 @@ impl XmlContext {
     pub fn with_code(&self, code: &str) -> XmlContext {
         XmlContext {
             code: code.to_string(),
-            search: self.search.clone(),
-            replacements: self.replacements.clone(),
+            replacer: self.replacer.clone(),
         }
     }
 
@@ -771,20 +746,18 @@ impl<'a> Planner<'a, '_> {
         markup: Option<Range<usize>>,
     ) -> Result<(), XmlError> {
         let ctx_ = self.ctx;
-        let Some(search) = &ctx_.search else { return Ok(()) };
         let buf = self.w.buf();
         let value = Value::reuse(buf, segs, std::mem::take(&mut self.spare));
         let mut node = None;
-        for m in search.find_iter(value.text.as_bytes()) {
-            let after = &ctx_.replacements[m.pattern().as_usize()];
-            let before = &value.text[m.range()];
+        for (range, after) in ctx_.replacer.matches(&value.text) {
+            let before = &value.text[range.clone()];
             if before == after {
                 continue;
             }
             let id = self.edits.len();
-            let at = value.raw_offset(segs, m.start());
+            let at = value.raw_offset(segs, range.start);
             let Some(patches) = value
-                .replace(segs, m.range(), after, ctx, self.charset, id)
+                .replace(segs, range, after, ctx, self.charset, id)
                 .map_err(|r| self.unwritable(at, r))?
             else {
                 continue;
@@ -805,7 +778,7 @@ impl<'a> Planner<'a, '_> {
                 suffix: suffix.clone(),
                 offset: at,
                 before: before.to_string(),
-                after: Some(after.clone()),
+                after: Some(after.to_string()),
                 rule: "residual",
             });
         }
