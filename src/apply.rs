@@ -2,17 +2,17 @@
 //! destination (pixel data copied as raw bytes, never decoded), fsynced and renamed, so an
 //! interruption leaves either no file or the complete one. Files are written in parallel.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dicom::parse::{Parsed, parse_file};
+use crate::dicom::parse::{Parsed, parse_file_meta};
 use crate::dicom::rewrite::{self, Rendered};
 use crate::key::{KeyError, KeyStore};
 use crate::plan::{FileError, Planner};
@@ -361,7 +361,14 @@ pub fn apply(
     let total = jobs.len();
     let done = AtomicUsize::new(0);
     let dirs = Mutex::new(BTreeSet::new());
-    let made_dirs = Mutex::new(BTreeSet::new());
+    let made_dirs = Mutex::new(HashMap::new());
+    let root_dev = device(&out_root);
+    // Opened before any temporary file is written: `syncfs` on it reports every write-back
+    // error on the output's file system since (see `sync_batch`).
+    let sync_handle = fs::File::open(&out_root).map_err(|source| ApplyError::Io {
+        path: out_root.clone(),
+        source,
+    })?;
     // Set when the output file system is full: every later file would fail the same way,
     // so the run stops writing and says why, instead of trying each one.
     let full = AtomicBool::new(false);
@@ -374,25 +381,37 @@ pub fn apply(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(COMMIT_QUEUE);
     let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
     std::thread::scope(|scope| {
-        let (dirs, done, full) = (&dirs, &done, &full);
+        let (dirs, done, full, sync_handle) = (&dirs, &done, &full, &sync_handle);
         let committer = scope.spawn(move || {
             let mut out = Vec::new();
+            // After a failed sync nothing more is renamed: which files the failed write-back
+            // belonged to is not known.
+            let mut failed: Option<io::Error> = None;
             // Take every staged file that is waiting, make them all durable at once, then
             // rename each: one journal commit per batch instead of one per file.
+            let mut behind = false;
             while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                // Wait a little for more: each syncfs is a journal commit, and a committer
+                // Let more arrive first: each syncfs is a journal commit, and a committer
                 // that is faster than the writers would otherwise sync every file or two.
-                let until = std::time::Instant::now() + COMMIT_WAIT;
-                while batch.len() < COMMIT_BATCH {
-                    let left = until.saturating_duration_since(std::time::Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(s) => batch.push(s),
+                // Sleeping rather than waiting on the channel also spares the writers a
+                // wake-up call per file. No pause when files were left over last time.
+                if !behind {
+                    std::thread::sleep(COMMIT_WAIT);
+                }
+                let mut bytes = first.size;
+                let mut batch = vec![first];
+                while batch.len() < COMMIT_BATCH && bytes < COMMIT_BATCH_BYTES {
+                    match rx.try_recv() {
+                        Ok(s) => {
+                            bytes += s.size;
+                            batch.push(s);
+                        }
                         Err(_) => break,
                     }
                 }
+                behind = batch.len() >= COMMIT_BATCH || bytes >= COMMIT_BATCH_BYTES;
                 let n = batch.len();
-                out.extend(commit_batch(batch, dirs, full));
+                out.extend(commit_batch(batch, sync_handle, &mut failed, dirs, full));
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
             out
@@ -407,7 +426,11 @@ pub fn apply(
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                     return Some(Err(not_written_full(&inst.path)));
                 }
-                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, &made_dirs, full) {
+                let folders = Folders {
+                    made: &made_dirs,
+                    root_dev,
+                };
+                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, &folders, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
                     Ok(staged) => match tx.send(staged) {
                         Ok(()) => Some(Ok(())),
@@ -573,26 +596,45 @@ fn write_mapping(
 pub const MAPPING_JSON: &str = "mapping.json";
 pub const MAPPING_CSV: &str = "mapping.csv";
 
-/// Rewritten files waiting to be made durable and renamed (bounds open temporary files).
-const COMMIT_QUEUE: usize = 64;
-/// At most this many files are made durable together.
-const COMMIT_BATCH: usize = 64;
+/// Rewritten files waiting to be made durable and renamed. Temporary files are closed once
+/// written, so the queue can be long: writers go on while a batch is being synced.
+const COMMIT_QUEUE: usize = 2048;
+/// At most this many files are made durable together…
+const COMMIT_BATCH: usize = 2048;
+/// …or this many bytes (a sync holds up the renames of everything in its batch).
+const COMMIT_BATCH_BYTES: u64 = 128 << 20;
 /// Files from this size on are handed to write-back as soon as they are written.
 const WRITEBACK_EARLY_FROM: u64 = 256 << 10;
-/// How long the committer waits for a batch to fill before it syncs what it has.
+/// How long the committer lets a batch fill before it syncs what it has.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// A rewritten file in its temporary name, waiting to be made durable and renamed.
+/// A rewritten file in its temporary name (closed), waiting to be made durable and renamed.
 struct Staged {
-    tmp: tempfile::NamedTempFile,
+    tmp: tempfile::TempPath,
     dest: PathBuf,
     source: PathBuf,
-    /// Order in which the temporary files were opened (see `sync_batch`).
-    opened: u64,
+    /// Size of the input (about what was written).
+    size: u64,
 }
 
-/// Counts temporary files as they are opened.
-static OPENED: AtomicU64 = AtomicU64::new(0);
+/// The output folders known to exist (made or checked), shared by the writers. Each maps
+/// to whether it is on another file system than the output root (then its files are
+/// synced one by one: the batch's `syncfs` covers only the root's file system).
+struct Folders<'a> {
+    made: &'a Mutex<HashMap<PathBuf, bool>>,
+    root_dev: Option<u64>,
+}
+
+#[cfg(unix)]
+fn device(p: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).ok().map(|m| m.dev())
+}
+
+#[cfg(not(unix))]
+fn device(_: &Path) -> Option<u64> {
+    None
+}
 
 /// Rewrites one file into a temporary file beside its destination.
 #[allow(clippy::too_many_arguments)]
@@ -603,7 +645,7 @@ fn stage_one(
     planner: &Planner,
     patient_id: &str,
     inst: &Instance,
-    made_dirs: &Mutex<BTreeSet<PathBuf>>,
+    folders: &Folders,
     full: &AtomicBool,
 ) -> Result<Staged, FileError> {
     let fail = |reason: String| FileError {
@@ -620,11 +662,10 @@ fn stage_one(
         return Err(fail("refused: not a plain path inside the input folder".into()));
     }
     let src = root.join(&inst.path);
-    let meta = fs::metadata(&src).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let (parsed, meta) = parse_file_meta(&src).map_err(|e| fail(e.to_string()))?;
     if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
         return Err(fail("the file changed since it was scanned; scan again".into()));
     }
-    let parsed = parse_file(&src).map_err(|e| fail(e.to_string()))?;
     // Size and time can stay the same while the content changes (a copy that kept the old
     // time): the file must still be the instance, of the patient, that was planned.
     let now = |tag| parsed.top_string(tag).unwrap_or_default();
@@ -644,33 +685,40 @@ fn stage_one(
     // the original, identifiers and all, beside it.
     let dest = destination(out_root, if in_place { &inst.path } else { &fp.dest }).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
-    let known = made_dirs.lock().is_ok_and(|d| d.contains(&dir));
-    if !known {
-        make_out_dir(out_root, &dir).map_err(|e| {
-            if let DirError::Io(e) = &e
-                && out_of_space(e)
-            {
-                full.store(true, Ordering::Relaxed);
+    let known = folders.made.lock().ok().and_then(|d| d.get(&dir).copied());
+    let elsewhere = match known {
+        Some(elsewhere) => elsewhere,
+        None => {
+            make_out_dir(out_root, &dir).map_err(|e| {
+                if let DirError::Io(e) = &e
+                    && out_of_space(e)
+                {
+                    full.store(true, Ordering::Relaxed);
+                }
+                fail(e.reason())
+            })?;
+            let elsewhere = device(&dir) != folders.root_dev || folders.root_dev.is_none();
+            if let Ok(mut d) = folders.made.lock() {
+                d.insert(dir, elsewhere);
             }
-            fail(e.reason())
-        })?;
-        if let Ok(mut d) = made_dirs.lock() {
-            d.insert(dir);
+            elsewhere
         }
-    }
+    };
     let tmp = crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(fail_write)?;
-    let opened = OPENED.fetch_add(1, Ordering::Relaxed);
     write_rendered(&parsed, &rendered, tmp.as_file()).map_err(fail_write)?;
     // Early write-back pays for large files (the sync finds the work under way); for small
     // ones it only moves the block allocation onto the writer threads.
     if inst.size >= WRITEBACK_EARLY_FROM {
         start_writeback(tmp.as_file());
     }
+    if elsewhere || !cfg!(target_os = "linux") {
+        tmp.as_file().sync_data().map_err(fail_write)?;
+    }
     Ok(Staged {
-        tmp,
+        tmp: tmp.into_temp_path(),
         dest,
         source: inst.path.clone(),
-        opened,
+        size: inst.size,
     })
 }
 
@@ -704,24 +752,35 @@ fn start_writeback(f: &fs::File) {
 fn start_writeback(_: &fs::File) {}
 
 /// Makes a batch of staged files durable, then gives each its final name. On Linux one
-/// `syncfs` flushes the whole batch; elsewhere each file is synced on its own. A file whose
-/// data may not be on disk is never renamed: its temporary file is removed.
-fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &AtomicBool) -> Vec<Result<(), FileError>> {
-    let synced = sync_batch(&batch);
-    if synced.as_ref().is_err_and(out_of_space) {
-        full.store(true, Ordering::Relaxed);
+/// `syncfs` flushes the whole batch (files on other file systems were synced by their
+/// writer); elsewhere each file was synced before it was closed. A file whose data may not
+/// be on disk is never renamed: its temporary file is removed.
+fn commit_batch(
+    batch: Vec<Staged>,
+    sync_handle: &fs::File,
+    failed: &mut Option<io::Error>,
+    dirs: &Mutex<BTreeSet<PathBuf>>,
+    full: &AtomicBool,
+) -> Vec<Result<(), FileError>> {
+    if failed.is_none()
+        && let Err(e) = sync_all_staged(sync_handle)
+    {
+        if out_of_space(&e) {
+            full.store(true, Ordering::Relaxed);
+        }
+        *failed = Some(e);
     }
     batch
         .into_iter()
         .map(|Staged { tmp, dest, source, .. }| {
-            let fail = |e: io::Error| FileError {
+            let fail = |e: &io::Error| FileError {
                 path: source.clone(),
                 reason: format!("cannot write output: {e}"),
             };
-            if let Err(e) = &synced {
-                return Err(fail(io::Error::new(e.kind(), e.to_string())));
+            if let Some(e) = failed.as_ref() {
+                return Err(fail(e));
             }
-            tmp.persist(&dest).map_err(|e| fail(e.error))?;
+            tmp.persist(&dest).map_err(|e| fail(&e.error))?;
             if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
                 && !d.contains(dir)
             {
@@ -732,40 +791,25 @@ fn commit_batch(batch: Vec<Staged>, dirs: &Mutex<BTreeSet<PathBuf>>, full: &Atom
         .collect()
 }
 
+/// Flushes every file written so far on the output's file system in one journal commit.
+/// `syncfs` reports every write-back error on that file system since `handle` was opened
+/// (before the first temporary file) and not yet reported through it; an error that hit a
+/// file of a later batch early is reported here, which is why the caller renames nothing
+/// after a failed sync.
 #[cfg(target_os = "linux")]
-fn sync_batch(batch: &[Staged]) -> io::Result<()> {
+fn sync_all_staged(handle: &fs::File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // syncfs reports only the write-back errors that happened after the descriptor it is
-    // given was opened: give it the batch's earliest-opened file, so that an error in any
-    // of them counts.
-    let Some(first) = batch.iter().min_by_key(|s| s.opened) else {
-        return Ok(());
-    };
-    // All temporary files of a run live on the output's file system, so one syncfs flushes
-    // them all in one journal commit.
     // SAFETY: a valid open descriptor; syncfs only flushes.
-    let rc = unsafe { libc::syncfs(first.tmp.as_file().as_raw_fd()) };
+    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    // (An fdatasync per file after it would pin an error to its file, but costs a journal
-    // round trip each: apply on 20,000 small files took half as long again. A failed syncfs
-    // fails the whole batch instead, which loses nothing.)
-    // Temporary files on another file system (in-place runs spanning mounts) get their own.
-    let dev = |s: &Staged| {
-        use std::os::unix::fs::MetadataExt;
-        s.tmp.as_file().metadata().map(|m| m.dev()).ok()
-    };
-    let first_dev = dev(first);
-    batch
-        .iter()
-        .filter(|s| dev(s) != first_dev)
-        .try_for_each(|s| s.tmp.as_file().sync_data())
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_batch(batch: &[Staged]) -> io::Result<()> {
-    batch.iter().try_for_each(|s| s.tmp.as_file().sync_data())
+fn sync_all_staged(_: &fs::File) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -163,6 +163,7 @@ fn open_key_for_planning(common: &Common) -> Result<KeyStore> {
 fn prepared(root: &Path, index: &Index, profile: Profile, key: &KeyStore) -> Result<Planner> {
     let review = dams::review::ReviewState::open_beside(key.path())?;
     let p = dams::plan::prepare(index, profile, key, &review.workspace(root));
+    tracing::info!(stale = p.stale.len() + p.stale_xml.len(), "prepared the plan");
     for s in &p.stale {
         eprintln!("dams: warning: {s}");
     }

@@ -98,8 +98,7 @@ pub struct Header {
 /// Reads `root/rel` and extracts its header. Errors carry a plain reason.
 pub fn read(root: &Path, rel: &Path) -> Result<Header, crate::dicom::ParseError> {
     let path = root.join(rel);
-    let meta = std::fs::metadata(&path)?;
-    let parsed = crate::dicom::parse::parse_file(&path)?;
+    let (parsed, meta) = crate::dicom::parse::parse_file_meta(&path)?;
     Ok(from_parsed(&parsed, rel, meta.len(), meta.modified().ok()))
 }
 
