@@ -363,6 +363,10 @@ pub fn apply(
     let dirs = Mutex::new(BTreeSet::new());
     let made_dirs = Mutex::new(HashMap::new());
     let root_dev = device(&out_root);
+    let unnamed = crate::atomic::unnamed_supported();
+    // Staged files stay open until they are named: the queue and the batches fit in the
+    // process's limit of open files (raised to the hard limit where that is allowed).
+    let queue = (open_file_budget() / 2).clamp(8, COMMIT_QUEUE);
     // Opened before any temporary file is written: `syncfs` on it reports every write-back
     // error on the output's file system since (see `sync_batch`).
     let sync_handle = fs::File::open(&out_root).map_err(|source| ApplyError::Io {
@@ -378,7 +382,7 @@ pub fn apply(
     // committers wait for each file to reach the disk and rename it (I/O waits). Each file
     // is still durable before it gets its final name; the waiting just no longer idles a
     // core. The bounded channel keeps the number of open temporary files small.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(COMMIT_QUEUE);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(queue);
     let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
     std::thread::scope(|scope| {
         let (dirs, done, full, sync_handle) = (&dirs, &done, &full, &sync_handle);
@@ -400,7 +404,7 @@ pub fn apply(
                 }
                 let mut bytes = first.size;
                 let mut batch = vec![first];
-                while batch.len() < COMMIT_BATCH && bytes < COMMIT_BATCH_BYTES {
+                while batch.len() < queue && bytes < COMMIT_BATCH_BYTES {
                     match rx.try_recv() {
                         Ok(s) => {
                             bytes += s.size;
@@ -409,7 +413,7 @@ pub fn apply(
                         Err(_) => break,
                     }
                 }
-                behind = batch.len() >= COMMIT_BATCH || bytes >= COMMIT_BATCH_BYTES;
+                behind = batch.len() >= queue || bytes >= COMMIT_BATCH_BYTES;
                 let n = batch.len();
                 out.extend(commit_batch(batch, sync_handle, &mut failed, dirs, full));
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
@@ -429,6 +433,7 @@ pub fn apply(
                 let folders = Folders {
                     made: &made_dirs,
                     root_dev,
+                    unnamed,
                 };
                 match stage_one(&index.root, &out_root, in_place, planner, pid, inst, &folders, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
@@ -596,21 +601,21 @@ fn write_mapping(
 pub const MAPPING_JSON: &str = "mapping.json";
 pub const MAPPING_CSV: &str = "mapping.csv";
 
-/// Rewritten files waiting to be made durable and renamed. Temporary files are closed once
-/// written, so the queue can be long: writers go on while a batch is being synced.
-const COMMIT_QUEUE: usize = 2048;
-/// At most this many files are made durable together…
-const COMMIT_BATCH: usize = 2048;
-/// …or this many bytes (a sync holds up the renames of everything in its batch).
+/// Rewritten files waiting to be made durable and named: a long queue lets writers go on
+/// while a batch is being synced. Each holds an open file, so it is also kept within the
+/// limit of open files (see `open_file_budget`).
+const COMMIT_QUEUE: usize = 1024;
+/// A batch made durable together holds at most as many files as the queue, or this many
+/// bytes (a sync holds up the renames of everything in its batch).
 const COMMIT_BATCH_BYTES: u64 = 128 << 20;
 /// Files from this size on are handed to write-back as soon as they are written.
 const WRITEBACK_EARLY_FROM: u64 = 256 << 10;
 /// How long the committer lets a batch fill before it syncs what it has.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// A rewritten file in its temporary name (closed), waiting to be made durable and renamed.
+/// A rewritten file without its final name yet, waiting to be made durable and named.
 struct Staged {
-    tmp: tempfile::TempPath,
+    tmp: crate::atomic::Pending,
     dest: PathBuf,
     source: PathBuf,
     /// Size of the input (about what was written).
@@ -623,6 +628,39 @@ struct Staged {
 struct Folders<'a> {
     made: &'a Mutex<HashMap<PathBuf, bool>>,
     root_dev: Option<u64>,
+    /// Write unnamed files (see `atomic::pending_beside`).
+    unnamed: bool,
+}
+
+/// How many more files this process may open, after raising its soft limit to the hard one
+/// (as Go programs do at start); a margin is left for everything else.
+#[cfg(unix)]
+fn open_file_budget() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed; no other effect.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX).saturating_sub(256)
+}
+
+#[cfg(not(unix))]
+fn open_file_budget() -> usize {
+    512
 }
 
 #[cfg(unix)]
@@ -704,18 +742,21 @@ fn stage_one(
             elsewhere
         }
     };
-    let tmp = crate::atomic::temp_beside(&dest, file_mode(&meta)).map_err(fail_write)?;
-    write_rendered(&parsed, &rendered, tmp.as_file()).map_err(fail_write)?;
+    // In place the destination always exists: an unnamed file would need a temporary name
+    // as well before it could replace it.
+    let tmp =
+        crate::atomic::pending_beside(&dest, file_mode(&meta), folders.unnamed && !in_place).map_err(fail_write)?;
+    write_rendered(&parsed, &rendered, tmp.file()).map_err(fail_write)?;
     // Early write-back pays for large files (the sync finds the work under way); for small
     // ones it only moves the block allocation onto the writer threads.
     if inst.size >= WRITEBACK_EARLY_FROM {
-        start_writeback(tmp.as_file());
+        start_writeback(tmp.file());
     }
     if elsewhere || !cfg!(target_os = "linux") {
-        tmp.as_file().sync_data().map_err(fail_write)?;
+        tmp.file().sync_data().map_err(fail_write)?;
     }
     Ok(Staged {
-        tmp: tmp.into_temp_path(),
+        tmp,
         dest,
         source: inst.path.clone(),
         size: inst.size,
@@ -780,7 +821,7 @@ fn commit_batch(
             if let Some(e) = failed.as_ref() {
                 return Err(fail(e));
             }
-            tmp.persist(&dest).map_err(|e| fail(&e.error))?;
+            tmp.persist(&dest).map_err(|e| fail(&e))?;
             if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
                 && !d.contains(dir)
             {

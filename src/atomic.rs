@@ -1,5 +1,7 @@
 //! Writing files so that a crash leaves either the old file or the complete new one:
-//! a temporary file in the destination folder, fsync, rename, fsync of the folder.
+//! a temporary file in the destination folder, fsync, rename, fsync of the folder. Apply's
+//! hot path uses [`Pending`]: on Linux an unnamed file (`O_TMPFILE`) in the destination
+//! folder, made durable, then linked under its name.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -80,4 +82,186 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// A file being written that has no final name yet: an unnamed file (Linux `O_TMPFILE`,
+/// which a crash leaves nowhere to be seen) or a named temporary file beside the
+/// destination. Its data must be made durable before [`Pending::persist`].
+pub enum Pending {
+    /// Unnamed, in the destination's folder; named by `linkat` through `/proc/self/fd`.
+    Unnamed(File),
+    Named(tempfile::NamedTempFile),
+}
+
+impl Pending {
+    pub fn file(&self) -> &File {
+        match self {
+            Pending::Unnamed(f) => f,
+            Pending::Named(t) => t.as_file(),
+        }
+    }
+
+    /// Gives the file its final name `dest`, replacing a file there.
+    pub fn persist(self, dest: &Path) -> io::Result<()> {
+        match self {
+            Pending::Named(t) => t.persist(dest).map(drop).map_err(|e| e.error),
+            Pending::Unnamed(f) => link_unnamed(&f, dest),
+        }
+    }
+}
+
+/// Whether unnamed files can be named afterwards here (`/proc/self/fd` is needed for that).
+#[cfg(target_os = "linux")]
+pub fn unnamed_supported() -> bool {
+    Path::new("/proc/self/fd").is_dir()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn unnamed_supported() -> bool {
+    false
+}
+
+/// Opens a file to be written and named `dest` later: unnamed when `unnamed` is set and
+/// the file system allows it, else a named temporary file beside `dest`. Creating an
+/// unnamed file and linking it costs one folder entry where a temporary name costs
+/// three folder operations (create, and a rename that removes one name and adds another).
+pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pending> {
+    #[cfg(target_os = "linux")]
+    if unnamed {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(mode)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+        {
+            Ok(f) => return Ok(Pending::Unnamed(f)),
+            // File systems without O_TMPFILE say so in several ways; use a named file there.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = unnamed;
+    temp_beside(dest, mode).map(Pending::Named)
+}
+
+#[cfg(target_os = "linux")]
+fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let proc_path = format!("/proc/self/fd/{}", f.as_raw_fd());
+    match link_proc(&proc_path, dest) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        r => return r,
+    }
+    // Something is already there (a file from an earlier run, or a folder): link under a
+    // temporary name and rename over it, as a named temporary file would have been.
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
+        match link_proc(&proc_path, &tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        return fs::rename(&tmp, dest).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        });
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn link_proc(proc_path: &str, dest: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(proc_path).map_err(io::Error::other)?;
+    let to = CString::new(dest.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_unnamed(_: &File, _: &Path) -> io::Result<()> {
+    Err(io::Error::other("unnamed files are only used on Linux"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn pending_file_appears_only_when_persisted_and_replaces_an_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.dcm");
+        for (round, unnamed) in [(1, true), (2, true), (3, false)] {
+            let p = pending_beside(&dest, 0o640, unnamed).unwrap();
+            if unnamed && unnamed_supported() {
+                assert!(
+                    matches!(p, Pending::Unnamed(_)),
+                    "O_TMPFILE is supported on this file system"
+                );
+                // Nothing to be seen while it is written.
+                assert_eq!(
+                    names(dir.path()),
+                    if round == 1 { vec![] } else { vec!["a.dcm".to_string()] }
+                );
+            }
+            let body = format!("round {round}");
+            p.file().write_all(body.as_bytes()).unwrap();
+            p.file().sync_data().unwrap();
+            p.persist(&dest).unwrap();
+            assert_eq!(fs::read_to_string(&dest).unwrap(), body);
+            // No temporary name is left behind, also when an old file was replaced.
+            assert_eq!(names(dir.path()), vec!["a.dcm".to_string()]);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & !0o640, 0, "mode {mode:o} wider than asked");
+        }
+    }
+
+    #[test]
+    fn pending_file_dropped_unpersisted_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for unnamed in [true, false] {
+            let p = pending_beside(&dir.path().join("b.dcm"), 0o600, unnamed).unwrap();
+            p.file().write_all(b"partial").unwrap();
+            drop(p);
+            assert!(names(dir.path()).is_empty());
+        }
+    }
 }
