@@ -32,7 +32,7 @@ fn header(path: String, series: String, sop: String, image_type: &str, z: f64, r
             modified: None,
             sop_instance_uid: sop,
             sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-            transfer_syntax: String::new(),
+            transfer_syntax: "".into(),
             frame_of_reference_uid: "1.2.826.0.1.3680043.8.498.2".into(),
             instance_number: Some(1),
             series_number: None,

@@ -323,7 +323,7 @@ fn add_sources(patient: &Patient, view: &View, roles: &[Role], links: &mut Links
                 slices: members.len(),
                 frame_of_reference_uid: members
                     .iter()
-                    .map(|&k| view.items[k].inst.frame_of_reference_uid.as_str())
+                    .map(|&k| view.items[k].inst.frame_of_reference_uid.as_ref())
                     .find(|f| !f.is_empty())
                     .unwrap_or_default()
                     .to_string(),
@@ -676,7 +676,7 @@ fn suggest(cx: &Context, gi: usize, draft: &Draft, links: &Links) -> Vec<Suggest
 
     let frames: BTreeSet<&str> = members
         .iter()
-        .map(|i| i.frame_of_reference_uid.as_str())
+        .map(|i| &*i.frame_of_reference_uid)
         .filter(|f| !f.is_empty())
         .collect();
     let positioned: Vec<&Instance> = members.iter().copied().filter(|i| i.image_position.is_some()).collect();

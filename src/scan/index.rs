@@ -2,8 +2,9 @@
 //! files that could not be read, with the reason. Kept sorted so that it can be filled
 //! incrementally (the TUI shows it while the scan runs) and still be deterministic.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -150,6 +151,40 @@ pub struct Index {
     /// Files without a PatientID, waiting for [`Index::adopt_orphans`].
     #[serde(skip)]
     orphans: Vec<Header>,
+    /// Values many instances share, held once (see [`Interner`]).
+    #[serde(skip)]
+    shared: Interner,
+}
+
+/// Keeps one copy of each SOP class, transfer syntax, frame of reference and image type:
+/// a series' files nearly always share them, and the index holds every file of the tree.
+#[derive(Debug, Clone, Default)]
+struct Interner {
+    strs: HashSet<Arc<str>>,
+    types: HashSet<Arc<[String]>>,
+}
+
+impl Interner {
+    fn str(&mut self, v: &mut Arc<str>) {
+        match self.strs.get(&**v) {
+            Some(known) => *v = known.clone(),
+            None => {
+                self.strs.insert(v.clone());
+            }
+        }
+    }
+
+    fn instance(&mut self, i: &mut Instance) {
+        self.str(&mut i.sop_class_uid);
+        self.str(&mut i.transfer_syntax);
+        self.str(&mut i.frame_of_reference_uid);
+        match self.types.get(&*i.image_type) {
+            Some(known) => i.image_type = known.clone(),
+            None => {
+                self.types.insert(i.image_type.clone());
+            }
+        }
+    }
 }
 
 impl Index {
@@ -163,7 +198,8 @@ impl Index {
     /// Adds one file's header, keeping everything sorted (patients by ID, studies and
     /// series by UID, instances by path). A file without PatientID waits for
     /// [`Index::adopt_orphans`].
-    pub fn add(&mut self, h: Header) {
+    pub fn add(&mut self, mut h: Header) {
+        self.shared.instance(&mut h.instance);
         if h.identity.patient_id.is_empty() {
             self.orphans.push(h);
             return;
@@ -309,6 +345,16 @@ impl Index {
     pub fn finish(&mut self) {
         use rayon::prelude::*;
         self.adopt_orphans();
+        // Instances were inserted one by one: give back what the vectors grew in advance.
+        for series in self
+            .patients
+            .iter_mut()
+            .flat_map(|p| &mut p.studies)
+            .flat_map(|s| &mut s.series)
+        {
+            series.instances.shrink_to_fit();
+        }
+        self.shared = Interner::default();
         if self.xml.is_empty() {
             return;
         }
@@ -395,13 +441,13 @@ mod tests {
                 modified: None,
                 sop_instance_uid: format!("1.2.3.4.{}", path.len()),
                 sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-                transfer_syntax: String::new(),
-                frame_of_reference_uid: String::new(),
+                transfer_syntax: "".into(),
+                frame_of_reference_uid: "".into(),
                 instance_number: None,
                 series_number: series.2,
                 image_position: None,
                 image_orientation: None,
-                image_type: Vec::new(),
+                image_type: Vec::new().into(),
                 number_of_frames: 1,
                 adopted: false,
                 references: Vec::new(),

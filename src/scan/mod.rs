@@ -351,7 +351,7 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
 }
 
 fn classify(h: Header) -> Outcome {
-    if h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
+    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
             kind: "dicomdir".into(),
