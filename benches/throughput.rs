@@ -5,11 +5,12 @@
 //!     cargo bench --bench throughput -- ct small     # and 20,000 × 64×64 files
 //!     DAMS_BENCH_RUNS=7 DAMS_BENCH_DIR=/data/bench cargo bench --bench throughput
 //!     cargo bench --bench throughput -- ct --profile basic
+//!     DAMS_BENCH_RUNS=1 cargo bench --bench throughput -- many   # 100,000 files of 16×16
 //!
 //! Each run starts after `sync` with a warm page cache and an empty output folder. Reported:
 //! median, min and max wall time, the ratio of medians and the min/max of per-run ratios,
 //! and peak memory (via GNU time, when installed). Apply is compared with a plain `cp -r`
-//! and with `cp -r && sync`: dams fsyncs every file before renaming it, `cp` does not.
+//! and with `cp -r && sync`: dams makes every file durable before it gets its name, `cp` does not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,6 +32,12 @@ const CORPORA: &[Corpus] = &[
         name: "small",
         files: 20_000,
         size: 64,
+    },
+    // For peak memory against the number of files (run it with DAMS_BENCH_RUNS=1).
+    Corpus {
+        name: "many",
+        files: 100_000,
+        size: 16,
     },
 ];
 
@@ -59,6 +66,7 @@ fn timed(args: &[&str]) -> (f64, Option<u64>) {
     let rss = std::fs::read_to_string(&rss_file)
         .ok()
         .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+    let _ = std::fs::remove_file(&rss_file);
     (secs, rss)
 }
 
@@ -112,7 +120,7 @@ fn main() {
 
     for name in names {
         let Some(c) = CORPORA.iter().find(|c| c.name == name) else {
-            eprintln!("unknown corpus {name} (known: ct, small)");
+            eprintln!("unknown corpus {name} (known: ct, small, many)");
             continue;
         };
         let input = base.join(format!("{}-{}x{}", c.name, c.files, c.size));
@@ -199,7 +207,7 @@ fn main() {
             "cp -r",
             (apply_rss > 0).then_some(apply_rss),
         );
-        // dams makes every file durable before renaming it; a copy is only comparable once
+        // dams makes every file durable before it gets its name; a copy is only comparable once
         // its bytes are on disk too.
         report("dams apply", &apply_t, &cps_t, "cp -r + sync", None);
         report("dams scan", &scan_t, &cat_t, "cat", (scan_rss > 0).then_some(scan_rss));

@@ -1,6 +1,7 @@
-//! Apply: executes a plan. Each file is rewritten into a temporary file beside its
-//! destination (pixel data copied as raw bytes, never decoded), fsynced and renamed, so an
-//! interruption leaves either no file or the complete one. Files are written in parallel.
+//! Apply: executes a plan. Each file is rewritten into a file without a name in its
+//! destination folder (pixel data copied as raw bytes, never decoded), made durable, then
+//! given its name, so an interruption leaves either no file or the complete one. Files are
+//! written in parallel.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -378,21 +379,23 @@ pub fn apply(
     let full = AtomicBool::new(false);
     progress(0, total);
 
-    // Two stages: the rayon workers rewrite files into temporary files (CPU work), the
-    // committers wait for each file to reach the disk and rename it (I/O waits). Each file
-    // is still durable before it gets its final name; the waiting just no longer idles a
-    // core. The bounded channel keeps the number of open temporary files small.
+    // Two stages: the rayon workers rewrite files into files without names (CPU work), the
+    // committer waits for them to reach the disk and names them (I/O waits). Each file is
+    // still durable before it gets its name; the waiting just no longer idles a core. The
+    // bounded channel keeps the number of open files within the limit.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(queue);
-    let mut results: Vec<Option<Result<(), FileError>>> = Vec::with_capacity(total);
+    // Only what did not go well is kept per file: the count of files written is enough.
+    let mut results: Vec<Option<Result<(), FileError>>> = Vec::new();
+    let mut committed = 0usize;
     std::thread::scope(|scope| {
         let (dirs, done, full, sync_handle) = (&dirs, &done, &full, &sync_handle);
         let committer = scope.spawn(move || {
-            let mut out = Vec::new();
-            // After a failed sync nothing more is renamed: which files the failed write-back
+            let (mut ok, mut errors) = (0usize, Vec::new());
+            // After a failed sync nothing more is named: which files the failed write-back
             // belonged to is not known.
             let mut failed: Option<io::Error> = None;
             // Take every staged file that is waiting, make them all durable at once, then
-            // rename each: one journal commit per batch instead of one per file.
+            // name each: one journal commit per batch instead of one per file.
             let mut behind = false;
             while let Ok(first) = rx.recv() {
                 // Let more arrive first: each syncfs is a journal commit, and a committer
@@ -415,10 +418,15 @@ pub fn apply(
                 }
                 behind = batch.len() >= queue || bytes >= COMMIT_BATCH_BYTES;
                 let n = batch.len();
-                out.extend(commit_batch(batch, sync_handle, &mut failed, dirs, full));
+                for r in commit_batch(batch, sync_handle, &mut failed, dirs, full) {
+                    match r {
+                        Ok(()) => ok += 1,
+                        Err(e) => errors.push(e),
+                    }
+                }
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
-            out
+            (ok, errors)
         });
         let written: Vec<Option<Result<(), FileError>>> = jobs
             .par_iter()
@@ -454,7 +462,10 @@ pub fn apply(
             .collect();
         results.extend(written);
         match committer.join() {
-            Ok(v) => results.extend(v.into_iter().map(Some)),
+            Ok((ok, errors)) => {
+                committed = ok;
+                results.extend(errors.into_iter().map(|e| Some(Err(e))));
+            }
             Err(_) => results.push(Some(Err(FileError {
                 path: PathBuf::new(),
                 reason: "internal: the writer thread failed".into(),
@@ -503,6 +514,7 @@ pub fn apply(
         out: matches!(target, Target::Folder(_)).then_some(out_root),
         key_entries_created: new.len(),
         unreadable: index.unreadable.clone(),
+        written: committed,
         ..ApplyReport::default()
     };
     for r in results {
@@ -606,7 +618,7 @@ pub const MAPPING_CSV: &str = "mapping.csv";
 /// limit of open files (see `open_file_budget`).
 const COMMIT_QUEUE: usize = 1024;
 /// A batch made durable together holds at most as many files as the queue, or this many
-/// bytes (a sync holds up the renames of everything in its batch).
+/// bytes (a sync holds up the naming of everything in its batch).
 const COMMIT_BATCH_BYTES: u64 = 128 << 20;
 /// Files from this size on are handed to write-back as soon as they are written.
 const WRITEBACK_EARLY_FROM: u64 = 256 << 10;
@@ -778,7 +790,7 @@ fn not_written_full(path: &Path) -> FileError {
 }
 
 /// Asks the kernel to start writing the file to disk now, without waiting, so that the
-/// fsync before its rename finds most of the work done.
+/// sync before it is named finds most of the work done.
 #[cfg(target_os = "linux")]
 fn start_writeback(f: &fs::File) {
     use std::os::fd::AsRawFd;
@@ -794,8 +806,8 @@ fn start_writeback(_: &fs::File) {}
 
 /// Makes a batch of staged files durable, then gives each its final name. On Linux one
 /// `syncfs` flushes the whole batch (files on other file systems were synced by their
-/// writer); elsewhere each file was synced before it was closed. A file whose data may not
-/// be on disk is never renamed: its temporary file is removed.
+/// writer); elsewhere each file was synced by its writer. A file whose data may not be on
+/// disk is never named: dropped, an unnamed file vanishes and a temporary file is removed.
 fn commit_batch(
     batch: Vec<Staged>,
     sync_handle: &fs::File,
@@ -835,7 +847,7 @@ fn commit_batch(
 /// Flushes every file written so far on the output's file system in one journal commit.
 /// `syncfs` reports every write-back error on that file system since `handle` was opened
 /// (before the first temporary file) and not yet reported through it; an error that hit a
-/// file of a later batch early is reported here, which is why the caller renames nothing
+/// file of a later batch early is reported here, which is why the caller names nothing
 /// after a failed sync.
 #[cfg(target_os = "linux")]
 fn sync_all_staged(handle: &fs::File) -> io::Result<()> {
