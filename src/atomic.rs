@@ -3,7 +3,7 @@
 //! hot path uses [`Pending`]: on Linux an unnamed file (`O_TMPFILE`) in the destination
 //! folder, made durable, then linked under its name.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -20,7 +20,7 @@ pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        b.permissions(fs::Permissions::from_mode(mode));
+        b.permissions(std::fs::Permissions::from_mode(mode));
     }
     #[cfg(not(unix))]
     let _ = mode;
@@ -133,7 +133,7 @@ pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pendi
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        match fs::OpenOptions::new()
+        match std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .mode(mode)
@@ -174,8 +174,8 @@ fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
-        return fs::rename(&tmp, dest).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
+        return std::fs::rename(&tmp, dest).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
         });
     }
 }
@@ -211,6 +211,7 @@ fn link_unnamed(_: &File, _: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)

@@ -123,6 +123,7 @@ impl KeyStore {
         };
         match fs::read(path) {
             Ok(bytes) => {
+                #[cfg_attr(not(unix), allow(unused_mut))]
                 let mut warnings = Vec::new();
                 #[cfg(unix)]
                 {
