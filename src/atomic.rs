@@ -252,6 +252,11 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode & !0o640, 0, "mode {mode:o} wider than asked");
+            assert_eq!(
+                mode & 0o600,
+                0o600,
+                "mode {mode:o}: the owner must be able to read and write"
+            );
         }
     }
 
