@@ -162,10 +162,12 @@ impl DirError {
 }
 
 /// Makes `dir` (inside `out_root`) one folder at a time: an existing part that is a symbolic
-/// link must lead inside the output folder *before* anything is created through it, and
-/// each new folder's entry in its parent is made durable (a file renamed into a folder whose
-/// own entry is lost in a crash is lost with it).
-fn make_out_dir(out_root: &Path, dir: &Path) -> Result<(), DirError> {
+/// link must lead inside the output folder *before* anything is created through it. The
+/// parent of each new folder is added to `changed`: its entry must be made durable before
+/// the run reports success (a file named in a folder whose own entry is lost in a crash is
+/// lost with it). Apply does that once at the end, not folder by folder: each folder sync is
+/// a wait for the disk, and made by a writer it stalled the writing.
+fn make_out_dir(out_root: &Path, dir: &Path, changed: &Mutex<BTreeSet<PathBuf>>) -> Result<(), DirError> {
     let rel = dir
         .strip_prefix(out_root)
         .map_err(|_| DirError::Refused("refused: the destination is not inside the output folder".into()))?;
@@ -183,9 +185,11 @@ fn make_out_dir(out_root: &Path, dir: &Path) -> Result<(), DirError> {
                 )));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&cur) {
-                // Another writer may have made it a moment ago; its entry is synced either way.
+                // Another writer may have made it a moment ago; its entry is recorded either way.
                 Ok(()) | Err(_) if cur.is_dir() && !cur.is_symlink() => {
-                    crate::atomic::sync_dir(&parent).map_err(DirError::Io)?;
+                    if let Ok(mut c) = changed.lock() {
+                        c.insert(parent);
+                    }
                 }
                 Ok(()) => {}
                 Err(e) => return Err(DirError::Io(e)),
@@ -440,6 +444,7 @@ pub fn apply(
                 }
                 let folders = Folders {
                     made: &made_dirs,
+                    changed: dirs,
                     root_dev,
                     unnamed,
                 };
@@ -486,7 +491,7 @@ pub fn apply(
                 if full.load(Ordering::Relaxed) {
                     return Err(not_written_full(&x.path));
                 }
-                write_xml(&index.root, &out_root, in_place, planner, x)
+                write_xml(&index.root, &out_root, in_place, planner, x, &dirs)
             })
             .collect()
     };
@@ -501,7 +506,18 @@ pub fn apply(
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
         write_mapping(&out_root, links, planner, &ids)?;
     }
-    for dir in dirs.into_inner().unwrap_or_default() {
+    // Every folder whose entries changed (files named, folders made) is made durable. One
+    // `syncfs` covers all those on the output's file system at once; the others are synced
+    // one by one.
+    let mut changed = dirs.into_inner().unwrap_or_default();
+    if cfg!(target_os = "linux") && !changed.is_empty() {
+        sync_all_staged(&sync_handle).map_err(|source| ApplyError::Io {
+            path: out_root.clone(),
+            source,
+        })?;
+        changed.retain(|d| root_dev.is_none() || device(d) != root_dev);
+    }
+    for dir in changed {
         crate::atomic::sync_dir(&dir).map_err(|source| ApplyError::Io { path: dir, source })?;
     }
 
@@ -549,6 +565,7 @@ fn write_xml(
     in_place: bool,
     planner: &Planner,
     x: &crate::scan::XmlFile,
+    changed: &Mutex<BTreeSet<PathBuf>>,
 ) -> Result<PathBuf, FileError> {
     let fail = |reason: String| FileError {
         path: x.path.clone(),
@@ -563,7 +580,7 @@ fn write_xml(
     // In place the file is replaced where it is (renaming would leave the original behind).
     let dest = destination(out_root, if in_place { &x.path } else { &fp.dest }).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
-    make_out_dir(out_root, &dir).map_err(|e| fail(e.reason()))?;
+    make_out_dir(out_root, &dir, changed).map_err(|e| fail(e.reason()))?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
         .map_err(|e| fail(format!("cannot write output: {e}")))?;
     Ok(dir)
@@ -639,6 +656,8 @@ struct Staged {
 /// synced one by one: the batch's `syncfs` covers only the root's file system).
 struct Folders<'a> {
     made: &'a Mutex<HashMap<PathBuf, bool>>,
+    /// Folders whose entries changed, made durable at the end of the run.
+    changed: &'a Mutex<BTreeSet<PathBuf>>,
     root_dev: Option<u64>,
     /// Write unnamed files (see `atomic::pending_beside`).
     unnamed: bool,
@@ -739,7 +758,7 @@ fn stage_one(
     let elsewhere = match known {
         Some(elsewhere) => elsewhere,
         None => {
-            make_out_dir(out_root, &dir).map_err(|e| {
+            make_out_dir(out_root, &dir, folders.changed).map_err(|e| {
                 if let DirError::Io(e) = &e
                     && out_of_space(e)
                 {
