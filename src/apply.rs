@@ -372,12 +372,17 @@ pub fn apply(
     // Staged files stay open until they are named: the queue and the batches fit in the
     // process's limit of open files (raised to the hard limit where that is allowed).
     let queue = (open_file_budget() / 2).clamp(8, COMMIT_QUEUE);
-    // Opened before any temporary file is written: `syncfs` on it reports every write-back
-    // error on the output's file system since (see `sync_batch`).
-    let sync_handle = fs::File::open(&out_root).map_err(|source| ApplyError::Io {
-        path: out_root.clone(),
-        source,
-    })?;
+    // Opened before any file is written: `syncfs` on it reports every write-back error on
+    // the output's file system since (see `sync_all_staged`). Linux only: elsewhere each file
+    // and folder is synced on its own (and Windows cannot open a folder as a file).
+    let sync_handle = if cfg!(target_os = "linux") {
+        Some(fs::File::open(&out_root).map_err(|source| ApplyError::Io {
+            path: out_root.clone(),
+            source,
+        })?)
+    } else {
+        None
+    };
     // Set when the output file system is full: every later file would fail the same way,
     // so the run stops writing and says why, instead of trying each one.
     let full = AtomicBool::new(false);
@@ -392,7 +397,7 @@ pub fn apply(
     let mut results: Vec<Option<Result<(), FileError>>> = Vec::new();
     let mut committed = 0usize;
     std::thread::scope(|scope| {
-        let (dirs, done, full, sync_handle) = (&dirs, &done, &full, &sync_handle);
+        let (dirs, done, full, sync_handle) = (&dirs, &done, &full, sync_handle.as_ref());
         let committer = scope.spawn(move || {
             let (mut ok, mut errors) = (0usize, Vec::new());
             // After a failed sync nothing more is named: which files the failed write-back
@@ -510,8 +515,8 @@ pub fn apply(
     // `syncfs` covers all those on the output's file system at once; the others are synced
     // one by one.
     let mut changed = dirs.into_inner().unwrap_or_default();
-    if cfg!(target_os = "linux") && !changed.is_empty() {
-        sync_all_staged(&sync_handle).map_err(|source| ApplyError::Io {
+    if let Some(handle) = sync_handle.as_ref().filter(|_| !changed.is_empty()) {
+        sync_all_staged(handle).map_err(|source| ApplyError::Io {
             path: out_root.clone(),
             source,
         })?;
@@ -705,7 +710,8 @@ fn device(_: &Path) -> Option<u64> {
     None
 }
 
-/// Rewrites one file into a temporary file beside its destination.
+/// Rewrites one file into a file without a name (or a temporary file) in its destination
+/// folder.
 #[allow(clippy::too_many_arguments)]
 fn stage_one(
     root: &Path,
@@ -829,13 +835,14 @@ fn start_writeback(_: &fs::File) {}
 /// disk is never named: dropped, an unnamed file vanishes and a temporary file is removed.
 fn commit_batch(
     batch: Vec<Staged>,
-    sync_handle: &fs::File,
+    sync_handle: Option<&fs::File>,
     failed: &mut Option<io::Error>,
     dirs: &Mutex<BTreeSet<PathBuf>>,
     full: &AtomicBool,
 ) -> Vec<Result<(), FileError>> {
     if failed.is_none()
-        && let Err(e) = sync_all_staged(sync_handle)
+        && let Some(handle) = sync_handle
+        && let Err(e) = sync_all_staged(handle)
     {
         if out_of_space(&e) {
             full.store(true, Ordering::Relaxed);

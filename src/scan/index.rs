@@ -482,4 +482,27 @@ mod tests {
         assert_eq!(study["series"][0]["modality"], "OT");
         assert_eq!(study["series"][0]["instances"].as_array().unwrap().len(), 4);
     }
+
+    /// Files that share a SOP class, transfer syntax, frame of reference and image type hold
+    /// one copy of each between them, and keep their own values where they differ.
+    #[test]
+    fn shared_values_are_held_once() {
+        let mut index = Index::new(Path::new("/in"));
+        for (path, kind) in [("a/1.dcm", "ORIGINAL"), ("a/2.dcm", "ORIGINAL"), ("a/3.dcm", "DERIVED")] {
+            let mut h = header(path, ("20200101", ""), ("CT", "", Some(1)), "P1");
+            // Fresh allocations per file, as the scan makes them.
+            h.instance.frame_of_reference_uid = String::from("1.2.9").into();
+            h.instance.image_type = vec![kind.to_string(), "PRIMARY".to_string()].into();
+            index.add(h);
+        }
+        index.finish();
+        let i: Vec<&Instance> = index.patients[0].instances().collect();
+        assert_eq!(i.len(), 3);
+        assert!(Arc::ptr_eq(&i[0].sop_class_uid, &i[1].sop_class_uid));
+        assert!(Arc::ptr_eq(&i[0].frame_of_reference_uid, &i[2].frame_of_reference_uid));
+        assert!(Arc::ptr_eq(&i[0].image_type, &i[1].image_type));
+        assert!(!Arc::ptr_eq(&i[0].image_type, &i[2].image_type));
+        assert_eq!(&*i[2].image_type, ["DERIVED".to_string(), "PRIMARY".to_string()]);
+        assert_eq!(&*i[1].frame_of_reference_uid, "1.2.9");
+    }
 }
