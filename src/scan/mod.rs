@@ -149,6 +149,18 @@ fn file_key(_: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
 
+/// The inode number a folder listing gives for an entry (no `stat` needed).
+#[cfg(unix)]
+fn entry_ino(e: &walkdir::DirEntry) -> Option<u64> {
+    use walkdir::DirEntryExt;
+    Some(e.ino())
+}
+
+#[cfg(not(unix))]
+fn entry_ino(_: &walkdir::DirEntry) -> Option<u64> {
+    None
+}
+
 fn is_temp(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
 }
@@ -192,6 +204,11 @@ impl Discovery<'_> {
     /// followed link, whose own identity [`Discovery::follow`] has recorded.
     fn walk(&mut self, start: &Path, via_link: bool) {
         let mut it = walkdir::WalkDir::new(start).sort_by_file_name().into_iter();
+        // The device of the folder being listed at each depth: a file's identity is its
+        // folder's device and the inode number its folder entry already gives, which saves a
+        // `stat` per file (a tenth of the scan's time on small files).
+        let mut devices: Vec<Option<u64>> =
+            vec![std::fs::metadata(start).ok().as_ref().and_then(file_key).map(|k| k.0)];
         while let Some(entry) = it.next() {
             let e = match entry {
                 Ok(e) => e,
@@ -230,7 +247,15 @@ impl Discovery<'_> {
                 );
                 continue;
             }
-            if let Some(k) = e.metadata().ok().as_ref().and_then(file_key) {
+            let key = if ft.is_dir() {
+                let k = e.metadata().ok().as_ref().and_then(file_key);
+                devices.truncate(e.depth());
+                devices.push(k.map(|k| k.0));
+                k
+            } else {
+                devices.get(e.depth() - 1).copied().flatten().zip(entry_ino(&e))
+            };
+            if let Some(k) = key {
                 match self.visited.get(&k) {
                     // A second path to the same thing: below a followed link, or a folder
                     // mounted twice. (Hard-linked files in the tree itself are distinct paths
