@@ -88,7 +88,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// which a crash leaves nowhere to be seen) or a named temporary file beside the
 /// destination. Its data must be made durable before [`Pending::persist`].
 pub enum Pending {
-    /// Unnamed, in the destination's folder; named by `linkat` through `/proc/self/fd`.
+    /// Unnamed, in the destination's folder; named by `linkat` (see `link_fd`).
     Unnamed(File),
     Named(tempfile::NamedTempFile),
 }
@@ -110,7 +110,8 @@ impl Pending {
     }
 }
 
-/// Whether unnamed files can be named afterwards here (`/proc/self/fd` is needed for that).
+/// Whether unnamed files can be named afterwards here: kernels before 6.10 need
+/// `/proc/self/fd` for that, and without /proc named temporary files are used throughout.
 #[cfg(target_os = "linux")]
 pub fn unnamed_supported() -> bool {
     Path::new("/proc/self/fd").is_dir()
@@ -153,9 +154,7 @@ pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pendi
 
 #[cfg(target_os = "linux")]
 fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let proc_path = format!("/proc/self/fd/{}", f.as_raw_fd());
-    match link_proc(&proc_path, dest) {
+    match link_fd(f, dest) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         r => return r,
     }
@@ -169,7 +168,7 @@ fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
     loop {
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()));
-        match link_proc(&proc_path, &tmp) {
+        match link_fd(f, &tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -180,27 +179,55 @@ fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
     }
 }
 
+/// How unnamed files are linked here, once known (see [`link_fd`]).
 #[cfg(target_os = "linux")]
-fn link_proc(proc_path: &str, dest: &Path) -> io::Result<()> {
+mod link_way {
+    use std::sync::atomic::AtomicU8;
+    pub const UNKNOWN: u8 = 0;
+    pub const DIRECT: u8 = 1;
+    pub const PROC: u8 = 2;
+    pub static WAY: AtomicU8 = AtomicU8::new(UNKNOWN);
+}
+
+/// Gives the open file `f` the name `to`. Linux 6.10 and later let the process that opened
+/// a file link it directly (`AT_EMPTY_PATH`); older kernels need CAP_DAC_READ_SEARCH for
+/// that, so there the link goes through `/proc/self/fd`, which costs a path look-up more.
+/// Which of the two works is found out once.
+#[cfg(target_os = "linux")]
+fn link_fd(f: &File, to: &Path) -> io::Result<()> {
+    use link_way::{DIRECT, PROC, UNKNOWN, WAY};
     use std::ffi::CString;
+    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
-    let from = CString::new(proc_path).map_err(io::Error::other)?;
-    let to = CString::new(dest.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: both are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
+    use std::sync::atomic::Ordering;
+
+    let to = CString::new(to.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let linkat = |fd: libc::c_int, from: &std::ffi::CStr, flags: libc::c_int| {
+        // SAFETY: valid NUL-terminated strings that outlive the call; `fd` is open or
+        // AT_FDCWD.
+        let rc = unsafe { libc::linkat(fd, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), flags) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    let way = WAY.load(Ordering::Relaxed);
+    if way != PROC {
+        match linkat(f.as_raw_fd(), c"", libc::AT_EMPTY_PATH) {
+            Ok(()) => {
+                WAY.store(DIRECT, Ordering::Relaxed);
+                return Ok(());
+            }
+            // Refused for want of the capability (ENOENT, or EPERM): try /proc below.
+            Err(e) if way == UNKNOWN && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) => {}
+            Err(e) => return Err(e),
+        }
     }
+    let proc_path = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).map_err(io::Error::other)?;
+    linkat(libc::AT_FDCWD, &proc_path, libc::AT_SYMLINK_FOLLOW)?;
+    WAY.store(PROC, Ordering::Relaxed);
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -258,6 +285,23 @@ mod tests {
                 "mode {mode:o}: the owner must be able to read and write"
             );
         }
+    }
+
+    /// The way older kernels need (through /proc) works too.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn unnamed_file_linked_through_proc() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("c.dcm");
+        let p = pending_beside(&dest, 0o644, true).unwrap();
+        p.file().write_all(b"via proc").unwrap();
+        let before = link_way::WAY.swap(link_way::PROC, Ordering::Relaxed);
+        let r = p.persist(&dest);
+        link_way::WAY.store(before, Ordering::Relaxed);
+        r.unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "via proc");
+        assert_eq!(names(dir.path()), vec!["c.dcm".to_string()]);
     }
 
     #[test]
