@@ -394,8 +394,15 @@ pub fn apply(
     // bounded channel keeps the number of open files within the limit.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(queue);
     // Only what did not go well is kept per file: the count of files written is enough.
-    let mut results: Vec<Option<Result<(), FileError>>> = Vec::new();
+    // (Files skipped after a cancel are neither: the report says the run was cancelled.)
+    let mut failed_files: Vec<FileError> = Vec::new();
     let mut committed = 0usize;
+    let folders = Folders {
+        made: &made_dirs,
+        changed: &dirs,
+        root_dev,
+        unnamed,
+    };
     std::thread::scope(|scope| {
         let (dirs, done, full, sync_handle) = (&dirs, &done, &full, sync_handle.as_ref());
         let committer = scope.spawn(move || {
@@ -427,17 +434,13 @@ pub fn apply(
                 }
                 behind = batch.len() >= queue || bytes >= COMMIT_BATCH_BYTES;
                 let n = batch.len();
-                for r in commit_batch(batch, sync_handle, &mut failed, dirs, full) {
-                    match r {
-                        Ok(()) => ok += 1,
-                        Err(e) => errors.push(e),
-                    }
-                }
+                ok += commit_batch(batch, sync_handle, &mut failed, &mut errors, dirs, full);
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
             (ok, errors)
         });
-        let written: Vec<Option<Result<(), FileError>>> = jobs
+        let folders = &folders;
+        let not_staged: Vec<FileError> = jobs
             .par_iter()
             .map_with(tx, |tx, (pid, inst)| {
                 if cancel.load(Ordering::Relaxed) {
@@ -445,41 +448,32 @@ pub fn apply(
                 }
                 if full.load(Ordering::Relaxed) {
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    return Some(Err(not_written_full(&inst.path)));
+                    return Some(not_written_full(&inst.path));
                 }
-                let folders = Folders {
-                    made: &made_dirs,
-                    changed: dirs,
-                    root_dev,
-                    unnamed,
-                };
-                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, &folders, full) {
+                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, folders, full) {
                     // Handed to the committer, which reports it; if it died, say so here.
-                    Ok(staged) => match tx.send(staged) {
-                        Ok(()) => Some(Ok(())),
-                        Err(_) => Some(Err(FileError {
-                            path: inst.path.clone(),
-                            reason: "internal: the writer thread stopped".into(),
-                        })),
-                    },
+                    Ok(staged) => tx.send(staged).err().map(|_| FileError {
+                        path: inst.path.clone(),
+                        reason: "internal: the writer thread stopped".into(),
+                    }),
                     Err(e) => {
                         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                        Some(Err(e))
+                        Some(e)
                     }
                 }
             })
-            .filter(|r| !matches!(r, Some(Ok(()))))
+            .flatten()
             .collect();
-        results.extend(written);
+        failed_files.extend(not_staged);
         match committer.join() {
             Ok((ok, errors)) => {
                 committed = ok;
-                results.extend(errors.into_iter().map(|e| Some(Err(e))));
+                failed_files.extend(errors);
             }
-            Err(_) => results.push(Some(Err(FileError {
+            Err(_) => failed_files.push(FileError {
                 path: PathBuf::new(),
                 reason: "internal: the writer thread failed".into(),
-            }))),
+            }),
         }
     });
 
@@ -536,15 +530,9 @@ pub fn apply(
         key_entries_created: new.len(),
         unreadable: index.unreadable.clone(),
         written: committed,
+        failed: failed_files,
         ..ApplyReport::default()
     };
-    for r in results {
-        match r {
-            None => report.cancelled = true,
-            Some(Ok(())) => report.written += 1,
-            Some(Err(e)) => report.failed.push(e),
-        }
-    }
     for r in xml_results {
         match r {
             Ok(_) => {
@@ -555,7 +543,7 @@ pub fn apply(
         }
     }
     report.unassigned_xml = planner.unassigned_xml.clone();
-    // Writers drop cancelled jobs; count what did not happen.
+    // Writers drop the files left when the run is cancelled: say it did not finish.
     if cancel.load(Ordering::Relaxed) {
         report.cancelled = true;
     }
@@ -833,13 +821,15 @@ fn start_writeback(_: &fs::File) {}
 /// `syncfs` flushes the whole batch (files on other file systems were synced by their
 /// writer); elsewhere each file was synced by its writer. A file whose data may not be on
 /// disk is never named: dropped, an unnamed file vanishes and a temporary file is removed.
+/// Returns how many were named; the others are added to `errors`.
 fn commit_batch(
     batch: Vec<Staged>,
     sync_handle: Option<&fs::File>,
     failed: &mut Option<io::Error>,
+    errors: &mut Vec<FileError>,
     dirs: &Mutex<BTreeSet<PathBuf>>,
     full: &AtomicBool,
-) -> Vec<Result<(), FileError>> {
+) -> usize {
     if failed.is_none()
         && let Some(handle) = sync_handle
         && let Err(e) = sync_all_staged(handle)
@@ -849,25 +839,28 @@ fn commit_batch(
         }
         *failed = Some(e);
     }
-    batch
-        .into_iter()
-        .map(|Staged { tmp, dest, source, .. }| {
-            let fail = |e: &io::Error| FileError {
-                path: source.clone(),
+    let mut named = 0;
+    for Staged { tmp, dest, source, .. } in batch {
+        let named_now = match failed.as_ref() {
+            Some(e) => Err(e.to_string()),
+            None => tmp.persist(&dest).map_err(|e| e.to_string()),
+        };
+        match named_now {
+            Ok(()) => {
+                named += 1;
+                if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
+                    && !d.contains(dir)
+                {
+                    d.insert(dir.to_path_buf());
+                }
+            }
+            Err(e) => errors.push(FileError {
+                path: source,
                 reason: format!("cannot write output: {e}"),
-            };
-            if let Some(e) = failed.as_ref() {
-                return Err(fail(e));
-            }
-            tmp.persist(&dest).map_err(|e| fail(&e))?;
-            if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
-                && !d.contains(dir)
-            {
-                d.insert(dir.to_path_buf());
-            }
-            Ok(())
-        })
-        .collect()
+            }),
+        }
+    }
+    named
 }
 
 /// Flushes every file written so far on the output's file system in one journal commit.

@@ -9,12 +9,16 @@ use std::path::Path;
 
 use crate::scan::TEMP_PREFIX;
 
+/// The folder `dest` is in ("." for a bare file name).
+fn folder_of(dest: &Path) -> &Path {
+    dest.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Creates a temporary file beside `dest` (same folder, so the rename is atomic).
 pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile> {
-    let dir = dest
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(dest);
     let mut b = tempfile::Builder::new();
     b.prefix(TEMP_PREFIX).suffix(".tmp");
     #[cfg(unix)]
@@ -130,10 +134,7 @@ pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pendi
     #[cfg(target_os = "linux")]
     if unnamed {
         use std::os::unix::fs::OpenOptionsExt;
-        let dir = dest
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = folder_of(dest);
         match std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -160,10 +161,7 @@ fn link_unnamed(f: &File, dest: &Path) -> io::Result<()> {
     }
     // Something is already there (a file from an earlier run, or a folder): link under a
     // temporary name and rename over it, as a named temporary file would have been.
-    let dir = dest
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = folder_of(dest);
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     loop {
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
