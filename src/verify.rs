@@ -215,17 +215,21 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
     }
     let out_paths: HashMap<String, usize> = (0..output.elements.len()).map(|i| (output.path(i), i)).collect();
     let edits: HashMap<&str, &crate::plan::Edit> = plan.edits.iter().map(|e| (e.path.as_str(), e)).collect();
-    let removed: Vec<&str> = plan
-        .edits
+    let paths: Vec<String> = (0..input.elements.len()).map(|i| input.path(i)).collect();
+    // What lies inside a removed element or an emptied sequence is gone with it.
+    let replaced: Vec<bool> = paths
         .iter()
-        .filter(|e| e.after.is_none())
-        .map(|e| e.path.as_str())
+        .zip(&input.elements)
+        .map(|(p, e)| {
+            edits
+                .get(p.as_str())
+                .is_some_and(|ed| ed.after.is_none() || e.kind == ElementKind::Sequence)
+        })
         .collect();
 
     let mut seen = vec![false; output.elements.len()];
-    for (i, e) in input.elements.iter().enumerate() {
-        let path = input.path(i);
-        if removed.iter().any(|r| path.starts_with(&format!("{r}["))) {
+    for (i, (e, path)) in input.elements.iter().zip(paths).enumerate() {
+        if input.within(i, &replaced) {
             continue;
         }
         let found = out_paths.get(&path).copied();

@@ -1161,6 +1161,20 @@ impl Parsed {
         }
     }
 
+    /// Whether element `i` lies inside (at any depth) an element marked in `marked` (indexed
+    /// like `elements`).
+    pub fn within(&self, i: usize, marked: &[bool]) -> bool {
+        let mut parent = self.elements[i].parent;
+        while parent != TOP {
+            let seq = self.items[parent as usize].parent as usize;
+            if marked.get(seq).copied().unwrap_or(false) {
+                return true;
+            }
+            parent = self.elements[seq].parent;
+        }
+        false
+    }
+
     /// The first top-level element with this tag.
     pub fn top(&self, tag: Tag) -> Option<&Element> {
         let i = self.top.partition_point(|&i| self.elements[i as usize].tag < tag);

@@ -122,24 +122,16 @@ pub fn render_with(
     let els = &parsed.elements;
     let items = &parsed.items;
 
-    // An element inside a removed element needs no change of its own.
-    let removed: Vec<usize> = changes
-        .iter()
-        .filter(|(_, c)| *c == Change::Remove)
-        .map(|(i, _)| *i)
-        .collect();
-    let inside_removed = |mut idx: usize| -> bool {
-        loop {
-            let parent = els[idx].parent;
-            if parent == TOP {
-                return false;
-            }
-            idx = items[parent as usize].parent as usize;
-            if removed.contains(&idx) {
-                return true;
-            }
+    // An element inside one whose whole value is replaced (removed, or a sequence emptied)
+    // needs no change of its own: it is not written at all.
+    let mut replaced = vec![false; els.len()];
+    for (i, c) in changes {
+        if let Some(r) = replaced.get_mut(*i) {
+            *r = *c == Change::Remove || els[*i].kind == ElementKind::Sequence;
         }
-    };
+    }
+    let removed = |idx: usize| replaced.get(idx).copied().unwrap_or(false);
+    let inside_removed = |idx: usize| parsed.within(idx, &replaced);
 
     let mut patches = Vec::new();
     let mut item_delta: HashMap<u32, i64> = HashMap::new();
@@ -246,11 +238,7 @@ pub fn render_with(
     // Length fields of enclosing items and sequences of defined length.
     for (item, delta) in item_delta {
         let it = &items[item as usize];
-        if delta == 0
-            || it.length == UNDEFINED
-            || inside_removed(it.parent as usize)
-            || removed.contains(&(it.parent as usize))
-        {
+        if delta == 0 || it.length == UNDEFINED || inside_removed(it.parent as usize) || removed(it.parent as usize) {
             continue;
         }
         let enc = item_encoding(parsed, item);
@@ -263,7 +251,7 @@ pub fn render_with(
     }
     for (seq, delta) in seq_delta {
         let s = &els[seq];
-        if delta == 0 || s.length == UNDEFINED || removed.contains(&seq) || inside_removed(seq) {
+        if delta == 0 || s.length == UNDEFINED || removed(seq) || inside_removed(seq) {
             continue;
         }
         let (lf, _) = s.length_field();
@@ -284,7 +272,7 @@ pub fn render_with(
         }) else {
             continue;
         };
-        if removed.contains(&gi) || inside_removed(gi) {
+        if removed(gi) || inside_removed(gi) {
             continue;
         }
         let Some(v) = parsed.value(g) else { continue };

@@ -421,10 +421,11 @@ impl Planner {
             .ok_or_else(|| fail("internal: the patient has no code".into()))?;
         let mut edits = Vec::new();
         let mut warnings = Vec::new();
-        // Elements inside a removed element need no edit of their own.
-        let mut removed = vec![false; parsed.elements.len()];
+        // Elements inside a removed element or an emptied sequence need no edit of their own
+        // (they are not written at all).
+        let mut replaced = vec![false; parsed.elements.len()];
         for (i, e) in parsed.elements.iter().enumerate() {
-            if e.tag.1 == 0x0000 || inside(parsed, i, &removed) {
+            if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
                 continue;
             }
             let action = if e.tag.0 % 2 == 1 {
@@ -499,7 +500,7 @@ impl Planner {
             };
             let change = match (&after, raw) {
                 (None, _) => {
-                    removed[i] = true;
+                    replaced[i] = true;
                     Change::Remove
                 }
                 (Some(_), Some(bytes)) => Change::Set(bytes),
@@ -525,6 +526,7 @@ impl Planner {
                     if e.kind == ElementKind::Sequence && parsed.items_of(i).next().is_none() {
                         continue;
                     }
+                    replaced[i] = e.kind == ElementKind::Sequence;
                     Change::Set(bytes)
                 }
             };
@@ -777,18 +779,6 @@ fn plan_deidentified(
 }
 
 /// True when an ancestor of element `i` is marked in `flags`.
-fn inside(parsed: &Parsed, i: usize, flags: &[bool]) -> bool {
-    let mut parent = parsed.elements[i].parent;
-    while parent != TOP {
-        let seq = parsed.items[parent as usize].parent as usize;
-        if flags[seq] {
-            return true;
-        }
-        parent = parsed.elements[seq].parent;
-    }
-    false
-}
-
 /// The private creator of a private element: its own value for a creator element
 /// (gggg,0010-00FF), else the creator of its block (gggg,00bb) in the same data set.
 fn private_creator(parsed: &Parsed, i: usize) -> Option<String> {
