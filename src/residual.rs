@@ -287,27 +287,46 @@ impl Replacer {
     }
 
     /// The text with identifiers replaced, or `None` when it holds none. Only whole words
-    /// are replaced (a name part "Lee" is not replaced inside "Leeds").
+    /// are replaced (a name part "Lee" is not replaced inside "Leeds"); where the longest
+    /// match is not a whole word, a shorter one at the same place may be ("Jane" in "Jane
+    /// Doerr", where "Jane Doe" is not).
     pub fn replace(&self, text: &str) -> Option<String> {
         let ac = self.search.as_ref()?;
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        let mut changed = false;
         let b = text.as_bytes();
-        for m in ac.find_iter(text) {
+        let whole_word = |m: &aho_corasick::Match| {
             // Never cut a multi-byte character (ASCII case folding only matches ASCII).
-            if !text.is_char_boundary(m.start()) || !text.is_char_boundary(m.end()) {
-                continue;
+            text.is_char_boundary(m.start())
+                && text.is_char_boundary(m.end())
+                && !(m.start() > 0 && b[m.start() - 1].is_ascii_alphanumeric())
+                && !(m.end() < b.len() && b[m.end()].is_ascii_alphanumeric())
+        };
+        let find = |span: std::ops::Range<usize>| ac.find(aho_corasick::Input::new(text).span(span));
+        let mut out = String::with_capacity(text.len());
+        let (mut last, mut pos, mut changed) = (0, 0, false);
+        while let Some(m) = find(pos..text.len()) {
+            // The longest match at this start first, then ever shorter ones.
+            let mut candidate = Some(m);
+            let chosen = loop {
+                match candidate {
+                    Some(c) if c.start() == m.start() => {
+                        if whole_word(&c) {
+                            break Some(c);
+                        }
+                        candidate = (c.end() > c.start() + 1)
+                            .then(|| find(m.start()..c.end() - 1))
+                            .flatten();
+                    }
+                    _ => break None,
+                }
+            };
+            match chosen {
+                Some(c) => {
+                    out.push_str(&text[last..c.start()]);
+                    out.push_str(&self.replacements[c.pattern().as_usize()]);
+                    (last, pos, changed) = (c.end(), c.end(), true);
+                }
+                None => pos = m.start() + 1,
             }
-            let word_before = m.start() > 0 && b[m.start() - 1].is_ascii_alphanumeric();
-            let word_after = m.end() < b.len() && b[m.end()].is_ascii_alphanumeric();
-            if word_before || word_after {
-                continue;
-            }
-            out.push_str(&text[last..m.start()]);
-            out.push_str(&self.replacements[m.pattern().as_usize()]);
-            last = m.end();
-            changed = true;
         }
         if !changed {
             return None;
@@ -353,6 +372,21 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shorter_whole_word_is_replaced_where_the_longest_match_is_not_one() {
+        let r = Replacer::new(vec![
+            ("Jane Doe".into(), "P1".into()),
+            ("Jane".into(), "P1".into()),
+            ("Doe".into(), "P1".into()),
+            ("Lee".into(), "P2".into()),
+        ]);
+        assert_eq!(r.replace("Jane Doerr").as_deref(), Some("P1 Doerr"));
+        assert_eq!(r.replace("jane doe, Lee").as_deref(), Some("P1, P2"));
+        assert_eq!(r.replace("Leeds Doerr"), None);
+        assert_eq!(r.replace("xJane Doe").as_deref(), Some("xJane P1"));
+        assert_eq!(r.replace("Jäne Doe").as_deref(), Some("Jäne P1"));
+    }
 
     #[test]
     fn replacer_replaces_whole_words_each_by_its_patients_code() {
