@@ -373,11 +373,10 @@ impl Profile {
         })
     }
 
-    /// True when UIDs are replaced by derived ones (the Basic Profile without Retain UIDs,
-    /// or a `uid` rule on SOPInstanceUID).
-    pub fn replaces_uids(&self) -> bool {
-        self.annex_e.as_ref().is_some_and(|a| a.replaces_uids())
-            || matches!(self.rule(Tag(0x0008, 0x0018)).map(|r| &r.action), Some(Action::Uid))
+    /// True when the UIDs of this attribute are replaced by derived ones (a `uid` rule, or
+    /// the Basic Profile without Retain UIDs).
+    pub fn replaces_uid(&self, tag: Tag) -> bool {
+        matches!(self.action_for(tag), Some(Action::Uid))
     }
 
     /// The rule for a tag, if any.

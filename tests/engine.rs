@@ -391,3 +391,34 @@ fn cancel_leaves_no_partial_files() {
         );
     }
 }
+
+/// A `uid` rule in a profile of one's own replaces that attribute's UIDs even without the
+/// Basic Profile (it used to count only on SOPInstanceUID, and did nothing elsewhere), and
+/// leaves the other UIDs as they are.
+#[test]
+fn a_uid_rule_on_any_attribute_replaces_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, key) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
+    stage(&input, &[("pydicom/CT_small.dcm", "ct.dcm")]);
+    let profile = tmp.path().join("study-uid.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nname = \"study-uid\"\n\n[[dicom]]\ntag = \"PatientID\"\naction = \"code\"\n\n[[dicom]]\ntag = \"StudyInstanceUID\"\naction = \"uid\"\n",
+    )
+    .unwrap();
+    let report = apply_lib(&input, &out, &key, Some(profile.to_str().unwrap()));
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let (_, before) = read_dicom_rs(&input.join("ct.dcm"));
+    let (_, after) = read_dicom_rs(&out.join("ct.dcm"));
+    let text = |o: &dicom_object::InMemDicomObject, t: Tag| o.element(t).unwrap().to_str().unwrap().to_string();
+    let study = Tag(0x0020, 0x000D);
+    assert_ne!(text(&before, study), text(&after, study));
+    assert!(text(&after, study).starts_with("2.25."), "{}", text(&after, study));
+    for same in [Tag(0x0008, 0x0018), Tag(0x0020, 0x000E)] {
+        assert_eq!(text(&before, same), text(&after, same));
+    }
+}

@@ -48,7 +48,7 @@ fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {
     let repair = g.files.first().and_then(|f| planner.repair(f));
     let segmentation_series_uid = match repair {
         Some(r) => r.series_instance_uid.clone(),
-        None => planner.output_uid(&g.claimed_series_uid),
+        None => planner.output_uid(crate::dicom::tags::SERIES_INSTANCE_UID, &g.claimed_series_uid),
     };
     Some(MappingRow {
         patient,
@@ -63,7 +63,10 @@ fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {
         segmentation_series_uid,
         segmentation_files: g.files.len(),
         source_folder: g.source.as_ref().map(|s| planner.dest(&s.folder)),
-        source_series_uid: g.source.as_ref().map(|s| planner.output_uid(&s.series_uid)),
+        source_series_uid: g
+            .source
+            .as_ref()
+            .map(|s| planner.output_uid(crate::dicom::tags::SERIES_INSTANCE_UID, &s.series_uid)),
         source_slices: g.source.as_ref().map(|s| s.slices),
         references_resolved: g.evidence.resolved(),
         references_missing: g.evidence.missing,

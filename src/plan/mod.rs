@@ -303,10 +303,10 @@ impl Planner {
             .collect()
     }
 
-    /// The UID an original UID has in the output: derived from it and the key's secret when
-    /// the profile replaces UIDs, else the same.
-    pub fn output_uid(&self, original: &str) -> String {
-        if self.profile.replaces_uids() && !original.is_empty() {
+    /// The UID an original UID of attribute `tag` has in the output: derived from it and the
+    /// key's secret when the profile replaces that attribute's UIDs, else the same.
+    pub fn output_uid(&self, tag: crate::dicom::Tag, original: &str) -> String {
+        if self.profile.replaces_uid(tag) && !original.is_empty() {
             uid::derive(&self.secret, original)
         } else {
             original.to_string()
@@ -494,7 +494,14 @@ impl Planner {
                     let Some(old) = before.as_deref().filter(|o| is_text && !o.is_empty()) else {
                         continue;
                     };
-                    let mapped: Vec<String> = old.split('\\').map(|u| self.output_uid(u.trim())).collect();
+                    // The rule asked for it: derived whatever other attributes do.
+                    let mapped: Vec<String> = old
+                        .split('\\')
+                        .map(|u| match u.trim() {
+                            "" => String::new(),
+                            u => uid::derive(&self.secret, u),
+                        })
+                        .collect();
                     (Some(mapped.join("\\")), None)
                 }
             };
