@@ -5,7 +5,7 @@ pub mod dates;
 pub mod summary;
 pub mod uid;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -17,7 +17,7 @@ use crate::dicom::parse::TOP;
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::rewrite::{Change, Insert};
 use crate::dicom::tags;
-use crate::dicom::{VR, dict, tag_string, text};
+use crate::dicom::{Tag, VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
 use crate::link::{Links, Repair, StaleOverride};
 use crate::residual::{Identifiers, Residual, residual_in};
@@ -424,6 +424,7 @@ impl Planner {
         // Elements inside a removed element or an emptied sequence need no edit of their own
         // (they are not written at all).
         let mut replaced = vec![false; parsed.elements.len()];
+        let mut creators = None;
         for (i, e) in parsed.elements.iter().enumerate() {
             if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
                 continue;
@@ -431,7 +432,10 @@ impl Planner {
             let action = if e.tag.0 % 2 == 1 {
                 match (self.profile.rule(e.tag), &self.profile.annex_e) {
                     (Some(r), _) => r.action.clone(),
-                    (None, Some(a)) => a.private_action(e.tag, private_creator(parsed, i).as_deref()),
+                    (None, Some(a)) => {
+                        let creators = creators.get_or_insert_with(|| private_creators(parsed));
+                        a.private_action(e.tag, private_creator(parsed, creators, i).as_deref())
+                    }
                     (None, None) => continue,
                 }
             } else {
@@ -788,18 +792,28 @@ fn plan_deidentified(
 /// True when an ancestor of element `i` is marked in `flags`.
 /// The private creator of a private element: its own value for a creator element
 /// (gggg,0010-00FF), else the creator of its block (gggg,00bb) in the same data set.
-fn private_creator(parsed: &Parsed, i: usize) -> Option<String> {
+fn private_creator(parsed: &Parsed, creators: &HashMap<(u32, Tag), usize>, i: usize) -> Option<String> {
     let e = &parsed.elements[i];
     let creator_tag = if (0x0010..=0x00FF).contains(&e.tag.1) {
         e.tag
     } else {
-        crate::dicom::Tag(e.tag.0, e.tag.1 >> 8)
+        Tag(e.tag.0, e.tag.1 >> 8)
     };
-    let c = parsed
-        .elements
-        .iter()
-        .find(|c| c.parent == e.parent && c.tag == creator_tag)?;
+    let c = &parsed.elements[*creators.get(&(e.parent, creator_tag))?];
     parsed.value(c).map(|v| text::decode(v, VR::LO, &parsed.charset, c.enc))
+}
+
+/// The private creator elements (gggg,0010-00FF) of a file, by data set and tag: looked up
+/// for every private element, a search of the whole file each time was quadratic in files
+/// with thousands of private elements. The first of duplicates counts.
+fn private_creators(parsed: &Parsed) -> HashMap<(u32, Tag), usize> {
+    let mut map = HashMap::new();
+    for (i, e) in parsed.elements.iter().enumerate() {
+        if e.tag.0 % 2 == 1 && (0x0010..=0x00FF).contains(&e.tag.1) {
+            map.entry((e.parent, e.tag)).or_insert(i);
+        }
+    }
+    map
 }
 
 /// A dummy value for action D, valid for the VR (and short enough for all of them).
@@ -877,4 +891,37 @@ pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &Atom
         unreadable: index.unreadable.clone(),
         new_key_entries: planner.new_entries.clone(),
     })
+}
+
+#[cfg(test)]
+mod creator_tests {
+    use super::*;
+
+    /// Each private element finds the creator of its block in its own data set.
+    #[test]
+    fn private_elements_find_their_creator() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pydicom/CT_small.dcm");
+        let parsed = parse_file(&path).unwrap();
+        let creators = private_creators(&parsed);
+        let of = |tag: Tag| {
+            let i = parsed
+                .elements
+                .iter()
+                .position(|e| e.tag == tag && e.parent == TOP)
+                .unwrap();
+            private_creator(&parsed, &creators, i)
+        };
+        assert_eq!(of(Tag(0x0009, 0x1001)).as_deref(), Some("GEMS_IDEN_01"));
+        assert_eq!(of(Tag(0x0009, 0x0010)).as_deref(), Some("GEMS_IDEN_01"));
+        assert_eq!(of(Tag(0x0019, 0x0010)).as_deref(), Some("GEMS_ACQU_01"));
+        let acqu = parsed
+            .elements
+            .iter()
+            .position(|e| e.tag.0 == 0x0019 && e.tag.1 >= 0x1000)
+            .unwrap();
+        assert_eq!(
+            private_creator(&parsed, &creators, acqu).as_deref(),
+            Some("GEMS_ACQU_01")
+        );
+    }
 }
