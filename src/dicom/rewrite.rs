@@ -106,13 +106,9 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
     out
 }
 
-/// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`.
-pub fn render(parsed: &Parsed, changes: &[(usize, Change)], inserts: &[Insert]) -> Result<Rendered, RewriteError> {
-    render_with(parsed, changes, inserts, false)
-}
-
-/// [`render`], and with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what
-/// PS3.10 asks of a preamble that is not used; it may hold another application's data).
+/// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`;
+/// with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what PS3.10 asks
+/// of a preamble that is not used; it may hold another application's data).
 pub fn render_with(
     parsed: &Parsed,
     changes: &[(usize, Change)],
