@@ -551,11 +551,16 @@ fn valid_code(code: &str) -> bool {
 }
 
 fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
-    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err("a code prefix is made of letters, digits, '-', '_' or '.'".into());
-    }
     if !(1..=12).contains(&digits) {
         return Err("digits must be between 1 and 12".into());
+    }
+    // The codes made from it must be valid codes (as PatientID, PatientName and folder name),
+    // up to the largest number a code can have (20 digits).
+    if prefix.is_empty() || !valid_code(&format!("{prefix}{}", "0".repeat(digits.max(20)))) {
+        return Err(
+            "a code prefix is made of letters, digits, '-', '_' or '.', does not start with '.', and fits in 64 characters with a code's number"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -725,11 +730,14 @@ mod tests {
         k.save().unwrap();
         let good = parse(&path, &fs::read(&path).unwrap()).unwrap();
         type Edit = fn(&mut KeyFile);
-        let edits: [(&str, Edit); 5] = [
+        let edits: [(&str, Edit); 7] = [
             ("digits", |f| f.digits = usize::MAX),
             ("digits", |f| f.digits = 0),
             ("prefix", |f| f.prefix = "../".into()),
             ("prefix", |f| f.prefix = String::new()),
+            // Codes that would be hidden folder names, or too long for a PatientID.
+            ("prefix", |f| f.prefix = ".P".into()),
+            ("prefix", |f| f.prefix = "P".repeat(50)),
             ("next", |f| f.next = 0),
         ];
         for (what, edit) in edits {
