@@ -100,21 +100,22 @@ impl Identifiers {
         for a in &identity.accession_numbers {
             pats.push((a.clone(), IdentifierKind::AccessionNumber));
         }
-        for name in &identity.physicians {
-            for part in name_parts(name) {
-                pats.push((part, IdentifierKind::ReferringPhysician));
-            }
-            pats.push((
-                name.trim_end_matches('^').to_string(),
-                IdentifierKind::ReferringPhysician,
-            ));
-        }
-        for name in identity.names.iter().chain(&identity.other_names) {
-            let full = name.trim_end_matches('^').to_string();
-            pats.push((full.clone(), IdentifierKind::PatientName));
-            pats.push((full.replace('^', " "), IdentifierKind::PatientName));
-            for part in name_parts(name) {
-                pats.push((part, IdentifierKind::PatientName));
+        // Every written form of a name the replacer knows ("Doe^Jane", "Jane Doe", "Doe,
+        // Jane", …) and its parts.
+        let names = identity
+            .physicians
+            .iter()
+            .map(|n| (n, IdentifierKind::ReferringPhysician))
+            .chain(
+                identity
+                    .names
+                    .iter()
+                    .chain(&identity.other_names)
+                    .map(|n| (n, IdentifierKind::PatientName)),
+            );
+        for (name, kind) in names {
+            for form in name_forms(name).into_iter().chain(name_parts(name)) {
+                pats.push((form, kind));
             }
         }
         for d in &identity.birth_dates {
@@ -461,5 +462,23 @@ mod tests {
             ids.find(b"nothing here, Q").is_empty(),
             "one-letter parts are not searched"
         );
+        // A name whose parts are too short to search alone is still found in every written
+        // form the replacer knows.
+        let mut short = Identity::default();
+        short.names.insert("Li^Bo".into());
+        let ids = Identifiers::new(&short);
+        for text in [
+            &b"seen by Li^Bo"[..],
+            b"seen by Li Bo",
+            b"seen by Bo Li",
+            b"seen by Li, Bo",
+        ] {
+            assert_eq!(
+                ids.find(text),
+                vec![IdentifierKind::PatientName],
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 }
