@@ -817,7 +817,7 @@ fn private_creators(parsed: &Parsed) -> HashMap<(u32, Tag), usize> {
 }
 
 /// A dummy value for action D, valid for the VR (and short enough for all of them).
-fn dummy_text(vr: VR) -> &'static str {
+pub(crate) fn dummy_text(vr: VR) -> &'static str {
     match vr {
         VR::DA => "19000101",
         VR::DT => "19000101000000",

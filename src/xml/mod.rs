@@ -812,7 +812,7 @@ impl<'a> Planner<'a, '_> {
                     (0..text.len(), String::new())
                 }
             },
-            Action::Dummy => (lead..trail, "ANONYMIZED".to_string()),
+            Action::Dummy => (lead..trail, crate::plan::dummy_text(crate::dicom::VR::LO).to_string()),
             // Clean: the identifier search that follows replaces what identifies.
             Action::Keep | Action::Remove | Action::Clean | Action::Uid => return Ok(()),
         };
