@@ -16,7 +16,9 @@ fn top(p: &dams::dicom::Parsed, tag: dams::dicom::Tag) -> String {
     p.top_string(tag).unwrap_or_default()
 }
 
-fn apply_mapping_fixtures(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Copies the mapping fixtures' patients into `tmp/in` and applies them (with `extra`
+/// arguments, e.g. a profile) into `tmp/out`; returns (input, output, key).
+fn apply_mapping_fixtures(tmp: &Path, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     // The patient folders only (the fixture folder also holds its ground-truth notes).
     let input = tmp.join("in");
     for (rel, bytes) in tree(&fixture("mapping")) {
@@ -28,7 +30,9 @@ fn apply_mapping_fixtures(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     }
     let (out, key) = (tmp.join("out"), tmp.join("state/key.json"));
     let o = dams(&tmp.join("data"))
-        .args(["apply", "--yes", "--key"])
+        .args(["apply", "--yes"])
+        .args(extra)
+        .arg("--key")
         .arg(&key)
         .arg(&input)
         .arg("--out")
@@ -44,10 +48,25 @@ fn apply_mapping_fixtures(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (input, out, key)
 }
 
+/// `dams verify --json` of `out` against `input` (with `extra` arguments), parsed.
+fn verify_json(tmp: &Path, key: &Path, out: &Path, input: &Path, extra: &[&str]) -> serde_json::Value {
+    let o = dams(&tmp.join("data"))
+        .args(["verify", "--json"])
+        .args(extra)
+        .arg("--key")
+        .arg(key)
+        .arg(out)
+        .arg("--against")
+        .arg(input)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 #[test]
 fn repaired_masks_and_valid_references() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = apply_mapping_fixtures(tmp.path());
+    let (input, out, key) = apply_mapping_fixtures(tmp.path(), &[]);
     use dams::dicom::tags::*;
 
     let files: Vec<(PathBuf, dams::dicom::Parsed)> = tree(&out)
@@ -175,22 +194,14 @@ fn repaired_masks_and_valid_references() {
     );
 
     // Verify agrees with all of it.
-    let o = dams(&tmp.path().join("data"))
-        .args(["verify", "--json", "--key"])
-        .arg(&key)
-        .arg(&out)
-        .arg("--against")
-        .arg(&input)
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = verify_json(tmp.path(), &key, &out, &input, &[]);
     assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
 }
 
 #[test]
 fn repairs_are_the_same_on_every_run_and_follow_manual_links() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, out, key) = apply_mapping_fixtures(tmp.path());
+    let (input, out, key) = apply_mapping_fixtures(tmp.path(), &[]);
     // A second run into another folder with the same key writes the same bytes.
     let out2 = tmp.path().join("out2");
     let o = dams(&tmp.path().join("data"))
@@ -290,28 +301,7 @@ fn planned_repair_uids_are_the_written_ones() {
 #[test]
 fn basic_profile_keeps_every_reference_valid() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    for (rel, bytes) in tree(&fixture("mapping")) {
-        if rel.starts_with("PAT1") || rel.starts_with("PAT2") {
-            let dest = input.join(&rel);
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(dest, bytes).unwrap();
-        }
-    }
-    let (out, key, data) = (
-        tmp.path().join("out"),
-        tmp.path().join("key.json"),
-        tmp.path().join("data"),
-    );
-    let o = dams(&data)
-        .args(["apply", "--yes", "--profile", "basic", "--key"])
-        .arg(&key)
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (input, out, key) = apply_mapping_fixtures(tmp.path(), &["--profile", "basic"]);
 
     let sops_and_refs = |dir: &Path| {
         let mut sops = std::collections::BTreeSet::new();
@@ -348,15 +338,7 @@ fn basic_profile_keeps_every_reference_valid() {
     );
     assert!(out_refs.len() - dangling_out > 50);
 
-    let o = dams(&data)
-        .args(["verify", "--json", "--profile", "basic", "--key"])
-        .arg(&key)
-        .arg(&out)
-        .arg("--against")
-        .arg(&input)
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = verify_json(tmp.path(), &key, &out, &input, &["--profile", "basic"]);
     assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
     // The one finding: the fixtures' fake surname is "Mapping", and the SEG's
     // ManufacturerModelName is the generator's name, make_mapping_fixtures.py. Whole-word
