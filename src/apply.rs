@@ -51,6 +51,8 @@ pub struct ApplyReport {
     pub unassigned_xml: Vec<crate::plan::UnassignedXml>,
     /// Files not written because they could not be read (they may hold identifiers).
     pub unreadable: Vec<Unreadable>,
+    /// Files without a PatientID that no patient was found for: not written until assigned.
+    pub unplaced: Vec<crate::scan::Unplaced>,
     pub key_entries_created: usize,
     pub cancelled: bool,
     /// In place: files whose file or folder name holds an identifier, kept as they are
@@ -325,6 +327,21 @@ pub fn apply(
     cancel: &AtomicBool,
 ) -> Result<ApplyReport, ApplyError> {
     check_target(&index.root, target, key.path())?;
+    let patients: Vec<_> = index
+        .patients
+        .iter()
+        .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
+        .collect();
+    // A second pass over dams' own output would give codes to codes: only when asked for.
+    let recoded = patients
+        .iter()
+        .filter(|p| planner.looks_pseudonymised(&p.patient_id).is_some())
+        .count();
+    if recoded > 0 && !planner.recode {
+        return Err(ApplyError::Target(format!(
+            "{recoded} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
+        )));
+    }
     let in_place = matches!(target, Target::InPlace);
     let out_root = match target {
         Target::Folder(out) => {
@@ -343,16 +360,15 @@ pub fn apply(
         source,
     })?;
 
-    let patients: Vec<_> = index
-        .patients
-        .iter()
-        .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
-        .collect();
-    // The key first: output carrying a code the key does not hold would be unlinkable.
+    // The key first: output carrying a code the key does not hold would be unlinkable, and a
+    // code not recorded could be given to someone else by a later run. Any patient's code may
+    // be written, not only those of the patients of this run (an XML file, or a `clean`ed
+    // text, naming another patient gets that patient's code), so the codes of every patient
+    // of the plan are recorded before the first file.
     let new: Vec<_> = planner
         .new_entries
         .iter()
-        .filter(|e| patients.iter().any(|p| p.patient_id == e.patient_id))
+        .filter(|e| key.code_for(&e.patient_id).is_none())
         .cloned()
         .collect();
     if !new.is_empty() {
@@ -434,7 +450,7 @@ pub fn apply(
                 }
                 behind = batch.len() >= queue || bytes >= COMMIT_BATCH_BYTES;
                 let n = batch.len();
-                ok += commit_batch(batch, sync_handle, &mut failed, &mut errors, dirs, full);
+                ok += commit_batch(batch, sync_handle, &mut failed, &mut errors, dirs, full, cancel);
                 progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
             }
             (ok, errors)
@@ -529,6 +545,7 @@ pub fn apply(
         out: matches!(target, Target::Folder(_)).then_some(out_root),
         key_entries_created: new.len(),
         unreadable: index.unreadable.clone(),
+        unplaced: index.unplaced.clone(),
         written: committed,
         failed: failed_files,
         ..ApplyReport::default()
@@ -829,7 +846,14 @@ fn commit_batch(
     errors: &mut Vec<FileError>,
     dirs: &Mutex<BTreeSet<PathBuf>>,
     full: &AtomicBool,
+    cancel: &AtomicBool,
 ) -> usize {
+    // Cancelled: nothing more gets a name. The staged files vanish when dropped (unnamed
+    // files have no name to remove; temporary ones are removed), so the run stops at once
+    // instead of finishing everything the writers had staged.
+    if cancel.load(Ordering::Relaxed) {
+        return 0;
+    }
     if failed.is_none()
         && let Some(handle) = sync_handle
         && let Err(e) = sync_all_staged(handle)
@@ -841,6 +865,9 @@ fn commit_batch(
     }
     let mut named = 0;
     for Staged { tmp, dest, source, .. } in batch {
+        if cancel.load(Ordering::Relaxed) {
+            continue;
+        }
         let named_now = match failed.as_ref() {
             Some(e) => Err(e.to_string()),
             None => tmp.persist(&dest).map_err(|e| e.to_string()),

@@ -56,6 +56,10 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Give new codes even to input that looks like dams output already (PatientIDs
+        /// that are codes of the key store, or files marked de-identified by dams).
+        #[arg(long)]
+        recode: bool,
         #[arg(long)]
         json: bool,
     },
@@ -98,6 +102,21 @@ enum Command {
         assign: Vec<String>,
         /// Remove an assignment made by hand.
         #[arg(long = "clear", value_name = "FILE")]
+        clear: Vec<String>,
+    },
+    /// List the DICOM files without a PatientID and the patient each was given; assign them
+    /// by hand.
+    Assign {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Give files without a PatientID to a patient: WHAT=PATIENT, where WHAT is a file, a
+        /// folder (every such file below it) or a StudyInstanceUID, and PATIENT a PatientID
+        /// or a code. The decision is kept with the review state.
+        #[arg(value_name = "WHAT=PATIENT")]
+        assign: Vec<String>,
+        /// Remove an assignment made by hand.
+        #[arg(long = "clear", value_name = "WHAT")]
         clear: Vec<String>,
     },
     /// Manage the key store (original identifiers ↔ codes).
@@ -188,8 +207,9 @@ fn main() -> ExitCode {
             out,
             in_place,
             yes,
+            recode,
             json,
-        }) => cli::apply(&path, out, in_place, yes, json, common),
+        }) => cli::apply(&path, out, in_place, yes, recode, json, common),
         Some(Command::Verify { out, against, json }) => cli::verify(&out, &against, common, json),
         Some(Command::Xml {
             path,
@@ -197,6 +217,12 @@ fn main() -> ExitCode {
             assign,
             clear,
         }) => cli::xml(&path, common, json, &assign, &clear),
+        Some(Command::Assign {
+            path,
+            json,
+            assign,
+            clear,
+        }) => cli::assign(&path, common, json, &assign, &clear),
         Some(Command::Map {
             path,
             json,

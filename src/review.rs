@@ -60,6 +60,10 @@ pub struct Workspace {
     /// XML files (relative to the input folder) assigned by hand → original PatientID.
     #[serde(default, with = "crate::paths::exact_keys")]
     pub xml_assignments: BTreeMap<PathBuf, String>,
+    /// DICOM files without a PatientID, or folders of them (relative to the input folder),
+    /// assigned by hand → patient key (see [`crate::scan::Index::place_orphans`]).
+    #[serde(default, with = "crate::paths::exact_keys")]
+    pub file_assignments: BTreeMap<PathBuf, String>,
     /// Review status by original PatientID.
     #[serde(default)]
     pub patients: BTreeMap<String, PatientReview>,

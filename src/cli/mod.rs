@@ -159,10 +159,15 @@ fn open_key_for_planning(common: &Common) -> Result<KeyStore> {
     Ok(key)
 }
 
-/// The planner for `root`, with the mapping and the review decisions made for it.
-fn prepared(root: &Path, index: &Index, profile: Profile, key: &KeyStore) -> Result<Planner> {
+/// The planner for `root`, with the mapping and the review decisions made for it (files
+/// assigned by hand are placed in the index first).
+fn prepared(root: &Path, index: &mut Index, profile: Profile, key: &KeyStore) -> Result<Planner> {
     let review = dams::review::ReviewState::open_beside(key.path())?;
-    let p = dams::plan::prepare(index, profile, key, &review.workspace(root));
+    let ws = review.workspace(root);
+    if !ws.file_assignments.is_empty() {
+        index.place_orphans(&ws.file_assignments);
+    }
+    let p = dams::plan::prepare(index, profile, key, &ws);
     tracing::info!(stale = p.stale.len() + p.stale_xml.len(), "prepared the plan");
     for s in &p.stale {
         eprintln!("dams: warning: {s}");
@@ -201,8 +206,8 @@ pub fn scan(path: &Path, json: bool) -> Result<ExitCode> {
 pub fn plan(path: &Path, common: &Common, json: bool, files: bool) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
-    let index = do_scan(path, json, vec![])?;
-    let planner = prepared(path, &index, profile, &key)?;
+    let mut index = do_scan(path, json, vec![])?;
+    let planner = prepared(path, &mut index, profile, &key)?;
     let progress = Progress::new("plan", json);
     let cancel = cancel_flag();
     let Some(plan) = plan::build(&index, &planner, &|d, t| progress.update(d, t), &cancel) else {
@@ -233,6 +238,7 @@ pub fn apply(
     out: Option<PathBuf>,
     in_place: bool,
     yes: bool,
+    recode: bool,
     json: bool,
     common: &Common,
 ) -> Result<ExitCode> {
@@ -252,10 +258,21 @@ pub fn apply(
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
-    let index = do_scan(path, json, exclude)?;
-    let planner = prepared(path, &index, profile, &key)?;
+    let mut index = do_scan(path, json, exclude)?;
+    let mut planner = prepared(path, &mut index, profile, &key)?;
+    let recoded = planner.pseudonymised_patients().count();
+    planner.recode = recode;
     if !yes {
         output::apply_summary(&mut io::stderr().lock(), &index, &planner, &target, key.path())?;
+        if recoded > 0 && !recode {
+            planner.recode = confirm(&format!(
+                "{recoded} patient(s) look like dams output already. Give them new codes anyway?"
+            ))?;
+            if !planner.recode {
+                eprintln!("Nothing was written.");
+                return Ok(ExitCode::from(1));
+            }
+        }
         let n = index.file_count();
         if !confirm(&format!("Write {n} file{}?", if n == 1 { "" } else { "s" }))? {
             eprintln!("Nothing was written.");
@@ -284,6 +301,7 @@ pub fn apply(
     }
     let all_written = report.failed.is_empty()
         && report.unreadable.is_empty()
+        && report.unplaced.is_empty()
         && report.unassigned_xml.is_empty()
         && !report.cancelled;
     out.flush()?;
@@ -297,8 +315,8 @@ pub fn apply(
 pub fn verify(out_dir: &Path, against: &Path, common: &Common, json: bool) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
-    let index = do_scan(against, json, vec![out_dir.to_path_buf()])?;
-    let planner = prepared(against, &index, profile, &key)?;
+    let mut index = do_scan(against, json, vec![out_dir.to_path_buf()])?;
+    let planner = prepared(against, &mut index, profile, &key)?;
     if !planner.new_entries.is_empty() {
         bail!(
             "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
@@ -503,7 +521,7 @@ pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<Exi
     println!("  key:    {}\n", key_path.display());
     plan(&input, &demo_common, false, false)?;
     println!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
-    apply(&input, Some(out.clone()), false, true, false, &demo_common)?;
+    apply(&input, Some(out.clone()), false, true, false, false, &demo_common)?;
     println!("\n--- dams verify {} --against {}", out.display(), input.display());
     if verify(&out, &input, &demo_common, false)? != ExitCode::SUCCESS && demo_common.profile.is_none() {
         println!(
@@ -531,9 +549,12 @@ pub struct MapChanges {
 pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
-    let index = do_scan(path, json, vec![])?;
+    let mut index = do_scan(path, json, vec![])?;
     let mut review = dams::review::ReviewState::open_beside(key.path())?;
     let mut ws = review.workspace(path);
+    if !ws.file_assignments.is_empty() {
+        index.place_orphans(&ws.file_assignments);
+    }
     let has_changes = !(changes.set.is_empty()
         && changes.clear.is_empty()
         && changes.no_repair.is_empty()
@@ -591,9 +612,12 @@ pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Re
 pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &[String]) -> Result<ExitCode> {
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
-    let index = do_scan(path, json, vec![])?;
+    let mut index = do_scan(path, json, vec![])?;
     let mut review = dams::review::ReviewState::open_beside(key.path())?;
     let mut ws = review.workspace(path);
+    if !ws.file_assignments.is_empty() {
+        index.place_orphans(&ws.file_assignments);
+    }
     if !assign.is_empty() || !clear.is_empty() {
         let find_file = |name: &str| -> Result<PathBuf> {
             let rel = Path::new(name.trim());
@@ -677,4 +701,90 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `dams assign`: files without a PatientID, the patient each was given, and assignments by
+/// hand (a file, a folder of such files, or a StudyInstanceUID).
+pub fn assign(path: &Path, common: &Common, json: bool, assign: &[String], clear: &[String]) -> Result<ExitCode> {
+    let key = open_key_for_planning(common)?;
+    let mut index = do_scan(path, json, vec![])?;
+    let mut review = dams::review::ReviewState::open_beside(key.path())?;
+    let mut ws = review.workspace(path);
+    if !assign.is_empty() || !clear.is_empty() {
+        // What a FILE, FOLDER or STUDY names: files without a PatientID of their own.
+        let targets = |what: &str| -> Result<Vec<PathBuf>> {
+            let what = what.trim();
+            let rel = Path::new(what);
+            let rel = rel.strip_prefix(path).unwrap_or(rel);
+            let orphans: Vec<&dams::scan::Header> = index.orphans().collect();
+            // A file or a folder is kept as it is: files placed in that folder later follow it.
+            if !rel.as_os_str().is_empty() && orphans.iter().any(|h| h.instance.path.starts_with(rel)) {
+                return Ok(vec![rel.to_path_buf()]);
+            }
+            let by_study: Vec<PathBuf> = orphans
+                .iter()
+                .filter(|h| h.study_uid == what)
+                .map(|h| h.instance.path.clone())
+                .collect();
+            if !by_study.is_empty() {
+                return Ok(by_study);
+            }
+            if index
+                .patients
+                .iter()
+                .flat_map(|p| p.instances())
+                .any(|i| i.path.starts_with(rel))
+            {
+                bail!("{what}: its files have a PatientID of their own; dams assigns only files without one");
+            }
+            bail!(
+                "{what}: no file without a PatientID there (give a file or folder inside {}, or a StudyInstanceUID)",
+                path.display()
+            )
+        };
+        let mut set = Vec::new();
+        for a in assign {
+            let (what, who) = a.rsplit_once('=').context("--assign takes FILE=PATIENT")?;
+            let who = who.trim();
+            let pid = index
+                .patients
+                .iter()
+                .find(|p| p.patient_id == who || key.code_for(&p.patient_id) == Some(who))
+                .map(|p| p.patient_id.clone())
+                .with_context(|| format!("{who}: no such patient (give the PatientID or the code)"))?;
+            for t in targets(what)? {
+                set.push((t, pid.clone()));
+            }
+        }
+        let mut cleared = Vec::new();
+        for c in clear {
+            let rel = Path::new(c.trim());
+            let rel = rel.strip_prefix(path).unwrap_or(rel).to_path_buf();
+            if !ws.file_assignments.contains_key(&rel) {
+                bail!("{}: not assigned by hand", rel.display());
+            }
+            cleared.push(rel);
+        }
+        ws = review.update(path, |w| {
+            for (f, p) in &set {
+                w.file_assignments.insert(f.clone(), p.clone());
+            }
+            for f in &cleared {
+                w.file_assignments.remove(f);
+            }
+        })?;
+        if !json {
+            eprintln!("saved in {}", review.path().display());
+        }
+    }
+    index.place_orphans(&ws.file_assignments);
+    let planner = Planner::new(
+        &index,
+        Profile::resolve(common.profile.as_deref(), &common.values)?,
+        &key,
+    );
+    let out = &mut io::BufWriter::new(io::stdout().lock());
+    output::assign_report(out, &index, &planner, json)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

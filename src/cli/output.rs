@@ -37,7 +37,12 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
         index.unreadable.len()
     )?;
     for p in &index.patients {
-        writeln!(out, "\npatient {}  ({} files)", p.patient_id, p.file_count())?;
+        let dams_output = if p.identity.dams_output_files > 0 {
+            "  [looks like dams output]"
+        } else {
+            ""
+        };
+        writeln!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {
             writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
             for s in &st.series {
@@ -68,6 +73,7 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
             }
         }
     }
+    unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read")
 }
 
@@ -125,11 +131,17 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
         writeln!(
             out,
             "\n{} → {}{}  ({})",
-            p.patient_id,
+            dams::scan::index::label(&p.patient_key),
             p.code,
             if p.new_code { " (new code)" } else { "" },
             files_word(p.files.len())
         )?;
+        if let Some(why) = &p.looks_pseudonymised {
+            writeln!(
+                out,
+                "  warning: this looks like dams output already ({why}); apply asks before coding it again"
+            )?;
+        }
         if files {
             for f in &p.files {
                 writeln!(out, "  {}", f.source.display())?;
@@ -241,6 +253,7 @@ pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: 
         }
     }
     unassigned_list(out, &plan.unassigned_xml)?;
+    unplaced_list(out, &plan.unplaced)?;
     unreadable_list(out, &plan.unreadable, "could not be read, will not be written")?;
     writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
 }
@@ -329,6 +342,20 @@ pub fn apply_summary(
             index.unreadable.len()
         )?;
     }
+    if !index.unplaced.is_empty() {
+        writeln!(
+            out,
+            "  not written, patient unknown: {} file(s) (see `dams assign`)",
+            index.unplaced.len()
+        )?;
+    }
+    for (pid, why) in planner.pseudonymised_patients() {
+        writeln!(
+            out,
+            "  warning:   {} looks like dams output already ({why})",
+            dams::scan::index::label(pid)
+        )?;
+    }
     if matches!(target, Target::InPlace) {
         let kept = dams::apply::names_kept_in_place(index, planner, None);
         if kept > 0 {
@@ -373,6 +400,7 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
         }
     }
     unassigned_list(out, &r.unassigned_xml)?;
+    unplaced_list(out, &r.unplaced)?;
     unreadable_list(out, &r.unreadable, "not written, could not be read")
 }
 
@@ -494,5 +522,61 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
     writeln!(
         out,
         "\nLink by hand: dams map PATH --set GROUP=SERIES (GROUP and SERIES by folder, key or UID)"
+    )
+}
+
+/// `dams assign`: every file without a PatientID and where it went.
+pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json: bool) -> io::Result<()> {
+    let placed: Vec<(&dams::scan::Patient, &dams::scan::Instance)> = index
+        .patients
+        .iter()
+        .flat_map(|p| p.instances().filter(|i| i.placed_by.is_some()).map(move |i| (p, i)))
+        .collect();
+    if json {
+        let files: Vec<serde_json::Value> = placed
+            .iter()
+            .map(|(p, i)| {
+                serde_json::json!({
+                    "path": i.path.to_string_lossy(),
+                    "patient_id": p.real_id(),
+                    "patient_key": p.patient_id,
+                    "code": planner.code(&p.patient_id),
+                    "placed_by": i.placed_by,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
+        )?;
+        return writeln!(out);
+    }
+    if placed.is_empty() && index.unplaced.is_empty() {
+        return writeln!(out, "every file in {} has a PatientID", index.root.display());
+    }
+    for (p, i) in &placed {
+        writeln!(
+            out,
+            "{}  →  {} ({})  [{}]",
+            i.path.display(),
+            p.label(),
+            planner.code(&p.patient_id).unwrap_or_default(),
+            i.placed_by.map(|h| h.reason()).unwrap_or_default()
+        )?;
+    }
+    unplaced_list(out, &index.unplaced)
+}
+
+fn unplaced_list(out: &mut dyn Write, list: &[dams::scan::Unplaced]) -> io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
+    for u in list {
+        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+    }
+    writeln!(
+        out,
+        "  assign with: dams assign PATH FILE=PATIENT (a file, a folder or a StudyInstanceUID)"
     )
 }

@@ -59,10 +59,10 @@ fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {
         }
         .to_string(),
         status: g.status.label().to_string(),
-        segmentation_folder: planner.dest(&g.folder),
+        segmentation_folder: planner.dest_folder(&g.folder),
         segmentation_series_uid,
         segmentation_files: g.files.len(),
-        source_folder: g.source.as_ref().map(|s| planner.dest(&s.folder)),
+        source_folder: g.source.as_ref().map(|s| planner.dest_folder(&s.folder)),
         source_series_uid: g
             .source
             .as_ref()

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-pub use header::{Header, Instance, RefVia, Reference};
-pub use index::{Identity, Index, Patient, Series, Study, Unreadable, XmlAssignment, XmlFile};
+pub use header::{Header, Instance, Placement, RefVia, Reference};
+pub use index::{Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, XmlAssignment, XmlFile};
 
 /// SOP class of a DICOMDIR (Media Storage Directory Storage).
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
@@ -376,7 +376,7 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
 }
 
 fn classify(h: Header) -> Outcome {
-    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
+    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY || h.media_storage_sop_class == MEDIA_STORAGE_DIRECTORY {
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
             kind: "dicomdir".into(),

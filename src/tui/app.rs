@@ -57,6 +57,9 @@ pub enum Node {
     Xml(Option<String>, PathBuf),
     /// The XML files that belong to no patient.
     UnassignedXml,
+    /// The DICOM files without a PatientID no patient was found for.
+    Unplaced,
+    UnplacedFile(PathBuf),
     Unreadable,
     UnreadableFile(PathBuf),
 }
@@ -143,6 +146,10 @@ pub struct ConfirmFacts {
     pub xml: usize,
     /// XML files of no patient (in the whole folder): not written.
     pub unassigned_xml: usize,
+    /// Patients of the write whose input looks like dams output already, and why.
+    pub pseudonymised: Vec<(String, String)>,
+    /// New codes of other patients of the folder, recorded in the key by this write too.
+    pub other_new_codes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +198,8 @@ pub enum PickFor {
     Group(String),
     /// The patient of an XML file.
     Xml(PathBuf),
+    /// The patient of a DICOM file without a PatientID.
+    File(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -419,7 +428,11 @@ impl App {
                 }
             }
             Msg::ScanDone => {
-                Arc::make_mut(&mut self.index).finish();
+                let index = Arc::make_mut(&mut self.index);
+                index.finish();
+                if !self.ws.file_assignments.is_empty() {
+                    index.place_orphans(&self.ws.file_assignments);
+                }
                 self.scan.finished = true;
                 self.planner = None;
                 self.planner();
@@ -516,6 +529,14 @@ impl App {
                     } else {
                         self.message = Some(("wait for the scan to finish".into(), false));
                     }
+                    vec![]
+                }
+                Some(Node::UnplacedFile(path)) => {
+                    self.open_file_picker(path);
+                    vec![]
+                }
+                Some(Node::File(_, path)) if self.is_orphan(&path) => {
+                    self.open_file_picker(path);
                     vec![]
                 }
                 Some(_) => {
@@ -802,33 +823,74 @@ impl App {
         }));
     }
 
-    /// The patient picker for an XML file.
-    fn open_xml_picker(&mut self, path: PathBuf) {
+    /// Whether a file of the index has no PatientID of its own (it can be assigned by hand).
+    fn is_orphan(&self, path: &Path) -> bool {
+        self.index.orphans().any(|h| h.instance.path == path)
+    }
+
+    /// The patient picker for a DICOM file without a PatientID.
+    fn open_file_picker(&mut self, path: PathBuf) {
+        if !self.scan.finished {
+            self.message = Some(("wait for the scan to finish".into(), false));
+            return;
+        }
         let current = self
-            .planner
-            .as_ref()
-            .and_then(|p| p.xml_owner(&path).map(|(pid, _)| pid.to_string()));
-        let mut options: Vec<PickOption> = self
             .index
+            .patients
+            .iter()
+            .find(|p| p.instances().any(|i| i.path == path))
+            .map(|p| p.patient_id.clone());
+        let mut options = self.patient_options(current.as_deref());
+        if self.ws.file_assignments.contains_key(&path) {
+            options.insert(
+                0,
+                PickOption {
+                    series_uid: None,
+                    label: "automatic: by its study, folder, or name and birth date".into(),
+                    note: String::new(),
+                },
+            );
+        }
+        let selected = options.iter().position(|o| o.series_uid == current).unwrap_or(0);
+        self.dialog = Some(Dialog::Picker(Picker {
+            title: format!("Patient of {} (it has no PatientID)", path.display()),
+            target: PickFor::File(path),
+            options,
+            selected,
+        }));
+    }
+
+    /// Every patient as a picker option, the current one marked.
+    fn patient_options(&self, current: Option<&str>) -> Vec<PickOption> {
+        self.index
             .patients
             .iter()
             .map(|p| PickOption {
                 series_uid: Some(p.patient_id.clone()),
                 label: format!(
                     "{} → {}",
-                    p.patient_id,
+                    p.label(),
                     self.planner
                         .as_ref()
                         .and_then(|pl| pl.code(&p.patient_id))
                         .unwrap_or("…")
                 ),
-                note: if current.as_deref() == Some(p.patient_id.as_str()) {
+                note: if current == Some(p.patient_id.as_str()) {
                     "current".into()
                 } else {
                     String::new()
                 },
             })
-            .collect();
+            .collect()
+    }
+
+    /// The patient picker for an XML file.
+    fn open_xml_picker(&mut self, path: PathBuf) {
+        let current = self
+            .planner
+            .as_ref()
+            .and_then(|p| p.xml_owner(&path).map(|(pid, _)| pid.to_string()));
+        let mut options = self.patient_options(current.as_deref());
         if self.ws.xml_assignments.contains_key(&path) {
             options.insert(
                 0,
@@ -888,6 +950,19 @@ impl App {
                                 }
                             });
                             self.message = Some(("XML assigned; the plan follows".into(), false));
+                        }
+                        PickFor::File(path) => {
+                            self.save_review(|w| match &choice {
+                                Some(pid) => {
+                                    w.file_assignments.insert(path.clone(), pid.clone());
+                                }
+                                None => {
+                                    w.file_assignments.remove(&path);
+                                }
+                            });
+                            let assignments = self.ws.file_assignments.clone();
+                            Arc::make_mut(&mut self.index).place_orphans(&assignments);
+                            self.message = Some(("file assigned; the plan follows".into(), false));
                         }
                     }
                     return self.replan();
@@ -1164,7 +1239,11 @@ impl App {
             asking_quit: false,
         });
         self.rebuild_rows();
-        let planner = self.planner();
+        let mut planner = self.planner();
+        // The dialog said which patients look like dams output already: yes means code them.
+        if c.facts.as_ref().is_some_and(|f| !f.pseudonymised.is_empty()) {
+            Arc::make_mut(&mut planner).recode = true;
+        }
         vec![Effect::Write {
             index: self.index.clone(),
             planner,
@@ -1293,7 +1372,7 @@ impl App {
                 .or_else(|| self.planner.as_ref().and_then(|pl| pl.code(&p.patient_id)))
                 .unwrap_or("…")
                 .to_string();
-            let patient_hit = hit(&p.patient_id) || hit(&code);
+            let patient_hit = hit(&p.label()) || hit(&code);
             let series_hit = |s: &crate::scan::Series| {
                 hit(&s.description) || hit(&s.modality) || s.instances.iter().any(|i| hit(&i.path.to_string_lossy()))
             };
@@ -1307,7 +1386,7 @@ impl App {
                 depth: 0,
                 expandable: true,
                 expanded: open,
-                label: format!("{} → {}", p.patient_id, code),
+                label: format!("{} → {}", p.label(), code),
                 detail: p.file_count().to_string(),
                 status: Some(self.ws.status(&p.patient_id)),
             });
@@ -1467,6 +1546,37 @@ impl App {
                 }
             }
         }
+        let unplaced: Vec<_> = self
+            .index
+            .unplaced
+            .iter()
+            .filter(|u| hit(&u.path.to_string_lossy()) || hit(&u.reason))
+            .collect();
+        if !unplaced.is_empty() {
+            let open = ex.contains(&Node::Unplaced);
+            rows.push(Row {
+                node: Node::Unplaced,
+                depth: 0,
+                expandable: true,
+                expanded: open,
+                label: format!("patient unknown ({})", unplaced.len()),
+                detail: String::new(),
+                status: None,
+            });
+            if open {
+                for u in unplaced {
+                    rows.push(Row {
+                        node: Node::UnplacedFile(u.path.clone()),
+                        depth: 1,
+                        expandable: false,
+                        expanded: false,
+                        label: u.path.display().to_string(),
+                        detail: u.reason.clone(),
+                        status: None,
+                    });
+                }
+            }
+        }
         let unreadable: Vec<_> = self
             .index
             .unreadable
@@ -1615,6 +1725,15 @@ fn confirm_facts(
         .filter(|e| patients.contains(&e.patient_id))
         .map(|e| e.code.clone())
         .collect();
+    let other_new_codes = planner.new_entries.len() - new_codes.len();
+    let pseudonymised = patients
+        .iter()
+        .filter_map(|p| {
+            planner
+                .looks_pseudonymised(p)
+                .map(|why| (crate::scan::index::label(p), why.to_string()))
+        })
+        .collect();
     let dirs: Vec<PathBuf> = patients
         .iter()
         .filter_map(|p| index.patient(p))
@@ -1654,6 +1773,8 @@ fn confirm_facts(
     ConfirmFacts {
         xml,
         unassigned_xml: planner.unassigned_xml.len(),
+        pseudonymised,
+        other_new_codes,
         mapping: mapping.into_iter().collect(),
         unlinked,
         files: data.summary.files + data.failed.len(),

@@ -75,7 +75,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
                 Style::new()
             };
             let label_style = match &r.node {
-                Node::Unreadable | Node::UnreadableFile(_) | Node::UnassignedXml | Node::Xml(None, _) => t.warn(),
+                Node::Unreadable
+                | Node::UnreadableFile(_)
+                | Node::Unplaced
+                | Node::UnplacedFile(_)
+                | Node::UnassignedXml
+                | Node::Xml(None, _) => t.warn(),
                 Node::Patient(_) => t.title(),
                 _ => Style::new(),
             };

@@ -115,7 +115,7 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     let t = &app.theme;
     let who = if c.patients.len() == 1 {
         let code = app.code_of(&c.patients[0]).unwrap_or_default();
-        format!("patient {} → {code}", c.patients[0])
+        format!("patient {} → {code}", crate::scan::index::label(&c.patients[0]))
     } else {
         format!("{} reviewed patients", c.patients.len())
     };
@@ -135,10 +135,16 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
             lines.push(row("Output folder", app.opts.out.display().to_string()));
             lines.push(row(
                 "Key store",
-                if facts.new_codes.is_empty() {
-                    "no new code (all patients have one)".into()
-                } else {
-                    format!("{} new code(s): {}", facts.new_codes.len(), facts.new_codes.join(", "))
+                match (facts.new_codes.is_empty(), facts.other_new_codes) {
+                    (true, 0) => "no new code (all patients have one)".into(),
+                    (false, 0) => format!("{} new code(s): {}", facts.new_codes.len(), facts.new_codes.join(", ")),
+                    // Every code any output may carry is recorded before the first file.
+                    (_, n) => format!(
+                        "{} new code(s){}{}, and {n} for the folder's other patients",
+                        facts.new_codes.len(),
+                        if facts.new_codes.is_empty() { "" } else { ": " },
+                        facts.new_codes.join(", ")
+                    ),
                 },
             ));
             lines.push(row("Profile", app.opts.profile.name.clone()));
@@ -156,6 +162,11 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
                 },
             ));
             let mut warnings: Vec<String> = Vec::new();
+            for (p, why) in &facts.pseudonymised {
+                warnings.push(format!(
+                    "{p} looks like dams output already ({why}); yes gives it a new code anyway"
+                ));
+            }
             for (p, when) in &facts.already_written {
                 warnings.push(format!("{p} was already written {when}; it will be written again"));
             }

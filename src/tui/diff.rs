@@ -29,6 +29,15 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         }
         return out;
     }
+    if let Some(Node::UnplacedFile(path)) = app.browser.selected_node() {
+        if let Some(u) = app.index.unplaced.iter().find(|u| &u.path == path) {
+            out.push(Line::styled(format!("{}", u.path.display()), t.title()));
+            out.push(Line::styled(format!("Patient unknown: {}", u.reason), t.warn()));
+            out.push(Line::from("It is not written until it belongs to a patient."));
+            out.push(Line::styled("Enter: choose its patient", t.key()));
+        }
+        return out;
+    }
     if let Some(Node::Xml(None, path)) = app.browser.selected_node() {
         let reason = app.unassigned_reason(path).unwrap_or_default();
         out.push(Line::styled(format!("{}", path.display()), t.title()));

@@ -104,7 +104,8 @@ impl<'i> Assigner<'i> {
                 }
             }
             let id = &p.identity;
-            let ids = std::iter::once(&p.patient_id).chain(&id.ids).chain(&id.other_ids);
+            // identity.ids holds the PatientID (a formed patient has none: its key is no ID).
+            let ids = id.ids.iter().chain(&id.other_ids);
             let mut values: Vec<(String, IdentifierKind)> =
                 ids.map(|v| (v.trim().to_string(), IdentifierKind::PatientId)).collect();
             for name in id.names.iter().chain(&id.other_names) {
