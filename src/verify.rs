@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::plan::{FilePlan, Planner};
+use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
-use crate::scan::{Index, Instance, Progress};
+use crate::scan::{Index, Instance};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
@@ -67,7 +68,7 @@ pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, 
         ..VerifyReport::default()
     };
     // XML files may name several patients: look for everyone's identifiers.
-    let mut everyone = crate::scan::Identity::default();
+    let mut everyone = crate::identity::Identity::default();
     for p in &index.patients {
         let i = &p.identity;
         everyone.ids.extend(i.ids.iter().cloned());

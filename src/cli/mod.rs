@@ -181,7 +181,8 @@ fn prepared(root: &Path, index: &mut Index, profile: Profile, key: &KeyStore) ->
 fn do_scan(path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<Index> {
     let progress = Progress::new("scan", quiet);
     let cancel = cancel_flag();
-    let index = scan::scan(path, &ScanOptions { exclude }, &|d, t| progress.update(d, t), &cancel)?;
+    let mut index = scan::scan(path, &ScanOptions { exclude }, &|d, t| progress.update(d, t), &cancel)?;
+    dams::xml::assign_all(&mut index);
     progress.finish();
     tracing::info!(
         files = index.file_count(),

@@ -45,7 +45,6 @@ mod classify;
 mod geometry;
 mod repair;
 mod resolve;
-pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};

@@ -34,20 +34,7 @@ pub struct Reference {
     pub via: RefVia,
 }
 
-/// The patient's identifying values as found in one file, for codes and residual scans.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileIdentity {
-    pub patient_id: String,
-    pub patient_name: String,
-    pub birth_date: String,
-    pub other_ids: Vec<String>,
-    pub other_names: Vec<String>,
-    pub accession_number: String,
-    pub referring_physician: String,
-    /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
-    /// dams: the file is dams output, and its PatientID is probably a code.
-    pub deidentified_by_dams: bool,
-}
+pub use crate::identity::FileIdentity;
 
 /// How a file without a PatientID was given to its patient (see
 /// [`crate::scan::Index::place_orphans`]).

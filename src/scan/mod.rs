@@ -14,8 +14,7 @@ pub use index::{Formed, Identity, Index, Patient, Series, Study, Unplaced, Unrea
 
 /// SOP class of a DICOMDIR (Media Storage Directory Storage).
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
-/// Prefix of the temporary files dams writes before renaming them into place.
-pub const TEMP_PREFIX: &str = ".dams-tmp-";
+pub use crate::atomic::TEMP_PREFIX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -387,8 +386,7 @@ fn classify(h: Header) -> Outcome {
     Outcome::Dicom(Box::new(h))
 }
 
-/// Progress of a long operation: `done` of `total` items.
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+pub use crate::progress::Progress;
 
 /// Scans `root` into an Index, reading headers in parallel.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {

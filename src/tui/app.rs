@@ -11,10 +11,10 @@ use super::keys::{self, Action, Context};
 use super::theme::Theme;
 use super::view;
 use crate::apply::ApplyReport;
-use crate::config::Profile;
 use crate::key::KeyStore;
 use crate::plan::summary::{Summary, summarise};
 use crate::plan::{FileError, Planner};
+use crate::profile::Profile;
 use crate::review::{ReviewState, Status, Workspace};
 use crate::scan::{Index, Instance, Outcome};
 
@@ -433,6 +433,7 @@ impl App {
                 if !self.ws.file_assignments.is_empty() {
                     index.place_orphans(&self.ws.file_assignments);
                 }
+                crate::xml::assign_all(index);
                 self.scan.finished = true;
                 self.planner = None;
                 self.planner();
@@ -961,7 +962,9 @@ impl App {
                                 }
                             });
                             let assignments = self.ws.file_assignments.clone();
-                            Arc::make_mut(&mut self.index).place_orphans(&assignments);
+                            let index = Arc::make_mut(&mut self.index);
+                            index.place_orphans(&assignments);
+                            crate::xml::assign_all(index);
                             self.message = Some(("file assigned; the plan follows".into(), false));
                         }
                     }
