@@ -18,10 +18,84 @@ pub struct Unreadable {
     /// Relative to the scanned root.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
-    /// `not-dicom`, `empty`, `truncated`, `malformed`, `unsupported`, `io`, `dicomdir`,
-    /// `no-patient-id`, `symlink`.
-    pub kind: String,
+    pub kind: UnreadableKind,
     pub reason: String,
+}
+
+/// Why a file could not be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnreadableKind {
+    /// An empty file.
+    Empty,
+    /// Neither DICOM nor XML (a note, a spreadsheet, an archive): skipped.
+    NotDicom,
+    /// Declared lengths run past the end of the file.
+    Truncated,
+    /// DICOM that breaks its own rules (invalid VR, items that never end, …).
+    Malformed,
+    /// An XML file that is not well-formed.
+    MalformedXml,
+    /// A transfer syntax dams cannot read.
+    Unsupported,
+    /// The file or folder could not be read (permissions, I/O errors).
+    Io,
+    /// A DICOMDIR (media directory): not copied.
+    Dicomdir,
+    /// A symbolic link that is not followed (outside the folder, broken, a loop, a repeat).
+    Symlink,
+    /// A FIFO, socket or device: never read.
+    Special,
+}
+
+impl UnreadableKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnreadableKind::Empty => "empty",
+            UnreadableKind::NotDicom => "not-dicom",
+            UnreadableKind::Truncated => "truncated",
+            UnreadableKind::Malformed => "malformed",
+            UnreadableKind::MalformedXml => "malformed-xml",
+            UnreadableKind::Unsupported => "unsupported",
+            UnreadableKind::Io => "io",
+            UnreadableKind::Dicomdir => "dicomdir",
+            UnreadableKind::Symlink => "symlink",
+            UnreadableKind::Special => "special",
+        }
+    }
+
+    /// A file that is not an image or a sidecar dams handles (not DICOM or XML, a DICOMDIR, a
+    /// link it does not follow, a special file): skipped, and listed, but not a failure. The
+    /// others are damaged or unreadable files that may hold images: a failure.
+    pub fn is_skipped(self) -> bool {
+        matches!(
+            self,
+            UnreadableKind::Empty
+                | UnreadableKind::NotDicom
+                | UnreadableKind::Dicomdir
+                | UnreadableKind::Symlink
+                | UnreadableKind::Special
+        )
+    }
+
+    /// The kind of a file the DICOM reader refused.
+    pub fn of(e: &crate::dicom::ParseError) -> UnreadableKind {
+        use crate::dicom::ParseError;
+        match e {
+            ParseError::Io(_) => UnreadableKind::Io,
+            ParseError::Empty => UnreadableKind::Empty,
+            ParseError::NotDicom => UnreadableKind::NotDicom,
+            ParseError::Truncated { .. } => UnreadableKind::Truncated,
+            ParseError::Malformed { .. } | ParseError::TooDeep | ParseError::Deflate(_) => UnreadableKind::Malformed,
+            ParseError::UnsupportedTransferSyntax(_) => UnreadableKind::Unsupported,
+        }
+    }
+}
+
+impl std::fmt::Display for UnreadableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -271,7 +271,7 @@ pub fn assign(index: &Index, rel_path: &Path, bytes: &[u8]) -> Result<Assignment
 /// Assigns every XML file of a finished Index (its files without a PatientID placed) to its
 /// patient, reading each file once; files that are not well-formed XML become unreadable rows.
 pub fn assign_all(index: &mut Index) {
-    use crate::scan::{Unreadable, XmlAssignment};
+    use crate::scan::{Unreadable, UnreadableKind, XmlAssignment};
     use rayon::prelude::*;
     if index.xml.is_empty() {
         return;
@@ -283,13 +283,13 @@ pub fn assign_all(index: &mut Index) {
             .xml
             .par_iter()
             .map(|x| {
-                let fail = |kind: &str, reason: String| Unreadable {
+                let fail = |kind: UnreadableKind, reason: String| Unreadable {
                     path: x.path.clone(),
-                    kind: kind.into(),
+                    kind,
                     reason,
                 };
-                let bytes =
-                    std::fs::read(root.join(&x.path)).map_err(|e| fail("io", format!("cannot read file: {e}")))?;
+                let bytes = std::fs::read(root.join(&x.path))
+                    .map_err(|e| fail(UnreadableKind::Io, format!("cannot read file: {e}")))?;
                 match assigner.assign(&x.path, &bytes) {
                     Ok(Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
                         patient_id,
@@ -298,7 +298,7 @@ pub fn assign_all(index: &mut Index) {
                     Ok(Assignment::Unassigned { reason }) => Ok(XmlAssignment::Unassigned {
                         reason: reason.to_string(),
                     }),
-                    Err(e) => Err(fail("malformed-xml", format!("XML: {e}"))),
+                    Err(e) => Err(fail(UnreadableKind::MalformedXml, format!("XML: {e}"))),
                 }
             })
             .collect()
