@@ -14,6 +14,7 @@ pub mod plan;
 pub mod residual;
 pub mod review;
 pub mod scan;
+pub mod send;
 pub mod tui;
 pub mod verify;
 pub mod xml;
