@@ -841,3 +841,60 @@ fn unverified_output_is_not_sent_and_bad_configs_are_refused() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("config.toml:3:") && e.contains("timout"), "{e}");
 }
+
+#[test]
+fn ctrl_c_stops_a_send_and_says_so() {
+    // No Orthanc: a closed port, and a long pause before the next try, during which Ctrl-C
+    // comes.
+    let ws = Workspace::new(&["PAT2"]);
+    let port = free_port();
+    ws.write_config(&format!(
+        "[nodes.down]\ndicom = \"X@127.0.0.1:{port}\"\nretries = 5\nretry_delay = \"20s\"\n"
+    ));
+    let mut child = ws
+        .dams()
+        .arg("send")
+        .arg(&ws.out)
+        .args(["--to", "down", "--no-verify", "--config"])
+        .arg(&ws.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it says it is sending, its Ctrl-C handler is in place and the first try failed
+    // (or is about to): it is in the pause.
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("sending 10 file(s)") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "dams ended before sending");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it stopped during the pause"
+    );
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("cancelled"), "{text}");
+    assert!(text.contains("10 file(s) not sent"), "{text}");
+}
+
+#[test]
+fn files_of_one_patient_from_their_headers() {
+    let ws = Workspace::new(&["PAT2"]);
+    let paths = vec![PathBuf::from("PAT2/ct/ct_001.dcm"), PathBuf::from("PAT2/nothing.dcm")];
+    let o = dams::send::files_at(&ws.out, &paths);
+    assert_eq!(o.files.len(), 1);
+    assert_eq!(o.files[0].sop_class_uid, "1.2.840.10008.5.1.4.1.1.2");
+    assert_eq!(o.files[0].transfer_syntax, "1.2.840.10008.1.2.1");
+    assert_eq!(o.unreadable.len(), 1);
+    assert_eq!(o.unreadable[0].path, PathBuf::from("PAT2/nothing.dcm"));
+}

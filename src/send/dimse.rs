@@ -334,7 +334,7 @@ fn connect(
         .connection_timeout(node.timeout)
         .read_timeout(node.timeout)
         .write_timeout(node.timeout)
-        // Association negotiation is lenient about padding and odd lengths from old nodes.
+        // Take PDUs longer than the maximum we announced: some nodes ignore it.
         .strict(false);
     for (abs, ts) in contexts {
         opts = opts.with_presentation_context(abs.as_str(), ts.iter().map(String::as_str).collect());

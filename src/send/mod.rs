@@ -117,6 +117,31 @@ pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<O
     })
 }
 
+/// The given files below `root` (e.g. the output files of one patient), from their headers
+/// alone: what the review screen sends after writing a patient.
+pub fn files_at(root: &Path, paths: &[PathBuf]) -> Outgoing {
+    let mut out = Outgoing {
+        root: root.to_path_buf(),
+        ..Outgoing::default()
+    };
+    for rel in paths {
+        match crate::scan::header::read(root, rel) {
+            Ok(h) => out.files.push(SendFile {
+                path: rel.clone(),
+                sop_class_uid: h.instance.sop_class_uid.to_string(),
+                sop_instance_uid: h.instance.sop_instance_uid,
+                transfer_syntax: h.instance.transfer_syntax.to_string(),
+            }),
+            Err(e) => out.unreadable.push(Unreadable {
+                path: rel.clone(),
+                kind: e.kind().into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    out
+}
+
 /// How to send.
 #[derive(Debug, Clone, Default)]
 pub struct SendOptions {
@@ -282,6 +307,30 @@ pub fn send(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<SendReport, SendError> {
+    let wanted: Vec<&SendFile> = files.iter().collect();
+    // Made before anything is read, but connected only when there is something to send.
+    let mut transport: Box<dyn Transport + '_> = match &node.kind {
+        NodeKind::Dimse(d) => Box::new(dimse::Session::new(node, d, &wanted, opts.convert)),
+        NodeKind::Stow(s) => Box::new(stow::Session::new(node, s).map_err(|message| SendError::Setup {
+            node: node.name.clone(),
+            message,
+        })?),
+    };
+    let report = run(root, files, node, opts, transport.as_mut(), progress, cancel);
+    transport.close();
+    report
+}
+
+/// [`send`] over a given transport.
+fn run(
+    root: &Path,
+    files: &[SendFile],
+    node: &Node,
+    opts: &SendOptions,
+    transport: &mut dyn Transport,
+    progress: Progress,
+    cancel: &AtomicBool,
+) -> Result<SendReport, SendError> {
     let mut log = SendLog::open(root)?;
     let to = node.destination();
     let mut report = SendReport {
@@ -308,6 +357,7 @@ pub fn send(
 
     // What the log already holds is left out first; what remains goes in the transport's order.
     let mut pending: Vec<(&SendFile, String)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
     for f in files {
         if cancel.load(Ordering::Relaxed) {
             break;
@@ -325,6 +375,22 @@ pub fn send(
         }
         if f.sop_class_uid.is_empty() {
             report.failed.push(missing("SOP Class UID"));
+            done += 1;
+            continue;
+        }
+        // A node keeps one instance per UID: a second file with the same UID would replace
+        // the first there, or be dropped.
+        if let Some(first) = seen.insert(f.sop_instance_uid.as_str(), f.path.as_path()) {
+            report.failed.push(InstanceStatus {
+                path: f.path.clone(),
+                sop_instance_uid: f.sop_instance_uid.clone(),
+                code: None,
+                reason: format!(
+                    "the same SOP Instance UID as {}: the node would keep only one of them",
+                    first.display()
+                ),
+            });
+            seen.insert(f.sop_instance_uid.as_str(), first);
             done += 1;
             continue;
         }
@@ -355,14 +421,6 @@ pub fn send(
         return Ok(report);
     }
 
-    let wanted: Vec<&SendFile> = pending.iter().map(|(f, _)| *f).collect();
-    let mut transport: Box<dyn Transport> = match &node.kind {
-        NodeKind::Dimse(d) => Box::new(dimse::Session::new(node, d, &wanted, opts.convert)),
-        NodeKind::Stow(s) => Box::new(stow::Session::new(node, s).map_err(|message| SendError::Setup {
-            node: node.name.clone(),
-            message,
-        })?),
-    };
     transport.order(&mut pending);
     let batch = transport.batch_size().max(1);
 
@@ -452,7 +510,6 @@ pub fn send(
     }
     // Every file that got a result is done; the rest was never tried.
     report.not_sent = total - done;
-    transport.close();
     progress(done, total);
     Ok(report)
 }
@@ -475,5 +532,213 @@ pub fn echo(node: &Node) -> Result<String, LinkError> {
     match &node.kind {
         NodeKind::Dimse(d) => dimse::echo(node, d),
         NodeKind::Stow(s) => stow::probe(node, s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A transport that answers from a script and records what it was asked.
+    struct Scripted {
+        answers: VecDeque<Result<Vec<Outcome>, LinkError>>,
+        asked: Vec<Vec<String>>,
+        batch: usize,
+    }
+
+    impl Transport for Scripted {
+        fn batch_size(&self) -> usize {
+            self.batch
+        }
+        fn store(&mut self, _: &Path, files: &[&SendFile]) -> Result<Vec<Attempt>, LinkError> {
+            self.asked
+                .push(files.iter().map(|f| f.sop_instance_uid.clone()).collect());
+            let answer = self
+                .answers
+                .pop_front()
+                .unwrap_or_else(|| Ok(vec![Outcome::Success; files.len()]));
+            answer.map(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .map(|o| Attempt {
+                        outcome: o,
+                        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                        code: Some("0000".into()),
+                        detail: format!("{o:?}"),
+                    })
+                    .collect()
+            })
+        }
+        fn close(&mut self) {}
+    }
+
+    fn scripted(answers: Vec<Result<Vec<Outcome>, LinkError>>) -> Scripted {
+        Scripted {
+            answers: answers.into(),
+            asked: Vec::new(),
+            batch: 1,
+        }
+    }
+
+    fn setup(n: usize) -> (tempfile::TempDir, Vec<SendFile>, Node) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let files = (0..n)
+            .map(|i| {
+                let path = PathBuf::from(format!("f{i}.dcm"));
+                std::fs::write(dir.path().join(&path), format!("content {i}")).expect("write");
+                SendFile {
+                    path,
+                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                    sop_instance_uid: format!("1.2.{i}"),
+                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                }
+            })
+            .collect();
+        let mut node = Node::from_address("A@127.0.0.1:104").expect("node");
+        node.retry_delay = Duration::from_millis(1);
+        node.retries = 2;
+        (dir, files, node)
+    }
+
+    fn go(dir: &Path, files: &[SendFile], node: &Node, t: &mut Scripted, opts: &SendOptions) -> SendReport {
+        run(dir, files, node, opts, t, &|_, _| {}, &AtomicBool::new(false)).expect("run")
+    }
+
+    #[test]
+    fn transient_failures_are_tried_again() {
+        let (dir, files, node) = setup(3);
+        let mut t = scripted(vec![
+            Err(LinkError::transient("reset")),
+            Ok(vec![Outcome::Success]),
+            Ok(vec![Outcome::Transient]),
+            Ok(vec![Outcome::Warning]),
+        ]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert!(r.complete(), "{r:#?}");
+        assert_eq!(r.sent, 3);
+        assert_eq!(r.warnings.len(), 1);
+        assert_eq!(t.asked.len(), 5, "f0 twice, f1 twice, f2 once: {:?}", t.asked);
+        assert_eq!(
+            SendLog::open(dir.path()).expect("log").count_for(&node.destination()),
+            3
+        );
+    }
+
+    #[test]
+    fn a_node_that_stays_away_stops_the_run() {
+        let (dir, files, node) = setup(4);
+        let down = || Err(LinkError::transient("cannot connect to 127.0.0.1:104: refused"));
+        let mut t = scripted(vec![Ok(vec![Outcome::Success]), down(), down(), down()]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!((r.sent, r.not_sent, r.failed.len()), (1, 3, 0), "{r:#?}");
+        assert_eq!(
+            r.stopped.as_deref(),
+            Some("cannot connect to 127.0.0.1:104: refused (tried 3 times)")
+        );
+        assert!(!r.complete());
+
+        // A permanent refusal is not tried again.
+        let (dir, files, node) = setup(2);
+        let mut t = scripted(vec![Err(LinkError::permanent("association rejected"))]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!(t.asked.len(), 1);
+        assert_eq!(r.stopped.as_deref(), Some("association rejected"));
+        assert_eq!(r.not_sent, 2);
+    }
+
+    #[test]
+    fn failures_stay_per_file_and_the_batch_goes_on() {
+        let (dir, files, node) = setup(3);
+        let mut t = scripted(vec![Ok(vec![Outcome::Success]), Ok(vec![Outcome::Failure])]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!((r.sent, r.failed.len(), r.not_sent), (2, 1, 0));
+        assert_eq!(r.failed[0].path, PathBuf::from("f1.dcm"));
+        assert_eq!(t.asked.len(), 3, "a failure is not retried");
+    }
+
+    #[test]
+    fn a_rerun_sends_only_what_is_missing_or_changed() {
+        let (dir, files, node) = setup(3);
+        let mut t = scripted(vec![]);
+        go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        std::fs::write(dir.path().join("f2.dcm"), "changed").expect("write");
+        let mut t = scripted(vec![]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!((r.sent, r.already_sent), (1, 2));
+        assert_eq!(t.asked, vec![vec!["1.2.2".to_string()]]);
+        // Another node is another destination.
+        let other = Node::from_address("B@127.0.0.1:104").expect("node");
+        let r = go(
+            dir.path(),
+            &files,
+            &other,
+            &mut scripted(vec![]),
+            &SendOptions::default(),
+        );
+        assert_eq!(r.sent, 3);
+        let again = SendOptions {
+            again: true,
+            ..SendOptions::default()
+        };
+        let r = go(dir.path(), &files, &node, &mut scripted(vec![]), &again);
+        assert_eq!((r.sent, r.already_sent), (3, 0));
+        let planned = preview(dir.path(), &files, &node, &SendOptions::default()).expect("preview");
+        assert!(planned.iter().all(|p| p.action == "already-sent"), "{planned:?}");
+    }
+
+    #[test]
+    fn cancel_stops_between_files() {
+        let (dir, files, node) = setup(5);
+        let cancel = AtomicBool::new(false);
+        let calls = AtomicUsize::new(0);
+        let mut t = scripted(vec![]);
+        let r = run(
+            dir.path(),
+            &files,
+            &node,
+            &SendOptions::default(),
+            &mut t,
+            &|done, _| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                if done == 2 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            &cancel,
+        )
+        .expect("run");
+        assert!(r.cancelled);
+        assert_eq!((r.sent, r.not_sent), (2, 3), "{r:#?}");
+        assert_eq!(
+            SendLog::open(dir.path()).expect("log").count_for(&node.destination()),
+            2
+        );
+    }
+
+    #[test]
+    fn files_a_node_cannot_take_are_failures_of_their_own() {
+        let (dir, mut files, node) = setup(4);
+        files[1].sop_instance_uid = files[0].sop_instance_uid.clone();
+        files[2].sop_class_uid.clear();
+        files[3].path = "missing.dcm".into();
+        let mut t = scripted(vec![]);
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!(r.sent, 1);
+        let reasons: Vec<&str> = r.failed.iter().map(|f| f.reason.as_str()).collect();
+        assert!(reasons[0].contains("same SOP Instance UID as f0.dcm"), "{reasons:?}");
+        assert!(reasons[1].contains("no SOP Class UID"), "{reasons:?}");
+        assert!(reasons[2].contains("cannot read the file"), "{reasons:?}");
+    }
+
+    #[test]
+    fn batches_go_together() {
+        let (dir, files, node) = setup(5);
+        let mut t = scripted(vec![]);
+        t.batch = 2;
+        let r = go(dir.path(), &files, &node, &mut t, &SendOptions::default());
+        assert_eq!(r.sent, 5);
+        assert_eq!(t.asked.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
     }
 }

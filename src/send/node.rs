@@ -548,7 +548,25 @@ fn check_not_writable_by_others(path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
-    check_owner(&m, path)
+    check_owner(&m, path)?;
+    // Nor may others replace it: its folder is theirs to write only with the sticky bit
+    // (like /tmp), where nobody but the owner can rename or remove the file.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = std::fs::metadata(dir) {
+        let dmode = d.mode() & 0o7777;
+        if dmode & 0o022 != 0 && dmode & 0o1000 == 0 {
+            return Err(format!(
+                "refused: others can write the folder {} (mode {:03o}) and so replace this config file; run chmod go-w {}",
+                dir.display(),
+                dmode & 0o777,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]
@@ -696,6 +714,15 @@ mod tests {
         assert!(e.contains("chmod go-w"), "{e}");
         std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(Config::load(Some(&cfg)).expect("ok").node("a").is_ok());
+        // A folder others can write: they could put another file in its place.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let e = Config::load(Some(&cfg))
+            .expect_err("folder writable by others")
+            .to_string();
+        assert!(e.contains("others can write the folder"), "{e}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        assert!(Config::load(Some(&cfg)).is_ok(), "a sticky folder like /tmp is fine");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
         let e = Config::load(Some(&dir.path().join("none.toml")))
             .expect_err("missing")
             .to_string();
