@@ -898,3 +898,15 @@ fn files_of_one_patient_from_their_headers() {
     assert_eq!(o.unreadable.len(), 1);
     assert_eq!(o.unreadable[0].path, PathBuf::from("PAT2/nothing.dcm"));
 }
+
+#[test]
+fn an_output_folder_without_room_for_the_log_sends_nothing() {
+    // As root (CI) permissions do not stop writes: a directory where the log should be does.
+    let ws = Workspace::new(&["PAT2"]);
+    std::fs::create_dir(ws.out.join(dams::send::LOG_NAME)).unwrap();
+    ws.write_config(&format!("[nodes.x]\ndicom = \"X@127.0.0.1:{}\"\n", free_port()));
+    let o = ws.send("x", &["--no-verify"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("send log") && e.contains("nothing was sent"), "{e}");
+}

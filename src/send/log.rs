@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 pub const LOG_NAME: &str = "dams-send.jsonl";
 
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("{}: {error}", path.display())]
 pub struct LogError {
     pub path: PathBuf,
-    pub source: io::Error,
+    pub error: io::Error,
 }
 
 /// One delivered instance.
@@ -74,7 +74,7 @@ impl SendLog {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(log),
-            Err(source) => return Err(LogError { path, source }),
+            Err(source) => return Err(LogError { path, error: source }),
         };
         let ends_with_newline = bytes.last() == Some(&b'\n');
         let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
@@ -116,17 +116,13 @@ impl SendLog {
         self.delivered.keys().filter(|(t, _)| t == to).count()
     }
 
-    /// Appends a record and makes it durable (one write, then fsync) before returning.
-    pub fn append(&mut self, record: Record) -> Result<(), LogError> {
-        let err = |source: io::Error| LogError {
+    /// Opens the log for appending (creating it): done before the first instance is sent,
+    /// so that a log that cannot be written stops the run before anything is delivered.
+    pub fn prepare(&mut self) -> Result<(), LogError> {
+        let err = |error: io::Error| LogError {
             path: self.path.clone(),
-            source,
+            error,
         };
-        let mut line = serde_json::to_vec(&record).map_err(|e| err(io::Error::other(e)))?;
-        line.push(b'\n');
-        if self.torn_tail {
-            line.insert(0, b'\n');
-        }
         if self.file.is_none() {
             let existed = self.path.exists();
             let mut o = OpenOptions::new();
@@ -144,14 +140,28 @@ impl SendLog {
             }
             self.file = Some(f);
         }
+        Ok(())
+    }
+
+    /// Appends a record and makes it durable (one write, then fsync) before returning.
+    pub fn append(&mut self, record: Record) -> Result<(), LogError> {
+        let mut line = serde_json::to_vec(&record).map_err(|e| LogError {
+            path: self.path.clone(),
+            error: io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        if self.torn_tail {
+            line.insert(0, b'\n');
+        }
+        self.prepare()?;
         if let Some(f) = self.file.as_mut() {
-            f.write_all(&line).map_err(|e| LogError {
+            f.write_all(&line).map_err(|error| LogError {
                 path: self.path.clone(),
-                source: e,
+                error,
             })?;
-            f.sync_data().map_err(|e| LogError {
+            f.sync_data().map_err(|error| LogError {
                 path: self.path.clone(),
-                source: e,
+                error,
             })?;
         }
         self.torn_tail = false;

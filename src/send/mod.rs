@@ -29,8 +29,12 @@ use crate::scan::{self, Progress, ScanOptions, Unreadable};
 pub enum SendError {
     #[error(transparent)]
     Node(#[from] NodeError),
-    #[error("send log {0}")]
-    Log(#[from] log::LogError),
+    /// The log could not be written after an instance was delivered.
+    #[error("send log {0} (a rerun sends again what the log does not list)")]
+    Log(log::LogError),
+    /// The log could not be read or opened: nothing was sent.
+    #[error("cannot use the send log {0}: it records what reached the node, so nothing was sent")]
+    LogNotWritable(log::LogError),
     #[error(transparent)]
     Scan(#[from] scan::ScanError),
     /// The node could not be used at all (e.g. a CA file that cannot be read).
@@ -46,6 +50,12 @@ pub struct LinkError {
     pub message: String,
     /// Worth trying again after a while (connection reset, timeout, congestion, HTTP 5xx/429).
     pub transient: bool,
+}
+
+impl From<log::LogError> for SendError {
+    fn from(e: log::LogError) -> SendError {
+        SendError::Log(e)
+    }
 }
 
 impl LinkError {
@@ -267,7 +277,7 @@ pub struct Planned {
 /// The dry run: what [`send`] would do with `files`, from the log alone (the node is not
 /// contacted).
 pub fn preview(root: &Path, files: &[SendFile], node: &Node, opts: &SendOptions) -> Result<Vec<Planned>, SendError> {
-    let log = SendLog::open(root)?;
+    let log = SendLog::open(root).map_err(SendError::LogNotWritable)?;
     let to = node.destination();
     Ok(files
         .iter()
@@ -331,7 +341,7 @@ fn run(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<SendReport, SendError> {
-    let mut log = SendLog::open(root)?;
+    let mut log = SendLog::open(root).map_err(SendError::LogNotWritable)?;
     let to = node.destination();
     let mut report = SendReport {
         node: node.name.clone(),
@@ -420,6 +430,7 @@ fn run(
     if pending.is_empty() {
         return Ok(report);
     }
+    log.prepare().map_err(SendError::LogNotWritable)?;
 
     transport.order(&mut pending);
     let batch = transport.batch_size().max(1);
