@@ -73,6 +73,8 @@ enum Command {
     Send(cli::send::SendArgs),
     /// Check that a DICOM node answers (C-ECHO, or a query to a DICOMweb service).
     Echo(cli::send::EchoArgs),
+    /// Fetch a study, or a patient's studies, from a DICOMweb node into a folder to review.
+    Fetch(cli::send::FetchArgs),
     /// Show which CT series each mask, SEG and RTSTRUCT was drawn on; fix links by hand.
     Map {
         path: PathBuf,
@@ -197,6 +199,7 @@ fn main() -> ExitCode {
         Some(Command::Verify { out, against, json }) => cli::verify(&out, &against, common, json),
         Some(Command::Send(a)) => cli::send::send(&a, common),
         Some(Command::Echo(a)) => cli::send::echo(&a),
+        Some(Command::Fetch(a)) => cli::send::fetch(&a),
         Some(Command::Xml {
             path,
             json,

@@ -910,3 +910,82 @@ fn an_output_folder_without_room_for_the_log_sends_nothing() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("send log") && e.contains("nothing was sent"), "{e}");
 }
+
+#[test]
+fn fetch_a_patient_and_a_study_over_dicomweb() {
+    let Some(orthanc) = Orthanc::start(Setup::default()) else {
+        return;
+    };
+    let ws = Workspace::new(&["PAT2"]);
+    ws.write_config(&config_for(&orthanc, ""));
+    // The clinical side: the input itself on the node (its identities are synthetic).
+    let o = ws
+        .dams()
+        .arg("send")
+        .arg(&ws.input)
+        .args(["--to", "web", "--no-verify", "--config"])
+        .arg(&ws.config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let fetch = |args: &[&str], into: &Path| {
+        let o = ws
+            .dams()
+            .args(["fetch", "web", "--json", "--config"])
+            .arg(&ws.config)
+            .args(args)
+            .arg("--into")
+            .arg(into)
+            .output()
+            .unwrap();
+        let r: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), r)
+    };
+    let into = ws.tmp.path().join("fetched");
+    let (code, r) = fetch(&["--patient", "MAP002"], &into);
+    assert_eq!(code, Some(0), "{r:#}");
+    assert_eq!(
+        (r["studies"].as_u64(), r["written"].as_u64()),
+        (Some(1), Some(10)),
+        "{r:#}"
+    );
+    // Each instance as the node stores it, in its own transfer syntax, owner-only.
+    let stored = orthanc.instances();
+    let fetched = tree(&into);
+    assert_eq!(fetched.len(), 10);
+    for (rel, bytes) in &fetched {
+        let uid = top(bytes, dams::dicom::tags::SOP_INSTANCE_UID);
+        assert!(rel.ends_with(format!("{uid}.dcm")), "{}", rel.display());
+        let (_, _, file) = stored
+            .iter()
+            .find(|(_, t, _)| t["SOPInstanceUID"] == uid.as_str())
+            .unwrap();
+        assert!(bytes == file, "{}: byte for byte what the node stores", rel.display());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(into.join(rel)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner-only");
+    }
+    // Those are the input's files.
+    let inputs: Vec<Vec<u8>> = tree(&ws.input).into_iter().map(|(_, b)| b).collect();
+    for (_, bytes) in &fetched {
+        assert!(inputs.iter().any(|i| pixel_data(i) == pixel_data(bytes)));
+    }
+
+    // Again: nothing new. By study, into another folder: the same files.
+    let (code, r) = fetch(&["--patient", "MAP002"], &into);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (r["written"].as_u64(), r["already_there"].as_u64()),
+        (Some(0), Some(10))
+    );
+    let study = top(&fetched[0].1, dams::dicom::tags::STUDY_INSTANCE_UID);
+    let other = ws.tmp.path().join("by-study");
+    let (code, r) = fetch(&["--study", &study], &other);
+    assert_eq!(code, Some(0), "{r:#}");
+    assert_eq!(tree(&other), fetched);
+    // Nobody: exit 1, nothing written.
+    let (code, r) = fetch(&["--patient", "NOBODY"], &ws.tmp.path().join("none"));
+    assert_eq!(code, Some(1));
+    assert_eq!(r["studies"], 0);
+}

@@ -61,6 +61,26 @@ pub struct EchoArgs {
     pub config: Option<PathBuf>,
 }
 
+#[derive(Args, Debug, Clone)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["study", "patient"]))]
+pub struct FetchArgs {
+    /// A DICOMweb node (stow = "https://…/dicom-web"), by name or address.
+    pub node: String,
+    /// The Study Instance UID to fetch.
+    #[arg(long, value_name = "UID")]
+    pub study: Option<String>,
+    /// Fetch every study of the patient with this PatientID.
+    #[arg(long, value_name = "ID")]
+    pub patient: Option<String>,
+    /// The folder to write into (as DIR/STUDY/SERIES/INSTANCE.dcm, owner-only).
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// One Ctrl-C handler for the whole command (a process can have only one).
 fn cancel_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -393,4 +413,54 @@ pub fn echo(args: &EchoArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(code)
+}
+
+pub fn fetch(args: &FetchArgs) -> Result<ExitCode> {
+    let node = node(&args.node, args.config.as_deref())?;
+    let what = match (&args.study, &args.patient) {
+        (Some(s), _) => send::fetch::Selection::Study(s.clone()),
+        (None, Some(p)) => send::fetch::Selection::Patient(p.clone()),
+        (None, None) => bail!("give --study UID or --patient ID"),
+    };
+    let cancel = cancel_flag();
+    let progress = Progress::new("fetch", args.json);
+    let report = send::fetch::fetch(&node, &what, &args.into, &|d, t| progress.update(d, t), &cancel)?;
+    progress.finish();
+    let out = &mut io::BufWriter::new(io::stdout().lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{} instance(s) in {} stud(ies) on {}: {} written to {}, {} already there",
+            report.instances,
+            report.studies,
+            label(&node),
+            report.written,
+            report.into.display(),
+            report.already_there
+        )?;
+        if report.studies == 0 && report.stopped.is_none() {
+            writeln!(out, "no study matched")?;
+        }
+        if !report.failed.is_empty() {
+            writeln!(out, "\nfailed ({}):", report.failed.len())?;
+            for f in &report.failed {
+                writeln!(out, "  {}: {}", f.sop_instance_uid, f.reason)?;
+            }
+        }
+        if let Some(why) = &report.stopped {
+            writeln!(out, "\nstopped: {why}; run the same command again to go on")?;
+        }
+        if report.cancelled {
+            writeln!(out, "\ncancelled; run the same command again to go on")?;
+        }
+    }
+    out.flush()?;
+    Ok(if report.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -8,6 +8,7 @@
 //! [`echo`] checks that a node answers.
 
 pub mod dimse;
+pub mod fetch;
 pub mod log;
 pub mod node;
 pub mod stow;

@@ -30,7 +30,7 @@ impl<'a> Session<'a> {
     }
 }
 
-fn agent(node: &Node, stow: &Stow) -> Result<Agent, String> {
+pub(crate) fn agent(node: &Node, stow: &Stow) -> Result<Agent, String> {
     let mut tls = ureq::tls::TlsConfig::builder();
     if let Some(ca) = &stow.ca_file {
         let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
@@ -69,6 +69,20 @@ fn authorization(auth: &Auth) -> Option<String> {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()))
         )),
         Auth::Bearer(token) => Some(format!("Bearer {}", token.expose())),
+    }
+}
+
+/// A GET with the node's credentials.
+pub(crate) fn authorized_get(
+    agent: &Agent,
+    node: &Node,
+    url: &str,
+    accept: &str,
+) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    let req = agent.get(url).header("Accept", accept);
+    match authorization(&node.auth) {
+        Some(a) => req.header("Authorization", a),
+        None => req,
     }
 }
 
@@ -371,7 +385,7 @@ fn judge<'b>(
     }))
 }
 
-fn transport_error(e: &ureq::Error, url: &str, timeout: Duration) -> LinkError {
+pub(crate) fn transport_error(e: &ureq::Error, url: &str, timeout: Duration) -> LinkError {
     use ureq::Error as E;
     match e {
         E::Timeout(_) => LinkError::transient(format!(
@@ -402,11 +416,9 @@ pub fn probe(node: &Node, stow: &Stow) -> Result<String, LinkError> {
     let agent = agent(node, stow).map_err(LinkError::permanent)?;
     let started = Instant::now();
     let url = format!("{}/studies?limit=1", stow.url);
-    let mut req = agent.get(&url).header("Accept", "application/dicom+json");
-    if let Some(a) = authorization(&node.auth) {
-        req = req.header("Authorization", a);
-    }
-    let response = req.call().map_err(|e| transport_error(&e, &stow.url, node.timeout))?;
+    let response = authorized_get(&agent, node, &url, "application/dicom+json")
+        .call()
+        .map_err(|e| transport_error(&e, &stow.url, node.timeout))?;
     let status = response.status().as_u16();
     let ms = started.elapsed().as_millis();
     match status {
