@@ -16,6 +16,7 @@ pub mod progress;
 pub mod residual;
 pub mod review;
 pub mod scan;
+pub mod send;
 pub mod tui;
 pub mod values;
 pub mod verify;

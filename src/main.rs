@@ -73,6 +73,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send OUT to a DICOM node (C-STORE or DICOMweb STOW-RS), after verify found it clean.
+    Send(cli::send::SendArgs),
+    /// Check that a DICOM node answers (C-ECHO, or a query to a DICOMweb service).
+    Echo(cli::send::EchoArgs),
+    /// Fetch a study, or a patient's studies, from a DICOMweb node into a folder to review.
+    Fetch(cli::send::FetchArgs),
     /// Show which CT series each mask, SEG and RTSTRUCT was drawn on; fix links by hand.
     Map {
         path: PathBuf,
@@ -211,6 +217,9 @@ fn main() -> ExitCode {
             json,
         }) => cli::apply(&path, out, in_place, yes, recode, json, common),
         Some(Command::Verify { out, against, json }) => cli::verify(&out, &against, common, json),
+        Some(Command::Send(a)) => cli::send::send(&a, common),
+        Some(Command::Echo(a)) => cli::send::echo(&a),
+        Some(Command::Fetch(a)) => cli::send::fetch(&a),
         Some(Command::Xml {
             path,
             json,

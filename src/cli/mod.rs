@@ -2,6 +2,7 @@
 //! people or JSON for scripts. Progress goes to stderr, results to stdout.
 
 mod output;
+pub mod send;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal, Write};
