@@ -59,12 +59,7 @@ pub struct ApplyReport {
     pub cancelled: bool,
     /// In place: files whose file or folder name holds an identifier, kept as they are
     /// (in-place mode replaces files, it does not rename them).
-    #[serde(skip_serializing_if = "is_zero")]
     pub identifying_names_kept: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because

@@ -882,7 +882,7 @@ fn ctrl_c_stops_a_send_and_says_so() {
         started.elapsed() < Duration::from_secs(10),
         "it stopped during the pause"
     );
-    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert_eq!(o.status.code(), Some(130), "cancelled: 128 + SIGINT. {text}");
     assert!(text.contains("cancelled"), "{text}");
     assert!(text.contains("10 file(s) not sent"), "{text}");
 }

@@ -5,19 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use dams::config::Profile;
-use dams::scan::{self, ScanOptions};
 use dams::send::{self, Config, Node, Outgoing, SendFile, SendOptions, SendReport};
 
-use super::{Common, Progress};
+use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress};
 
 #[derive(Args, Debug, Clone)]
 pub struct SendArgs {
@@ -49,6 +46,10 @@ pub struct SendArgs {
     /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -79,14 +80,6 @@ pub struct FetchArgs {
     pub json: bool,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-}
-
-/// One Ctrl-C handler for the whole command (a process can have only one).
-fn cancel_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
-    flag
 }
 
 /// "research (RESEARCH@pacs.example:104, C-STORE)", or just the address when the node was
@@ -122,37 +115,29 @@ struct Verified {
 /// Verify, as `dams verify OUT --against IN` does it. The one place that decides what
 /// "verified" means for sending: when verify reads a manifest in OUT instead of re-planning
 /// from IN, only this function changes.
-fn verify_output(out: &Path, against: &Path, common: &Common, quiet: bool, cancel: &AtomicBool) -> Result<Verified> {
-    let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
-    let key = super::open_key_for_planning(common)?;
-    let progress = Progress::new("scan", quiet);
-    let mut index = scan::scan(
-        against,
-        &ScanOptions {
-            exclude: vec![out.to_path_buf()],
-        },
-        &|d, t| progress.update(d, t),
-        cancel,
-    )?;
-    progress.finish();
-    if cancel.load(Ordering::Relaxed) {
+fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Result<Verified> {
+    let quiet = args.json;
+    let engine = super::open_engine(&args.key, &args.profile, ctx)?;
+    let against = super::input_folder(against)?;
+    let index = super::scan_input(&engine, &against, quiet, vec![out.to_path_buf()])?;
+    if ctx.cancel.is_cancelled() {
         bail!("cancelled before anything was sent");
     }
-    dams::xml::assign_all(&mut index);
-    let planner = super::prepared(against, &mut index, profile, &key)?;
+    let prepared = super::prepare(&engine, &index);
+    let planner = &prepared.planner;
     if !planner.new_entries.is_empty() {
         bail!(
             "{} patient(s) of {} have no code in the key store {}: was {} made from it with this key?",
             planner.new_entries.len(),
             against.display(),
-            key.path().display(),
+            engine.key().path().display(),
             out.display()
         );
     }
     let progress = Progress::new("verify", quiet);
-    let report = dams::verify::verify(out, &index, &planner, &|d, t| progress.update(d, t), cancel);
+    let report = engine.verify(out, &index, &prepared, &|d, t| progress.update(d, t));
     progress.finish();
-    if cancel.load(Ordering::Relaxed) {
+    if ctx.cancel.is_cancelled() {
         bail!("cancelled during verify; nothing was sent");
     }
     let mut problems = BTreeMap::new();
@@ -189,15 +174,15 @@ fn verify_output(out: &Path, against: &Path, common: &Common, quiet: bool, cance
     Ok(Verified { clean, problems })
 }
 
-pub fn send(args: &SendArgs, common: &Common) -> Result<ExitCode> {
+pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
     let node = node(&args.to, args.config.as_deref())?;
     if !args.out.is_dir() {
         bail!("{} is not a folder", args.out.display());
     }
-    let cancel = cancel_flag();
+    let cancel = ctx.cancel.flag();
     let verified = match (&args.against, args.no_verify) {
         (_, true) => None,
-        (Some(input), false) => Some(verify_output(&args.out, input, common, args.json, &cancel)?),
+        (Some(input), false) => Some(verify_output(&args.out, input, args, ctx)?),
         (None, false) => bail!(
             "refusing to send files that were not verified: give --against IN (the input folder {} was made from) so that verify checks them first, or --no-verify to send without checking",
             args.out.display()
@@ -205,7 +190,7 @@ pub fn send(args: &SendArgs, common: &Common) -> Result<ExitCode> {
     };
 
     let progress = Progress::new("scan", args.json);
-    let outgoing: Outgoing = send::collect(&args.out, &|d, t| progress.update(d, t), &cancel)
+    let outgoing: Outgoing = send::collect(&args.out, &|d, t| progress.update(d, t), cancel)
         .with_context(|| format!("cannot read {}", args.out.display()))?;
     progress.finish();
     if cancel.load(Ordering::Relaxed) {
@@ -275,14 +260,14 @@ pub fn send(args: &SendArgs, common: &Common) -> Result<ExitCode> {
             refused_text(out, &refused, &outgoing)?;
         }
         out.flush()?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Done);
     }
 
     if !args.json {
         eprintln!("sending {} file(s) to {}", files.len(), label(&node));
     }
     let progress = Progress::new("send", args.json);
-    let report = send::send(&args.out, &files, &node, &opts, &|d, t| progress.update(d, t), &cancel)?;
+    let report = send::send(&args.out, &files, &node, &opts, &|d, t| progress.update(d, t), cancel)?;
     progress.finish();
     tracing::info!(
         node = %report.node,
@@ -305,10 +290,10 @@ pub fn send(args: &SendArgs, common: &Common) -> Result<ExitCode> {
         refused_text(out, &refused, &outgoing)?;
     }
     out.flush()?;
-    Ok(if report.complete() && refused.is_empty() {
-        ExitCode::SUCCESS
+    Ok(if report.cancelled {
+        Exit::Cancelled
     } else {
-        ExitCode::from(1)
+        Exit::unless(!(report.complete() && refused.is_empty()))
     })
 }
 
@@ -389,14 +374,11 @@ fn refused_text(out: &mut dyn Write, refused: &[Refused], outgoing: &Outgoing) -
     Ok(())
 }
 
-pub fn echo(args: &EchoArgs) -> Result<ExitCode> {
+pub fn echo(args: &EchoArgs) -> Result<Exit> {
     let node = node(&args.node, args.config.as_deref())?;
     let result = send::echo(&node);
     let out = &mut io::BufWriter::new(io::stdout().lock());
-    let code = match &result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::from(1),
-    };
+    let code = Exit::unless(result.is_err());
     if args.json {
         let v = match &result {
             Ok(m) => serde_json::json!({"node": node.name, "to": node.destination(), "ok": true, "detail": m}),
@@ -416,16 +398,16 @@ pub fn echo(args: &EchoArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-pub fn fetch(args: &FetchArgs) -> Result<ExitCode> {
+pub fn fetch(args: &FetchArgs, ctx: &Ctx) -> Result<Exit> {
     let node = node(&args.node, args.config.as_deref())?;
     let what = match (&args.study, &args.patient) {
         (Some(s), _) => send::fetch::Selection::Study(s.clone()),
         (None, Some(p)) => send::fetch::Selection::Patient(p.clone()),
         (None, None) => bail!("give --study UID or --patient ID"),
     };
-    let cancel = cancel_flag();
+    let cancel = ctx.cancel.flag();
     let progress = Progress::new("fetch", args.json);
-    let report = send::fetch::fetch(&node, &what, &args.into, &|d, t| progress.update(d, t), &cancel)?;
+    let report = send::fetch::fetch(&node, &what, &args.into, &|d, t| progress.update(d, t), cancel)?;
     progress.finish();
     let out = &mut io::BufWriter::new(io::stdout().lock());
     if args.json {
@@ -459,9 +441,9 @@ pub fn fetch(args: &FetchArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if report.complete() {
-        ExitCode::SUCCESS
+    Ok(if report.cancelled {
+        Exit::Cancelled
     } else {
-        ExitCode::from(1)
+        Exit::unless(!report.complete())
     })
 }

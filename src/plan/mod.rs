@@ -64,10 +64,8 @@ pub struct FilePlan {
     pub dest: PathBuf,
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Identifying values of the patient that the profile leaves in place.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub residual: Vec<Residual>,
     /// Elements added (a repaired mask lacking InstanceNumber, say).
     #[serde(skip)]
@@ -103,9 +101,7 @@ pub struct PatientPlan {
     pub new_code: bool,
     pub files: Vec<FilePlan>,
     /// The patient's XML sidecars.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xml: Vec<XmlFilePlan>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FileError>,
 }
 

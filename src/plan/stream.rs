@@ -156,6 +156,18 @@ impl<'p> Collect<'p> {
         self.done.into_inner().unwrap_or_default()
     }
 
+    /// The whole plan of a patient whose files have all been handed over (for sinks that pass
+    /// each patient on instead of keeping them all).
+    pub fn take(&self, patient: &Patient) -> Option<PatientPlan> {
+        let plan = self
+            .open
+            .lock()
+            .ok()?
+            .remove(&patient.patient_id)
+            .unwrap_or_else(|| PatientPlan::empty(patient, self.planner));
+        Some(plan.sorted())
+    }
+
     fn with<R>(&self, patient: &Patient, f: impl FnOnce(&mut PatientPlan) -> R) -> Option<R> {
         let mut open = self.open.lock().ok()?;
         let plan = open
@@ -181,14 +193,10 @@ impl PlanSink for Collect<'_> {
     }
 
     fn patient_done(&self, patient: &Patient) {
-        let plan = self
-            .open
-            .lock()
-            .ok()
-            .and_then(|mut o| o.remove(&patient.patient_id))
-            .unwrap_or_else(|| PatientPlan::empty(patient, self.planner));
-        if let Ok(mut done) = self.done.lock() {
-            done.push(plan.sorted());
+        if let Some(plan) = self.take(patient)
+            && let Ok(mut done) = self.done.lock()
+        {
+            done.push(plan);
         }
     }
 }

@@ -83,7 +83,6 @@ pub struct Instance {
     // String each, they were half of the ~0.9 KiB the index spent per file.
     pub sop_class_uid: Arc<str>,
     pub transfer_syntax: Arc<str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub frame_of_reference_uid: Arc<str>,
     pub instance_number: Option<i64>,
     /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
@@ -93,16 +92,12 @@ pub struct Instance {
     pub series_number: Option<i64>,
     pub image_position: Option<[f64; 3]>,
     pub image_orientation: Option<[f64; 6]>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub image_type: Arc<[String]>,
     pub number_of_frames: u32,
     /// The file has no PatientID: how it was given to its patient.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub placed_by: Option<Placement>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referenced_series: Vec<String>,
 }
 

@@ -37,7 +37,6 @@ pub struct FetchReport {
     /// Already in the folder from an earlier fetch.
     pub already_there: usize,
     pub failed: Vec<FetchFailure>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     pub cancelled: bool,
 }

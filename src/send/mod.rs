@@ -171,7 +171,6 @@ pub struct InstanceStatus {
     pub path: PathBuf,
     pub sop_instance_uid: String,
     /// The node's status: DIMSE status in hexadecimal (`A700`), or `HTTP 409`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// What it means, in words.
     pub reason: String,
@@ -198,14 +197,12 @@ pub struct SendReport {
     pub not_sent: usize,
     /// Why the run stopped before the end (the node could not be reached, refused the
     /// association, or stopped answering).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     pub cancelled: bool,
     /// The send log.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub log: PathBuf,
     /// Lines of the log that could not be read.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_warnings: Vec<String>,
 }
 
@@ -271,7 +268,6 @@ pub struct Planned {
     /// `send`, `already-sent` or `unreadable`.
     pub action: &'static str,
     /// When the log says it was sent (for `already-sent`), or why it cannot be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 

@@ -108,7 +108,6 @@ pub struct XmlPlan {
     pub encoding: String,
     pub edits: Vec<XmlEdit>,
     /// Things a reviewer should see (a date that could not be masked, …). Never values.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(skip)]
     patches: Vec<RawPatch>,
