@@ -336,7 +336,8 @@ pub fn apply(
         crate::plan::stream(index, planner, only, Mode::Write, &crate::progress::quiet, cancel, sink);
     });
     // The mapping of masks to their CT, as written, for the patients of this run.
-    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, writer.is_full()) {
+    let stopped = writer.is_full() || cancel.load(Ordering::Relaxed);
+    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, stopped) {
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
         write_mapping(&out_root, links, planner, &ids)?;
     }

@@ -123,7 +123,7 @@ impl Command {
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyArg {
     /// The key store (default: the one in dams' data folder, ~/.local/share/dams on Linux).
-    #[arg(long, env = "DAMS_KEY", value_name = "FILE")]
+    #[arg(long, env = "DAMS_KEY", hide_env_values = true, value_name = "FILE")]
     pub key: Option<PathBuf>,
 }
 
@@ -186,11 +186,12 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
 
 /// Tracing goes to a log file in the data folder, never to the terminal. Messages carry
 /// paths and counts, never identifying values.
+/// Nothing is created for it: until the data folder exists (made with the key store), there
+/// is no log.
 pub fn init_logging() {
-    let Some(dir) = dams::key::data_dir() else { return };
-    if dams::key::create_private_dir(&dir).is_err() {
+    let Some(dir) = dams::key::data_dir().filter(|d| d.is_dir()) else {
         return;
-    }
+    };
     let Ok(file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -272,6 +273,7 @@ pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Eng
     let path = key_path(key)?;
     let existed = path.exists();
     let engine = Engine::open(&path, profile, ctx.cancel.clone())?;
+    init_logging();
     if !existed {
         eprintln!(
             "dams: created the key store {} (owner-only; keep it safe)",
