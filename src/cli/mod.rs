@@ -484,6 +484,16 @@ pub fn review(path: PathBuf, out: Option<PathBuf>, common: &Common) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// A path as one word for a POSIX shell (quoted when it needs to be).
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// Makes the demo workspace and shows what dams would do with it, then writes and verifies
 /// it into the workspace's own output folder, with a key store of its own.
 pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<ExitCode> {
@@ -512,6 +522,13 @@ pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<Exi
         println!(
             "Demo workspace: {} (input, output, and its own key store in state/)",
             base.display()
+        );
+        // The review state is kept beside the demo's key store: this continues where it was left.
+        println!(
+            "Reopen it with: dams {} --out {} --key {}",
+            shell_word(&input),
+            shell_word(&out),
+            shell_word(&key_path)
         );
         return Ok(ExitCode::SUCCESS);
     }
