@@ -84,6 +84,8 @@ pub struct App {
     unsaved: usize,
     /// After the next plan, put the selection on this file (an assignment moved it).
     follow: Option<PathBuf>,
+    /// What the footer says about the decision the next plan follows.
+    plan_note: Option<String>,
 }
 
 impl App {
@@ -112,6 +114,7 @@ impl App {
             held: Vec::new(),
             unsaved: 0,
             follow: None,
+            plan_note: None,
         };
         app.rebuild();
         (app, vec![Effect::Scan])

@@ -85,6 +85,8 @@ impl Context {
 pub enum Footer {
     /// Only in help.
     Hidden,
+    /// When there is room, after the `Shown` ones.
+    Low,
     /// When there is room.
     Shown,
     /// Always, even on a narrow terminal (help and quit).
@@ -136,7 +138,7 @@ const fn bind(
     }
 }
 
-use Footer::{Always, Hidden, Shown};
+use Footer::{Always, Hidden, Low, Shown};
 use KeyCode::{BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
 
 pub const BINDINGS: &[Binding] = &[
@@ -203,7 +205,7 @@ pub const BINDINGS: &[Binding] = &[
         "open",
         "expand the selected patient, study or series",
         &[Browser],
-        Shown,
+        Low,
     ),
     bind(
         Action::Collapse,
@@ -212,7 +214,7 @@ pub const BINDINGS: &[Binding] = &[
         "close",
         "collapse, or go to the parent",
         &[Browser],
-        Shown,
+        Low,
     ),
     bind(
         Action::Open,
@@ -455,36 +457,30 @@ pub const BINDINGS: &[Binding] = &[
     // Details, help and results.
     bind(
         Action::Close,
-        &[(Esc, NONE), (Enter, NONE), (Char('q'), NONE), (Char('v'), NONE)],
-        "Esc",
-        "close",
-        "close (also Enter, q, v)",
-        &[Detail],
-        Always,
-    ),
-    bind(
-        Action::Close,
-        &[
-            (Esc, NONE),
-            (Enter, NONE),
-            (Char('q'), NONE),
-            (Char('?'), NONE),
-            (Char('?'), SHIFT),
-        ],
-        "Esc",
-        "close",
-        "close (also Enter, q, ?)",
-        &[Help],
-        Always,
-    ),
-    bind(
-        Action::Close,
         &[(Esc, NONE), (Enter, NONE), (Char('q'), NONE), (Char(' '), NONE)],
         "Esc",
         "close",
         "close (also Enter, q, space)",
-        &[Result],
+        &[Detail, Help, Result],
         Always,
+    ),
+    bind(
+        Action::Close,
+        &[(Char('v'), NONE)],
+        "v",
+        "close",
+        "close the details (as v opened them)",
+        &[Detail],
+        Hidden,
+    ),
+    bind(
+        Action::Close,
+        &[(Char('?'), NONE), (Char('?'), SHIFT)],
+        "?",
+        "close",
+        "close the help (as ? opened it)",
+        &[Help],
+        Hidden,
     ),
 ];
 
@@ -520,6 +516,8 @@ pub struct Hint {
     pub keys: &'static str,
     pub label: &'static str,
     pub always: bool,
+    /// Shown only when there is room after the others.
+    pub low: bool,
 }
 
 /// Footer entries for a context: its own first, then (for a pane) those of every pane.
@@ -540,6 +538,7 @@ pub fn footer(context: Context) -> Vec<Hint> {
             keys: b.shown,
             label: b.label,
             always: b.footer == Always,
+            low: b.footer == Low,
         });
     }
     out

@@ -192,13 +192,18 @@ pub fn footer_spans(
         spans.push(Span::styled(format!(" {text} "), t.tone(m.tone)));
         spans.push(Span::raw(" "));
     }
-    for h in &hints {
-        if !h.always {
-            if len(h) > room {
-                continue;
+    // Keys that must stay, then the others as room allows, the less needed last; shown in
+    // the table's order.
+    let mut keep: Vec<bool> = hints.iter().map(|h| h.always).collect();
+    for low in [false, true] {
+        for (i, h) in hints.iter().enumerate() {
+            if !h.always && h.low == low && len(h) <= room {
+                room -= len(h);
+                keep[i] = true;
             }
-            room -= len(h);
         }
+    }
+    for (h, _) in hints.iter().zip(&keep).filter(|(_, k)| **k) {
         spans.push(Span::styled(format!(" {}", h.keys), t.key()));
         spans.push(Span::raw(format!(" {} ", h.label)));
     }

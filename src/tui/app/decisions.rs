@@ -68,11 +68,14 @@ impl App {
         let mut changes = vec![change];
         changes.extend(back);
         let effects = self.decide(changes);
-        self.note(if names.is_empty() {
+        let said = if names.is_empty() {
             said
         } else {
             format!("{said}; {} back to pending (the plan changed)", names.join(", "))
-        });
+        };
+        // Said again, without "planning…", when the new plan is in.
+        self.note(format!("{said}; planning…"));
+        self.plan_note = Some(said);
         effects
     }
 
@@ -116,10 +119,7 @@ impl App {
         }
         let (key, patient, folder) = (g.key.clone(), g.patient_id.clone(), short(&g.folder));
         let on = self.ws.no_repair.contains(&key);
-        let said = format!(
-            "repair of {folder}/ switched {}; planning…",
-            if on { "on" } else { "off" }
-        );
+        let said = format!("repair of {folder}/ switched {}", if on { "on" } else { "off" });
         self.decide_for(Change::Repair { group: key, on }, &[&patient], said)
     }
 
@@ -193,8 +193,8 @@ impl App {
                 let Some(g) = links.group(&group) else { return vec![] };
                 let (patient, folder) = (g.patient_id.clone(), short(&g.folder));
                 let said = match &choice {
-                    Some(_) => format!("{folder}/ linked by hand; planning…"),
-                    None => format!("{folder}/ back to the automatic link; planning…"),
+                    Some(_) => format!("{folder}/ linked by hand"),
+                    None => format!("{folder}/ back to the automatic link"),
                 };
                 let change = Change::Link { group, series: choice };
                 self.decide_for(change, &[&patient], said)
@@ -203,8 +203,8 @@ impl App {
                 let before = self.owner_of(&path);
                 let name = crate::tui::text::file_name(&path);
                 let said = match &choice {
-                    Some(p) => format!("{name} assigned to {}; planning…", crate::scan::index::label(p)),
-                    None => format!("{name} back to automatic; planning…"),
+                    Some(p) => format!("{name} assigned to {}", crate::scan::index::label(p)),
+                    None => format!("{name} back to automatic"),
                 };
                 let touched: Vec<String> = choice.iter().chain(before.iter()).cloned().collect();
                 let touched: Vec<&str> = touched.iter().map(String::as_str).collect();

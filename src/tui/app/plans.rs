@@ -72,6 +72,11 @@ impl App {
             }
         }
         self.plan = Some(p.planner);
+        if let Some(said) = self.plan_note.take()
+            && self.message.as_ref().is_some_and(|m| m.text.ends_with("planning…"))
+        {
+            self.note(format!("{said}; the plan is updated"));
+        }
         if let Some(n) = p.notices.first() {
             self.message = Some(Notice::error(n.clone()));
         }

@@ -45,6 +45,8 @@ pub struct Picker {
     pub selected: usize,
 }
 
+const WIDTH: u16 = 80;
+
 fn reason_label(r: &SuggestionReason) -> &'static str {
     match r {
         SuggestionReason::SameGeometry => "same geometry",
@@ -250,6 +252,7 @@ impl Picker {
     pub fn draw(&self, f: &mut Frame, screen: Rect, t: &Theme) {
         let [what, note] = self.intro();
         let mut lines = vec![Line::raw(what), Line::styled(note, t.dim()), Line::raw("")];
+        let inner = usize::from(WIDTH.min(screen.width.saturating_sub(2)).saturating_sub(2));
         // Options that fit: the dialog has borders, three intro rows and two of keys.
         let room = usize::from(screen.height.saturating_sub(2 + 2 + 3 + 2)).max(2);
         let height = |o: &PickOption| if o.note.is_empty() { 1 } else { 2 };
@@ -263,11 +266,17 @@ impl Picker {
             } else {
                 ratatui::style::Style::new()
             };
-            lines.push(Line::styled(format!(" {} ", fit(&o.label, 72)), style));
+            lines.push(Line::styled(
+                format!(" {} ", fit(&o.label, inner.saturating_sub(2))),
+                style,
+            ));
             if !o.note.is_empty() {
-                lines.push(Line::styled(format!("     {}", fit(&o.note, 70)), t.dim()));
+                lines.push(Line::styled(
+                    format!("     {}", fit(&o.note, inner.saturating_sub(5))),
+                    t.dim(),
+                ));
             }
         }
-        with_keys(f, t, &self.title, lines, keys_line(t, self.context()), 80, screen);
+        with_keys(f, t, &self.title, lines, keys_line(t, self.context()), WIDTH, screen);
     }
 }

@@ -285,7 +285,7 @@ fn xml_rows(x: &XmlFilePlan, out: &mut Vec<DiffRow>) {
     out.push(DiffRow::note(
         "",
         format!(
-            "XML {}  (patient by {}; {})",
+            "XML {}  (patient: {}; {})",
             x.source.display(),
             x.assigned_by,
             x.plan.encoding
