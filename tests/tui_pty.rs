@@ -219,7 +219,7 @@ fn q_during_a_write_cancels_it_and_quits() {
     let base = tmp.path();
     let input = base.join("input");
     // Enough files that the write is still running when q arrives.
-    const FILES: usize = 3000;
+    const FILES: usize = 1500;
     dams::demo::make_cohort(&input, FILES, FILES, 64, 64).unwrap();
     let (out, key, data) = (base.join("out"), base.join("state/key.json"), base.join("data"));
     let args = [
@@ -231,11 +231,11 @@ fn q_during_a_write_cancels_it_and_quits() {
     ];
     let mut s = Screen::start(&args, &data, 100, 30);
     s.wait_for("BENCH-0000 → P0001");
-    s.wait_for("Same in all 3000 files");
+    s.wait_for("Same in all 1500 files");
     s.press("r");
     s.press("a");
     s.wait_for("Yes, write (y)");
-    s.wait_for("3000 DICOM file(s)");
+    s.wait_for("1500 DICOM file(s)");
     s.writer.write_all(b"y").unwrap();
     s.writer.flush().unwrap();
     let screen = s.wait_for("Writing BENCH-0000");

@@ -197,6 +197,12 @@ impl App {
             return vec![];
         }
         let context = self.context();
+        if self.dialog.is_some() || self.browser.filtering {
+            // Ctrl-C quits from anywhere the table says (not from the write's dialog).
+            if keys::action_for(&k, context) == Some(Action::Quit) {
+                return vec![Effect::Quit];
+            }
+        }
         if self.dialog.is_some() {
             let Some(action) = keys::action_for(&k, context) else {
                 return vec![];

@@ -336,6 +336,16 @@ pub const BINDINGS: &[Binding] = &[
         &[Everywhere],
         Always,
     ),
+    // Ctrl-C quits from wherever (during a write it cancels the write first, see below).
+    bind(
+        Action::Quit,
+        &[(Char('c'), CTRL)],
+        "C-c",
+        "quit",
+        "quit, from the filter or any dialog but the write's",
+        &[Filter, Help, Confirm, Ask, SourcePicker, PatientPicker, Detail, Result],
+        Hidden,
+    ),
     // Typing a filter.
     bind(
         Action::KeepFilter,

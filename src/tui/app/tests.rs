@@ -521,3 +521,24 @@ fn dialogs_and_help_answer_only_their_own_keys() {
     rig.keys("q");
     assert!(rig.quit);
 }
+
+#[test]
+fn ctrl_c_quits_from_a_dialog_or_the_filter_but_cancels_a_write_first() {
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    let mut rig = Rig::new(Workspace::default());
+    rig.keys("/x");
+    let e = rig.app.update(ctrl_c);
+    assert!(matches!(e.as_slice(), [Effect::Quit]), "{e:?}");
+    let mut rig = Rig::new(Workspace::default());
+    rig.keys("?");
+    let e = rig
+        .app
+        .update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(matches!(e.as_slice(), [Effect::Quit]), "{e:?}");
+    let mut rig = Rig::new(Workspace::default());
+    rig.keys("ray");
+    let e = rig
+        .app
+        .update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(matches!(e.as_slice(), [Effect::CancelWrite]), "{e:?}");
+}
