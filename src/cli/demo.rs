@@ -21,6 +21,16 @@ pub struct Args {
     pub profile: ProfileArgs,
 }
 
+/// A path as one word for a POSIX shell (quoted when it needs to be).
+fn shell_word(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let base = match &a.dir {
         Some(d) => d.clone(),
@@ -48,11 +58,12 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             "Demo workspace: {} (input, output, and its own key store in state/)",
             base.display()
         );
+        // The review state is kept beside the demo's key store: this continues where it was left.
         println!(
-            "Open it again with: dams {} --out {} --key {}",
-            input.display(),
-            out.display(),
-            key_path.display()
+            "Reopen it with: dams {} --out {} --key {}",
+            shell_word(&input),
+            shell_word(&out),
+            shell_word(&key_path)
         );
         return Ok(Exit::Done);
     }
