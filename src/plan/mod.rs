@@ -8,7 +8,6 @@ pub mod summary;
 pub use stream::{Mode, PlanSink, PlannedFile, stream};
 
 // Moved to `crate::values`; re-exported while other code moves over.
-pub use crate::values::{dates, uid};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +27,7 @@ use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Unreadable};
+use crate::values::{dates, uid};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::atomic::TEMP_PREFIX;
+use crate::progress::Progress;
+
 pub use header::{Header, Instance, Placement, RefVia, Reference};
 pub use index::{
     Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, UnreadableKind, XmlAssignment, XmlFile,
@@ -16,7 +19,6 @@ pub use index::{
 
 /// SOP class of a DICOMDIR (Media Storage Directory Storage).
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
-pub use crate::atomic::TEMP_PREFIX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -391,8 +393,6 @@ fn classify(h: Header) -> Outcome {
     }
     Outcome::Dicom(Box::new(h))
 }
-
-pub use crate::progress::Progress;
 
 /// Scans `root` into an Index, reading headers in parallel.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {
