@@ -32,8 +32,8 @@ pub enum Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{0}")]
-    Target(String),
+    #[error(transparent)]
+    Target(#[from] Refusal),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("{path}: {source}")]
@@ -195,15 +195,39 @@ fn make_out_dir(out_root: &Path, dir: &Path, changed: &Mutex<BTreeSet<PathBuf>>)
     folder_inside(out_root, dir).map_err(DirError::Refused)
 }
 
+/// Why apply will not write where it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "the key store {} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared",
+        .0.display()
+    )]
+    KeyInsideInPlace(PathBuf),
+    #[error("the output folder is the input folder; to replace the inputs, use --in-place")]
+    OutIsInput,
+    #[error("the output folder {} is inside the input folder; choose a folder outside it", .0.display())]
+    OutInsideInput(PathBuf),
+    #[error("the input folder is inside the output folder {}; choose another output folder", .0.display())]
+    InputInsideOut(PathBuf),
+    #[error(
+        "the key store {} is inside the output folder; it holds the original identifiers and must stay out of what is shared",
+        .0.display()
+    )]
+    KeyInsideOut(PathBuf),
+    #[error("the output folder {} cannot be written: {reason}", .path.display())]
+    NotWritable { path: PathBuf, reason: String },
+    #[error(
+        "{0} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
+    )]
+    Recoding(usize),
+}
+
 /// Checks that the output folder and the key store are where they may be.
 pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
     let Target::Folder(out) = target else {
         // In place, the input folder is what will be shared: the key must not be in it.
         if canonical_future(key_path).starts_with(canonical(root)) {
-            return Err(ApplyError::Target(format!(
-                "the key store {} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared",
-                key_path.display()
-            )));
+            return Err(Refusal::KeyInsideInPlace(key_path.to_path_buf()).into());
         }
         return Ok(());
     };
@@ -211,27 +235,16 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
     let out_c = canonical_future(out);
     let key_c = canonical_future(key_path);
     if out_c == root_c {
-        return Err(ApplyError::Target(
-            "the output folder is the input folder; to replace the inputs, use --in-place".into(),
-        ));
+        return Err(Refusal::OutIsInput.into());
     }
     if out_c.starts_with(&root_c) {
-        return Err(ApplyError::Target(format!(
-            "the output folder {} is inside the input folder; choose a folder outside it",
-            out.display()
-        )));
+        return Err(Refusal::OutInsideInput(out.to_path_buf()).into());
     }
     if root_c.starts_with(&out_c) {
-        return Err(ApplyError::Target(format!(
-            "the input folder is inside the output folder {}; choose another output folder",
-            out.display()
-        )));
+        return Err(Refusal::InputInsideOut(out.to_path_buf()).into());
     }
     if key_c.starts_with(&out_c) {
-        return Err(ApplyError::Target(format!(
-            "the key store {} is inside the output folder; it holds the original identifiers and must stay out of what is shared",
-            key_path.display()
-        )));
+        return Err(Refusal::KeyInsideOut(key_path.to_path_buf()).into());
     }
     check_writable(out)
 }
@@ -241,10 +254,10 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
 /// needs its nearest existing parent to be writable.
 fn check_writable(out: &Path) -> Result<(), ApplyError> {
     let refused = |reason: String| {
-        ApplyError::Target(format!(
-            "the output folder {} cannot be written: {reason}",
-            out.display()
-        ))
+        ApplyError::from(Refusal::NotWritable {
+            path: out.to_path_buf(),
+            reason,
+        })
     };
     match fs::metadata(out) {
         Ok(m) if !m.is_dir() => Err(refused("it exists and is not a folder".into())),
@@ -369,9 +382,7 @@ fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), Apply
         .filter(|p| planner.looks_pseudonymised(&p.patient_id).is_some())
         .count();
     if recoded > 0 && !planner.recode {
-        return Err(ApplyError::Target(format!(
-            "{recoded} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
-        )));
+        return Err(Refusal::Recoding(recoded).into());
     }
     Ok(())
 }

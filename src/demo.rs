@@ -135,14 +135,36 @@ pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
     file.write_to_file(path).map_err(io::Error::other)
 }
 
-/// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
-/// them per frame (DerivationImageSequence → SourceImageSequence) and by series.
-pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
-    let Some(first) = source.first() else { return Ok(()) };
-    let (rows, cols) = (first.rows, first.cols);
+fn item(els: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter(els)
+}
+
+fn sq(tag: (u16, u16), items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(Tag(tag.0, tag.1), VR::SQ, DataSetSequence::from(items))
+}
+
+/// A reference to a source slice (ReferencedSOPClassUID, ReferencedSOPInstanceUID).
+fn source_ref(s: &Slice) -> InMemDicomObject {
+    item(vec![
+        el((0x0008, 0x1150), VR::UI, s.sop_class.as_str()),
+        el((0x0008, 0x1155), VR::UI, s.sop_uid.as_str()),
+    ])
+}
+
+/// A code sequence item (CodeValue, CodingSchemeDesignator, CodeMeaning).
+fn code_item(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
+    item(vec![
+        el((0x0008, 0x0100), VR::SH, value),
+        el((0x0008, 0x0102), VR::SH, scheme),
+        el((0x0008, 0x0104), VR::LO, meaning),
+    ])
+}
+
+/// One bit per pixel, frame after frame: a disc right of centre on every slice (the "liver").
+fn seg_bits(frames: usize, rows: u16, cols: u16) -> Vec<u8> {
     let frame_bits = usize::from(rows) * usize::from(cols);
-    let mut bits = vec![0u8; (frame_bits * source.len()).div_ceil(8)];
-    for f in 0..source.len() {
+    let mut bits = vec![0u8; (frame_bits * frames).div_ceil(8)];
+    for f in 0..frames {
         for y in 0..usize::from(rows) {
             for x in 0..usize::from(cols) {
                 let (dy, dx) = (y as f64 - f64::from(rows) / 2.0, x as f64 - f64::from(cols) * 0.57);
@@ -153,17 +175,13 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
             }
         }
     }
-    let item = |els: Vec<DataElement<InMemDicomObject>>| InMemDicomObject::from_element_iter(els);
-    let sq = |tag: (u16, u16), items: Vec<InMemDicomObject>| {
-        DataElement::new(Tag(tag.0, tag.1), VR::SQ, DataSetSequence::from(items))
-    };
-    let source_ref = |s: &Slice| {
-        item(vec![
-            el((0x0008, 0x1150), VR::UI, s.sop_class.as_str()),
-            el((0x0008, 0x1155), VR::UI, s.sop_uid.as_str()),
-        ])
-    };
-    let per_frame: Vec<InMemDicomObject> = source
+    bits
+}
+
+/// The per-frame functional groups: each frame's source slice (DerivationImageSequence →
+/// SourceImageSequence), dimension index, position and segment.
+fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
+    source
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -187,9 +205,16 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
                 sq((0x0062, 0x000A), vec![item(vec![el((0x0062, 0x000B), VR::US, 1_u16)])]),
             ])
         })
-        .collect();
+        .collect()
+}
+
+/// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
+/// them per frame (DerivationImageSequence → SourceImageSequence) and by series.
+pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
+    let Some(first) = source.first() else { return Ok(()) };
+    let (rows, cols) = (first.rows, first.cols);
     let sop_uid = from_seed(&format!("{seed}/sop"));
-    let obj = InMemDicomObject::from_element_iter([
+    let mut obj = InMemDicomObject::from_element_iter([
         el((0x0008, 0x0005), VR::CS, "ISO_IR 100"),
         el((0x0008, 0x0008), VR::CS, "DERIVED\\PRIMARY"),
         el((0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.66.4"),
@@ -218,9 +243,8 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
         el((0x0028, 0x0102), VR::US, 0_u16),
         el((0x0028, 0x0103), VR::US, 0_u16),
         el((0x0062, 0x0001), VR::CS, "BINARY"),
-        el((0x7FE0, 0x0010), VR::OB, bits),
+        el((0x7FE0, 0x0010), VR::OB, seg_bits(source.len(), rows, cols)),
     ]);
-    let mut obj = obj;
     obj.put(sq(
         (0x0008, 0x1115),
         vec![item(vec![
@@ -228,21 +252,17 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
             el((0x0020, 0x000E), VR::UI, first.series_uid.as_str()),
         ])],
     ));
-    let code = |value: &str, scheme: &str, meaning: &str| {
-        item(vec![
-            el((0x0008, 0x0100), VR::SH, value),
-            el((0x0008, 0x0102), VR::SH, scheme),
-            el((0x0008, 0x0104), VR::LO, meaning),
-        ])
-    };
     obj.put(sq(
         (0x0062, 0x0002),
         vec![item(vec![
             el((0x0062, 0x0004), VR::US, 1_u16),
             el((0x0062, 0x0005), VR::LO, "Liver"),
             el((0x0062, 0x0008), VR::CS, "MANUAL"),
-            sq((0x0062, 0x0003), vec![code("123037004", "SCT", "Anatomical Structure")]),
-            sq((0x0062, 0x000F), vec![code("10200004", "SCT", "Liver")]),
+            sq(
+                (0x0062, 0x0003),
+                vec![code_item("123037004", "SCT", "Anatomical Structure")],
+            ),
+            sq((0x0062, 0x000F), vec![code_item("10200004", "SCT", "Liver")]),
         ])],
     ));
     obj.put(sq(
@@ -261,7 +281,7 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
             ),
         ])],
     ));
-    obj.put(sq((0x5200, 0x9230), per_frame));
+    obj.put(sq((0x5200, 0x9230), seg_frames(source)));
     let file = obj
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
         .map_err(io::Error::other)?;

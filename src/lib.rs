@@ -11,6 +11,7 @@ pub mod key;
 pub mod link;
 pub mod paths;
 pub mod plan;
+pub mod present;
 pub mod profile;
 pub mod progress;
 pub mod residual;

@@ -21,9 +21,51 @@ pub struct Problem {
     /// Relative to the output folder.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
-    /// `missing`, `unreadable`, `edit`, `changed`, `pixel-data`, `transfer-syntax`, `dicom-rs`.
-    pub kind: String,
+    pub kind: ProblemKind,
     pub detail: String,
+}
+
+/// What is wrong with an output file.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// The plan names the file; the output folder does not have it.
+    Missing,
+    /// The input or the output cannot be read.
+    Unreadable,
+    /// An XML file's planned edits cannot be applied to the output.
+    Xml,
+    /// A planned edit is not in the output (or is, differently).
+    Edit,
+    /// An element no rule changes has changed.
+    Changed,
+    /// The pixel data differs from the input's.
+    PixelData,
+    /// The transfer syntax differs from the input's.
+    TransferSyntax,
+    /// An independent reader (dicom-rs) does not read the output.
+    DicomRs,
+}
+
+impl ProblemKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::Xml => "xml",
+            ProblemKind::Edit => "edit",
+            ProblemKind::Changed => "changed",
+            ProblemKind::PixelData => "pixel-data",
+            ProblemKind::TransferSyntax => "transfer-syntax",
+            ProblemKind::DicomRs => "dicom-rs",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -105,32 +147,43 @@ fn verify_xml(
     x: &crate::scan::XmlFile,
     ids: &Identifiers,
 ) -> (Vec<Problem>, Vec<Residual>) {
-    let problem = |path: &Path, kind: &str, detail: String| Problem {
+    let problem = |path: &Path, kind: ProblemKind, detail: String| Problem {
         path: path.to_path_buf(),
-        kind: kind.into(),
+        kind,
         detail,
     };
     let (bytes, fp) = match planner.plan_xml(root, x) {
         Ok(v) => v,
         Err(e) => {
             return (
-                vec![problem(&x.path, "unreadable", format!("input: {}", e.reason))],
+                vec![problem(
+                    &x.path,
+                    ProblemKind::Unreadable,
+                    format!("input: {}", e.reason),
+                )],
                 Vec::new(),
             );
         }
     };
     let Ok(written) = std::fs::read(out.join(&fp.dest)) else {
-        return (vec![problem(&fp.dest, "missing", "no output file".into())], Vec::new());
+        return (
+            vec![problem(&fp.dest, ProblemKind::Missing, "no output file".into())],
+            Vec::new(),
+        );
     };
     let mut problems = Vec::new();
     match crate::xml::rewrite_to_vec(&bytes, &fp.plan) {
         Ok(expected) if expected == written => {}
         Ok(_) => problems.push(problem(
             &fp.dest,
-            "xml",
+            ProblemKind::Xml,
             "differs from what the plan makes of the input".into(),
         )),
-        Err(e) => problems.push(problem(&fp.dest, "xml", format!("the plan cannot be applied: {e}"))),
+        Err(e) => problems.push(problem(
+            &fp.dest,
+            ProblemKind::Xml,
+            format!("the plan cannot be applied: {e}"),
+        )),
     }
     let residual = match crate::xml::residual(&written, ids) {
         Ok(hits) => hits
@@ -143,7 +196,7 @@ fn verify_xml(
             })
             .collect(),
         Err(e) => {
-            problems.push(problem(&fp.dest, "unreadable", format!("XML: {e}")));
+            problems.push(problem(&fp.dest, ProblemKind::Unreadable, format!("XML: {e}")));
             Vec::new()
         }
     };
@@ -159,27 +212,31 @@ fn verify_one(
     ids: &Identifiers,
 ) -> (Vec<Problem>, Vec<Residual>) {
     let mut problems = Vec::new();
-    let problem = |path: &Path, kind: &str, detail: String| Problem {
+    let problem = |path: &Path, kind: ProblemKind, detail: String| Problem {
         path: path.to_path_buf(),
-        kind: kind.into(),
+        kind,
         detail,
     };
     let (input, plan) = match planner.plan_file(root, inst, patient_id) {
         Ok(x) => x,
         Err(e) => {
-            problems.push(problem(&inst.path, "unreadable", format!("input: {}", e.reason)));
+            problems.push(problem(
+                &inst.path,
+                ProblemKind::Unreadable,
+                format!("input: {}", e.reason),
+            ));
             return (problems, Vec::new());
         }
     };
     let out_path = out.join(&plan.dest);
     if !out_path.exists() {
-        problems.push(problem(&plan.dest, "missing", "no output file".into()));
+        problems.push(problem(&plan.dest, ProblemKind::Missing, "no output file".into()));
         return (problems, Vec::new());
     }
     let output = match parse_file(&out_path) {
         Ok(p) => p,
         Err(e) => {
-            problems.push(problem(&plan.dest, "unreadable", e.to_string()));
+            problems.push(problem(&plan.dest, ProblemKind::Unreadable, e.to_string()));
             return (problems, Vec::new());
         }
     };
@@ -189,7 +246,7 @@ fn verify_one(
         if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
             problems.push(problem(
                 &plan.dest,
-                "changed",
+                ProblemKind::Changed,
                 "the file preamble should be zeroed".into(),
             ));
         }
@@ -202,16 +259,16 @@ fn verify_one(
 /// Checks the output against the input and the plan, element by element.
 fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<Problem>) {
     let dest = &plan.dest;
-    let mut push = |kind: &str, detail: String| {
+    let mut push = |kind: ProblemKind, detail: String| {
         problems.push(Problem {
             path: dest.clone(),
-            kind: kind.into(),
+            kind,
             detail,
         })
     };
     if input.layout.transfer_syntax != output.layout.transfer_syntax {
         push(
-            "transfer-syntax",
+            ProblemKind::TransferSyntax,
             format!(
                 "transfer syntax changed from {} to {}",
                 input.layout.transfer_syntax, output.layout.transfer_syntax
@@ -243,8 +300,11 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
         }
         if let Some(edit) = edits.get(path.as_str()) {
             match (&edit.after, found) {
-                (None, Some(_)) => push("edit", format!("{path} ({}) should have been removed", edit.keyword)),
-                (Some(_), None) => push("edit", format!("{path} ({}) is missing", edit.keyword)),
+                (None, Some(_)) => push(
+                    ProblemKind::Edit,
+                    format!("{path} ({}) should have been removed", edit.keyword),
+                ),
+                (Some(_), None) => push(ProblemKind::Edit, format!("{path} ({}) is missing", edit.keyword)),
                 (Some(after), Some(o)) => {
                     let oe = &output.elements[o];
                     let got = output
@@ -253,7 +313,7 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
                         .unwrap_or_default();
                     if got != *after {
                         push(
-                            "edit",
+                            ProblemKind::Edit,
                             format!("{path} ({}) does not hold the planned value", edit.keyword),
                         );
                     }
@@ -264,7 +324,7 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
         }
         let Some(o) = found else {
             push(
-                "changed",
+                ProblemKind::Changed,
                 format!("{path} ({}) is missing from the output", dict::display_name(e.tag)),
             );
             continue;
@@ -276,7 +336,7 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
                 && u64::from(oe.enc.u32(v)) != group_length(output, o)
             {
                 push(
-                    "changed",
+                    ProblemKind::Changed,
                     format!("{path} ({}) does not match its group", dict::display_name(e.tag)),
                 );
             }
@@ -296,9 +356,9 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
         };
         if !same {
             let kind = if e.tag == crate::dicom::tags::PIXEL_DATA {
-                "pixel-data"
+                ProblemKind::PixelData
             } else {
-                "changed"
+                ProblemKind::Changed
             };
             push(
                 kind,
@@ -328,13 +388,13 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
                     .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc));
                 if got.as_deref() != edit.after.as_deref() {
                     push(
-                        "edit",
+                        ProblemKind::Edit,
                         format!("{} ({}) does not hold the planned value", edit.path, edit.keyword),
                     );
                 }
             }
             None => push(
-                "edit",
+                ProblemKind::Edit,
                 format!("{} ({}) should have been added", edit.path, edit.keyword),
             ),
         }
@@ -343,7 +403,7 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
         if !was_seen {
             let oe = &output.elements[o];
             push(
-                "changed",
+                ProblemKind::Changed,
                 format!(
                     "{} ({}) is in the output but not in the input",
                     output.path(o),
@@ -399,7 +459,7 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec
     {
         problems.push(Problem {
             path: dest.to_path_buf(),
-            kind: "dicom-rs".into(),
+            kind: ProblemKind::DicomRs,
             detail: format!("dicom-rs cannot read the output: {e}"),
         });
     }

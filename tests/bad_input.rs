@@ -193,19 +193,18 @@ fn file_changed_after_scan_is_refused() {
     let mut bytes = std::fs::read(input.join("a/CT_small.dcm")).unwrap();
     bytes.extend_from_slice(&[0, 0]);
     std::fs::write(input.join("a/CT_small.dcm"), bytes).unwrap();
-    let mut key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
+    let mut engine = common::engine(&tmp.path().join("key.json"), None);
+    let prepared = engine.prepare(&index);
     let out = tmp.path().join("out");
-    let report = dams::apply::apply(
-        &index,
-        &planner,
-        &mut key,
-        &dams::apply::Target::Folder(out.clone()),
-        None,
-        &|_, _| {},
-        &cancel,
-    )
-    .unwrap();
+    let report = engine
+        .apply(
+            &index,
+            &prepared,
+            &dams::apply::Target::Folder(out.clone()),
+            None,
+            &dams::progress::quiet,
+        )
+        .unwrap();
     assert_eq!(report.written, 1);
     assert_eq!(report.failed.len(), 1);
     assert!(

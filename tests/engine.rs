@@ -227,11 +227,10 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
     apply_lib(&input, &out1, &key, None);
     assert_eq!(tree(&out1), tree(&out2));
 
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
-    let keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let report = dams::verify::verify(&out1, &index, &planner, &|_, _| {}, &cancel);
+    let engine = common::engine(&key, None);
+    let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
+    let prepared = engine.prepare(&index);
+    let report = engine.verify(&out1, &index, &prepared, &dams::progress::quiet);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.checked, FILES.len());
 }
@@ -268,16 +267,15 @@ fn verify_catches_a_tampered_output() {
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes[at] ^= 0xFF;
     std::fs::write(&victim, bytes).unwrap();
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
-    let keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let report = dams::verify::verify(&out, &index, &planner, &|_, _| {}, &cancel);
+    let engine = common::engine(&key, None);
+    let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
+    let prepared = engine.prepare(&index);
+    let report = engine.verify(&out, &index, &prepared, &dams::progress::quiet);
     assert!(
         report
             .problems
             .iter()
-            .any(|p| p.kind == "pixel-data" && p.path == Path::new(FILES[0].1)),
+            .any(|p| p.kind.name() == "pixel-data" && p.path == Path::new(FILES[0].1)),
         "{:?}",
         report.problems
     );
@@ -372,8 +370,9 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
     assert!(index.unreadable.is_empty(), "{:?}", index.unreadable);
 
     // Planned: DOE gets her own code and her birth date is masked like any other.
-    let keystore = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let engine = common::engine(&tmp.path().join("key.json"), None);
+    let prepared = engine.prepare(&index);
+    let planner = &prepared.planner;
     let doe_code = planner.code(&doe).unwrap().to_string();
     assert_ne!(Some(doe_code.as_str()), planner.code("1CT1"));
     let inst = index.patient(&doe).unwrap().instances().next().unwrap().clone();
@@ -409,24 +408,23 @@ fn cancel_leaves_no_partial_files() {
         tmp.path().join("key.json"),
     );
     dams::demo::make_corpus(&input, 300, 32, 32).unwrap();
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
-    let mut keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let report = dams::apply::apply(
-        &index,
-        &planner,
-        &mut keystore,
-        &dams::apply::Target::Folder(out.clone()),
-        None,
-        &|done, _| {
-            if done >= 40 {
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        },
-        &cancel,
-    )
-    .unwrap();
+    let mut engine = common::engine(&key, None);
+    let cancel = engine.cancel().clone();
+    let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
+    let prepared = engine.prepare(&index);
+    let report = engine
+        .apply(
+            &index,
+            &prepared,
+            &dams::apply::Target::Folder(out.clone()),
+            None,
+            &|done, _| {
+                if done >= 40 {
+                    cancel.cancel();
+                }
+            },
+        )
+        .unwrap();
     assert!(report.cancelled);
     assert!(
         report.written >= 40 && report.written < 300,

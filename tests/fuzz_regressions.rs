@@ -29,7 +29,13 @@ fn dicom_steps(data: &[u8]) {
     let Some(patient) = index.patients.first() else { return };
     let key = dams::key::KeyStore::open(Path::new("/nonexistent/dams-fuzz/key.json")).unwrap();
     for name in ["seed", "basic"] {
-        let planner = Planner::new(&index, Profile::resolve(Some(name), &[]).unwrap(), &key);
+        let planner = dams::plan::prepare(
+            &index,
+            Profile::resolve(Some(name), &[]).unwrap(),
+            &key,
+            &Default::default(),
+        )
+        .planner;
         let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else {
             continue;
         };

@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -101,18 +100,17 @@ fn good(n: u32) -> Vec<u8> {
 
 fn apply(input: &Path, index: &dams::scan::Index, out: &Path, key: &Path) -> dams::apply::ApplyReport {
     let _ = input;
-    let mut keystore = dams::key::KeyStore::open(key).unwrap();
-    let planner = dams::plan::Planner::new(index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    dams::apply::apply(
-        index,
-        &planner,
-        &mut keystore,
-        &dams::apply::Target::Folder(out.to_path_buf()),
-        None,
-        &|_, _| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap()
+    let mut engine = common::engine(key, None);
+    let prepared = engine.prepare(index);
+    engine
+        .apply(
+            index,
+            &prepared,
+            &dams::apply::Target::Folder(out.to_path_buf()),
+            None,
+            &dams::progress::quiet,
+        )
+        .unwrap()
 }
 
 /// The files that must be refused at scan time, each with its kind and a word of its reason.

@@ -93,10 +93,12 @@ fn every_code_written_is_in_the_key_first() {
     let other = tmp.path().join("other");
     stage(&other, &[("pydicom/rtplan.dcm", "rtplan.dcm")]);
     let index = scan_lib(&other);
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
-    let code = planner.code("id00001").unwrap();
+    let profile = dams::profile::Profile::resolve(None, &[]).unwrap();
+    let engine = dams::engine::Engine::new(key, profile, dams::progress::Cancel::new()).unwrap();
+    let prepared = engine.prepare(&index);
+    let code = prepared.planner.code("id00001").unwrap();
     assert_ne!(code, mr_code);
-    assert!(key.entry_by_code(code).is_none(), "a fresh code");
+    assert!(engine.key().entry_by_code(code).is_none(), "a fresh code");
 }
 
 /// Folder and file names are rewritten only with identifiers of the patient whose files they

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("dicom", 0),
     ("paths", 0),
     ("progress", 0),
+    ("present", 0),
     ("identity", 0),
     ("values", 1),
     ("key", 1),

@@ -12,7 +12,6 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 use common::*;
 
@@ -230,18 +229,17 @@ fn destinations_never_leave_the_output_folder() {
     std::fs::create_dir_all(&trap).unwrap();
     std::os::unix::fs::symlink(&trap, out.join("linked")).unwrap();
 
-    let mut key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
-    let report = dams::apply::apply(
-        &index,
-        &planner,
-        &mut key,
-        &dams::apply::Target::Folder(out.clone()),
-        None,
-        &|_, _| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let mut engine = common::engine(&tmp.path().join("key.json"), None);
+    let prepared = engine.prepare(&index);
+    let report = engine
+        .apply(
+            &index,
+            &prepared,
+            &dams::apply::Target::Folder(out.clone()),
+            None,
+            &dams::progress::quiet,
+        )
+        .unwrap();
     assert_eq!(report.written, 0);
     assert_eq!(report.failed.len(), 4, "{:?}", report.failed);
     for f in &report.failed {

@@ -141,7 +141,7 @@ fn python_parses(name: &str, bytes: &[u8]) {
 fn edits(plan: &XmlPlan) -> Vec<(&str, &str, Option<&str>, &str)> {
     plan.edits
         .iter()
-        .map(|e| (e.path.as_str(), e.before.as_str(), e.after.as_deref(), e.rule.as_str()))
+        .map(|e| (e.path.as_str(), e.before.as_str(), e.after.as_deref(), e.rule.name()))
         .collect()
 }
 
@@ -194,7 +194,7 @@ fn elements_and_attributes() {
         line: 1,
         before: "x".into(),
         after: None,
-        rule: "remove".into(),
+        rule: dams::profile::RuleKind::Remove,
     })
     .expect("json");
     assert!(removed["after"].is_null());

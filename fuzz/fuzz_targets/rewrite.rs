@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(patient) = index.patients.first() else { return };
     let (profiles, key) = fixed();
     for profile in profiles {
-        let planner = Planner::new(&index, profile.clone(), key);
+        let planner = dams::plan::prepare(&index, profile.clone(), key, &Default::default()).planner;
         let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else { continue };
         let _ = serde_json::to_vec(&fp);
         let changes = Planner::changes(&fp);

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use dams::apply::{ApplyReport, Target};
 use dams::plan::Planner;
+use dams::present::{fit, fmt_date};
 use dams::scan::{Index, Unreadable};
 use dams::verify::VerifyReport;
 
@@ -55,7 +56,7 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
                     s.modality,
                     s.number.map(|n| n.to_string()).unwrap_or_default(),
                     s.instances.len(),
-                    truncate(&s.description, 30),
+                    fit(&s.description, 30),
                     folder
                 )?;
             }
@@ -77,24 +78,6 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
     }
     unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read")
-}
-
-fn fmt_date(da: &str) -> String {
-    if da.len() == 8 && da.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}-{}", &da[..4], &da[4..6], &da[6..])
-    } else {
-        da.to_string()
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }
 
 /// The folder shared by a set of paths ("DEMO-001/CT").
@@ -151,123 +134,145 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
     }
     if files {
         for f in &p.files {
-            if f.dest == f.source {
-                writeln!(out, "  {}", f.source.display())?;
-            } else {
-                writeln!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
-            }
-            for e in &f.edits {
-                writeln!(
-                    out,
-                    "    {}",
-                    edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
-                )?;
-            }
-            for w in &f.warnings {
-                writeln!(out, "    warning: {w}")?;
-            }
-            for r in &f.residual {
-                writeln!(
-                    out,
-                    "    warning: {} {} still holds the {}",
-                    r.element,
-                    r.keyword,
-                    r.identifier.label()
-                )?;
-            }
+            plan_file(out, f)?;
         }
     } else {
-        // Folder by folder, identical edits counted once.
-        let mut folders: BTreeMap<String, Vec<&dams::plan::FilePlan>> = BTreeMap::new();
-        for f in &p.files {
-            folders
-                .entry(f.source.parent().map(|d| d.display().to_string()).unwrap_or_default())
-                .or_default()
-                .push(f);
-        }
-        for (folder, fs) in folders {
-            let shown = |d: String| if d.is_empty() { ".".to_string() } else { d };
-            let dest = fs[0].dest.parent().map(|d| d.display().to_string()).unwrap_or_default();
-            let to = if dest == folder {
-                String::new()
-            } else {
-                format!("  →  {}/", shown(dest))
-            };
-            writeln!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
-            let summary = dams::plan::summary::summarise(fs.iter().copied());
-            for g in summary.grouped(3) {
-                use dams::plan::summary::EditGroup;
-                let (edits, many) = match g {
-                    EditGroup::Same(e) => (vec![e], None),
-                    EditGroup::Variants(v) => (v, None),
-                    EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
-                };
-                for e in edits {
-                    writeln!(
-                        out,
-                        "    {}  ×{}",
-                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
-                        e.files
-                    )?;
-                }
-                if let Some((e, values, files)) = many {
-                    writeln!(
-                        out,
-                        "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
-                        e.path, e.keyword, e.rule
-                    )?;
-                }
-            }
-            for (file, w) in &summary.warnings {
-                writeln!(out, "    warning: {file}: {w}")?;
-            }
-            for r in &summary.residual {
-                writeln!(
-                    out,
-                    "    warning: {} {} still holds the {}  ×{}",
-                    r.element,
-                    r.keyword,
-                    r.identifier.label(),
-                    r.files
-                )?;
-            }
-        }
+        plan_folders(out, &p.files)?;
     }
     for x in &p.xml {
-        let to = if x.dest == x.source {
-            String::new()
-        } else {
-            format!("  →  {}", x.dest.display())
-        };
-        writeln!(
-            out,
-            "  XML {}{to}  (assigned: {}; {})",
-            x.source.display(),
-            x.assigned_by,
-            x.plan.encoding
-        )?;
-        if x.plan.edits.is_empty() {
-            writeln!(out, "    no change: copied as it is")?;
-        }
-        for e in &x.plan.edits {
-            writeln!(
-                out,
-                "    {}",
-                edit_line(
-                    &format!("{}:{}", e.line, e.path),
-                    "",
-                    Some(&e.before),
-                    e.after.as_deref(),
-                    &e.rule
-                )
-            )?;
-        }
-        for w in &x.plan.warnings {
-            writeln!(out, "    warning: {w}")?;
-        }
+        plan_xml(out, x)?;
     }
     for e in &p.failed {
         writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+    }
+    Ok(())
+}
+
+/// One file of `dams plan --files`: its output path, every edit, every warning.
+fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
+    if f.dest == f.source {
+        writeln!(out, "  {}", f.source.display())?;
+    } else {
+        writeln!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
+    }
+    for e in &f.edits {
+        writeln!(
+            out,
+            "    {}",
+            edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
+        )?;
+    }
+    for w in &f.warnings {
+        writeln!(out, "    warning: {w}")?;
+    }
+    for r in &f.residual {
+        writeln!(
+            out,
+            "    warning: {} {} still holds the {}",
+            r.element,
+            r.keyword,
+            r.identifier.label()
+        )?;
+    }
+    Ok(())
+}
+
+/// A patient's files folder by folder, identical edits counted once.
+fn plan_folders(out: &mut dyn Write, files: &[dams::plan::FilePlan]) -> io::Result<()> {
+    let mut folders: BTreeMap<String, Vec<&dams::plan::FilePlan>> = BTreeMap::new();
+    for f in files {
+        folders
+            .entry(f.source.parent().map(|d| d.display().to_string()).unwrap_or_default())
+            .or_default()
+            .push(f);
+    }
+    for (folder, fs) in folders {
+        let shown = |d: String| if d.is_empty() { ".".to_string() } else { d };
+        let dest = fs[0].dest.parent().map(|d| d.display().to_string()).unwrap_or_default();
+        let to = if dest == folder {
+            String::new()
+        } else {
+            format!("  →  {}/", shown(dest))
+        };
+        writeln!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
+        plan_summary(out, &dams::plan::summary::summarise(fs.iter().copied()))?;
+    }
+    Ok(())
+}
+
+/// The edits of a folder's files, each once with the number of files it is made in.
+fn plan_summary(out: &mut dyn Write, summary: &dams::plan::summary::Summary) -> io::Result<()> {
+    use dams::plan::summary::EditGroup;
+    for g in summary.grouped(3) {
+        let (edits, many) = match g {
+            EditGroup::Same(e) => (vec![e], None),
+            EditGroup::Variants(v) => (v, None),
+            EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
+        };
+        for e in edits {
+            writeln!(
+                out,
+                "    {}  ×{}",
+                edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
+                e.files
+            )?;
+        }
+        if let Some((e, values, files)) = many {
+            writeln!(
+                out,
+                "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
+                e.path, e.keyword, e.rule
+            )?;
+        }
+    }
+    for (file, w) in &summary.warnings {
+        writeln!(out, "    warning: {file}: {w}")?;
+    }
+    for r in &summary.residual {
+        writeln!(
+            out,
+            "    warning: {} {} still holds the {}  ×{}",
+            r.element,
+            r.keyword,
+            r.identifier.label(),
+            r.files
+        )?;
+    }
+    Ok(())
+}
+
+/// One XML file of a patient: where it goes, why it is this patient's, its edits.
+fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> {
+    let to = if x.dest == x.source {
+        String::new()
+    } else {
+        format!("  →  {}", x.dest.display())
+    };
+    writeln!(
+        out,
+        "  XML {}{to}  (assigned: {}; {})",
+        x.source.display(),
+        x.assigned_by,
+        x.plan.encoding
+    )?;
+    if x.plan.edits.is_empty() {
+        writeln!(out, "    no change: copied as it is")?;
+    }
+    for e in &x.plan.edits {
+        writeln!(
+            out,
+            "    {}",
+            edit_line(
+                &format!("{}:{}", e.line, e.path),
+                "",
+                Some(&e.before),
+                e.after.as_deref(),
+                &e.rule
+            )
+        )?;
+    }
+    for w in &x.plan.warnings {
+        writeln!(out, "    warning: {w}")?;
     }
     Ok(())
 }
@@ -324,7 +329,13 @@ fn files_word(n: usize) -> String {
     if n == 1 { "1 file".into() } else { format!("{n} files") }
 }
 
-fn edit_line(path: &str, keyword: &str, before: Option<&str>, after: Option<&str>, rule: &str) -> String {
+fn edit_line(
+    path: &str,
+    keyword: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    rule: &dams::profile::RuleKind,
+) -> String {
     let before = before.unwrap_or("(absent)");
     let after = after
         .map(|a| if a.is_empty() { "(empty)" } else { a })
@@ -333,11 +344,7 @@ fn edit_line(path: &str, keyword: &str, before: Option<&str>, after: Option<&str
 }
 
 fn show(v: &str) -> String {
-    if v.is_empty() {
-        "(empty)".into()
-    } else {
-        truncate(v, 40)
-    }
+    if v.is_empty() { "(empty)".into() } else { fit(v, 40) }
 }
 
 pub fn apply_summary(
@@ -493,7 +500,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                     "{}/  {} {}, {} slices",
                     s.folder.display(),
                     s.modality,
-                    truncate(&s.description, 30),
+                    fit(&s.description, 30),
                     s.slices
                 ),
                 None => "no source".into(),
@@ -507,30 +514,10 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 source,
                 g.status.label()
             )?;
-            let votes: Vec<String> = ev
-                .votes
-                .iter()
-                .map(|v| {
-                    let name = p
-                        .links
-                        .sources
-                        .iter()
-                        .find(|s| s.series_uid == v.series_uid)
-                        .map(|s| s.folder.display().to_string())
-                        .unwrap_or_else(|| v.series_uid.clone());
-                    format!("{} → {name}", v.references)
-                })
-                .collect();
             writeln!(
                 out,
-                "      evidence: {}; {} missing; {} ignored (localizer/derived/self)",
-                if votes.is_empty() {
-                    "no reference resolves".into()
-                } else {
-                    votes.join(", ")
-                },
-                ev.missing,
-                ev.ignored()
+                "      evidence: {} (ignored: localizer/derived/self)",
+                ev.line(&p.links, |f| f.display().to_string())
             )?;
             for s in &g.suggestions {
                 let reasons: Vec<String> = s

@@ -196,28 +196,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
     if cancel.load(Ordering::Relaxed) {
         bail!("cancelled before anything was sent");
     }
-    let mut refused = Vec::new();
-    let files: Vec<SendFile> = match &verified {
-        None => outgoing.files.clone(),
-        Some(v) => outgoing
-            .files
-            .iter()
-            .filter(|f| {
-                if v.clean.contains(&f.path) {
-                    return true;
-                }
-                let reason = v.problems.get(&f.path).cloned().unwrap_or_else(|| {
-                    "not verified: it was not made from the input folder given with --against".into()
-                });
-                refused.push(Refused {
-                    path: f.path.clone(),
-                    reason,
-                });
-                false
-            })
-            .cloned()
-            .collect(),
-    };
+    let (files, refused) = verified_only(&outgoing, verified.as_ref());
     let opts = SendOptions {
         again: args.again,
         convert: args.convert,
@@ -225,41 +204,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
     let out = &mut io::BufWriter::new(io::stdout().lock());
 
     if args.dry_run {
-        let planned = send::preview(&args.out, &files, &node, &opts)?;
-        if args.json {
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &serde_json::json!({
-                    "node": node.name, "to": node.destination(), "files": planned,
-                    "refused": refused, "unreadable": outgoing.unreadable,
-                }),
-            )?;
-            writeln!(out)?;
-        } else {
-            let n = planned.iter().filter(|p| p.action == "send").count();
-            writeln!(
-                out,
-                "would send {n} of {} file(s) to {}; nothing is sent in a dry run",
-                planned.len(),
-                label(&node)
-            )?;
-            for p in &planned {
-                let what = match p.action {
-                    "send" => "send".to_string(),
-                    "already-sent" => format!("already sent ({})", p.detail.as_deref().unwrap_or("")),
-                    other => format!("{other}: {}", p.detail.as_deref().unwrap_or("")),
-                };
-                writeln!(
-                    out,
-                    "  {}  {}, {}  {what}",
-                    p.file.path.display(),
-                    send::dimse::sop_class_name(&p.file.sop_class_uid),
-                    dams::dicom::parse::transfer_syntax_name(&p.file.transfer_syntax)
-                )?;
-            }
-            refused_text(out, &refused, &outgoing)?;
-        }
-        out.flush()?;
+        dry_run(out, args, &node, &opts, &files, &refused, &outgoing)?;
         return Ok(Exit::Done);
     }
 
@@ -295,6 +240,83 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
     } else {
         Exit::unless(!(report.complete() && refused.is_empty()))
     })
+}
+
+/// The files verify found clean (all of them with --no-verify), and the others with the
+/// reason they are not sent.
+fn verified_only(outgoing: &Outgoing, verified: Option<&Verified>) -> (Vec<SendFile>, Vec<Refused>) {
+    let Some(v) = verified else {
+        return (outgoing.files.clone(), Vec::new());
+    };
+    let mut refused = Vec::new();
+    let files = outgoing
+        .files
+        .iter()
+        .filter(|f| {
+            if v.clean.contains(&f.path) {
+                return true;
+            }
+            let reason =
+                v.problems.get(&f.path).cloned().unwrap_or_else(|| {
+                    "not verified: it was not made from the input folder given with --against".into()
+                });
+            refused.push(Refused {
+                path: f.path.clone(),
+                reason,
+            });
+            false
+        })
+        .cloned()
+        .collect();
+    (files, refused)
+}
+
+/// `dams send --dry-run`: what would be sent, and what not, and why.
+fn dry_run(
+    out: &mut dyn Write,
+    args: &SendArgs,
+    node: &Node,
+    opts: &SendOptions,
+    files: &[SendFile],
+    refused: &[Refused],
+    outgoing: &Outgoing,
+) -> Result<()> {
+    let planned = send::preview(&args.out, files, node, opts)?;
+    if args.json {
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &serde_json::json!({
+                "node": node.name, "to": node.destination(), "files": planned,
+                "refused": refused, "unreadable": outgoing.unreadable,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        let n = planned.iter().filter(|p| p.action == "send").count();
+        writeln!(
+            out,
+            "would send {n} of {} file(s) to {}; nothing is sent in a dry run",
+            planned.len(),
+            label(node)
+        )?;
+        for p in &planned {
+            let what = match p.action {
+                "send" => "send".to_string(),
+                "already-sent" => format!("already sent ({})", p.detail.as_deref().unwrap_or("")),
+                other => format!("{other}: {}", p.detail.as_deref().unwrap_or("")),
+            };
+            writeln!(
+                out,
+                "  {}  {}, {}  {what}",
+                p.file.path.display(),
+                send::dimse::sop_class_name(&p.file.sop_class_uid),
+                dams::dicom::parse::transfer_syntax_name(&p.file.transfer_syntax)
+            )?;
+        }
+        refused_text(out, refused, outgoing)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn report_text(out: &mut dyn Write, r: &SendReport) -> io::Result<()> {

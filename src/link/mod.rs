@@ -143,6 +143,35 @@ impl Evidence {
     pub fn resolved(&self) -> usize {
         self.votes.iter().map(|v| v.references).sum()
     }
+
+    /// The evidence in one line, as the command line and the review screen say it:
+    /// `24 refs → CT/, 2 refs → CT2/; 1 missing; 0 ignored`. `name` says how a source
+    /// series is named (its folder, shortened or whole); an unknown one by its UID.
+    pub fn line(&self, links: &Links, name: impl Fn(&Path) -> String) -> String {
+        let votes: Vec<String> = self
+            .votes
+            .iter()
+            .map(|v| {
+                let source = links
+                    .sources
+                    .iter()
+                    .find(|s| s.series_uid == v.series_uid)
+                    .map(|s| name(&s.folder))
+                    .unwrap_or_else(|| v.series_uid.clone());
+                format!("{} refs → {source}", v.references)
+            })
+            .collect();
+        format!(
+            "{}; {} missing; {} ignored",
+            if votes.is_empty() {
+                "no reference resolves".into()
+            } else {
+                votes.join(", ")
+            },
+            self.missing,
+            self.ignored()
+        )
+    }
 }
 
 /// A series that may be the source of a segmentation (every non-derived series of a patient).

@@ -22,7 +22,7 @@ use crate::dicom::tags;
 use crate::dicom::{Tag, VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
 use crate::link::{Links, Repair, StaleOverride};
-use crate::profile::{Action, Profile};
+use crate::profile::{Action, Profile, RuleKind};
 use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::review::Workspace;
@@ -46,7 +46,7 @@ pub struct Edit {
     /// The value after the change; `null` when the element is removed.
     pub after: Option<String>,
     /// The profile action behind the change (`code`, `keep-year`, `replace`, …).
-    pub rule: String,
+    pub rule: RuleKind,
     #[serde(skip)]
     pub(crate) element: usize,
     #[serde(skip)]
@@ -290,7 +290,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
 }
 
 impl Planner {
-    pub fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
+    pub(crate) fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
         let patients: Vec<(String, String, String)> = index
             .patients
             .iter()
@@ -790,7 +790,7 @@ impl Planner {
                 keyword: dict::display_name(e.tag).to_string(),
                 before,
                 after,
-                rule: action.name().to_string(),
+                rule: action.rule(),
                 element: i,
                 change,
             });
@@ -809,7 +809,7 @@ impl Planner {
                         keyword: "FilePreamble".into(),
                         before: Some("<128 bytes of another application's data>".into()),
                         after: Some("<128 zero bytes>".into()),
-                        rule: "basic".into(),
+                        rule: RuleKind::Basic,
                         element: PREAMBLE,
                         change: Change::Remove,
                     },
@@ -872,7 +872,7 @@ impl Planner {
                         keyword,
                         before,
                         after: Some(value),
-                        rule: "repair".into(),
+                        rule: RuleKind::Repair,
                         element: i,
                         change: Change::Set(bytes),
                     });
@@ -891,7 +891,7 @@ impl Planner {
                         keyword,
                         before: None,
                         after: Some(value),
-                        rule: "repair".into(),
+                        rule: RuleKind::Repair,
                         element: INSERTED,
                         change: Change::Set(bytes),
                     });
@@ -967,7 +967,7 @@ fn plan_deidentified(
                 keyword: dict::display_name(tag).to_string(),
                 before,
                 after: Some(value),
-                rule: "basic".into(),
+                rule: RuleKind::Basic,
                 element,
                 change,
             });
@@ -1005,7 +1005,7 @@ fn plan_deidentified(
             keyword: dict::display_name(seq_tag).to_string(),
             before: Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
             after: None,
-            rule: "basic".into(),
+            rule: RuleKind::Basic,
             element: i,
             change: Change::Remove,
         });
@@ -1024,7 +1024,7 @@ fn plan_deidentified(
             "<{}>",
             codes.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
         )),
-        rule: "basic".into(),
+        rule: RuleKind::Basic,
         element: INSERTED,
         change: Change::Remove,
     });

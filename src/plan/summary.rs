@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::FilePlan;
+use crate::profile::RuleKind;
 use crate::residual::IdentifierKind;
 
 /// One distinct edit (same element, before, after and rule) and how many files have it.
@@ -17,7 +18,7 @@ pub struct EditCount {
     pub keyword: String,
     pub before: Option<String>,
     pub after: Option<String>,
-    pub rule: String,
+    pub rule: RuleKind,
     pub files: usize,
 }
 
@@ -94,7 +95,7 @@ impl Summary {
 }
 
 /// What makes two edits the same: element path, before, after, rule.
-type EditKey = (String, Option<String>, Option<String>, String);
+type EditKey = (String, Option<String>, Option<String>, RuleKind);
 
 pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
     // key → (first seen, tag, keyword, files)
@@ -106,7 +107,7 @@ pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
     for fp in plans {
         files += 1;
         for e in &fp.edits {
-            let key = (e.path.clone(), e.before.clone(), e.after.clone(), e.rule.clone());
+            let key = (e.path.clone(), e.before.clone(), e.after.clone(), e.rule);
             let entry = edits.entry(key).or_insert_with(|| {
                 order += 1;
                 (order, e.tag.clone(), e.keyword.clone(), 0)
@@ -172,7 +173,7 @@ mod tests {
             keyword: "K".into(),
             before: Some(before.into()),
             after: Some(after.into()),
-            rule: "code".into(),
+            rule: RuleKind::Code,
             element: 0,
             change: crate::dicom::rewrite::Change::Remove,
         }

@@ -35,3 +35,68 @@ impl Action {
         }
     }
 }
+
+/// Why an element of a plan changes, as reports and the review screen name it: the action of
+/// a profile line, a line of the Basic profile's table, a mask repair, or an identifier found
+/// in text that no line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleKind {
+    Code,
+    KeepYear,
+    Replace,
+    Empty,
+    Remove,
+    Keep,
+    Dummy,
+    Clean,
+    Uid,
+    /// A line of PS3.15 Annex E (`--profile basic`).
+    Basic,
+    /// A segmentation series' tag repair (new UIDs, numbers).
+    Repair,
+    /// An identifier of the patient found where no rule looks (XML text).
+    Residual,
+}
+
+impl RuleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::Code => "code",
+            RuleKind::KeepYear => "keep-year",
+            RuleKind::Replace => "replace",
+            RuleKind::Empty => "empty",
+            RuleKind::Remove => "remove",
+            RuleKind::Keep => "keep",
+            RuleKind::Dummy => "dummy",
+            RuleKind::Clean => "clean",
+            RuleKind::Uid => "uid",
+            RuleKind::Basic => "basic",
+            RuleKind::Repair => "repair",
+            RuleKind::Residual => "residual",
+        }
+    }
+}
+
+impl std::fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Action {
+    /// The rule an edit made by this action is reported under.
+    pub fn rule(&self) -> RuleKind {
+        match self {
+            Action::Code => RuleKind::Code,
+            Action::KeepYear => RuleKind::KeepYear,
+            Action::Replace(_) => RuleKind::Replace,
+            Action::Empty => RuleKind::Empty,
+            Action::Remove => RuleKind::Remove,
+            Action::Keep => RuleKind::Keep,
+            Action::Dummy => RuleKind::Dummy,
+            Action::Clean => RuleKind::Clean,
+            Action::Uid => RuleKind::Uid,
+        }
+    }
+}

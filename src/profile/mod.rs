@@ -12,7 +12,7 @@ use crate::dicom::{Tag, VR, dict};
 pub mod action;
 pub mod annex_e;
 
-pub use action::Action;
+pub use action::{Action, RuleKind};
 
 /// Built-in profiles: (name, TOML text).
 const BUILTIN: &[(&str, &str)] = &[
@@ -232,91 +232,8 @@ impl Profile {
             values.insert(k.clone(), v.clone());
         }
 
-        let mut rules: Vec<(Rule, usize)> = Vec::new();
-        for spec in pf.dicom {
-            let tag_text = spec.tag.get_ref();
-            let at = spec.tag.span().start;
-            let Some(tag) = dict::parse_tag(tag_text) else {
-                let hint = suggest_keyword(tag_text)
-                    .map(|k| format!(" (did you mean {k}?)"))
-                    .unwrap_or_default();
-                return Err(err_at(
-                    at,
-                    format!("unknown tag '{tag_text}': not a DICOM keyword or (gggg,eeee){hint}"),
-                ));
-            };
-            let action = decode_action(&spec.action, &spec.replace, at, &values, &err_at)?;
-            let vr = dict::vr_of(tag);
-            let incompatible = match (&action, vr) {
-                (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
-                (Action::Code | Action::Replace(_), Some(VR::SQ)) => true,
-                (Action::Code | Action::Replace(_) | Action::Clean, Some(v)) => !crate::dicom::text::is_text_vr(v),
-                (Action::Uid, Some(v)) => v != VR::UI,
-                _ => false,
-            };
-            if incompatible {
-                return Err(err_at(
-                    at,
-                    format!(
-                        "`{}` cannot be used on {} (VR {:?})",
-                        action.name(),
-                        tag_text,
-                        vr.unwrap_or(VR::UN)
-                    ),
-                ));
-            }
-            if let Some((_, first)) = rules.iter().find(|(r, _)| r.tag == tag) {
-                let (line, _) = line_col(text, *first);
-                return Err(err_at(
-                    at,
-                    format!("second rule for {tag_text}; the first is on line {line}"),
-                ));
-            }
-            rules.push((Rule { tag, action }, at));
-        }
-        let mut rules: Vec<Rule> = rules.into_iter().map(|(r, _)| r).collect();
-        rules.sort_by_key(|r| r.tag);
-
-        let mut xml = Vec::new();
-        for spec in pf.xml {
-            let (target, at) = match (spec.element, spec.attribute) {
-                (Some(e), None) => (XmlTarget::Element(e.get_ref().clone()), e.span().start),
-                (None, Some(a)) => (XmlTarget::Attribute(a.get_ref().clone()), a.span().start),
-                (Some(e), Some(_)) => {
-                    return Err(err_at(
-                        e.span().start,
-                        "an xml rule names an `element` or an `attribute`, not both".into(),
-                    ));
-                }
-                (None, None) => {
-                    let at = spec.action.as_ref().map(|a| a.span().start).unwrap_or(0);
-                    return Err(err_at(
-                        at,
-                        "an xml rule needs `element = \"Name\"` or `attribute = \"name\"`".into(),
-                    ));
-                }
-            };
-            let name = match &target {
-                XmlTarget::Element(n) | XmlTarget::Attribute(n) => n,
-            };
-            if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
-                return Err(err_at(
-                    at,
-                    format!("'{name}' is not a local XML name (leave out the prefix; use `namespace`)"),
-                ));
-            }
-            let action = decode_action(&spec.action, &spec.replace, at, &values, &err_at)?;
-            if action == Action::Uid {
-                return Err(err_at(at, "`uid` is for DICOM UIDs; XML rules cannot use it".into()));
-            }
-            xml.push(XmlRule {
-                target,
-                under: spec.under,
-                namespace: spec.namespace,
-                ignore_case: spec.ignore_case,
-                action,
-            });
-        }
+        let rules = dicom_rules(pf.dicom, text, &values, &err_at)?;
+        let xml = xml_rules(pf.xml, &values, &err_at)?;
         Ok(Profile {
             name: pf.profile.name,
             description: pf.profile.description,
@@ -359,6 +276,111 @@ impl Profile {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+}
+
+/// The `[[dicom]]` rules of a profile, checked (known tag, an action its VR allows, one rule
+/// per tag), in tag order.
+fn dicom_rules(
+    specs: Vec<RuleSpec>,
+    text: &str,
+    values: &BTreeMap<String, String>,
+    err_at: &dyn Fn(usize, String) -> ProfileError,
+) -> Result<Vec<Rule>, ProfileError> {
+    let mut rules: Vec<(Rule, usize)> = Vec::new();
+    for spec in specs {
+        let tag_text = spec.tag.get_ref();
+        let at = spec.tag.span().start;
+        let Some(tag) = dict::parse_tag(tag_text) else {
+            let hint = suggest_keyword(tag_text)
+                .map(|k| format!(" (did you mean {k}?)"))
+                .unwrap_or_default();
+            return Err(err_at(
+                at,
+                format!("unknown tag '{tag_text}': not a DICOM keyword or (gggg,eeee){hint}"),
+            ));
+        };
+        let action = decode_action(&spec.action, &spec.replace, at, values, err_at)?;
+        let vr = dict::vr_of(tag);
+        let incompatible = match (&action, vr) {
+            (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
+            (Action::Code | Action::Replace(_), Some(VR::SQ)) => true,
+            (Action::Code | Action::Replace(_) | Action::Clean, Some(v)) => !crate::dicom::text::is_text_vr(v),
+            (Action::Uid, Some(v)) => v != VR::UI,
+            _ => false,
+        };
+        if incompatible {
+            return Err(err_at(
+                at,
+                format!(
+                    "`{}` cannot be used on {} (VR {:?})",
+                    action.name(),
+                    tag_text,
+                    vr.unwrap_or(VR::UN)
+                ),
+            ));
+        }
+        if let Some((_, first)) = rules.iter().find(|(r, _)| r.tag == tag) {
+            let (line, _) = line_col(text, *first);
+            return Err(err_at(
+                at,
+                format!("second rule for {tag_text}; the first is on line {line}"),
+            ));
+        }
+        rules.push((Rule { tag, action }, at));
+    }
+    let mut rules: Vec<Rule> = rules.into_iter().map(|(r, _)| r).collect();
+    rules.sort_by_key(|r| r.tag);
+    Ok(rules)
+}
+
+/// The `[[xml]]` rules of a profile, checked (an element or an attribute, a local name, no
+/// `uid`).
+fn xml_rules(
+    specs: Vec<XmlRuleSpec>,
+    values: &BTreeMap<String, String>,
+    err_at: &dyn Fn(usize, String) -> ProfileError,
+) -> Result<Vec<XmlRule>, ProfileError> {
+    let mut xml = Vec::new();
+    for spec in specs {
+        let (target, at) = match (spec.element, spec.attribute) {
+            (Some(e), None) => (XmlTarget::Element(e.get_ref().clone()), e.span().start),
+            (None, Some(a)) => (XmlTarget::Attribute(a.get_ref().clone()), a.span().start),
+            (Some(e), Some(_)) => {
+                return Err(err_at(
+                    e.span().start,
+                    "an xml rule names an `element` or an `attribute`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                let at = spec.action.as_ref().map(|a| a.span().start).unwrap_or(0);
+                return Err(err_at(
+                    at,
+                    "an xml rule needs `element = \"Name\"` or `attribute = \"name\"`".into(),
+                ));
+            }
+        };
+        let name = match &target {
+            XmlTarget::Element(n) | XmlTarget::Attribute(n) => n,
+        };
+        if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
+            return Err(err_at(
+                at,
+                format!("'{name}' is not a local XML name (leave out the prefix; use `namespace`)"),
+            ));
+        }
+        let action = decode_action(&spec.action, &spec.replace, at, values, err_at)?;
+        if action == Action::Uid {
+            return Err(err_at(at, "`uid` is for DICOM UIDs; XML rules cannot use it".into()));
+        }
+        xml.push(XmlRule {
+            target,
+            under: spec.under,
+            namespace: spec.namespace,
+            ignore_case: spec.ignore_case,
+            action,
+        });
+    }
+    Ok(xml)
 }
 
 /// The action of a rule: `action = "…"` or `replace = "…"`, exactly one of them.

@@ -206,27 +206,13 @@ pub fn fetch(
         },
     };
     report.studies = studies.len();
-    let mut wanted = Vec::new();
-    for s in &studies {
-        if !uid_ok(s) {
-            return Err(setup(format!("'{s}' is not a Study Instance UID")));
-        }
-        match query(node, stow, &agent, &format!("/studies/{s}/instances"), "") {
-            Ok(items) => {
-                for i in items {
-                    if let (Some(series), Some(instance)) = (first_string(&i, "0020000E"), first_string(&i, "00080018"))
-                    {
-                        wanted.push(Wanted {
-                            study: s.clone(),
-                            series,
-                            instance,
-                        });
-                    }
-                }
-            }
-            Err(e) => return stop(report, e),
-        }
+    if let Some(s) = studies.iter().find(|s| !uid_ok(s)) {
+        return Err(setup(format!("'{s}' is not a Study Instance UID")));
     }
+    let wanted = match instances_of(node, stow, &agent, &studies) {
+        Ok(w) => w,
+        Err(e) => return stop(report, e),
+    };
     report.instances = wanted.len();
     // What comes from a clinical PACS holds identifiers: folders and files are owner-only.
     crate::key::create_private_dir(into).map_err(|e| setup(format!("cannot create {}: {e}", into.display())))?;
@@ -267,42 +253,47 @@ pub fn fetch(
                 Err(Retrieve::Link(e)) => return stop(report, e),
             }
         };
-        match bytes {
+        match bytes.and_then(|b| keep(&b, w, &dir, &dest)) {
             Err(reason) => report.failed.push(fail(reason)),
-            Ok(bytes) => {
-                // What is written must be DICOM, and the instance that was asked for.
-                match crate::dicom::parse::parse_bytes(bytes.clone()) {
-                    Ok(p)
-                        if p.top_string(crate::dicom::tags::SOP_INSTANCE_UID)
-                            .as_deref()
-                            .map(|u| u.trim_end_matches(['\0', ' ']))
-                            == Some(w.instance.as_str()) => {}
-                    Ok(_) => {
-                        report
-                            .failed
-                            .push(fail("the node sent another instance than the one asked for".into()));
-                        continue;
-                    }
-                    Err(e) => {
-                        report
-                            .failed
-                            .push(fail(format!("the node sent something that is not readable DICOM: {e}")));
-                        continue;
-                    }
-                }
-                let written = crate::key::create_private_dir(&dir)
-                    .and_then(|()| crate::atomic::write_file(&dest, 0o600, |out| out.write_all(&bytes)));
-                match written {
-                    Ok(()) => report.written += 1,
-                    Err(e) => report
-                        .failed
-                        .push(fail(format!("cannot write {}: {e}", dest.display()))),
-                }
-            }
+            Ok(()) => report.written += 1,
         }
         progress(done + 1, total);
     }
     Ok(report)
+}
+
+/// Every instance of the studies, as the node lists them.
+fn instances_of(node: &Node, stow: &Stow, agent: &ureq::Agent, studies: &[String]) -> Result<Vec<Wanted>, LinkError> {
+    let mut wanted = Vec::new();
+    for s in studies {
+        for i in query(node, stow, agent, &format!("/studies/{s}/instances"), "")? {
+            if let (Some(series), Some(instance)) = (first_string(&i, "0020000E"), first_string(&i, "00080018")) {
+                wanted.push(Wanted {
+                    study: s.clone(),
+                    series,
+                    instance,
+                });
+            }
+        }
+    }
+    Ok(wanted)
+}
+
+/// Writes what the node sent for `w` to `dest` (owner-only), if it is readable DICOM and the
+/// instance that was asked for.
+fn keep(bytes: &[u8], w: &Wanted, dir: &Path, dest: &Path) -> Result<(), String> {
+    match crate::dicom::parse::parse_bytes(bytes.to_vec()) {
+        Ok(p)
+            if p.top_string(crate::dicom::tags::SOP_INSTANCE_UID)
+                .as_deref()
+                .map(|u| u.trim_end_matches(['\0', ' ']))
+                == Some(w.instance.as_str()) => {}
+        Ok(_) => return Err("the node sent another instance than the one asked for".into()),
+        Err(e) => return Err(format!("the node sent something that is not readable DICOM: {e}")),
+    }
+    crate::key::create_private_dir(dir)
+        .and_then(|()| crate::atomic::write_file(dest, 0o600, |out| out.write_all(bytes)))
+        .map_err(|e| format!("cannot write {}: {e}", dest.display()))
 }
 
 enum Retrieve {

@@ -360,65 +360,8 @@ fn run(
         log_warnings: std::mem::take(&mut log.warnings),
     };
     let total = files.len();
-    let mut done = 0usize;
     progress(0, total);
-
-    // What the log already holds is left out first; what remains goes in the transport's order.
-    let mut pending: Vec<(&SendFile, String)> = Vec::new();
-    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
-    for f in files {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        let missing = |what: &str| InstanceStatus {
-            path: f.path.clone(),
-            sop_instance_uid: f.sop_instance_uid.clone(),
-            code: None,
-            reason: format!("no {what} in the file: it cannot be stored"),
-        };
-        if f.sop_instance_uid.is_empty() {
-            report.failed.push(missing("SOP Instance UID"));
-            done += 1;
-            continue;
-        }
-        if f.sop_class_uid.is_empty() {
-            report.failed.push(missing("SOP Class UID"));
-            done += 1;
-            continue;
-        }
-        // A node keeps one instance per UID: a second file with the same UID would replace
-        // the first there, or be dropped.
-        if let Some(first) = seen.insert(f.sop_instance_uid.as_str(), f.path.as_path()) {
-            report.failed.push(InstanceStatus {
-                path: f.path.clone(),
-                sop_instance_uid: f.sop_instance_uid.clone(),
-                code: None,
-                reason: format!(
-                    "the same SOP Instance UID as {}: the node would keep only one of them",
-                    first.display()
-                ),
-            });
-            seen.insert(f.sop_instance_uid.as_str(), first);
-            done += 1;
-            continue;
-        }
-        match digest(&root.join(&f.path)) {
-            Err(e) => {
-                report.failed.push(InstanceStatus {
-                    path: f.path.clone(),
-                    sop_instance_uid: f.sop_instance_uid.clone(),
-                    code: None,
-                    reason: format!("cannot read the file: {e}"),
-                });
-                done += 1;
-            }
-            Ok(sha) if !opts.again && log.delivered(&to, &f.sop_instance_uid, &sha).is_some() => {
-                report.already_sent += 1;
-                done += 1;
-            }
-            Ok(sha) => pending.push((f, sha)),
-        }
-    }
+    let (mut pending, mut done) = pending(root, files, opts, &log, &to, &mut report, cancel);
     progress(done, total);
     if cancel.load(Ordering::Relaxed) {
         report.cancelled = true;
@@ -444,50 +387,16 @@ fn run(
         let mut tries = 0u32;
         while !todo.is_empty() {
             let files: Vec<&SendFile> = todo.iter().map(|(f, _)| *f).collect();
-            let result = transport.store(root, &files);
             let mut again: Vec<&(&SendFile, String)> = Vec::new();
-            match result {
+            match transport.store(root, &files) {
                 Ok(attempts) => {
                     for (pair, a) in todo.iter().zip(attempts) {
-                        let (f, sha) = *pair;
-                        match a.outcome {
-                            Outcome::Transient if tries < node.retries => again.push(pair),
-                            Outcome::Failure | Outcome::Transient => {
-                                report.failed.push(InstanceStatus {
-                                    path: f.path.clone(),
-                                    sop_instance_uid: f.sop_instance_uid.clone(),
-                                    code: a.code,
-                                    reason: a.detail,
-                                });
-                                done += 1;
-                            }
-                            Outcome::Success | Outcome::Warning => {
-                                let warning = a.outcome == Outcome::Warning;
-                                log.append(Record {
-                                    time: log::now(),
-                                    node: node.name.clone(),
-                                    to: to.clone(),
-                                    path: f.path.to_string_lossy().into_owned(),
-                                    sop_class_uid: f.sop_class_uid.clone(),
-                                    sop_instance_uid: f.sop_instance_uid.clone(),
-                                    sha256: sha.clone(),
-                                    transfer_syntax: a.transfer_syntax.clone(),
-                                    status: if warning { "warning" } else { "success" }.into(),
-                                    code: a.code.clone(),
-                                    detail: warning.then(|| a.detail.clone()),
-                                })?;
-                                if warning {
-                                    report.warnings.push(InstanceStatus {
-                                        path: f.path.clone(),
-                                        sop_instance_uid: f.sop_instance_uid.clone(),
-                                        code: a.code,
-                                        reason: a.detail,
-                                    });
-                                }
-                                report.sent += 1;
-                                done += 1;
-                            }
+                        if a.outcome == Outcome::Transient && tries < node.retries {
+                            again.push(pair);
+                            continue;
                         }
+                        record(&mut report, &mut log, node, &to, pair, a)?;
+                        done += 1;
                     }
                     progress(done, total);
                 }
@@ -521,6 +430,110 @@ fn run(
     report.not_sent = total - done;
     progress(done, total);
     Ok(report)
+}
+
+/// The files still to send, with their digests, and how many are done already: what the log
+/// holds as delivered is left out, and files that cannot be stored (no UIDs, a UID twice,
+/// unreadable) are failures in `report`.
+fn pending<'f>(
+    root: &Path,
+    files: &'f [SendFile],
+    opts: &SendOptions,
+    log: &SendLog,
+    to: &str,
+    report: &mut SendReport,
+    cancel: &AtomicBool,
+) -> (Vec<(&'f SendFile, String)>, usize) {
+    let mut pending = Vec::new();
+    let mut done = 0usize;
+    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
+    for f in files {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let failed = |reason: String| InstanceStatus {
+            path: f.path.clone(),
+            sop_instance_uid: f.sop_instance_uid.clone(),
+            code: None,
+            reason,
+        };
+        let missing = |what: &str| failed(format!("no {what} in the file: it cannot be stored"));
+        if f.sop_instance_uid.is_empty() {
+            report.failed.push(missing("SOP Instance UID"));
+            done += 1;
+            continue;
+        }
+        if f.sop_class_uid.is_empty() {
+            report.failed.push(missing("SOP Class UID"));
+            done += 1;
+            continue;
+        }
+        // A node keeps one instance per UID: a second file with the same UID would replace
+        // the first there, or be dropped.
+        if let Some(first) = seen.insert(f.sop_instance_uid.as_str(), f.path.as_path()) {
+            report.failed.push(failed(format!(
+                "the same SOP Instance UID as {}: the node would keep only one of them",
+                first.display()
+            )));
+            seen.insert(f.sop_instance_uid.as_str(), first);
+            done += 1;
+            continue;
+        }
+        match digest(&root.join(&f.path)) {
+            Err(e) => {
+                report.failed.push(failed(format!("cannot read the file: {e}")));
+                done += 1;
+            }
+            Ok(sha) if !opts.again && log.delivered(to, &f.sop_instance_uid, &sha).is_some() => {
+                report.already_sent += 1;
+                done += 1;
+            }
+            Ok(sha) => pending.push((f, sha)),
+        }
+    }
+    (pending, done)
+}
+
+/// The final answer of the node for one file: a failure in the report, or a delivery in the
+/// log (with its warning in the report).
+fn record(
+    report: &mut SendReport,
+    log: &mut SendLog,
+    node: &Node,
+    to: &str,
+    (f, sha): &(&SendFile, String),
+    a: Attempt,
+) -> Result<(), SendError> {
+    let status = |code, reason| InstanceStatus {
+        path: f.path.clone(),
+        sop_instance_uid: f.sop_instance_uid.clone(),
+        code,
+        reason,
+    };
+    match a.outcome {
+        Outcome::Failure | Outcome::Transient => report.failed.push(status(a.code, a.detail)),
+        Outcome::Success | Outcome::Warning => {
+            let warning = a.outcome == Outcome::Warning;
+            log.append(Record {
+                time: log::now(),
+                node: node.name.clone(),
+                to: to.to_string(),
+                path: f.path.to_string_lossy().into_owned(),
+                sop_class_uid: f.sop_class_uid.clone(),
+                sop_instance_uid: f.sop_instance_uid.clone(),
+                sha256: sha.clone(),
+                transfer_syntax: a.transfer_syntax.clone(),
+                status: if warning { "warning" } else { "success" }.into(),
+                code: a.code.clone(),
+                detail: warning.then(|| a.detail.clone()),
+            })?;
+            if warning {
+                report.warnings.push(status(a.code, a.detail));
+            }
+            report.sent += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Waits `d`, looking at `cancel` every 50 ms; false when cancelled.

@@ -17,7 +17,6 @@ pub mod panes;
 pub mod rows;
 mod runtime;
 pub mod testing;
-pub mod text;
 pub mod theme;
 pub mod view;
 

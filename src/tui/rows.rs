@@ -11,7 +11,7 @@ use crate::review::{Status, Workspace};
 use crate::scan::{Index, Instance, Patient, Series, Study};
 
 use super::decision::shown_status;
-use super::text::{file_name, fmt_date};
+use crate::present::{file_name, fmt_date};
 
 /// A row of the patients pane.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,8 +13,8 @@ use super::layout::{MIN_HEIGHT, MIN_WIDTH, areas};
 use super::panes::browser::{self, BrowserView};
 use super::panes::diff::{self, DiffView};
 use super::panes::mapping::{self, MappingView, RepairState};
-use super::text::{fit, fit_path};
 use super::theme::Theme;
+use crate::present::{fit, fit_path};
 
 pub fn draw(f: &mut Frame, app: &App) {
     let size = f.area();

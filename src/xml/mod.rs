@@ -43,7 +43,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::identity::Identity;
-use crate::profile::{Action, XmlRule, XmlTarget};
+use crate::profile::{Action, RuleKind, XmlRule, XmlTarget};
 use crate::residual::{IdentifierKind, Identifiers, name_forms};
 use crate::values::dates::keep_year;
 
@@ -98,7 +98,7 @@ pub struct XmlEdit {
     pub after: Option<String>,
     /// The profile action (`code`, `keep-year`, `replace`, `empty`, `remove`) or `residual`
     /// for another occurrence of the patient's name, ID or birth date.
-    pub rule: String,
+    pub rule: RuleKind,
 }
 
 /// Everything that will change in one XML file. Pure data: building it writes nothing.
@@ -500,7 +500,7 @@ struct Pending {
     offset: usize,
     before: String,
     after: Option<String>,
-    rule: &'static str,
+    rule: RuleKind,
 }
 
 struct Planner<'a, 'r> {
@@ -643,7 +643,7 @@ impl<'a> Planner<'a, '_> {
                         offset: a.name.start,
                         before,
                         after: None,
-                        rule: Action::Remove.name(),
+                        rule: RuleKind::Remove,
                     });
                 }
                 Some(i) if self.rules.rules[i].action == Action::Keep => {}
@@ -683,7 +683,7 @@ impl<'a> Planner<'a, '_> {
                 offset: rem.offset,
                 before,
                 after: None,
-                rule: Action::Remove.name(),
+                rule: RuleKind::Remove,
             });
         }
         let Some(frame) = self.frames.pop() else {
@@ -778,7 +778,7 @@ impl<'a> Planner<'a, '_> {
                 offset: at,
                 before: before.to_string(),
                 after: Some(after.to_string()),
-                rule: "residual",
+                rule: RuleKind::Residual,
             });
         }
         self.spare = value.recycle();
@@ -839,7 +839,7 @@ impl<'a> Planner<'a, '_> {
             offset: at,
             before: text[range].to_string(),
             after: Some(after),
-            rule: action.name(),
+            rule: action.rule(),
         });
         Ok(())
     }
@@ -864,7 +864,7 @@ impl<'a> Planner<'a, '_> {
                 line: lines.line_at(p.offset),
                 before: p.before,
                 after: p.after,
-                rule: p.rule.to_string(),
+                rule: p.rule,
             });
         }
         let warnings = self
@@ -959,7 +959,7 @@ mod tests {
         let got: Vec<(&str, usize, &str)> = plan
             .edits
             .iter()
-            .map(|e| (e.path.as_str(), e.line, e.rule.as_str()))
+            .map(|e| (e.path.as_str(), e.line, e.rule.name()))
             .collect();
         assert_eq!(
             got,
@@ -1024,7 +1024,7 @@ mod tests {
     fn rejected_edits_are_not_written() {
         let doc = "<r><PatientID>MAP001</PatientID><n>Alice</n></r>";
         let (_, mut plan) = run(doc);
-        plan.retain_edits(|e| e.rule != "residual");
+        plan.retain_edits(|e| e.rule != RuleKind::Residual);
         let out = rewrite_to_vec(doc.as_bytes(), &plan).unwrap();
         assert_eq!(out, b"<r><PatientID>P0001</PatientID><n>Alice</n></r>");
     }

@@ -29,23 +29,26 @@ pub fn stage(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Runs scan → plan → apply with the library, like `dams apply --yes`.
-pub fn apply_lib(input: &Path, out: &Path, key: &Path, profile: Option<&str>) -> dams::apply::ApplyReport {
-    let cancel = AtomicBool::new(false);
-    let index = dams::scan::scan(input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).expect("scan");
+/// An engine over the key store at `key` with a profile, made the way the CLI makes one.
+pub fn engine(key: &Path, profile: Option<&str>) -> dams::engine::Engine {
     let profile = dams::profile::Profile::resolve(profile, &[]).expect("profile");
-    let mut keystore = dams::key::KeyStore::open(key).expect("key");
-    let planner = dams::plan::Planner::new(&index, profile, &keystore);
-    dams::apply::apply(
-        &index,
-        &planner,
-        &mut keystore,
-        &dams::apply::Target::Folder(out.to_path_buf()),
-        None,
-        &|_, _| {},
-        &cancel,
-    )
-    .expect("apply")
+    dams::engine::Engine::open(key, profile, dams::progress::Cancel::new()).expect("engine")
+}
+
+/// Runs scan → prepare → apply through the engine, like `dams apply --yes`.
+pub fn apply_lib(input: &Path, out: &Path, key: &Path, profile: Option<&str>) -> dams::apply::ApplyReport {
+    let mut engine = engine(key, profile);
+    let index = engine.scan(input, Vec::new(), &dams::progress::quiet).expect("scan");
+    let prepared = engine.prepare(&index);
+    engine
+        .apply(
+            &index,
+            &prepared,
+            &dams::apply::Target::Folder(out.to_path_buf()),
+            None,
+            &dams::progress::quiet,
+        )
+        .expect("apply")
 }
 
 /// Reads a file with dicom-rs, raw data sets (no file meta) included.

@@ -201,7 +201,7 @@ impl App {
             }
             PickFor::Xml(path) | PickFor::File(path) => {
                 let before = self.owner_of(&path);
-                let name = crate::tui::text::file_name(&path);
+                let name = crate::present::file_name(&path);
                 let said = match &choice {
                     Some(p) => format!("{name} assigned to {}", crate::scan::index::label(p)),
                     None => format!("{name} back to automatic"),

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use super::App;
 use crate::link::SegmentationGroup;
+use crate::present::fmt_date;
 use crate::scan::{Instance, Outcome as ScanOutcome, XmlFile};
 use crate::tui::dialogs::Dialog;
 use crate::tui::dialogs::confirm;
 use crate::tui::messages::{DiffRequest, Effect, PrepareJob, Prepared, Step};
 use crate::tui::panes::diff::{self, DiffData, DiffRow, DiffTarget, Heading};
 use crate::tui::rows::{self, Node};
-use crate::tui::text::fmt_date;
 use crate::tui::theme::{Notice, Tone};
 
 impl App {

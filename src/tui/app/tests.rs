@@ -200,7 +200,7 @@ impl Rig {
                 keyword: format!("Element{i}"),
                 before: Some(format!("before {i}")),
                 after: Some(format!("after {i}")),
-                rule: "replace".into(),
+                rule: crate::profile::RuleKind::Replace,
                 files,
             })
             .collect();

@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::{Outcome, Scroll, centered, frame};
+use crate::present::wrap;
 use crate::tui::keys::{Action, HelpLine, help_lines};
-use crate::tui::text::wrap;
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone, Default)]

@@ -203,7 +203,7 @@ impl TextBox {
         let wrapped: Vec<(super::theme::Tone, String)> = self
             .lines
             .iter()
-            .flat_map(|(tone, l)| super::text::wrap(l, inner_w).into_iter().map(move |w| (*tone, w)))
+            .flat_map(|(tone, l)| crate::present::wrap(l, inner_w).into_iter().map(move |w| (*tone, w)))
             .collect();
         // Two rows of border, a blank row and the keys.
         let h = u16::try_from(wrapped.len() + 4).unwrap_or(u16::MAX);

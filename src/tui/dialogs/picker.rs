@@ -11,10 +11,10 @@ use ratatui::text::Line;
 use super::{Intent, Outcome, keys_line, with_keys};
 use crate::link::{Links, SegmentationGroup, SuggestionReason};
 use crate::plan::Planner;
+use crate::present::fit;
 use crate::review::Workspace;
 use crate::scan::Index;
 use crate::tui::keys::{Action, Context};
-use crate::tui::text::fit;
 use crate::tui::theme::Theme;
 
 /// What a picker decides.

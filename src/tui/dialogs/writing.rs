@@ -9,8 +9,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Clear, Gauge, Paragraph};
 
 use super::{Intent, Outcome, centered, frame, keys_line};
+use crate::present::{fit, fit_path};
 use crate::tui::keys::{Action, Context};
-use crate::tui::text::{fit, fit_path};
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use crate::present::fit;
 use crate::review::Status;
 use crate::tui::keys::Action;
 use crate::tui::rows::{Node, Row, RowTone};
-use crate::tui::text::fit;
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Default)]
@@ -194,7 +194,7 @@ fn row_line(t: &Theme, r: &Row, width: usize, selected: bool, focused: bool) -> 
     let detail = fit(&detail, width.saturating_sub(fixed + 12));
     let room = width.saturating_sub(fixed + detail.chars().count()).max(4);
     let label = if r.path_label {
-        crate::tui::text::fit_path(std::path::Path::new(&r.label), room)
+        crate::present::fit_path(std::path::Path::new(&r.label), room)
     } else {
         fit(&r.label, room)
     };

@@ -13,9 +13,10 @@ use ratatui::widgets::{Block, Borders, Paragraph, Scrollbar, ScrollbarOrientatio
 
 use crate::plan::summary::{EditCount, EditGroup, Summary};
 use crate::plan::{FileError, XmlFilePlan};
+use crate::present::{count, fit, one_line, wrap};
+use crate::profile::RuleKind;
 use crate::scan::{Instance, XmlFile};
 use crate::tui::keys::Action;
-use crate::tui::text::{count, fit, one_line, wrap};
 use crate::tui::theme::{Theme, Tone};
 
 /// The files a diff is about.
@@ -61,7 +62,7 @@ pub struct EditRow {
     pub note: String,
     pub before: String,
     pub after: String,
-    pub rule: String,
+    pub rule: RuleKind,
     /// How many files have exactly this edit, when not all of them.
     pub files: Option<usize>,
     /// Of how many files (the target's).
@@ -230,7 +231,7 @@ fn edit_row(e: &EditCount, files: Option<usize>, of: usize) -> EditRow {
         note: e.keyword.clone(),
         before: e.before.as_deref().map(one_line).unwrap_or_else(|| "(absent)".into()),
         after: e.after.as_deref().map(one_line).unwrap_or_else(|| "(removed)".into()),
-        rule: e.rule.clone(),
+        rule: e.rule,
         files,
         of,
         many: false,
@@ -298,10 +299,10 @@ fn xml_rows(x: &XmlFilePlan, out: &mut Vec<DiffRow>) {
     for e in &x.plan.edits {
         out.push(DiffRow::Edit(EditRow {
             element: format!("{}:{}", e.line, e.path),
-            note: e.rule.clone(),
+            note: e.rule.to_string(),
             before: one_line(&e.before),
             after: e.after.as_deref().map(one_line).unwrap_or_else(|| "(removed)".into()),
-            rule: e.rule.clone(),
+            rule: e.rule,
             files: None,
             of: 1,
             many: false,
@@ -533,7 +534,7 @@ mod tests {
             note: note.into(),
             before: before.into(),
             after: after.into(),
-            rule: "replace".into(),
+            rule: RuleKind::Replace,
             files,
             of: 24,
             many: false,

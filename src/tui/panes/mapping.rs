@@ -11,8 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::link::{LinkStatus, Links, SegmentationGroup, SegmentationKind};
+use crate::present::{fit, wrap};
 use crate::tui::keys::Action;
-use crate::tui::text::{fit, wrap};
 use crate::tui::theme::{Theme, Tone};
 
 #[derive(Debug, Default)]
@@ -86,33 +86,7 @@ pub fn group_line(g: &SegmentationGroup) -> GroupLine {
 
 /// The lines about the highlighted group: votes, manual link, suggestions, flags, repair.
 pub fn details(g: &SegmentationGroup, links: &Links, repair: RepairState, focused: bool) -> Vec<(Tone, String)> {
-    let ev = &g.evidence;
-    let votes: Vec<String> = ev
-        .votes
-        .iter()
-        .map(|v| {
-            let name = links
-                .sources
-                .iter()
-                .find(|s| s.series_uid == v.series_uid)
-                .map(|s| short(&s.folder))
-                .unwrap_or_else(|| "?".into());
-            format!("{} refs → {name}", v.references)
-        })
-        .collect();
-    let mut out = vec![(
-        Tone::Plain,
-        format!(
-            "{}; {} missing; {} ignored",
-            if votes.is_empty() {
-                "no reference resolves".into()
-            } else {
-                votes.join(", ")
-            },
-            ev.missing,
-            ev.ignored()
-        ),
-    )];
+    let mut out = vec![(Tone::Plain, g.evidence.line(links, short))];
     if g.status == LinkStatus::Manual {
         out.push((
             Tone::Key,

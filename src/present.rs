@@ -1,5 +1,5 @@
-//! How values read on screen: shortening to a width (text from the end, paths from the
-//! front), dates, counts. Pure functions shared by every pane and dialog.
+//! How values read to a person, on the review screen and in the command line's text: shortening
+//! to a width (text from the end, paths from the front), dates, counts, one-line values.
 
 use std::path::Path;
 
