@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::dicom::dict;
 use crate::dicom::parse::Parsed;
 
-use crate::plan::dates::date_forms;
-use crate::scan::Identity;
+use crate::identity::Identity;
+use crate::values::dates::date_forms;
 
 /// Shorter strings would match everywhere (initials, two-digit numbers).
 const MIN_LEN: usize = 3;
@@ -210,7 +210,7 @@ pub fn name_forms(name: &str) -> Vec<String> {
 /// form. Strings of every patient are listed, so text naming several patients is cleaned of
 /// all of them, each by their own code.
 pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> Vec<(String, String)> {
-    use crate::plan::dates::keep_year;
+    use crate::values::dates::keep_year;
     let mut pats: Vec<(String, String)> = Vec::new();
     for (code, identity) in patients {
         for id in identity.ids.iter().chain(&identity.other_ids) {
@@ -291,7 +291,7 @@ const PATH_STOP_WORDS: &[&str] = &[
 /// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
 /// (two parts or more) and the birth date as YYYYMMDD always count.
 pub fn path_patterns(code: &str, identity: &Identity) -> Vec<(String, String)> {
-    use crate::plan::dates::keep_year;
+    use crate::values::dates::keep_year;
     let mut pats: Vec<(String, String)> = Vec::new();
     for id in identity.ids.iter().chain(&identity.other_ids) {
         let id = id.trim();

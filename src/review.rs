@@ -22,6 +22,9 @@ pub enum Status {
     Approved,
     Written,
     Failed,
+    /// A write was cancelled after some of the patient's files were written: the output
+    /// holds part of them (each one complete); writing again finishes it.
+    PartlyWritten,
 }
 
 impl Status {
@@ -32,6 +35,7 @@ impl Status {
             Status::Approved => "approved",
             Status::Written => "written",
             Status::Failed => "failed",
+            Status::PartlyWritten => "partly written",
         }
     }
 }
@@ -301,6 +305,22 @@ mod tests {
         );
         assert_eq!(ws.status("P1"), Status::Written);
         assert_eq!(ws.patients["P1"].written_to.as_deref(), Some(Path::new("/out")));
+    }
+
+    /// A write cancelled part way is remembered as such.
+    #[test]
+    fn partly_written_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        let mut state = ReviewState::open_beside(&key).unwrap();
+        state
+            .update(dir.path(), |w| w.set_status("P1", Status::PartlyWritten))
+            .unwrap();
+        let text = fs::read_to_string(path_beside(&key)).unwrap();
+        assert!(text.contains("\"partly-written\""), "{text}");
+        let again = ReviewState::open_beside(&key).unwrap();
+        assert_eq!(again.workspace(dir.path()).status("P1"), Status::PartlyWritten);
+        assert_eq!(Status::PartlyWritten.label(), "partly written");
     }
 
     #[test]

@@ -185,7 +185,12 @@ fn map_takes_no_compressed_copy_for_a_segmentation() {
         return;
     }
     let map = dams(&data).arg("map").arg(&input).arg("--json").output().unwrap();
-    assert!(map.status.success(), "{}", String::from_utf8_lossy(&map.stderr));
+    // 1: some segmentation has no sure source (the SEGs' CT is not in the corpus).
+    assert!(
+        matches!(map.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&map.stderr)
+    );
     let map: serde_json::Value = serde_json::from_slice(&map.stdout).unwrap();
     let files_of = |key: &str| -> Vec<String> {
         map[key]

@@ -285,7 +285,12 @@ fn planned(data: &Path, input: &Path, profile: &str) -> Vec<(String, String, BTr
 /// The files `dams map --json` takes for segmentations (their tags may be repaired).
 fn segmentation_files(data: &Path, input: &Path) -> BTreeSet<String> {
     let map = dams(data).arg("map").arg(input).arg("--json").output().unwrap();
-    assert!(map.status.success(), "{}", String::from_utf8_lossy(&map.stderr));
+    // 1: some segmentation has no sure source (the SEGs' CT is not in the corpus).
+    assert!(
+        matches!(map.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&map.stderr)
+    );
     let map: serde_json::Value = serde_json::from_slice(&map.stdout).unwrap();
     map["groups"]
         .as_array()

@@ -48,7 +48,6 @@ mod classify;
 mod geometry;
 mod repair;
 mod resolve;
-pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -134,7 +133,6 @@ pub struct Evidence {
     /// References to the file's own SOP Instance UID.
     pub itself: usize,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_series: Vec<String>,
 }
 
@@ -202,10 +200,8 @@ pub struct SourceSeries {
     /// no copy of another image (compressed copies and the like are counted only in a series
     /// that has nothing else).
     pub slices: usize,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub frame_of_reference_uid: String,
     /// Every file of the series is a localizer.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub localizer: bool,
 }
 
@@ -344,9 +340,7 @@ pub struct SegmentationGroup {
     /// Why its files are taken for a segmentation (the SOP class, or the header's clues).
     pub classification: Vec<Clue>,
     /// Candidates for a group that did not resolve; never a link by themselves.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<Suggestion>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
     /// Index into `Links::sources` of the resolved source.
     #[serde(skip)]

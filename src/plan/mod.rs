@@ -1,28 +1,33 @@
 //! The Plan: for every file, the exact edits (tag, before, after, rule) and its destination;
 //! for the key, the entries it will need. Building a plan writes nothing.
 
-pub mod dates;
+pub mod mapping;
+pub mod stream;
 pub mod summary;
-pub mod uid;
+
+pub use stream::{Mode, PlanSink, PlannedFile, stream};
+
+// Moved to `crate::values`; re-exported while other code moves over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{Action, Profile};
 use crate::dicom::parse::TOP;
-use crate::dicom::parse::{ElementKind, Parsed, parse_file};
+use crate::dicom::parse::{ElementKind, Parsed};
 use crate::dicom::rewrite::{Change, Insert};
 use crate::dicom::tags;
 use crate::dicom::{Tag, VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
 use crate::link::{Links, Repair, StaleOverride};
+use crate::profile::{Action, Profile};
+use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::review::Workspace;
-use crate::scan::{Index, Instance, Progress, Unreadable};
+use crate::scan::{Index, Instance, Unreadable};
+use crate::values::{dates, uid};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;
@@ -59,10 +64,8 @@ pub struct FilePlan {
     pub dest: PathBuf,
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Identifying values of the patient that the profile leaves in place.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub residual: Vec<Residual>,
     /// Elements added (a repaired mask lacking InstanceNumber, say).
     #[serde(skip)]
@@ -98,10 +101,34 @@ pub struct PatientPlan {
     pub new_code: bool,
     pub files: Vec<FilePlan>,
     /// The patient's XML sidecars.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xml: Vec<XmlFilePlan>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FileError>,
+}
+
+impl PatientPlan {
+    /// The plan of a patient before any of its files.
+    pub fn empty(patient: &crate::scan::Patient, planner: &Planner) -> PatientPlan {
+        PatientPlan {
+            new_code: planner.is_new(&patient.patient_id),
+            patient_id: patient.patient_id.clone(),
+            patient_key: patient.patient_id.clone(),
+            formed_by: patient.formed(),
+            looks_pseudonymised: planner.looks_pseudonymised(&patient.patient_id).map(str::to_string),
+            code: planner.code(&patient.patient_id).unwrap_or_default().to_string(),
+            files: Vec::new(),
+            xml: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Files, XML files and failures in path order (they arrive in whatever order the
+    /// workers finish).
+    pub fn sorted(mut self) -> PatientPlan {
+        self.files.sort_by(|a, b| a.source.cmp(&b.source));
+        self.xml.sort_by(|a, b| a.source.cmp(&b.source));
+        self.failed.sort_by(|a, b| a.path.cmp(&b.path));
+        self
+    }
 }
 
 fn real_id<S: serde::Serializer>(key: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -204,9 +231,9 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     let mode = profile.segmentation.repair;
     let repairs = links.repairs(&key.secret(), |g| {
         let wanted = match mode {
-            crate::config::Repair::Flagged => g.needs_repair(),
-            crate::config::Repair::All => g.repairable(),
-            crate::config::Repair::None => false,
+            crate::profile::Repair::Flagged => g.needs_repair(),
+            crate::profile::Repair::All => g.repairable(),
+            crate::profile::Repair::None => false,
         };
         wanted && !ws.no_repair.contains(&g.key)
     });
@@ -239,7 +266,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         }
     }
     // One search over every patient's identifiers: a file may name others than its owner.
-    let coded: Vec<(String, &crate::scan::Identity, String)> = index
+    let coded: Vec<(String, &crate::identity::Identity, String)> = index
         .patients
         .iter()
         .filter_map(|p| {
@@ -533,6 +560,13 @@ impl Planner {
             .xml_contexts
             .get(pid)
             .ok_or_else(|| fail("internal: the patient has no code".into()))?;
+        if !crate::paths::plain_relative(&x.path) {
+            return Err(fail("refused: not a plain path inside the input folder".into()));
+        }
+        let meta = std::fs::metadata(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if meta.len() != x.size || (x.modified.is_some() && meta.modified().ok() != x.modified) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
         let bytes = std::fs::read(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
         let mut plan = crate::xml::plan(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
         if let Some(w) = self.dest_warning(&x.path) {
@@ -558,11 +592,39 @@ impl Planner {
 
     /// Reads the file and plans it.
     pub fn plan_file(&self, root: &Path, inst: &Instance, patient_id: &str) -> Result<(Parsed, FilePlan), FileError> {
-        let parsed = parse_file(&root.join(&inst.path)).map_err(|e| FileError {
+        self.plan_instance(root, inst, patient_id, Mode::Review)
+            .map(|p| (p.parsed, p.plan))
+    }
+
+    /// Reads a file of the Index again, checks that it is still the file that was scanned,
+    /// and plans it. The file's metadata comes along (its mode is kept on output).
+    pub fn plan_instance(
+        &self,
+        root: &Path,
+        inst: &Instance,
+        patient_id: &str,
+        mode: Mode,
+    ) -> Result<PlannedFile, FileError> {
+        let fail = |reason: String| FileError {
             path: inst.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut plan = self.plan_parsed(&parsed, &inst.path, patient_id)?;
+            reason,
+        };
+        if !crate::paths::plain_relative(&inst.path) {
+            return Err(fail("refused: not a plain path inside the input folder".into()));
+        }
+        let (parsed, meta) =
+            crate::dicom::parse::parse_file_meta(&root.join(&inst.path)).map_err(|e| fail(e.to_string()))?;
+        if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
+        // Size and time can stay the same while the content changes (a copy that kept the old
+        // time): the file must still be the instance, of the patient, that was scanned.
+        let now = |tag| parsed.top_string(tag).unwrap_or_default();
+        let pid = now(tags::PATIENT_ID);
+        if now(tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.trim().is_empty() || pid == patient_id) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
+        let mut plan = self.plan_parsed_with(&parsed, &inst.path, patient_id, mode == Mode::Review)?;
         if let Some(how) = inst.placed_by {
             plan.warnings
                 .push(format!("the file has no PatientID: {}", how.reason()));
@@ -576,7 +638,7 @@ impl Planner {
         if let Some(w) = self.dest_warning(&inst.path) {
             plan.warnings.push(w.to_string());
         }
-        Ok((parsed, plan))
+        Ok(PlannedFile { parsed, meta, plan })
     }
 
     /// Plans an already parsed file.
@@ -860,12 +922,15 @@ impl Planner {
 /// with the Basic Profile and each option in force.
 fn plan_deidentified(
     parsed: &Parsed,
-    a: &crate::annex_e::AnnexE,
+    a: &crate::profile::annex_e::AnnexE,
     edits: &mut Vec<Edit>,
     inserts: &mut Vec<Insert>,
 ) -> Result<(), String> {
     use crate::dicom::Tag;
-    let mut method = vec![format!("DICOM {} Basic Profile (dams)", crate::annex_e::EDITION)];
+    let mut method = vec![format!(
+        "DICOM {} Basic Profile (dams)",
+        crate::profile::annex_e::EDITION
+    )];
     let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
     for o in &a.options {
         codes.push(o.code());
@@ -997,80 +1062,17 @@ fn private_creators(parsed: &Parsed) -> HashMap<(u32, Tag), usize> {
     map
 }
 
-/// A dummy value for action D, valid for the VR (and short enough for all of them).
-pub(crate) fn dummy_text(vr: VR) -> &'static str {
-    match vr {
-        VR::DA => "19000101",
-        VR::DT => "19000101000000",
-        VR::TM => "000000",
-        VR::AS => "000D",
-        VR::DS | VR::IS => "0",
-        VR::UI => "2.25.0",
-        VR::UR => "urn:x-dams:anonymized",
-        _ => "ANONYMIZED",
-    }
-}
+pub(crate) use crate::values::dummy_text;
 
-/// Plans every file of the Index (reading headers again, in parallel).
+/// Plans every file of the Index into one [`Plan`] value (`None`: cancelled).
 pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &AtomicBool) -> Option<Plan> {
-    let total = index.file_count();
-    let done = AtomicUsize::new(0);
-    let mut patients = Vec::new();
-    for p in &index.patients {
-        let code = planner.code(&p.patient_id).unwrap_or_default().to_string();
-        let insts: Vec<&Instance> = p.instances().collect();
-        let results: Vec<Result<FilePlan, FileError>> = insts
-            .par_iter()
-            .map(|inst| {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(FileError {
-                        path: inst.path.clone(),
-                        reason: "cancelled".into(),
-                    });
-                }
-                let r = planner.plan_file(&index.root, inst, &p.patient_id).map(|(_, fp)| fp);
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                r
-            })
-            .collect();
-        if cancel.load(Ordering::Relaxed) {
-            return None;
-        }
-        let mut files = Vec::new();
-        let mut failed = Vec::new();
-        for r in results {
-            match r {
-                Ok(f) => files.push(f),
-                Err(e) => failed.push(e),
-            }
-        }
-        files.sort_by(|a, b| a.source.cmp(&b.source));
-        let mut xml = Vec::new();
-        for x in index
-            .xml
-            .iter()
-            .filter(|x| planner.xml_owner(&x.path).map(|o| o.0) == Some(p.patient_id.as_str()))
-        {
-            match planner.plan_xml(&index.root, x) {
-                Ok((_, fp)) => xml.push(fp),
-                Err(e) => failed.push(e),
-            }
-        }
-        patients.push(PatientPlan {
-            new_code: planner.is_new(&p.patient_id),
-            patient_id: p.patient_id.clone(),
-            patient_key: p.patient_id.clone(),
-            formed_by: p.formed(),
-            looks_pseudonymised: planner.looks_pseudonymised(&p.patient_id).map(str::to_string),
-            code,
-            files,
-            xml,
-            failed,
-        });
+    let collect = stream::Collect::new(planner);
+    if !stream(index, planner, None, Mode::Review, progress, cancel, &collect) {
+        return None;
     }
     Some(Plan {
         profile: planner.profile.name.clone(),
-        patients,
+        patients: collect.into_patients(),
         unassigned_xml: planner.unassigned_xml.clone(),
         unplaced: index.unplaced.clone(),
         unreadable: index.unreadable.clone(),
@@ -1081,6 +1083,7 @@ pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &Atom
 #[cfg(test)]
 mod creator_tests {
     use super::*;
+    use crate::dicom::parse::parse_file;
 
     /// Each private element finds the creator of its block in its own data set.
     #[test]

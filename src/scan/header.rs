@@ -71,20 +71,7 @@ pub struct ImageFacts {
     pub derivation_description: Arc<str>,
 }
 
-/// The patient's identifying values as found in one file, for codes and residual scans.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileIdentity {
-    pub patient_id: String,
-    pub patient_name: String,
-    pub birth_date: String,
-    pub other_ids: Vec<String>,
-    pub other_names: Vec<String>,
-    pub accession_number: String,
-    pub referring_physician: String,
-    /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
-    /// dams: the file is dams output, and its PatientID is probably a code.
-    pub deidentified_by_dams: bool,
-}
+pub use crate::identity::FileIdentity;
 
 /// How a file without a PatientID was given to its patient (see
 /// [`crate::scan::Index::place_orphans`]).
@@ -133,7 +120,6 @@ pub struct Instance {
     // String each, they were half of the ~0.9 KiB the index spent per file.
     pub sop_class_uid: Arc<str>,
     pub transfer_syntax: Arc<str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub frame_of_reference_uid: Arc<str>,
     pub instance_number: Option<i64>,
     /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
@@ -143,7 +129,6 @@ pub struct Instance {
     pub series_number: Option<i64>,
     pub image_position: Option<[f64; 3]>,
     pub image_orientation: Option<[f64; 6]>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub image_type: Arc<[String]>,
     pub number_of_frames: u32,
     /// Pixel and derivation facts (shared between files that agree on them).
@@ -153,12 +138,9 @@ pub struct Instance {
     #[serde(skip)]
     pub largest_value: Option<i32>,
     /// The file has no PatientID: how it was given to its patient.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub placed_by: Option<Placement>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referenced_series: Vec<String>,
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::header::{FileIdentity, Header, Instance, Placement};
+use super::header::{Header, Instance, Placement};
+use crate::identity::normal_name;
+pub use crate::identity::{Formed, Identity, formed, label, name_key, real_id, study_key};
 
 /// A file that could not be handled, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,58 +18,83 @@ pub struct Unreadable {
     /// Relative to the scanned root.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
-    /// `not-dicom`, `empty`, `truncated`, `malformed`, `unsupported`, `io`, `dicomdir`,
-    /// `no-patient-id`, `symlink`.
-    pub kind: String,
+    pub kind: UnreadableKind,
     pub reason: String,
 }
 
-/// The identifying values seen for one patient across all their files. Kept in memory only,
-/// used for codes, the key store and the residual-identifier scan; never logged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub ids: BTreeSet<String>,
-    pub names: BTreeSet<String>,
-    pub birth_dates: BTreeSet<String>,
-    pub other_ids: BTreeSet<String>,
-    pub other_names: BTreeSet<String>,
-    pub accession_numbers: BTreeSet<String>,
-    pub physicians: BTreeSet<String>,
-    /// Files of the patient that say they are dams output (see
-    /// [`FileIdentity::deidentified_by_dams`]).
-    pub dams_output_files: usize,
+/// Why a file could not be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnreadableKind {
+    /// An empty file.
+    Empty,
+    /// Neither DICOM nor XML (a note, a spreadsheet, an archive): skipped.
+    NotDicom,
+    /// Declared lengths run past the end of the file.
+    Truncated,
+    /// DICOM that breaks its own rules (invalid VR, items that never end, …).
+    Malformed,
+    /// An XML file that is not well-formed.
+    MalformedXml,
+    /// A transfer syntax dams cannot read.
+    Unsupported,
+    /// The file or folder could not be read (permissions, I/O errors).
+    Io,
+    /// A DICOMDIR (media directory): not copied.
+    Dicomdir,
+    /// A symbolic link that is not followed (outside the folder, broken, a loop, a repeat).
+    Symlink,
+    /// A FIFO, socket or device: never read.
+    Special,
 }
 
-impl Identity {
-    fn add(&mut self, f: &FileIdentity) {
-        let put = |set: &mut BTreeSet<String>, v: &str| {
-            if !v.is_empty() && !set.contains(v) {
-                set.insert(v.to_string());
-            }
-        };
-        put(&mut self.ids, &f.patient_id);
-        put(&mut self.names, &f.patient_name);
-        put(&mut self.birth_dates, &f.birth_date);
-        for v in &f.other_ids {
-            put(&mut self.other_ids, v);
-        }
-        for v in &f.other_names {
-            put(&mut self.other_names, v);
-        }
-        put(&mut self.accession_numbers, &f.accession_number);
-        put(&mut self.physicians, &f.referring_physician);
-        if f.deidentified_by_dams {
-            self.dams_output_files += 1;
+impl UnreadableKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnreadableKind::Empty => "empty",
+            UnreadableKind::NotDicom => "not-dicom",
+            UnreadableKind::Truncated => "truncated",
+            UnreadableKind::Malformed => "malformed",
+            UnreadableKind::MalformedXml => "malformed-xml",
+            UnreadableKind::Unsupported => "unsupported",
+            UnreadableKind::Io => "io",
+            UnreadableKind::Dicomdir => "dicomdir",
+            UnreadableKind::Symlink => "symlink",
+            UnreadableKind::Special => "special",
         }
     }
 
-    /// The first name seen (for the key store's re-identification record).
-    pub fn name(&self) -> &str {
-        self.names.iter().next().map(String::as_str).unwrap_or("")
+    /// A file that is not an image or a sidecar dams handles (not DICOM or XML, a DICOMDIR, a
+    /// link it does not follow, a special file): skipped, and listed, but not a failure. The
+    /// others are damaged or unreadable files that may hold images: a failure.
+    pub fn is_skipped(self) -> bool {
+        matches!(
+            self,
+            UnreadableKind::Empty
+                | UnreadableKind::NotDicom
+                | UnreadableKind::Dicomdir
+                | UnreadableKind::Symlink
+                | UnreadableKind::Special
+        )
     }
 
-    pub fn birth_date(&self) -> &str {
-        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+    /// The kind of a file the DICOM reader refused.
+    pub fn of(e: &crate::dicom::ParseError) -> UnreadableKind {
+        use crate::dicom::ParseError;
+        match e {
+            ParseError::Io(_) => UnreadableKind::Io,
+            ParseError::Empty => UnreadableKind::Empty,
+            ParseError::NotDicom => UnreadableKind::NotDicom,
+            ParseError::Truncated { .. } => UnreadableKind::Truncated,
+            ParseError::Malformed { .. } | ParseError::TooDeep | ParseError::Deflate(_) => UnreadableKind::Malformed,
+            ParseError::UnsupportedTransferSyntax(_) => UnreadableKind::Unsupported,
+        }
+    }
+}
+
+impl std::fmt::Display for UnreadableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -97,50 +124,6 @@ pub struct Study {
     /// The file the fields above come from.
     #[serde(skip)]
     fields_from: PathBuf,
-}
-
-/// Keys of patients formed from files without a PatientID start with a backslash, which a
-/// PatientID (VR LO) can never hold: they never collide with a real PatientID.
-const FORMED_BY_NAME: &str = "\\N\\";
-const FORMED_BY_STUDY: &str = "\\S\\";
-
-/// How a patient was formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Formed {
-    /// By the PatientID its files carry (the usual case).
-    PatientId,
-    /// Files without a PatientID sharing PatientName and PatientBirthDate.
-    NameBirthDate,
-    /// Files without PatientID or name sharing a StudyInstanceUID.
-    Study,
-}
-
-/// The key of a patient formed from files without a PatientID, by name and birth date.
-/// The name is compared as DICOM people write it: components trimmed, case folded, empty
-/// trailing components dropped.
-pub fn name_key(name: &str, birth_date: &str) -> String {
-    format!("{FORMED_BY_NAME}{}\\{}", normal_name(name), birth_date.trim())
-}
-
-/// The key of a patient formed from files with neither PatientID nor name, by study.
-pub fn study_key(study_uid: &str) -> String {
-    format!("{FORMED_BY_STUDY}{}", study_uid.trim())
-}
-
-/// A person name compared loosely: each group's components trimmed and upper-cased, empty
-/// trailing components and groups dropped ("Doe^Jane^^" = "DOE^JANE"); "" when nothing is left.
-fn normal_name(name: &str) -> String {
-    let groups: Vec<String> = name
-        .split('=')
-        .map(|g| {
-            let parts: Vec<String> = g.split('^').map(|p| p.trim().to_uppercase()).collect();
-            let keep = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
-            parts[..keep].join("^")
-        })
-        .collect();
-    let keep = groups.iter().rposition(|g| !g.is_empty()).map_or(0, |i| i + 1);
-    groups[..keep].join("=")
 }
 
 #[derive(Debug, Clone)]
@@ -203,38 +186,6 @@ impl Patient {
     /// How the patient is shown to people: the PatientID, or what the patient was formed by.
     pub fn label(&self) -> String {
         label(&self.patient_id)
-    }
-}
-
-/// How the patient with this key was formed.
-pub fn formed(key: &str) -> Formed {
-    if key.starts_with(FORMED_BY_NAME) {
-        Formed::NameBirthDate
-    } else if key.starts_with(FORMED_BY_STUDY) {
-        Formed::Study
-    } else {
-        Formed::PatientId
-    }
-}
-
-/// The PatientID in a patient key ("" for a patient formed without one).
-pub fn real_id(key: &str) -> &str {
-    if key.starts_with('\\') { "" } else { key }
-}
-
-/// A patient key as people read it.
-pub fn label(key: &str) -> String {
-    if let Some(rest) = key.strip_prefix(FORMED_BY_NAME) {
-        let (name, birth) = rest.rsplit_once('\\').unwrap_or((rest, ""));
-        if birth.is_empty() {
-            format!("(no PatientID) {name}")
-        } else {
-            format!("(no PatientID) {name}, born {birth}")
-        }
-    } else if let Some(uid) = key.strip_prefix(FORMED_BY_STUDY) {
-        format!("(no PatientID or name) study {uid}")
-    } else {
-        key.to_string()
     }
 }
 
@@ -399,14 +350,15 @@ impl Index {
             self.orphans.push(h);
             return;
         }
-        self.insert(h);
+        let key = h.identity.patient_id.clone();
+        self.insert(h, key);
     }
 
-    /// Puts a file into its patient → study → series (the patient's key is in
-    /// `identity.patient_id`; `instance.placed_by` says whether it has a PatientID of its own).
-    fn insert(&mut self, h: Header) {
+    /// Puts a file into the patient with key `pid` → study → series (`instance.placed_by`
+    /// says whether it has a PatientID of its own; a placed file's identity keeps its empty
+    /// PatientID, so that a patient's IDs are only ever real ones).
+    fn insert(&mut self, h: Header, pid: String) {
         let own = h.instance.placed_by.is_none();
-        let pid = h.identity.patient_id.clone();
         let pi = match self.patients.binary_search_by(|p| p.patient_id.as_str().cmp(&pid)) {
             Ok(i) => i,
             Err(i) => {
@@ -544,9 +496,8 @@ impl Index {
             match d {
                 Ok((key, how)) => {
                     let mut h = h.clone();
-                    h.identity.patient_id = key;
                     h.instance.placed_by = Some(how);
-                    self.insert(h);
+                    self.insert(h, key);
                 }
                 Err(reason) => self.unplaced.push(Unplaced {
                     path: h.instance.path.clone(),
@@ -621,10 +572,9 @@ impl Index {
         self.xml.insert(at, x);
     }
 
-    /// Completes an Index once every file is in: files without a PatientID are placed,
-    /// XML files assigned (those that are not well-formed XML become unreadable rows).
+    /// Completes an Index once every file is in: files without a PatientID are placed.
+    /// (XML files are assigned to patients afterwards, by [`crate::xml::assign_all`].)
     pub fn finish(&mut self) {
-        use rayon::prelude::*;
         self.place_orphans(&BTreeMap::new());
         // Instances were inserted one by one: give back what the vectors grew in advance.
         for series in self
@@ -636,46 +586,6 @@ impl Index {
             series.instances.shrink_to_fit();
         }
         self.shared = Interner::default();
-        if self.xml.is_empty() {
-            return;
-        }
-        let results: Vec<Result<XmlAssignment, Unreadable>> = {
-            let assigner = crate::xml::Assigner::new(self);
-            let root = &self.root;
-            self.xml
-                .par_iter()
-                .map(|x| {
-                    let fail = |kind: &str, reason: String| Unreadable {
-                        path: x.path.clone(),
-                        kind: kind.into(),
-                        reason,
-                    };
-                    let bytes =
-                        std::fs::read(root.join(&x.path)).map_err(|e| fail("io", format!("cannot read file: {e}")))?;
-                    match assigner.assign(&x.path, &bytes) {
-                        Ok(crate::xml::Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
-                            patient_id,
-                            by: evidence.to_string(),
-                        }),
-                        Ok(crate::xml::Assignment::Unassigned { reason }) => Ok(XmlAssignment::Unassigned {
-                            reason: reason.to_string(),
-                        }),
-                        Err(e) => Err(fail("malformed-xml", format!("XML: {e}"))),
-                    }
-                })
-                .collect()
-        };
-        let mut kept = Vec::new();
-        for (mut x, r) in std::mem::take(&mut self.xml).into_iter().zip(results) {
-            match r {
-                Ok(a) => {
-                    x.assignment = a;
-                    kept.push(x);
-                }
-                Err(u) => self.add_unreadable(u),
-            }
-        }
-        self.xml = kept;
     }
 
     pub fn add_unreadable(&mut self, u: Unreadable) {

@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::atomic::TEMP_PREFIX;
+use crate::progress::Progress;
+
 pub use header::{Header, Instance, Placement, RefVia, Reference};
-pub use index::{Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, XmlAssignment, XmlFile};
+pub use index::{
+    Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, UnreadableKind, XmlAssignment, XmlFile,
+};
 
 use dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE as MEDIA_STORAGE_DIRECTORY;
-/// Prefix of the temporary files dams writes before renaming them into place.
-pub const TEMP_PREFIX: &str = ".dams-tmp-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -76,7 +79,7 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
         }),
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
-            kind: "io".into(),
+            kind: UnreadableKind::Io,
             reason: format!("cannot read file: {e}"),
         }),
     }
@@ -191,12 +194,8 @@ impl Discovery<'_> {
         p.strip_prefix(self.root).unwrap_or(p).to_path_buf()
     }
 
-    fn refuse(&mut self, path: PathBuf, kind: &str, reason: String) {
-        self.problems.push(Unreadable {
-            path,
-            kind: kind.into(),
-            reason,
-        });
+    fn refuse(&mut self, path: PathBuf, kind: UnreadableKind, reason: String) {
+        self.problems.push(Unreadable { path, kind, reason });
     }
 
     /// Walks `start` without following links (they are queued). `via_link`: `start` is a
@@ -217,7 +216,7 @@ impl Discovery<'_> {
                         .io_error()
                         .map(|e| format!("cannot list folder: {e}"))
                         .unwrap_or_else(|| err.to_string());
-                    self.refuse(path, "io", reason);
+                    self.refuse(path, UnreadableKind::Io, reason);
                     continue;
                 }
             };
@@ -241,7 +240,7 @@ impl Discovery<'_> {
                 // Reading a FIFO would block the scan forever, a device could be endless.
                 self.refuse(
                     rel,
-                    "io",
+                    UnreadableKind::Special,
                     "not a regular file (FIFO, socket or device): not read".into(),
                 );
                 continue;
@@ -262,7 +261,15 @@ impl Discovery<'_> {
                     Some(first) if via_link || ft.is_dir() => {
                         let what = if ft.is_dir() { "folder" } else { "file" };
                         let reason = format!("leads to a {what} already scanned: {}", shown(first));
-                        self.refuse(rel, if via_link { "symlink" } else { "io" }, reason);
+                        self.refuse(
+                            rel,
+                            if via_link {
+                                UnreadableKind::Symlink
+                            } else {
+                                UnreadableKind::Io
+                            },
+                            reason,
+                        );
                         if ft.is_dir() {
                             it.skip_current_dir();
                         }
@@ -289,7 +296,7 @@ impl Discovery<'_> {
     /// the root, nowhere, or to something already reached.
     fn follow(&mut self, rel: PathBuf) {
         let path = self.root.join(&rel);
-        let refuse = |d: &mut Self, reason: String| d.refuse(rel.clone(), "symlink", reason);
+        let refuse = |d: &mut Self, reason: String| d.refuse(rel.clone(), UnreadableKind::Symlink, reason);
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -341,7 +348,7 @@ impl Discovery<'_> {
         } else {
             self.refuse(
                 rel,
-                "io",
+                UnreadableKind::Special,
                 "not a regular file (FIFO, socket or device): not read".into(),
             );
         }
@@ -370,13 +377,13 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
         Err(e) if header::meta_sop_class(&root.join(rel)).as_deref() == Some(MEDIA_STORAGE_DIRECTORY) => {
             Outcome::Unreadable(Unreadable {
                 path: rel.to_path_buf(),
-                kind: "dicomdir".into(),
+                kind: UnreadableKind::Dicomdir,
                 reason: format!("{DICOMDIR_REASON}; it is damaged too ({e})"),
             })
         }
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
-            kind: e.kind().into(),
+            kind: UnreadableKind::of(&e),
             reason: e.to_string(),
         }),
     }
@@ -408,15 +415,12 @@ fn classify(root: &Path, h: Header) -> Outcome {
         };
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
-            kind: "dicomdir".into(),
+            kind: UnreadableKind::Dicomdir,
             reason,
         });
     }
     Outcome::Dicom(Box::new(h))
 }
-
-/// Progress of a long operation: `done` of `total` items.
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Scans `root` into an Index, reading headers in parallel.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {
