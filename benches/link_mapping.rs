@@ -2,9 +2,10 @@
 //! memory, no files): 10 CT series × 300 slices and 20 mask series, the target being < 1 s.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dams::scan::header::FileIdentity;
+use dams::scan::header::{FileIdentity, ImageFacts};
 use dams::scan::{Header, Index, Instance, RefVia, Reference};
 
 const CT_SERIES: usize = 10;
@@ -13,7 +14,15 @@ const MASK_SERIES: usize = 20;
 const RUNS: usize = 5;
 const AXIAL: [f64; 6] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
 
-fn header(path: String, series: String, sop: String, image_type: &str, z: f64, refs: Vec<Reference>) -> Header {
+fn header(
+    path: String,
+    series: String,
+    sop: String,
+    image_type: &str,
+    z: f64,
+    refs: Vec<Reference>,
+    image: &Arc<ImageFacts>,
+) -> Header {
     Header {
         identity: FileIdentity {
             patient_id: "BENCH".into(),
@@ -27,6 +36,7 @@ fn header(path: String, series: String, sop: String, image_type: &str, z: f64, r
         series_description: String::new(),
         modality: "CT".into(),
         media_storage_sop_class: String::new(),
+        dicomdir_files: Vec::new(),
         instance: Instance {
             path: PathBuf::from(path),
             size: 0,
@@ -41,6 +51,8 @@ fn header(path: String, series: String, sop: String, image_type: &str, z: f64, r
             image_orientation: Some(AXIAL),
             image_type: image_type.split('\\').map(str::to_string).collect(),
             number_of_frames: 1,
+            image: image.clone(),
+            largest_value: None,
             placed_by: None,
             references: refs,
             referenced_series: Vec::new(),
@@ -52,6 +64,7 @@ fn reference(uid: &str, via: RefVia) -> Reference {
     Reference {
         sop_instance_uid: uid.to_string(),
         via,
+        purpose: None,
     }
 }
 
@@ -60,6 +73,23 @@ fn reference(uid: &str, via: RefVia) -> Reference {
 /// CT n and CT n+5 share one hard-coded SeriesInstanceUID (to be split); the masks of the
 /// last CT reference slices that are not there (unmatched, with geometry suggestions).
 fn patient() -> Index {
+    let ct = Arc::new(ImageFacts {
+        modality: "CT".into(),
+        rows: 512,
+        columns: 512,
+        samples_per_pixel: 1,
+        bits_allocated: 16,
+        bits_stored: 12,
+        photometric: "MONOCHROME2".into(),
+        ..ImageFacts::default()
+    });
+    // What the masks' headers say: 8-bit label pixels, a description that says mask.
+    let mask = Arc::new(ImageFacts {
+        bits_allocated: 8,
+        bits_stored: 8,
+        series_description: "liver mask".into(),
+        ..(*ct).clone()
+    });
     let mut headers = Vec::new();
     let loc = "1.9.0.1".to_string();
     headers.push(header(
@@ -69,6 +99,7 @@ fn patient() -> Index {
         "ORIGINAL\\PRIMARY\\LOCALIZER",
         0.0,
         Vec::new(),
+        &ct,
     ));
     for c in 0..CT_SERIES {
         for s in 0..SLICES {
@@ -80,6 +111,7 @@ fn patient() -> Index {
                 "ORIGINAL\\PRIMARY\\AXIAL",
                 s as f64 * 1.25,
                 refs,
+                &ct,
             ));
         }
     }
@@ -103,6 +135,7 @@ fn patient() -> Index {
                 "DERIVED\\SECONDARY",
                 s as f64 * 1.25,
                 refs,
+                &mask,
             ));
         }
     }

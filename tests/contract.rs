@@ -90,6 +90,10 @@ fn json_matches_the_schemas() {
     let plan = valid("plan", &ws.run(&[os("plan"), i, os("--json")]));
     assert!(plan["patients"][0]["xml"].is_array());
     valid("map", &ws.run(&[os("map"), i, os("--json")]));
+    // Every kind of object: derived images, an ambiguous stack, files with missing references.
+    let objects = fixture("objects");
+    let map = valid("map", &ws.run(&[os("map"), objects.as_os_str(), os("--json")]));
+    assert!(!map["derived_images"].as_array().unwrap().is_empty());
     valid("xml", &ws.run(&[os("xml"), i, os("--json")]));
     valid("assign", &ws.run(&[os("assign"), i, os("--json")]));
     let applied = valid(

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use dams::link::{self, Flag, LinkError, LinkStatus, Links, SegmentationKind, StaleReason, SuggestionReason};
+use dams::link::{
+    self, FileStatus, Flag, LinkError, LinkStatus, Links, SegmentationKind, StaleReason, SuggestionReason,
+};
 use dams::scan::{Index, ScanOptions};
 use serde_json::Value;
 
@@ -61,17 +63,28 @@ fn every_derived_folder_matches_the_ground_truth() {
                 assert_eq!(groups[0].source, None, "{folder}");
             }
             "ambiguous-or-split" => {
+                // Not fully resolved: ambiguous, split, or some files' references missing
+                // (they follow their object and say so).
+                let some_missing = groups
+                    .iter()
+                    .any(|g| g.flags.iter().any(|f| matches!(f, Flag::ReferencesMissing { .. })));
                 assert!(
-                    groups.len() > 1 || groups[0].status == LinkStatus::Ambiguous,
+                    groups.len() > 1 || groups[0].status == LinkStatus::Ambiguous || some_missing,
                     "{folder} must not look fully resolved"
                 );
                 for (name, detail) in want["file_details"].as_object().expect("details") {
                     let file = links.file(&Path::new(folder).join(name)).expect("derived file");
-                    let want_file = match detail["expected_file_status"].as_str() {
-                        Some("resolved") => want_source,
-                        _ => None,
-                    };
-                    assert_eq!(file.source_series_uid.as_deref(), want_file, "{folder}/{name}");
+                    match detail["expected_file_status"].as_str() {
+                        Some("resolved") => {
+                            assert_eq!(file.status, FileStatus::Resolved, "{folder}/{name}");
+                            assert_eq!(file.source_series_uid.as_deref(), want_source, "{folder}/{name}");
+                        }
+                        _ => assert!(
+                            matches!(file.status, FileStatus::MissingReferences { .. }),
+                            "{folder}/{name}: {:?}",
+                            file.status
+                        ),
+                    }
                 }
             }
             other => panic!("unknown status {other}"),
@@ -165,13 +178,13 @@ fn unrelated_masks_sharing_a_hard_coded_series_uid_are_split() {
     assert_eq!(c.source_series_uid(), Some(source_uid("PAT1/ct_soft").as_str()));
     assert_eq!(
         b.flags,
-        [Flag::SplitBySource {
+        [Flag::SplitByFolder {
             siblings: vec![c.key.clone()]
         }]
     );
     assert_eq!(
         c.flags,
-        [Flag::SplitBySource {
+        [Flag::SplitByFolder {
             siblings: vec![b.key.clone()]
         }]
     );
@@ -184,41 +197,21 @@ fn unrelated_masks_sharing_a_hard_coded_series_uid_are_split() {
 #[test]
 fn references_to_slices_missing_from_the_folder() {
     let links = link::resolve(&scan());
-    let err = links.find_group("PAT1/mask_partial").expect_err("split folder");
-    let LinkError::AmbiguousGroup { keys, .. } = err else {
-        panic!("{err:?}")
-    };
-    let groups: Vec<_> = keys.iter().filter_map(|k| links.group(k)).collect();
-    let resolved = groups
-        .iter()
-        .find(|g| g.status == LinkStatus::Resolved)
-        .expect("resolved part");
-    let unmatched = groups
-        .iter()
-        .find(|g| g.status == LinkStatus::Unmatched)
-        .expect("unmatched part");
-    assert_eq!((resolved.files.len(), unmatched.files.len()), (3, 2));
-    assert_eq!(unmatched.evidence.missing, 2);
-    assert!(resolved.flags.iter().any(|f| matches!(f, Flag::SplitBySource { .. })));
-    assert!(unmatched.flags.iter().any(|f| matches!(f, Flag::SplitBySource { .. })));
-    // The rest of its series resolves to ct_soft: offered, not taken.
-    let sibling = unmatched
-        .suggestions
-        .iter()
-        .find(|s| {
-            s.reasons.contains(&SuggestionReason::SameSeriesUid {
-                group: resolved.key.clone(),
-            })
-        })
-        .expect("sibling suggestion");
-    assert_eq!(sibling.series_uid, source_uid("PAT1/ct_soft"));
-    // Their positions (z = -60, -57.5) are beyond ct_soft: no geometry match.
-    assert!(
-        unmatched
-            .suggestions
-            .iter()
-            .all(|s| !s.reasons.contains(&SuggestionReason::SameGeometry))
+    // One object: the masks of the deleted slices 9 and 10 follow the rest of their stack.
+    let g = links.find_group("PAT1/mask_partial").expect("one object");
+    assert_eq!(g.files.len(), 5);
+    assert_eq!(
+        (g.status, g.source_series_uid()),
+        (LinkStatus::Resolved, Some(source_uid("PAT1/ct_soft").as_str()))
     );
+    assert_eq!(g.evidence.missing, 2);
+    assert!(g.flags.contains(&Flag::ReferencesMissing { files: 2, instances: 2 }));
+    for name in ["mask_004.dcm", "mask_005.dcm"] {
+        let f = links.file(&Path::new("PAT1/mask_partial").join(name)).expect("file");
+        assert_eq!(f.status, FileStatus::MissingReferences { instances: 1 }, "{name}");
+        assert_eq!(f.status.describe(), "references 1 missing instance");
+    }
+    assert!(g.suggestions.is_empty(), "resolved: nothing to suggest");
 }
 
 #[test]

@@ -12,62 +12,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-
-/// The three folders of real files, from the Python packages of DAMS_PYTHON.
-fn corpus_dirs() -> Option<(PathBuf, Vec<(&'static str, PathBuf)>)> {
-    let python = std::env::var_os("DAMS_PYTHON").unwrap_or_else(|| "python3".into());
-    let script = "import os, pydicom, data_store, deid_data\n\
-                  print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))\n\
-                  print(os.path.join(os.path.dirname(data_store.__file__), 'data'))\n\
-                  print(os.path.join(os.path.dirname(deid_data.__file__), 'data'))";
-    let found = Command::new(&python)
-        .args(["-c", script])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(PathBuf::from)
-                .collect::<Vec<_>>()
-        })
-        .filter(|dirs| dirs.len() == 3 && dirs.iter().all(|d| d.is_dir()));
-    match found {
-        Some(dirs) => Some((
-            PathBuf::from(python),
-            ["pydicom", "pydicom-data", "deid-data"].into_iter().zip(dirs).collect(),
-        )),
-        None => {
-            assert!(
-                std::env::var_os("DAMS_REQUIRE_CORPUS").is_none(),
-                "the real corpus is required (DAMS_REQUIRE_CORPUS is set) but pydicom, pydicom-data and deid-data are not importable by DAMS_PYTHON"
-            );
-            eprintln!(
-                "skipped: pydicom, pydicom-data and deid-data are not installed for DAMS_PYTHON (pip install them to run this test)"
-            );
-            None
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
-        let rel = e.path().strip_prefix(from).unwrap();
-        if rel.components().any(|c| c.as_os_str() == "__pycache__") {
-            continue;
-        }
-        let dest = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 #[derive(Debug, serde::Deserialize)]
 struct Truth {
@@ -87,12 +34,9 @@ const DAMAGED_BUT_TOLERATED: &[(&str, &str)] = &[(
 
 #[test]
 fn every_real_file_is_written_or_has_a_true_reason() {
-    let Some((python, dirs)) = corpus_dirs() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
-    for (name, dir) in &dirs {
-        copy_tree(dir, &input.join(name));
-    }
+    let Some(python) = stage_corpus(&input) else { return };
     let truth = Command::new(&python)
         .arg(fixtures().join("../corpus/truth.py"))
         .arg(&input)
@@ -197,4 +141,116 @@ fn every_real_file_is_written_or_has_a_true_reason() {
     let written = report["written"].as_u64().unwrap() as usize;
     assert!(written > 220, "{report:#}");
     assert_eq!(written, planned.len(), "everything planned was written");
+}
+
+/// The real files that are segmentations: the two SEGs (each in two encodings, in pydicom
+/// and pydicom-data) and the RTSTRUCT. Everything else — above all the compressed copies,
+/// which say they are DERIVED and name their original — is no segmentation.
+const SEGMENTATIONS: &[&str] = &[
+    "pydicom-data/liver.dcm",
+    "pydicom-data/liver_expb.dcm",
+    "pydicom/liver_1frame.dcm",
+    "pydicom/liver_expb_1frame.dcm",
+    "pydicom/rtstruct.dcm",
+];
+
+/// The compressed copies (lossy and lossless) of the corpus, each naming its uncompressed
+/// predecessor (purpose 121320): listed as derived images, never as masks.
+const COMPRESSED_COPIES: &[&str] = &[
+    "pydicom-data/693_UNCI.dcm",
+    "pydicom-data/JPEG-LL.dcm",
+    "pydicom-data/JPEG2000_UNC.dcm",
+    "pydicom-data/MR2_J2KI.dcm",
+    "pydicom-data/MR2_J2KR.dcm",
+    "pydicom-data/MR2_UNCI.dcm",
+    "pydicom-data/RG3_J2KI.dcm",
+    "pydicom-data/RG3_J2KR.dcm",
+    "pydicom-data/RG3_UNCI.dcm",
+    "pydicom-data/US1_J2KI.dcm",
+    "pydicom-data/US1_J2KR.dcm",
+    "pydicom-data/US1_UNCI.dcm",
+    "pydicom/693_J2KI.dcm",
+    "pydicom/JPEG-lossy.dcm",
+    "pydicom/JPEG2000-embedded-sequence-delimiter.dcm",
+    "pydicom/JPEG2000.dcm",
+    "pydicom/JPGExtended.dcm",
+    "pydicom/examples_jpeg2k.dcm",
+];
+
+#[test]
+fn map_takes_no_compressed_copy_for_a_segmentation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    if stage_corpus(&input).is_none() {
+        return;
+    }
+    let map = dams(&data).arg("map").arg(&input).arg("--json").output().unwrap();
+    // 1: some segmentation has no sure source (the SEGs' CT is not in the corpus).
+    assert!(
+        matches!(map.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&map.stderr)
+    );
+    let map: serde_json::Value = serde_json::from_slice(&map.stdout).unwrap();
+    let files_of = |key: &str| -> Vec<String> {
+        map[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["files"].as_array().unwrap().iter())
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut segmentations = files_of("groups");
+    segmentations.sort();
+    assert_eq!(segmentations, SEGMENTATIONS);
+    let derived = map["derived_images"].as_array().unwrap();
+    let mut copies: Vec<String> = derived
+        .iter()
+        .filter(|d| d["kind"] == "compressed-copy")
+        .flat_map(|d| d["files"].as_array().unwrap().iter())
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    copies.sort();
+    assert_eq!(copies, COMPRESSED_COPIES);
+    // Each says why, and names its original where that is in the corpus.
+    for d in derived {
+        assert!(!d["classification"].as_array().unwrap().is_empty(), "{d:#}");
+        let resolved = d["status"] == "resolved";
+        assert_eq!(resolved, d["source"].is_object(), "{d:#}");
+    }
+}
+
+#[test]
+fn dicomdirs_are_reported_alike_and_stale_ones_are_flagged() {
+    let Some((_, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    copy_tree(&dirs[0].1.join("dicomdirtests"), &input);
+    let index = scan_lib(&input);
+    let unreadable = unreadable_by_path(&index);
+    let dicomdirs: Vec<(&String, &(String, String))> = unreadable
+        .iter()
+        .filter(|(p, _)| p.rsplit('/').next().unwrap().starts_with("DICOMDIR"))
+        .collect();
+    assert_eq!(dicomdirs.len(), 8, "{unreadable:#?}");
+    for (path, (kind, reason)) in &dicomdirs {
+        assert_eq!(kind, "dicomdir", "{path}: {reason}");
+        assert!(!reason.contains("stale"), "{path}: {reason}");
+    }
+    assert!(unreadable["DICOMDIR-nooffset"].1.contains("damaged"));
+    // Files deleted after the DICOMDIR was made: its records name them still.
+    std::fs::remove_file(input.join("77654033/CR1/6154")).unwrap();
+    std::fs::remove_file(input.join("TINY_ALPHA/PT000000/ST000000/SE000000/IM000003")).unwrap();
+    let unreadable = unreadable_by_path(&scan_lib(&input));
+    assert!(
+        unreadable["DICOMDIR"]
+            .1
+            .contains("stale: 1 of its 31 file records name files that are not there"),
+        "{:?}",
+        unreadable["DICOMDIR"]
+    );
+    assert!(unreadable["DICOMDIR-bigEnd"].1.contains("stale: 1 of its 31"));
+    assert!(unreadable["TINY_ALPHA/DICOMDIR"].1.contains("stale: 1 of its 50"));
+    assert!(!unreadable["DICOMDIR-empty.dcm"].1.contains("stale"));
 }

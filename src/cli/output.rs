@@ -483,42 +483,104 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
 }
 
 pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) -> io::Result<()> {
-    if p.links.groups.is_empty() {
+    let links = &p.links;
+    if links.groups.is_empty() && links.derived_images.is_empty() {
         return writeln!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
     }
+    let source_name = |uid: &str| {
+        links
+            .sources
+            .iter()
+            .find(|s| s.series_uid == uid)
+            .map(|s| format!("{}/", s.folder.display()))
+            .unwrap_or_else(|| uid.to_string())
+    };
+    let source_text = |s: Option<&dams::link::SourceSeries>| match s {
+        Some(s) => format!(
+            "{}/  {} {}, {} slices",
+            s.folder.display(),
+            s.modality,
+            fit(&s.description, 30),
+            s.slices
+        ),
+        None => "no source".into(),
+    };
+    let clues = |c: &[dams::link::Clue]| c.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; ");
+    let evidence = |ev: &dams::link::Evidence| {
+        let votes: Vec<String> = ev
+            .votes
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} → {} ({})",
+                    v.references,
+                    source_name(&v.series_uid),
+                    files_word(v.files)
+                )
+            })
+            .collect();
+        format!(
+            "evidence: {}; {} missing; {} ignored (localizer/segmentation/self)",
+            if votes.is_empty() {
+                "no reference resolves".into()
+            } else {
+                votes.join(", ")
+            },
+            ev.missing,
+            ev.ignored()
+        )
+    };
     for patient in &index.patients {
-        let mut groups: Vec<_> = p.links.groups_of(&patient.patient_id).collect();
+        let mut groups: Vec<_> = links.groups_of(&patient.patient_id).collect();
         groups.sort_by(|a, b| (&a.folder, a.status).cmp(&(&b.folder, b.status)));
-        if groups.is_empty() {
+        let derived: Vec<_> = links.derived_images_of(&patient.patient_id).collect();
+        if groups.is_empty() && derived.is_empty() {
             continue;
         }
         writeln!(out, "\npatient {}", patient.patient_id)?;
         for g in groups {
-            let ev = &g.evidence;
-            let source = match &g.source {
-                Some(s) => format!(
-                    "{}/  {} {}, {} slices",
-                    s.folder.display(),
-                    s.modality,
-                    fit(&s.description, 30),
-                    s.slices
-                ),
-                None => "no source".into(),
-            };
             writeln!(
                 out,
                 "  {}/  {}, {}  →  {}  [{}]",
                 g.folder.display(),
                 g.kind.label(),
                 files_word(g.files.len()),
-                source,
+                source_text(g.source.as_ref()),
                 g.status.label()
             )?;
-            writeln!(
-                out,
-                "      evidence: {} (ignored: localizer/derived/self)",
-                ev.line(&p.links, |f| f.display().to_string())
-            )?;
+            writeln!(out, "      segmentation: {}", clues(&g.classification))?;
+            writeln!(out, "      {}", evidence(&g.evidence))?;
+            if g.automatic_status == dams::link::LinkStatus::Ambiguous {
+                let proposal = match &g.proposed {
+                    Some(s) => format!("proposed link: {}/ (most files)", s.folder.display()),
+                    None => "no majority to propose".into(),
+                };
+                let decided = if g.needs_decision() {
+                    format!(
+                        "a decision is needed before approval (dams map PATH --set {}=SERIES)",
+                        g.key
+                    )
+                } else {
+                    "decided by hand".into()
+                };
+                writeln!(out, "      ambiguous: {proposal}; {decided}")?;
+            }
+            let odd: Vec<String> = g
+                .files
+                .iter()
+                .filter_map(|f| links.file(f))
+                .filter(|f| f.status != dams::link::FileStatus::Resolved)
+                .map(|f| format!("{} ({})", f.path.display(), f.status.describe()))
+                .collect();
+            if !odd.is_empty() {
+                let shown: Vec<&str> = odd.iter().take(5).map(String::as_str).collect();
+                let more = if odd.len() > 5 {
+                    format!(" and {} more", odd.len() - 5)
+                } else {
+                    String::new()
+                };
+                writeln!(out, "      files: {}{more}", shown.join(", "))?;
+            }
             for s in &g.suggestions {
                 let reasons: Vec<String> = s
                     .reasons
@@ -551,6 +613,25 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 )?;
             }
             writeln!(out, "      key: {}", g.key)?;
+        }
+        if !derived.is_empty() {
+            writeln!(
+                out,
+                "  derived images (no segmentation: shown with their source, never repaired)"
+            )?;
+        }
+        for d in derived {
+            writeln!(
+                out,
+                "    {}/  {}, {}  →  {}  [{}]",
+                d.folder.display(),
+                d.kind.label(),
+                files_word(d.files.len()),
+                source_text(d.source.as_ref()),
+                d.status.label()
+            )?;
+            writeln!(out, "        why: {}", clues(&d.classification))?;
+            writeln!(out, "        {}", evidence(&d.evidence))?;
         }
     }
     writeln!(

@@ -25,6 +25,11 @@ pub(super) fn depth(p: &[f64; 3], n: &[f64; 3]) -> f64 {
     p[0] * n[0] + p[1] * n[1] + p[2] * n[2]
 }
 
+/// Two positions are one slice position (within the tolerance on every axis).
+pub(super) fn same_position(p: &[f64; 3], q: &[f64; 3]) -> bool {
+    p.iter().zip(q).all(|(a, b)| (a - b).abs() <= POSITION_TOLERANCE)
+}
+
 pub(super) fn same_orientation(a: &[f64; 6], b: &[f64; 6]) -> bool {
     a.iter().zip(b).all(|(x, y)| (x - y).abs() <= ORIENTATION_TOLERANCE)
 }
@@ -65,6 +70,17 @@ impl SliceStack {
         self.by_depth.is_empty()
     }
 
+    /// True when two of its slices lie at the same position: it is more than one stack.
+    pub(super) fn has_repeats(&self) -> bool {
+        let reach = POSITION_TOLERANCE * 1.75;
+        self.by_depth.iter().enumerate().any(|(i, (d, p))| {
+            self.by_depth[i + 1..]
+                .iter()
+                .take_while(|(x, _)| *x <= d + reach)
+                .any(|(_, q)| same_position(p, q))
+        })
+    }
+
     /// True when a slice of the stack lies at `p` with orientation `o` (when both are known).
     pub(super) fn has_slice_at(&self, p: &[f64; 3], o: Option<&[f64; 6]>) -> bool {
         if let (Some(a), Some(b)) = (o, self.orientation.as_ref())
@@ -79,7 +95,7 @@ impl SliceStack {
         self.by_depth[start..]
             .iter()
             .take_while(|(x, _)| *x <= d + reach)
-            .any(|(_, q)| p.iter().zip(q).all(|(a, b)| (a - b).abs() <= POSITION_TOLERANCE))
+            .any(|(_, q)| same_position(p, q))
     }
 }
 
@@ -104,5 +120,8 @@ mod tests {
         assert!(!stack.has_slice_at(&[9.0, 2.0, 5.0], Some(&AXIAL)));
         let sagittal = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0];
         assert!(!stack.has_slice_at(&[1.0, 2.0, 5.0], Some(&sagittal)));
+        assert!(!stack.has_repeats());
+        let twice = SliceStack::new((0..6).map(|i| (Some([1.0, 2.0, f64::from(i % 3) * 2.5]), Some(AXIAL))));
+        assert!(twice.has_repeats());
     }
 }

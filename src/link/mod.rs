@@ -1,45 +1,48 @@
 //! Segmentation → source links: for every mask series, SEG and RTSTRUCT, the series it was
-//! drawn on, with the evidence, a status, the user's manual links and the repair of mask tags.
+//! drawn on, with the evidence, a status, the user's manual links and the repair of mask tags;
+//! and every other derived image (compressed copies, key images, screen captures, dose
+//! reports) with the series it came from — shown, never repaired.
 //!
 //! # How it works
 //!
 //! [`resolve`] reads an [`Index`] (headers only, nothing is reread) and, patient by patient:
 //!
-//! 1. decides which files are derived objects (the rule is spelled out in `classify.rs` and
-//!    below) and which are localizers;
-//! 2. resolves each derived file on its own: every SOP Instance UID it references through the
-//!    sequences that name sources for its kind is looked up among the *same patient's* files
-//!    and becomes a vote for a source series, a missing slice, an ignored localizer, a
-//!    reference to another derived object (never a source) or a reference to itself;
-//! 3. groups the derived files into [`SegmentationGroup`]s by claimed SeriesInstanceUID,
-//!    kind, what they resolved to and the folder they lie in — tool-written series UIDs are
-//!    often shared or copied from the CT, so the UID alone is not trusted; every split is
-//!    flagged with the reason;
-//! 4. gives each group a [`LinkStatus`] and, when it is not resolved, [`Suggestion`]s (frame
-//!    of reference, geometry, …) that are never taken as the answer.
+//! 1. classifies every file by the evidence of its own header (the rule is spelled out in
+//!    `classify.rs`): a segmentation, a derived image that is no segmentation, a localizer,
+//!    or a possible source — each classification with its [`Clue`]s;
+//! 2. groups the files into **objects**: the same claimed SeriesInstanceUID and SOP class,
+//!    the same header signature (folder, ImageType, rows and columns, bits, photometric
+//!    interpretation, SeriesDescription, manufacturer and software) — an object's files take
+//!    the role most of them claim; a file that carries another series' UID (a source's, copied
+//!    from the CT) or none, but the signature of a mask object beside it and a slice position
+//!    it lacks, joins that object ([`Flag::AdoptedFiles`]); and per-slice masks form one slice
+//!    stack per object: one orientation, one file per position, split only where positions
+//!    repeat and the sources tell the stacks apart ([`Flag::SplitByStack`]);
+//! 3. resolves each file's references — every SOP Instance UID it references through the
+//!    sequences that name sources for its kind — among the *same patient's* files: a vote for
+//!    a source series, a missing slice, an ignored localizer, a reference to a segmentation (never
+//!    a source) or to itself; and sums them per object: **resolved** (one series),
+//!    **ambiguous** (several: the votes, the majority as the proposed link, a decision
+//!    required) or **unmatched** (none: [`Suggestion`]s by frame of reference or geometry,
+//!    never taken as the answer). A file whose references are all missing follows its object
+//!    ([`FileStatus::MissingReferences`]);
+//! 4. flags what a reviewer should know (shared or copied UIDs, and how objects sharing one
+//!    were told apart; duplicate SOP UIDs; instance numbers; missing references).
 //!
 //! [`Links::apply_overrides`] then puts the user's manual links in force, and
-//! [`Links::repairs`] computes new tags for per-slice mask series.
-//!
-//! # What a derived object is
-//!
-//! 1. SOP class Segmentation Storage → SEG; RT Structure Set Storage → RTSTRUCT.
-//! 2. Otherwise a *per-slice mask* is an image that says it is derived (ImageType value 1
-//!    `DERIVED`, or Secondary Capture without `ORIGINAL`), is not a localizer, and claims a
-//!    source: a SourceImage/Derivation/ReferencedSeries reference to something other than
-//!    itself, a localizer or a derived-looking image of its own series, or a
-//!    ReferencedImageSequence reference of that sort to a file that is present (a dangling
-//!    ReferencedImageSequence entry counts only for Secondary Capture). `ORIGINAL` images
-//!    are acquisitions and never masks, so CT slices that reference their localizer are not.
-//! 3. Everything else may be a source, except localizers, which never are.
+//! [`Links::repairs`] computes new tags for per-slice mask objects. Derived images are not
+//! segmentations ([`Links::derived_images`]): they have no repair and no manual link, and
+//! their UIDs are treated like any image's.
 //!
 //! # Group keys
 //!
-//! `<claimed SeriesInstanceUID>|<disambiguator>[|dir-<hash of folder>][|<n>]`, where the
-//! disambiguator is the source series UID (resolved), `ambiguous-<hash of the voted series>`
-//! or `unmatched-<hash of the referenced UIDs>`. Everything in a key comes from file contents
-//! and relative paths, sorted, so a rescan of the same folder gives the same keys whatever
-//! the order files were read in. Keys never hold a PatientID, and folder names only hashed.
+//! `<claimed SeriesInstanceUID>|<disambiguator>[|dir-<hash of folder>][|sig-<hash of the
+//! header signature>][|stack-<n>][|<n>]`, where the disambiguator is the source series UID
+//! (resolved), `ambiguous-<hash of the voted series>` or `unmatched-<hash of the referenced
+//! UIDs>`, and the parts in brackets appear only where objects would otherwise share a key.
+//! Everything in a key comes from file contents and relative paths, sorted, so a rescan of
+//! the same folder gives the same keys whatever the order files were read in. Keys never
+//! hold a PatientID, and folder names only hashed.
 
 mod classify;
 mod geometry;
@@ -53,7 +56,7 @@ use serde::Serialize;
 
 use crate::scan::Index;
 
-pub use classify::{RT_STRUCTURE_SET_STORAGE, SEGMENTATION_STORAGE, is_localizer};
+pub use classify::{Clue, DerivedKind, RT_STRUCTURE_SET_STORAGE, SEGMENTATION_STORAGE, Says, Weight, is_localizer};
 pub use repair::Repair;
 
 /// What sort of derived object a group holds.
@@ -125,7 +128,7 @@ pub struct Evidence {
     pub missing: usize,
     /// References to localizers/scouts: present, ignored.
     pub localizer: usize,
-    /// References to other derived objects: present, never a source.
+    /// References to segmentations (and key object selections): present, never a source.
     pub derived: usize,
     /// References to the file's own SOP Instance UID.
     pub itself: usize,
@@ -174,7 +177,42 @@ impl Evidence {
     }
 }
 
-/// A series that may be the source of a segmentation (every non-derived series of a patient).
+/// How one file of an object stands to the object's link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum FileStatus {
+    /// Its references resolve into the object's source (or, when the object is ambiguous,
+    /// into the proposed one).
+    Resolved,
+    /// Its references resolve into another series than the object's.
+    Disagrees { series_uid: String },
+    /// None of its references resolve: the instances it names are not in the folder (deleted
+    /// slices). It follows its object.
+    MissingReferences { instances: usize },
+    /// It references nothing that could be a source (only localizers, segmentations or
+    /// itself). It follows its object.
+    NoSourceReference,
+}
+
+impl FileStatus {
+    /// A phrase for people.
+    pub fn describe(&self) -> String {
+        match self {
+            FileStatus::Resolved => "resolved".into(),
+            FileStatus::Disagrees { series_uid } => format!("references another series ({series_uid})"),
+            FileStatus::MissingReferences { instances } => {
+                format!(
+                    "references {instances} missing instance{}",
+                    if *instances == 1 { "" } else { "s" }
+                )
+            }
+            FileStatus::NoSourceReference => "references no possible source".into(),
+        }
+    }
+}
+
+/// A series that may be the source of a segmentation (every series of a patient with an
+/// image that is no segmentation).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceSeries {
     pub series_uid: String,
@@ -187,7 +225,9 @@ pub struct SourceSeries {
     /// The folder holding its files (their common folder), relative to the scanned root.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub folder: PathBuf,
-    /// Its files that are not derived objects (a mask copying its UID is not counted).
+    /// Its image files that are no segmentation (a mask copying its UID is not counted) and
+    /// no copy of another image (compressed copies and the like are counted only in a series
+    /// that has nothing else).
     pub slices: usize,
     pub frame_of_reference_uid: String,
     /// Every file of the series is a localizer.
@@ -225,16 +265,25 @@ pub struct Suggestion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "flag", rename_all = "kebab-case")]
 pub enum Flag {
-    /// Files claiming this group's SeriesInstanceUID resolve differently (other sources, or
-    /// none) or are of another kind; they were split into `siblings`.
-    SplitBySource { siblings: Vec<String> },
-    /// Files claiming this SeriesInstanceUID and resolving alike lie in other folders; each
-    /// folder became its own group.
+    /// Other objects claim this group's SeriesInstanceUID in other folders (`siblings`).
     SplitByFolder { siblings: Vec<String> },
+    /// Other objects in this folder claim this SeriesInstanceUID with another header
+    /// (`differs` names what differs: SeriesDescription, SOPClassUID, …).
+    SplitBySignature {
+        siblings: Vec<String>,
+        differs: Vec<&'static str>,
+    },
+    /// Other objects in this folder claim this SeriesInstanceUID with the same header, but
+    /// form separate slice stacks (another orientation, or the same positions drawn on
+    /// another series).
+    SplitByStack { siblings: Vec<String> },
     /// The claimed SeriesInstanceUID is that of a source series (copied from the CT).
     SeriesUidOfSource,
     /// The files carry no SeriesInstanceUID.
     NoSeriesUid,
+    /// `files` files carry another series' SeriesInstanceUID (or none) but this object's
+    /// header, and lie at slice positions it lacks: they belong to it.
+    AdoptedFiles { files: usize },
     /// `files` files share their SOPInstanceUID with another file of the patient.
     DuplicateSopInstanceUid { files: usize },
     /// InstanceNumbers are missing, repeated, or do not follow the slice positions.
@@ -242,22 +291,33 @@ pub enum Flag {
     /// `slices` source slices are referenced by more than one file of a per-slice mask group:
     /// it may hold several segmentations.
     SliceCoveredTwice { slices: usize },
+    /// `files` files reference only instances that are not in the folder (`instances` in
+    /// all; deleted slices): they follow their object.
+    ReferencesMissing { files: usize, instances: usize },
 }
 
 impl Flag {
     /// A sentence for people.
     pub fn describe(&self) -> String {
         match self {
-            Flag::SplitBySource { siblings } => format!(
-                "other files with this SeriesInstanceUID resolve to another source, to none, or are of another kind; split from {} other group(s)",
+            Flag::SplitByFolder { siblings } => format!(
+                "files with this SeriesInstanceUID lie in other folders too; each folder is its own object ({} other)",
                 siblings.len()
             ),
-            Flag::SplitByFolder { siblings } => format!(
-                "files with this SeriesInstanceUID lie in several folders; each folder is its own group ({} other)",
+            Flag::SplitBySignature { siblings, differs } => format!(
+                "other files in this folder carry this SeriesInstanceUID with another {}; they are {} other object(s)",
+                differs.join(", "),
+                siblings.len()
+            ),
+            Flag::SplitByStack { siblings } => format!(
+                "other files with this SeriesInstanceUID and header form separate slice stacks; split into {} other object(s)",
                 siblings.len()
             ),
             Flag::SeriesUidOfSource => "its SeriesInstanceUID is the one of a source series; kept apart from it".into(),
             Flag::NoSeriesUid => "the files have no SeriesInstanceUID".into(),
+            Flag::AdoptedFiles { files } => format!(
+                "{files} file(s) carry another series' SeriesInstanceUID but this object's header and a slice position of their own: they belong to it"
+            ),
             Flag::DuplicateSopInstanceUid { files } => {
                 format!("{files} file(s) share their SOPInstanceUID with another file")
             }
@@ -267,13 +327,16 @@ impl Flag {
                     "{slices} source slice(s) have more than one mask file: the group may hold several segmentations"
                 )
             }
+            Flag::ReferencesMissing { files, instances } => format!(
+                "{files} file(s) reference only instances that are not in the folder ({instances} in all; deleted slices?): they follow the object"
+            ),
         }
     }
 
     /// The flag means the output would be wrong without [`Links::repairs`] (shared or copied
     /// series UIDs, duplicate SOP UIDs, unusable instance numbers).
     pub fn calls_for_repair(&self) -> bool {
-        !matches!(self, Flag::SliceCoveredTwice { .. })
+        !matches!(self, Flag::SliceCoveredTwice { .. } | Flag::ReferencesMissing { .. })
     }
 }
 
@@ -298,7 +361,13 @@ pub struct SegmentationGroup {
     pub source: Option<SourceSeries>,
     /// What the evidence alone says (differs from `status` when a manual link is in force).
     pub automatic_status: LinkStatus,
+    /// For an ambiguous group: the series most of its files resolve to, proposed as the link.
+    /// A reviewer decides (a manual link, to it or to another) before the group is approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<SourceSeries>,
     pub evidence: Evidence,
+    /// Why its files are taken for a segmentation (the SOP class, or the header's clues).
+    pub classification: Vec<Clue>,
     /// Candidates for a group that did not resolve; never a link by themselves.
     pub suggestions: Vec<Suggestion>,
     pub flags: Vec<Flag>,
@@ -328,6 +397,36 @@ impl SegmentationGroup {
     pub fn source_series_uid(&self) -> Option<&str> {
         self.source.as_ref().map(|s| s.series_uid.as_str())
     }
+
+    /// Its files resolve into several series and nobody has decided yet: it may not be
+    /// approved until a manual link (to the proposed series or another) is in force.
+    pub fn needs_decision(&self) -> bool {
+        self.automatic_status == LinkStatus::Ambiguous && self.status != LinkStatus::Manual
+    }
+}
+
+/// Derived images of one object that are no segmentation: compressed copies, key images,
+/// screen captures, dose reports, processed images. Shown with the series they came from;
+/// never repaired, never linked by hand.
+#[derive(Debug, Clone, Serialize)]
+pub struct DerivedImageGroup {
+    /// Stable across rescans.
+    pub key: String,
+    #[serde(skip)]
+    pub patient_id: String,
+    pub claimed_series_uid: String,
+    pub kind: DerivedKind,
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub folder: PathBuf,
+    #[serde(serialize_with = "crate::paths::lossy_vec")]
+    pub files: Vec<PathBuf>,
+    /// Resolved (one series), ambiguous (several) or unmatched (none present).
+    pub status: LinkStatus,
+    /// The series it came from (the majority when ambiguous), if present.
+    pub source: Option<SourceSeries>,
+    pub evidence: Evidence,
+    /// Why it is taken for this kind of derived image and not for a segmentation.
+    pub classification: Vec<Clue>,
 }
 
 /// One derived file: the `files` array of `dams map --json`.
@@ -341,6 +440,9 @@ pub struct DerivedFile {
     /// The original UID of the source series in force for its group, or null.
     pub source_series_uid: Option<String>,
     pub kind: SegmentationKind,
+    /// How the file stands to its group's link.
+    #[serde(flatten)]
+    pub status: FileStatus,
     pub evidence: Evidence,
 }
 
@@ -384,6 +486,11 @@ pub struct Links {
     pub files: Vec<DerivedFile>,
     /// Every series that may be a source, patient by patient, by folder.
     pub sources: Vec<SourceSeries>,
+    /// Derived images that are no segmentation, patient by patient, by key.
+    pub derived_images: Vec<DerivedImageGroup>,
+    /// (path, index into `derived_images`), sorted by path.
+    #[serde(skip)]
+    derived_by_path: Vec<(PathBuf, usize)>,
     #[serde(skip)]
     details: Vec<FileDetail>,
     #[serde(skip)]
@@ -469,6 +576,36 @@ impl Links {
     /// The groups of one patient.
     pub fn groups_of<'a>(&'a self, patient_id: &'a str) -> impl Iterator<Item = &'a SegmentationGroup> + 'a {
         self.groups.iter().filter(move |g| g.patient_id == patient_id)
+    }
+
+    /// The groups that need a reviewer's decision before they can be approved (ambiguous,
+    /// no manual link yet).
+    pub fn decisions_required(&self) -> impl Iterator<Item = &SegmentationGroup> {
+        self.groups.iter().filter(|g| g.needs_decision())
+    }
+
+    /// The derived-image group holding this file (relative to the scanned root), if any.
+    pub fn derived_image(&self, path: &Path) -> Option<&DerivedImageGroup> {
+        self.derived_by_path
+            .binary_search_by(|(p, _)| p.as_path().cmp(path))
+            .ok()
+            .and_then(|i| self.derived_images.get(self.derived_by_path[i].1))
+    }
+
+    /// The derived images of one patient.
+    pub fn derived_images_of<'a>(&'a self, patient_id: &'a str) -> impl Iterator<Item = &'a DerivedImageGroup> + 'a {
+        self.derived_images.iter().filter(move |d| d.patient_id == patient_id)
+    }
+
+    /// The derived images made from one of a patient's series: what the browser shows under
+    /// that series.
+    pub fn derived_images_from<'a>(
+        &'a self,
+        patient_id: &'a str,
+        series_uid: &'a str,
+    ) -> impl Iterator<Item = &'a DerivedImageGroup> + 'a {
+        self.derived_images_of(patient_id)
+            .filter(move |d| d.source.as_ref().is_some_and(|s| s.series_uid == series_uid))
     }
 
     /// The group a user named: by key, by one of its files, by the folder holding its files

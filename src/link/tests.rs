@@ -2,10 +2,12 @@
 //! hold — empty patients, cross-patient references, self references, ties, key stability.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::*;
-use crate::scan::header::FileIdentity;
+use crate::scan::header::{FileIdentity, ImageFacts};
 use crate::scan::{Header, Instance, Patient, RefVia, Reference};
 
 const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
@@ -28,6 +30,7 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
         series_description: String::new(),
         modality: "CT".into(),
         media_storage_sop_class: String::new(),
+        dicomdir_files: Vec::new(),
         instance: Instance {
             path: PathBuf::from(path),
             size: 0,
@@ -42,6 +45,8 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
             image_orientation: Some(AXIAL),
             image_type: Vec::new().into(),
             number_of_frames: 1,
+            image: Default::default(),
+            largest_value: None,
             placed_by: None,
             references: Vec::new(),
             referenced_series: Vec::new(),
@@ -66,6 +71,7 @@ fn refs(mut h: Header, to: &[(&str, RefVia)]) -> Header {
         .map(|(uid, via)| Reference {
             sop_instance_uid: (*uid).into(),
             via: *via,
+            purpose: None,
         })
         .collect();
     h
@@ -88,13 +94,42 @@ fn ct(patient: &str, folder: &str, series: &str, i: i64) -> Header {
     numbered(typed(at(h, i as f64, i), "ORIGINAL\\PRIMARY\\AXIAL"), 2)
 }
 
-/// A derived CT-class mask file referencing `source` through SourceImageSequence.
+/// 8-bit monochrome pixels: what a label map looks like in its header.
+fn label_pixels(mut h: Header) -> Header {
+    h.instance.image = Arc::new(ImageFacts {
+        samples_per_pixel: 1,
+        bits_allocated: 8,
+        bits_stored: 8,
+        photometric: "MONOCHROME2".into(),
+        ..ImageFacts::default()
+    });
+    h
+}
+
+/// Pixel and description facts of a file.
+fn facts(mut h: Header, f: impl FnOnce(&mut ImageFacts)) -> Header {
+    let mut facts = (*h.instance.image).clone();
+    f(&mut facts);
+    h.instance.image = Arc::new(facts);
+    h
+}
+
+/// A derived CT-class mask file (8-bit label pixels) referencing `source` through
+/// SourceImageSequence.
 fn mask(patient: &str, path: &str, series: &str, sop: &str, source: &[&str]) -> Header {
     let to: Vec<(&str, RefVia)> = source.iter().map(|s| (*s, RefVia::SourceImage)).collect();
     numbered(
-        refs(typed(file(patient, path, series, sop), "DERIVED\\SECONDARY"), &to),
+        label_pixels(refs(typed(file(patient, path, series, sop), "DERIVED\\SECONDARY"), &to)),
         50,
     )
+}
+
+/// A reference's purpose (DCM code).
+fn purpose(mut h: Header, code: u32) -> Header {
+    for r in &mut h.instance.references {
+        r.purpose = NonZeroU32::new(code);
+    }
+    h
 }
 
 fn index(headers: impl IntoIterator<Item = Header>) -> Index {
@@ -263,16 +298,20 @@ fn what_is_not_a_mask() {
 fn what_is_a_mask() {
     let mut headers = two_cts();
     // Secondary Capture, no ImageType, a ReferencedImageSequence entry whose target is gone.
-    let mut sc = refs(
+    let mut sc = label_pixels(refs(
         file("P", "P/sc/s1.dcm", "SC", "SC.1"),
         &[("GONE", RefVia::ReferencedImage)],
-    );
+    ));
     sc.instance.sop_class_uid = SC.into();
     headers.push(sc);
-    // A derived CT-class image referencing a present slice through ReferencedImageSequence.
-    headers.push(refs(
-        typed(file("P", "P/ri/r1.dcm", "RI", "RI.1"), "DERIVED\\SECONDARY"),
-        &[("A.1", RefVia::ReferencedImage)],
+    // A derived CT-class image referencing a present slice through ReferencedImageSequence,
+    // 16 bits but called a mask.
+    headers.push(facts(
+        refs(
+            typed(file("P", "P/ri/r1.dcm", "RI", "RI.1"), "DERIVED\\SECONDARY"),
+            &[("A.1", RefVia::ReferencedImage)],
+        ),
+        |f| f.series_description = "Liver mask".into(),
     ));
     // A derived image whose SourceImageSequence target is gone.
     headers.push(mask("P", "P/gone/g1.dcm", "GN", "GN.1", &["GONE2"]));
@@ -286,6 +325,14 @@ fn what_is_a_mask() {
     assert!(statuses.contains(&("P/sc", LinkStatus::Unmatched)));
     assert!(statuses.contains(&("P/ri", LinkStatus::Resolved)));
     assert!(statuses.contains(&("P/gone", LinkStatus::Unmatched)));
+    let ri = links.find_group("P/ri").expect("ri");
+    assert!(
+        ri.classification
+            .iter()
+            .any(|c| matches!(c, Clue::Word { word: "MASK", .. }))
+    );
+    let sc = links.find_group("P/sc").expect("sc");
+    assert_eq!(sc.classification, [Clue::LabelPixels { bits_stored: 8 }]);
 }
 
 #[test]
@@ -325,7 +372,8 @@ fn keys_do_not_depend_on_the_order_files_arrive() {
     let json = |l: &Links| serde_json::to_string(l).expect("json");
     assert_eq!(json(&forward), json(&backward));
     let keys: Vec<&str> = forward.groups.iter().map(|g| g.key.as_str()).collect();
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    // P/m is one object (m2's reference is gone: it follows m1), P/n and P/o others.
+    assert_eq!(keys.len(), 3, "{keys:?}");
     assert!(keys.iter().all(|k| k.starts_with("X|")));
 }
 
@@ -420,6 +468,14 @@ fn naming_groups_and_series() {
     assert_eq!(links.find_group(&n.key).map(|g| &g.key), Ok(&n.key));
     let m1 = links.find_group("P/m/m1.dcm").expect("by file");
     assert_eq!(m1.status, LinkStatus::Resolved);
+    assert_eq!(links.find_group("P/m").map(|g| &g.key), Ok(&m1.key));
+    let mut headers = two_cts();
+    headers.push(mask("P", "P/m/m1.dcm", "M", "M.1", &["A.1"]));
+    headers.push(mask("P", "P/m/m2.dcm", "M", "M.2", &["B.1"]));
+    headers.push(mask("P", "P/m/m3.dcm", "M", "M.3", &["B.2"]));
+    headers.push(at(mask("P", "P/m/m4.dcm", "M", "M.4", &["A.1"]), 1.0, 1));
+    headers.push(at(mask("P", "P/m/m5.dcm", "M", "M.5", &["B.1"]), 1.0, 1));
+    let links = resolve(&index(headers));
     match links.find_group("P/m") {
         Err(LinkError::AmbiguousGroup { keys, .. }) => assert_eq!(keys.len(), 2),
         other => panic!("{other:?}"),
@@ -575,4 +631,345 @@ fn instance_numbers_running_against_the_slices_are_fine() {
     let g = only_group(&links);
     assert!(g.flags.is_empty(), "{:?}", g.flags);
     assert!(!g.needs_repair());
+}
+
+/// CT series A and B (5 slices each at z = 1..5) and a mask stack on them at those positions.
+fn positioned_mask(path: &str, series: &str, sop: &str, source: &str, z: f64) -> Header {
+    at(mask("P", path, series, sop, &[source]), z, z as i64)
+}
+
+#[test]
+fn a_file_whose_references_are_all_missing_follows_its_object() {
+    let mut headers = two_cts();
+    for i in 1..=4 {
+        // The CT slice of mask 3 was deleted after the masks were drawn.
+        let source = if i == 3 { "A.gone".to_string() } else { format!("A.{i}") };
+        headers.push(positioned_mask(
+            &format!("P/m/m{i}.dcm"),
+            "M",
+            &format!("M.{i}"),
+            &source,
+            i as f64,
+        ));
+    }
+    let links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert_eq!((g.status, g.source_series_uid()), (LinkStatus::Resolved, Some("A")));
+    assert_eq!(g.files.len(), 4);
+    assert!(g.flags.contains(&Flag::ReferencesMissing { files: 1, instances: 1 }));
+    let gone = links.file(Path::new("P/m/m3.dcm")).expect("file");
+    assert_eq!(gone.status, FileStatus::MissingReferences { instances: 1 });
+    assert_eq!(gone.status.describe(), "references 1 missing instance");
+    assert_eq!(gone.source_series_uid.as_deref(), Some("A"), "it follows its object");
+    assert_eq!(
+        links.file(Path::new("P/m/m1.dcm")).map(|f| &f.status),
+        Some(&FileStatus::Resolved)
+    );
+    assert!(!g.needs_repair(), "{:?}", g.flags);
+}
+
+#[test]
+fn slices_that_disagree_make_one_ambiguous_object_with_a_proposal() {
+    let mut headers = two_cts();
+    for i in 1..=5 {
+        let source = if i == 5 { format!("B.{i}") } else { format!("A.{i}") };
+        headers.push(positioned_mask(
+            &format!("P/m/m{i}.dcm"),
+            "M",
+            &format!("M.{i}"),
+            &source,
+            i as f64,
+        ));
+    }
+    let mut links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert_eq!(g.status, LinkStatus::Ambiguous);
+    assert_eq!(g.source, None);
+    assert_eq!(g.proposed.as_ref().map(|s| s.series_uid.as_str()), Some("A"));
+    let votes: Vec<(&str, usize)> = g
+        .evidence
+        .votes
+        .iter()
+        .map(|v| (v.series_uid.as_str(), v.files))
+        .collect();
+    assert_eq!(votes, [("A", 4), ("B", 1)]);
+    assert!(g.needs_decision());
+    assert_eq!(links.decisions_required().count(), 1);
+    assert_eq!(
+        links.file(Path::new("P/m/m5.dcm")).map(|f| &f.status),
+        Some(&FileStatus::Disagrees { series_uid: "B".into() })
+    );
+    // Deciding (for the proposal) is a manual link; then nothing is left to decide.
+    let key = g.key.clone();
+    links.apply_overrides(&BTreeMap::from([(key, "A".to_string())]));
+    assert_eq!(links.decisions_required().count(), 0);
+    assert_eq!(only_group(&links).status, LinkStatus::Manual);
+}
+
+#[test]
+fn a_tie_is_ambiguous_without_a_proposal() {
+    let mut headers = two_cts();
+    headers.push(positioned_mask("P/m/m1.dcm", "M", "M.1", "A.1", 1.0));
+    headers.push(positioned_mask("P/m/m2.dcm", "M", "M.2", "B.2", 2.0));
+    let links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert_eq!((g.status, g.proposed.as_ref()), (LinkStatus::Ambiguous, None));
+    assert!(g.needs_decision());
+}
+
+#[test]
+fn two_stacks_at_the_same_positions_on_two_series_are_split_and_shown() {
+    let mut headers = two_cts();
+    for i in 1..=3 {
+        headers.push(positioned_mask(
+            &format!("P/m/a{i}.dcm"),
+            "1.2.3",
+            &format!("MA.{i}"),
+            &format!("A.{i}"),
+            i as f64,
+        ));
+        headers.push(positioned_mask(
+            &format!("P/m/b{i}.dcm"),
+            "1.2.3",
+            &format!("MB.{i}"),
+            &format!("B.{i}"),
+            i as f64,
+        ));
+    }
+    let links = resolve(&index(headers));
+    assert_eq!(links.groups.len(), 2, "{:#?}", links.groups);
+    for g in &links.groups {
+        assert_eq!(g.status, LinkStatus::Resolved);
+        assert_eq!(g.files.len(), 3);
+        assert!(
+            matches!(&g.flags[..], [Flag::SplitByStack { siblings }, ..] if siblings.len() == 1),
+            "{:?}",
+            g.flags
+        );
+        assert!(g.needs_repair());
+    }
+    // The same positions with one source are one object that may hold two segmentations.
+    let mut headers = two_cts();
+    for i in 1..=3 {
+        headers.push(positioned_mask(
+            &format!("P/m/a{i}.dcm"),
+            "1.2.3",
+            &format!("MA.{i}"),
+            &format!("A.{i}"),
+            i as f64,
+        ));
+        headers.push(positioned_mask(
+            &format!("P/m/b{i}.dcm"),
+            "1.2.3",
+            &format!("MB.{i}"),
+            &format!("A.{i}"),
+            i as f64,
+        ));
+    }
+    let links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert!(g.flags.contains(&Flag::SliceCoveredTwice { slices: 3 }));
+}
+
+#[test]
+fn masks_sharing_a_uid_in_one_folder_are_split_by_their_header() {
+    let mut headers = two_cts();
+    for i in 1..=2 {
+        headers.push(facts(
+            positioned_mask(
+                &format!("P/m/liver{i}.dcm"),
+                "1.2.3",
+                &format!("L.{i}"),
+                &format!("A.{i}"),
+                i as f64,
+            ),
+            |f| f.series_description = "liver".into(),
+        ));
+        headers.push(facts(
+            positioned_mask(
+                &format!("P/m/spleen{i}.dcm"),
+                "1.2.3",
+                &format!("S.{i}"),
+                &format!("A.{i}"),
+                i as f64,
+            ),
+            |f| f.series_description = "spleen".into(),
+        ));
+    }
+    let links = resolve(&index(headers));
+    assert_eq!(links.groups.len(), 2);
+    for g in &links.groups {
+        assert!(g.key.contains("|sig-"), "{}", g.key);
+        assert!(
+            g.flags.contains(&Flag::SplitBySignature {
+                siblings: links
+                    .groups
+                    .iter()
+                    .filter(|o| o.key != g.key)
+                    .map(|o| o.key.clone())
+                    .collect(),
+                differs: vec!["SeriesDescription"],
+            })
+        );
+    }
+}
+
+#[test]
+fn a_mask_that_kept_the_cts_header_belongs_to_the_masks() {
+    // CT A at z = 1..5 without its slice 3 (deleted); masks M on slices 1, 2, 4, 5; the mask
+    // of slice 3 copied the CT's SeriesInstanceUID and names its slice only in
+    // ReferencedImageSequence (no source claim of its own).
+    let mut headers: Vec<Header> = (1..=5).filter(|&i| i != 3).map(|i| ct("P", "P/ct", "A", i)).collect();
+    for i in [1, 2, 4, 5] {
+        headers.push(positioned_mask(
+            &format!("P/m/m{i}.dcm"),
+            "M",
+            &format!("M.{i}"),
+            &format!("A.{i}"),
+            i as f64,
+        ));
+    }
+    let copied = at(
+        refs(
+            label_pixels(typed(file("P", "P/m/m3.dcm", "A", "M.3"), "DERIVED\\SECONDARY")),
+            &[("A.3", RefVia::ReferencedImage)],
+        ),
+        3.0,
+        3,
+    );
+    headers.push(numbered(copied, 50));
+    let links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert_eq!(g.files.len(), 5);
+    assert_eq!((g.status, g.source_series_uid()), (LinkStatus::Resolved, Some("A")));
+    assert!(g.flags.contains(&Flag::AdoptedFiles { files: 1 }));
+    assert!(g.needs_repair());
+    assert_eq!(
+        links.file(Path::new("P/m/m3.dcm")).map(|f| &f.status),
+        Some(&FileStatus::MissingReferences { instances: 1 })
+    );
+    let ct = links.find_source("P/ct").expect("ct");
+    assert_eq!(ct.slices, 4, "the copied mask is no CT slice");
+}
+
+#[test]
+fn derived_images_that_are_no_segmentation() {
+    let mut headers = two_cts();
+    // A lossy copy of A.1 in A's own series, naming it as its uncompressed predecessor.
+    headers.push(facts(
+        purpose(
+            refs(
+                typed(
+                    file("P", "P/a_lossy/1.dcm", "A", "A.1.lossy"),
+                    "DERIVED\\PRIMARY\\AXIAL",
+                ),
+                &[("A.1", RefVia::SourceImage)],
+            ),
+            121320,
+        ),
+        |f| {
+            f.lossy = Some(true);
+            f.bits_stored = 12;
+        },
+    ));
+    // Key images naming A.2 and A.3.
+    let mut kos = refs(
+        file("P", "P/kos/k.dcm", "K", "K.1"),
+        &[("A.2", RefVia::Other), ("A.3", RefVia::Other)],
+    );
+    kos.instance.sop_class_uid = dicom_dictionary_std::uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE.into();
+    headers.push(kos);
+    // A screen capture (colour) naming B.1.
+    let mut screen = facts(
+        refs(
+            file("P", "P/screen/s.dcm", "S", "S.1"),
+            &[("B.1", RefVia::ReferencedImage)],
+        ),
+        |f| {
+            f.photometric = "RGB".into();
+            f.samples_per_pixel = 3;
+            f.bits_stored = 8;
+            f.burned_in_annotation = true;
+        },
+    );
+    screen.instance.sop_class_uid = SC.into();
+    headers.push(screen);
+    // A dose page: 8-bit grey like a label map, but it says what it is.
+    let mut dose = facts(
+        label_pixels(refs(
+            file("P", "P/dose/d.dcm", "D", "D.1"),
+            &[("LOC.gone", RefVia::ReferencedImage)],
+        )),
+        |f| f.series_description = "Dose Report".into(),
+    );
+    dose.instance.sop_class_uid = SC.into();
+    headers.push(dose);
+    let links = resolve(&index(headers));
+    assert!(links.groups.is_empty(), "{:#?}", links.groups);
+    assert!(links.files.is_empty());
+    assert!(links.repairs(b"k", |_| true).is_empty());
+    let kinds: Vec<(&str, DerivedKind, LinkStatus)> = links
+        .derived_images
+        .iter()
+        .map(|d| (d.folder.to_str().unwrap_or_default(), d.kind, d.status))
+        .collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    for want in [
+        ("P/a_lossy", DerivedKind::CompressedCopy, LinkStatus::Resolved),
+        ("P/kos", DerivedKind::KeyImages, LinkStatus::Resolved),
+        ("P/screen", DerivedKind::ScreenCapture, LinkStatus::Resolved),
+        ("P/dose", DerivedKind::DoseReport, LinkStatus::Unmatched),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
+    let under_a: Vec<&Path> = links
+        .derived_images_from("P", "A")
+        .map(|d| d.folder.as_path())
+        .collect();
+    assert_eq!(under_a, [Path::new("P/a_lossy"), Path::new("P/kos")]);
+    let lossy = links.derived_image(Path::new("P/a_lossy/1.dcm")).expect("lossy");
+    assert!(lossy.classification.contains(&Clue::Purpose {
+        code: 121320,
+        meaning: "Uncompressed predecessor"
+    }));
+    assert!(
+        lossy
+            .classification
+            .contains(&Clue::LossyCompression { bits_stored: 12 })
+    );
+    // The lossy copy is an image of A (a mask may reference it), not one of A's slices.
+    assert_eq!(links.find_source("P/a").map(|s| s.slices), Ok(5));
+    // A derived image with a purpose for image processing and nothing that says mask is no
+    // mask either.
+    let mut headers = two_cts();
+    headers.push(purpose(
+        refs(
+            typed(file("P", "P/f/1.dcm", "F", "F.1"), "DERIVED\\SECONDARY"),
+            &[("A.1", RefVia::SourceImage)],
+        ),
+        121322,
+    ));
+    let links = resolve(&index(headers));
+    assert!(links.groups.is_empty());
+    assert_eq!(links.derived_images.len(), 1);
+    assert_eq!(links.derived_images[0].kind, DerivedKind::Processed);
+    assert!(links.derived_images[0].classification.contains(&Clue::NoMaskSign));
+}
+
+#[test]
+fn an_original_image_that_names_its_source_and_says_mask_is_a_mask() {
+    let mut headers = two_cts();
+    headers.push(facts(
+        refs(
+            typed(file("P", "P/m/1.dcm", "M", "M.1"), "ORIGINAL\\PRIMARY\\AXIAL"),
+            &[("A.1", RefVia::SourceImage)],
+        ),
+        |f| f.series_description = "GTV mask".into(),
+    ));
+    // Said in words only: a CT slice naming another is no mask.
+    headers.push(refs(ct("P", "P/c", "C", 1), &[("A.2", RefVia::SourceImage)]));
+    let links = resolve(&index(headers));
+    let g = only_group(&links);
+    assert_eq!(g.folder, Path::new("P/m"));
+    assert!(g.classification.contains(&Clue::OriginalButMask));
 }

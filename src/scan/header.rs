@@ -1,6 +1,8 @@
 //! What one file's header says that the Index needs: identity, hierarchy UIDs, geometry and
 //! the instances it references.
 
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,6 +10,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::dicom::parse::{Parsed, TOP};
+use dicom_dictionary_std::tags as dict_tags;
+
 use crate::dicom::{Tag, tags, text};
 
 /// Through which sequence a file references another instance.
@@ -32,6 +36,39 @@ pub enum RefVia {
 pub struct Reference {
     pub sop_instance_uid: String,
     pub via: RefVia,
+    /// The DCM code of the reference's PurposeOfReferenceCodeSequence (0040,A170), e.g.
+    /// 121320 "Uncompressed predecessor": what the referenced instance is to this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<NonZeroU32>,
+}
+
+/// What the header says about the pixels and how the image was made: what the linking
+/// needs to tell a mask from a compressed copy, a screen capture or a dose report, and to
+/// tell the files of one object from those of another (its header signature). Most files of
+/// a series share all of it, so the Index holds one copy per distinct value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ImageFacts {
+    /// Modality (0008,0060) of this file (the Series keeps the first file's).
+    pub modality: Arc<str>,
+    /// SeriesDescription (0008,103E) of this file.
+    pub series_description: Arc<str>,
+    /// Manufacturer, ManufacturerModelName and SoftwareVersions, joined by `\0`.
+    pub equipment: Arc<str>,
+    pub rows: u16,
+    pub columns: u16,
+    pub samples_per_pixel: u16,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub photometric: Arc<str>,
+    /// LossyImageCompression (0028,2110): `01` (has been lossy compressed) → true.
+    pub lossy: Option<bool>,
+    /// BurnedInAnnotation (0028,0301) is YES.
+    pub burned_in_annotation: bool,
+    /// DCM codes of every DerivationCodeSequence (0008,9215) item, at any depth (113040
+    /// lossy compression, 113076 segmentation, …), sorted.
+    pub derivation_codes: Arc<[u32]>,
+    /// DerivationDescription (0008,2111), free text (only searched for words, never shown).
+    pub derivation_description: Arc<str>,
 }
 
 pub use crate::identity::FileIdentity;
@@ -94,6 +131,12 @@ pub struct Instance {
     pub image_orientation: Option<[f64; 6]>,
     pub image_type: Arc<[String]>,
     pub number_of_frames: u32,
+    /// Pixel and derivation facts (shared between files that agree on them).
+    #[serde(skip)]
+    pub image: Arc<ImageFacts>,
+    /// LargestImagePixelValue (0028,0107): differs per slice, so kept out of `image`.
+    #[serde(skip)]
+    pub largest_value: Option<i32>,
     /// The file has no PatientID: how it was given to its patient.
     pub placed_by: Option<Placement>,
     pub references: Vec<Reference>,
@@ -115,6 +158,9 @@ pub struct Header {
     /// MediaStorageSOPClassUID (0002,0002) of the file meta (a DICOMDIR names its SOP class
     /// only there).
     pub media_storage_sop_class: String,
+    /// For a DICOMDIR: the ReferencedFileID (0004,1500) of every directory record, as a
+    /// path relative to the DICOMDIR's folder (empty for every other file).
+    pub dicomdir_files: Vec<PathBuf>,
     pub instance: Instance,
 }
 
@@ -152,6 +198,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             && s(dicom_dictionary_std::tags::DEIDENTIFICATION_METHOD).contains("(dams)"),
     };
 
+    let codes = coded_items(p);
     let mut references = Vec::new();
     let mut referenced_series = Vec::new();
     for (i, e) in p.elements.iter().enumerate() {
@@ -193,6 +240,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         references.push(Reference {
             sop_instance_uid: uid,
             via,
+            purpose: codes.purposes.get(&e.parent).copied(),
         });
     }
     referenced_series.sort();
@@ -200,6 +248,51 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
 
     let array3 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
     let array6 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 6).map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
+
+    let equipment = [
+        dict_tags::MANUFACTURER,
+        dict_tags::MANUFACTURER_MODEL_NAME,
+        dict_tags::SOFTWARE_VERSIONS,
+    ]
+    .map(s)
+    .join("\0");
+    let small = |tag: Tag| int(tag).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+    let image = ImageFacts {
+        modality: s(tags::MODALITY).into(),
+        series_description: s(tags::SERIES_DESCRIPTION).into(),
+        equipment: if equipment.len() == 2 {
+            "".into()
+        } else {
+            equipment.into()
+        },
+        rows: small(dict_tags::ROWS),
+        columns: small(dict_tags::COLUMNS),
+        samples_per_pixel: small(dict_tags::SAMPLES_PER_PIXEL),
+        bits_allocated: small(dict_tags::BITS_ALLOCATED),
+        bits_stored: small(dict_tags::BITS_STORED),
+        photometric: s(dict_tags::PHOTOMETRIC_INTERPRETATION)
+            .trim()
+            .to_ascii_uppercase()
+            .into(),
+        lossy: match s(dict_tags::LOSSY_IMAGE_COMPRESSION).trim() {
+            "01" => Some(true),
+            "00" => Some(false),
+            _ => None,
+        },
+        burned_in_annotation: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("YES"),
+        derivation_codes: codes.derivations.into(),
+        derivation_description: s(dict_tags::DERIVATION_DESCRIPTION).into(),
+    };
+    let media_storage_sop_class = s(tags::MEDIA_STORAGE_SOP_CLASS_UID);
+    let sop_class = s(tags::SOP_CLASS_UID);
+    let dicomdir_files = if [&media_storage_sop_class, &sop_class]
+        .iter()
+        .any(|c| c.as_str() == dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    {
+        dicomdir_files(p)
+    } else {
+        Vec::new()
+    };
 
     Header {
         identity,
@@ -210,13 +303,14 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         series_number: int(tags::SERIES_NUMBER),
         series_description: s(tags::SERIES_DESCRIPTION),
         modality: s(tags::MODALITY),
-        media_storage_sop_class: s(tags::MEDIA_STORAGE_SOP_CLASS_UID),
+        media_storage_sop_class,
+        dicomdir_files,
         instance: Instance {
             path: rel.to_path_buf(),
             size,
             modified,
             sop_instance_uid: s(tags::SOP_INSTANCE_UID),
-            sop_class_uid: s(tags::SOP_CLASS_UID).into(),
+            sop_class_uid: sop_class.into(),
             transfer_syntax: p.layout.transfer_syntax.as_str().into(),
             frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID).into(),
             instance_number: int(tags::INSTANCE_NUMBER),
@@ -227,9 +321,127 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             number_of_frames: int(tags::NUMBER_OF_FRAMES)
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(1),
+            image: Arc::new(image),
+            largest_value: int(dict_tags::LARGEST_IMAGE_PIXEL_VALUE).and_then(|n| i32::try_from(n).ok()),
             placed_by: None,
             references,
             referenced_series,
         },
     }
+}
+
+/// The coded values the linking reads from code sequences nested anywhere.
+#[derive(Default)]
+struct CodedItems {
+    /// Item (index into `Parsed::items`) holding a PurposeOfReferenceCodeSequence → the DCM
+    /// code of its first item: the purpose of the reference made in that item.
+    purposes: HashMap<u32, NonZeroU32>,
+    /// DCM codes of DerivationCodeSequence items, sorted, once each.
+    derivations: Vec<u32>,
+}
+
+/// Reads every PurposeOfReferenceCodeSequence and DerivationCodeSequence of the file, in one
+/// pass over its elements (a SEG has a purpose per frame). A code counts when its scheme is
+/// DCM, or absent as some writers leave it; DCM code values are all digits.
+fn coded_items(p: &Parsed) -> CodedItems {
+    // Code item → (CodeValue, CodingSchemeDesignator).
+    let mut items: HashMap<u32, (Option<String>, Option<String>)> = HashMap::new();
+    for e in &p.elements {
+        let value = e.tag == dict_tags::CODE_VALUE;
+        if e.parent == TOP || !(value || e.tag == dict_tags::CODING_SCHEME_DESIGNATOR) {
+            continue;
+        }
+        let Some(v) = p.value(e) else { continue };
+        let text = text::decode(v, e.value_vr(), &p.charset, e.enc);
+        let entry = items.entry(e.parent).or_default();
+        if value {
+            entry.0 = Some(text);
+        } else {
+            entry.1 = Some(text);
+        }
+    }
+    let mut out = CodedItems::default();
+    let mut found: Vec<(u32, u32, NonZeroU32)> = Vec::new();
+    for (item, (value, scheme)) in items {
+        let scheme_ok = scheme
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty() || s.trim() == "DCM");
+        let Some(code) = value
+            .filter(|_| scheme_ok)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .and_then(NonZeroU32::new)
+        else {
+            continue;
+        };
+        let Some(it) = p.items.get(item as usize) else { continue };
+        let Some(seq) = p.elements.get(it.parent as usize) else {
+            continue;
+        };
+        if seq.tag == dict_tags::DERIVATION_CODE_SEQUENCE {
+            out.derivations.push(code.get());
+        } else if seq.tag == dict_tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE && seq.parent != TOP {
+            // The purpose belongs to the item holding the sequence: the reference it makes.
+            found.push((seq.parent, it.index, code));
+        }
+    }
+    // The first item of each purpose sequence (the sequence has one item by definition).
+    found.sort_unstable();
+    for (holder, _, code) in found {
+        out.purposes.entry(holder).or_insert(code);
+    }
+    out.derivations.sort_unstable();
+    out.derivations.dedup();
+    out
+}
+
+/// The ReferencedFileID of every directory record of a DICOMDIR, as relative paths (its
+/// components are the values of the multi-valued CS), in one pass over the elements.
+fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
+    let Some(records) = p
+        .elements
+        .iter()
+        .position(|e| e.parent == TOP && e.tag == dict_tags::DIRECTORY_RECORD_SEQUENCE)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in &p.elements {
+        if e.tag != dict_tags::REFERENCED_FILE_ID || e.parent == TOP {
+            continue;
+        }
+        let in_record = p
+            .items
+            .get(e.parent as usize)
+            .is_some_and(|it| it.parent as usize == records);
+        let Some(v) = p.value(e).filter(|_| in_record) else {
+            continue;
+        };
+        let id = text::decode(v, e.value_vr(), &p.charset, e.enc);
+        let path: PathBuf = id
+            .split('\\')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && *c != "." && *c != "..")
+            .collect();
+        if !path.as_os_str().is_empty() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The MediaStorageSOPClassUID of a file's meta information (read with dicom-rs), for files
+/// whose data set could not be read: a damaged DICOMDIR still says what it is there. Reads
+/// the 128-byte preamble and the meta group only.
+pub fn meta_sop_class(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    let mut magic = [0u8; 4];
+    f.seek(SeekFrom::Start(128)).ok()?;
+    f.read_exact(&mut magic).ok()?;
+    if &magic != b"DICM" {
+        return None;
+    }
+    f.seek(SeekFrom::Start(128)).ok()?;
+    let meta = dicom_object::FileMetaTable::from_reader(f).ok()?;
+    Some(meta.media_storage_sop_class_uid().to_string())
 }

@@ -294,12 +294,14 @@ pub struct Index {
     shared: Interner,
 }
 
-/// Keeps one copy of each SOP class, transfer syntax, frame of reference and image type:
-/// a series' files nearly always share them, and the index holds every file of the tree.
+/// Keeps one copy of each SOP class, transfer syntax, frame of reference, image type and
+/// set of image facts: a series' files nearly always share them, and the index holds every
+/// file of the tree.
 #[derive(Debug, Clone, Default)]
 struct Interner {
     strs: HashSet<Arc<str>>,
     types: HashSet<Arc<[String]>>,
+    facts: HashSet<Arc<super::header::ImageFacts>>,
 }
 
 impl Interner {
@@ -320,6 +322,12 @@ impl Interner {
             Some(known) => i.image_type = known.clone(),
             None => {
                 self.types.insert(i.image_type.clone());
+            }
+        }
+        match self.facts.get(&*i.image) {
+            Some(known) => i.image = known.clone(),
+            None => {
+                self.facts.insert(i.image.clone());
             }
         }
     }
@@ -619,6 +627,7 @@ mod tests {
             series_description: series.1.into(),
             modality: series.0.into(),
             media_storage_sop_class: String::new(),
+            dicomdir_files: Vec::new(),
             instance: Instance {
                 path: PathBuf::from(path),
                 size: 0,
@@ -633,6 +642,8 @@ mod tests {
                 image_orientation: None,
                 image_type: Vec::new().into(),
                 number_of_frames: 1,
+                image: Default::default(),
+                largest_value: None,
                 placed_by: None,
                 references: Vec::new(),
                 referenced_series: Vec::new(),

@@ -370,8 +370,16 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
         return xml_file(root, rel);
     }
     match header::read(root, rel) {
-        Ok(h) => classify(h),
+        Ok(h) => classify(root, h),
         Err(crate::dicom::ParseError::NotDicom) if starts_like_xml(&root.join(rel)) => xml_file(root, rel),
+        // A damaged DICOMDIR is still a DICOMDIR: reported like the others, with the damage.
+        Err(e) if header::meta_sop_class(&root.join(rel)).as_deref() == Some(uids::MEDIA_STORAGE_DIRECTORY_STORAGE) => {
+            Outcome::Unreadable(Unreadable {
+                path: rel.to_path_buf(),
+                kind: UnreadableKind::Dicomdir,
+                reason: format!("{DICOMDIR_REASON}; it is damaged too ({e})"),
+            })
+        }
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
             kind: UnreadableKind::of(&e),
@@ -380,15 +388,36 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
     }
 }
 
-fn classify(h: Header) -> Outcome {
+/// Whether a DICOMDIR file ID names a file below `folder`: as written, or in lower case (IDs
+/// are upper case on the medium; copies to disk are often lowered).
+fn names_a_file(folder: &Path, id: &Path) -> bool {
+    folder.join(id).is_file() || folder.join(id.to_string_lossy().to_lowercase()).is_file()
+}
+
+/// What every DICOMDIR is told, whatever else is said about it.
+const DICOMDIR_REASON: &str =
+    "DICOMDIR (media directory): not copied, it lists patients by name; rebuild it from the output";
+
+fn classify(root: &Path, h: Header) -> Outcome {
     if &*h.instance.sop_class_uid == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
         || h.media_storage_sop_class == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
     {
+        // Records for files that are not there: the DICOMDIR was not updated when files were
+        // deleted or moved (the paths themselves are not shown: file IDs can name patients).
+        let folder = root.join(h.instance.path.parent().unwrap_or(Path::new("")));
+        let missing = h.dicomdir_files.iter().filter(|f| !names_a_file(&folder, f)).count();
+        let reason = if missing > 0 {
+            format!(
+                "{DICOMDIR_REASON}; stale: {missing} of its {} file records name files that are not there",
+                h.dicomdir_files.len()
+            )
+        } else {
+            DICOMDIR_REASON.to_string()
+        };
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
             kind: UnreadableKind::Dicomdir,
-            reason: "DICOMDIR (media directory): not copied, it lists patients by name; rebuild it from the output"
-                .into(),
+            reason,
         });
     }
     Outcome::Dicom(Box::new(h))

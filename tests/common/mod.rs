@@ -199,3 +199,67 @@ pub fn unreadable_by_path(index: &dams::scan::Index) -> std::collections::BTreeM
         })
         .collect()
 }
+
+/// The real corpus — pydicom's own test files, pydicom-data and deid-data — from the Python
+/// packages of DAMS_PYTHON: (the python, [(name, folder)]). `None` (with a message) when they
+/// are not installed, unless DAMS_REQUIRE_CORPUS says they must be.
+pub fn corpus_dirs() -> Option<(PathBuf, Vec<(&'static str, PathBuf)>)> {
+    let python = std::env::var_os("DAMS_PYTHON").unwrap_or_else(|| "python3".into());
+    let script = "import os, pydicom, data_store, deid_data\n\
+                  print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))\n\
+                  print(os.path.join(os.path.dirname(data_store.__file__), 'data'))\n\
+                  print(os.path.join(os.path.dirname(deid_data.__file__), 'data'))";
+    let found = Command::new(&python)
+        .args(["-c", script])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|dirs| dirs.len() == 3 && dirs.iter().all(|d| d.is_dir()));
+    match found {
+        Some(dirs) => Some((
+            PathBuf::from(python),
+            ["pydicom", "pydicom-data", "deid-data"].into_iter().zip(dirs).collect(),
+        )),
+        None => {
+            assert!(
+                std::env::var_os("DAMS_REQUIRE_CORPUS").is_none(),
+                "the real corpus is required (DAMS_REQUIRE_CORPUS is set) but pydicom, pydicom-data and deid-data are not importable by DAMS_PYTHON"
+            );
+            eprintln!(
+                "skipped: pydicom, pydicom-data and deid-data are not installed for DAMS_PYTHON (pip install them to run this test)"
+            );
+            None
+        }
+    }
+}
+
+/// Copies a folder tree (without `__pycache__`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
+        let rel = e.path().strip_prefix(from).expect("below from");
+        if rel.components().any(|c| c.as_os_str() == "__pycache__") {
+            continue;
+        }
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else if e.file_type().is_file() {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// The real corpus copied into `input` (one folder per package); the python that has it.
+pub fn stage_corpus(input: &Path) -> Option<PathBuf> {
+    let (python, dirs) = corpus_dirs()?;
+    for (name, dir) in &dirs {
+        copy_tree(dir, &input.join(name));
+    }
+    Some(python)
+}

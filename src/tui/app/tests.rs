@@ -41,6 +41,7 @@ fn header(pid: &str, path: &str, series: (&str, &str)) -> Header {
         series_description: series.1.into(),
         modality: series.0.into(),
         media_storage_sop_class: String::new(),
+        dicomdir_files: Vec::new(),
         instance: Instance {
             path: PathBuf::from(path),
             size: 0,
@@ -55,6 +56,8 @@ fn header(pid: &str, path: &str, series: (&str, &str)) -> Header {
             image_orientation: None,
             image_type: Vec::new().into(),
             number_of_frames: 1,
+            image: Default::default(),
+            largest_value: None,
             placed_by: None,
             references: Vec::new(),
             referenced_series: Vec::new(),
