@@ -115,6 +115,12 @@ impl Engine {
         crate::xml::assign_all(index);
     }
 
+    /// Which CT series each segmentation object of the Index was drawn on (automatic links
+    /// only: what `dams scan` shows).
+    pub fn links(&self, index: &Index) -> crate::link::Links {
+        crate::link::resolve(index)
+    }
+
     /// Everything planning needs for this Index: codes (existing or proposed), links with
     /// the manual ones in force, repairs, XML owners, with the review decisions of its folder.
     pub fn prepare(&self, index: &Index) -> Prepared {

@@ -332,3 +332,28 @@ fn the_demo_runs() {
         "the demo never touches the real key store"
     );
 }
+
+/// `dams scan` lists masks and SEG objects as objects of their own, as the review screen
+/// does, not as series of the CT whose UID they claim.
+#[test]
+fn scan_text_lists_objects_as_review_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = dams::demo::make_workspace(tmp.path()).unwrap();
+    let mut c = dams(&tmp.path().join("data"));
+    c.arg("--key").arg(tmp.path().join("key.json")).arg("scan").arg(&input);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(line("CT ABDOMEN 3mm").starts_with("CT #2 24 files"), "{text}");
+    assert_eq!(line("LIVER_MASK"), "mask 24 files DEMO-001/LIVER_MASK/ (resolved)");
+    assert_eq!(line("DEMO-001/SEG"), "SEG 1 files DEMO-001/SEG/ (resolved)");
+    assert_eq!(line("NODULE_MASK"), "mask 4 files DEMO-002/NODULE_MASK/ (unmatched)");
+}

@@ -28,7 +28,10 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
     Ok(())
 }
 
-pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
+/// `dams scan`: patients → studies → series, with masks, SEG and RTSTRUCT objects listed as
+/// objects of their own (as the review screen lists them), then XML files, files without a
+/// patient and files that could not be read.
+pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
     writeln!(
         out,
@@ -49,15 +52,45 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
         for st in &p.studies {
             writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
             for s in &st.series {
-                let folder = common_folder(s.instances.iter().map(|i| i.path.as_path()));
+                // Files of a segmentation object are listed with the object, not the series
+                // whose UID they claim.
+                let own: Vec<&Path> = s
+                    .instances
+                    .iter()
+                    .map(|i| i.path.as_path())
+                    .filter(|p| links.file(p).is_none())
+                    .collect();
+                if own.is_empty() {
+                    continue;
+                }
                 writeln!(
                     out,
                     "    {:4} #{:<4} {:>5} files  {:30}  {}",
                     s.modality,
                     s.number.map(|n| n.to_string()).unwrap_or_default(),
-                    s.instances.len(),
+                    own.len(),
                     fit(&s.description, 30),
-                    folder
+                    common_folder(own.iter().copied())
+                )?;
+            }
+            let files: std::collections::HashSet<&Path> = st
+                .series
+                .iter()
+                .flat_map(|s| s.instances.iter().map(|i| i.path.as_path()))
+                .collect();
+            let mut groups: Vec<_> = links
+                .groups_of(&p.patient_id)
+                .filter(|g| g.files.first().is_some_and(|f| files.contains(f.as_path())))
+                .collect();
+            groups.sort_by(|a, b| (&a.folder, &a.key).cmp(&(&b.folder, &b.key)));
+            for g in groups {
+                writeln!(
+                    out,
+                    "    {:10} {:>5} files  {}/  ({})",
+                    g.kind.short_label(),
+                    g.files.len(),
+                    g.folder.display(),
+                    g.status.label()
                 )?;
             }
         }

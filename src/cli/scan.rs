@@ -27,7 +27,8 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     if a.json {
         super::print_json(&index)?;
     } else {
-        super::print_text(|out| output::scan_text(out, &index))?;
+        let links = engine.links(&index);
+        super::print_text(|out| output::scan_text(out, &index, &links))?;
     }
     Ok(Exit::Done)
 }

@@ -81,6 +81,15 @@ impl SegmentationKind {
             SegmentationKind::RtStruct => "RTSTRUCT",
         }
     }
+
+    /// The word for it in a list of series: `mask`, `SEG`, `RTSTRUCT`.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            SegmentationKind::PerSliceMask => "mask",
+            SegmentationKind::Seg => "SEG",
+            SegmentationKind::RtStruct => "RTSTRUCT",
+        }
+    }
 }
 
 /// How sure the link of a group is.

@@ -234,11 +234,7 @@ fn study_groups<'a>(cx: &Ctx<'a>, p: &'a Patient, st: &Study) -> Vec<&'a Segment
 }
 
 fn kind_label(k: SegmentationKind) -> &'static str {
-    match k {
-        SegmentationKind::PerSliceMask => "mask",
-        SegmentationKind::Seg => "SEG",
-        SegmentationKind::RtStruct => "RTSTRUCT",
-    }
+    k.short_label()
 }
 
 /// A study and what is in it. `all`: the patient matched (or there is no filter).
