@@ -201,20 +201,21 @@ fn make_out_dir(out_root: &Path, dir: &Path, changed: &Mutex<BTreeSet<PathBuf>>)
 }
 
 /// Checks that the output folder and the key store are where they may be.
-pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
+pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) -> Result<(), ApplyError> {
+    // A key store on a database server is in no folder.
+    let key_in = |dir: &Path| key.file().is_some_and(|k| canonical_future(k).starts_with(dir));
     let Target::Folder(out) = target else {
         // In place, the input folder is what will be shared: the key must not be in it.
-        if canonical_future(key_path).starts_with(canonical(root)) {
+        if key_in(&canonical(root)) {
             return Err(ApplyError::Target(format!(
                 "the key store {} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared",
-                key_path.display()
+                key
             )));
         }
         return Ok(());
     };
     let root_c = canonical(root);
     let out_c = canonical_future(out);
-    let key_c = canonical_future(key_path);
     if out_c == root_c {
         return Err(ApplyError::Target(
             "the output folder is the input folder; to replace the inputs, use --in-place".into(),
@@ -232,10 +233,10 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
             out.display()
         )));
     }
-    if key_c.starts_with(&out_c) {
+    if key_in(&out_c) {
         return Err(ApplyError::Target(format!(
             "the key store {} is inside the output folder; it holds the original identifiers and must stay out of what is shared",
-            key_path.display()
+            key
         )));
     }
     check_writable(out)
@@ -324,7 +325,7 @@ pub fn apply(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<ApplyReport, ApplyError> {
-    check_target(&index.root, target, key.path())?;
+    check_target(&index.root, target, key.location())?;
     let in_place = matches!(target, Target::InPlace);
     let out_root = match target {
         Target::Folder(out) => {

@@ -121,7 +121,8 @@ enum KeyCommand {
         #[arg(long, default_value_t = dams::key::DEFAULT_DIGITS)]
         digits: usize,
     },
-    /// Import codes from a CSV table with a header row (PatientID and code columns).
+    /// Import codes from a CSV table with a header row (PatientID and code columns), or a
+    /// key file from `dams key export --json` or an earlier dams' key.json.
     Import {
         file: PathBuf,
         /// Header of the PatientID column (default: PatientID, patient_id, ID, PID).
@@ -131,11 +132,15 @@ enum KeyCommand {
         #[arg(long)]
         code_column: Option<String>,
     },
-    /// Export the key as CSV (to stdout, or to a file written owner-only).
+    /// Export the key as CSV (to stdout, or to a file written owner-only), or whole as JSON.
     Export {
-        /// CSV is the export format (the flag is accepted for clarity).
-        #[arg(long)]
+        /// CSV, the default: a table for spreadsheets (codes and identifiers).
+        #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// The whole key as one checksummed JSON file (settings, secret, codes, the real IDs
+        /// seen), for moving it to another key store with `dams key import`.
+        #[arg(long)]
+        json: bool,
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
@@ -223,7 +228,7 @@ fn main() -> ExitCode {
                 id_column,
                 code_column,
             } => cli::key_import(common, &file, id_column.as_deref(), code_column.as_deref()),
-            KeyCommand::Export { csv: _, output } => cli::key_export(common, output.as_deref()),
+            KeyCommand::Export { csv: _, json, output } => cli::key_export(common, output.as_deref(), json),
             KeyCommand::Lookup { code } => cli::key_lookup(common, &code),
         },
         Some(Command::Profile(p)) => match p {

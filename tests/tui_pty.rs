@@ -168,9 +168,10 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     );
     assert!(!table.contains("P0002"), "{table}");
     // The review state says DEMO-001 is written.
-    let review = dams::review::ReviewState::open_beside(&key).unwrap();
+    let keystore = dams::key::KeyStore::open(&key).unwrap();
+    let review = dams::review::ReviewState::open(&keystore).unwrap();
     assert_eq!(
-        review.workspace(&input).status("DEMO-001"),
+        review.workspace(&input).unwrap().status("DEMO-001"),
         dams::review::Status::Written
     );
 }

@@ -24,8 +24,9 @@ use dams::verify;
 /// Options shared by the commands that plan.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// The key store file (default: key.json in dams' data folder).
-    #[arg(long, global = true, env = "DAMS_KEY", value_name = "FILE")]
+    /// The key store: a database file (default: key.db in dams' data folder; an earlier
+    /// dams' key.json is migrated), or a postgres:// URL for a team store.
+    #[arg(long, global = true, env = "DAMS_KEY", value_name = "FILE|URL")]
     pub key: Option<PathBuf>,
     /// A built-in profile name or a profile file (default: seed).
     #[arg(long, global = true, value_name = "PROFILE")]
@@ -144,13 +145,11 @@ fn open_key(common: &Common) -> Result<KeyStore> {
 
 /// The key store for planning: created (secret only, no codes) if missing.
 fn open_key_for_planning(common: &Common) -> Result<KeyStore> {
-    let path = key_path(common)?;
-    let existed = path.exists();
-    let key = KeyStore::open_or_create(&path)?;
-    if !existed {
+    let key = KeyStore::open_or_create(&key_path(common)?)?;
+    if key.created() {
         eprintln!(
             "dams: created the key store {} (owner-only; keep it safe)",
-            path.display()
+            key.location()
         );
     }
     for w in &key.warnings {
@@ -161,8 +160,9 @@ fn open_key_for_planning(common: &Common) -> Result<KeyStore> {
 
 /// The planner for `root`, with the mapping and the review decisions made for it.
 fn prepared(root: &Path, index: &Index, profile: Profile, key: &KeyStore) -> Result<Planner> {
-    let review = dams::review::ReviewState::open_beside(key.path())?;
-    let p = dams::plan::prepare(index, profile, key, &review.workspace(root));
+    let mut review = dams::review::ReviewState::open(key)?;
+    review.know(index.patients.iter().map(|p| p.patient_id.as_str()));
+    let p = dams::plan::prepare(index, profile, key, &review.workspace(root)?);
     tracing::info!(stale = p.stale.len() + p.stale_xml.len(), "prepared the plan");
     for s in &p.stale {
         eprintln!("dams: warning: {s}");
@@ -214,7 +214,7 @@ pub fn plan(path: &Path, common: &Common, json: bool, files: bool) -> Result<Exi
         serde_json::to_writer_pretty(&mut *out, &plan)?;
         writeln!(out)?;
     } else {
-        output::plan_text(out, &plan, &planner, key.path(), files)?;
+        output::plan_text(out, &plan, &planner, key.location(), files)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -246,21 +246,32 @@ pub fn apply(
     if !yes && !io::stdin().is_terminal() {
         bail!("refusing to write without confirmation: not on a terminal; pass --yes to apply without asking");
     }
-    apply::check_target(path, &target, &key_path(common)?)?;
+    apply::check_target(path, &target, &dams::key::Location::from_arg(&key_path(common)?))?;
     let mut key = open_key_for_planning(common)?;
     let exclude = match &target {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
     let index = do_scan(path, json, exclude)?;
-    let planner = prepared(path, &index, profile, &key)?;
+    let mut planner = prepared(path, &index, profile.clone(), &key)?;
     if !yes {
-        output::apply_summary(&mut io::stderr().lock(), &index, &planner, &target, key.path())?;
+        output::apply_summary(&mut io::stderr().lock(), &index, &planner, &target, key.location())?;
         let n = index.file_count();
         if !confirm(&format!("Write {n} file{}?", if n == 1 { "" } else { "s" }))? {
             eprintln!("Nothing was written.");
             return Ok(ExitCode::from(1));
         }
+    }
+    // The codes first, in one transaction. When another dams process sharing the key gave
+    // out some of the proposed codes meanwhile, plan again with what the key holds now.
+    let mut attempt = 1;
+    while let Err(e) = key.commit(&planner.new_entries) {
+        if !e.is_changed() || attempt == 20 {
+            return Err(e.into());
+        }
+        attempt += 1;
+        key.refresh()?;
+        planner = prepared(path, &index, profile.clone(), &key)?;
     }
     let progress = Progress::new("apply", json);
     let cancel = cancel_flag();
@@ -304,7 +315,7 @@ pub fn verify(out_dir: &Path, against: &Path, common: &Common, json: bool) -> Re
             "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
             planner.new_entries.len(),
             against.display(),
-            key.path().display()
+            key.location()
         );
     }
     let progress = Progress::new("verify", json);
@@ -332,7 +343,7 @@ pub fn key_info(common: &Common) -> Result<ExitCode> {
     for e in key.entries() {
         *by_source.entry(e.source.as_str()).or_default() += 1;
     }
-    println!("key store: {}", key.path().display());
+    println!("key store: {}", key.location());
     if !key.exists() {
         println!("not created yet (it is created when the first code is written, or by `dams key init`)");
         return Ok(ExitCode::SUCCESS);
@@ -342,6 +353,7 @@ pub fn key_info(common: &Common) -> Result<ExitCode> {
         key.prefix(),
         "0".repeat(key.digits().saturating_sub(1)) + "1"
     );
+    println!("kept in: {}", key.describe());
     println!("entries: {}", key.entries().len());
     for (source, n) in by_source {
         println!("  {source}: {n}");
@@ -354,7 +366,7 @@ pub fn key_init(common: &Common, prefix: &str, digits: usize) -> Result<ExitCode
     if key.exists() && (key.prefix() != prefix || key.digits() != digits) && !key.entries().is_empty() {
         bail!(
             "the key store {} already exists with codes like {}…; it is left as it is",
-            key.path().display(),
+            key.location(),
             key.prefix()
         );
     }
@@ -362,7 +374,7 @@ pub fn key_init(common: &Common, prefix: &str, digits: usize) -> Result<ExitCode
     key.save()?;
     println!(
         "key store {} ready; new codes will look like {prefix}{:0digits$}",
-        key.path().display(),
+        key.location(),
         1
     );
     Ok(ExitCode::SUCCESS)
@@ -370,20 +382,21 @@ pub fn key_init(common: &Common, prefix: &str, digits: usize) -> Result<ExitCode
 
 pub fn key_import(common: &Common, file: &Path, id_col: Option<&str>, code_col: Option<&str>) -> Result<ExitCode> {
     let mut key = open_key(common)?;
-    let added = key.import_csv(file, id_col, code_col)?;
+    let added = key.import_file(file, id_col, code_col)?;
     println!(
         "imported {added} new entr{} into {}",
         if added == 1 { "y" } else { "ies" },
-        key.path().display()
+        key.location()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn key_export(common: &Common, output: Option<&Path>) -> Result<ExitCode> {
+pub fn key_export(common: &Common, output: Option<&Path>, json: bool) -> Result<ExitCode> {
     let key = open_key(common)?;
+    let export = |w: &mut dyn Write| if json { key.export_json(w) } else { key.export_csv(w) };
     match output {
         Some(path) => {
-            dams::atomic::write_file(path, 0o600, |w| key.export_csv(w))
+            dams::atomic::write_file(path, 0o600, export)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
                 "wrote {} entries to {} (readable by you only)",
@@ -393,7 +406,7 @@ pub fn key_export(common: &Common, output: Option<&Path>) -> Result<ExitCode> {
         }
         None => {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            key.export_csv(&mut out)?;
+            export(&mut out)?;
             out.flush()?;
         }
     }
@@ -405,14 +418,20 @@ pub fn key_lookup(common: &Common, code: &str) -> Result<ExitCode> {
     match key.entry_by_code(code) {
         Some(e) => {
             println!("code:         {}", e.code);
-            println!("patient ID:   {}", e.patient_id);
+            match e.real_patient_id() {
+                Some(id) => println!("patient ID:   {id}"),
+                None => {
+                    println!("patient ID:   (none: {})", e.kind());
+                    println!("patient key:  {}", e.patient_id);
+                }
+            }
             println!("patient name: {}", e.patient_name);
             println!("birth date:   {}", e.birth_date);
             println!("added:        {} ({})", e.added, e.source);
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!("dams: no entry with code {code} in {}", key.path().display());
+            eprintln!("dams: no entry with code {code} in {}", key.location());
             Ok(ExitCode::from(1))
         }
     }
@@ -477,7 +496,7 @@ pub fn demo(dir: Option<PathBuf>, headless: bool, common: &Common) -> Result<Exi
         bail!("{} is not empty; choose another --dir", base.display());
     }
     let input = dams::demo::make_workspace(&base)?;
-    let key_path = base.join("state").join("key.json");
+    let key_path = base.join("state").join("key.db");
     let out = base.join("output");
     let demo_common = Common {
         key: Some(key_path.clone()),
@@ -532,8 +551,9 @@ pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Re
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
     let index = do_scan(path, json, vec![])?;
-    let mut review = dams::review::ReviewState::open_beside(key.path())?;
-    let mut ws = review.workspace(path);
+    let mut review = dams::review::ReviewState::open(&key)?;
+    review.know(index.patients.iter().map(|p| p.patient_id.as_str()));
+    let mut ws = review.workspace(path)?;
     let has_changes = !(changes.set.is_empty()
         && changes.clear.is_empty()
         && changes.no_repair.is_empty()
@@ -569,7 +589,7 @@ pub fn map(path: &Path, common: &Common, json: bool, changes: &MapChanges) -> Re
             }
         })?;
         if !json {
-            eprintln!("saved in {}", review.path().display());
+            eprintln!("saved in {}", review.location());
         }
     }
     let prepared = dams::plan::prepare(&index, profile, &key, &ws);
@@ -592,8 +612,9 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
     let profile = Profile::resolve(common.profile.as_deref(), &common.values)?;
     let key = open_key_for_planning(common)?;
     let index = do_scan(path, json, vec![])?;
-    let mut review = dams::review::ReviewState::open_beside(key.path())?;
-    let mut ws = review.workspace(path);
+    let mut review = dams::review::ReviewState::open(&key)?;
+    review.know(index.patients.iter().map(|p| p.patient_id.as_str()));
+    let mut ws = review.workspace(path)?;
     if !assign.is_empty() || !clear.is_empty() {
         let find_file = |name: &str| -> Result<PathBuf> {
             let rel = Path::new(name.trim());
@@ -629,7 +650,7 @@ pub fn xml(path: &Path, common: &Common, json: bool, assign: &[String], clear: &
             }
         })?;
         if !json {
-            eprintln!("saved in {}", review.path().display());
+            eprintln!("saved in {}", review.location());
         }
     }
     let prepared = dams::plan::prepare(&index, profile, &key, &ws);

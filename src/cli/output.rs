@@ -112,12 +112,18 @@ fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
     }
 }
 
-pub fn plan_text(out: &mut dyn Write, plan: &Plan, planner: &Planner, key_path: &Path, files: bool) -> io::Result<()> {
+pub fn plan_text(
+    out: &mut dyn Write,
+    plan: &Plan,
+    planner: &Planner,
+    key: &dams::key::Location,
+    files: bool,
+) -> io::Result<()> {
     writeln!(out, "profile: {} ({})", plan.profile, planner.profile.source)?;
     writeln!(
         out,
         "key store: {} ({} new code{})",
-        key_path.display(),
+        key,
         plan.new_key_entries.len(),
         if plan.new_key_entries.len() == 1 { "" } else { "s" }
     )?;
@@ -285,7 +291,7 @@ pub fn apply_summary(
     index: &Index,
     planner: &Planner,
     target: &Target,
-    key_path: &Path,
+    key: &dams::key::Location,
 ) -> io::Result<()> {
     let dest = match target {
         Target::Folder(o) => o.display().to_string(),
@@ -313,7 +319,7 @@ pub fn apply_summary(
     writeln!(
         out,
         "  key store: {} ({} new code{}{})",
-        key_path.display(),
+        key,
         new.len(),
         if new.len() == 1 { "" } else { "s" },
         if new.is_empty() {

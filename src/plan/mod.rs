@@ -227,15 +227,14 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
 
 impl Planner {
     pub fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
-        let patients: Vec<(String, String, String)> = index
+        let patients: Vec<crate::key::Candidate> = index
             .patients
             .iter()
-            .map(|p| {
-                (
-                    p.patient_id.clone(),
-                    p.identity.name().to_string(),
-                    p.identity.birth_date().to_string(),
-                )
+            .map(|p| crate::key::Candidate {
+                key: p.patient_id.clone(),
+                name: p.identity.name().to_string(),
+                birth_date: p.identity.birth_date().to_string(),
+                ids: p.identity.ids.iter().chain(&p.identity.other_ids).cloned().collect(),
             })
             .collect();
         let new_entries = key.propose(&patients);

@@ -306,7 +306,10 @@ pub struct App {
 
 impl App {
     pub fn new(opts: Options, key: KeyStore, review: ReviewState, theme: Theme) -> App {
-        let ws = review.workspace(&opts.root);
+        let (ws, failed) = match review.workspace(&opts.root) {
+            Ok(ws) => (ws, None),
+            Err(e) => (Workspace::default(), Some(e.to_string())),
+        };
         let index = Arc::new(Index::new(&opts.root));
         let mut app = App {
             opts,
@@ -328,7 +331,7 @@ impl App {
             generation: 0,
             moved: false,
         };
-        if let Some(w) = app.key.warnings.first() {
+        if let Some(w) = failed.as_ref().or(app.key.warnings.first()) {
             app.message = Some((w.clone(), true));
         }
         app.rebuild_rows();
@@ -421,6 +424,14 @@ impl App {
             Msg::ScanDone => {
                 Arc::make_mut(&mut self.index).finish();
                 self.scan.finished = true;
+                // The review state names patients by keyed hash: read it again now that every
+                // patient of the folder is known.
+                self.review
+                    .know(self.index.patients.iter().map(|p| p.patient_id.as_str()));
+                match self.review.workspace(&self.opts.root) {
+                    Ok(ws) => self.ws = ws,
+                    Err(e) => self.message = Some((e.to_string(), true)),
+                }
                 self.planner = None;
                 self.planner();
                 self.rebuild_rows();

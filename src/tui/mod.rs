@@ -45,8 +45,8 @@ pub enum TuiError {
 pub fn run(opts: Options) -> Result<(), TuiError> {
     // Everything that can refuse to start does so before the terminal is taken over.
     let key = KeyStore::open_or_create(&opts.key_path)?;
-    let review = ReviewState::open_beside(&opts.key_path)?;
-    apply::check_target(&opts.root, &Target::Folder(opts.out.clone()), &opts.key_path)?;
+    let review = ReviewState::open(&key)?;
+    apply::check_target(&opts.root, &Target::Folder(opts.out.clone()), key.location())?;
     if !opts.root.is_dir() {
         return Err(TuiError::Io(io::Error::new(
             io::ErrorKind::NotFound,

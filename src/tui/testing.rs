@@ -26,7 +26,7 @@ impl Harness {
     /// A model over `opts`, scanned completely, drawn at `width`×`height`, without colour.
     pub fn new(opts: Options, width: u16, height: u16) -> Harness {
         let key = KeyStore::open_or_create(&opts.key_path).expect("key store");
-        let review = ReviewState::open_beside(&opts.key_path).expect("review state");
+        let review = ReviewState::open(&key).expect("review state");
         let root = opts.root.clone();
         let exclude = vec![opts.out.clone()];
         let app = App::new(opts, key, review, Theme::plain());
