@@ -19,6 +19,11 @@ use super::{KeyEntry, KeyError, Location};
 /// The advisory lock every writer takes ("dams" in ASCII).
 const LOCK: i64 = 0x6461_6d73;
 
+/// Whether the store's tables are there. A plain catalog query, seen through the statement's
+/// snapshot: `to_regclass` answers from a cache that an advisory lock does not refresh, so a
+/// process that waited for another's creation could miss it.
+const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'dams_meta' AND schemaname = current_schema())";
+
 const SCHEMA: &str = "
 CREATE TABLE dams_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE dams_entries (
@@ -197,10 +202,7 @@ impl PgStore {
         };
         let mut client =
             connected.map_err(|e| bad(format!("cannot connect to the database server: {}", reason(&e))))?;
-        let exists: bool = client
-            .query_one("SELECT to_regclass('dams_meta') IS NOT NULL", &[])
-            .map_err(|e| map_err(location, e))?
-            .get(0);
+        let exists: bool = client.query_one(EXISTS, &[]).map_err(|e| map_err(location, e))?.get(0);
         Ok(PgStore {
             location: location.clone(),
             client,
@@ -238,10 +240,7 @@ impl Backend for PgStore {
         let le = |e| map_err(&location, e);
         let mut tx = self.client.transaction().map_err(le)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK]).map_err(le)?;
-        let there: bool = tx
-            .query_one("SELECT to_regclass('dams_meta') IS NOT NULL", &[])
-            .map_err(le)?
-            .get(0);
+        let there: bool = tx.query_one(EXISTS, &[]).map_err(le)?.get(0);
         if there {
             tx.commit().map_err(le)?;
             self.exists = true;
@@ -256,7 +255,6 @@ impl Backend for PgStore {
             t.set_meta(meta)?;
             fill(&mut t)?;
         }
-        failpoint("key-commit");
         tx.commit().map_err(le)?;
         self.exists = true;
         Ok(true)

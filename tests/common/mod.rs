@@ -2,6 +2,8 @@
 //! dams library pipeline, and an independent reader (dicom-rs) to compare files with.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
