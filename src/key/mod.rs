@@ -270,6 +270,9 @@ impl Snapshot {
         self.meta = l.meta;
         self.cursor = l.cursor;
         self.entries.reserve(l.entries.len());
+        self.by_key.reserve(l.entries.len());
+        self.by_fold.reserve(l.entries.len());
+        self.seen.reserve(l.seen.len());
         for e in l.entries {
             let i = self.entries.len();
             self.by_key.insert(e.patient_id.clone(), i);
@@ -463,8 +466,11 @@ impl KeyStore {
     /// input, known ones too: no code is given that equals, case-insensitively, a code in the
     /// key, a real ID the key has seen, or any real ID of these patients. Writes nothing.
     pub fn propose(&self, patients: &[Candidate]) -> Vec<NewEntry> {
-        let input: HashSet<String> = patients.iter().flat_map(Candidate::real_ids).map(fold_id).collect();
         let mut unknown: Vec<&Candidate> = patients.iter().filter(|p| self.code_for(&p.key).is_none()).collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        let input: HashSet<String> = patients.iter().flat_map(Candidate::real_ids).map(fold_id).collect();
         unknown.sort_by(|a, b| a.key.cmp(&b.key));
         unknown.dedup_by(|a, b| a.key == b.key);
         let mut n = self.snap.meta.next;
@@ -531,11 +537,7 @@ impl KeyStore {
     /// One write transaction on the key, then its backup and a refresh of the snapshot.
     fn write_key(&mut self, f: &mut store::TxFn<'_>) -> Result<(), KeyError> {
         self.ensure_created()?;
-        {
-            let mut b = self.backend()?;
-            b.write(f)?;
-            b.after_change()?;
-        }
+        write_store(&self.store, f)?;
         self.refresh()
     }
 
@@ -558,13 +560,16 @@ impl KeyStore {
             location: location.clone(),
         };
         let added = now();
-        self.write_key(&mut |tx| {
+        self.ensure_created()?;
+        let snap = &self.snap;
+        write_store(&self.store, &mut |tx| {
             let mut meta = tx.meta()?;
             if meta.secret != planned.secret || meta.prefix != planned.prefix || meta.digits != planned.digits {
                 return Err(changed());
             }
+            let mut look = Lookup::new(snap, tx)?;
             let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
-            let have = tx.codes_of(&keys)?;
+            let have = look.codes_of(&keys)?;
             let mut rows: Vec<&NewEntry> = Vec::new();
             let mut batch: HashMap<&str, &str> = HashMap::new();
             for e in new {
@@ -599,9 +604,10 @@ impl KeyStore {
                 }
             }
             let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            if !tx.code_folds(&fr)?.is_empty() || !tx.seen(&fr)?.is_empty() {
+            if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
                 return Err(changed());
             }
+            let tx = look.tx;
             let entries: Vec<KeyEntry> = rows
                 .iter()
                 .map(|e| KeyEntry {
@@ -622,7 +628,8 @@ impl KeyStore {
                 tx.set_meta(&meta)?;
             }
             Ok(())
-        })
+        })?;
+        self.refresh()
     }
 
     /// Saves the settings as they are (e.g. after `key init`), creating the store if needed.
@@ -777,8 +784,6 @@ impl KeyStore {
                 let (secret, prefix, digits, next) = (kf.secret.clone(), kf.prefix.clone(), kf.digits, kf.next);
                 self.write_key(&mut |tx| {
                     let mut meta = tx.meta()?;
-                    let has = tx.code_folds(&[])?;
-                    debug_assert!(has.is_empty());
                     if meta.next != 1 {
                         return Err(KeyError::Changed {
                             location: location.clone(),
@@ -869,10 +874,13 @@ impl KeyStore {
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
         let mut added = 0;
         let count = &mut added;
-        self.write_key(&mut |tx| {
+        self.ensure_created()?;
+        let snap = &self.snap;
+        write_store(&self.store, &mut |tx| {
             let mut problems = Problems::default();
+            let mut look = Lookup::new(snap, tx)?;
             let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
-            let have = tx.codes_of(&keys)?;
+            let have = look.codes_of(&keys)?;
             let todo: Vec<&ImportRow> = fresh
                 .iter()
                 .copied()
@@ -890,8 +898,8 @@ impl KeyStore {
                 .collect();
             let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
             let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            let owners = tx.code_folds(&fr)?;
-            let seen = tx.seen(&fr)?;
+            let owners = look.code_folds(&fr)?;
+            let seen = look.seen(&fr)?;
             for (r, f) in todo.iter().zip(&folds) {
                 if owners.contains_key(f) {
                     problems.push(format!(
@@ -910,7 +918,8 @@ impl KeyStore {
                 .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
                 .collect();
             let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
-            let id_owners = tx.code_folds(&idr)?;
+            let id_owners = look.code_folds(&idr)?;
+            let tx = look.tx;
             for (f, r) in &ids {
                 if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
                     problems.push(format!(
@@ -946,6 +955,7 @@ impl KeyStore {
             *count = entries.len();
             Ok(())
         })?;
+        self.refresh()?;
         Ok(added)
     }
 
@@ -1091,6 +1101,68 @@ impl KeyStore {
     }
 }
 
+/// One write transaction, then the backup.
+fn write_store(store: &Shared, f: &mut store::TxFn<'_>) -> Result<(), KeyError> {
+    let mut b = store
+        .lock()
+        .map_err(|_| KeyError::Conflict("the key store connection was lost by a failed thread".into()))?;
+    b.write(f)?;
+    b.after_change()
+}
+
+/// Where a transaction's checks look: the snapshot when nothing was added to the store since
+/// it was read (checked inside the transaction, which holds the write lock; lookups in memory
+/// then), else the database.
+struct Lookup<'a, 'b> {
+    snap: Option<&'a Snapshot>,
+    tx: &'a mut (dyn Tx + 'b),
+}
+
+impl<'a, 'b> Lookup<'a, 'b> {
+    fn new(snap: &'a Snapshot, tx: &'a mut (dyn Tx + 'b)) -> Result<Lookup<'a, 'b>, KeyError> {
+        let current = tx.cursor()? == snap.cursor;
+        Ok(Lookup {
+            snap: current.then_some(snap),
+            tx,
+        })
+    }
+
+    fn codes_of(&mut self, keys: &[&str]) -> Result<HashMap<String, String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(keys
+                .iter()
+                .filter_map(|k| s.by_key.get(*k).map(|&i| (k.to_string(), s.entries[i].code.clone())))
+                .collect()),
+            None => self.tx.codes_of(keys),
+        }
+    }
+
+    fn code_folds(&mut self, folds: &[&str]) -> Result<HashMap<String, String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(folds
+                .iter()
+                .filter_map(|f| {
+                    s.by_fold
+                        .get(*f)
+                        .map(|&i| (f.to_string(), s.entries[i].patient_id.clone()))
+                })
+                .collect()),
+            None => self.tx.code_folds(folds),
+        }
+    }
+
+    fn seen(&mut self, folds: &[&str]) -> Result<HashSet<String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(folds
+                .iter()
+                .filter(|f| s.seen.contains(**f))
+                .map(|f| f.to_string())
+                .collect()),
+            None => self.tx.seen(folds),
+        }
+    }
+}
+
 fn file_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     legacy::hex(&sha2::Sha256::digest(bytes))
@@ -1134,5 +1206,127 @@ impl Problems {
             String::new()
         };
         format!("nothing imported:\n  {}{more}", self.0.join("\n  "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patients(ids: &[&str]) -> Vec<Candidate> {
+        ids.iter()
+            .map(|i| Candidate {
+                key: i.to_string(),
+                name: format!("NAME^{i}"),
+                birth_date: "19700101".into(),
+                ids: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn codes_are_deterministic_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        let p = k.propose(&patients(&["B", "A", "C", "A"]));
+        let codes: Vec<_> = p.iter().map(|e| (e.patient_id.as_str(), e.code.as_str())).collect();
+        assert_eq!(codes, vec![("A", "P0001"), ("B", "P0002"), ("C", "P0003")]);
+        k.commit(&p).unwrap();
+        // Committing the same proposal again changes nothing.
+        k.commit(&p).unwrap();
+        let k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.code_for("B"), Some("P0002"));
+        assert_eq!(k.entries().len(), 3);
+        assert_eq!(k.entry_by_code("p0002").map(|e| e.patient_id.as_str()), Some("B"));
+        // A later run adds new patients after the existing ones, old codes unchanged.
+        let p = k.propose(&patients(&["0", "B"]));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].code, "P0004");
+    }
+
+    /// Two processes plan against the same snapshot: the second commit is refused with
+    /// nothing written, and after a refresh its new proposal goes through.
+    #[test]
+    fn concurrent_change_is_detected_and_planning_again_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut a = KeyStore::open_or_create(&path).unwrap();
+        let mut b = KeyStore::open(&path).unwrap();
+        let pa = a.propose(&patients(&["A"]));
+        let pb = b.propose(&patients(&["B"]));
+        assert_eq!(pa[0].code, pb[0].code);
+        a.commit(&pa).unwrap();
+        let err = b.commit(&pb).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(KeyStore::open(&path).unwrap().entries().len(), 1);
+        b.refresh().unwrap();
+        let pb = b.propose(&patients(&["B"]));
+        assert_eq!(pb[0].code, "P0002");
+        b.commit(&pb).unwrap();
+        // The same patient coded differently by another process meanwhile: refused, not
+        // given a second code.
+        let mut c = KeyStore::open(&path).unwrap();
+        let pc = c.propose(&patients(&["C"]));
+        assert_eq!(pc[0].code, "P0003");
+        a.refresh().unwrap();
+        let pa = a.propose(&patients(&["BB", "C"]));
+        a.commit(&pa).unwrap();
+        assert_eq!(a.code_for("C"), Some("P0004"));
+        assert!(c.commit(&pc).unwrap_err().is_changed());
+        c.refresh().unwrap();
+        assert_eq!(c.code_for("C"), Some("P0004"));
+        assert!(c.propose(&patients(&["C"])).is_empty());
+    }
+
+    #[test]
+    fn import_checks_everything_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let csv = dir.path().join("k.csv");
+        fs::write(&csv, "Patient ID;Pseudonym\nA;R-001\nB;R-002\n").unwrap();
+        let mut k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 2);
+        assert_eq!(k.code_for("B"), Some("R-002"));
+        fs::write(&csv, "PatientID,code\nC,R-003\nA,R-999\n").unwrap();
+        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("nothing imported"), "{err}");
+        assert_eq!(k.code_for("C"), None);
+        fs::write(&csv, "who,what\nC,R-003\n").unwrap();
+        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        assert!(err.contains("no PatientID column"), "{err}");
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 1);
+        // Importing the same rows again adds nothing and is no conflict.
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 0);
+    }
+
+    /// An imported code at the end of the number range: no more codes, and no panic.
+    #[test]
+    fn the_counter_does_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("k.csv");
+        fs::write(&csv, format!("PatientID,code\nA,P{}\n", u64::MAX)).unwrap();
+        let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
+        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 1);
+        assert_eq!(k.snap.meta.next, u64::MAX);
+        assert!(k.propose(&patients(&["B", "C"])).is_empty());
+    }
+
+    #[test]
+    fn format_is_fixed_once_codes_are_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        k.set_format("STUDY-", 3).unwrap();
+        k.save().unwrap();
+        let k2 = KeyStore::open(&path).unwrap();
+        assert_eq!((k2.prefix(), k2.digits()), ("STUDY-", 3));
+        let p = k.propose(&patients(&["A"]));
+        assert_eq!(p[0].code, "STUDY-001");
+        k.commit(&p).unwrap();
+        assert!(k.set_format("X", 4).is_err());
+        for (prefix, digits) in [("../", 4), ("", 4), (".P", 4), ("P", 0), ("P", 13)] {
+            assert!(rules::check_format(prefix, digits).is_err(), "{prefix} {digits}");
+        }
     }
 }

@@ -359,6 +359,20 @@ impl PgTx<'_, '_> {
 }
 
 impl Tx for PgTx<'_, '_> {
+    fn cursor(&mut self) -> Result<Cursor, KeyError> {
+        let r = self
+            .tx
+            .query_one(
+                "SELECT (SELECT coalesce(max(seq), 0) FROM dams_entries), (SELECT coalesce(max(seq), 0) FROM dams_seen_ids)",
+                &[],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(Cursor {
+            entries: r.get(0),
+            seen: r.get(1),
+        })
+    }
+
     fn meta(&mut self) -> Result<Meta, KeyError> {
         let rows: HashMap<String, String> = self
             .tx

@@ -114,6 +114,9 @@ pub struct Loaded {
 
 /// One transaction. Batch methods: a remote database answers a whole batch in one round trip.
 pub trait Tx {
+    /// The last `seq` of each growing table: equal to a snapshot's cursor when nothing was
+    /// added since it was read.
+    fn cursor(&mut self) -> Result<Cursor, KeyError>;
     fn meta(&mut self) -> Result<Meta, KeyError>;
     fn set_meta(&mut self, meta: &Meta) -> Result<(), KeyError>;
     /// The codes of those of `keys` that have one.
