@@ -146,6 +146,12 @@ enum KeyCommand {
     },
     /// Show the original identifiers behind a code (re-identification).
     Lookup { code: String },
+    /// Give codes to every patient found in the folders now, in one transaction (the codes
+    /// one run over all of them would give), without writing anything else.
+    Allocate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +236,7 @@ fn main() -> ExitCode {
             } => cli::key_import(common, &file, id_column.as_deref(), code_column.as_deref()),
             KeyCommand::Export { csv: _, json, output } => cli::key_export(common, output.as_deref(), json),
             KeyCommand::Lookup { code } => cli::key_lookup(common, &code),
+            KeyCommand::Allocate { paths } => cli::key_allocate(&paths, common),
         },
         Some(Command::Profile(p)) => match p {
             ProfileCommand::List => cli::profile_list(),

@@ -585,3 +585,46 @@ fn concurrent_applies_share_one_key() {
     let key: PathBuf = tmp.path().join("key.db");
     concurrent_applies(tmp.path(), key.as_os_str(), 8, 3);
 }
+
+/// `dams key allocate` over the parts of a cohort gives the codes one run over the whole
+/// cohort gives; the applies of the parts then add none.
+#[test]
+fn allocate_gives_the_codes_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cohort = tmp.path().join("cohort");
+    dams::demo::make_cohort_named(&cohort.join("part-b"), "B", 6, 2, 8, 8).unwrap();
+    dams::demo::make_cohort_named(&cohort.join("part-a"), "A", 6, 2, 8, 8).unwrap();
+    let one = tmp.path().join("one.db");
+    let o = dams(tmp.path())
+        .args(["apply", "--yes", "--key"])
+        .arg(&one)
+        .arg(&cohort)
+        .arg("--out")
+        .arg(tmp.path().join("out-one"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let parts = tmp.path().join("parts.db");
+    let o = dams(tmp.path())
+        .args(["key", "allocate", "--key"])
+        .arg(&parts)
+        .arg(cohort.join("part-b"))
+        .arg(cohort.join("part-a"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("6 patient(s) found; 6 new code(s)"), "{stdout}");
+    assert_eq!(codes(&parts), codes(&one));
+    let o = dams(tmp.path())
+        .args(["apply", "--yes", "--key"])
+        .arg(&parts)
+        .arg(cohort.join("part-a"))
+        .arg("--out")
+        .arg(tmp.path().join("out-a"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("added"), "no new code");
+    assert_eq!(codes(&parts), codes(&one));
+}

@@ -391,6 +391,39 @@ pub fn key_import(common: &Common, file: &Path, id_col: Option<&str>, code_col: 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `dams key allocate PATH…`: codes for every patient found in the folders, in one
+/// transaction, in patient-key order over all of them: the codes one run over all of them
+/// would give, fixed before any of them is written (e.g. by several machines at once).
+pub fn key_allocate(paths: &[PathBuf], common: &Common) -> Result<ExitCode> {
+    let mut key = open_key_for_planning(common)?;
+    let mut all = Vec::new();
+    for path in paths {
+        let index = do_scan(path, false, vec![])?;
+        all.extend(dams::plan::candidates(&index));
+    }
+    let mut attempt = 1;
+    let new = loop {
+        let new = key.propose(&all);
+        match key.commit(&new) {
+            Ok(()) => break new,
+            Err(e) if e.is_changed() && attempt < 20 => {
+                attempt += 1;
+                key.refresh()?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let known: std::collections::BTreeSet<&str> = all.iter().map(|c| c.key.as_str()).collect();
+    println!(
+        "{} patient(s) found; {} new code(s) added to {}, {} had one already",
+        known.len(),
+        new.len(),
+        key.location(),
+        known.len() - new.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn key_export(common: &Common, output: Option<&Path>, json: bool) -> Result<ExitCode> {
     let key = open_key(common)?;
     let export = |w: &mut dyn Write| if json { key.export_json(w) } else { key.export_csv(w) };

@@ -620,7 +620,9 @@ impl KeyStore {
                 })
                 .collect();
             tx.insert_entries(&entries)?;
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            // In index order: a million random inserts into the index cost far more.
+            let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            ids.sort_unstable();
             tx.insert_seen(&ids)?;
             let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));
             if next != meta.next {
@@ -945,6 +947,8 @@ impl KeyStore {
             tx.insert_entries(&entries)?;
             let mut seen_new: Vec<&str> = idr.clone();
             seen_new.extend(seen_extra.iter().copied());
+            seen_new.sort_unstable();
+            seen_new.dedup();
             tx.insert_seen(&seen_new)?;
             let mut meta = tx.meta()?;
             let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));

@@ -380,8 +380,19 @@ impl Backend for SqliteStore {
         create_file_private(&tmp).map_err(io(&tmp))?;
         let result = (|| {
             let conn = self.conn()?;
-            conn.backup(rusqlite::MAIN_DB, &tmp, None::<fn(rusqlite::backup::Progress)>)
-                .map_err(|e| map_err(&self.location, e))?;
+            let le = |e| map_err(&self.location, e);
+            let mut dst = Connection::open(&tmp).map_err(le)?;
+            {
+                let b = rusqlite::backup::Backup::new(conn, &mut dst).map_err(le)?;
+                // All pages in one step: the source is read in one go, without pauses.
+                if b.step(-1).map_err(le)? != rusqlite::backup::StepResult::Done {
+                    return Err(KeyError::Db {
+                        location: self.location.to_string(),
+                        reason: "its backup could not be completed (database busy)".into(),
+                    });
+                }
+            }
+            drop(dst);
             fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
             fs::rename(&tmp, &bak).map_err(io(&bak))?;
             if let Some(dir) = parent(&bak) {

@@ -225,19 +225,24 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     }
 }
 
+/// The input's patients as the key store needs them to give codes (`KeyStore::propose`):
+/// key, name, birth date and every real ID their files carry.
+pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
+    index
+        .patients
+        .iter()
+        .map(|p| crate::key::Candidate {
+            key: p.patient_id.clone(),
+            name: p.identity.name().to_string(),
+            birth_date: p.identity.birth_date().to_string(),
+            ids: p.identity.ids.iter().chain(&p.identity.other_ids).cloned().collect(),
+        })
+        .collect()
+}
+
 impl Planner {
     pub fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
-        let patients: Vec<crate::key::Candidate> = index
-            .patients
-            .iter()
-            .map(|p| crate::key::Candidate {
-                key: p.patient_id.clone(),
-                name: p.identity.name().to_string(),
-                birth_date: p.identity.birth_date().to_string(),
-                ids: p.identity.ids.iter().chain(&p.identity.other_ids).cloned().collect(),
-            })
-            .collect();
-        let new_entries = key.propose(&patients);
+        let new_entries = key.propose(&candidates(index));
         let mut codes = BTreeMap::new();
         for p in &index.patients {
             if let Some(c) = key.code_for(&p.patient_id) {
