@@ -162,6 +162,11 @@ fn map_err(location: &Location, e: postgres::Error) -> KeyError {
             reason: reason(&e),
         };
     }
+    if e.code().is_some_and(|c| c.code() == "55P03") {
+        return KeyError::Busy {
+            location: location.to_string(),
+        };
+    }
     if e.code().is_some_and(|c| c.code() == "23505") {
         // A unique row another writer added: cannot happen under the lock, but if it does
         // the plan no longer holds.
@@ -202,6 +207,10 @@ impl PgStore {
         };
         let mut client =
             connected.map_err(|e| bad(format!("cannot connect to the database server: {}", reason(&e))))?;
+        // A writer waits for another's transaction as long as with the embedded store.
+        client
+            .batch_execute("SET lock_timeout = '120s'")
+            .map_err(|e| map_err(location, e))?;
         let exists: bool = client.query_one(EXISTS, &[]).map_err(|e| map_err(location, e))?.get(0);
         Ok(PgStore {
             location: location.clone(),
