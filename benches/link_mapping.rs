@@ -26,6 +26,7 @@ fn header(path: String, series: String, sop: String, image_type: &str, z: f64, r
         series_number: None,
         series_description: String::new(),
         modality: "CT".into(),
+        media_storage_sop_class: String::new(),
         instance: Instance {
             path: PathBuf::from(path),
             size: 0,
@@ -40,7 +41,7 @@ fn header(path: String, series: String, sop: String, image_type: &str, z: f64, r
             image_orientation: Some(AXIAL),
             image_type: image_type.split('\\').map(str::to_string).collect(),
             number_of_frames: 1,
-            adopted: false,
+            placed_by: None,
             references: refs,
             referenced_series: Vec::new(),
         },

@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dicom::parse::{Parsed, parse_file_meta};
+use crate::atomic::TEMP_PREFIX;
+use crate::dicom::parse::Parsed;
 use crate::dicom::rewrite::{self, Rendered};
 use crate::key::{KeyError, KeyStore};
-use crate::plan::{FileError, Planner};
-use crate::scan::{Index, Instance, Progress, TEMP_PREFIX, Unreadable};
+use crate::plan::stream::PlannedXml;
+use crate::plan::{FileError, Mode, PlanSink, PlannedFile, Planner};
+use crate::progress::Progress;
+use crate::scan::{Index, Instance, Patient, Unreadable};
 
 /// Where the output goes.
 #[derive(Debug, Clone)]
@@ -51,16 +53,13 @@ pub struct ApplyReport {
     pub unassigned_xml: Vec<crate::plan::UnassignedXml>,
     /// Files not written because they could not be read (they may hold identifiers).
     pub unreadable: Vec<Unreadable>,
+    /// Files without a PatientID that no patient was found for: not written until assigned.
+    pub unplaced: Vec<crate::scan::Unplaced>,
     pub key_entries_created: usize,
     pub cancelled: bool,
     /// In place: files whose file or folder name holds an identifier, kept as they are
     /// (in-place mode replaces files, it does not rename them).
-    #[serde(skip_serializing_if = "is_zero")]
     pub identifying_names_kept: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because
@@ -126,11 +125,7 @@ pub fn destination(out_root: &Path, rel: &Path) -> Result<PathBuf, String> {
     Ok(out_root.join(rel))
 }
 
-/// A non-empty relative path made of plain names only.
-fn plain_relative(rel: &Path) -> bool {
-    use std::path::Component;
-    !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
-}
+use crate::paths::plain_relative;
 
 /// Checks that a folder apply is about to write into really is inside the output folder
 /// (canonical `out_root`): a symbolic link already in the output must not lead elsewhere.
@@ -315,7 +310,8 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Writes the plan for every patient in `index` (or only those in `only`).
+/// Writes the plan for every patient in `index` (or only those in `only`): the plans come
+/// from the planner's stream ([`crate::plan::stream`]), the writer only writes them.
 pub fn apply(
     index: &Index,
     planner: &Planner,
@@ -326,7 +322,65 @@ pub fn apply(
     cancel: &AtomicBool,
 ) -> Result<ApplyReport, ApplyError> {
     check_target(&index.root, target, key.location())?;
+    let patients: Vec<&Patient> = index
+        .patients
+        .iter()
+        .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
+        .collect();
+    refuse_recoding(planner, &patients)?;
     let in_place = matches!(target, Target::InPlace);
+    let out_root = output_root(index, target)?;
+    let created = record_codes(planner, key)?;
+    let total = patients.iter().map(|p| p.file_count()).sum();
+    let writer = Writer::open(&index.root, &out_root, in_place, total, progress, cancel)?;
+    let (committed, mut failed, xml_written) = writer.run(|sink| {
+        crate::plan::stream(index, planner, only, Mode::Write, &crate::progress::quiet, cancel, sink);
+    });
+    // The mapping of masks to their CT, as written, for the patients of this run.
+    let stopped = writer.is_full() || cancel.load(Ordering::Relaxed);
+    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, stopped) {
+        let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
+        write_mapping(&out_root, links, planner, &ids)?;
+    }
+    writer.make_folders_durable()?;
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(ApplyReport {
+        identifying_names_kept: if in_place {
+            names_kept_in_place(index, planner, only)
+        } else {
+            0
+        },
+        out: matches!(target, Target::Folder(_)).then_some(out_root),
+        key_entries_created: created,
+        unreadable: index.unreadable.clone(),
+        unplaced: index.unplaced.clone(),
+        unassigned_xml: planner.unassigned_xml.clone(),
+        written: committed + xml_written,
+        xml_written,
+        failed,
+        // Writers drop the files left when the run is cancelled: say it did not finish.
+        cancelled: cancel.load(Ordering::Relaxed),
+    })
+}
+
+/// A second pass over dams' own output would give codes to codes: only when asked for.
+fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), ApplyError> {
+    let recoded = patients
+        .iter()
+        .filter(|p| planner.looks_pseudonymised(&p.patient_id).is_some())
+        .count();
+    if recoded > 0 && !planner.recode {
+        return Err(ApplyError::Target(format!(
+            "{recoded} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
+        )));
+    }
+    Ok(())
+}
+
+/// The output folder, made if needed (canonical, as the checks that each folder written
+/// into lies inside it compare canonical paths), with temporary files of an interrupted
+/// earlier run removed.
+fn output_root(index: &Index, target: &Target) -> Result<PathBuf, ApplyError> {
     let out_root = match target {
         Target::Folder(out) => {
             crate::atomic::create_dir_all_durable(out).map_err(|source| ApplyError::Io {
@@ -335,230 +389,284 @@ pub fn apply(
             })?;
             canonical(out)
         }
-        // Canonical like the output folder: the check that each folder written into is
-        // inside it compares canonical paths.
         Target::InPlace => canonical(&index.root),
     };
     remove_stale_temps(&out_root).map_err(|source| ApplyError::Io {
         path: out_root.clone(),
         source,
     })?;
+    Ok(out_root)
+}
 
-    let patients: Vec<_> = index
-        .patients
-        .iter()
-        .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
-        .collect();
-    // The key first: output carrying a code the key does not hold would be unlinkable.
+/// Records in the key store, before the first file is written, every new code of the plan:
+/// output carrying a code the key does not hold would be unlinkable, and a code not recorded
+/// could be given to someone else by a later run. Any patient's code may be written, not only
+/// those of the patients of this run (an XML file, or a `clean`ed text, naming another patient
+/// gets that patient's code), so the codes of every patient of the plan are recorded.
+fn record_codes(planner: &Planner, key: &mut KeyStore) -> Result<usize, ApplyError> {
     let new: Vec<_> = planner
         .new_entries
         .iter()
-        .filter(|e| patients.iter().any(|p| p.patient_id == e.patient_id))
+        .filter(|e| key.code_for(&e.patient_id).is_none())
         .cloned()
         .collect();
     if !new.is_empty() {
         key.commit(&new)?;
     }
-
-    let jobs: Vec<(&str, &Instance)> = patients
-        .iter()
-        .flat_map(|p| p.instances().map(move |i| (p.patient_id.as_str(), i)))
-        .collect();
-    let total = jobs.len();
-    let done = AtomicUsize::new(0);
-    let dirs = Mutex::new(BTreeSet::new());
-    let made_dirs = Mutex::new(HashMap::new());
-    let root_dev = device(&out_root);
-    let unnamed = crate::atomic::unnamed_supported();
-    // Staged files stay open until they are named: the queue and the batches fit in the
-    // process's limit of open files (raised to the hard limit where that is allowed).
-    let queue = (open_file_budget() / 2).clamp(8, COMMIT_QUEUE);
-    // Opened before any file is written: `syncfs` on it reports every write-back error on
-    // the output's file system since (see `sync_all_staged`). Linux only: elsewhere each file
-    // and folder is synced on its own (and Windows cannot open a folder as a file).
-    let sync_handle = if cfg!(target_os = "linux") {
-        Some(fs::File::open(&out_root).map_err(|source| ApplyError::Io {
-            path: out_root.clone(),
-            source,
-        })?)
-    } else {
-        None
-    };
-    // Set when the output file system is full: every later file would fail the same way,
-    // so the run stops writing and says why, instead of trying each one.
-    let full = AtomicBool::new(false);
-    progress(0, total);
-
-    // Two stages: the rayon workers rewrite files into files without names (CPU work), the
-    // committer waits for them to reach the disk and names them (I/O waits). Each file is
-    // still durable before it gets its name; the waiting just no longer idles a core. The
-    // bounded channel keeps the number of open files within the limit.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(queue);
-    // Only what did not go well is kept per file: the count of files written is enough.
-    // (Files skipped after a cancel are neither: the report says the run was cancelled.)
-    let mut failed_files: Vec<FileError> = Vec::new();
-    let mut committed = 0usize;
-    let folders = Folders {
-        made: &made_dirs,
-        changed: &dirs,
-        root_dev,
-        unnamed,
-    };
-    std::thread::scope(|scope| {
-        let (dirs, done, full, sync_handle) = (&dirs, &done, &full, sync_handle.as_ref());
-        let committer = scope.spawn(move || {
-            let (mut ok, mut errors) = (0usize, Vec::new());
-            // After a failed sync nothing more is named: which files the failed write-back
-            // belonged to is not known.
-            let mut failed: Option<io::Error> = None;
-            // Take every staged file that is waiting, make them all durable at once, then
-            // name each: one journal commit per batch instead of one per file.
-            let mut behind = false;
-            while let Ok(first) = rx.recv() {
-                // Let more arrive first: each syncfs is a journal commit, and a committer
-                // that is faster than the writers would otherwise sync every file or two.
-                // Sleeping rather than waiting on the channel also spares the writers a
-                // wake-up call per file. No pause when files were left over last time.
-                if !behind {
-                    std::thread::sleep(COMMIT_WAIT);
-                }
-                let mut bytes = first.size;
-                let mut batch = vec![first];
-                while batch.len() < queue && bytes < COMMIT_BATCH_BYTES {
-                    match rx.try_recv() {
-                        Ok(s) => {
-                            bytes += s.size;
-                            batch.push(s);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                behind = batch.len() >= queue || bytes >= COMMIT_BATCH_BYTES;
-                let n = batch.len();
-                ok += commit_batch(batch, sync_handle, &mut failed, &mut errors, dirs, full);
-                progress(done.fetch_add(n, Ordering::Relaxed) + n, total);
-            }
-            (ok, errors)
-        });
-        let folders = &folders;
-        let not_staged: Vec<FileError> = jobs
-            .par_iter()
-            .map_with(tx, |tx, (pid, inst)| {
-                if cancel.load(Ordering::Relaxed) {
-                    return None;
-                }
-                if full.load(Ordering::Relaxed) {
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    return Some(not_written_full(&inst.path));
-                }
-                match stage_one(&index.root, &out_root, in_place, planner, pid, inst, folders, full) {
-                    // Handed to the committer, which reports it; if it died, say so here.
-                    Ok(staged) => tx.send(staged).err().map(|_| FileError {
-                        path: inst.path.clone(),
-                        reason: "internal: the writer thread stopped".into(),
-                    }),
-                    Err(e) => {
-                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                        Some(e)
-                    }
-                }
-            })
-            .flatten()
-            .collect();
-        failed_files.extend(not_staged);
-        match committer.join() {
-            Ok((ok, errors)) => {
-                committed = ok;
-                failed_files.extend(errors);
-            }
-            Err(_) => failed_files.push(FileError {
-                path: PathBuf::new(),
-                reason: "internal: the writer thread failed".into(),
-            }),
-        }
-    });
-
-    // XML sidecars of the patients of this run (few and small: written one by one).
-    let ids_of_run: BTreeSet<&str> = patients.iter().map(|p| p.patient_id.as_str()).collect();
-    let xml_results: Vec<Result<PathBuf, FileError>> = if cancel.load(Ordering::Relaxed) {
-        Vec::new()
-    } else {
-        index
-            .xml
-            .par_iter()
-            .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| ids_of_run.contains(p)))
-            .map(|x| {
-                if full.load(Ordering::Relaxed) {
-                    return Err(not_written_full(&x.path));
-                }
-                write_xml(&index.root, &out_root, in_place, planner, x, &dirs)
-            })
-            .collect()
-    };
-    for r in &xml_results {
-        if let (Ok(dir), Ok(mut d)) = (r, dirs.lock()) {
-            d.insert(dir.clone());
-        }
-    }
-
-    // The mapping of masks to their CT, as written, for the patients of this run.
-    if let (Target::Folder(_), Some(links), false) = (target, &planner.links, full.load(Ordering::Relaxed)) {
-        let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
-        write_mapping(&out_root, links, planner, &ids)?;
-    }
-    // Every folder whose entries changed (files named, folders made) is made durable. One
-    // `syncfs` covers all those on the output's file system at once; the others are synced
-    // one by one.
-    let mut changed = dirs.into_inner().unwrap_or_default();
-    if let Some(handle) = sync_handle.as_ref().filter(|_| !changed.is_empty()) {
-        sync_all_staged(handle).map_err(|source| ApplyError::Io {
-            path: out_root.clone(),
-            source,
-        })?;
-        changed.retain(|d| root_dev.is_none() || device(d) != root_dev);
-    }
-    for dir in changed {
-        crate::atomic::sync_dir(&dir).map_err(|source| ApplyError::Io { path: dir, source })?;
-    }
-
-    let mut report = ApplyReport {
-        identifying_names_kept: if in_place {
-            names_kept_in_place(index, planner, only)
-        } else {
-            0
-        },
-        out: matches!(target, Target::Folder(_)).then_some(out_root),
-        key_entries_created: new.len(),
-        unreadable: index.unreadable.clone(),
-        written: committed,
-        failed: failed_files,
-        ..ApplyReport::default()
-    };
-    for r in xml_results {
-        match r {
-            Ok(_) => {
-                report.written += 1;
-                report.xml_written += 1;
-            }
-            Err(e) => report.failed.push(e),
-        }
-    }
-    report.unassigned_xml = planner.unassigned_xml.clone();
-    // Writers drop the files left when the run is cancelled: say it did not finish.
-    if cancel.load(Ordering::Relaxed) {
-        report.cancelled = true;
-    }
-    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(report)
+    Ok(new.len())
 }
 
-/// Rewrites one XML file into place; returns the folder it was written to.
+/// Writes planned files: rayon workers rewrite each into a file without a name (CPU work),
+/// a committer thread waits for a batch to reach the disk and names its files (I/O waits).
+/// Each file is still durable before it gets its name; the waiting just no longer idles a
+/// core. The bounded channel keeps the number of open files within the limit.
+struct Writer<'a> {
+    root: &'a Path,
+    out_root: &'a Path,
+    in_place: bool,
+    total: usize,
+    progress: Progress<'a>,
+    cancel: &'a AtomicBool,
+    done: AtomicUsize,
+    /// Folders whose entries changed (files named, folders made): made durable at the end.
+    dirs: Mutex<BTreeSet<PathBuf>>,
+    made_dirs: Mutex<HashMap<PathBuf, bool>>,
+    root_dev: Option<u64>,
+    unnamed: bool,
+    /// Staged files stay open until they are named: the queue and the batches fit in the
+    /// process's limit of open files (raised to the hard limit where that is allowed).
+    queue: usize,
+    /// Opened before any file is written: `syncfs` on it reports every write-back error on
+    /// the output's file system since (see `sync_all_staged`). Linux only: elsewhere each
+    /// file and folder is synced on its own (and Windows cannot open a folder as a file).
+    sync_handle: Option<fs::File>,
+    /// Set when the output file system is full: every later file would fail the same way,
+    /// so the run stops writing and says why, instead of trying each one.
+    full: AtomicBool,
+}
+
+impl<'a> Writer<'a> {
+    fn open(
+        root: &'a Path,
+        out_root: &'a Path,
+        in_place: bool,
+        total: usize,
+        progress: Progress<'a>,
+        cancel: &'a AtomicBool,
+    ) -> Result<Writer<'a>, ApplyError> {
+        let sync_handle = if cfg!(target_os = "linux") {
+            Some(fs::File::open(out_root).map_err(|source| ApplyError::Io {
+                path: out_root.to_path_buf(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        Ok(Writer {
+            root,
+            out_root,
+            in_place,
+            total,
+            progress,
+            cancel,
+            done: AtomicUsize::new(0),
+            dirs: Mutex::new(BTreeSet::new()),
+            made_dirs: Mutex::new(HashMap::new()),
+            root_dev: device(out_root),
+            unnamed: crate::atomic::unnamed_supported(),
+            queue: (open_file_budget() / 2).clamp(8, COMMIT_QUEUE),
+            sync_handle,
+            full: AtomicBool::new(false),
+        })
+    }
+
+    fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    fn tick(&self, n: usize) {
+        (self.progress)(self.done.fetch_add(n, Ordering::Relaxed) + n, self.total);
+    }
+
+    /// Runs `feed` (which hands planned files to the sink it gets) with the committer running
+    /// beside it. Returns the DICOM files named, the failures and the XML files written.
+    fn run(&self, feed: impl FnOnce(&dyn PlanSink)) -> (usize, Vec<FileError>, usize) {
+        (self.progress)(0, self.total);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(self.queue);
+        std::thread::scope(|scope| {
+            let committer = scope.spawn(move || self.commit_all(rx));
+            let sink = WriterSink {
+                writer: self,
+                tx,
+                failed: Mutex::new(Vec::new()),
+                xml_written: AtomicUsize::new(0),
+            };
+            feed(&sink);
+            let WriterSink {
+                tx,
+                failed,
+                xml_written,
+                ..
+            } = sink;
+            drop(tx);
+            let mut failed = failed.into_inner().unwrap_or_default();
+            let committed = match committer.join() {
+                Ok((ok, errors)) => {
+                    failed.extend(errors);
+                    ok
+                }
+                Err(_) => {
+                    failed.push(FileError {
+                        path: PathBuf::new(),
+                        reason: "internal: the writer thread failed".into(),
+                    });
+                    0
+                }
+            };
+            (committed, failed, xml_written.into_inner())
+        })
+    }
+
+    /// The committer: takes every staged file that is waiting, makes them all durable at
+    /// once, then names each: one journal commit per batch instead of one per file.
+    fn commit_all(&self, rx: std::sync::mpsc::Receiver<Staged>) -> (usize, Vec<FileError>) {
+        let (mut ok, mut errors) = (0usize, Vec::new());
+        // After a failed sync nothing more is named: which files the failed write-back
+        // belonged to is not known.
+        let mut failed: Option<io::Error> = None;
+        let mut behind = false;
+        while let Ok(first) = rx.recv() {
+            // Let more arrive first: each syncfs is a journal commit, and a committer that is
+            // faster than the writers would otherwise sync every file or two. Sleeping rather
+            // than waiting on the channel also spares the writers a wake-up call per file. No
+            // pause when files were left over last time.
+            if !behind {
+                std::thread::sleep(COMMIT_WAIT);
+            }
+            let mut bytes = first.size;
+            let mut batch = vec![first];
+            while batch.len() < self.queue && bytes < COMMIT_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(s) => {
+                        bytes += s.size;
+                        batch.push(s);
+                    }
+                    Err(_) => break,
+                }
+            }
+            behind = batch.len() >= self.queue || bytes >= COMMIT_BATCH_BYTES;
+            let n = batch.len();
+            ok += commit_batch(
+                batch,
+                self.sync_handle.as_ref(),
+                &mut failed,
+                &mut errors,
+                &self.dirs,
+                &self.full,
+                self.cancel,
+            );
+            self.tick(n);
+        }
+        (ok, errors)
+    }
+
+    /// Every folder whose entries changed (files named, folders made) is made durable. One
+    /// `syncfs` covers all those on the output's file system at once; the others are synced
+    /// one by one.
+    fn make_folders_durable(&self) -> Result<(), ApplyError> {
+        let mut changed = self.dirs.lock().map(|d| d.clone()).unwrap_or_default();
+        if let Some(handle) = self.sync_handle.as_ref().filter(|_| !changed.is_empty()) {
+            sync_all_staged(handle).map_err(|source| ApplyError::Io {
+                path: self.out_root.to_path_buf(),
+                source,
+            })?;
+            changed.retain(|d| self.root_dev.is_none() || device(d) != self.root_dev);
+        }
+        for dir in changed {
+            crate::atomic::sync_dir(&dir).map_err(|source| ApplyError::Io { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    fn folders(&self) -> Folders<'_> {
+        Folders {
+            made: &self.made_dirs,
+            changed: &self.dirs,
+            root_dev: self.root_dev,
+            unnamed: self.unnamed,
+        }
+    }
+}
+
+/// The writer as the plan stream's sink: each planned file is staged and handed to the
+/// committer, each planned XML file written.
+struct WriterSink<'w, 'a> {
+    writer: &'w Writer<'a>,
+    tx: std::sync::mpsc::SyncSender<Staged>,
+    failed: Mutex<Vec<FileError>>,
+    xml_written: AtomicUsize,
+}
+
+impl WriterSink<'_, '_> {
+    fn fail(&self, e: FileError) {
+        if let Ok(mut f) = self.failed.lock() {
+            f.push(e);
+        }
+    }
+}
+
+impl PlanSink for WriterSink<'_, '_> {
+    fn file(&self, _: &Patient, inst: &Instance, planned: Result<PlannedFile, FileError>) {
+        let w = self.writer;
+        if w.cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        if w.is_full() {
+            w.tick(1);
+            return self.fail(not_written_full(&inst.path));
+        }
+        let staged = planned.and_then(|p| stage_one(w.out_root, w.in_place, inst, p, &w.folders(), &w.full));
+        match staged {
+            // Handed to the committer, which reports it; if it died, say so here.
+            Ok(staged) => {
+                if self.tx.send(staged).is_err() {
+                    self.fail(FileError {
+                        path: inst.path.clone(),
+                        reason: "internal: the writer thread stopped".into(),
+                    });
+                }
+            }
+            Err(e) => {
+                w.tick(1);
+                self.fail(e);
+            }
+        }
+    }
+
+    fn xml(&self, _: &Patient, x: &crate::scan::XmlFile, planned: Result<PlannedXml, FileError>) {
+        let w = self.writer;
+        if w.is_full() {
+            return self.fail(not_written_full(&x.path));
+        }
+        match planned.and_then(|p| write_xml(w.root, w.out_root, w.in_place, x, &p, &w.dirs)) {
+            Ok(dir) => {
+                self.xml_written.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut d) = w.dirs.lock() {
+                    d.insert(dir);
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+}
+
+/// Rewrites one planned XML file into place; returns the folder it was written to.
 fn write_xml(
     root: &Path,
     out_root: &Path,
     in_place: bool,
-    planner: &Planner,
     x: &crate::scan::XmlFile,
+    planned: &PlannedXml,
     changed: &Mutex<BTreeSet<PathBuf>>,
 ) -> Result<PathBuf, FileError> {
     let fail = |reason: String| FileError {
@@ -566,13 +674,9 @@ fn write_xml(
         reason,
     };
     let meta = fs::metadata(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
-    if meta.len() != x.size || (x.modified.is_some() && meta.modified().ok() != x.modified) {
-        return Err(fail("the file changed since it was scanned; scan again".into()));
-    }
-    let (bytes, fp) = planner.plan_xml(root, x)?;
-    let out = crate::xml::rewrite_to_vec(&bytes, &fp.plan).map_err(|e| fail(format!("XML: {e}")))?;
+    let out = crate::xml::rewrite_to_vec(&planned.bytes, &planned.plan.plan).map_err(|e| fail(format!("XML: {e}")))?;
     // In place the file is replaced where it is (renaming would leave the original behind).
-    let dest = destination(out_root, if in_place { &x.path } else { &fp.dest }).map_err(fail)?;
+    let dest = destination(out_root, if in_place { &x.path } else { &planned.plan.dest }).map_err(fail)?;
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     make_out_dir(out_root, &dir, changed).map_err(|e| fail(e.reason()))?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
@@ -588,7 +692,7 @@ fn write_mapping(
     planner: &Planner,
     patients: &BTreeSet<String>,
 ) -> Result<(), ApplyError> {
-    use crate::link::table;
+    use crate::plan::mapping as table;
     let json_path = out_root.join(MAPPING_JSON);
     let io_err = |path: &Path, source| ApplyError::Io {
         path: path.to_path_buf(),
@@ -699,16 +803,13 @@ fn device(_: &Path) -> Option<u64> {
     None
 }
 
-/// Rewrites one file into a file without a name (or a temporary file) in its destination
-/// folder.
-#[allow(clippy::too_many_arguments)]
+/// Rewrites one planned file into a file without a name (or a temporary file) in its
+/// destination folder.
 fn stage_one(
-    root: &Path,
     out_root: &Path,
     in_place: bool,
-    planner: &Planner,
-    patient_id: &str,
     inst: &Instance,
+    planned: PlannedFile,
     folders: &Folders,
     full: &AtomicBool,
 ) -> Result<Staged, FileError> {
@@ -725,19 +826,7 @@ fn stage_one(
     if !plain_relative(&inst.path) {
         return Err(fail("refused: not a plain path inside the input folder".into()));
     }
-    let src = root.join(&inst.path);
-    let (parsed, meta) = parse_file_meta(&src).map_err(|e| fail(e.to_string()))?;
-    if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
-        return Err(fail("the file changed since it was scanned; scan again".into()));
-    }
-    // Size and time can stay the same while the content changes (a copy that kept the old
-    // time): the file must still be the instance, of the patient, that was planned.
-    let now = |tag| parsed.top_string(tag).unwrap_or_default();
-    let pid = now(crate::dicom::tags::PATIENT_ID);
-    if now(crate::dicom::tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.is_empty() || pid == patient_id) {
-        return Err(fail("the file changed since it was scanned; scan again".into()));
-    }
-    let fp = planner.plan_parsed_with(&parsed, &inst.path, patient_id, false)?;
+    let PlannedFile { parsed, meta, plan: fp } = planned;
     let rendered = rewrite::render_with(
         &parsed,
         &Planner::changes(&fp),
@@ -830,7 +919,14 @@ fn commit_batch(
     errors: &mut Vec<FileError>,
     dirs: &Mutex<BTreeSet<PathBuf>>,
     full: &AtomicBool,
+    cancel: &AtomicBool,
 ) -> usize {
+    // Cancelled: nothing more gets a name. The staged files vanish when dropped (unnamed
+    // files have no name to remove; temporary ones are removed), so the run stops at once
+    // instead of finishing everything the writers had staged.
+    if cancel.load(Ordering::Relaxed) {
+        return 0;
+    }
     if failed.is_none()
         && let Some(handle) = sync_handle
         && let Err(e) = sync_all_staged(handle)
@@ -842,6 +938,9 @@ fn commit_batch(
     }
     let mut named = 0;
     for Staged { tmp, dest, source, .. } in batch {
+        if cancel.load(Ordering::Relaxed) {
+            continue;
+        }
         let named_now = match failed.as_ref() {
             Some(e) => Err(e.to_string()),
             None => tmp.persist(&dest).map_err(|e| e.to_string()),

@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::scan::TEMP_PREFIX;
+/// Prefix of the temporary files dams writes before renaming them into place (the scan
+/// skips them).
+pub const TEMP_PREFIX: &str = ".dams-tmp-";
 
 /// The folder `dest` is in ("." for a bare file name).
 fn folder_of(dest: &Path) -> &Path {

@@ -12,7 +12,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 use rayon::prelude::*;
 
-use crate::plan::uid::from_seed;
+use crate::values::uid::from_seed;
 
 const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";

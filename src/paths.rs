@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serializer;
 
+/// A non-empty relative path made of plain names only (no `..`, no root, no prefix): what
+/// every path inside an input or output folder must be before it is joined to the folder.
+pub fn plain_relative(rel: &Path) -> bool {
+    use std::path::Component;
+    !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
 /// `#[serde(serialize_with = "crate::paths::lossy")]` for a `PathBuf`.
 pub fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::dicom::dict;
 use crate::dicom::parse::Parsed;
 
-use crate::plan::dates::date_forms;
-use crate::scan::Identity;
+use crate::identity::Identity;
+use crate::values::dates::date_forms;
 
 /// Shorter strings would match everywhere (initials, two-digit numbers).
 const MIN_LEN: usize = 3;
@@ -210,7 +210,7 @@ pub fn name_forms(name: &str) -> Vec<String> {
 /// form. Strings of every patient are listed, so text naming several patients is cleaned of
 /// all of them, each by their own code.
 pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> Vec<(String, String)> {
-    use crate::plan::dates::keep_year;
+    use crate::values::dates::keep_year;
     let mut pats: Vec<(String, String)> = Vec::new();
     for (code, identity) in patients {
         for id in identity.ids.iter().chain(&identity.other_ids) {
@@ -232,6 +232,127 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
         }
     }
     pats
+}
+
+/// Words that are names of people but also what folders and files of images are called
+/// (a patient named `Head` must not turn every `head/` folder into a code): never replaced in
+/// a path on their own.
+const PATH_STOP_WORDS: &[&str] = &[
+    "ABDOMEN",
+    "AXIAL",
+    "BODY",
+    "BONE",
+    "BRAIN",
+    "BREAST",
+    "CHEST",
+    "CONTRAST",
+    "CORONAL",
+    "DATA",
+    "DICOM",
+    "EXPORT",
+    "FILE",
+    "FILES",
+    "HEAD",
+    "HEART",
+    "IMAGE",
+    "IMAGES",
+    "KIDNEY",
+    "LABEL",
+    "LABELS",
+    "LEFT",
+    "LIVER",
+    "LUNG",
+    "MASK",
+    "MASKS",
+    "NECK",
+    "NONE",
+    "PATIENT",
+    "PELVIS",
+    "PHANTOM",
+    "RIGHT",
+    "SAGITTAL",
+    "SCAN",
+    "SERIES",
+    "SPINE",
+    "STUDY",
+    "TEST",
+    "TUMOR",
+    "TUMOUR",
+    "UNKNOWN",
+    "ANONYMOUS",
+    "ANONYMIZED",
+];
+
+/// What of one patient's identifiers is replaced in file and folder names, and by what: only
+/// values specific enough to be that patient's. A name part alone counts when it has four or
+/// more letters, no digit and is no common word ([`PATH_STOP_WORDS`]): `MR1`, `CT` or `Head`
+/// as a name component says nothing about who a folder belongs to. An ID counts as a word of
+/// a name when it is distinctive ([`distinctive_id`]); other IDs are returned by
+/// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
+/// (two parts or more) and the birth date as YYYYMMDD always count.
+pub fn path_patterns(code: &str, identity: &Identity) -> Vec<(String, String)> {
+    use crate::values::dates::keep_year;
+    let mut pats: Vec<(String, String)> = Vec::new();
+    for id in identity.ids.iter().chain(&identity.other_ids) {
+        let id = id.trim();
+        if distinctive_id(id) {
+            pats.push((id.to_string(), code.to_string()));
+        }
+    }
+    for name in identity.names.iter().chain(&identity.other_names) {
+        for form in name_forms(name) {
+            if form.split(['^', ' ', ',']).filter(|p| !p.is_empty()).count() >= 2 {
+                pats.push((form, code.to_string()));
+            }
+        }
+        for part in name_parts(name) {
+            let letters = part.chars().all(char::is_alphabetic);
+            let common = PATH_STOP_WORDS.iter().any(|w| w.eq_ignore_ascii_case(&part));
+            if letters && part.chars().count() >= 4 && !common {
+                pats.push((part, code.to_string()));
+            }
+        }
+    }
+    for d in &identity.birth_dates {
+        if let Some(masked) = keep_year(d).filter(|_| d.len() == 8) {
+            pats.push((d.clone(), masked));
+        }
+    }
+    pats
+}
+
+/// An ID that identifies its patient wherever it stands as a word in a name: six characters
+/// or more, or three or more mixing letters and digits that do not look like a series or
+/// modality label (`MR1`, `CT02`, `T1`: one to three letters, then one or two digits).
+fn distinctive_id(id: &str) -> bool {
+    let n = id.chars().count();
+    if n >= 6 {
+        return true;
+    }
+    let letters = id.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+    let label_like = (1..=3).contains(&letters)
+        && (1..=2).contains(&(n - letters))
+        && id.chars().skip(letters).all(|c| c.is_ascii_digit());
+    n >= 3 && id.chars().any(|c| c.is_ascii_digit()) && id.chars().any(char::is_alphabetic) && !label_like
+}
+
+/// The patient's IDs not distinctive enough to be replaced inside a longer name
+/// ([`path_patterns`]) that still replace a file or folder name that is exactly the ID (`MR1/`
+/// of a patient whose ID is MR1, `12345/`): three characters or more with a letter, or four
+/// digits or more (a plain `001` is any series' folder).
+pub fn exact_path_ids(identity: &Identity) -> Vec<String> {
+    identity
+        .ids
+        .iter()
+        .chain(&identity.other_ids)
+        .map(|id| id.trim())
+        .filter(|id| {
+            let n = id.chars().count();
+            let digits = id.chars().all(|c| c.is_ascii_digit());
+            !distinctive_id(id) && ((n >= 3 && !digits) || (n >= 4 && digits))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// Replaces identifying strings in a text (case-insensitively), longest match first.
@@ -373,6 +494,39 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_in_paths_only_when_distinctive() {
+        for id in ["1CT1", "PAT001", "98890234", "ID00PAT001", "X7Q", "AB12C"] {
+            assert!(distinctive_id(id), "{id}");
+        }
+        for id in ["MR1", "CT02", "T1", "ID1", "001", "12345", "AB", "ABCDE"] {
+            assert!(!distinctive_id(id), "{id}");
+        }
+        let identity = Identity {
+            ids: ["MR1", "001", "12345", "1CT1", "ABCD"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(exact_path_ids(&identity), ["12345", "ABCD", "MR1"]);
+    }
+
+    #[test]
+    fn name_parts_in_paths_only_when_distinctive() {
+        let identity = Identity {
+            names: ["CompressedSamples^MR1".to_string(), "Head^Jo^Anne".to_string()].into(),
+            ..Default::default()
+        };
+        let pats: Vec<String> = path_patterns("P1", &identity).into_iter().map(|(p, _)| p).collect();
+        assert!(pats.contains(&"CompressedSamples".to_string()), "{pats:?}");
+        assert!(pats.contains(&"Head Jo Anne".to_string()), "{pats:?}");
+        assert!(pats.contains(&"Anne".to_string()), "{pats:?}");
+        for generic in ["MR1", "Head", "Jo"] {
+            assert!(!pats.contains(&generic.to_string()), "{generic}: {pats:?}");
+        }
+    }
 
     #[test]
     fn a_shorter_whole_word_is_replaced_where_the_longest_match_is_not_one() {

@@ -32,6 +32,9 @@ pub enum Status {
     Approved,
     Written,
     Failed,
+    /// A write was cancelled after some of the patient's files were written: the output
+    /// holds part of them (each one complete); writing again finishes it.
+    PartlyWritten,
 }
 
 impl Status {
@@ -42,6 +45,7 @@ impl Status {
             Status::Approved => "approved",
             Status::Written => "written",
             Status::Failed => "failed",
+            Status::PartlyWritten => "partly written",
         }
     }
 }
@@ -74,7 +78,8 @@ pub struct Workspace {
     /// XML files (relative to the input folder) assigned by hand → patient key.
     #[serde(default, with = "crate::paths::exact_keys")]
     pub xml_assignments: BTreeMap<PathBuf, String>,
-    /// DICOM files or folders (relative to the input folder) assigned by hand → patient key.
+    /// DICOM files without a PatientID, or folders of them (relative to the input folder),
+    /// assigned by hand → patient key (see [`crate::scan::Index::place_orphans`]).
     #[serde(default, with = "crate::paths::exact_keys")]
     pub file_assignments: BTreeMap<PathBuf, String>,
     /// Review status by patient key.
@@ -86,14 +91,22 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn status(&self, patient_id: &str) -> Status {
-        self.patients
-            .get(patient_id)
-            .or_else(|| self.patients.get(&self.hasher.unresolved(patient_id)?))
-            .map(|p| p.status)
-            .unwrap_or_default()
+        self.patient(patient_id).map(|p| p.status).unwrap_or_default()
     }
 
     pub fn set_status(&mut self, patient_id: &str, status: Status) {
+        self.patient_mut(patient_id).status = status;
+    }
+
+    /// The review record of a patient, also when it is still named by its hash.
+    pub fn patient(&self, patient_id: &str) -> Option<&PatientReview> {
+        self.patients
+            .get(patient_id)
+            .or_else(|| self.patients.get(&self.hasher.unresolved(patient_id)?))
+    }
+
+    /// The review record of a patient, made if there is none.
+    pub fn patient_mut(&mut self, patient_id: &str) -> &mut PatientReview {
         // A record kept under the patient's hash (made known after it was read) is theirs.
         if !self.patients.contains_key(patient_id)
             && let Some(h) = self.hasher.unresolved(patient_id)
@@ -101,7 +114,44 @@ impl Workspace {
         {
             self.patients.insert(patient_id.to_string(), r);
         }
-        self.patients.entry(patient_id.to_string()).or_default().status = status;
+        self.patients.entry(patient_id.to_string()).or_default()
+    }
+
+    /// Whether some patient is named only by its keyed hash (not made known when read).
+    pub fn has_unresolved(&self) -> bool {
+        let open = |v: &String| v.starts_with(UNRESOLVED);
+        self.patients.keys().any(open)
+            || self.xml_assignments.values().any(open)
+            || self.file_assignments.values().any(open)
+    }
+
+    /// Names the patients among `keys` by their keys where only their hash was known (e.g.
+    /// once a scan found them). Cheap when nothing is unresolved.
+    pub fn resolve<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
+        if self.hasher.0.is_none() || !self.has_unresolved() {
+            return;
+        }
+        let known: HashMap<String, String> = keys
+            .into_iter()
+            .map(|k| (self.hasher.reference(k), k.to_string()))
+            .collect();
+        let back = |v: &str| {
+            v.strip_prefix(UNRESOLVED)
+                .and_then(|h| known.get(h).cloned())
+                .unwrap_or_else(|| v.to_string())
+        };
+        let mut patients = BTreeMap::new();
+        for (k, v) in std::mem::take(&mut self.patients) {
+            let k = back(&k);
+            // A record under the key itself wins over one found under its hash.
+            patients.entry(k).or_insert(v);
+        }
+        self.patients = patients;
+        for m in [&mut self.xml_assignments, &mut self.file_assignments] {
+            for v in m.values_mut() {
+                *v = back(v);
+            }
+        }
     }
 
     /// Stored form: every patient key replaced by its keyed hash.
@@ -226,6 +276,9 @@ pub enum ReviewError {
 
 pub struct ReviewState {
     store: Shared,
+    /// Whether the key store exists: before it does, there are no decisions, and none can be
+    /// saved.
+    exists: bool,
     location: String,
     hasher: Hasher,
     /// Patient reference → patient key, for the patients made known.
@@ -242,17 +295,19 @@ impl std::fmt::Debug for ReviewState {
 
 impl ReviewState {
     /// The review state in `key`'s store. A `key.review.json` of an earlier dams beside the
-    /// key is moved in (hashed) the first time, in one transaction, and kept read-only.
+    /// key is moved in (hashed) the first time, in one transaction, and kept read-only. A
+    /// store not created yet has no decisions (and saving them is refused).
     pub fn open(key: &KeyStore) -> Result<ReviewState, ReviewError> {
-        if !key.exists() {
-            return Err(ReviewError::NoStore(key.location().to_string()));
-        }
         let mut state = ReviewState {
             store: key.shared(),
+            exists: key.exists(),
             location: key.location().to_string(),
             hasher: Hasher::new(&key.secret()),
             known: HashMap::new(),
         };
+        if !state.exists {
+            return Ok(state);
+        }
         if let Some(path) = key.legacy_review() {
             state.migrate(&path)?;
         }
@@ -287,6 +342,9 @@ impl ReviewState {
 
     /// The decisions for an input folder (empty if none were made).
     pub fn workspace(&self, root: &Path) -> Result<Workspace, ReviewError> {
+        if !self.exists {
+            return self.decode(root, None);
+        }
         let folder = self.hasher.folder(&canonical(root));
         let doc = self
             .store
@@ -299,6 +357,9 @@ impl ReviewState {
     /// Changes the decisions for `root` and saves them, in one transaction that reads them
     /// first, so that two dams windows (or machines) do not undo each other.
     pub fn update(&mut self, root: &Path, change: impl FnOnce(&mut Workspace)) -> Result<Workspace, ReviewError> {
+        if !self.exists {
+            return Err(ReviewError::NoStore(self.location.clone()));
+        }
         let folder = self.hasher.folder(&canonical(root));
         let mut change = Some(change);
         let mut result = None;
@@ -501,6 +562,62 @@ mod tests {
         assert_eq!(ws.xml_assignments.len(), 2);
         assert_eq!(ws.status("P1"), Status::Written);
         assert_eq!(ws.status("P2"), Status::Approved);
+    }
+
+    /// Decisions read before the patients were known (the review screen reads them before
+    /// its scan) name them by hash; `resolve` names them by key once a scan found them.
+    #[test]
+    fn late_known_patients_are_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = store(dir.path());
+        let mut state = ReviewState::open(&key).unwrap();
+        state.know(["\\N\\DOE^JANE\\19700101", "P2"]);
+        state
+            .update(dir.path(), |w| {
+                w.file_assignments
+                    .insert("loose/IM1".into(), "\\N\\DOE^JANE\\19700101".into());
+                w.xml_assignments.insert("a.xml".into(), "P2".into());
+                w.set_status("P2", Status::PartlyWritten);
+            })
+            .unwrap();
+        let fresh = ReviewState::open(&key).unwrap();
+        let mut ws = fresh.workspace(dir.path()).unwrap();
+        assert!(ws.has_unresolved());
+        assert!(ws.file_assignments[Path::new("loose/IM1")].starts_with(UNRESOLVED));
+        // Found by key even before: the status of a patient, its record.
+        assert_eq!(ws.status("P2"), Status::PartlyWritten);
+        assert!(ws.patient("P2").is_some());
+        ws.resolve(["P2", "P3", "\\N\\DOE^JANE\\19700101"]);
+        assert!(!ws.has_unresolved());
+        assert_eq!(ws.file_assignments[Path::new("loose/IM1")], "\\N\\DOE^JANE\\19700101");
+        assert_eq!(ws.xml_assignments[Path::new("a.xml")], "P2");
+        assert_eq!(ws.patients.keys().collect::<Vec<_>>(), ["P2"]);
+        // Only the patients named: another stays under its hash.
+        let mut ws = fresh.workspace(dir.path()).unwrap();
+        ws.resolve(["P2"]);
+        assert!(ws.file_assignments[Path::new("loose/IM1")].starts_with(UNRESOLVED));
+    }
+
+    /// A write cancelled part way is remembered as such.
+    #[test]
+    fn partly_written_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = store(dir.path());
+        let mut state = ReviewState::open(&key).unwrap();
+        state.know(["P1"]);
+        state
+            .update(dir.path(), |w| w.set_status("P1", Status::PartlyWritten))
+            .unwrap();
+        drop(state);
+        let conn = rusqlite::Connection::open(dir.path().join("state/key.db")).unwrap();
+        let doc: String = conn
+            .query_row("SELECT doc FROM dams_workspaces", [], |r| r.get(0))
+            .unwrap();
+        assert!(doc.contains("\"partly-written\""), "{doc}");
+        let mut again = ReviewState::open(&store(dir.path())).unwrap();
+        again.know(["P1"]);
+        assert_eq!(again.workspace(dir.path()).unwrap().status("P1"), Status::PartlyWritten);
+        assert_eq!(Status::PartlyWritten.label(), "partly written");
     }
 
     /// The review file of the earlier release moves into the store, hashed, once.

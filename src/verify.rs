@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::plan::{FilePlan, Planner};
+use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
-use crate::scan::{Index, Instance, Progress};
+use crate::scan::{Index, Instance};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
@@ -31,11 +32,14 @@ pub struct VerifyReport {
     pub ok: usize,
     pub problems: Vec<Problem>,
     pub residual: Vec<Residual>,
+    /// The check was interrupted: what is not listed was not checked (never a clean bill).
+    pub cancelled: bool,
 }
 
 impl VerifyReport {
+    /// Nothing wrong was found, and everything was checked.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.residual.is_empty()
+        self.problems.is_empty() && self.residual.is_empty() && !self.cancelled
     }
 }
 
@@ -64,10 +68,11 @@ pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, 
         .collect();
     let mut report = VerifyReport {
         checked: results.len(),
+        cancelled: cancel.load(Ordering::Relaxed),
         ..VerifyReport::default()
     };
     // XML files may name several patients: look for everyone's identifiers.
-    let mut everyone = crate::scan::Identity::default();
+    let mut everyone = crate::identity::Identity::default();
     for p in &index.patients {
         let i = &p.identity;
         everyone.ids.extend(i.ids.iter().cloned());
@@ -78,7 +83,7 @@ pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, 
     let xml_results: Vec<(Vec<Problem>, Vec<Residual>)> = index
         .xml
         .par_iter()
-        .filter(|x| planner.xml_owner(&x.path).is_some())
+        .filter(|x| !cancel.load(Ordering::Relaxed) && planner.xml_owner(&x.path).is_some())
         .map(|x| verify_xml(&index.root, out, planner, x, &everyone))
         .collect();
     report.checked += xml_results.len();

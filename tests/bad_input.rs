@@ -165,7 +165,12 @@ fn scan_lists_unreadable_files_with_reasons() {
     let o = dams(tmp.path()).arg("scan").arg(&input).output().unwrap();
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("could not be read (2)"), "{text}");
+    // A damaged file is a failure; an empty one is merely skipped (listed apart).
+    assert!(text.contains("could not be read (1)"), "{text}");
+    assert!(
+        text.contains("skipped (not DICOM or XML, DICOMDIRs, links not followed) (1)"),
+        "{text}"
+    );
     assert!(text.contains("  empty.dcm: empty file (0 bytes)"), "{text}");
     assert!(
         text.contains("  rtplan_truncated.dcm: truncated: sequence (300A,00B0)"),

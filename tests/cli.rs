@@ -162,7 +162,13 @@ fn in_place_replaces_inputs_with_what_apply_would_write() {
 fn verify_exit_codes() {
     let ws = workspace();
     let out = ws.base.join("out");
-    run(&ws, &["apply", "--yes", s(&ws.input), "--out", s(&out)]);
+    let o = run(&ws, &["apply", "--yes", "--json", s(&ws.input), "--out", s(&out)]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Two patients, coded for the first time (committed before the write).
+    assert_eq!(r["key_entries_created"], 2, "{r:#}");
+    let o = run(&ws, &["apply", "--yes", "--json", s(&ws.input), "--out", s(&out)]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["key_entries_created"], 0, "{r:#}");
     // These public files keep PatientID in StudyID: verify reports it (exit 1), by kind.
     let o = run(&ws, &["verify", s(&out), "--against", s(&ws.input), "--json"]);
     assert_eq!(o.status.code(), Some(1));

@@ -298,46 +298,104 @@ fn verify_catches_a_tampered_output() {
     );
 }
 
-/// A file without PatientID beside one patient's files is given to that patient (with a
-/// warning in the plan); one whose folders hold several patients is reported, not guessed.
+/// A file without PatientID is given to a patient only where nothing contradicts it: its study
+/// or its folder is that patient's and its name and birth date agree. Otherwise files that share
+/// name and birth date form a patient of their own, files with no name one per study, and a file
+/// with nothing to go by is listed as patient unknown, until assigned by hand.
 #[test]
-fn files_without_patient_id_are_adopted_only_when_unambiguous() {
+fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
+    use dams::scan::Placement;
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     stage(
         &input,
         &[
             ("pydicom/CT_small.dcm", "patient_a/CT_small.dcm"),
+            ("identity/CT_small_empty_id.dcm", "patient_a/CT_small_empty_id.dcm"),
             ("pydicom/reportsi.dcm", "patient_a/report/reportsi.dcm"),
+            ("identity/CT_small_doe_jane.dcm", "patient_a/CT_small_doe_jane.dcm"),
+            ("identity/MR_small_doe_jane.dcm", "elsewhere/MR_small_doe_jane.dcm"),
+            ("identity/rtplan_no_patient.dcm", "plans/rtplan_no_patient.dcm"),
             ("pydicom/MR_small.dcm", "mixed/MR_small.dcm"),
             ("pydicom/rtplan.dcm", "mixed/rtplan.dcm"),
             ("pydicom/priv_SQ.dcm", "mixed/priv_SQ.dcm"),
         ],
     );
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
-    let a = index.patient("1CT1").expect("CT_small's patient");
-    let adopted: Vec<_> = a.instances().filter(|i| i.adopted).map(|i| i.path.clone()).collect();
-    assert_eq!(adopted, vec![Path::new("patient_a/report/reportsi.dcm").to_path_buf()]);
-    let refused: Vec<_> = index
-        .unreadable
-        .iter()
-        .map(|u| (u.path.clone(), u.kind.as_str()))
-        .collect();
+    let mut index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let placed = |index: &dams::scan::Index, key: &str| -> Vec<(String, Option<Placement>)> {
+        index
+            .patient(key)
+            .map(|p| {
+                p.instances()
+                    .map(|i| (i.path.to_string_lossy().into_owned(), i.placed_by))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     assert_eq!(
-        refused,
-        vec![(Path::new("mixed/priv_SQ.dcm").to_path_buf(), "no-patient-id")]
+        placed(&index, "1CT1"),
+        vec![
+            ("patient_a/CT_small.dcm".into(), None),
+            ("patient_a/CT_small_empty_id.dcm".into(), Some(Placement::Study)),
+        ]
     );
+    // DOE^JANE lies in CT_small's patient's folder, but her name and birth date are hers: she
+    // is a patient of her own, with her second file from another folder.
+    let doe = dams::scan::index::name_key("DOE^JANE", "19700523");
+    assert_eq!(
+        placed(&index, &doe),
+        vec![
+            ("elsewhere/MR_small_doe_jane.dcm".into(), Some(Placement::NameBirthDate)),
+            ("patient_a/CT_small_doe_jane.dcm".into(), Some(Placement::NameBirthDate)),
+        ]
+    );
+    let report = dams::scan::index::name_key("Last Name^First Name", "");
+    assert_eq!(placed(&index, &report).len(), 1, "the SR is not CT_small's patient's");
+    let plans = index
+        .patients
+        .iter()
+        .find(|p| p.formed() == dams::scan::Formed::Study)
+        .expect("the plan without a patient module forms one by its study");
+    assert_eq!(plans.instances().count(), 1);
+    let unplaced: Vec<_> = index
+        .unplaced
+        .iter()
+        .map(|u| u.path.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(unplaced, vec!["mixed/priv_SQ.dcm".to_string()]);
+    assert!(
+        index.unplaced[0].reason.contains("several patients"),
+        "{}",
+        index.unplaced[0].reason
+    );
+    assert!(index.unreadable.is_empty(), "{:?}", index.unreadable);
 
+    // Planned: DOE gets her own code and her birth date is masked like any other.
     let keystore = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
     let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let inst = a.instances().find(|i| i.adopted).unwrap();
-    let (_, fp) = planner.plan_file(&input, inst, "1CT1").unwrap();
+    let doe_code = planner.code(&doe).unwrap().to_string();
+    assert_ne!(Some(doe_code.as_str()), planner.code("1CT1"));
+    let inst = index.patient(&doe).unwrap().instances().next().unwrap().clone();
+    let (_, fp) = planner.plan_file(&input, &inst, &doe).unwrap();
+    let after = |kw: &str| fp.edits.iter().find(|e| e.keyword == kw).and_then(|e| e.after.clone());
+    assert_eq!(after("PatientBirthDate").as_deref(), Some("19700101"));
+    assert_eq!(after("PatientName").as_deref(), Some(doe_code.as_str()));
     assert!(
         fp.warnings.iter().any(|w| w.contains("no PatientID")),
         "{:?}",
         fp.warnings
     );
+
+    // By hand: the unplaced file goes to MR_small's patient; placing again is repeatable.
+    let manual = [(std::path::PathBuf::from("mixed/priv_SQ.dcm"), "4MR1".to_string())].into();
+    index.place_orphans(&manual);
+    assert!(index.unplaced.is_empty());
+    assert!(placed(&index, "4MR1").contains(&("mixed/priv_SQ.dcm".into(), Some(Placement::ByHand))));
+    index.place_orphans(&Default::default());
+    assert_eq!(index.unplaced.len(), 1);
+    assert_eq!(placed(&index, "4MR1").len(), 1);
+    assert_eq!(placed(&index, &doe).len(), 2);
 }
 
 /// Cancelling (Ctrl-C, or the TUI's cancel) stops the run between files: what was written is

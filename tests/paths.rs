@@ -172,7 +172,7 @@ fn symlinks_to_what_was_already_scanned_are_listed_once() {
     let got: Vec<(String, String)> = problems
         .iter()
         .map(|u| {
-            assert_eq!(u.kind, "symlink", "{u:?}");
+            assert_eq!(u.kind, dams::scan::UnreadableKind::Symlink, "{u:?}");
             (u.path.to_string_lossy().into_owned(), u.reason.clone())
         })
         .collect();

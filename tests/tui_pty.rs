@@ -83,6 +83,22 @@ impl Screen {
         self.writer.flush().unwrap();
         std::thread::sleep(Duration::from_millis(150));
     }
+
+    /// Waits for the process to end (at most `secs`), and says how it ended.
+    fn exit(&mut self, secs: u64) -> portable_pty::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(secs),
+                "dams did not quit; screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 #[test]
@@ -110,6 +126,10 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     assert!(!out.exists(), "nothing is written by looking");
     // Approve: the dialog says what will happen; still nothing written.
     s.press("a");
+    // Nobody marked DEMO-001 reviewed: the screen asks first; yes goes on.
+    s.wait_for("DEMO-001 has not been marked reviewed");
+    assert!(!out.exists(), "nothing is written by the question");
+    s.press("y");
     s.wait_for("Write patient DEMO-001 → P0001");
     s.wait_for("49 DICOM file(s), 1 XML");
     assert!(!out.exists(), "nothing is written before yes");
@@ -190,4 +210,106 @@ fn too_small_terminal_says_so_and_quits() {
         assert!(start.elapsed() < Duration::from_secs(10), "dams did not quit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `q` while a write runs: the write is cancelled (every file written is whole, no temporary
+/// file is left), dams quits once it has stopped, and the patient says "partly written".
+#[test]
+fn q_during_a_write_cancels_it_and_quits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path();
+    let input = base.join("input");
+    // Enough files that the write is still running when q arrives.
+    const FILES: usize = 1500;
+    dams::demo::make_cohort(&input, FILES, FILES, 64, 64).unwrap();
+    let (out, key, data) = (base.join("out"), base.join("state/key.json"), base.join("data"));
+    let args = [
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let mut s = Screen::start(&args, &data, 100, 30);
+    s.wait_for("BENCH-0000 → P0001");
+    s.wait_for("Same in all 1500 files");
+    s.press("r");
+    s.press("a");
+    s.wait_for("Yes, write (y)");
+    s.wait_for("1500 DICOM file(s)");
+    s.writer.write_all(b"y").unwrap();
+    s.writer.flush().unwrap();
+    let screen = s.wait_for("Writing BENCH-0000");
+    assert!(!screen.contains("0/0 files"), "{screen}");
+    std::thread::sleep(Duration::from_millis(300));
+    s.press("q");
+    let status = s.exit(30);
+    assert!(status.success(), "dams exited with {status:?}");
+
+    let files = common::tree(&out);
+    let dicom: Vec<_> = files
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert!(dicom.len() < FILES, "the write was cancelled: {} files", dicom.len());
+    eprintln!("cancelled after {} of {FILES} files", dicom.len());
+    for (rel, bytes) in &dicom {
+        dams::dicom::parse::parse_bytes(bytes.clone())
+            .unwrap_or_else(|e| panic!("{} is not whole: {e}", rel.display()));
+    }
+    for (rel, _) in &files {
+        let name = rel.file_name().unwrap().to_string_lossy();
+        assert!(!name.ends_with(".tmp"), "a temporary file is left: {}", rel.display());
+    }
+    let keystore = dams::key::KeyStore::open(&key).unwrap();
+    let mut review = dams::review::ReviewState::open(&keystore).unwrap();
+    review.know(["BENCH-0000"]);
+    let expected = if dicom.is_empty() {
+        dams::review::Status::Reviewed
+    } else {
+        dams::review::Status::PartlyWritten
+    };
+    assert_eq!(review.workspace(&input).unwrap().status("BENCH-0000"), expected);
+
+    // Reopened, the patient says so.
+    if !dicom.is_empty() {
+        let mut again = Screen::start(&args, &data, 100, 30);
+        again.wait_for("partly written");
+        again.press("q");
+        assert!(again.exit(10).success());
+    }
+}
+
+/// The demo in a real terminal: quitting says how to reopen it, and reopening continues
+/// where the review was left.
+#[test]
+fn the_demo_says_how_to_reopen_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let data = tmp.path().join("data");
+    let mut s = Screen::start(&["demo", "--dir", dir.to_str().unwrap()], &data, 100, 30);
+    s.wait_for("DEMO-002 → P0002");
+    s.wait_for("Same in all 49 files");
+    s.press("r");
+    s.wait_for("49 reviewed");
+    s.press("q");
+    assert!(s.exit(10).success());
+    let screen = s.wait_for("Reopen it with: dams ");
+    let line = screen
+        .lines()
+        .find(|l| l.contains("Reopen it with: dams "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let args: Vec<String> = line
+        .trim_start_matches("Reopen it with: dams ")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert!(args.iter().any(|a| a.ends_with("demo/input")), "{line}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut again = Screen::start(&args, &data, 100, 30);
+    again.wait_for("49 reviewed");
+    again.press("q");
+    assert!(again.exit(10).success());
 }

@@ -5,22 +5,24 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use dams::apply::{ApplyReport, Target};
-use dams::plan::{Plan, Planner};
+use dams::plan::Planner;
 use dams::scan::{Index, Unreadable};
 use dams::verify::VerifyReport;
 
-pub fn scan_json(out: &mut dyn Write, index: &Index) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, index)?;
-    writeln!(out)
-}
-
 fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> io::Result<()> {
-    if list.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "\n{heading} ({}):", list.len())?;
-    for u in list {
-        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+    // Files that are no images or sidecars are only skipped; the others are failures.
+    let (skipped, damaged): (Vec<&Unreadable>, Vec<&Unreadable>) = list.iter().partition(|u| u.kind.is_skipped());
+    for (rows, heading) in [
+        (damaged, heading),
+        (skipped, "skipped (not DICOM or XML, DICOMDIRs, links not followed)"),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{heading} ({}):", rows.len())?;
+        for u in rows {
+            writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+        }
     }
     Ok(())
 }
@@ -37,7 +39,12 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
         index.unreadable.len()
     )?;
     for p in &index.patients {
-        writeln!(out, "\npatient {}  ({} files)", p.patient_id, p.file_count())?;
+        let dams_output = if p.identity.dams_output_files > 0 {
+            "  [looks like dams output]"
+        } else {
+            ""
+        };
+        writeln!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {
             writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
             for s in &st.series {
@@ -68,6 +75,7 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
             }
         }
     }
+    unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read")
 }
 
@@ -112,143 +120,189 @@ fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
     }
 }
 
-pub fn plan_text(
-    out: &mut dyn Write,
-    plan: &Plan,
-    planner: &Planner,
-    key: &dams::key::Location,
-    files: bool,
-) -> io::Result<()> {
-    writeln!(out, "profile: {} ({})", plan.profile, planner.profile.source)?;
+/// The first lines of `dams plan`: profile and key store.
+pub fn plan_head(out: &mut dyn Write, planner: &Planner, key: &dams::key::Location) -> io::Result<()> {
+    let n = planner.new_entries.len();
+    writeln!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
     writeln!(
         out,
-        "key store: {} ({} new code{})",
+        "key store: {} ({n} new code{})",
         key,
-        plan.new_key_entries.len(),
-        if plan.new_key_entries.len() == 1 { "" } else { "s" }
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// What happens to one patient's files: folder by folder with identical edits counted once,
+/// or (`files`) file by file, each with its output path.
+pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{} → {}{}  ({})",
+        dams::scan::index::label(&p.patient_key),
+        p.code,
+        if p.new_code { " (new code)" } else { "" },
+        files_word(p.files.len())
     )?;
-    for p in &plan.patients {
+    if let Some(why) = &p.looks_pseudonymised {
         writeln!(
             out,
-            "\n{} → {}{}  ({})",
-            p.patient_id,
-            p.code,
-            if p.new_code { " (new code)" } else { "" },
-            files_word(p.files.len())
+            "  warning: this looks like dams output already ({why}); apply asks before coding it again"
         )?;
-        if files {
-            for f in &p.files {
+    }
+    if files {
+        for f in &p.files {
+            if f.dest == f.source {
                 writeln!(out, "  {}", f.source.display())?;
-                for e in &f.edits {
-                    writeln!(
-                        out,
-                        "    {}",
-                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
-                    )?;
-                }
-                for w in &f.warnings {
-                    writeln!(out, "    warning: {w}")?;
-                }
-                for r in &f.residual {
-                    writeln!(
-                        out,
-                        "    warning: {} {} still holds the {}",
-                        r.element,
-                        r.keyword,
-                        r.identifier.label()
-                    )?;
-                }
+            } else {
+                writeln!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
             }
-        } else {
-            // Folder by folder, identical edits counted once.
-            let mut folders: BTreeMap<String, Vec<&dams::plan::FilePlan>> = BTreeMap::new();
-            for f in &p.files {
-                folders
-                    .entry(f.source.parent().map(|d| d.display().to_string()).unwrap_or_default())
-                    .or_default()
-                    .push(f);
-            }
-            for (folder, fs) in folders {
-                writeln!(
-                    out,
-                    "  {}/  {}",
-                    if folder.is_empty() { "." } else { &folder },
-                    files_word(fs.len())
-                )?;
-                let summary = dams::plan::summary::summarise(fs.iter().copied());
-                for g in summary.grouped(3) {
-                    use dams::plan::summary::EditGroup;
-                    let (edits, many) = match g {
-                        EditGroup::Same(e) => (vec![e], None),
-                        EditGroup::Variants(v) => (v, None),
-                        EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
-                    };
-                    for e in edits {
-                        writeln!(
-                            out,
-                            "    {}  ×{}",
-                            edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
-                            e.files
-                        )?;
-                    }
-                    if let Some((e, values, files)) = many {
-                        writeln!(
-                            out,
-                            "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
-                            e.path, e.keyword, e.rule
-                        )?;
-                    }
-                }
-                for (file, w) in &summary.warnings {
-                    writeln!(out, "    warning: {file}: {w}")?;
-                }
-                for r in &summary.residual {
-                    writeln!(
-                        out,
-                        "    warning: {} {} still holds the {}  ×{}",
-                        r.element,
-                        r.keyword,
-                        r.identifier.label(),
-                        r.files
-                    )?;
-                }
-            }
-        }
-        for x in &p.xml {
-            writeln!(
-                out,
-                "  XML {}  (assigned: {}; {})",
-                x.source.display(),
-                x.assigned_by,
-                x.plan.encoding
-            )?;
-            if x.plan.edits.is_empty() {
-                writeln!(out, "    no change: copied as it is")?;
-            }
-            for e in &x.plan.edits {
+            for e in &f.edits {
                 writeln!(
                     out,
                     "    {}",
-                    edit_line(
-                        &format!("{}:{}", e.line, e.path),
-                        "",
-                        Some(&e.before),
-                        e.after.as_deref(),
-                        &e.rule
-                    )
+                    edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
                 )?;
             }
-            for w in &x.plan.warnings {
+            for w in &f.warnings {
                 writeln!(out, "    warning: {w}")?;
             }
+            for r in &f.residual {
+                writeln!(
+                    out,
+                    "    warning: {} {} still holds the {}",
+                    r.element,
+                    r.keyword,
+                    r.identifier.label()
+                )?;
+            }
         }
-        for e in &p.failed {
-            writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+    } else {
+        // Folder by folder, identical edits counted once.
+        let mut folders: BTreeMap<String, Vec<&dams::plan::FilePlan>> = BTreeMap::new();
+        for f in &p.files {
+            folders
+                .entry(f.source.parent().map(|d| d.display().to_string()).unwrap_or_default())
+                .or_default()
+                .push(f);
+        }
+        for (folder, fs) in folders {
+            let shown = |d: String| if d.is_empty() { ".".to_string() } else { d };
+            let dest = fs[0].dest.parent().map(|d| d.display().to_string()).unwrap_or_default();
+            let to = if dest == folder {
+                String::new()
+            } else {
+                format!("  →  {}/", shown(dest))
+            };
+            writeln!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
+            let summary = dams::plan::summary::summarise(fs.iter().copied());
+            for g in summary.grouped(3) {
+                use dams::plan::summary::EditGroup;
+                let (edits, many) = match g {
+                    EditGroup::Same(e) => (vec![e], None),
+                    EditGroup::Variants(v) => (v, None),
+                    EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
+                };
+                for e in edits {
+                    writeln!(
+                        out,
+                        "    {}  ×{}",
+                        edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
+                        e.files
+                    )?;
+                }
+                if let Some((e, values, files)) = many {
+                    writeln!(
+                        out,
+                        "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
+                        e.path, e.keyword, e.rule
+                    )?;
+                }
+            }
+            for (file, w) in &summary.warnings {
+                writeln!(out, "    warning: {file}: {w}")?;
+            }
+            for r in &summary.residual {
+                writeln!(
+                    out,
+                    "    warning: {} {} still holds the {}  ×{}",
+                    r.element,
+                    r.keyword,
+                    r.identifier.label(),
+                    r.files
+                )?;
+            }
         }
     }
-    unassigned_list(out, &plan.unassigned_xml)?;
-    unreadable_list(out, &plan.unreadable, "could not be read, will not be written")?;
+    for x in &p.xml {
+        let to = if x.dest == x.source {
+            String::new()
+        } else {
+            format!("  →  {}", x.dest.display())
+        };
+        writeln!(
+            out,
+            "  XML {}{to}  (assigned: {}; {})",
+            x.source.display(),
+            x.assigned_by,
+            x.plan.encoding
+        )?;
+        if x.plan.edits.is_empty() {
+            writeln!(out, "    no change: copied as it is")?;
+        }
+        for e in &x.plan.edits {
+            writeln!(
+                out,
+                "    {}",
+                edit_line(
+                    &format!("{}:{}", e.line, e.path),
+                    "",
+                    Some(&e.before),
+                    e.after.as_deref(),
+                    &e.rule
+                )
+            )?;
+        }
+        for w in &x.plan.warnings {
+            writeln!(out, "    warning: {w}")?;
+        }
+    }
+    for e in &p.failed {
+        writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+    }
+    Ok(())
+}
+
+/// The end of `dams plan`: what will not be written, and how to write.
+pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner) -> io::Result<()> {
+    unassigned_list(out, &planner.unassigned_xml)?;
+    unplaced_list(out, &index.unplaced)?;
+    unreadable_list(out, &index.unreadable, "could not be read, will not be written")?;
     writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+}
+
+/// `dams xml` as text.
+pub fn xml_text(out: &mut dyn Write, root: &Path, rows: &[serde_json::Value]) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "no XML files in {}", root.display());
+    }
+    for r in rows {
+        let path = r["path"].as_str().unwrap_or_default();
+        match r["patient_key"].as_str() {
+            Some(key) => writeln!(
+                out,
+                "{path}  →  {} ({})  [{}]",
+                dams::identity::label(key),
+                r["code"].as_str().unwrap_or_default(),
+                r["assigned_by"].as_str().unwrap_or_default()
+            )?,
+            None => writeln!(
+                out,
+                "{path}  →  no patient: {}  (dams xml PATH --assign FILE=PATIENT)",
+                r["reason"].as_str().unwrap_or_default()
+            )?,
+        }
+    }
+    Ok(())
 }
 
 fn unassigned_list(out: &mut dyn Write, list: &[dams::plan::UnassignedXml]) -> io::Result<()> {
@@ -335,6 +389,20 @@ pub fn apply_summary(
             index.unreadable.len()
         )?;
     }
+    if !index.unplaced.is_empty() {
+        writeln!(
+            out,
+            "  not written, patient unknown: {} file(s) (see `dams assign`)",
+            index.unplaced.len()
+        )?;
+    }
+    for (pid, why) in planner.pseudonymised_patients() {
+        writeln!(
+            out,
+            "  warning:   {} looks like dams output already ({why})",
+            dams::scan::index::label(pid)
+        )?;
+    }
     if matches!(target, Target::InPlace) {
         let kept = dams::apply::names_kept_in_place(index, planner, None);
         if kept > 0 {
@@ -379,6 +447,7 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
         }
     }
     unassigned_list(out, &r.unassigned_xml)?;
+    unplaced_list(out, &r.unplaced)?;
     unreadable_list(out, &r.unreadable, "not written, could not be read")
 }
 
@@ -500,5 +569,61 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
     writeln!(
         out,
         "\nLink by hand: dams map PATH --set GROUP=SERIES (GROUP and SERIES by folder, key or UID)"
+    )
+}
+
+/// `dams assign`: every file without a PatientID and where it went.
+pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json: bool) -> io::Result<()> {
+    let placed: Vec<(&dams::scan::Patient, &dams::scan::Instance)> = index
+        .patients
+        .iter()
+        .flat_map(|p| p.instances().filter(|i| i.placed_by.is_some()).map(move |i| (p, i)))
+        .collect();
+    if json {
+        let files: Vec<serde_json::Value> = placed
+            .iter()
+            .map(|(p, i)| {
+                serde_json::json!({
+                    "path": i.path.to_string_lossy(),
+                    "patient_id": p.real_id(),
+                    "patient_key": p.patient_id,
+                    "code": planner.code(&p.patient_id),
+                    "placed_by": i.placed_by,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
+        )?;
+        return writeln!(out);
+    }
+    if placed.is_empty() && index.unplaced.is_empty() {
+        return writeln!(out, "every file in {} has a PatientID", index.root.display());
+    }
+    for (p, i) in &placed {
+        writeln!(
+            out,
+            "{}  →  {} ({})  [{}]",
+            i.path.display(),
+            p.label(),
+            planner.code(&p.patient_id).unwrap_or_default(),
+            i.placed_by.map(|h| h.reason()).unwrap_or_default()
+        )?;
+    }
+    unplaced_list(out, &index.unplaced)
+}
+
+fn unplaced_list(out: &mut dyn Write, list: &[dams::scan::Unplaced]) -> io::Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
+    for u in list {
+        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+    }
+    writeln!(
+        out,
+        "  assign with: dams assign PATH FILE=PATIENT (a file, a folder or a StudyInstanceUID)"
     )
 }

@@ -45,7 +45,6 @@ mod classify;
 mod geometry;
 mod repair;
 mod resolve;
-pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -131,7 +130,6 @@ pub struct Evidence {
     /// References to the file's own SOP Instance UID.
     pub itself: usize,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub named_series: Vec<String>,
 }
 
@@ -162,10 +160,8 @@ pub struct SourceSeries {
     pub folder: PathBuf,
     /// Its files that are not derived objects (a mask copying its UID is not counted).
     pub slices: usize,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub frame_of_reference_uid: String,
     /// Every file of the series is a localizer.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub localizer: bool,
 }
 
@@ -275,9 +271,7 @@ pub struct SegmentationGroup {
     pub automatic_status: LinkStatus,
     pub evidence: Evidence,
     /// Candidates for a group that did not resolve; never a link by themselves.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suggestions: Vec<Suggestion>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
     /// Index into `Links::sources` of the resolved source.
     #[serde(skip)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::plan::uid;
+use crate::values::uid;
 
 use super::geometry::{depth, normal};
 use super::{FileDetail, Links, NumberUse, SegmentationGroup};

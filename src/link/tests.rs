@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::scan::header::FileIdentity;
-use crate::scan::{Header, Identity, Instance, Patient, RefVia, Reference};
+use crate::scan::{Header, Instance, Patient, RefVia, Reference};
 
 const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
 const SC: &str = "1.2.840.10008.5.1.4.1.1.7";
@@ -27,6 +27,7 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
         series_number: None,
         series_description: String::new(),
         modality: "CT".into(),
+        media_storage_sop_class: String::new(),
         instance: Instance {
             path: PathBuf::from(path),
             size: 0,
@@ -41,7 +42,7 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
             image_orientation: Some(AXIAL),
             image_type: Vec::new().into(),
             number_of_frames: 1,
-            adopted: false,
+            placed_by: None,
             references: Vec::new(),
             referenced_series: Vec::new(),
         },
@@ -123,11 +124,7 @@ fn empty_index_and_empty_patient() {
     assert!(links.groups.is_empty() && links.files.is_empty() && links.sources.is_empty());
 
     let mut index = Index::new(Path::new("/in"));
-    index.patients.push(Patient {
-        patient_id: "EMPTY".into(),
-        identity: Identity::default(),
-        studies: Vec::new(),
-    });
+    index.patients.push(Patient::new("EMPTY"));
     let links = resolve(&index);
     assert!(links.groups.is_empty() && links.files.is_empty() && links.sources.is_empty());
     assert!(links.repairs(b"k", |_| true).is_empty());

@@ -1,28 +1,33 @@
 //! The Plan: for every file, the exact edits (tag, before, after, rule) and its destination;
 //! for the key, the entries it will need. Building a plan writes nothing.
 
-pub mod dates;
+pub mod mapping;
+pub mod stream;
 pub mod summary;
-pub mod uid;
+
+pub use stream::{Mode, PlanSink, PlannedFile, stream};
+
+// Moved to `crate::values`; re-exported while other code moves over.
+pub use crate::values::{dates, uid};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{Action, Profile};
 use crate::dicom::parse::TOP;
-use crate::dicom::parse::{ElementKind, Parsed, parse_file};
+use crate::dicom::parse::{ElementKind, Parsed};
 use crate::dicom::rewrite::{Change, Insert};
 use crate::dicom::tags;
 use crate::dicom::{Tag, VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
 use crate::link::{Links, Repair, StaleOverride};
+use crate::profile::{Action, Profile};
+use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::review::Workspace;
-use crate::scan::{Index, Instance, Progress, Unreadable};
+use crate::scan::{Index, Instance, Unreadable};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;
@@ -59,10 +64,8 @@ pub struct FilePlan {
     pub dest: PathBuf,
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Identifying values of the patient that the profile leaves in place.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub residual: Vec<Residual>,
     /// Elements added (a repaired mask lacking InstanceNumber, say).
     #[serde(skip)]
@@ -83,17 +86,53 @@ pub struct FileError {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PatientPlan {
-    /// The original PatientID.
+    /// The key of the patient in the key store: the original PatientID, or for a patient
+    /// formed without one, a key made from name and birth date or study (see
+    /// [`crate::scan::Patient`]). In JSON: the PatientID ("" for such a patient).
+    #[serde(serialize_with = "real_id")]
     pub patient_id: String,
+    /// The same key, as it is (JSON: `patient_key`).
+    pub patient_key: String,
+    pub formed_by: crate::scan::Formed,
+    /// Why the input looks like dams output already (its PatientID a code), if it does.
+    pub looks_pseudonymised: Option<String>,
     pub code: String,
     /// True when the code is new and will be added to the key store on apply.
     pub new_code: bool,
     pub files: Vec<FilePlan>,
     /// The patient's XML sidecars.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub xml: Vec<XmlFilePlan>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<FileError>,
+}
+
+impl PatientPlan {
+    /// The plan of a patient before any of its files.
+    pub fn empty(patient: &crate::scan::Patient, planner: &Planner) -> PatientPlan {
+        PatientPlan {
+            new_code: planner.is_new(&patient.patient_id),
+            patient_id: patient.patient_id.clone(),
+            patient_key: patient.patient_id.clone(),
+            formed_by: patient.formed(),
+            looks_pseudonymised: planner.looks_pseudonymised(&patient.patient_id).map(str::to_string),
+            code: planner.code(&patient.patient_id).unwrap_or_default().to_string(),
+            files: Vec::new(),
+            xml: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Files, XML files and failures in path order (they arrive in whatever order the
+    /// workers finish).
+    pub fn sorted(mut self) -> PatientPlan {
+        self.files.sort_by(|a, b| a.source.cmp(&b.source));
+        self.xml.sort_by(|a, b| a.source.cmp(&b.source));
+        self.failed.sort_by(|a, b| a.path.cmp(&b.path));
+        self
+    }
+}
+
+fn real_id<S: serde::Serializer>(key: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(crate::scan::index::real_id(key))
 }
 
 /// What happens to one XML file.
@@ -122,6 +161,8 @@ pub struct Plan {
     pub profile: String,
     pub patients: Vec<PatientPlan>,
     pub unassigned_xml: Vec<UnassignedXml>,
+    /// Files without a PatientID no patient was found for: not written until assigned.
+    pub unplaced: Vec<crate::scan::Unplaced>,
     pub unreadable: Vec<Unreadable>,
     pub new_key_entries: Vec<NewEntry>,
 }
@@ -149,6 +190,28 @@ pub struct Planner {
     secret: std::sync::Arc<Vec<u8>>,
     /// Output paths that differ from the input path (identifiers in names, collisions).
     dests: std::collections::HashMap<PathBuf, PathBuf>,
+    /// Folders whose output path differs from the input path.
+    dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
+    /// Per patient: what of their identifiers is replaced in file and folder names.
+    path_rules: BTreeMap<String, PathRules>,
+    /// Files whose output path keeps an identifier, and why (a folder of several patients).
+    dest_warnings: std::collections::HashMap<PathBuf, String>,
+    /// Files whose SeriesInstanceUID is shared with files of another patient.
+    shared_series: std::collections::HashSet<PathBuf>,
+    /// Patients whose input looks like dams output already, and why.
+    pseudonymised: BTreeMap<String, String>,
+    /// The user agreed to give such patients codes anyway (`--recode`, or asked in review).
+    pub recode: bool,
+}
+
+/// One patient's identifiers as they are replaced in file and folder names (see
+/// [`crate::residual::path_patterns`]).
+#[derive(Debug, Clone)]
+struct PathRules {
+    code: String,
+    replacer: crate::residual::Replacer,
+    /// Short IDs: a name that is exactly one of them (upper-cased) becomes the code.
+    exact: Vec<String>,
 }
 
 /// Everything the faces need to plan: the planner (profile, codes, repairs) and the links
@@ -163,19 +226,28 @@ pub struct Prepared {
 }
 
 pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) -> Prepared {
+    // The review state names patients by keyed hashes: the ones of this folder by their keys.
+    let resolved;
+    let ws = if ws.has_unresolved() {
+        let mut w = ws.clone();
+        w.resolve(index.patients.iter().map(|p| p.patient_id.as_str()));
+        resolved = w;
+        &resolved
+    } else {
+        ws
+    };
     let mut links = crate::link::resolve(index);
     let stale = links.apply_overrides(&ws.links);
     let mode = profile.segmentation.repair;
     let repairs = links.repairs(&key.secret(), |g| {
         let wanted = match mode {
-            crate::config::Repair::Flagged => g.needs_repair(),
-            crate::config::Repair::All => g.repairable(),
-            crate::config::Repair::None => false,
+            crate::profile::Repair::Flagged => g.needs_repair(),
+            crate::profile::Repair::All => g.repairable(),
+            crate::profile::Repair::None => false,
         };
         wanted && !ws.no_repair.contains(&g.key)
     });
     let mut planner = Planner::new(index, profile, key);
-    planner.settle_dests(index);
     planner.repairs = repairs.into_iter().map(|r| (r.path.clone(), r)).collect();
     planner.links = Some(std::sync::Arc::new(links.clone()));
     let mut stale_xml = Vec::new();
@@ -204,7 +276,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         }
     }
     // One search over every patient's identifiers: a file may name others than its owner.
-    let coded: Vec<(String, &crate::scan::Identity, String)> = index
+    let coded: Vec<(String, &crate::identity::Identity, String)> = index
         .patients
         .iter()
         .filter_map(|p| {
@@ -217,6 +289,8 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     for (pid, _, code) in &coded {
         planner.xml_contexts.insert(pid.clone(), all.with_code(code));
     }
+    // Output paths again, now that the XML files' owners are known.
+    planner.settle_dests(index);
     Prepared {
         planner,
         links,
@@ -263,7 +337,60 @@ impl Planner {
                 .iter()
                 .filter_map(|p| codes.get(&p.patient_id).map(|c| (c.as_str(), &p.identity))),
         ));
-        Planner {
+        let path_rules = index
+            .patients
+            .iter()
+            .filter_map(|p| {
+                let code = codes.get(&p.patient_id)?;
+                Some((
+                    p.patient_id.clone(),
+                    PathRules {
+                        code: code.clone(),
+                        replacer: crate::residual::Replacer::new(crate::residual::path_patterns(code, &p.identity)),
+                        exact: crate::residual::exact_path_ids(&p.identity)
+                            .into_iter()
+                            .map(|id| id.to_uppercase())
+                            .collect(),
+                    },
+                ))
+            })
+            .collect();
+        let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+        for p in &index.patients {
+            for s in p.series() {
+                series_owners.entry(&s.series_uid).or_default().insert(&p.patient_id);
+            }
+        }
+        let shared_series = index
+            .patients
+            .iter()
+            .flat_map(|p| p.series())
+            .filter(|s| {
+                !s.series_uid.is_empty() && series_owners.get(s.series_uid.as_str()).is_some_and(|o| o.len() > 1)
+            })
+            .flat_map(|s| s.instances.iter().map(|i| i.path.clone()))
+            .collect();
+        let pseudonymised = index
+            .patients
+            .iter()
+            .filter_map(|p| {
+                let why = if p.identity.dams_output_files > 0 {
+                    format!(
+                        "{} of its files say they were de-identified by dams",
+                        p.identity.dams_output_files
+                    )
+                } else if !p.real_id().is_empty()
+                    && key.code_for(&p.patient_id).is_none()
+                    && key.entry_by_code(p.real_id()).is_some()
+                {
+                    "its PatientID is a code of the key store".to_string()
+                } else {
+                    return None;
+                };
+                Some((p.patient_id.clone(), why))
+            })
+            .collect();
+        let mut planner = Planner {
             profile,
             codes,
             new_entries,
@@ -276,35 +403,37 @@ impl Planner {
             replacer,
             secret: std::sync::Arc::new(key.secret()),
             dests: std::collections::HashMap::new(),
-        }
+            dest_dirs: std::collections::HashMap::new(),
+            path_rules,
+            dest_warnings: std::collections::HashMap::new(),
+            shared_series,
+            pseudonymised,
+            recode: false,
+        };
+        planner.settle_dests(index);
+        planner
     }
 
     pub fn code(&self, patient_id: &str) -> Option<&str> {
         self.codes.get(patient_id).map(String::as_str)
     }
 
-    /// Where a file or folder (relative to the input) goes, relative to the output: the same
-    /// path, with any patient identifier in a folder or file name replaced by the code.
-    pub fn dest(&self, rel: &Path) -> PathBuf {
-        if let Some(d) = self.dests.get(rel) {
-            return d.clone();
-        }
-        self.renamed(rel)
+    /// Why the patient's input looks like dams output already (giving it a code would code a
+    /// code), if it does.
+    pub fn looks_pseudonymised(&self, patient_id: &str) -> Option<&str> {
+        self.pseudonymised.get(patient_id).map(String::as_str)
     }
 
-    /// A name that is not UTF-8 (Latin-1 from a Windows share) is searched in its lossy form
-    /// too: when it holds an identifier, the output name is the replaced lossy text (U+FFFD
-    /// where bytes were invalid), so that no identifier survives in a path.
-    fn renamed(&self, rel: &Path) -> PathBuf {
-        rel.components()
-            .map(|c| match c {
-                std::path::Component::Normal(name) => match self.replacer.replace(&name.to_string_lossy()) {
-                    Some(new) => std::ffi::OsString::from(new),
-                    None => name.to_os_string(),
-                },
-                other => other.as_os_str().to_os_string(),
-            })
-            .collect()
+    /// The patients whose input looks like dams output already.
+    pub fn pseudonymised_patients(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pseudonymised.iter().map(|(p, w)| (p.as_str(), w.as_str()))
+    }
+
+    /// Where a file (relative to the input) goes, relative to the output: the same path, with
+    /// identifiers of the file's own patient in folder and file names replaced by the code
+    /// (see [`Planner::settle_dests`]).
+    pub fn dest(&self, rel: &Path) -> PathBuf {
+        self.dests.get(rel).cloned().unwrap_or_else(|| rel.to_path_buf())
     }
 
     /// The UID an original UID of attribute `tag` has in the output: derived from it and the
@@ -317,20 +446,93 @@ impl Planner {
         }
     }
 
-    /// Decides every output path at once, so that two inputs never get the same output:
-    /// later ones (in path order) get `~2`, `~3` before their extension.
+    /// Where a folder of the input (relative) is in the output.
+    pub fn dest_folder(&self, rel: &Path) -> PathBuf {
+        self.dest_dirs.get(rel).cloned().unwrap_or_else(|| rel.to_path_buf())
+    }
+
+    /// Why a file's output path still holds an identifier, if it does.
+    pub fn dest_warning(&self, rel: &Path) -> Option<&str> {
+        self.dest_warnings.get(rel).map(String::as_str)
+    }
+
+    /// A file or folder name with the identifiers of patient `pid` replaced (`None`: none in
+    /// it). A name that is not UTF-8 (Latin-1 from a Windows share) is searched in its lossy
+    /// form: when it holds an identifier, the output name is the replaced lossy text (U+FFFD
+    /// where bytes were invalid), so that no identifier survives in a path.
+    fn renamed_component(&self, pid: &str, name: &std::ffi::OsStr, is_file: bool) -> Option<String> {
+        let rules = self.path_rules.get(pid)?;
+        let text = name.to_string_lossy();
+        let (stem, ext) = match (is_file, text.rfind('.')) {
+            (true, Some(dot)) if dot > 0 => (&text[..dot], &text[dot..]),
+            _ => (&text[..], ""),
+        };
+        if rules.exact.iter().any(|id| *id == stem.trim().to_uppercase()) {
+            return Some(format!("{}{ext}", rules.code));
+        }
+        rules.replacer.replace(&text)
+    }
+
+    /// Decides every output path at once. A folder or file name is rewritten only with the
+    /// identifiers of the patient whose files it holds, and only those specific enough to be
+    /// theirs ([`crate::residual::path_patterns`]): a folder holding several patients' files
+    /// keeps its name (with a warning when it names one of them), so that no path ever carries
+    /// another patient's code. Two inputs never get the same output: later ones (in path
+    /// order) get `~2`, `~3` before their extension.
     fn settle_dests(&mut self, index: &Index) {
-        let mut all: Vec<&Path> = index
+        let mut owned: Vec<(&Path, &str)> = index
             .patients
             .iter()
-            .flat_map(|p| p.instances().map(|i| i.path.as_path()))
+            .flat_map(|p| p.instances().map(move |i| (i.path.as_path(), p.patient_id.as_str())))
             .collect();
-        all.extend(index.xml.iter().map(|x| x.path.as_path()));
-        all.sort();
+        owned.extend(
+            index
+                .xml
+                .iter()
+                .filter_map(|x| self.xml_owner.get(&x.path).map(|(p, _)| (x.path.as_path(), p.as_str()))),
+        );
+        owned.sort();
+        // Whose files each folder holds: one patient, or several (`None`).
+        let mut folders: std::collections::HashMap<&Path, Option<&str>> = std::collections::HashMap::new();
+        for (rel, pid) in &owned {
+            for d in rel.ancestors().skip(1) {
+                let o = folders.entry(d).or_insert(Some(pid));
+                if *o != Some(*pid) {
+                    *o = None;
+                }
+            }
+        }
+        let mut dests = std::collections::HashMap::new();
+        let mut dest_dirs = std::collections::HashMap::new();
+        let mut warnings = std::collections::HashMap::new();
         let mut taken: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        for rel in all {
-            let mut dest = self.renamed(rel);
-            let first = dest.clone();
+        for (rel, pid) in &owned {
+            let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+            let mut first = PathBuf::new();
+            let mut prefix = PathBuf::new();
+            for (k, part) in parts.iter().enumerate() {
+                prefix.push(part);
+                let is_file = k + 1 == parts.len();
+                let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(*pid);
+                match own.then(|| self.renamed_component(pid, part, is_file)).flatten() {
+                    Some(new) => first.push(new),
+                    None => {
+                        if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
+                            warnings.insert(
+                                rel.to_path_buf(),
+                                format!(
+                                    "the folder name {} holds a patient identifier, but the folder holds several patients' files: its name is kept",
+                                    prefix.display()
+                                ),
+                            );
+                        }
+                        first.push(part);
+                    }
+                }
+                if !is_file && first != prefix {
+                    dest_dirs.entry(prefix.clone()).or_insert_with(|| first.clone());
+                }
+            }
             let stem = first
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -339,15 +541,19 @@ impl Planner {
                 .extension()
                 .map(|e| format!(".{}", e.to_string_lossy()))
                 .unwrap_or_default();
+            let mut dest = first.clone();
             let mut n = 1;
             while !taken.insert(dest.clone()) {
                 n += 1;
                 dest = first.with_file_name(format!("{stem}~{n}{ext}"));
             }
-            if dest != rel {
-                self.dests.insert(rel.to_path_buf(), dest);
+            if dest != *rel {
+                dests.insert(rel.to_path_buf(), dest);
             }
         }
+        self.dests = dests;
+        self.dest_dirs = dest_dirs;
+        self.dest_warnings = warnings;
     }
 
     /// The patient of an XML file, and how it was decided; `None` while unassigned.
@@ -368,8 +574,18 @@ impl Planner {
             .xml_contexts
             .get(pid)
             .ok_or_else(|| fail("internal: the patient has no code".into()))?;
+        if !crate::paths::plain_relative(&x.path) {
+            return Err(fail("refused: not a plain path inside the input folder".into()));
+        }
+        let meta = std::fs::metadata(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if meta.len() != x.size || (x.modified.is_some() && meta.modified().ok() != x.modified) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
         let bytes = std::fs::read(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let plan = crate::xml::plan(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
+        let mut plan = crate::xml::plan(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
+        if let Some(w) = self.dest_warning(&x.path) {
+            plan.warnings.push(w.to_string());
+        }
         let fp = XmlFilePlan {
             source: x.path.clone(),
             dest: self.dest(&x.path),
@@ -390,16 +606,53 @@ impl Planner {
 
     /// Reads the file and plans it.
     pub fn plan_file(&self, root: &Path, inst: &Instance, patient_id: &str) -> Result<(Parsed, FilePlan), FileError> {
-        let parsed = parse_file(&root.join(&inst.path)).map_err(|e| FileError {
+        self.plan_instance(root, inst, patient_id, Mode::Review)
+            .map(|p| (p.parsed, p.plan))
+    }
+
+    /// Reads a file of the Index again, checks that it is still the file that was scanned,
+    /// and plans it. The file's metadata comes along (its mode is kept on output).
+    pub fn plan_instance(
+        &self,
+        root: &Path,
+        inst: &Instance,
+        patient_id: &str,
+        mode: Mode,
+    ) -> Result<PlannedFile, FileError> {
+        let fail = |reason: String| FileError {
             path: inst.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut plan = self.plan_parsed(&parsed, &inst.path, patient_id)?;
-        if inst.adopted {
-            plan.warnings
-                .push("the file has no PatientID; it was given to the patient whose files share its folder".into());
+            reason,
+        };
+        if !crate::paths::plain_relative(&inst.path) {
+            return Err(fail("refused: not a plain path inside the input folder".into()));
         }
-        Ok((parsed, plan))
+        let (parsed, meta) =
+            crate::dicom::parse::parse_file_meta(&root.join(&inst.path)).map_err(|e| fail(e.to_string()))?;
+        if meta.len() != inst.size || (inst.modified.is_some() && meta.modified().ok() != inst.modified) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
+        // Size and time can stay the same while the content changes (a copy that kept the old
+        // time): the file must still be the instance, of the patient, that was scanned.
+        let now = |tag| parsed.top_string(tag).unwrap_or_default();
+        let pid = now(tags::PATIENT_ID);
+        if now(tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.trim().is_empty() || pid == patient_id) {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
+        let mut plan = self.plan_parsed_with(&parsed, &inst.path, patient_id, mode == Mode::Review)?;
+        if let Some(how) = inst.placed_by {
+            plan.warnings
+                .push(format!("the file has no PatientID: {}", how.reason()));
+        }
+        if self.shared_series.contains(&inst.path) {
+            plan.warnings.push(
+                "its series (SeriesInstanceUID) holds files of another patient too: check that they belong together"
+                    .into(),
+            );
+        }
+        if let Some(w) = self.dest_warning(&inst.path) {
+            plan.warnings.push(w.to_string());
+        }
+        Ok(PlannedFile { parsed, meta, plan })
     }
 
     /// Plans an already parsed file.
@@ -683,12 +936,15 @@ impl Planner {
 /// with the Basic Profile and each option in force.
 fn plan_deidentified(
     parsed: &Parsed,
-    a: &crate::annex_e::AnnexE,
+    a: &crate::profile::annex_e::AnnexE,
     edits: &mut Vec<Edit>,
     inserts: &mut Vec<Insert>,
 ) -> Result<(), String> {
     use crate::dicom::Tag;
-    let mut method = vec![format!("DICOM {} Basic Profile (dams)", crate::annex_e::EDITION)];
+    let mut method = vec![format!(
+        "DICOM {} Basic Profile (dams)",
+        crate::profile::annex_e::EDITION
+    )];
     let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
     for o in &a.options {
         codes.push(o.code());
@@ -820,78 +1076,19 @@ fn private_creators(parsed: &Parsed) -> HashMap<(u32, Tag), usize> {
     map
 }
 
-/// A dummy value for action D, valid for the VR (and short enough for all of them).
-pub(crate) fn dummy_text(vr: VR) -> &'static str {
-    match vr {
-        VR::DA => "19000101",
-        VR::DT => "19000101000000",
-        VR::TM => "000000",
-        VR::AS => "000D",
-        VR::DS | VR::IS => "0",
-        VR::UI => "2.25.0",
-        VR::UR => "urn:x-dams:anonymized",
-        _ => "ANONYMIZED",
-    }
-}
+pub(crate) use crate::values::dummy_text;
 
-/// Plans every file of the Index (reading headers again, in parallel).
+/// Plans every file of the Index into one [`Plan`] value (`None`: cancelled).
 pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &AtomicBool) -> Option<Plan> {
-    let total = index.file_count();
-    let done = AtomicUsize::new(0);
-    let mut patients = Vec::new();
-    for p in &index.patients {
-        let code = planner.code(&p.patient_id).unwrap_or_default().to_string();
-        let insts: Vec<&Instance> = p.instances().collect();
-        let results: Vec<Result<FilePlan, FileError>> = insts
-            .par_iter()
-            .map(|inst| {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(FileError {
-                        path: inst.path.clone(),
-                        reason: "cancelled".into(),
-                    });
-                }
-                let r = planner.plan_file(&index.root, inst, &p.patient_id).map(|(_, fp)| fp);
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                r
-            })
-            .collect();
-        if cancel.load(Ordering::Relaxed) {
-            return None;
-        }
-        let mut files = Vec::new();
-        let mut failed = Vec::new();
-        for r in results {
-            match r {
-                Ok(f) => files.push(f),
-                Err(e) => failed.push(e),
-            }
-        }
-        files.sort_by(|a, b| a.source.cmp(&b.source));
-        let mut xml = Vec::new();
-        for x in index
-            .xml
-            .iter()
-            .filter(|x| planner.xml_owner(&x.path).map(|o| o.0) == Some(p.patient_id.as_str()))
-        {
-            match planner.plan_xml(&index.root, x) {
-                Ok((_, fp)) => xml.push(fp),
-                Err(e) => failed.push(e),
-            }
-        }
-        patients.push(PatientPlan {
-            new_code: planner.is_new(&p.patient_id),
-            patient_id: p.patient_id.clone(),
-            code,
-            files,
-            xml,
-            failed,
-        });
+    let collect = stream::Collect::new(planner);
+    if !stream(index, planner, None, Mode::Review, progress, cancel, &collect) {
+        return None;
     }
     Some(Plan {
         profile: planner.profile.name.clone(),
-        patients,
+        patients: collect.into_patients(),
         unassigned_xml: planner.unassigned_xml.clone(),
+        unplaced: index.unplaced.clone(),
         unreadable: index.unreadable.clone(),
         new_key_entries: planner.new_entries.clone(),
     })
@@ -900,6 +1097,7 @@ pub fn build(index: &Index, planner: &Planner, progress: Progress, cancel: &Atom
 #[cfg(test)]
 mod creator_tests {
     use super::*;
+    use crate::dicom::parse::parse_file;
 
     /// Each private element finds the creator of its block in its own data set.
     #[test]

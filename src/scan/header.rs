@@ -34,16 +34,38 @@ pub struct Reference {
     pub via: RefVia,
 }
 
-/// The patient's identifying values as found in one file, for codes and residual scans.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileIdentity {
-    pub patient_id: String,
-    pub patient_name: String,
-    pub birth_date: String,
-    pub other_ids: Vec<String>,
-    pub other_names: Vec<String>,
-    pub accession_number: String,
-    pub referring_physician: String,
+pub use crate::identity::FileIdentity;
+
+/// How a file without a PatientID was given to its patient (see
+/// [`crate::scan::Index::place_orphans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Another file of the same study carries the patient's PatientID.
+    Study,
+    /// The nearest folder with other files holds only this patient's files.
+    Folder,
+    /// Files without a PatientID that share name and birth date form a patient of their own.
+    NameBirthDate,
+    /// Files with neither PatientID nor name that share a study form a patient of their own.
+    StudyUid,
+    /// Assigned by hand (`dams assign`, or in the review screen).
+    ByHand,
+}
+
+impl Placement {
+    /// Why the file belongs to its patient, for plans and the review screen.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Placement::Study => "another file of its study carries the patient's PatientID",
+            Placement::Folder => "its folder holds only this patient's files, and its name and birth date agree",
+            Placement::NameBirthDate => {
+                "files without a PatientID that share its name and birth date form this patient"
+            }
+            Placement::StudyUid => "files without a PatientID or name that share its study form this patient",
+            Placement::ByHand => "assigned by hand",
+        }
+    }
 }
 
 /// One readable DICOM file, as the Index keeps it.
@@ -61,7 +83,6 @@ pub struct Instance {
     // String each, they were half of the ~0.9 KiB the index spent per file.
     pub sop_class_uid: Arc<str>,
     pub transfer_syntax: Arc<str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub frame_of_reference_uid: Arc<str>,
     pub instance_number: Option<i64>,
     /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
@@ -71,16 +92,12 @@ pub struct Instance {
     pub series_number: Option<i64>,
     pub image_position: Option<[f64; 3]>,
     pub image_orientation: Option<[f64; 6]>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub image_type: Arc<[String]>,
     pub number_of_frames: u32,
-    /// The file has no PatientID and was given to the patient of its folder.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub adopted: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The file has no PatientID: how it was given to its patient.
+    pub placed_by: Option<Placement>,
     pub references: Vec<Reference>,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referenced_series: Vec<String>,
 }
 
@@ -95,6 +112,9 @@ pub struct Header {
     pub series_number: Option<i64>,
     pub series_description: String,
     pub modality: String,
+    /// MediaStorageSOPClassUID (0002,0002) of the file meta (a DICOMDIR names its SOP class
+    /// only there).
+    pub media_storage_sop_class: String,
     pub instance: Instance,
 }
 
@@ -128,6 +148,8 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         other_names: multi(tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),
+        deidentified_by_dams: s(dicom_dictionary_std::tags::PATIENT_IDENTITY_REMOVED).trim() == "YES"
+            && s(dicom_dictionary_std::tags::DEIDENTIFICATION_METHOD).contains("(dams)"),
     };
 
     let mut references = Vec::new();
@@ -188,6 +210,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         series_number: int(tags::SERIES_NUMBER),
         series_description: s(tags::SERIES_DESCRIPTION),
         modality: s(tags::MODALITY),
+        media_storage_sop_class: s(tags::MEDIA_STORAGE_SOP_CLASS_UID),
         instance: Instance {
             path: rel.to_path_buf(),
             size,
@@ -204,7 +227,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             number_of_frames: int(tags::NUMBER_OF_FRAMES)
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(1),
-            adopted: false,
+            placed_by: None,
             references,
             referenced_series,
         },

@@ -2,13 +2,15 @@
 //! files that could not be read, with the reason. Kept sorted so that it can be filled
 //! incrementally (the TUI shows it while the scan runs) and still be deterministic.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::header::{FileIdentity, Header, Instance};
+use super::header::{Header, Instance, Placement};
+use crate::identity::normal_name;
+pub use crate::identity::{Formed, Identity, formed, label, name_key, real_id, study_key};
 
 /// A file that could not be handled, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,52 +18,83 @@ pub struct Unreadable {
     /// Relative to the scanned root.
     #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
-    /// `not-dicom`, `empty`, `truncated`, `malformed`, `unsupported`, `io`, `dicomdir`,
-    /// `no-patient-id`, `symlink`.
-    pub kind: String,
+    pub kind: UnreadableKind,
     pub reason: String,
 }
 
-/// The identifying values seen for one patient across all their files. Kept in memory only,
-/// used for codes, the key store and the residual-identifier scan; never logged.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub ids: BTreeSet<String>,
-    pub names: BTreeSet<String>,
-    pub birth_dates: BTreeSet<String>,
-    pub other_ids: BTreeSet<String>,
-    pub other_names: BTreeSet<String>,
-    pub accession_numbers: BTreeSet<String>,
-    pub physicians: BTreeSet<String>,
+/// Why a file could not be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnreadableKind {
+    /// An empty file.
+    Empty,
+    /// Neither DICOM nor XML (a note, a spreadsheet, an archive): skipped.
+    NotDicom,
+    /// Declared lengths run past the end of the file.
+    Truncated,
+    /// DICOM that breaks its own rules (invalid VR, items that never end, …).
+    Malformed,
+    /// An XML file that is not well-formed.
+    MalformedXml,
+    /// A transfer syntax dams cannot read.
+    Unsupported,
+    /// The file or folder could not be read (permissions, I/O errors).
+    Io,
+    /// A DICOMDIR (media directory): not copied.
+    Dicomdir,
+    /// A symbolic link that is not followed (outside the folder, broken, a loop, a repeat).
+    Symlink,
+    /// A FIFO, socket or device: never read.
+    Special,
 }
 
-impl Identity {
-    fn add(&mut self, f: &FileIdentity) {
-        let put = |set: &mut BTreeSet<String>, v: &str| {
-            if !v.is_empty() && !set.contains(v) {
-                set.insert(v.to_string());
-            }
-        };
-        put(&mut self.ids, &f.patient_id);
-        put(&mut self.names, &f.patient_name);
-        put(&mut self.birth_dates, &f.birth_date);
-        for v in &f.other_ids {
-            put(&mut self.other_ids, v);
+impl UnreadableKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnreadableKind::Empty => "empty",
+            UnreadableKind::NotDicom => "not-dicom",
+            UnreadableKind::Truncated => "truncated",
+            UnreadableKind::Malformed => "malformed",
+            UnreadableKind::MalformedXml => "malformed-xml",
+            UnreadableKind::Unsupported => "unsupported",
+            UnreadableKind::Io => "io",
+            UnreadableKind::Dicomdir => "dicomdir",
+            UnreadableKind::Symlink => "symlink",
+            UnreadableKind::Special => "special",
         }
-        for v in &f.other_names {
-            put(&mut self.other_names, v);
-        }
-        put(&mut self.accession_numbers, &f.accession_number);
-        put(&mut self.physicians, &f.referring_physician);
     }
 
-    /// The first name seen (for the key store's re-identification record).
-    pub fn name(&self) -> &str {
-        self.names.iter().next().map(String::as_str).unwrap_or("")
+    /// A file that is not an image or a sidecar dams handles (not DICOM or XML, a DICOMDIR, a
+    /// link it does not follow, a special file): skipped, and listed, but not a failure. The
+    /// others are damaged or unreadable files that may hold images: a failure.
+    pub fn is_skipped(self) -> bool {
+        matches!(
+            self,
+            UnreadableKind::Empty
+                | UnreadableKind::NotDicom
+                | UnreadableKind::Dicomdir
+                | UnreadableKind::Symlink
+                | UnreadableKind::Special
+        )
     }
 
-    pub fn birth_date(&self) -> &str {
-        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+    /// The kind of a file the DICOM reader refused.
+    pub fn of(e: &crate::dicom::ParseError) -> UnreadableKind {
+        use crate::dicom::ParseError;
+        match e {
+            ParseError::Io(_) => UnreadableKind::Io,
+            ParseError::Empty => UnreadableKind::Empty,
+            ParseError::NotDicom => UnreadableKind::NotDicom,
+            ParseError::Truncated { .. } => UnreadableKind::Truncated,
+            ParseError::Malformed { .. } | ParseError::TooDeep | ParseError::Deflate(_) => UnreadableKind::Malformed,
+            ParseError::UnsupportedTransferSyntax(_) => UnreadableKind::Unsupported,
+        }
+    }
+}
+
+impl std::fmt::Display for UnreadableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -69,7 +102,8 @@ impl Identity {
 pub struct Series {
     pub series_uid: String,
     /// Modality, description and number are those of the file with the first path (in byte
-    /// order), so that they do not depend on which file the scan read first.
+    /// order), so that they do not depend on which file the scan read first. Files with a
+    /// PatientID of their own decide them before files placed without one.
     pub modality: String,
     pub description: String,
     pub number: Option<i64>,
@@ -82,7 +116,8 @@ pub struct Series {
 #[derive(Debug, Clone, Serialize)]
 pub struct Study {
     pub study_uid: String,
-    /// Date and description are those of the file with the first path (in byte order).
+    /// Date and description are those of the file with the first path (in byte order),
+    /// files with a PatientID of their own first.
     pub date: String,
     pub description: String,
     pub series: Vec<Series>,
@@ -91,16 +126,42 @@ pub struct Study {
     fields_from: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Patient {
-    /// The original PatientID: the key under which the patient's code is stored.
+    /// The key under which the patient's code is stored: the original PatientID, or for a
+    /// patient formed from files without one, a key made from name and birth date or from
+    /// the study (starting with `\`, see [`Patient::formed`]).
     pub patient_id: String,
-    #[serde(skip)]
+    /// Everything identifying found in the patient's files (placed ones included).
     pub identity: Identity,
     pub studies: Vec<Study>,
+    /// What the files with the patient's own PatientID say (placement starts from it).
+    base_identity: Identity,
+}
+
+impl Serialize for Patient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Patient", 4)?;
+        st.serialize_field("patient_id", self.real_id())?;
+        st.serialize_field("patient_key", &self.patient_id)?;
+        st.serialize_field("formed_by", &self.formed())?;
+        st.serialize_field("studies", &self.studies)?;
+        st.end()
+    }
 }
 
 impl Patient {
+    /// A patient with no files yet.
+    pub fn new(key: &str) -> Patient {
+        Patient {
+            patient_id: key.to_string(),
+            identity: Identity::default(),
+            studies: Vec::new(),
+            base_identity: Identity::default(),
+        }
+    }
+
     pub fn series(&self) -> impl Iterator<Item = &Series> {
         self.studies.iter().flat_map(|s| s.series.iter())
     }
@@ -112,6 +173,80 @@ impl Patient {
     pub fn file_count(&self) -> usize {
         self.series().map(|s| s.instances.len()).sum()
     }
+
+    pub fn formed(&self) -> Formed {
+        formed(&self.patient_id)
+    }
+
+    /// The PatientID the files carry ("" for a patient formed without one).
+    pub fn real_id(&self) -> &str {
+        real_id(&self.patient_id)
+    }
+
+    /// How the patient is shown to people: the PatientID, or what the patient was formed by.
+    pub fn label(&self) -> String {
+        label(&self.patient_id)
+    }
+}
+
+/// Whose files a folder or a study holds (patients with a PatientID only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    One(usize),
+    Several,
+}
+
+/// Every folder holding files with a PatientID, and every study, with their owner: built
+/// once per placement, so that placing each file is a few look-ups.
+struct Owners<'a> {
+    folders: HashMap<&'a Path, Owner>,
+    studies: HashMap<&'a str, Owner>,
+}
+
+impl<'a> Owners<'a> {
+    fn of(index: &'a Index) -> Owners<'a> {
+        let mut o = Owners {
+            folders: HashMap::new(),
+            studies: HashMap::new(),
+        };
+        let mark = |owner: Option<&mut Owner>, pi: usize| -> Option<Owner> {
+            match owner {
+                None => Some(Owner::One(pi)),
+                Some(Owner::One(other)) if *other != pi => Some(Owner::Several),
+                Some(_) => None,
+            }
+        };
+        for (pi, p) in index.patients.iter().enumerate() {
+            for st in &p.studies {
+                if let Some(v) = mark(o.studies.get_mut(st.study_uid.as_str()), pi) {
+                    o.studies.insert(st.study_uid.as_str(), v);
+                }
+                for i in st.series.iter().flat_map(|s| &s.instances) {
+                    for d in i.path.ancestors().skip(1) {
+                        match mark(o.folders.get_mut(d), pi) {
+                            Some(v) => {
+                                o.folders.insert(d, v);
+                            }
+                            // Already this patient's: so are the folders above it, unless
+                            // they are several patients' already.
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+        o
+    }
+}
+
+/// A file without a PatientID that could not be given to any patient: listed, not written
+/// until assigned by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unplaced {
+    /// Relative to the scanned root.
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 /// Which patient an XML file belongs to.
@@ -148,7 +283,10 @@ pub struct Index {
     pub patients: Vec<Patient>,
     pub xml: Vec<XmlFile>,
     pub unreadable: Vec<Unreadable>,
-    /// Files without a PatientID, waiting for [`Index::adopt_orphans`].
+    /// Files without a PatientID that no patient could be found for (patient unknown).
+    pub unplaced: Vec<Unplaced>,
+    /// Files without a PatientID, as read: placed by [`Index::place_orphans`] (again, when
+    /// assignments by hand change).
     #[serde(skip)]
     orphans: Vec<Header>,
     /// Values many instances share, held once (see [`Interner`]).
@@ -197,30 +335,34 @@ impl Index {
 
     /// Adds one file's header, keeping everything sorted (patients by ID, studies and
     /// series by UID, instances by path). A file without PatientID waits for
-    /// [`Index::adopt_orphans`].
+    /// [`Index::place_orphans`].
     pub fn add(&mut self, mut h: Header) {
         self.shared.instance(&mut h.instance);
-        if h.identity.patient_id.is_empty() {
+        if h.identity.patient_id.trim().is_empty() {
             self.orphans.push(h);
             return;
         }
-        let pid = h.identity.patient_id.clone();
+        let key = h.identity.patient_id.clone();
+        self.insert(h, key);
+    }
+
+    /// Puts a file into the patient with key `pid` → study → series (`instance.placed_by`
+    /// says whether it has a PatientID of its own; a placed file's identity keeps its empty
+    /// PatientID, so that a patient's IDs are only ever real ones).
+    fn insert(&mut self, h: Header, pid: String) {
+        let own = h.instance.placed_by.is_none();
         let pi = match self.patients.binary_search_by(|p| p.patient_id.as_str().cmp(&pid)) {
             Ok(i) => i,
             Err(i) => {
-                self.patients.insert(
-                    i,
-                    Patient {
-                        patient_id: pid,
-                        identity: Identity::default(),
-                        studies: Vec::new(),
-                    },
-                );
+                self.patients.insert(i, Patient::new(&pid));
                 i
             }
         };
         let patient = &mut self.patients[pi];
         patient.identity.add(&h.identity);
+        if own {
+            patient.base_identity.add(&h.identity);
+        }
 
         let si = match patient
             .studies
@@ -243,8 +385,9 @@ impl Index {
         };
         let study = &mut patient.studies[si];
         // Files of one study or series may disagree; the scan adds them in whatever order its
-        // threads finish, so the first path decides, not the first file read.
-        if h.instance.path.as_os_str() < study.fields_from.as_os_str() {
+        // threads finish, so the first path decides, not the first file read. Placed files
+        // come after every file with a PatientID and never decide for them.
+        if own && h.instance.path.as_os_str() < study.fields_from.as_os_str() {
             study.date.clone_from(&h.study_date);
             study.description.clone_from(&h.study_description);
             study.fields_from.clone_from(&h.instance.path);
@@ -270,7 +413,7 @@ impl Index {
             }
         };
         let series = &mut study.series[ri];
-        if h.instance.path.as_os_str() < series.fields_from.as_os_str() {
+        if own && h.instance.path.as_os_str() < series.fields_from.as_os_str() {
             series.modality.clone_from(&h.modality);
             series.description.clone_from(&h.series_description);
             series.number = h.series_number;
@@ -284,55 +427,136 @@ impl Index {
         series.instances.insert(at, h.instance);
     }
 
-    /// Gives each file without a PatientID to the patient whose files share its folder
-    /// (the nearest folder up that holds files of exactly one patient). Segmentation tools
-    /// often leave the ID out; dropping their files would lose the masks. A file whose folder
-    /// holds several patients, or none, cannot be given a code and is reported instead.
-    pub fn adopt_orphans(&mut self) {
+    /// Takes every placed file out again (before placing anew): patients formed only from
+    /// such files go, the others keep what their own files say.
+    fn unplace(&mut self) {
+        for p in &mut self.patients {
+            for st in &mut p.studies {
+                for se in &mut st.series {
+                    se.instances.retain(|i| i.placed_by.is_none());
+                }
+                st.series.retain(|se| !se.instances.is_empty());
+            }
+            p.studies.retain(|st| !st.series.is_empty());
+            p.identity = p.base_identity.clone();
+        }
+        self.patients.retain(|p| !p.studies.is_empty());
+        self.unplaced.clear();
+    }
+
+    /// Gives each file without a PatientID (legal: the attribute is Type 2, and SR, secondary
+    /// capture and exported files often leave it empty) a patient, in this order:
+    /// 1. by hand: `manual` maps a file or a folder above it (relative paths) to a patient key;
+    /// 2. the patient whose files carry the same StudyInstanceUID, if exactly one does;
+    /// 3. the patient of its folder: the nearest folder up that holds other files, if they
+    ///    are all of one patient;
+    /// 4. otherwise, files that share PatientName and PatientBirthDate form a patient of
+    ///    their own, and files with no name either, one per StudyInstanceUID.
+    ///
+    /// 2 and 3 hold only where the file's name and birth date do not contradict the patient's
+    /// (a file named DOE^JANE in SMITH's folder is not SMITH's). A file none of this places is
+    /// listed as unplaced (patient unknown) and not written until it is assigned by hand.
+    pub fn place_orphans(&mut self, manual: &BTreeMap<PathBuf, String>) {
+        self.unplace();
         let mut orphans = std::mem::take(&mut self.orphans);
         // In path order, not in the order the scan's threads happened to finish.
         orphans.sort_by(|a, b| a.instance.path.cmp(&b.instance.path));
-        for mut h in orphans {
-            let mut owner: Result<Option<String>, ()> = Ok(None);
-            let mut dir = h.instance.path.parent();
-            while let Some(d) = dir {
-                let owners: BTreeSet<&str> = self
-                    .patients
-                    .iter()
-                    .filter(|p| p.instances().any(|i| i.path.starts_with(d)))
-                    .map(|p| p.patient_id.as_str())
-                    .collect();
-                match owners.len() {
-                    0 => dir = d.parent(),
-                    1 => {
-                        owner = Ok(owners.into_iter().next().map(str::to_string));
-                        break;
-                    }
-                    _ => {
-                        owner = Err(());
-                        break;
-                    }
+        let owners = Owners::of(self);
+        let automatic: Vec<Result<(String, Placement), String>> =
+            orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect();
+        let formed: BTreeSet<&str> = automatic
+            .iter()
+            .filter_map(|d| d.as_ref().ok().map(|(k, _)| k.as_str()))
+            .collect();
+        let decisions: Vec<Result<(String, Placement), String>> = orphans
+            .iter()
+            .zip(&automatic)
+            .map(|(h, auto)| {
+                let by_hand = h
+                    .instance
+                    .path
+                    .ancestors()
+                    .find_map(|a| manual.get(a))
+                    .filter(|k| self.patient(k).is_some() || formed.contains(k.as_str()));
+                match by_hand {
+                    Some(k) => Ok((k.clone(), Placement::ByHand)),
+                    None => auto.clone(),
                 }
-            }
-            match owner {
-                Ok(Some(pid)) => {
-                    h.identity.patient_id = pid;
-                    h.instance.adopted = true;
-                    self.add(h);
+            })
+            .collect();
+        for (h, d) in orphans.iter().zip(decisions) {
+            match d {
+                Ok((key, how)) => {
+                    let mut h = h.clone();
+                    h.instance.placed_by = Some(how);
+                    self.insert(h, key);
                 }
-                Ok(None) => self.add_unreadable(Unreadable {
-                    path: h.instance.path,
-                    kind: "no-patient-id".into(),
-                    reason: "no PatientID (0010,0020), and no other patient's files beside it to take it from".into(),
-                }),
-                Err(()) => self.add_unreadable(Unreadable {
-                    path: h.instance.path,
-                    kind: "no-patient-id".into(),
-                    reason: "no PatientID (0010,0020), and the nearest folder with other files holds several patients"
-                        .into(),
+                Err(reason) => self.unplaced.push(Unplaced {
+                    path: h.instance.path.clone(),
+                    reason,
                 }),
             }
         }
+        self.orphans = orphans;
+    }
+
+    /// Where rules 2–4 of [`Index::place_orphans`] put a file, or why nowhere.
+    fn automatic_placement(&self, h: &Header, owners: &Owners) -> Result<(String, Placement), String> {
+        let name = normal_name(&h.identity.patient_name);
+        let birth = h.identity.birth_date.trim();
+        let agrees = |p: &Patient| {
+            let names_agree = name.is_empty()
+                || p.base_identity.names.is_empty()
+                || p.base_identity.names.iter().any(|n| normal_name(n) == name);
+            let births_agree = birth.is_empty()
+                || p.base_identity.birth_dates.is_empty()
+                || p.base_identity.birth_dates.contains(birth);
+            names_agree && births_agree
+        };
+        let mut contradicted = false;
+        if let Some(Owner::One(pi)) = owners
+            .studies
+            .get(h.study_uid.as_str())
+            .filter(|_| !h.study_uid.trim().is_empty())
+        {
+            let p = &self.patients[*pi];
+            if agrees(p) {
+                return Ok((p.patient_id.clone(), Placement::Study));
+            }
+            contradicted = true;
+        }
+        let mut several = false;
+        let folder = h.instance.path.ancestors().skip(1).find_map(|d| owners.folders.get(d));
+        match folder {
+            Some(Owner::One(pi)) => {
+                let p = &self.patients[*pi];
+                if agrees(p) {
+                    return Ok((p.patient_id.clone(), Placement::Folder));
+                }
+                contradicted = true;
+            }
+            Some(Owner::Several) => several = true,
+            None => {}
+        }
+        if !name.is_empty() {
+            return Ok((name_key(&name, birth), Placement::NameBirthDate));
+        }
+        if !h.study_uid.trim().is_empty() {
+            return Ok((study_key(&h.study_uid), Placement::StudyUid));
+        }
+        Err(if contradicted {
+            "no PatientID, name or study, and its birth date is not that of the patient whose files share its folder"
+        } else if several {
+            "no PatientID, name or study, and the nearest folder with other files holds several patients"
+        } else {
+            "no PatientID, name or study, and no other patient's files beside it"
+        }
+        .into())
+    }
+
+    /// The files without a PatientID, as read (wherever they were placed).
+    pub fn orphans(&self) -> impl Iterator<Item = &Header> {
+        self.orphans.iter()
     }
 
     pub fn add_xml(&mut self, x: XmlFile) {
@@ -340,11 +564,10 @@ impl Index {
         self.xml.insert(at, x);
     }
 
-    /// Completes an Index once every file is in: files without a PatientID are adopted,
-    /// XML files assigned (those that are not well-formed XML become unreadable rows).
+    /// Completes an Index once every file is in: files without a PatientID are placed.
+    /// (XML files are assigned to patients afterwards, by [`crate::xml::assign_all`].)
     pub fn finish(&mut self) {
-        use rayon::prelude::*;
-        self.adopt_orphans();
+        self.place_orphans(&BTreeMap::new());
         // Instances were inserted one by one: give back what the vectors grew in advance.
         for series in self
             .patients
@@ -355,46 +578,6 @@ impl Index {
             series.instances.shrink_to_fit();
         }
         self.shared = Interner::default();
-        if self.xml.is_empty() {
-            return;
-        }
-        let results: Vec<Result<XmlAssignment, Unreadable>> = {
-            let assigner = crate::xml::Assigner::new(self);
-            let root = &self.root;
-            self.xml
-                .par_iter()
-                .map(|x| {
-                    let fail = |kind: &str, reason: String| Unreadable {
-                        path: x.path.clone(),
-                        kind: kind.into(),
-                        reason,
-                    };
-                    let bytes =
-                        std::fs::read(root.join(&x.path)).map_err(|e| fail("io", format!("cannot read file: {e}")))?;
-                    match assigner.assign(&x.path, &bytes) {
-                        Ok(crate::xml::Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
-                            patient_id,
-                            by: evidence.to_string(),
-                        }),
-                        Ok(crate::xml::Assignment::Unassigned { reason }) => Ok(XmlAssignment::Unassigned {
-                            reason: reason.to_string(),
-                        }),
-                        Err(e) => Err(fail("malformed-xml", format!("XML: {e}"))),
-                    }
-                })
-                .collect()
-        };
-        let mut kept = Vec::new();
-        for (mut x, r) in std::mem::take(&mut self.xml).into_iter().zip(results) {
-            match r {
-                Ok(a) => {
-                    x.assignment = a;
-                    kept.push(x);
-                }
-                Err(u) => self.add_unreadable(u),
-            }
-        }
-        self.xml = kept;
     }
 
     pub fn add_unreadable(&mut self, u: Unreadable) {
@@ -435,6 +618,7 @@ mod tests {
             series_number: series.2,
             series_description: series.1.into(),
             modality: series.0.into(),
+            media_storage_sop_class: String::new(),
             instance: Instance {
                 path: PathBuf::from(path),
                 size: 0,
@@ -449,7 +633,7 @@ mod tests {
                 image_orientation: None,
                 image_type: Vec::new().into(),
                 number_of_frames: 1,
-                adopted: false,
+                placed_by: None,
                 references: Vec::new(),
                 referenced_series: Vec::new(),
             },
@@ -477,10 +661,13 @@ mod tests {
             seen.push(serde_json::to_value(&index).unwrap());
         }
         assert!(seen.iter().all(|v| *v == seen[0]), "{seen:#?}");
+        // The first path among the files with a PatientID decides (the placed a/0.dcm, first
+        // in path order, does not: it was read without a patient of its own).
         let study = &seen[0]["patients"][0]["studies"][0];
-        assert_eq!(study["date"], "19990101");
-        assert_eq!(study["series"][0]["modality"], "OT");
+        assert_eq!(study["date"], "20200101");
+        assert_eq!(study["series"][0]["modality"], "CT");
         assert_eq!(study["series"][0]["instances"].as_array().unwrap().len(), 4);
+        assert_eq!(study["series"][0]["instances"][0]["placed_by"], "study");
     }
 
     /// Files that share a SOP class, transfer syntax, frame of reference and image type hold

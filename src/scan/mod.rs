@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-pub use header::{Header, Instance, RefVia, Reference};
-pub use index::{Identity, Index, Patient, Series, Study, Unreadable, XmlAssignment, XmlFile};
+pub use header::{Header, Instance, Placement, RefVia, Reference};
+pub use index::{
+    Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, UnreadableKind, XmlAssignment, XmlFile,
+};
 
 /// SOP class of a DICOMDIR (Media Storage Directory Storage).
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
-/// Prefix of the temporary files dams writes before renaming them into place.
-pub const TEMP_PREFIX: &str = ".dams-tmp-";
+pub use crate::atomic::TEMP_PREFIX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -77,7 +78,7 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
         }),
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
-            kind: "io".into(),
+            kind: UnreadableKind::Io,
             reason: format!("cannot read file: {e}"),
         }),
     }
@@ -192,12 +193,8 @@ impl Discovery<'_> {
         p.strip_prefix(self.root).unwrap_or(p).to_path_buf()
     }
 
-    fn refuse(&mut self, path: PathBuf, kind: &str, reason: String) {
-        self.problems.push(Unreadable {
-            path,
-            kind: kind.into(),
-            reason,
-        });
+    fn refuse(&mut self, path: PathBuf, kind: UnreadableKind, reason: String) {
+        self.problems.push(Unreadable { path, kind, reason });
     }
 
     /// Walks `start` without following links (they are queued). `via_link`: `start` is a
@@ -218,7 +215,7 @@ impl Discovery<'_> {
                         .io_error()
                         .map(|e| format!("cannot list folder: {e}"))
                         .unwrap_or_else(|| err.to_string());
-                    self.refuse(path, "io", reason);
+                    self.refuse(path, UnreadableKind::Io, reason);
                     continue;
                 }
             };
@@ -242,7 +239,7 @@ impl Discovery<'_> {
                 // Reading a FIFO would block the scan forever, a device could be endless.
                 self.refuse(
                     rel,
-                    "io",
+                    UnreadableKind::Special,
                     "not a regular file (FIFO, socket or device): not read".into(),
                 );
                 continue;
@@ -263,7 +260,15 @@ impl Discovery<'_> {
                     Some(first) if via_link || ft.is_dir() => {
                         let what = if ft.is_dir() { "folder" } else { "file" };
                         let reason = format!("leads to a {what} already scanned: {}", shown(first));
-                        self.refuse(rel, if via_link { "symlink" } else { "io" }, reason);
+                        self.refuse(
+                            rel,
+                            if via_link {
+                                UnreadableKind::Symlink
+                            } else {
+                                UnreadableKind::Io
+                            },
+                            reason,
+                        );
                         if ft.is_dir() {
                             it.skip_current_dir();
                         }
@@ -290,7 +295,7 @@ impl Discovery<'_> {
     /// the root, nowhere, or to something already reached.
     fn follow(&mut self, rel: PathBuf) {
         let path = self.root.join(&rel);
-        let refuse = |d: &mut Self, reason: String| d.refuse(rel.clone(), "symlink", reason);
+        let refuse = |d: &mut Self, reason: String| d.refuse(rel.clone(), UnreadableKind::Symlink, reason);
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -342,7 +347,7 @@ impl Discovery<'_> {
         } else {
             self.refuse(
                 rel,
-                "io",
+                UnreadableKind::Special,
                 "not a regular file (FIFO, socket or device): not read".into(),
             );
         }
@@ -369,17 +374,17 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
         Err(crate::dicom::ParseError::NotDicom) if starts_like_xml(&root.join(rel)) => xml_file(root, rel),
         Err(e) => Outcome::Unreadable(Unreadable {
             path: rel.to_path_buf(),
-            kind: e.kind().into(),
+            kind: UnreadableKind::of(&e),
             reason: e.to_string(),
         }),
     }
 }
 
 fn classify(h: Header) -> Outcome {
-    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
+    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY || h.media_storage_sop_class == MEDIA_STORAGE_DIRECTORY {
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
-            kind: "dicomdir".into(),
+            kind: UnreadableKind::Dicomdir,
             reason: "DICOMDIR (media directory): not copied, it lists patients by name; rebuild it from the output"
                 .into(),
         });
@@ -387,8 +392,7 @@ fn classify(h: Header) -> Outcome {
     Outcome::Dicom(Box::new(h))
 }
 
-/// Progress of a long operation: `done` of `total` items.
-pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+pub use crate::progress::Progress;
 
 /// Scans `root` into an Index, reading headers in parallel.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {

@@ -1,5 +1,5 @@
-//! Key bindings as data: one table decides what a key does, what the footer shows for the
-//! focused pane, and what the help screen lists.
+//! Key bindings as data: one table decides what a key does in every mode (the panes, the
+//! filter, each dialog), what the footer shows, and what the help screen lists.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -12,11 +12,25 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// Browser: expand the row (or go into it).
     Expand,
+    /// Browser: collapse the row, or go to its parent.
     Collapse,
+    /// Browser: open or close the row; on an XML file or a file without a PatientID, choose
+    /// its patient.
     Open,
+    /// Changes pane: the full values of the selected row.
+    Details,
+    /// Masks pane: choose the source series.
+    Link,
     ToggleRepair,
     Filter,
+    /// Filter: stop typing, keep the filter.
+    KeepFilter,
+    /// Filter or browser: clear the filter.
+    ClearFilter,
+    /// Filter: delete the last character.
+    DeleteChar,
     NextPane,
     PrevPane,
     Review,
@@ -24,15 +38,59 @@ pub enum Action {
     ApproveAll,
     Help,
     Quit,
+    /// Dialogs: close without doing anything.
+    Close,
+    Yes,
+    No,
+    /// Confirmation: move between the buttons.
+    Switch,
+    /// Confirmation: the highlighted button.
+    Answer,
+    /// Pickers: take the highlighted choice.
+    Choose,
+    /// Writing: stop the write (files in progress are finished, nothing partial is left).
+    CancelWrite,
+    /// Writing: stop the write, then quit.
+    CancelAndQuit,
 }
 
-/// Where a binding applies.
+/// Where a binding applies. `Everywhere` means every pane; dialogs and the filter have
+/// only their own bindings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     Everywhere,
     Browser,
     Diff,
     Mapping,
+    Filter,
+    Help,
+    Confirm,
+    /// The question before approving a patient nobody marked reviewed.
+    Ask,
+    Writing,
+    SourcePicker,
+    PatientPicker,
+    Detail,
+    Result,
+}
+
+impl Context {
+    fn is_pane(self) -> bool {
+        matches!(self, Context::Browser | Context::Diff | Context::Mapping)
+    }
+}
+
+/// Whether a binding is shown in the footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Footer {
+    /// Only in help.
+    Hidden,
+    /// When there is room, after the `Shown` ones.
+    Low,
+    /// When there is room.
+    Shown,
+    /// Always, even on a narrow terminal (help and quit).
+    Always,
 }
 
 pub struct Binding {
@@ -44,255 +102,627 @@ pub struct Binding {
     pub label: &'static str,
     /// One line for the help screen.
     pub help: &'static str,
-    pub context: Context,
-    /// Shown in the footer (the rest only in help).
-    pub footer: bool,
+    pub contexts: &'static [Context],
+    pub footer: Footer,
 }
 
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 
-pub const BINDINGS: &[Binding] = &[
-    Binding {
-        action: Action::Up,
-        keys: &[(KeyCode::Up, NONE), (KeyCode::Char('k'), NONE)],
-        shown: "↑/k",
-        label: "up",
-        help: "move up",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Down,
-        keys: &[(KeyCode::Down, NONE), (KeyCode::Char('j'), NONE)],
-        shown: "↓/j",
-        label: "down",
-        help: "move down",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::PageUp,
-        keys: &[(KeyCode::PageUp, NONE)],
-        shown: "PgUp",
-        label: "page up",
-        help: "one page up",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::PageDown,
-        keys: &[(KeyCode::PageDown, NONE)],
-        shown: "PgDn",
-        label: "page down",
-        help: "one page down",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Top,
-        keys: &[(KeyCode::Home, NONE), (KeyCode::Char('g'), NONE)],
-        shown: "Home/g",
-        label: "top",
-        help: "go to the top",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Bottom,
-        keys: &[
-            (KeyCode::End, NONE),
-            (KeyCode::Char('G'), SHIFT),
-            (KeyCode::Char('G'), NONE),
-        ],
-        shown: "End/G",
-        label: "bottom",
-        help: "go to the bottom",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Expand,
-        keys: &[(KeyCode::Right, NONE), (KeyCode::Char('l'), NONE)],
-        shown: "→/l",
-        label: "open",
-        help: "expand the selected patient, study or series",
-        context: Context::Browser,
-        footer: true,
-    },
-    Binding {
-        action: Action::Collapse,
-        keys: &[(KeyCode::Left, NONE), (KeyCode::Char('h'), NONE)],
-        shown: "←/h",
-        label: "close",
-        help: "collapse, or go to the parent",
-        context: Context::Browser,
-        footer: true,
-    },
-    Binding {
-        action: Action::Open,
-        keys: &[(KeyCode::Enter, NONE)],
-        shown: "Enter",
-        label: "link source",
-        help: "choose the CT series a mask was drawn on, or go back to automatic",
-        context: Context::Mapping,
-        footer: true,
-    },
-    Binding {
-        action: Action::ToggleRepair,
-        keys: &[(KeyCode::Char('t'), NONE)],
-        shown: "t",
-        label: "repair on/off",
-        help: "switch the tag repair of the selected mask series off or on",
-        context: Context::Mapping,
-        footer: true,
-    },
-    Binding {
-        action: Action::Open,
-        keys: &[(KeyCode::Enter, NONE)],
-        shown: "Enter",
-        label: "open / assign",
-        help: "open or close the row; on an XML file, choose its patient",
-        context: Context::Browser,
-        footer: false,
-    },
-    Binding {
-        action: Action::Filter,
-        keys: &[(KeyCode::Char('/'), NONE)],
-        shown: "/",
-        label: "filter",
-        help: "filter patients, series and files by text (Esc clears)",
-        context: Context::Browser,
-        footer: true,
-    },
-    Binding {
-        action: Action::NextPane,
-        keys: &[(KeyCode::Tab, NONE)],
-        shown: "Tab",
-        label: "next pane",
-        help: "focus the next pane (or click it)",
-        context: Context::Everywhere,
-        footer: true,
-    },
-    Binding {
-        action: Action::PrevPane,
-        keys: &[(KeyCode::BackTab, SHIFT), (KeyCode::BackTab, NONE)],
-        shown: "S-Tab",
-        label: "previous pane",
-        help: "focus the previous pane",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Review,
-        keys: &[(KeyCode::Char('r'), NONE)],
-        shown: "r",
-        label: "reviewed",
-        help: "mark the selected patient reviewed (again: back to pending)",
-        context: Context::Everywhere,
-        footer: true,
-    },
-    Binding {
-        action: Action::Approve,
-        keys: &[(KeyCode::Char('a'), NONE)],
-        shown: "a",
-        label: "approve+write",
-        help: "approve the selected patient: see what is written, write on yes",
-        context: Context::Everywhere,
-        footer: true,
-    },
-    Binding {
-        action: Action::ApproveAll,
-        keys: &[(KeyCode::Char('A'), SHIFT), (KeyCode::Char('A'), NONE)],
-        shown: "A",
-        label: "approve all reviewed",
-        help: "approve all reviewed patients at once (with its own confirmation)",
-        context: Context::Everywhere,
-        footer: false,
-    },
-    Binding {
-        action: Action::Help,
-        keys: &[
-            (KeyCode::Char('?'), NONE),
-            (KeyCode::Char('?'), SHIFT),
-            (KeyCode::F(1), NONE),
-        ],
-        shown: "?",
-        label: "help",
-        help: "this help",
-        context: Context::Everywhere,
-        footer: true,
-    },
-    Binding {
-        action: Action::Quit,
-        keys: &[(KeyCode::Char('q'), NONE), (KeyCode::Char('c'), KeyModifiers::CONTROL)],
-        shown: "q",
-        label: "quit",
-        help: "quit (asks first while writing)",
-        context: Context::Everywhere,
-        footer: true,
-    },
-];
+use Context::{
+    Ask, Browser, Confirm, Detail, Diff, Everywhere, Filter, Help, Mapping, PatientPicker, Result, SourcePicker,
+    Writing,
+};
 
-/// The action a key means in a context (pane-specific bindings first).
-pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
-    let matches = |b: &&Binding| {
-        b.keys
-            .iter()
-            .any(|(code, mods)| *code == key.code && *mods == key.modifiers)
-    };
-    BINDINGS
-        .iter()
-        .filter(|b| b.context == context)
-        .find(matches)
-        .or_else(|| {
-            BINDINGS
-                .iter()
-                .filter(|b| b.context == Context::Everywhere)
-                .find(matches)
-        })
-        .map(|b| b.action)
+/// Where moving the selection or scrolling works: the panes and the dialogs with a list.
+const MOVING: &[Context] = &[Everywhere, Help, SourcePicker, PatientPicker, Detail, Result];
+
+const fn bind(
+    action: Action,
+    keys: &'static [(KeyCode, KeyModifiers)],
+    shown: &'static str,
+    label: &'static str,
+    help: &'static str,
+    contexts: &'static [Context],
+    footer: Footer,
+) -> Binding {
+    Binding {
+        action,
+        keys,
+        shown,
+        label,
+        help,
+        contexts,
+        footer,
+    }
 }
 
-/// Footer entries for a pane: its own first, then the global ones.
-pub fn footer(context: Context) -> Vec<(&'static str, &'static str)> {
-    BINDINGS
+use Footer::{Always, Hidden, Low, Shown};
+use KeyCode::{BackTab, Backspace, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
+
+pub const BINDINGS: &[Binding] = &[
+    // Moving, in the panes and in dialogs with a list.
+    bind(
+        Action::Up,
+        &[(Up, NONE), (Char('k'), NONE)],
+        "↑/k",
+        "up",
+        "move up",
+        MOVING,
+        Hidden,
+    ),
+    bind(
+        Action::Down,
+        &[(Down, NONE), (Char('j'), NONE)],
+        "↓/j",
+        "down",
+        "move down",
+        MOVING,
+        Hidden,
+    ),
+    bind(
+        Action::PageUp,
+        &[(PageUp, NONE)],
+        "PgUp",
+        "page up",
+        "one page up",
+        MOVING,
+        Hidden,
+    ),
+    bind(
+        Action::PageDown,
+        &[(PageDown, NONE)],
+        "PgDn",
+        "page down",
+        "one page down",
+        MOVING,
+        Hidden,
+    ),
+    bind(
+        Action::Top,
+        &[(Home, NONE), (Char('g'), NONE)],
+        "Home/g",
+        "top",
+        "go to the top",
+        MOVING,
+        Hidden,
+    ),
+    bind(
+        Action::Bottom,
+        &[(End, NONE), (Char('G'), SHIFT), (Char('G'), NONE)],
+        "End/G",
+        "bottom",
+        "go to the bottom",
+        MOVING,
+        Hidden,
+    ),
+    // The patients pane.
+    bind(
+        Action::Expand,
+        &[(Right, NONE), (Char('l'), NONE)],
+        "→/l",
+        "open",
+        "expand the selected patient, study or series",
+        &[Browser],
+        Low,
+    ),
+    bind(
+        Action::Collapse,
+        &[(Left, NONE), (Char('h'), NONE)],
+        "←/h",
+        "close",
+        "collapse, or go to the parent",
+        &[Browser],
+        Low,
+    ),
+    bind(
+        Action::Open,
+        &[(Enter, NONE)],
+        "Enter",
+        "open / assign",
+        "open or close the row; on an XML file or a file without a PatientID, choose its patient",
+        &[Browser],
+        Hidden,
+    ),
+    bind(
+        Action::Filter,
+        &[(Char('/'), NONE)],
+        "/",
+        "filter",
+        "filter patients, series and files by text",
+        &[Browser],
+        Shown,
+    ),
+    bind(
+        Action::ClearFilter,
+        &[(Esc, NONE)],
+        "Esc",
+        "clear filter",
+        "clear the filter",
+        &[Browser],
+        Hidden,
+    ),
+    // The changes pane.
+    bind(
+        Action::Details,
+        &[(Enter, NONE), (Char('v'), NONE)],
+        "Enter/v",
+        "details",
+        "the selected change in full: before, after, rule and element path",
+        &[Diff],
+        Shown,
+    ),
+    // The masks pane.
+    bind(
+        Action::Link,
+        &[(Enter, NONE)],
+        "Enter",
+        "link source",
+        "choose the CT series a mask was drawn on, or go back to automatic",
+        &[Mapping],
+        Shown,
+    ),
+    bind(
+        Action::ToggleRepair,
+        &[(Char('t'), NONE)],
+        "t",
+        "repair on/off",
+        "switch the tag repair of the selected mask series off or on",
+        &[Mapping],
+        Shown,
+    ),
+    // Every pane.
+    bind(
+        Action::NextPane,
+        &[(Tab, NONE)],
+        "Tab",
+        "next pane",
+        "focus the next pane (or click it)",
+        &[Everywhere],
+        Shown,
+    ),
+    bind(
+        Action::PrevPane,
+        &[(BackTab, SHIFT), (BackTab, NONE)],
+        "S-Tab",
+        "previous pane",
+        "focus the previous pane",
+        &[Everywhere],
+        Hidden,
+    ),
+    bind(
+        Action::Review,
+        &[(Char('r'), NONE)],
+        "r",
+        "reviewed",
+        "mark the selected patient reviewed (again: back to pending)",
+        &[Everywhere],
+        Shown,
+    ),
+    bind(
+        Action::Approve,
+        &[(Char('a'), NONE)],
+        "a",
+        "approve+write",
+        "approve the selected patient: see what is written, write on yes",
+        &[Everywhere],
+        Shown,
+    ),
+    bind(
+        Action::ApproveAll,
+        &[(Char('A'), SHIFT), (Char('A'), NONE)],
+        "A",
+        "approve all reviewed",
+        "approve all reviewed patients at once (with its own confirmation)",
+        &[Everywhere],
+        Hidden,
+    ),
+    bind(
+        Action::Help,
+        &[(Char('?'), NONE), (Char('?'), SHIFT), (KeyCode::F(1), NONE)],
+        "?",
+        "help",
+        "this help",
+        &[Everywhere],
+        Always,
+    ),
+    bind(
+        Action::Quit,
+        &[(Char('q'), NONE), (Char('c'), CTRL)],
+        "q",
+        "quit",
+        "quit",
+        &[Everywhere],
+        Always,
+    ),
+    // Ctrl-C quits from wherever (during a write it cancels the write first, see below).
+    bind(
+        Action::Quit,
+        &[(Char('c'), CTRL)],
+        "C-c",
+        "quit",
+        "quit, from the filter or any dialog but the write's",
+        &[Filter, Help, Confirm, Ask, SourcePicker, PatientPicker, Detail, Result],
+        Hidden,
+    ),
+    // Typing a filter.
+    bind(
+        Action::KeepFilter,
+        &[(Enter, NONE)],
+        "Enter",
+        "keep filter",
+        "stop typing and keep the filter (Esc in the patients pane clears it)",
+        &[Filter],
+        Always,
+    ),
+    bind(
+        Action::ClearFilter,
+        &[(Esc, NONE)],
+        "Esc",
+        "clear",
+        "clear the filter",
+        &[Filter],
+        Always,
+    ),
+    bind(
+        Action::DeleteChar,
+        &[(Backspace, NONE)],
+        "Bksp",
+        "delete",
+        "delete the last character",
+        &[Filter],
+        Shown,
+    ),
+    // The write confirmation, and the question before approving an unreviewed patient.
+    bind(
+        Action::Yes,
+        &[(Char('y'), NONE)],
+        "y",
+        "yes",
+        "yes: write (or go on to the write dialog)",
+        &[Confirm, Ask],
+        Always,
+    ),
+    bind(
+        Action::No,
+        &[(Char('n'), NONE), (Esc, NONE), (Char('q'), NONE)],
+        "n/Esc",
+        "no",
+        "no: nothing is written",
+        &[Confirm, Ask],
+        Always,
+    ),
+    bind(
+        Action::Switch,
+        &[
+            (Left, NONE),
+            (Right, NONE),
+            (Tab, NONE),
+            (Char('h'), NONE),
+            (Char('l'), NONE),
+        ],
+        "←/→",
+        "switch",
+        "move between Yes and No",
+        &[Confirm],
+        Shown,
+    ),
+    bind(
+        Action::Answer,
+        &[(Enter, NONE)],
+        "Enter",
+        "answer",
+        "answer with the highlighted button (No unless you moved to Yes)",
+        &[Confirm],
+        Shown,
+    ),
+    // While writing.
+    bind(
+        Action::CancelWrite,
+        &[(Esc, NONE), (Char('c'), NONE)],
+        "Esc",
+        "cancel",
+        "cancel the write (files in progress are finished, nothing partial is left)",
+        &[Writing],
+        Always,
+    ),
+    bind(
+        Action::CancelAndQuit,
+        &[(Char('q'), NONE), (Char('c'), CTRL)],
+        "q",
+        "cancel and quit",
+        "cancel the write, then quit once it has stopped",
+        &[Writing],
+        Always,
+    ),
+    // Pickers.
+    bind(
+        Action::Choose,
+        &[(Enter, NONE)],
+        "Enter",
+        "link",
+        "link the mask series to the highlighted series (or back to automatic)",
+        &[SourcePicker],
+        Always,
+    ),
+    bind(
+        Action::Choose,
+        &[(Enter, NONE)],
+        "Enter",
+        "assign",
+        "give the file to the highlighted patient (or back to automatic)",
+        &[PatientPicker],
+        Always,
+    ),
+    bind(
+        Action::Close,
+        &[(Esc, NONE), (Char('q'), NONE)],
+        "Esc",
+        "cancel",
+        "close the picker, change nothing",
+        &[SourcePicker, PatientPicker],
+        Always,
+    ),
+    // Details, help and results.
+    bind(
+        Action::Close,
+        &[(Esc, NONE), (Enter, NONE), (Char('q'), NONE), (Char(' '), NONE)],
+        "Esc",
+        "close",
+        "close (also Enter, q, space)",
+        &[Detail, Help, Result],
+        Always,
+    ),
+    bind(
+        Action::Close,
+        &[(Char('v'), NONE)],
+        "v",
+        "close",
+        "close the details (as v opened them)",
+        &[Detail],
+        Hidden,
+    ),
+    bind(
+        Action::Close,
+        &[(Char('?'), NONE), (Char('?'), SHIFT)],
+        "?",
+        "close",
+        "close the help (as ? opened it)",
+        &[Help],
+        Hidden,
+    ),
+];
+
+fn matches(b: &Binding, key: &KeyEvent) -> bool {
+    b.keys
         .iter()
-        .filter(|b| b.footer && b.context == context)
-        .chain(BINDINGS.iter().filter(|b| b.footer && b.context == Context::Everywhere))
-        .map(|b| (b.shown, b.label))
-        .collect()
+        .any(|(code, mods)| *code == key.code && *mods == key.modifiers)
+}
+
+/// The action a key means in a context (a pane's own bindings before those of every pane).
+pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
+    let own = BINDINGS
+        .iter()
+        .filter(|b| b.contexts.contains(&context))
+        .find(|b| matches(b, key));
+    let shared = || {
+        context
+            .is_pane()
+            .then(|| {
+                BINDINGS
+                    .iter()
+                    .filter(|b| b.contexts.contains(&Everywhere))
+                    .find(|b| matches(b, key))
+            })
+            .flatten()
+    };
+    own.or_else(shared).map(|b| b.action)
+}
+
+/// A footer entry: keys, label, and whether it must stay on a narrow terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    pub keys: &'static str,
+    pub label: &'static str,
+    pub always: bool,
+    /// Shown only when there is room after the others.
+    pub low: bool,
+}
+
+/// Footer entries for a context: its own first, then (for a pane) those of every pane.
+pub fn footer(context: Context) -> Vec<Hint> {
+    let shown = |b: &&Binding| b.footer != Hidden;
+    let own = BINDINGS.iter().filter(|b| b.contexts.contains(&context)).filter(shown);
+    let shared = BINDINGS
+        .iter()
+        .filter(|b| context.is_pane() && b.contexts.contains(&Everywhere))
+        .filter(shown);
+    let mut out: Vec<Hint> = Vec::new();
+    for b in own.chain(shared) {
+        // Moving keys are listed in help only; one entry per action.
+        if out.iter().any(|h| h.keys == b.shown && h.label == b.label) {
+            continue;
+        }
+        out.push(Hint {
+            keys: b.shown,
+            label: b.label,
+            always: b.footer == Always,
+            low: b.footer == Low,
+        });
+    }
+    out
+}
+
+/// A line of the help screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelpLine {
+    Heading(&'static str),
+    Key { keys: &'static str, help: &'static str },
+    Text(&'static str),
+    Blank,
+}
+
+/// The help screen's sections: each binding is listed once, in the first section that
+/// names one of its contexts.
+const SECTIONS: &[(&str, &[Context])] = &[
+    ("Moving (panes and lists)", &[]),
+    ("Every pane", &[Everywhere]),
+    ("Patients pane", &[Browser]),
+    ("Changes pane", &[Diff]),
+    ("Masks pane", &[Mapping]),
+    ("Filter (after /)", &[Filter]),
+    ("Write confirmation", &[Confirm, Ask]),
+    ("While writing", &[Writing]),
+    ("Pickers", &[SourcePicker, PatientPicker]),
+    ("Details, help, results", &[Detail, Help, Result]),
+];
+
+const HOW_WRITING_WORKS: &[&str] = &[
+    "Nothing is written until you approve a patient (a) and answer yes.",
+    "Patients go pending → reviewed (r) → approved → written; a plan that",
+    "changes after review (a link, an assignment) sends them back to pending.",
+    "Each file is written unnamed, flushed, then named: never a partial file.",
+    "Inputs are never changed. The key store is updated first.",
+    "Mouse: click a pane or a row; the wheel scrolls.",
+];
+
+fn is_moving(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom
+    )
+}
+
+/// Every line of the help screen, from the table.
+pub fn help_lines() -> Vec<HelpLine> {
+    let mut out = Vec::new();
+    let mut listed: Vec<(&str, &str)> = Vec::new();
+    for (heading, contexts) in SECTIONS {
+        out.push(HelpLine::Heading(heading));
+        for b in BINDINGS {
+            let here = if contexts.is_empty() {
+                is_moving(b.action)
+            } else {
+                !is_moving(b.action) && b.contexts.iter().any(|c| contexts.contains(c))
+            };
+            if here && !listed.contains(&(b.shown, b.help)) {
+                listed.push((b.shown, b.help));
+                out.push(HelpLine::Key {
+                    keys: b.shown,
+                    help: b.help,
+                });
+            }
+        }
+    }
+    out.push(HelpLine::Blank);
+    out.push(HelpLine::Heading("How writing works"));
+    out.extend(HOW_WRITING_WORKS.iter().map(|l| HelpLine::Text(l)));
+    out.push(HelpLine::Blank);
+    out.push(HelpLine::Text(
+        "Esc, Enter, q or ? closes this help; ↑↓ PgUp PgDn scroll it.",
+    ));
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ALL: &[Context] = &[
+        Everywhere,
+        Browser,
+        Diff,
+        Mapping,
+        Filter,
+        Help,
+        Confirm,
+        Ask,
+        Writing,
+        SourcePicker,
+        PatientPicker,
+        Detail,
+        Result,
+    ];
+
+    fn k(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, NONE)
+    }
+
     #[test]
     fn vim_and_arrow_keys_mean_the_same() {
-        let k = |c| KeyEvent::new(c, NONE);
-        assert_eq!(action_for(&k(KeyCode::Char('j')), Context::Browser), Some(Action::Down));
-        assert_eq!(action_for(&k(KeyCode::Down), Context::Diff), Some(Action::Down));
-        assert_eq!(action_for(&k(KeyCode::Enter), Context::Mapping), Some(Action::Open));
-        assert_eq!(action_for(&k(KeyCode::Char('/')), Context::Diff), None);
-        assert!(footer(Context::Browser).iter().any(|(k, _)| *k == "/"));
+        assert_eq!(action_for(&k(Char('j')), Browser), Some(Action::Down));
+        assert_eq!(action_for(&k(Down), Diff), Some(Action::Down));
+        assert_eq!(action_for(&k(Enter), Mapping), Some(Action::Link));
+        assert_eq!(action_for(&k(Char('/')), Diff), None);
+        assert!(footer(Browser).iter().any(|h| h.keys == "/"));
+    }
+
+    #[test]
+    fn dialogs_have_their_own_keys_only() {
+        assert_eq!(action_for(&k(Char('q')), Writing), Some(Action::CancelAndQuit));
+        assert_eq!(action_for(&k(Char('q')), Help), Some(Action::Close));
+        assert_eq!(action_for(&k(Char('r')), Confirm), None, "no pane key in a dialog");
+        assert_eq!(action_for(&k(Char('a')), Filter), None, "typed into the filter");
+        assert_eq!(action_for(&k(Enter), PatientPicker), Some(Action::Choose));
+        assert_eq!(action_for(&k(Char('j')), SourcePicker), Some(Action::Down));
     }
 
     #[test]
     fn no_key_means_two_things_in_one_context() {
-        for ctx in [Context::Browser, Context::Diff, Context::Mapping] {
-            let mut seen = Vec::new();
-            for b in BINDINGS
-                .iter()
-                .filter(|b| b.context == ctx || b.context == Context::Everywhere)
-            {
-                for k in b.keys {
-                    if b.context == ctx || !BINDINGS.iter().any(|o| o.context == ctx && o.keys.contains(k)) {
-                        assert!(!seen.contains(k), "{k:?} bound twice in {ctx:?}");
-                        seen.push(*k);
+        for &ctx in ALL {
+            let mut seen: Vec<((KeyCode, KeyModifiers), Action)> = Vec::new();
+            for b in BINDINGS.iter().filter(|b| b.contexts.contains(&ctx)) {
+                for key in b.keys {
+                    if let Some((_, a)) = seen.iter().find(|(s, _)| s == key) {
+                        assert_eq!(*a, b.action, "{key:?} bound twice in {ctx:?}");
                     }
+                    seen.push((*key, b.action));
                 }
             }
         }
+        // A pane's own keys never hide one that works in every pane.
+        for ctx in [Browser, Diff, Mapping] {
+            for b in BINDINGS.iter().filter(|b| b.contexts.contains(&ctx)) {
+                for key in b.keys {
+                    let shadowed = BINDINGS
+                        .iter()
+                        .any(|o| o.contexts.contains(&Everywhere) && o.keys.contains(key));
+                    assert!(!shadowed, "{key:?} in {ctx:?} hides a key of every pane");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_mode_can_be_left_and_shows_its_keys() {
+        for &ctx in ALL {
+            let hints = footer(ctx);
+            assert!(!hints.is_empty(), "{ctx:?} has no footer");
+            assert!(hints.iter().any(|h| h.always), "{ctx:?}: nothing the footer keeps");
+        }
+        for ctx in [Everywhere, Browser, Diff, Mapping] {
+            let hints = footer(ctx);
+            assert!(hints.iter().any(|h| h.keys == "?" && h.always), "{ctx:?}");
+            assert!(hints.iter().any(|h| h.keys == "q" && h.always), "{ctx:?}");
+        }
+        for ctx in [Help, Detail, Result, SourcePicker, PatientPicker] {
+            assert_eq!(action_for(&k(Esc), ctx), Some(Action::Close), "{ctx:?}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_binding_once() {
+        let lines = help_lines();
+        for b in BINDINGS {
+            let n = lines
+                .iter()
+                .filter(|l| matches!(l, HelpLine::Key { keys, help } if *keys == b.shown && *help == b.help))
+                .count();
+            assert_eq!(n, 1, "{} {}", b.shown, b.help);
+        }
+        assert!(lines.contains(&HelpLine::Text(
+            "Esc, Enter, q or ? closes this help; ↑↓ PgUp PgDn scroll it."
+        )));
     }
 }

@@ -1,75 +1,127 @@
-//! Drives the TUI's model without a terminal, running every effect synchronously: for
-//! snapshot tests on ratatui's TestBackend and for scripted reviews.
+//! Drives the review screen without a terminal, running every effect in line with the same
+//! `effects` the runtime uses: for snapshot tests on ratatui's TestBackend and scripted
+//! reviews. A write can be held, to see the screen while it runs, and cancelled.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, Msg, Options, compute_diff};
+use super::app::App;
+use super::effects::{self, Options, Planning, Saving, Scanner, Writer};
+use super::messages::{Effect, Msg, WriteJob};
 use super::theme::Theme;
 use super::view;
-use crate::apply::{self, Target};
-use crate::key::KeyStore;
-use crate::review::ReviewState;
-use crate::scan::{self, Outcome, ScanOptions};
 
 pub struct Harness {
     pub app: App,
     terminal: Terminal<TestBackend>,
     pub quit: bool,
+    /// Keep writes waiting until `finish_write` (to look at the screen while writing).
+    pub hold_writes: bool,
+    held: Option<WriteJob>,
+    /// The screen asked to cancel the write.
+    pub cancel_asked: bool,
+    root: std::path::PathBuf,
+    planning: Planning,
+    saving: Saving,
+    writer: Writer,
+    scanner: Scanner,
 }
 
 impl Harness {
-    /// A model over `opts`, scanned completely, drawn at `width`×`height`, without colour.
+    /// The screen over `opts`, scanned completely, drawn at `width`×`height`, without colour.
     pub fn new(opts: Options, width: u16, height: u16) -> Harness {
-        let key = KeyStore::open_or_create(&opts.key_path).expect("key store");
-        let review = ReviewState::open(&key).expect("review state");
-        let root = opts.root.clone();
-        let exclude = vec![opts.out.clone()];
-        let app = App::new(opts, key, review, Theme::plain());
+        let opened = effects::open(&opts).expect("open the key store and review state");
+        let (app, first) = App::init(opened.init, Theme::plain());
         let terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
         let mut h = Harness {
             app,
             terminal,
             quit: false,
+            hold_writes: false,
+            held: None,
+            cancel_asked: false,
+            root: opts.root.clone(),
+            planning: opened.planning,
+            saving: opened.saving,
+            writer: opened.writer,
+            scanner: opened.scanner,
         };
         h.send(Msg::Resize(width, height));
-        let (files, problems) = scan::discover(&root, &ScanOptions { exclude }).expect("scan");
-        h.send(Msg::ScanTotal(files.len() + problems.len()));
-        let mut outcomes: Vec<Outcome> = problems.into_iter().map(Outcome::Unreadable).collect();
-        outcomes.extend(files.iter().map(|rel| scan::read_one(&root, rel)));
-        h.send(Msg::ScanBatch(outcomes));
-        h.send(Msg::ScanDone);
+        h.run(first);
         h
     }
 
-    /// Handles a message and every effect it leads to, to completion.
+    /// Handles a message and every message its effects lead to, in order, to completion.
     pub fn send(&mut self, msg: Msg) {
-        let mut queue = vec![msg];
-        while let Some(m) = queue.pop() {
-            for effect in self.app.update(m) {
-                match effect {
-                    Effect::Quit => self.quit = true,
-                    Effect::Diff {
-                        generation, request, ..
-                    } => {
-                        queue.push(Msg::Diff {
-                            generation,
-                            data: compute_diff(&request),
-                        });
-                    }
-                    Effect::Write {
-                        index,
-                        planner,
-                        patients,
-                    } => queue.push(Msg::WriteDone(write(&self.app.opts, &index, &planner, &patients))),
-                    Effect::CancelWrite => {}
+        let mut queue = VecDeque::from([msg]);
+        while let Some(m) = queue.pop_front() {
+            let effects = self.app.update(m);
+            queue.extend(self.carry_out(effects));
+        }
+    }
+
+    fn run(&mut self, effects: Vec<Effect>) {
+        for m in self.carry_out(effects) {
+            self.send(m);
+        }
+    }
+
+    fn carry_out(&mut self, effects: Vec<Effect>) -> Vec<Msg> {
+        let mut out = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Quit => self.quit = true,
+                Effect::Scan => {
+                    let found = Mutex::new(Vec::new());
+                    let send = |m: Msg| found.lock().expect("scan results").push(m);
+                    self.scanner.run(&send, None);
+                    out.extend(found.into_inner().expect("scan results"));
                 }
+                Effect::Prepare(job) => out.push(self.planning.run(job)),
+                Effect::Diff {
+                    generation, request, ..
+                } => out.push(Msg::Diff {
+                    generation,
+                    data: effects::diff(&self.root, &request),
+                }),
+                Effect::Save(changes) => out.push(self.saving.run(&changes)),
+                Effect::Write(job) if self.hold_writes => self.held = Some(job),
+                Effect::Write(job) => out.push(self.writer.run(&job, &|_, _| {}, &AtomicBool::new(false))),
+                Effect::CancelWrite => self.cancel_asked = true,
             }
         }
+        out
+    }
+
+    /// Runs the held write: cancelled after `cancel_after` files if given (or at once, if the
+    /// screen asked to cancel it), with the progress the screen would see.
+    pub fn finish_write(&mut self, cancel_after: Option<usize>) {
+        let Some(job) = self.held.take() else { return };
+        let cancel = AtomicBool::new(self.cancel_asked);
+        let seen = Mutex::new(Vec::new());
+        let progress = |done: usize, total: usize| {
+            if cancel_after.is_some_and(|n| done >= n) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut s) = seen.lock() {
+                s.push(Msg::WriteProgress { done, total });
+            }
+        };
+        let done = self.writer.run(&job, &progress, &cancel);
+        for m in seen.into_inner().unwrap_or_default() {
+            self.send(m);
+        }
+        self.send(done);
+    }
+
+    /// Shows the write's progress as the runtime would report it.
+    pub fn progress(&mut self, done: usize, total: usize) {
+        self.send(Msg::WriteProgress { done, total });
     }
 
     pub fn key(&mut self, code: KeyCode) {
@@ -109,23 +161,4 @@ impl Harness {
         }
         out
     }
-}
-
-fn write(
-    opts: &Options,
-    index: &crate::scan::Index,
-    planner: &crate::plan::Planner,
-    patients: &BTreeSet<String>,
-) -> Result<apply::ApplyReport, String> {
-    let mut key = KeyStore::open(&opts.key_path).map_err(|e| e.to_string())?;
-    apply::apply(
-        index,
-        planner,
-        &mut key,
-        &Target::Folder(opts.out.clone()),
-        Some(patients),
-        &|_, _| {},
-        &AtomicBool::new(false),
-    )
-    .map_err(|e| e.to_string())
 }

@@ -62,3 +62,56 @@ impl Theme {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 }
+
+/// What a piece of text is, for its style: panes and dialogs say what, the theme says how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Title,
+    Dim,
+    Warn,
+    Error,
+    Ok,
+    Key,
+    Before,
+    After,
+}
+
+impl Theme {
+    pub fn tone(&self, t: Tone) -> Style {
+        match t {
+            Tone::Plain => Style::new(),
+            Tone::Title => self.title(),
+            Tone::Dim => self.dim(),
+            Tone::Warn => self.warn(),
+            Tone::Error => self.error(),
+            Tone::Ok => self.ok(),
+            Tone::Key => self.key(),
+            Tone::Before => self.before(),
+            Tone::After => self.after(),
+        }
+    }
+}
+
+/// A line of feedback in the footer (or a dialog): what happened, and how it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub tone: Tone,
+}
+
+impl Notice {
+    pub fn info(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            tone: Tone::Warn,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            tone: Tone::Error,
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! The screen's layout and frame: title bar with scan progress, the three panes, the footer
-//! of keys, dialogs on top, and a plain message when the terminal is too small.
+//! The frame: title bar with scan progress, the three panes (each given only what it draws),
+//! the footer of keys and feedback, the open dialog on top, and a plain message when the
+//! terminal is too small.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -7,86 +8,150 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
 use super::app::{App, Pane};
-use super::{browser, dialog, diff, keys, mapping};
-
-pub const MIN_WIDTH: u16 = 70;
-pub const MIN_HEIGHT: u16 = 20;
-
-#[derive(Debug, Clone, Copy)]
-pub struct Areas {
-    pub title: Rect,
-    pub browser: Rect,
-    pub diff: Rect,
-    pub mapping: Rect,
-    pub footer: Rect,
-}
-
-/// Where everything goes for a terminal of this size; `None` when it is too small.
-pub fn areas((w, h): (u16, u16)) -> Option<Areas> {
-    if w < MIN_WIDTH || h < MIN_HEIGHT {
-        return None;
-    }
-    let full = Rect::new(0, 0, w, h);
-    let [title, body, footer] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(full);
-    // The browser gets two fifths, at least 30 columns; more room goes to the diff.
-    let left = (w * 2 / 5).clamp(30, 60);
-    let [browser, right] = Layout::horizontal([Constraint::Length(left), Constraint::Min(1)]).areas(body);
-    let [diff, mapping] = Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(right);
-    Some(Areas {
-        title,
-        browser,
-        diff,
-        mapping,
-        footer,
-    })
-}
+use super::keys;
+use super::layout::{MIN_HEIGHT, MIN_WIDTH, areas};
+use super::panes::browser::{self, BrowserView};
+use super::panes::diff::{self, DiffView};
+use super::panes::mapping::{self, MappingView, RepairState};
+use super::text::{fit, fit_path};
+use super::theme::Theme;
 
 pub fn draw(f: &mut Frame, app: &App) {
     let size = f.area();
     let Some(a) = areas((size.width, size.height)) else {
-        let msg = format!(
-            "The terminal is too small ({}×{}).\ndams needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nEnlarge the window, or press q to quit.",
-            size.width, size.height
-        );
-        let y = size.height.saturating_sub(3) / 2;
-        let area = Rect::new(0, y, size.width, size.height.saturating_sub(y).min(3));
-        f.render_widget(
-            Paragraph::new(msg)
-                .alignment(Alignment::Center)
-                .wrap(Wrap { trim: true }),
-            area,
-        );
+        too_small(f, size);
         return;
     };
     draw_title(f, app, a.title);
-    browser::draw(f, app, a.browser, app.focus == Pane::Browser);
-    diff::draw(f, app, a.diff, app.focus == Pane::Diff);
-    mapping::draw(f, app, a.mapping, app.focus == Pane::Mapping);
+    browser::draw(f, a.browser, &browser_view(app));
+    diff::draw(f, a.diff, &diff_view(app));
+    mapping::draw(f, a.mapping, &mapping_view(app));
     draw_footer(f, app, a.footer);
     if let Some(d) = &app.dialog {
-        dialog::draw(f, app, d, size);
+        d.draw(f, size, &app.theme);
+    }
+}
+
+fn too_small(f: &mut Frame, size: Rect) {
+    let msg = format!(
+        "The terminal is too small ({}×{}).\ndams needs at least {MIN_WIDTH}×{MIN_HEIGHT}.\nEnlarge the window, or press q to quit.",
+        size.width, size.height
+    );
+    let y = size.height.saturating_sub(3) / 2;
+    let area = Rect::new(0, y, size.width, size.height.saturating_sub(y).min(3));
+    f.render_widget(
+        Paragraph::new(msg)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+fn browser_view(app: &App) -> BrowserView<'_> {
+    let b = &app.browser;
+    BrowserView {
+        theme: &app.theme,
+        title: b.title(),
+        rows: &b.rows,
+        selected: b.selected,
+        offset: b.offset,
+        focused: app.focus == Pane::Browser && app.dialog.is_none(),
+        empty: match (app.scan.read, b.filter.is_empty()) {
+            (false, _) => "Scanning…",
+            (true, true) => "No DICOM files found.",
+            (true, false) => "Nothing matches the filter (Esc clears it).",
+        },
+    }
+}
+
+fn diff_view(app: &App) -> DiffView<'_> {
+    DiffView {
+        theme: &app.theme,
+        title: match &app.diff.target {
+            Some(t) => format!(" Changes: {} ", t.label),
+            None => " Changes ".into(),
+        },
+        rows: &app.diff.rows,
+        cursor: app.diff.cursor,
+        scroll: app.diff.scroll,
+        focused: app.focus == Pane::Diff && app.dialog.is_none(),
+    }
+}
+
+fn mapping_view(app: &App) -> MappingView<'_> {
+    let focused = app.focus == Pane::Mapping && app.dialog.is_none();
+    let mut v = MappingView {
+        theme: &app.theme,
+        placeholder: None,
+        groups: Vec::new(),
+        details: Vec::new(),
+        selected: app.mapping.selected,
+        focused,
+    };
+    let plan = app.plan.as_deref();
+    let Some(links) = plan.and_then(|p| p.links.as_deref()) else {
+        v.placeholder = Some("Available when the scan has finished.");
+        return v;
+    };
+    let groups = app.patient_groups();
+    if groups.is_empty() {
+        v.placeholder = Some("No masks, SEG or RTSTRUCT for the selected patient.");
+        return v;
+    }
+    v.groups = groups.iter().map(|g| mapping::group_line(g)).collect();
+    let g = groups[app.mapping.selected.min(groups.len() - 1)];
+    let repair = if !g.repairable() {
+        RepairState::NotApplicable
+    } else if let Some(r) = g.files.first().and_then(|f| plan.and_then(|p| p.repair(f))) {
+        RepairState::On(r.series_number)
+    } else if app.ws.no_repair.contains(&g.key) {
+        RepairState::Off
+    } else {
+        RepairState::NotNeeded
+    };
+    v.details = mapping::details(g, links, repair, focused);
+    v
+}
+
+/// Widths for two texts sharing `room`: each whole if it can be, else the shorter whole.
+fn share(a: usize, b: usize, room: usize) -> (usize, usize) {
+    let half = room / 2;
+    if a + b <= room {
+        (a, b)
+    } else if a <= half {
+        (a, room - a)
+    } else if b <= room - half {
+        (room - b, b)
+    } else {
+        (half, room - half)
     }
 }
 
 fn draw_title(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let idx = &app.index;
+    let counts = format!(
+        " · {} patients · {} files · out: ",
+        idx.patients.len(),
+        idx.file_count()
+    );
+    // Both folders are shortened from the front when the bar is narrow: their ends say most.
+    let gauge_w = if app.scan.finished { 0 } else { 28.min(area.width / 3) };
+    let room = usize::from(area.width.saturating_sub(gauge_w)).saturating_sub(7 + counts.chars().count());
+    let len = |p: &std::path::Path| p.display().to_string().chars().count();
+    let (root_w, out_w) = share(len(&app.root), len(&app.out), room);
     let text = Line::from(vec![
         Span::styled(" dams ", t.title()),
         Span::raw(format!(
-            " {} · {} patients · {} files · out: {}",
-            app.opts.root.display(),
-            idx.patients.len(),
-            idx.file_count(),
-            app.opts.out.display()
+            " {}{counts}{}",
+            fit_path(&app.root, root_w),
+            fit_path(&app.out, out_w)
         )),
     ]);
     if app.scan.finished {
         f.render_widget(Paragraph::new(text), area);
         return;
     }
-    let gauge_w = 28.min(area.width / 3);
     let [left, right] = Layout::horizontal([Constraint::Min(1), Constraint::Length(gauge_w)]).areas(area);
     f.render_widget(Paragraph::new(text), left);
     let (done, total) = (app.scan.done, app.scan.total.unwrap_or(0));
@@ -96,47 +161,51 @@ fn draw_title(f: &mut Frame, app: &App, area: Rect) {
         (done as f64 / total as f64).min(1.0)
     };
     let label = match app.scan.total {
+        _ if app.scan.read => "finishing…".to_string(),
         Some(t) => format!("scan {done}/{t}"),
         None => "finding files…".into(),
     };
     f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(t.key()), right);
 }
 
+/// Feedback on the left, then the keys of the current mode; on a narrow terminal the keys
+/// that must stay (help, quit, a dialog's answer) are kept and the feedback is shortened.
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
-    let mut spans = Vec::new();
-    if let Some((m, err)) = &app.message {
-        spans.push(Span::styled(format!(" {m} "), if *err { t.error() } else { t.warn() }));
-        spans.push(Span::raw(" "));
-    }
-    if app.browser.filtering {
-        spans.push(Span::styled(" Enter", t.key()));
-        spans.push(Span::raw(" keep filter "));
-        spans.push(Span::styled(" Esc", t.key()));
-        spans.push(Span::raw(" clear "));
-    } else {
-        let ctx = match app.focus {
-            Pane::Browser => keys::Context::Browser,
-            Pane::Diff => keys::Context::Diff,
-            Pane::Mapping => keys::Context::Mapping,
-        };
-        for (k, label) in keys::footer(ctx) {
-            spans.push(Span::styled(format!(" {k}"), t.key()));
-            spans.push(Span::raw(format!(" {label} ")));
-        }
-    }
+    let spans = footer_spans(&app.theme, app.message.as_ref(), app.context(), usize::from(area.width));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// Shortens text to `n` characters with an ellipsis.
-pub fn fit(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else if n == 0 {
-        String::new()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
+pub fn footer_spans(
+    t: &Theme,
+    message: Option<&super::theme::Notice>,
+    context: keys::Context,
+    width: usize,
+) -> Vec<Span<'static>> {
+    let hints = keys::footer(context);
+    let len = |h: &keys::Hint| h.keys.chars().count() + h.label.chars().count() + 3;
+    let must: usize = hints.iter().filter(|h| h.always).map(len).sum();
+    let mut room = width.saturating_sub(must);
+    let mut spans = Vec::new();
+    if let Some(m) = message {
+        let text = fit(&m.text, room.saturating_sub(3));
+        room = room.saturating_sub(text.chars().count() + 3);
+        spans.push(Span::styled(format!(" {text} "), t.tone(m.tone)));
+        spans.push(Span::raw(" "));
     }
+    // Keys that must stay, then the others as room allows, the less needed last; shown in
+    // the table's order.
+    let mut keep: Vec<bool> = hints.iter().map(|h| h.always).collect();
+    for low in [false, true] {
+        for (i, h) in hints.iter().enumerate() {
+            if !h.always && h.low == low && len(h) <= room {
+                room -= len(h);
+                keep[i] = true;
+            }
+        }
+    }
+    for (h, _) in hints.iter().zip(&keep).filter(|(_, k)| **k) {
+        spans.push(Span::styled(format!(" {}", h.keys), t.key()));
+        spans.push(Span::raw(format!(" {} ", h.label)));
+    }
+    spans
 }

@@ -104,7 +104,8 @@ impl<'i> Assigner<'i> {
                 }
             }
             let id = &p.identity;
-            let ids = std::iter::once(&p.patient_id).chain(&id.ids).chain(&id.other_ids);
+            // identity.ids holds the PatientID (a formed patient has none: its key is no ID).
+            let ids = id.ids.iter().chain(&id.other_ids);
             let mut values: Vec<(String, IdentifierKind)> =
                 ids.map(|v| (v.trim().to_string(), IdentifierKind::PatientId)).collect();
             for name in id.names.iter().chain(&id.other_names) {
@@ -265,4 +266,52 @@ impl<'i> Assigner<'i> {
 /// [`Assigner::assign`] for a single file (builds the Assigner; reuse one for many files).
 pub fn assign(index: &Index, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
     Assigner::new(index).assign(rel_path, bytes)
+}
+
+/// Assigns every XML file of a finished Index (its files without a PatientID placed) to its
+/// patient, reading each file once; files that are not well-formed XML become unreadable rows.
+pub fn assign_all(index: &mut Index) {
+    use crate::scan::{Unreadable, UnreadableKind, XmlAssignment};
+    use rayon::prelude::*;
+    if index.xml.is_empty() {
+        return;
+    }
+    let results: Vec<Result<XmlAssignment, Unreadable>> = {
+        let assigner = Assigner::new(index);
+        let root = &index.root;
+        index
+            .xml
+            .par_iter()
+            .map(|x| {
+                let fail = |kind: UnreadableKind, reason: String| Unreadable {
+                    path: x.path.clone(),
+                    kind,
+                    reason,
+                };
+                let bytes = std::fs::read(root.join(&x.path))
+                    .map_err(|e| fail(UnreadableKind::Io, format!("cannot read file: {e}")))?;
+                match assigner.assign(&x.path, &bytes) {
+                    Ok(Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
+                        patient_id,
+                        by: evidence.to_string(),
+                    }),
+                    Ok(Assignment::Unassigned { reason }) => Ok(XmlAssignment::Unassigned {
+                        reason: reason.to_string(),
+                    }),
+                    Err(e) => Err(fail(UnreadableKind::MalformedXml, format!("XML: {e}"))),
+                }
+            })
+            .collect()
+    };
+    let mut kept = Vec::new();
+    for (mut x, r) in std::mem::take(&mut index.xml).into_iter().zip(results) {
+        match r {
+            Ok(a) => {
+                x.assignment = a;
+                kept.push(x);
+            }
+            Err(u) => index.add_unreadable(u),
+        }
+    }
+    index.xml = kept;
 }

@@ -20,7 +20,7 @@
 //!
 //! Residual identifiers (the patient's IDs and other IDs, names and other names in several
 //! written forms and their parts of 3+ characters, birth dates in the forms of
-//! [`crate::plan::dates::date_forms`]) are replaced wherever else they occur: text, attribute
+//! [`crate::values::dates::date_forms`]) are replaced wherever else they occur: text, attribute
 //! values, comments, processing instructions (after the target), the DOCTYPE. IDs and names
 //! become the code, a birth date the masked date in the same form. Matching is on unescaped
 //! text and ASCII case-insensitive; a match that would cut through an unexpanded entity
@@ -42,12 +42,12 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::config::{Action, XmlRule, XmlTarget};
-use crate::plan::dates::keep_year;
+use crate::identity::Identity;
+use crate::profile::{Action, XmlRule, XmlTarget};
 use crate::residual::{IdentifierKind, Identifiers, name_forms};
-use crate::scan::Identity;
+use crate::values::dates::keep_year;
 
-pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign};
+pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign, assign_all};
 use charset::{Charset, line_col};
 use value::{Context, Patch, Seg, SegKind, Value, breaks_markup};
 use walk::{Item, Walker, attr_segs, split_qname};
@@ -108,7 +108,6 @@ pub struct XmlPlan {
     pub encoding: String,
     pub edits: Vec<XmlEdit>,
     /// Things a reviewer should see (a date that could not be masked, …). Never values.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     #[serde(skip)]
     patches: Vec<RawPatch>,
@@ -174,7 +173,7 @@ pub struct XmlContext {
 impl XmlContext {
     /// The patient's code and their identity as the scan found it (IDs and other IDs, names
     /// and other names with their parts, birth dates in the forms of
-    /// [`crate::plan::dates::date_forms`]).
+    /// [`crate::values::dates::date_forms`]).
     pub fn new(code: &str, identity: &Identity) -> XmlContext {
         XmlContext::for_patients(code, [(code, identity)])
     }
@@ -812,7 +811,7 @@ impl<'a> Planner<'a, '_> {
                     (0..text.len(), String::new())
                 }
             },
-            Action::Dummy => (lead..trail, crate::plan::dummy_text(crate::dicom::VR::LO).to_string()),
+            Action::Dummy => (lead..trail, crate::values::dummy_text(crate::dicom::VR::LO).to_string()),
             // Clean: the identifier search that follows replaces what identifies.
             Action::Keep | Action::Remove | Action::Clean | Action::Uid => return Ok(()),
         };
@@ -928,7 +927,7 @@ fn line_start_of(buf: &str, tag_start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Profile;
+    use crate::profile::Profile;
 
     fn alice() -> Identity {
         let mut i = Identity::default();

@@ -193,7 +193,7 @@ pub fn unreadable_by_path(index: &dams::scan::Index) -> std::collections::BTreeM
         .map(|u| {
             (
                 u.path.to_string_lossy().into_owned(),
-                (u.kind.clone(), u.reason.clone()),
+                (u.kind.to_string(), u.reason.clone()),
             )
         })
         .collect()

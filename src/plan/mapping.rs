@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Links, SegmentationGroup};
+use crate::link::{Links, SegmentationGroup, SegmentationKind};
 use crate::plan::Planner;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,16 +53,16 @@ fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {
     Some(MappingRow {
         patient,
         kind: match g.kind {
-            super::SegmentationKind::PerSliceMask => "per-slice-mask",
-            super::SegmentationKind::Seg => "seg",
-            super::SegmentationKind::RtStruct => "rtstruct",
+            SegmentationKind::PerSliceMask => "per-slice-mask",
+            SegmentationKind::Seg => "seg",
+            SegmentationKind::RtStruct => "rtstruct",
         }
         .to_string(),
         status: g.status.label().to_string(),
-        segmentation_folder: planner.dest(&g.folder),
+        segmentation_folder: planner.dest_folder(&g.folder),
         segmentation_series_uid,
         segmentation_files: g.files.len(),
-        source_folder: g.source.as_ref().map(|s| planner.dest(&s.folder)),
+        source_folder: g.source.as_ref().map(|s| planner.dest_folder(&s.folder)),
         source_series_uid: g
             .source
             .as_ref()

@@ -9,49 +9,18 @@ use toml::Spanned;
 
 use crate::dicom::{Tag, VR, dict};
 
+pub mod action;
+pub mod annex_e;
+
+pub use action::Action;
+
 /// Built-in profiles: (name, TOML text).
 const BUILTIN: &[(&str, &str)] = &[
-    ("seed", include_str!("../assets/profiles/seed.toml")),
-    ("basic", include_str!("../assets/profiles/basic.toml")),
+    ("seed", include_str!("../../assets/profiles/seed.toml")),
+    ("basic", include_str!("../../assets/profiles/basic.toml")),
 ];
 
 pub const DEFAULT_PROFILE: &str = "seed";
-
-/// What a rule does to the value of its tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// The patient's code from the key store.
-    Code,
-    /// A date keeps its year; month and day become 01 01.
-    KeepYear,
-    Replace(String),
-    Empty,
-    Remove,
-    Keep,
-    /// A dummy value of the element's VR (PS3.15 action D).
-    Dummy,
-    /// The text is kept with the patient's identifiers in it replaced (action C).
-    Clean,
-    /// A new UID derived from the original and the key's secret (action U): the same
-    /// everywhere it occurs, so references between objects stay valid.
-    Uid,
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Code => "code",
-            Action::KeepYear => "keep-year",
-            Action::Replace(_) => "replace",
-            Action::Empty => "empty",
-            Action::Remove => "remove",
-            Action::Keep => "keep",
-            Action::Dummy => "dummy",
-            Action::Clean => "clean",
-            Action::Uid => "uid",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -102,7 +71,7 @@ pub struct Profile {
     pub xml: Vec<XmlRule>,
     pub segmentation: Segmentation,
     /// The Basic Profile of PS3.15 Annex E under the other rules, when the profile asks.
-    pub annex_e: Option<crate::annex_e::AnnexE>,
+    pub annex_e: Option<annex_e::AnnexE>,
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
@@ -161,7 +130,7 @@ struct ProfileFile {
 #[serde(deny_unknown_fields)]
 struct AnnexESpec {
     #[serde(default)]
-    options: Vec<crate::annex_e::AnnexOption>,
+    options: Vec<annex_e::AnnexOption>,
 }
 
 #[derive(Deserialize)]
@@ -357,7 +326,7 @@ impl Profile {
             segmentation: pf.segmentation,
             annex_e: pf
                 .annex_e
-                .map(|a| crate::annex_e::AnnexE::new(a.options.into_iter().collect())),
+                .map(|a| annex_e::AnnexE::new(a.options.into_iter().collect())),
         })
     }
 

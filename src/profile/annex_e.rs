@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use crate::config::Action;
+use super::action::Action;
 use crate::dicom::{Tag, VR, dict};
 
-const TABLE: &str = include_str!("../assets/annex_e/table_e1_1.tsv");
-const SAFE_PRIVATE: &str = include_str!("../assets/annex_e/safe_private.tsv");
+const TABLE: &str = include_str!("../../assets/annex_e/table_e1_1.tsv");
+const SAFE_PRIVATE: &str = include_str!("../../assets/annex_e/safe_private.tsv");
 pub const EDITION: &str = "PS3.15 2026d";
 /// dams' Implementation Class UID (`uid::from_seed("dams implementation class uid")`), written
 /// in the file meta of de-identified files in place of the original writer's.
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn implementation_uid_is_the_documented_one() {
         assert_eq!(
-            crate::plan::uid::from_seed("dams implementation class uid"),
+            crate::values::uid::from_seed("dams implementation class uid"),
             IMPLEMENTATION_CLASS_UID
         );
     }

@@ -1,0 +1,126 @@
+//! `dams apply PATH --out OUT`: write the pseudonymised copy (or, with `--in-place`, replace
+//! the inputs). Without `--yes` it shows what will be written and asks.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use dams::apply::{ApplyReport, Target};
+
+use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress, output};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The folder to pseudonymise.
+    pub path: PathBuf,
+    /// The output folder (required unless --in-place; created if needed; must be outside
+    /// PATH).
+    #[arg(
+        long,
+        value_name = "OUT",
+        required_unless_present = "in_place",
+        conflicts_with = "in_place"
+    )]
+    pub out: Option<PathBuf>,
+    /// Replace the input files themselves (each atomically). Only with this flag.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Do not ask for confirmation (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Give new codes even to input that looks like dams output already (PatientIDs that are
+    /// codes of the key store, or files marked de-identified by dams).
+    #[arg(long)]
+    pub recode: bool,
+    /// Print the report as JSON (the shape is in the README and assets/schemas/apply.json).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
+    let path = super::input_folder(&a.path)?;
+    let target = match &a.out {
+        Some(out) if !a.in_place => Target::Folder(out.clone()),
+        _ => Target::InPlace,
+    };
+    // Refuse before anything is created.
+    if !a.yes && !io::stdin().is_terminal() {
+        bail!("refusing to write without confirmation: not on a terminal; pass --yes to apply without asking");
+    }
+    a.profile.resolve()?;
+    dams::apply::check_target(
+        &path,
+        &target,
+        &dams::key::Location::from_arg(&super::key_path(&a.key)?),
+    )?;
+    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    let exclude = match &target {
+        Target::Folder(o) => vec![o.clone()],
+        Target::InPlace => vec![],
+    };
+    let index = super::scan_input(&engine, &path, a.json, exclude)?;
+    let mut prepared = super::prepare(&engine, &index)?;
+    prepared.planner.recode = a.recode;
+    if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
+        eprintln!("Nothing was written.");
+        return Ok(Exit::Attention);
+    }
+    // The codes first, in one transaction; when another process sharing the key gave out
+    // some of the proposed codes meanwhile, this plans again with the codes the key holds.
+    let committed = engine.commit_codes(&index, &mut prepared)?;
+    let progress = Progress::new("apply", a.json);
+    let mut report = engine.apply(&index, &prepared, &target, None, &|d, t| progress.update(d, t))?;
+    report.key_entries_created += committed;
+    progress.finish();
+    tracing::info!(written = report.written, failed = report.failed.len(), "applied");
+    if a.json {
+        super::print_json(&report)?;
+    } else {
+        super::print_text(|out| output::apply_text(out, &report))?;
+    }
+    Ok(exit(&report))
+}
+
+/// Shows what will be written and asks (and, for input that looks like dams output, asks
+/// whether to code it again).
+fn ask(
+    index: &dams::scan::Index,
+    prepared: &mut dams::plan::Prepared,
+    target: &Target,
+    engine: &dams::engine::Engine,
+) -> Result<bool> {
+    let planner = &mut prepared.planner;
+    output::apply_summary(
+        &mut io::stderr().lock(),
+        index,
+        planner,
+        target,
+        engine.key().location(),
+    )?;
+    let recoded = planner.pseudonymised_patients().count();
+    if recoded > 0 && !planner.recode {
+        planner.recode = super::confirm(&format!(
+            "{recoded} patient(s) look like dams output already. Give them new codes anyway?"
+        ))?;
+        if !planner.recode {
+            return Ok(false);
+        }
+    }
+    let n = index.file_count();
+    super::confirm(&format!("Write {n} file{}?", if n == 1 { "" } else { "s" }))
+}
+
+/// 0 when every file that could be written was; skipped files (not DICOM or XML, DICOMDIRs,
+/// links not followed) do not count.
+pub fn exit(r: &ApplyReport) -> Exit {
+    if r.cancelled {
+        return Exit::Cancelled;
+    }
+    let damaged = r.unreadable.iter().any(|u| !u.kind.is_skipped());
+    Exit::unless(!r.failed.is_empty() || damaged || !r.unplaced.is_empty() || !r.unassigned_xml.is_empty())
+}

@@ -1,0 +1,128 @@
+//! `dams demo`: a synthetic workspace in a temporary folder, opened in the review screen, or
+//! planned, written and verified with the headless commands.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use super::{Ctx, Exit, KeyArg, ProfileArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Make the workspace here instead of a temporary folder (it must be empty or new).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Plan, write and verify it with the headless commands instead of opening the review
+    /// screen (also what happens without a terminal).
+    #[arg(long)]
+    pub headless: bool,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// A path as one word for a POSIX shell (quoted when it needs to be).
+fn shell_word(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
+    let base = match &a.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("dams-demo-{}", std::process::id())),
+    };
+    if base.exists() && std::fs::read_dir(&base)?.next().is_some() {
+        bail!("{} is not empty; choose another --dir", base.display());
+    }
+    let profile = a.profile.resolve()?;
+    let input = dams::demo::make_workspace(&base)?;
+    let key_path = base.join("state").join("key.db");
+    let out = base.join("output");
+    let key = KeyArg {
+        key: Some(key_path.clone()),
+    };
+    if !a.headless && io::stdout().is_terminal() && io::stdin().is_terminal() {
+        let opts = dams::tui::Options {
+            root: input.clone(),
+            out: out.clone(),
+            key_path: key_path.clone(),
+            profile,
+        };
+        dams::tui::run(opts)?;
+        println!(
+            "Demo workspace: {} (input, output, and its own key store in state/)",
+            base.display()
+        );
+        // The review state is kept in the demo's key store: this continues where it was left.
+        println!(
+            "Reopen it with: dams {} --out {} --key {}",
+            shell_word(&input),
+            shell_word(&out),
+            shell_word(&key_path)
+        );
+        return Ok(Exit::Done);
+    }
+    println!("Demo workspace: {}", base.display());
+    println!("  input:  {}", input.display());
+    println!("  output: {}", out.display());
+    println!("  key:    {}\n", key_path.display());
+    super::plan::run(
+        super::plan::Args {
+            path: input.clone(),
+            json: false,
+            files: false,
+            key: key.clone(),
+            profile: a.profile.clone(),
+        },
+        ctx,
+    )?;
+    println!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
+    let applied = super::apply::run(
+        super::apply::Args {
+            path: input.clone(),
+            out: Some(out.clone()),
+            in_place: false,
+            yes: true,
+            recode: false,
+            json: false,
+            key: key.clone(),
+            profile: a.profile.clone(),
+        },
+        ctx,
+    )?;
+    if applied == Exit::Cancelled {
+        return Ok(applied);
+    }
+    println!("\n--- dams verify {} --against {}", out.display(), input.display());
+    let verified = super::verify::run(
+        super::verify::Args {
+            out: out.clone(),
+            against: input.clone(),
+            json: false,
+            key: key.clone(),
+            profile: a.profile.clone(),
+        },
+        ctx,
+    )?;
+    if verified == Exit::Cancelled {
+        return Ok(verified);
+    }
+    if verified != Exit::Done && a.profile.profile.is_none() {
+        println!(
+            "\nThe seed profile changes only what the original script did; verify names what it leaves.\n\
+             The DICOM Basic Profile removes those too: dams plan {} --profile basic",
+            input.display()
+        );
+    }
+    println!(
+        "\nTry: dams plan {} --key {} --files",
+        input.display(),
+        key_path.display()
+    );
+    Ok(Exit::Done)
+}

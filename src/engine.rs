@@ -1,0 +1,231 @@
+//! The Engine: the one way into dams for its faces (the command line, the review screen) and
+//! for programs that embed it. It holds what a run needs — the profile, the key store, the
+//! review decisions and one cancellation token — and offers the pipeline's stages:
+//!
+//! ```text
+//! scan → prepare (links, repairs, XML owners, codes) → plan (a stream of per-file plans)
+//!      → apply (writes exactly those plans) → verify
+//! ```
+//!
+//! Nothing here knows about terminals; nothing above it decides what gets written.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::apply::{ApplyError, ApplyReport, Target};
+use crate::key::{KeyError, KeyStore};
+use crate::plan::{Plan, PlanSink, Prepared};
+use crate::profile::Profile;
+use crate::progress::{Cancel, Progress};
+use crate::review::{ReviewError, ReviewState, Workspace};
+use crate::scan::{Index, ScanError, ScanOptions};
+use crate::verify::VerifyReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The profile, key store, review state and cancellation of one run.
+#[derive(Debug)]
+pub struct Engine {
+    profile: Profile,
+    key: KeyStore,
+    review: ReviewState,
+    cancel: Cancel,
+}
+
+impl Engine {
+    /// An engine over a key store (opened by the caller: it decides whether a missing store
+    /// may be created) and the review state kept in it.
+    pub fn new(key: KeyStore, profile: Profile, cancel: Cancel) -> Result<Engine, EngineError> {
+        let review = ReviewState::open(&key)?;
+        Ok(Engine {
+            profile,
+            key,
+            review,
+            cancel,
+        })
+    }
+
+    /// Opens (creating it, with its secret and no code, if missing) the key store at
+    /// `key_path`: anything that plans needs it, so that the UIDs a plan shows are the ones
+    /// written later.
+    pub fn open(key_path: &Path, profile: Profile, cancel: Cancel) -> Result<Engine, EngineError> {
+        Engine::new(KeyStore::open_or_create(key_path)?, profile, cancel)
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn key(&self) -> &KeyStore {
+        &self.key
+    }
+
+    pub fn review(&self) -> &ReviewState {
+        &self.review
+    }
+
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// The decisions made in review for an input folder. Patients are named in the store by
+    /// keyed hashes: those of `index` (when given) are named by their keys again.
+    pub fn workspace(&self, root: &Path) -> Result<Workspace, EngineError> {
+        Ok(self.review.workspace(root)?)
+    }
+
+    /// Changes and saves the decisions for an input folder.
+    pub fn update_workspace(
+        &mut self,
+        root: &Path,
+        change: impl FnOnce(&mut Workspace),
+    ) -> Result<Workspace, EngineError> {
+        Ok(self.review.update(root, change)?)
+    }
+
+    /// Reads every header below `root` (never pixel data) into an Index: files without a
+    /// PatientID placed (with the assignments made by hand for this folder), XML files given
+    /// to their patients. `exclude`: folders not to descend into (an output folder inside
+    /// the tree, say).
+    pub fn scan(&self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {
+        let mut index = crate::scan::scan(root, &ScanOptions { exclude }, progress, self.cancel.flag())?;
+        let mut ws = self.workspace(root)?;
+        if !ws.file_assignments.is_empty() {
+            // The patients files may be assigned to are those of the automatic placement.
+            ws.resolve(index.patients.iter().map(|p| p.patient_id.as_str()));
+            index.place_orphans(&ws.file_assignments);
+        }
+        crate::xml::assign_all(&mut index);
+        Ok(index)
+    }
+
+    /// Places files by hand again after the assignments changed (review screen, `dams
+    /// assign`), and the XML files with them.
+    pub fn replace_files(&self, index: &mut Index, ws: &Workspace) {
+        index.place_orphans(&ws.file_assignments);
+        crate::xml::assign_all(index);
+    }
+
+    /// Everything planning needs for this Index: codes (existing or proposed), links with
+    /// the manual ones in force, repairs, XML owners, with the review decisions of its folder.
+    pub fn prepare(&self, index: &Index) -> Result<Prepared, EngineError> {
+        Ok(self.prepare_with(index, &self.workspace(&index.root)?))
+    }
+
+    /// Records the new codes of `prepared` in the key store, in one transaction, before
+    /// anything is written. When another process sharing the key gave out some of the
+    /// proposed codes meanwhile, the plan is made again with the codes the key holds now
+    /// (up to 20 times), so `prepared` afterwards carries the codes that will be written.
+    /// Returns how many codes were added.
+    pub fn commit_codes(&mut self, index: &Index, prepared: &mut Prepared) -> Result<usize, EngineError> {
+        let recode = prepared.planner.recode;
+        let mut attempt = 1;
+        loop {
+            let new: Vec<_> = prepared
+                .planner
+                .new_entries
+                .iter()
+                .filter(|e| self.key.code_for(&e.patient_id).is_none())
+                .cloned()
+                .collect();
+            match self.key.commit(&new) {
+                Ok(()) => return Ok(new.len()),
+                Err(e) if e.is_changed() && attempt < 20 => {
+                    attempt += 1;
+                    tracing::info!(attempt, "the key store changed meanwhile; planning again");
+                    self.key.refresh()?;
+                    *prepared = self.prepare(index)?;
+                    prepared.planner.recode = recode;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// [`Engine::prepare`] with decisions that are not saved (yet).
+    pub fn prepare_with(&self, index: &Index, ws: &Workspace) -> Prepared {
+        crate::plan::prepare(index, self.profile.clone(), &self.key, ws)
+    }
+
+    /// Plans every file of the patients (all, or those in `only`), handing each file's plan
+    /// to `sink` as it is made. The same stream feeds `dams plan`, apply and verify.
+    pub fn plan_each(
+        &self,
+        index: &Index,
+        prepared: &Prepared,
+        only: Option<&BTreeSet<String>>,
+        progress: Progress,
+        sink: &dyn PlanSink,
+    ) -> Result<(), EngineError> {
+        let mode = crate::plan::Mode::Review;
+        if crate::plan::stream(index, &prepared.planner, only, mode, progress, self.cancel.flag(), sink) {
+            Ok(())
+        } else {
+            Err(EngineError::Cancelled)
+        }
+    }
+
+    /// The whole plan as one value (for the review screen's dialogs and for tests; `dams
+    /// plan` streams instead).
+    pub fn plan(&self, index: &Index, prepared: &Prepared, progress: Progress) -> Result<Plan, EngineError> {
+        crate::plan::build(index, &prepared.planner, progress, self.cancel.flag()).ok_or(EngineError::Cancelled)
+    }
+
+    /// Gives codes to these patients (those the key does not know yet), in one transaction,
+    /// proposing again when another process gave out codes meanwhile. Returns how many were
+    /// added.
+    pub fn allocate(&mut self, patients: &[crate::key::Candidate]) -> Result<usize, EngineError> {
+        let mut attempt = 1;
+        loop {
+            let new = self.key.propose(patients);
+            match self.key.commit(&new) {
+                Ok(()) => return Ok(new.len()),
+                Err(e) if e.is_changed() && attempt < 20 => {
+                    attempt += 1;
+                    self.key.refresh()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Writes the plan of every patient (or of those in `only`) to `target`. Every code the
+    /// output may carry is recorded in the key store before the first file is written (call
+    /// [`Engine::commit_codes`] first to plan again instead of failing when another process
+    /// took a proposed code meanwhile).
+    pub fn apply(
+        &mut self,
+        index: &Index,
+        prepared: &Prepared,
+        target: &Target,
+        only: Option<&BTreeSet<String>>,
+        progress: Progress,
+    ) -> Result<ApplyReport, EngineError> {
+        Ok(crate::apply::apply(
+            index,
+            &prepared.planner,
+            &mut self.key,
+            target,
+            only,
+            progress,
+            self.cancel.flag(),
+        )?)
+    }
+
+    /// Checks the output folder `out` against the input `index` and its plan.
+    pub fn verify(&self, out: &Path, index: &Index, prepared: &Prepared, progress: Progress) -> VerifyReport {
+        crate::verify::verify(out, index, &prepared.planner, progress, self.cancel.flag())
+    }
+}

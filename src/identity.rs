@@ -1,0 +1,148 @@
+//! Who a patient is: the identifying values found in their files (kept in memory only, for
+//! codes, the key store and the search for identifiers left behind; never logged), and the
+//! key under which a patient's code is stored.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+/// The patient's identifying values as found in one file, for codes and residual scans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub patient_id: String,
+    pub patient_name: String,
+    pub birth_date: String,
+    pub other_ids: Vec<String>,
+    pub other_names: Vec<String>,
+    pub accession_number: String,
+    pub referring_physician: String,
+    /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
+    /// dams: the file is dams output, and its PatientID is probably a code.
+    pub deidentified_by_dams: bool,
+}
+
+/// The identifying values seen for one patient across all their files. Kept in memory only,
+/// used for codes, the key store and the residual-identifier scan; never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub ids: BTreeSet<String>,
+    pub names: BTreeSet<String>,
+    pub birth_dates: BTreeSet<String>,
+    pub other_ids: BTreeSet<String>,
+    pub other_names: BTreeSet<String>,
+    pub accession_numbers: BTreeSet<String>,
+    pub physicians: BTreeSet<String>,
+    /// Files of the patient that say they are dams output (see
+    /// [`FileIdentity::deidentified_by_dams`]).
+    pub dams_output_files: usize,
+}
+
+impl Identity {
+    /// Adds what one more file of the patient says.
+    pub fn add(&mut self, f: &FileIdentity) {
+        let put = |set: &mut BTreeSet<String>, v: &str| {
+            if !v.is_empty() && !set.contains(v) {
+                set.insert(v.to_string());
+            }
+        };
+        put(&mut self.ids, &f.patient_id);
+        put(&mut self.names, &f.patient_name);
+        put(&mut self.birth_dates, &f.birth_date);
+        for v in &f.other_ids {
+            put(&mut self.other_ids, v);
+        }
+        for v in &f.other_names {
+            put(&mut self.other_names, v);
+        }
+        put(&mut self.accession_numbers, &f.accession_number);
+        put(&mut self.physicians, &f.referring_physician);
+        if f.deidentified_by_dams {
+            self.dams_output_files += 1;
+        }
+    }
+
+    /// The first name seen (for the key store's re-identification record).
+    pub fn name(&self) -> &str {
+        self.names.iter().next().map(String::as_str).unwrap_or("")
+    }
+
+    pub fn birth_date(&self) -> &str {
+        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Keys of patients formed from files without a PatientID start with a backslash, which a
+/// PatientID (VR LO) can never hold: they never collide with a real PatientID.
+const FORMED_BY_NAME: &str = "\\N\\";
+const FORMED_BY_STUDY: &str = "\\S\\";
+
+/// How a patient was formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Formed {
+    /// By the PatientID its files carry (the usual case).
+    PatientId,
+    /// Files without a PatientID sharing PatientName and PatientBirthDate.
+    NameBirthDate,
+    /// Files without PatientID or name sharing a StudyInstanceUID.
+    Study,
+}
+
+/// The key of a patient formed from files without a PatientID, by name and birth date.
+/// The name is compared as DICOM people write it: components trimmed, case folded, empty
+/// trailing components dropped.
+pub fn name_key(name: &str, birth_date: &str) -> String {
+    format!("{FORMED_BY_NAME}{}\\{}", normal_name(name), birth_date.trim())
+}
+
+/// The key of a patient formed from files with neither PatientID nor name, by study.
+pub fn study_key(study_uid: &str) -> String {
+    format!("{FORMED_BY_STUDY}{}", study_uid.trim())
+}
+
+/// A person name compared loosely: each group's components trimmed and upper-cased, empty
+/// trailing components and groups dropped ("Doe^Jane^^" = "DOE^JANE"); "" when nothing is left.
+pub(crate) fn normal_name(name: &str) -> String {
+    let groups: Vec<String> = name
+        .split('=')
+        .map(|g| {
+            let parts: Vec<String> = g.split('^').map(|p| p.trim().to_uppercase()).collect();
+            let keep = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+            parts[..keep].join("^")
+        })
+        .collect();
+    let keep = groups.iter().rposition(|g| !g.is_empty()).map_or(0, |i| i + 1);
+    groups[..keep].join("=")
+}
+
+/// How the patient with this key was formed.
+pub fn formed(key: &str) -> Formed {
+    if key.starts_with(FORMED_BY_NAME) {
+        Formed::NameBirthDate
+    } else if key.starts_with(FORMED_BY_STUDY) {
+        Formed::Study
+    } else {
+        Formed::PatientId
+    }
+}
+
+/// The PatientID in a patient key ("" for a patient formed without one).
+pub fn real_id(key: &str) -> &str {
+    if key.starts_with('\\') { "" } else { key }
+}
+
+/// A patient key as people read it.
+pub fn label(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix(FORMED_BY_NAME) {
+        let (name, birth) = rest.rsplit_once('\\').unwrap_or((rest, ""));
+        if birth.is_empty() {
+            format!("(no PatientID) {name}")
+        } else {
+            format!("(no PatientID) {name}, born {birth}")
+        }
+    } else if let Some(uid) = key.strip_prefix(FORMED_BY_STUDY) {
+        format!("(no PatientID or name) study {uid}")
+    } else {
+        key.to_string()
+    }
+}

@@ -1,0 +1,249 @@
+//! Approving and writing: the question for unreviewed patients, the confirmation, the write
+//! and what its end means for each patient (written here, partly written, failed).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::App;
+use crate::apply::ApplyReport;
+use crate::review::Status;
+use crate::scan::index::label;
+use crate::tui::decision::{Change, shown_status};
+use crate::tui::dialogs::Dialog;
+use crate::tui::dialogs::ask::Ask;
+use crate::tui::dialogs::confirm::Confirm;
+use crate::tui::dialogs::result::Report;
+use crate::tui::dialogs::writing::Writing;
+use crate::tui::messages::{Effect, Step, WriteJob};
+use crate::tui::rows::Node;
+use crate::tui::theme::Tone;
+
+impl App {
+    pub(super) fn approve_selected(&mut self) -> Vec<Effect> {
+        let Some(p) = self.selected_patient() else {
+            self.note("select a patient to approve");
+            return vec![];
+        };
+        if shown_status(&self.ws, &p, &self.out) == Status::Pending {
+            if !self.can_write() {
+                return vec![];
+            }
+            self.dialog = Some(Dialog::Ask(Ask {
+                unreviewed: vec![label(&p)],
+                patients: vec![p],
+            }));
+            return vec![];
+        }
+        self.open_confirm(vec![p], false)
+    }
+
+    pub(super) fn approve_all(&mut self) -> Vec<Effect> {
+        let reviewed: Vec<String> = self
+            .index
+            .patients
+            .iter()
+            .filter(|p| shown_status(&self.ws, &p.patient_id, &self.out) == Status::Reviewed)
+            .map(|p| p.patient_id.clone())
+            .collect();
+        if reviewed.is_empty() {
+            self.note("no reviewed patients: mark patients as reviewed with r first");
+            return vec![];
+        }
+        self.open_confirm(reviewed, true)
+    }
+
+    /// Yes to the question: the patients are marked reviewed, then the write is confirmed.
+    pub(super) fn approve_unreviewed(&mut self, patients: Vec<String>) -> Vec<Effect> {
+        let changes = patients
+            .iter()
+            .map(|p| Change::Status {
+                patient: p.clone(),
+                status: Status::Reviewed,
+            })
+            .collect();
+        let mut effects = self.decide(changes);
+        effects.extend(self.open_confirm(patients, false));
+        effects
+    }
+
+    fn can_write(&mut self) -> bool {
+        if !self.scan.finished {
+            self.note("wait for the scan to finish before writing");
+            false
+        } else if self.writing {
+            self.note("a write is already running");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn open_confirm(&mut self, patients: Vec<String>, all_reviewed: bool) -> Vec<Effect> {
+        if !self.can_write() {
+            return vec![];
+        }
+        let who = match patients.as_slice() {
+            [one] => {
+                let plan = self.plan.as_deref();
+                let code = plan.and_then(|p| p.code(one)).unwrap_or("…");
+                let new = if plan.is_some_and(|p| p.is_new(one)) {
+                    " (new)"
+                } else {
+                    ""
+                };
+                format!("patient {} → {code}{new}", label(one))
+            }
+            many => format!("{} reviewed patients", many.len()),
+        };
+        self.dialog = Some(Dialog::Confirm(Box::new(Confirm {
+            patients,
+            who,
+            all_reviewed,
+            out: self.out.clone(),
+            profile: self.profile.clone(),
+            generation: 0,
+            facts: None,
+            yes: false,
+        })));
+        self.confirm_request()
+    }
+
+    pub(super) fn start_write(&mut self, patients: Vec<String>, recode: bool) -> Vec<Effect> {
+        let Some(mut planner) = self.plan.clone() else {
+            return vec![];
+        };
+        let approved = patients
+            .iter()
+            .map(|p| Change::Status {
+                patient: p.clone(),
+                status: Status::Approved,
+            })
+            .collect();
+        let mut effects = self.decide(approved);
+        self.writing = true;
+        self.dialog = Some(Dialog::Writing(Writing::new(
+            patients.iter().map(|p| label(p)).collect(),
+            self.out.clone(),
+        )));
+        // The confirmation said which patients look like dams output already: yes codes them.
+        if recode {
+            Arc::make_mut(&mut planner).recode = true;
+        }
+        effects.push(Effect::Write(WriteJob {
+            index: self.index.clone(),
+            planner,
+            patients: patients.into_iter().collect::<BTreeSet<String>>(),
+        }));
+        effects
+    }
+
+    /// The patients of the running write (all approved ones, if the dialog was lost).
+    fn written_patients(&self) -> Vec<String> {
+        self.index
+            .patients
+            .iter()
+            .filter(|p| self.ws.status(&p.patient_id) == Status::Approved)
+            .map(|p| p.patient_id.clone())
+            .collect()
+    }
+
+    pub(super) fn on_written(&mut self, result: Result<ApplyReport, String>, at: &str) -> Vec<Effect> {
+        self.writing = false;
+        let quitting = matches!(&self.dialog, Some(Dialog::Writing(w)) if w.quitting);
+        let patients = self.written_patients();
+        let (changes, report) = match result {
+            Err(e) => (
+                patients
+                    .iter()
+                    .map(|p| Change::Status {
+                        patient: p.clone(),
+                        status: Status::Failed,
+                    })
+                    .collect(),
+                Report::new("Nothing was written".into(), vec![(Tone::Error, e)]),
+            ),
+            Ok(r) => self.outcome(&patients, &r, at),
+        };
+        let mut effects = self.decide(changes);
+        if quitting {
+            effects.push(Effect::Quit);
+            return effects;
+        }
+        // New codes are in the key store now: plan again (they are no longer "new").
+        effects.extend(self.request_plan(Step::Plan, true));
+        self.dialog = Some(Dialog::Result(report));
+        self.select_next_pending();
+        effects
+    }
+
+    /// What a finished write means for each patient, and the report to show.
+    fn outcome(&self, patients: &[String], r: &ApplyReport, at: &str) -> (Vec<Change>, Report) {
+        let mut lines = Vec::new();
+        let mut changes = Vec::new();
+        for p in patients {
+            let Some(patient) = self.index.patient(p) else { continue };
+            let failed: Vec<_> = r
+                .failed
+                .iter()
+                .filter(|f| patient.instances().any(|i| i.path == f.path))
+                .collect();
+            let status = match (r.cancelled, failed.is_empty()) {
+                (true, _) if r.written == 0 => Status::Reviewed,
+                (true, _) => Status::PartlyWritten,
+                (false, true) => Status::Written,
+                (false, false) => Status::Failed,
+            };
+            for f in failed {
+                lines.push((Tone::Error, format!("{}: {}", f.path.display(), f.reason)));
+            }
+            changes.push(match status {
+                Status::Written | Status::PartlyWritten => Change::Written {
+                    patient: p.clone(),
+                    status,
+                    at: at.to_string(),
+                    to: self.out.clone(),
+                },
+                _ => Change::Status {
+                    patient: p.clone(),
+                    status,
+                },
+            });
+        }
+        let out: PathBuf = self.out.clone();
+        let headline = if r.cancelled && r.written == 0 {
+            "Cancelled: nothing was written".to_string()
+        } else if r.cancelled {
+            format!(
+                "Cancelled: {} files were written, the rest not (partly written; write again to finish)",
+                r.written
+            )
+        } else if r.failed.is_empty() {
+            format!("Written: {} files to {}", r.written, out.display())
+        } else {
+            format!("{} files written, {} failed", r.written, r.failed.len())
+        };
+        if r.key_entries_created > 0 {
+            lines.insert(
+                0,
+                (
+                    Tone::Plain,
+                    format!("{} new code(s) added to the key store", r.key_entries_created),
+                ),
+            );
+        }
+        (changes, Report::new(headline, lines))
+    }
+
+    fn select_next_pending(&mut self) {
+        let next = self.browser.rows.iter().position(|r| {
+            matches!(&r.node, Node::Patient(p)
+                if matches!(shown_status(&self.ws, p, &self.out), Status::Pending | Status::Reviewed))
+        });
+        if let Some(i) = next {
+            self.browser.selected = i;
+            let page = self.browser_page();
+            self.browser.clamp(page);
+        }
+    }
+}

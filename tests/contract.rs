@@ -1,0 +1,342 @@
+//! The command line keeps its word: JSON matches the schemas in assets/schemas/ (every
+//! documented array present, empty when empty), exit codes follow the README's table, a
+//! closed pipe is no error, a typo gets a suggestion and creates nothing, and Ctrl-C in a
+//! terminal stops apply and verify within a second with nothing partial left.
+
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/schemas/{name}.schema.json"));
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&value).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn valid(name: &str, out: &std::process::Output) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let errors: Vec<String> = schema(name)
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .take(10)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} --json does not match its schema:\n{}",
+        errors.join("\n")
+    );
+    v
+}
+
+struct Ws {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    data: PathBuf,
+}
+
+impl Ws {
+    fn new() -> Ws {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().to_path_buf();
+        Ws {
+            data: base.join("data"),
+            base,
+            _tmp: tmp,
+        }
+    }
+
+    fn run(&self, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        dams(&self.data).args(args).output().unwrap()
+    }
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+/// Every JSON report of every command, on the demo (masks, SEG, XML, a truncated file) and on
+/// real files without a PatientID, matches its schema.
+#[test]
+fn json_matches_the_schemas() {
+    let ws = Ws::new();
+    let demo = ws.base.join("demo");
+    let input = dams::demo::make_workspace(&demo).unwrap();
+    stage(
+        &input,
+        &[
+            ("pydicom/reportsi.dcm", "extra/reportsi.dcm"),
+            ("pydicom/priv_SQ.dcm", "extra/mixed/priv_SQ.dcm"),
+            ("pydicom/MR_small.dcm", "extra/mixed/MR_small.dcm"),
+            ("pydicom/rtplan.dcm", "extra/mixed/rtplan.dcm"),
+        ],
+    );
+    std::fs::write(input.join("extra/notes.txt"), "not DICOM").unwrap();
+    let out = ws.base.join("out");
+    let i = input.as_os_str();
+    valid("scan", &ws.run(&[os("scan"), i, os("--json")]));
+    let plan = valid("plan", &ws.run(&[os("plan"), i, os("--json")]));
+    assert!(plan["patients"][0]["xml"].is_array());
+    valid("map", &ws.run(&[os("map"), i, os("--json")]));
+    valid("xml", &ws.run(&[os("xml"), i, os("--json")]));
+    valid("assign", &ws.run(&[os("assign"), i, os("--json")]));
+    let applied = valid(
+        "apply",
+        &ws.run(&[os("apply"), i, os("--out"), out.as_os_str(), os("--yes"), os("--json")]),
+    );
+    assert!(applied["failed"].is_array() && applied["unplaced"].is_array());
+    valid(
+        "verify",
+        &ws.run(&[os("verify"), out.as_os_str(), os("--against"), i, os("--json")]),
+    );
+    let basic = ws.base.join("basic");
+    valid(
+        "plan",
+        &ws.run(&[os("plan"), i, os("--json"), os("--profile"), os("basic")]),
+    );
+    valid(
+        "apply",
+        &ws.run(&[
+            os("apply"),
+            i,
+            os("--out"),
+            basic.as_os_str(),
+            os("--yes"),
+            os("--json"),
+            os("--profile"),
+            os("basic"),
+        ]),
+    );
+}
+
+/// The exit-code table: 0 done, 1 needs attention, 2 usage error or nothing done.
+#[test]
+fn exit_codes_follow_the_table() {
+    let ws = Ws::new();
+    let clean = ws.base.join("clean");
+    stage(&clean, &[("pydicom/CT_small.dcm", "a/CT_small.dcm")]);
+    std::fs::write(clean.join("a/notes.txt"), "a stray text file").unwrap();
+    let code = |o: std::process::Output| o.status.code();
+    // A stray non-DICOM file is skipped, not a failure.
+    let out = ws.base.join("out");
+    let o = ws.run(&[
+        os("apply"),
+        clean.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        os("--yes"),
+    ]);
+    assert_eq!(code(o), Some(0));
+    // A damaged DICOM file is not written: attention.
+    let damaged = ws.base.join("damaged");
+    stage(
+        &damaged,
+        &[
+            ("pydicom/CT_small.dcm", "CT_small.dcm"),
+            ("pydicom/MR_truncated.dcm", "MR_truncated.dcm"),
+        ],
+    );
+    let out2 = ws.base.join("out2");
+    let o = ws.run(&[
+        os("apply"),
+        damaged.as_os_str(),
+        os("--out"),
+        out2.as_os_str(),
+        os("--yes"),
+    ]);
+    assert_eq!(code(o), Some(1));
+    // Listing commands exit 0 whatever they list.
+    assert_eq!(code(ws.run(&[os("scan"), damaged.as_os_str()])), Some(0));
+    assert_eq!(code(ws.run(&[os("plan"), damaged.as_os_str()])), Some(0));
+    let mixed = ws.base.join("mixed");
+    stage(&mixed, &[("pydicom/CT_small.dcm", "p/CT_small.dcm")]);
+    std::fs::write(mixed.join("orphan.xml"), "<?xml version=\"1.0\"?><r>nothing</r>").unwrap();
+    std::fs::create_dir_all(mixed.join("q")).unwrap();
+    std::fs::copy(fixture("pydicom/MR_small.dcm"), mixed.join("q/MR_small.dcm")).unwrap();
+    assert_eq!(code(ws.run(&[os("xml"), mixed.as_os_str()])), Some(0));
+    // A mask without a sure source: map says so with 1.
+    let mapping = fixture("mapping");
+    assert_eq!(code(ws.run(&[os("map"), mapping.as_os_str()])), Some(1));
+    // Usage errors and nothing done: 2.
+    assert_eq!(
+        code(ws.run(&[os("apply"), clean.as_os_str()])),
+        Some(2),
+        "--out missing"
+    );
+    assert_eq!(code(ws.run(&[os("plan"), os("/nonexistent/folder")])), Some(2));
+    assert_eq!(code(ws.run(&[os("profile"), os("show"), os("nope")])), Some(2));
+    assert_eq!(code(ws.run(&[os("key"), os("lookup"), os("P9999")])), Some(1));
+}
+
+/// A mistyped command is reported as such, and nothing (no key store, no data folder) is
+/// created for it; options that mean nothing for a command are refused.
+#[test]
+fn a_typo_gets_a_suggestion_and_creates_nothing() {
+    let ws = Ws::new();
+    let o = ws.run(&[os("scna")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Did you mean `dams scan`?"), "{err}");
+    assert!(!ws.data.exists(), "nothing was created");
+    let o = ws.run(&[os("--profile"), os("basic"), os("profile"), os("list")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mean nothing"));
+    let o = ws.run(&[os("apply"), os("--help")]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("required unless --in-place"));
+}
+
+/// `key export -o FILE` does not replace an existing file unless told to.
+#[test]
+fn key_export_does_not_overwrite() {
+    let ws = Ws::new();
+    let target = ws.base.join("key.csv");
+    std::fs::write(&target, "precious").unwrap();
+    let o = ws.run(&[os("key"), os("export"), os("-o"), target.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    let o = ws.run(&[os("key"), os("export"), os("-o"), target.as_os_str(), os("--force")]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `dams plan … | head`: the reader stops, dams ends quietly with 0.
+#[test]
+fn a_closed_pipe_is_no_error() {
+    let ws = Ws::new();
+    let input = ws.base.join("in");
+    dams::demo::make_corpus(&input, 400, 16, 16).unwrap();
+    let mut child = dams(&ws.data)
+        .args([os("plan"), input.as_os_str(), os("--files")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+}
+
+/// Runs dams in a pseudo-terminal, presses Ctrl-C once `ready` holds for what the screen
+/// shows so far, and returns its exit code and how long it took to stop.
+fn ctrl_c_in_a_terminal(data: &Path, args: &[&std::ffi::OsStr], ready: impl Fn(&str) -> bool) -> (u32, Duration) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_dams"));
+    cmd.args(args);
+    cmd.env("DAMS_DATA_DIR", data);
+    cmd.env_remove("DAMS_KEY");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shown = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut writer = pty.master.take_writer().unwrap();
+    let started = Instant::now();
+    while !ready(&String::from_utf8_lossy(&screen.lock().unwrap())) {
+        assert!(started.elapsed() < Duration::from_secs(60), "never got ready");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("finished before Ctrl-C could be pressed: {status:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::io::Write::write_all(&mut writer, b"\x03").unwrap();
+    let pressed = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return (status.exit_code(), pressed.elapsed());
+        }
+        assert!(pressed.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Ctrl-C during apply and during verify: each stops within a second, exits 130, leaves no
+/// partial or temporary file, and a rerun finishes the job.
+#[test]
+fn ctrl_c_stops_apply_and_verify() {
+    let ws = Ws::new();
+    let input = ws.base.join("in");
+    dams::demo::make_corpus(&input, 2500, 32, 32).unwrap();
+    let out = ws.base.join("out");
+    let files_in = |dir: &Path| {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .count()
+    };
+    let (code, took) = ctrl_c_in_a_terminal(
+        &ws.data,
+        &[
+            os("apply"),
+            input.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--yes"),
+        ],
+        |_| out.is_dir() && files_in(&out) > 50,
+    );
+    assert_eq!(code, 130);
+    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
+    let written = tree(&out);
+    assert!(written.len() < 2500, "it stopped early: {} files", written.len());
+    for (rel, _) in &written {
+        assert!(
+            !rel.to_string_lossy().contains(".dams-tmp"),
+            "temporary file left: {rel:?}"
+        );
+        dams::dicom::parse::parse_file(&out.join(rel)).unwrap_or_else(|e| panic!("{rel:?} is partial: {e}"));
+    }
+    let o = dams(&ws.data)
+        .args([
+            os("apply"),
+            input.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--yes"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (code, took) = ctrl_c_in_a_terminal(
+        &ws.data,
+        &[os("verify"), out.as_os_str(), os("--against"), input.as_os_str()],
+        // The progress bar of the check itself is on the screen.
+        |screen| screen.contains("verify ["),
+    );
+    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
+    assert_eq!(code, 130, "a verify that was stopped is never a clean bill");
+}

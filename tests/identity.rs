@@ -1,0 +1,351 @@
+//! Patient identity: no file ever carries another patient's code, every code written is in the
+//! key first, files without a PatientID are placed honestly (and can be assigned by hand), and
+//! dams' own output is recognised before it is coded again.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use common::*;
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    tree(dir)
+        .into_iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// An XML file that names two patients, assigned by hand to one, is written with the other's
+/// code too: that code is in the key before the file is written (even though only the first
+/// patient is written), and a later run on another folder never gives it to someone else.
+#[test]
+fn every_code_written_is_in_the_key_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, key_path) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("key.json"),
+    );
+    stage(
+        &input,
+        &[
+            ("pydicom/CT_small.dcm", "a/CT_small.dcm"),
+            ("pydicom/MR_small.dcm", "b/MR_small.dcm"),
+        ],
+    );
+    std::fs::write(
+        input.join("a/notes.xml"),
+        "<?xml version=\"1.0\"?>\n<notes><patient id=\"1CT1\"/><text>compare prior of 4MR1</text></notes>\n",
+    )
+    .unwrap();
+    let index = scan_lib(&input);
+    let profile = dams::config::Profile::resolve(None, &[]).unwrap();
+    let mut key = dams::key::KeyStore::open(&key_path).unwrap();
+    let mut ws = dams::review::Workspace::default();
+    ws.xml_assignments
+        .insert(PathBuf::from("a/notes.xml"), "1CT1".to_string());
+    let prepared = dams::plan::prepare(&index, profile, &key, &ws);
+    let mr_code = prepared.planner.code("4MR1").unwrap().to_string();
+    let only = ["1CT1".to_string()].into();
+    let report = dams::apply::apply(
+        &index,
+        &prepared.planner,
+        &mut key,
+        &dams::apply::Target::Folder(out.clone()),
+        Some(&only),
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(report.xml_written, 1, "{:?}", report.failed);
+    let xml_out = tree(&out)
+        .into_iter()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "xml"))
+        .unwrap();
+    let text = String::from_utf8(xml_out.1).unwrap();
+    assert!(text.contains(&format!("prior of {mr_code}")), "{text}");
+    assert!(
+        !names(&out).iter().any(|n| n.contains("MR_small")),
+        "only 1CT1 was written"
+    );
+    let key = dams::key::KeyStore::open(&key_path).unwrap();
+    assert_eq!(
+        key.code_for("4MR1"),
+        Some(mr_code.as_str()),
+        "the code written is in the key"
+    );
+
+    // Another folder, another patient: a new code, never the one written for 4MR1.
+    let other = tmp.path().join("other");
+    stage(&other, &[("pydicom/rtplan.dcm", "rtplan.dcm")]);
+    let index = scan_lib(&other);
+    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &key);
+    let code = planner.code("id00001").unwrap();
+    assert_ne!(code, mr_code);
+    assert!(key.entry_by_code(code).is_none(), "a fresh code");
+}
+
+/// Folder and file names are rewritten only with identifiers of the patient whose files they
+/// hold, and only those specific enough: another patient's short name component (`MR1` in
+/// `CompressedSamples^MR1`) never turns a folder into that patient's code, and a folder that
+/// holds several patients' files keeps its name, with a warning in the plan.
+#[test]
+fn paths_carry_only_their_own_patients_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    stage(
+        &input,
+        &[
+            // MR_small: PatientID 4MR1, PatientName CompressedSamples^MR1.
+            ("pydicom/MR_small.dcm", "4MR1/MR_small.dcm"),
+            // CT_small (1CT1) in a series folder that happens to be called MR1.
+            ("pydicom/CT_small.dcm", "98892003/MR1/CT_small.dcm"),
+            // Both patients in one folder named after one of them.
+            ("pydicom/CT_small.dcm", "CompressedSamples/ct.dcm"),
+            ("pydicom/MR_small.dcm", "CompressedSamples/mr.dcm"),
+        ],
+    );
+    let plan = dams(&data).arg("plan").arg(&input).arg("--json").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan = json_of(&plan);
+    let code = |pid: &str| -> String {
+        plan["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["patient_id"] == pid)
+            .unwrap()["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (mr, ct) = (code("4MR1"), code("1CT1"));
+    let dests: Vec<(String, String)> = plan["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["files"].as_array().unwrap().iter())
+        .map(|f| {
+            (
+                f["source"].as_str().unwrap().to_string(),
+                f["dest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let dest = |src: &str| dests.iter().find(|(s, _)| s == src).unwrap().1.clone();
+    assert_eq!(
+        dest("4MR1/MR_small.dcm"),
+        format!("{mr}/MR_small.dcm"),
+        "its own folder"
+    );
+    assert_eq!(
+        dest("98892003/MR1/CT_small.dcm"),
+        "98892003/MR1/CT_small.dcm",
+        "MR1 is not 1CT1's identifier, and too generic to be 4MR1's"
+    );
+    assert_eq!(dest("CompressedSamples/ct.dcm"), "CompressedSamples/ct.dcm");
+    assert_eq!(dest("CompressedSamples/mr.dcm"), "CompressedSamples/mr.dcm");
+    let warnings = plan.to_string();
+    assert!(
+        warnings.contains("holds several patients' files: its name is kept"),
+        "{warnings}"
+    );
+    assert!(!dests.iter().any(|(s, d)| s.starts_with("98892003") && d.contains(&mr)));
+    assert_ne!(mr, ct);
+
+    let applied = dams(&data)
+        .args([
+            "apply".as_ref(),
+            input.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--yes".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let written = names(&out);
+    assert!(written.contains(&format!("{mr}/MR_small.dcm")), "{written:?}");
+    assert!(
+        written.contains(&"98892003/MR1/CT_small.dcm".to_string()),
+        "{written:?}"
+    );
+}
+
+/// Files without a PatientID through the command line: a file nothing places is listed (not
+/// written, exit 1), `dams assign` gives it to a patient (kept in the review state), and the
+/// next apply writes it with that patient's code. A file with a PatientID of its own is not
+/// reassigned.
+#[test]
+fn unplaced_files_are_listed_and_assigned_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    stage(
+        &input,
+        &[
+            ("pydicom/MR_small.dcm", "mixed/MR_small.dcm"),
+            ("pydicom/rtplan.dcm", "mixed/rtplan.dcm"),
+            ("pydicom/priv_SQ.dcm", "mixed/priv_SQ.dcm"),
+            ("identity/CT_small_doe_jane.dcm", "mixed/doe.dcm"),
+        ],
+    );
+    let apply = |extra: &[&str]| {
+        let mut c = dams(&data);
+        c.args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+        c.args(["--yes", "--json"]).args(extra);
+        c.output().unwrap()
+    };
+    let first = apply(&[]);
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let report = json_of(&first);
+    assert_eq!(report["unplaced"][0]["path"], "mixed/priv_SQ.dcm", "{report:#}");
+    assert!(!out.join("mixed/priv_SQ.dcm").exists());
+    // DOE^JANE, without an ID, is written as a patient of her own.
+    assert_eq!(report["written"], 3, "{report:#}");
+
+    let listed = dams(&data).arg("assign").arg(&input).output().unwrap();
+    assert!(listed.status.success());
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("patient unknown") && text.contains("mixed/priv_SQ.dcm"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mixed/doe.dcm") && text.contains("(no PatientID) DOE^JANE"),
+        "{text}"
+    );
+
+    let refused = dams(&data)
+        .arg("assign")
+        .arg(&input)
+        .arg("mixed/MR_small.dcm=id00001")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PatientID of their own"));
+
+    let assigned = dams(&data)
+        .arg("assign")
+        .arg(&input)
+        .arg("mixed/priv_SQ.dcm=4MR1")
+        .output()
+        .unwrap();
+    assert!(
+        assigned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assigned.stderr)
+    );
+    let second = apply(&[]);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    let key = dams::key::KeyStore::open(&data.join("key.json")).unwrap();
+    let mr = key.code_for("4MR1").unwrap();
+    let (_, obj) = read_dicom_rs(&out.join("mixed/priv_SQ.dcm"));
+    let pid = obj
+        .element(dicom_core::Tag(0x0010, 0x0020))
+        .ok()
+        .and_then(|e| e.to_str().ok().map(|s| s.trim_end_matches(['\0', ' ']).to_string()));
+    // priv_SQ has no patient module: nothing to code in it, but it is written as 4MR1's.
+    assert!(pid.is_none() || pid.as_deref() == Some(mr), "{pid:?}");
+    let plan = json_of(&dams(&data).arg("plan").arg(&input).arg("--json").output().unwrap());
+    let of_mr = plan["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["patient_id"] == "4MR1")
+        .unwrap();
+    assert!(of_mr["files"].to_string().contains("mixed/priv_SQ.dcm"));
+    assert!(of_mr["files"].to_string().contains("assigned by hand"));
+}
+
+/// dams' own output given to dams again is recognised: the plan says so, and apply refuses to
+/// give codes to codes unless told to (`--recode`).
+#[test]
+fn own_output_is_recognised_before_it_is_coded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, again, data) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("again"),
+        tmp.path().join("data"),
+    );
+    stage(&input, &[("pydicom/CT_small.dcm", "ct/CT_small.dcm")]);
+    let run = |args: &[&std::ffi::OsStr]| dams(&data).args(args).output().unwrap();
+    let first = run(&[
+        "apply".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--yes".as_ref(),
+    ]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+
+    let plan = run(&["plan".as_ref(), out.as_os_str()]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("looks like dams output already"), "{text}");
+    assert!(text.contains("its PatientID is a code of the key store"), "{text}");
+
+    let refused = run(&[
+        "apply".as_ref(),
+        out.as_os_str(),
+        "--out".as_ref(),
+        again.as_os_str(),
+        "--yes".as_ref(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--recode"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(names(&again).is_empty(), "nothing written");
+
+    let recoded = run(&[
+        "apply".as_ref(),
+        out.as_os_str(),
+        "--out".as_ref(),
+        again.as_os_str(),
+        "--yes".as_ref(),
+        "--recode".as_ref(),
+    ]);
+    assert!(recoded.status.success(), "{}", String::from_utf8_lossy(&recoded.stderr));
+    assert_eq!(names(&again).len(), 1);
+
+    // Under the Basic Profile the files say so themselves (PatientIdentityRemoved, method).
+    let basic = tmp.path().join("basic");
+    let made = run(&[
+        "apply".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        basic.as_os_str(),
+        "--yes".as_ref(),
+        "--profile".as_ref(),
+        "basic".as_ref(),
+    ]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let fresh = tmp.path().join("fresh-data");
+    let scan = dams(&fresh).arg("scan").arg(&basic).output().unwrap();
+    assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output]"));
+}
