@@ -52,7 +52,7 @@ fn every_code_written_is_in_the_key_first() {
     )
     .unwrap();
     let index = scan_lib(&input);
-    let profile = dams::config::Profile::resolve(None, &[]).unwrap();
+    let profile = dams::profile::Profile::resolve(None, &[]).unwrap();
     let mut key = dams::key::KeyStore::open(&key_path).unwrap();
     let mut ws = dams::review::Workspace::default();
     ws.xml_assignments
@@ -92,7 +92,7 @@ fn every_code_written_is_in_the_key_first() {
     let other = tmp.path().join("other");
     stage(&other, &[("pydicom/rtplan.dcm", "rtplan.dcm")]);
     let index = scan_lib(&other);
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &key);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
     let code = planner.code("id00001").unwrap();
     assert_ne!(code, mr_code);
     assert!(key.entry_by_code(code).is_none(), "a fresh code");
