@@ -199,10 +199,9 @@ fn make_out_dir(out_root: &Path, dir: &Path, changed: &Mutex<BTreeSet<PathBuf>>)
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error(
-        "the key store {} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared",
-        .0.display()
+        "the key store {0} is inside the folder being replaced in place; it holds the original identifiers and must stay out of what is shared"
     )]
-    KeyInsideInPlace(PathBuf),
+    KeyInsideInPlace(String),
     #[error("the output folder is the input folder; to replace the inputs, use --in-place")]
     OutIsInput,
     #[error("the output folder {} is inside the input folder; choose a folder outside it", .0.display())]
@@ -210,10 +209,9 @@ pub enum Refusal {
     #[error("the input folder is inside the output folder {}; choose another output folder", .0.display())]
     InputInsideOut(PathBuf),
     #[error(
-        "the key store {} is inside the output folder; it holds the original identifiers and must stay out of what is shared",
-        .0.display()
+        "the key store {0} is inside the output folder; it holds the original identifiers and must stay out of what is shared"
     )]
-    KeyInsideOut(PathBuf),
+    KeyInsideOut(String),
     #[error("the output folder {} cannot be written: {reason}", .path.display())]
     NotWritable { path: PathBuf, reason: String },
     #[error(
@@ -223,17 +221,18 @@ pub enum Refusal {
 }
 
 /// Checks that the output folder and the key store are where they may be.
-pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(), ApplyError> {
+pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) -> Result<(), ApplyError> {
+    // A key store on a database server is in no folder.
+    let key_in = |dir: &Path| key.file().is_some_and(|k| canonical_future(k).starts_with(dir));
     let Target::Folder(out) = target else {
         // In place, the input folder is what will be shared: the key must not be in it.
-        if canonical_future(key_path).starts_with(canonical(root)) {
-            return Err(Refusal::KeyInsideInPlace(key_path.to_path_buf()).into());
+        if key_in(&canonical(root)) {
+            return Err(Refusal::KeyInsideInPlace(key.to_string()).into());
         }
         return Ok(());
     };
     let root_c = canonical(root);
     let out_c = canonical_future(out);
-    let key_c = canonical_future(key_path);
     if out_c == root_c {
         return Err(Refusal::OutIsInput.into());
     }
@@ -243,8 +242,8 @@ pub fn check_target(root: &Path, target: &Target, key_path: &Path) -> Result<(),
     if root_c.starts_with(&out_c) {
         return Err(Refusal::InputInsideOut(out.to_path_buf()).into());
     }
-    if key_c.starts_with(&out_c) {
-        return Err(Refusal::KeyInsideOut(key_path.to_path_buf()).into());
+    if key_in(&out_c) {
+        return Err(Refusal::KeyInsideOut(key.to_string()).into());
     }
     check_writable(out)
 }
@@ -333,7 +332,7 @@ pub fn apply(
     progress: Progress,
     cancel: &AtomicBool,
 ) -> Result<ApplyReport, ApplyError> {
-    check_target(&index.root, target, key.path())?;
+    check_target(&index.root, target, key.location())?;
     let patients: Vec<&Patient> = index
         .patients
         .iter()

@@ -446,16 +446,34 @@ pub fn make_corpus(dir: &Path, n: usize, rows: u16, cols: u16) -> io::Result<()>
 
 /// `n` CT slices over patients of `per_patient` slices each.
 pub fn make_cohort(dir: &Path, n: usize, per_patient: usize, rows: u16, cols: u16) -> io::Result<()> {
+    make_cohort_named(dir, "BENCH", n, per_patient, rows, cols)
+}
+
+/// [`make_cohort`] with PatientIDs `<prefix>-0000`…, so that several cohorts hold different
+/// patients (the `BENCH` cohort is `make_cohort`'s).
+pub fn make_cohort_named(
+    dir: &Path,
+    prefix: &str,
+    n: usize,
+    per_patient: usize,
+    rows: u16,
+    cols: u16,
+) -> io::Result<()> {
     let per_patient = per_patient.max(1);
     let patients = n.div_ceil(per_patient);
+    let (name, seed) = if prefix == "BENCH" {
+        ("Bench".to_string(), "bench".to_string())
+    } else {
+        (format!("Cohort{prefix}"), format!("cohort-{prefix}"))
+    };
     (0..patients).into_par_iter().try_for_each(|p| {
         let patient = FakePatient {
-            id: format!("BENCH-{p:04}"),
-            name: format!("Bench^Patient{p}"),
+            id: format!("{prefix}-{p:04}"),
+            name: format!("{name}^Patient{p}"),
             birth_date: "19700101".into(),
         };
         let count = per_patient.min(n - p * per_patient);
-        let slices = ct_series(&format!("bench/{p}"), count, rows, cols, "CT", 1);
+        let slices = ct_series(&format!("{seed}/{p}"), count, rows, cols, "CT", 1);
         slices
             .par_iter()
             .enumerate()

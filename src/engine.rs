@@ -46,9 +46,9 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over a key store (opened by the caller: it decides whether a missing store
-    /// may be created) and the review state kept beside it.
+    /// may be created) and the review state kept in it.
     pub fn new(key: KeyStore, profile: Profile, cancel: Cancel) -> Result<Engine, EngineError> {
-        let review = ReviewState::open_beside(key.path())?;
+        let review = ReviewState::open(&key)?;
         Ok(Engine {
             profile,
             key,
@@ -80,9 +80,10 @@ impl Engine {
         &self.cancel
     }
 
-    /// The decisions made in review for an input folder.
-    pub fn workspace(&self, root: &Path) -> Workspace {
-        self.review.workspace(root)
+    /// The decisions made in review for an input folder. Patients are named in the store by
+    /// keyed hashes: those of `index` (when given) are named by their keys again.
+    pub fn workspace(&self, root: &Path) -> Result<Workspace, EngineError> {
+        Ok(self.review.workspace(root)?)
     }
 
     /// Changes and saves the decisions for an input folder.
@@ -100,8 +101,10 @@ impl Engine {
     /// the tree, say).
     pub fn scan(&self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {
         let mut index = crate::scan::scan(root, &ScanOptions { exclude }, progress, self.cancel.flag())?;
-        let ws = self.workspace(root);
+        let mut ws = self.workspace(root)?;
         if !ws.file_assignments.is_empty() {
+            // The patients files may be assigned to are those of the automatic placement.
+            ws.resolve(index.patients.iter().map(|p| p.patient_id.as_str()));
             index.place_orphans(&ws.file_assignments);
         }
         crate::xml::assign_all(&mut index);
@@ -123,8 +126,38 @@ impl Engine {
 
     /// Everything planning needs for this Index: codes (existing or proposed), links with
     /// the manual ones in force, repairs, XML owners, with the review decisions of its folder.
-    pub fn prepare(&self, index: &Index) -> Prepared {
-        self.prepare_with(index, &self.workspace(&index.root))
+    pub fn prepare(&self, index: &Index) -> Result<Prepared, EngineError> {
+        Ok(self.prepare_with(index, &self.workspace(&index.root)?))
+    }
+
+    /// Records the new codes of `prepared` in the key store, in one transaction, before
+    /// anything is written. When another process sharing the key gave out some of the
+    /// proposed codes meanwhile, the plan is made again with the codes the key holds now
+    /// (up to 20 times), so `prepared` afterwards carries the codes that will be written.
+    /// Returns how many codes were added.
+    pub fn commit_codes(&mut self, index: &Index, prepared: &mut Prepared) -> Result<usize, EngineError> {
+        let recode = prepared.planner.recode;
+        let mut attempt = 1;
+        loop {
+            let new: Vec<_> = prepared
+                .planner
+                .new_entries
+                .iter()
+                .filter(|e| self.key.code_for(&e.patient_id).is_none())
+                .cloned()
+                .collect();
+            match self.key.commit(&new) {
+                Ok(()) => return Ok(new.len()),
+                Err(e) if e.is_changed() && attempt < 20 => {
+                    attempt += 1;
+                    tracing::info!(attempt, "the key store changed meanwhile; planning again");
+                    self.key.refresh()?;
+                    *prepared = self.prepare(index)?;
+                    prepared.planner.recode = recode;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// [`Engine::prepare`] with decisions that are not saved (yet).
@@ -156,8 +189,28 @@ impl Engine {
         crate::plan::build(index, &prepared.planner, progress, self.cancel.flag()).ok_or(EngineError::Cancelled)
     }
 
+    /// Gives codes to these patients (those the key does not know yet), in one transaction,
+    /// proposing again when another process gave out codes meanwhile. Returns how many were
+    /// added.
+    pub fn allocate(&mut self, patients: &[crate::key::Candidate]) -> Result<usize, EngineError> {
+        let mut attempt = 1;
+        loop {
+            let new = self.key.propose(patients);
+            match self.key.commit(&new) {
+                Ok(()) => return Ok(new.len()),
+                Err(e) if e.is_changed() && attempt < 20 => {
+                    attempt += 1;
+                    self.key.refresh()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Writes the plan of every patient (or of those in `only`) to `target`. Every code the
-    /// output may carry is recorded in the key store before the first file is written.
+    /// output may carry is recorded in the key store before the first file is written (call
+    /// [`Engine::commit_codes`] first to plan again instead of failing when another process
+    /// took a proposed code meanwhile).
     pub fn apply(
         &mut self,
         index: &Index,

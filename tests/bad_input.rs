@@ -63,9 +63,12 @@ fn bad_files_are_reported_and_the_batch_goes_on() {
     let as_root = is_root();
     let data = base.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    for d in [base, &data, &input, &input.join("good"), &input.join("bad")] {
+    for d in [base, &input, &input.join("good"), &input.join("bad")] {
         chmod(d, 0o777);
     }
+    // The key's folder: writable by the user dams runs as, but (sticky, like /tmp) no one can
+    // replace another's files in it; a plainly world-writable one is refused.
+    chmod(&data, 0o1777);
     for f in [
         "good/CT_small.dcm",
         "good/MR_small.dcm",
@@ -194,7 +197,7 @@ fn file_changed_after_scan_is_refused() {
     bytes.extend_from_slice(&[0, 0]);
     std::fs::write(input.join("a/CT_small.dcm"), bytes).unwrap();
     let mut engine = common::engine(&tmp.path().join("key.json"), None);
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let out = tmp.path().join("out");
     let report = engine
         .apply(

@@ -28,7 +28,7 @@ fn workspace() -> Ws {
             ("pydicom/MR_truncated.dcm", "PAT_MR/MR_truncated.dcm"),
         ],
     );
-    let key = base.join("state/key.json");
+    let key = base.join("state/key.db");
     Ws {
         _tmp: tmp,
         base,
@@ -129,7 +129,7 @@ fn output_and_key_must_stay_outside() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(!out.join("key.json").exists());
+    assert!(!out.join("key.json").exists() && !out.join("key.db").exists());
 }
 
 #[test]
@@ -162,7 +162,13 @@ fn in_place_replaces_inputs_with_what_apply_would_write() {
 fn verify_exit_codes() {
     let ws = workspace();
     let out = ws.base.join("out");
-    run(&ws, &["apply", "--yes", s(&ws.input), "--out", s(&out)]);
+    let o = run(&ws, &["apply", "--yes", "--json", s(&ws.input), "--out", s(&out)]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Two patients, coded for the first time (committed before the write).
+    assert_eq!(r["key_entries_created"], 2, "{r:#}");
+    let o = run(&ws, &["apply", "--yes", "--json", s(&ws.input), "--out", s(&out)]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["key_entries_created"], 0, "{r:#}");
     // These public files keep PatientID in StudyID: verify reports it (exit 1), by kind.
     let o = run(&ws, &["verify", s(&out), "--against", s(&ws.input), "--json"]);
     assert_eq!(o.status.code(), Some(1));
@@ -254,7 +260,7 @@ fn key_import_export_lookup() {
     let o = run(&ws, &["key", "export", "--csv"]);
     let csv = String::from_utf8_lossy(&o.stdout);
     assert!(
-        csv.starts_with("code,patient_id,patient_name,birth_date,source,added\n"),
+        csv.starts_with("code,patient_id,patient_name,birth_date,source,added,patient_key\n"),
         "{csv}"
     );
     assert!(csv.contains("P0001,4MR1,CompressedSamples^MR1,"), "{csv}");
@@ -328,7 +334,7 @@ fn the_demo_runs() {
     );
     assert!(!text.contains("cancelled"), "{text}");
     assert!(
-        !tmp.path().join("data/key.json").exists(),
+        !tmp.path().join("data/key.db").exists(),
         "the demo never touches the real key store"
     );
 }

@@ -111,7 +111,7 @@ fn sigkill_during_apply_loses_nothing() {
 
     // One key secret for every run (repaired masks get UIDs derived from it), with no codes
     // yet, and a review state holding a manual link that changes the output.
-    let template = base.join("template/key.json");
+    let template = base.join("template/key.db");
     let o = dams(&data)
         .args(["key", "init", "--key"])
         .arg(&template)
@@ -131,14 +131,18 @@ fn sigkill_during_apply_loses_nothing() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let template_review = dams::review::path_beside(&template);
+    // The review state lives in the key store: a copy of the database carries it.
     let fresh_key = |name: &str| -> PathBuf {
         let dir = base.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let key = dir.join("key.json");
+        let key = dir.join("key.db");
         std::fs::copy(&template, &key).unwrap();
-        std::fs::copy(&template_review, dams::review::path_beside(&key)).unwrap();
         key
+    };
+    let review_of = |key: &Path| {
+        let k = dams::key::KeyStore::open(key).unwrap_or_else(|e| panic!("key store: {e}"));
+        let review = dams::review::ReviewState::open(&k).unwrap_or_else(|e| panic!("review state: {e}"));
+        review.workspace(&input).unwrap_or_else(|e| panic!("review state: {e}"))
     };
 
     // The uninterrupted run.
@@ -163,7 +167,8 @@ fn sigkill_during_apply_loses_nothing() {
     for run in 0..runs {
         let out = base.join(format!("out{run}"));
         let key = fresh_key(&format!("key{run}"));
-        let review_before = std::fs::read(dams::review::path_beside(&key)).unwrap();
+        let review_before = review_of(&key);
+        assert!(!review_before.links.is_empty(), "the manual link is in the copy");
         let mut child = apply_cmd(&data, &input, &out, &key).spawn().unwrap();
         // Half the kills at a random time (any phase: scan, key commit, writing, mapping),
         // half once a random share of the files is there (the writing phase).
@@ -215,13 +220,7 @@ fn sigkill_during_apply_loses_nothing() {
             written == 0 || n == patients,
             "run {run}: output written before its codes"
         );
-        let review =
-            dams::review::ReviewState::open_beside(&key).unwrap_or_else(|e| panic!("run {run}: review state: {e}"));
-        assert_eq!(
-            std::fs::read(review.path()).unwrap(),
-            review_before,
-            "run {run}: review state"
-        );
+        assert_eq!(review_of(&key), review_before, "run {run}: review state");
 
         let status = apply_cmd(&data, &input, &out, &key).status().unwrap();
         assert_eq!(

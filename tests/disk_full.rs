@@ -113,11 +113,13 @@ fn disk_full_stops_cleanly_and_a_rerun_finishes() {
     let data = base.join("data");
     let key = data.join("key.json");
     // Review decisions made before the run must survive it.
-    let mut review = dams::review::ReviewState::open_beside(&key).unwrap();
+    let keystore = dams::key::KeyStore::open_or_create(&key).unwrap();
+    let mut review = dams::review::ReviewState::open(&keystore).unwrap();
+    review.know(["BENCH-0001"]);
     review
         .update(&input, |w| w.set_status("BENCH-0001", dams::review::Status::Approved))
         .unwrap();
-    let review_before = std::fs::read(review.path()).unwrap();
+    let review_before = review.workspace(&input).unwrap();
 
     let out = small.0.join("out");
     let o = apply_cmd(&data, &input, &out).output().unwrap();
@@ -155,7 +157,7 @@ fn disk_full_stops_cleanly_and_a_rerun_finishes() {
     assert!(tree(&input) == inputs_before, "inputs changed");
     let k = dams::key::KeyStore::open(&key).unwrap();
     assert_eq!(k.entries().len(), 3, "codes were written before any file");
-    assert_eq!(std::fs::read(review.path()).unwrap(), review_before);
+    assert_eq!(review.workspace(&input).unwrap(), review_before);
 
     // Room again: the rerun completes, identical to the uninterrupted run.
     small.resize("64m");
@@ -178,10 +180,10 @@ fn file_size_limit_skips_the_file_and_goes_on() {
     stage(
         &input,
         &[
-            ("pydicom/CT_small.dcm", "big/a.dcm"), // 39 KB
-            ("pydicom/CT_small.dcm", "big/b.dcm"),
-            ("pydicom/MR_small.dcm", "small/a.dcm"), // 10 KB
-            ("pydicom/MR_small.dcm", "small/b.dcm"),
+            ("pydicom/examples_overlay.dcm", "big/a.dcm"), // 322 KB
+            ("pydicom/examples_overlay.dcm", "big/b.dcm"),
+            ("pydicom/CT_small.dcm", "small/a.dcm"), // 39 KB
+            ("pydicom/MR_small.dcm", "small/b.dcm"), // 10 KB
         ],
     );
     let expected = reference(base, &input);
@@ -192,7 +194,8 @@ fn file_size_limit_skips_the_file_and_goes_on() {
     unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit {
-                rlim_cur: 20_000,
+                // Above the key store's database (and its log and backup), below the big files.
+                rlim_cur: 200_000,
                 rlim_max: libc::RLIM_INFINITY,
             };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {

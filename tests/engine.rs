@@ -229,7 +229,7 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
 
     let engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let report = engine.verify(&out1, &index, &prepared, &dams::progress::quiet);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.checked, FILES.len());
@@ -269,7 +269,7 @@ fn verify_catches_a_tampered_output() {
     std::fs::write(&victim, bytes).unwrap();
     let engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let report = engine.verify(&out, &index, &prepared, &dams::progress::quiet);
     assert!(
         report
@@ -371,7 +371,7 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
 
     // Planned: DOE gets her own code and her birth date is masked like any other.
     let engine = common::engine(&tmp.path().join("key.json"), None);
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let planner = &prepared.planner;
     let doe_code = planner.code(&doe).unwrap().to_string();
     assert_ne!(Some(doe_code.as_str()), planner.code("1CT1"));
@@ -411,7 +411,7 @@ fn cancel_leaves_no_partial_files() {
     let mut engine = common::engine(&key, None);
     let cancel = engine.cancel().clone();
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let report = engine
         .apply(
             &index,

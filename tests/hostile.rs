@@ -101,7 +101,7 @@ fn good(n: u32) -> Vec<u8> {
 fn apply(input: &Path, index: &dams::scan::Index, out: &Path, key: &Path) -> dams::apply::ApplyReport {
     let _ = input;
     let mut engine = common::engine(key, None);
-    let prepared = engine.prepare(index);
+    let prepared = engine.prepare(index).expect("prepare");
     engine
         .apply(
             index,

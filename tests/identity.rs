@@ -54,10 +54,9 @@ fn every_code_written_is_in_the_key_first() {
     let index = scan_lib(&input);
     let profile = dams::profile::Profile::resolve(None, &[]).unwrap();
     let mut key = dams::key::KeyStore::open(&key_path).unwrap();
-    let ws = dams::review::Workspace {
-        xml_assignments: [(PathBuf::from("a/notes.xml"), "1CT1".to_string())].into(),
-        ..Default::default()
-    };
+    let mut ws = dams::review::Workspace::default();
+    ws.xml_assignments
+        .insert(PathBuf::from("a/notes.xml"), "1CT1".to_string());
     let prepared = dams::plan::prepare(&index, profile, &key, &ws);
     let mr_code = prepared.planner.code("4MR1").unwrap().to_string();
     let only = ["1CT1".to_string()].into();
@@ -95,7 +94,7 @@ fn every_code_written_is_in_the_key_first() {
     let index = scan_lib(&other);
     let profile = dams::profile::Profile::resolve(None, &[]).unwrap();
     let engine = dams::engine::Engine::new(key, profile, dams::progress::Cancel::new()).unwrap();
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let code = prepared.planner.code("id00001").unwrap();
     assert_ne!(code, mr_code);
     assert!(engine.key().entry_by_code(code).is_none(), "a fresh code");

@@ -230,7 +230,7 @@ fn destinations_never_leave_the_output_folder() {
     std::os::unix::fs::symlink(&trap, out.join("linked")).unwrap();
 
     let mut engine = common::engine(&tmp.path().join("key.json"), None);
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     let report = engine
         .apply(
             &index,
@@ -368,12 +368,14 @@ fn unreadable_input_and_unwritable_output() {
     let data = base.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let Some(_) = dams_unprivileged(&data) else { return };
-    for d in [base, &data, &input, &input.join("ok")] {
+    for d in [base, &input, &input.join("ok")] {
         chmod(d, 0o777);
     }
+    // Sticky, like /tmp: a key folder others could write to without it is refused.
+    chmod(&data, 0o1777);
     chmod(&input.join("ok/ct.dcm"), 0o644);
     chmod(&input.join("locked"), 0o000);
-    let key = data.join("key.json");
+    let key = data.join("key.db");
 
     // An output folder that exists but is read-only for this user.
     let ro = base.join("readonly");

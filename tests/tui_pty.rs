@@ -188,9 +188,10 @@ fn review_in_a_real_terminal_writes_only_after_yes() {
     );
     assert!(!table.contains("P0002"), "{table}");
     // The review state says DEMO-001 is written.
-    let review = dams::review::ReviewState::open_beside(&key).unwrap();
+    let keystore = dams::key::KeyStore::open(&key).unwrap();
+    let review = dams::review::ReviewState::open(&keystore).unwrap();
     assert_eq!(
-        review.workspace(&input).status("DEMO-001"),
+        review.workspace(&input).unwrap().status("DEMO-001"),
         dams::review::Status::Written
     );
 }
@@ -260,13 +261,15 @@ fn q_during_a_write_cancels_it_and_quits() {
         let name = rel.file_name().unwrap().to_string_lossy();
         assert!(!name.ends_with(".tmp"), "a temporary file is left: {}", rel.display());
     }
-    let review = dams::review::ReviewState::open_beside(&key).unwrap();
+    let keystore = dams::key::KeyStore::open(&key).unwrap();
+    let mut review = dams::review::ReviewState::open(&keystore).unwrap();
+    review.know(["BENCH-0000"]);
     let expected = if dicom.is_empty() {
         dams::review::Status::Reviewed
     } else {
         dams::review::Status::PartlyWritten
     };
-    assert_eq!(review.workspace(&input).status("BENCH-0000"), expected);
+    assert_eq!(review.workspace(&input).unwrap().status("BENCH-0000"), expected);
 
     // Reopened, the patient says so.
     if !dicom.is_empty() {

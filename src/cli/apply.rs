@@ -53,21 +53,29 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         bail!("refusing to write without confirmation: not on a terminal; pass --yes to apply without asking");
     }
     a.profile.resolve()?;
-    dams::apply::check_target(&path, &target, &super::key_path(&a.key)?)?;
+    dams::apply::check_target(
+        &path,
+        &target,
+        &dams::key::Location::from_arg(&super::key_path(&a.key)?),
+    )?;
     let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
     let exclude = match &target {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
     let index = super::scan_input(&engine, &path, a.json, exclude)?;
-    let mut prepared = super::prepare(&engine, &index);
+    let mut prepared = super::prepare(&engine, &index)?;
     prepared.planner.recode = a.recode;
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
         eprintln!("Nothing was written.");
         return Ok(Exit::Attention);
     }
+    // The codes first, in one transaction; when another process sharing the key gave out
+    // some of the proposed codes meanwhile, this plans again with the codes the key holds.
+    let committed = engine.commit_codes(&index, &mut prepared)?;
     let progress = Progress::new("apply", a.json);
-    let report = engine.apply(&index, &prepared, &target, None, &|d, t| progress.update(d, t))?;
+    let mut report = engine.apply(&index, &prepared, &target, None, &|d, t| progress.update(d, t))?;
+    report.key_entries_created += committed;
     progress.finish();
     tracing::info!(written = report.written, failed = report.failed.len(), "applied");
     if a.json {
@@ -87,7 +95,13 @@ fn ask(
     engine: &dams::engine::Engine,
 ) -> Result<bool> {
     let planner = &mut prepared.planner;
-    output::apply_summary(&mut io::stderr().lock(), index, planner, target, engine.key().path())?;
+    output::apply_summary(
+        &mut io::stderr().lock(),
+        index,
+        planner,
+        target,
+        engine.key().location(),
+    )?;
     let recoded = planner.pseudonymised_patients().count();
     if recoded > 0 && !planner.recode {
         planner.recode = super::confirm(&format!(

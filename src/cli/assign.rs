@@ -87,7 +87,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
                 set.push((t, pid.clone()));
             }
         }
-        let ws = engine.workspace(&path);
+        let ws = engine.workspace(&path)?;
         let mut cleared = Vec::new();
         for c in &a.clear {
             let rel = Path::new(c.trim());
@@ -107,10 +107,10 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         })?;
         engine.replace_files(&mut index, &ws);
         if !a.json {
-            eprintln!("saved in {}", engine.review().path().display());
+            eprintln!("saved in {}", engine.review().location());
         }
     }
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index)?;
     super::print_text(|out| output::assign_report(out, &index, &prepared.planner, a.json))?;
     Ok(Exit::Done)
 }

@@ -41,7 +41,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     }
     let profile = a.profile.resolve()?;
     let input = dams::demo::make_workspace(&base)?;
-    let key_path = base.join("state").join("key.json");
+    let key_path = base.join("state").join("key.db");
     let out = base.join("output");
     let key = KeyArg {
         key: Some(key_path.clone()),
@@ -58,7 +58,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             "Demo workspace: {} (input, output, and its own key store in state/)",
             base.display()
         );
-        // The review state is kept beside the demo's key store: this continues where it was left.
+        // The review state is kept in the demo's key store: this continues where it was left.
         println!(
             "Reopen it with: dams {} --out {} --key {}",
             shell_word(&input),

@@ -1,5 +1,6 @@
-//! `dams key …`: the key store — where it is, how codes look, codes imported from a table,
-//! the key exported as a table, and re-identification of a code.
+//! `dams key …`: the key store — where it is, how codes look, codes imported from a table or
+//! another store, the key exported as a table or whole, re-identification of a code, and codes
+//! given to the patients of folders ahead of writing them.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -9,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use dams::key::KeyStore;
 
-use super::{Exit, KeyArg};
+use super::{Ctx, Exit, KeyArg};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -26,9 +27,10 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
-    /// Import codes from a CSV table with a header row (PatientID and code columns).
+    /// Import codes from a CSV table with a header row (PatientID and code columns), or a
+    /// key file from `dams key export --json` or an earlier dams' key.json.
     Import {
-        /// The table (`,`, `;` or tab separated, UTF-8).
+        /// The table (`,`, `;` or tab separated, UTF-8), or a dams key file (JSON).
         file: PathBuf,
         /// Header of the PatientID column (default: PatientID, patient_id, ID, PID).
         #[arg(long)]
@@ -39,11 +41,15 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
-    /// Export the key as CSV, to stdout or to a file written owner-only.
+    /// Export the key as CSV, to stdout or to a file written owner-only; or whole as JSON.
     Export {
-        /// CSV is the export format (the flag is accepted for clarity).
-        #[arg(long)]
+        /// CSV, the default: a table for spreadsheets (codes and identifiers).
+        #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// The whole key as one checksummed JSON file (settings, secret, codes, the real IDs
+        /// seen), for moving it to another key store with `dams key import`.
+        #[arg(long)]
+        json: bool,
         /// Write the table to this file (owner-only) instead of stdout.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
@@ -60,6 +66,15 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
+    /// Give codes to every patient found in the folders now, in one transaction (the codes
+    /// one run over all of them would give), without writing anything else.
+    Allocate {
+        /// The input folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
 }
 
 impl Command {
@@ -69,7 +84,8 @@ impl Command {
             | Command::Init { key, .. }
             | Command::Import { key, .. }
             | Command::Export { key, .. }
-            | Command::Lookup { key, .. } => key,
+            | Command::Lookup { key, .. }
+            | Command::Allocate { key, .. } => key,
         }
     }
 }
@@ -83,7 +99,7 @@ fn open(key: &KeyArg) -> Result<KeyStore> {
     Ok(store)
 }
 
-pub fn run(c: Command) -> Result<Exit> {
+pub fn run(c: Command, ctx: &Ctx) -> Result<Exit> {
     match c {
         Command::Info(key) => info(&key),
         Command::Init { prefix, digits, key } => init(&key, &prefix, digits),
@@ -94,21 +110,23 @@ pub fn run(c: Command) -> Result<Exit> {
             key,
         } => {
             let mut store = open(&key)?;
-            let added = store.import_csv(&file, id_column.as_deref(), code_column.as_deref())?;
+            let added = store.import_file(&file, id_column.as_deref(), code_column.as_deref())?;
             println!(
                 "imported {added} new entr{} into {}",
                 if added == 1 { "y" } else { "ies" },
-                store.path().display()
+                store.location()
             );
             Ok(Exit::Done)
         }
         Command::Export {
             csv: _,
+            json,
             output,
             force,
             key,
-        } => export(&key, output, force),
+        } => export(&key, output, force, json),
         Command::Lookup { code, key } => lookup(&key, &code),
+        Command::Allocate { paths, key } => allocate(&key, &paths, ctx),
     }
 }
 
@@ -119,7 +137,7 @@ fn info(key: &KeyArg) -> Result<Exit> {
         *by_source.entry(e.source.as_str()).or_default() += 1;
     }
     super::print_text(|out| {
-        writeln!(out, "key store: {}", store.path().display())?;
+        writeln!(out, "key store: {}", store.location())?;
         if !store.exists() {
             return writeln!(
                 out,
@@ -132,6 +150,7 @@ fn info(key: &KeyArg) -> Result<Exit> {
             store.prefix(),
             "0".repeat(store.digits().saturating_sub(1)) + "1"
         )?;
+        writeln!(out, "kept in: {}", store.describe())?;
         writeln!(out, "entries: {}", store.entries().len())?;
         for (source, n) in by_source {
             writeln!(out, "  {source}: {n}")?;
@@ -146,7 +165,7 @@ fn init(key: &KeyArg, prefix: &str, digits: usize) -> Result<Exit> {
     if store.exists() && (store.prefix() != prefix || store.digits() != digits) && !store.entries().is_empty() {
         bail!(
             "the key store {} already exists with codes like {}…; it is left as it is",
-            store.path().display(),
+            store.location(),
             store.prefix()
         );
     }
@@ -154,20 +173,27 @@ fn init(key: &KeyArg, prefix: &str, digits: usize) -> Result<Exit> {
     store.save()?;
     println!(
         "key store {} ready; new codes will look like {prefix}{:0digits$}",
-        store.path().display(),
+        store.location(),
         1
     );
     Ok(Exit::Done)
 }
 
-fn export(key: &KeyArg, output: Option<PathBuf>, force: bool) -> Result<Exit> {
+fn export(key: &KeyArg, output: Option<PathBuf>, force: bool, json: bool) -> Result<Exit> {
     let store = open(key)?;
+    let export = |w: &mut dyn Write| {
+        if json {
+            store.export_json(w)
+        } else {
+            store.export_csv(w)
+        }
+    };
     match output {
         Some(path) => {
             if path.exists() && !force {
                 bail!("{} exists; pass --force to replace it", path.display());
             }
-            dams::atomic::write_file(&path, 0o600, |w| store.export_csv(w))
+            dams::atomic::write_file(&path, 0o600, export)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
                 "wrote {} entries to {} (readable by you only)",
@@ -177,7 +203,7 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool) -> Result<Exit> {
         }
         None => {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            store.export_csv(&mut out)?;
+            export(&mut out)?;
             out.flush()?;
         }
     }
@@ -190,7 +216,13 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
         Some(e) => {
             super::print_text(|out| {
                 writeln!(out, "code:         {}", e.code)?;
-                writeln!(out, "patient ID:   {}", e.patient_id)?;
+                match e.real_patient_id() {
+                    Some(id) => writeln!(out, "patient ID:   {id}")?,
+                    None => {
+                        writeln!(out, "patient ID:   (none: {})", e.kind())?;
+                        writeln!(out, "patient key:  {}", e.patient_id)?;
+                    }
+                }
                 writeln!(out, "patient name: {}", e.patient_name)?;
                 writeln!(out, "birth date:   {}", e.birth_date)?;
                 writeln!(out, "added:        {} ({})", e.added, e.source)
@@ -198,8 +230,31 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
             Ok(Exit::Done)
         }
         None => {
-            eprintln!("dams: no entry with code {code} in {}", store.path().display());
+            eprintln!("dams: no entry with code {code} in {}", store.location());
             Ok(Exit::Attention)
         }
     }
+}
+
+/// `dams key allocate PATH…`: codes for every patient found in the folders, in one
+/// transaction, in patient-key order over all of them: the codes one run over all of them
+/// would give, fixed before any of them is written (e.g. by several machines at once).
+fn allocate(key: &KeyArg, paths: &[PathBuf], ctx: &Ctx) -> Result<Exit> {
+    let folders: Vec<PathBuf> = paths.iter().map(|p| super::input_folder(p)).collect::<Result<_>>()?;
+    let mut engine = super::open_engine(key, &super::ProfileArgs::default(), ctx)?;
+    let mut all = Vec::new();
+    for path in &folders {
+        let index = super::scan_input(&engine, path, false, vec![])?;
+        all.extend(dams::plan::candidates(&index));
+    }
+    let new = engine.allocate(&all)?;
+    let known: std::collections::BTreeSet<&str> = all.iter().map(|c| c.key.as_str()).collect();
+    println!(
+        "{} patient(s) found; {} new code(s) added to {}, {} had one already",
+        known.len(),
+        new,
+        engine.key().location(),
+        known.len() - new
+    );
+    Ok(Exit::Done)
 }

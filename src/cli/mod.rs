@@ -122,8 +122,10 @@ impl Command {
 /// Where the key store is.
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyArg {
-    /// The key store (default: the one in dams' data folder, ~/.local/share/dams on Linux).
-    #[arg(long, env = "DAMS_KEY", hide_env_values = true, value_name = "FILE")]
+    /// The key store: a database file (default: key.db in dams' data folder,
+    /// ~/.local/share/dams on Linux; an earlier dams' key.json is migrated), or a
+    /// postgres:// URL for a team store.
+    #[arg(long, env = "DAMS_KEY", hide_env_values = true, value_name = "FILE|URL")]
     pub key: Option<PathBuf>,
 }
 
@@ -173,7 +175,7 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
                 Command::Map(a) => map::run(a, ctx),
                 Command::Xml(a) => xml::run(a, ctx),
                 Command::Assign(a) => assign::run(a, ctx),
-                Command::Key(c) => key::run(c),
+                Command::Key(c) => key::run(c, ctx),
                 Command::Profile(c) => profile::run(c),
                 Command::Demo(a) => demo::run(a, ctx),
                 Command::Send(a) => send::send(&a, ctx),
@@ -271,13 +273,12 @@ fn close_command(path: &Path) -> Option<String> {
 pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
     let profile = profile.resolve()?;
     let path = key_path(key)?;
-    let existed = path.exists();
     let engine = Engine::open(&path, profile, ctx.cancel.clone())?;
     init_logging();
-    if !existed {
+    if engine.key().created() {
         eprintln!(
             "dams: created the key store {} (owner-only; keep it safe)",
-            path.display()
+            engine.key().location()
         );
     }
     for w in &engine.key().warnings {
@@ -300,15 +301,15 @@ pub fn scan_input(engine: &Engine, path: &Path, quiet: bool, exclude: Vec<PathBu
 }
 
 /// Prepares the plan of an Index and says which manual decisions no longer fit.
-pub fn prepare(engine: &Engine, index: &dams::scan::Index) -> dams::plan::Prepared {
-    let p = engine.prepare(index);
+pub fn prepare(engine: &Engine, index: &dams::scan::Index) -> Result<dams::plan::Prepared> {
+    let p = engine.prepare(index)?;
     for s in &p.stale {
         eprintln!("dams: warning: {s}");
     }
     for s in &p.stale_xml {
         eprintln!("dams: warning: {s}");
     }
-    p
+    Ok(p)
 }
 
 /// Asks a yes/no question on the terminal (default no).

@@ -137,13 +137,13 @@ fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
 }
 
 /// The first lines of `dams plan`: profile and key store.
-pub fn plan_head(out: &mut dyn Write, planner: &Planner, key_path: &Path) -> io::Result<()> {
+pub fn plan_head(out: &mut dyn Write, planner: &Planner, key: &dams::key::Location) -> io::Result<()> {
     let n = planner.new_entries.len();
     writeln!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
     writeln!(
         out,
         "key store: {} ({n} new code{})",
-        key_path.display(),
+        key,
         if n == 1 { "" } else { "s" }
     )
 }
@@ -385,7 +385,7 @@ pub fn apply_summary(
     index: &Index,
     planner: &Planner,
     target: &Target,
-    key_path: &Path,
+    key: &dams::key::Location,
 ) -> io::Result<()> {
     let dest = match target {
         Target::Folder(o) => o.display().to_string(),
@@ -413,7 +413,7 @@ pub fn apply_summary(
     writeln!(
         out,
         "  key store: {} ({} new code{}{})",
-        key_path.display(),
+        key,
         new.len(),
         if new.len() == 1 { "" } else { "s" },
         if new.is_empty() {

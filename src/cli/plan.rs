@@ -32,7 +32,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     let engine = super::open_engine(&a.key, &a.profile, ctx)?;
     let index = super::scan_input(&engine, &path, a.json, Vec::new())?;
-    let prepared = super::prepare(&engine, &index);
+    let prepared = super::prepare(&engine, &index)?;
     let planner = &prepared.planner;
     let progress = Progress::new("plan", a.json);
     let out = io::BufWriter::new(io::stdout());
@@ -44,7 +44,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         first: Mutex::new(true),
         error: Mutex::new(None),
     };
-    printer.head(engine.key().path(), planner)?;
+    printer.head(engine.key().location(), planner)?;
     let planned = engine.plan_each(&index, &prepared, None, &|d, t| progress.update(d, t), &printer);
     progress.finish();
     if let Some(e) = printer.error.lock().ok().and_then(|mut e| e.take()) {
@@ -79,7 +79,7 @@ impl<W: Write + Send> Printer<'_, W> {
         }
     }
 
-    fn head(&self, key_path: &std::path::Path, planner: &dams::plan::Planner) -> io::Result<()> {
+    fn head(&self, key: &dams::key::Location, planner: &dams::plan::Planner) -> io::Result<()> {
         let json = self.json;
         self.write(|out| {
             if json {
@@ -89,7 +89,7 @@ impl<W: Write + Send> Printer<'_, W> {
                     serde_json::to_string(&planner.profile.name)?
                 )
             } else {
-                output::plan_head(out, planner, key_path)
+                output::plan_head(out, planner, key)
             }
         });
         self.take_error()

@@ -123,14 +123,14 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     if ctx.cancel.is_cancelled() {
         bail!("cancelled before anything was sent");
     }
-    let prepared = super::prepare(&engine, &index);
+    let prepared = super::prepare(&engine, &index)?;
     let planner = &prepared.planner;
     if !planner.new_entries.is_empty() {
         bail!(
             "{} patient(s) of {} have no code in the key store {}: was {} made from it with this key?",
             planner.new_entries.len(),
             against.display(),
-            engine.key().path().display(),
+            engine.key().location(),
             out.display()
         );
     }

@@ -27,13 +27,13 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     super::input_folder(&a.out)?;
     let engine = super::open_engine(&a.key, &a.profile, ctx)?;
     let index = super::scan_input(&engine, &against, a.json, vec![a.out.clone()])?;
-    let prepared = super::prepare(&engine, &index);
+    let prepared = super::prepare(&engine, &index)?;
     if !prepared.planner.new_entries.is_empty() {
         bail!(
             "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
             prepared.planner.new_entries.len(),
             against.display(),
-            engine.key().path().display()
+            engine.key().location()
         );
     }
     let progress = Progress::new("verify", a.json);

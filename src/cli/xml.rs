@@ -55,10 +55,10 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             }
         })?;
         if !a.json {
-            eprintln!("saved in {}", engine.review().path().display());
+            eprintln!("saved in {}", engine.review().location());
         }
     }
-    let prepared = super::prepare(&engine, &index);
+    let prepared = super::prepare(&engine, &index)?;
     let planner = &prepared.planner;
     let rows: Vec<serde_json::Value> = index
         .xml

@@ -226,6 +226,16 @@ pub struct Prepared {
 }
 
 pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) -> Prepared {
+    // The review state names patients by keyed hashes: the ones of this folder by their keys.
+    let resolved;
+    let ws = if ws.has_unresolved() {
+        let mut w = ws.clone();
+        w.resolve(index.patients.iter().map(|p| p.patient_id.as_str()));
+        resolved = w;
+        &resolved
+    } else {
+        ws
+    };
     let mut links = crate::link::resolve(index);
     let stale = links.apply_overrides(&ws.links);
     let mode = profile.segmentation.repair;
@@ -289,20 +299,24 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     }
 }
 
+/// The input's patients as the key store needs them to give codes (`KeyStore::propose`):
+/// key, name, birth date and every real ID their files carry.
+pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
+    index
+        .patients
+        .iter()
+        .map(|p| crate::key::Candidate {
+            key: p.patient_id.clone(),
+            name: p.identity.name().to_string(),
+            birth_date: p.identity.birth_date().to_string(),
+            ids: p.identity.ids.iter().chain(&p.identity.other_ids).cloned().collect(),
+        })
+        .collect()
+}
+
 impl Planner {
     pub(crate) fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
-        let patients: Vec<(String, String, String)> = index
-            .patients
-            .iter()
-            .map(|p| {
-                (
-                    p.patient_id.clone(),
-                    p.identity.name().to_string(),
-                    p.identity.birth_date().to_string(),
-                )
-            })
-            .collect();
-        let new_entries = key.propose(&patients);
+        let new_entries = key.propose(&candidates(index));
         let mut codes = BTreeMap::new();
         for p in &index.patients {
             if let Some(c) = key.code_for(&p.patient_id) {

@@ -51,7 +51,7 @@ impl Change {
                 at,
                 to,
             } => {
-                let e = ws.patients.entry(patient.clone()).or_default();
+                let e = ws.patient_mut(patient);
                 e.status = *status;
                 e.written_at = Some(at.clone());
                 e.written_to = Some(to.clone());
@@ -97,7 +97,7 @@ pub fn apply_all(changes: &[Change], ws: &mut Workspace) {
 /// A patient's status as this screen shows it: "written" (or "partly written") only for
 /// the output folder it was written to; written elsewhere, the review still holds.
 pub fn shown_status(ws: &Workspace, patient: &str, out: &Path) -> Status {
-    let Some(r) = ws.patients.get(patient) else {
+    let Some(r) = ws.patient(patient) else {
         return Status::Pending;
     };
     match r.status {
@@ -108,13 +108,13 @@ pub fn shown_status(ws: &Workspace, patient: &str, out: &Path) -> Status {
 
 /// When the patient was written to `out` (all or part of it), if it was.
 pub fn written_here(ws: &Workspace, patient: &str, out: &Path) -> Option<String> {
-    let r = ws.patients.get(patient)?;
+    let r = ws.patient(patient)?;
     (r.written_to.as_deref() == Some(out)).then(|| r.written_at.clone().unwrap_or_default())
 }
 
 /// Where else the patient was written, and when, if not to `out`.
 pub fn written_elsewhere(ws: &Workspace, patient: &str, out: &Path) -> Option<(PathBuf, String)> {
-    let r = ws.patients.get(patient)?;
+    let r = ws.patient(patient)?;
     let to = r.written_to.as_ref().filter(|t| t.as_path() != out)?;
     Some((to.clone(), r.written_at.clone().unwrap_or_default()))
 }

@@ -82,8 +82,8 @@ fn normal_out(out: &Path) -> PathBuf {
 /// Opens everything that can refuse to start (before the terminal is taken over).
 pub fn open(opts: &Options) -> Result<Opened, TuiError> {
     let key = KeyStore::open_or_create(&opts.key_path)?;
-    let review = ReviewState::open_beside(&opts.key_path)?;
-    apply::check_target(&opts.root, &Target::Folder(opts.out.clone()), &opts.key_path)?;
+    let review = ReviewState::open(&key)?;
+    apply::check_target(&opts.root, &Target::Folder(opts.out.clone()), key.location())?;
     if !opts.root.is_dir() {
         return Err(TuiError::Io(io::Error::new(
             io::ErrorKind::NotFound,
@@ -95,7 +95,8 @@ pub fn open(opts: &Options) -> Result<Opened, TuiError> {
         root: opts.root.clone(),
         out: out.clone(),
         profile: opts.profile.name.clone(),
-        ws: review.workspace(&opts.root),
+        // Patients are named by keyed hashes until the scan has found them (`resolve`).
+        ws: review.workspace(&opts.root)?,
         notices: key.warnings.clone(),
     };
     Ok(Opened {
@@ -172,7 +173,7 @@ pub struct Planning {
 }
 
 impl Planning {
-    pub fn run(&mut self, job: PrepareJob) -> Msg {
+    pub fn run(&mut self, mut job: PrepareJob) -> Msg {
         let mut notices = Vec::new();
         if job.reload_key {
             match KeyStore::open(&self.key_path) {
@@ -188,6 +189,9 @@ impl Planning {
                 if job.step == Step::Finish {
                     index.finish();
                 }
+                // The patients files may be assigned to are those the automatic placement
+                // found; the review state names them by hash until then.
+                job.ws.resolve(index.patients.iter().map(|p| p.patient_id.as_str()));
                 if job.step == Step::Place || !job.ws.file_assignments.is_empty() {
                     index.place_orphans(&job.ws.file_assignments);
                 }
@@ -243,7 +247,7 @@ pub fn diff(root: &Path, req: &DiffRequest) -> DiffData {
     }
 }
 
-/// Saves review decisions beside the key store.
+/// Saves review decisions in the key store.
 pub struct Saving {
     root: PathBuf,
     review: ReviewState,
@@ -279,7 +283,14 @@ impl Writer {
                     progress,
                     cancel,
                 )
-                .map_err(|e| e.to_string())
+                .map_err(|e| match e {
+                    // Another dams process sharing the key gave out a code of this plan:
+                    // nothing was written; the screen plans again with the key as it is.
+                    ApplyError::Key(KeyError::Changed { location }) => format!(
+                        "another dams process sharing the key store {location} gave out codes of this plan meanwhile. Nothing was written; the plan is made again with the codes the key holds now: write again to use them"
+                    ),
+                    e => e.to_string(),
+                })
             });
         if let Ok(r) = &result {
             tracing::info!(

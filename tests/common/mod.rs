@@ -2,6 +2,8 @@
 //! dams library pipeline, and an independent reader (dicom-rs) to compare files with.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -39,7 +41,7 @@ pub fn engine(key: &Path, profile: Option<&str>) -> dams::engine::Engine {
 pub fn apply_lib(input: &Path, out: &Path, key: &Path, profile: Option<&str>) -> dams::apply::ApplyReport {
     let mut engine = engine(key, profile);
     let index = engine.scan(input, Vec::new(), &dams::progress::quiet).expect("scan");
-    let prepared = engine.prepare(&index);
+    let prepared = engine.prepare(&index).expect("prepare");
     engine
         .apply(
             &index,
@@ -262,4 +264,58 @@ pub fn stage_corpus(input: &Path) -> Option<PathBuf> {
         copy_tree(dir, &input.join(name));
     }
     Some(python)
+}
+
+/// `procs` concurrent `dams apply --yes` on disjoint input folders (`patients` patients of
+/// two files each, all different), sharing the key store `key` (a file or a URL): every run
+/// succeeds, the codes are unique (case-insensitively), and every code in every output
+/// file is the key's code for that file's original patient.
+pub fn concurrent_applies(base: &Path, key: &std::ffi::OsStr, procs: usize, patients: usize) {
+    let data = base.join("data");
+    let mut children = Vec::new();
+    for k in 0..procs {
+        let input = base.join(format!("in{k}"));
+        dams::demo::make_cohort_named(&input, &format!("C{k}"), patients * 2, 2, 8, 8).expect("cohort");
+        let child = dams(&data)
+            .args(["apply", "--yes", "--json", "--key"])
+            .arg(key)
+            .arg(&input)
+            .arg("--out")
+            .arg(base.join(format!("out{k}")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn dams");
+        children.push(child);
+    }
+    for (k, child) in children.into_iter().enumerate() {
+        let o = child.wait_with_output().expect("dams");
+        assert!(o.status.success(), "apply {k}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let keystore = dams::key::KeyStore::open(Path::new(key)).expect("key store");
+    let entries = keystore.entries();
+    assert_eq!(entries.len(), procs * patients, "one code per patient");
+    let mut folds = std::collections::HashSet::new();
+    for e in entries {
+        assert!(folds.insert(e.code.to_ascii_lowercase()), "code {} given twice", e.code);
+    }
+    let cancel = AtomicBool::new(false);
+    for k in 0..procs {
+        let out = base.join(format!("out{k}"));
+        let index =
+            dams::scan::scan(&out, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).expect("scan output");
+        assert_eq!(index.patients.len(), patients, "out{k}");
+        for p in &index.patients {
+            let entry = keystore
+                .entry_by_code(&p.patient_id)
+                .unwrap_or_else(|| panic!("out{k}: code {} is not in the key", p.patient_id));
+            assert!(
+                entry.patient_id.starts_with(&format!("C{k}-")),
+                "out{k}: code {} belongs to {}",
+                p.patient_id,
+                entry.patient_id
+            );
+            assert_eq!(p.file_count(), 2);
+        }
+    }
 }

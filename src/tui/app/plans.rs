@@ -67,6 +67,9 @@ impl App {
         self.planning = false;
         if let Some(index) = p.index {
             self.index = index;
+            // Decisions read before the scan name its patients by hash: by key from now on.
+            self.ws
+                .resolve(self.index.patients.iter().map(|pt| pt.patient_id.as_str()));
             if self.scan.read {
                 self.scan.finished = true;
             }

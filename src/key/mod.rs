@@ -1,0 +1,1336 @@
+//! The key store: original patient identifiers ↔ codes, the only place where original
+//! identifiers are kept. Two backends behind one trait: an SQLite file (the default) and a
+//! PostgreSQL database for teams; the rules for codes live here, once, for both.
+//!
+//! A `KeyStore` is a snapshot of the store, read at open and brought up to date after each of
+//! its own writes: plans are made against it without touching the database, and every write
+//! is one transaction that checks the plan against the store as it is now.
+
+mod legacy;
+mod location;
+mod postgres;
+mod rules;
+mod sqlite;
+pub(crate) mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+pub use location::Location;
+pub use rules::{fold_code, fold_id, is_synthetic, valid_code};
+use store::{Backend, Cursor, Loaded, Meta, Shared, Tx};
+
+pub const DEFAULT_PREFIX: &str = "P";
+pub const DEFAULT_DIGITS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// The patient's key: the original PatientID (0010,0020), or for a patient without one
+    /// a key made by dams that starts with `\` (see [`is_synthetic`]). Opaque here.
+    pub patient_id: String,
+    pub code: String,
+    /// For re-identification by those allowed to hold the key.
+    #[serde(default)]
+    pub patient_name: String,
+    #[serde(default)]
+    pub birth_date: String,
+    /// `generated` or `imported`.
+    pub source: String,
+    /// When the entry was added (RFC 3339, UTC).
+    pub added: String,
+}
+
+impl KeyEntry {
+    /// The original PatientID, if the patient had one.
+    pub fn real_patient_id(&self) -> Option<&str> {
+        (!is_synthetic(&self.patient_id)).then_some(self.patient_id.as_str())
+    }
+
+    /// How the patient is identified, for people: by PatientID, or how dams grouped files
+    /// without one.
+    pub fn kind(&self) -> &'static str {
+        key_kind(&self.patient_id)
+    }
+}
+
+fn key_kind(key: &str) -> &'static str {
+    if !is_synthetic(key) {
+        "PatientID"
+    } else if key.starts_with("\\N\\") {
+        "no PatientID: name and birth date"
+    } else if key.starts_with("\\S\\") {
+        "no PatientID: study"
+    } else {
+        "no PatientID"
+    }
+}
+
+/// A patient of the input, as `propose` needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Candidate {
+    /// The patient key (PatientID, or a synthetic key starting with `\`).
+    pub key: String,
+    pub name: String,
+    pub birth_date: String,
+    /// Every real identifier the patient's files carry: PatientIDs and OtherPatientIDs.
+    pub ids: Vec<String>,
+}
+
+impl Candidate {
+    /// The real IDs: `ids`, and the key when it is a PatientID; never a synthetic key.
+    fn real_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.key.as_str())
+            .chain(self.ids.iter().map(String::as_str))
+            .filter(|i| !i.is_empty() && !is_synthetic(i))
+    }
+}
+
+/// A new code proposed for a patient (part of a plan; written only on apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewEntry {
+    pub patient_id: String,
+    pub code: String,
+    #[serde(skip)]
+    pub patient_name: String,
+    #[serde(skip)]
+    pub birth_date: String,
+    /// The patient's real IDs, recorded with the code so that no later code equals them.
+    #[serde(skip)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key store {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}", damaged_text(.location, .reason, .backup))]
+    Damaged {
+        location: String,
+        reason: String,
+        /// Where its backup is (empty for a database server).
+        backup: PathBuf,
+    },
+    #[error(
+        "key store {location} was changed by another dams process since it was read (it gave out codes meanwhile); run the command again"
+    )]
+    Changed { location: String },
+    #[error(
+        "key store {location} is busy: another dams process has held it for two minutes; try again when that one is done"
+    )]
+    Busy { location: String },
+    #[error("key store {location}: {reason}")]
+    Db { location: String, reason: String },
+    #[error(
+        "key store {location}: the database server went away ({reason}); nothing of this change was saved and nothing was written with it. Run the command again when the server is back"
+    )]
+    Gone { location: String, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unsafe(String),
+    #[error("{file}: {message}")]
+    Import { file: PathBuf, message: String },
+    #[error("no data folder for the key store on this system; pass --key FILE")]
+    NoDataDir,
+}
+
+fn damaged_text(location: &str, reason: &str, backup: &Path) -> String {
+    let restore = if backup.as_os_str().is_empty() {
+        "Restore it from your backup".to_string()
+    } else {
+        format!("Restore it from {} or your backup", backup.display())
+    };
+    format!("key store {location} is damaged ({reason}); dams will not use or overwrite it. {restore}")
+}
+
+impl KeyError {
+    /// Another process changed the store so that a plan no longer holds: plan again.
+    pub fn is_changed(&self) -> bool {
+        matches!(self, KeyError::Changed { .. })
+    }
+}
+
+/// The folder for dams' own state (key store, logs): `DAMS_DATA_DIR` if set, else the
+/// platform's data folder (e.g. `~/.local/share/dams`).
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DAMS_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("", "", "dams").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Creates the folder (and parents) for dams' state, owner-only where it is new.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    // The folders created here, so that each one's entry in its parent is made durable too.
+    let new: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)?;
+    for d in new.iter().rev() {
+        if let Some(parent) = d.parent() {
+            crate::atomic::sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// A key folder that other users can write to (group- or world-writable without the sticky
+/// bit) lets them replace or remove the key: refused, with the fix.
+fn check_folder(dir: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)
+            .map_err(|source| KeyError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(KeyError::Unsafe(format!(
+                "the folder {} of the key store can be written by other users (mode {:03o}): they could replace or remove the key. Run: chmod 700 {}",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn new_secret() -> Result<String, KeyError> {
+    let mut b = [0u8; 32];
+    // Without system randomness there is no safe secret; a fixed one would make the new UIDs
+    // guessable, so refuse instead.
+    getrandom::fill(&mut b).map_err(|e| KeyError::Conflict(format!("no system randomness for the key secret: {e}")))?;
+    Ok(legacy::hex(&b))
+}
+
+fn fresh_meta() -> Result<Meta, KeyError> {
+    Ok(Meta {
+        prefix: DEFAULT_PREFIX.into(),
+        digits: DEFAULT_DIGITS,
+        next: 1,
+        secret: new_secret()?,
+        created: now(),
+        legacy_json: None,
+        review_migrated: false,
+    })
+}
+
+/// What a process knows of the store: settings, entries, indexes for lookups.
+#[derive(Debug)]
+struct Snapshot {
+    meta: Meta,
+    entries: Vec<KeyEntry>,
+    by_key: HashMap<String, usize>,
+    by_fold: HashMap<String, usize>,
+    seen: HashSet<String>,
+    cursor: Cursor,
+}
+
+impl Snapshot {
+    fn new(meta: Meta) -> Snapshot {
+        Snapshot {
+            meta,
+            entries: Vec::new(),
+            by_key: HashMap::new(),
+            by_fold: HashMap::new(),
+            seen: HashSet::new(),
+            cursor: Cursor::default(),
+        }
+    }
+
+    fn merge(&mut self, l: Loaded) {
+        self.meta = l.meta;
+        self.cursor = l.cursor;
+        self.entries.reserve(l.entries.len());
+        self.by_key.reserve(l.entries.len());
+        self.by_fold.reserve(l.entries.len());
+        self.seen.reserve(l.seen.len());
+        for e in l.entries {
+            let i = self.entries.len();
+            self.by_key.insert(e.patient_id.clone(), i);
+            self.by_fold.insert(fold_code(&e.code), i);
+            self.entries.push(e);
+        }
+        self.seen.extend(l.seen);
+    }
+}
+
+pub struct KeyStore {
+    location: Location,
+    store: Shared,
+    snap: Snapshot,
+    exists: bool,
+    created: bool,
+    /// Things the user should know (permissions too open, a migration done).
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("location", &self.location.to_string())
+            .field("entries", &self.snap.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyStore {
+    /// `key.db` in dams' data folder.
+    pub fn default_path() -> Result<PathBuf, KeyError> {
+        data_dir().map(|d| d.join("key.db")).ok_or(KeyError::NoDataDir)
+    }
+
+    /// Opens the key store named by `path` (a file, or a `postgres://` URL; see
+    /// [`Location::from_arg`]). A store that does not exist yet gives an empty one, created
+    /// on the first write; a `key.json` of an earlier dams is migrated into a new database.
+    /// A damaged store is an error.
+    pub fn open(path: &Path) -> Result<KeyStore, KeyError> {
+        let location = Location::from_arg(path);
+        let mut warnings = Vec::new();
+        let backend: Box<dyn Backend> = match &location {
+            Location::File { .. } => Box::new(sqlite::SqliteStore::open(&location, &mut warnings)?),
+            Location::Postgres { url } => Box::new(postgres::PgStore::connect(&location, url)?),
+        };
+        let exists = backend.exists();
+        let mut key = KeyStore {
+            location,
+            store: Arc::new(Mutex::new(backend)),
+            snap: Snapshot::new(fresh_meta()?),
+            exists,
+            created: false,
+            warnings,
+        };
+        if exists {
+            key.refresh()?;
+            key.check_legacy_beside()?;
+        } else if let Location::File { legacy: Some(json), .. } = &key.location
+            && json.exists()
+        {
+            let json = json.clone();
+            key.migrate(&json)?;
+        }
+        Ok(key)
+    }
+
+    /// Opens the key store, creating it (with its secret, no codes) if there is none yet.
+    /// Anything that plans needs this: UIDs derived from the secret must be the same in the
+    /// plan that is shown and in what is written later, by this process or another.
+    pub fn open_or_create(path: &Path) -> Result<KeyStore, KeyError> {
+        let mut key = KeyStore::open(path)?;
+        if !key.exists {
+            let meta = key.snap.meta.clone();
+            let created = key.backend()?.create(&meta, &mut |_| Ok(()))?;
+            key.created = created;
+            key.exists = true;
+            key.snap = Snapshot::new(meta);
+            key.refresh()?;
+        }
+        Ok(key)
+    }
+
+    fn backend(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Backend>>, KeyError> {
+        self.store
+            .lock()
+            .map_err(|_| KeyError::Conflict("the key store connection was lost by a failed thread".into()))
+    }
+
+    /// The backend, for the review state kept in the same store.
+    pub(crate) fn shared(&self) -> Shared {
+        self.store.clone()
+    }
+
+    /// Where the store is, for messages (a URL without its password).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The database file of the embedded store (`None` for a database server).
+    pub fn file(&self) -> Option<&Path> {
+        self.location.file()
+    }
+
+    /// The engine and how it is reached (for `dams key info`).
+    pub fn describe(&self) -> String {
+        self.backend().map(|mut b| b.describe()).unwrap_or_default()
+    }
+
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// Whether this process created the store (for a message saying so).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The review state file of an earlier dams to migrate into the store, if there is one
+    /// and it was not migrated yet.
+    pub(crate) fn legacy_review(&self) -> Option<PathBuf> {
+        if self.snap.meta.review_migrated {
+            return None;
+        }
+        let Location::File { db, legacy } = &self.location else {
+            return None;
+        };
+        let path = legacy::review_beside(legacy.as_deref().unwrap_or(db));
+        path.exists().then_some(path)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.snap.meta.prefix
+    }
+
+    pub fn digits(&self) -> usize {
+        self.snap.meta.digits
+    }
+
+    /// Sets how new codes look (saved by [`save`](Self::save)). Only allowed while no code
+    /// has been generated.
+    pub fn set_format(&mut self, prefix: &str, digits: usize) -> Result<(), KeyError> {
+        if self.snap.entries.iter().any(|e| e.source == "generated") {
+            return Err(KeyError::Conflict(
+                "the key store already has generated codes; their prefix cannot change".into(),
+            ));
+        }
+        rules::check_format(prefix, digits).map_err(KeyError::Conflict)?;
+        self.snap.meta.prefix = prefix.to_string();
+        self.snap.meta.digits = digits;
+        Ok(())
+    }
+
+    /// Every entry, in the order they were added.
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.snap.entries
+    }
+
+    pub fn code_for(&self, patient_id: &str) -> Option<&str> {
+        self.snap
+            .by_key
+            .get(patient_id)
+            .map(|&i| self.snap.entries[i].code.as_str())
+    }
+
+    /// The entry of a code, compared case-insensitively (codes are unique that way).
+    pub fn entry_by_code(&self, code: &str) -> Option<&KeyEntry> {
+        self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
+    }
+
+    /// The secret behind deterministic UIDs (32 bytes).
+    pub fn secret(&self) -> Vec<u8> {
+        // Byte pairs, not string slices: a secret is checked to be hex when it is read, and
+        // slicing a str at a byte offset would panic on anything else.
+        self.snap
+            .meta
+            .secret
+            .as_bytes()
+            .chunks_exact(2)
+            .filter_map(|pair| std::str::from_utf8(pair).ok())
+            .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
+            .collect()
+    }
+
+    fn format_code(&self, n: u64) -> String {
+        format!("{}{:0width$}", self.snap.meta.prefix, n, width = self.snap.meta.digits)
+    }
+
+    /// Codes for the patients the store does not know yet, in a fixed order (sorted by
+    /// patient key), so the same input always gets the same codes. Pass every patient of the
+    /// input, known ones too: no code is given that equals, case-insensitively, a code in the
+    /// key, a real ID the key has seen, or any real ID of these patients. Writes nothing.
+    pub fn propose(&self, patients: &[Candidate]) -> Vec<NewEntry> {
+        let mut unknown: Vec<&Candidate> = patients.iter().filter(|p| self.code_for(&p.key).is_none()).collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        let input: HashSet<String> = patients.iter().flat_map(Candidate::real_ids).map(fold_id).collect();
+        unknown.sort_by(|a, b| a.key.cmp(&b.key));
+        unknown.dedup_by(|a, b| a.key == b.key);
+        let mut n = self.snap.meta.next;
+        let mut out = Vec::new();
+        for p in unknown {
+            let code = loop {
+                let code = self.format_code(n);
+                let f = fold_code(&code);
+                if !self.snap.by_fold.contains_key(&f) && !self.snap.seen.contains(&f) && !input.contains(&f) {
+                    break code;
+                }
+                // The end of the number range: no more codes to give (the patients left over
+                // are reported by the plan).
+                let Some(next) = n.checked_add(1) else { return out };
+                n = next;
+            };
+            let mut ids: Vec<String> = p.real_ids().map(str::to_string).collect();
+            ids.sort();
+            ids.dedup();
+            out.push(NewEntry {
+                patient_id: p.key.clone(),
+                code,
+                patient_name: p.name.clone(),
+                birth_date: p.birth_date.clone(),
+                ids,
+            });
+            let Some(next) = n.checked_add(1) else { return out };
+            n = next;
+        }
+        out
+    }
+
+    /// Reads what other processes added since this snapshot was taken.
+    pub fn refresh(&mut self) -> Result<(), KeyError> {
+        if !self.exists {
+            return Ok(());
+        }
+        let cursor = self.snap.cursor;
+        let loaded = self.backend()?.load(cursor)?;
+        self.snap.merge(loaded);
+        Ok(())
+    }
+
+    /// Creates the store on its first write, with the settings of this snapshot. If another
+    /// process created it meanwhile, its secret is not the one this process planned with.
+    fn ensure_created(&mut self) -> Result<(), KeyError> {
+        if self.exists {
+            return Ok(());
+        }
+        let meta = self.snap.meta.clone();
+        let created = self.backend()?.create(&meta, &mut |_| Ok(()))?;
+        self.exists = true;
+        self.created = created;
+        if !created {
+            self.snap = Snapshot::new(meta);
+            self.refresh()?;
+            return Err(KeyError::Changed {
+                location: self.location.to_string(),
+            });
+        }
+        self.refresh()
+    }
+
+    /// One write transaction on the key, then its backup and a refresh of the snapshot.
+    fn write_key(&mut self, f: &mut store::TxFn<'_>) -> Result<(), KeyError> {
+        self.ensure_created()?;
+        write_store(&self.store, f)?;
+        self.refresh()
+    }
+
+    /// Adds the proposed entries, in one transaction. Refused, with nothing written, if the
+    /// store no longer fits the proposal (another process gave a proposed code, or coded one
+    /// of these patients differently, meanwhile): then plan again. Entries already in the
+    /// store as proposed are skipped, so committing twice is harmless.
+    pub fn commit(&mut self, new: &[NewEntry]) -> Result<(), KeyError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        for e in new {
+            if !valid_code(&e.code) {
+                return Err(KeyError::Conflict(format!("{} is not a valid code", e.code)));
+            }
+        }
+        let planned = self.snap.meta.clone();
+        let location = self.location.to_string();
+        let changed = || KeyError::Changed {
+            location: location.clone(),
+        };
+        let added = now();
+        self.ensure_created()?;
+        let snap = &self.snap;
+        write_store(&self.store, &mut |tx| {
+            let mut meta = tx.meta()?;
+            if meta.secret != planned.secret || meta.prefix != planned.prefix || meta.digits != planned.digits {
+                return Err(changed());
+            }
+            let mut look = Lookup::new(snap, tx)?;
+            let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
+            let have = look.codes_of(&keys)?;
+            let mut rows: Vec<&NewEntry> = Vec::new();
+            let mut batch: HashMap<&str, &str> = HashMap::new();
+            for e in new {
+                match have.get(&e.patient_id) {
+                    Some(c) if *c == e.code => continue,
+                    Some(_) => return Err(changed()),
+                    None => {}
+                }
+                match batch.insert(&e.patient_id, &e.code) {
+                    Some(c) if c == e.code => continue,
+                    Some(c) => {
+                        return Err(KeyError::Conflict(format!(
+                            "two codes proposed for one patient ({c} and {})",
+                            e.code
+                        )));
+                    }
+                    None => rows.push(e),
+                }
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let folds: Vec<String> = rows.iter().map(|e| fold_code(&e.code)).collect();
+            let ids: HashSet<String> = rows.iter().flat_map(|e| e.ids.iter()).map(|i| fold_id(i)).collect();
+            let mut unique = HashSet::new();
+            for (e, f) in rows.iter().zip(&folds) {
+                if !unique.insert(f.as_str()) || ids.contains(f) {
+                    return Err(KeyError::Conflict(format!(
+                        "code {} was proposed twice or equals a patient's ID",
+                        e.code
+                    )));
+                }
+            }
+            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+            if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
+                return Err(changed());
+            }
+            let tx = look.tx;
+            let entries: Vec<KeyEntry> = rows
+                .iter()
+                .map(|e| KeyEntry {
+                    patient_id: e.patient_id.clone(),
+                    code: e.code.clone(),
+                    patient_name: e.patient_name.clone(),
+                    birth_date: e.birth_date.clone(),
+                    source: "generated".into(),
+                    added: added.clone(),
+                })
+                .collect();
+            tx.insert_entries(&entries)?;
+            // In index order: a million random inserts into the index cost far more.
+            let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            ids.sort_unstable();
+            tx.insert_seen(&ids)?;
+            let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));
+            if next != meta.next {
+                meta.next = next;
+                tx.set_meta(&meta)?;
+            }
+            Ok(())
+        })?;
+        self.refresh()
+    }
+
+    /// Saves the settings as they are (e.g. after `key init`), creating the store if needed.
+    pub fn save(&mut self) -> Result<(), KeyError> {
+        let wanted = self.snap.meta.clone();
+        let location = self.location.to_string();
+        if !self.exists {
+            return self.ensure_created();
+        }
+        self.write_key(&mut |tx| {
+            let mut meta = tx.meta()?;
+            if meta.secret != wanted.secret || meta.next != wanted.next {
+                return Err(KeyError::Changed {
+                    location: location.clone(),
+                });
+            }
+            meta.prefix = wanted.prefix.clone();
+            meta.digits = wanted.digits;
+            tx.set_meta(&meta)
+        })
+    }
+
+    /// Imports codes from a table: a dams key file (JSON, from `dams key export --json` or
+    /// an earlier dams' `key.json`) or a CSV table with a header row; see
+    /// [`import_csv`](Self::import_csv).
+    pub fn import_file(
+        &mut self,
+        file: &Path,
+        id_column: Option<&str>,
+        code_column: Option<&str>,
+    ) -> Result<usize, KeyError> {
+        let bytes = fs::read(file).map_err(|e| KeyError::Import {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') {
+            self.import_json(file, &bytes)
+        } else {
+            self.import_csv(file, id_column, code_column)
+        }
+    }
+
+    /// Imports codes from a CSV table with a header row. `id_column`/`code_column` name the
+    /// columns; when not given, common names are recognised (and a `patient_key` column, as
+    /// `dams key export` writes it, is used for patients without a PatientID). Every row is
+    /// checked before anything is added, against the file and the store: a conflict anywhere
+    /// imports nothing and names the line. Linear in the number of rows.
+    pub fn import_csv(
+        &mut self,
+        file: &Path,
+        id_column: Option<&str>,
+        code_column: Option<&str>,
+    ) -> Result<usize, KeyError> {
+        let err = |message: String| KeyError::Import {
+            file: file.to_path_buf(),
+            message,
+        };
+        let text = fs::read(file).map_err(|e| err(e.to_string()))?;
+        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+        let first_line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        let delimiter = [b';', b'\t', b',']
+            .into_iter()
+            .max_by_key(|d| first_line.iter().filter(|b| *b == d).count())
+            .unwrap_or(b',');
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(false)
+            .from_reader(text);
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| err(e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let norm = |s: &str| s.to_lowercase().replace([' ', '_', '-'], "");
+        let position = |names: &[String]| headers.iter().position(|h| names.contains(&norm(h)));
+        let find = |given: Option<&str>, defaults: &[&str], what: &str| -> Result<usize, KeyError> {
+            let wanted: Vec<String> = match given {
+                Some(g) => vec![norm(g)],
+                None => defaults.iter().map(|d| norm(d)).collect(),
+            };
+            position(&wanted).ok_or_else(|| {
+                err(format!(
+                    "no {what} column (header has: {}); name it with --{}-column",
+                    headers.join(", "),
+                    if what == "PatientID" { "id" } else { "code" }
+                ))
+            })
+        };
+        let key_col = if id_column.is_none() {
+            position(&[norm("patient_key")])
+        } else {
+            None
+        };
+        let id_col = match key_col {
+            Some(k) => find(id_column, &["PatientID", "patient_id", "ID", "PID"], "PatientID").unwrap_or(k),
+            None => find(id_column, &["PatientID", "patient_id", "ID", "PID"], "PatientID")?,
+        };
+        let code_col = find(
+            code_column,
+            &["code", "pseudonym", "subject", "SubjectID", "study_id"],
+            "code",
+        )?;
+        let col = |n: &str| position(&[norm(n)]);
+        let (name_col, birth_col) = (col("patient_name"), col("birth_date"));
+
+        let mut rows = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
+            let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("").trim().to_string();
+            let key = match get(key_col) {
+                k if !k.is_empty() => k,
+                _ => get(Some(id_col)),
+            };
+            let code = get(Some(code_col));
+            if key.is_empty() && code.is_empty() {
+                continue;
+            }
+            if key.is_empty() || code.is_empty() {
+                return Err(err(format!("line {line}: PatientID or code is empty")));
+            }
+            if !valid_code(&code) {
+                return Err(err(format!("line {line}: {}", rules::CODE_RULE)));
+            }
+            rows.push(ImportRow {
+                where_: format!("line {line}"),
+                entry: KeyEntry {
+                    patient_id: key,
+                    code,
+                    patient_name: get(name_col),
+                    birth_date: get(birth_col),
+                    source: "imported".into(),
+                    added: String::new(),
+                },
+            });
+        }
+        self.import_rows(file, rows, &[])
+    }
+
+    fn import_json(&mut self, file: &Path, bytes: &[u8]) -> Result<usize, KeyError> {
+        let err = |message: String| KeyError::Import {
+            file: file.to_path_buf(),
+            message,
+        };
+        let kf = legacy::parse(bytes).map_err(|e| err(format!("not a usable dams key file: {e}")))?;
+        if self.snap.entries.is_empty() && self.snap.cursor.entries == 0 {
+            // An empty store takes the file's settings: the same secret gives the same UIDs.
+            if self.exists {
+                let location = self.location.to_string();
+                let (secret, prefix, digits, next) = (kf.secret.clone(), kf.prefix.clone(), kf.digits, kf.next);
+                self.write_key(&mut |tx| {
+                    let mut meta = tx.meta()?;
+                    if meta.next != 1 {
+                        return Err(KeyError::Changed {
+                            location: location.clone(),
+                        });
+                    }
+                    meta.secret = secret.clone();
+                    meta.prefix = prefix.clone();
+                    meta.digits = digits;
+                    meta.next = next;
+                    tx.set_meta(&meta)
+                })?;
+            } else {
+                self.snap.meta.secret = kf.secret.clone();
+                self.snap.meta.prefix = kf.prefix.clone();
+                self.snap.meta.digits = kf.digits;
+                self.snap.meta.next = kf.next;
+            }
+        } else if kf.secret != self.snap.meta.secret {
+            return Err(err(
+                "this key file has another secret than the key store, so the UIDs it made would differ; import it into a new key store, or its codes as CSV (dams key export)".into(),
+            ));
+        }
+        let rows = kf
+            .entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| ImportRow {
+                where_: format!("entry {}", i + 1),
+                entry,
+            })
+            .collect();
+        self.import_rows(file, rows, &kf.seen_ids)
+    }
+
+    fn import_rows(&mut self, file: &Path, rows: Vec<ImportRow>, seen_ids: &[String]) -> Result<usize, KeyError> {
+        let err = |message: String| KeyError::Import {
+            file: file.to_path_buf(),
+            message,
+        };
+        // Within the file, by hash: linear.
+        let mut problems = Problems::default();
+        let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
+        let mut by_fold: HashMap<String, (&str, &str, &str)> = HashMap::new();
+        let mut id_folds: HashMap<String, &str> = HashMap::new();
+        for r in &rows {
+            if let Some(id) = r.entry.real_patient_id() {
+                id_folds.entry(fold_id(id)).or_insert(&r.where_);
+            }
+        }
+        let mut fresh: Vec<&ImportRow> = Vec::new();
+        for r in &rows {
+            let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
+            let fold = fold_code(code);
+            match by_key.get(key) {
+                Some((c, _)) if *c == code => continue,
+                Some((_, other)) => {
+                    problems.push(format!("{at}: same PatientID as {other} with another code"));
+                    continue;
+                }
+                None => {}
+            }
+            by_key.insert(key, (code, at));
+            match by_fold.get(&fold) {
+                Some((k, c, other)) if *k != key => {
+                    let how = if *c == code {
+                        "same code"
+                    } else {
+                        "a code that differs only in case"
+                    };
+                    problems.push(format!("{at}: {how} as {other} ({c}) for another patient"));
+                }
+                _ => {
+                    by_fold.insert(fold.clone(), (key, code, at));
+                }
+            }
+            if let Some(other) = id_folds.get(&fold) {
+                problems.push(format!(
+                    "{at}: code {code} equals, ignoring case, the PatientID of {other}; a code must never be mistaken for a real ID"
+                ));
+            }
+            fresh.push(r);
+        }
+        if !problems.is_empty() {
+            return Err(err(problems.text()));
+        }
+        // Against the store, in the transaction that adds them.
+        let added_at = now();
+        let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
+        let mut added = 0;
+        let count = &mut added;
+        self.ensure_created()?;
+        let snap = &self.snap;
+        write_store(&self.store, &mut |tx| {
+            let mut problems = Problems::default();
+            let mut look = Lookup::new(snap, tx)?;
+            let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
+            let have = look.codes_of(&keys)?;
+            let todo: Vec<&ImportRow> = fresh
+                .iter()
+                .copied()
+                .filter(|r| match have.get(&r.entry.patient_id) {
+                    Some(c) if *c == r.entry.code => false,
+                    Some(c) => {
+                        problems.push(format!(
+                            "{}: this PatientID already has code {c} in the key store",
+                            r.where_
+                        ));
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
+            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+            let owners = look.code_folds(&fr)?;
+            let seen = look.seen(&fr)?;
+            for (r, f) in todo.iter().zip(&folds) {
+                if owners.contains_key(f) {
+                    problems.push(format!(
+                        "{}: code {} (or one differing only in case) already belongs to another patient",
+                        r.where_, r.entry.code
+                    ));
+                } else if seen.contains(f) {
+                    problems.push(format!(
+                        "{}: code {} equals, ignoring case, a real PatientID the key store has seen",
+                        r.where_, r.entry.code
+                    ));
+                }
+            }
+            let ids: Vec<(String, &ImportRow)> = todo
+                .iter()
+                .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
+                .collect();
+            let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
+            let id_owners = look.code_folds(&idr)?;
+            let tx = look.tx;
+            for (f, r) in &ids {
+                if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
+                    problems.push(format!(
+                        "{}: PatientID equals, ignoring case, the code of another patient in the key store",
+                        r.where_
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                return Err(err(problems.text()));
+            }
+            let entries: Vec<KeyEntry> = todo
+                .iter()
+                .map(|r| KeyEntry {
+                    added: if r.entry.added.is_empty() {
+                        added_at.clone()
+                    } else {
+                        r.entry.added.clone()
+                    },
+                    ..r.entry.clone()
+                })
+                .collect();
+            tx.insert_entries(&entries)?;
+            let mut seen_new: Vec<&str> = idr.clone();
+            seen_new.extend(seen_extra.iter().copied());
+            seen_new.sort_unstable();
+            seen_new.dedup();
+            tx.insert_seen(&seen_new)?;
+            let mut meta = tx.meta()?;
+            let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));
+            if next != meta.next {
+                meta.next = next;
+                tx.set_meta(&meta)?;
+            }
+            *count = entries.len();
+            Ok(())
+        })?;
+        self.refresh()?;
+        Ok(added)
+    }
+
+    /// Writes the key as CSV (a table that opens in any spreadsheet), sorted by code.
+    /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses.
+    pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record([
+            "code",
+            "patient_id",
+            "patient_name",
+            "birth_date",
+            "source",
+            "added",
+            "patient_key",
+        ])?;
+        for e in self.sorted() {
+            w.write_record([
+                &e.code,
+                e.real_patient_id().unwrap_or(""),
+                &e.patient_name,
+                &e.birth_date,
+                &e.source,
+                &e.added,
+                &e.patient_id,
+            ])?;
+        }
+        w.flush()
+    }
+
+    /// Writes the whole key as one checksummed JSON file (`dams-key` version 2): entries,
+    /// settings, secret and the real IDs seen. For moving a key to another store.
+    pub fn export_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut seen: Vec<String> = self.snap.seen.iter().cloned().collect();
+        seen.sort();
+        let mut file = legacy::KeyFile {
+            format: legacy::FORMAT.into(),
+            version: 2,
+            prefix: self.snap.meta.prefix.clone(),
+            digits: self.snap.meta.digits,
+            next: self.snap.meta.next,
+            secret: self.snap.meta.secret.clone(),
+            entries: self.sorted().into_iter().cloned().collect(),
+            seen_ids: seen,
+            checksum: String::new(),
+        };
+        file.checksum = file.digest();
+        serde_json::to_writer_pretty(&mut *out, &file).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    }
+
+    fn sorted(&self) -> Vec<&KeyEntry> {
+        let mut v: Vec<&KeyEntry> = self.snap.entries.iter().collect();
+        v.sort_by(|a, b| a.code.cmp(&b.code));
+        v
+    }
+
+    /// Moves an earlier dams' `key.json` into a new database, in one transaction; the JSON
+    /// is then kept, read-only, until the user deletes it.
+    fn migrate(&mut self, json: &Path) -> Result<(), KeyError> {
+        let bytes = fs::read(json).map_err(|source| KeyError::Io {
+            path: json.to_path_buf(),
+            source,
+        })?;
+        let kf = legacy::parse(&bytes).map_err(|reason| KeyError::Damaged {
+            location: json.display().to_string(),
+            reason,
+            backup: sqlite::suffixed(json, ".bak"),
+        })?;
+        // Earlier versions allowed codes that differ only in case.
+        let mut folds: HashMap<String, &str> = HashMap::new();
+        for e in &kf.entries {
+            if let Some(other) = folds.insert(fold_code(&e.code), &e.code) {
+                return Err(KeyError::Conflict(format!(
+                    "{} holds the codes {other} and {}, which differ only in case and collide on case-insensitive file shares; dams cannot migrate it as it is. Export it with the dams that made it (dams key export), give one of them another code, and import the table into a new key store",
+                    json.display(),
+                    e.code
+                )));
+            }
+        }
+        let meta = Meta {
+            prefix: kf.prefix.clone(),
+            digits: kf.digits,
+            next: kf.next,
+            secret: kf.secret.clone(),
+            created: now(),
+            legacy_json: Some(format!("{} sha256:{}", json.display(), file_digest(&bytes))),
+            review_migrated: false,
+        };
+        let mut seen: Vec<String> = kf
+            .entries
+            .iter()
+            .filter_map(KeyEntry::real_patient_id)
+            .map(fold_id)
+            .chain(kf.seen_ids.iter().cloned())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        let created = self.backend()?.create(&meta, &mut |tx: &mut dyn Tx| {
+            tx.insert_entries(&kf.entries)?;
+            let s: Vec<&str> = seen.iter().map(String::as_str).collect();
+            tx.insert_seen(&s)
+        })?;
+        self.exists = true;
+        self.snap = Snapshot::new(meta);
+        self.refresh()?;
+        if created {
+            let mut note = format!(
+                "migrated the key store {} into {} ({} entries, checked by its checksum, in one transaction); the JSON file is kept, read-only, until you delete it",
+                json.display(),
+                self.location,
+                kf.entries.len()
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Err(e) = fs::set_permissions(json, fs::Permissions::from_mode(0o400)) {
+                    note.push_str(&format!(" (it could not be made read-only: {e})"));
+                }
+            }
+            self.warnings.push(note);
+        }
+        Ok(())
+    }
+
+    /// A `key.json` beside the database that is not the one migrated into it (or changed
+    /// since, e.g. by an earlier dams): its codes are not in the store; say so.
+    fn check_legacy_beside(&mut self) -> Result<(), KeyError> {
+        let Location::File { legacy: Some(json), .. } = &self.location else {
+            return Ok(());
+        };
+        let Ok(bytes) = fs::read(json) else { return Ok(()) };
+        let migrated = self.snap.meta.legacy_json.as_deref().unwrap_or("");
+        if !migrated.ends_with(&format!("sha256:{}", file_digest(&bytes))) {
+            self.warnings.push(format!(
+                "{} is not the key file that was migrated into {} (or it changed since): codes in it are not in the key store. To add them: dams key import {}",
+                json.display(),
+                self.location,
+                json.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One write transaction, then the backup.
+fn write_store(store: &Shared, f: &mut store::TxFn<'_>) -> Result<(), KeyError> {
+    let mut b = store
+        .lock()
+        .map_err(|_| KeyError::Conflict("the key store connection was lost by a failed thread".into()))?;
+    b.write(f)?;
+    b.after_change()
+}
+
+/// Where a transaction's checks look: the snapshot when nothing was added to the store since
+/// it was read (checked inside the transaction, which holds the write lock; lookups in memory
+/// then), else the database.
+struct Lookup<'a, 'b> {
+    snap: Option<&'a Snapshot>,
+    tx: &'a mut (dyn Tx + 'b),
+}
+
+impl<'a, 'b> Lookup<'a, 'b> {
+    fn new(snap: &'a Snapshot, tx: &'a mut (dyn Tx + 'b)) -> Result<Lookup<'a, 'b>, KeyError> {
+        let current = tx.cursor()? == snap.cursor;
+        Ok(Lookup {
+            snap: current.then_some(snap),
+            tx,
+        })
+    }
+
+    fn codes_of(&mut self, keys: &[&str]) -> Result<HashMap<String, String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(keys
+                .iter()
+                .filter_map(|k| s.by_key.get(*k).map(|&i| (k.to_string(), s.entries[i].code.clone())))
+                .collect()),
+            None => self.tx.codes_of(keys),
+        }
+    }
+
+    fn code_folds(&mut self, folds: &[&str]) -> Result<HashMap<String, String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(folds
+                .iter()
+                .filter_map(|f| {
+                    s.by_fold
+                        .get(*f)
+                        .map(|&i| (f.to_string(), s.entries[i].patient_id.clone()))
+                })
+                .collect()),
+            None => self.tx.code_folds(folds),
+        }
+    }
+
+    fn seen(&mut self, folds: &[&str]) -> Result<HashSet<String>, KeyError> {
+        match self.snap {
+            Some(s) => Ok(folds
+                .iter()
+                .filter(|f| s.seen.contains(**f))
+                .map(|f| f.to_string())
+                .collect()),
+            None => self.tx.seen(folds),
+        }
+    }
+}
+
+fn file_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    legacy::hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The counter after these codes were added: past every code of the form prefix + number.
+fn advance<'a>(meta: &Meta, codes: impl Iterator<Item = &'a str>) -> u64 {
+    codes
+        .filter_map(|c| c.strip_prefix(&meta.prefix).and_then(|d| d.parse::<u64>().ok()))
+        .fold(meta.next, |next, num| next.max(num.saturating_add(1)))
+}
+
+struct ImportRow {
+    /// "line 3" or "entry 3", for messages.
+    where_: String,
+    entry: KeyEntry,
+}
+
+/// Problems found in an import, listed up to a readable number.
+#[derive(Default)]
+struct Problems(Vec<String>, usize);
+
+impl Problems {
+    const SHOWN: usize = 50;
+
+    fn push(&mut self, p: String) {
+        if self.0.len() < Self::SHOWN {
+            self.0.push(p);
+        }
+        self.1 += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.1 == 0
+    }
+
+    fn text(&self) -> String {
+        let more = if self.1 > self.0.len() {
+            format!("\n  … and {} more", self.1 - self.0.len())
+        } else {
+            String::new()
+        };
+        format!("nothing imported:\n  {}{more}", self.0.join("\n  "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patients(ids: &[&str]) -> Vec<Candidate> {
+        ids.iter()
+            .map(|i| Candidate {
+                key: i.to_string(),
+                name: format!("NAME^{i}"),
+                birth_date: "19700101".into(),
+                ids: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn codes_are_deterministic_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        let p = k.propose(&patients(&["B", "A", "C", "A"]));
+        let codes: Vec<_> = p.iter().map(|e| (e.patient_id.as_str(), e.code.as_str())).collect();
+        assert_eq!(codes, vec![("A", "P0001"), ("B", "P0002"), ("C", "P0003")]);
+        k.commit(&p).unwrap();
+        // Committing the same proposal again changes nothing.
+        k.commit(&p).unwrap();
+        let k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.code_for("B"), Some("P0002"));
+        assert_eq!(k.entries().len(), 3);
+        assert_eq!(k.entry_by_code("p0002").map(|e| e.patient_id.as_str()), Some("B"));
+        // A later run adds new patients after the existing ones, old codes unchanged.
+        let p = k.propose(&patients(&["0", "B"]));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].code, "P0004");
+    }
+
+    /// Two processes plan against the same snapshot: the second commit is refused with
+    /// nothing written, and after a refresh its new proposal goes through.
+    #[test]
+    fn concurrent_change_is_detected_and_planning_again_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut a = KeyStore::open_or_create(&path).unwrap();
+        let mut b = KeyStore::open(&path).unwrap();
+        let pa = a.propose(&patients(&["A"]));
+        let pb = b.propose(&patients(&["B"]));
+        assert_eq!(pa[0].code, pb[0].code);
+        a.commit(&pa).unwrap();
+        let err = b.commit(&pb).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(KeyStore::open(&path).unwrap().entries().len(), 1);
+        b.refresh().unwrap();
+        let pb = b.propose(&patients(&["B"]));
+        assert_eq!(pb[0].code, "P0002");
+        b.commit(&pb).unwrap();
+        // The same patient coded differently by another process meanwhile: refused, not
+        // given a second code.
+        let mut c = KeyStore::open(&path).unwrap();
+        let pc = c.propose(&patients(&["C"]));
+        assert_eq!(pc[0].code, "P0003");
+        a.refresh().unwrap();
+        let pa = a.propose(&patients(&["BB", "C"]));
+        a.commit(&pa).unwrap();
+        assert_eq!(a.code_for("C"), Some("P0004"));
+        assert!(c.commit(&pc).unwrap_err().is_changed());
+        c.refresh().unwrap();
+        assert_eq!(c.code_for("C"), Some("P0004"));
+        assert!(c.propose(&patients(&["C"])).is_empty());
+    }
+
+    #[test]
+    fn import_checks_everything_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let csv = dir.path().join("k.csv");
+        fs::write(&csv, "Patient ID;Pseudonym\nA;R-001\nB;R-002\n").unwrap();
+        let mut k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 2);
+        assert_eq!(k.code_for("B"), Some("R-002"));
+        fs::write(&csv, "PatientID,code\nC,R-003\nA,R-999\n").unwrap();
+        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("nothing imported"), "{err}");
+        assert_eq!(k.code_for("C"), None);
+        fs::write(&csv, "who,what\nC,R-003\n").unwrap();
+        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        assert!(err.contains("no PatientID column"), "{err}");
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 1);
+        // Importing the same rows again adds nothing and is no conflict.
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 0);
+    }
+
+    /// An imported code at the end of the number range: no more codes, and no panic.
+    #[test]
+    fn the_counter_does_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("k.csv");
+        fs::write(&csv, format!("PatientID,code\nA,P{}\n", u64::MAX)).unwrap();
+        let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
+        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 1);
+        assert_eq!(k.snap.meta.next, u64::MAX);
+        assert!(k.propose(&patients(&["B", "C"])).is_empty());
+    }
+
+    #[test]
+    fn format_is_fixed_once_codes_are_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        k.set_format("STUDY-", 3).unwrap();
+        k.save().unwrap();
+        let k2 = KeyStore::open(&path).unwrap();
+        assert_eq!((k2.prefix(), k2.digits()), ("STUDY-", 3));
+        let p = k.propose(&patients(&["A"]));
+        assert_eq!(p[0].code, "STUDY-001");
+        k.commit(&p).unwrap();
+        assert!(k.set_format("X", 4).is_err());
+        for (prefix, digits) in [("../", 4), ("", 4), (".P", 4), ("P", 0), ("P", 13)] {
+            assert!(rules::check_format(prefix, digits).is_err(), "{prefix} {digits}");
+        }
+    }
+}

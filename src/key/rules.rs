@@ -1,0 +1,112 @@
+//! What a code may look like and what it must never equal: the rules every backend and every
+//! way into the key (generated, imported, migrated) is held to.
+
+/// Patient keys that start with a backslash are made by dams for patients without a
+/// PatientID (e.g. `\N\DOE^JANE\19700101`); a real PatientID (VR LO) can never contain `\`.
+pub fn is_synthetic(patient_key: &str) -> bool {
+    patient_key.starts_with('\\')
+}
+
+/// A real identifier (PatientID, OtherPatientID) folded for case-insensitive comparison with
+/// codes: full Unicode default case folding (`ß` → `ss`, `ſ` → `s`, KELVIN SIGN → `k`), so
+/// that no spelling a case-insensitive file share or a person would take for a code slips
+/// through.
+pub fn fold_id(id: &str) -> String {
+    // For ASCII, full case folding is ASCII lowercase (and much faster).
+    if id.is_ascii() {
+        id.to_ascii_lowercase()
+    } else {
+        caseless::default_case_fold_str(id)
+    }
+}
+
+/// A code folded the same way. Codes are ASCII (see [`valid_code`]), where full case folding
+/// is ASCII lowercase.
+pub fn fold_code(code: &str) -> String {
+    if code.is_ascii() {
+        code.to_ascii_lowercase()
+    } else {
+        fold_id(code)
+    }
+}
+
+/// A code that is safe as PatientID (LO), PatientName (PN: no '^' or '='), and as a file or
+/// folder name (no separator, not `.` or `..`, nothing hidden).
+pub fn valid_code(code: &str) -> bool {
+    (1..=64).contains(&code.len())
+        && !code.starts_with('.')
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The limits on how generated codes look, for `set_format` and for a store being read.
+pub fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
+    if !(1..=12).contains(&digits) {
+        return Err("digits must be between 1 and 12".into());
+    }
+    // The codes made from it must be valid codes (as PatientID, PatientName and folder name),
+    // up to the largest number a code can have (20 digits).
+    if prefix.is_empty() || !valid_code(&format!("{prefix}{}", "0".repeat(digits.max(20)))) {
+        return Err(
+            "a code prefix is made of letters, digits, '-', '_' or '.', does not start with '.', and fits in 64 characters with a code's number"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+pub const CODE_RULE: &str = "a code may hold only letters, digits, '-', '_' and '.', at most 64, and not start with '.' (it becomes PatientID, PatientName and a folder name)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_codes_must_be_safe_names() {
+        for ok in ["P0001", "STUDY-12_a.b", "7"] {
+            assert!(valid_code(ok), "{ok}");
+        }
+        for bad in [
+            "../x",
+            "a/b",
+            "..",
+            ".hidden",
+            "A^B",
+            "A=B",
+            "a b",
+            "",
+            &"x".repeat(65),
+            "Müller",
+        ] {
+            assert!(!valid_code(bad), "{bad}");
+        }
+    }
+
+    /// Every character whose full case folding is made only of characters a code may hold
+    /// (computed with Python's `str.casefold` over all of Unicode): an ID spelled with one of
+    /// them is the same as the ASCII code for the rule "a code never equals an ID".
+    #[test]
+    fn folding_is_full_unicode_case_folding() {
+        let non_ascii_folding_to_code_chars = [
+            ('\u{DF}', "ss"),
+            ('\u{17F}', "s"),
+            ('\u{1E9E}', "ss"),
+            ('\u{212A}', "k"),
+            ('\u{FB00}', "ff"),
+            ('\u{FB01}', "fi"),
+            ('\u{FB02}', "fl"),
+            ('\u{FB03}', "ffi"),
+            ('\u{FB04}', "ffl"),
+            ('\u{FB05}', "st"),
+            ('\u{FB06}', "st"),
+        ];
+        for (c, f) in non_ascii_folding_to_code_chars {
+            assert_eq!(fold_id(&c.to_string()), f, "{c:?}");
+        }
+        assert_eq!(fold_id("PAT\u{212A}"), fold_code("patk"));
+        assert_eq!(fold_id("Stra\u{DF}e"), fold_code("STRASSE"));
+        assert_eq!(fold_code("C1"), fold_code("c1"));
+        assert_ne!(fold_id("Müller"), fold_code("muller"));
+        assert!(is_synthetic("\\N\\DOE^JANE\\19700101"));
+        assert!(!is_synthetic("DOE"));
+    }
+}
