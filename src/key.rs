@@ -427,8 +427,10 @@ impl KeyStore {
         for (i, rec) in rdr.records().enumerate() {
             let line = i + 2;
             let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
-            let id = rec.get(id_col).unwrap_or("").trim().to_string();
-            let code = rec.get(code_col).unwrap_or("").trim().to_string();
+            // A table dams exported (or a spreadsheet saved) guards formula-like cells with
+            // a leading `'`: it is not part of the value.
+            let cell = |c: usize| crate::shown::from_spreadsheet(rec.get(c).unwrap_or("").trim()).to_string();
+            let (id, code) = (cell(id_col), cell(code_col));
             if id.is_empty() && code.is_empty() {
                 continue;
             }
@@ -497,15 +499,23 @@ impl KeyStore {
     pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(["code", "patient_id", "patient_name", "birth_date", "source", "added"])?;
+        // Cells a spreadsheet would run as a formula are guarded (`key import` takes the
+        // guard off again).
         for e in &self.file.entries {
-            w.write_record([
+            let cells = [
                 &e.code,
                 &e.patient_id,
                 &e.patient_name,
                 &e.birth_date,
                 &e.source,
                 &e.added,
-            ])?;
+            ];
+            w.write_record(
+                cells
+                    .map(|c| crate::shown::spreadsheet_cell(c))
+                    .iter()
+                    .map(|c| c.as_bytes()),
+            )?;
         }
         w.flush()
     }
@@ -516,9 +526,12 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
         path: path.to_path_buf(),
         reason,
     };
-    let file: KeyFile = serde_json::from_slice(bytes).map_err(|e| damaged(format!("not readable: {e}")))?;
+    let file: KeyFile = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+        .map_err(|e| damaged(format!("not readable: {}", unreadable_reason(&e))))?;
     if file.format != FORMAT {
-        return Err(damaged(format!("not a dams key file (format '{}')", file.format)));
+        return Err(damaged(
+            "not a dams key file (its format field says something else)".into(),
+        ));
     }
     if file.version != VERSION {
         return Err(damaged(format!(
@@ -539,6 +552,27 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<KeyFile, KeyError> {
         return Err(damaged("its next code number is 0; codes start at 1".into()));
     }
     Ok(file)
+}
+
+/// Why a key file could not be read, naming the field and the place, never the value: the
+/// file holds original identifiers, and serde's own messages quote what they found
+/// (`invalid type: integer 778899123`).
+fn unreadable_reason(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    use serde_json::error::Category;
+    let inner = e.inner();
+    let field = e.path().to_string();
+    let at = format!("line {} column {}", inner.line(), inner.column());
+    let what = match inner.classify() {
+        Category::Io => "it cannot be read",
+        Category::Syntax => "it is not valid JSON",
+        Category::Eof => "it ends too early",
+        Category::Data => "a field is missing or holds a value of the wrong kind",
+    };
+    if field.is_empty() || field == "." {
+        format!("{what} ({at})")
+    } else {
+        format!("{what} (field {field}, {at})")
+    }
 }
 
 /// The limits on how codes look, for `set_format` and for a file being read.

@@ -17,6 +17,7 @@ pub mod residual;
 pub mod review;
 pub mod scan;
 pub mod send;
+pub mod shown;
 pub mod tui;
 pub mod values;
 pub mod verify;

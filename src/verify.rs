@@ -214,7 +214,8 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             "transfer-syntax",
             format!(
                 "transfer syntax changed from {} to {}",
-                input.layout.transfer_syntax, output.layout.transfer_syntax
+                crate::dicom::parse::transfer_syntax_name(&input.layout.transfer_syntax),
+                crate::dicom::parse::transfer_syntax_name(&output.layout.transfer_syntax)
             ),
         );
     }
@@ -386,6 +387,25 @@ fn same_bytes(a: &Parsed, a_start: u64, b: &Parsed, b_start: u64, a_len: u64, b_
     true
 }
 
+/// What kind of failure a dicom-rs read error is, in dams' words.
+fn dicom_rs_kind(e: &dicom_object::ReadError) -> &'static str {
+    use dicom_object::ReadError as E;
+    match e {
+        E::OpenFile { .. } | E::ReadFile { .. } => "the file cannot be opened or read",
+        E::ReadPreambleBytes { .. } => "the preamble cannot be read",
+        E::ParseMetaDataSet { .. } => "the file meta group cannot be parsed",
+        E::PrematureEnd { .. } => "it ends too early",
+        E::ParseSopAttribute { .. } => "a SOP attribute cannot be parsed",
+        E::ReadUnrecognizedTransferSyntax { .. }
+        | E::ReadUnsupportedTransferSyntax { .. }
+        | E::ReadUnsupportedTransferSyntaxWithSuggestion { .. } => "its transfer syntax is not supported",
+        E::CreateParser { .. } | E::ReadToken { .. } | E::UnexpectedToken { .. } | E::MissingElementValue { .. } => {
+            "the data set cannot be parsed"
+        }
+        _ => "the data set cannot be read",
+    }
+}
+
 /// An independent reader must be able to read the output if it could read the input.
 fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec<Problem>) {
     let open = |p: &Path| {
@@ -400,7 +420,9 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec
         problems.push(Problem {
             path: dest.to_path_buf(),
             kind: "dicom-rs".into(),
-            detail: format!("dicom-rs cannot read the output: {e}"),
+            // dicom-rs's own message may quote what it read (a tag's value, a VR, a UID): its
+            // kind is enough to say what went wrong.
+            detail: format!("dicom-rs cannot read the output ({})", dicom_rs_kind(&e)),
         });
     }
 }

@@ -63,7 +63,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let mut prepared = super::prepare(&engine, &index);
     prepared.planner.recode = a.recode;
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
-        eprintln!("Nothing was written.");
+        say_err!("Nothing was written.");
         return Ok(Exit::Attention);
     }
     let progress = Progress::new("apply", a.json);

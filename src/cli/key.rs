@@ -78,7 +78,7 @@ impl Command {
 fn open(key: &KeyArg) -> Result<KeyStore> {
     let store = KeyStore::open(&super::key_path(key)?)?;
     for w in &store.warnings {
-        eprintln!("dams: warning: {w}");
+        say_err!("dams: warning: {w}");
     }
     Ok(store)
 }
@@ -95,7 +95,7 @@ pub fn run(c: Command) -> Result<Exit> {
         } => {
             let mut store = open(&key)?;
             let added = store.import_csv(&file, id_column.as_deref(), code_column.as_deref())?;
-            println!(
+            say_out!(
                 "imported {added} new entr{} into {}",
                 if added == 1 { "y" } else { "ies" },
                 store.path().display()
@@ -119,22 +119,22 @@ fn info(key: &KeyArg) -> Result<Exit> {
         *by_source.entry(e.source.as_str()).or_default() += 1;
     }
     super::print_text(|out| {
-        writeln!(out, "key store: {}", store.path().display())?;
+        say!(out, "key store: {}", store.path().display())?;
         if !store.exists() {
-            return writeln!(
+            return say!(
                 out,
                 "not created yet (it is created when the first code is written, or by `dams key init`)"
             );
         }
-        writeln!(
+        say!(
             out,
             "codes look like: {}{}",
             store.prefix(),
             "0".repeat(store.digits().saturating_sub(1)) + "1"
         )?;
-        writeln!(out, "entries: {}", store.entries().len())?;
+        say!(out, "entries: {}", store.entries().len())?;
         for (source, n) in by_source {
-            writeln!(out, "  {source}: {n}")?;
+            say!(out, "  {source}: {n}")?;
         }
         Ok(())
     })?;
@@ -152,7 +152,7 @@ fn init(key: &KeyArg, prefix: &str, digits: usize) -> Result<Exit> {
     }
     store.set_format(prefix, digits)?;
     store.save()?;
-    println!(
+    say_out!(
         "key store {} ready; new codes will look like {prefix}{:0digits$}",
         store.path().display(),
         1
@@ -169,7 +169,7 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool) -> Result<Exit> {
             }
             dams::atomic::write_file(&path, 0o600, |w| store.export_csv(w))
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            say_err!(
                 "wrote {} entries to {} (readable by you only)",
                 store.entries().len(),
                 path.display()
@@ -189,16 +189,16 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
     match store.entry_by_code(code) {
         Some(e) => {
             super::print_text(|out| {
-                writeln!(out, "code:         {}", e.code)?;
-                writeln!(out, "patient ID:   {}", e.patient_id)?;
-                writeln!(out, "patient name: {}", e.patient_name)?;
-                writeln!(out, "birth date:   {}", e.birth_date)?;
-                writeln!(out, "added:        {} ({})", e.added, e.source)
+                say!(out, "code:         {}", e.code)?;
+                say!(out, "patient ID:   {}", e.patient_id)?;
+                say!(out, "patient name: {}", e.patient_name)?;
+                say!(out, "birth date:   {}", e.birth_date)?;
+                say!(out, "added:        {} ({})", e.added, e.source)
             })?;
             Ok(Exit::Done)
         }
         None => {
-            eprintln!("dams: no entry with code {code} in {}", store.path().display());
+            say_err!("dams: no entry with code {code} in {}", store.path().display());
             Ok(Exit::Attention)
         }
     }

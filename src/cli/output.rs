@@ -19,9 +19,9 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
         if rows.is_empty() {
             continue;
         }
-        writeln!(out, "\n{heading} ({}):", rows.len())?;
+        say!(out, "\n{heading} ({}):", rows.len())?;
         for u in rows {
-            writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+            say!(out, "  {}: {}", u.path.display(), u.reason)?;
         }
     }
     Ok(())
@@ -29,7 +29,7 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 
 pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
-    writeln!(
+    say!(
         out,
         "{}: {} patient(s), {} series, {} file(s); {} could not be read",
         index.root.display(),
@@ -44,12 +44,12 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
         } else {
             ""
         };
-        writeln!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
+        say!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {
-            writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
+            say!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
             for s in &st.series {
                 let folder = common_folder(s.instances.iter().map(|i| i.path.as_path()));
-                writeln!(
+                say!(
                     out,
                     "    {:4} #{:<4} {:>5} files  {:30}  {}",
                     s.modality,
@@ -62,16 +62,16 @@ pub fn scan_text(out: &mut dyn Write, index: &Index) -> io::Result<()> {
         }
     }
     if !index.xml.is_empty() {
-        writeln!(out, "\nXML files ({}):", index.xml.len())?;
+        say!(out, "\nXML files ({}):", index.xml.len())?;
         for x in &index.xml {
             match &x.assignment {
                 dams::scan::XmlAssignment::Assigned { patient_id, by } => {
-                    writeln!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
+                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
                 }
                 dams::scan::XmlAssignment::Unassigned { reason } => {
-                    writeln!(out, "  {} → no patient: {reason}", x.path.display())?
+                    say!(out, "  {} → no patient: {reason}", x.path.display())?
                 }
-                dams::scan::XmlAssignment::Pending => writeln!(out, "  {}", x.path.display())?,
+                dams::scan::XmlAssignment::Pending => say!(out, "  {}", x.path.display())?,
             }
         }
     }
@@ -123,8 +123,8 @@ fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
 /// The first lines of `dams plan`: profile and key store.
 pub fn plan_head(out: &mut dyn Write, planner: &Planner, key_path: &Path) -> io::Result<()> {
     let n = planner.new_entries.len();
-    writeln!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
-    writeln!(
+    say!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
+    say!(
         out,
         "key store: {} ({n} new code{})",
         key_path.display(),
@@ -135,7 +135,7 @@ pub fn plan_head(out: &mut dyn Write, planner: &Planner, key_path: &Path) -> io:
 /// What happens to one patient's files: folder by folder with identical edits counted once,
 /// or (`files`) file by file, each with its output path.
 pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: bool) -> io::Result<()> {
-    writeln!(
+    say!(
         out,
         "\n{} → {}{}  ({})",
         dams::scan::index::label(&p.patient_key),
@@ -144,7 +144,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
         files_word(p.files.len())
     )?;
     if let Some(why) = &p.looks_pseudonymised {
-        writeln!(
+        say!(
             out,
             "  warning: this looks like dams output already ({why}); apply asks before coding it again"
         )?;
@@ -152,22 +152,22 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
     if files {
         for f in &p.files {
             if f.dest == f.source {
-                writeln!(out, "  {}", f.source.display())?;
+                say!(out, "  {}", f.source.display())?;
             } else {
-                writeln!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
+                say!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
             }
             for e in &f.edits {
-                writeln!(
+                say!(
                     out,
                     "    {}",
                     edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
                 )?;
             }
             for w in &f.warnings {
-                writeln!(out, "    warning: {w}")?;
+                say!(out, "    warning: {w}")?;
             }
             for r in &f.residual {
-                writeln!(
+                say!(
                     out,
                     "    warning: {} {} still holds the {}",
                     r.element,
@@ -193,7 +193,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
             } else {
                 format!("  →  {}/", shown(dest))
             };
-            writeln!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
+            say!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
             let summary = dams::plan::summary::summarise(fs.iter().copied());
             for g in summary.grouped(3) {
                 use dams::plan::summary::EditGroup;
@@ -203,7 +203,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
                     EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
                 };
                 for e in edits {
-                    writeln!(
+                    say!(
                         out,
                         "    {}  ×{}",
                         edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
@@ -211,18 +211,20 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
                     )?;
                 }
                 if let Some((e, values, files)) = many {
-                    writeln!(
+                    say!(
                         out,
                         "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
-                        e.path, e.keyword, e.rule
+                        e.path,
+                        e.keyword,
+                        e.rule
                     )?;
                 }
             }
             for (file, w) in &summary.warnings {
-                writeln!(out, "    warning: {file}: {w}")?;
+                say!(out, "    warning: {file}: {w}")?;
             }
             for r in &summary.residual {
-                writeln!(
+                say!(
                     out,
                     "    warning: {} {} still holds the {}  ×{}",
                     r.element,
@@ -239,7 +241,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
         } else {
             format!("  →  {}", x.dest.display())
         };
-        writeln!(
+        say!(
             out,
             "  XML {}{to}  (assigned: {}; {})",
             x.source.display(),
@@ -247,10 +249,10 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
             x.plan.encoding
         )?;
         if x.plan.edits.is_empty() {
-            writeln!(out, "    no change: copied as it is")?;
+            say!(out, "    no change: copied as it is")?;
         }
         for e in &x.plan.edits {
-            writeln!(
+            say!(
                 out,
                 "    {}",
                 edit_line(
@@ -263,11 +265,11 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
             )?;
         }
         for w in &x.plan.warnings {
-            writeln!(out, "    warning: {w}")?;
+            say!(out, "    warning: {w}")?;
         }
     }
     for e in &p.failed {
-        writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+        say!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
     }
     Ok(())
 }
@@ -277,25 +279,25 @@ pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner) -> io::R
     unassigned_list(out, &planner.unassigned_xml)?;
     unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read, will not be written")?;
-    writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+    say!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
 }
 
 /// `dams xml` as text.
 pub fn xml_text(out: &mut dyn Write, root: &Path, rows: &[serde_json::Value]) -> io::Result<()> {
     if rows.is_empty() {
-        return writeln!(out, "no XML files in {}", root.display());
+        return say!(out, "no XML files in {}", root.display());
     }
     for r in rows {
         let path = r["path"].as_str().unwrap_or_default();
         match r["patient_key"].as_str() {
-            Some(key) => writeln!(
+            Some(key) => say!(
                 out,
                 "{path}  →  {} ({})  [{}]",
                 dams::identity::label(key),
                 r["code"].as_str().unwrap_or_default(),
                 r["assigned_by"].as_str().unwrap_or_default()
             )?,
-            None => writeln!(
+            None => say!(
                 out,
                 "{path}  →  no patient: {}  (dams xml PATH --assign FILE=PATIENT)",
                 r["reason"].as_str().unwrap_or_default()
@@ -309,15 +311,15 @@ fn unassigned_list(out: &mut dyn Write, list: &[dams::plan::UnassignedXml]) -> i
     if list.is_empty() {
         return Ok(());
     }
-    writeln!(
+    say!(
         out,
         "\nXML without a patient, not written until assigned ({}):",
         list.len()
     )?;
     for u in list {
-        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+        say!(out, "  {}: {}", u.path.display(), u.reason)?;
     }
-    writeln!(out, "  assign with: dams xml PATH --assign FILE=PATIENT")
+    say!(out, "  assign with: dams xml PATH --assign FILE=PATIENT")
 }
 
 fn files_word(n: usize) -> String {
@@ -351,26 +353,26 @@ pub fn apply_summary(
         Target::Folder(o) => o.display().to_string(),
         Target::InPlace => format!("{} (IN PLACE: the input files are replaced)", index.root.display()),
     };
-    writeln!(out, "dams apply")?;
-    writeln!(out, "  input:     {}", index.root.display())?;
-    writeln!(out, "  output:    {dest}")?;
-    writeln!(out, "  profile:   {}", planner.profile.name)?;
-    writeln!(out, "  patients:  {}", index.patients.len())?;
-    writeln!(
+    say!(out, "dams apply")?;
+    say!(out, "  input:     {}", index.root.display())?;
+    say!(out, "  output:    {dest}")?;
+    say!(out, "  profile:   {}", planner.profile.name)?;
+    say!(out, "  patients:  {}", index.patients.len())?;
+    say!(
         out,
         "  files:     {} DICOM, {} XML",
         index.file_count(),
         index.xml.len() - planner.unassigned_xml.len()
     )?;
     if !planner.unassigned_xml.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, XML without a patient: {} (see `dams xml`)",
             planner.unassigned_xml.len()
         )?;
     }
     let new: Vec<&str> = planner.new_entries.iter().map(|e| e.code.as_str()).collect();
-    writeln!(
+    say!(
         out,
         "  key store: {} ({} new code{}{})",
         key_path.display(),
@@ -383,21 +385,21 @@ pub fn apply_summary(
         }
     )?;
     if !index.unreadable.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, could not be read: {} file(s) (see `dams scan`)",
             index.unreadable.len()
         )?;
     }
     if !index.unplaced.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, patient unknown: {} file(s) (see `dams assign`)",
             index.unplaced.len()
         )?;
     }
     for (pid, why) in planner.pseudonymised_patients() {
-        writeln!(
+        say!(
             out,
             "  warning:   {} looks like dams output already ({why})",
             dams::scan::index::label(pid)
@@ -406,7 +408,7 @@ pub fn apply_summary(
     if matches!(target, Target::InPlace) {
         let kept = dams::apply::names_kept_in_place(index, planner, None);
         if kept > 0 {
-            writeln!(out, "  warning:   {}", names_kept_warning(kept))?;
+            say!(out, "  warning:   {}", names_kept_warning(kept))?;
         }
     }
     Ok(())
@@ -425,25 +427,25 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
         String::new()
     };
     match &r.out {
-        Some(o) => writeln!(out, "wrote {} file(s){xml} to {}", r.written, o.display())?,
-        None => writeln!(out, "replaced {} file(s){xml} in place", r.written)?,
+        Some(o) => say!(out, "wrote {} file(s){xml} to {}", r.written, o.display())?,
+        None => say!(out, "replaced {} file(s){xml} in place", r.written)?,
     }
     if r.key_entries_created > 0 {
-        writeln!(out, "added {} code(s) to the key store", r.key_entries_created)?;
+        say!(out, "added {} code(s) to the key store", r.key_entries_created)?;
     }
     if r.identifying_names_kept > 0 {
-        writeln!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
+        say!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
     }
     if r.cancelled {
-        writeln!(
+        say!(
             out,
             "cancelled: the remaining files were not written (run again to finish)"
         )?;
     }
     if !r.failed.is_empty() {
-        writeln!(out, "\nfailed ({}):", r.failed.len())?;
+        say!(out, "\nfailed ({}):", r.failed.len())?;
         for f in &r.failed {
-            writeln!(out, "  {}: {}", f.path.display(), f.reason)?;
+            say!(out, "  {}: {}", f.path.display(), f.reason)?;
         }
     }
     unassigned_list(out, &r.unassigned_xml)?;
@@ -452,15 +454,15 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
 }
 
 pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
-    writeln!(out, "checked {} file(s): {} ok", r.checked, r.ok)?;
+    say!(out, "checked {} file(s): {} ok", r.checked, r.ok)?;
     if !r.problems.is_empty() {
-        writeln!(out, "\nproblems ({}):", r.problems.len())?;
+        say!(out, "\nproblems ({}):", r.problems.len())?;
         for p in &r.problems {
-            writeln!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
+            say!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
         }
     }
     if !r.residual.is_empty() {
-        writeln!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
+        say!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
         let mut grouped: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
         for x in &r.residual {
             *grouped
@@ -468,16 +470,16 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
                 .or_default() += 1;
         }
         for ((element, keyword, what), n) in grouped {
-            writeln!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
+            say!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
         }
-        writeln!(out, "  (run with --json for the list of files)")?;
+        say!(out, "  (run with --json for the list of files)")?;
     }
     Ok(())
 }
 
 pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) -> io::Result<()> {
     if p.links.groups.is_empty() {
-        return writeln!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
+        return say!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
     }
     for patient in &index.patients {
         let mut groups: Vec<_> = p.links.groups_of(&patient.patient_id).collect();
@@ -485,7 +487,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
         if groups.is_empty() {
             continue;
         }
-        writeln!(out, "\npatient {}", patient.patient_id)?;
+        say!(out, "\npatient {}", patient.patient_id)?;
         for g in groups {
             let ev = &g.evidence;
             let source = match &g.source {
@@ -498,7 +500,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 ),
                 None => "no source".into(),
             };
-            writeln!(
+            say!(
                 out,
                 "  {}/  {}, {}  →  {}  [{}]",
                 g.folder.display(),
@@ -521,7 +523,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                     format!("{} → {name}", v.references)
                 })
                 .collect();
-            writeln!(
+            say!(
                 out,
                 "      evidence: {}; {} missing; {} ignored (localizer/derived/self)",
                 if votes.is_empty() {
@@ -543,7 +545,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                             .unwrap_or_default()
                     })
                     .collect();
-                writeln!(
+                say!(
                     out,
                     "      suggestion (not a link): {}/  {}",
                     s.folder.display(),
@@ -551,22 +553,22 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 )?;
             }
             for f in &g.flags {
-                writeln!(out, "      ⚠ {}", f.describe())?;
+                say!(out, "      ⚠ {}", f.describe())?;
             }
             if let Some(first) = g.files.first()
                 && let Some(r) = p.planner.repair(first)
             {
-                writeln!(
+                say!(
                     out,
                     "      repair: new series UID and SOP UIDs, InstanceNumber 1..{}, SeriesNumber {}",
                     g.files.len(),
                     r.series_number
                 )?;
             }
-            writeln!(out, "      key: {}", g.key)?;
+            say!(out, "      key: {}", g.key)?;
         }
     }
-    writeln!(
+    say!(
         out,
         "\nLink by hand: dams map PATH --set GROUP=SERIES (GROUP and SERIES by folder, key or UID)"
     )
@@ -596,13 +598,13 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
             &mut *out,
             &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
         )?;
-        return writeln!(out);
+        return say!(out);
     }
     if placed.is_empty() && index.unplaced.is_empty() {
-        return writeln!(out, "every file in {} has a PatientID", index.root.display());
+        return say!(out, "every file in {} has a PatientID", index.root.display());
     }
     for (p, i) in &placed {
-        writeln!(
+        say!(
             out,
             "{}  →  {} ({})  [{}]",
             i.path.display(),
@@ -618,11 +620,11 @@ fn unplaced_list(out: &mut dyn Write, list: &[dams::scan::Unplaced]) -> io::Resu
     if list.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
+    say!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
     for u in list {
-        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+        say!(out, "  {}: {}", u.path.display(), u.reason)?;
     }
-    writeln!(
+    say!(
         out,
         "  assign with: dams assign PATH FILE=PATIENT (a file, a folder or a StudyInstanceUID)"
     )
