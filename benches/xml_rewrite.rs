@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dams::config::Profile;
+use dams::profile::Profile;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 

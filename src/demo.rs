@@ -10,12 +10,13 @@ use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
+
+use dicom_dictionary_std::uids;
+
+use crate::dicom::tags;
 use rayon::prelude::*;
 
 use crate::values::uid::from_seed;
-
-const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
 /// A fake patient.
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
         obj.put(DataElement::new(seq, VR::SQ, DataSetSequence::from(items)));
     }
     let file = obj
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
         .map_err(io::Error::other)?;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -262,7 +263,7 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
     ));
     obj.put(sq((0x5200, 0x9230), per_frame));
     let file = obj
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
         .map_err(io::Error::other)?;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -280,7 +281,7 @@ pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, 
             study_uid: study.clone(),
             series_uid: series.clone(),
             sop_uid: from_seed(&format!("{seed}/{description}/{i}")),
-            sop_class: CT_IMAGE_STORAGE.into(),
+            sop_class: uids::CT_IMAGE_STORAGE.into(),
             modality: "CT".into(),
             series_description: description.into(),
             series_number: number,
@@ -308,7 +309,7 @@ pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Sl
             series_description: description.into(),
             instance_number: 1,
             image_type: "DERIVED\\SECONDARY".into(),
-            references: vec![(Tag(0x0008, 0x2112), s.sop_uid.clone(), s.sop_class.clone())],
+            references: vec![(tags::SOURCE_IMAGE_SEQUENCE, s.sop_uid.clone(), s.sop_class.clone())],
             mask: true,
             ..s.clone()
         })

@@ -22,7 +22,3 @@ pub mod tui;
 pub mod values;
 pub mod verify;
 pub mod xml;
-
-/// The profile module under its former names, while code moves over.
-pub use profile as config;
-pub use profile::annex_e;

@@ -194,7 +194,7 @@ fn file_changed_after_scan_is_refused() {
     bytes.extend_from_slice(&[0, 0]);
     std::fs::write(input.join("a/CT_small.dcm"), bytes).unwrap();
     let mut key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &key);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
     let out = tmp.path().join("out");
     let report = dams::apply::apply(
         &index,

@@ -201,7 +201,7 @@ fn basic_matches_an_independent_implementation_or_explains_why_not() {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
-    let profile = dams::config::Profile::resolve(Some("basic"), &[]).unwrap();
+    let profile = dams::profile::Profile::resolve(Some("basic"), &[]).unwrap();
     let planner = dams::plan::prepare(&index, profile, &keystore, &Default::default()).planner;
     let table = table();
 

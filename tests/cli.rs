@@ -184,7 +184,7 @@ fn verify_exit_codes() {
 
     // With a profile that also codes StudyID, the output is clean: exit 0.
     let profile = ws.base.join("p.toml");
-    let text = dams::config::builtin_text("seed").unwrap().to_string()
+    let text = dams::profile::builtin_text("seed").unwrap().to_string()
         + "\n[[dicom]]\ntag = \"StudyID\"\naction = \"empty\"\n";
     std::fs::write(&profile, text).unwrap();
     let out2 = ws.base.join("out2");

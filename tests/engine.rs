@@ -230,7 +230,7 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
     let report = dams::verify::verify(&out1, &index, &planner, &|_, _| {}, &cancel);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.checked, FILES.len());
@@ -271,7 +271,7 @@ fn verify_catches_a_tampered_output() {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
     let report = dams::verify::verify(&out, &index, &planner, &|_, _| {}, &cancel);
     assert!(
         report
@@ -373,7 +373,7 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
 
     // Planned: DOE gets her own code and her birth date is masked like any other.
     let keystore = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
     let doe_code = planner.code(&doe).unwrap().to_string();
     assert_ne!(Some(doe_code.as_str()), planner.code("1CT1"));
     let inst = index.patient(&doe).unwrap().instances().next().unwrap().clone();
@@ -412,7 +412,7 @@ fn cancel_leaves_no_partial_files() {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let mut keystore = dams::key::KeyStore::open(&key).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
     let report = dams::apply::apply(
         &index,
         &planner,

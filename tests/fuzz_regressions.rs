@@ -9,10 +9,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use dams::config::Profile;
 use dams::dicom::parse::parse_bytes;
 use dams::dicom::rewrite;
 use dams::plan::Planner;
+use dams::profile::Profile;
 use dams::residual::Identifiers;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};

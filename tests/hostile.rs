@@ -102,7 +102,7 @@ fn good(n: u32) -> Vec<u8> {
 fn apply(input: &Path, index: &dams::scan::Index, out: &Path, key: &Path) -> dams::apply::ApplyReport {
     let _ = input;
     let mut keystore = dams::key::KeyStore::open(key).unwrap();
-    let planner = dams::plan::Planner::new(index, dams::config::Profile::resolve(None, &[]).unwrap(), &keystore);
+    let planner = dams::plan::Planner::new(index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
     dams::apply::apply(
         index,
         &planner,

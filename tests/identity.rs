@@ -52,7 +52,7 @@ fn every_code_written_is_in_the_key_first() {
     )
     .unwrap();
     let index = scan_lib(&input);
-    let profile = dams::config::Profile::resolve(None, &[]).unwrap();
+    let profile = dams::profile::Profile::resolve(None, &[]).unwrap();
     let mut key = dams::key::KeyStore::open(&key_path).unwrap();
     let ws = dams::review::Workspace {
         xml_assignments: [(PathBuf::from("a/notes.xml"), "1CT1".to_string())].into(),
@@ -93,7 +93,7 @@ fn every_code_written_is_in_the_key_first() {
     let other = tmp.path().join("other");
     stage(&other, &[("pydicom/rtplan.dcm", "rtplan.dcm")]);
     let index = scan_lib(&other);
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &key);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
     let code = planner.code("id00001").unwrap();
     assert_ne!(code, mr_code);
     assert!(key.entry_by_code(code).is_none(), "a fresh code");

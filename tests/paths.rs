@@ -231,7 +231,7 @@ fn destinations_never_leave_the_output_folder() {
     std::os::unix::fs::symlink(&trap, out.join("linked")).unwrap();
 
     let mut key = dams::key::KeyStore::open(&tmp.path().join("key.json")).unwrap();
-    let planner = dams::plan::Planner::new(&index, dams::config::Profile::resolve(None, &[]).unwrap(), &key);
+    let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &key);
     let report = dams::apply::apply(
         &index,
         &planner,

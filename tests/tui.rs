@@ -31,7 +31,7 @@ fn harness_to(d: &Demo, out: &str, w: u16, h: u16) -> Harness {
         root: d.base.join("input"),
         out: d.base.join(out),
         key_path: d.base.join("state/key.json"),
-        profile: dams::config::Profile::resolve(None, &[]).unwrap(),
+        profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
     };
     Harness::new(opts, w, h)
 }
@@ -509,7 +509,7 @@ fn file_picker_for_a_file_without_patient_id() {
         root: input.clone(),
         out: tmp.path().join("out"),
         key_path: tmp.path().join("state/key.json"),
-        profile: dams::config::Profile::resolve(None, &[]).unwrap(),
+        profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
     };
     let d = Demo {
         base: tmp.path().to_path_buf(),

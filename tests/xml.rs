@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use dams::config::{Action, Profile, XmlRule, XmlTarget};
+use dams::profile::{Action, Profile, XmlRule, XmlTarget};
 use dams::residual::{IdentifierKind, Identifiers};
 use dams::scan::Identity;
 use dams::xml::{self, Assigner, Assignment, Evidence, Unassigned, XmlContext, XmlError, XmlPlan};

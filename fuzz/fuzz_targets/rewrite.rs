@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use dams::config::Profile;
+use dams::profile::Profile;
 use dams::dicom::parse::parse_bytes;
 use dams::dicom::rewrite;
 use dams::key::KeyStore;

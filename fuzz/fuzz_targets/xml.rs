@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use dams::config::{Profile, XmlRule};
+use dams::profile::{Profile, XmlRule};
 use dams::residual::Identifiers;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};

@@ -513,9 +513,9 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
             }
             let enc = w.sniff(dataset_start, meta_start.is_none())?;
             let uid = match (enc.explicit_vr, enc.big_endian) {
-                (false, _) => ts::IMPLICIT_VR_LE,
-                (true, false) => ts::EXPLICIT_VR_LE,
-                (true, true) => ts::EXPLICIT_VR_BE,
+                (false, _) => ts::IMPLICIT_VR_LITTLE_ENDIAN,
+                (true, false) => ts::EXPLICIT_VR_LITTLE_ENDIAN,
+                (true, true) => ts::EXPLICIT_VR_BIG_ENDIAN,
             };
             (enc, false, uid.to_string(), false)
         }
@@ -566,9 +566,9 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
 /// (encoding, deflated) for a declared transfer syntax.
 fn encoding_of(uid: &str) -> Result<(Encoding, bool)> {
     Ok(match uid {
-        ts::IMPLICIT_VR_LE => (Encoding::IMPLICIT_LE, false),
-        ts::EXPLICIT_VR_BE => (Encoding::EXPLICIT_BE, false),
-        ts::DEFLATED_EXPLICIT_VR_LE | ts::JPIP_REFERENCED_DEFLATE => (Encoding::EXPLICIT_LE, true),
+        ts::IMPLICIT_VR_LITTLE_ENDIAN => (Encoding::IMPLICIT_LE, false),
+        ts::EXPLICIT_VR_BIG_ENDIAN => (Encoding::EXPLICIT_BE, false),
+        ts::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN | ts::JPIP_REFERENCED_DEFLATE => (Encoding::EXPLICIT_LE, true),
         other => {
             if TransferSyntaxRegistry.get(other).is_none() {
                 return Err(ParseError::UnsupportedTransferSyntax(other.to_string()));
@@ -671,8 +671,8 @@ fn is_binary_vr(vr: VR) -> bool {
 fn is_bulk(tag: Tag, vr: VR, len: u32) -> bool {
     let bulk_tag = matches!(tag, Tag(0x7FE0, 0x0008..=0x0010))
         || (tag.0 & 0xFF01 == 0x6000 && tag.1 == 0x3000)
-        || tag == Tag(0x5400, 0x1010)
-        || tag == Tag(0x5600, 0x0020);
+        || tag == tags::WAVEFORM_DATA
+        || tag == tags::SPECTROSCOPY_DATA;
     (bulk_tag && len > 0) || (is_binary_vr(vr) && len > (1 << 20)) || len > MAX_LOADED_VALUE
 }
 
@@ -1283,7 +1283,7 @@ mod tests {
         body.extend(short((0x0010, 0x0020), b"LO", b"ID42"));
         let p = parse_bytes(explicit_file(&body)).expect("parses");
         assert!(p.layout.preamble && p.layout.has_meta);
-        assert_eq!(p.layout.transfer_syntax, ts::EXPLICIT_VR_LE);
+        assert_eq!(p.layout.transfer_syntax, ts::EXPLICIT_VR_LITTLE_ENDIAN);
         assert_eq!(p.top_string(tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN"));
         assert_eq!(p.top_string(tags::PATIENT_ID).as_deref(), Some("ID42"));
     }

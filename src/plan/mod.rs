@@ -8,7 +8,6 @@ pub mod summary;
 pub use stream::{Mode, PlanSink, PlannedFile, stream};
 
 // Moved to `crate::values`; re-exported while other code moves over.
-pub use crate::values::{dates, uid};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +27,7 @@ use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Unreadable};
+use crate::values::{dates, uid};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;
@@ -973,28 +973,24 @@ fn plan_deidentified(
             });
             Ok(())
         };
-    set(Tag(0x0012, 0x0062), VR::CS, "YES".into(), edits, inserts)?;
-    set(Tag(0x0012, 0x0063), VR::LO, method.join("\\"), edits, inserts)?;
+    set(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES".into(), edits, inserts)?;
+    set(tags::DEIDENTIFICATION_METHOD, VR::LO, method.join("\\"), edits, inserts)?;
 
     // The code sequence is written anew: an old one is removed, the new one added.
-    let seq_tag = Tag(0x0012, 0x0064);
+    let seq_tag = tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE;
     let enc = parsed.layout.encoding;
     let items: Vec<Vec<(Tag, VR, Vec<u8>)>> = codes
         .iter()
         .map(|(value, meaning)| -> Result<Vec<(Tag, VR, Vec<u8>)>, String> {
             Ok(vec![
+                (tags::CODE_VALUE, VR::SH, text::encode(value, VR::SH, &parsed.charset)?),
                 (
-                    Tag(0x0008, 0x0100),
-                    VR::SH,
-                    text::encode(value, VR::SH, &parsed.charset)?,
-                ),
-                (
-                    Tag(0x0008, 0x0102),
+                    tags::CODING_SCHEME_DESIGNATOR,
                     VR::SH,
                     text::encode("DCM", VR::SH, &parsed.charset)?,
                 ),
                 (
-                    Tag(0x0008, 0x0104),
+                    tags::CODE_MEANING,
                     VR::LO,
                     text::encode(meaning, VR::LO, &parsed.charset)?,
                 ),

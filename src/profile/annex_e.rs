@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 
 use super::action::Action;
-use crate::dicom::{Tag, VR, dict};
+use crate::dicom::{Tag, VR, dict, tags};
 
 const TABLE: &str = include_str!("../../assets/annex_e/table_e1_1.tsv");
 const SAFE_PRIVATE: &str = include_str!("../../assets/annex_e/safe_private.tsv");
@@ -197,16 +197,19 @@ impl AnnexE {
         // The file meta names the application that wrote the original (its AE titles, its
         // implementation, private information): replaced by dams' own or removed.
         for tag in [
-            Tag(0x0002, 0x0016),
-            Tag(0x0002, 0x0017),
-            Tag(0x0002, 0x0018),
-            Tag(0x0002, 0x0100),
-            Tag(0x0002, 0x0102),
+            tags::SOURCE_APPLICATION_ENTITY_TITLE,
+            tags::SENDING_APPLICATION_ENTITY_TITLE,
+            tags::RECEIVING_APPLICATION_ENTITY_TITLE,
+            tags::PRIVATE_INFORMATION_CREATOR_UID,
+            tags::PRIVATE_INFORMATION,
         ] {
             exact.insert(tag, Action::Remove);
         }
-        exact.insert(Tag(0x0002, 0x0012), Action::Replace(IMPLEMENTATION_CLASS_UID.into()));
-        exact.insert(Tag(0x0002, 0x0013), Action::Replace("DAMS".into()));
+        exact.insert(
+            tags::IMPLEMENTATION_CLASS_UID,
+            Action::Replace(IMPLEMENTATION_CLASS_UID.into()),
+        );
+        exact.insert(tags::IMPLEMENTATION_VERSION_NAME, Action::Replace("DAMS".into()));
         let safe = options.contains(&AnnexOption::RetainSafePrivate).then(|| {
             let mut m = HashMap::new();
             for line in SAFE_PRIVATE.lines().skip(1) {

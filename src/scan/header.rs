@@ -171,7 +171,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         let chain = p.ancestry(i);
         let has = |t: Tag| chain.iter().any(|(tag, _)| *tag == t);
         if is_series {
-            if has(tags::REFERENCED_SERIES_SEQUENCE) || has(Tag(0x3006, 0x0014)) {
+            if has(tags::REFERENCED_SERIES_SEQUENCE) || has(tags::RT_REFERENCED_SERIES_SEQUENCE) {
                 referenced_series.push(uid);
             }
             continue;

@@ -7,16 +7,16 @@ pub mod index;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use dicom_dictionary_std::uids;
 use rayon::prelude::*;
+
+use crate::atomic::TEMP_PREFIX;
+use crate::progress::Progress;
 
 pub use header::{Header, Instance, Placement, RefVia, Reference};
 pub use index::{
     Formed, Identity, Index, Patient, Series, Study, Unplaced, Unreadable, UnreadableKind, XmlAssignment, XmlFile,
 };
-
-/// SOP class of a DICOMDIR (Media Storage Directory Storage).
-const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
-pub use crate::atomic::TEMP_PREFIX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -381,7 +381,9 @@ pub fn read_one(root: &Path, rel: &Path) -> Outcome {
 }
 
 fn classify(h: Header) -> Outcome {
-    if &*h.instance.sop_class_uid == MEDIA_STORAGE_DIRECTORY || h.media_storage_sop_class == MEDIA_STORAGE_DIRECTORY {
+    if &*h.instance.sop_class_uid == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
+        || h.media_storage_sop_class == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
+    {
         return Outcome::Unreadable(Unreadable {
             path: h.instance.path,
             kind: UnreadableKind::Dicomdir,
@@ -391,8 +393,6 @@ fn classify(h: Header) -> Outcome {
     }
     Outcome::Dicom(Box::new(h))
 }
-
-pub use crate::progress::Progress;
 
 /// Scans `root` into an Index, reading headers in parallel.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {

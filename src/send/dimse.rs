@@ -35,7 +35,10 @@ fn native(ts: &str) -> bool {
     use crate::dicom::ts;
     matches!(
         ts,
-        ts::IMPLICIT_VR_LE | ts::EXPLICIT_VR_LE | ts::EXPLICIT_VR_BE | ts::DEFLATED_EXPLICIT_VR_LE
+        ts::IMPLICIT_VR_LITTLE_ENDIAN
+            | ts::EXPLICIT_VR_LITTLE_ENDIAN
+            | ts::EXPLICIT_VR_BIG_ENDIAN
+            | ts::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
     )
 }
 

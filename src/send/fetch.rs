@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::node::{Node, NodeKind, Stow};
 use super::stow::{authorized_get, transport_error};
 use super::{LinkError, SendError};
-use crate::scan::Progress;
+use crate::progress::Progress;
 
 /// What to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 pub use log::{LOG_NAME, Record, SendLog};
 pub use node::{Auth, Config, Node, NodeError, NodeKind, Secret};
 
-use crate::scan::{self, Progress, ScanOptions, Unreadable};
+use crate::progress::Progress;
+use crate::scan::{self, ScanOptions, Unreadable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

@@ -33,7 +33,7 @@ pub fn stage(dir: &Path, files: &[(&str, &str)]) {
 pub fn apply_lib(input: &Path, out: &Path, key: &Path, profile: Option<&str>) -> dams::apply::ApplyReport {
     let cancel = AtomicBool::new(false);
     let index = dams::scan::scan(input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).expect("scan");
-    let profile = dams::config::Profile::resolve(profile, &[]).expect("profile");
+    let profile = dams::profile::Profile::resolve(profile, &[]).expect("profile");
     let mut keystore = dams::key::KeyStore::open(key).expect("key");
     let planner = dams::plan::Planner::new(&index, profile, &keystore);
     dams::apply::apply(
