@@ -9,6 +9,7 @@ pub mod engine;
 pub mod identity;
 pub mod key;
 pub mod link;
+pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod profile;

@@ -231,7 +231,7 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
     let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let report = dams::verify::verify(&out1, &index, &planner, &|_, _| {}, &cancel);
+    let report = dams::verify::verify(&out1, Some((&index, &planner)), &keystore, &|_, _| {}, &cancel).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.checked, FILES.len());
 }
@@ -272,7 +272,7 @@ fn verify_catches_a_tampered_output() {
     let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
     let planner = dams::plan::Planner::new(&index, dams::profile::Profile::resolve(None, &[]).unwrap(), &keystore);
-    let report = dams::verify::verify(&out, &index, &planner, &|_, _| {}, &cancel);
+    let report = dams::verify::verify(&out, Some((&index, &planner)), &keystore, &|_, _| {}, &cancel).unwrap();
     assert!(
         report
             .problems

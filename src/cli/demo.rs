@@ -89,6 +89,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             in_place: false,
             yes: true,
             recode: false,
+            overwrite: false,
             json: false,
             key: key.clone(),
             profile: a.profile.clone(),
@@ -102,7 +103,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let verified = super::verify::run(
         super::verify::Args {
             out: out.clone(),
-            against: input.clone(),
+            against: Some(input.clone()),
             json: false,
             key: key.clone(),
             profile: a.profile.clone(),

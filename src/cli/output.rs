@@ -454,10 +454,27 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
 }
 
 pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
-    say!(out, "checked {} file(s): {} ok", r.checked, r.ok)?;
+    say!(
+        out,
+        "checked {} file(s) against the manifest{} (profile {}): {} ok",
+        r.checked,
+        if r.against_input { " and the input" } else { "" },
+        r.profile,
+        r.ok
+    )?;
     if !r.problems.is_empty() {
         say!(out, "\nproblems ({}):", r.problems.len())?;
         for p in &r.problems {
+            say!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
+        }
+    }
+    if !r.input_problems.is_empty() {
+        say!(
+            out,
+            "\nalready so in the input, not held against the output ({}):",
+            r.input_problems.len()
+        )?;
+        for p in &r.input_problems {
             say!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
         }
     }

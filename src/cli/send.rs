@@ -117,7 +117,18 @@ struct Verified {
 /// from IN, only this function changes.
 fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Result<Verified> {
     let quiet = args.json;
-    let engine = super::open_engine(&args.key, &args.profile, ctx)?;
+    // The profile is the one the output's manifest records (as `dams verify` does it).
+    let key_path = super::key_path(&args.key)?;
+    if !key_path.exists() {
+        bail!(
+            "no key store at {}: verify needs the key {} was made with",
+            key_path.display(),
+            out.display()
+        );
+    }
+    let key = dams::key::KeyStore::open(&key_path)?;
+    let (_, profile) = dams::verify::open(out, &key)?;
+    let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
     let against = super::input_folder(against)?;
     let index = super::scan_input(&engine, &against, quiet, vec![out.to_path_buf()])?;
     if ctx.cancel.is_cancelled() {
@@ -135,7 +146,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
         );
     }
     let progress = Progress::new("verify", quiet);
-    let report = engine.verify(out, &index, &prepared, &|d, t| progress.update(d, t));
+    let report = engine.verify(out, Some((&index, &prepared)), &|d, t| progress.update(d, t))?;
     progress.finish();
     if ctx.cancel.is_cancelled() {
         bail!("cancelled during verify; nothing was sent");
