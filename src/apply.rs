@@ -60,6 +60,9 @@ pub struct ApplyReport {
     /// In place: files whose file or folder name holds an identifier, kept as they are
     /// (in-place mode replaces files, it does not rename them).
     pub identifying_names_kept: usize,
+    /// The manifest written into the output folder (absent in place).
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
+    pub manifest: Option<PathBuf>,
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because
@@ -218,6 +221,24 @@ pub enum Refusal {
         "{0} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
     )]
     Recoding(usize),
+    /// The manifest in the output folder cannot be used.
+    #[error("{0}")]
+    Manifest(String),
+    #[error(
+        "{} was written with another key store (its manifest names key {fingerprint}); write into another output folder",
+        .out.display()
+    )]
+    OtherKey { out: PathBuf, fingerprint: String },
+    #[error(
+        "{} was written with other rules (profile {profile}{}); one output folder holds one profile's output: write into another folder, or pass --overwrite to take this one over",
+        .out.display(),
+        if *.same_name { " with other values" } else { "" }
+    )]
+    OtherRules {
+        out: PathBuf,
+        profile: String,
+        same_name: bool,
+    },
 }
 
 /// Checks that the output folder and the key store are where they may be.
@@ -340,22 +361,51 @@ pub fn apply(
         .collect();
     refuse_recoding(planner, &patients)?;
     let in_place = matches!(target, Target::InPlace);
+    // Before anything is made: an output folder of another key cannot take this run.
+    let earlier = match target {
+        Target::Folder(out) => earlier_manifest(out, planner, key)?,
+        Target::InPlace => None,
+    };
     let out_root = output_root(index, target)?;
     let created = record_codes(planner, key)?;
     let total = patients.iter().map(|p| p.file_count()).sum();
-    let writer = Writer::open(&index.root, &out_root, in_place, total, progress, cancel)?;
+    let mut writer = Writer::open(&index.root, &out_root, in_place, total, progress, cancel)?;
+    // The manifest says which files are dams' own before the first one is written, so that
+    // a run stopped by a crash can be finished (its files are dams', not someone else's).
+    let mut manifest = match target {
+        Target::Folder(_) => {
+            let (owned, this_run, mut m) = begin_manifest(earlier, planner, key, &patients, index, only);
+            writer.owned = owned;
+            m.write(&out_root).map_err(manifest_err)?;
+            Some((m, this_run))
+        }
+        Target::InPlace => None,
+    };
+    writer.overwrite = planner.overwrite;
     let (committed, mut failed, xml_written) = writer.run(|sink| {
         crate::plan::stream(index, planner, only, Mode::Write, &crate::progress::quiet, cancel, sink);
     });
     // The mapping of masks to their CT, as written, for the patients of this run.
     let stopped = writer.is_full() || cancel.load(Ordering::Relaxed);
+    let mut tables = Vec::new();
     if let (Target::Folder(_), Some(links), false) = (target, &planner.links, stopped) {
         let ids: BTreeSet<String> = patients.iter().map(|p| p.patient_id.clone()).collect();
-        write_mapping(&out_root, links, planner, &ids)?;
+        tables = write_mapping(&out_root, links, planner, &ids)?;
     }
     writer.make_folders_durable()?;
     failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest_path = match &mut manifest {
+        Some((m, this_run)) => {
+            let written = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
+            let counts = (committed + xml_written, failed.len(), cancel.load(Ordering::Relaxed));
+            finish_manifest(m, this_run, written, tables, counts);
+            m.write(&out_root).map_err(manifest_err)?;
+            Some(out_root.join(crate::manifest::MANIFEST))
+        }
+        None => None,
+    };
     Ok(ApplyReport {
+        manifest: manifest_path,
         identifying_names_kept: if in_place {
             names_kept_in_place(index, planner, only)
         } else {
@@ -372,6 +422,116 @@ pub fn apply(
         // Writers drop the files left when the run is cancelled: say it did not finish.
         cancelled: cancel.load(Ordering::Relaxed),
     })
+}
+
+fn manifest_err(e: crate::manifest::ManifestError) -> ApplyError {
+    match e {
+        crate::manifest::ManifestError::Io { path, source } => ApplyError::Io { path, source },
+        other => Refusal::Manifest(other.to_string()).into(),
+    }
+}
+
+/// The manifest of an earlier apply into `out`, checked against this run: the same key (the
+/// codes and UIDs of both runs must come from one key), and the same profile unless the user
+/// takes the folder over (`--overwrite`: the new manifest starts afresh).
+fn earlier_manifest(
+    out: &Path,
+    planner: &Planner,
+    key: &KeyStore,
+) -> Result<Option<crate::manifest::Manifest>, ApplyError> {
+    use crate::manifest::{Manifest, key_fingerprint, profile_fingerprint};
+    let Some(m) = Manifest::read(out).map_err(manifest_err)? else {
+        return Ok(None);
+    };
+    if m.key_fingerprint != key_fingerprint(&key.secret()) {
+        return Err(Refusal::OtherKey {
+            out: out.to_path_buf(),
+            fingerprint: m.key_fingerprint,
+        }
+        .into());
+    }
+    if m.profile.fingerprint != profile_fingerprint(&planner.profile) {
+        if planner.overwrite {
+            return Ok(None);
+        }
+        return Err(Refusal::OtherRules {
+            out: out.to_path_buf(),
+            same_name: m.profile.name == planner.profile.name,
+            profile: m.profile.name,
+        }
+        .into());
+    }
+    Ok(Some(m))
+}
+
+/// The manifest of this run before its first file: the earlier one (or a new one), with every
+/// file this run sets out to write listed as pending. Returns the paths that were dams' own
+/// before the run (files it may replace without `--overwrite`) and the manifest.
+fn begin_manifest(
+    earlier: Option<crate::manifest::Manifest>,
+    planner: &Planner,
+    key: &KeyStore,
+    patients: &[&Patient],
+    index: &Index,
+    only: Option<&BTreeSet<String>>,
+) -> (
+    std::collections::HashSet<PathBuf>,
+    std::collections::HashSet<String>,
+    crate::manifest::Manifest,
+) {
+    use crate::manifest::{Manifest, key_fingerprint, rel_string};
+    let mut m = earlier.unwrap_or_else(|| Manifest::new(&planner.profile, key_fingerprint(&key.secret())));
+    let owned: std::collections::HashSet<PathBuf> = m.owned().into_iter().collect();
+    let prior: std::collections::HashSet<String> = m.pending.iter().cloned().collect();
+    let before = m.pending.len();
+    m.dams_version = env!("CARGO_PKG_VERSION").into();
+    m.options.recode |= planner.recode;
+    m.options.accept_burned_in |= planner.accept_burned_in;
+    for p in patients {
+        if let Some(code) = planner.code(&p.patient_id) {
+            m.patients.insert(code.to_string());
+        }
+        m.pending
+            .extend(p.instances().map(|i| rel_string(&planner.dest(&i.path))));
+    }
+    let in_run = |pid: &str| only.is_none_or(|o| o.contains(pid));
+    m.pending.extend(
+        index
+            .xml
+            .iter()
+            .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| in_run(p)))
+            .map(|x| rel_string(&planner.dest(&x.path))),
+    );
+    let this_run = m.pending[before..]
+        .iter()
+        .filter(|p| !prior.contains(*p))
+        .cloned()
+        .collect();
+    (owned, this_run, m)
+}
+
+/// The manifest after the run: the files it wrote with their digests; what it set out to
+/// write and did not (failed, refused, cancelled) is no longer pending (nothing of it is in
+/// the folder: every file appears whole or not at all).
+fn finish_manifest(
+    m: &mut crate::manifest::Manifest,
+    this_run: &std::collections::HashSet<String>,
+    written: Vec<crate::manifest::FileRecord>,
+    tables: Vec<crate::manifest::FileRecord>,
+    (n_written, n_failed, cancelled): (usize, usize, bool),
+) {
+    for r in written.into_iter().chain(tables) {
+        m.record(r);
+    }
+    // Pending entries of an earlier run that stopped stay (their files may be there).
+    m.pending.retain(|p| !this_run.contains(p));
+    m.runs.push(crate::manifest::Run {
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        dams_version: env!("CARGO_PKG_VERSION").into(),
+        written: n_written,
+        failed: n_failed,
+        cancelled,
+    });
 }
 
 /// A second pass over dams' own output would give codes to codes: only when asked for.
@@ -452,6 +612,12 @@ struct Writer<'a> {
     /// Set when the output file system is full: every later file would fail the same way,
     /// so the run stops writing and says why, instead of trying each one.
     full: AtomicBool,
+    /// Paths in the output folder that dams wrote before (its manifest): only these may be
+    /// replaced, unless `overwrite`.
+    owned: std::collections::HashSet<PathBuf>,
+    overwrite: bool,
+    /// Every file named in this run, with its digest (for the manifest).
+    written: Mutex<Vec<crate::manifest::FileRecord>>,
 }
 
 impl<'a> Writer<'a> {
@@ -486,7 +652,25 @@ impl<'a> Writer<'a> {
             queue: (open_file_budget() / 2).clamp(8, COMMIT_QUEUE),
             sync_handle,
             full: AtomicBool::new(false),
+            owned: std::collections::HashSet::new(),
+            overwrite: false,
+            written: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Whether the file at `dest` (`rel` in the output folder) may be replaced: nothing is
+    /// there, dams wrote it (the manifest says so), or the user said `--overwrite`.
+    fn may_replace(&self, rel: &Path, dest: &Path) -> Result<(), String> {
+        if self.overwrite || self.owned.contains(rel) {
+            return Ok(());
+        }
+        match fs::symlink_metadata(dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            _ => Err(format!(
+                "refused: {} is already in the output folder and was not written by dams (its manifest does not list it); pass --overwrite to replace it",
+                crate::shown::path(rel)
+            )),
+        }
     }
 
     fn is_full(&self) -> bool {
@@ -567,6 +751,7 @@ impl<'a> Writer<'a> {
             let n = batch.len();
             ok += commit_batch(
                 batch,
+                &self.written,
                 self.sync_handle.as_ref(),
                 &mut failed,
                 &mut errors,
@@ -634,7 +819,7 @@ impl PlanSink for WriterSink<'_, '_> {
             w.tick(1);
             return self.fail(not_written_full(&inst.path));
         }
-        let staged = planned.and_then(|p| stage_one(w.out_root, w.in_place, inst, p, &w.folders(), &w.full));
+        let staged = planned.and_then(|p| stage_one(w, inst, p, &w.folders()));
         match staged {
             // Handed to the committer, which reports it; if it died, say so here.
             Ok(staged) => {
@@ -657,9 +842,12 @@ impl PlanSink for WriterSink<'_, '_> {
         if w.is_full() {
             return self.fail(not_written_full(&x.path));
         }
-        match planned.and_then(|p| write_xml(w.root, w.out_root, w.in_place, x, &p, &w.dirs)) {
-            Ok(dir) => {
+        match planned.and_then(|p| write_xml(w, x, &p)) {
+            Ok((dir, record)) => {
                 self.xml_written.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut r) = w.written.lock() {
+                    r.push(record);
+                }
                 if let Ok(mut d) = w.dirs.lock() {
                     d.insert(dir);
                 }
@@ -671,13 +859,11 @@ impl PlanSink for WriterSink<'_, '_> {
 
 /// Rewrites one planned XML file into place; returns the folder it was written to.
 fn write_xml(
-    root: &Path,
-    out_root: &Path,
-    in_place: bool,
+    w: &Writer,
     x: &crate::scan::XmlFile,
     planned: &PlannedXml,
-    changed: &Mutex<BTreeSet<PathBuf>>,
-) -> Result<PathBuf, FileError> {
+) -> Result<(PathBuf, crate::manifest::FileRecord), FileError> {
+    let (root, out_root, in_place, changed) = (w.root, w.out_root, w.in_place, &w.dirs);
     let fail = |reason: String| FileError {
         path: x.path.clone(),
         reason,
@@ -686,11 +872,20 @@ fn write_xml(
     let out = crate::xml::rewrite_to_vec(&planned.bytes, &planned.plan.plan).map_err(|e| fail(format!("XML: {e}")))?;
     // In place the file is replaced where it is (renaming would leave the original behind).
     let dest = destination(out_root, if in_place { &x.path } else { &planned.plan.dest }).map_err(fail)?;
+    if !in_place {
+        w.may_replace(&planned.plan.dest, &dest).map_err(fail)?;
+    }
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     make_out_dir(out_root, &dir, changed).map_err(|e| fail(e.reason()))?;
     crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
         .map_err(|e| fail(format!("cannot write output: {e}")))?;
-    Ok(dir)
+    let record = crate::manifest::FileRecord {
+        path: crate::manifest::rel_string(&planned.plan.dest),
+        kind: crate::manifest::FileKind::Xml,
+        size: out.len() as u64,
+        sha256: crate::manifest::digest_bytes(&out),
+    };
+    Ok((dir, record))
 }
 
 /// Writes `mapping.json` and `mapping.csv` into the output folder, keeping the rows of
@@ -700,7 +895,7 @@ fn write_mapping(
     links: &crate::link::Links,
     planner: &Planner,
     patients: &BTreeSet<String>,
-) -> Result<(), ApplyError> {
+) -> Result<Vec<crate::manifest::FileRecord>, ApplyError> {
     use crate::plan::mapping as table;
     let json_path = out_root.join(MAPPING_JSON);
     let io_err = |path: &Path, source| ApplyError::Io {
@@ -715,7 +910,7 @@ fn write_mapping(
     };
     let new = table::rows(links, planner, patients);
     if new.is_empty() && existing.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let file = table::MappingFile {
         format: "dams-mapping".into(),
@@ -729,8 +924,18 @@ fn write_mapping(
     })
     .map_err(|e| io_err(&json_path, e))?;
     let csv_path = out_root.join(MAPPING_CSV);
-    crate::atomic::write_file(&csv_path, 0o644, |w| table::write_csv(&file.segmentations, w))
-        .map_err(|e| io_err(&csv_path, e))
+    let mut csv = Vec::new();
+    table::write_csv(&file.segmentations, &mut csv).map_err(|e| io_err(&csv_path, e))?;
+    crate::atomic::write_file(&csv_path, 0o644, |w| w.write_all(&csv)).map_err(|e| io_err(&csv_path, e))?;
+    let mut json = json;
+    json.push(b'\n');
+    let record = |name: &str, bytes: &[u8]| crate::manifest::FileRecord {
+        path: name.to_string(),
+        kind: crate::manifest::FileKind::Table,
+        size: bytes.len() as u64,
+        sha256: crate::manifest::digest_bytes(bytes),
+    };
+    Ok(vec![record(MAPPING_JSON, &json), record(MAPPING_CSV, &csv)])
 }
 
 /// The mapping files apply writes into the output folder.
@@ -752,6 +957,8 @@ const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 /// A rewritten file without its final name yet, waiting to be made durable and named.
 struct Staged {
     tmp: crate::atomic::Pending,
+    /// What the manifest records once it is named.
+    record: crate::manifest::FileRecord,
     dest: PathBuf,
     source: PathBuf,
     /// Size of the input (about what was written).
@@ -814,14 +1021,8 @@ fn device(_: &Path) -> Option<u64> {
 
 /// Rewrites one planned file into a file without a name (or a temporary file) in its
 /// destination folder.
-fn stage_one(
-    out_root: &Path,
-    in_place: bool,
-    inst: &Instance,
-    planned: PlannedFile,
-    folders: &Folders,
-    full: &AtomicBool,
-) -> Result<Staged, FileError> {
+fn stage_one(w: &Writer, inst: &Instance, planned: PlannedFile, folders: &Folders) -> Result<Staged, FileError> {
+    let (out_root, in_place, full) = (w.out_root, w.in_place, &w.full);
     let fail = |reason: String| FileError {
         path: inst.path.clone(),
         reason,
@@ -846,6 +1047,9 @@ fn stage_one(
     // In place the file is replaced where it is: writing it under a new name would leave
     // the original, identifiers and all, beside it.
     let dest = destination(out_root, if in_place { &inst.path } else { &fp.dest }).map_err(fail)?;
+    if !in_place {
+        w.may_replace(&fp.dest, &dest).map_err(fail)?;
+    }
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = folders.made.lock().ok().and_then(|d| d.get(&dir).copied());
     let elsewhere = match known {
@@ -871,6 +1075,9 @@ fn stage_one(
     let tmp =
         crate::atomic::pending_beside(&dest, file_mode(&meta), folders.unnamed && !in_place).map_err(fail_write)?;
     write_rendered(&parsed, &rendered, tmp.file()).map_err(fail_write)?;
+    // The digest of what was written, read back from the page cache (pixel data went
+    // through the kernel without passing through dams).
+    let (sha256, written_size) = digest_open(tmp.file()).map_err(fail_write)?;
     // Early write-back pays for large files (the sync finds the work under way); for small
     // ones it only moves the block allocation onto the writer threads.
     if inst.size >= WRITEBACK_EARLY_FROM {
@@ -881,10 +1088,30 @@ fn stage_one(
     }
     Ok(Staged {
         tmp,
+        record: crate::manifest::FileRecord {
+            path: crate::manifest::rel_string(&fp.dest),
+            kind: crate::manifest::FileKind::Dicom,
+            size: written_size,
+            sha256,
+        },
         dest,
         source: inst.path.clone(),
         size: inst.size,
     })
+}
+
+/// The SHA-256 and size of an open file, read from its start.
+fn digest_open(f: &fs::File) -> io::Result<(String, u64)> {
+    use std::os::unix::fs::FileExt;
+    struct At<'a>(&'a fs::File, u64);
+    impl io::Read for At<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read_at(buf, self.1)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+    crate::manifest::digest_reader(At(f, 0))
 }
 
 /// No space left (or the user's quota used up): nothing more can be written there. A file
@@ -921,8 +1148,10 @@ fn start_writeback(_: &fs::File) {}
 /// writer); elsewhere each file was synced by its writer. A file whose data may not be on
 /// disk is never named: dropped, an unnamed file vanishes and a temporary file is removed.
 /// Returns how many were named; the others are added to `errors`.
+#[allow(clippy::too_many_arguments)]
 fn commit_batch(
     batch: Vec<Staged>,
+    written: &Mutex<Vec<crate::manifest::FileRecord>>,
     sync_handle: Option<&fs::File>,
     failed: &mut Option<io::Error>,
     errors: &mut Vec<FileError>,
@@ -946,7 +1175,14 @@ fn commit_batch(
         *failed = Some(e);
     }
     let mut named = 0;
-    for Staged { tmp, dest, source, .. } in batch {
+    for Staged {
+        tmp,
+        dest,
+        source,
+        record,
+        ..
+    } in batch
+    {
         if cancel.load(Ordering::Relaxed) {
             continue;
         }
@@ -957,6 +1193,9 @@ fn commit_batch(
         match named_now {
             Ok(()) => {
                 named += 1;
+                if let Ok(mut w) = written.lock() {
+                    w.push(record);
+                }
                 if let (Some(dir), Ok(mut d)) = (dest.parent(), dirs.lock())
                     && !d.contains(dir)
                 {

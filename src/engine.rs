@@ -31,6 +31,8 @@ pub enum EngineError {
     Scan(#[from] ScanError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -230,8 +232,22 @@ impl Engine {
         )?)
     }
 
-    /// Checks the output folder `out` against the input `index` and its plan.
-    pub fn verify(&self, out: &Path, index: &Index, prepared: &Prepared, progress: Progress) -> VerifyReport {
-        crate::verify::verify(out, index, &prepared.planner, progress, self.cancel.flag())
+    /// Checks the output folder `out` against its manifest (every file, its digest, its names
+    /// and values searched for identifiers) and, when given, against the input `index` and
+    /// its plan. The engine's profile must be the one the manifest records.
+    pub fn verify(
+        &self,
+        out: &Path,
+        against: Option<(&Index, &Prepared)>,
+        progress: Progress,
+    ) -> Result<VerifyReport, EngineError> {
+        let against = against.map(|(i, p)| (i, &p.planner));
+        Ok(crate::verify::verify(
+            out,
+            against,
+            &self.key,
+            progress,
+            self.cancel.flag(),
+        )?)
     }
 }

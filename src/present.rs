@@ -1,10 +1,13 @@
 //! How values read to a person, on the review screen and in the command line's text: shortening
-//! to a width (text from the end, paths from the front), dates, counts, one-line values.
+//! to a width (text from the end, paths from the front), dates, counts, one-line values. Text
+//! that came from a file (names, values) has its control and invisible formatting characters
+//! escaped ([`crate::shown`]).
 
 use std::path::Path;
 
 /// Shortens text to `n` characters with an ellipsis at the end.
 pub fn fit(s: &str, n: usize) -> String {
+    let s = crate::shown::text(s);
     if s.chars().count() <= n {
         s.to_string()
     } else if n == 0 {
@@ -19,7 +22,7 @@ pub fn fit(s: &str, n: usize) -> String {
 /// Shortens a path to `n` characters, keeping its end (the file and its folder say more
 /// than the start of a long absolute path).
 pub fn fit_path(p: &Path, n: usize) -> String {
-    let s = p.display().to_string();
+    let s = crate::shown::path(p);
     let len = s.chars().count();
     if len <= n {
         s
@@ -50,15 +53,15 @@ pub fn one_line(v: &str) -> String {
     if v.is_empty() {
         "(empty)".into()
     } else {
-        v.replace(['\r', '\n'], " ")
+        crate::shown::text(&v.replace(['\r', '\n'], " ")).into_owned()
     }
 }
 
 /// The last component of a path (the path itself when it has none).
 pub fn file_name(p: &Path) -> String {
     p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
+        .map(|n| crate::shown::text(&n.to_string_lossy()).into_owned())
+        .unwrap_or_else(|| crate::shown::path(p))
 }
 
 /// Breaks text into lines of at most `width` characters, at spaces where it can (a word
@@ -109,6 +112,9 @@ mod tests {
         assert_eq!(fmt_date("2024"), "2024");
         assert_eq!(count(1, "file", "files"), "1 file");
         assert_eq!(one_line("a\nb"), "a b");
+        assert_eq!(one_line("a\x1b[2Jb\u{202E}"), "a\\x1B[2Jb\\u{202E}");
+        assert_eq!(fit("x\ny", 9), "x\\ny");
+        assert_eq!(file_name(Path::new("d/a\nb.dcm")), "a\\nb.dcm");
         assert_eq!(one_line(""), "(empty)");
     }
 

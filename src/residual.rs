@@ -458,6 +458,31 @@ impl Replacer {
     }
 }
 
+/// One search over the identifiers of all these patients: the one place verify, the write
+/// warnings and the deeper search ([`crate::places`]) get their search from.
+pub fn search_for(identities: &[Identity]) -> Identifiers {
+    if let [one] = identities {
+        return Identifiers::new(one);
+    }
+    let mut all = Identity::default();
+    for i in identities {
+        all.ids.extend(i.ids.iter().cloned());
+        all.names.extend(i.names.iter().cloned());
+        all.birth_dates.extend(i.birth_dates.iter().cloned());
+        all.other_ids.extend(i.other_ids.iter().cloned());
+        all.other_names.extend(i.other_names.iter().cloned());
+        all.accession_numbers.extend(i.accession_numbers.iter().cloned());
+        all.physicians.extend(i.physicians.iter().cloned());
+    }
+    Identifiers::new(&all)
+}
+
+/// The kinds of identifier the search finds in raw bytes (text in any single-byte or UTF-8
+/// form).
+pub fn find_in(ids: &Identifiers, bytes: &[u8]) -> Vec<IdentifierKind> {
+    ids.find(bytes)
+}
+
 /// An identifying value that is still in a file. The value itself is never reported.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Residual {

@@ -1,8 +1,18 @@
-//! Verify: re-read what was written and check it against the plan and the input — every
-//! planned edit present, every other element and the pixel data unchanged, the output
-//! readable by an independent reader (dicom-rs) — and search it for residual identifiers.
+//! Verify: a proof of the whole output folder. It reads the manifest apply wrote
+//! (`dams-manifest.json`: the profile, the key, every file written with its digest) and
+//!
+//! - checks every file under the folder: those dams wrote still have their digest, files it
+//!   did not write are reported, and every file, known or not, is searched for identifiers —
+//!   its values (DICOM, XML, or the bytes of anything else) and its file and folder names;
+//! - with the input (`--against`), checks each output against the input and the plan: every
+//!   planned edit present, every other element and the pixel data unchanged, the output
+//!   readable by an independent reader (dicom-rs); problems the input had already are
+//!   reported as the input's.
+//!
+//! Values the profile itself produces (a keep-year date, a dummy date, a code) are not
+//! residual identifiers even when they look like one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -11,7 +21,10 @@ use serde::Serialize;
 
 use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
+use crate::identity::Identity;
+use crate::manifest::{FileRecord, Manifest};
 use crate::plan::{FilePlan, Planner};
+use crate::profile::{Action, Profile};
 use crate::progress::Progress;
 use crate::residual::{Identifiers, Residual, residual_in};
 use crate::scan::{Index, Instance};
@@ -29,7 +42,7 @@ pub struct Problem {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
-    /// The plan names the file; the output folder does not have it.
+    /// The plan or the manifest names the file; the output folder does not have it.
     Missing,
     /// The input or the output cannot be read.
     Unreadable,
@@ -45,6 +58,12 @@ pub enum ProblemKind {
     TransferSyntax,
     /// An independent reader (dicom-rs) does not read the output.
     DicomRs,
+    /// A file in the output folder that dams did not write (the manifest does not list it).
+    NotWrittenByDams,
+    /// A file whose digest is not the one dams wrote.
+    ChangedSinceWritten,
+    /// A file the manifest says was being written when a run stopped.
+    Unfinished,
 }
 
 impl ProblemKind {
@@ -58,6 +77,9 @@ impl ProblemKind {
             ProblemKind::PixelData => "pixel-data",
             ProblemKind::TransferSyntax => "transfer-syntax",
             ProblemKind::DicomRs => "dicom-rs",
+            ProblemKind::NotWrittenByDams => "not-written-by-dams",
+            ProblemKind::ChangedSinceWritten => "changed-since-written",
+            ProblemKind::Unfinished => "unfinished",
         }
     }
 }
@@ -70,10 +92,17 @@ impl std::fmt::Display for ProblemKind {
 
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
+    /// The profile the manifest names (the output was made with it, and checked against it).
+    pub profile: String,
+    /// The output was compared with its input (`--against`), not only with its manifest.
+    pub against_input: bool,
     pub checked: usize,
     pub ok: usize,
     pub problems: Vec<Problem>,
     pub residual: Vec<Residual>,
+    /// What the input had already (a group length that was wrong before dams): reported,
+    /// not held against the output.
+    pub input_problems: Vec<Problem>,
     /// The check was interrupted: what is not listed was not checked (never a clean bill).
     pub cancelled: bool,
 }
@@ -85,60 +114,442 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the output folder `out` against the input `index` and the plan `planner` makes.
-pub fn verify(out: &Path, index: &Index, planner: &Planner, progress: Progress, cancel: &AtomicBool) -> VerifyReport {
-    let jobs: Vec<(&str, &Instance, Identifiers)> = index
+/// Why an output folder cannot be verified at all (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "{0} holds no {man}: it was not written by dams apply (or by an earlier dams); there is nothing to verify it against",
+        man = crate::manifest::MANIFEST
+    )]
+    NoManifest(PathBuf),
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error("{0}: the profile its manifest records cannot be read: {1}")]
+    Profile(PathBuf, crate::profile::ProfileError),
+    #[error(
+        "{out} was written with another key store (its manifest names key {manifest}, the key store {key} is {ours}); verify with the key it was made with"
+    )]
+    OtherKey {
+        out: PathBuf,
+        manifest: String,
+        key: String,
+        ours: String,
+    },
+    #[error("the plan was made with another profile than the one {0} was written with")]
+    OtherProfile(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// The manifest of `out` and the profile it records, checked against the key: everything
+/// verify needs to know before it reads a file.
+pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile), VerifyError> {
+    let manifest = Manifest::read(out)?.ok_or_else(|| VerifyError::NoManifest(out.to_path_buf()))?;
+    let ours = crate::manifest::key_fingerprint(&key.secret());
+    if manifest.key_fingerprint != ours {
+        return Err(VerifyError::OtherKey {
+            out: out.to_path_buf(),
+            manifest: manifest.key_fingerprint.clone(),
+            key: key.location().to_string(),
+            ours,
+        });
+    }
+    let profile = manifest
+        .profile
+        .profile()
+        .map_err(|e| VerifyError::Profile(out.join(crate::manifest::MANIFEST), e))?;
+    Ok((manifest, profile))
+}
+
+/// The identities verify searches for: the patients of the input when it is given, and
+/// those the key knows for every code the manifest lists (their original ID, name and birth
+/// date), so that an output is searched for its patients' identifiers even without its input.
+pub fn identities(manifest: &Manifest, key: &crate::key::KeyStore, index: Option<&Index>) -> Vec<Identity> {
+    let mut out: Vec<Identity> = index
+        .map(|i| i.patients.iter().map(|p| p.identity.clone()).collect())
+        .unwrap_or_default();
+    for e in key.entries().iter().filter(|e| manifest.patients.contains(&e.code)) {
+        let mut id = Identity::default();
+        let real = crate::scan::index::real_id(&e.patient_id);
+        for (set, v) in [
+            (&mut id.ids, real),
+            (&mut id.names, e.patient_name.as_str()),
+            (&mut id.birth_dates, e.birth_date.as_str()),
+        ] {
+            if !v.trim().is_empty() {
+                set.insert(v.to_string());
+            }
+        }
+        out.push(id);
+    }
+    out
+}
+
+/// Whether the profile writes the value of `tag` itself (a code, a replacement, a keep-year
+/// or dummy date, a derived UID, nothing): what is there after apply is the profile's
+/// product, not something left behind, even when it looks like an identifier (a patient
+/// born on 1 January keeps their birth date under keep-year).
+fn produced_by_profile(profile: &Profile, tag: crate::dicom::Tag) -> bool {
+    matches!(
+        profile.action_for(tag),
+        Some(Action::Code | Action::Replace(_) | Action::Empty | Action::KeepYear | Action::Dummy | Action::Uid)
+    )
+}
+
+/// The elements of an output whose values the profile produced (see [`produced_by_profile`]).
+fn produced(parsed: &Parsed, profile: &Profile) -> Vec<usize> {
+    parsed
+        .elements
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| produced_by_profile(profile, e.tag))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Verifies the output folder `out`: against its manifest always, and against the input and
+/// the plan `against` makes when it is given (its planner must use the manifest's profile).
+pub fn verify(
+    out: &Path,
+    against: Option<(&Index, &Planner)>,
+    key: &crate::key::KeyStore,
+    progress: Progress,
+    cancel: &AtomicBool,
+) -> Result<VerifyReport, VerifyError> {
+    let (manifest, profile) = open(out, key)?;
+    if let Some((_, planner)) = against
+        && crate::manifest::profile_fingerprint(&planner.profile) != manifest.profile.fingerprint
+    {
+        return Err(VerifyError::OtherProfile(out.to_path_buf()));
+    }
+    let everyone = crate::residual::search_for(&identities(&manifest, key, against.map(|(i, _)| i)));
+    let files = walk(out)?;
+    let mut report = VerifyReport {
+        profile: manifest.profile.name.clone(),
+        against_input: against.is_some(),
+        ..VerifyReport::default()
+    };
+    // The comparison with the input: every planned file.
+    let mut compared: HashSet<PathBuf> = HashSet::new();
+    let total = files.len();
+    let done = AtomicUsize::new(0);
+    if let Some((index, planner)) = against {
+        let (planned, r) = compare_with_input(out, index, planner, cancel, &|| {
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
+        });
+        compared = planned;
+        report.checked += r.checked;
+        report.ok += r.ok;
+        report.problems.extend(r.problems);
+        report.residual.extend(r.residual);
+        report.input_problems.extend(r.input_problems);
+    }
+    // Every file under the folder against the manifest, searched unless compared above.
+    let known = manifest.by_path();
+    let pending: HashSet<&str> = manifest.pending.iter().map(String::as_str).collect();
+    let results: Vec<(bool, Vec<Problem>, Vec<Residual>)> = files
+        .par_iter()
+        .filter_map(|rel| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let searched = compared.contains(rel);
+            let r = check_file(out, rel, &known, &pending, &profile, &everyone, searched);
+            if !searched {
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
+            }
+            Some((searched, r.0, r.1))
+        })
+        .collect();
+    for (searched, problems, residual) in results {
+        if !searched {
+            report.checked += 1;
+            if problems.is_empty() && residual.is_empty() {
+                report.ok += 1;
+            }
+        } else if !problems.is_empty() || !residual.is_empty() {
+            // A file compared clean above is not clean after all.
+            report.ok = report.ok.saturating_sub(1);
+        }
+        report.problems.extend(problems);
+        report.residual.extend(residual);
+    }
+    // Files the manifest lists that are gone.
+    let present: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
+    for f in &manifest.files {
+        let p = crate::paths::from_exact(&f.path).unwrap_or_else(|_| PathBuf::from(&f.path));
+        if !present.contains(p.as_path()) && !compared.contains(&p) {
+            report.problems.push(Problem {
+                path: p,
+                kind: ProblemKind::Missing,
+                detail: "dams wrote this file, and it is no longer in the output folder".into(),
+            });
+        }
+    }
+    report.cancelled = cancel.load(Ordering::Relaxed);
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.problems.dedup();
+    report
+        .residual
+        .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
+    report.residual.dedup();
+    Ok(report)
+}
+
+/// Every file below `out` (relative, sorted), leaving out dams' manifest and send log.
+fn walk(out: &Path) -> Result<Vec<PathBuf>, VerifyError> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(out).follow_links(false) {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| out.to_path_buf());
+            VerifyError::Io(path, e.into())
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(out) else {
+            continue;
+        };
+        let top = rel.components().count() == 1;
+        let name = rel.to_string_lossy();
+        if top && (name == crate::manifest::MANIFEST || name == crate::manifest::SEND_LOG) {
+            continue;
+        }
+        files.push(rel.to_path_buf());
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// One file under the output folder: against the manifest (its digest, or that dams did not
+/// write it), its names searched, and its content searched unless the comparison with the
+/// input has done that (`searched`).
+fn check_file(
+    out: &Path,
+    rel: &Path,
+    known: &std::collections::BTreeMap<&str, &FileRecord>,
+    pending: &HashSet<&str>,
+    profile: &Profile,
+    ids: &Identifiers,
+    searched: bool,
+) -> (Vec<Problem>, Vec<Residual>) {
+    let mut problems = Vec::new();
+    let problem = |kind: ProblemKind, detail: String| Problem {
+        path: rel.to_path_buf(),
+        kind,
+        detail,
+    };
+    let path = out.join(rel);
+    let key = crate::manifest::rel_string(rel);
+    let meta = std::fs::symlink_metadata(&path);
+    let is_file = meta.as_ref().is_ok_and(|m| m.is_file());
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.starts_with(crate::atomic::TEMP_PREFIX) {
+        problems.push(problem(
+            ProblemKind::Unfinished,
+            "a temporary file of an apply that was stopped (the next apply removes it)".into(),
+        ));
+    } else if !is_file {
+        problems.push(problem(
+            ProblemKind::NotWrittenByDams,
+            "not a regular file (a link, a FIFO, a device): dams writes none".into(),
+        ));
+    } else if let Some(rec) = known.get(key.as_str()) {
+        match crate::manifest::digest_file(&path) {
+            Ok((sha, size)) if sha == rec.sha256 && size == rec.size => {}
+            Ok(_) => problems.push(problem(
+                ProblemKind::ChangedSinceWritten,
+                "differs from what dams wrote (its SHA-256 is not the manifest's)".into(),
+            )),
+            Err(e) => problems.push(problem(ProblemKind::Unreadable, format!("cannot be read: {e}"))),
+        }
+    } else if pending.contains(key.as_str()) {
+        problems.push(problem(
+            ProblemKind::Unfinished,
+            "an apply that stopped before it finished set out to write this file; run it again".into(),
+        ));
+    } else {
+        problems.push(problem(
+            ProblemKind::NotWrittenByDams,
+            "dams did not write this file (its manifest does not list it); it is searched for identifiers all the same"
+                .into(),
+        ));
+    }
+    // dams' own tables: their names and words are dams'; the folder names they list are
+    // searched (like every path).
+    let table = rel.components().count() == 1
+        && [crate::manifest::MAPPING_CSV, crate::manifest::MAPPING_JSON].contains(&name.as_str());
+    if table {
+        let residual = if name == crate::manifest::MAPPING_JSON {
+            table_residual(&path, rel, ids)
+        } else {
+            Vec::new()
+        };
+        return (problems, residual);
+    }
+    let mut residual = names_residual(rel, ids);
+    if !searched && is_file {
+        match content_residual(&path, rel, profile, ids) {
+            Ok(r) => residual.extend(r),
+            Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
+        }
+    }
+    (problems, residual)
+}
+
+/// Identifiers in the folder names the mapping table lists.
+fn table_residual(path: &Path, rel: &Path, ids: &Identifiers) -> Vec<Residual> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let Ok(table) = serde_json::from_slice::<crate::plan::mapping::MappingFile>(&bytes) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for row in &table.segmentations {
+        let folders = std::iter::once(&row.segmentation_folder).chain(row.source_folder.as_ref());
+        for f in folders {
+            for kind in crate::residual::find_in(ids, f.as_os_str().as_encoded_bytes()) {
+                out.push(Residual {
+                    path: rel.to_path_buf(),
+                    element: "a folder it names".into(),
+                    keyword: "mapping".into(),
+                    identifier: kind,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Identifiers in the file's and its folders' names.
+fn names_residual(rel: &Path, ids: &Identifiers) -> Vec<Residual> {
+    let parts: Vec<_> = rel.iter().collect();
+    let mut out = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        let element = if k + 1 == parts.len() {
+            "file name".to_string()
+        } else {
+            format!(
+                "folder name {}",
+                crate::shown::text(&parts[..=k].iter().collect::<PathBuf>().to_string_lossy())
+            )
+        };
+        for kind in ids.find(part.as_encoded_bytes()) {
+            out.push(Residual {
+                path: rel.to_path_buf(),
+                element: element.clone(),
+                keyword: "path".into(),
+                identifier: kind,
+            });
+        }
+    }
+    out
+}
+
+/// Identifiers in what a file holds: a DICOM file's values (those the profile produced
+/// left out), an XML file's text and attributes, or any other file's bytes.
+fn content_residual(path: &Path, rel: &Path, profile: &Profile, ids: &Identifiers) -> Result<Vec<Residual>, String> {
+    if let Ok(parsed) = parse_file(path) {
+        return Ok(residual_in(&parsed, rel, ids, &produced(&parsed, profile)));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if crate::xml::check(&bytes).is_ok()
+        && let Ok(hits) = crate::xml::residual(&bytes, ids)
+    {
+        return Ok(hits
+            .into_iter()
+            .map(|h| Residual {
+                path: rel.to_path_buf(),
+                element: format!("{} (line {})", h.path, h.line),
+                keyword: "XML".into(),
+                identifier: h.kind,
+            })
+            .collect());
+    }
+    Ok(ids
+        .find(&bytes)
+        .into_iter()
+        .map(|kind| Residual {
+            path: rel.to_path_buf(),
+            element: "content".into(),
+            keyword: "bytes".into(),
+            identifier: kind,
+        })
+        .collect())
+}
+
+/// One output compared with its input: its path, its problems, the identifiers left in it,
+/// and what the input had wrong already.
+type FileCheck = (PathBuf, Vec<Problem>, Vec<Residual>, Vec<Problem>);
+
+/// What the comparison with the input found.
+#[derive(Default)]
+struct Compared {
+    checked: usize,
+    ok: usize,
+    problems: Vec<Problem>,
+    residual: Vec<Residual>,
+    input_problems: Vec<Problem>,
+}
+
+/// Compares the output with the input and its plan, file by file. Returns the output paths
+/// it compared (and searched).
+fn compare_with_input(
+    out: &Path,
+    index: &Index,
+    planner: &Planner,
+    cancel: &AtomicBool,
+    tick: &(dyn Fn() + Sync),
+) -> (HashSet<PathBuf>, Compared) {
+    let jobs: Vec<(&str, &Instance, std::sync::Arc<Identifiers>)> = index
         .patients
         .iter()
         .flat_map(|p| {
-            let ids = Identifiers::new(&p.identity);
+            let ids = std::sync::Arc::new(crate::residual::search_for(std::slice::from_ref(&p.identity)));
             p.instances().map(move |i| (p.patient_id.as_str(), i, ids.clone()))
         })
         .collect();
-    let total = jobs.len();
-    let done = AtomicUsize::new(0);
-    let results: Vec<(Vec<Problem>, Vec<Residual>)> = jobs
+    let results: Vec<FileCheck> = jobs
         .par_iter()
         .filter_map(|(pid, inst, ids)| {
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
             let r = verify_one(&index.root, out, planner, pid, inst, ids);
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            tick();
             Some(r)
         })
         .collect();
-    let mut report = VerifyReport {
-        checked: results.len(),
-        cancelled: cancel.load(Ordering::Relaxed),
-        ..VerifyReport::default()
-    };
     // XML files may name several patients: look for everyone's identifiers.
-    let mut everyone = crate::identity::Identity::default();
-    for p in &index.patients {
-        let i = &p.identity;
-        everyone.ids.extend(i.ids.iter().cloned());
-        everyone.names.extend(i.names.iter().cloned());
-        everyone.birth_dates.extend(i.birth_dates.iter().cloned());
-    }
-    let everyone = Identifiers::new(&everyone);
-    let xml_results: Vec<(Vec<Problem>, Vec<Residual>)> = index
+    let everyone = crate::residual::search_for(&index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>());
+    let xml_results: Vec<FileCheck> = index
         .xml
         .par_iter()
         .filter(|x| !cancel.load(Ordering::Relaxed) && planner.xml_owner(&x.path).is_some())
-        .map(|x| verify_xml(&index.root, out, planner, x, &everyone))
+        .map(|x| {
+            let (dest, p, r) = verify_xml(&index.root, out, planner, x, &everyone);
+            tick();
+            (dest, p, r, Vec::new())
+        })
         .collect();
-    report.checked += xml_results.len();
-    for (problems, residual) in results.into_iter().chain(xml_results) {
+    let mut c = Compared::default();
+    let mut dests = HashSet::new();
+    for (dest, problems, residual, input) in results.into_iter().chain(xml_results) {
+        c.checked += 1;
         if problems.is_empty() && residual.is_empty() {
-            report.ok += 1;
+            c.ok += 1;
         }
-        report.problems.extend(problems);
-        report.residual.extend(residual);
+        dests.insert(dest);
+        c.problems.extend(problems);
+        c.residual.extend(residual);
+        c.input_problems.extend(input);
     }
-    report
+    (dests, c)
 }
-
 /// An XML output must be exactly what the plan makes of its input, and hold no identifier.
 fn verify_xml(
     root: &Path,
@@ -146,16 +557,18 @@ fn verify_xml(
     planner: &Planner,
     x: &crate::scan::XmlFile,
     ids: &Identifiers,
-) -> (Vec<Problem>, Vec<Residual>) {
+) -> (PathBuf, Vec<Problem>, Vec<Residual>) {
     let problem = |path: &Path, kind: ProblemKind, detail: String| Problem {
         path: path.to_path_buf(),
         kind,
         detail,
     };
+    let dest = planner.dest(&x.path);
     let (bytes, fp) = match planner.plan_xml(root, x) {
         Ok(v) => v,
         Err(e) => {
             return (
+                dest,
                 vec![problem(
                     &x.path,
                     ProblemKind::Unreadable,
@@ -167,6 +580,7 @@ fn verify_xml(
     };
     let Ok(written) = std::fs::read(out.join(&fp.dest)) else {
         return (
+            dest,
             vec![problem(&fp.dest, ProblemKind::Missing, "no output file".into())],
             Vec::new(),
         );
@@ -200,7 +614,7 @@ fn verify_xml(
             Vec::new()
         }
     };
-    (problems, residual)
+    (dest, problems, residual)
 }
 
 fn verify_one(
@@ -210,8 +624,10 @@ fn verify_one(
     patient_id: &str,
     inst: &Instance,
     ids: &Identifiers,
-) -> (Vec<Problem>, Vec<Residual>) {
+) -> FileCheck {
+    let dest = planner.dest(&inst.path);
     let mut problems = Vec::new();
+    let mut input_problems = Vec::new();
     let problem = |path: &Path, kind: ProblemKind, detail: String| Problem {
         path: path.to_path_buf(),
         kind,
@@ -225,22 +641,22 @@ fn verify_one(
                 ProblemKind::Unreadable,
                 format!("input: {}", e.reason),
             ));
-            return (problems, Vec::new());
+            return (dest, problems, Vec::new(), input_problems);
         }
     };
     let out_path = out.join(&plan.dest);
     if !out_path.exists() {
         problems.push(problem(&plan.dest, ProblemKind::Missing, "no output file".into()));
-        return (problems, Vec::new());
+        return (dest, problems, Vec::new(), input_problems);
     }
     let output = match parse_file(&out_path) {
         Ok(p) => p,
         Err(e) => {
             problems.push(problem(&plan.dest, ProblemKind::Unreadable, e.to_string()));
-            return (problems, Vec::new());
+            return (dest, problems, Vec::new(), input_problems);
         }
     };
-    compare(&input, &output, &plan, &mut problems);
+    compare(&input, &output, &plan, &mut problems, &mut input_problems);
     if plan.clear_preamble {
         let mut pre = [0u8; 128];
         if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
@@ -252,12 +668,18 @@ fn verify_one(
         }
     }
     independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
-    let residual = residual_in(&output, &plan.dest, ids, &[]);
-    (problems, residual)
+    let residual = residual_in(&output, &plan.dest, ids, &produced(&output, &planner.profile));
+    (dest, problems, residual, input_problems)
 }
 
 /// Checks the output against the input and the plan, element by element.
-fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<Problem>) {
+fn compare(
+    input: &Parsed,
+    output: &Parsed,
+    plan: &FilePlan,
+    problems: &mut Vec<Problem>,
+    input_problems: &mut Vec<Problem>,
+) {
     let dest = &plan.dest;
     let mut push = |kind: ProblemKind, detail: String| {
         problems.push(Problem {
@@ -271,7 +693,8 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             ProblemKind::TransferSyntax,
             format!(
                 "transfer syntax changed from {} to {}",
-                input.layout.transfer_syntax, output.layout.transfer_syntax
+                crate::dicom::parse::transfer_syntax_name(&input.layout.transfer_syntax),
+                crate::dicom::parse::transfer_syntax_name(&output.layout.transfer_syntax)
             ),
         );
     }
@@ -330,15 +753,25 @@ fn compare(input: &Parsed, output: &Parsed, plan: &FilePlan, problems: &mut Vec<
             continue;
         };
         let oe = &output.elements[o];
-        // A group length follows its group: it must equal the group's length as written.
+        // A group length follows its group: it must equal the group's length as written
+        // (unless it did not in the input either: then it is the input's problem).
         if e.tag.1 == 0x0000 && oe.length == 4 {
-            if let Some(v) = output.value(oe)
-                && u64::from(oe.enc.u32(v)) != group_length(output, o)
-            {
-                push(
-                    ProblemKind::Changed,
-                    format!("{path} ({}) does not match its group", dict::display_name(e.tag)),
-                );
+            let wrong = |p: &Parsed, k: usize| {
+                let el = &p.elements[k];
+                p.value(el)
+                    .is_some_and(|v| u64::from(el.enc.u32(v)) != group_length(p, k))
+            };
+            if wrong(output, o) {
+                let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
+                if e.length == 4 && wrong(input, i) {
+                    input_problems.push(Problem {
+                        path: plan.source.clone(),
+                        kind: ProblemKind::Changed,
+                        detail: format!("{detail} (already so in the input)"),
+                    });
+                } else {
+                    push(ProblemKind::Changed, detail);
+                }
             }
             continue;
         }
@@ -446,6 +879,25 @@ fn same_bytes(a: &Parsed, a_start: u64, b: &Parsed, b_start: u64, a_len: u64, b_
     true
 }
 
+/// What kind of failure a dicom-rs read error is, in dams' words.
+fn dicom_rs_kind(e: &dicom_object::ReadError) -> &'static str {
+    use dicom_object::ReadError as E;
+    match e {
+        E::OpenFile { .. } | E::ReadFile { .. } => "the file cannot be opened or read",
+        E::ReadPreambleBytes { .. } => "the preamble cannot be read",
+        E::ParseMetaDataSet { .. } => "the file meta group cannot be parsed",
+        E::PrematureEnd { .. } => "it ends too early",
+        E::ParseSopAttribute { .. } => "a SOP attribute cannot be parsed",
+        E::ReadUnrecognizedTransferSyntax { .. }
+        | E::ReadUnsupportedTransferSyntax { .. }
+        | E::ReadUnsupportedTransferSyntaxWithSuggestion { .. } => "its transfer syntax is not supported",
+        E::CreateParser { .. } | E::ReadToken { .. } | E::UnexpectedToken { .. } | E::MissingElementValue { .. } => {
+            "the data set cannot be parsed"
+        }
+        _ => "the data set cannot be read",
+    }
+}
+
 /// An independent reader must be able to read the output if it could read the input.
 fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec<Problem>) {
     let open = |p: &Path| {
@@ -460,7 +912,9 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec
         problems.push(Problem {
             path: dest.to_path_buf(),
             kind: ProblemKind::DicomRs,
-            detail: format!("dicom-rs cannot read the output: {e}"),
+            // dicom-rs's own message may quote what it read (a tag's value, a VR, a UID): its
+            // kind is enough to say what went wrong.
+            detail: format!("dicom-rs cannot read the output ({})", dicom_rs_kind(&e)),
         });
     }
 }

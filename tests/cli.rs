@@ -318,7 +318,10 @@ fn the_demo_runs() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
     assert!(text.contains("DEMO-001 → P0001 (new code)"), "{text}");
-    assert!(text.contains("checked 70 file(s)"), "{text}");
+    assert!(
+        text.contains("checked 72 file(s)"),
+        "70 files and the two mapping tables: {text}"
+    );
     // The seed profile keeps accession numbers and referring physicians: verify says so.
     assert!(
         text.contains("(0008,0050) AccessionNumber: accession number  in 68 file(s)"),

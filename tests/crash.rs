@@ -52,7 +52,7 @@ fn count_final_files(dir: &Path) -> usize {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && !is_temp(e.path()))
+        .filter(|e| e.file_type().is_file() && !is_temp(e.path()) && e.file_name() != "dams-manifest.json")
         .count()
 }
 

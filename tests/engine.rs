@@ -230,7 +230,9 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
     let engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
     let prepared = engine.prepare(&index).expect("prepare");
-    let report = engine.verify(&out1, &index, &prepared, &dams::progress::quiet);
+    let report = engine
+        .verify(&out1, Some((&index, &prepared)), &dams::progress::quiet)
+        .unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.checked, FILES.len());
 }
@@ -270,7 +272,9 @@ fn verify_catches_a_tampered_output() {
     let engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
     let prepared = engine.prepare(&index).expect("prepare");
-    let report = engine.verify(&out, &index, &prepared, &dams::progress::quiet);
+    let report = engine
+        .verify(&out, Some((&index, &prepared)), &dams::progress::quiet)
+        .unwrap();
     assert!(
         report
             .problems

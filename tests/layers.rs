@@ -16,10 +16,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("progress", 0),
     ("present", 0),
     ("identity", 0),
+    ("shown", 0),
     ("values", 1),
     ("key", 1),
     ("profile", 2),
     ("residual", 3),
+    ("manifest", 3),
     // Stages, in pipeline order.
     ("scan", 4),
     ("xml", 5),

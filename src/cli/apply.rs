@@ -33,6 +33,10 @@ pub struct Args {
     /// codes of the key store, or files marked de-identified by dams).
     #[arg(long)]
     pub recode: bool,
+    /// Replace files in OUT that dams did not write (its manifest does not list them), and
+    /// take over an OUT written with other rules (the manifest starts afresh).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print the report as JSON (the shape is in the README and assets/schemas/apply.json).
     #[arg(long)]
     pub json: bool,
@@ -66,8 +70,9 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let index = super::scan_input(&engine, &path, a.json, exclude)?;
     let mut prepared = super::prepare(&engine, &index)?;
     prepared.planner.recode = a.recode;
+    prepared.planner.overwrite = a.overwrite;
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
-        eprintln!("Nothing was written.");
+        say_err!("Nothing was written.");
         return Ok(Exit::Attention);
     }
     // The codes first, in one transaction; when another process sharing the key gave out

@@ -107,7 +107,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         })?;
         engine.replace_files(&mut index, &ws);
         if !a.json {
-            eprintln!("saved in {}", engine.review().location());
+            say_err!("saved in {}", engine.review().location());
         }
     }
     let prepared = engine.prepare(&index)?;

@@ -54,12 +54,12 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             profile,
         };
         dams::tui::run(opts)?;
-        println!(
+        say_out!(
             "Demo workspace: {} (input, output, and its own key store in state/)",
             base.display()
         );
         // The review state is kept in the demo's key store: this continues where it was left.
-        println!(
+        say_out!(
             "Reopen it with: dams {} --out {} --key {}",
             shell_word(&input),
             shell_word(&out),
@@ -67,10 +67,10 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         );
         return Ok(Exit::Done);
     }
-    println!("Demo workspace: {}", base.display());
-    println!("  input:  {}", input.display());
-    println!("  output: {}", out.display());
-    println!("  key:    {}\n", key_path.display());
+    say_out!("Demo workspace: {}", base.display());
+    say_out!("  input:  {}", input.display());
+    say_out!("  output: {}", out.display());
+    say_out!("  key:    {}\n", key_path.display());
     super::plan::run(
         super::plan::Args {
             path: input.clone(),
@@ -81,7 +81,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         },
         ctx,
     )?;
-    println!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
+    say_out!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
     let applied = super::apply::run(
         super::apply::Args {
             path: input.clone(),
@@ -89,6 +89,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             in_place: false,
             yes: true,
             recode: false,
+            overwrite: false,
             json: false,
             key: key.clone(),
             profile: a.profile.clone(),
@@ -98,11 +99,11 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     if applied == Exit::Cancelled {
         return Ok(applied);
     }
-    println!("\n--- dams verify {} --against {}", out.display(), input.display());
+    say_out!("\n--- dams verify {} --against {}", out.display(), input.display());
     let verified = super::verify::run(
         super::verify::Args {
             out: out.clone(),
-            against: input.clone(),
+            against: Some(input.clone()),
             json: false,
             key: key.clone(),
             profile: a.profile.clone(),
@@ -113,13 +114,13 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         return Ok(verified);
     }
     if verified != Exit::Done && a.profile.profile.is_none() {
-        println!(
-            "\nThe seed profile changes only what the original script did; verify names what it leaves.\n\
-             The DICOM Basic Profile removes those too: dams plan {} --profile basic",
+        say_out!("\nThe seed profile changes only what the original script did; verify names what it leaves.");
+        say_out!(
+            "The DICOM Basic Profile removes those too: dams plan {} --profile basic",
             input.display()
         );
     }
-    println!(
+    say_out!(
         "\nTry: dams plan {} --key {} --files",
         input.display(),
         key_path.display()

@@ -94,7 +94,7 @@ impl Command {
 fn open(key: &KeyArg) -> Result<KeyStore> {
     let store = KeyStore::open(&super::key_path(key)?)?;
     for w in &store.warnings {
-        eprintln!("dams: warning: {w}");
+        say_err!("dams: warning: {w}");
     }
     Ok(store)
 }
@@ -111,7 +111,7 @@ pub fn run(c: Command, ctx: &Ctx) -> Result<Exit> {
         } => {
             let mut store = open(&key)?;
             let added = store.import_file(&file, id_column.as_deref(), code_column.as_deref())?;
-            println!(
+            say_out!(
                 "imported {added} new entr{} into {}",
                 if added == 1 { "y" } else { "ies" },
                 store.location()
@@ -137,23 +137,23 @@ fn info(key: &KeyArg) -> Result<Exit> {
         *by_source.entry(e.source.as_str()).or_default() += 1;
     }
     super::print_text(|out| {
-        writeln!(out, "key store: {}", store.location())?;
+        say!(out, "key store: {}", store.location())?;
         if !store.exists() {
-            return writeln!(
+            return say!(
                 out,
                 "not created yet (it is created when the first code is written, or by `dams key init`)"
             );
         }
-        writeln!(
+        say!(
             out,
             "codes look like: {}{}",
             store.prefix(),
             "0".repeat(store.digits().saturating_sub(1)) + "1"
         )?;
-        writeln!(out, "kept in: {}", store.describe())?;
-        writeln!(out, "entries: {}", store.entries().len())?;
+        say!(out, "kept in: {}", store.describe())?;
+        say!(out, "entries: {}", store.entries().len())?;
         for (source, n) in by_source {
-            writeln!(out, "  {source}: {n}")?;
+            say!(out, "  {source}: {n}")?;
         }
         Ok(())
     })?;
@@ -171,7 +171,7 @@ fn init(key: &KeyArg, prefix: &str, digits: usize) -> Result<Exit> {
     }
     store.set_format(prefix, digits)?;
     store.save()?;
-    println!(
+    say_out!(
         "key store {} ready; new codes will look like {prefix}{:0digits$}",
         store.location(),
         1
@@ -195,7 +195,7 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool, json: bool) -> Res
             }
             dams::atomic::write_file(&path, 0o600, export)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            say_err!(
                 "wrote {} entries to {} (readable by you only)",
                 store.entries().len(),
                 path.display()
@@ -215,22 +215,22 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
     match store.entry_by_code(code) {
         Some(e) => {
             super::print_text(|out| {
-                writeln!(out, "code:         {}", e.code)?;
+                say!(out, "code:         {}", e.code)?;
                 match e.real_patient_id() {
-                    Some(id) => writeln!(out, "patient ID:   {id}")?,
+                    Some(id) => say!(out, "patient ID:   {id}")?,
                     None => {
-                        writeln!(out, "patient ID:   (none: {})", e.kind())?;
-                        writeln!(out, "patient key:  {}", e.patient_id)?;
+                        say!(out, "patient ID:   (none: {})", e.kind())?;
+                        say!(out, "patient key:  {}", e.patient_id)?;
                     }
                 }
-                writeln!(out, "patient name: {}", e.patient_name)?;
-                writeln!(out, "birth date:   {}", e.birth_date)?;
-                writeln!(out, "added:        {} ({})", e.added, e.source)
+                say!(out, "patient name: {}", e.patient_name)?;
+                say!(out, "birth date:   {}", e.birth_date)?;
+                say!(out, "added:        {} ({})", e.added, e.source)
             })?;
             Ok(Exit::Done)
         }
         None => {
-            eprintln!("dams: no entry with code {code} in {}", store.location());
+            say_err!("dams: no entry with code {code} in {}", store.location());
             Ok(Exit::Attention)
         }
     }
@@ -249,7 +249,7 @@ fn allocate(key: &KeyArg, paths: &[PathBuf], ctx: &Ctx) -> Result<Exit> {
     }
     let new = engine.allocate(&all)?;
     let known: std::collections::BTreeSet<&str> = all.iter().map(|c| c.key.as_str()).collect();
-    println!(
+    say_out!(
         "{} patient(s) found; {} new code(s) added to {}, {} had one already",
         known.len(),
         new,

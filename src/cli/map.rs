@@ -67,7 +67,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             }
         })?;
         if !a.json {
-            eprintln!("saved in {}", engine.review().location());
+            say_err!("saved in {}", engine.review().location());
         }
     }
     let prepared = super::prepare(&engine, &index)?;

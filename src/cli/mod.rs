@@ -3,6 +3,32 @@
 //! messages go to stderr, results to stdout. This file holds what they share: the command
 //! table, the options several commands take, and how an engine is opened.
 
+/// A line of text output (`writeln!` with the same arguments) in which every control
+/// character the arguments bring — file names, values, reasons that quote them — is escaped
+/// (see [`dams::shown`]): a file name holding a line break cannot forge a line. Line breaks at
+/// the start or end of the format string itself are dams' own and stay; a format string holds
+/// no other line break (write two lines instead).
+macro_rules! say {
+    ($out:expr) => { ::std::writeln!($out) };
+    ($out:expr, $fmt:literal $($args:tt)*) => {
+        $crate::cli::say_line(&mut *$out, $fmt, ::std::format_args!($fmt $($args)*))
+    };
+}
+
+/// [`say!`] to stderr (for messages beside the results).
+macro_rules! say_err {
+    ($fmt:literal $($args:tt)*) => {{
+        let _ = $crate::cli::say_line(&mut ::std::io::stderr().lock(), $fmt, ::std::format_args!($fmt $($args)*));
+    }};
+}
+
+/// [`say!`] to stdout.
+macro_rules! say_out {
+    ($fmt:literal $($args:tt)*) => {{
+        let _ = $crate::cli::say_line(&mut ::std::io::stdout().lock(), $fmt, ::std::format_args!($fmt $($args)*));
+    }};
+}
+
 mod apply;
 mod assign;
 mod demo;
@@ -276,13 +302,13 @@ pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Eng
     let engine = Engine::open(&path, profile, ctx.cancel.clone())?;
     init_logging();
     if engine.key().created() {
-        eprintln!(
+        say_err!(
             "dams: created the key store {} (owner-only; keep it safe)",
             engine.key().location()
         );
     }
     for w in &engine.key().warnings {
-        eprintln!("dams: warning: {w}");
+        say_err!("dams: warning: {w}");
     }
     Ok(engine)
 }
@@ -304,10 +330,10 @@ pub fn scan_input(engine: &Engine, path: &Path, quiet: bool, exclude: Vec<PathBu
 pub fn prepare(engine: &Engine, index: &dams::scan::Index) -> Result<dams::plan::Prepared> {
     let p = engine.prepare(index)?;
     for s in &p.stale {
-        eprintln!("dams: warning: {s}");
+        say_err!("dams: warning: {s}");
     }
     for s in &p.stale_xml {
-        eprintln!("dams: warning: {s}");
+        say_err!("dams: warning: {s}");
     }
     Ok(p)
 }
@@ -321,11 +347,31 @@ pub fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
+/// Writes one line for [`say!`]: the formatted text with its control characters escaped,
+/// except the line breaks that open or close the format string `fmt` itself.
+pub fn say_line(out: &mut dyn Write, fmt: &str, args: std::fmt::Arguments) -> io::Result<()> {
+    let text = args.to_string();
+    let lead = fmt.bytes().take_while(|&b| b == b'\n').count().min(text.len());
+    let trail = fmt
+        .bytes()
+        .rev()
+        .take_while(|&b| b == b'\n')
+        .count()
+        .min(text.len() - lead);
+    let body = &text[lead..text.len() - trail];
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(&text[..lead]);
+    line.push_str(&dams::shown::text(body));
+    line.push_str(&text[text.len() - trail..]);
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
 /// Writes JSON to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let out = &mut io::BufWriter::new(io::stdout().lock());
     serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)?;
+    say!(out)?;
     out.flush()?;
     Ok(())
 }

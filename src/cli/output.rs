@@ -20,9 +20,9 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
         if rows.is_empty() {
             continue;
         }
-        writeln!(out, "\n{heading} ({}):", rows.len())?;
+        say!(out, "\n{heading} ({}):", rows.len())?;
         for u in rows {
-            writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+            say!(out, "  {}: {}", u.path.display(), u.reason)?;
         }
     }
     Ok(())
@@ -33,7 +33,7 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 /// patient and files that could not be read.
 pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
-    writeln!(
+    say!(
         out,
         "{}: {} patient(s), {} series, {} file(s); {} could not be read",
         index.root.display(),
@@ -48,9 +48,9 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
         } else {
             ""
         };
-        writeln!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
+        say!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {
-            writeln!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
+            say!(out, "  study {}  {}", fmt_date(&st.date), st.description)?;
             for s in &st.series {
                 // Files of a segmentation object are listed with the object, not the series
                 // whose UID they claim.
@@ -63,7 +63,7 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
                 if own.is_empty() {
                     continue;
                 }
-                writeln!(
+                say!(
                     out,
                     "    {:4} #{:<4} {:>5} files  {:30}  {}",
                     s.modality,
@@ -84,7 +84,7 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
                 .collect();
             groups.sort_by(|a, b| (&a.folder, &a.key).cmp(&(&b.folder, &b.key)));
             for g in groups {
-                writeln!(
+                say!(
                     out,
                     "    {:10} {:>5} files  {}/  ({})",
                     g.kind.short_label(),
@@ -96,16 +96,16 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
         }
     }
     if !index.xml.is_empty() {
-        writeln!(out, "\nXML files ({}):", index.xml.len())?;
+        say!(out, "\nXML files ({}):", index.xml.len())?;
         for x in &index.xml {
             match &x.assignment {
                 dams::scan::XmlAssignment::Assigned { patient_id, by } => {
-                    writeln!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
+                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
                 }
                 dams::scan::XmlAssignment::Unassigned { reason } => {
-                    writeln!(out, "  {} → no patient: {reason}", x.path.display())?
+                    say!(out, "  {} → no patient: {reason}", x.path.display())?
                 }
-                dams::scan::XmlAssignment::Pending => writeln!(out, "  {}", x.path.display())?,
+                dams::scan::XmlAssignment::Pending => say!(out, "  {}", x.path.display())?,
             }
         }
     }
@@ -139,8 +139,8 @@ fn common_folder<'a>(paths: impl Iterator<Item = &'a Path>) -> String {
 /// The first lines of `dams plan`: profile and key store.
 pub fn plan_head(out: &mut dyn Write, planner: &Planner, key: &dams::key::Location) -> io::Result<()> {
     let n = planner.new_entries.len();
-    writeln!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
-    writeln!(
+    say!(out, "profile: {} ({})", planner.profile.name, planner.profile.source)?;
+    say!(
         out,
         "key store: {} ({n} new code{})",
         key,
@@ -151,7 +151,7 @@ pub fn plan_head(out: &mut dyn Write, planner: &Planner, key: &dams::key::Locati
 /// What happens to one patient's files: folder by folder with identical edits counted once,
 /// or (`files`) file by file, each with its output path.
 pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: bool) -> io::Result<()> {
-    writeln!(
+    say!(
         out,
         "\n{} → {}{}  ({})",
         dams::scan::index::label(&p.patient_key),
@@ -160,7 +160,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
         files_word(p.files.len())
     )?;
     if let Some(why) = &p.looks_pseudonymised {
-        writeln!(
+        say!(
             out,
             "  warning: this looks like dams output already ({why}); apply asks before coding it again"
         )?;
@@ -176,7 +176,7 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
         plan_xml(out, x)?;
     }
     for e in &p.failed {
-        writeln!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
+        say!(out, "  cannot be written: {}: {}", e.path.display(), e.reason)?;
     }
     Ok(())
 }
@@ -184,22 +184,22 @@ pub fn plan_patient(out: &mut dyn Write, p: &dams::plan::PatientPlan, files: boo
 /// One file of `dams plan --files`: its output path, every edit, every warning.
 fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
     if f.dest == f.source {
-        writeln!(out, "  {}", f.source.display())?;
+        say!(out, "  {}", f.source.display())?;
     } else {
-        writeln!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
+        say!(out, "  {}  →  {}", f.source.display(), f.dest.display())?;
     }
     for e in &f.edits {
-        writeln!(
+        say!(
             out,
             "    {}",
             edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule)
         )?;
     }
     for w in &f.warnings {
-        writeln!(out, "    warning: {w}")?;
+        say!(out, "    warning: {w}")?;
     }
     for r in &f.residual {
-        writeln!(
+        say!(
             out,
             "    warning: {} {} still holds the {}",
             r.element,
@@ -227,7 +227,7 @@ fn plan_folders(out: &mut dyn Write, files: &[dams::plan::FilePlan]) -> io::Resu
         } else {
             format!("  →  {}/", shown(dest))
         };
-        writeln!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
+        say!(out, "  {}/{to}  {}", shown(folder), files_word(fs.len()))?;
         plan_summary(out, &dams::plan::summary::summarise(fs.iter().copied()))?;
     }
     Ok(())
@@ -243,7 +243,7 @@ fn plan_summary(out: &mut dyn Write, summary: &dams::plan::summary::Summary) -> 
             EditGroup::Many { first, values, files } => (vec![], Some((first, values, files))),
         };
         for e in edits {
-            writeln!(
+            say!(
                 out,
                 "    {}  ×{}",
                 edit_line(&e.path, &e.keyword, e.before.as_deref(), e.after.as_deref(), &e.rule),
@@ -251,18 +251,20 @@ fn plan_summary(out: &mut dyn Write, summary: &dams::plan::summary::Summary) -> 
             )?;
         }
         if let Some((e, values, files)) = many {
-            writeln!(
+            say!(
                 out,
                 "    {:<12} {:24} {values} different values → new per file  [{}]  ×{files}",
-                e.path, e.keyword, e.rule
+                e.path,
+                e.keyword,
+                e.rule
             )?;
         }
     }
     for (file, w) in &summary.warnings {
-        writeln!(out, "    warning: {file}: {w}")?;
+        say!(out, "    warning: {file}: {w}")?;
     }
     for r in &summary.residual {
-        writeln!(
+        say!(
             out,
             "    warning: {} {} still holds the {}  ×{}",
             r.element,
@@ -281,7 +283,7 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
     } else {
         format!("  →  {}", x.dest.display())
     };
-    writeln!(
+    say!(
         out,
         "  XML {}{to}  (assigned: {}; {})",
         x.source.display(),
@@ -289,10 +291,10 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
         x.plan.encoding
     )?;
     if x.plan.edits.is_empty() {
-        writeln!(out, "    no change: copied as it is")?;
+        say!(out, "    no change: copied as it is")?;
     }
     for e in &x.plan.edits {
-        writeln!(
+        say!(
             out,
             "    {}",
             edit_line(
@@ -305,7 +307,7 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
         )?;
     }
     for w in &x.plan.warnings {
-        writeln!(out, "    warning: {w}")?;
+        say!(out, "    warning: {w}")?;
     }
     Ok(())
 }
@@ -315,25 +317,25 @@ pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner) -> io::R
     unassigned_list(out, &planner.unassigned_xml)?;
     unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read, will not be written")?;
-    writeln!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
+    say!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
 }
 
 /// `dams xml` as text.
 pub fn xml_text(out: &mut dyn Write, root: &Path, rows: &[serde_json::Value]) -> io::Result<()> {
     if rows.is_empty() {
-        return writeln!(out, "no XML files in {}", root.display());
+        return say!(out, "no XML files in {}", root.display());
     }
     for r in rows {
         let path = r["path"].as_str().unwrap_or_default();
         match r["patient_key"].as_str() {
-            Some(key) => writeln!(
+            Some(key) => say!(
                 out,
                 "{path}  →  {} ({})  [{}]",
                 dams::identity::label(key),
                 r["code"].as_str().unwrap_or_default(),
                 r["assigned_by"].as_str().unwrap_or_default()
             )?,
-            None => writeln!(
+            None => say!(
                 out,
                 "{path}  →  no patient: {}  (dams xml PATH --assign FILE=PATIENT)",
                 r["reason"].as_str().unwrap_or_default()
@@ -347,15 +349,15 @@ fn unassigned_list(out: &mut dyn Write, list: &[dams::plan::UnassignedXml]) -> i
     if list.is_empty() {
         return Ok(());
     }
-    writeln!(
+    say!(
         out,
         "\nXML without a patient, not written until assigned ({}):",
         list.len()
     )?;
     for u in list {
-        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+        say!(out, "  {}: {}", u.path.display(), u.reason)?;
     }
-    writeln!(out, "  assign with: dams xml PATH --assign FILE=PATIENT")
+    say!(out, "  assign with: dams xml PATH --assign FILE=PATIENT")
 }
 
 fn files_word(n: usize) -> String {
@@ -391,26 +393,26 @@ pub fn apply_summary(
         Target::Folder(o) => o.display().to_string(),
         Target::InPlace => format!("{} (IN PLACE: the input files are replaced)", index.root.display()),
     };
-    writeln!(out, "dams apply")?;
-    writeln!(out, "  input:     {}", index.root.display())?;
-    writeln!(out, "  output:    {dest}")?;
-    writeln!(out, "  profile:   {}", planner.profile.name)?;
-    writeln!(out, "  patients:  {}", index.patients.len())?;
-    writeln!(
+    say!(out, "dams apply")?;
+    say!(out, "  input:     {}", index.root.display())?;
+    say!(out, "  output:    {dest}")?;
+    say!(out, "  profile:   {}", planner.profile.name)?;
+    say!(out, "  patients:  {}", index.patients.len())?;
+    say!(
         out,
         "  files:     {} DICOM, {} XML",
         index.file_count(),
         index.xml.len() - planner.unassigned_xml.len()
     )?;
     if !planner.unassigned_xml.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, XML without a patient: {} (see `dams xml`)",
             planner.unassigned_xml.len()
         )?;
     }
     let new: Vec<&str> = planner.new_entries.iter().map(|e| e.code.as_str()).collect();
-    writeln!(
+    say!(
         out,
         "  key store: {} ({} new code{}{})",
         key,
@@ -423,21 +425,21 @@ pub fn apply_summary(
         }
     )?;
     if !index.unreadable.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, could not be read: {} file(s) (see `dams scan`)",
             index.unreadable.len()
         )?;
     }
     if !index.unplaced.is_empty() {
-        writeln!(
+        say!(
             out,
             "  not written, patient unknown: {} file(s) (see `dams assign`)",
             index.unplaced.len()
         )?;
     }
     for (pid, why) in planner.pseudonymised_patients() {
-        writeln!(
+        say!(
             out,
             "  warning:   {} looks like dams output already ({why})",
             dams::scan::index::label(pid)
@@ -446,7 +448,7 @@ pub fn apply_summary(
     if matches!(target, Target::InPlace) {
         let kept = dams::apply::names_kept_in_place(index, planner, None);
         if kept > 0 {
-            writeln!(out, "  warning:   {}", names_kept_warning(kept))?;
+            say!(out, "  warning:   {}", names_kept_warning(kept))?;
         }
     }
     Ok(())
@@ -465,25 +467,25 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
         String::new()
     };
     match &r.out {
-        Some(o) => writeln!(out, "wrote {} file(s){xml} to {}", r.written, o.display())?,
-        None => writeln!(out, "replaced {} file(s){xml} in place", r.written)?,
+        Some(o) => say!(out, "wrote {} file(s){xml} to {}", r.written, o.display())?,
+        None => say!(out, "replaced {} file(s){xml} in place", r.written)?,
     }
     if r.key_entries_created > 0 {
-        writeln!(out, "added {} code(s) to the key store", r.key_entries_created)?;
+        say!(out, "added {} code(s) to the key store", r.key_entries_created)?;
     }
     if r.identifying_names_kept > 0 {
-        writeln!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
+        say!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
     }
     if r.cancelled {
-        writeln!(
+        say!(
             out,
             "cancelled: the remaining files were not written (run again to finish)"
         )?;
     }
     if !r.failed.is_empty() {
-        writeln!(out, "\nfailed ({}):", r.failed.len())?;
+        say!(out, "\nfailed ({}):", r.failed.len())?;
         for f in &r.failed {
-            writeln!(out, "  {}: {}", f.path.display(), f.reason)?;
+            say!(out, "  {}: {}", f.path.display(), f.reason)?;
         }
     }
     unassigned_list(out, &r.unassigned_xml)?;
@@ -492,15 +494,32 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
 }
 
 pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
-    writeln!(out, "checked {} file(s): {} ok", r.checked, r.ok)?;
+    say!(
+        out,
+        "checked {} file(s) against the manifest{} (profile {}): {} ok",
+        r.checked,
+        if r.against_input { " and the input" } else { "" },
+        r.profile,
+        r.ok
+    )?;
     if !r.problems.is_empty() {
-        writeln!(out, "\nproblems ({}):", r.problems.len())?;
+        say!(out, "\nproblems ({}):", r.problems.len())?;
         for p in &r.problems {
-            writeln!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
+            say!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
+        }
+    }
+    if !r.input_problems.is_empty() {
+        say!(
+            out,
+            "\nalready so in the input, not held against the output ({}):",
+            r.input_problems.len()
+        )?;
+        for p in &r.input_problems {
+            say!(out, "  {}: [{}] {}", p.path.display(), p.kind, p.detail)?;
         }
     }
     if !r.residual.is_empty() {
-        writeln!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
+        say!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
         let mut grouped: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
         for x in &r.residual {
             *grouped
@@ -508,9 +527,9 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
                 .or_default() += 1;
         }
         for ((element, keyword, what), n) in grouped {
-            writeln!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
+            say!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
         }
-        writeln!(out, "  (run with --json for the list of files)")?;
+        say!(out, "  (run with --json for the list of files)")?;
     }
     Ok(())
 }
@@ -518,7 +537,7 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
 pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) -> io::Result<()> {
     let links = &p.links;
     if links.groups.is_empty() && links.derived_images.is_empty() {
-        return writeln!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
+        return say!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
     }
     let source_name = |uid: &str| {
         links
@@ -570,9 +589,9 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
         if groups.is_empty() && derived.is_empty() {
             continue;
         }
-        writeln!(out, "\npatient {}", patient.patient_id)?;
+        say!(out, "\npatient {}", patient.patient_id)?;
         for g in groups {
-            writeln!(
+            say!(
                 out,
                 "  {}/  {}, {}  →  {}  [{}]",
                 g.folder.display(),
@@ -581,8 +600,8 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 source_text(g.source.as_ref()),
                 g.status.label()
             )?;
-            writeln!(out, "      segmentation: {}", clues(&g.classification))?;
-            writeln!(out, "      {}", evidence(&g.evidence))?;
+            say!(out, "      segmentation: {}", clues(&g.classification))?;
+            say!(out, "      {}", evidence(&g.evidence))?;
             if g.automatic_status == dams::link::LinkStatus::Ambiguous {
                 let proposal = match &g.proposed {
                     Some(s) => format!("proposed link: {}/ (most files)", s.folder.display()),
@@ -596,7 +615,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 } else {
                     "decided by hand".into()
                 };
-                writeln!(out, "      ambiguous: {proposal}; {decided}")?;
+                say!(out, "      ambiguous: {proposal}; {decided}")?;
             }
             let odd: Vec<String> = g
                 .files
@@ -612,7 +631,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 } else {
                     String::new()
                 };
-                writeln!(out, "      files: {}{more}", shown.join(", "))?;
+                say!(out, "      files: {}{more}", shown.join(", "))?;
             }
             for s in &g.suggestions {
                 let reasons: Vec<String> = s
@@ -625,7 +644,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                             .unwrap_or_default()
                     })
                     .collect();
-                writeln!(
+                say!(
                     out,
                     "      suggestion (not a link): {}/  {}",
                     s.folder.display(),
@@ -633,28 +652,28 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 )?;
             }
             for f in &g.flags {
-                writeln!(out, "      ⚠ {}", f.describe())?;
+                say!(out, "      ⚠ {}", f.describe())?;
             }
             if let Some(first) = g.files.first()
                 && let Some(r) = p.planner.repair(first)
             {
-                writeln!(
+                say!(
                     out,
                     "      repair: new series UID and SOP UIDs, InstanceNumber 1..{}, SeriesNumber {}",
                     g.files.len(),
                     r.series_number
                 )?;
             }
-            writeln!(out, "      key: {}", g.key)?;
+            say!(out, "      key: {}", g.key)?;
         }
         if !derived.is_empty() {
-            writeln!(
+            say!(
                 out,
                 "  derived images (no segmentation: shown with their source, never repaired)"
             )?;
         }
         for d in derived {
-            writeln!(
+            say!(
                 out,
                 "    {}/  {}, {}  →  {}  [{}]",
                 d.folder.display(),
@@ -663,11 +682,11 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 source_text(d.source.as_ref()),
                 d.status.label()
             )?;
-            writeln!(out, "        why: {}", clues(&d.classification))?;
-            writeln!(out, "        {}", evidence(&d.evidence))?;
+            say!(out, "        why: {}", clues(&d.classification))?;
+            say!(out, "        {}", evidence(&d.evidence))?;
         }
     }
-    writeln!(
+    say!(
         out,
         "\nLink by hand: dams map PATH --set GROUP=SERIES (GROUP and SERIES by folder, key or UID)"
     )
@@ -697,13 +716,13 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
             &mut *out,
             &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
         )?;
-        return writeln!(out);
+        return say!(out);
     }
     if placed.is_empty() && index.unplaced.is_empty() {
-        return writeln!(out, "every file in {} has a PatientID", index.root.display());
+        return say!(out, "every file in {} has a PatientID", index.root.display());
     }
     for (p, i) in &placed {
-        writeln!(
+        say!(
             out,
             "{}  →  {} ({})  [{}]",
             i.path.display(),
@@ -719,11 +738,11 @@ fn unplaced_list(out: &mut dyn Write, list: &[dams::scan::Unplaced]) -> io::Resu
     if list.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
+    say!(out, "\npatient unknown, not written until assigned ({}):", list.len())?;
     for u in list {
-        writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+        say!(out, "  {}: {}", u.path.display(), u.reason)?;
     }
-    writeln!(
+    say!(
         out,
         "  assign with: dams assign PATH FILE=PATIENT (a file, a folder or a StudyInstanceUID)"
     )

@@ -23,8 +23,8 @@ pub fn run(c: Command) -> Result<Exit> {
             super::print_text(|out| {
                 for name in dams::profile::builtin_names() {
                     match Profile::resolve(Some(name), &[]) {
-                        Ok(p) => writeln!(out, "{name:10} {}", p.description)?,
-                        Err(e) => writeln!(out, "{name:10} (cannot be read: {e})")?,
+                        Ok(p) => say!(out, "{name:10} {}", p.description)?,
+                        Err(e) => say!(out, "{name:10} (cannot be read: {e})")?,
                     }
                 }
                 Ok(())

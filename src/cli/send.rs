@@ -117,7 +117,18 @@ struct Verified {
 /// from IN, only this function changes.
 fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Result<Verified> {
     let quiet = args.json;
-    let engine = super::open_engine(&args.key, &args.profile, ctx)?;
+    // The profile is the one the output's manifest records (as `dams verify` does it).
+    let key_path = super::key_path(&args.key)?;
+    if !key_path.exists() {
+        bail!(
+            "no key store at {}: verify needs the key {} was made with",
+            key_path.display(),
+            out.display()
+        );
+    }
+    let key = dams::key::KeyStore::open(&key_path)?;
+    let (_, profile) = dams::verify::open(out, &key)?;
+    let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
     let against = super::input_folder(against)?;
     let index = super::scan_input(&engine, &against, quiet, vec![out.to_path_buf()])?;
     if ctx.cancel.is_cancelled() {
@@ -135,7 +146,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
         );
     }
     let progress = Progress::new("verify", quiet);
-    let report = engine.verify(out, &index, &prepared, &|d, t| progress.update(d, t));
+    let report = engine.verify(out, Some((&index, &prepared)), &|d, t| progress.update(d, t))?;
     progress.finish();
     if ctx.cancel.is_cancelled() {
         bail!("cancelled during verify; nothing was sent");
@@ -164,7 +175,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
         .filter(|d| !problems.contains_key(d))
         .collect();
     if !quiet {
-        eprintln!(
+        say_err!(
             "verify: {} file(s) checked against {}, {} clean",
             report.checked,
             against.display(),
@@ -209,7 +220,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
     }
 
     if !args.json {
-        eprintln!("sending {} file(s) to {}", files.len(), label(&node));
+        say_err!("sending {} file(s) to {}", files.len(), label(&node));
     }
     let progress = Progress::new("send", args.json);
     let report = send::send(&args.out, &files, &node, &opts, &|d, t| progress.update(d, t), cancel)?;
@@ -229,7 +240,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
             m.insert("unreadable".into(), serde_json::to_value(&outgoing.unreadable)?);
         }
         serde_json::to_writer_pretty(&mut *out, &v)?;
-        writeln!(out)?;
+        say!(out)?;
     } else {
         report_text(out, &report)?;
         refused_text(out, &refused, &outgoing)?;
@@ -290,10 +301,10 @@ fn dry_run(
                 "refused": refused, "unreadable": outgoing.unreadable,
             }),
         )?;
-        writeln!(out)?;
+        say!(out)?;
     } else {
         let n = planned.iter().filter(|p| p.action == "send").count();
-        writeln!(
+        say!(
             out,
             "would send {n} of {} file(s) to {}; nothing is sent in a dry run",
             planned.len(),
@@ -305,7 +316,7 @@ fn dry_run(
                 "already-sent" => format!("already sent ({})", p.detail.as_deref().unwrap_or("")),
                 other => format!("{other}: {}", p.detail.as_deref().unwrap_or("")),
             };
-            writeln!(
+            say!(
                 out,
                 "  {}  {}, {}  {what}",
                 p.file.path.display(),
@@ -321,22 +332,25 @@ fn dry_run(
 
 fn report_text(out: &mut dyn Write, r: &SendReport) -> io::Result<()> {
     let on_node = r.sent + r.already_sent;
-    writeln!(
+    say!(
         out,
         "sent {} file(s) to {} ({}); {on_node} of {} on the node",
-        r.sent, r.node, r.to, r.total
+        r.sent,
+        r.node,
+        r.to,
+        r.total
     )?;
     if r.already_sent > 0 {
-        writeln!(
+        say!(
             out,
             "{} file(s) left out: the send log says the node already has them (--again sends them anyway)",
             r.already_sent
         )?;
     }
     if !r.warnings.is_empty() {
-        writeln!(out, "\nstored with a warning ({}):", r.warnings.len())?;
+        say!(out, "\nstored with a warning ({}):", r.warnings.len())?;
         for w in &r.warnings {
-            writeln!(
+            say!(
                 out,
                 "  {}: [{}] {}",
                 w.path.display(),
@@ -346,52 +360,52 @@ fn report_text(out: &mut dyn Write, r: &SendReport) -> io::Result<()> {
         }
     }
     if !r.failed.is_empty() {
-        writeln!(out, "\nfailed ({}):", r.failed.len())?;
+        say!(out, "\nfailed ({}):", r.failed.len())?;
         for f in &r.failed {
             match &f.code {
-                Some(c) => writeln!(out, "  {}: [{c}] {}", f.path.display(), f.reason)?,
-                None => writeln!(out, "  {}: {}", f.path.display(), f.reason)?,
+                Some(c) => say!(out, "  {}: [{c}] {}", f.path.display(), f.reason)?,
+                None => say!(out, "  {}: {}", f.path.display(), f.reason)?,
             }
         }
     }
     if let Some(why) = &r.stopped {
-        writeln!(out, "\nstopped: {why}")?;
+        say!(out, "\nstopped: {why}")?;
     }
     if r.cancelled {
-        writeln!(out, "\ncancelled")?;
+        say!(out, "\ncancelled")?;
     }
     if r.not_sent > 0 {
-        writeln!(
+        say!(
             out,
             "{} file(s) not sent; run the same command again to send them (what was delivered is in the log)",
             r.not_sent
         )?;
     }
     for w in &r.log_warnings {
-        writeln!(out, "warning: {w}")?;
+        say!(out, "warning: {w}")?;
     }
-    writeln!(out, "log: {}", r.log.display())
+    say!(out, "log: {}", r.log.display())
 }
 
 fn refused_text(out: &mut dyn Write, refused: &[Refused], outgoing: &Outgoing) -> io::Result<()> {
     if !refused.is_empty() {
-        writeln!(out, "\nnot sent, did not verify clean ({}):", refused.len())?;
+        say!(out, "\nnot sent, did not verify clean ({}):", refused.len())?;
         for r in refused {
-            writeln!(out, "  {}: {}", r.path.display(), r.reason)?;
+            say!(out, "  {}: {}", r.path.display(), r.reason)?;
         }
     }
     if !outgoing.unreadable.is_empty() {
-        writeln!(
+        say!(
             out,
             "\nnot sent, not DICOM or unreadable ({}):",
             outgoing.unreadable.len()
         )?;
         for u in &outgoing.unreadable {
-            writeln!(out, "  {}: {}", u.path.display(), u.reason)?;
+            say!(out, "  {}: {}", u.path.display(), u.reason)?;
         }
     }
     if outgoing.xml > 0 {
-        writeln!(out, "({} XML file(s) are not DICOM and are not sent)", outgoing.xml)?;
+        say!(out, "({} XML file(s) are not DICOM and are not sent)", outgoing.xml)?;
     }
     Ok(())
 }
@@ -409,11 +423,11 @@ pub fn echo(args: &EchoArgs) -> Result<Exit> {
             }
         };
         serde_json::to_writer_pretty(&mut *out, &v)?;
-        writeln!(out)?;
+        say!(out)?;
     } else {
         match &result {
-            Ok(m) => writeln!(out, "{m}")?,
-            Err(e) => eprintln!("dams: {}: {}", label(&node), e.message),
+            Ok(m) => say!(out, "{m}")?,
+            Err(e) => say_err!("dams: {}: {}", label(&node), e.message),
         }
     }
     out.flush()?;
@@ -434,9 +448,9 @@ pub fn fetch(args: &FetchArgs, ctx: &Ctx) -> Result<Exit> {
     let out = &mut io::BufWriter::new(io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+        say!(out)?;
     } else {
-        writeln!(
+        say!(
             out,
             "{} instance(s) in {} stud(ies) on {}: {} written to {}, {} already there",
             report.instances,
@@ -447,19 +461,19 @@ pub fn fetch(args: &FetchArgs, ctx: &Ctx) -> Result<Exit> {
             report.already_there
         )?;
         if report.studies == 0 && report.stopped.is_none() {
-            writeln!(out, "no study matched")?;
+            say!(out, "no study matched")?;
         }
         if !report.failed.is_empty() {
-            writeln!(out, "\nfailed ({}):", report.failed.len())?;
+            say!(out, "\nfailed ({}):", report.failed.len())?;
             for f in &report.failed {
-                writeln!(out, "  {}: {}", f.sop_instance_uid, f.reason)?;
+                say!(out, "  {}: {}", f.sop_instance_uid, f.reason)?;
             }
         }
         if let Some(why) = &report.stopped {
-            writeln!(out, "\nstopped: {why}; run the same command again to go on")?;
+            say!(out, "\nstopped: {why}; run the same command again to go on")?;
         }
         if report.cancelled {
-            writeln!(out, "\ncancelled; run the same command again to go on")?;
+            say!(out, "\ncancelled; run the same command again to go on")?;
         }
     }
     out.flush()?;

@@ -1,4 +1,7 @@
-//! `dams verify OUT --against PATH`: the output checked against the input and its plan.
+//! `dams verify OUT [--against PATH]`: the output folder checked against the manifest apply
+//! wrote into it (every file, its digest, its names and values searched for identifiers) and,
+//! with `--against`, against the input and its plan. The profile is the one the manifest
+//! records: no `--profile` is needed.
 
 use std::path::PathBuf;
 
@@ -10,34 +13,64 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress, output};
 pub struct Args {
     /// The output folder to check (what `dams apply` wrote).
     pub out: PathBuf,
-    /// The input folder OUT was made from.
+    /// The input folder OUT was made from: each output is compared with its input and the
+    /// plan as well.
     #[arg(long, value_name = "PATH")]
-    pub against: PathBuf,
+    pub against: Option<PathBuf>,
     /// Print the report as JSON (the shape is in the README and assets/schemas/verify.json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub key: KeyArg,
+    /// Not needed: the manifest in OUT names the profile (given, it must be the same).
     #[command(flatten)]
     pub profile: ProfileArgs,
 }
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
-    let against = super::input_folder(&a.against)?;
     super::input_folder(&a.out)?;
-    let engine = super::open_engine(&a.key, &a.profile, ctx)?;
-    let index = super::scan_input(&engine, &against, a.json, vec![a.out.clone()])?;
-    let prepared = super::prepare(&engine, &index)?;
-    if !prepared.planner.new_entries.is_empty() {
+    let against = a.against.as_deref().map(super::input_folder).transpose()?;
+    let key_path = super::key_path(&a.key)?;
+    // verify reads the key the output was made with; it never makes one.
+    if let dams::key::Location::File { db, legacy } = dams::key::Location::from_arg(&key_path)
+        && !db.exists()
+        && !legacy.is_some_and(|l| l.exists())
+    {
         bail!(
-            "{} patient(s) of {} have no code in the key store {}: was this output made with another key?",
-            prepared.planner.new_entries.len(),
-            against.display(),
-            engine.key().location()
+            "no key store at {}: verify needs the key the output was made with (--key FILE)",
+            key_path.display()
         );
     }
+    let key = dams::key::KeyStore::open(&key_path)?;
+    let (_, profile) = dams::verify::open(&a.out, &key)?;
+    if a.profile.profile.is_some() || !a.profile.values.is_empty() {
+        let given = a.profile.resolve()?;
+        if dams::manifest::profile_fingerprint(&given) != dams::manifest::profile_fingerprint(&profile) {
+            bail!(
+                "{} was written with profile {} (its manifest records the rules); --profile names other rules. Leave --profile out: verify uses the manifest's",
+                a.out.display(),
+                profile.name
+            );
+        }
+    }
+    let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
     let progress = Progress::new("verify", a.json);
-    let report = engine.verify(&a.out, &index, &prepared, &|d, t| progress.update(d, t));
+    let report = match &against {
+        Some(input) => {
+            let index = super::scan_input(&engine, input, a.json, vec![a.out.clone()])?;
+            let prepared = super::prepare(&engine, &index)?;
+            if !prepared.planner.new_entries.is_empty() {
+                bail!(
+                    "{} patient(s) of {} have no code in the key store {}: was this output made from it, with this key?",
+                    prepared.planner.new_entries.len(),
+                    input.display(),
+                    engine.key().location()
+                );
+            }
+            engine.verify(&a.out, Some((&index, &prepared)), &|d, t| progress.update(d, t))?
+        }
+        None => engine.verify(&a.out, None, &|d, t| progress.update(d, t))?,
+    };
     progress.finish();
     if a.json {
         super::print_json(&report)?;

@@ -103,7 +103,9 @@ pub enum ParseError {
     Malformed { at: u64, reason: String },
     #[error("sequences nested more than {MAX_DEPTH} levels deep")]
     TooDeep,
-    #[error("unsupported transfer syntax {0}")]
+    /// The UID is kept for the caller; the message names it only when it is one of DICOM's
+    /// own (a UID from elsewhere is a value from the file and may say anything).
+    #[error("unsupported transfer syntax {}", uid_shown(.0))]
     UnsupportedTransferSyntax(String),
     #[error("deflated data set cannot be inflated: {0}")]
     Deflate(String),
@@ -581,7 +583,21 @@ pub fn transfer_syntax_name(uid: &str) -> String {
     TransferSyntaxRegistry
         .get(uid)
         .map(|t| t.name().to_string())
-        .unwrap_or_else(|| uid.to_string())
+        .unwrap_or_else(|| uid_shown(uid))
+}
+
+/// A UID read from a file, as dams' messages may show it: a UID under DICOM's own root
+/// (`1.2.840.10008.`, where every standard transfer syntax and SOP class lives) as it is;
+/// anything else is a value from the file, which messages never quote.
+pub fn uid_shown(uid: &str) -> String {
+    let uid = uid.trim_end_matches(['\0', ' ']);
+    let standard =
+        uid.starts_with("1.2.840.10008.") && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if standard {
+        uid.to_string()
+    } else {
+        "(a UID that is not DICOM's own, not shown)".to_string()
+    }
 }
 
 fn looks_like_meta(head: &[u8]) -> bool {

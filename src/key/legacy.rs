@@ -42,11 +42,30 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unreadable_reason(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    use serde_json::error::Category;
+    let inner = e.inner();
+    let field = e.path().to_string();
+    let at = format!("line {} column {}", inner.line(), inner.column());
+    let what = match inner.classify() {
+        Category::Io => "it cannot be read",
+        Category::Syntax => "it is not valid JSON",
+        Category::Eof => "it ends too early",
+        Category::Data => "a field is missing or holds a value of the wrong kind",
+    };
+    if field.is_empty() || field == "." {
+        format!("{what} ({at})")
+    } else {
+        format!("{what} (field {field}, {at})")
+    }
+}
+
 /// Reads and checks a key file; the reason when it is refused.
 pub fn parse(bytes: &[u8]) -> Result<KeyFile, String> {
-    let file: KeyFile = serde_json::from_slice(bytes).map_err(|e| format!("not readable: {e}"))?;
+    let file: KeyFile = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+        .map_err(|e| format!("not readable: {}", unreadable_reason(&e)))?;
     if file.format != FORMAT {
-        return Err(format!("not a dams key file (format '{}')", file.format));
+        return Err("not a dams key file (its format field says something else)".into());
     }
     if file.version != 1 && file.version != 2 {
         return Err(format!("version {} is not supported by this dams", file.version));

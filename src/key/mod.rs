@@ -743,7 +743,11 @@ impl KeyStore {
         for (i, rec) in rdr.records().enumerate() {
             let line = i + 2;
             let rec = rec.map_err(|e| err(format!("line {line}: {e}")))?;
-            let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("").trim().to_string();
+            // A table dams exported (or a spreadsheet saved) guards formula-like cells with a
+            // leading `'`: it is not part of the value.
+            let get = |c: Option<usize>| {
+                crate::shown::from_spreadsheet(c.and_then(|c| rec.get(c)).unwrap_or("").trim()).to_string()
+            };
             let key = match get(key_col) {
                 k if !k.is_empty() => k,
                 _ => get(Some(id_col)),
@@ -976,16 +980,19 @@ impl KeyStore {
             "added",
             "patient_key",
         ])?;
+        // Cells a spreadsheet would run as a formula are guarded (`key import` takes the
+        // guard off again).
         for e in self.sorted() {
-            w.write_record([
-                &e.code,
+            let cells = [
+                e.code.as_str(),
                 e.real_patient_id().unwrap_or(""),
                 &e.patient_name,
                 &e.birth_date,
                 &e.source,
                 &e.added,
                 &e.patient_id,
-            ])?;
+            ];
+            w.write_record(cells.map(crate::shown::spreadsheet_cell).iter().map(|c| c.as_bytes()))?;
         }
         w.flush()
     }

@@ -103,27 +103,46 @@ pub fn merge(existing: Vec<MappingRow>, new: Vec<MappingRow>) -> Vec<MappingRow>
     all
 }
 
+/// The columns of `mapping.csv`, in order.
+const CSV_COLUMNS: [&str; 13] = [
+    "patient",
+    "kind",
+    "status",
+    "segmentation_folder",
+    "segmentation_series_uid",
+    "segmentation_files",
+    "source_folder",
+    "source_series_uid",
+    "source_slices",
+    "references_resolved",
+    "references_missing",
+    "references_ignored",
+    "repaired",
+];
+
+/// Writes the table as CSV. Folder names come from the input tree: a cell a spreadsheet
+/// would run as a formula (`=…`) is guarded with a leading `'` ([`crate::shown::spreadsheet_cell`]).
 pub fn write_csv(rows: &[MappingRow], out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_COLUMNS)?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
     for r in rows {
-        w.serialize(r)?;
-    }
-    if rows.is_empty() {
-        w.write_record([
-            "patient",
-            "kind",
-            "status",
-            "segmentation_folder",
-            "segmentation_series_uid",
-            "segmentation_files",
-            "source_folder",
-            "source_series_uid",
-            "source_slices",
-            "references_resolved",
-            "references_missing",
-            "references_ignored",
-            "repaired",
-        ])?;
+        let cells: [String; 13] = [
+            r.patient.clone(),
+            r.kind.clone(),
+            r.status.clone(),
+            r.segmentation_folder.to_string_lossy().into_owned(),
+            r.segmentation_series_uid.clone(),
+            r.segmentation_files.to_string(),
+            opt(r.source_folder.as_ref().map(|f| f.to_string_lossy().into_owned())),
+            opt(r.source_series_uid.clone()),
+            opt(r.source_slices.map(|n| n.to_string())),
+            r.references_resolved.to_string(),
+            r.references_missing.to_string(),
+            r.references_ignored.to_string(),
+            r.repaired.to_string(),
+        ];
+        w.write_record(cells.iter().map(|c| crate::shown::spreadsheet_cell(c).into_owned()))?;
     }
     w.flush()
 }

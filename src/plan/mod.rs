@@ -202,6 +202,12 @@ pub struct Planner {
     pseudonymised: BTreeMap<String, String>,
     /// The user agreed to give such patients codes anyway (`--recode`, or asked in review).
     pub recode: bool,
+    /// The user agreed to replace files in the output folder that dams did not write
+    /// (`--overwrite`), and to take over an output folder written with other rules.
+    pub overwrite: bool,
+    /// The user agreed to write images that may show identifiers in their pixels without
+    /// approving each (`--accept-burned-in`).
+    pub accept_burned_in: bool,
 }
 
 /// One patient's identifiers as they are replaced in file and folder names (see
@@ -409,6 +415,8 @@ impl Planner {
             shared_series,
             pseudonymised,
             recode: false,
+            overwrite: false,
+            accept_burned_in: false,
         };
         planner.settle_dests(index);
         planner
@@ -505,7 +513,10 @@ impl Planner {
         let mut dests = std::collections::HashMap::new();
         let mut dest_dirs = std::collections::HashMap::new();
         let mut warnings = std::collections::HashMap::new();
-        let mut taken: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        // dams' own files at the top of the output folder (mapping tables, manifest, send
+        // log) are never an input's output name: such an input gets `~2` like any collision.
+        let own: Vec<PathBuf> = crate::manifest::OWN_FILES.iter().map(PathBuf::from).collect();
+        let mut taken: std::collections::HashSet<PathBuf> = own.iter().cloned().collect();
         for (rel, pid) in &owned {
             let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
             let mut first = PathBuf::new();
@@ -546,6 +557,16 @@ impl Planner {
             while !taken.insert(dest.clone()) {
                 n += 1;
                 dest = first.with_file_name(format!("{stem}~{n}{ext}"));
+            }
+            if own.contains(&first) {
+                warnings.insert(
+                    rel.to_path_buf(),
+                    format!(
+                        "written as {} in the output: {} is the name of dams' own table there",
+                        crate::shown::path(&dest),
+                        crate::shown::path(&first)
+                    ),
+                );
             }
             if dest != *rel {
                 dests.insert(rel.to_path_buf(), dest);

@@ -72,6 +72,10 @@ pub struct Profile {
     pub segmentation: Segmentation,
     /// The Basic Profile of PS3.15 Annex E under the other rules, when the profile asks.
     pub annex_e: Option<annex_e::AnnexE>,
+    /// The TOML text the profile was read from, whole (the output's manifest records it).
+    pub text: String,
+    /// The `--value NAME=TEXT` overrides given on top of the text.
+    pub overrides: Vec<(String, String)>,
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
@@ -244,6 +248,8 @@ impl Profile {
             annex_e: pf
                 .annex_e
                 .map(|a| annex_e::AnnexE::new(a.options.into_iter().collect())),
+            text: text.to_string(),
+            overrides: overrides.to_vec(),
         })
     }
 

@@ -147,10 +147,10 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
             Some(_) => false,
         };
         if !fits {
+            // The label is the file's, not dams' word: it is never quoted.
             return Err(XmlError::Encoding(format!(
-                "the file is UTF-16{} but its declaration names encoding '{}'",
+                "the file is UTF-16{} but its declaration names another encoding",
                 if big_endian { "BE" } else { "LE" },
-                declared.unwrap_or_default()
             )));
         }
         return Ok(Decoded {
@@ -168,9 +168,9 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
         Some(l) if LATIN1_LABELS.contains(&l) => Charset::Latin1,
         Some(l) if ASCII_LABELS.contains(&l) => Charset::Ascii,
         Some(l) if l.starts_with("utf-16") || l.starts_with("utf16") => {
-            return Err(XmlError::Encoding(format!(
-                "the declaration names encoding '{l}' but the file is not UTF-16"
-            )));
+            return Err(XmlError::Encoding(
+                "the declaration names UTF-16 but the file is not UTF-16".into(),
+            ));
         }
         Some(l) => match Encoding::for_label(l.as_bytes()) {
             Some(e) if e == encoding_rs::UTF_8 => Charset::Utf8,
@@ -180,16 +180,20 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
                 ));
             }
             Some(e) if e == encoding_rs::REPLACEMENT || e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE => {
-                return Err(XmlError::Encoding(format!("encoding '{l}' is not supported")));
+                return Err(XmlError::Encoding("the declared encoding is not supported".into()));
             }
             Some(e) => Charset::Other(e),
-            None => return Err(XmlError::Encoding(format!("unknown encoding '{l}' in the declaration"))),
+            None => {
+                return Err(XmlError::Encoding(
+                    "the declaration names an encoding dams does not know".into(),
+                ));
+            }
         },
     };
     if bom == 3 && charset != Charset::Utf8 {
         return Err(XmlError::Encoding(format!(
-            "the file starts with a UTF-8 byte order mark but declares encoding '{}'",
-            declared.unwrap_or_default()
+            "the file starts with a UTF-8 byte order mark but declares encoding {}",
+            charset.name()
         )));
     }
     let text = match charset {

@@ -166,12 +166,15 @@ pub fn dams(data_dir: &Path) -> Command {
     c
 }
 
-/// All files below `dir`, relative, sorted, with their bytes.
+/// All files below `dir`, relative, sorted, with their bytes. The manifest apply writes at the
+/// top (`dams-manifest.json`) is left out: it records when each run happened, so two runs
+/// never write the same one (tests/manifest_verify.rs checks it).
 pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let manifest = dir.join("dams-manifest.json");
     let mut out: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
+        .filter(|e| e.file_type().is_file() && e.path() != manifest)
         .map(|e| {
             (
                 e.path().strip_prefix(dir).expect("below dir").to_path_buf(),

@@ -1,0 +1,338 @@
+//! The manifest apply writes into the output folder (`dams-manifest.json`): which dams, which
+//! profile (its full text and values), which options and which key (by fingerprint) made the
+//! folder, and every file dams wrote there with its SHA-256. It holds no identifier: output
+//! paths and codes only. Verify reads it (no `--profile` needed) and checks every file
+//! against it; apply reads it to know which files in the folder are its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::profile::Profile;
+
+/// The manifest's file name, at the top of the output folder.
+pub const MANIFEST: &str = "dams-manifest.json";
+const FORMAT: &str = "dams-manifest";
+const VERSION: u32 = 1;
+
+/// The files at the top of an output folder that dams writes itself (an input file of the
+/// same name is written under another one).
+pub const OWN_FILES: &[&str] = &[MANIFEST, MAPPING_CSV, MAPPING_JSON, SEND_LOG];
+/// The tables apply writes and the log send keeps (their writers hold the same names).
+pub const MAPPING_CSV: &str = "mapping.csv";
+pub const MAPPING_JSON: &str = "mapping.json";
+pub const SEND_LOG: &str = "dams-send.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// Damaged or not a manifest: named by field and place, never by value.
+    #[error("{path}: not a dams manifest that this dams can read ({reason})")]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+/// What made the output folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub name: String,
+    /// `builtin:seed`, or the file it was read from.
+    pub source: String,
+    /// The profile's TOML text, whole: verify plans with exactly these rules.
+    pub text: String,
+    /// `--value NAME=TEXT` given on top of the text.
+    pub values: Vec<(String, String)>,
+    /// SHA-256 of the text and the values: two runs with the same rules have the same one.
+    pub fingerprint: String,
+}
+
+impl ProfileRecord {
+    pub fn of(p: &Profile) -> ProfileRecord {
+        ProfileRecord {
+            name: p.name.clone(),
+            source: p.source.clone(),
+            text: p.text.clone(),
+            values: p.overrides.clone(),
+            fingerprint: profile_fingerprint(p),
+        }
+    }
+
+    /// The profile again, as apply used it.
+    pub fn profile(&self) -> Result<Profile, crate::profile::ProfileError> {
+        Profile::parse(&self.text, &self.source, &self.values)
+    }
+}
+
+/// SHA-256 (hex) of a profile's text and its values.
+pub fn profile_fingerprint(p: &Profile) -> String {
+    let mut h = Sha256::new();
+    h.update(p.text.as_bytes());
+    for (k, v) in &p.overrides {
+        h.update([0]);
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+    }
+    hex(&h.finalize())
+}
+
+/// A key's fingerprint: it names the key (its secret, from which every new UID is derived)
+/// without revealing the secret.
+pub fn key_fingerprint(secret: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"dams key fingerprint\0");
+    h.update(secret);
+    hex(&h.finalize()[..16])
+}
+
+/// Options of the runs that wrote the folder (those that change what is written).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Options {
+    /// Codes given to input that looked like dams output already.
+    pub recode: bool,
+    /// Images that may show identifiers in their pixels were written without being approved
+    /// one by one.
+    pub accept_burned_in: bool,
+}
+
+/// What kind of file dams wrote.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    Dicom,
+    Xml,
+    /// mapping.csv, mapping.json.
+    Table,
+}
+
+/// One file dams wrote, as it wrote it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Relative to the output folder.
+    pub path: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// How many files of each kind the manifest lists.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub files: usize,
+    pub dicom: usize,
+    pub xml: usize,
+    pub tables: usize,
+}
+
+/// One apply into the folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Run {
+    pub at: String,
+    pub dams_version: String,
+    pub written: usize,
+    pub failed: usize,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    /// The dams that last wrote into the folder.
+    pub dams_version: String,
+    pub profile: ProfileRecord,
+    pub options: Options,
+    pub key_fingerprint: String,
+    /// The codes of the patients whose files are in the folder.
+    pub patients: BTreeSet<String>,
+    pub counts: Counts,
+    pub runs: Vec<Run>,
+    /// Every file dams wrote, by path.
+    pub files: Vec<FileRecord>,
+    /// Files a run set out to write and had not finished when it stopped (a crash): dams'
+    /// own, to be written again; verify reports them as unfinished.
+    pub pending: Vec<String>,
+}
+
+impl Manifest {
+    pub fn new(profile: &Profile, key_fingerprint: String) -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            dams_version: env!("CARGO_PKG_VERSION").into(),
+            profile: ProfileRecord::of(profile),
+            options: Options::default(),
+            key_fingerprint,
+            patients: BTreeSet::new(),
+            counts: Counts::default(),
+            runs: Vec::new(),
+            files: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The manifest in `out`, if there is one.
+    pub fn read(out: &Path) -> Result<Option<Manifest>, ManifestError> {
+        let path = out.join(MANIFEST);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ManifestError::Io { path, source }),
+        };
+        let m: Manifest =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes)).map_err(|e| {
+                ManifestError::Unreadable {
+                    path: path.clone(),
+                    reason: format!("field {}, line {}", e.path(), e.inner().line()),
+                }
+            })?;
+        if m.format != FORMAT || m.version != VERSION {
+            return Err(ManifestError::Unreadable {
+                path,
+                reason: "another format or version".into(),
+            });
+        }
+        Ok(Some(m))
+    }
+
+    /// Writes the manifest into `out` atomically.
+    pub fn write(&mut self, out: &Path) -> Result<(), ManifestError> {
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        self.files.dedup_by(|a, b| a.path == b.path);
+        self.pending.sort();
+        self.pending.dedup();
+        self.counts = Counts {
+            files: self.files.len(),
+            dicom: self.files.iter().filter(|f| f.kind == FileKind::Dicom).count(),
+            xml: self.files.iter().filter(|f| f.kind == FileKind::Xml).count(),
+            tables: self.files.iter().filter(|f| f.kind == FileKind::Table).count(),
+        };
+        let path = out.join(MANIFEST);
+        let io_err = |source| ManifestError::Io {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| io_err(io::Error::other(e)))?;
+        crate::atomic::write_file(&path, 0o644, |w| {
+            w.write_all(&json)?;
+            w.write_all(b"\n")
+        })
+        .map_err(io_err)
+    }
+
+    /// The paths dams wrote or set out to write (its own files in the folder).
+    pub fn owned(&self) -> BTreeSet<PathBuf> {
+        self.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .chain(self.pending.iter().map(String::as_str))
+            .filter_map(|p| crate::paths::from_exact(p).ok())
+            .collect()
+    }
+
+    /// The record of each file, by path.
+    pub fn by_path(&self) -> BTreeMap<&str, &FileRecord> {
+        self.files.iter().map(|f| (f.path.as_str(), f)).collect()
+    }
+
+    /// Records a file written (replacing an earlier record of it).
+    pub fn record(&mut self, rec: FileRecord) {
+        self.pending.retain(|p| *p != rec.path);
+        match self.files.iter_mut().find(|f| f.path == rec.path) {
+            Some(f) => *f = rec,
+            None => self.files.push(rec),
+        }
+    }
+}
+
+/// The SHA-256 (hex) and size of a file.
+pub fn digest_file(path: &Path) -> io::Result<(String, u64)> {
+    let f = std::fs::File::open(path)?;
+    digest_reader(f)
+}
+
+/// The SHA-256 (hex) and length of everything `r` gives.
+pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+/// The SHA-256 (hex) of bytes.
+pub fn digest_bytes(b: &[u8]) -> String {
+    hex(&Sha256::digest(b))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A path relative to the output folder as the manifest writes it: exactly (a name that is not
+/// UTF-8 as the hex of its bytes, see [`crate::paths::to_exact`]), so that it names the file.
+pub fn rel_string(p: &Path) -> String {
+    crate::paths::to_exact(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_files_are_the_names_apply_and_send_write() {
+        assert_eq!(SEND_LOG, crate::send::log::LOG_NAME);
+        assert_eq!(MAPPING_CSV, crate::apply::MAPPING_CSV);
+        assert_eq!(MAPPING_JSON, crate::apply::MAPPING_JSON);
+        for name in [
+            crate::apply::MAPPING_CSV,
+            crate::apply::MAPPING_JSON,
+            crate::send::log::LOG_NAME,
+        ] {
+            assert!(OWN_FILES.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn round_trips_and_records_replace() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let profile =
+            Profile::resolve(Some("seed"), &[("institution".into(), "X".into())]).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = Manifest::new(&profile, key_fingerprint(b"secret"));
+        m.pending.push("a/1.dcm".into());
+        m.record(FileRecord {
+            path: "a/1.dcm".into(),
+            kind: FileKind::Dicom,
+            size: 3,
+            sha256: digest_bytes(b"abc"),
+        });
+        m.write(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let back = Manifest::read(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("written"));
+        assert_eq!(back, m);
+        assert!(back.pending.is_empty());
+        assert_eq!(back.counts.dicom, 1);
+        let again = back.profile.profile().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(profile_fingerprint(&again), back.profile.fingerprint);
+        assert_eq!(
+            digest_bytes(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
