@@ -14,7 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("dicom", 0),
     ("paths", 0),
     ("progress", 0),
-    ("present", 0),
+    ("present", 1),
     ("identity", 0),
     ("shown", 0),
     ("values", 1),

@@ -95,11 +95,24 @@ fn errors_name_the_kind_and_place_never_the_content() {
 #[test]
 fn a_damaged_key_store_is_described_by_field_not_value() {
     let tmp = tempfile::tempdir().unwrap();
+    // A key.json (an earlier dams', or `key export --json`) is read when it is migrated.
+    let db = tmp.path().join("made.db");
     let key = tmp.path().join("key.json");
     assert!(
         dams(tmp.path())
             .args(["key", "init", "--key"])
+            .arg(&db)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        dams(tmp.path())
+            .args(["key", "export", "--json", "-o"])
             .arg(&key)
+            .arg("--key")
+            .arg(&db)
             .output()
             .unwrap()
             .status

@@ -263,6 +263,15 @@ pub fn key_path(key: &KeyArg) -> Result<PathBuf> {
     })
 }
 
+/// Whether a key store is there (its database, or a `key.json` of an earlier dams to migrate;
+/// a database server is taken to be there): commands that only read a key never make one.
+pub fn key_exists(key: &Path) -> bool {
+    match dams::key::Location::from_arg(key) {
+        dams::key::Location::File { db, legacy } => db.exists() || legacy.is_some_and(|l| l.exists()),
+        _ => true,
+    }
+}
+
 /// An input folder named on the command line: it must exist (checked before anything is
 /// created). A name that is no folder but close to a command is probably a mistyped command.
 pub fn input_folder(path: &Path) -> Result<PathBuf> {

@@ -119,7 +119,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     let quiet = args.json;
     // The profile is the one the output's manifest records (as `dams verify` does it).
     let key_path = super::key_path(&args.key)?;
-    if !key_path.exists() {
+    if !super::key_exists(&key_path) {
         bail!(
             "no key store at {}: verify needs the key {} was made with",
             key_path.display(),

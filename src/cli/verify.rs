@@ -32,10 +32,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let against = a.against.as_deref().map(super::input_folder).transpose()?;
     let key_path = super::key_path(&a.key)?;
     // verify reads the key the output was made with; it never makes one.
-    if let dams::key::Location::File { db, legacy } = dams::key::Location::from_arg(&key_path)
-        && !db.exists()
-        && !legacy.is_some_and(|l| l.exists())
-    {
+    if !super::key_exists(&key_path) {
         bail!(
             "no key store at {}: verify needs the key the output was made with (--key FILE)",
             key_path.display()
