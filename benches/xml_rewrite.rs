@@ -136,7 +136,7 @@ fn main() {
         xml::rewrite(&doc, &p, &mut v).expect("rewrite");
         black_box(v);
     });
-    let ids = dams::residual::Identifiers::new(&identity);
+    let ids = dams::matcher::Identifiers::new(&identity);
     let verify = best(|| {
         black_box(xml::residual(black_box(&out), &ids).expect("residual"));
     });

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod key;
 pub mod link;
 pub mod manifest;
+pub mod matcher;
 pub mod paths;
 pub mod plan;
 pub mod present;

@@ -23,10 +23,11 @@ use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::identity::Identity;
 use crate::manifest::{FileRecord, Manifest};
+use crate::matcher::Identifiers;
 use crate::plan::{FilePlan, Planner};
 use crate::profile::{Action, Profile};
 use crate::progress::Progress;
-use crate::residual::{Identifiers, Residual, residual_in};
+use crate::residual::{Residual, residual_in};
 use crate::scan::{Index, Instance};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -222,7 +223,7 @@ pub fn verify(
     {
         return Err(VerifyError::OtherProfile(out.to_path_buf()));
     }
-    let everyone = crate::residual::search_for(&identities(&manifest, key, against.map(|(i, _)| i)));
+    let everyone = crate::matcher::search_for(&identities(&manifest, key, against.map(|(i, _)| i)));
     let files = walk(out)?;
     let mut report = VerifyReport {
         profile: manifest.profile.name.clone(),
@@ -412,7 +413,7 @@ fn table_residual(path: &Path, rel: &Path, ids: &Identifiers) -> Vec<Residual> {
     for row in &table.segmentations {
         let folders = std::iter::once(&row.segmentation_folder).chain(row.source_folder.as_ref());
         for f in folders {
-            for kind in crate::residual::find_in(ids, f.as_os_str().as_encoded_bytes()) {
+            for kind in crate::matcher::find_in(ids, f.as_os_str().as_encoded_bytes()) {
                 out.push(Residual {
                     path: rel.to_path_buf(),
                     element: "a folder it names".into(),
@@ -509,7 +510,7 @@ fn compare_with_input(
         .patients
         .iter()
         .flat_map(|p| {
-            let ids = std::sync::Arc::new(crate::residual::search_for(std::slice::from_ref(&p.identity)));
+            let ids = std::sync::Arc::new(crate::matcher::search_for(std::slice::from_ref(&p.identity)));
             p.instances().map(move |i| (p.patient_id.as_str(), i, ids.clone()))
         })
         .collect();
@@ -525,7 +526,7 @@ fn compare_with_input(
         })
         .collect();
     // XML files may name several patients: look for everyone's identifiers.
-    let everyone = crate::residual::search_for(&index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>());
+    let everyone = crate::matcher::search_for(&index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>());
     let xml_results: Vec<FileCheck> = index
         .xml
         .par_iter()

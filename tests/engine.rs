@@ -295,7 +295,7 @@ fn verify_catches_a_tampered_output() {
         report
             .residual
             .iter()
-            .any(|r| r.element == "(0020,0010)" && r.identifier == dams::residual::IdentifierKind::PatientId),
+            .any(|r| r.element == "(0020,0010)" && r.identifier == dams::matcher::IdentifierKind::PatientId),
         "{:?}",
         report.residual
     );

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use dams::dicom::parse::parse_bytes;
 use dams::dicom::rewrite;
+use dams::matcher::Identifiers;
 use dams::plan::Planner;
 use dams::profile::Profile;
-use dams::residual::Identifiers;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("values", 1),
     ("key", 1),
     ("profile", 2),
+    ("matcher", 2),
     ("residual", 3),
     ("manifest", 3),
     // Stages, in pipeline order.

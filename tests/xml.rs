@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
+use dams::matcher::{IdentifierKind, Identifiers};
 use dams::profile::{Action, Profile, XmlRule, XmlTarget};
-use dams::residual::{IdentifierKind, Identifiers};
 use dams::scan::Identity;
 use dams::xml::{self, Assigner, Assignment, Evidence, Unassigned, XmlContext, XmlError, XmlPlan};
 

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use dams::profile::{Profile, XmlRule};
-use dams::residual::Identifiers;
+use dams::matcher::Identifiers;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 use libfuzzer_sys::fuzz_target;

@@ -22,9 +22,10 @@ use crate::dicom::tags;
 use crate::dicom::{Tag, VR, dict, tag_string, text};
 use crate::key::{KeyStore, NewEntry};
 use crate::link::{Links, Repair, StaleOverride};
+use crate::matcher::Identifiers;
 use crate::profile::{Action, Profile, RuleKind};
 use crate::progress::Progress;
-use crate::residual::{Identifiers, Residual, residual_in};
+use crate::residual::{Residual, residual_in};
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Unreadable};
 use crate::values::{dates, uid};
@@ -185,7 +186,7 @@ pub struct Planner {
     xml_contexts: BTreeMap<String, crate::xml::XmlContext>,
     pub unassigned_xml: Vec<UnassignedXml>,
     /// Every patient's identifiers → that patient's code (for `clean` and output paths).
-    replacer: crate::residual::Replacer,
+    replacer: crate::matcher::Replacer,
     /// The key's secret, for UIDs derived by `uid` actions.
     secret: std::sync::Arc<Vec<u8>>,
     /// Output paths that differ from the input path (identifiers in names, collisions).
@@ -211,11 +212,11 @@ pub struct Planner {
 }
 
 /// One patient's identifiers as they are replaced in file and folder names (see
-/// [`crate::residual::path_patterns`]).
+/// [`crate::matcher::path_patterns`]).
 #[derive(Debug, Clone)]
 struct PathRules {
     code: String,
-    replacer: crate::residual::Replacer,
+    replacer: crate::matcher::Replacer,
     /// Short IDs: a name that is exactly one of them (upper-cased) becomes the code.
     exact: Vec<String>,
 }
@@ -337,7 +338,7 @@ impl Planner {
             .iter()
             .map(|p| (p.patient_id.clone(), Identifiers::new(&p.identity)))
             .collect();
-        let replacer = crate::residual::Replacer::new(crate::residual::replacement_patterns(
+        let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns(
             index
                 .patients
                 .iter()
@@ -352,8 +353,8 @@ impl Planner {
                     p.patient_id.clone(),
                     PathRules {
                         code: code.clone(),
-                        replacer: crate::residual::Replacer::new(crate::residual::path_patterns(code, &p.identity)),
-                        exact: crate::residual::exact_path_ids(&p.identity)
+                        replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns(code, &p.identity)),
+                        exact: crate::matcher::exact_path_ids(&p.identity)
                             .into_iter()
                             .map(|id| id.to_uppercase())
                             .collect(),
@@ -483,7 +484,7 @@ impl Planner {
 
     /// Decides every output path at once. A folder or file name is rewritten only with the
     /// identifiers of the patient whose files it holds, and only those specific enough to be
-    /// theirs ([`crate::residual::path_patterns`]): a folder holding several patients' files
+    /// theirs ([`crate::matcher::path_patterns`]): a folder holding several patients' files
     /// keeps its name (with a warning when it names one of them), so that no path ever carries
     /// another patient's code. Two inputs never get the same output: later ones (in path
     /// order) get `~2`, `~3` before their extension.

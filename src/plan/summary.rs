@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::FilePlan;
+use crate::matcher::IdentifierKind;
 use crate::profile::RuleKind;
-use crate::residual::IdentifierKind;
 
 /// One distinct edit (same element, before, after and rule) and how many files have it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

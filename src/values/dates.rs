@@ -41,13 +41,58 @@ fn valid_md(month: &str, day: &str) -> bool {
     (1..=12).contains(&m) && (1..=31).contains(&d)
 }
 
-/// The common written forms of a DICOM date (YYYYMMDD), for the residual-identifier scan.
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const MONTHS_DE: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
+/// Abbreviations that are not the first three letters of the German name.
+const MONTHS_DE_SHORT: [&str; 12] = [
+    "Jan", "Feb", "Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez",
+];
+
+/// The written forms of a DICOM date (YYYYMMDD) in common use, for the search for identifiers
+/// left behind and for replacing them: DICOM and ISO (`19610423`, `1961-04-23`, `1961/04/23`,
+/// `1961.04.23`), day first with and without leading zeros (`23.04.1961`, `23.4.1961`,
+/// `23/04/1961`, `23-04-1961`), month first (`04/23/1961`, `4/23/1961`), month names in
+/// English and German, long and short (`23 APR 1961`, `23-Apr-1961`, `April 23, 1961`,
+/// `23. April 1961`, `23. Mrz 1961`), and two-digit years (`610423`, `230461`). Case does
+/// not matter to the matcher. The list has the same length and order for every date, so the
+/// forms of a date and of its masked value pair up.
 pub fn date_forms(da: &str) -> Vec<String> {
     let b = da.as_bytes();
     if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) || !valid_md(&da[4..6], &da[6..8]) {
         return Vec::new();
     }
     let (y, m, d) = (&da[..4], &da[4..6], &da[6..8]);
+    let yy = &da[2..4];
+    let mi: usize = m.parse().unwrap_or(1);
+    let (dn, mn) = (d.trim_start_matches('0'), m.trim_start_matches('0'));
+    let (en, de, de_short) = (MONTHS_EN[mi - 1], MONTHS_DE[mi - 1], MONTHS_DE_SHORT[mi - 1]);
+    let en_short = &en[..3];
     vec![
         da.to_string(),
         format!("{y}-{m}-{d}"),
@@ -57,6 +102,23 @@ pub fn date_forms(da: &str) -> Vec<String> {
         format!("{d}/{m}/{y}"),
         format!("{d}-{m}-{y}"),
         format!("{m}/{d}/{y}"),
+        format!("{dn}.{mn}.{y}"),
+        format!("{dn}/{mn}/{y}"),
+        format!("{mn}/{dn}/{y}"),
+        format!("{d} {en_short} {y}"),
+        format!("{dn} {en_short} {y}"),
+        format!("{d}-{en_short}-{y}"),
+        format!("{d} {en} {y}"),
+        format!("{dn} {en} {y}"),
+        format!("{en} {dn}, {y}"),
+        format!("{en} {d}, {y}"),
+        format!("{en_short} {dn}, {y}"),
+        format!("{dn}. {de} {y}"),
+        format!("{d}. {de} {y}"),
+        format!("{dn}. {de_short} {y}"),
+        format!("{d} {de} {y}"),
+        format!("{yy}{m}{d}"),
+        format!("{d}{m}{yy}"),
     ]
 }
 
@@ -84,8 +146,30 @@ mod tests {
 
     #[test]
     fn forms_of_a_date() {
-        let f = date_forms("19500317");
-        assert!(f.contains(&"17.03.1950".to_string()) && f.contains(&"1950-03-17".to_string()));
+        let f = date_forms("19610423");
+        for form in [
+            "19610423",
+            "1961-04-23",
+            "23.04.1961",
+            "23.4.1961",
+            "04/23/1961",
+            "23 Apr 1961",
+            "23-Apr-1961",
+            "April 23, 1961",
+            "23. April 1961",
+            "610423",
+            "230461",
+        ] {
+            assert!(f.contains(&form.to_string()), "{form}: {f:?}");
+        }
+        assert!(
+            f.contains(&"17. März 1950".to_string()) || date_forms("19500317").contains(&"17. März 1950".to_string())
+        );
+        assert_eq!(
+            date_forms("19500317").len(),
+            date_forms("19500101").len(),
+            "forms pair up"
+        );
         assert!(date_forms("1950").is_empty());
     }
 }

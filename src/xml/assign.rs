@@ -4,12 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Serialize;
 
 use super::walk::{Item, Walker, attr_segs};
-use super::{MIN_LEN, PathCache, Suffix, XmlError, charset, name_forms};
-use crate::residual::IdentifierKind;
+use super::{PathCache, Suffix, XmlError, charset, name_forms};
+use crate::matcher::{Finder, IdentifierKind, Reach};
 use crate::scan::Index;
 use crate::xml::value::{Seg, Value};
 
@@ -83,9 +82,9 @@ enum Owner {
 pub struct Assigner<'i> {
     index: &'i Index,
     folders: HashMap<PathBuf, Owner>,
-    search: Option<AhoCorasick>,
-    /// For each search pattern: the patients it belongs to, and what it is.
-    owners: Vec<Vec<(usize, IdentifierKind)>>,
+    /// Every patient's identifying values (folded), each with the patients it belongs to and
+    /// what it is; found as words (the matcher's rules).
+    search: Option<Finder<Vec<(usize, IdentifierKind)>>>,
     /// Values too short to search inside text; they count only as a whole value.
     short: HashMap<String, Vec<(usize, IdentifierKind)>>,
 }
@@ -115,41 +114,29 @@ impl<'i> Assigner<'i> {
                 if v.is_empty() {
                     continue;
                 }
-                let owners = by_value.entry(v.to_ascii_lowercase()).or_default();
+                let owners = by_value.entry(crate::matcher::fold::fold(&v)).or_default();
                 if !owners.iter().any(|(q, _)| *q == pi) {
                     owners.push((pi, kind));
                 }
             }
         }
         let mut patterns = Vec::new();
-        let mut owners = Vec::new();
         let mut short = HashMap::new();
         for (v, o) in by_value {
-            if v.len() > crate::residual::MAX_PATTERN {
-                // Not a real identifier (see residual::MAX_PATTERN): assigns nothing.
+            if v.len() > crate::matcher::MAX_PATTERN {
+                // Not a real identifier (see matcher::MAX_PATTERN): assigns nothing.
                 continue;
-            } else if v.chars().count() >= MIN_LEN {
-                patterns.push(v);
-                owners.push(o);
+            } else if crate::matcher::forms::long_enough(&v) {
+                patterns.push((v, Reach::Word, o));
             } else {
                 short.insert(v, o);
             }
         }
-        let search = (!patterns.is_empty())
-            .then(|| {
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(crate::residual::search_kind(&patterns, None))
-                    .build(&patterns)
-                    .ok()
-            })
-            .flatten();
+        let search = (!patterns.is_empty()).then(|| Finder::new(patterns));
         Assigner {
             index,
             folders,
             search,
-            owners,
             short,
         }
     }
@@ -239,18 +226,14 @@ impl<'i> Assigner<'i> {
         let mut hits: Vec<(usize, IdentifierKind)> = Vec::new();
         let trimmed = text.trim();
         if !self.short.is_empty()
-            && trimmed.chars().count() < MIN_LEN
-            && let Some(o) = self.short.get(&trimmed.to_ascii_lowercase())
+            && !crate::matcher::forms::long_enough(trimmed)
+            && let Some(o) = self.short.get(&crate::matcher::fold::fold(trimmed))
         {
             hits.extend(o);
         }
         if let Some(search) = &self.search {
-            for m in search.find_overlapping_iter(text) {
-                let word_before = text[..m.start()].chars().next_back().is_some_and(char::is_alphanumeric);
-                let word_after = text[m.end()..].chars().next().is_some_and(char::is_alphanumeric);
-                if !word_before && !word_after {
-                    hits.extend(&self.owners[m.pattern().as_usize()]);
-                }
+            for owners in search.find(text) {
+                hits.extend(owners);
             }
         }
         if hits.is_empty() {

@@ -43,8 +43,8 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::identity::Identity;
+use crate::matcher::{IdentifierKind, Identifiers, name_forms};
 use crate::profile::{Action, RuleKind, XmlRule, XmlTarget};
-use crate::residual::{IdentifierKind, Identifiers, name_forms};
 use crate::values::dates::keep_year;
 
 pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign, assign_all};
@@ -52,8 +52,6 @@ use charset::{Charset, line_col};
 use value::{Context, Patch, Seg, SegKind, Value, breaks_markup};
 use walk::{Item, Walker, attr_segs, split_qname};
 
-/// Identifying strings shorter than this are not searched (as in [`crate::residual`]).
-const MIN_LEN: usize = 3;
 /// `before` of a removed element is its text, cut to this many bytes for the review.
 const REMOVED_TEXT_SHOWN: usize = 200;
 /// Distinct `under` names a rule list may use (they are tracked as bits).
@@ -167,7 +165,7 @@ pub struct XmlResidual {
 #[derive(Debug, Clone)]
 pub struct XmlContext {
     code: String,
-    replacer: crate::residual::Replacer,
+    replacer: crate::matcher::Replacer,
 }
 
 impl XmlContext {
@@ -184,7 +182,7 @@ impl XmlContext {
     pub fn for_patients<'a>(code: &str, patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> XmlContext {
         XmlContext {
             code: code.to_string(),
-            replacer: crate::residual::Replacer::for_short_values(crate::residual::replacement_patterns(patients)),
+            replacer: crate::matcher::Replacer::for_short_values(crate::matcher::replacement_patterns(patients)),
         }
     }
 

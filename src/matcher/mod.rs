@@ -1,0 +1,595 @@
+//! The matcher: the one place that knows what a patient's identifiers look like in text and
+//! finds them. Plan (DICOM `clean`, file and folder names), XML, verify and the write warnings
+//! all use it; nothing else searches for identifiers.
+//!
+//! - [`forms`]: from a patient's identifiers, every form to look for (names in any order and
+//!   script, IDs inside longer tokens, dates in every common written form) and the rules
+//!   that keep short and common strings out;
+//! - [`fold`]: the one normal form both sides are matched in (NFKC-like decomposition,
+//!   diacritics dropped, full case folding, apostrophes, dashes and whitespace runs);
+//! - [`Identifiers`] finds which kinds of identifier a text holds, [`Replacer`] replaces
+//!   each by what it stands for (a code, a masked date), the whole original span.
+//!
+//! Both compile once per patient set (Aho–Corasick over the folded forms) and search text
+//! that needs no folding (ASCII without tabs, line breaks or double spaces: nearly all DICOM
+//! values) as it is, without allocating; other text is folded into a buffer kept per thread.
+
+pub mod fold;
+pub mod forms;
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+use crate::identity::Identity;
+use fold::{Folded, fold_into, is_plain, is_word_char};
+pub use forms::{MIN_LEN, Reach, name_forms, name_parts};
+use forms::{birth_date_forms, id_forms, is_stop_word, long_enough, transliterated};
+
+/// Identifying values longer than this are searched for by their first `MAX_PATTERN` bytes
+/// only (and a match of that prefix counts whatever follows it). DICOM allows 64 characters
+/// per name component or ID; a longer value is hostile or broken, and compiling it whole
+/// into a search would cost seconds and hundreds of megabytes.
+pub const MAX_PATTERN: usize = 1024;
+
+/// What kind of identifier was found (never the value itself: reports must not leak it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentifierKind {
+    PatientName,
+    PatientId,
+    BirthDate,
+    AccessionNumber,
+    ReferringPhysician,
+}
+
+impl IdentifierKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            IdentifierKind::PatientName => "patient name",
+            IdentifierKind::PatientId => "patient ID",
+            IdentifierKind::BirthDate => "birth date",
+            IdentifierKind::AccessionNumber => "accession number",
+            IdentifierKind::ReferringPhysician => "referring physician's name",
+        }
+    }
+}
+
+/// Above this many pattern bytes a search is built as a compact NFA, never as a DFA: a DFA
+/// costs a row of transitions per pattern byte, and a hostile 4 MiB PatientName would take
+/// minutes and gigabytes to compile. Real identifiers are far below it (PN and LO hold 64
+/// characters per component).
+const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
+
+/// The automaton kind for `patterns`: `small` (None: the crate's own choice) while they are
+/// small, a contiguous NFA (built in linear time and memory) when they are not.
+pub fn search_kind<P: AsRef<[u8]>>(patterns: &[P], small: Option<AhoCorasickKind>) -> Option<AhoCorasickKind> {
+    let total: usize = patterns.iter().map(|p| p.as_ref().len()).sum();
+    if total > DFA_MAX_PATTERN_BYTES {
+        Some(AhoCorasickKind::ContiguousNFA)
+    } else {
+        small
+    }
+}
+
+/// What may touch one edge of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    Nothing,
+    /// No letter or digit of a Latin-like script.
+    Word,
+    /// No letter, digit or dot.
+    Number,
+}
+
+/// The guards at both edges of a folded form found with `reach` (a cut prefix of an
+/// over-long value has none after it).
+fn guards(folded: &str, reach: Reach, cut: bool) -> (Guard, Guard) {
+    let edge = |c: Option<char>| match (reach, c) {
+        (Reach::Inside, _) => Guard::Nothing,
+        (Reach::Number, _) => Guard::Number,
+        (Reach::Word, Some(c)) if is_word_char(c) => Guard::Word,
+        (Reach::Word, _) => Guard::Nothing,
+    };
+    let right = if cut {
+        Guard::Nothing
+    } else {
+        edge(folded.chars().next_back())
+    };
+    (edge(folded.chars().next()), right)
+}
+
+fn violates(g: Guard, c: Option<char>) -> bool {
+    match (g, c) {
+        (_, None) | (Guard::Nothing, _) => false,
+        (Guard::Word, Some(c)) => is_word_char(c),
+        (Guard::Number, Some(c)) => c.is_alphanumeric() || c == '.',
+    }
+}
+
+/// The character ending at byte `at` of valid UTF-8 `b`.
+fn char_before(b: &[u8], at: usize) -> Option<char> {
+    if at == 0 {
+        return None;
+    }
+    let mut s = at - 1;
+    while s > 0 && at - s < 4 && (b[s] & 0xC0) == 0x80 {
+        s -= 1;
+    }
+    std::str::from_utf8(&b[s..at]).ok()?.chars().next_back()
+}
+
+/// The character starting at byte `at` of valid UTF-8 `b`.
+fn char_at(b: &[u8], at: usize) -> Option<char> {
+    let end = (at + 4).min(b.len());
+    let slice = b.get(at..end)?;
+    match std::str::from_utf8(slice) {
+        Ok(s) => s.chars().next(),
+        Err(e) => std::str::from_utf8(&slice[..e.valid_up_to()]).ok()?.chars().next(),
+    }
+}
+
+fn fits(b: &[u8], r: &Range<usize>, (left, right): (Guard, Guard)) -> bool {
+    !violates(left, char_before(b, r.start)) && !violates(right, char_at(b, r.end))
+}
+
+thread_local! {
+    /// The folded form of the text being searched (reused: no allocation per value).
+    static FOLDED: RefCell<Folded> = RefCell::new(Folded::default());
+}
+
+/// One form to look for, folded, with its guards.
+#[derive(Debug, Clone)]
+struct Form<T> {
+    folded: String,
+    guards: (Guard, Guard),
+    what: T,
+}
+
+/// Every folded spelling of `form` (itself, and its transliteration), capped at
+/// [`MAX_PATTERN`] bytes when `cap` (else left out when longer).
+fn spellings<T: Clone>(form: &str, reach: Reach, what: T, cap: bool, out: &mut Vec<Form<T>>) {
+    if !long_enough(form.trim()) {
+        return;
+    }
+    for s in std::iter::once(form.to_string()).chain(transliterated(form)) {
+        let mut folded = fold::fold(s.trim());
+        let mut cut = false;
+        if folded.len() > MAX_PATTERN {
+            if !cap {
+                continue;
+            }
+            let mut end = MAX_PATTERN;
+            while !folded.is_char_boundary(end) {
+                end -= 1;
+            }
+            folded.truncate(end);
+            cut = true;
+        }
+        if folded.is_empty() {
+            continue;
+        }
+        let guards = guards(&folded, reach, cut);
+        out.push(Form {
+            folded,
+            guards,
+            what: what.clone(),
+        });
+    }
+}
+
+/// Every form of one patient's identifiers, with `what` each stands for.
+fn identity_forms<T: Clone>(identity: &Identity, id: T, name: T, date: impl Fn(usize) -> T, cap: bool) -> Vec<Form<T>> {
+    let mut out = Vec::new();
+    for v in identity.ids.iter().chain(&identity.other_ids) {
+        for (f, reach) in id_forms(v) {
+            spellings(&f, reach, id.clone(), cap, &mut out);
+        }
+    }
+    for n in identity.names.iter().chain(&identity.other_names) {
+        for f in name_forms(n).into_iter().chain(name_parts(n)) {
+            spellings(&f, Reach::Word, name.clone(), cap, &mut out);
+        }
+    }
+    for d in &identity.birth_dates {
+        for (k, (f, reach)) in birth_date_forms(d).into_iter().enumerate() {
+            spellings(&f, reach, date(k), cap, &mut out);
+        }
+    }
+    out
+}
+
+fn automaton<T>(
+    forms: &[Form<T>],
+    kind: MatchKind,
+    small: Option<AhoCorasickKind>,
+    prefilter: bool,
+) -> Option<AhoCorasick> {
+    if forms.is_empty() {
+        return None;
+    }
+    let patterns: Vec<&str> = forms.iter().map(|f| f.folded.as_str()).collect();
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(kind)
+        .kind(search_kind(&patterns, small))
+        .prefilter(prefilter)
+        .build(&patterns)
+        .ok()
+}
+
+/// Runs `f` on the text as the matcher searches it: `text` itself when it needs no folding,
+/// else its folded form (with the way back to the original).
+fn with_folded<R>(text: &str, f: impl FnOnce(&[u8], Option<&Folded>) -> R) -> R {
+    if is_plain(text.as_bytes()) {
+        return f(text.as_bytes(), None);
+    }
+    FOLDED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut folded) => {
+            fold_into(text, &mut folded);
+            f(folded.text.as_bytes(), Some(&folded))
+        }
+        // Re-entered (never in practice): fold into a buffer of its own.
+        Err(_) => {
+            let mut folded = Folded::default();
+            fold_into(text, &mut folded);
+            f(folded.text.as_bytes(), Some(&folded))
+        }
+    })
+}
+
+/// A compiled search for identifying strings: which kinds a text holds.
+#[derive(Debug, Clone)]
+pub struct Identifiers {
+    forms: Vec<Form<IdentifierKind>>,
+    search: Option<AhoCorasick>,
+}
+
+impl Identifiers {
+    pub fn new(identity: &Identity) -> Identifiers {
+        let mut forms = identity_forms(
+            identity,
+            IdentifierKind::PatientId,
+            IdentifierKind::PatientName,
+            |_| IdentifierKind::BirthDate,
+            true,
+        );
+        for a in &identity.accession_numbers {
+            spellings(a, Reach::Word, IdentifierKind::AccessionNumber, true, &mut forms);
+        }
+        for n in &identity.physicians {
+            for f in name_forms(n).into_iter().chain(name_parts(n)) {
+                spellings(&f, Reach::Word, IdentifierKind::ReferringPhysician, true, &mut forms);
+            }
+        }
+        forms.sort_by(|a, b| (&a.folded, a.what).cmp(&(&b.folded, b.what)));
+        forms.dedup_by(|a, b| a.folded == b.folded && a.guards == b.guards);
+        let search = automaton(&forms, MatchKind::Standard, None, true);
+        Identifiers { forms, search }
+    }
+
+    /// The kinds of identifier found in `bytes` (deduplicated, sorted): text in UTF-8, or
+    /// else read as Latin-1. Only where each form may stand (see [`forms`]): a name part
+    /// "Ann" inside "Annotation" is no finding, an ID between dots in a UID is.
+    pub fn find(&self, bytes: &[u8]) -> Vec<IdentifierKind> {
+        let Some(ac) = &self.search else { return Vec::new() };
+        let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
+            Ok(s) => s.into(),
+            Err(_) => bytes.iter().map(|&b| b as char).collect::<String>().into(),
+        };
+        let mut found: Vec<IdentifierKind> = with_folded(&text, |b, _| {
+            ac.find_overlapping_iter(b)
+                .filter(|m| fits(b, &m.range(), self.forms[m.pattern().as_usize()].guards))
+                .map(|m| self.forms[m.pattern().as_usize()].what)
+                .collect()
+        });
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+/// A search for forms that each stand for something of the caller's (the patients a value
+/// belongs to, say), found where they may stand: every hit, with what it stands for.
+#[derive(Debug, Clone)]
+pub struct Finder<T> {
+    forms: Vec<Form<T>>,
+    search: Option<AhoCorasick>,
+}
+
+impl<T: Clone> Finder<T> {
+    /// Forms equal after folding are one: the first one's `T` is kept.
+    pub fn new(items: impl IntoIterator<Item = (String, Reach, T)>) -> Finder<T> {
+        let mut forms = Vec::new();
+        for (form, reach, what) in items {
+            spellings(&form, reach, what, false, &mut forms);
+        }
+        forms.sort_by(|a, b| a.folded.cmp(&b.folded));
+        forms.dedup_by(|a, b| a.folded == b.folded);
+        let search = automaton(&forms, MatchKind::Standard, None, true);
+        Finder { forms, search }
+    }
+
+    /// What the forms found in `text` stand for, in the order found (overlapping hits too).
+    pub fn find(&self, text: &str) -> Vec<&T> {
+        let Some(ac) = &self.search else { return Vec::new() };
+        with_folded(text, |b, _| {
+            ac.find_overlapping_iter(b)
+                .filter(|m| fits(b, &m.range(), self.forms[m.pattern().as_usize()].guards))
+                .map(|m| &self.forms[m.pattern().as_usize()].what)
+                .collect()
+        })
+    }
+}
+
+/// One string to replace, where it may stand, and what replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub find: String,
+    pub reach: Reach,
+    pub by: String,
+}
+
+impl Replacement {
+    /// A string replaced where it stands as a word.
+    pub fn word(find: impl Into<String>, by: impl Into<String>) -> Replacement {
+        Replacement {
+            find: find.into(),
+            reach: Reach::Word,
+            by: by.into(),
+        }
+    }
+}
+
+/// Replaces identifying strings in a text, longest match first, the whole original span of
+/// each (whatever its case, marks or spelling).
+#[derive(Debug, Clone, Default)]
+pub struct Replacer {
+    search: Option<Arc<AhoCorasick>>,
+    forms: Arc<Vec<Form<String>>>,
+}
+
+impl Replacer {
+    pub fn new(pats: Vec<Replacement>) -> Replacer {
+        Replacer::build(pats, None, true)
+    }
+
+    /// For a handful of short patterns searched in short values millions of times (XML text
+    /// and attributes): a full DFA is small, and a prefilter costs more than it saves. Large
+    /// pattern sets (a cohort's worth, or a hostile value) still get a compact NFA.
+    pub fn for_short_values(pats: Vec<Replacement>) -> Replacer {
+        Replacer::build(pats, Some(AhoCorasickKind::DFA), false)
+    }
+
+    fn build(pats: Vec<Replacement>, small: Option<AhoCorasickKind>, prefilter: bool) -> Replacer {
+        // An over-long value cannot be replaced by its prefix (the rest would stay); it is
+        // left to the residual check, which finds it by that prefix.
+        let mut forms = Vec::new();
+        for p in pats {
+            spellings(&p.find, p.reach, p.by, false, &mut forms);
+        }
+        // Stable: among equal forms the first patient's replacement is kept.
+        forms.sort_by(|a, b| a.folded.cmp(&b.folded));
+        forms.dedup_by(|a, b| a.folded == b.folded);
+        let search = automaton(&forms, MatchKind::LeftmostLongest, small, prefilter);
+        Replacer {
+            search: search.map(Arc::new),
+            forms: Arc::new(forms),
+        }
+    }
+
+    /// Where identifying strings stand in `text` (original byte ranges, in order, never
+    /// overlapping), with what replaces each. Where the longest match at a place may not
+    /// stand there, a shorter one may ("Jane" in "Jane Doerr", where "Jane Doe" is not).
+    pub fn matches<'a>(&'a self, text: &str) -> Vec<(Range<usize>, &'a str)> {
+        let Some(ac) = &self.search else { return Vec::new() };
+        with_folded(text, |b, folded| {
+            let find = |span: Range<usize>| ac.find(aho_corasick::Input::new(b).span(span));
+            let mut out: Vec<(Range<usize>, &'a str)> = Vec::new();
+            let mut pos = 0;
+            while let Some(m) = find(pos..b.len()) {
+                let mut candidate = Some(m);
+                let chosen = loop {
+                    match candidate {
+                        Some(c) if c.start() == m.start() => {
+                            if fits(b, &c.range(), self.forms[c.pattern().as_usize()].guards) {
+                                break Some(c);
+                            }
+                            candidate = (c.end() > c.start() + 1)
+                                .then(|| find(m.start()..c.end() - 1))
+                                .flatten();
+                        }
+                        _ => break None,
+                    }
+                };
+                match chosen {
+                    Some(c) => {
+                        let range = folded.map_or(c.range(), |f| f.original(c.range()));
+                        if out.last().is_none_or(|(last, _)| last.end <= range.start) {
+                            out.push((range, self.forms[c.pattern().as_usize()].what.as_str()));
+                        }
+                        pos = c.end();
+                    }
+                    None => pos = next_char(b, m.start()),
+                }
+            }
+            out
+        })
+    }
+
+    /// The text with identifiers replaced, or `None` when it holds none.
+    pub fn replace(&self, text: &str) -> Option<String> {
+        let found = self.matches(text);
+        if found.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (r, by) in found {
+            out.push_str(&text[last..r.start]);
+            out.push_str(by);
+            last = r.end;
+        }
+        out.push_str(&text[last..]);
+        Some(out)
+    }
+}
+
+/// The start of the character after the one at `at`.
+fn next_char(b: &[u8], at: usize) -> usize {
+    let mut n = at + 1;
+    while n < b.len() && (b[n] & 0xC0) == 0x80 {
+        n += 1;
+    }
+    n
+}
+
+/// What replaces each identifying string of these patients: IDs and names (all forms and
+/// parts) by the patient's code, birth dates by the year-only date in the same written
+/// form. Strings of every patient are listed, so text naming several patients is cleaned of
+/// all of them, each by their own code.
+pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> Vec<Replacement> {
+    use crate::values::dates::{date_forms, keep_year};
+    let mut pats = Vec::new();
+    for (code, identity) in patients {
+        for id in identity.ids.iter().chain(&identity.other_ids) {
+            for (find, reach) in id_forms(id) {
+                pats.push(Replacement {
+                    find,
+                    reach,
+                    by: code.to_string(),
+                });
+            }
+        }
+        for name in identity.names.iter().chain(&identity.other_names) {
+            for find in name_forms(name).into_iter().chain(name_parts(name)) {
+                pats.push(Replacement::word(find, code));
+            }
+        }
+        for d in &identity.birth_dates {
+            let masked = date_forms(&keep_year(d).unwrap_or_default());
+            for ((find, reach), by) in birth_date_forms(d).into_iter().zip(masked) {
+                pats.push(Replacement { find, reach, by });
+            }
+        }
+    }
+    pats
+}
+
+/// What of one patient's identifiers is replaced in file and folder names, and by what: only
+/// values specific enough to be that patient's. A name part alone counts when it has four or
+/// more letters, no digit and is no common word ([`forms::STOP_WORDS`]): `MR1`, `CT` or `Head`
+/// as a name component says nothing about who a folder belongs to. An ID counts inside a
+/// name when it is distinctive ([`distinctive_id`]), inside longer tokens when it also has
+/// six characters or more with a digit (`CT778899123/`); other IDs are returned by
+/// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
+/// (two parts or more, or a CJK name) and the birth date as YYYYMMDD always count.
+pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
+    use crate::values::dates::keep_year;
+    let mut pats = Vec::new();
+    for id in identity.ids.iter().chain(&identity.other_ids) {
+        if distinctive_id(id.trim()) {
+            for (find, reach) in id_forms(id) {
+                pats.push(Replacement {
+                    find,
+                    reach,
+                    by: code.to_string(),
+                });
+            }
+        }
+    }
+    for name in identity.names.iter().chain(&identity.other_names) {
+        for form in name_forms(name) {
+            let cjk = form.chars().any(fold::is_cjk);
+            if cjk
+                || form
+                    .split(['^', ' ', ',', '_', '-', '.'])
+                    .filter(|p| !p.is_empty())
+                    .count()
+                    >= 2
+            {
+                pats.push(Replacement::word(form, code));
+            }
+        }
+        for part in name_parts(name) {
+            let cjk = part.chars().any(fold::is_cjk);
+            let letters = part.chars().all(char::is_alphabetic);
+            if cjk || (letters && part.chars().count() >= 4 && !is_stop_word(&part)) {
+                pats.push(Replacement::word(part, code));
+            }
+        }
+    }
+    for d in &identity.birth_dates {
+        if let Some(masked) = keep_year(d).filter(|_| d.len() == 8) {
+            pats.push(Replacement {
+                find: d.clone(),
+                reach: Reach::Number,
+                by: masked,
+            });
+        }
+    }
+    pats
+}
+
+/// An ID that identifies its patient wherever it stands as a word in a name: six characters
+/// or more, or three or more mixing letters and digits that do not look like a series or
+/// modality label (`MR1`, `CT02`, `T1`: one to three letters, then one or two digits).
+fn distinctive_id(id: &str) -> bool {
+    let n = id.chars().count();
+    if n >= 6 {
+        return true;
+    }
+    let letters = id.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+    let label_like = (1..=3).contains(&letters)
+        && (1..=2).contains(&(n - letters))
+        && id.chars().skip(letters).all(|c| c.is_ascii_digit());
+    n >= 3 && id.chars().any(|c| c.is_ascii_digit()) && id.chars().any(char::is_alphabetic) && !label_like
+}
+
+/// The patient's IDs not distinctive enough to be replaced inside a longer name
+/// ([`path_patterns`]) that still replace a file or folder name that is exactly the ID (`MR1/`
+/// of a patient whose ID is MR1, `12345/`): three characters or more with a letter, or four
+/// digits or more (a plain `001` is any series' folder).
+pub fn exact_path_ids(identity: &Identity) -> Vec<String> {
+    identity
+        .ids
+        .iter()
+        .chain(&identity.other_ids)
+        .map(|id| id.trim())
+        .filter(|id| {
+            let n = id.chars().count();
+            let digits = id.chars().all(|c| c.is_ascii_digit());
+            !distinctive_id(id) && ((n >= 3 && !digits) || (n >= 4 && digits))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// One search over the identifiers of all these patients: the one place verify, the write
+/// warnings and the deeper search get their search from.
+pub fn search_for(identities: &[Identity]) -> Identifiers {
+    if let [one] = identities {
+        return Identifiers::new(one);
+    }
+    let mut all = Identity::default();
+    for i in identities {
+        all.ids.extend(i.ids.iter().cloned());
+        all.names.extend(i.names.iter().cloned());
+        all.birth_dates.extend(i.birth_dates.iter().cloned());
+        all.other_ids.extend(i.other_ids.iter().cloned());
+        all.other_names.extend(i.other_names.iter().cloned());
+        all.accession_numbers.extend(i.accession_numbers.iter().cloned());
+        all.physicians.extend(i.physicians.iter().cloned());
+    }
+    Identifiers::new(&all)
+}
+
+/// The kinds of identifier the search finds in raw bytes (text in UTF-8, else Latin-1).
+pub fn find_in(ids: &Identifiers, bytes: &[u8]) -> Vec<IdentifierKind> {
+    ids.find(bytes)
+}
+
+#[cfg(test)]
+mod tests;
