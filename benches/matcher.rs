@@ -6,14 +6,16 @@
 //! Run with `cargo bench --bench matcher`; prints MB/s (1 MB = 10^6 bytes), the best of five
 //! runs on one thread, over 20 MB of values of 8 to 120 bytes each generated here.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::hint::black_box;
+use std::time::Instant;
+
+use common::best;
 use dams::matcher::{Identifiers, Replacer, replacement_patterns};
 use dams::scan::Identity;
 
 const SIZE: usize = 20_000_000;
-const ROUNDS: usize = 5;
 
 fn values(words: &[&str]) -> Vec<String> {
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -33,17 +35,6 @@ fn values(words: &[&str]) -> Vec<String> {
         out.push(v);
     }
     out
-}
-
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn main() {

@@ -4,15 +4,17 @@
 //! Run with `cargo bench --bench xml_rewrite`; prints MB/s (1 MB = 10^6 bytes), the best of
 //! five runs on one thread, the document and output held in memory (no disk I/O).
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::hint::black_box;
+use std::time::Duration;
+
+use common::{ROUNDS, best};
 use dams::profile::Profile;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 
 const SIZE: usize = 50_000_000;
-const ROUNDS: usize = 5;
 
 /// A session log: entries with attributes, patient blocks (ID, name, birth date, institution)
 /// and free text that now and then names the patient or someone else.
@@ -80,17 +82,6 @@ fn generate() -> Vec<u8> {
 
 fn mbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / 1e6 / t.as_secs_f64()
-}
-
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn main() {

@@ -180,27 +180,6 @@ fn spellings<T: Clone>(form: &str, reach: Reach, what: T, cap: bool, out: &mut V
     }
 }
 
-/// Every form of one patient's identifiers, with `what` each stands for.
-fn identity_forms<T: Clone>(identity: &Identity, id: T, name: T, date: impl Fn(usize) -> T, cap: bool) -> Vec<Form<T>> {
-    let mut out = Vec::new();
-    for v in identity.ids.iter().chain(&identity.other_ids) {
-        for (f, reach) in id_forms(v) {
-            spellings(&f, reach, id.clone(), cap, &mut out);
-        }
-    }
-    for n in identity.names.iter().chain(&identity.other_names) {
-        for f in name_forms(n).into_iter().chain(name_parts(n)) {
-            spellings(&f, Reach::Word, name.clone(), cap, &mut out);
-        }
-    }
-    for d in &identity.birth_dates {
-        for (k, (f, reach)) in birth_date_forms(d).into_iter().enumerate() {
-            spellings(&f, reach, date(k), cap, &mut out);
-        }
-    }
-    out
-}
-
 fn automaton<T>(
     forms: &[Form<T>],
     kind: MatchKind,
@@ -249,13 +228,22 @@ pub struct Identifiers {
 
 impl Identifiers {
     pub fn new(identity: &Identity) -> Identifiers {
-        let mut forms = identity_forms(
-            identity,
-            IdentifierKind::PatientId,
-            IdentifierKind::PatientName,
-            |_| IdentifierKind::BirthDate,
-            true,
-        );
+        let mut forms = Vec::new();
+        for v in identity.ids.iter().chain(&identity.other_ids) {
+            for (f, reach) in id_forms(v) {
+                spellings(&f, reach, IdentifierKind::PatientId, true, &mut forms);
+            }
+        }
+        for n in identity.names.iter().chain(&identity.other_names) {
+            for f in name_forms(n).into_iter().chain(name_parts(n)) {
+                spellings(&f, Reach::Word, IdentifierKind::PatientName, true, &mut forms);
+            }
+        }
+        for d in &identity.birth_dates {
+            for (f, reach) in birth_date_forms(d) {
+                spellings(&f, reach, IdentifierKind::BirthDate, true, &mut forms);
+            }
+        }
         for a in &identity.accession_numbers {
             spellings(a, Reach::Word, IdentifierKind::AccessionNumber, true, &mut forms);
         }
@@ -455,13 +443,7 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
     let mut pats = Vec::new();
     for (code, identity) in patients {
         for id in identity.ids.iter().chain(&identity.other_ids) {
-            for (find, reach) in id_forms(id) {
-                pats.push(Replacement {
-                    find,
-                    reach,
-                    by: code.to_string(),
-                });
-            }
+            pats.extend(id_replacements(id, code));
         }
         for name in identity.names.iter().chain(&identity.other_names) {
             for find in name_forms(name).into_iter().chain(name_parts(name)) {
@@ -478,6 +460,15 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
     pats
 }
 
+/// Every form of one ID ([`id_forms`]), each replaced by the patient's code.
+fn id_replacements<'a>(id: &str, code: &'a str) -> impl Iterator<Item = Replacement> + 'a {
+    id_forms(id).into_iter().map(move |(find, reach)| Replacement {
+        find,
+        reach,
+        by: code.to_string(),
+    })
+}
+
 /// What of one patient's identifiers is replaced in file and folder names, and by what: only
 /// values specific enough to be that patient's. A name part alone counts when it has four or
 /// more letters, no digit and is no common word ([`forms::STOP_WORDS`]): `MR1`, `CT` or `Head`
@@ -491,13 +482,7 @@ pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
     let mut pats = Vec::new();
     for id in identity.ids.iter().chain(&identity.other_ids) {
         if distinctive_id(id.trim()) {
-            for (find, reach) in id_forms(id) {
-                pats.push(Replacement {
-                    find,
-                    reach,
-                    by: code.to_string(),
-                });
-            }
+            pats.extend(id_replacements(id, code));
         }
     }
     for name in identity.names.iter().chain(&identity.other_names) {
