@@ -23,7 +23,7 @@ use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::identity::Identity;
 use crate::manifest::{FileRecord, Manifest};
-use crate::matcher::Identifiers;
+use crate::matcher::{IdentifierKind, Identifiers};
 use crate::plan::{FilePlan, Planner};
 use crate::profile::{Action, Profile};
 use crate::progress::Progress;
@@ -101,6 +101,10 @@ pub struct VerifyReport {
     pub ok: usize,
     pub problems: Vec<Problem>,
     pub residual: Vec<Residual>,
+    /// Identifying values the profile keeps on purpose (accession numbers and referring
+    /// physicians under the default profile, which has no rule for them): listed, not held
+    /// against the output.
+    pub kept: Vec<Residual>,
     /// What the input had already (a group length that was wrong before dams): reported,
     /// not held against the output.
     pub input_problems: Vec<Problem>,
@@ -294,7 +298,40 @@ pub fn verify(
         .residual
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
     report.residual.dedup();
+    set_aside_kept(&mut report, &profile);
     Ok(report)
+}
+
+/// The kinds of identifier the profile keeps on purpose: AccessionNumber and
+/// ReferringPhysicianName when no rule (and no Basic Profile action) changes them.
+pub fn kept_kinds(profile: &Profile) -> Vec<IdentifierKind> {
+    use crate::dicom::tags;
+    [
+        (IdentifierKind::AccessionNumber, tags::ACCESSION_NUMBER),
+        (IdentifierKind::ReferringPhysician, tags::REFERRING_PHYSICIAN_NAME),
+    ]
+    .into_iter()
+    .filter(|(_, tag)| matches!(profile.action_for(*tag), None | Some(Action::Keep | Action::Clean)))
+    .map(|(kind, _)| kind)
+    .collect()
+}
+
+/// Moves the findings of kinds the profile keeps from `residual` to `kept`; a file whose
+/// only findings were such counts as ok.
+fn set_aside_kept(report: &mut VerifyReport, profile: &Profile) {
+    let kinds = kept_kinds(profile);
+    let (kept, residual): (Vec<Residual>, Vec<Residual>) = std::mem::take(&mut report.residual)
+        .into_iter()
+        .partition(|r| kinds.contains(&r.identifier));
+    report.residual = residual;
+    let mut now_ok: Vec<&Path> = kept
+        .iter()
+        .map(|r| r.path.as_path())
+        .filter(|p| !report.residual.iter().any(|r| r.path == *p) && !report.problems.iter().any(|x| x.path == *p))
+        .collect();
+    now_ok.dedup();
+    report.ok += now_ok.len();
+    report.kept = kept;
 }
 
 /// Every file below `out` (relative, sorted), leaving out dams' manifest and send log.

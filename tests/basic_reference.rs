@@ -179,7 +179,15 @@ fn explain(
             "combined code: dams and the reference pick different branches (see the choice in src/annex_e.rs)",
         );
     }
-    let _ = ours;
+    if code.is_none()
+        && ours == "replaced"
+        && theirs == "kept"
+        && vr.is_some_and(|v| matches!(v, dams::dicom::VR::LO | dams::dicom::VR::SH | dams::dicom::VR::LT))
+    {
+        return Some(
+            "dams: free text the table keeps is cleaned of the patient's identifiers (the profile's [clean] pass)",
+        );
+    }
     None
 }
 

@@ -169,29 +169,21 @@ fn verify_exit_codes() {
     let o = run(&ws, &["apply", "--yes", "--json", s(&ws.input), "--out", s(&out)]);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["key_entries_created"], 0, "{r:#}");
-    // These public files keep PatientID in StudyID: verify reports it (exit 1), by kind.
+    // These public files hold PatientID in StudyID too; the default profile cleans it:
+    // exit 0.
     let o = run(&ws, &["verify", s(&out), "--against", s(&ws.input), "--json"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["checked"], 2);
-    assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
-    let residual = r["residual"].as_array().unwrap();
-    assert!(
-        residual
-            .iter()
-            .all(|x| x["element"] == "(0020,0010)" && x["identifier"] == "patient-id"),
-        "{r:#}"
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        !stdout.contains("1CT1") && !stdout.contains("4MR1"),
-        "verify never prints the identifier"
-    );
+    assert_eq!(r["residual"].as_array().unwrap().len(), 0, "{r:#}");
 
-    // With a profile that also codes StudyID, the output is clean: exit 0.
+    // With the clean pass switched off, StudyID keeps the ID: verify reports it (exit 1),
+    // by element and kind, never by value.
     let profile = ws.base.join("p.toml");
-    let text = dams::profile::builtin_text("seed").unwrap().to_string()
-        + "\n[[dicom]]\ntag = \"StudyID\"\naction = \"empty\"\n";
+    let text = dams::profile::builtin_text("seed")
+        .unwrap()
+        .replace("[clean]\ndicom = true", "[clean]\ndicom = false");
+    assert!(text.contains("dicom = false"));
     std::fs::write(&profile, text).unwrap();
     let out2 = ws.base.join("out2");
     run(
@@ -206,11 +198,24 @@ fn verify_exit_codes() {
             s(&out2),
         ],
     );
-    let o = run(
-        &ws,
-        &["--profile", s(&profile), "verify", s(&out2), "--against", s(&ws.input)],
+    let o = run(&ws, &["verify", s(&out2), "--against", s(&ws.input), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["checked"], 2);
+    assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
+    let residual = r["residual"].as_array().unwrap();
+    assert!(!residual.is_empty(), "{r:#}");
+    assert!(
+        residual
+            .iter()
+            .all(|x| x["element"] == "(0020,0010)" && x["identifier"] == "patient-id"),
+        "{r:#}"
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !stdout.contains("1CT1") && !stdout.contains("4MR1"),
+        "verify never prints the identifier"
+    );
 }
 
 #[test]
@@ -322,7 +327,10 @@ fn the_demo_runs() {
         text.contains("checked 72 file(s)"),
         "70 files and the two mapping tables: {text}"
     );
-    // The seed profile keeps accession numbers and referring physicians: verify says so.
+    // The seed profile keeps accession numbers and referring physicians: verify lists them
+    // as kept, and finds nothing else.
+    assert!(text.contains("72 ok"), "{text}");
+    assert!(text.contains("kept by the profile on purpose"), "{text}");
     assert!(
         text.contains("(0008,0050) AccessionNumber: accession number  in 68 file(s)"),
         "{text}"

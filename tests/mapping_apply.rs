@@ -362,11 +362,9 @@ fn basic_profile_keeps_every_reference_valid() {
 
     let r = verify_json(tmp.path(), &key, &out, &input, &["--profile", "basic"]);
     assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r:#}");
-    // The one finding: the fixtures' fake surname is "Mapping", and the SEG's
-    // ManufacturerModelName is the generator's name, make_mapping_fixtures.py. Whole-word
-    // matching rightly reports "mapping" there; nothing else is left.
+    // The fixtures' fake surname is "Mapping", and the SEG's ManufacturerModelName is the
+    // generator's name, make_mapping_fixtures.py: the clean pass replaced the word there as
+    // it would a name anywhere, so nothing is left.
     let residual = r["residual"].as_array().unwrap();
-    assert_eq!(residual.len(), 1, "{r:#}");
-    assert_eq!(residual[0]["keyword"], "ManufacturerModelName");
-    assert_eq!(residual[0]["path"], "PAT1/seg/seg.dcm");
+    assert!(residual.is_empty(), "{r:#}");
 }

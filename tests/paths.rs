@@ -302,15 +302,19 @@ fn names_that_are_not_utf8() {
     );
     assert_eq!(applied["written"], 2, "{applied:#}");
     assert!(out.join(dir).join(file).exists(), "written under its exact byte name");
-    // The fixtures keep their PatientID inside StudyID, which the seed profile leaves: verify
-    // reports that (exit 1), by path, for both files; nothing else is wrong.
-    let verified = run(&["verify".as_ref(), o, "--against".as_ref(), i, "--json".as_ref()], 1);
+    // Clean: the fixtures' StudyID held the PatientID, and the seed's clean pass replaced it.
+    let verified = run(&["verify".as_ref(), o, "--against".as_ref(), i, "--json".as_ref()], 0);
     assert_eq!(verified["checked"], 2, "{verified:#}");
     assert_eq!(verified["problems"], serde_json::json!([]), "{verified:#}");
+    // An original copied into the output under a Latin-1 name: verify names it by path.
+    let planted = OsStr::from_bytes(b"kopie_sch\xE4del.dcm");
+    std::fs::copy(input.join(dir).join(file), out.join(dir).join(planted)).unwrap();
+    let verified = run(&["verify".as_ref(), o, "--json".as_ref()], 1);
     assert!(
         verified["residual"]
             .to_string()
-            .contains("M\u{FFFD}ller/sch\u{FFFD}del.dcm")
+            .contains("M\u{FFFD}ller/kopie_sch\u{FFFD}del.dcm"),
+        "{verified:#}"
     );
     // And in the text output.
     let o = dams(&data).arg("scan").arg(&input).output().unwrap();

@@ -1,7 +1,7 @@
 //! Identifiers in every spelling (issue 13), end to end: a DICOM file and an XML file holding
-//! each spelling of a patient's name, ID and birth date, planned and applied. With a `clean`
-//! rule every spelling in the DICOM is replaced, the XML is cleaned of every one under the
-//! default profile, and without the rule verify finds each that is left.
+//! each spelling of a patient's name, ID and birth date, planned and applied. Under the
+//! default profile every spelling is replaced in the DICOM (its `[clean]` pass over free
+//! text) and in the XML; with the pass switched off, verify finds each that is left.
 
 #![allow(clippy::unwrap_used)]
 
@@ -113,11 +113,7 @@ fn every_spelling_is_replaced_in_dicom_and_xml() {
     let tmp = tempfile::tempdir().unwrap();
     let (inp, out) = (tmp.path().join("in"), tmp.path().join("out"));
     input(&inp);
-    let profile = tmp.path().join("clean.toml");
-    let text = dams::profile::builtin_text("seed").unwrap().to_string()
-        + "\n[[dicom]]\ntag = \"ImageComments\"\naction = \"clean\"\n";
-    std::fs::write(&profile, text).unwrap();
-    let report = apply_lib(&inp, &out, &tmp.path().join("key.db"), Some(profile.to_str().unwrap()));
+    let report = apply_lib(&inp, &out, &tmp.path().join("key.db"), None);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
 
     let written = files(&out, "dcm");
@@ -169,8 +165,13 @@ fn verify_finds_every_spelling_left() {
     let (inp, out) = (tmp.path().join("in"), tmp.path().join("out"));
     input(&inp);
     let key = tmp.path().join("key.db");
-    apply_lib(&inp, &out, &key, None);
-    // The seed profile keeps ImageComments: every file still holds its spelling there.
+    let profile = tmp.path().join("no-clean.toml");
+    let text = dams::profile::builtin_text("seed")
+        .unwrap()
+        .replace("[clean]\ndicom = true", "[clean]\ndicom = false");
+    std::fs::write(&profile, text).unwrap();
+    apply_lib(&inp, &out, &key, Some(profile.to_str().unwrap()));
+    // Without the clean pass ImageComments is kept: every file still holds its spelling there.
     let o = dams(tmp.path())
         .args([
             "verify",

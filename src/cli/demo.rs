@@ -113,8 +113,11 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     if verified == Exit::Cancelled {
         return Ok(verified);
     }
-    if verified != Exit::Done && a.profile.profile.is_none() {
-        say_out!("\nThe seed profile changes only what the original script did; verify names what it leaves.");
+    if a.profile.profile.is_none() {
+        say_out!("\nThe seed profile changes what the original script did and cleans the patients' names, IDs and");
+        say_out!(
+            "birth dates from all other text; it keeps accession numbers and referring physicians (verify lists them)."
+        );
         say_out!(
             "The DICOM Basic Profile removes those too: dams plan {} --profile basic",
             input.display()

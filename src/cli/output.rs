@@ -520,16 +520,30 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     }
     if !r.residual.is_empty() {
         say!(out, "\noriginal identifiers still present ({}):", r.residual.len())?;
-        let mut grouped: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
-        for x in &r.residual {
-            *grouped
-                .entry((x.element.clone(), x.keyword.clone(), x.identifier.label()))
-                .or_default() += 1;
-        }
-        for ((element, keyword, what), n) in grouped {
-            say!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
-        }
+        by_element(out, &r.residual)?;
         say!(out, "  (run with --json for the list of files)")?;
+    }
+    if !r.kept.is_empty() {
+        say!(
+            out,
+            "\nkept by the profile on purpose, not held against the output ({}):",
+            r.kept.len()
+        )?;
+        by_element(out, &r.kept)?;
+    }
+    Ok(())
+}
+
+/// Findings by element and kind, with the number of files each is in (never a value).
+fn by_element(out: &mut dyn Write, found: &[dams::residual::Residual]) -> io::Result<()> {
+    let mut grouped: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for x in found {
+        *grouped
+            .entry((&x.element, &x.keyword, x.identifier.label()))
+            .or_default() += 1;
+    }
+    for ((element, keyword, what), n) in grouped {
+        say!(out, "  {element} {keyword}: {what}  in {n} file(s)")?;
     }
     Ok(())
 }

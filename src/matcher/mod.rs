@@ -470,9 +470,10 @@ fn id_replacements<'a>(id: &str, code: &'a str) -> impl Iterator<Item = Replacem
 }
 
 /// What of one patient's identifiers is replaced in file and folder names, and by what: only
-/// values specific enough to be that patient's. A name part alone counts when it has four or
-/// more letters, no digit and is no common word ([`forms::STOP_WORDS`]): `MR1`, `CT` or `Head`
-/// as a name component says nothing about who a folder belongs to. An ID counts inside a
+/// values specific enough to be that patient's. A name part alone counts when it has
+/// [`MIN_LEN`] letters or more (`Doe`, `Lee`), no digit and is no common word
+/// ([`forms::STOP_WORDS`]): `MR1`, `CT` or `Head` as a name component says nothing about who
+/// a folder belongs to. An ID counts inside a
 /// name when it is distinctive ([`distinctive_id`]), inside longer tokens when it also has
 /// six characters or more with a digit (`CT778899123/`); other IDs are returned by
 /// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
@@ -501,7 +502,7 @@ pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
         for part in name_parts(name) {
             let cjk = part.chars().any(fold::is_cjk);
             let letters = part.chars().all(char::is_alphabetic);
-            if cjk || (letters && part.chars().count() >= 4 && !is_stop_word(&part)) {
+            if cjk || (letters && part.chars().count() >= MIN_LEN && !is_stop_word(&part)) {
                 pats.push(Replacement::word(part, code));
             }
         }

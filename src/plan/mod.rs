@@ -708,23 +708,29 @@ impl Planner {
             if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
                 continue;
             }
-            let action = if e.tag.0 % 2 == 1 {
+            let ruled = if e.tag.0 % 2 == 1 {
                 match (self.profile.rule(e.tag), &self.profile.annex_e) {
-                    (Some(r), _) => r.action.clone(),
+                    (Some(r), _) => Some(r.action.clone()),
                     (None, Some(a)) => {
                         let creators = creators.get_or_insert_with(|| private_creators(parsed));
-                        a.private_action(e.tag, private_creator(parsed, creators, i).as_deref())
+                        Some(a.private_action(e.tag, private_creator(parsed, creators, i).as_deref()))
                     }
-                    (None, None) => continue,
+                    (None, None) => None,
                 }
             } else {
-                match self.profile.action_for(e.tag) {
-                    Some(a) => a.clone(),
-                    None => continue,
-                }
+                self.profile.action_for(e.tag).cloned()
+            };
+            // No rule: free text is still cleaned of every patient's identifiers.
+            let action = match ruled {
+                Some(a) => a,
+                None if self.profile.clean_dicom && self.holds_identifier(parsed, e) => Action::Clean,
+                None => continue,
             };
             let vr = e.value_vr();
             let before = match e.kind {
+                ElementKind::Value if vr == VR::UN && action == Action::Clean => {
+                    parsed.value(e).and_then(|v| un_text(v, &parsed.charset))
+                }
                 ElementKind::Value => parsed.value(e).map(|v| text::decode(v, vr, &parsed.charset, e.enc)),
                 ElementKind::Sequence => Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
                 ElementKind::Bulk | ElementKind::Encapsulated => Some(format!("<{} bytes>", e.value_len())),
@@ -769,7 +775,18 @@ impl Planner {
                         continue;
                     };
                     match self.replacer.replace(old) {
-                        Some(cleaned) => (Some(cleaned), None),
+                        Some(cleaned) => {
+                            let others = self.others_named(old, code);
+                            if !others.is_empty() {
+                                warnings.push(format!(
+                                    "{} ({}) names another patient of this batch; replaced by their code {}",
+                                    parsed.path(i),
+                                    dict::display_name(e.tag),
+                                    others.join(", ")
+                                ));
+                            }
+                            (Some(cleaned), None)
+                        }
                         None => continue,
                     }
                 }
@@ -873,6 +890,53 @@ impl Planner {
         })
     }
 
+    /// Whether an element no rule covers is free text (or a private value that holds text)
+    /// naming one of the patients: the values the `[clean] dicom` search rewrites. Codes,
+    /// dates, times, numbers and UIDs are left alone (a patient ID `100` must not turn a
+    /// SeriesNumber into a code, nor another patient's birth date a StudyDate); what the
+    /// matcher finds there is reported as residual instead. Plain ASCII values are searched
+    /// as they are, without decoding.
+    fn holds_identifier(&self, parsed: &Parsed, e: &crate::dicom::parse::Element) -> bool {
+        if e.kind != ElementKind::Value {
+            return false;
+        }
+        let Some(v) = parsed.value(e).filter(|v| !v.is_empty()) else {
+            return false;
+        };
+        let vr = e.value_vr();
+        let found = |t: &str| !self.replacer.matches(t).is_empty();
+        match vr {
+            VR::AE | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT => {
+                match std::str::from_utf8(v).ok().filter(|t| t.is_ascii()) {
+                    Some(t) => found(t),
+                    None => found(&text::decode(v, vr, &parsed.charset, e.enc)),
+                }
+            }
+            VR::UN => un_text(v, &parsed.charset).is_some_and(|t| found(&t)),
+            _ => false,
+        }
+    }
+
+    /// Whether `s` is one of the batch's patient codes (and not, say, a masked date).
+    fn is_code(&self, s: &str) -> bool {
+        self.codes.values().any(|c| c == s)
+    }
+
+    /// The codes of the other patients whose identifiers `text` holds (sorted, once each).
+    fn others_named(&self, text: &str, own: &str) -> Vec<String> {
+        let mut others: Vec<String> = self
+            .replacer
+            .matches(text)
+            .into_iter()
+            .map(|(_, by)| by)
+            .filter(|by| *by != own && self.is_code(by))
+            .map(str::to_string)
+            .collect();
+        others.sort();
+        others.dedup();
+        others
+    }
+
     /// The edits of a mask repair. They win over a profile rule on the same element.
     fn plan_repair(
         &self,
@@ -951,6 +1015,23 @@ impl Planner {
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
+}
+
+/// The text a value of unknown VR holds, when it holds text: a private element in an
+/// implicit-VR file, say. Printable characters (in the file's character set), tabs and line
+/// breaks only, padding trimmed; anything else is binary and `None`.
+fn un_text(v: &[u8], charset: &text::Charset) -> Option<String> {
+    let trimmed = {
+        let end = v.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |i| i + 1);
+        &v[..end]
+    };
+    if trimmed.is_empty() || trimmed.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) {
+        return None;
+    }
+    let t = charset.decode(trimmed);
+    t.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .then_some(t)
 }
 
 /// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):

@@ -70,6 +70,9 @@ pub struct Profile {
     /// Rules for XML sidecars, in the order written (the first match wins).
     pub xml: Vec<XmlRule>,
     pub segmentation: Segmentation,
+    /// Whether every DICOM free-text value no rule covers is cleaned of the patients'
+    /// identifiers (`[clean] dicom`, on unless a profile switches it off).
+    pub clean_dicom: bool,
     /// The Basic Profile of PS3.15 Annex E under the other rules, when the profile asks.
     pub annex_e: Option<annex_e::AnnexE>,
     /// The TOML text the profile was read from, whole (the output's manifest records it).
@@ -123,11 +126,31 @@ struct ProfileFile {
     values: BTreeMap<String, String>,
     #[serde(default)]
     segmentation: Segmentation,
+    #[serde(default)]
+    clean: CleanSpec,
     annex_e: Option<AnnexESpec>,
     #[serde(default)]
     dicom: Vec<RuleSpec>,
     #[serde(default)]
     xml: Vec<XmlRuleSpec>,
+}
+
+/// `[clean]`: what is searched for the patients' identifiers besides the rules.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CleanSpec {
+    #[serde(default = "yes")]
+    dicom: bool,
+}
+
+impl Default for CleanSpec {
+    fn default() -> Self {
+        CleanSpec { dicom: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -245,6 +268,7 @@ impl Profile {
             rules,
             xml,
             segmentation: pf.segmentation,
+            clean_dicom: pf.clean.dicom,
             annex_e: pf
                 .annex_e
                 .map(|a| annex_e::AnnexE::new(a.options.into_iter().collect())),

@@ -1,0 +1,230 @@
+//! The default profile leaves no patient identifier in DICOM (issue 19, point 1): besides its
+//! six tags, every free-text value that holds a patient's name, ID or birth date — private,
+//! nested, OtherPatientIDs — gets the patient's code in its place; another patient named in a
+//! file gets *their* code, with a warning; AccessionNumber and ReferringPhysicianName are kept
+//! and reported as kept; dates, codes and numbers are never rewritten by the search; and
+//! verify finds the output clean.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+const GARCIA: (&str, &str, &str) = ("GARCIA^MARY^A", "778899123", "19610423");
+const DOE: (&str, &str, &str) = ("DOE^JANE", "PAT445566", "19700102");
+
+/// OtherPatientIDs: retired, and still in many exports.
+#[allow(deprecated)]
+const OTHER_PATIENT_IDS: Tag = tags::OTHER_PATIENT_I_DS;
+const PRIVATE_CREATOR: Tag = Tag(0x0033, 0x0010);
+const PRIVATE_NAME: Tag = Tag(0x0033, 0x1010);
+const PRIVATE_NUMBER: Tag = Tag(0x0033, 0x1011);
+
+fn ct(path: &Path, (name, id, birth): (&str, &str, &str), uid: u32, extra: impl FnOnce(&mut InMemDicomObject)) {
+    let mut obj = dicom_object::OpenFileOptions::new()
+        .open_file(fixture("pydicom/CT_small.dcm"))
+        .unwrap();
+    obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, name));
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, id));
+    obj.put(DataElement::new(tags::PATIENT_BIRTH_DATE, VR::DA, birth));
+    obj.put(DataElement::new(tags::STUDY_ID, VR::SH, "S1"));
+    obj.remove_element(tags::OTHER_PATIENT_I_DS_SEQUENCE);
+    let study = format!("1.2.826.0.1.3680043.8.498.7{uid}");
+    obj.put(DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, study.as_str()));
+    let sop = format!("1.2.826.0.1.3680043.8.498.8{uid}");
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str()));
+    obj.meta_mut().media_storage_sop_instance_uid = sop;
+    extra(&mut obj);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    obj.write_to_file(path).unwrap();
+}
+
+fn input(dir: &Path) {
+    ct(&dir.join("garcia/ct.dcm"), GARCIA, 1, |o| {
+        o.put(DataElement::new(PRIVATE_CREATOR, VR::LO, "ACME 1.0"));
+        o.put(DataElement::new(PRIVATE_NAME, VR::LO, "GARCIA^MARY^A"));
+        // A number that happens to be a short ID-like value: never rewritten.
+        o.put(DataElement::new(PRIVATE_NUMBER, VR::IS, "778899123"));
+        o.put(DataElement::new(OTHER_PATIENT_IDS, VR::LO, "MRN778899123"));
+        o.put(DataElement::new(tags::ACCESSION_NUMBER, VR::SH, "ACC998877"));
+        o.put(DataElement::new(
+            tags::REFERRING_PHYSICIAN_NAME,
+            VR::PN,
+            "HOUSE^GREGORY",
+        ));
+        o.put(DataElement::new(
+            tags::IMAGE_COMMENTS,
+            VR::LT,
+            "compare prior of DOE JANE",
+        ));
+        // DOE's birth date as this study's date: a date, not free text, is never rewritten.
+        o.put(DataElement::new(tags::STUDY_DATE, VR::DA, "19700102"));
+        let item =
+            InMemDicomObject::from_element_iter([DataElement::new(tags::REQUESTED_PROCEDURE_ID, VR::SH, "778899123")]);
+        o.put(DataElement::new(
+            tags::REQUEST_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![item]),
+        ));
+    });
+    ct(&dir.join("doe/ct.dcm"), DOE, 2, |_| {});
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(['\0', ' '])
+        .to_string()
+}
+
+#[test]
+fn the_default_profile_cleans_every_free_text_value_and_keeps_what_it_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    input(&inp);
+
+    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    // The plan shows each cleaned value as a `clean` edit, and warns about the other patient
+    // (by code) and about what stays (by kind).
+    let garcia = plan["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["files"][0]["source"] == "garcia/ct.dcm")
+        .unwrap();
+    let file = &garcia["files"][0];
+    let cleaned: Vec<&str> = file["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule"] == "clean")
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    for path in [
+        "(0010,1000)",
+        "(0020,4000)",
+        "(0033,1010)",
+        "(0040,0275)[0]/(0040,1001)",
+    ] {
+        assert!(cleaned.contains(&path), "{path} is cleaned: {cleaned:?}");
+    }
+    assert_eq!(cleaned.len(), 4, "nothing else: {cleaned:?}");
+    let warnings = file["warnings"].to_string();
+    assert!(warnings.contains("names another patient"), "{warnings}");
+    let residual: Vec<(&str, &str)> = file["residual"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["element"].as_str().unwrap(), r["identifier"].as_str().unwrap()))
+        .collect();
+    assert!(residual.contains(&("(0008,0050)", "accession-number")), "{residual:?}");
+    assert!(
+        residual.contains(&("(0008,0090)", "referring-physician")),
+        "{residual:?}"
+    );
+    assert!(residual.contains(&("(0033,1011)", "patient-id")), "{residual:?}");
+    let applied = dams(&data)
+        .arg("apply")
+        .arg(&inp)
+        .arg("--out")
+        .arg(&out)
+        .args(["--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+
+    let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
+    let (garcia_code, doe_code) = (
+        key.code_for(GARCIA.1).unwrap().to_string(),
+        key.code_for(DOE.1).unwrap().to_string(),
+    );
+    let (_, o) = read_dicom_rs(&out.join(format!("{garcia_code}/ct.dcm")));
+    assert_eq!(text(&o, PRIVATE_NAME), garcia_code);
+    // OtherPatientIDs is one of the patient's IDs itself: all of it is the code.
+    assert_eq!(text(&o, OTHER_PATIENT_IDS), garcia_code);
+    assert_eq!(text(&o, tags::IMAGE_COMMENTS), format!("compare prior of {doe_code}"));
+    let seq = o.element(tags::REQUEST_ATTRIBUTES_SEQUENCE).unwrap();
+    let item = &seq.items().unwrap()[0];
+    assert_eq!(text(item, tags::REQUESTED_PROCEDURE_ID), garcia_code);
+    // Kept, as the profile says.
+    assert_eq!(text(&o, tags::ACCESSION_NUMBER), "ACC998877");
+    assert_eq!(text(&o, tags::REFERRING_PHYSICIAN_NAME), "HOUSE^GREGORY");
+    assert_eq!(text(&o, tags::STUDY_DATE), "19700102");
+    assert_eq!(text(&o, PRIVATE_NUMBER), "778899123");
+    assert_eq!(text(&o, PRIVATE_CREATOR), "ACME 1.0");
+
+    // verify: the kept values are listed as kept, the number as residual (it is one).
+    let v = dams(&data)
+        .arg("verify")
+        .arg(&out)
+        .arg("--against")
+        .arg(&inp)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let kinds = |key: &str| -> Vec<String> {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {}",
+                    x["element"].as_str().unwrap(),
+                    x["identifier"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds("kept"),
+        ["(0008,0050) accession-number", "(0008,0090) referring-physician"],
+        "{r:#}"
+    );
+    assert_eq!(kinds("residual"), ["(0033,1011) patient-id"], "{r:#}");
+    assert_eq!(v.status.code(), Some(1), "the number is a real residual");
+}
+
+/// With the number gone too, the same output verifies clean: exit 0, the kept values listed.
+#[test]
+fn an_output_with_only_kept_values_verifies_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    ct(&inp.join("garcia/ct.dcm"), GARCIA, 1, |o| {
+        o.put(DataElement::new(tags::ACCESSION_NUMBER, VR::SH, "ACC998877"));
+        o.put(DataElement::new(tags::IMAGE_COMMENTS, VR::LT, "GARCIA MARY follow-up"));
+    });
+    let applied = dams(&data)
+        .arg("apply")
+        .arg(&inp)
+        .arg("--out")
+        .arg(&out)
+        .args(["--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let v = dams(&data)
+        .arg("verify")
+        .arg(&out)
+        .arg("--against")
+        .arg(&inp)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("kept by the profile on purpose"), "{stdout}");
+    assert!(stdout.contains("AccessionNumber"), "{stdout}");
+    assert!(!stdout.contains("ACC998877") && !stdout.contains("GARCIA"), "{stdout}");
+}
