@@ -16,6 +16,7 @@ use crate::atomic::TEMP_PREFIX;
 use crate::dicom::parse::Parsed;
 use crate::dicom::rewrite::{self, Rendered};
 use crate::key::{KeyError, KeyStore};
+use crate::plan::stays::Tally;
 use crate::plan::stream::PlannedXml;
 use crate::plan::{FileError, Mode, PlanSink, PlannedFile, Planner};
 use crate::progress::Progress;
@@ -63,6 +64,8 @@ pub struct ApplyReport {
     /// The manifest written into the output folder (absent in place).
     #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub manifest: Option<PathBuf>,
+    /// What the written files still hold and what was not written ([`crate::plan::stays`]).
+    pub stays: crate::plan::stays::Stays,
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because
@@ -382,8 +385,17 @@ pub fn apply(
         Target::InPlace => None,
     };
     writer.overwrite = planner.overwrite;
-    let (committed, mut failed, xml_written) = writer.run(|sink| {
-        crate::plan::stream(index, planner, only, Mode::Write, &crate::progress::quiet, cancel, sink);
+    // Planned as for review: what the written files still hold is part of the report.
+    let (committed, mut failed, xml_written, tally) = writer.run(|sink| {
+        crate::plan::stream(
+            index,
+            planner,
+            only,
+            Mode::Review,
+            &crate::progress::quiet,
+            cancel,
+            sink,
+        );
     });
     // The mapping of masks to their CT, as written, for the patients of this run.
     let stopped = writer.is_full() || cancel.load(Ordering::Relaxed);
@@ -404,7 +416,10 @@ pub fn apply(
         }
         None => None,
     };
+    let mut stays = tally.finish(index, planner, only);
+    stays.not_written.failed = failed.len();
     Ok(ApplyReport {
+        stays,
         manifest: manifest_path,
         identifying_names_kept: if in_place {
             names_kept_in_place(index, planner, only)
@@ -683,7 +698,7 @@ impl<'a> Writer<'a> {
 
     /// Runs `feed` (which hands planned files to the sink it gets) with the committer running
     /// beside it. Returns the DICOM files named, the failures and the XML files written.
-    fn run(&self, feed: impl FnOnce(&dyn PlanSink)) -> (usize, Vec<FileError>, usize) {
+    fn run(&self, feed: impl FnOnce(&dyn PlanSink)) -> (usize, Vec<FileError>, usize, Tally) {
         (self.progress)(0, self.total);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(self.queue);
         std::thread::scope(|scope| {
@@ -693,14 +708,17 @@ impl<'a> Writer<'a> {
                 tx,
                 failed: Mutex::new(Vec::new()),
                 xml_written: AtomicUsize::new(0),
+                tally: Mutex::new(Tally::default()),
             };
             feed(&sink);
             let WriterSink {
                 tx,
                 failed,
                 xml_written,
+                tally,
                 ..
             } = sink;
+            let tally = tally.into_inner().unwrap_or_default();
             drop(tx);
             let mut failed = failed.into_inner().unwrap_or_default();
             let committed = match committer.join() {
@@ -716,7 +734,7 @@ impl<'a> Writer<'a> {
                     0
                 }
             };
-            (committed, failed, xml_written.into_inner())
+            (committed, failed, xml_written.into_inner(), tally)
         })
     }
 
@@ -799,6 +817,8 @@ struct WriterSink<'w, 'a> {
     tx: std::sync::mpsc::SyncSender<Staged>,
     failed: Mutex<Vec<FileError>>,
     xml_written: AtomicUsize,
+    /// What the planned files still hold.
+    tally: Mutex<Tally>,
 }
 
 impl WriterSink<'_, '_> {
@@ -818,6 +838,9 @@ impl PlanSink for WriterSink<'_, '_> {
         if w.is_full() {
             w.tick(1);
             return self.fail(not_written_full(&inst.path));
+        }
+        if let (Ok(p), Ok(mut t)) = (&planned, self.tally.lock()) {
+            t.add(&p.plan);
         }
         let staged = planned.and_then(|p| stage_one(w, inst, p, &w.folders()));
         match staged {

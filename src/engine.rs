@@ -185,6 +185,19 @@ impl Engine {
         }
     }
 
+    /// What a write of these patients (all, or those in `only`) would leave: every file
+    /// planned as for review, nothing written ([`crate::plan::stays::check`]).
+    pub fn check(
+        &self,
+        index: &Index,
+        prepared: &Prepared,
+        only: Option<&BTreeSet<String>>,
+        progress: Progress,
+    ) -> Result<crate::plan::stays::Stays, EngineError> {
+        crate::plan::stays::check(index, &prepared.planner, only, progress, self.cancel.flag())
+            .ok_or(EngineError::Cancelled)
+    }
+
     /// The whole plan as one value (for the review screen's dialogs and for tests; `dams
     /// plan` streams instead).
     pub fn plan(&self, index: &Index, prepared: &Prepared, progress: Progress) -> Result<Plan, EngineError> {

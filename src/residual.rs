@@ -9,6 +9,7 @@ use crate::dicom::dict;
 use crate::dicom::parse::Parsed;
 
 use crate::matcher::{IdentifierKind, Identifiers};
+use crate::profile::{Action, Profile};
 
 /// An identifying value that is still in a file. The value itself is never reported.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -41,4 +42,19 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         }
     }
     out
+}
+
+/// The kinds of identifier the profile keeps on purpose: AccessionNumber and
+/// ReferringPhysicianName when no rule (and no Basic Profile action) changes them. Found in
+/// an output, they are listed as kept, not held against it.
+pub fn kept_on_purpose(profile: &Profile) -> Vec<IdentifierKind> {
+    use crate::dicom::tags;
+    [
+        (IdentifierKind::AccessionNumber, tags::ACCESSION_NUMBER),
+        (IdentifierKind::ReferringPhysician, tags::REFERRING_PHYSICIAN_NAME),
+    ]
+    .into_iter()
+    .filter(|(_, tag)| matches!(profile.action_for(*tag), None | Some(Action::Keep | Action::Clean)))
+    .map(|(kind, _)| kind)
+    .collect()
 }

@@ -23,7 +23,7 @@ use crate::dicom::parse::{ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::identity::Identity;
 use crate::manifest::{FileRecord, Manifest};
-use crate::matcher::{IdentifierKind, Identifiers};
+use crate::matcher::Identifiers;
 use crate::plan::{FilePlan, Planner};
 use crate::profile::{Action, Profile};
 use crate::progress::Progress;
@@ -302,24 +302,10 @@ pub fn verify(
     Ok(report)
 }
 
-/// The kinds of identifier the profile keeps on purpose: AccessionNumber and
-/// ReferringPhysicianName when no rule (and no Basic Profile action) changes them.
-pub fn kept_kinds(profile: &Profile) -> Vec<IdentifierKind> {
-    use crate::dicom::tags;
-    [
-        (IdentifierKind::AccessionNumber, tags::ACCESSION_NUMBER),
-        (IdentifierKind::ReferringPhysician, tags::REFERRING_PHYSICIAN_NAME),
-    ]
-    .into_iter()
-    .filter(|(_, tag)| matches!(profile.action_for(*tag), None | Some(Action::Keep | Action::Clean)))
-    .map(|(kind, _)| kind)
-    .collect()
-}
-
 /// Moves the findings of kinds the profile keeps from `residual` to `kept`; a file whose
 /// only findings were such counts as ok.
 fn set_aside_kept(report: &mut VerifyReport, profile: &Profile) {
-    let kinds = kept_kinds(profile);
+    let kinds = crate::residual::kept_on_purpose(profile);
     let (kept, residual): (Vec<Residual>, Vec<Residual>) = std::mem::take(&mut report.residual)
         .into_iter()
         .partition(|r| kinds.contains(&r.identifier));

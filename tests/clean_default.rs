@@ -143,6 +143,34 @@ fn the_default_profile_cleans_every_free_text_value_and_keeps_what_it_says() {
         .output()
         .unwrap();
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    // The report says what stays, as the prompt and the review screen do.
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+    let stays = &report["stays"];
+    let listed = |key: &str| -> Vec<String> {
+        stays[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {} {}",
+                    x["element"].as_str().unwrap(),
+                    x["identifier"].as_str().unwrap(),
+                    x["files"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        listed("kept"),
+        ["(0008,0050) accession-number 1", "(0008,0090) referring-physician 1"],
+        "{stays:#}"
+    );
+    assert_eq!(listed("residual"), ["(0033,1011) patient-id 1"], "{stays:#}");
+    assert!(
+        stays["warnings"].to_string().contains("names another patient"),
+        "{stays:#}"
+    );
 
     let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
     let (garcia_code, doe_code) = (
@@ -227,4 +255,71 @@ fn an_output_with_only_kept_values_verifies_clean() {
     assert!(stdout.contains("kept by the profile on purpose"), "{stdout}");
     assert!(stdout.contains("AccessionNumber"), "{stdout}");
     assert!(!stdout.contains("ACC998877") && !stdout.contains("GARCIA"), "{stdout}");
+}
+
+/// `dams apply` without `--yes`, in a terminal: before it asks, it says what stays — the
+/// same lines as the report — and answering no writes nothing.
+#[test]
+fn the_prompt_says_what_stays_before_it_asks() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    input(&inp);
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 200,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_dams"));
+    cmd.args(["apply".as_ref(), inp.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+    cmd.env("DAMS_DATA_DIR", &data);
+    cmd.env_remove("DAMS_KEY");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shown = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    let started = Instant::now();
+    while !text().contains("Write 2 files?") {
+        assert!(started.elapsed() < Duration::from_secs(60), "never asked: {}", text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let asked = text();
+    for line in [
+        "warning:   kept: (0008,0050) AccessionNumber, the accession number, in 1 file",
+        "warning:   (0033,1011) Private still holds the patient ID in 1 file",
+        "names another patient of this batch; replaced by their code",
+    ] {
+        assert!(asked.contains(line), "{line}: {asked}");
+    }
+    for leak in ["ACC998877", "HOUSE", "GARCIA", "778899123"] {
+        assert!(!asked.contains(leak), "the prompt shows no value: {leak}");
+    }
+    let mut writer = pty.master.take_writer().unwrap();
+    std::io::Write::write_all(&mut writer, b"n\r").unwrap();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.exit_code(), 1, "{}", text());
+    assert!(text().contains("Nothing was written."), "{}", text());
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
 }

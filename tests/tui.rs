@@ -610,3 +610,28 @@ fn a_cancelled_write_leaves_the_patient_partly_written() {
     assert!(h.render().contains("Written: 50 files"), "{}", h.render());
     assert_eq!(h.app.ws.status("DEMO-001"), Status::Written);
 }
+
+/// Approving several patients with `A` shows what the write leaves, in the words each
+/// patient's own dialog and the CLI use (it used to say "No warnings.").
+#[test]
+fn approving_several_patients_lists_what_stays() {
+    let d = demo();
+    let mut h = harness(&d, 100, 30);
+    h.type_keys("r");
+    let first = h.render();
+    h.type_keys("jr");
+    let second = h.render();
+    assert_eq!(h.app.ws.status("DEMO-001"), Status::Reviewed, "{first}");
+    assert_eq!(h.app.ws.status("DEMO-002"), Status::Reviewed, "{second}");
+    h.type_keys("A");
+    let screen = h.render();
+    assert!(screen.contains("Approve all reviewed patients"), "{screen}");
+    assert!(screen.contains("Write 2 reviewed patients"), "{screen}");
+    assert!(!screen.contains("No warnings."), "{screen}");
+    assert!(
+        screen.contains("kept: (0008,0050) AccessionNumber, the accession number, in 68 files"),
+        "{screen}"
+    );
+    h.type_keys("n");
+    assert!(!d.base.join("output").exists(), "nothing is written");
+}

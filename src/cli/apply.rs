@@ -99,14 +99,24 @@ fn ask(
     target: &Target,
     engine: &dams::engine::Engine,
 ) -> Result<bool> {
-    let planner = &mut prepared.planner;
     output::apply_summary(
         &mut io::stderr().lock(),
         index,
-        planner,
+        &prepared.planner,
         target,
         engine.key().location(),
     )?;
+    // What the write would leave, from the same check the review screen and the report use.
+    let progress = Progress::new("check", false);
+    let stays = engine.check(index, prepared, None, &|d, t| progress.update(d, t));
+    progress.finish();
+    let stays = match stays {
+        Ok(s) => s,
+        Err(dams::engine::EngineError::Cancelled) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    output::stays_text(&mut io::stderr().lock(), &stays, "  warning:   ")?;
+    let planner = &mut prepared.planner;
     let recoded = planner.pseudonymised_patients().count();
     if recoded > 0 && !planner.recode {
         planner.recode = super::confirm(&format!(

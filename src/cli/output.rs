@@ -404,13 +404,6 @@ pub fn apply_summary(
         index.file_count(),
         index.xml.len() - planner.unassigned_xml.len()
     )?;
-    if !planner.unassigned_xml.is_empty() {
-        say!(
-            out,
-            "  not written, XML without a patient: {} (see `dams xml`)",
-            planner.unassigned_xml.len()
-        )?;
-    }
     let new: Vec<&str> = planner.new_entries.iter().map(|e| e.code.as_str()).collect();
     say!(
         out,
@@ -424,20 +417,6 @@ pub fn apply_summary(
             format!(": {}", new.join(", "))
         }
     )?;
-    if !index.unreadable.is_empty() {
-        say!(
-            out,
-            "  not written, could not be read: {} file(s) (see `dams scan`)",
-            index.unreadable.len()
-        )?;
-    }
-    if !index.unplaced.is_empty() {
-        say!(
-            out,
-            "  not written, patient unknown: {} file(s) (see `dams assign`)",
-            index.unplaced.len()
-        )?;
-    }
     for (pid, why) in planner.pseudonymised_patients() {
         say!(
             out,
@@ -460,6 +439,15 @@ fn names_kept_warning(n: usize) -> String {
     )
 }
 
+/// What stays ([`dams::plan::stays::Stays`]), one line each after `lead`; nothing when
+/// nothing does.
+pub fn stays_text(out: &mut dyn Write, stays: &dams::plan::stays::Stays, lead: &str) -> io::Result<()> {
+    for line in stays.lines() {
+        say!(out, "{lead}{line}")?;
+    }
+    Ok(())
+}
+
 pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
     let xml = if r.xml_written > 0 {
         format!(" ({} XML)", r.xml_written)
@@ -476,6 +464,7 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
     if r.identifying_names_kept > 0 {
         say!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
     }
+    stays_text(out, &r.stays, "warning: ")?;
     if r.cancelled {
         say!(
             out,

@@ -2,6 +2,7 @@
 //! for the key, the entries it will need. Building a plan writes nothing.
 
 pub mod mapping;
+pub mod stays;
 pub mod stream;
 pub mod summary;
 

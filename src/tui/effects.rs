@@ -220,6 +220,19 @@ impl Planning {
 
 /// Plans the requested files and summarises them.
 pub fn diff(root: &Path, req: &DiffRequest) -> DiffData {
+    if let Some((index, patients)) = &req.batch {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let stays = crate::plan::stays::check(index, &req.planner, Some(patients), &crate::progress::quiet, &never);
+        return DiffData {
+            summary: crate::plan::summary::Summary {
+                files: req.instances.len(),
+                ..Default::default()
+            },
+            failed: Vec::new(),
+            xml: Vec::new(),
+            stays,
+        };
+    }
     let results: Vec<_> = req
         .instances
         .par_iter()
@@ -244,6 +257,7 @@ pub fn diff(root: &Path, req: &DiffRequest) -> DiffData {
         summary: summarise(&plans),
         failed,
         xml,
+        stays: None,
     }
 }
 

@@ -119,6 +119,9 @@ pub struct DiffRequest {
     pub patient: String,
     pub instances: Vec<Instance>,
     pub xml: Vec<XmlFile>,
+    /// Instead of the files above: every file of these patients, only counted
+    /// ([`crate::plan::stays::check`]), for the confirmation of several patients.
+    pub batch: Option<(Arc<Index>, BTreeSet<String>)>,
 }
 
 /// Write these patients as planned.

@@ -442,20 +442,21 @@ impl App {
                 request: request(plan, &t),
             }];
         }
-        // Several patients: the facts that matter (counts, codes, warnings) need no plan.
-        let data = DiffData {
-            summary: crate::plan::summary::Summary {
-                files: instances.len(),
-                ..Default::default()
-            },
-            failed: Vec::new(),
-            xml: Vec::new(),
-        };
-        let facts = confirm::facts(&self.index, &self.ws, &plan, &patients, data, &self.out);
+        // Several patients: every file is planned and only counted, for what stays.
         if let Some(Dialog::Confirm(c)) = &mut self.dialog {
-            c.facts = Some(facts);
+            c.generation = generation;
         }
-        vec![]
+        vec![Effect::Diff {
+            generation,
+            for_confirm: true,
+            request: DiffRequest {
+                planner: plan,
+                patient: String::new(),
+                instances,
+                xml: Vec::new(),
+                batch: Some((self.index.clone(), patients.into_iter().collect())),
+            },
+        }]
     }
 }
 
@@ -465,6 +466,7 @@ fn request(planner: Arc<crate::plan::Planner>, t: &DiffTarget) -> DiffRequest {
         patient: t.patient.clone(),
         instances: t.instances.clone(),
         xml: t.xml.clone(),
+        batch: None,
     }
 }
 

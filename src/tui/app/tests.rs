@@ -215,6 +215,7 @@ impl Rig {
             },
             failed: Vec::new(),
             xml: Vec::new(),
+            stays: None,
         }
     }
 

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use super::{Intent, Outcome, with_keys};
 use crate::link::LinkStatus;
 use crate::plan::Planner;
+use crate::plan::stays::Stays;
 use crate::plan::summary::Summary;
 use crate::review::Workspace;
 use crate::scan::Index;
@@ -44,6 +45,8 @@ pub struct Facts {
     pub other_new_codes: usize,
     /// Each patient and the folder(s) its files go to, inside the output folder.
     pub outputs: Vec<(String, Vec<PathBuf>)>,
+    /// What the write leaves: the same list the CLI prints ([`crate::plan::stays`]).
+    pub stays: Stays,
 }
 
 #[derive(Debug, Clone)]
@@ -187,27 +190,13 @@ fn warnings(facts: &Facts) -> Vec<String> {
             "mask series {u} has no source CT; link it in the masks pane first"
         ));
     }
-    if facts.failed > 0 {
-        w.push(format!(
-            "{} file(s) cannot be written (see the changes pane)",
-            facts.failed
-        ));
-    }
     if facts.unreadable_nearby > 0 {
         w.push(format!(
             "{} file(s) in these folders could not be read and will not be written",
             facts.unreadable_nearby
         ));
     }
-    for r in &facts.summary.residual {
-        w.push(format!(
-            "{} {} still holds the {} in {} file(s)",
-            r.element,
-            r.keyword,
-            r.identifier.label(),
-            r.files
-        ));
-    }
+    w.extend(facts.stays.lines());
     w
 }
 
@@ -300,7 +289,13 @@ pub fn facts(index: &Index, ws: &Workspace, plan: &Planner, patients: &[String],
         .iter()
         .map(|p| (label(p), output_folders(index, plan, p)))
         .collect();
+    let stays = data.stays.clone().unwrap_or_else(|| {
+        let kept = crate::residual::kept_on_purpose(&plan.profile);
+        let only: std::collections::BTreeSet<String> = patients.iter().cloned().collect();
+        Stays::from_summary(&data.summary, &kept, data.failed.len()).with_index(index, plan, Some(&only))
+    });
     Facts {
+        stays,
         xml,
         unassigned_xml: plan.unassigned_xml.len(),
         pseudonymised,

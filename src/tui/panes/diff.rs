@@ -38,6 +38,9 @@ pub struct DiffData {
     pub summary: Summary,
     pub failed: Vec<FileError>,
     pub xml: Vec<XmlFilePlan>,
+    /// For a confirmation of several patients: what the write leaves, counted as the files
+    /// were planned (their plans are not kept).
+    pub stays: Option<crate::plan::stays::Stays>,
 }
 
 /// The facts around the target the plan knows: its code, where it is written.
