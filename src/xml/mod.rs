@@ -283,15 +283,25 @@ pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, Xml
     };
     loop {
         let item = w.next()?;
-        if !matches!(item, Item::Seg(_)) && !run.is_empty() {
+        if !matches!(item, Item::Seg(_) | Item::Comment(_)) && !run.is_empty() {
             search(&mut w, &mut found, &run, Suffix::Text);
             run.clear();
         }
         match item {
             Item::Seg(s) => run.push(s),
             Item::Start { .. } => {
+                // Names too: the element's, its attributes' (and namespace prefixes).
+                let name = w.top().map(|t| t.start + 1..t.start + 1 + t.qname.len());
                 let attrs = w.take_attrs();
-                for a in attrs.iter().filter(|a| !a.xmlns) {
+                let names = name.into_iter().chain(attrs.iter().map(|a| a.name.clone()));
+                for n in names {
+                    let seg = [Seg {
+                        raw: n,
+                        kind: SegKind::Literal,
+                    }];
+                    search(&mut w, &mut found, &seg, Suffix::Name);
+                }
+                for a in &attrs {
                     attr_segs(buf, a.value.clone(), &mut segs);
                     search(&mut w, &mut found, &segs, Suffix::Attr(a.name.clone()));
                 }
@@ -319,10 +329,17 @@ pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, Xml
     found.sort_by_key(|f| f.2);
     Ok(found
         .into_iter()
-        .map(|(node, suffix, at, kind)| XmlResidual {
-            path: paths.get(&w, node, &suffix, buf),
-            line: lines.line_at(at),
-            kind,
+        .map(|(node, suffix, at, kind)| {
+            let mut path = paths.get(&w, node, &suffix, buf);
+            // A path is made of names: one that holds an identifier is not shown.
+            if !ids.find(path.as_bytes()).is_empty() {
+                path = "(a path whose names hold an identifier)".to_string();
+            }
+            XmlResidual {
+                path,
+                line: lines.line_at(at),
+                kind,
+            }
         })
         .collect())
 }
@@ -331,6 +348,8 @@ pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, Xml
 #[derive(Debug, Clone)]
 enum Suffix {
     Text,
+    /// The element's or attribute's name itself.
+    Name,
     Attr(Range<usize>),
     Comment,
     Pi,
@@ -362,6 +381,7 @@ impl PathCache {
         match suffix {
             Suffix::Text if base.is_empty() => "/".to_string(),
             Suffix::Text => base.clone(),
+            Suffix::Name => format!("{base}/name()"),
             Suffix::Attr(name) => format!("{base}/@{}", &buf[name.clone()]),
             Suffix::Comment => format!("{base}/comment()"),
             Suffix::Pi => format!("{base}/processing-instruction()"),
@@ -481,6 +501,10 @@ struct PFrame {
     rule: Option<usize>,
     keep: bool,
     value: Vec<Seg>,
+    /// The element's new name and its edit, when its name held an identifier (the end tag
+    /// gets it too), and whether it had an end tag at all.
+    renamed: Option<(String, usize)>,
+    empty: bool,
 }
 
 /// An element being removed: nothing inside it is planned.
@@ -522,13 +546,15 @@ impl<'a> Planner<'a, '_> {
     fn walk(&mut self) -> Result<(), XmlError> {
         loop {
             let item = self.w.next()?;
-            if !matches!(item, Item::Seg(_)) {
+            // A comment inside text does not end it: `SMI<!-- -->TH` is searched as `SMITH`
+            // (the comment stays, the name goes).
+            if !matches!(item, Item::Seg(_) | Item::Comment(_)) {
                 self.flush_run()?;
             }
             match item {
                 Item::Eof => return Ok(()),
                 Item::Seg(seg) => self.seg(seg),
-                Item::Start { .. } => self.start()?,
+                Item::Start { empty } => self.start(empty)?,
                 Item::End { end } => self.end(end)?,
                 Item::Comment(r) => self.markup(r, Context::Comment, Suffix::Comment)?,
                 Item::Pi(r) => {
@@ -559,14 +585,14 @@ impl<'a> Planner<'a, '_> {
         }
     }
 
-    fn start(&mut self) -> Result<(), XmlError> {
+    fn start(&mut self, empty: bool) -> Result<(), XmlError> {
         if self.removing.is_some() {
             return Ok(());
         }
         let Some(top) = self.w.top() else {
             return Err(XmlError::Internal("start without element".into()));
         };
-        let (local, prefix, tag_start) = (top.local, top.prefix, top.start);
+        let (local, prefix, tag_start, qname) = (top.local, top.prefix, top.start, top.qname);
         let ns: Option<String> = if self.rules.uses_ns {
             self.w.resolve(prefix).map(str::to_string)
         } else {
@@ -602,17 +628,28 @@ impl<'a> Planner<'a, '_> {
                 rule: None,
                 keep: false,
                 value: Vec::new(),
+                renamed: None,
+                empty,
             });
             return Ok(());
         }
+        let renamed = self.rename(tag_start + 1..tag_start + 1 + qname.len())?;
         self.frames.push(PFrame {
             mask,
             rule: rule.filter(|_| action != Some(&Action::Keep)),
             keep: action == Some(&Action::Keep),
             value: Vec::new(),
+            renamed,
+            empty,
         });
         let attrs = self.w.take_attrs();
         let mut segs = std::mem::take(&mut self.segs);
+        // A namespace URI is a value like any other (`xmlns:p="urn:…:SMITH"`).
+        for a in attrs.iter().filter(|a| a.xmlns) {
+            self.rename(a.name.clone())?;
+            attr_segs(self.w.buf(), a.value.clone(), &mut segs);
+            self.residual(&segs, Context::Attr(a.quote), Suffix::Attr(a.name.clone()), None)?;
+        }
         for a in attrs.iter().filter(|a| !a.xmlns) {
             let buf = self.w.buf();
             let name = &buf[a.name.clone()];
@@ -644,9 +681,17 @@ impl<'a> Planner<'a, '_> {
                         rule: RuleKind::Remove,
                     });
                 }
-                Some(i) if self.rules.rules[i].action == Action::Keep => {}
-                Some(i) => self.apply_rule(i, &segs, Context::Attr(a.quote), suffix)?,
-                None => self.residual(&segs, Context::Attr(a.quote), suffix, None)?,
+                Some(i) if self.rules.rules[i].action == Action::Keep => {
+                    self.rename(a.name.clone())?;
+                }
+                Some(i) => {
+                    self.rename(a.name.clone())?;
+                    self.apply_rule(i, &segs, Context::Attr(a.quote), suffix)?;
+                }
+                None => {
+                    self.rename(a.name.clone())?;
+                    self.residual(&segs, Context::Attr(a.quote), suffix, None)?;
+                }
             }
         }
         self.segs = segs;
@@ -688,6 +733,23 @@ impl<'a> Planner<'a, '_> {
             return Err(XmlError::Internal("end without element".into()));
         };
         self.add_mask(frame.mask, false);
+        if let (Some((new, edit)), false) = (&frame.renamed, frame.empty) {
+            // `</name ws? >`: the name starts after the last `</` before `end`.
+            let buf = self.w.buf();
+            let open = buf[..end].rfind("</").map(|i| i + 2);
+            let name_end = open.map(|o| {
+                o + buf[o..end]
+                    .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                    .unwrap_or(end - o)
+            });
+            if let (Some(o), Some(e)) = (open, name_end) {
+                self.patches.push(Patch {
+                    range: o..e,
+                    text: new.clone(),
+                    edit: *edit,
+                });
+            }
+        }
         if let Some(i) = frame.rule {
             self.apply_rule(i, &frame.value, Context::Text, Suffix::Text)?;
         }
@@ -727,6 +789,42 @@ impl<'a> Planner<'a, '_> {
             kind: SegKind::Literal,
         }];
         self.residual(&seg, ctx, suffix, Some(content))
+    }
+
+    /// Replaces the identifiers in the element or attribute name at `range`, when the new
+    /// name is still an XML name; returns it. The same name always gets the same new name,
+    /// so a start tag and its end tag, and a prefix and its declaration, stay together.
+    fn rename(&mut self, range: Range<usize>) -> Result<Option<(String, usize)>, XmlError> {
+        let buf = self.w.buf();
+        let name = &buf[range.clone()];
+        let Some(new) = self.ctx.replacer.replace(name) else {
+            return Ok(None);
+        };
+        if new == name {
+            return Ok(None);
+        }
+        if !walk::is_name(&new) {
+            return Err(self.unwritable(
+                range.start,
+                "a name holds an identifier, and its replacement would not be an XML name".into(),
+            ));
+        }
+        let id = self.edits.len();
+        let node = self.w.capture();
+        self.patches.push(Patch {
+            range: range.clone(),
+            text: new.clone(),
+            edit: id,
+        });
+        self.edits.push(Pending {
+            node,
+            suffix: Suffix::Name,
+            offset: range.start,
+            before: name.to_string(),
+            after: Some(new.clone()),
+            rule: RuleKind::Residual,
+        });
+        Ok(Some((new, id)))
     }
 
     fn unwritable(&self, at: usize, reason: String) -> XmlError {
@@ -944,6 +1042,60 @@ mod tests {
         let plan = plan(doc.as_bytes(), &seed_rules(), &ctx).expect("plans");
         let out = rewrite_to_vec(doc.as_bytes(), &plan).expect("rewrites");
         (String::from_utf8(out).expect("utf-8"), plan)
+    }
+
+    /// Names hold identifiers too: an element named after the patient is renamed in its
+    /// start and end tag alike, an attribute name and a namespace prefix with its declaration
+    /// together, a namespace URI like a value; the output is well-formed, and verify's search
+    /// finds them in the input without showing them in a path.
+    #[test]
+    fn element_and_attribute_names_and_namespaces_are_cleaned() {
+        let doc = "<Log xmlns:mapping='urn:site:MAP001'>\n  <MAP001_19500317 n='1'>x</MAP001_19500317>\n  <Entry Mapping_Alice='y'/>\n  <mapping:Note>z</mapping:Note>\n  <MAP001_19500317/>\n</Log>\n";
+        let (out, plan) = run(doc);
+        assert_eq!(
+            out,
+            "<Log xmlns:P0001='urn:site:P0001'>\n  <P0001_19500101 n='1'>x</P0001_19500101>\n  <Entry P0001='y'/>\n  <P0001:Note>z</P0001:Note>\n  <P0001_19500101/>\n</Log>\n"
+        );
+        check(out.as_bytes()).expect("well-formed");
+        assert!(
+            plan.edits.iter().any(|e| e.path.ends_with("/name()")),
+            "{:?}",
+            plan.edits
+        );
+        let found = residual(doc.as_bytes(), &Identifiers::new(&alice())).expect("searches");
+        assert!(found.len() >= 5, "{found:?}");
+        for f in &found {
+            assert!(
+                !f.path.contains("MAP001") && !f.path.to_lowercase().contains("mapping"),
+                "{f:?}"
+            );
+        }
+        assert!(
+            residual(out.as_bytes(), &Identifiers::new(&alice()))
+                .expect("searches")
+                .is_empty()
+        );
+    }
+
+    /// A comment inside text does not hide a name: `Map<!-- -->ping` is found and replaced,
+    /// the comment stays.
+    #[test]
+    fn a_comment_does_not_split_a_name() {
+        let doc = "<Log><Entry>seen Alice Map<!-- x -->ping today</Entry></Log>";
+        let (out, _) = run(doc);
+        assert_eq!(out, "<Log><Entry>seen P0001<!-- x --> today</Entry></Log>");
+        let found = residual(doc.as_bytes(), &Identifiers::new(&alice())).expect("searches");
+        assert!(found.iter().any(|f| f.kind == IdentifierKind::PatientName), "{found:?}");
+    }
+
+    /// A name whose replacement would not be an XML name is refused with its position, never
+    /// written broken.
+    #[test]
+    fn a_name_that_cannot_be_renamed_is_refused() {
+        let ctx = XmlContext::new("1234", &alice());
+        let err = plan(b"<Log><MAP001/></Log>", &seed_rules(), &ctx).expect_err("refused");
+        assert!(err.to_string().contains("not be an XML name"), "{err}");
+        assert!(!err.to_string().contains("MAP001"), "{err}");
     }
 
     #[test]

@@ -558,7 +558,7 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// An XML Name, approximately: the ASCII rules exactly, any non-ASCII character allowed.
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     // Bytes, not chars: every byte of a non-ASCII character is >= 0x80 and allowed.
     let b = s.as_bytes();
     let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b':' || c >= 0x80;
