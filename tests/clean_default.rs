@@ -323,3 +323,64 @@ fn the_prompt_says_what_stays_before_it_asks() {
     assert!(text().contains("Nothing was written."), "{}", text());
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
 }
+
+/// The preamble (128 bytes any application may fill) is zeroed under the default profile
+/// too, and the plan says so; the header of a DICOM file that is also a TIFF file stays.
+#[test]
+fn the_preamble_is_zeroed_unless_it_is_a_tiff_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    ct(&inp.join("a/ct.dcm"), GARCIA, 1, |_| {});
+    ct(&inp.join("b/ct.dcm"), DOE, 2, |_| {});
+    let with_preamble = |path: &Path, preamble: &[u8]| {
+        let mut bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[128..132], b"DICM");
+        bytes[..preamble.len()].copy_from_slice(preamble);
+        std::fs::write(path, bytes).unwrap();
+    };
+    with_preamble(&inp.join("a/ct.dcm"), b"exported for GARCIA^MARY^A 778899123");
+    with_preamble(&inp.join("b/ct.dcm"), b"II*\0\x08\0\0\0");
+    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let edits: Vec<String> = plan["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["files"].as_array().unwrap().iter())
+        .flat_map(|f| {
+            let src = f["source"].as_str().unwrap().to_string();
+            f["edits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["path"] == "preamble")
+                .map(move |_| src.clone())
+        })
+        .collect();
+    assert_eq!(edits, ["a/ct.dcm"], "{plan:#}");
+    let o = dams(&data)
+        .arg("apply")
+        .arg(&inp)
+        .arg("--out")
+        .arg(&out)
+        .args(["--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
+    let written = |id: &str, dir: &str| {
+        let code = key.code_for(id).unwrap();
+        let p = out.join(format!("{code}/ct.dcm"));
+        let p = if p.exists() {
+            p
+        } else {
+            out.join(format!("{dir}/ct.dcm"))
+        };
+        std::fs::read(p).unwrap()
+    };
+    let a = written(GARCIA.1, "a");
+    assert!(a[..128].iter().all(|&b| b == 0), "zeroed");
+    assert_eq!(&a[128..132], b"DICM");
+    let b = written(DOE.1, "b");
+    assert_eq!(&b[..8], b"II*\0\x08\0\0\0", "a TIFF header stays");
+}

@@ -853,22 +853,33 @@ impl Planner {
         let mut clear_preamble = false;
         if let Some(a) = &self.profile.annex_e {
             plan_deidentified(parsed, a, &mut edits, &mut inserts).map_err(fail)?;
-            if parsed.layout.preamble && parsed.source.loaded(0, 128).is_some_and(|b| b.iter().any(|&x| x != 0)) {
-                clear_preamble = true;
-                edits.insert(
-                    0,
-                    Edit {
-                        path: "preamble".into(),
-                        tag: String::new(),
-                        keyword: "FilePreamble".into(),
-                        before: Some("<128 bytes of another application's data>".into()),
-                        after: Some("<128 zero bytes>".into()),
-                        rule: RuleKind::Basic,
-                        element: PREAMBLE,
-                        change: Change::Remove,
+        }
+        // The preamble is free for applications (PS3.10 7.1) and may hold anything, a name
+        // included: zeroed under every profile, unless it is the header of a dual-personality
+        // TIFF file, which would break.
+        if parsed.layout.preamble
+            && let Some(b) = parsed.source.loaded(0, 128)
+            && b.iter().any(|&x| x != 0)
+            && !is_tiff_header(b)
+        {
+            clear_preamble = true;
+            edits.insert(
+                0,
+                Edit {
+                    path: "preamble".into(),
+                    tag: String::new(),
+                    keyword: "FilePreamble".into(),
+                    before: Some("<128 bytes of another application's data>".into()),
+                    after: Some("<128 zero bytes>".into()),
+                    rule: if self.profile.annex_e.is_some() {
+                        RuleKind::Basic
+                    } else {
+                        RuleKind::Clean
                     },
-                );
-            }
+                    element: PREAMBLE,
+                    change: Change::Remove,
+                },
+            );
         }
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
@@ -1016,6 +1027,12 @@ impl Planner {
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
+}
+
+/// A preamble that starts a TIFF file (`II*\0` or `MM\0*`): a DICOM file that is a TIFF
+/// file too (PS3.10 7.1 allows it) keeps it.
+fn is_tiff_header(b: &[u8]) -> bool {
+    b.starts_with(b"II*\0") || b.starts_with(b"MM\0*")
 }
 
 /// The text a value of unknown VR holds, when it holds text: a private element in an
