@@ -535,9 +535,7 @@ fn finish_manifest(
     tables: Vec<crate::manifest::FileRecord>,
     (n_written, n_failed, cancelled): (usize, usize, bool),
 ) {
-    for r in written.into_iter().chain(tables) {
-        m.record(r);
-    }
+    m.record_all(written.into_iter().chain(tables));
     // Pending entries of an earlier run that stopped stay (their files may be there).
     m.pending.retain(|p| !this_run.contains(p));
     m.runs.push(crate::manifest::Run {

@@ -240,11 +240,30 @@ impl Manifest {
 
     /// Records a file written (replacing an earlier record of it).
     pub fn record(&mut self, rec: FileRecord) {
-        self.pending.retain(|p| *p != rec.path);
-        match self.files.iter_mut().find(|f| f.path == rec.path) {
-            Some(f) => *f = rec,
-            None => self.files.push(rec),
+        self.record_all(std::iter::once(rec));
+    }
+
+    /// Records files written (each replacing an earlier record of it), in one pass over
+    /// the records already there: a run of 100,000 files must not compare each with all.
+    pub fn record_all(&mut self, recs: impl IntoIterator<Item = FileRecord>) {
+        let mut at: std::collections::HashMap<String, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.clone(), i))
+            .collect();
+        let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for rec in recs {
+            done.insert(rec.path.clone());
+            match at.get(&rec.path) {
+                Some(&i) => self.files[i] = rec,
+                None => {
+                    at.insert(rec.path.clone(), self.files.len());
+                    self.files.push(rec);
+                }
+            }
         }
+        self.pending.retain(|p| !done.contains(p));
     }
 }
 
@@ -256,18 +275,33 @@ pub fn digest_file(path: &Path) -> io::Result<(String, u64)> {
 
 /// The SHA-256 (hex) and length of everything `r` gives.
 pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
+    thread_local! {
+        // One buffer per thread: a fresh 1 MiB per file was zeroed 20,000 times for a run of
+        // 20,000 small files (a third of apply's own CPU time).
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
     }
-    Ok((hex(&h.finalize()), n))
+    BUF.with(|cell| {
+        let mut own;
+        let mut borrowed = cell.try_borrow_mut();
+        let buf: &mut Vec<u8> = match &mut borrowed {
+            Ok(b) => b,
+            Err(_) => {
+                own = vec![0u8; 1 << 16];
+                &mut own
+            }
+        };
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        loop {
+            let k = r.read(buf)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        Ok((hex(&h.finalize()), n))
+    })
 }
 
 /// The SHA-256 (hex) of bytes.
@@ -334,5 +368,27 @@ mod tests {
             digest_bytes(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// Recording many files at once: each replaces its earlier record, new ones follow in
+    /// order, and every recorded path is no longer pending (others stay).
+    #[test]
+    fn record_all_replaces_appends_and_clears_pending() {
+        let profile = Profile::resolve(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = Manifest::new(&profile, key_fingerprint(b"secret"));
+        let rec = |path: &str, size: u64| FileRecord {
+            path: path.into(),
+            kind: FileKind::Dicom,
+            size,
+            sha256: digest_bytes(path.as_bytes()),
+        };
+        m.record(rec("a", 1));
+        m.pending = vec!["a".into(), "b".into(), "c".into(), "d".into()];
+        m.record_all([rec("b", 2), rec("a", 3), rec("c", 4)]);
+        let got: Vec<(&str, u64)> = m.files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+        assert_eq!(got, [("a", 3), ("b", 2), ("c", 4)]);
+        assert_eq!(m.pending, ["d"]);
+        let (d1, n) = digest_reader(&b"abc"[..]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((d1.as_str(), n), (digest_bytes(b"abc").as_str(), 3));
     }
 }
