@@ -310,12 +310,17 @@ fn set_aside_kept(report: &mut VerifyReport, profile: &Profile) {
         .into_iter()
         .partition(|r| kinds.contains(&r.identifier));
     report.residual = residual;
-    let mut now_ok: Vec<&Path> = kept
+    let not_ok: HashSet<&Path> = report
+        .residual
         .iter()
         .map(|r| r.path.as_path())
-        .filter(|p| !report.residual.iter().any(|r| r.path == *p) && !report.problems.iter().any(|x| x.path == *p))
+        .chain(report.problems.iter().map(|p| p.path.as_path()))
         .collect();
-    now_ok.dedup();
+    let now_ok: HashSet<&Path> = kept
+        .iter()
+        .map(|r| r.path.as_path())
+        .filter(|p| !not_ok.contains(p))
+        .collect();
     report.ok += now_ok.len();
     report.kept = kept;
 }
