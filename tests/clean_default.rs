@@ -42,6 +42,15 @@ fn ct(path: &Path, (name, id, birth): (&str, &str, &str), uid: u32, extra: impl 
     obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str()));
     obj.meta_mut().media_storage_sop_instance_uid = sop;
     extra(&mut obj);
+    // The file meta names the SOP class the data set has (a test may change it).
+    let class = obj
+        .element(tags::SOP_CLASS_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string();
+    obj.meta_mut().media_storage_sop_class_uid = class;
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     obj.write_to_file(path).unwrap();
 }
@@ -383,4 +392,81 @@ fn the_preamble_is_zeroed_unless_it_is_a_tiff_header() {
     assert_eq!(&a[128..132], b"DICM");
     let b = written(DOE.1, "b");
     assert_eq!(&b[..8], b"II*\0\x08\0\0\0", "a TIFF header stays");
+}
+
+/// Images that may show identifiers in their pixels — BurnedInAnnotation YES, or a secondary
+/// capture that does not say NO — are listed under every profile, and the Basic Profile
+/// writes them only with `--accept-burned-in` (or approved in review); an explicit NO is
+/// believed.
+#[test]
+fn images_that_may_show_identifiers_are_listed_and_gated_under_basic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let sc = dicom_dictionary_std::uids::SECONDARY_CAPTURE_IMAGE_STORAGE;
+    ct(&inp.join("p/burned.dcm"), GARCIA, 1, |o| {
+        o.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"));
+    });
+    ct(&inp.join("p/capture.dcm"), GARCIA, 2, |o| {
+        o.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, sc));
+    });
+    ct(&inp.join("p/capture_no.dcm"), GARCIA, 3, |o| {
+        o.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, sc));
+        o.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, "NO"));
+    });
+    ct(&inp.join("p/plain.dcm"), GARCIA, 4, |_| {});
+    let apply = |out: &str, args: &[&str]| -> serde_json::Value {
+        let o = dams(&data)
+            .arg("apply")
+            .arg(&inp)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .args(["--yes", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+    };
+    let listed = |r: &serde_json::Value| -> Vec<(String, u64)> {
+        r["stays"]["burned_in"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["first"].as_str().unwrap().to_string(), b["files"].as_u64().unwrap()))
+            .collect()
+    };
+    let failed = |r: &serde_json::Value| -> Vec<String> {
+        r["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The default profile writes them all, and says which may show identifiers.
+    let seed = apply("out-seed", &[]);
+    assert_eq!(seed["written"], 4, "{seed:#}");
+    let mut seen = listed(&seed);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("p/burned.dcm".to_string(), 1), ("p/capture.dcm".to_string(), 1)]
+    );
+    // The Basic Profile does not write them, with the reason, unless accepted.
+    let basic = apply("out-basic", &["--profile", "basic"]);
+    assert_eq!(basic["written"], 2, "{basic:#}");
+    assert_eq!(failed(&basic), ["p/burned.dcm", "p/capture.dcm"], "{basic:#}");
+    assert!(
+        basic["failed"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--accept-burned-in"),
+        "{basic:#}"
+    );
+    let accepted = apply("out-accepted", &["--profile", "basic", "--accept-burned-in"]);
+    assert_eq!(accepted["written"], 4, "{accepted:#}");
+    assert!(failed(&accepted).is_empty());
+    // The manifest records that they were accepted.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out-accepted/dams-manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["options"]["accept_burned_in"], true, "{m:#}");
 }

@@ -294,7 +294,7 @@ impl Workspace {
             .dams()
             .arg("--profile")
             .arg(&profile)
-            .args(["apply", "--yes", "--key"])
+            .args(["apply", "--yes", "--accept-burned-in", "--key"])
             .arg(&self.key)
             .arg(&self.input)
             .arg("--out")

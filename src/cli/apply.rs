@@ -33,6 +33,11 @@ pub struct Args {
     /// codes of the key store, or files marked de-identified by dams).
     #[arg(long)]
     pub recode: bool,
+    /// Under the Basic Profile, write images that may show identifiers in their pixels too
+    /// (BurnedInAnnotation YES; secondary captures and ultrasound that do not say NO). No
+    /// profile changes pixels: look at them first.
+    #[arg(long)]
+    pub accept_burned_in: bool,
     /// Replace files in OUT that dams did not write (its manifest does not list them), and
     /// take over an OUT written with other rules (the manifest starts afresh).
     #[arg(long)]
@@ -71,6 +76,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let mut prepared = super::prepare(&engine, &index)?;
     prepared.planner.recode = a.recode;
     prepared.planner.overwrite = a.overwrite;
+    prepared.planner.accept_burned_in = a.accept_burned_in;
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
         say_err!("Nothing was written.");
         return Ok(Exit::Attention);

@@ -22,6 +22,10 @@ pub struct Args {
     /// List every file instead of summarising each folder.
     #[arg(long)]
     pub files: bool,
+    /// Plan images that may show identifiers in their pixels as written (what `apply
+    /// --accept-burned-in` does under the Basic Profile).
+    #[arg(long)]
+    pub accept_burned_in: bool,
     #[command(flatten)]
     pub key: KeyArg,
     #[command(flatten)]
@@ -32,7 +36,8 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     let engine = super::open_engine(&a.key, &a.profile, ctx)?;
     let index = super::scan_input(&engine, &path, a.json, Vec::new())?;
-    let prepared = super::prepare(&engine, &index)?;
+    let mut prepared = super::prepare(&engine, &index)?;
+    prepared.planner.accept_burned_in = a.accept_burned_in;
     let planner = &prepared.planner;
     let progress = Progress::new("plan", a.json);
     let out = io::BufWriter::new(io::stdout());

@@ -661,6 +661,14 @@ impl Planner {
         if now(tags::SOP_INSTANCE_UID) != inst.sop_instance_uid || !(pid.trim().is_empty() || pid == patient_id) {
             return Err(fail("the file changed since it was scanned; scan again".into()));
         }
+        if self.profile.annex_e.is_some()
+            && !self.accept_burned_in
+            && let Some(why) = self.may_show_identifiers(inst)
+        {
+            return Err(fail(format!(
+                "not written: it {why}, and the Basic Profile writes such images only when approved in review (one patient at a time) or with --accept-burned-in"
+            )));
+        }
         let mut plan = self.plan_parsed_with(&parsed, &inst.path, patient_id, mode == Mode::Review)?;
         if let Some(how) = inst.placed_by {
             plan.warnings
@@ -886,7 +894,12 @@ impl Planner {
         }
         let residual = match self.identifiers.get(patient_id).filter(|_| residual) {
             Some(ids) => {
-                let edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+                // What is edited, and what is inside a removed or replaced sequence, is not
+                // left in the output.
+                let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+                edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, &replaced)));
+                edited.sort_unstable();
+                edited.dedup();
                 residual_in(parsed, rel, ids, &edited)
             }
             None => Vec::new(),
@@ -927,6 +940,15 @@ impl Planner {
             VR::UN => un_text(v, &parsed.charset).is_some_and(|t| found(&t)),
             _ => false,
         }
+    }
+
+    /// Why this image may show identifiers in its pixels ([`Instance::may_show_identifiers`]),
+    /// unless the mapping knows it as a mask or segmentation: tools write per-slice masks as
+    /// secondary captures, and a label image holds no text.
+    pub fn may_show_identifiers(&self, inst: &Instance) -> Option<&'static str> {
+        let why = inst.may_show_identifiers()?;
+        let mask = self.links.as_deref().is_some_and(|l| l.file(&inst.path).is_some());
+        (!mask || inst.image.burned_in_annotation).then_some(why)
     }
 
     /// Whether `s` is one of the batch's patient codes (and not, say, a masked date).

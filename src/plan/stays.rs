@@ -49,7 +49,8 @@ pub struct Stays {
     /// Elements that hold an identifier the profile keeps on purpose (accession numbers and
     /// referring physicians under the default profile).
     pub kept: Vec<ResidualCount>,
-    /// Images that say text is burned into their pixels (BurnedInAnnotation YES).
+    /// Images that may show identifiers in their pixels (BurnedInAnnotation YES; secondary
+    /// captures and ultrasound that do not say NO), by reason.
     pub burned_in: Vec<WarningCount>,
     pub not_written: NotWritten,
     /// The warnings of single files, each text once with its count.
@@ -80,19 +81,23 @@ impl Stays {
     /// unreadable and unplaced files, XML without a patient.
     pub fn with_index(mut self, index: &Index, planner: &Planner, only: Option<&BTreeSet<String>>) -> Stays {
         let in_run = |p: &Patient| only.is_none_or(|o| o.contains(&p.patient_id));
-        let burned: Vec<&Instance> = index
-            .patients
-            .iter()
-            .filter(|p| in_run(p))
-            .flat_map(|p| p.instances())
-            .filter(|i| i.image.burned_in_annotation)
-            .collect();
-        self.burned_in = grouped(burned.iter().map(|i| {
-            (
-                i.path.clone(),
-                "says text is burned into its pixels (BurnedInAnnotation YES): the pixels may show identifiers, which no profile changes".to_string(),
-            )
-        }));
+        let gated = planner.profile.annex_e.is_some() && !planner.accept_burned_in;
+        self.burned_in = grouped(
+            index
+                .patients
+                .iter()
+                .filter(|p| in_run(p))
+                .flat_map(|p| p.instances())
+                .filter_map(|i| planner.may_show_identifiers(i).map(|why| (i, why)))
+                .map(|(i, why)| {
+                    let then = if gated {
+                        "not written under the Basic Profile unless approved in review or --accept-burned-in"
+                    } else {
+                        "its pixels may show identifiers, which no profile changes"
+                    };
+                    (i.path.clone(), format!("{why}: {then}"))
+                }),
+        );
         // Unreadable and unplaced files belong to no patient: a run of all patients counts
         // them, a run of some does not (they are not its files).
         if only.is_none() {

@@ -64,6 +64,8 @@ pub struct ImageFacts {
     pub lossy: Option<bool>,
     /// BurnedInAnnotation (0028,0301) is YES.
     pub burned_in_annotation: bool,
+    /// BurnedInAnnotation is NO: said explicitly (absent says nothing).
+    pub burned_in_no: bool,
     /// DCM codes of every DerivationCodeSequence (0008,9215) item, at any depth (113040
     /// lossy compression, 113076 segmentation, …), sorted.
     pub derivation_codes: Arc<[u32]>,
@@ -142,6 +144,44 @@ pub struct Instance {
     pub references: Vec<Reference>,
     /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
     pub referenced_series: Vec<String>,
+}
+
+impl Instance {
+    /// Why this image may show identifiers in its pixels, which no profile changes: it says
+    /// so (BurnedInAnnotation YES), or it is a secondary capture or ultrasound image — screen
+    /// grabs and scanners that write the patient's name into the picture — that does not say
+    /// NO.
+    pub fn may_show_identifiers(&self) -> Option<&'static str> {
+        use dicom_dictionary_std::uids;
+        if self.image.burned_in_annotation {
+            return Some("says text is burned into its pixels (BurnedInAnnotation YES)");
+        }
+        let capture = [
+            uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+            uids::MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
+            uids::MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
+            uids::MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+            uids::MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
+        ];
+        // The retired classes too: old scanners' files still carry them.
+        #[allow(deprecated)]
+        let ultrasound = [
+            uids::ULTRASOUND_IMAGE_STORAGE,
+            uids::ULTRASOUND_IMAGE_STORAGE_RETIRED,
+            uids::ULTRASOUND_MULTI_FRAME_IMAGE_STORAGE,
+            uids::ULTRASOUND_MULTI_FRAME_IMAGE_STORAGE_RETIRED,
+        ];
+        let class = self.sop_class_uid.trim_end_matches('\0');
+        if self.image.burned_in_no {
+            None
+        } else if capture.contains(&class) {
+            Some("is a secondary capture that does not say BurnedInAnnotation NO")
+        } else if ultrasound.contains(&class) {
+            Some("is an ultrasound image that does not say BurnedInAnnotation NO")
+        } else {
+            None
+        }
+    }
 }
 
 /// Everything read from one file's header.
@@ -280,6 +320,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             _ => None,
         },
         burned_in_annotation: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("YES"),
+        burned_in_no: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("NO"),
         derivation_codes: codes.derivations.into(),
         derivation_description: s(dict_tags::DERIVATION_DESCRIPTION).into(),
     };

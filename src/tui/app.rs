@@ -246,7 +246,11 @@ impl App {
 
     fn on_intent(&mut self, intent: Intent) -> Vec<Effect> {
         match intent {
-            Intent::Write { patients, recode } => self.start_write(patients, recode),
+            Intent::Write {
+                patients,
+                recode,
+                accept_burned_in,
+            } => self.start_write(patients, recode, accept_burned_in),
             Intent::Declined => {
                 self.note("nothing was written");
                 vec![]

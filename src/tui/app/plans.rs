@@ -425,6 +425,12 @@ impl App {
             .flat_map(|p| p.instances().cloned())
             .collect();
         if let [one] = patients.as_slice() {
+            // One patient's dialog is where images that may show identifiers in their pixels
+            // are approved: planned as written once approved, and listed.
+            let mut plan = plan;
+            if plan.profile.annex_e.is_some() && !plan.accept_burned_in {
+                Arc::make_mut(&mut plan).accept_burned_in = true;
+            }
             let t = DiffTarget {
                 patient: one.clone(),
                 label: String::new(),

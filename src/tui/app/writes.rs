@@ -109,7 +109,7 @@ impl App {
         self.confirm_request()
     }
 
-    pub(super) fn start_write(&mut self, patients: Vec<String>, recode: bool) -> Vec<Effect> {
+    pub(super) fn start_write(&mut self, patients: Vec<String>, recode: bool, accept_burned_in: bool) -> Vec<Effect> {
         let Some(mut planner) = self.plan.clone() else {
             return vec![];
         };
@@ -129,6 +129,10 @@ impl App {
         // The confirmation said which patients look like dams output already: yes codes them.
         if recode {
             Arc::make_mut(&mut planner).recode = true;
+        }
+        // One patient's dialog showed the images that may show identifiers in their pixels.
+        if accept_burned_in {
+            Arc::make_mut(&mut planner).accept_burned_in = true;
         }
         effects.push(Effect::Write(WriteJob {
             index: self.index.clone(),

@@ -85,6 +85,7 @@ impl Confirm {
             Some(f) => Outcome::Do(Intent::Write {
                 patients: self.patients.clone(),
                 recode: !f.pseudonymised.is_empty(),
+                accept_burned_in: self.patients.len() == 1 && !f.stays.burned_in.is_empty(),
             }),
         }
     }

@@ -50,6 +50,9 @@ pub enum Intent {
     Write {
         patients: Vec<String>,
         recode: bool,
+        /// One patient's dialog listed images that may show identifiers in their pixels:
+        /// yes approves them (a dialog of several patients never does).
+        accept_burned_in: bool,
     },
     /// No in the write confirmation.
     Declined,
