@@ -112,7 +112,32 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
             "the file starts with two byte order marks; it is not well-formed XML".into(),
         ));
     }
+    // Characters XML 1.0 forbids anywhere (NUL and the other C0 controls but tab, line feed
+    // and carriage return; U+FFFE, U+FFFF): the file is not XML, and a reader would stop
+    // there or drop what follows.
+    if let Some(at) = forbidden_char(&d.text) {
+        let (line, column) = line_col(&d.text, at);
+        return Err(XmlError::Syntax {
+            line,
+            column,
+            reason: "a character XML does not allow (a control character such as NUL)".into(),
+        });
+    }
     Ok(d)
+}
+
+/// The offset of the first character XML 1.0 forbids in a document, if any.
+fn forbidden_char(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let control = b.iter().position(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'));
+    // U+FFFE and U+FFFF are EF BF BE / EF BF BF in UTF-8.
+    let nonchar = b
+        .windows(3)
+        .position(|w| w[0] == 0xEF && w[1] == 0xBF && (w[2] == 0xBE || w[2] == 0xBF));
+    match (control, nonchar) {
+        (Some(a), Some(n)) => Some(a.min(n)),
+        (a, n) => a.or(n),
+    }
 }
 
 fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {

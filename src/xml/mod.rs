@@ -1088,6 +1088,23 @@ mod tests {
         assert!(found.iter().any(|f| f.kind == IdentifierKind::PatientName), "{found:?}");
     }
 
+    /// NUL and the other characters XML forbids make a file malformed, with the position.
+    #[test]
+    fn forbidden_characters_make_a_file_malformed() {
+        let ctx = XmlContext::new("P0001", &alice());
+        for doc in [
+            &b"<Log><t>a\0b</t></Log>"[..],
+            b"<Log>\n<t a='\x01'/></Log>",
+            "<Log>\u{FFFE}</Log>".as_bytes(),
+        ] {
+            let err = plan(doc, &seed_rules(), &ctx).expect_err("malformed");
+            assert!(matches!(err, XmlError::Syntax { .. }), "{err:?}");
+            assert!(err.to_string().contains("does not allow"), "{err}");
+            assert!(check(doc).is_err());
+        }
+        assert!(check(b"<Log>\t\r\n</Log>").is_ok(), "tab and line breaks are fine");
+    }
+
     /// A name whose replacement would not be an XML name is refused with its position, never
     /// written broken.
     #[test]
