@@ -31,6 +31,11 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         if skip.binary_search(&i).is_ok() {
             continue;
         }
+        // Numbers in binary (US, FL, AT, …) hold no text; everything else is searched, bytes
+        // (OB, OW, UN) included.
+        if holds_no_text(e.value_vr()) {
+            continue;
+        }
         let Some(v) = parsed.value(e) else { continue };
         for kind in ids.find(v) {
             out.push(Residual {
@@ -42,6 +47,15 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         }
     }
     out
+}
+
+/// VRs of binary numbers: no identifier can be written in them as text.
+fn holds_no_text(vr: crate::dicom::VR) -> bool {
+    use crate::dicom::VR;
+    matches!(
+        vr,
+        VR::US | VR::SS | VR::UL | VR::SL | VR::UV | VR::SV | VR::FL | VR::FD | VR::AT | VR::OF | VR::OD | VR::OL | VR::OV
+    )
 }
 
 /// The kinds of identifier the profile keeps on purpose: AccessionNumber and

@@ -334,9 +334,12 @@ impl Planner {
         for e in &new_entries {
             codes.insert(e.patient_id.clone(), e.code.clone());
         }
+        // One search per patient, built on every core: with thousands of patients this is
+        // most of the time before the first file is planned.
+        use rayon::prelude::*;
         let identifiers = index
             .patients
-            .iter()
+            .par_iter()
             .map(|p| (p.patient_id.clone(), Identifiers::new(&p.identity)))
             .collect();
         let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns(
@@ -347,7 +350,7 @@ impl Planner {
         ));
         let path_rules = index
             .patients
-            .iter()
+            .par_iter()
             .filter_map(|p| {
                 let code = codes.get(&p.patient_id)?;
                 Some((
