@@ -37,7 +37,11 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
             continue;
         }
         let Some(v) = parsed.value(e) else { continue };
-        for kind in ids.find(v) {
+        let found = match e.value_vr() {
+            crate::dicom::VR::OB | crate::dicom::VR::OW | crate::dicom::VR::UN => ids.find_in_bytes(v),
+            _ => ids.find(v),
+        };
+        for kind in found {
             out.push(Residual {
                 path: path.to_path_buf(),
                 element: parsed.path(i),
@@ -54,7 +58,19 @@ fn holds_no_text(vr: crate::dicom::VR) -> bool {
     use crate::dicom::VR;
     matches!(
         vr,
-        VR::US | VR::SS | VR::UL | VR::SL | VR::UV | VR::SV | VR::FL | VR::FD | VR::AT | VR::OF | VR::OD | VR::OL | VR::OV
+        VR::US
+            | VR::SS
+            | VR::UL
+            | VR::SL
+            | VR::UV
+            | VR::SV
+            | VR::FL
+            | VR::FD
+            | VR::AT
+            | VR::OF
+            | VR::OD
+            | VR::OL
+            | VR::OV
     )
 }
 

@@ -286,6 +286,47 @@ impl Identifiers {
     }
 }
 
+impl Identifiers {
+    /// [`Identifiers::find`] on bytes of no known text encoding (OB, OW, UN values): as
+    /// UTF-8 or Latin-1, and, where every other byte is mostly zero, as UTF-16 in the byte
+    /// order that fits (a Windows application's note in a private OB value).
+    pub fn find_in_bytes(&self, bytes: &[u8]) -> Vec<IdentifierKind> {
+        let mut found = self.find(bytes);
+        if let Some(text) = as_utf16(bytes) {
+            found.extend(self.find(text.as_bytes()));
+            found.sort();
+            found.dedup();
+        }
+        found
+    }
+}
+
+/// `bytes` read as UTF-16 when they look like it: an even length of at least four bytes,
+/// and at least a third of the bytes at odd (little endian) or even (big endian) offsets
+/// zero — as ASCII-range text in UTF-16 is.
+fn as_utf16(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    let even = &bytes[..bytes.len() & !1];
+    let pairs = even.len() / 2;
+    let zeros_at = |k: usize| even.iter().skip(k).step_by(2).filter(|&&b| b == 0).count();
+    let (hi_le, hi_be) = (zeros_at(1), zeros_at(0));
+    let big_endian = match (hi_le * 3 >= pairs, hi_be * 3 >= pairs) {
+        (true, false) => false,
+        (false, true) => true,
+        _ => return None,
+    };
+    let units = even.chunks_exact(2).map(|c| {
+        if big_endian {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_le_bytes([c[0], c[1]])
+        }
+    });
+    Some(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')).collect())
+}
+
 /// A search for forms that each stand for something of the caller's (the patients a value
 /// belongs to, say), found where they may stand: every hit, with what it stands for.
 #[derive(Debug, Clone)]

@@ -310,3 +310,22 @@ fn latin1_bytes_and_uids() {
     let ids = Identifiers::new(&person("", "MAP01", ""));
     assert!(ids.find(b"id=map01x").is_empty(), "a shorter ID only as a word");
 }
+
+/// Bytes of no known encoding (OB, OW, UN) are searched as UTF-16 too, in the byte order
+/// that fits; binary that only happens to hold zeros is no text.
+#[test]
+fn utf16_in_bytes_is_found() {
+    let ids = Identifiers::new(&person("Müller^Hans", "778899123", "19610423"));
+    let le: Vec<u8> = "note: seen Hans Müller"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let be: Vec<u8> = "ID 778899123".encode_utf16().flat_map(u16::to_be_bytes).collect();
+    assert_eq!(ids.find(&le), vec![], "not as bytes");
+    assert_eq!(ids.find_in_bytes(&le), vec![PatientName]);
+    assert_eq!(ids.find_in_bytes(&be), vec![PatientId]);
+    let zeros = vec![0u8; 64];
+    assert!(ids.find_in_bytes(&zeros).is_empty());
+    let near: Vec<u8> = "Muell Hansen".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert!(ids.find_in_bytes(&near).is_empty(), "a near miss stays one");
+}
