@@ -36,6 +36,22 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         if holds_no_text(e.value_vr()) {
             continue;
         }
+        // Compressed frames: the text segments before their compressed data.
+        if e.kind == crate::dicom::parse::ElementKind::Encapsulated {
+            let texts = crate::dicom::jpeg::frame_texts(parsed, e).unwrap_or_default();
+            let mut kinds: Vec<IdentifierKind> = texts.iter().flat_map(|t| ids.find_in_bytes(t)).collect();
+            kinds.sort();
+            kinds.dedup();
+            for kind in kinds {
+                out.push(Residual {
+                    path: path.to_path_buf(),
+                    element: parsed.path(i),
+                    keyword: "PixelData (comment in a compressed frame)".to_string(),
+                    identifier: kind,
+                });
+            }
+            continue;
+        }
         let Some(v) = parsed.value(e) else { continue };
         let found = match e.value_vr() {
             crate::dicom::VR::OB | crate::dicom::VR::OW | crate::dicom::VR::UN => ids.find_in_bytes(v),

@@ -470,3 +470,53 @@ fn images_that_may_show_identifiers_are_listed_and_gated_under_basic() {
         serde_json::from_slice(&std::fs::read(tmp.path().join("out-accepted/dams-manifest.json")).unwrap()).unwrap();
     assert_eq!(m["options"]["accept_burned_in"], true, "{m:#}");
 }
+
+/// A comment segment inside a compressed frame is searched (offsets only, nothing decoded):
+/// a real JPEG file of pydicom's, given a COM segment holding its PatientID, is reported by
+/// the plan at its PixelData.
+#[test]
+fn a_comment_in_a_compressed_frame_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let source = fixture("pydicom/SC_rgb_jpeg_dcmtk.dcm");
+    let parsed = dams::dicom::parse::parse_file(&source).unwrap();
+    let pid = parsed.top_string(tags::PATIENT_ID).unwrap().trim().to_string();
+    assert!(pid.len() >= 3, "{pid}");
+    let px = parsed.top(tags::PIXEL_DATA).unwrap();
+    let mut bytes = std::fs::read(&source).unwrap();
+    // Items: the offset table, then the first frame.
+    let table = px.value_start as usize;
+    let table_len = u32::from_le_bytes(bytes[table + 4..table + 8].try_into().unwrap()) as usize;
+    let frame = table + 8 + table_len;
+    assert_eq!(&bytes[frame + 8..frame + 10], &[0xFF, 0xD8], "a JPEG frame");
+    let mut comment = format!("scanned for {pid}").into_bytes();
+    if comment.len() % 2 == 1 {
+        comment.push(b' ');
+    }
+    let mut segment = vec![0xFF, 0xFE];
+    segment.extend_from_slice(&((comment.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(&comment);
+    let frame_len = u32::from_le_bytes(bytes[frame + 4..frame + 8].try_into().unwrap());
+    bytes[frame + 4..frame + 8].copy_from_slice(&(frame_len + segment.len() as u32).to_le_bytes());
+    bytes.splice(frame + 10..frame + 10, segment);
+    std::fs::create_dir_all(inp.join("p")).unwrap();
+    std::fs::write(inp.join("p/sc.dcm"), &bytes).unwrap();
+
+    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let residual = plan["patients"][0]["files"][0]["residual"].to_string();
+    assert!(
+        residual.contains("(7FE0,0010)") && residual.contains("patient-id") && residual.contains("compressed frame"),
+        "{residual}"
+    );
+    // The unchanged file has no such finding.
+    std::fs::copy(&source, inp.join("p/sc.dcm")).unwrap();
+    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(
+        !plan["patients"][0]["files"][0]["residual"]
+            .to_string()
+            .contains("(7FE0,0010)")
+    );
+}
