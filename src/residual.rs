@@ -52,6 +52,19 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
             }
             continue;
         }
+        // A value too large to be loaded (over 1 MiB of bytes, over 16 MiB of text) is
+        // searched as it is read, a chunk at a time; image data is not text.
+        if e.kind == crate::dicom::parse::ElementKind::Bulk && !is_image_data(e.tag) {
+            for kind in search_streaming(parsed, e, ids) {
+                out.push(Residual {
+                    path: path.to_path_buf(),
+                    element: parsed.path(i),
+                    keyword: dict::display_name(e.tag).to_string(),
+                    identifier: kind,
+                });
+            }
+            continue;
+        }
         let Some(v) = parsed.value(e) else { continue };
         let found = match e.value_vr() {
             crate::dicom::VR::OB | crate::dicom::VR::OW | crate::dicom::VR::UN => ids.find_in_bytes(v),
@@ -67,6 +80,51 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         }
     }
     out
+}
+
+/// Pixels, overlays, waveforms and spectra: samples, not text.
+fn is_image_data(tag: crate::dicom::Tag) -> bool {
+    use crate::dicom::{Tag, tags};
+    matches!(tag, Tag(0x7FE0, 0x0008..=0x0010))
+        || (tag.0 & 0xFF01 == 0x6000 && tag.1 == 0x3000)
+        || tag == tags::WAVEFORM_DATA
+        || tag == tags::SPECTROSCOPY_DATA
+}
+
+/// How much of a large value is read and searched at once, and how much of each chunk is
+/// searched again with the next (more than the longest form the matcher looks for).
+const CHUNK: usize = 4 << 20;
+const OVERLAP: usize = 4 * crate::matcher::MAX_PATTERN;
+
+/// The kinds found in a value that is not loaded, read in chunks that overlap (memory stays
+/// at one chunk whatever the value's size). A value that cannot be read is not searched.
+fn search_streaming(parsed: &Parsed, e: &crate::dicom::parse::Element, ids: &Identifiers) -> Vec<IdentifierKind> {
+    let (start, len) = (e.value_start, e.value_len());
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; CHUNK.min(len as usize)];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(CHUNK as u64) as usize;
+        if parsed.read_at(start + at, &mut buf[..n]).is_err() {
+            break;
+        }
+        // End on a character boundary where the chunk is UTF-8, so a name is not cut in two.
+        let mut end = n;
+        if at + (n as u64) < len {
+            while end > n.saturating_sub(4) && end > 0 && (buf[end - 1] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            end = end.saturating_sub(usize::from(end > 0 && buf[end - 1] >= 0xC0));
+        }
+        found.extend(ids.find_in_bytes(&buf[..end]));
+        if at + (n as u64) >= len {
+            break;
+        }
+        at += end.saturating_sub(OVERLAP).max(1) as u64;
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// VRs of binary numbers: no identifier can be written in them as text.

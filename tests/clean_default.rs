@@ -520,3 +520,45 @@ fn a_comment_in_a_compressed_frame_is_found() {
             .contains("(7FE0,0010)")
     );
 }
+
+/// Values too large to be loaded are searched as they are read, in overlapping chunks: a
+/// patient ID in a 9 MiB private OB value, once in the middle of a chunk and once across the
+/// 4 MiB boundary between two, is found.
+#[test]
+fn large_values_are_searched_in_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    for (name, at) in [("middle", 1_500_000usize), ("boundary", (4 << 20) - 5)] {
+        let mut blob = vec![0x5Au8; 9 << 20];
+        blob[at..at + 11].copy_from_slice(b" 778899123 ");
+        let blob_copy = blob.clone();
+        ct(&inp.join(format!("{name}/ct.dcm")), GARCIA, at as u32, move |o| {
+            o.put(DataElement::new(PRIVATE_CREATOR, VR::LO, "ACME 1.0"));
+            o.put(DataElement::new(
+                Tag(0x0033, 0x1012),
+                VR::OB,
+                dicom_core::PrimitiveValue::from(blob_copy),
+            ));
+        });
+        drop(blob);
+    }
+    let plan = dams(&data)
+        .arg("plan")
+        .arg(&inp)
+        .arg("--json")
+        .arg("--files")
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let files = plan["patients"][0]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let residual = f["residual"].to_string();
+        assert!(
+            residual.contains("(0033,1012)") && residual.contains("patient-id"),
+            "{}: {residual}",
+            f["source"]
+        );
+    }
+}
