@@ -52,6 +52,27 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
             }
             continue;
         }
+        // An encapsulated PDF: its compressed text streams too.
+        if e.tag == crate::dicom::tags::ENCAPSULATED_DOCUMENT
+            && let Some(doc) = whole_value(parsed, e)
+            && doc.starts_with(b"%PDF")
+        {
+            let mut kinds: Vec<IdentifierKind> = crate::dicom::pdf::texts(&doc)
+                .streams
+                .iter()
+                .flat_map(|s| ids.find_in_bytes(s))
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            for kind in kinds {
+                out.push(Residual {
+                    path: path.to_path_buf(),
+                    element: parsed.path(i),
+                    keyword: "EncapsulatedDocument (compressed text of the PDF)".to_string(),
+                    identifier: kind,
+                });
+            }
+        }
         // A value too large to be loaded (over 1 MiB of bytes, over 16 MiB of text) is
         // searched as it is read, a chunk at a time; image data is not text.
         if e.kind == crate::dicom::parse::ElementKind::Bulk && !is_image_data(e.tag) {
@@ -80,6 +101,44 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         }
     }
     out
+}
+
+/// A value's bytes, loaded or read, up to [`crate::dicom::pdf::INFLATED_MAX`].
+pub fn whole_value<'p>(parsed: &'p Parsed, e: &crate::dicom::parse::Element) -> Option<std::borrow::Cow<'p, [u8]>> {
+    if let Some(v) = parsed.value(e) {
+        return Some(v.into());
+    }
+    let len = e.value_len();
+    if e.kind != crate::dicom::parse::ElementKind::Bulk || len > crate::dicom::pdf::INFLATED_MAX {
+        return None;
+    }
+    let mut buf = vec![0u8; len as usize];
+    parsed.read_at(e.value_start, &mut buf).ok()?;
+    Some(buf.into())
+}
+
+/// Why the text of an encapsulated PDF in this file could not be searched whole, if it
+/// could not: for the plan's warnings.
+pub fn pdf_unsearched(parsed: &Parsed) -> Option<String> {
+    let e = parsed.top(crate::dicom::tags::ENCAPSULATED_DOCUMENT)?;
+    if e.value_len() > crate::dicom::pdf::INFLATED_MAX {
+        return Some("its encapsulated PDF is larger than dams searches (64 MiB): check it by hand".into());
+    }
+    let doc = whole_value(parsed, e)?;
+    if !doc.starts_with(b"%PDF") {
+        return None;
+    }
+    let t = crate::dicom::pdf::texts(&doc);
+    if t.encrypted {
+        Some("its encapsulated PDF is encrypted: its text could not be searched for identifiers".into())
+    } else if t.unreadable > 0 {
+        Some(format!(
+            "its encapsulated PDF has {} stream(s) dams cannot read: their text was not searched for identifiers",
+            t.unreadable
+        ))
+    } else {
+        None
+    }
 }
 
 /// Pixels, overlays, waveforms and spectra: samples, not text.

@@ -562,3 +562,65 @@ fn large_values_are_searched_in_chunks() {
         );
     }
 }
+
+/// An encapsulated PDF's compressed text is searched after inflating its streams; one whose
+/// text streams dams cannot read is flagged in the plan.
+#[test]
+fn an_encapsulated_pdf_is_searched_inside_its_streams() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let pdf = |filter: &str, body: Vec<u8>| -> Vec<u8> {
+        let mut pdf = format!(
+            "%PDF-1.4\n1 0 obj\n<< /Length {} /Filter /{filter} >>\nstream\n",
+            body.len()
+        )
+        .into_bytes();
+        pdf.extend_from_slice(&body);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+        if pdf.len() % 2 == 1 {
+            pdf.push(b'\n');
+        }
+        pdf
+    };
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(b"BT (Report: GARCIA MARY, seen today) Tj ET").unwrap();
+    let flate = pdf("FlateDecode", z.finish().unwrap());
+    let lzw = pdf("LZWDecode", b"\x80\x0b\x60\x50".to_vec());
+    for (name, doc, uid) in [("flate", flate, 1), ("lzw", lzw, 2)] {
+        ct(&inp.join(format!("p/{name}.dcm")), GARCIA, uid, move |o| {
+            o.put(DataElement::new(
+                tags::MIME_TYPE_OF_ENCAPSULATED_DOCUMENT,
+                VR::LO,
+                "application/pdf",
+            ));
+            o.put(DataElement::new(
+                tags::ENCAPSULATED_DOCUMENT,
+                VR::OB,
+                dicom_core::PrimitiveValue::from(doc),
+            ));
+        });
+    }
+    let plan = dams(&data)
+        .arg("plan")
+        .arg(&inp)
+        .arg("--json")
+        .arg("--files")
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let files = plan["patients"][0]["files"].as_array().unwrap();
+    let of = |name: &str| files.iter().find(|f| f["source"] == name).unwrap();
+    let flate = of("p/flate.dcm");
+    assert!(
+        flate["residual"].to_string().contains("compressed text of the PDF"),
+        "{flate:#}"
+    );
+    assert!(flate["residual"].to_string().contains("patient-name"), "{flate:#}");
+    let lzw = of("p/lzw.dcm");
+    assert!(
+        lzw["warnings"].to_string().contains("1 stream(s) dams cannot read"),
+        "{lzw:#}"
+    );
+}

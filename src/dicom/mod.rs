@@ -9,6 +9,7 @@
 pub mod dict;
 pub mod jpeg;
 pub mod parse;
+pub mod pdf;
 pub mod rewrite;
 pub mod text;
 

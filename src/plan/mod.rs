@@ -895,6 +895,9 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
+        if residual && let Some(w) = crate::residual::pdf_unsearched(parsed) {
+            warnings.push(w);
+        }
         let residual = match self.identifiers.get(patient_id).filter(|_| residual) {
             Some(ids) => {
                 // What is edited, and what is inside a removed or replaced sequence, is not
