@@ -374,8 +374,8 @@ fn nested_log_small_and_generated_deep() {
     );
     assert_eq!(plan.edits[0].path, format!("/Log{}/Patient/@id", "/Step".repeat(12)));
 
-    // Far deeper than any recursion could go: the walk keeps its stack on the heap.
-    let depth = 200_000;
+    // As deep as the walk reads (deeper than any recursion could go: its stack is on the heap).
+    let depth = 9_998;
     let mut doc = String::with_capacity(depth * 8 + 64);
     for _ in 0..depth {
         doc.push_str("<d>");
@@ -392,6 +392,13 @@ fn nested_log_small_and_generated_deep() {
     assert!(plan.edits[0].path.ends_with("/d/PatientID"));
     xml::check(&out).expect("still well-formed");
     reparse_quick_xml(&out);
+
+    // Deeper is refused, with the position, as a hostile file (not a memory blow-up).
+    let depth = 200_000;
+    let doc = "<d>".repeat(depth) + &"</d>".repeat(depth);
+    let err = xml::plan(doc.as_bytes(), &seed(), &ctx).expect_err("too deep");
+    assert!(err.to_string().contains("nested deeper than 10000"), "{err}");
+    assert!(err.to_string().starts_with("1:30001:"), "{err}");
 }
 
 #[test]

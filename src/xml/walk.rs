@@ -18,6 +18,10 @@ const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// Deeper paths are shown with their middle left out, so that a hostile nesting depth cannot
 /// make every path of the plan megabytes long.
 const PATH_SHOWN: usize = 24;
+/// Elements nested deeper than this make a document malformed here. libxml2 stops at 256
+/// (2,048 with its huge option); no log or report nests anywhere near 10,000, and a hostile
+/// file nested millions deep would otherwise need gigabytes.
+pub(crate) const MAX_DEPTH: usize = 10_000;
 
 /// One attribute of the current start tag; all ranges are byte offsets in the document.
 #[derive(Debug, Clone)]
@@ -345,6 +349,12 @@ impl<'a> Walker<'a> {
                 1
             }
         };
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(self.error_at(
+                start,
+                format!("elements nested deeper than {MAX_DEPTH} levels; not read further"),
+            ));
+        }
         let (prefix, local) = split_qname(qname);
         let ns_mark = self.bindings.len();
         self.scan_attrs(name_end, inner_end)?;
