@@ -624,3 +624,64 @@ fn an_encapsulated_pdf_is_searched_inside_its_streams() {
         "{lzw:#}"
     );
 }
+
+/// Under `basic` the patient's XML says no more than the DICOM beside it: the study's UID
+/// becomes the new UID the images get (one mapping, so they still match), accession numbers
+/// and the referring physician are removed. The default profile keeps them in both.
+#[test]
+fn xml_under_basic_gets_the_dicoms_uids_and_loses_what_it_loses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inp, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    ct(&inp.join("p/ct.dcm"), GARCIA, 1, |o| {
+        o.put(DataElement::new(tags::ACCESSION_NUMBER, VR::SH, "ACC998877"));
+        o.put(DataElement::new(
+            tags::REFERRING_PHYSICIAN_NAME,
+            VR::PN,
+            "HOUSE^GREGORY",
+        ));
+    });
+    let study = "1.2.826.0.1.3680043.8.498.71";
+    std::fs::write(
+        inp.join("p/report.xml"),
+        format!(
+            "<Report><PatientID>778899123</PatientID><Study uid=\"{study}\"/><Acc>ACC998877</Acc>\
+             <Note>ordered by Gregory House for study {study}.</Note></Report>"
+        ),
+    )
+    .unwrap();
+    let apply = |out: &str, profile: &str| {
+        let o = dams(&data)
+            .arg("apply")
+            .arg(&inp)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .args(["--yes", "--json", "--profile", profile])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
+        let code = key.code_for(GARCIA.1).unwrap().to_string();
+        let dir = tmp.path().join(out).join(&code);
+        let dir = if dir.exists() {
+            dir
+        } else {
+            tmp.path().join(out).join("p")
+        };
+        let (_, obj) = read_dicom_rs(&dir.join("ct.dcm"));
+        (
+            text(&obj, tags::STUDY_INSTANCE_UID),
+            std::fs::read_to_string(dir.join("report.xml")).unwrap(),
+        )
+    };
+    let (new_study, xml) = apply("out-basic", "basic");
+    assert_ne!(new_study, study);
+    assert!(xml.contains(&format!("uid=\"{new_study}\"")), "{xml}");
+    assert!(xml.contains(&format!("for study {new_study}.")), "{xml}");
+    assert!(
+        !xml.contains(study) && !xml.contains("ACC998877") && !xml.contains("House"),
+        "{xml}"
+    );
+    let (kept_study, xml) = apply("out-seed", "seed");
+    assert_eq!(kept_study, study);
+    assert!(xml.contains(study) && xml.contains("ACC998877"), "{xml}");
+}

@@ -85,7 +85,7 @@ enum Guard {
     Nothing,
     /// No letter or digit of a Latin-like script.
     Word,
-    /// No letter, digit or dot.
+    /// No letter or digit, and no dot with a digit beyond it (a longer number, a UID).
     Number,
 }
 
@@ -137,7 +137,22 @@ fn char_at(b: &[u8], at: usize) -> Option<char> {
 }
 
 fn fits(b: &[u8], r: &Range<usize>, (left, right): (Guard, Guard)) -> bool {
-    !violates(left, char_before(b, r.start)) && !violates(right, char_at(b, r.end))
+    let (before, after) = (char_before(b, r.start), char_at(b, r.end));
+    // A dot next to a number is a sentence's end or a list's (`born 19610423.`), unless a
+    // digit follows beyond it: then the number is part of a longer one, a UID (`1.2.840.…`).
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    let number_goes_on = |dot: Option<char>, beyond: Option<char>| dot == Some('.') && digit(beyond);
+    let left_ok = match left {
+        Guard::Number if before == Some('.') => {
+            !number_goes_on(before, r.start.checked_sub(1).and_then(|s| char_before(b, s)))
+        }
+        g => !violates(g, before),
+    };
+    let right_ok = match right {
+        Guard::Number if after == Some('.') => !number_goes_on(after, char_at(b, r.end + 1)),
+        g => !violates(g, after),
+    };
+    left_ok && right_ok
 }
 
 thread_local! {

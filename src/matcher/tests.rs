@@ -329,3 +329,13 @@ fn utf16_in_bytes_is_found() {
     let near: Vec<u8> = "Muell Hansen".encode_utf16().flat_map(u16::to_le_bytes).collect();
     assert!(ids.find_in_bytes(&near).is_empty(), "a near miss stays one");
 }
+
+/// A number at the end of a sentence is found (`born 19610423.`); inside a UID it is not,
+/// since a digit follows the dot there.
+#[test]
+fn a_dot_ends_a_number_unless_a_digit_follows() {
+    let ids = Identifiers::new(&person("Doe^Jane", "PAT1", "19610423"));
+    assert_eq!(hits(&ids, "born 19610423."), vec![BirthDate]);
+    assert_eq!(hits(&ids, "1.2.19610423.5"), vec![]);
+    assert_eq!(hits(&ids, "2.19610423"), vec![]);
+}

@@ -293,7 +293,11 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
                 .map(|c| (p.patient_id.clone(), &p.identity, c.to_string()))
         })
         .collect();
-    let all = crate::xml::XmlContext::for_patients("", coded.iter().map(|(_, i, c)| (c.as_str(), *i)));
+    let all = crate::xml::XmlContext::for_patients_and(
+        "",
+        coded.iter().map(|(_, i, c)| (c.as_str(), *i)),
+        xml_reach(index, &planner),
+    );
     for (pid, _, code) in &coded {
         planner.xml_contexts.insert(pid.clone(), all.with_code(code));
     }
@@ -1055,6 +1059,68 @@ impl Planner {
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
+}
+
+/// What the XML files lose besides the patients' identifiers, so that they say no more than
+/// the DICOM beside them: under a profile that remaps UIDs, every study's, series' and frame
+/// of reference's UID becomes the UID the images get; under one that changes AccessionNumber
+/// or ReferringPhysicianName, their values are removed too (accession numbers of four
+/// characters or more, physicians by whole name: a short number or a name part alone would
+/// be found in any text).
+fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacement> {
+    use crate::matcher::{Reach, Replacement, name_forms};
+    let mut out = Vec::new();
+    let changes = |tag| {
+        !matches!(
+            planner.profile.action_for(tag),
+            None | Some(Action::Keep | Action::Clean)
+        )
+    };
+    for p in &index.patients {
+        for study in &p.studies {
+            let mut uids = vec![(tags::STUDY_INSTANCE_UID, study.study_uid.clone())];
+            for series in &study.series {
+                uids.push((tags::SERIES_INSTANCE_UID, series.series_uid.clone()));
+                for i in &series.instances {
+                    uids.push((tags::FRAME_OF_REFERENCE_UID, i.frame_of_reference_uid.to_string()));
+                }
+            }
+            uids.sort();
+            uids.dedup();
+            for (tag, uid) in uids {
+                let uid = uid.trim_end_matches('\0').trim().to_string();
+                let by = planner.output_uid(tag, &uid);
+                if !uid.is_empty() && by != uid {
+                    out.push(Replacement {
+                        find: uid,
+                        reach: Reach::Number,
+                        by,
+                    });
+                }
+            }
+        }
+        if changes(tags::ACCESSION_NUMBER) {
+            for a in p
+                .identity
+                .accession_numbers
+                .iter()
+                .filter(|a| a.trim().chars().count() >= 4)
+            {
+                out.push(Replacement::word(a.trim(), ""));
+            }
+        }
+        if changes(tags::REFERRING_PHYSICIAN_NAME) {
+            for n in &p.identity.physicians {
+                for form in name_forms(n)
+                    .into_iter()
+                    .filter(|f| f.split(['^', ' ', ',']).filter(|x| !x.is_empty()).count() >= 2)
+                {
+                    out.push(Replacement::word(form, ""));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A preamble that starts a TIFF file (`II*\0` or `MM\0*`): a DICOM file that is a TIFF

@@ -186,6 +186,21 @@ impl XmlContext {
         }
     }
 
+    /// [`XmlContext::for_patients`], and `extra` strings replaced as well (what the profile
+    /// removes from the DICOM: under `basic` the study's UIDs, accession numbers, physicians).
+    pub fn for_patients_and<'a>(
+        code: &str,
+        patients: impl IntoIterator<Item = (&'a str, &'a Identity)>,
+        extra: Vec<crate::matcher::Replacement>,
+    ) -> XmlContext {
+        let mut pats = crate::matcher::replacement_patterns(patients);
+        pats.extend(extra);
+        XmlContext {
+            code: code.to_string(),
+            replacer: crate::matcher::Replacer::for_short_values(pats),
+        }
+    }
+
     /// The same search with another owner's code (cheap: the search is shared).
     pub fn with_code(&self, code: &str) -> XmlContext {
         XmlContext {
