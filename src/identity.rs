@@ -16,6 +16,10 @@ pub struct FileIdentity {
     pub other_names: Vec<String>,
     pub accession_number: String,
     pub referring_physician: String,
+    /// Values that identify the study rather than the patient — institution name and
+    /// address, station name, operators', performing physicians' names, StudyID — by tag:
+    /// what a profile that removes them from the DICOM removes from the patient's XML too.
+    pub study_values: Vec<(dicom_core::Tag, String)>,
     /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
     /// dams: the file is dams output, and its PatientID is probably a code.
     pub deidentified_by_dams: bool,
@@ -32,6 +36,8 @@ pub struct Identity {
     pub other_names: BTreeSet<String>,
     pub accession_numbers: BTreeSet<String>,
     pub physicians: BTreeSet<String>,
+    /// See [`FileIdentity::study_values`]; never searched as the patient's identifiers.
+    pub study_values: BTreeSet<(dicom_core::Tag, String)>,
     /// Files of the patient that say they are dams output (see
     /// [`FileIdentity::deidentified_by_dams`]).
     pub dams_output_files: usize,
@@ -56,6 +62,11 @@ impl Identity {
         }
         put(&mut self.accession_numbers, &f.accession_number);
         put(&mut self.physicians, &f.referring_physician);
+        for (tag, v) in &f.study_values {
+            if !v.is_empty() && !self.study_values.contains(&(*tag, v.clone())) {
+                self.study_values.insert((*tag, v.clone()));
+            }
+        }
         if f.deidentified_by_dams {
             self.dams_output_files += 1;
         }

@@ -639,13 +639,20 @@ fn xml_under_basic_gets_the_dicoms_uids_and_loses_what_it_loses() {
             VR::PN,
             "HOUSE^GREGORY",
         ));
+        o.put(DataElement::new(
+            tags::INSTITUTION_NAME,
+            VR::LO,
+            "Example General Hospital",
+        ));
+        o.put(DataElement::new(tags::STATION_NAME, VR::SH, "CTROOM07"));
+        o.put(DataElement::new(tags::OPERATORS_NAME, VR::PN, "CUDDY^LISA"));
     });
     let study = "1.2.826.0.1.3680043.8.498.71";
     std::fs::write(
         inp.join("p/report.xml"),
         format!(
             "<Report><PatientID>778899123</PatientID><Study uid=\"{study}\"/><Acc>ACC998877</Acc>\
-             <Note>ordered by Gregory House for study {study}.</Note></Report>"
+             <Note>ordered by Gregory House for study {study}.</Note><Where>Example General Hospital, CTROOM07, Lisa Cuddy</Where></Report>"
         ),
     )
     .unwrap();
@@ -681,7 +688,13 @@ fn xml_under_basic_gets_the_dicoms_uids_and_loses_what_it_loses() {
         !xml.contains(study) && !xml.contains("ACC998877") && !xml.contains("House"),
         "{xml}"
     );
+    assert!(
+        !xml.contains("General Hospital") && !xml.contains("CTROOM07") && !xml.contains("Cuddy"),
+        "{xml}"
+    );
+    // The default profile replaces the institution (its rule) and keeps the rest.
     let (kept_study, xml) = apply("out-seed", "seed");
     assert_eq!(kept_study, study);
     assert!(xml.contains(study) && xml.contains("ACC998877"), "{xml}");
+    assert!(xml.contains("<Where>ANONYMIZED, CTROOM07, Lisa Cuddy</Where>"), "{xml}");
 }

@@ -1109,14 +1109,34 @@ fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacemen
                 out.push(Replacement::word(a.trim(), ""));
             }
         }
+        let whole_names = |n: &str| -> Vec<String> {
+            name_forms(n)
+                .into_iter()
+                .filter(|f| f.split(['^', ' ', ',']).filter(|x| !x.is_empty()).count() >= 2)
+                .collect()
+        };
         if changes(tags::REFERRING_PHYSICIAN_NAME) {
             for n in &p.identity.physicians {
-                for form in name_forms(n)
-                    .into_iter()
-                    .filter(|f| f.split(['^', ' ', ',']).filter(|x| !x.is_empty()).count() >= 2)
-                {
+                for form in whole_names(n) {
                     out.push(Replacement::word(form, ""));
                 }
+            }
+        }
+        // Institution, station, operators, performing physicians, StudyID: as the DICOM's
+        // rule has them (a replacement text where the rule gives one, else removed).
+        for (tag, v) in &p.identity.study_values {
+            let by = match planner.profile.action_for(*tag) {
+                None | Some(Action::Keep | Action::Clean) => continue,
+                Some(Action::Replace(s)) => s.clone(),
+                Some(_) => String::new(),
+            };
+            let person = *tag == tags::OPERATORS_NAME || *tag == tags::PERFORMING_PHYSICIAN_NAME;
+            if person {
+                for form in whole_names(v) {
+                    out.push(Replacement::word(form, by.clone()));
+                }
+            } else if v.chars().count() >= 4 {
+                out.push(Replacement::word(v.clone(), by));
             }
         }
     }

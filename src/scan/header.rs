@@ -234,6 +234,22 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         other_names: multi(tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),
+        study_values: [
+            dict_tags::INSTITUTION_NAME,
+            dict_tags::INSTITUTION_ADDRESS,
+            dict_tags::STATION_NAME,
+            dict_tags::OPERATORS_NAME,
+            dict_tags::PERFORMING_PHYSICIAN_NAME,
+            dict_tags::STUDY_ID,
+        ]
+        .into_iter()
+        .flat_map(|t| {
+            s(t).split('\\')
+                .map(|v| (t, v.trim().to_string()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect(),
         deidentified_by_dams: s(dicom_dictionary_std::tags::PATIENT_IDENTITY_REMOVED).trim() == "YES"
             && s(dicom_dictionary_std::tags::DEIDENTIFICATION_METHOD).contains("(dams)"),
     };
