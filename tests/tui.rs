@@ -635,3 +635,64 @@ fn approving_several_patients_lists_what_stays() {
     h.type_keys("n");
     assert!(!d.base.join("output").exists(), "nothing is written");
 }
+
+/// Under `basic`, an image that says text is burned into its pixels is written only when its
+/// patient is approved alone (the dialog lists it, yes approves it), never by approving all
+/// reviewed patients at once.
+#[test]
+fn burned_in_images_are_approved_one_patient_at_a_time() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let burned = |d: &Demo| {
+        let dir = d.base.join("input/DEMO-001/CT_ABDOMEN");
+        let mut obj = dicom_object::open_file(dir.join("IM0001.dcm")).unwrap();
+        obj.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, "YES"));
+        let uid = "1.2.826.0.1.3680043.8.498.424242";
+        obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, uid));
+        obj.meta_mut().media_storage_sop_instance_uid = uid.to_string();
+        obj.write_to_file(dir.join("BURNED.dcm")).unwrap();
+    };
+    let harness_basic = |d: &Demo| {
+        let opts = dams::tui::Options {
+            root: d.base.join("input"),
+            out: d.base.join("output"),
+            key_path: d.base.join("state/key.json"),
+            profile: dams::profile::Profile::resolve(Some("basic"), &[]).unwrap(),
+        };
+        Harness::new(opts, 100, 30)
+    };
+    let written = |d: &Demo| {
+        common::tree(&d.base.join("output"))
+            .iter()
+            .any(|(p, _)| p.ends_with("BURNED.dcm"))
+    };
+
+    // Alone: listed, and yes writes it.
+    let d = demo();
+    burned(&d);
+    let mut h = harness_basic(&d);
+    h.type_keys("ra");
+    let screen = h.render();
+    assert!(screen.contains("Write patient DEMO-001"), "{screen}");
+    assert!(screen.contains("says text is burned into its pixels"), "{screen}");
+    h.type_keys("y");
+    assert!(h.render().contains("Written: 51 files"), "{}", h.render());
+    assert!(written(&d));
+
+    // With every reviewed patient at once: listed as not written, and not written.
+    let d = demo();
+    burned(&d);
+    let mut h = harness_basic(&d);
+    h.type_keys("rjr");
+    h.type_keys("A");
+    let screen = h.render();
+    assert!(screen.contains("Write 2 reviewed patients"), "{screen}");
+    assert!(screen.contains("burned into its pixels"), "{screen}");
+    h.type_keys("y");
+    let _ = h.render();
+    assert!(
+        common::tree(&d.base.join("output")).len() > 60,
+        "the others are written"
+    );
+    assert!(!written(&d), "approving all at once does not approve it");
+}
