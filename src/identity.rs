@@ -2,7 +2,7 @@
 //! codes, the key store and the search for identifiers left behind; never logged), and the
 //! key under which a patient's code is stored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ pub struct Identity {
     pub accession_numbers: BTreeSet<String>,
     pub physicians: BTreeSet<String>,
     /// See [`FileIdentity::study_values`]; never searched as the patient's identifiers.
-    pub study_values: BTreeSet<(dicom_core::Tag, String)>,
+    pub study_values: BTreeMap<dicom_core::Tag, BTreeSet<String>>,
     /// Files of the patient that say they are dams output (see
     /// [`FileIdentity::deidentified_by_dams`]).
     pub dams_output_files: usize,
@@ -63,9 +63,7 @@ impl Identity {
         put(&mut self.accession_numbers, &f.accession_number);
         put(&mut self.physicians, &f.referring_physician);
         for (tag, v) in &f.study_values {
-            if !v.is_empty() && !self.study_values.contains(&(*tag, v.clone())) {
-                self.study_values.insert((*tag, v.clone()));
-            }
+            put(self.study_values.entry(*tag).or_default(), v);
         }
         if f.deidentified_by_dams {
             self.dams_output_files += 1;

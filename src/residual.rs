@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::dicom::dict;
 use crate::dicom::parse::Parsed;
+use crate::dicom::{VR, dict};
 
 use crate::matcher::{IdentifierKind, Identifiers};
 use crate::profile::{Action, Profile};
@@ -26,6 +26,19 @@ pub struct Residual {
 /// Where the patient's identifying strings occur in a file's values, leaving out the
 /// elements in `skip` (sorted: those a plan changes anyway).
 pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usize]) -> Vec<Residual> {
+    residual_noting(parsed, path, ids, skip, &mut Vec::new())
+}
+
+/// [`residual_in`], adding to `notes` why a part of the file could not be searched (an
+/// encrypted or unreadable PDF): one pass over the file for both.
+pub fn residual_noting(
+    parsed: &Parsed,
+    path: &Path,
+    ids: &Identifiers,
+    skip: &[usize],
+    notes: &mut Vec<String>,
+) -> Vec<Residual> {
+    use crate::dicom::parse::ElementKind;
     let mut out = Vec::new();
     for (i, e) in parsed.elements.iter().enumerate() {
         if skip.binary_search(&i).is_ok() {
@@ -36,71 +49,71 @@ pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usiz
         if holds_no_text(e.value_vr()) {
             continue;
         }
-        // Compressed frames: the text segments before their compressed data.
-        if e.kind == crate::dicom::parse::ElementKind::Encapsulated {
+        let mut found: Vec<(IdentifierKind, &str)> = Vec::new();
+        let keyword = dict::display_name(e.tag);
+        if e.kind == ElementKind::Encapsulated {
+            // Compressed frames: the text segments before their compressed data.
             let texts = crate::dicom::jpeg::frame_texts(parsed, e).unwrap_or_default();
-            let mut kinds: Vec<IdentifierKind> = texts.iter().flat_map(|t| ids.find_in_bytes(t)).collect();
-            kinds.sort();
-            kinds.dedup();
-            for kind in kinds {
-                out.push(Residual {
-                    path: path.to_path_buf(),
-                    element: parsed.path(i),
-                    keyword: "PixelData (comment in a compressed frame)".to_string(),
-                    identifier: kind,
-                });
+            let kinds = texts.iter().flat_map(|t| ids.find_in_bytes(t));
+            found.extend(kinds.map(|k| (k, "PixelData (comment in a compressed frame)")));
+        } else {
+            if e.tag == crate::dicom::tags::ENCAPSULATED_DOCUMENT {
+                let kinds = search_pdf(parsed, e, ids, notes);
+                found.extend(
+                    kinds
+                        .into_iter()
+                        .map(|k| (k, "EncapsulatedDocument (compressed text of the PDF)")),
+                );
             }
-            continue;
+            let kinds = match (e.kind, parsed.value(e)) {
+                // Too large to be loaded (over 1 MiB of bytes, over 16 MiB of text): searched
+                // as it is read, a chunk at a time; image data is not text.
+                (ElementKind::Bulk, _) if !is_image_data(e.tag) => search_streaming(parsed, e, ids),
+                (_, Some(v)) if matches!(e.value_vr(), VR::OB | VR::OW | VR::UN) => ids.find_in_bytes(v),
+                (_, Some(v)) => ids.find(v),
+                _ => Vec::new(),
+            };
+            found.extend(kinds.into_iter().map(|k| (k, keyword)));
         }
-        // An encapsulated PDF: its compressed text streams too.
-        if e.tag == crate::dicom::tags::ENCAPSULATED_DOCUMENT
-            && let Some(doc) = whole_value(parsed, e)
-            && doc.starts_with(b"%PDF")
-        {
-            let mut kinds: Vec<IdentifierKind> = crate::dicom::pdf::texts(&doc)
-                .streams
-                .iter()
-                .flat_map(|s| ids.find_in_bytes(s))
-                .collect();
-            kinds.sort();
-            kinds.dedup();
-            for kind in kinds {
-                out.push(Residual {
-                    path: path.to_path_buf(),
-                    element: parsed.path(i),
-                    keyword: "EncapsulatedDocument (compressed text of the PDF)".to_string(),
-                    identifier: kind,
-                });
-            }
-        }
-        // A value too large to be loaded (over 1 MiB of bytes, over 16 MiB of text) is
-        // searched as it is read, a chunk at a time; image data is not text.
-        if e.kind == crate::dicom::parse::ElementKind::Bulk && !is_image_data(e.tag) {
-            for kind in search_streaming(parsed, e, ids) {
-                out.push(Residual {
-                    path: path.to_path_buf(),
-                    element: parsed.path(i),
-                    keyword: dict::display_name(e.tag).to_string(),
-                    identifier: kind,
-                });
-            }
-            continue;
-        }
-        let Some(v) = parsed.value(e) else { continue };
-        let found = match e.value_vr() {
-            crate::dicom::VR::OB | crate::dicom::VR::OW | crate::dicom::VR::UN => ids.find_in_bytes(v),
-            _ => ids.find(v),
-        };
-        for kind in found {
+        found.sort();
+        found.dedup();
+        for (kind, keyword) in found {
             out.push(Residual {
                 path: path.to_path_buf(),
                 element: parsed.path(i),
-                keyword: dict::display_name(e.tag).to_string(),
+                keyword: keyword.to_string(),
                 identifier: kind,
             });
         }
     }
     out
+}
+
+/// The kinds found in the compressed text streams of an encapsulated PDF; why it could not be
+/// searched whole goes to `notes`.
+fn search_pdf(
+    parsed: &Parsed,
+    e: &crate::dicom::parse::Element,
+    ids: &Identifiers,
+    notes: &mut Vec<String>,
+) -> Vec<IdentifierKind> {
+    if e.value_len() > crate::dicom::pdf::INFLATED_MAX {
+        notes.push("its encapsulated PDF is larger than dams searches (64 MiB): check it by hand".into());
+        return Vec::new();
+    }
+    let Some(doc) = whole_value(parsed, e).filter(|d| d.starts_with(b"%PDF")) else {
+        return Vec::new();
+    };
+    let t = crate::dicom::pdf::texts(&doc);
+    if t.encrypted {
+        notes.push("its encapsulated PDF is encrypted: its text could not be searched for identifiers".into());
+    } else if t.unreadable > 0 {
+        notes.push(format!(
+            "its encapsulated PDF has {} stream(s) dams cannot read: their text was not searched for identifiers",
+            t.unreadable
+        ));
+    }
+    t.streams.iter().flat_map(|s| ids.find_in_bytes(s)).collect()
 }
 
 /// A value's bytes, loaded or read, up to [`crate::dicom::pdf::INFLATED_MAX`].
@@ -115,30 +128,6 @@ pub fn whole_value<'p>(parsed: &'p Parsed, e: &crate::dicom::parse::Element) -> 
     let mut buf = vec![0u8; len as usize];
     parsed.read_at(e.value_start, &mut buf).ok()?;
     Some(buf.into())
-}
-
-/// Why the text of an encapsulated PDF in this file could not be searched whole, if it
-/// could not: for the plan's warnings.
-pub fn pdf_unsearched(parsed: &Parsed) -> Option<String> {
-    let e = parsed.top(crate::dicom::tags::ENCAPSULATED_DOCUMENT)?;
-    if e.value_len() > crate::dicom::pdf::INFLATED_MAX {
-        return Some("its encapsulated PDF is larger than dams searches (64 MiB): check it by hand".into());
-    }
-    let doc = whole_value(parsed, e)?;
-    if !doc.starts_with(b"%PDF") {
-        return None;
-    }
-    let t = crate::dicom::pdf::texts(&doc);
-    if t.encrypted {
-        Some("its encapsulated PDF is encrypted: its text could not be searched for identifiers".into())
-    } else if t.unreadable > 0 {
-        Some(format!(
-            "its encapsulated PDF has {} stream(s) dams cannot read: their text was not searched for identifiers",
-            t.unreadable
-        ))
-    } else {
-        None
-    }
 }
 
 /// Pixels, overlays, waveforms and spectra: samples, not text.

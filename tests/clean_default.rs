@@ -95,15 +95,26 @@ fn text(obj: &InMemDicomObject, tag: Tag) -> String {
         .to_string()
 }
 
+/// `dams plan IN --json` and what it printed (it must succeed).
+fn plan_json(data: &Path, inp: &Path, extra: &[&str]) -> serde_json::Value {
+    let plan = dams(data)
+        .arg("plan")
+        .arg(inp)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    serde_json::from_slice(&plan.stdout).unwrap()
+}
+
 #[test]
 fn the_default_profile_cleans_every_free_text_value_and_keeps_what_it_says() {
     let tmp = tempfile::tempdir().unwrap();
     let (inp, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
     input(&inp);
 
-    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &[]);
     // The plan shows each cleaned value as a `clean` edit, and warns about the other patient
     // (by code) and about what stays (by kind).
     let garcia = plan["patients"]
@@ -349,8 +360,7 @@ fn the_preamble_is_zeroed_unless_it_is_a_tiff_header() {
     };
     with_preamble(&inp.join("a/ct.dcm"), b"exported for GARCIA^MARY^A 778899123");
     with_preamble(&inp.join("b/ct.dcm"), b"II*\0\x08\0\0\0");
-    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &[]);
     let edits: Vec<String> = plan["patients"]
         .as_array()
         .unwrap()
@@ -502,9 +512,7 @@ fn a_comment_in_a_compressed_frame_is_found() {
     std::fs::create_dir_all(inp.join("p")).unwrap();
     std::fs::write(inp.join("p/sc.dcm"), &bytes).unwrap();
 
-    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &[]);
     let residual = plan["patients"][0]["files"][0]["residual"].to_string();
     assert!(
         residual.contains("(7FE0,0010)") && residual.contains("patient-id") && residual.contains("compressed frame"),
@@ -512,8 +520,7 @@ fn a_comment_in_a_compressed_frame_is_found() {
     );
     // The unchanged file has no such finding.
     std::fs::copy(&source, inp.join("p/sc.dcm")).unwrap();
-    let plan = dams(&data).arg("plan").arg(&inp).arg("--json").output().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &[]);
     assert!(
         !plan["patients"][0]["files"][0]["residual"]
             .to_string()
@@ -542,15 +549,7 @@ fn large_values_are_searched_in_chunks() {
         });
         drop(blob);
     }
-    let plan = dams(&data)
-        .arg("plan")
-        .arg(&inp)
-        .arg("--json")
-        .arg("--files")
-        .output()
-        .unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &["--files"]);
     let files = plan["patients"][0]["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
     for f in files {
@@ -601,15 +600,7 @@ fn an_encapsulated_pdf_is_searched_inside_its_streams() {
             ));
         });
     }
-    let plan = dams(&data)
-        .arg("plan")
-        .arg(&inp)
-        .arg("--json")
-        .arg("--files")
-        .output()
-        .unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = plan_json(&data, &inp, &["--files"]);
     let files = plan["patients"][0]["files"].as_array().unwrap();
     let of = |name: &str| files.iter().find(|f| f["source"] == name).unwrap();
     let flate = of("p/flate.dcm");

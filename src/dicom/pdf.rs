@@ -82,6 +82,10 @@ pub fn texts(pdf: &[u8]) -> PdfText {
             .read_to_end(&mut inflated);
         match read {
             Ok(n) => {
+                // A stream cut at the bound was not read whole.
+                if n as u64 >= budget {
+                    out.unreadable += 1;
+                }
                 budget = budget.saturating_sub(n as u64);
                 out.streams.push(inflated);
             }

@@ -26,7 +26,7 @@ use crate::link::{Links, Repair, StaleOverride};
 use crate::matcher::Identifiers;
 use crate::profile::{Action, Profile, RuleKind};
 use crate::progress::Progress;
-use crate::residual::{Residual, residual_in};
+use crate::residual::{Residual, residual_noting};
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Unreadable};
 use crate::values::{dates, uid};
@@ -899,18 +899,17 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
-        if residual && let Some(w) = crate::residual::pdf_unsearched(parsed) {
-            warnings.push(w);
-        }
         let residual = match self.identifiers.get(patient_id).filter(|_| residual) {
             Some(ids) => {
                 // What is edited, and what is inside a removed or replaced sequence, is not
                 // left in the output.
                 let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
-                edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, &replaced)));
+                if replaced.contains(&true) {
+                    edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, &replaced)));
+                }
                 edited.sort_unstable();
                 edited.dedup();
-                residual_in(parsed, rel, ids, &edited)
+                residual_noting(parsed, rel, ids, &edited, &mut warnings)
             }
             None => Vec::new(),
         };
@@ -1124,7 +1123,12 @@ fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacemen
         }
         // Institution, station, operators, performing physicians, StudyID: as the DICOM's
         // rule has them (a replacement text where the rule gives one, else removed).
-        for (tag, v) in &p.identity.study_values {
+        for (tag, v) in p
+            .identity
+            .study_values
+            .iter()
+            .flat_map(|(t, vs)| vs.iter().map(move |v| (t, v)))
+        {
             let by = match planner.profile.action_for(*tag) {
                 None | Some(Action::Keep | Action::Clean) => continue,
                 Some(Action::Replace(s)) => s.clone(),
