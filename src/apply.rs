@@ -584,7 +584,8 @@ fn output_root(index: &Index, target: &Target) -> Result<PathBuf, ApplyError> {
 /// output carrying a code the key does not hold would be unlinkable, and a code not recorded
 /// could be given to someone else by a later run. Any patient's code may be written, not only
 /// those of the patients of this run (an XML file, or a `clean`ed text, naming another patient
-/// gets that patient's code), so the codes of every patient of the plan are recorded.
+/// gets that patient's code), so the codes of every patient of the plan are recorded, and
+/// the date offsets the plan uses that the key does not hold yet.
 fn record_codes(planner: &Planner, key: &mut KeyStore) -> Result<usize, ApplyError> {
     let new: Vec<_> = planner
         .new_entries
@@ -595,6 +596,7 @@ fn record_codes(planner: &Planner, key: &mut KeyStore) -> Result<usize, ApplyErr
     if !new.is_empty() {
         key.commit(&new)?;
     }
+    key.record_offsets(&planner.new_offsets())?;
     Ok(new.len())
 }
 

@@ -132,7 +132,8 @@ impl Engine {
         Ok(self.prepare_with(index, &self.workspace(&index.root)?))
     }
 
-    /// Records the new codes of `prepared` in the key store, in one transaction, before
+    /// Records the new codes of `prepared` in the key store, in one transaction (then the date
+    /// offsets it uses that the key does not hold yet), before
     /// anything is written. When another process sharing the key gave out some of the
     /// proposed codes meanwhile, the plan is made again with the codes the key holds now
     /// (up to 20 times), so `prepared` afterwards carries the codes that will be written.
@@ -148,7 +149,8 @@ impl Engine {
                 .filter(|e| self.key.code_for(&e.patient_id).is_none())
                 .cloned()
                 .collect();
-            match self.key.commit(&new) {
+            let offsets = prepared.planner.new_offsets();
+            match self.key.commit(&new).and_then(|()| self.key.record_offsets(&offsets)) {
                 Ok(()) => return Ok(new.len()),
                 Err(e) if e.is_changed() && attempt < 20 => {
                     attempt += 1;

@@ -17,7 +17,8 @@ pub struct FileIdentity {
     pub accession_number: String,
     pub referring_physician: String,
     /// Values that identify the study rather than the patient — institution name and
-    /// address, station name, operators', performing physicians' names, StudyID — by tag:
+    /// address, station name, operators', performing physicians' names, StudyID, and the
+    /// study's, series', acquisition's and content's dates — by tag:
     /// what a profile that removes them from the DICOM removes from the patient's XML too.
     pub study_values: Vec<(dicom_core::Tag, String)>,
     /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
@@ -68,6 +69,22 @@ impl Identity {
         if f.deidentified_by_dams {
             self.dams_output_files += 1;
         }
+    }
+
+    /// The dates of the patient's studies, series, acquisitions and contents (DICOM DA),
+    /// for a profile that shifts dates: each is searched for in text as well.
+    pub fn dates(&self) -> impl Iterator<Item = &str> {
+        use dicom_dictionary_std::tags;
+        [
+            tags::STUDY_DATE,
+            tags::SERIES_DATE,
+            tags::ACQUISITION_DATE,
+            tags::CONTENT_DATE,
+        ]
+        .into_iter()
+        .flat_map(|t| self.study_values.get(&t).into_iter().flatten())
+        .map(String::as_str)
+        .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
     }
 
     /// The first name seen (for the key store's re-identification record).

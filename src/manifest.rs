@@ -45,6 +45,9 @@ pub struct ProfileRecord {
     pub text: String,
     /// `--value NAME=TEXT` given on top of the text.
     pub values: Vec<(String, String)>,
+    /// `--option NAME` given on top of the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
     /// SHA-256 of the text and the values: two runs with the same rules have the same one.
     pub fingerprint: String,
 }
@@ -56,13 +59,14 @@ impl ProfileRecord {
             source: p.source.clone(),
             text: p.text.clone(),
             values: p.overrides.clone(),
+            options: p.options.clone(),
             fingerprint: profile_fingerprint(p),
         }
     }
 
     /// The profile again, as apply used it.
     pub fn profile(&self) -> Result<Profile, crate::profile::ProfileError> {
-        Profile::parse(&self.text, &self.source, &self.values)
+        Profile::parse(&self.text, &self.source, &self.values)?.with_options(&self.options)
     }
 }
 
@@ -75,6 +79,11 @@ pub fn profile_fingerprint(p: &Profile) -> String {
         h.update(k.as_bytes());
         h.update([0]);
         h.update(v.as_bytes());
+    }
+    // Options only when given: a profile without any keeps the fingerprint it always had.
+    for o in &p.options {
+        h.update([1]);
+        h.update(o.as_bytes());
     }
     hex(&h.finalize())
 }

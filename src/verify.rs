@@ -197,7 +197,15 @@ pub fn identities(manifest: &Manifest, key: &crate::key::KeyStore, index: Option
 fn produced_by_profile(profile: &Profile, tag: crate::dicom::Tag) -> bool {
     matches!(
         profile.action_for(tag),
-        Some(Action::Code | Action::Replace(_) | Action::Empty | Action::KeepYear | Action::Dummy | Action::Uid)
+        Some(
+            Action::Code
+                | Action::Replace(_)
+                | Action::Empty
+                | Action::KeepYear
+                | Action::Shift
+                | Action::Dummy
+                | Action::Uid
+        )
     )
 }
 
@@ -227,7 +235,10 @@ pub fn verify(
     {
         return Err(VerifyError::OtherProfile(out.to_path_buf()));
     }
-    let everyone = crate::matcher::search_for(&identities(&manifest, key, against.map(|(i, _)| i)));
+    let everyone = crate::matcher::search_for(
+        &identities(&manifest, key, against.map(|(i, _)| i)),
+        profile.shifts_study_dates(),
+    );
     let files = walk(out)?;
     let mut report = VerifyReport {
         profile: manifest.profile.name.clone(),
@@ -538,7 +549,10 @@ fn compare_with_input(
         .patients
         .iter()
         .flat_map(|p| {
-            let ids = std::sync::Arc::new(crate::matcher::search_for(std::slice::from_ref(&p.identity)));
+            let ids = std::sync::Arc::new(crate::matcher::search_for(
+                std::slice::from_ref(&p.identity),
+                planner.profile.shifts_study_dates(),
+            ));
             p.instances().map(move |i| (p.patient_id.as_str(), i, ids.clone()))
         })
         .collect();
@@ -554,7 +568,10 @@ fn compare_with_input(
         })
         .collect();
     // XML files may name several patients: look for everyone's identifiers.
-    let everyone = crate::matcher::search_for(&index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>());
+    let everyone = crate::matcher::search_for(
+        &index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>(),
+        planner.profile.shifts_study_dates(),
+    );
     let xml_results: Vec<FileCheck> = index
         .xml
         .par_iter()
@@ -685,7 +702,8 @@ fn verify_one(
             return (dest, problems, Vec::new(), input_problems);
         }
     };
-    compare(&input, &output, &plan, &mut problems, &mut input_problems);
+    let shift = planner.offset(patient_id).map(|d| (d, &planner.profile));
+    compare(&input, &output, &plan, shift, &mut problems, &mut input_problems);
     if plan.clear_preamble {
         let mut pre = [0u8; 128];
         if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
@@ -701,11 +719,38 @@ fn verify_one(
     (dest, problems, residual, input_problems)
 }
 
+/// Whether every date of `after` is the date of `before` at the same place moved by exactly
+/// `days` (the first eight digits of each DA or DT value; a value of less than day precision,
+/// or one that was no date and was emptied, is not held to it).
+fn moved_by(before: &str, after: &str, days: i32) -> bool {
+    use crate::values::shift::days_from_civil;
+    let day = |v: &str| -> Option<i64> {
+        let v = v.trim();
+        let b = v.as_bytes();
+        if b.len() < 8 || !b[..8].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let (y, m, d) = (v[..4].parse().ok()?, v[4..6].parse().ok()?, v[6..8].parse().ok()?);
+        crate::values::shift::valid(y, m, d).then(|| days_from_civil(y, m, d))
+    };
+    let (b, a): (Vec<&str>, Vec<&str>) = (before.split('\\').collect(), after.split('\\').collect());
+    if after.trim().is_empty() {
+        return true;
+    }
+    b.len() == a.len()
+        && b.iter().zip(&a).all(|(x, y)| match (day(x), day(y)) {
+            (Some(x), Some(y)) => y - x == days as i64,
+            (None, _) => true,
+            (Some(_), None) => false,
+        })
+}
+
 /// Checks the output against the input and the plan, element by element.
 fn compare(
     input: &Parsed,
     output: &Parsed,
     plan: &FilePlan,
+    shift: Option<(i32, &Profile)>,
     problems: &mut Vec<Problem>,
     input_problems: &mut Vec<Problem>,
 ) {
@@ -767,6 +812,14 @@ fn compare(
                         push(
                             ProblemKind::Edit,
                             format!("{path} ({}) does not hold the planned value", edit.keyword),
+                        );
+                    } else if let Some((days, profile)) = shift
+                        && profile.action_for(e.tag) == Some(&Action::Shift)
+                        && !moved_by(edit.before.as_deref().unwrap_or_default(), &got, days)
+                    {
+                        push(
+                            ProblemKind::Edit,
+                            format!("{path} ({}) is not moved by the patient's date offset", edit.keyword),
                         );
                     }
                 }

@@ -165,11 +165,16 @@ pub struct ProfileArgs {
     /// Set a value the profile uses, e.g. --value institution="Study Centre" (repeatable).
     #[arg(long = "value", value_name = "NAME=TEXT", value_parser = parse_value)]
     pub values: Vec<(String, String)>,
+    /// Add an option of PS3.15 E.3 to the profile (repeatable), e.g. --option
+    /// retain-longitudinal-modified-dates: every date of a patient moves by the patient's
+    /// offset, kept in the key store, so intervals stay. See `dams profile show basic`.
+    #[arg(long = "option", value_name = "NAME")]
+    pub options: Vec<String>,
 }
 
 impl ProfileArgs {
     pub fn resolve(&self) -> Result<Profile> {
-        Ok(Profile::resolve(self.profile.as_deref(), &self.values)?)
+        Ok(Profile::resolve(self.profile.as_deref(), &self.values)?.with_options(&self.options)?)
     }
 }
 

@@ -25,8 +25,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::identity::Identity;
 use fold::{Folded, fold_into, is_plain, is_word_char};
-pub use forms::{MIN_LEN, Reach, name_forms, name_parts};
-use forms::{birth_date_forms, id_forms, is_stop_word, long_enough, transliterated};
+pub use forms::{MIN_LEN, Reach, birth_date_forms, name_forms, name_parts};
+use forms::{id_forms, is_stop_word, long_enough, transliterated};
 
 /// Identifying values longer than this are searched for by their first `MAX_PATTERN` bytes
 /// only (and a match of that prefix counts whatever follows it). DICOM allows 64 characters
@@ -41,6 +41,8 @@ pub enum IdentifierKind {
     PatientName,
     PatientId,
     BirthDate,
+    /// A date of the patient's studies, searched for under a profile that shifts dates.
+    StudyDate,
     AccessionNumber,
     ReferringPhysician,
 }
@@ -51,6 +53,7 @@ impl IdentifierKind {
             IdentifierKind::PatientName => "patient name",
             IdentifierKind::PatientId => "patient ID",
             IdentifierKind::BirthDate => "birth date",
+            IdentifierKind::StudyDate => "study date",
             IdentifierKind::AccessionNumber => "accession number",
             IdentifierKind::ReferringPhysician => "referring physician's name",
         }
@@ -248,7 +251,20 @@ pub struct Identifiers {
 
 impl Identifiers {
     pub fn new(identity: &Identity) -> Identifiers {
+        Identifiers::with_dates(identity, false)
+    }
+
+    /// With `study_dates`, the dates of the patient's studies too ([`Identity::dates`]): what
+    /// a profile that shifts dates must leave nowhere.
+    pub fn with_dates(identity: &Identity, study_dates: bool) -> Identifiers {
         let mut forms = Vec::new();
+        if study_dates {
+            for d in identity.dates() {
+                for (f, reach) in birth_date_forms(d) {
+                    spellings(&f, reach, IdentifierKind::StudyDate, true, &mut forms);
+                }
+            }
+        }
         for v in identity.ids.iter().chain(&identity.other_ids) {
             for (f, reach) in id_forms(v) {
                 spellings(&f, reach, IdentifierKind::PatientId, true, &mut forms);
@@ -502,9 +518,37 @@ fn next_char(b: &[u8], at: usize) -> usize {
 /// form. Strings of every patient are listed, so text naming several patients is cleaned of
 /// all of them, each by their own code.
 pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a Identity)>) -> Vec<Replacement> {
+    replacement_patterns_shifting(patients.into_iter().map(|(c, i)| (c, i, None)))
+}
+
+/// A patient's date offset in days, and whether the dates of their studies move too (else
+/// only the birth date does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shifted {
+    pub days: i32,
+    pub study_dates: bool,
+}
+
+/// [`replacement_patterns`], where a patient with a date offset has every form of their
+/// birth date and of their studies' dates ([`Identity::dates`]) replaced by the same form
+/// of the date moved by the offset, instead of the year-only birth date.
+pub fn replacement_patterns_shifting<'a>(
+    patients: impl IntoIterator<Item = (&'a str, &'a Identity, Option<Shifted>)>,
+) -> Vec<Replacement> {
     use crate::values::dates::{date_forms, keep_year};
     let mut pats = Vec::new();
-    for (code, identity) in patients {
+    for (code, identity, shift) in patients {
+        if let Some(Shifted { days, study_dates }) = shift {
+            let dates = identity.dates().filter(|_| study_dates);
+            for d in identity.birth_dates.iter().map(String::as_str).chain(dates) {
+                let Some(moved) = crate::values::shift::shift_da(d, days) else {
+                    continue;
+                };
+                for ((find, reach), by) in birth_date_forms(d).into_iter().zip(date_forms(&moved)) {
+                    pats.push(Replacement { find, reach, by });
+                }
+            }
+        }
         for id in identity.ids.iter().chain(&identity.other_ids) {
             pats.extend(id_replacements(id, code));
         }
@@ -513,7 +557,7 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
                 pats.push(Replacement::word(find, code));
             }
         }
-        for d in &identity.birth_dates {
+        for d in identity.birth_dates.iter().filter(|_| shift.is_none()) {
             let masked = date_forms(&keep_year(d).unwrap_or_default());
             for ((find, reach), by) in birth_date_forms(d).into_iter().zip(masked) {
                 pats.push(Replacement { find, reach, by });
@@ -542,6 +586,11 @@ fn id_replacements<'a>(id: &str, code: &'a str) -> impl Iterator<Item = Replacem
 /// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
 /// (two parts or more, or a CJK name) and the birth date as YYYYMMDD always count.
 pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
+    path_patterns_shifting(code, identity, None)
+}
+
+/// [`path_patterns`], with the birth date moved by the patient's offset when there is one.
+pub fn path_patterns_shifting(code: &str, identity: &Identity, shift: Option<i32>) -> Vec<Replacement> {
     use crate::values::dates::keep_year;
     let mut pats = Vec::new();
     for id in identity.ids.iter().chain(&identity.other_ids) {
@@ -571,7 +620,11 @@ pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
         }
     }
     for d in &identity.birth_dates {
-        if let Some(masked) = keep_year(d).filter(|_| d.len() == 8) {
+        let masked = match shift {
+            Some(days) => crate::values::shift::shift_da(d, days),
+            None => keep_year(d),
+        };
+        if let Some(masked) = masked.filter(|_| d.len() == 8) {
             pats.push(Replacement {
                 find: d.clone(),
                 reach: Reach::Number,
@@ -618,9 +671,9 @@ pub fn exact_path_ids(identity: &Identity) -> Vec<String> {
 
 /// One search over the identifiers of all these patients: the one place verify, the write
 /// warnings and the deeper search get their search from.
-pub fn search_for(identities: &[Identity]) -> Identifiers {
+pub fn search_for(identities: &[Identity], study_dates: bool) -> Identifiers {
     if let [one] = identities {
-        return Identifiers::new(one);
+        return Identifiers::with_dates(one, study_dates);
     }
     let mut all = Identity::default();
     for i in identities {
@@ -631,8 +684,13 @@ pub fn search_for(identities: &[Identity]) -> Identifiers {
         all.other_names.extend(i.other_names.iter().cloned());
         all.accession_numbers.extend(i.accession_numbers.iter().cloned());
         all.physicians.extend(i.physicians.iter().cloned());
+        if study_dates {
+            for (t, v) in &i.study_values {
+                all.study_values.entry(*t).or_default().extend(v.iter().cloned());
+            }
+        }
     }
-    Identifiers::new(&all)
+    Identifiers::with_dates(&all, study_dates)
 }
 
 /// The kinds of identifier the search finds in raw bytes (text in UTF-8, else Latin-1).

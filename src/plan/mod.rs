@@ -29,7 +29,7 @@ use crate::progress::Progress;
 use crate::residual::{Residual, residual_noting};
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Unreadable};
-use crate::values::{dates, uid};
+use crate::values::{dates, shift, uid};
 
 /// `Edit::element` of an element that is added rather than changed.
 pub(crate) const INSERTED: usize = usize::MAX;
@@ -190,6 +190,9 @@ pub struct Planner {
     replacer: crate::matcher::Replacer,
     /// The key's secret, for UIDs derived by `uid` actions.
     secret: std::sync::Arc<Vec<u8>>,
+    /// Per patient with a code, when the profile shifts dates: their offset in days, and
+    /// whether the key store holds it already (else apply records it).
+    offsets: BTreeMap<String, (i32, bool)>,
     /// Output paths that differ from the input path (identifiers in names, collisions).
     dests: std::collections::HashMap<PathBuf, PathBuf>,
     /// Folders whose output path differs from the input path.
@@ -295,11 +298,13 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         .collect();
     let all = crate::xml::XmlContext::for_patients_and(
         "",
-        coded.iter().map(|(_, i, c)| (c.as_str(), *i)),
+        coded.iter().map(|(pid, i, c)| (c.as_str(), *i, planner.shifted(pid))),
         xml_reach(index, &planner),
     );
     for (pid, _, code) in &coded {
-        planner.xml_contexts.insert(pid.clone(), all.with_code(code));
+        let dates = crate::xml::XmlDates::of(&planner.profile, planner.offset(pid));
+        let ctx = all.with_code(code).with_dates(dates);
+        planner.xml_contexts.insert(pid.clone(), ctx);
     }
     // Output paths again, now that the XML files' owners are known.
     planner.settle_dests(index);
@@ -309,6 +314,33 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         stale,
         stale_xml,
     }
+}
+
+/// Every coded patient's date offset when the profile shifts dates: the one the key store
+/// holds, else the one derived from the key's secret and the patient's key in the profile's
+/// range (see [`crate::values::shift::offset`]).
+fn date_offsets(
+    index: &Index,
+    profile: &Profile,
+    key: &KeyStore,
+    codes: &BTreeMap<String, String>,
+) -> BTreeMap<String, (i32, bool)> {
+    if !profile.shifts_dates() {
+        return BTreeMap::new();
+    }
+    let secret = key.secret();
+    index
+        .patients
+        .iter()
+        .filter(|p| codes.contains_key(&p.patient_id))
+        .map(|p| {
+            let v = match key.date_offset(&p.patient_id) {
+                Some(d) => (d, true),
+                None => (shift::offset(&secret, &p.patient_id, profile.shift_range), false),
+            };
+            (p.patient_id.clone(), v)
+        })
+        .collect()
 }
 
 /// The input's patients as the key store needs them to give codes (`KeyStore::propose`):
@@ -338,19 +370,27 @@ impl Planner {
         for e in &new_entries {
             codes.insert(e.patient_id.clone(), e.code.clone());
         }
+        let offsets = date_offsets(index, &profile, key, &codes);
+        let study_dates = profile.shifts_study_dates();
         // One search per patient, built on every core: with thousands of patients this is
         // most of the time before the first file is planned.
         use rayon::prelude::*;
         let identifiers = index
             .patients
             .par_iter()
-            .map(|p| (p.patient_id.clone(), Identifiers::new(&p.identity)))
+            .map(|p| {
+                let ids = Identifiers::with_dates(&p.identity, !offsets.is_empty() && study_dates);
+                (p.patient_id.clone(), ids)
+            })
             .collect();
-        let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns(
-            index
-                .patients
-                .iter()
-                .filter_map(|p| codes.get(&p.patient_id).map(|c| (c.as_str(), &p.identity))),
+        let offset = |pid: &str| offsets.get(pid).map(|(d, _)| *d);
+        let shifted = |pid: &str| offset(pid).map(|days| crate::matcher::Shifted { days, study_dates });
+        let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns_shifting(
+            index.patients.iter().filter_map(|p| {
+                codes
+                    .get(&p.patient_id)
+                    .map(|c| (c.as_str(), &p.identity, shifted(&p.patient_id)))
+            }),
         ));
         let path_rules = index
             .patients
@@ -361,7 +401,11 @@ impl Planner {
                     p.patient_id.clone(),
                     PathRules {
                         code: code.clone(),
-                        replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns(code, &p.identity)),
+                        replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns_shifting(
+                            code,
+                            &p.identity,
+                            offset(&p.patient_id),
+                        )),
                         exact: crate::matcher::exact_path_ids(&p.identity)
                             .into_iter()
                             .map(|id| id.to_uppercase())
@@ -417,6 +461,7 @@ impl Planner {
             unassigned_xml: Vec::new(),
             replacer,
             secret: std::sync::Arc::new(key.secret()),
+            offsets,
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
             path_rules,
@@ -433,6 +478,30 @@ impl Planner {
 
     pub fn code(&self, patient_id: &str) -> Option<&str> {
         self.codes.get(patient_id).map(String::as_str)
+    }
+
+    /// The patient's date offset in days, when the profile shifts dates.
+    pub fn offset(&self, patient_id: &str) -> Option<i32> {
+        self.offsets.get(patient_id).map(|(d, _)| *d)
+    }
+
+    /// The patient's offset, and whether their studies' dates move by it.
+    pub fn shifted(&self, patient_id: &str) -> Option<crate::matcher::Shifted> {
+        self.offset(patient_id).map(|days| crate::matcher::Shifted {
+            days,
+            study_dates: self.profile.shifts_study_dates(),
+        })
+    }
+
+    /// Offsets used by this plan that the key store does not hold yet, by patient key: apply
+    /// records them before the first file is written (any patient's dates may be written, in
+    /// another's text), so every later run shifts the same way.
+    pub fn new_offsets(&self) -> Vec<(String, i32)> {
+        self.offsets
+            .iter()
+            .filter(|(_, (_, stored))| !stored)
+            .map(|(p, (d, _))| (p.clone(), *d))
+            .collect()
     }
 
     /// Why the patient's input looks like dams output already (giving it a code would code a
@@ -770,6 +839,40 @@ impl Planner {
                         None => {
                             warnings.push(format!(
                                 "{} ({}) is not a date; it is emptied instead of keeping its year",
+                                parsed.path(i),
+                                dict::display_name(e.tag)
+                            ));
+                            (Some(String::new()), None)
+                        }
+                    }
+                }
+                Action::Shift => {
+                    let old = before.clone().unwrap_or_default();
+                    if old.trim().is_empty() || !is_text {
+                        continue;
+                    }
+                    let Some(days) = self.offset(patient_id) else {
+                        continue;
+                    };
+                    let moved: Option<Vec<String>> = old
+                        .split('\\')
+                        .map(|v| {
+                            if v.trim().is_empty() {
+                                Some(String::new())
+                            } else if vr == VR::DT {
+                                shift::shift_dt(v, days)
+                            } else if vr == VR::DA {
+                                shift::shift_da(v, days)
+                            } else {
+                                shift::shift(v, days)
+                            }
+                        })
+                        .collect();
+                    match moved {
+                        Some(parts) => (Some(parts.join("\\")), None),
+                        None => {
+                            warnings.push(format!(
+                                "{} ({}) is not a date; it is emptied instead of shifted",
                                 parsed.path(i),
                                 dict::display_name(e.tag)
                             ));
@@ -1129,7 +1232,23 @@ fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacemen
             .iter()
             .flat_map(|(t, vs)| vs.iter().map(move |v| (t, v)))
         {
-            let by = match planner.profile.action_for(*tag) {
+            let action = planner.profile.action_for(*tag);
+            if dict::vr_of(*tag) == Some(VR::DA) {
+                // A study's date: every written form of it, as the DICOM's rule has it (a
+                // shifted date is moved by the patient's offset, with the XML's other dates).
+                let masked = match action {
+                    None | Some(Action::Keep | Action::Clean | Action::Shift) => continue,
+                    Some(Action::KeepYear) => dates::keep_year(v).map(|m| dates::date_forms(&m)),
+                    Some(_) => None,
+                };
+                let forms = crate::matcher::birth_date_forms(v);
+                let n = forms.len();
+                for ((find, reach), by) in forms.into_iter().zip(masked.unwrap_or_else(|| vec![String::new(); n])) {
+                    out.push(Replacement { find, reach, by });
+                }
+                continue;
+            }
+            let by = match action {
                 None | Some(Action::Keep | Action::Clean) => continue,
                 Some(Action::Replace(s)) => s.clone(),
                 Some(_) => String::new(),
@@ -1228,6 +1347,13 @@ fn plan_deidentified(
         };
     set(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES".into(), edits, inserts)?;
     set(tags::DEIDENTIFICATION_METHOD, VR::LO, method.join("\\"), edits, inserts)?;
+    // PS3.15 E.3.6: dates moved by the patient's offset say so.
+    if a.options
+        .contains(&crate::profile::annex_e::AnnexOption::RetainLongitudinalModifiedDates)
+    {
+        let tag = dicom_dictionary_std::tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED;
+        set(tag, VR::CS, "MODIFIED".into(), edits, inserts)?;
+    }
 
     // The code sequence is written anew: an old one is removed, the new one added.
     let seq_tag = tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE;

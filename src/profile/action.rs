@@ -7,6 +7,8 @@ pub enum Action {
     Code,
     /// A date keeps its year; month and day become 01 01.
     KeepYear,
+    /// A date moves by the patient's offset in days (see [`crate::values::shift`]).
+    Shift,
     Replace(String),
     Empty,
     Remove,
@@ -25,6 +27,7 @@ impl Action {
         match self {
             Action::Code => "code",
             Action::KeepYear => "keep-year",
+            Action::Shift => "shift",
             Action::Replace(_) => "replace",
             Action::Empty => "empty",
             Action::Remove => "remove",
@@ -44,6 +47,7 @@ impl Action {
 pub enum RuleKind {
     Code,
     KeepYear,
+    Shift,
     Replace,
     Empty,
     Remove,
@@ -64,6 +68,7 @@ impl RuleKind {
         match self {
             RuleKind::Code => "code",
             RuleKind::KeepYear => "keep-year",
+            RuleKind::Shift => "shift",
             RuleKind::Replace => "replace",
             RuleKind::Empty => "empty",
             RuleKind::Remove => "remove",
@@ -90,6 +95,7 @@ impl Action {
         match self {
             Action::Code => RuleKind::Code,
             Action::KeepYear => RuleKind::KeepYear,
+            Action::Shift => RuleKind::Shift,
             Action::Replace(_) => RuleKind::Replace,
             Action::Empty => RuleKind::Empty,
             Action::Remove => RuleKind::Remove,

@@ -32,6 +32,22 @@ pub enum AnnexOption {
 }
 
 impl AnnexOption {
+    /// Every option's name, as profiles and `--option` write it.
+    pub fn names() -> Vec<&'static str> {
+        vec![
+            "retain-safe-private",
+            "retain-uids",
+            "retain-device-identity",
+            "retain-institution-identity",
+            "retain-patient-characteristics",
+            "retain-longitudinal-full-dates",
+            "retain-longitudinal-modified-dates",
+            "clean-descriptors",
+            "clean-structured-content",
+            "clean-graphics",
+        ]
+    }
+
     /// The table column of the option.
     fn column(self) -> usize {
         match self {
@@ -132,8 +148,9 @@ pub struct AnnexE {
 /// How a table code (with the options in force) becomes one action. Combined codes take
 /// the branch that keeps an IOD valid without knowing the attribute's type in it:
 /// X/Z → Z, X/D → D, Z/D → D, X/Z/D → D; X/Z/U* keeps the sequence, whose referenced UIDs
-/// are replaced by their own U rule. C on a date is keep-year (the Modified Dates option);
-/// C elsewhere cleans the patient's identifiers out of the text.
+/// are replaced by their own U rule. C on a date or datetime is the patient's date shift (the
+/// Modified Dates option: every interval stays); C elsewhere cleans the patient's identifiers
+/// out of the text.
 fn action_of(code: &str, vr: Option<VR>) -> Option<Action> {
     Some(match code.trim() {
         "X" => Action::Remove,
@@ -141,7 +158,7 @@ fn action_of(code: &str, vr: Option<VR>) -> Option<Action> {
         "D" | "X/D" | "Z/D" | "X/Z/D" => Action::Dummy,
         "K" | "X/Z/U*" => Action::Keep,
         "U" => Action::Uid,
-        "C" if matches!(vr, Some(VR::DA | VR::DT)) => Action::KeepYear,
+        "C" if matches!(vr, Some(VR::DA | VR::DT)) => Action::Shift,
         "C" => Action::Clean,
         _ => return None,
     })
@@ -181,9 +198,9 @@ impl AnnexE {
             let vr = (p.group_mask == 0xFFFF && p.element_mask == 0xFFFF)
                 .then(|| dict::vr_of(Tag(p.group, p.element)))
                 .flatten();
-            // Modified dates on a time has no year to keep: the basic action stays.
+            // Modified dates moves the day, not the time of day: a time stays as it is.
             let chosen = if chosen.trim() == "C" && matches!(vr, Some(VR::TM)) {
-                cols[3]
+                "K"
             } else {
                 chosen
             };
@@ -210,6 +227,11 @@ impl AnnexE {
             Action::Replace(IMPLEMENTATION_CLASS_UID.into()),
         );
         exact.insert(tags::IMPLEMENTATION_VERSION_NAME, Action::Replace("DAMS".into()));
+        // Modified dates: the birth date moves with the patient's other dates, so every age
+        // at a study stays (a profile line for PatientBirthDate wins, e.g. keep-year).
+        if options.contains(&AnnexOption::RetainLongitudinalModifiedDates) {
+            exact.insert(dicom_dictionary_std::tags::PATIENT_BIRTH_DATE, Action::Shift);
+        }
         let safe = options.contains(&AnnexOption::RetainSafePrivate).then(|| {
             let mut m = HashMap::new();
             for line in SAFE_PRIVATE.lines().skip(1) {
@@ -323,7 +345,13 @@ mod tests {
         let full = AnnexE::new([AnnexOption::RetainLongitudinalFullDates].into());
         assert_eq!(full.action(Tag(0x0008, 0x0020)), Some(&Action::Keep), "StudyDate kept");
         let modified = AnnexE::new([AnnexOption::RetainLongitudinalModifiedDates].into());
-        assert_eq!(modified.action(Tag(0x0008, 0x0020)), Some(&Action::KeepYear));
+        assert_eq!(modified.action(Tag(0x0008, 0x0020)), Some(&Action::Shift));
+        assert_eq!(
+            modified.action(Tag(0x0008, 0x0030)),
+            Some(&Action::Keep),
+            "StudyTime stays"
+        );
+        assert_eq!(modified.action(Tag(0x0010, 0x0030)), Some(&Action::Shift), "birth date");
         let uids = AnnexE::new([AnnexOption::RetainUids].into());
         assert_eq!(uids.action(Tag(0x0008, 0x0018)), Some(&Action::Keep));
         assert!(!uids.replaces_uids());

@@ -79,6 +79,10 @@ pub struct Profile {
     pub text: String,
     /// The `--value NAME=TEXT` overrides given on top of the text.
     pub overrides: Vec<(String, String)>,
+    /// The `--option NAME` options given on top of the text (see [`Profile::with_options`]).
+    pub options: Vec<String>,
+    /// The range a patient's date offset is drawn from, in days (`[dates] shift-days`).
+    pub shift_range: (i32, i32),
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
@@ -116,6 +120,12 @@ pub enum ProfileError {
     Unknown { name: String, builtins: String },
     #[error("--value {0}: no such value in the profile (it has: {1})")]
     UnknownValue(String, String),
+    #[error("--option {0}: no such option (options: {1})")]
+    UnknownOption(String, String),
+    #[error(
+        "--option {0}: profile {1} does not use the Basic Profile's table, so only retain-longitudinal-modified-dates applies to it"
+    )]
+    OptionNeedsTable(String, String),
 }
 
 #[derive(Deserialize)]
@@ -129,6 +139,8 @@ struct ProfileFile {
     #[serde(default)]
     clean: CleanSpec,
     annex_e: Option<AnnexESpec>,
+    #[serde(default)]
+    dates: DatesSpec,
     #[serde(default)]
     dicom: Vec<RuleSpec>,
     #[serde(default)]
@@ -151,6 +163,32 @@ impl Default for CleanSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// `[dates]`: how `shift` moves a patient's dates.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DatesSpec {
+    /// The range of the patient's offset in days, both ends included: `[-3650, -365]`.
+    #[serde(default = "default_shift")]
+    shift_days: Spanned<[i32; 2]>,
+}
+
+impl Default for DatesSpec {
+    fn default() -> Self {
+        DatesSpec {
+            shift_days: Spanned::new(0..0, default_shift_days()),
+        }
+    }
+}
+
+fn default_shift_days() -> [i32; 2] {
+    let (a, b) = crate::values::shift::DEFAULT_RANGE;
+    [a, b]
+}
+
+fn default_shift() -> Spanned<[i32; 2]> {
+    Spanned::new(0..0, default_shift_days())
 }
 
 #[derive(Deserialize)]
@@ -194,6 +232,7 @@ struct RuleSpec {
 enum ActionName {
     Code,
     KeepYear,
+    Shift,
     Replace,
     Empty,
     Remove,
@@ -259,9 +298,17 @@ impl Profile {
             values.insert(k.clone(), v.clone());
         }
 
+        let [lo, hi] = *pf.dates.shift_days.get_ref();
+        let max = crate::values::shift::MAX_DAYS;
+        if lo.abs() > max || hi.abs() > max || (lo == 0 && hi == 0) {
+            return Err(err_at(
+                pf.dates.shift_days.span().start,
+                format!("shift-days must lie within -{max}..{max} days and not be [0, 0]"),
+            ));
+        }
         let rules = dicom_rules(pf.dicom, text, &values, &err_at)?;
         let xml = xml_rules(pf.xml, &values, &err_at)?;
-        Ok(Profile {
+        let mut p = Profile {
             name: pf.profile.name,
             description: pf.profile.description,
             source: file.to_string(),
@@ -274,7 +321,82 @@ impl Profile {
                 .map(|a| annex_e::AnnexE::new(a.options.into_iter().collect())),
             text: text.to_string(),
             overrides: overrides.to_vec(),
-        })
+            options: Vec::new(),
+            shift_range: (lo, hi),
+        };
+        if p.annex_e.as_ref().is_some_and(|a| {
+            a.options
+                .contains(&annex_e::AnnexOption::RetainLongitudinalModifiedDates)
+        }) {
+            p.shift_keep_year();
+        }
+        Ok(p)
+    }
+
+    /// Every `keep-year` line (DICOM and XML) becomes `shift`.
+    fn shift_keep_year(&mut self) {
+        for r in &mut self.rules {
+            if r.action == Action::KeepYear {
+                r.action = Action::Shift;
+            }
+        }
+        for r in &mut self.xml {
+            if r.action == Action::KeepYear {
+                r.action = Action::Shift;
+            }
+        }
+    }
+
+    /// The profile with options of PS3.15 E.3 added by name (`--option NAME`, as in
+    /// `[annex_e] options`). `retain-longitudinal-modified-dates` works on any profile: every
+    /// date the profile would keep the year of (its `keep-year` lines, DICOM and XML) and, with
+    /// the Basic Profile's table, every date and datetime the table lists and the birth date
+    /// (unless a line of the profile names it) are shifted by the patient's offset; times
+    /// stay. The other options change the table, so they need a profile that uses it.
+    pub fn with_options(mut self, names: &[String]) -> Result<Profile, ProfileError> {
+        let mut added = std::collections::BTreeSet::new();
+        for name in names {
+            let option: annex_e::AnnexOption = serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new(name))
+            .map_err(|_| ProfileError::UnknownOption(name.clone(), annex_e::AnnexOption::names().join(", ")))?;
+            if self.annex_e.is_none() && option != annex_e::AnnexOption::RetainLongitudinalModifiedDates {
+                return Err(ProfileError::OptionNeedsTable(name.clone(), self.name.clone()));
+            }
+            added.insert(option);
+            if !self.options.contains(name) {
+                self.options.push(name.clone());
+            }
+        }
+        if added.is_empty() {
+            return Ok(self);
+        }
+        if let Some(a) = &self.annex_e {
+            let mut all = a.options.clone();
+            all.extend(added.iter().copied());
+            self.annex_e = Some(annex_e::AnnexE::new(all));
+        }
+        if added.contains(&annex_e::AnnexOption::RetainLongitudinalModifiedDates) {
+            self.shift_keep_year();
+        }
+        Ok(self)
+    }
+
+    /// Whether the dates of the patient's studies are moved by their offset (StudyDate is
+    /// shifted): then every date in the patient's XML moves too, and the original dates are
+    /// searched for in text like identifiers.
+    pub fn shifts_study_dates(&self) -> bool {
+        self.action_for(crate::dicom::tags::STUDY_DATE) == Some(&Action::Shift)
+    }
+
+    /// Whether any date of a patient is moved by their offset.
+    pub fn shifts_dates(&self) -> bool {
+        self.rules.iter().any(|r| r.action == Action::Shift)
+            || self.xml.iter().any(|r| r.action == Action::Shift)
+            || self.annex_e.as_ref().is_some_and(|a| {
+                a.options
+                    .contains(&annex_e::AnnexOption::RetainLongitudinalModifiedDates)
+            })
     }
 
     /// What happens to a standard (even group) tag: the profile's own rule, else the Basic
@@ -332,7 +454,7 @@ fn dicom_rules(
         let action = decode_action(&spec.action, &spec.replace, at, values, err_at)?;
         let vr = dict::vr_of(tag);
         let incompatible = match (&action, vr) {
-            (Action::KeepYear, Some(v)) => !matches!(v, VR::DA | VR::DT),
+            (Action::KeepYear | Action::Shift, Some(v)) => !matches!(v, VR::DA | VR::DT),
             (Action::Code | Action::Replace(_), Some(VR::SQ)) => true,
             (Action::Code | Action::Replace(_) | Action::Clean, Some(v)) => !crate::dicom::text::is_text_vr(v),
             (Action::Uid, Some(v)) => v != VR::UI,
@@ -425,7 +547,8 @@ fn decode_action(
         (Some(_), Some(_)) => Err(err_at(at, "a rule has either `action` or `replace`, not both".into())),
         (None, None) => Err(err_at(
             at,
-            "a rule needs `action = \"code|keep-year|empty|remove|keep\"` or `replace = \"…\"`".into(),
+            "a rule needs `action = \"code|keep-year|shift|empty|remove|keep|dummy|clean|uid\"` or `replace = \"…\"`"
+                .into(),
         )),
         (None, Some(r)) => Ok(Action::Replace(
             expand(r.get_ref(), values).map_err(|m| err_at(r.span().start, m))?,
@@ -433,6 +556,7 @@ fn decode_action(
         (Some(a), None) => Ok(match a.get_ref() {
             ActionName::Code => Action::Code,
             ActionName::KeepYear => Action::KeepYear,
+            ActionName::Shift => Action::Shift,
             ActionName::Empty => Action::Empty,
             ActionName::Remove => Action::Remove,
             ActionName::Keep => Action::Keep,

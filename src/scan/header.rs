@@ -241,6 +241,10 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             dict_tags::OPERATORS_NAME,
             dict_tags::PERFORMING_PHYSICIAN_NAME,
             dict_tags::STUDY_ID,
+            dict_tags::STUDY_DATE,
+            dict_tags::SERIES_DATE,
+            dict_tags::ACQUISITION_DATE,
+            dict_tags::CONTENT_DATE,
         ]
         .into_iter()
         .flat_map(|t| {

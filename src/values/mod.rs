@@ -2,6 +2,7 @@
 //! values a profile puts where a value must stay but say nothing.
 
 pub mod dates;
+pub mod shift;
 pub mod uid;
 
 use crate::dicom::VR;

@@ -166,6 +166,32 @@ pub struct XmlResidual {
 pub struct XmlContext {
     code: String,
     replacer: crate::matcher::Replacer,
+    /// What happens to every date in the text ([`crate::values::shift::map_dates_in_text`]):
+    /// what the profile does to the DICOM's StudyDate.
+    dates: Option<XmlDates>,
+}
+
+/// What the dates of a patient's XML become, as the profile has the DICOM's study dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XmlDates {
+    /// Moved by the owner's offset.
+    Shift(i32),
+    /// Month and day become 01 01.
+    KeepYear,
+    /// Removed (the Basic Profile removes every date).
+    Remove,
+}
+
+impl XmlDates {
+    /// What a profile does to the XML's dates, given the owner's offset.
+    pub fn of(profile: &crate::profile::Profile, offset: Option<i32>) -> Option<XmlDates> {
+        match profile.action_for(crate::dicom::tags::STUDY_DATE)? {
+            Action::Shift => offset.map(XmlDates::Shift),
+            Action::KeepYear => Some(XmlDates::KeepYear),
+            Action::Keep | Action::Clean => None,
+            _ => Some(XmlDates::Remove),
+        }
+    }
 }
 
 impl XmlContext {
@@ -183,21 +209,24 @@ impl XmlContext {
         XmlContext {
             code: code.to_string(),
             replacer: crate::matcher::Replacer::for_short_values(crate::matcher::replacement_patterns(patients)),
+            dates: None,
         }
     }
 
     /// [`XmlContext::for_patients`], and `extra` strings replaced as well (what the profile
-    /// removes from the DICOM: under `basic` the study's UIDs, accession numbers, physicians).
+    /// removes from the DICOM: under `basic` the study's UIDs, accession numbers, physicians),
+    /// with each patient's dates moved by their offset when they have one.
     pub fn for_patients_and<'a>(
         code: &str,
-        patients: impl IntoIterator<Item = (&'a str, &'a Identity)>,
+        patients: impl IntoIterator<Item = (&'a str, &'a Identity, Option<crate::matcher::Shifted>)>,
         extra: Vec<crate::matcher::Replacement>,
     ) -> XmlContext {
-        let mut pats = crate::matcher::replacement_patterns(patients);
+        let mut pats = crate::matcher::replacement_patterns_shifting(patients);
         pats.extend(extra);
         XmlContext {
             code: code.to_string(),
             replacer: crate::matcher::Replacer::for_short_values(pats),
+            dates: None,
         }
     }
 
@@ -206,7 +235,58 @@ impl XmlContext {
         XmlContext {
             code: code.to_string(),
             replacer: self.replacer.clone(),
+            dates: self.dates,
         }
+    }
+
+    /// The same, with every date of the text changed as `dates` says.
+    pub fn with_dates(mut self, dates: Option<XmlDates>) -> XmlContext {
+        self.dates = dates;
+        self
+    }
+
+    fn shift(&self) -> Option<i32> {
+        match self.dates {
+            Some(XmlDates::Shift(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Where identifying strings and (when the profile changes dates) dates stand in `text`,
+    /// with what replaces each, in order and not overlapping. A date wins over an identifier
+    /// it overlaps: the owner's offset moves every date, a birth date too.
+    fn matches<'a>(&'a self, text: &str) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
+        use std::borrow::Cow;
+        let ids = self.replacer.matches(text);
+        let Some(rule) = self.dates else {
+            return ids.into_iter().map(|(r, by)| (r, Cow::Borrowed(by))).collect();
+        };
+        use crate::values::shift::{add, map_dates_in_text};
+        let dates = match rule {
+            XmlDates::Shift(days) => map_dates_in_text(text, &|y, m, d| add(y, m, d, days)),
+            XmlDates::KeepYear => map_dates_in_text(text, &|y, _, _| Some((y, 1, 1))),
+            // A removed date takes its time of day with it (`2004-01-19T10:15:00`).
+            XmlDates::Remove => map_dates_in_text(text, &|y, m, d| Some((y, m, d)))
+                .into_iter()
+                .map(|(r, _)| {
+                    (
+                        r.start..r.end + crate::values::shift::iso_time_len(&text[r.end..]),
+                        String::new(),
+                    )
+                })
+                .collect(),
+        };
+        if dates.is_empty() {
+            return ids.into_iter().map(|(r, by)| (r, Cow::Borrowed(by))).collect();
+        }
+        let mut out: Vec<(Range<usize>, Cow<'a, str>)> = dates.into_iter().map(|(r, by)| (r, Cow::Owned(by))).collect();
+        for (r, by) in ids {
+            if !out.iter().any(|(d, _)| d.start < r.end && r.start < d.end) {
+                out.push((r, Cow::Borrowed(by)));
+            }
+        }
+        out.sort_by_key(|(r, _)| r.start);
+        out
     }
 
     pub fn code(&self) -> &str {
@@ -859,7 +939,8 @@ impl<'a> Planner<'a, '_> {
         let buf = self.w.buf();
         let value = Value::reuse(buf, segs, std::mem::take(&mut self.spare));
         let mut node = None;
-        for (range, after) in ctx_.replacer.matches(&value.text) {
+        for (range, after) in ctx_.matches(&value.text) {
+            let after = after.as_ref();
             let before = &value.text[range.clone()];
             if before == after {
                 continue;
@@ -913,6 +994,20 @@ impl<'a> Planner<'a, '_> {
             Action::Code => (lead..trail, self.ctx.code.clone()),
             Action::Replace(s) => (lead..trail, s.clone()),
             Action::Empty => (0..text.len(), String::new()),
+            Action::Shift => match self
+                .ctx
+                .shift()
+                .and_then(|d| crate::values::shift::shift(&text[lead..trail], d))
+            {
+                Some(moved) => (lead..trail, moved),
+                None if self.ctx.shift().is_none() => return Ok(()),
+                None => {
+                    let node = self.w.capture();
+                    self.warnings
+                        .push((node, suffix.clone(), "not a date; emptied instead of shifted"));
+                    (0..text.len(), String::new())
+                }
+            },
             Action::KeepYear => match keep_year(&text[lead..trail]) {
                 Some(masked) => (lead..trail, masked),
                 None => {
