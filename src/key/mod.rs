@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use location::Location;
-pub use rules::{fold_code, fold_id, is_synthetic, valid_code};
+pub use rules::{MAX_DATE_OFFSET, fold_code, fold_id, is_synthetic, valid_code, valid_date_offset};
 use store::{Backend, Cursor, Loaded, Meta, Shared, Tx};
 
 pub const DEFAULT_PREFIX: &str = "P";
@@ -44,6 +44,12 @@ pub struct KeyEntry {
     pub source: String,
     /// When the entry was added (RFC 3339, UTC).
     pub added: String,
+    /// The days every date of the patient is moved by (the profile's date shift), kept so
+    /// that it stays the same for the patient, survives a change of the profile's range and
+    /// can be looked up for re-identification. `None`: none recorded (yet). Once recorded it
+    /// never changes. Absent from key files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_offset: Option<i32>,
 }
 
 impl KeyEntry {
@@ -103,6 +109,10 @@ pub struct NewEntry {
     /// The patient's real IDs, recorded with the code so that no later code equals them.
     #[serde(skip)]
     pub ids: Vec<String>,
+    /// The patient's date offset in days, recorded with the code (`propose` leaves it `None`;
+    /// the planner sets it).
+    #[serde(skip)]
+    pub date_offset: Option<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +243,7 @@ fn new_secret() -> Result<String, KeyError> {
 
 fn fresh_meta() -> Result<Meta, KeyError> {
     Ok(Meta {
+        schema: store::SCHEMA_VERSION,
         prefix: DEFAULT_PREFIX.into(),
         digits: DEFAULT_DIGITS,
         next: 1,
@@ -280,6 +291,18 @@ impl Snapshot {
             self.entries.push(e);
         }
         self.seen.extend(l.seen);
+    }
+
+    /// An offset this process recorded or read inside a transaction: a reader's cursor only
+    /// sees new rows, and an offset is recorded into a row that may be older.
+    fn set_offset(&mut self, key: &str, days: i32) {
+        if let Some(&i) = self.by_key.get(key) {
+            self.entries[i].date_offset = Some(days);
+        }
+    }
+
+    fn offset(&self, key: &str) -> Option<i32> {
+        self.by_key.get(key).and_then(|&i| self.entries[i].date_offset)
     }
 }
 
@@ -443,6 +466,14 @@ impl KeyStore {
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
     }
 
+    /// The date offset recorded for this patient key, in days (`None`: no entry, or none
+    /// recorded). From the snapshot: an offset another process recorded for an entry this
+    /// snapshot already held is seen once this process tries to record one for it
+    /// ([`record_offsets`](Self::record_offsets)), or by a new `open`.
+    pub fn date_offset(&self, patient_key: &str) -> Option<i32> {
+        self.snap.offset(patient_key)
+    }
+
     /// The secret behind deterministic UIDs (32 bytes).
     pub fn secret(&self) -> Vec<u8> {
         // Byte pairs, not string slices: a secret is checked to be hex when it is read, and
@@ -496,6 +527,7 @@ impl KeyStore {
                 patient_name: p.name.clone(),
                 birth_date: p.birth_date.clone(),
                 ids,
+                date_offset: None,
             });
             let Some(next) = n.checked_add(1) else { return out };
             n = next;
@@ -544,14 +576,20 @@ impl KeyStore {
     /// Adds the proposed entries, in one transaction. Refused, with nothing written, if the
     /// store no longer fits the proposal (another process gave a proposed code, or coded one
     /// of these patients differently, meanwhile): then plan again. Entries already in the
-    /// store as proposed are skipped, so committing twice is harmless.
+    /// store as proposed are skipped, so committing twice is harmless. Each entry's
+    /// `date_offset` is recorded with it; one already in the store as proposed gets it by the
+    /// rule of [`record_offsets`](Self::record_offsets) (another offset there: `Changed`).
     pub fn commit(&mut self, new: &[NewEntry]) -> Result<(), KeyError> {
         if new.is_empty() {
             return Ok(());
         }
+        let mut offsets: HashMap<&str, i32> = HashMap::new();
         for e in new {
             if !valid_code(&e.code) {
                 return Err(KeyError::Conflict(format!("{} is not a valid code", e.code)));
+            }
+            if let Some(days) = e.date_offset {
+                check_offset(&mut offsets, &e.patient_id, days)?;
             }
         }
         let planned = self.snap.meta.clone();
@@ -562,6 +600,9 @@ impl KeyStore {
         let added = now();
         self.ensure_created()?;
         let snap = &self.snap;
+        // Offsets recorded into entries that were already there (a reader's cursor does not
+        // see those).
+        let mut recorded: Vec<(String, i32)> = Vec::new();
         write_store(&self.store, &mut |tx| {
             let mut meta = tx.meta()?;
             if meta.secret != planned.secret || meta.prefix != planned.prefix || meta.digits != planned.digits {
@@ -572,9 +613,15 @@ impl KeyStore {
             let have = look.codes_of(&keys)?;
             let mut rows: Vec<&NewEntry> = Vec::new();
             let mut batch: HashMap<&str, &str> = HashMap::new();
+            let mut known: Vec<(&str, i32)> = Vec::new();
             for e in new {
                 match have.get(&e.patient_id) {
-                    Some(c) if *c == e.code => continue,
+                    Some(c) if *c == e.code => {
+                        if let Some(days) = e.date_offset {
+                            known.push((&e.patient_id, days));
+                        }
+                        continue;
+                    }
                     Some(_) => return Err(changed()),
                     None => {}
                 }
@@ -588,6 +635,21 @@ impl KeyStore {
                     }
                     None => rows.push(e),
                 }
+            }
+            recorded.clear();
+            if !known.is_empty() {
+                let fits = fit_offsets(&mut *look.tx, &known)?;
+                if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
+                    return Err(changed());
+                }
+                let set: Vec<(&str, i32)> = known
+                    .iter()
+                    .zip(&fits)
+                    .filter(|(_, f)| **f == OffsetFit::Set)
+                    .map(|(w, _)| *w)
+                    .collect();
+                look.tx.set_offsets(&set)?;
+                recorded.extend(set.iter().map(|(k, d)| (k.to_string(), *d)));
             }
             if rows.is_empty() {
                 return Ok(());
@@ -617,6 +679,7 @@ impl KeyStore {
                     birth_date: e.birth_date.clone(),
                     source: "generated".into(),
                     added: added.clone(),
+                    date_offset: e.date_offset,
                 })
                 .collect();
             tx.insert_entries(&entries)?;
@@ -631,6 +694,77 @@ impl KeyStore {
             }
             Ok(())
         })?;
+        for (key, days) in &recorded {
+            self.snap.set_offset(key, *days);
+        }
+        self.refresh()
+    }
+
+    /// Records date offsets, `(patient key, days)`, of patients that have an entry, in one
+    /// write transaction: an entry without an offset gets it, one with the same offset keeps
+    /// it. Refused with nothing written when a patient key has no entry, an offset breaks the
+    /// rule of [`valid_date_offset`] or one patient is given two (all `Conflict`), and when an
+    /// entry holds another offset (`Changed`: another process recorded it meanwhile; this
+    /// snapshot then holds the recorded offsets of these patients, so plan again). Nothing to
+    /// record (an empty slice, or offsets the snapshot holds already): no transaction.
+    pub fn record_offsets(&mut self, offsets: &[(String, i32)]) -> Result<(), KeyError> {
+        let location = self.location.to_string();
+        let changed = || KeyError::Changed {
+            location: location.clone(),
+        };
+        let no_entry = || {
+            KeyError::Conflict("an offset for a patient without a code in the key store; nothing was recorded".into())
+        };
+        let mut given: HashMap<&str, i32> = HashMap::new();
+        let mut wanted: Vec<(&str, i32)> = Vec::new();
+        for (key, days) in offsets {
+            if !check_offset(&mut given, key, *days)? {
+                continue;
+            }
+            match self.snap.offset(key) {
+                // Recorded offsets never change: the snapshot's is the store's.
+                Some(d) if d == *days => {}
+                Some(_) => return Err(changed()),
+                None => wanted.push((key, *days)),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        if !self.exists {
+            return Err(no_entry());
+        }
+        // What the store holds whether or not this transaction commits, and what it adds.
+        let mut held: Vec<(String, i32)> = Vec::new();
+        let mut set: Vec<(String, i32)> = Vec::new();
+        let result = write_store(&self.store, &mut |tx| {
+            held.clear();
+            set.clear();
+            let fits = fit_offsets(tx, &wanted)?;
+            if fits.contains(&OffsetFit::NoEntry) {
+                return Err(no_entry());
+            }
+            for (&(key, days), fit) in wanted.iter().zip(&fits) {
+                match fit {
+                    OffsetFit::Set => set.push((key.to_string(), days)),
+                    OffsetFit::Same => held.push((key.to_string(), days)),
+                    OffsetFit::Other(d) => held.push((key.to_string(), *d)),
+                    OffsetFit::NoEntry => {}
+                }
+            }
+            if fits.iter().any(|f| matches!(f, OffsetFit::Other(_))) {
+                return Err(changed());
+            }
+            let rows: Vec<(&str, i32)> = set.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+            tx.set_offsets(&rows)
+        });
+        for (key, days) in &held {
+            self.snap.set_offset(key, *days);
+        }
+        result?;
+        for (key, days) in &set {
+            self.snap.set_offset(key, *days);
+        }
         self.refresh()
     }
 
@@ -771,6 +905,7 @@ impl KeyStore {
                     birth_date: get(birth_col),
                     source: "imported".into(),
                     added: String::new(),
+                    date_offset: None,
                 },
             });
         }
@@ -1048,6 +1183,7 @@ impl KeyStore {
             }
         }
         let meta = Meta {
+            schema: store::SCHEMA_VERSION,
             prefix: kf.prefix.clone(),
             digits: kf.digits,
             next: kf.next,
@@ -1171,6 +1307,54 @@ impl<'a, 'b> Lookup<'a, 'b> {
                 .collect()),
             None => self.tx.seen(folds),
         }
+    }
+}
+
+/// How an offset to record fits the entry of its patient in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OffsetFit {
+    /// No entry has this patient key.
+    NoEntry,
+    /// The entry has no offset yet: it gets this one.
+    Set,
+    /// The entry has this offset already.
+    Same,
+    /// The entry has this other offset.
+    Other(i32),
+}
+
+/// The rule for recording a date offset into an entry, checked inside the write transaction
+/// against the database (never a snapshot: a reader's cursor does not see an offset recorded
+/// into an older row). A recorded offset never changes.
+fn fit_offsets(tx: &mut dyn Tx, wanted: &[(&str, i32)]) -> Result<Vec<OffsetFit>, KeyError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&str> = wanted.iter().map(|(k, _)| *k).collect();
+    let stored = tx.offsets_of(&keys)?;
+    Ok(wanted
+        .iter()
+        .map(|(key, days)| match stored.get(*key) {
+            None => OffsetFit::NoEntry,
+            Some(None) => OffsetFit::Set,
+            Some(Some(d)) if d == days => OffsetFit::Same,
+            Some(Some(d)) => OffsetFit::Other(*d),
+        })
+        .collect())
+}
+
+/// An offset given for a patient: valid, and the only one given for that patient. Whether it
+/// is new (`false`: the same was given before).
+fn check_offset<'k>(given: &mut HashMap<&'k str, i32>, key: &'k str, days: i32) -> Result<bool, KeyError> {
+    if !valid_date_offset(days) {
+        return Err(KeyError::Conflict(format!("refused: {}", rules::DATE_OFFSET_RULE)));
+    }
+    match given.insert(key, days) {
+        Some(d) if d != days => Err(KeyError::Conflict(
+            "two different date offsets were given for one patient".into(),
+        )),
+        Some(_) => Ok(false),
+        None => Ok(true),
     }
 }
 
@@ -1339,5 +1523,195 @@ mod tests {
         for (prefix, digits) in [("../", 4), ("", 4), (".P", 4), ("P", 0), ("P", 13)] {
             assert!(rules::check_format(prefix, digits).is_err(), "{prefix} {digits}");
         }
+    }
+
+    fn offsets(k: &KeyStore) -> Vec<(String, Option<i32>)> {
+        let k = KeyStore::open(k.file().unwrap()).unwrap();
+        let mut v: Vec<_> = k
+            .entries()
+            .iter()
+            .map(|e| (e.patient_id.clone(), e.date_offset))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn pairs(p: &[(&str, i32)]) -> Vec<(String, i32)> {
+        p.iter().map(|(k, d)| (k.to_string(), *d)).collect()
+    }
+
+    /// An offset is recorded once: set where there is none, the same again is no change,
+    /// another is refused as a change by another process with nothing written, and a
+    /// patient without a code is refused.
+    #[test]
+    fn record_offsets_sets_once_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        // Nothing to record: no transaction, no store created.
+        k.record_offsets(&[]).unwrap();
+        assert!(!path.exists());
+        let err = k.record_offsets(&pairs(&[("A", 5)])).unwrap_err();
+        assert!(matches!(err, KeyError::Conflict(_)), "{err}");
+        let mut p = k.propose(&patients(&["A", "B", "C"]));
+        p[0].date_offset = Some(-1234);
+        k.commit(&p).unwrap();
+        assert_eq!(k.date_offset("A"), Some(-1234));
+        assert_eq!(k.date_offset("B"), None);
+        assert_eq!(k.date_offset("nobody"), None);
+
+        k.record_offsets(&pairs(&[("B", 30), ("A", -1234), ("B", 30)])).unwrap();
+        assert_eq!(k.date_offset("B"), Some(30));
+        let stored = offsets(&k);
+        assert_eq!(
+            stored,
+            vec![("A".into(), Some(-1234)), ("B".into(), Some(30)), ("C".into(), None)]
+        );
+
+        // Another offset for B, with one for C in the same call: nothing written.
+        let err = k.record_offsets(&pairs(&[("C", 7), ("B", 31)])).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(offsets(&k), stored);
+        // A patient without a code, with one that would be fine: nothing written, and the
+        // message names no patient.
+        let err = k.record_offsets(&pairs(&[("C", 7), ("SECRET-ID", 7)])).unwrap_err();
+        assert!(matches!(&err, KeyError::Conflict(m) if !m.contains("SECRET")), "{err}");
+        assert_eq!(offsets(&k), stored);
+        // Offsets that break the rule, or two for one patient.
+        for bad in [pairs(&[("C", 0)]), pairs(&[("C", 36501)]), pairs(&[("C", 1), ("C", 2)])] {
+            assert!(matches!(k.record_offsets(&bad), Err(KeyError::Conflict(_))), "{bad:?}");
+        }
+        assert_eq!(offsets(&k), stored);
+        // Committing a proposal again with another offset for a patient coded meanwhile is
+        // refused too.
+        let mut again = p.clone();
+        again[0].date_offset = Some(99);
+        assert!(k.commit(&again).unwrap_err().is_changed());
+        assert_eq!(offsets(&k), stored);
+        again[0].date_offset = Some(-1234);
+        again[2].date_offset = Some(12);
+        k.commit(&again).unwrap();
+        assert_eq!(k.date_offset("C"), Some(12));
+    }
+
+    /// Two processes with one snapshot: the first records an offset; the second, planning
+    /// another, is refused as changed, and its snapshot then holds the recorded one.
+    #[test]
+    fn an_offset_recorded_by_another_process_is_seen_on_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut a = KeyStore::open(&path).unwrap();
+        let p = a.propose(&patients(&["A", "B"]));
+        a.commit(&p).unwrap();
+        let mut b = KeyStore::open(&path).unwrap();
+        a.record_offsets(&pairs(&[("A", 10)])).unwrap();
+        assert_eq!(b.date_offset("A"), None, "a snapshot");
+        let err = b.record_offsets(&pairs(&[("A", 20), ("B", 3)])).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(b.date_offset("A"), Some(10));
+        assert_eq!(b.date_offset("B"), None, "nothing written");
+        b.record_offsets(&pairs(&[("A", 10), ("B", 3)])).unwrap();
+        assert_eq!(a.date_offset("B"), None);
+        a.record_offsets(&pairs(&[("B", 3)])).unwrap();
+        assert_eq!(a.date_offset("B"), Some(3));
+    }
+
+    /// The schema of every store made before date offsets (version 2), as the commit before
+    /// them created it.
+    const SCHEMA_V2: &str = "
+        CREATE TABLE dams_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE dams_entries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_key TEXT NOT NULL UNIQUE,
+            code TEXT NOT NULL,
+            code_fold TEXT NOT NULL UNIQUE,
+            patient_name TEXT NOT NULL DEFAULT '',
+            birth_date TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            added TEXT NOT NULL
+        );
+        CREATE TABLE dams_seen_ids (seq INTEGER PRIMARY KEY AUTOINCREMENT, fold TEXT NOT NULL UNIQUE);
+        CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL);
+    ";
+
+    fn make_v2(path: &Path) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.execute_batch(SCHEMA_V2).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
+        let meta = [
+            ("format", "dams-key"),
+            ("schema", "2"),
+            ("prefix", "P"),
+            ("digits", "4"),
+            ("next", "2"),
+            ("secret", &"ab".repeat(32)),
+            ("created", "2024-01-01T00:00:00Z"),
+        ];
+        for (k, v) in meta {
+            c.execute("INSERT INTO dams_meta (k, v) VALUES (?1, ?2)", [k, v])
+                .unwrap();
+        }
+        c.execute(
+            "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added) VALUES ('A', 'P0001', 'p0001', 'NAME^A', '19700101', 'generated', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        c.execute("INSERT INTO dams_seen_ids (fold) VALUES ('a')", []).unwrap();
+    }
+
+    /// (schema version, whether dams_entries has date_offset), read directly.
+    fn schema_of(path: &Path) -> (String, bool) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let v = c
+            .query_row("SELECT v FROM dams_meta WHERE k = 'schema'", [], |r| r.get(0))
+            .unwrap();
+        let cols: Vec<String> = c
+            .prepare("SELECT name FROM pragma_table_info('dams_entries')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (v, cols.iter().any(|c| c == "date_offset"))
+    }
+
+    /// A store of schema 2 is read as it is (no offsets; reading changes nothing), and its
+    /// first write adds the column and sets schema 3 in the write's transaction: a write that
+    /// fails leaves it at 2.
+    #[test]
+    fn a_version_2_store_is_upgraded_by_its_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        make_v2(&path);
+        let mut k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.code_for("A"), Some("P0001"));
+        assert_eq!(k.date_offset("A"), None);
+        assert_eq!(k.entry_by_code("P0001").unwrap().date_offset, None);
+        let mut csv = Vec::new();
+        k.export_csv(&mut csv).unwrap();
+        assert_eq!(schema_of(&path), ("2".into(), false), "reading does not upgrade");
+        // A write that is refused inside its transaction: not upgraded either.
+        assert!(k.record_offsets(&pairs(&[("B", 4)])).is_err());
+        assert_eq!(schema_of(&path), ("2".into(), false));
+
+        let mut p = k.propose(&patients(&["A", "B"]));
+        assert_eq!(p.len(), 1);
+        p[0].date_offset = Some(-40);
+        k.commit(&p).unwrap();
+        assert_eq!(schema_of(&path), ("3".into(), true));
+        k.record_offsets(&pairs(&[("A", 77)])).unwrap();
+        let k = KeyStore::open(&path).unwrap();
+        assert_eq!((k.code_for("B"), k.date_offset("B")), (Some("P0002"), Some(-40)));
+        assert_eq!((k.code_for("A"), k.date_offset("A")), (Some("P0001"), Some(77)));
+        assert_eq!(k.entry_by_code("P0001").unwrap().patient_name, "NAME^A");
+        // The backup is of the upgraded store.
+        assert_eq!(schema_of(&dir.path().join("key.bak")), ("3".into(), true));
+        // A later schema is refused, not guessed at.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE dams_meta SET v = '4' WHERE k = 'schema'", [])
+            .unwrap();
+        drop(c);
+        let err = KeyStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version 4 is not supported"), "{err}");
     }
 }

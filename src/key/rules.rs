@@ -54,6 +54,17 @@ pub fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest date offset, in days either way (about a hundred years).
+pub const MAX_DATE_OFFSET: i32 = 36_500;
+
+/// A date offset the key store keeps: a whole number of days, before or after, between 1 and
+/// [`MAX_DATE_OFFSET`] (0 would move nothing; "no offset" is `None`).
+pub fn valid_date_offset(days: i32) -> bool {
+    days != 0 && days.unsigned_abs() <= MAX_DATE_OFFSET.unsigned_abs()
+}
+
+pub const DATE_OFFSET_RULE: &str = "a date offset is a whole number of days, before (-) or after, between 1 and 36500";
+
 pub const CODE_RULE: &str = "a code may hold only letters, digits, '-', '_' and '.', at most 64, and not start with '.' (it becomes PatientID, PatientName and a folder name)";
 
 #[cfg(test)]
