@@ -1,6 +1,6 @@
 //! The key as one JSON file: the `key.json` of dams before the database stores (version 1,
 //! read for migration and import), and the export format (version 2: version 1 plus the
-//! folded real IDs the key has seen). Checksummed: a damaged or hand-edited file is refused.
+//! folded real IDs the key has seen; version 3: version 2 plus the entries' date offsets). Checksummed: a damaged or hand-edited file is refused.
 
 use std::path::Path;
 
@@ -67,7 +67,7 @@ pub fn parse(bytes: &[u8]) -> Result<KeyFile, String> {
     if file.format != FORMAT {
         return Err("not a dams key file (its format field says something else)".into());
     }
-    if !(1..=2).contains(&file.version) {
+    if !(1..=3).contains(&file.version) {
         return Err(format!("version {} is not supported by this dams", file.version));
     }
     if file.version == 1 && !file.seen_ids.is_empty() {

@@ -790,12 +790,13 @@ impl KeyStore {
 
     /// Imports codes from a table: a dams key file (JSON, from `dams key export --json` or
     /// an earlier dams' `key.json`) or a CSV table with a header row; see
-    /// [`import_csv`](Self::import_csv).
+    /// [`import_csv`](Self::import_csv). Returns how many entries were added.
     pub fn import_file(
         &mut self,
         file: &Path,
         id_column: Option<&str>,
         code_column: Option<&str>,
+        offset_column: Option<&str>,
     ) -> Result<usize, KeyError> {
         let bytes = fs::read(file).map_err(|e| KeyError::Import {
             file: file.to_path_buf(),
@@ -805,7 +806,7 @@ impl KeyStore {
         if first == Some(&b'{') {
             self.import_json(file, &bytes)
         } else {
-            self.import_csv(file, id_column, code_column)
+            self.import_csv(file, id_column, code_column, offset_column)
         }
     }
 
@@ -814,11 +815,18 @@ impl KeyStore {
     /// `dams key export` writes it, is used for patients without a PatientID). Every row is
     /// checked before anything is added, against the file and the store: a conflict anywhere
     /// imports nothing and names the line. Linear in the number of rows.
+    ///
+    /// Date offsets come from `offset_column`, or else from a column named `date_offset`,
+    /// `offset`, `offset_days`, `shift_days` or `date_shift` if there is one: whole days with
+    /// an optional sign ([`valid_date_offset`]), an empty cell for none. An offset for a
+    /// patient already in the store is recorded if the entry has none, and must equal the
+    /// one it has otherwise.
     pub fn import_csv(
         &mut self,
         file: &Path,
         id_column: Option<&str>,
         code_column: Option<&str>,
+        offset_column: Option<&str>,
     ) -> Result<usize, KeyError> {
         let err = |message: String| KeyError::Import {
             file: file.to_path_buf(),
@@ -852,7 +860,11 @@ impl KeyStore {
                 err(format!(
                     "no {what} column (header has: {}); name it with --{}-column",
                     headers.join(", "),
-                    if what == "PatientID" { "id" } else { "code" }
+                    match what {
+                        "PatientID" => "id",
+                        "code" => "code",
+                        _ => "offset",
+                    }
                 ))
             })
         };
@@ -870,6 +882,10 @@ impl KeyStore {
             &["code", "pseudonym", "subject", "SubjectID", "study_id"],
             "code",
         )?;
+        let offset_col = match offset_column {
+            Some(_) => Some(find(offset_column, &[], "date offset")?),
+            None => position(&["date_offset", "offset", "offset_days", "shift_days", "date_shift"].map(norm)),
+        };
         let col = |n: &str| position(&[norm(n)]);
         let (name_col, birth_col) = (col("patient_name"), col("birth_date"));
 
@@ -896,6 +912,8 @@ impl KeyStore {
             if !valid_code(&code) {
                 return Err(err(format!("line {line}: {}", rules::CODE_RULE)));
             }
+            let date_offset =
+                rules::parse_date_offset(&get(offset_col)).map_err(|rule| err(format!("line {line}: {rule}")))?;
             rows.push(ImportRow {
                 where_: format!("line {line}"),
                 entry: KeyEntry {
@@ -905,7 +923,7 @@ impl KeyStore {
                     birth_date: get(birth_col),
                     source: "imported".into(),
                     added: String::new(),
-                    date_offset: None,
+                    date_offset,
                 },
             });
         }
@@ -974,9 +992,23 @@ impl KeyStore {
                 id_folds.entry(fold_id(id)).or_insert(&r.where_);
             }
         }
+        // Each patient's offset, and where it was given.
+        let mut offsets: HashMap<&str, (i32, &str)> = HashMap::new();
         let mut fresh: Vec<&ImportRow> = Vec::new();
         for r in &rows {
             let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
+            if let Some(days) = r.entry.date_offset {
+                match offsets.get(key) {
+                    _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
+                    Some((d, other)) if *d != days => {
+                        problems.push(format!("{at}: same PatientID as {other} with another date offset"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        offsets.insert(key, (days, at));
+                    }
+                }
+            }
             let fold = fold_code(code);
             match by_key.get(key) {
                 Some((c, _)) if *c == code => continue,
@@ -1015,6 +1047,8 @@ impl KeyStore {
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
         let mut added = 0;
         let count = &mut added;
+        // Offsets recorded into entries that were already there.
+        let mut recorded: Vec<(String, i32)> = Vec::new();
         self.ensure_created()?;
         let snap = &self.snap;
         write_store(&self.store, &mut |tx| {
@@ -1022,11 +1056,20 @@ impl KeyStore {
             let mut look = Lookup::new(snap, tx)?;
             let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
             let have = look.codes_of(&keys)?;
+            // Patients the store has with the same code, and the offsets given for them.
+            let mut known: Vec<(&str, i32)> = Vec::new();
+            let mut known_at: Vec<&str> = Vec::new();
             let todo: Vec<&ImportRow> = fresh
                 .iter()
                 .copied()
                 .filter(|r| match have.get(&r.entry.patient_id) {
-                    Some(c) if *c == r.entry.code => false,
+                    Some(c) if *c == r.entry.code => {
+                        if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
+                            known.push((&r.entry.patient_id, days));
+                            known_at.push(at);
+                        }
+                        false
+                    }
                     Some(c) => {
                         problems.push(format!(
                             "{}: this PatientID already has code {c} in the key store",
@@ -1069,6 +1112,19 @@ impl KeyStore {
                     ));
                 }
             }
+            let fits = fit_offsets(&mut *tx, &known)?;
+            recorded.clear();
+            for ((&(key, days), fit), at) in known.iter().zip(&fits).zip(&known_at) {
+                match fit {
+                    OffsetFit::Set => recorded.push((key.to_string(), days)),
+                    OffsetFit::Same | OffsetFit::NoEntry => {}
+                    OffsetFit::Other(_) => {
+                        problems.push(format!(
+                            "{at}: this patient already has another date offset in the key store"
+                        ));
+                    }
+                }
+            }
             if !problems.is_empty() {
                 return Err(err(problems.text()));
             }
@@ -1080,10 +1136,13 @@ impl KeyStore {
                     } else {
                         r.entry.added.clone()
                     },
+                    date_offset: offsets.get(r.entry.patient_id.as_str()).map(|&(days, _)| days),
                     ..r.entry.clone()
                 })
                 .collect();
             tx.insert_entries(&entries)?;
+            let set: Vec<(&str, i32)> = recorded.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+            tx.set_offsets(&set)?;
             let mut seen_new: Vec<&str> = idr.clone();
             seen_new.extend(seen_extra.iter().copied());
             seen_new.sort_unstable();
@@ -1098,12 +1157,16 @@ impl KeyStore {
             *count = entries.len();
             Ok(())
         })?;
+        for (key, days) in &recorded {
+            self.snap.set_offset(key, *days);
+        }
         self.refresh()?;
         Ok(added)
     }
 
     /// Writes the key as CSV (a table that opens in any spreadsheet), sorted by code.
-    /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses.
+    /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses;
+    /// `date_offset` is empty where none is recorded.
     pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record([
@@ -1111,6 +1174,7 @@ impl KeyStore {
             "patient_id",
             "patient_name",
             "birth_date",
+            "date_offset",
             "source",
             "added",
             "patient_key",
@@ -1118,11 +1182,13 @@ impl KeyStore {
         // Cells a spreadsheet would run as a formula are guarded (`key import` takes the
         // guard off again).
         for e in self.sorted() {
+            let offset = e.date_offset.map(|d| d.to_string()).unwrap_or_default();
             let cells = [
                 e.code.as_str(),
                 e.real_patient_id().unwrap_or(""),
                 &e.patient_name,
                 &e.birth_date,
+                &offset,
                 &e.source,
                 &e.added,
                 &e.patient_id,
@@ -1132,14 +1198,17 @@ impl KeyStore {
         w.flush()
     }
 
-    /// Writes the whole key as one checksummed JSON file (`dams-key` version 2): entries,
-    /// settings, secret and the real IDs seen. For moving a key to another store.
+    /// Writes the whole key as one checksummed JSON file (`dams-key` version 2, or 3 when an
+    /// entry has a date offset): entries, settings, secret and the real IDs seen. For moving a
+    /// key to another store.
     pub fn export_json(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut seen: Vec<String> = self.snap.seen.iter().cloned().collect();
         seen.sort();
+        // A dams that knows no offsets refuses the file by its version, not by a field.
+        let offsets = self.snap.entries.iter().any(|e| e.date_offset.is_some());
         let mut file = legacy::KeyFile {
             format: legacy::FORMAT.into(),
-            version: 2,
+            version: if offsets { 3 } else { 2 },
             prefix: self.snap.meta.prefix.clone(),
             digits: self.snap.meta.digits,
             next: self.snap.meta.next,
@@ -1481,18 +1550,18 @@ mod tests {
         let csv = dir.path().join("k.csv");
         fs::write(&csv, "Patient ID;Pseudonym\nA;R-001\nB;R-002\n").unwrap();
         let mut k = KeyStore::open(&path).unwrap();
-        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 2);
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 2);
         assert_eq!(k.code_for("B"), Some("R-002"));
         fs::write(&csv, "PatientID,code\nC,R-003\nA,R-999\n").unwrap();
-        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        let err = k.import_csv(&csv, None, None, None).unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("nothing imported"), "{err}");
         assert_eq!(k.code_for("C"), None);
         fs::write(&csv, "who,what\nC,R-003\n").unwrap();
-        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        let err = k.import_csv(&csv, None, None, None).unwrap_err().to_string();
         assert!(err.contains("no PatientID column"), "{err}");
-        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 1);
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what"), None).unwrap(), 1);
         // Importing the same rows again adds nothing and is no conflict.
-        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 0);
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what"), None).unwrap(), 0);
     }
 
     /// An imported code at the end of the number range: no more codes, and no panic.
@@ -1502,7 +1571,7 @@ mod tests {
         let csv = dir.path().join("k.csv");
         fs::write(&csv, format!("PatientID,code\nA,P{}\n", u64::MAX)).unwrap();
         let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
-        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 1);
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
         assert_eq!(k.snap.meta.next, u64::MAX);
         assert!(k.propose(&patients(&["B", "C"])).is_empty());
     }
@@ -1713,5 +1782,160 @@ mod tests {
         drop(c);
         let err = KeyStore::open(&path).unwrap_err().to_string();
         assert!(err.contains("schema version 4 is not supported"), "{err}");
+    }
+
+    /// Offsets from a table: the column found by its usual names or named, empty cells for
+    /// none, bad values refused naming the line (never the ID), and against the store: set
+    /// where none, equal is fine, another refuses the whole import.
+    #[test]
+    fn csv_import_takes_date_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let csv = dir.path().join("k.csv");
+        let mut k = KeyStore::open(&path).unwrap();
+        fs::write(
+            &csv,
+            "PatientID;code;Date Offset\nA;R-001;-1234\nB;R-002;\nC;R-003;+15\n",
+        )
+        .unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 3);
+        assert_eq!(
+            (k.date_offset("A"), k.date_offset("B"), k.date_offset("C")),
+            (Some(-1234), None, Some(15))
+        );
+        for header in ["offset", "OFFSET_DAYS", "shift-days", "date_shift"] {
+            let d = tempfile::tempdir().unwrap();
+            let mut k = KeyStore::open(&d.path().join("key.db")).unwrap();
+            fs::write(&csv, format!("PatientID,code,{header}\nA,R-001,9\n")).unwrap();
+            assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
+            assert_eq!(k.date_offset("A"), Some(9), "{header}");
+        }
+        // Without such a column: no offsets. A named column must be there.
+        fs::write(&csv, "PatientID,code,days\nD,R-004,8\n").unwrap();
+        let err = k.import_csv(&csv, None, None, Some("shift")).unwrap_err().to_string();
+        assert!(
+            err.contains("no date offset column") && err.contains("--offset-column"),
+            "{err}"
+        );
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
+        assert_eq!(k.date_offset("D"), None);
+
+        // Bad values: the whole import refused, by line, the ID never quoted.
+        for bad in ["0", "36501", "-36501", "1.5", "ten", "--2"] {
+            fs::write(
+                &csv,
+                format!("PatientID,code,days\nSECRET-E,R-005,3\nSECRET-F,R-006,{bad}\n"),
+            )
+            .unwrap();
+            let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+            assert!(err.contains("line 3") && !err.contains("SECRET"), "{bad}: {err}");
+            assert_eq!(k.code_for("SECRET-E"), None);
+        }
+        // Against the store: D has none (set), A the same (fine), with a new patient.
+        fs::write(&csv, "PatientID,code,days\nD,R-004,8\nA,R-001,-1234\nG,R-007,2\n").unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, Some("days")).unwrap(), 1);
+        assert_eq!((k.date_offset("D"), k.date_offset("G")), (Some(8), Some(2)));
+        assert_eq!(KeyStore::open(&path).unwrap().date_offset("D"), Some(8));
+        // Another offset for A: nothing imported, not even the new patient or C's offset.
+        fs::write(
+            &csv,
+            "PatientID,code,days\nH,R-008,2\nB,R-002,5\nSECRET-A,R-009,1\nA,R-001,-1233\n",
+        )
+        .unwrap();
+        let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+        assert!(err.contains("line 5") && err.contains("another date offset"), "{err}");
+        assert!(!err.contains("SECRET") && !err.contains("1233"), "{err}");
+        let again = KeyStore::open(&path).unwrap();
+        assert_eq!((again.code_for("H"), again.date_offset("B")), (None, None));
+        // Two offsets for one patient in the file.
+        fs::write(&csv, "PatientID,code,days\nB,R-002,5\nB,R-002,6\n").unwrap();
+        let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("another date offset"), "{err}");
+        // An empty cell beside a given one is no conflict.
+        fs::write(&csv, "PatientID,code,days\nB,R-002,\nB,R-002,5\n").unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, Some("days")).unwrap(), 0);
+        assert_eq!(k.date_offset("B"), Some(5));
+    }
+
+    /// The CSV export carries offsets (negative ones guarded as formulas) and imports back
+    /// into a new store; the JSON export too, as version 3.
+    #[test]
+    fn exports_carry_offsets_and_import_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
+        let mut p = k.propose(&patients(&["A", "B", "C"]));
+        p[0].date_offset = Some(-1234);
+        p[1].date_offset = Some(365);
+        k.commit(&p).unwrap();
+        let mut csv = Vec::new();
+        k.export_csv(&mut csv).unwrap();
+        let text = String::from_utf8(csv).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("code,patient_id,patient_name,birth_date,date_offset,source,added,patient_key")
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("P0001,A,NAME^A,19700101,'-1234,generated,"),
+            "{text}"
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("P0002,B,NAME^B,19700101,365,generated,"),
+            "{text}"
+        );
+        assert!(
+            lines.next().unwrap().starts_with("P0003,C,NAME^C,19700101,,generated,"),
+            "{text}"
+        );
+        let file = dir.path().join("export.csv");
+        fs::write(&file, &text).unwrap();
+        let mut back = KeyStore::open(&dir.path().join("back.db")).unwrap();
+        assert_eq!(back.import_file(&file, None, None, None).unwrap(), 3);
+        let view = |k: &KeyStore| -> Vec<(String, String, Option<i32>)> {
+            let mut v: Vec<_> = k
+                .entries()
+                .iter()
+                .map(|e| (e.patient_id.clone(), e.code.clone(), e.date_offset))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(view(&back), view(&k));
+
+        let mut json = Vec::new();
+        k.export_json(&mut json).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["version"], 3);
+        assert_eq!(value["entries"][0]["date_offset"], -1234);
+        assert!(value["entries"][2].get("date_offset").is_none());
+        let file = dir.path().join("export.json");
+        fs::write(&file, &json).unwrap();
+        let mut moved = KeyStore::open(&dir.path().join("moved.db")).unwrap();
+        assert_eq!(moved.import_file(&file, None, None, None).unwrap(), 3);
+        assert_eq!(view(&moved), view(&k));
+        // Into a store that has the patients without offsets: they are recorded.
+        let mut bare = KeyStore::open(&dir.path().join("bare.db")).unwrap();
+        let mut p = p.clone();
+        for e in &mut p {
+            e.date_offset = None;
+        }
+        // The same secret, so the key file is accepted.
+        bare.snap.meta.secret = k.snap.meta.secret.clone();
+        bare.commit(&p).unwrap();
+        assert_eq!(bare.import_file(&file, None, None, None).unwrap(), 0);
+        assert_eq!(view(&bare), view(&k));
+        // A key without offsets still exports as version 2, for earlier dams.
+        let mut json = Vec::new();
+        KeyStore::open(&dir.path().join("none.db"))
+            .unwrap()
+            .export_json(&mut json)
+            .unwrap();
+        assert!(String::from_utf8(json).unwrap().contains("\"version\": 2"));
     }
 }
