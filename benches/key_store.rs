@@ -53,7 +53,7 @@ fn main() {
     std::fs::write(&csv, text).expect("write csv");
     let mut k = KeyStore::open_or_create(&import_key).expect("key store");
     let n = timed(&format!("import {IMPORT_ROWS} CSV rows"), || {
-        k.import_csv(&csv, None, None).expect("import")
+        k.import_csv(&csv, None, None, None).expect("import")
     });
     assert_eq!(n, IMPORT_ROWS);
     drop(k);

@@ -238,9 +238,14 @@ fn bad_profile_names_file_and_line() {
 fn key_import_export_lookup() {
     let ws = workspace();
     let csv = ws.base.join("codes.csv");
-    std::fs::write(&csv, "PatientID;Pseudonym\n1CT1;STUDY-017\n").unwrap();
+    std::fs::write(&csv, "PatientID;Pseudonym;shift_days\n1CT1;STUDY-017;-1234\n").unwrap();
     let o = run(&ws, &["key", "import", s(&csv)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("imported 1 new entry"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // The imported code is used; the other patient gets a generated one.
     let o = run(&ws, &["plan", "--json", s(&ws.input)]);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -265,14 +270,22 @@ fn key_import_export_lookup() {
     let o = run(&ws, &["key", "export", "--csv"]);
     let csv = String::from_utf8_lossy(&o.stdout);
     assert!(
-        csv.starts_with("code,patient_id,patient_name,birth_date,source,added,patient_key\n"),
+        csv.starts_with("code,patient_id,patient_name,birth_date,date_offset,source,added,patient_key\n"),
         "{csv}"
     );
     assert!(csv.contains("P0001,4MR1,CompressedSamples^MR1,"), "{csv}");
-    assert!(csv.contains("STUDY-017,1CT1,,,imported,"), "{csv}");
+    // A negative offset is guarded like a formula (the import takes the guard off).
+    assert!(csv.contains("STUDY-017,1CT1,,,'-1234,imported,"), "{csv}");
 
     let o = run(&ws, &["key", "lookup", "P0001"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("4MR1"));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("4MR1") && shown.contains("\ndate offset:  (none recorded)\n"),
+        "{shown}"
+    );
+    let o = run(&ws, &["key", "lookup", "study-017"]);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("\ndate offset:  -1234 days\n"), "{shown}");
     let o = run(&ws, &["key", "lookup", "P9999"]);
     assert_eq!(o.status.code(), Some(1));
 

@@ -252,3 +252,77 @@ fn a_key_json_moves_into_the_team_store() {
     let secret: String = k.secret().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(secret, original["secret"].as_str().unwrap());
 }
+
+/// The schema of every team store made before date offsets (version 2), as the release
+/// before them created it.
+const SCHEMA_V2: &str = "
+CREATE TABLE dams_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE dams_entries (
+    seq BIGSERIAL PRIMARY KEY,
+    patient_key TEXT NOT NULL UNIQUE,
+    code TEXT NOT NULL,
+    code_fold TEXT NOT NULL UNIQUE,
+    patient_name TEXT NOT NULL DEFAULT '',
+    birth_date TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE TABLE dams_seen_ids (seq BIGSERIAL PRIMARY KEY, fold TEXT NOT NULL UNIQUE);
+CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL);
+";
+
+/// A team store of schema 2 is read as it is (no offsets) and upgraded by its first write;
+/// offsets are then recorded once, committed with new codes, and another process's other
+/// offset is refused as a change with nothing written.
+#[test]
+fn date_offsets_in_the_team_store_and_its_upgrade() {
+    let Some(pg) = Pg::start() else { return };
+    let url = pg.database("offsets");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute(SCHEMA_V2).unwrap();
+    db.batch_execute(&format!(
+        "INSERT INTO dams_meta (k, v) VALUES ('format', 'dams-key'), ('schema', '2'), ('prefix', 'P'), \
+         ('digits', '4'), ('next', '2'), ('secret', '{}'), ('created', '2024-01-01T00:00:00Z'); \
+         INSERT INTO dams_entries (patient_key, code, code_fold, source, added) \
+         VALUES ('A', 'P0001', 'p0001', 'generated', '2024-01-01T00:00:00Z')",
+        "cd".repeat(32)
+    ))
+    .unwrap();
+    let schema = |db: &mut postgres::Client| -> String {
+        db.query_one("SELECT v FROM dams_meta WHERE k = 'schema'", &[])
+            .unwrap()
+            .get(0)
+    };
+    let mut k = dams::key::KeyStore::open(Path::new(&url)).unwrap();
+    assert_eq!((k.code_for("A"), k.date_offset("A")), (Some("P0001"), None));
+    assert_eq!(schema(&mut db), "2", "reading does not upgrade");
+
+    let mut p = k.propose(&[
+        dams::key::Candidate {
+            key: "A".into(),
+            ..Default::default()
+        },
+        dams::key::Candidate {
+            key: "B".into(),
+            ..Default::default()
+        },
+    ]);
+    assert_eq!(p.len(), 1, "A has a code");
+    p[0].date_offset = Some(-250);
+    k.commit(&p).unwrap();
+    assert_eq!(schema(&mut db), "3");
+    let mut stale = dams::key::KeyStore::open(Path::new(&url)).unwrap();
+    k.record_offsets(&[("A".into(), 9)]).unwrap();
+    k.record_offsets(&[("A".into(), 9), ("B".into(), -250)]).unwrap();
+    let err = stale.record_offsets(&[("A".into(), 10)]).unwrap_err();
+    assert!(err.is_changed(), "{err}");
+    assert_eq!(stale.date_offset("A"), Some(9), "the snapshot holds the recorded one");
+    let err = k.record_offsets(&[("NOBODY".into(), 3)]).unwrap_err();
+    assert!(matches!(err, dams::key::KeyError::Conflict(_)), "{err}");
+    let again = dams::key::KeyStore::open(Path::new(&url)).unwrap();
+    assert_eq!(again.date_offset("A"), Some(9));
+    assert_eq!(
+        (again.code_for("B"), again.date_offset("B")),
+        (Some("P0002"), Some(-250))
+    );
+}

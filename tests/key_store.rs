@@ -549,7 +549,7 @@ fn export_and_import_move_a_key() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(text.contains("P0002,,DOE^JANE,19700101,generated,"), "{text}");
+    assert!(text.contains("P0002,,DOE^JANE,19700101,,generated,"), "{text}");
     assert!(text.contains(",\\N\\DOE^JANE\\19700101\n"), "{text}");
     let o = dams(tmp.path())
         .args(["key", "lookup", "p0002", "--key"])
@@ -627,4 +627,67 @@ fn allocate_gives_the_codes_of_one_run() {
     assert!(o.status.success());
     assert!(!String::from_utf8_lossy(&o.stdout).contains("added"), "no new code");
     assert_eq!(codes(&parts), codes(&one));
+}
+
+/// `dams key import --offset-column` records the patients' date offsets (into entries that
+/// have none, beside new codes), refuses a bad one by its line without showing the ID, and
+/// `dams key lookup` shows them.
+#[test]
+fn date_offsets_are_imported_and_looked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = data.join("key.db");
+    let mut k = dams::key::KeyStore::open_or_create(&key).unwrap();
+    let mut p = k.propose(&[
+        dams::key::Candidate {
+            key: "ID-1".into(),
+            ..Default::default()
+        },
+        dams::key::Candidate {
+            key: "ID-2".into(),
+            ..Default::default()
+        },
+    ]);
+    p[0].date_offset = Some(-1234);
+    k.commit(&p).unwrap();
+    let lookup = |code: &str| {
+        let o = key_cmd(data, &["lookup", code]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(lookup("P0001").contains("\ndate offset:  -1234 days\n"));
+    assert!(lookup("P0002").contains("\ndate offset:  (none recorded)\n"));
+
+    let csv = data.join("offsets.csv");
+    std::fs::write(
+        &csv,
+        "PatientID,code,Verschiebung\nID-2,P0002,+400\nID-3,X-3,\nID-1,P0001,-1234\n",
+    )
+    .unwrap();
+    let o = key_cmd(data, &["import", "--offset-column", "verschiebung"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("imported 1 new entry") && stdout.contains("(1 date offset recorded)"),
+        "{stdout}"
+    );
+    assert!(lookup("P0002").contains("\ndate offset:  400 days\n"));
+    assert!(lookup("X-3").contains("\ndate offset:  (none recorded)\n"));
+
+    std::fs::write(&csv, "PatientID,code,Verschiebung\nID-4,X-4,5\nSECRET-5,X-5,0\n").unwrap();
+    let o = key_cmd(data, &["import", "--offset-column", "Verschiebung"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 3") && stderr.contains("date offset"), "{stderr}");
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert!(!codes(&key).contains_key("ID-4"), "nothing imported");
+
+    let o = dams(data).args(["key", "import", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--offset-column"));
 }

@@ -27,8 +27,9 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
-    /// Import codes from a CSV table with a header row (PatientID and code columns), or a
-    /// key file from `dams key export --json` or an earlier dams' key.json.
+    /// Import codes from a CSV table with a header row (PatientID and code columns, and
+    /// optionally the patients' date offsets), or a key file from `dams key export --json` or
+    /// an earlier dams' key.json.
     Import {
         /// The table (`,`, `;` or tab separated, UTF-8), or a dams key file (JSON).
         file: PathBuf,
@@ -38,6 +39,11 @@ pub enum Command {
         /// Header of the code column (default: code, pseudonym, subject, SubjectID, study_id).
         #[arg(long)]
         code_column: Option<String>,
+        /// Header of the column of each patient's date offset, in whole days (-36500 to
+        /// 36500, not 0; an empty cell for none). Default: date_offset, offset, offset_days,
+        /// shift_days or date_shift, if the table has one.
+        #[arg(long)]
+        offset_column: Option<String>,
         #[command(flatten)]
         key: KeyArg,
     },
@@ -107,14 +113,28 @@ pub fn run(c: Command, ctx: &Ctx) -> Result<Exit> {
             file,
             id_column,
             code_column,
+            offset_column,
             key,
         } => {
             let mut store = open(&key)?;
-            let added = store.import_file(&file, id_column.as_deref(), code_column.as_deref())?;
+            let offsets = |s: &KeyStore| s.entries().iter().filter(|e| e.date_offset.is_some()).count();
+            let before = offsets(&store);
+            let added = store.import_file(
+                &file,
+                id_column.as_deref(),
+                code_column.as_deref(),
+                offset_column.as_deref(),
+            )?;
+            let recorded = offsets(&store).saturating_sub(before);
             say_out!(
-                "imported {added} new entr{} into {}",
+                "imported {added} new entr{} into {}{}",
                 if added == 1 { "y" } else { "ies" },
-                store.location()
+                store.location(),
+                match recorded {
+                    0 => String::new(),
+                    1 => " (1 date offset recorded)".into(),
+                    n => format!(" ({n} date offsets recorded)"),
+                }
             );
             Ok(Exit::Done)
         }
@@ -225,6 +245,10 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
                 }
                 say!(out, "patient name: {}", e.patient_name)?;
                 say!(out, "birth date:   {}", e.birth_date)?;
+                match e.date_offset {
+                    Some(days) => say!(out, "date offset:  {days} days")?,
+                    None => say!(out, "date offset:  (none recorded)")?,
+                }
                 say!(out, "added:        {} ({})", e.added, e.source)
             })?;
             Ok(Exit::Done)

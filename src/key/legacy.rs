@@ -1,6 +1,6 @@
 //! The key as one JSON file: the `key.json` of dams before the database stores (version 1,
 //! read for migration and import), and the export format (version 2: version 1 plus the
-//! folded real IDs the key has seen). Checksummed: a damaged or hand-edited file is refused.
+//! folded real IDs the key has seen; version 3: version 2 plus the entries' date offsets). Checksummed: a damaged or hand-edited file is refused.
 
 use std::path::Path;
 
@@ -67,11 +67,14 @@ pub fn parse(bytes: &[u8]) -> Result<KeyFile, String> {
     if file.format != FORMAT {
         return Err("not a dams key file (its format field says something else)".into());
     }
-    if file.version != 1 && file.version != 2 {
+    if !(1..=3).contains(&file.version) {
         return Err(format!("version {} is not supported by this dams", file.version));
     }
     if file.version == 1 && !file.seen_ids.is_empty() {
         return Err("a version 1 file has no seen_ids".into());
+    }
+    if file.version < 3 && file.entries.iter().any(|e| e.date_offset.is_some()) {
+        return Err(format!("a version {} file has no date offsets", file.version));
     }
     if file.checksum != file.digest() {
         return Err("checksum does not match its content".into());
@@ -109,6 +112,9 @@ mod tests {
         assert_eq!(f.version, 1);
         assert_eq!(f.prefix, "STUDY-");
         assert_eq!(f.entries.len(), 2);
+        // No offsets in it, and its checksum still holds: an entry without one is written
+        // as before.
+        assert!(f.entries.iter().all(|e| e.date_offset.is_none()));
     }
 
     #[test]
@@ -121,7 +127,8 @@ mod tests {
         assert!(parse(edited.as_bytes()).unwrap_err().contains("checksum"));
         // Edited by hand and given a matching checksum: still checked.
         type Edit = fn(&mut KeyFile);
-        let edits: [(&str, Edit); 6] = [
+        let edits: [(&str, Edit); 7] = [
+            ("no date offsets", |f| f.entries[0].date_offset = Some(3)),
             ("secret", |f| f.secret = "é".repeat(32)),
             ("digits", |f| f.digits = usize::MAX),
             ("digits", |f| f.digits = 0),

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use location::Location;
-pub use rules::{fold_code, fold_id, is_synthetic, valid_code};
+pub use rules::{MAX_DATE_OFFSET, fold_code, fold_id, is_synthetic, valid_code, valid_date_offset};
 use store::{Backend, Cursor, Loaded, Meta, Shared, Tx};
 
 pub const DEFAULT_PREFIX: &str = "P";
@@ -44,6 +44,12 @@ pub struct KeyEntry {
     pub source: String,
     /// When the entry was added (RFC 3339, UTC).
     pub added: String,
+    /// The days every date of the patient is moved by (the profile's date shift), kept so
+    /// that it stays the same for the patient, survives a change of the profile's range and
+    /// can be looked up for re-identification. `None`: none recorded (yet). Once recorded it
+    /// never changes. Absent from key files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_offset: Option<i32>,
 }
 
 impl KeyEntry {
@@ -103,6 +109,10 @@ pub struct NewEntry {
     /// The patient's real IDs, recorded with the code so that no later code equals them.
     #[serde(skip)]
     pub ids: Vec<String>,
+    /// The patient's date offset in days, recorded with the code (`propose` leaves it `None`;
+    /// the planner sets it).
+    #[serde(skip)]
+    pub date_offset: Option<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +243,7 @@ fn new_secret() -> Result<String, KeyError> {
 
 fn fresh_meta() -> Result<Meta, KeyError> {
     Ok(Meta {
+        schema: store::SCHEMA_VERSION,
         prefix: DEFAULT_PREFIX.into(),
         digits: DEFAULT_DIGITS,
         next: 1,
@@ -280,6 +291,18 @@ impl Snapshot {
             self.entries.push(e);
         }
         self.seen.extend(l.seen);
+    }
+
+    /// An offset this process recorded or read inside a transaction: a reader's cursor only
+    /// sees new rows, and an offset is recorded into a row that may be older.
+    fn set_offset(&mut self, key: &str, days: i32) {
+        if let Some(&i) = self.by_key.get(key) {
+            self.entries[i].date_offset = Some(days);
+        }
+    }
+
+    fn offset(&self, key: &str) -> Option<i32> {
+        self.by_key.get(key).and_then(|&i| self.entries[i].date_offset)
     }
 }
 
@@ -453,6 +476,14 @@ impl KeyStore {
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
     }
 
+    /// The date offset recorded for this patient key, in days (`None`: no entry, or none
+    /// recorded). From the snapshot: an offset another process recorded for an entry this
+    /// snapshot already held is seen once this process tries to record one for it
+    /// ([`record_offsets`](Self::record_offsets)), or by a new `open`.
+    pub fn date_offset(&self, patient_key: &str) -> Option<i32> {
+        self.snap.offset(patient_key)
+    }
+
     /// The secret behind deterministic UIDs (32 bytes).
     pub fn secret(&self) -> Vec<u8> {
         // Byte pairs, not string slices: a secret is checked to be hex when it is read, and
@@ -506,6 +537,7 @@ impl KeyStore {
                 patient_name: p.name.clone(),
                 birth_date: p.birth_date.clone(),
                 ids,
+                date_offset: None,
             });
             let Some(next) = n.checked_add(1) else { return out };
             n = next;
@@ -554,14 +586,20 @@ impl KeyStore {
     /// Adds the proposed entries, in one transaction. Refused, with nothing written, if the
     /// store no longer fits the proposal (another process gave a proposed code, or coded one
     /// of these patients differently, meanwhile): then plan again. Entries already in the
-    /// store as proposed are skipped, so committing twice is harmless.
+    /// store as proposed are skipped, so committing twice is harmless. Each entry's
+    /// `date_offset` is recorded with it; one already in the store as proposed gets it by the
+    /// rule of [`record_offsets`](Self::record_offsets) (another offset there: `Changed`).
     pub fn commit(&mut self, new: &[NewEntry]) -> Result<(), KeyError> {
         if new.is_empty() {
             return Ok(());
         }
+        let mut offsets: HashMap<&str, i32> = HashMap::new();
         for e in new {
             if !valid_code(&e.code) {
                 return Err(KeyError::Conflict(format!("{} is not a valid code", e.code)));
+            }
+            if let Some(days) = e.date_offset {
+                check_offset(&mut offsets, &e.patient_id, days)?;
             }
         }
         let planned = self.snap.meta.clone();
@@ -572,6 +610,9 @@ impl KeyStore {
         let added = now();
         self.ensure_created()?;
         let snap = &self.snap;
+        // Offsets recorded into entries that were already there (a reader's cursor does not
+        // see those).
+        let mut recorded: Vec<(String, i32)> = Vec::new();
         write_store(&self.store, &mut |tx| {
             let mut meta = tx.meta()?;
             if meta.secret != planned.secret || meta.prefix != planned.prefix || meta.digits != planned.digits {
@@ -582,9 +623,15 @@ impl KeyStore {
             let have = look.codes_of(&keys)?;
             let mut rows: Vec<&NewEntry> = Vec::new();
             let mut batch: HashMap<&str, &str> = HashMap::new();
+            let mut known: Vec<(&str, i32)> = Vec::new();
             for e in new {
                 match have.get(&e.patient_id) {
-                    Some(c) if *c == e.code => continue,
+                    Some(c) if *c == e.code => {
+                        if let Some(days) = e.date_offset {
+                            known.push((&e.patient_id, days));
+                        }
+                        continue;
+                    }
                     Some(_) => return Err(changed()),
                     None => {}
                 }
@@ -598,6 +645,21 @@ impl KeyStore {
                     }
                     None => rows.push(e),
                 }
+            }
+            recorded.clear();
+            if !known.is_empty() {
+                let fits = fit_offsets(&mut *look.tx, &known)?;
+                if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
+                    return Err(changed());
+                }
+                let set: Vec<(&str, i32)> = known
+                    .iter()
+                    .zip(&fits)
+                    .filter(|(_, f)| **f == OffsetFit::Set)
+                    .map(|(w, _)| *w)
+                    .collect();
+                look.tx.set_offsets(&set)?;
+                recorded.extend(set.iter().map(|(k, d)| (k.to_string(), *d)));
             }
             if rows.is_empty() {
                 return Ok(());
@@ -627,6 +689,7 @@ impl KeyStore {
                     birth_date: e.birth_date.clone(),
                     source: "generated".into(),
                     added: added.clone(),
+                    date_offset: e.date_offset,
                 })
                 .collect();
             tx.insert_entries(&entries)?;
@@ -641,6 +704,77 @@ impl KeyStore {
             }
             Ok(())
         })?;
+        for (key, days) in &recorded {
+            self.snap.set_offset(key, *days);
+        }
+        self.refresh()
+    }
+
+    /// Records date offsets, `(patient key, days)`, of patients that have an entry, in one
+    /// write transaction: an entry without an offset gets it, one with the same offset keeps
+    /// it. Refused with nothing written when a patient key has no entry, an offset breaks the
+    /// rule of [`valid_date_offset`] or one patient is given two (all `Conflict`), and when an
+    /// entry holds another offset (`Changed`: another process recorded it meanwhile; this
+    /// snapshot then holds the recorded offsets of these patients, so plan again). Nothing to
+    /// record (an empty slice, or offsets the snapshot holds already): no transaction.
+    pub fn record_offsets(&mut self, offsets: &[(String, i32)]) -> Result<(), KeyError> {
+        let location = self.location.to_string();
+        let changed = || KeyError::Changed {
+            location: location.clone(),
+        };
+        let no_entry = || {
+            KeyError::Conflict("an offset for a patient without a code in the key store; nothing was recorded".into())
+        };
+        let mut given: HashMap<&str, i32> = HashMap::new();
+        let mut wanted: Vec<(&str, i32)> = Vec::new();
+        for (key, days) in offsets {
+            if !check_offset(&mut given, key, *days)? {
+                continue;
+            }
+            match self.snap.offset(key) {
+                // Recorded offsets never change: the snapshot's is the store's.
+                Some(d) if d == *days => {}
+                Some(_) => return Err(changed()),
+                None => wanted.push((key, *days)),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        if !self.exists {
+            return Err(no_entry());
+        }
+        // What the store holds whether or not this transaction commits, and what it adds.
+        let mut held: Vec<(String, i32)> = Vec::new();
+        let mut set: Vec<(String, i32)> = Vec::new();
+        let result = write_store(&self.store, &mut |tx| {
+            held.clear();
+            set.clear();
+            let fits = fit_offsets(tx, &wanted)?;
+            if fits.contains(&OffsetFit::NoEntry) {
+                return Err(no_entry());
+            }
+            for (&(key, days), fit) in wanted.iter().zip(&fits) {
+                match fit {
+                    OffsetFit::Set => set.push((key.to_string(), days)),
+                    OffsetFit::Same => held.push((key.to_string(), days)),
+                    OffsetFit::Other(d) => held.push((key.to_string(), *d)),
+                    OffsetFit::NoEntry => {}
+                }
+            }
+            if fits.iter().any(|f| matches!(f, OffsetFit::Other(_))) {
+                return Err(changed());
+            }
+            let rows: Vec<(&str, i32)> = set.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+            tx.set_offsets(&rows)
+        });
+        for (key, days) in &held {
+            self.snap.set_offset(key, *days);
+        }
+        result?;
+        for (key, days) in &set {
+            self.snap.set_offset(key, *days);
+        }
         self.refresh()
     }
 
@@ -666,12 +800,13 @@ impl KeyStore {
 
     /// Imports codes from a table: a dams key file (JSON, from `dams key export --json` or
     /// an earlier dams' `key.json`) or a CSV table with a header row; see
-    /// [`import_csv`](Self::import_csv).
+    /// [`import_csv`](Self::import_csv). Returns how many entries were added.
     pub fn import_file(
         &mut self,
         file: &Path,
         id_column: Option<&str>,
         code_column: Option<&str>,
+        offset_column: Option<&str>,
     ) -> Result<usize, KeyError> {
         let bytes = fs::read(file).map_err(|e| KeyError::Import {
             file: file.to_path_buf(),
@@ -681,7 +816,7 @@ impl KeyStore {
         if first == Some(&b'{') {
             self.import_json(file, &bytes)
         } else {
-            self.import_csv(file, id_column, code_column)
+            self.import_csv(file, id_column, code_column, offset_column)
         }
     }
 
@@ -690,11 +825,18 @@ impl KeyStore {
     /// `dams key export` writes it, is used for patients without a PatientID). Every row is
     /// checked before anything is added, against the file and the store: a conflict anywhere
     /// imports nothing and names the line. Linear in the number of rows.
+    ///
+    /// Date offsets come from `offset_column`, or else from a column named `date_offset`,
+    /// `offset`, `offset_days`, `shift_days` or `date_shift` if there is one: whole days with
+    /// an optional sign ([`valid_date_offset`]), an empty cell for none. An offset for a
+    /// patient already in the store is recorded if the entry has none, and must equal the
+    /// one it has otherwise.
     pub fn import_csv(
         &mut self,
         file: &Path,
         id_column: Option<&str>,
         code_column: Option<&str>,
+        offset_column: Option<&str>,
     ) -> Result<usize, KeyError> {
         let err = |message: String| KeyError::Import {
             file: file.to_path_buf(),
@@ -728,7 +870,11 @@ impl KeyStore {
                 err(format!(
                     "no {what} column (header has: {}); name it with --{}-column",
                     headers.join(", "),
-                    if what == "PatientID" { "id" } else { "code" }
+                    match what {
+                        "PatientID" => "id",
+                        "code" => "code",
+                        _ => "offset",
+                    }
                 ))
             })
         };
@@ -746,6 +892,10 @@ impl KeyStore {
             &["code", "pseudonym", "subject", "SubjectID", "study_id"],
             "code",
         )?;
+        let offset_col = match offset_column {
+            Some(_) => Some(find(offset_column, &[], "date offset")?),
+            None => position(&["date_offset", "offset", "offset_days", "shift_days", "date_shift"].map(norm)),
+        };
         let col = |n: &str| position(&[norm(n)]);
         let (name_col, birth_col) = (col("patient_name"), col("birth_date"));
 
@@ -772,6 +922,8 @@ impl KeyStore {
             if !valid_code(&code) {
                 return Err(err(format!("line {line}: {}", rules::CODE_RULE)));
             }
+            let date_offset =
+                rules::parse_date_offset(&get(offset_col)).map_err(|rule| err(format!("line {line}: {rule}")))?;
             rows.push(ImportRow {
                 where_: format!("line {line}"),
                 entry: KeyEntry {
@@ -781,6 +933,7 @@ impl KeyStore {
                     birth_date: get(birth_col),
                     source: "imported".into(),
                     added: String::new(),
+                    date_offset,
                 },
             });
         }
@@ -849,9 +1002,23 @@ impl KeyStore {
                 id_folds.entry(fold_id(id)).or_insert(&r.where_);
             }
         }
+        // Each patient's offset, and where it was given.
+        let mut offsets: HashMap<&str, (i32, &str)> = HashMap::new();
         let mut fresh: Vec<&ImportRow> = Vec::new();
         for r in &rows {
             let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
+            if let Some(days) = r.entry.date_offset {
+                match offsets.get(key) {
+                    _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
+                    Some((d, other)) if *d != days => {
+                        problems.push(format!("{at}: same PatientID as {other} with another date offset"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        offsets.insert(key, (days, at));
+                    }
+                }
+            }
             let fold = fold_code(code);
             match by_key.get(key) {
                 Some((c, _)) if *c == code => continue,
@@ -890,6 +1057,8 @@ impl KeyStore {
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
         let mut added = 0;
         let count = &mut added;
+        // Offsets recorded into entries that were already there.
+        let mut recorded: Vec<(String, i32)> = Vec::new();
         self.ensure_created()?;
         let snap = &self.snap;
         write_store(&self.store, &mut |tx| {
@@ -897,11 +1066,20 @@ impl KeyStore {
             let mut look = Lookup::new(snap, tx)?;
             let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
             let have = look.codes_of(&keys)?;
+            // Patients the store has with the same code, and the offsets given for them.
+            let mut known: Vec<(&str, i32)> = Vec::new();
+            let mut known_at: Vec<&str> = Vec::new();
             let todo: Vec<&ImportRow> = fresh
                 .iter()
                 .copied()
                 .filter(|r| match have.get(&r.entry.patient_id) {
-                    Some(c) if *c == r.entry.code => false,
+                    Some(c) if *c == r.entry.code => {
+                        if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
+                            known.push((&r.entry.patient_id, days));
+                            known_at.push(at);
+                        }
+                        false
+                    }
                     Some(c) => {
                         problems.push(format!(
                             "{}: this PatientID already has code {c} in the key store",
@@ -944,6 +1122,19 @@ impl KeyStore {
                     ));
                 }
             }
+            let fits = fit_offsets(&mut *tx, &known)?;
+            recorded.clear();
+            for ((&(key, days), fit), at) in known.iter().zip(&fits).zip(&known_at) {
+                match fit {
+                    OffsetFit::Set => recorded.push((key.to_string(), days)),
+                    OffsetFit::Same | OffsetFit::NoEntry => {}
+                    OffsetFit::Other(_) => {
+                        problems.push(format!(
+                            "{at}: this patient already has another date offset in the key store"
+                        ));
+                    }
+                }
+            }
             if !problems.is_empty() {
                 return Err(err(problems.text()));
             }
@@ -955,10 +1146,13 @@ impl KeyStore {
                     } else {
                         r.entry.added.clone()
                     },
+                    date_offset: offsets.get(r.entry.patient_id.as_str()).map(|&(days, _)| days),
                     ..r.entry.clone()
                 })
                 .collect();
             tx.insert_entries(&entries)?;
+            let set: Vec<(&str, i32)> = recorded.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+            tx.set_offsets(&set)?;
             let mut seen_new: Vec<&str> = idr.clone();
             seen_new.extend(seen_extra.iter().copied());
             seen_new.sort_unstable();
@@ -973,12 +1167,16 @@ impl KeyStore {
             *count = entries.len();
             Ok(())
         })?;
+        for (key, days) in &recorded {
+            self.snap.set_offset(key, *days);
+        }
         self.refresh()?;
         Ok(added)
     }
 
     /// Writes the key as CSV (a table that opens in any spreadsheet), sorted by code.
-    /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses.
+    /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses;
+    /// `date_offset` is empty where none is recorded.
     pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record([
@@ -986,6 +1184,7 @@ impl KeyStore {
             "patient_id",
             "patient_name",
             "birth_date",
+            "date_offset",
             "source",
             "added",
             "patient_key",
@@ -993,11 +1192,13 @@ impl KeyStore {
         // Cells a spreadsheet would run as a formula are guarded (`key import` takes the
         // guard off again).
         for e in self.sorted() {
+            let offset = e.date_offset.map(|d| d.to_string()).unwrap_or_default();
             let cells = [
                 e.code.as_str(),
                 e.real_patient_id().unwrap_or(""),
                 &e.patient_name,
                 &e.birth_date,
+                &offset,
                 &e.source,
                 &e.added,
                 &e.patient_id,
@@ -1007,14 +1208,17 @@ impl KeyStore {
         w.flush()
     }
 
-    /// Writes the whole key as one checksummed JSON file (`dams-key` version 2): entries,
-    /// settings, secret and the real IDs seen. For moving a key to another store.
+    /// Writes the whole key as one checksummed JSON file (`dams-key` version 2, or 3 when an
+    /// entry has a date offset): entries, settings, secret and the real IDs seen. For moving a
+    /// key to another store.
     pub fn export_json(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut seen: Vec<String> = self.snap.seen.iter().cloned().collect();
         seen.sort();
+        // A dams that knows no offsets refuses the file by its version, not by a field.
+        let offsets = self.snap.entries.iter().any(|e| e.date_offset.is_some());
         let mut file = legacy::KeyFile {
             format: legacy::FORMAT.into(),
-            version: 2,
+            version: if offsets { 3 } else { 2 },
             prefix: self.snap.meta.prefix.clone(),
             digits: self.snap.meta.digits,
             next: self.snap.meta.next,
@@ -1058,6 +1262,7 @@ impl KeyStore {
             }
         }
         let meta = Meta {
+            schema: store::SCHEMA_VERSION,
             prefix: kf.prefix.clone(),
             digits: kf.digits,
             next: kf.next,
@@ -1184,6 +1389,54 @@ impl<'a, 'b> Lookup<'a, 'b> {
     }
 }
 
+/// How an offset to record fits the entry of its patient in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OffsetFit {
+    /// No entry has this patient key.
+    NoEntry,
+    /// The entry has no offset yet: it gets this one.
+    Set,
+    /// The entry has this offset already.
+    Same,
+    /// The entry has this other offset.
+    Other(i32),
+}
+
+/// The rule for recording a date offset into an entry, checked inside the write transaction
+/// against the database (never a snapshot: a reader's cursor does not see an offset recorded
+/// into an older row). A recorded offset never changes.
+fn fit_offsets(tx: &mut dyn Tx, wanted: &[(&str, i32)]) -> Result<Vec<OffsetFit>, KeyError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&str> = wanted.iter().map(|(k, _)| *k).collect();
+    let stored = tx.offsets_of(&keys)?;
+    Ok(wanted
+        .iter()
+        .map(|(key, days)| match stored.get(*key) {
+            None => OffsetFit::NoEntry,
+            Some(None) => OffsetFit::Set,
+            Some(Some(d)) if d == days => OffsetFit::Same,
+            Some(Some(d)) => OffsetFit::Other(*d),
+        })
+        .collect())
+}
+
+/// An offset given for a patient: valid, and the only one given for that patient. Whether it
+/// is new (`false`: the same was given before).
+fn check_offset<'k>(given: &mut HashMap<&'k str, i32>, key: &'k str, days: i32) -> Result<bool, KeyError> {
+    if !valid_date_offset(days) {
+        return Err(KeyError::Conflict(format!("refused: {}", rules::DATE_OFFSET_RULE)));
+    }
+    match given.insert(key, days) {
+        Some(d) if d != days => Err(KeyError::Conflict(
+            "two different date offsets were given for one patient".into(),
+        )),
+        Some(_) => Ok(false),
+        None => Ok(true),
+    }
+}
+
 fn file_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     legacy::hex(&sha2::Sha256::digest(bytes))
@@ -1307,18 +1560,18 @@ mod tests {
         let csv = dir.path().join("k.csv");
         fs::write(&csv, "Patient ID;Pseudonym\nA;R-001\nB;R-002\n").unwrap();
         let mut k = KeyStore::open(&path).unwrap();
-        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 2);
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 2);
         assert_eq!(k.code_for("B"), Some("R-002"));
         fs::write(&csv, "PatientID,code\nC,R-003\nA,R-999\n").unwrap();
-        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        let err = k.import_csv(&csv, None, None, None).unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("nothing imported"), "{err}");
         assert_eq!(k.code_for("C"), None);
         fs::write(&csv, "who,what\nC,R-003\n").unwrap();
-        let err = k.import_csv(&csv, None, None).unwrap_err().to_string();
+        let err = k.import_csv(&csv, None, None, None).unwrap_err().to_string();
         assert!(err.contains("no PatientID column"), "{err}");
-        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 1);
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what"), None).unwrap(), 1);
         // Importing the same rows again adds nothing and is no conflict.
-        assert_eq!(k.import_csv(&csv, Some("who"), Some("what")).unwrap(), 0);
+        assert_eq!(k.import_csv(&csv, Some("who"), Some("what"), None).unwrap(), 0);
     }
 
     /// An imported code at the end of the number range: no more codes, and no panic.
@@ -1328,7 +1581,7 @@ mod tests {
         let csv = dir.path().join("k.csv");
         fs::write(&csv, format!("PatientID,code\nA,P{}\n", u64::MAX)).unwrap();
         let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
-        assert_eq!(k.import_csv(&csv, None, None).unwrap(), 1);
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
         assert_eq!(k.snap.meta.next, u64::MAX);
         assert!(k.propose(&patients(&["B", "C"])).is_empty());
     }
@@ -1349,5 +1602,350 @@ mod tests {
         for (prefix, digits) in [("../", 4), ("", 4), (".P", 4), ("P", 0), ("P", 13)] {
             assert!(rules::check_format(prefix, digits).is_err(), "{prefix} {digits}");
         }
+    }
+
+    fn offsets(k: &KeyStore) -> Vec<(String, Option<i32>)> {
+        let k = KeyStore::open(k.file().unwrap()).unwrap();
+        let mut v: Vec<_> = k
+            .entries()
+            .iter()
+            .map(|e| (e.patient_id.clone(), e.date_offset))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn pairs(p: &[(&str, i32)]) -> Vec<(String, i32)> {
+        p.iter().map(|(k, d)| (k.to_string(), *d)).collect()
+    }
+
+    /// An offset is recorded once: set where there is none, the same again is no change,
+    /// another is refused as a change by another process with nothing written, and a
+    /// patient without a code is refused.
+    #[test]
+    fn record_offsets_sets_once_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut k = KeyStore::open(&path).unwrap();
+        // Nothing to record: no transaction, no store created.
+        k.record_offsets(&[]).unwrap();
+        assert!(!path.exists());
+        let err = k.record_offsets(&pairs(&[("A", 5)])).unwrap_err();
+        assert!(matches!(err, KeyError::Conflict(_)), "{err}");
+        let mut p = k.propose(&patients(&["A", "B", "C"]));
+        p[0].date_offset = Some(-1234);
+        k.commit(&p).unwrap();
+        assert_eq!(k.date_offset("A"), Some(-1234));
+        assert_eq!(k.date_offset("B"), None);
+        assert_eq!(k.date_offset("nobody"), None);
+
+        k.record_offsets(&pairs(&[("B", 30), ("A", -1234), ("B", 30)])).unwrap();
+        assert_eq!(k.date_offset("B"), Some(30));
+        let stored = offsets(&k);
+        assert_eq!(
+            stored,
+            vec![("A".into(), Some(-1234)), ("B".into(), Some(30)), ("C".into(), None)]
+        );
+
+        // Another offset for B, with one for C in the same call: nothing written.
+        let err = k.record_offsets(&pairs(&[("C", 7), ("B", 31)])).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(offsets(&k), stored);
+        // A patient without a code, with one that would be fine: nothing written, and the
+        // message names no patient.
+        let err = k.record_offsets(&pairs(&[("C", 7), ("SECRET-ID", 7)])).unwrap_err();
+        assert!(matches!(&err, KeyError::Conflict(m) if !m.contains("SECRET")), "{err}");
+        assert_eq!(offsets(&k), stored);
+        // Offsets that break the rule, or two for one patient.
+        for bad in [pairs(&[("C", 0)]), pairs(&[("C", 36501)]), pairs(&[("C", 1), ("C", 2)])] {
+            assert!(matches!(k.record_offsets(&bad), Err(KeyError::Conflict(_))), "{bad:?}");
+        }
+        assert_eq!(offsets(&k), stored);
+        // Committing a proposal again with another offset for a patient coded meanwhile is
+        // refused too.
+        let mut again = p.clone();
+        again[0].date_offset = Some(99);
+        assert!(k.commit(&again).unwrap_err().is_changed());
+        assert_eq!(offsets(&k), stored);
+        again[0].date_offset = Some(-1234);
+        again[2].date_offset = Some(12);
+        k.commit(&again).unwrap();
+        assert_eq!(k.date_offset("C"), Some(12));
+    }
+
+    /// Two processes with one snapshot: the first records an offset; the second, planning
+    /// another, is refused as changed, and its snapshot then holds the recorded one.
+    #[test]
+    fn an_offset_recorded_by_another_process_is_seen_on_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let mut a = KeyStore::open(&path).unwrap();
+        let p = a.propose(&patients(&["A", "B"]));
+        a.commit(&p).unwrap();
+        let mut b = KeyStore::open(&path).unwrap();
+        a.record_offsets(&pairs(&[("A", 10)])).unwrap();
+        assert_eq!(b.date_offset("A"), None, "a snapshot");
+        let err = b.record_offsets(&pairs(&[("A", 20), ("B", 3)])).unwrap_err();
+        assert!(err.is_changed(), "{err}");
+        assert_eq!(b.date_offset("A"), Some(10));
+        assert_eq!(b.date_offset("B"), None, "nothing written");
+        b.record_offsets(&pairs(&[("A", 10), ("B", 3)])).unwrap();
+        assert_eq!(a.date_offset("B"), None);
+        a.record_offsets(&pairs(&[("B", 3)])).unwrap();
+        assert_eq!(a.date_offset("B"), Some(3));
+    }
+
+    /// The schema of every store made before date offsets (version 2), as the commit before
+    /// them created it.
+    const SCHEMA_V2: &str = "
+        CREATE TABLE dams_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE dams_entries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            patient_key TEXT NOT NULL UNIQUE,
+            code TEXT NOT NULL,
+            code_fold TEXT NOT NULL UNIQUE,
+            patient_name TEXT NOT NULL DEFAULT '',
+            birth_date TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            added TEXT NOT NULL
+        );
+        CREATE TABLE dams_seen_ids (seq INTEGER PRIMARY KEY AUTOINCREMENT, fold TEXT NOT NULL UNIQUE);
+        CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL);
+    ";
+
+    fn make_v2(path: &Path) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.execute_batch(SCHEMA_V2).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
+        let meta = [
+            ("format", "dams-key"),
+            ("schema", "2"),
+            ("prefix", "P"),
+            ("digits", "4"),
+            ("next", "2"),
+            ("secret", &"ab".repeat(32)),
+            ("created", "2024-01-01T00:00:00Z"),
+        ];
+        for (k, v) in meta {
+            c.execute("INSERT INTO dams_meta (k, v) VALUES (?1, ?2)", [k, v])
+                .unwrap();
+        }
+        c.execute(
+            "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added) VALUES ('A', 'P0001', 'p0001', 'NAME^A', '19700101', 'generated', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        c.execute("INSERT INTO dams_seen_ids (fold) VALUES ('a')", []).unwrap();
+    }
+
+    /// (schema version, whether dams_entries has date_offset), read directly.
+    fn schema_of(path: &Path) -> (String, bool) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let v = c
+            .query_row("SELECT v FROM dams_meta WHERE k = 'schema'", [], |r| r.get(0))
+            .unwrap();
+        let cols: Vec<String> = c
+            .prepare("SELECT name FROM pragma_table_info('dams_entries')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (v, cols.iter().any(|c| c == "date_offset"))
+    }
+
+    /// A store of schema 2 is read as it is (no offsets; reading changes nothing), and its
+    /// first write adds the column and sets schema 3 in the write's transaction: a write that
+    /// fails leaves it at 2.
+    #[test]
+    fn a_version_2_store_is_upgraded_by_its_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        make_v2(&path);
+        let mut k = KeyStore::open(&path).unwrap();
+        assert_eq!(k.code_for("A"), Some("P0001"));
+        assert_eq!(k.date_offset("A"), None);
+        assert_eq!(k.entry_by_code("P0001").unwrap().date_offset, None);
+        let mut csv = Vec::new();
+        k.export_csv(&mut csv).unwrap();
+        assert_eq!(schema_of(&path), ("2".into(), false), "reading does not upgrade");
+        // A write that is refused inside its transaction: not upgraded either.
+        assert!(k.record_offsets(&pairs(&[("B", 4)])).is_err());
+        assert_eq!(schema_of(&path), ("2".into(), false));
+
+        let mut p = k.propose(&patients(&["A", "B"]));
+        assert_eq!(p.len(), 1);
+        p[0].date_offset = Some(-40);
+        k.commit(&p).unwrap();
+        assert_eq!(schema_of(&path), ("3".into(), true));
+        k.record_offsets(&pairs(&[("A", 77)])).unwrap();
+        let k = KeyStore::open(&path).unwrap();
+        assert_eq!((k.code_for("B"), k.date_offset("B")), (Some("P0002"), Some(-40)));
+        assert_eq!((k.code_for("A"), k.date_offset("A")), (Some("P0001"), Some(77)));
+        assert_eq!(k.entry_by_code("P0001").unwrap().patient_name, "NAME^A");
+        // The backup is of the upgraded store.
+        assert_eq!(schema_of(&dir.path().join("key.bak")), ("3".into(), true));
+        // A later schema is refused, not guessed at.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE dams_meta SET v = '4' WHERE k = 'schema'", [])
+            .unwrap();
+        drop(c);
+        let err = KeyStore::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version 4 is not supported"), "{err}");
+    }
+
+    /// Offsets from a table: the column found by its usual names or named, empty cells for
+    /// none, bad values refused naming the line (never the ID), and against the store: set
+    /// where none, equal is fine, another refuses the whole import.
+    #[test]
+    fn csv_import_takes_date_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let csv = dir.path().join("k.csv");
+        let mut k = KeyStore::open(&path).unwrap();
+        fs::write(
+            &csv,
+            "PatientID;code;Date Offset\nA;R-001;-1234\nB;R-002;\nC;R-003;+15\n",
+        )
+        .unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 3);
+        assert_eq!(
+            (k.date_offset("A"), k.date_offset("B"), k.date_offset("C")),
+            (Some(-1234), None, Some(15))
+        );
+        for header in ["offset", "OFFSET_DAYS", "shift-days", "date_shift"] {
+            let d = tempfile::tempdir().unwrap();
+            let mut k = KeyStore::open(&d.path().join("key.db")).unwrap();
+            fs::write(&csv, format!("PatientID,code,{header}\nA,R-001,9\n")).unwrap();
+            assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
+            assert_eq!(k.date_offset("A"), Some(9), "{header}");
+        }
+        // Without such a column: no offsets. A named column must be there.
+        fs::write(&csv, "PatientID,code,days\nD,R-004,8\n").unwrap();
+        let err = k.import_csv(&csv, None, None, Some("shift")).unwrap_err().to_string();
+        assert!(
+            err.contains("no date offset column") && err.contains("--offset-column"),
+            "{err}"
+        );
+        assert_eq!(k.import_csv(&csv, None, None, None).unwrap(), 1);
+        assert_eq!(k.date_offset("D"), None);
+
+        // Bad values: the whole import refused, by line, the ID never quoted.
+        for bad in ["0", "36501", "-36501", "1.5", "ten", "--2"] {
+            fs::write(
+                &csv,
+                format!("PatientID,code,days\nSECRET-E,R-005,3\nSECRET-F,R-006,{bad}\n"),
+            )
+            .unwrap();
+            let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+            assert!(err.contains("line 3") && !err.contains("SECRET"), "{bad}: {err}");
+            assert_eq!(k.code_for("SECRET-E"), None);
+        }
+        // Against the store: D has none (set), A the same (fine), with a new patient.
+        fs::write(&csv, "PatientID,code,days\nD,R-004,8\nA,R-001,-1234\nG,R-007,2\n").unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, Some("days")).unwrap(), 1);
+        assert_eq!((k.date_offset("D"), k.date_offset("G")), (Some(8), Some(2)));
+        assert_eq!(KeyStore::open(&path).unwrap().date_offset("D"), Some(8));
+        // Another offset for A: nothing imported, not even the new patient or C's offset.
+        fs::write(
+            &csv,
+            "PatientID,code,days\nH,R-008,2\nB,R-002,5\nSECRET-A,R-009,1\nA,R-001,-1233\n",
+        )
+        .unwrap();
+        let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+        assert!(err.contains("line 5") && err.contains("another date offset"), "{err}");
+        assert!(!err.contains("SECRET") && !err.contains("1233"), "{err}");
+        let again = KeyStore::open(&path).unwrap();
+        assert_eq!((again.code_for("H"), again.date_offset("B")), (None, None));
+        // Two offsets for one patient in the file.
+        fs::write(&csv, "PatientID,code,days\nB,R-002,5\nB,R-002,6\n").unwrap();
+        let err = k.import_csv(&csv, None, None, Some("days")).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("another date offset"), "{err}");
+        // An empty cell beside a given one is no conflict.
+        fs::write(&csv, "PatientID,code,days\nB,R-002,\nB,R-002,5\n").unwrap();
+        assert_eq!(k.import_csv(&csv, None, None, Some("days")).unwrap(), 0);
+        assert_eq!(k.date_offset("B"), Some(5));
+    }
+
+    /// The CSV export carries offsets (negative ones guarded as formulas) and imports back
+    /// into a new store; the JSON export too, as version 3.
+    #[test]
+    fn exports_carry_offsets_and_import_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = KeyStore::open(&dir.path().join("key.db")).unwrap();
+        let mut p = k.propose(&patients(&["A", "B", "C"]));
+        p[0].date_offset = Some(-1234);
+        p[1].date_offset = Some(365);
+        k.commit(&p).unwrap();
+        let mut csv = Vec::new();
+        k.export_csv(&mut csv).unwrap();
+        let text = String::from_utf8(csv).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("code,patient_id,patient_name,birth_date,date_offset,source,added,patient_key")
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("P0001,A,NAME^A,19700101,'-1234,generated,"),
+            "{text}"
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("P0002,B,NAME^B,19700101,365,generated,"),
+            "{text}"
+        );
+        assert!(
+            lines.next().unwrap().starts_with("P0003,C,NAME^C,19700101,,generated,"),
+            "{text}"
+        );
+        let file = dir.path().join("export.csv");
+        fs::write(&file, &text).unwrap();
+        let mut back = KeyStore::open(&dir.path().join("back.db")).unwrap();
+        assert_eq!(back.import_file(&file, None, None, None).unwrap(), 3);
+        let view = |k: &KeyStore| -> Vec<(String, String, Option<i32>)> {
+            let mut v: Vec<_> = k
+                .entries()
+                .iter()
+                .map(|e| (e.patient_id.clone(), e.code.clone(), e.date_offset))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(view(&back), view(&k));
+
+        let mut json = Vec::new();
+        k.export_json(&mut json).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["version"], 3);
+        assert_eq!(value["entries"][0]["date_offset"], -1234);
+        assert!(value["entries"][2].get("date_offset").is_none());
+        let file = dir.path().join("export.json");
+        fs::write(&file, &json).unwrap();
+        let mut moved = KeyStore::open(&dir.path().join("moved.db")).unwrap();
+        assert_eq!(moved.import_file(&file, None, None, None).unwrap(), 3);
+        assert_eq!(view(&moved), view(&k));
+        // Into a store that has the patients without offsets: they are recorded.
+        let mut bare = KeyStore::open(&dir.path().join("bare.db")).unwrap();
+        let mut p = p.clone();
+        for e in &mut p {
+            e.date_offset = None;
+        }
+        // The same secret, so the key file is accepted.
+        bare.snap.meta.secret = k.snap.meta.secret.clone();
+        bare.commit(&p).unwrap();
+        assert_eq!(bare.import_file(&file, None, None, None).unwrap(), 0);
+        assert_eq!(view(&bare), view(&k));
+        // A key without offsets still exports as version 2, for earlier dams.
+        let mut json = Vec::new();
+        KeyStore::open(&dir.path().join("none.db"))
+            .unwrap()
+            .export_json(&mut json)
+            .unwrap();
+        assert!(String::from_utf8(json).unwrap().contains("\"version\": 2"));
     }
 }

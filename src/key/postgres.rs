@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
-use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint};
+use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
 use super::{KeyEntry, KeyError, Location};
 
 /// The advisory lock every writer takes ("dams" in ASCII).
@@ -34,7 +34,8 @@ CREATE TABLE dams_entries (
     patient_name TEXT NOT NULL DEFAULT '',
     birth_date TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL,
-    added TEXT NOT NULL
+    added TEXT NOT NULL,
+    date_offset INTEGER
 );
 CREATE TABLE dams_seen_ids (seq BIGSERIAL PRIMARY KEY, fold TEXT NOT NULL UNIQUE);
 CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL);
@@ -44,6 +45,8 @@ pub struct PgStore {
     location: Location,
     client: Client,
     exists: bool,
+    /// Whether a write of this connection committed: the store has the current schema.
+    upgraded: bool,
 }
 
 /// How the TLS part of a URL is to be honoured.
@@ -216,6 +219,7 @@ impl PgStore {
             location: location.clone(),
             client,
             exists,
+            upgraded: false,
         })
     }
 }
@@ -292,9 +296,17 @@ impl Backend for PgStore {
         })?;
         let mut cursor = since;
         let mut entries = Vec::new();
+        // A store of schema 2 has no offsets yet (and is not changed by reading it).
+        let offset = if meta.schema >= 3 {
+            "date_offset"
+        } else {
+            "NULL::integer"
+        };
         for r in tx
             .query(
-                "SELECT seq, patient_key, code, patient_name, birth_date, source, added FROM dams_entries WHERE seq > $1 ORDER BY seq",
+                &format!(
+                    "SELECT seq, patient_key, code, patient_name, birth_date, source, added, {offset} FROM dams_entries WHERE seq > $1 ORDER BY seq"
+                ),
                 &[&since.entries],
             )
             .map_err(le)?
@@ -307,6 +319,7 @@ impl Backend for PgStore {
                 birth_date: r.get(4),
                 source: r.get(5),
                 added: r.get(6),
+                date_offset: r.get(7),
             });
         }
         let mut seen = Vec::new();
@@ -334,12 +347,18 @@ impl Backend for PgStore {
         let le = |e| map_err(&location, e);
         let mut tx = self.client.transaction().map_err(le)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK]).map_err(le)?;
-        f(&mut PgTx {
+        let mut t = PgTx {
             tx: &mut tx,
             location: &location,
-        })?;
+        };
+        if !self.upgraded {
+            upgrade(&mut t)?;
+        }
+        f(&mut t)?;
         failpoint("key-commit");
-        tx.commit().map_err(le)
+        tx.commit().map_err(le)?;
+        self.upgraded = true;
+        Ok(())
     }
 
     fn read_workspace(&mut self, folder: &str) -> Result<Option<String>, KeyError> {
@@ -452,8 +471,8 @@ impl Tx for PgTx<'_, '_> {
         let folds: Vec<&str> = folds.iter().map(String::as_str).collect();
         self.tx
             .execute(
-                "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+                "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added, date_offset) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int4[])",
                 &[
                     &col(|e| &e.patient_id),
                     &col(|e| &e.code),
@@ -462,10 +481,44 @@ impl Tx for PgTx<'_, '_> {
                     &col(|e| &e.birth_date),
                     &col(|e| &e.source),
                     &col(|e| &e.added),
+                    &rows.iter().map(|e| e.date_offset).collect::<Vec<Option<i32>>>(),
                 ],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    fn offsets_of(&mut self, keys: &[&str]) -> Result<HashMap<String, Option<i32>>, KeyError> {
+        Ok(self
+            .tx
+            .query(
+                "SELECT patient_key, date_offset FROM dams_entries WHERE patient_key = ANY($1)",
+                &[&keys],
+            )
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn set_offsets(&mut self, rows: &[(&str, i32)]) -> Result<(), KeyError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+        let days: Vec<i32> = rows.iter().map(|(_, d)| *d).collect();
+        self.tx
+            .execute(
+                "UPDATE dams_entries AS e SET date_offset = u.d FROM UNNEST($1::text[], $2::int4[]) AS u(k, d) \
+                 WHERE e.patient_key = u.k AND e.date_offset IS NULL",
+                &[&keys, &days],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn alter(&mut self, sql: &str) -> Result<(), KeyError> {
+        self.tx.batch_execute(sql).map_err(|e| self.err(e))
     }
 
     fn insert_seen(&mut self, folds: &[&str]) -> Result<(), KeyError> {

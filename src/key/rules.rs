@@ -54,6 +54,41 @@ pub fn check_format(prefix: &str, digits: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest date offset, in days either way (about a hundred years).
+pub const MAX_DATE_OFFSET: i32 = 36_500;
+
+/// A date offset the key store keeps: a whole number of days, before or after, between 1 and
+/// [`MAX_DATE_OFFSET`] (0 would move nothing; "no offset" is `None`).
+pub fn valid_date_offset(days: i32) -> bool {
+    days != 0 && days.unsigned_abs() <= MAX_DATE_OFFSET.unsigned_abs()
+}
+
+pub const DATE_OFFSET_RULE: &str = "a date offset is a whole number of days, before (-) or after, between 1 and 36500";
+
+/// A date offset as a table gives it: empty for none, else an integer with an optional sign
+/// that [`valid_date_offset`] accepts. The reason when it is refused never quotes the cell.
+pub fn parse_date_offset(cell: &str) -> Result<Option<i32>, &'static str> {
+    let cell = cell.trim();
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    let digits = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DATE_OFFSET_RULE);
+    }
+    // More digits than any valid offset has: out of range, without overflowing.
+    let days: i32 = match digits.trim_start_matches('0') {
+        d if d.len() > 6 => return Err(DATE_OFFSET_RULE),
+        d => d.parse().unwrap_or(0),
+    };
+    let days = if cell.starts_with('-') { -days } else { days };
+    if valid_date_offset(days) {
+        Ok(Some(days))
+    } else {
+        Err(DATE_OFFSET_RULE)
+    }
+}
+
 pub const CODE_RULE: &str = "a code may hold only letters, digits, '-', '_' and '.', at most 64, and not start with '.' (it becomes PatientID, PatientName and a folder name)";
 
 #[cfg(test)]
@@ -79,6 +114,39 @@ mod tests {
         ] {
             assert!(!valid_code(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn date_offsets_are_whole_days_within_a_hundred_years() {
+        for (cell, days) in [
+            ("", None),
+            ("  ", None),
+            ("1", Some(1)),
+            ("-1234", Some(-1234)),
+            ("+17", Some(17)),
+            ("36500", Some(36500)),
+            ("-36500", Some(-36500)),
+            ("007", Some(7)),
+        ] {
+            assert_eq!(parse_date_offset(cell), Ok(days), "{cell:?}");
+        }
+        for bad in [
+            "0",
+            "-0",
+            "+",
+            "-",
+            "36501",
+            "-36501",
+            "1.5",
+            "12d",
+            "1e3",
+            "--3",
+            "9999999999999999999999",
+            "x",
+        ] {
+            assert!(parse_date_offset(bad).is_err(), "{bad:?}");
+        }
+        assert!(!valid_date_offset(0) && !valid_date_offset(i32::MIN) && valid_date_offset(-36500));
     }
 
     /// Every character whose full case folding is made only of characters a code may hold

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint};
+use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
 use super::{KeyEntry, KeyError, Location};
 
 const SCHEMA: &str = "
@@ -23,7 +23,8 @@ CREATE TABLE dams_entries (
     patient_name TEXT NOT NULL DEFAULT '',
     birth_date TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL,
-    added TEXT NOT NULL
+    added TEXT NOT NULL,
+    date_offset INTEGER
 );
 CREATE TABLE dams_seen_ids (seq INTEGER PRIMARY KEY AUTOINCREMENT, fold TEXT NOT NULL UNIQUE);
 CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL);
@@ -36,6 +37,8 @@ pub struct SqliteStore {
     location: Location,
     db: PathBuf,
     conn: Option<Connection>,
+    /// Whether a write of this connection committed: the store has the current schema.
+    upgraded: bool,
 }
 
 impl SqliteStore {
@@ -75,6 +78,7 @@ impl SqliteStore {
             location: location.clone(),
             db,
             conn,
+            upgraded: false,
         })
     }
 
@@ -307,10 +311,12 @@ impl Backend for SqliteStore {
         let mut cursor = since;
         let mut entries = Vec::new();
         {
+            // A store of schema 2 has no offsets yet (and is not changed by reading it).
+            let offset = if meta.schema >= 3 { "date_offset" } else { "NULL" };
             let mut s = tx
-                .prepare_cached(
-                    "SELECT seq, patient_key, code, patient_name, birth_date, source, added FROM dams_entries WHERE seq > ?1 ORDER BY seq",
-                )
+                .prepare_cached(&format!(
+                    "SELECT seq, patient_key, code, patient_name, birth_date, source, added, {offset} FROM dams_entries WHERE seq > ?1 ORDER BY seq"
+                ))
                 .map_err(le)?;
             let mut rows = s.query([since.entries]).map_err(le)?;
             while let Some(r) = rows.next().map_err(le)? {
@@ -322,6 +328,7 @@ impl Backend for SqliteStore {
                     birth_date: r.get(4).map_err(le)?,
                     source: r.get(5).map_err(le)?,
                     added: r.get(6).map_err(le)?,
+                    date_offset: r.get(7).map_err(le)?,
                 });
             }
         }
@@ -355,9 +362,15 @@ impl Backend for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(le)?;
-        f(&mut SqliteTx { conn: &tx, location })?;
+        let mut t = SqliteTx { conn: &tx, location };
+        if !self.upgraded {
+            upgrade(&mut t)?;
+        }
+        f(&mut t)?;
         failpoint("key-commit");
-        tx.commit().map_err(le)
+        tx.commit().map_err(le)?;
+        self.upgraded = true;
+        Ok(())
     }
 
     fn read_workspace(&mut self, folder: &str) -> Result<Option<String>, KeyError> {
@@ -508,7 +521,7 @@ impl Tx for SqliteTx<'_> {
         let mut s = self
             .conn
             .prepare_cached(
-                "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO dams_entries (patient_key, code, code_fold, patient_name, birth_date, source, added, date_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(|e| self.err(e))?;
         for e in rows {
@@ -519,11 +532,48 @@ impl Tx for SqliteTx<'_> {
                 e.patient_name,
                 e.birth_date,
                 e.source,
-                e.added
+                e.added,
+                e.date_offset
             ])
             .map_err(|err| self.err(err))?;
         }
         Ok(())
+    }
+
+    fn offsets_of(&mut self, keys: &[&str]) -> Result<HashMap<String, Option<i32>>, KeyError> {
+        let mut s = self
+            .conn
+            .prepare_cached("SELECT date_offset FROM dams_entries WHERE patient_key = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        for k in keys {
+            if let Some(d) = s
+                .query_row([k], |r| r.get::<_, Option<i32>>(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+            {
+                out.insert(k.to_string(), d);
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_offsets(&mut self, rows: &[(&str, i32)]) -> Result<(), KeyError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut s = self
+            .conn
+            .prepare_cached("UPDATE dams_entries SET date_offset = ?2 WHERE patient_key = ?1 AND date_offset IS NULL")
+            .map_err(|e| self.err(e))?;
+        for (k, d) in rows {
+            s.execute(params![k, d]).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn alter(&mut self, sql: &str) -> Result<(), KeyError> {
+        self.conn.execute_batch(sql).map_err(|e| self.err(e))
     }
 
     fn insert_seen(&mut self, folds: &[&str]) -> Result<(), KeyError> {

@@ -13,17 +13,45 @@ use super::{KeyEntry, KeyError};
 /// dams_meta       (k TEXT PRIMARY KEY, v TEXT NOT NULL)
 ///                 -- format, schema, prefix, digits, next, secret, created, legacy_json, review_migrated
 /// dams_entries    (seq INTEGER PRIMARY KEY, patient_key TEXT NOT NULL UNIQUE, code TEXT NOT NULL,
-///                  code_fold TEXT NOT NULL UNIQUE, patient_name TEXT, birth_date TEXT, source TEXT, added TEXT)
+///                  code_fold TEXT NOT NULL UNIQUE, patient_name TEXT, birth_date TEXT, source TEXT, added TEXT,
+///                  date_offset INTEGER)   -- days every date of the patient is moved by; NULL: none recorded
 /// dams_seen_ids   (seq INTEGER PRIMARY KEY, fold TEXT NOT NULL UNIQUE)   -- real IDs the key has seen, folded
 /// dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, updated TEXT NOT NULL)
 ///                 -- review state: folder = keyed hash of the input folder, doc = JSON
 /// ```
-pub const SCHEMA_VERSION: u32 = 2;
+///
+/// Schema versions: 2, every store made before date offsets; 3 adds `dams_entries.date_offset`.
+/// A version-2 store is read as it is (every offset `None`) and brought to version 3 by its
+/// first write, inside that write's transaction ([`upgrade`]): a user who may only read the
+/// store can still look codes up in it.
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest schema this dams reads (and upgrades on its first write).
+pub const OLDEST_SCHEMA: u32 = 2;
 pub const FORMAT: &str = "dams-key";
+
+/// Version 2 → 3, the same statement in both backends.
+const ADD_DATE_OFFSET: &str = "ALTER TABLE dams_entries ADD COLUMN date_offset INTEGER";
+
+/// Brings the store to [`SCHEMA_VERSION`] inside the write transaction `tx`, before anything
+/// else is written in it: all or nothing, with the write. Every backend's `write` calls it
+/// until a write has committed on this connection.
+pub fn upgrade(tx: &mut dyn Tx) -> Result<(), KeyError> {
+    let mut meta = tx.meta()?;
+    if meta.schema >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    if meta.schema < 3 {
+        tx.alter(ADD_DATE_OFFSET)?;
+    }
+    meta.schema = SCHEMA_VERSION;
+    tx.set_meta(&meta)
+}
 
 /// The store's settings (the `dams_meta` rows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
+    /// The schema version of the store (see [`SCHEMA_VERSION`]); a new store has the current one.
+    pub schema: u32,
     pub prefix: String,
     pub digits: usize,
     /// The next number a generated code gets; never goes back, so codes are never reused.
@@ -40,7 +68,7 @@ impl Meta {
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         let mut rows = vec![
             ("format", FORMAT.to_string()),
-            ("schema", SCHEMA_VERSION.to_string()),
+            ("schema", self.schema.to_string()),
             ("prefix", self.prefix.clone()),
             ("digits", self.digits.to_string()),
             ("next", self.next.to_string()),
@@ -69,7 +97,7 @@ impl Meta {
         let schema: u32 = get("schema")?
             .parse()
             .map_err(|_| "its schema version is not a number")?;
-        if schema != SCHEMA_VERSION {
+        if !(OLDEST_SCHEMA..=SCHEMA_VERSION).contains(&schema) {
             return Err(format!("schema version {schema} is not supported by this dams"));
         }
         let digits = get("digits")?.parse().map_err(|_| "its digits are not a number")?;
@@ -86,6 +114,7 @@ impl Meta {
             return Err("its secret is not 64 hexadecimal digits".into());
         }
         Ok(Meta {
+            schema,
             prefix,
             digits,
             next,
@@ -125,7 +154,17 @@ pub trait Tx {
     fn code_folds(&mut self, folds: &[&str]) -> Result<HashMap<String, String>, KeyError>;
     /// Of these folds, the ones of real IDs the key has seen.
     fn seen(&mut self, folds: &[&str]) -> Result<HashSet<String>, KeyError>;
+    /// Inserts entries, their date offsets with them.
     fn insert_entries(&mut self, rows: &[KeyEntry]) -> Result<(), KeyError>;
+    /// The date offsets of those of `keys` that have an entry (`None`: none recorded yet).
+    /// Always read from the database: an offset recorded later for an entry is not seen by a
+    /// reader's cursor.
+    fn offsets_of(&mut self, keys: &[&str]) -> Result<HashMap<String, Option<i32>>, KeyError>;
+    /// Records each offset for its patient key where the entry has none yet (an entry that
+    /// has one keeps it; the rules are checked before, with `offsets_of`).
+    fn set_offsets(&mut self, rows: &[(&str, i32)]) -> Result<(), KeyError>;
+    /// Runs one schema change of [`upgrade`].
+    fn alter(&mut self, sql: &str) -> Result<(), KeyError>;
     /// Adds folds of real IDs (those already there are skipped).
     fn insert_seen(&mut self, folds: &[&str]) -> Result<(), KeyError>;
     /// A review document, locked until the end of the transaction.
@@ -145,7 +184,8 @@ pub trait Backend: Send {
     /// The settings and what was added after `since`, read in one consistent snapshot.
     fn load(&mut self, since: Cursor) -> Result<Loaded, KeyError>;
     /// Runs `f` in one write transaction (serialised with every other writer); nothing of it
-    /// stays if it fails.
+    /// stays if it fails. A store of an older schema is upgraded first, in the same
+    /// transaction ([`upgrade`]).
     fn write(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError>;
     /// A review document, read outside any transaction.
     fn read_workspace(&mut self, folder: &str) -> Result<Option<String>, KeyError>;
