@@ -275,7 +275,7 @@ fn key_import_export_lookup() {
     );
     assert!(csv.contains("P0001,4MR1,CompressedSamples^MR1,"), "{csv}");
     // A negative offset is guarded like a formula (the import takes the guard off).
-    assert!(csv.contains("STUDY-017,1CT1,,,'-1234,imported,"), "{csv}");
+    assert!(csv.contains("STUDY-017,1CT1,,,-1234,imported,"), "{csv}");
 
     let o = run(&ws, &["key", "lookup", "P0001"]);
     let shown = String::from_utf8_lossy(&o.stdout);

@@ -461,16 +461,6 @@ impl KeyStore {
             .map(|&i| self.snap.entries[i].code.as_str())
     }
 
-    /// TEMPORARY until the key-offsets branch lands.
-    pub fn date_offset(&self, _patient_key: &str) -> Option<i32> {
-        None
-    }
-
-    /// TEMPORARY until the key-offsets branch lands.
-    pub fn record_offsets(&mut self, _offsets: &[(String, i32)]) -> Result<(), KeyError> {
-        Ok(())
-    }
-
     /// The entry of a code, compared case-insensitively (codes are unique that way).
     pub fn entry_by_code(&self, code: &str) -> Option<&KeyEntry> {
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
@@ -1203,7 +1193,21 @@ impl KeyStore {
                 &e.added,
                 &e.patient_id,
             ];
-            w.write_record(cells.map(crate::shown::spreadsheet_cell).iter().map(|c| c.as_bytes()))?;
+            // The offset is a number dams wrote (`-1234`), never a formula: a spreadsheet
+            // reads it as a number only when it is not guarded.
+            const OFFSET: usize = 4;
+            let cells: Vec<std::borrow::Cow<str>> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == OFFSET {
+                        std::borrow::Cow::Borrowed(*c)
+                    } else {
+                        crate::shown::spreadsheet_cell(c)
+                    }
+                })
+                .collect();
+            w.write_record(cells.iter().map(|c| c.as_bytes()))?;
         }
         w.flush()
     }
@@ -1867,7 +1871,7 @@ mod tests {
         assert_eq!(k.date_offset("B"), Some(5));
     }
 
-    /// The CSV export carries offsets (negative ones guarded as formulas) and imports back
+    /// The CSV export carries offsets (plain numbers, unguarded) and imports back
     /// into a new store; the JSON export too, as version 3.
     #[test]
     fn exports_carry_offsets_and_import_back() {
@@ -1889,7 +1893,7 @@ mod tests {
             lines
                 .next()
                 .unwrap()
-                .starts_with("P0001,A,NAME^A,19700101,'-1234,generated,"),
+                .starts_with("P0001,A,NAME^A,19700101,-1234,generated,"),
             "{text}"
         );
         assert!(
