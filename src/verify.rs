@@ -1000,3 +1000,28 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::moved_by;
+
+    #[test]
+    fn a_shifted_date_must_move_by_the_offset_exactly() {
+        assert!(moved_by("20040119", "20040109", -10));
+        assert!(moved_by("20040301", "20040229", -1), "across a leap day");
+        assert!(moved_by("20040119101530.5+0100", "20040109101530.5+0100", -10));
+        assert!(moved_by("20040119\\20040120", "20040109\\20040110", -10));
+        assert!(!moved_by("20040119", "20040110", -10), "changed, but not by the offset");
+        assert!(!moved_by("20040119", "20040119", -10), "not moved");
+        assert!(!moved_by("20040119\\20040120", "20040109", -10), "a value lost");
+        assert!(!moved_by("20040119", "garbage", -10));
+        assert!(
+            moved_by("20040119", "", -10),
+            "emptied (not a date) is the plan's own warning"
+        );
+        assert!(
+            moved_by("2004", "2001", -1000),
+            "less than day precision is not held to it"
+        );
+    }
+}

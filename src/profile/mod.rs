@@ -650,6 +650,57 @@ pub fn builtin_text(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn options_on_the_command_line_and_the_shift_range() {
+        let basic = Profile::resolve(Some("basic"), &[]).unwrap();
+        assert!(!basic.shifts_dates());
+        let shifted = basic
+            .clone()
+            .with_options(&["retain-longitudinal-modified-dates".into()])
+            .unwrap();
+        assert!(shifted.shifts_dates() && shifted.shifts_study_dates());
+        assert_eq!(shifted.options, ["retain-longitudinal-modified-dates"]);
+        assert_eq!(shifted.action_for(Tag(0x0008, 0x0020)), Some(&Action::Shift));
+        assert_eq!(
+            shifted.action_for(Tag(0x0010, 0x0030)),
+            Some(&Action::Shift),
+            "birth date"
+        );
+        assert_eq!(
+            shifted.action_for(Tag(0x0008, 0x0030)),
+            Some(&Action::Keep),
+            "a time stays"
+        );
+        assert_eq!(shifted.shift_range, crate::values::shift::DEFAULT_RANGE);
+        let e = basic.clone().with_options(&["no-such".into()]).unwrap_err();
+        assert!(e.to_string().contains("retain-uids"), "{e}");
+
+        // On a profile without the table: keep-year lines become shift; other options refused.
+        let seed = Profile::resolve(None, &[]).unwrap();
+        let s = seed
+            .clone()
+            .with_options(&["retain-longitudinal-modified-dates".into()])
+            .unwrap();
+        assert_eq!(s.rule(Tag(0x0010, 0x0030)).map(|r| &r.action), Some(&Action::Shift));
+        assert!(s.shifts_dates() && !s.shifts_study_dates(), "seed keeps study dates");
+        assert!(seed.with_options(&["retain-uids".into()]).is_err());
+
+        // The range comes from [dates]; a bad one is refused with its line.
+        let text = format!("{}\n[dates]\nshift-days = [-30, -7]\n", builtin_text("basic").unwrap());
+        assert_eq!(Profile::parse(&text, "t.toml", &[]).unwrap().shift_range, (-30, -7));
+        for bad in ["[0, 0]", "[-40000, -1]"] {
+            let text = format!("[profile]\nname = \"x\"\n[dates]\nshift-days = {bad}\n");
+            let e = Profile::parse(&text, "t.toml", &[]).unwrap_err().to_string();
+            assert!(e.starts_with("t.toml:4:"), "{e}");
+        }
+        // In the profile's own options, as on the command line.
+        let text = builtin_text("basic")
+            .unwrap()
+            .replace("options = []", "options = [\"retain-longitudinal-modified-dates\"]");
+        let p = Profile::parse(&text, "t.toml", &[]).unwrap();
+        assert_eq!(p.action_for(Tag(0x0008, 0x0020)), Some(&Action::Shift));
+    }
     use super::*;
 
     #[test]
