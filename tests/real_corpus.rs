@@ -302,3 +302,95 @@ fn dicomdirs_are_reported_alike_and_stale_ones_are_flagged() {
     assert!(unreadable["TINY_ALPHA/DICOMDIR"].1.contains("stale: 1 of its 50"));
     assert!(!unreadable["DICOMDIR-empty.dcm"].1.contains("stale"));
 }
+
+/// The date shift on every real file (issue 15): under `basic` with the Modified Dates option,
+/// every DA and DT value of the data set that stays in a written file is its input's date moved
+/// by exactly the offset the key holds for that file's patient (a value that is no date is
+/// emptied, with a warning); nothing fails; verify finds no date moved otherwise.
+#[test]
+fn every_real_date_moves_by_its_patients_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    let Some(python) = stage_corpus(&input) else { return };
+    let modified = ["--profile", "basic", "--option", "retain-longitudinal-modified-dates"];
+    let plan = dams(&data)
+        .arg("plan")
+        .arg(&input)
+        .args(modified)
+        .args(["--json", "--accept-burned-in"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let applied = dams(&data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(modified)
+        .args(["--yes", "--json", "--accept-burned-in"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&applied.stderr)));
+    assert_eq!(report["failed"], serde_json::json!([]), "{report:#}");
+
+    // The offsets the key recorded, by code.
+    let csv = dams(&data).args(["key", "export", "--csv"]).output().unwrap();
+    assert!(csv.status.success());
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+    let head = rdr.headers().unwrap().clone();
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let (code_col, offset_col) = (col("code"), col("date_offset"));
+    let offsets: BTreeMap<String, i64> = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[code_col].to_string(), r[offset_col].parse().unwrap()))
+        .collect();
+    assert!(!offsets.is_empty());
+
+    // pydicom judges: every DA and DT value, at every depth, input against output.
+    let mut pairs = Vec::new();
+    for p in plan["patients"].as_array().unwrap() {
+        let offset = offsets[p["code"].as_str().unwrap()];
+        for f in p["files"].as_array().unwrap() {
+            let (src, dest) = (f["source"].as_str().unwrap(), f["dest"].as_str().unwrap());
+            pairs.push(serde_json::json!([input.join(src), out.join(dest), offset]));
+        }
+    }
+    let mut child = Command::new(&python)
+        .arg(fixtures().join("../corpus/dates.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    serde_json::to_writer(child.stdin.take().unwrap(), &serde_json::json!({ "pairs": pairs })).unwrap();
+    let judged = child.wait_with_output().unwrap();
+    assert!(judged.status.success(), "{}", String::from_utf8_lossy(&judged.stderr));
+    let judged: serde_json::Value = serde_json::from_slice(&judged.stdout).unwrap();
+    let wrong = judged["wrong"].as_array().unwrap();
+    let moved = judged["moved"].as_u64().unwrap();
+    eprintln!("{moved} real dates moved by their patient's offset");
+    assert!(
+        wrong.is_empty(),
+        "{} date(s) not moved by the offset:\n{wrong:#?}",
+        wrong.len()
+    );
+    assert!(moved > 500, "{moved}");
+
+    let v = dams(&data)
+        .arg("verify")
+        .arg(&out)
+        .arg("--against")
+        .arg(&input)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let offset_problems: Vec<&serde_json::Value> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["detail"].as_str().unwrap_or("").contains("date offset"))
+        .collect();
+    assert!(offset_problems.is_empty(), "{offset_problems:#?}");
+}
