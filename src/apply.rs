@@ -892,7 +892,6 @@ fn write_xml(
         reason,
     };
     let meta = fs::metadata(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let out = crate::xml::rewrite_to_vec(&planned.bytes, &planned.plan.plan).map_err(|e| fail(format!("XML: {e}")))?;
     // In place the file is replaced where it is (renaming would leave the original behind).
     let dest = destination(out_root, if in_place { &x.path } else { &planned.plan.dest }).map_err(fail)?;
     if !in_place {
@@ -900,15 +899,63 @@ fn write_xml(
     }
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     make_out_dir(out_root, &dir, changed).map_err(|e| fail(e.reason()))?;
-    crate::atomic::write_file(&dest, file_mode(&meta), |w| w.write_all(&out))
-        .map_err(|e| fail(format!("cannot write output: {e}")))?;
+    // Rewritten straight into the new file, its digest taken on the way: a file as large as
+    // the input is never held a second time in memory.
+    let mut xml_error = None;
+    let mut written = (String::new(), 0);
+    crate::atomic::write_file(&dest, file_mode(&meta), |w| {
+        let mut digest = Digesting {
+            inner: w,
+            hash: Default::default(),
+            len: 0,
+        };
+        crate::xml::rewrite(&planned.bytes, &planned.plan.plan, &mut digest).map_err(|e| {
+            let io = io::Error::other("the XML plan does not fit the file");
+            xml_error = Some(e);
+            io
+        })?;
+        written = (digest.finish_hex(), digest.len);
+        Ok(())
+    })
+    .map_err(|e| match xml_error.take() {
+        Some(x) => fail(format!("XML: {x}")),
+        None => fail(format!("cannot write output: {e}")),
+    })?;
     let record = crate::manifest::FileRecord {
         path: crate::manifest::rel_string(&planned.plan.dest),
         kind: crate::manifest::FileKind::Xml,
-        size: out.len() as u64,
-        sha256: crate::manifest::digest_bytes(&out),
+        size: written.1,
+        sha256: written.0,
     };
     Ok((dir, record))
+}
+
+/// A writer that passes bytes on and takes their SHA-256 and count (for the manifest).
+struct Digesting<'w> {
+    inner: &'w mut dyn Write,
+    hash: sha2::Sha256,
+    len: u64,
+}
+
+impl Digesting<'_> {
+    fn finish_hex(&mut self) -> String {
+        use sha2::Digest;
+        crate::manifest::hex_digest(&std::mem::take(&mut self.hash).finalize())
+    }
+}
+
+impl Write for Digesting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Writes `mapping.json` and `mapping.csv` into the output folder, keeping the rows of

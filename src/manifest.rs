@@ -318,6 +318,11 @@ pub fn digest_bytes(b: &[u8]) -> String {
     hex(&Sha256::digest(b))
 }
 
+/// A SHA-256 digest as the manifest writes it (lower-case hex).
+pub fn hex_digest(d: &[u8]) -> String {
+    hex(d)
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
