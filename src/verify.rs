@@ -733,7 +733,19 @@ fn moved_by(before: &str, after: &str, days: i32) -> bool {
         let (y, m, d) = (v[..4].parse().ok()?, v[4..6].parse().ok()?, v[6..8].parse().ok()?);
         crate::values::shift::valid(y, m, d).then(|| days_from_civil(y, m, d))
     };
-    let (b, a): (Vec<&str>, Vec<&str>) = (before.split('\\').collect(), after.split('\\').collect());
+    // Values, and both sides of a DA range (`20040101-20040131`).
+    let parts = |v: &'_ str| -> Vec<String> {
+        v.split('\\')
+            .flat_map(|x| {
+                let x = x.trim();
+                match x.split_once('-') {
+                    Some((l, r)) if x.len() == 17 && l.len() == 8 => vec![l.to_string(), r.to_string()],
+                    _ => vec![x.to_string()],
+                }
+            })
+            .collect()
+    };
+    let (b, a) = (parts(before), parts(after));
     if after.trim().is_empty() {
         return true;
     }

@@ -274,7 +274,7 @@ fn key_import_export_lookup() {
         "{csv}"
     );
     assert!(csv.contains("P0001,4MR1,CompressedSamples^MR1,"), "{csv}");
-    // A negative offset is guarded like a formula (the import takes the guard off).
+    // An offset is a plain number (no formula guard: it is never a formula).
     assert!(csv.contains("STUDY-017,1CT1,,,-1234,imported,"), "{csv}");
 
     let o = run(&ws, &["key", "lookup", "P0001"]);

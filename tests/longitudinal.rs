@@ -340,3 +340,123 @@ fn without_the_option_basic_removes_the_xmls_dates_and_the_default_keeps_them() 
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A copy of a fixture file as another patient, or with other comments.
+fn variant(from: &Path, to: &Path, edit: impl FnOnce(&mut dicom_object::DefaultDicomObject)) {
+    use dicom_core::{DataElement, VR};
+    let mut obj = dicom_object::OpenFileOptions::new().open_file(from).unwrap();
+    edit(&mut obj);
+    let sop = obj
+        .element(tags::SOP_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let sop = format!("{}.9", sop.trim_end_matches('\0'));
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str()));
+    obj.meta_mut().media_storage_sop_instance_uid = sop;
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    obj.write_to_file(to).unwrap();
+}
+
+/// Two patients born on the same day and scanned on the same day: each file's text moves by
+/// its own patient's offset, never by the other's; a folder named by a study date moves with
+/// it; `[dates] birth-date = "keep-year"` keeps only the birth date's year.
+#[test]
+fn shared_dates_move_by_the_owners_offset_and_folders_move_too() {
+    use dicom_core::{DataElement, VR};
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    copy_tree(&fixture("longitudinal"), &input);
+    let note = "DOB 19610423, seen 20040119";
+    let base = fixture("longitudinal").join(FILES[0]);
+    variant(&base, &input.join("baseline/IM0002.dcm"), |o| {
+        o.put(DataElement::new(tags::IMAGE_COMMENTS, VR::LT, note));
+    });
+    variant(&base, &input.join("20040119_CT/IM0001.dcm"), |o| {
+        o.put(DataElement::new(tags::PATIENT_ID, VR::LO, "LONG002"));
+        o.put(DataElement::new(tags::PATIENT_NAME, VR::PN, "Other^Olga"));
+        o.put(DataElement::new(tags::IMAGE_COMMENTS, VR::LT, note));
+        o.put(DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            "1.2.826.0.1.3680043.8.498.42",
+        ));
+    });
+
+    // The default profile with the option: birth dates move, study dates stay.
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("seed");
+    let o = dams(&data)
+        .arg("apply")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--option", MODIFIED, "--yes"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let moved = |da: &str, days: i64| {
+        let (y, m, d) = dams::values::shift::civil_from_days(day_number(da) + days);
+        format!("{y:04}{m:02}{d:02}")
+    };
+    let (one, two) = (
+        lookup_offset(&data, "P0001").unwrap(),
+        lookup_offset(&data, "P0002").unwrap(),
+    );
+    assert_ne!(one, two);
+    let comment = |f: &str| value(&out.join(f), tags::IMAGE_COMMENTS);
+    assert_eq!(
+        comment("baseline/IM0002.dcm"),
+        format!("DOB {}, seen 20040119", moved("19610423", one))
+    );
+    assert_eq!(
+        comment("20040119_CT/IM0001.dcm"),
+        format!("DOB {}, seen 20040119", moved("19610423", two))
+    );
+
+    // Basic with the option: study dates move too, in text and in the folder's name.
+    let out = tmp.path().join("basic");
+    let o = dams(&data)
+        .arg("apply")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--profile",
+            "basic",
+            "--option",
+            MODIFIED,
+            "--accept-burned-in",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let folder = format!("{}_CT", moved("20040119", two));
+    assert!(
+        out.join(&folder).join("IM0001.dcm").is_file(),
+        "{:?}",
+        std::fs::read_dir(&out).unwrap().collect::<Vec<_>>()
+    );
+    assert!(!out.join("20040119_CT").exists());
+
+    // [dates] birth-date = "keep-year": the birth date keeps its year, the rest moves.
+    let profile = tmp.path().join("keep-birth-year.toml");
+    let basic = dams::profile::builtin_text("basic").unwrap();
+    std::fs::write(&profile, format!("{basic}\n[dates]\nbirth-date = \"keep-year\"\n")).unwrap();
+    let out = tmp.path().join("keep");
+    let o = dams(&data)
+        .arg("apply")
+        .arg(fixture("longitudinal"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--option", MODIFIED, "--accept-burned-in", "--yes"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(value(&out.join(FILES[0]), tags::PATIENT_BIRTH_DATE), "19610101");
+    assert_eq!(value(&out.join(FILES[0]), tags::STUDY_DATE), moved("20040119", one));
+}

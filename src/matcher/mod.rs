@@ -521,34 +521,26 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
     replacement_patterns_shifting(patients.into_iter().map(|(c, i)| (c, i, None)))
 }
 
-/// A patient's date offset in days, and whether the dates of their studies move too (else
-/// only the birth date does).
+/// A patient's date offset in days, and which of their dates move by it: the birth date
+/// (when the profile shifts PatientBirthDate) and the dates of their studies (when it shifts
+/// StudyDate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shifted {
     pub days: i32,
+    pub birth_date: bool,
     pub study_dates: bool,
 }
 
-/// [`replacement_patterns`], where a patient with a date offset has every form of their
-/// birth date and of their studies' dates ([`Identity::dates`]) replaced by the same form
-/// of the date moved by the offset, instead of the year-only birth date.
+/// [`replacement_patterns`], leaving out the dates that move by a patient's offset: those
+/// are the patient's own ([`own_date_patterns`]), searched in the patient's own files only,
+/// so that a date two patients share moves by the file's owner's offset, not by whoever came
+/// first. A birth date that does not move keeps its year as before.
 pub fn replacement_patterns_shifting<'a>(
     patients: impl IntoIterator<Item = (&'a str, &'a Identity, Option<Shifted>)>,
 ) -> Vec<Replacement> {
     use crate::values::dates::{date_forms, keep_year};
     let mut pats = Vec::new();
     for (code, identity, shift) in patients {
-        if let Some(Shifted { days, study_dates }) = shift {
-            let dates = identity.dates().filter(|_| study_dates);
-            for d in identity.birth_dates.iter().map(String::as_str).chain(dates) {
-                let Some(moved) = crate::values::shift::shift_da(d, days) else {
-                    continue;
-                };
-                for ((find, reach), by) in birth_date_forms(d).into_iter().zip(date_forms(&moved)) {
-                    pats.push(Replacement { find, reach, by });
-                }
-            }
-        }
         for id in identity.ids.iter().chain(&identity.other_ids) {
             pats.extend(id_replacements(id, code));
         }
@@ -557,7 +549,8 @@ pub fn replacement_patterns_shifting<'a>(
                 pats.push(Replacement::word(find, code));
             }
         }
-        for d in identity.birth_dates.iter().filter(|_| shift.is_none()) {
+        let birth_moves = shift.is_some_and(|s| s.birth_date);
+        for d in identity.birth_dates.iter().filter(|_| !birth_moves) {
             let masked = date_forms(&keep_year(d).unwrap_or_default());
             for ((find, reach), by) in birth_date_forms(d).into_iter().zip(masked) {
                 pats.push(Replacement { find, reach, by });
@@ -565,6 +558,97 @@ pub fn replacement_patterns_shifting<'a>(
         }
     }
     pats
+}
+
+/// The dates of one patient that move by their offset, each written form replaced by the
+/// same form of the moved date: the birth date, and the dates of their studies
+/// ([`Identity::dates`]; not in their six-digit forms, which any number may be).
+pub fn own_date_patterns(identity: &Identity, shift: Shifted) -> Vec<Replacement> {
+    use crate::values::dates::date_forms;
+    let mut pats = Vec::new();
+    let births = identity.birth_dates.iter().filter(|_| shift.birth_date);
+    let studies = identity.dates().filter(|_| shift.study_dates);
+    for (d, study) in births.map(|d| (d.as_str(), false)).chain(studies.map(|d| (d, true))) {
+        let Some(moved) = crate::values::shift::shift_da(d, shift.days) else {
+            continue;
+        };
+        for ((find, reach), by) in birth_date_forms(d).into_iter().zip(date_forms(&moved)) {
+            if study && find.len() == 6 && find.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            pats.push(Replacement { find, reach, by });
+        }
+    }
+    pats
+}
+
+/// Whether a replacement is a date (masked or moved) rather than a code or a removal.
+pub fn is_date(by: &str) -> bool {
+    !by.is_empty() && crate::values::shift::shift(by, 0).is_some()
+}
+
+/// Hits of several searches in one text, earlier layers first: a hit that overlaps one
+/// already taken is dropped. In order, never overlapping.
+pub fn layered<'a>(
+    layers: Vec<Vec<(Range<usize>, std::borrow::Cow<'a, str>)>>,
+) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
+    let mut out: Vec<(Range<usize>, std::borrow::Cow<'a, str>)> = Vec::new();
+    for layer in layers {
+        for (r, by) in layer {
+            if !out.iter().any(|(t, _)| t.start < r.end && r.start < t.end) {
+                out.push((r, by));
+            }
+        }
+    }
+    out.sort_by_key(|(r, _)| r.start);
+    out
+}
+
+/// The text with these hits replaced, or `None` when there are none.
+pub fn replace_hits(text: &str, hits: &[(Range<usize>, std::borrow::Cow<'_, str>)]) -> Option<String> {
+    if hits.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (r, by) in hits {
+        out.push_str(&text[last..r.start]);
+        out.push_str(by);
+        last = r.end;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
+/// The hits of the search shared by a batch and of the owner's own dates in one text: codes
+/// and removals first, then the owner's dates, then the dates of the shared search.
+pub fn owner_first<'a>(
+    shared: &'a Replacer,
+    own: Option<&'a Replacer>,
+    text: &str,
+    between: Vec<(Range<usize>, std::borrow::Cow<'a, str>)>,
+) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
+    use std::borrow::Cow;
+    let (dates, ids): (Vec<_>, Vec<_>) = shared
+        .matches(text)
+        .into_iter()
+        .map(|(r, by)| (r, Cow::Borrowed(by)))
+        .partition(|(_, by)| is_date(by));
+    if between.is_empty() && own.is_none() {
+        let mut all = ids;
+        all.extend(dates);
+        all.sort_by_key(|(r, _)| r.start);
+        return all;
+    }
+    let own: Vec<_> = own
+        .map(|o| {
+            o.matches(text)
+                .into_iter()
+                .map(|(r, by)| (r, Cow::Borrowed(by)))
+                .collect()
+        })
+        .unwrap_or_default();
+    layered(vec![ids, between, own, dates])
 }
 
 /// Every form of one ID ([`id_forms`]), each replaced by the patient's code.
@@ -589,8 +673,9 @@ pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
     path_patterns_shifting(code, identity, None)
 }
 
-/// [`path_patterns`], with the birth date moved by the patient's offset when there is one.
-pub fn path_patterns_shifting(code: &str, identity: &Identity, shift: Option<i32>) -> Vec<Replacement> {
+/// [`path_patterns`], with the patient's dates that move by their offset moved (a folder
+/// `20040119_CT` of a patient whose study dates move).
+pub fn path_patterns_shifting(code: &str, identity: &Identity, shift: Option<Shifted>) -> Vec<Replacement> {
     use crate::values::dates::keep_year;
     let mut pats = Vec::new();
     for id in identity.ids.iter().chain(&identity.other_ids) {
@@ -621,14 +706,23 @@ pub fn path_patterns_shifting(code: &str, identity: &Identity, shift: Option<i32
     }
     for d in &identity.birth_dates {
         let masked = match shift {
-            Some(days) => crate::values::shift::shift_da(d, days),
-            None => keep_year(d),
+            Some(s) if s.birth_date => crate::values::shift::shift_da(d, s.days),
+            _ => keep_year(d),
         };
         if let Some(masked) = masked.filter(|_| d.len() == 8) {
             pats.push(Replacement {
                 find: d.clone(),
                 reach: Reach::Number,
                 by: masked,
+            });
+        }
+    }
+    for d in identity.dates().filter(|_| shift.is_some_and(|s| s.study_dates)) {
+        if let Some(moved) = shift.and_then(|s| crate::values::shift::shift_da(d, s.days)) {
+            pats.push(Replacement {
+                find: d.to_string(),
+                reach: Reach::Number,
+                by: moved,
             });
         }
     }

@@ -193,6 +193,8 @@ pub struct Planner {
     /// Per patient with a code, when the profile shifts dates: their offset in days, and
     /// whether the key store holds it already (else apply records it).
     offsets: BTreeMap<String, (i32, bool)>,
+    /// Per patient whose dates move: their own dates in every written form, moved.
+    date_replacers: std::collections::HashMap<String, crate::matcher::Replacer>,
     /// Output paths that differ from the input path (identifiers in names, collisions).
     dests: std::collections::HashMap<PathBuf, PathBuf>,
     /// Folders whose output path differs from the input path.
@@ -303,7 +305,14 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
     );
     for (pid, _, code) in &coded {
         let dates = crate::xml::XmlDates::of(&planner.profile, planner.offset(pid));
-        let ctx = all.with_code(code).with_dates(dates);
+        let own = planner
+            .shifted(pid)
+            .zip(index.patient(pid))
+            .map_or_else(Vec::new, |(s, p)| crate::matcher::own_date_patterns(&p.identity, s));
+        let ctx = all
+            .with_code(code)
+            .with_dates(dates)
+            .with_offset(planner.offset(pid), own);
         planner.xml_contexts.insert(pid.clone(), ctx);
     }
     // Output paths again, now that the XML files' owners are known.
@@ -383,8 +392,23 @@ impl Planner {
                 (p.patient_id.clone(), ids)
             })
             .collect();
-        let offset = |pid: &str| offsets.get(pid).map(|(d, _)| *d);
-        let shifted = |pid: &str| offset(pid).map(|days| crate::matcher::Shifted { days, study_dates });
+        let birth_date = profile.action_for(tags::PATIENT_BIRTH_DATE) == Some(&Action::Shift);
+        let shifted = |pid: &str| {
+            offsets.get(pid).map(|(days, _)| crate::matcher::Shifted {
+                days: *days,
+                birth_date,
+                study_dates,
+            })
+        };
+        // Each patient's own dates that move, searched in their own files only.
+        let date_replacers = index
+            .patients
+            .par_iter()
+            .filter_map(|p| {
+                let pats = crate::matcher::own_date_patterns(&p.identity, shifted(&p.patient_id)?);
+                (!pats.is_empty()).then(|| (p.patient_id.clone(), crate::matcher::Replacer::new(pats)))
+            })
+            .collect();
         let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns_shifting(
             index.patients.iter().filter_map(|p| {
                 codes
@@ -404,7 +428,7 @@ impl Planner {
                         replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns_shifting(
                             code,
                             &p.identity,
-                            offset(&p.patient_id),
+                            shifted(&p.patient_id),
                         )),
                         exact: crate::matcher::exact_path_ids(&p.identity)
                             .into_iter()
@@ -462,6 +486,7 @@ impl Planner {
             replacer,
             secret: std::sync::Arc::new(key.secret()),
             offsets,
+            date_replacers,
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
             path_rules,
@@ -489,8 +514,19 @@ impl Planner {
     pub fn shifted(&self, patient_id: &str) -> Option<crate::matcher::Shifted> {
         self.offset(patient_id).map(|days| crate::matcher::Shifted {
             days,
+            birth_date: self.profile.action_for(tags::PATIENT_BIRTH_DATE) == Some(&Action::Shift),
             study_dates: self.profile.shifts_study_dates(),
         })
+    }
+
+    /// Where identifiers and the owner's moving dates stand in a text, with what replaces each
+    /// ([`crate::matcher::owner_first`]).
+    fn text_hits<'a>(
+        &'a self,
+        patient_id: &str,
+        text: &str,
+    ) -> Vec<(std::ops::Range<usize>, std::borrow::Cow<'a, str>)> {
+        crate::matcher::owner_first(&self.replacer, self.date_replacers.get(patient_id), text, Vec::new())
     }
 
     /// Offsets used by this plan that the key store does not hold yet, by patient key: apply
@@ -808,7 +844,7 @@ impl Planner {
             // No rule: free text is still cleaned of every patient's identifiers.
             let action = match ruled {
                 Some(a) => a,
-                None if self.profile.clean_dicom && self.holds_identifier(parsed, e) => Action::Clean,
+                None if self.profile.clean_dicom && self.holds_identifier(parsed, e, patient_id) => Action::Clean,
                 None => continue,
             };
             let vr = e.value_vr();
@@ -893,7 +929,7 @@ impl Planner {
                     let Some(old) = before.as_deref().filter(|_| is_text) else {
                         continue;
                     };
-                    match self.replacer.replace(old) {
+                    match crate::matcher::replace_hits(old, &self.text_hits(patient_id, old)) {
                         Some(cleaned) => {
                             let others = self.others_named(old, code);
                             if !others.is_empty() {
@@ -1033,7 +1069,7 @@ impl Planner {
     /// SeriesNumber into a code, nor another patient's birth date a StudyDate); what the
     /// matcher finds there is reported as residual instead. Plain ASCII values are searched
     /// as they are, without decoding.
-    fn holds_identifier(&self, parsed: &Parsed, e: &crate::dicom::parse::Element) -> bool {
+    fn holds_identifier(&self, parsed: &Parsed, e: &crate::dicom::parse::Element, patient_id: &str) -> bool {
         if e.kind != ElementKind::Value {
             return false;
         }
@@ -1041,7 +1077,8 @@ impl Planner {
             return false;
         };
         let vr = e.value_vr();
-        let found = |t: &str| !self.replacer.matches(t).is_empty();
+        let own = self.date_replacers.get(patient_id);
+        let found = |t: &str| !self.replacer.matches(t).is_empty() || own.is_some_and(|o| !o.matches(t).is_empty());
         match vr {
             VR::AE | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT => {
                 match std::str::from_utf8(v).ok().filter(|t| t.is_ascii()) {

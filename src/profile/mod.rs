@@ -83,6 +83,8 @@ pub struct Profile {
     pub options: Vec<String>,
     /// The range a patient's date offset is drawn from, in days (`[dates] shift-days`).
     pub shift_range: (i32, i32),
+    /// What the Modified Dates option does to the birth date (`[dates] birth-date`).
+    pub birth_date: BirthDate,
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
@@ -172,12 +174,25 @@ struct DatesSpec {
     /// The range of the patient's offset in days, both ends included: `[-3650, -365]`.
     #[serde(default = "default_shift")]
     shift_days: Spanned<[i32; 2]>,
+    /// What the Modified Dates option does to the birth date: `shift` (with the other dates)
+    /// or `keep-year`.
+    #[serde(default)]
+    birth_date: BirthDate,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "kebab-case")]
+pub enum BirthDate {
+    #[default]
+    Shift,
+    KeepYear,
 }
 
 impl Default for DatesSpec {
     fn default() -> Self {
         DatesSpec {
             shift_days: Spanned::new(0..0, default_shift_days()),
+            birth_date: BirthDate::Shift,
         }
     }
 }
@@ -323,6 +338,7 @@ impl Profile {
             overrides: overrides.to_vec(),
             options: Vec::new(),
             shift_range: (lo, hi),
+            birth_date: pf.dates.birth_date,
         };
         if p.annex_e.as_ref().is_some_and(|a| {
             a.options
@@ -333,17 +349,29 @@ impl Profile {
         Ok(p)
     }
 
-    /// Every `keep-year` line (DICOM and XML) becomes `shift`.
+    /// Every `keep-year` line (DICOM and XML) becomes `shift`, unless `[dates] birth-date =
+    /// "keep-year"`: then the birth date keeps its year (a line is added where the table would
+    /// shift it) and so do the XML's keep-year lines, which are birth dates.
     fn shift_keep_year(&mut self) {
+        let birth = crate::dicom::tags::PATIENT_BIRTH_DATE;
+        let keep_birth = self.birth_date == BirthDate::KeepYear;
         for r in &mut self.rules {
-            if r.action == Action::KeepYear {
+            if r.action == Action::KeepYear && !(keep_birth && r.tag == birth) {
                 r.action = Action::Shift;
             }
         }
-        for r in &mut self.xml {
-            if r.action == Action::KeepYear {
-                r.action = Action::Shift;
+        if !keep_birth {
+            for r in &mut self.xml {
+                if r.action == Action::KeepYear {
+                    r.action = Action::Shift;
+                }
             }
+        } else if self.rule(birth).is_none() && self.annex_e.is_some() {
+            self.rules.push(Rule {
+                tag: birth,
+                action: Action::KeepYear,
+            });
+            self.rules.sort_by_key(|r| r.tag);
         }
     }
 
@@ -364,10 +392,13 @@ impl Profile {
                 return Err(ProfileError::OptionNeedsTable(name.clone(), self.name.clone()));
             }
             added.insert(option);
-            if !self.options.contains(name) {
+            let already = self.annex_e.as_ref().is_some_and(|a| a.options.contains(&option));
+            if !self.options.contains(name) && !already {
                 self.options.push(name.clone());
             }
         }
+        // One order, whatever the order given: the manifest's fingerprint depends on it.
+        self.options.sort();
         if added.is_empty() {
             return Ok(self);
         }
@@ -700,6 +731,27 @@ mod tests {
             .replace("options = []", "options = [\"retain-longitudinal-modified-dates\"]");
         let p = Profile::parse(&text, "t.toml", &[]).unwrap();
         assert_eq!(p.action_for(Tag(0x0008, 0x0020)), Some(&Action::Shift));
+
+        // [dates] birth-date = "keep-year": the birth date keeps its year under the option.
+        let text = format!(
+            "{}\n[dates]\nbirth-date = \"keep-year\"\n",
+            builtin_text("basic").unwrap()
+        );
+        let p = Profile::parse(&text, "t.toml", &[])
+            .unwrap()
+            .with_options(&["retain-longitudinal-modified-dates".into()])
+            .unwrap();
+        assert_eq!(p.action_for(Tag(0x0010, 0x0030)), Some(&Action::KeepYear));
+        assert_eq!(p.action_for(Tag(0x0008, 0x0020)), Some(&Action::Shift));
+        // Options in one order, the table's own not repeated: one fingerprint.
+        let a = basic
+            .clone()
+            .with_options(&["retain-uids".into(), "clean-graphics".into()])
+            .unwrap();
+        let b = basic
+            .with_options(&["clean-graphics".into(), "retain-uids".into()])
+            .unwrap();
+        assert_eq!(a.options, b.options);
     }
     use super::*;
 

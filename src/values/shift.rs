@@ -91,9 +91,15 @@ pub fn add(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
 }
 
 fn num(s: &str) -> Option<u32> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+    numb(s.as_bytes())
+}
+
+/// Digits as a number: bytes, so that no slice of a text can fall inside a character.
+fn numb(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
 }
 
 /// A DICOM DA (`YYYYMMDD`, or the ACR-NEMA `YYYY.MM.DD`) or a DA range (`A-B`, `-B`, `A-`)
@@ -114,8 +120,8 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
     }
     let b = v.as_bytes();
     let (y, m, d, dotted) = match b.len() {
-        8 => (num(&v[..4])?, num(&v[4..6])?, num(&v[6..8])?, false),
-        10 if b[4] == b'.' && b[7] == b'.' => (num(&v[..4])?, num(&v[5..7])?, num(&v[8..10])?, true),
+        8 => (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?, false),
+        10 if b[4] == b'.' && b[7] == b'.' => (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?, true),
         _ => return None,
     };
     if !valid(y as i64, m, d) {
@@ -455,14 +461,14 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
         if !(run == 8 || matches!(run, 10 | 12 | 14)) {
             return None;
         }
-        let (y, m, d) = (num(&s[..4])?, num(&s[4..6])?, num(&s[6..8])?);
+        let (y, m, d) = (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?);
         if !plausible_year(y) || !valid(y as i64, m, d) {
             return None;
         }
         if run > 8 {
-            let hh = num(&s[8..10])?;
-            let mm = if run >= 12 { num(&s[10..12])? } else { 0 };
-            let ss = if run >= 14 { num(&s[12..14])? } else { 0 };
+            let hh = numb(&b[8..10])?;
+            let mm = if run >= 12 { numb(&b[10..12])? } else { 0 };
+            let ss = if run >= 14 { numb(&b[12..14])? } else { 0 };
             if hh > 23 || mm > 59 || ss > 60 {
                 return None;
             }
@@ -475,7 +481,7 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
     }
     // YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD (also starting an ISO datetime).
     if run == 4 && b.len() >= 10 && matches!(b[4], b'-' | b'/' | b'.') && b[7] == b[4] {
-        let (y, m, d) = (num(&s[..4])?, num(&s[5..7])?, num(&s[8..10])?);
+        let (y, m, d) = (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?);
         if !plausible_year(y) || !valid(y as i64, m, d) || !ends_ok_dt(10) {
             return None;
         }
@@ -672,6 +678,42 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(shifted(text, -2), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn any_text_is_searched_without_a_panic() {
+        let parts = [
+            "2019", "-", "/", ".", "03", "0", "é", "€", "日本", "…", " ", "T", "10", ":", "Mär", "März", "Apr", ",",
+            "20190304", "1", "12", "+01", "Z",
+        ];
+        // Every string of up to four parts (23^4 ≈ 280,000), each searched and shifted whole.
+        let mut text = String::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in parts {
+                        text.clear();
+                        text.push_str(a);
+                        text.push_str(b);
+                        text.push_str(c);
+                        text.push_str(d);
+                        let _ = shift_in_text(&text, -400);
+                        let _ = shift(&text, -400);
+                        let _ = shift_dt(&text, 3);
+                        let _ = shift_da(&text, 3);
+                    }
+                }
+            }
+        }
+        for t in [
+            "2019-03-…",
+            "2019-03-€",
+            "2019-03-0é",
+            "2019/03/日本",
+            "period 2004-03-… pending",
+        ] {
+            assert!(shift_in_text(t, 1).is_empty(), "{t}");
         }
     }
 

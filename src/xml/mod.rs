@@ -169,6 +169,10 @@ pub struct XmlContext {
     /// What happens to every date in the text ([`crate::values::shift::map_dates_in_text`]):
     /// what the profile does to the DICOM's StudyDate.
     dates: Option<XmlDates>,
+    /// The owner's offset, for `shift` rules, and the owner's own dates that move by it in
+    /// every written form ([`crate::matcher::own_date_patterns`]).
+    offset: Option<i32>,
+    own: Option<crate::matcher::Replacer>,
 }
 
 /// What the dates of a patient's XML become, as the profile has the DICOM's study dates.
@@ -210,6 +214,8 @@ impl XmlContext {
             code: code.to_string(),
             replacer: crate::matcher::Replacer::for_short_values(crate::matcher::replacement_patterns(patients)),
             dates: None,
+            offset: None,
+            own: None,
         }
     }
 
@@ -227,6 +233,8 @@ impl XmlContext {
             code: code.to_string(),
             replacer: crate::matcher::Replacer::for_short_values(pats),
             dates: None,
+            offset: None,
+            own: None,
         }
     }
 
@@ -235,7 +243,9 @@ impl XmlContext {
         XmlContext {
             code: code.to_string(),
             replacer: self.replacer.clone(),
-            dates: self.dates,
+            dates: None,
+            offset: None,
+            own: None,
         }
     }
 
@@ -245,48 +255,41 @@ impl XmlContext {
         self
     }
 
+    /// The same, with the owner's date offset (for `shift` rules) and their own dates.
+    pub fn with_offset(mut self, offset: Option<i32>, own: Vec<crate::matcher::Replacement>) -> XmlContext {
+        self.offset = offset;
+        self.own = (!own.is_empty()).then(|| crate::matcher::Replacer::for_short_values(own));
+        self
+    }
+
     fn shift(&self) -> Option<i32> {
-        match self.dates {
-            Some(XmlDates::Shift(d)) => Some(d),
-            _ => None,
-        }
+        self.offset
     }
 
     /// Where identifying strings and (when the profile changes dates) dates stand in `text`,
-    /// with what replaces each, in order and not overlapping. A date wins over an identifier
-    /// it overlaps: the owner's offset moves every date, a birth date too.
+    /// with what replaces each, in order and not overlapping. A code wins over a date it
+    /// overlaps (an ID `19850612` is an ID), a date found in the text over the matcher's forms
+    /// of dates, the owner's dates over other patients'.
     fn matches<'a>(&'a self, text: &str) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
-        use std::borrow::Cow;
-        let ids = self.replacer.matches(text);
-        let Some(rule) = self.dates else {
-            return ids.into_iter().map(|(r, by)| (r, Cow::Borrowed(by))).collect();
-        };
         use crate::values::shift::{add, map_dates_in_text};
-        let dates = match rule {
-            XmlDates::Shift(days) => map_dates_in_text(text, &|y, m, d| add(y, m, d, days)),
-            XmlDates::KeepYear => map_dates_in_text(text, &|y, _, _| Some((y, 1, 1))),
-            // A removed date takes its time of day with it (`2004-01-19T10:15:00`).
-            XmlDates::Remove => map_dates_in_text(text, &|y, m, d| Some((y, m, d)))
+        use std::borrow::Cow;
+        let dates = match self.dates {
+            None => Vec::new(),
+            Some(XmlDates::Shift(days)) => map_dates_in_text(text, &|y, m, d| add(y, m, d, days)),
+            Some(XmlDates::KeepYear) => map_dates_in_text(text, &|y, _, _| Some((y, 1, 1))),
+            // A removed date takes its time of day with it (`2004-01-19T10:15:00`, `20040119101500`).
+            Some(XmlDates::Remove) => map_dates_in_text(text, &|y, m, d| Some((y, m, d)))
                 .into_iter()
                 .map(|(r, _)| {
-                    (
-                        r.start..r.end + crate::values::shift::iso_time_len(&text[r.end..]),
-                        String::new(),
-                    )
+                    let rest = &text[r.end..];
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    let tail = crate::values::shift::iso_time_len(rest).max(digits);
+                    (r.start..r.end + tail, String::new())
                 })
                 .collect(),
         };
-        if dates.is_empty() {
-            return ids.into_iter().map(|(r, by)| (r, Cow::Borrowed(by))).collect();
-        }
-        let mut out: Vec<(Range<usize>, Cow<'a, str>)> = dates.into_iter().map(|(r, by)| (r, Cow::Owned(by))).collect();
-        for (r, by) in ids {
-            if !out.iter().any(|(d, _)| d.start < r.end && r.start < d.end) {
-                out.push((r, Cow::Borrowed(by)));
-            }
-        }
-        out.sort_by_key(|(r, _)| r.start);
-        out
+        let dates = dates.into_iter().map(|(r, by)| (r, Cow::Owned(by))).collect();
+        crate::matcher::owner_first(&self.replacer, self.own.as_ref(), text, dates)
     }
 
     pub fn code(&self) -> &str {
@@ -1321,6 +1324,45 @@ mod tests {
             ignore_case: false,
             action,
         }
+    }
+
+    /// Under a shift: a `shift` rule moves its value by the owner's offset even where the
+    /// profile keeps study dates (the text's other dates stay); with every date moving, an ID
+    /// that looks like a date is still the ID (its code wins), and the owner's own dates move
+    /// in the matcher's other forms too.
+    #[test]
+    fn shifted_dates_in_xml() {
+        use crate::matcher::{Shifted, own_date_patterns};
+        let mut who = alice();
+        who.ids.insert("19850612".into());
+        who.study_values
+            .entry(crate::dicom::tags::STUDY_DATE)
+            .or_default()
+            .insert("20040119".into());
+        let shifted = Shifted {
+            days: -10,
+            birth_date: true,
+            study_dates: true,
+        };
+        let rules = [rule(XmlTarget::Element("BirthDate".into()), Action::Shift)];
+        let doc = "<r><BirthDate>1950-03-17</BirthDate><n>seen 2004-01-19, id 19850612</n></r>";
+        // Only the birth date's rule shifts (a profile keeping study dates).
+        let ctx = XmlContext::for_patients("P0001", [("P0001", &who)]).with_offset(Some(-10), Vec::new());
+        let p = plan(doc.as_bytes(), &rules, &ctx).expect("plans");
+        let out = String::from_utf8(rewrite_to_vec(doc.as_bytes(), &p).expect("rewrites")).expect("utf-8");
+        assert_eq!(
+            out,
+            "<r><BirthDate>1950-03-07</BirthDate><n>seen 2004-01-19, id P0001</n></r>"
+        );
+        // Every date moves; the ID stays an ID; a two-digit-year form of the birth date moves.
+        let ctx = XmlContext::for_patients_and("P0001", [("P0001", &who, Some(shifted))], Vec::new())
+            .with_code("P0001")
+            .with_dates(Some(XmlDates::Shift(-10)))
+            .with_offset(Some(-10), own_date_patterns(&who, shifted));
+        let doc = "<r><n>seen 2004-01-19, id 19850612, born 170350</n></r>";
+        let p = plan(doc.as_bytes(), &[], &ctx).expect("plans");
+        let out = String::from_utf8(rewrite_to_vec(doc.as_bytes(), &p).expect("rewrites")).expect("utf-8");
+        assert_eq!(out, "<r><n>seen 2004-01-09, id P0001, born 070350</n></r>");
     }
 
     #[test]
