@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod atomic;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod dicom;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod review;
 pub mod scan;
 pub mod send;
 pub mod shown;
+#[cfg(feature = "tui")]
 pub mod tui;
 pub mod values;
 pub mod verify;

@@ -46,6 +46,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let key = KeyArg {
         key: Some(key_path.clone()),
     };
+    #[cfg(feature = "tui")]
     if !a.headless && io::stdout().is_terminal() && io::stdin().is_terminal() {
         let opts = dams::tui::Options {
             root: input.clone(),

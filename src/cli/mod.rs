@@ -31,6 +31,7 @@ macro_rules! say_out {
 
 mod apply;
 mod assign;
+#[cfg(feature = "demo")]
 mod demo;
 mod exit;
 mod key;
@@ -99,6 +100,7 @@ enum Command {
     #[command(subcommand)]
     Profile(profile::Command),
     /// Make a small synthetic workspace in a temporary folder and open dams on it.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
     /// Send OUT to a DICOM node (C-STORE or DICOMweb STOW-RS), after verify found it clean.
     Send(send::SendArgs),
@@ -121,6 +123,7 @@ impl Command {
             Command::Xml(a) => (Some(&mut a.key), Some(&mut a.profile)),
             Command::Assign(a) => (Some(&mut a.key), Some(&mut a.profile)),
             Command::Key(c) => (Some(c.key_arg()), None),
+            #[cfg(feature = "demo")]
             Command::Demo(a) => (None, Some(&mut a.profile)),
             Command::Send(a) => (Some(&mut a.key), Some(&mut a.profile)),
             Command::Profile(_) | Command::Echo(_) | Command::Fetch(_) => (None, None),
@@ -208,6 +211,7 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
                 Command::Assign(a) => assign::run(a, ctx),
                 Command::Key(c) => key::run(c, ctx),
                 Command::Profile(c) => profile::run(c),
+                #[cfg(feature = "demo")]
                 Command::Demo(a) => demo::run(a, ctx),
                 Command::Send(a) => send::send(&a, ctx),
                 Command::Echo(a) => send::echo(&a),

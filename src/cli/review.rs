@@ -3,7 +3,9 @@
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+#[cfg(feature = "tui")]
+use anyhow::Context;
+use anyhow::{Result, bail};
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs};
 
@@ -35,6 +37,7 @@ impl Args {
 }
 
 /// The default output folder: beside the input, named `<input>-pseudonymised`.
+#[cfg(feature = "tui")]
 fn default_out(root: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let name = abs
@@ -51,13 +54,21 @@ pub fn run(a: Args, _: &Ctx) -> Result<Exit> {
     }
     let profile = a.profile.resolve()?;
     let key_path = super::key_path(&a.key)?;
-    dams::key::KeyStore::open_or_create(&key_path)?;
-    let opts = dams::tui::Options {
-        out: a.out.unwrap_or_else(|| default_out(&path)),
-        root: std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
-        key_path,
-        profile,
-    };
-    dams::tui::run(opts)?;
-    Ok(Exit::Done)
+    #[cfg(not(feature = "tui"))]
+    {
+        let _ = (profile, key_path, a.out, path);
+        bail!("this dams was built without the review screen (cargo feature `tui`); use `dams plan` and `dams apply`")
+    }
+    #[cfg(feature = "tui")]
+    {
+        dams::key::KeyStore::open_or_create(&key_path)?;
+        let opts = dams::tui::Options {
+            out: a.out.unwrap_or_else(|| default_out(&path)),
+            root: std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
+            key_path,
+            profile,
+        };
+        dams::tui::run(opts)?;
+        Ok(Exit::Done)
+    }
 }
