@@ -67,17 +67,45 @@ fn iso_days(text: &str) -> Vec<i64> {
     out
 }
 
-fn apply(data: &Path, out: &Path, extra: &[&str]) {
+/// `dams apply INPUT --out OUT ARGS… --yes`, which must succeed.
+fn run_apply(data: &Path, input: &Path, out: &Path, args: &[&str]) {
     let o = dams(data)
         .arg("apply")
-        .arg(fixture("longitudinal"))
+        .arg(input)
         .arg("--out")
         .arg(out)
-        .args(["--profile", "basic", "--accept-burned-in", "--yes"])
-        .args(extra)
+        .args(args)
+        .arg("--yes")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A profile file: `basic` with `[dates]` lines of its own.
+fn basic_with(dir: &Path, dates: &str) -> PathBuf {
+    let profile = dir.join(format!("basic-{}.toml", dates.len()));
+    let basic = dams::profile::builtin_text("basic").unwrap();
+    std::fs::write(&profile, format!("{basic}\n[dates]\n{dates}\n")).unwrap();
+    profile
+}
+
+/// The fixture written with the Modified Dates option under this profile file.
+fn apply_modified(data: &Path, out: &Path, profile: &Path) {
+    let args = [
+        "--profile",
+        profile.to_str().unwrap(),
+        "--option",
+        MODIFIED,
+        "--accept-burned-in",
+    ];
+    run_apply(data, &fixture("longitudinal"), out, &args);
+}
+
+/// The fixture written under `basic`, with `extra` arguments.
+fn apply(data: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec!["--profile", "basic", "--accept-burned-in"];
+    args.extend(extra);
+    run_apply(data, &fixture("longitudinal"), out, &args);
 }
 
 fn lookup_offset(data: &Path, code: &str) -> Option<i64> {
@@ -224,21 +252,9 @@ fn two_runs_and_two_machines_sharing_the_key_give_the_same_dates() {
 
     // A recorded offset stays the patient's, whatever range a later profile sets.
     let days = the_one_offset(&one);
-    let profile = tmp.path().join("narrow.toml");
-    let basic = dams::profile::builtin_text("basic").unwrap();
-    std::fs::write(&profile, format!("{basic}\n[dates]\nshift-days = [-10, -10]\n")).unwrap();
+    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
     let four = tmp.path().join("four");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(fixture("longitudinal"))
-        .arg("--out")
-        .arg(&four)
-        .arg("--profile")
-        .arg(&profile)
-        .args(["--option", MODIFIED, "--accept-burned-in", "--yes"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    apply_modified(&data, &four, &profile);
     assert_eq!(the_one_offset(&four), days);
 }
 
@@ -247,21 +263,9 @@ fn the_profiles_range_and_an_imported_offset_are_used() {
     let tmp = tempfile::tempdir().unwrap();
     // A range of one day: the offset is that day.
     let data = tmp.path().join("data");
-    let profile = tmp.path().join("narrow.toml");
-    let basic = dams::profile::builtin_text("basic").unwrap();
-    std::fs::write(&profile, format!("{basic}\n[dates]\nshift-days = [-10, -10]\n")).unwrap();
+    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
     let out = tmp.path().join("out");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(fixture("longitudinal"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--profile")
-        .arg(&profile)
-        .args(["--option", MODIFIED, "--accept-burned-in", "--yes"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    apply_modified(&data, &out, &profile);
     assert_eq!(the_one_offset(&out), -10);
     assert_eq!(lookup_offset(&data, "P0001"), Some(-10));
 
@@ -299,15 +303,7 @@ fn without_the_option_basic_removes_the_xmls_dates_and_the_default_keeps_them() 
     // The default profile keeps study dates (and the XML's); with the option, only the birth
     // date (its keep-year line) moves.
     let seed = tmp.path().join("seed");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(fixture("longitudinal"))
-        .arg("--out")
-        .arg(&seed)
-        .args(["--option", MODIFIED, "--yes"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_apply(&data, &fixture("longitudinal"), &seed, &["--option", MODIFIED]);
     let input = fixture("longitudinal");
     let f: PathBuf = FILES[0].into();
     assert_eq!(
@@ -387,15 +383,7 @@ fn shared_dates_move_by_the_owners_offset_and_folders_move_too() {
     // The default profile with the option: birth dates move, study dates stay.
     let data = tmp.path().join("data");
     let out = tmp.path().join("seed");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .args(["--option", MODIFIED, "--yes"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_apply(&data, &input, &out, &["--option", MODIFIED]);
     let moved = |da: &str, days: i64| {
         let (y, m, d) = dams::values::shift::civil_from_days(day_number(da) + days);
         format!("{y:04}{m:02}{d:02}")
@@ -417,22 +405,12 @@ fn shared_dates_move_by_the_owners_offset_and_folders_move_too() {
 
     // Basic with the option: study dates move too, in text and in the folder's name.
     let out = tmp.path().join("basic");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .args([
-            "--profile",
-            "basic",
-            "--option",
-            MODIFIED,
-            "--accept-burned-in",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_apply(
+        &data,
+        &input,
+        &out,
+        &["--profile", "basic", "--option", MODIFIED, "--accept-burned-in"],
+    );
     let folder = format!("{}_CT", moved("20040119", two));
     assert!(
         out.join(&folder).join("IM0001.dcm").is_file(),
@@ -442,21 +420,9 @@ fn shared_dates_move_by_the_owners_offset_and_folders_move_too() {
     assert!(!out.join("20040119_CT").exists());
 
     // [dates] birth-date = "keep-year": the birth date keeps its year, the rest moves.
-    let profile = tmp.path().join("keep-birth-year.toml");
-    let basic = dams::profile::builtin_text("basic").unwrap();
-    std::fs::write(&profile, format!("{basic}\n[dates]\nbirth-date = \"keep-year\"\n")).unwrap();
+    let profile = basic_with(tmp.path(), r#"birth-date = "keep-year""#);
     let out = tmp.path().join("keep");
-    let o = dams(&data)
-        .arg("apply")
-        .arg(fixture("longitudinal"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--profile")
-        .arg(&profile)
-        .args(["--option", MODIFIED, "--accept-burned-in", "--yes"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    apply_modified(&data, &out, &profile);
     assert_eq!(value(&out.join(FILES[0]), tags::PATIENT_BIRTH_DATE), "19610101");
     assert_eq!(value(&out.join(FILES[0]), tags::STUDY_DATE), moved("20040119", one));
 }
