@@ -365,8 +365,13 @@ pub fn apply(
     refuse_recoding(planner, &patients)?;
     let in_place = matches!(target, Target::InPlace);
     // Before anything is made: an output folder of another key cannot take this run.
+    // A shard keeps a manifest of its own: shards never write the same file.
+    let manifest_name = planner.shard.map_or_else(
+        || crate::manifest::MANIFEST.to_string(),
+        |s| s.part(crate::manifest::MANIFEST),
+    );
     let earlier = match target {
-        Target::Folder(out) => earlier_manifest(out, planner, key)?,
+        Target::Folder(out) => earlier_manifest(out, planner, key, &manifest_name)?,
         Target::InPlace => None,
     };
     let out_root = output_root(index, target)?;
@@ -377,9 +382,14 @@ pub fn apply(
     // a run stopped by a crash can be finished (its files are dams', not someone else's).
     let mut manifest = match target {
         Target::Folder(_) => {
-            let (owned, this_run, mut m) = begin_manifest(earlier, planner, key, &patients, index, only);
+            let (mut owned, this_run, mut m) = begin_manifest(earlier, planner, key, &patients, index, only);
+            if planner.shard.is_some()
+                && let Some(all) = crate::manifest::Manifest::read_all(&out_root).map_err(manifest_err)?
+            {
+                owned.extend(all.owned());
+            }
             writer.owned = owned;
-            m.write(&out_root).map_err(manifest_err)?;
+            m.write_named(&out_root, &manifest_name).map_err(manifest_err)?;
             Some((m, this_run))
         }
         Target::InPlace => None,
@@ -411,8 +421,8 @@ pub fn apply(
             let written = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
             let counts = (committed + xml_written, failed.len(), cancel.load(Ordering::Relaxed));
             finish_manifest(m, this_run, written, tables, counts);
-            m.write(&out_root).map_err(manifest_err)?;
-            Some(out_root.join(crate::manifest::MANIFEST))
+            m.write_named(&out_root, &manifest_name).map_err(manifest_err)?;
+            Some(out_root.join(&manifest_name))
         }
         None => None,
     };
@@ -453,9 +463,10 @@ fn earlier_manifest(
     out: &Path,
     planner: &Planner,
     key: &KeyStore,
+    name: &str,
 ) -> Result<Option<crate::manifest::Manifest>, ApplyError> {
     use crate::manifest::{Manifest, key_fingerprint, profile_fingerprint};
-    let Some(m) = Manifest::read(out).map_err(manifest_err)? else {
+    let Some(m) = Manifest::read_named(out, name).map_err(manifest_err)? else {
         return Ok(None);
     };
     if m.key_fingerprint != key_fingerprint(&key.secret()) {
@@ -967,7 +978,10 @@ fn write_mapping(
     patients: &BTreeSet<String>,
 ) -> Result<Vec<crate::manifest::FileRecord>, ApplyError> {
     use crate::plan::mapping as table;
-    let json_path = out_root.join(MAPPING_JSON);
+    // A shard writes its part of each table (`mapping.K-of-N.csv`).
+    let name = |n: &str| planner.shard.map_or_else(|| n.to_string(), |s| s.part(n));
+    let (json_name, csv_name) = (name(MAPPING_JSON), name(MAPPING_CSV));
+    let json_path = out_root.join(&json_name);
     let io_err = |path: &Path, source| ApplyError::Io {
         path: path.to_path_buf(),
         source,
@@ -993,7 +1007,7 @@ fn write_mapping(
         w.write_all(b"\n")
     })
     .map_err(|e| io_err(&json_path, e))?;
-    let csv_path = out_root.join(MAPPING_CSV);
+    let csv_path = out_root.join(&csv_name);
     let mut csv = Vec::new();
     table::write_csv(&file.segmentations, &mut csv).map_err(|e| io_err(&csv_path, e))?;
     crate::atomic::write_file(&csv_path, 0o644, |w| w.write_all(&csv)).map_err(|e| io_err(&csv_path, e))?;
@@ -1005,7 +1019,7 @@ fn write_mapping(
         size: bytes.len() as u64,
         sha256: crate::manifest::digest_bytes(bytes),
     };
-    Ok(vec![record(MAPPING_JSON, &json), record(MAPPING_CSV, &csv)])
+    Ok(vec![record(&json_name, &json), record(&csv_name, &csv)])
 }
 
 /// The mapping files apply writes into the output folder.

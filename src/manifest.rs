@@ -166,6 +166,91 @@ pub struct Manifest {
     pub pending: Vec<String>,
 }
 
+/// One part of a run split over several processes or machines (`dams apply --shard K/N`):
+/// shard `k` of `n` (0-based) writes the patients whose code falls to it, with a manifest and
+/// a mapping table of its own, so that shards never write the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Shard {
+    /// `K/N` (K from 0 to N-1), or `slurm`: the array task of a Slurm array job
+    /// (`SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
+    pub fn parse(arg: &str) -> Result<Shard, String> {
+        if arg == "slurm" {
+            let var = |n: &str| -> Result<usize, String> {
+                std::env::var(n)
+                    .map_err(|_| format!("--shard slurm: {n} is not set (not inside a Slurm array job?)"))?
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--shard slurm: {n} is not a number"))
+            };
+            let (id, count) = (var("SLURM_ARRAY_TASK_ID")?, var("SLURM_ARRAY_TASK_COUNT")?);
+            let min = if std::env::var_os("SLURM_ARRAY_TASK_MIN").is_some() {
+                var("SLURM_ARRAY_TASK_MIN")?
+            } else {
+                0
+            };
+            return Shard::new(
+                id.checked_sub(min)
+                    .ok_or("--shard slurm: task ID below the array's minimum")?,
+                count,
+            );
+        }
+        let (k, n) = arg
+            .split_once('/')
+            .ok_or_else(|| format!("--shard {arg}: expected K/N (e.g. 0/4) or slurm"))?;
+        let num = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--shard {arg}: expected K/N"))
+        };
+        Shard::new(num(k)?, num(n)?)
+    }
+
+    pub fn new(k: usize, n: usize) -> Result<Shard, String> {
+        if n == 0 || k >= n || n > 100_000 {
+            return Err(format!("shard {k}/{n}: K must be from 0 to N-1, N from 1 to 100000"));
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// Whether the patient with this code is written by this shard: by SHA-256 of the code, so
+    /// the same code always falls to the same shard of N, whatever else is in the folder.
+    pub fn holds(&self, code: &str) -> bool {
+        let d = Sha256::digest(code.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        (u64::from_be_bytes(b) % self.n as u64) as usize == self.k
+    }
+
+    /// `name.ext` as this shard's part: `name.K-of-N.ext`.
+    pub fn part(&self, name: &str) -> String {
+        match name.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}.{}-of-{}.{ext}", self.k, self.n),
+            None => format!("{name}.{}-of-{}", self.k, self.n),
+        }
+    }
+}
+
+/// Whether a top-level file name is a shard's part of one of dams' own files
+/// (`dams-manifest.2-of-4.json`, `mapping.0-of-4.csv`).
+pub fn is_part_of(name: &str, own: &str) -> bool {
+    let (Some((stem, ext)), Some((n_stem, n_ext))) = (own.rsplit_once('.'), name.rsplit_once('.')) else {
+        return false;
+    };
+    if ext != n_ext {
+        return false;
+    }
+    let Some(mid) = n_stem.strip_prefix(stem).and_then(|m| m.strip_prefix('.')) else {
+        return false;
+    };
+    mid.split_once("-of-")
+        .is_some_and(|(k, n)| !k.is_empty() && !n.is_empty() && k.bytes().chain(n.bytes()).all(|b| b.is_ascii_digit()))
+}
+
 impl Manifest {
     pub fn new(profile: &Profile, key_fingerprint: String) -> Manifest {
         Manifest {
@@ -185,7 +270,52 @@ impl Manifest {
 
     /// The manifest in `out`, if there is one.
     pub fn read(out: &Path) -> Result<Option<Manifest>, ManifestError> {
-        let path = out.join(MANIFEST);
+        Manifest::read_named(out, MANIFEST)
+    }
+
+    /// Every manifest in `out` — the folder's own and those of the shards that wrote into it
+    /// (`dams-manifest.K-of-N.json`) — as one: their files, patients, runs and pending files
+    /// together. Parts made with another profile or key than the others are refused.
+    pub fn read_all(out: &Path) -> Result<Option<Manifest>, ManifestError> {
+        let mut names = vec![MANIFEST.to_string()];
+        if let Ok(dir) = std::fs::read_dir(out) {
+            let mut parts: Vec<String> = dir
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| is_part_of(n, MANIFEST))
+                .collect();
+            parts.sort();
+            names.extend(parts);
+        }
+        let mut all: Option<Manifest> = None;
+        for name in names {
+            let Some(m) = Manifest::read_named(out, &name)? else {
+                continue;
+            };
+            match &mut all {
+                None => all = Some(m),
+                Some(a) => {
+                    if a.profile.fingerprint != m.profile.fingerprint || a.key_fingerprint != m.key_fingerprint {
+                        return Err(ManifestError::Unreadable {
+                            path: out.join(&name),
+                            reason: "this shard's part was written with another profile or key than the others".into(),
+                        });
+                    }
+                    a.patients.extend(m.patients);
+                    a.runs.extend(m.runs);
+                    a.pending.extend(m.pending);
+                    a.record_all(m.files);
+                    a.options.recode |= m.options.recode;
+                    a.options.accept_burned_in |= m.options.accept_burned_in;
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// The manifest file `name` in `out`, if there is one.
+    pub fn read_named(out: &Path, name: &str) -> Result<Option<Manifest>, ManifestError> {
+        let path = out.join(name);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -209,6 +339,11 @@ impl Manifest {
 
     /// Writes the manifest into `out` atomically.
     pub fn write(&mut self, out: &Path) -> Result<(), ManifestError> {
+        self.write_named(out, MANIFEST)
+    }
+
+    /// Writes the manifest into `out` as `name` (a shard's part), atomically.
+    pub fn write_named(&mut self, out: &Path, name: &str) -> Result<(), ManifestError> {
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
         self.files.dedup_by(|a, b| a.path == b.path);
         self.pending.sort();
@@ -219,7 +354,7 @@ impl Manifest {
             xml: self.files.iter().filter(|f| f.kind == FileKind::Xml).count(),
             tables: self.files.iter().filter(|f| f.kind == FileKind::Table).count(),
         };
-        let path = out.join(MANIFEST);
+        let path = out.join(name);
         let io_err = |source| ManifestError::Io {
             path: path.clone(),
             source,

@@ -149,7 +149,7 @@ pub enum VerifyError {
 /// The manifest of `out` and the profile it records, checked against the key: everything
 /// verify needs to know before it reads a file.
 pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile), VerifyError> {
-    let manifest = Manifest::read(out)?.ok_or_else(|| VerifyError::NoManifest(out.to_path_buf()))?;
+    let manifest = Manifest::read_all(out)?.ok_or_else(|| VerifyError::NoManifest(out.to_path_buf()))?;
     let ours = crate::manifest::key_fingerprint(&key.secret());
     if manifest.key_fingerprint != ours {
         return Err(VerifyError::OtherKey {
@@ -352,7 +352,9 @@ fn walk(out: &Path) -> Result<Vec<PathBuf>, VerifyError> {
         };
         let top = rel.components().count() == 1;
         let name = rel.to_string_lossy();
-        if top && (name == crate::manifest::MANIFEST || name == crate::manifest::SEND_LOG) {
+        let manifest =
+            |n: &str| n == crate::manifest::MANIFEST || crate::manifest::is_part_of(n, crate::manifest::MANIFEST);
+        if top && (manifest(&name) || name == crate::manifest::SEND_LOG) {
             continue;
         }
         files.push(rel.to_path_buf());
@@ -420,10 +422,11 @@ fn check_file(
     }
     // dams' own tables: their names and words are dams'; the folder names they list are
     // searched (like every path).
-    let table = rel.components().count() == 1
-        && [crate::manifest::MAPPING_CSV, crate::manifest::MAPPING_JSON].contains(&name.as_str());
+    use crate::manifest::{MAPPING_CSV, MAPPING_JSON, is_part_of};
+    let is = |own: &str| name == own || is_part_of(&name, own);
+    let table = rel.components().count() == 1 && (is(MAPPING_CSV) || is(MAPPING_JSON));
     if table {
-        let residual = if name == crate::manifest::MAPPING_JSON {
+        let residual = if is(MAPPING_JSON) {
             table_residual(&path, rel, ids)
         } else {
             Vec::new()

@@ -42,6 +42,12 @@ pub struct Args {
     /// take over an OUT written with other rules (the manifest starts afresh).
     #[arg(long)]
     pub overwrite: bool,
+    /// Write only shard K of N (0-based) of the patients, by code: `--shard 2/8`, or `--shard
+    /// slurm` inside a Slurm array job. Every patient needs a code first (`dams key
+    /// allocate PATH`), unless the key is a shared database. Each shard writes a manifest and
+    /// mapping table of its own (`dams-manifest.K-of-N.json`); `dams verify OUT` reads them all.
+    #[arg(long, value_name = "K/N|slurm", conflicts_with = "in_place")]
+    pub shard: Option<String>,
     /// Print the report as JSON (the shape is in the README and assets/schemas/apply.json).
     #[arg(long)]
     pub json: bool,
@@ -53,6 +59,10 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
+    let shard = match a.shard.as_deref().map(dams::manifest::Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => bail!("{e}"),
+    };
     let target = match &a.out {
         Some(out) if !a.in_place => Target::Folder(out.clone()),
         _ => Target::InPlace,
@@ -77,6 +87,17 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     prepared.planner.recode = a.recode;
     prepared.planner.overwrite = a.overwrite;
     prepared.planner.accept_burned_in = a.accept_burned_in;
+    prepared.planner.shard = shard;
+    // Shards on several machines must not give codes of their own: with a key file, every
+    // code comes first, from one `key allocate` (a database hands them out in transactions).
+    let shared_key = matches!(engine.key().location(), dams::key::Location::Postgres { .. });
+    let new_codes = prepared.planner.new_entries.len();
+    if shard.is_some() && new_codes > 0 && !shared_key {
+        bail!(
+            "--shard: {new_codes} patient(s) have no code yet, and shards must not give codes of their own with a key file; give every patient its code first: dams key allocate {}",
+            super::shell_word(&path)
+        );
+    }
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
         say_err!("Nothing was written.");
         return Ok(Exit::Attention);
@@ -84,8 +105,18 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     // The codes first, in one transaction; when another process sharing the key gave out
     // some of the proposed codes meanwhile, this plans again with the codes the key holds.
     let committed = engine.commit_codes(&index, &mut prepared)?;
+    prepared.planner.shard = shard;
+    // The shard's patients, by their codes (known to every shard alike once committed).
+    let only: Option<std::collections::BTreeSet<String>> = shard.map(|s| {
+        index
+            .patients
+            .iter()
+            .filter(|p| prepared.planner.code(&p.patient_id).is_some_and(|c| s.holds(c)))
+            .map(|p| p.patient_id.clone())
+            .collect()
+    });
     let progress = Progress::new("apply", a.json);
-    let mut report = engine.apply(&index, &prepared, &target, None, &|d, t| progress.update(d, t))?;
+    let mut report = engine.apply(&index, &prepared, &target, only.as_ref(), &|d, t| progress.update(d, t))?;
     report.key_entries_created += committed;
     progress.finish();
     tracing::info!(written = report.written, failed = report.failed.len(), "applied");

@@ -21,16 +21,6 @@ pub struct Args {
     pub profile: ProfileArgs,
 }
 
-/// A path as one word for a POSIX shell (quoted when it needs to be).
-fn shell_word(p: &std::path::Path) -> String {
-    let s = p.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let base = match &a.dir {
         Some(d) => d.clone(),
@@ -62,9 +52,9 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         // The review state is kept in the demo's key store: this continues where it was left.
         say_out!(
             "Reopen it with: dams {} --out {} --key {}",
-            shell_word(&input),
-            shell_word(&out),
-            shell_word(&key_path)
+            super::shell_word(&input),
+            super::shell_word(&out),
+            super::shell_word(&key_path)
         );
         return Ok(Exit::Done);
     }
@@ -86,6 +76,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     say_out!("\n--- dams apply {} --out {} --yes", input.display(), out.display());
     let applied = super::apply::run(
         super::apply::Args {
+            shard: None,
             path: input.clone(),
             out: Some(out.clone()),
             in_place: false,

@@ -187,6 +187,16 @@ fn parse_value(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| "expected NAME=TEXT".to_string())
 }
 
+/// A path as one word for a POSIX shell (quoted when it needs to be).
+pub(crate) fn shell_word(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// What every command gets from `main`: the one cancellation of the run (set by Ctrl-C).
 pub struct Ctx {
     pub cancel: Cancel,

@@ -215,6 +215,9 @@ pub struct Planner {
     /// The user agreed to write images that may show identifiers in their pixels without
     /// approving each (`--accept-burned-in`).
     pub accept_burned_in: bool,
+    /// This run writes one shard of the patients (`--shard K/N`): its manifest and mapping
+    /// table are its own part.
+    pub shard: Option<crate::manifest::Shard>,
 }
 
 /// One patient's identifiers as they are replaced in file and folder names (see
@@ -496,6 +499,7 @@ impl Planner {
             recode: false,
             overwrite: false,
             accept_burned_in: false,
+            shard: None,
         };
         planner.settle_dests(index);
         planner
