@@ -176,7 +176,11 @@ pub struct Planner {
     pub profile: Profile,
     codes: BTreeMap<String, String>,
     pub new_entries: Vec<NewEntry>,
-    identifiers: BTreeMap<String, Identifiers>,
+    /// Per patient: their identity, and the search for their identifiers built from it on
+    /// first use (kept for the patients planned last only: a cohort's worth of searches would
+    /// take some 20 KiB a patient).
+    identities: std::sync::Arc<std::collections::HashMap<String, crate::identity::Identity>>,
+    identifiers: IdentifierCache,
     /// Tag repairs of per-slice mask files, by relative path.
     repairs: std::collections::HashMap<PathBuf, Repair>,
     /// The segmentation links in force (for the mapping table apply writes).
@@ -199,8 +203,6 @@ pub struct Planner {
     dests: std::collections::HashMap<PathBuf, PathBuf>,
     /// Folders whose output path differs from the input path.
     dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
-    /// Per patient: what of their identifiers is replaced in file and folder names.
-    path_rules: BTreeMap<String, PathRules>,
     /// Files whose output path keeps an identifier, and why (a folder of several patients).
     dest_warnings: std::collections::HashMap<PathBuf, String>,
     /// Files whose SeriesInstanceUID is shared with files of another patient.
@@ -218,6 +220,51 @@ pub struct Planner {
     /// This run writes one shard of the patients (`--shard K/N`): its manifest and mapping
     /// table are its own part.
     pub shard: Option<crate::manifest::Shard>,
+}
+
+/// The searches for the identifiers of the patients planned last, built on first use from
+/// their identity: planning goes patient by patient, so a few hundred are enough, and memory
+/// does not grow with the cohort.
+#[derive(Debug)]
+struct IdentifierCache {
+    /// Whether the dates of the patients' studies are searched too (a profile shifting them).
+    study_dates: bool,
+    built: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Identifiers>>>,
+}
+
+/// More than the patients of any batch the plan stream plans at once.
+const IDENTIFIER_CACHE: usize = 1024;
+
+impl IdentifierCache {
+    fn new(study_dates: bool) -> IdentifierCache {
+        IdentifierCache {
+            study_dates,
+            built: Default::default(),
+        }
+    }
+
+    fn get(
+        &self,
+        patient_id: &str,
+        identities: &std::collections::HashMap<String, crate::identity::Identity>,
+    ) -> Option<std::sync::Arc<Identifiers>> {
+        if let Some(ids) = self.built.lock().ok()?.get(patient_id) {
+            return Some(ids.clone());
+        }
+        // Built outside the lock: other patients' files go on meanwhile.
+        let ids = std::sync::Arc::new(Identifiers::with_dates(identities.get(patient_id)?, self.study_dates));
+        let mut built = self.built.lock().ok()?;
+        if built.len() >= IDENTIFIER_CACHE {
+            built.clear();
+        }
+        Some(built.entry(patient_id.to_string()).or_insert(ids).clone())
+    }
+}
+
+impl Clone for IdentifierCache {
+    fn clone(&self) -> IdentifierCache {
+        IdentifierCache::new(self.study_dates)
+    }
 }
 
 /// One patient's identifiers as they are replaced in file and folder names (see
@@ -263,7 +310,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         };
         wanted && !ws.no_repair.contains(&g.key)
     });
-    let mut planner = Planner::new(index, profile, key);
+    let mut planner = Planner::build(index, profile, key);
     planner.repairs = repairs.into_iter().map(|r| (r.path.clone(), r)).collect();
     planner.links = Some(std::sync::Arc::new(links.clone()));
     let mut stale_xml = Vec::new();
@@ -301,11 +348,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
                 .map(|c| (p.patient_id.clone(), &p.identity, c.to_string()))
         })
         .collect();
-    let all = crate::xml::XmlContext::for_patients_and(
-        "",
-        coded.iter().map(|(pid, i, c)| (c.as_str(), *i, planner.shifted(pid))),
-        xml_reach(index, &planner),
-    );
+    let all = crate::xml::XmlContext::sharing("", &planner.replacer, xml_reach(index, &planner));
     for (pid, _, code) in &coded {
         let dates = crate::xml::XmlDates::of(&planner.profile, planner.offset(pid));
         let own = planner
@@ -372,6 +415,14 @@ pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
 
 impl Planner {
     pub(crate) fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
+        let mut planner = Planner::build(index, profile, key);
+        planner.settle_dests(index);
+        planner
+    }
+
+    /// [`Planner::new`] without the output paths (`prepare` decides them once the XML files'
+    /// owners are known).
+    fn build(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
         let new_entries = key.propose(&candidates(index));
         let mut codes = BTreeMap::new();
         for p in &index.patients {
@@ -387,14 +438,14 @@ impl Planner {
         // One search per patient, built on every core: with thousands of patients this is
         // most of the time before the first file is planned.
         use rayon::prelude::*;
-        let identifiers = index
-            .patients
-            .par_iter()
-            .map(|p| {
-                let ids = Identifiers::with_dates(&p.identity, !offsets.is_empty() && study_dates);
-                (p.patient_id.clone(), ids)
-            })
-            .collect();
+        let identities = std::sync::Arc::new(
+            index
+                .patients
+                .iter()
+                .map(|p| (p.patient_id.clone(), p.identity.clone()))
+                .collect(),
+        );
+        let identifiers = IdentifierCache::new(!offsets.is_empty() && study_dates);
         let birth_date = profile.action_for(tags::PATIENT_BIRTH_DATE) == Some(&Action::Shift);
         let shifted = |pid: &str| {
             offsets.get(pid).map(|(days, _)| crate::matcher::Shifted {
@@ -419,28 +470,6 @@ impl Planner {
                     .map(|c| (c.as_str(), &p.identity, shifted(&p.patient_id)))
             }),
         ));
-        let path_rules = index
-            .patients
-            .par_iter()
-            .filter_map(|p| {
-                let code = codes.get(&p.patient_id)?;
-                Some((
-                    p.patient_id.clone(),
-                    PathRules {
-                        code: code.clone(),
-                        replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns_shifting(
-                            code,
-                            &p.identity,
-                            shifted(&p.patient_id),
-                        )),
-                        exact: crate::matcher::exact_path_ids(&p.identity)
-                            .into_iter()
-                            .map(|id| id.to_uppercase())
-                            .collect(),
-                    },
-                ))
-            })
-            .collect();
         let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = Default::default();
         for p in &index.patients {
             for s in p.series() {
@@ -476,10 +505,11 @@ impl Planner {
                 Some((p.patient_id.clone(), why))
             })
             .collect();
-        let mut planner = Planner {
+        Planner {
             profile,
             codes,
             new_entries,
+            identities,
             identifiers,
             repairs: Default::default(),
             links: None,
@@ -492,7 +522,6 @@ impl Planner {
             date_replacers,
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
-            path_rules,
             dest_warnings: std::collections::HashMap::new(),
             shared_series,
             pseudonymised,
@@ -500,9 +529,7 @@ impl Planner {
             overwrite: false,
             accept_burned_in: false,
             shard: None,
-        };
-        planner.settle_dests(index);
-        planner
+        }
     }
 
     pub fn code(&self, patient_id: &str) -> Option<&str> {
@@ -586,8 +613,7 @@ impl Planner {
     /// it). A name that is not UTF-8 (Latin-1 from a Windows share) is searched in its lossy
     /// form: when it holds an identifier, the output name is the replaced lossy text (U+FFFD
     /// where bytes were invalid), so that no identifier survives in a path.
-    fn renamed_component(&self, pid: &str, name: &std::ffi::OsStr, is_file: bool) -> Option<String> {
-        let rules = self.path_rules.get(pid)?;
+    fn renamed_component(rules: &PathRules, name: &std::ffi::OsStr, is_file: bool) -> Option<String> {
         let text = name.to_string_lossy();
         let (stem, ext) = match (is_file, text.rfind('.')) {
             (true, Some(dot)) if dot > 0 => (&text[..dot], &text[dot..]),
@@ -597,6 +623,25 @@ impl Planner {
             return Some(format!("{}{ext}", rules.code));
         }
         rules.replacer.replace(&text)
+    }
+
+    /// What of one patient's identifiers is replaced in file and folder names
+    /// ([`crate::matcher::path_patterns`]); built while the output paths are decided and
+    /// dropped after, one patient at a time (a cohort's worth would take tens of KiB each).
+    fn path_rules(&self, p: &crate::scan::Patient) -> Option<PathRules> {
+        let code = self.code(&p.patient_id)?;
+        Some(PathRules {
+            code: code.to_string(),
+            replacer: crate::matcher::Replacer::new(crate::matcher::path_patterns_shifting(
+                code,
+                &p.identity,
+                self.shifted(&p.patient_id),
+            )),
+            exact: crate::matcher::exact_path_ids(&p.identity)
+                .into_iter()
+                .map(|id| id.to_uppercase())
+                .collect(),
+        })
     }
 
     /// Decides every output path at once. A folder or file name is rewritten only with the
@@ -628,6 +673,41 @@ impl Planner {
                 }
             }
         }
+        // Each file's names as its own patient's rules have them (`None`: kept), patient by
+        // patient on every core, each patient's rules dropped when their files are done.
+        let renames: std::collections::HashMap<&Path, Vec<Option<String>>> = {
+            use rayon::prelude::*;
+            let mut by_patient: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
+            for (rel, pid) in &owned {
+                by_patient.entry(pid).or_default().push(rel);
+            }
+            let folders = &folders;
+            by_patient
+                .into_par_iter()
+                .flat_map_iter(|(pid, files)| {
+                    let rules = index.patient(pid).and_then(|p| self.path_rules(p));
+                    files
+                        .into_iter()
+                        .filter_map(|rel| {
+                            let rules = rules.as_ref()?;
+                            let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+                            let mut prefix = PathBuf::new();
+                            let names: Vec<Option<String>> = parts
+                                .iter()
+                                .enumerate()
+                                .map(|(k, part)| {
+                                    prefix.push(part);
+                                    let is_file = k + 1 == parts.len();
+                                    let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(pid);
+                                    own.then(|| Planner::renamed_component(rules, part, is_file)).flatten()
+                                })
+                                .collect();
+                            names.iter().any(Option::is_some).then_some((rel, names))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
         let mut dests = std::collections::HashMap::new();
         let mut dest_dirs = std::collections::HashMap::new();
         let mut warnings = std::collections::HashMap::new();
@@ -643,7 +723,7 @@ impl Planner {
                 prefix.push(part);
                 let is_file = k + 1 == parts.len();
                 let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(*pid);
-                match own.then(|| self.renamed_component(pid, part, is_file)).flatten() {
+                match renames.get(rel).and_then(|n| n[k].clone()) {
                     Some(new) => first.push(new),
                     None => {
                         if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
@@ -1042,7 +1122,10 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
-        let residual = match self.identifiers.get(patient_id).filter(|_| residual) {
+        let ids = residual
+            .then(|| self.identifiers.get(patient_id, &self.identities))
+            .flatten();
+        let residual = match ids.as_deref() {
             Some(ids) => {
                 // What is edited, and what is inside a removed or replaced sequence, is not
                 // left in the output.

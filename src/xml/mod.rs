@@ -173,6 +173,9 @@ pub struct XmlContext {
     /// every written form ([`crate::matcher::own_date_patterns`]).
     offset: Option<i32>,
     own: Option<crate::matcher::Replacer>,
+    /// What the profile removes from the DICOM besides the patients' identifiers (see
+    /// [`XmlContext::for_patients_and`]): first, so a UID is replaced whole.
+    extra: Option<crate::matcher::Replacer>,
 }
 
 /// What the dates of a patient's XML become, as the profile has the DICOM's study dates.
@@ -216,6 +219,7 @@ impl XmlContext {
             dates: None,
             offset: None,
             own: None,
+            extra: None,
         }
     }
 
@@ -227,14 +231,25 @@ impl XmlContext {
         patients: impl IntoIterator<Item = (&'a str, &'a Identity, Option<crate::matcher::Shifted>)>,
         extra: Vec<crate::matcher::Replacement>,
     ) -> XmlContext {
-        let mut pats = crate::matcher::replacement_patterns_shifting(patients);
-        pats.extend(extra);
+        let shared =
+            crate::matcher::Replacer::for_short_values(crate::matcher::replacement_patterns_shifting(patients));
+        XmlContext::sharing(code, &shared, extra)
+    }
+
+    /// [`XmlContext::for_patients_and`] with the patients' search already made (the one the
+    /// planner cleans DICOM text with: one cohort-wide search, not two).
+    pub fn sharing(
+        code: &str,
+        shared: &crate::matcher::Replacer,
+        extra: Vec<crate::matcher::Replacement>,
+    ) -> XmlContext {
         XmlContext {
             code: code.to_string(),
-            replacer: crate::matcher::Replacer::for_short_values(pats),
+            replacer: shared.clone(),
             dates: None,
             offset: None,
             own: None,
+            extra: (!extra.is_empty()).then(|| crate::matcher::Replacer::for_short_values(extra)),
         }
     }
 
@@ -246,6 +261,7 @@ impl XmlContext {
             dates: None,
             offset: None,
             own: None,
+            extra: self.extra.clone(),
         }
     }
 
@@ -288,8 +304,19 @@ impl XmlContext {
                 })
                 .collect(),
         };
-        let dates = dates.into_iter().map(|(r, by)| (r, Cow::Owned(by))).collect();
-        crate::matcher::owner_first(&self.replacer, self.own.as_ref(), text, dates)
+        let dates: Vec<_> = dates.into_iter().map(|(r, by)| (r, Cow::Owned(by))).collect();
+        let hits = crate::matcher::owner_first(&self.replacer, self.own.as_ref(), text, dates);
+        match &self.extra {
+            None => hits,
+            Some(extra) => {
+                let first = extra
+                    .matches(text)
+                    .into_iter()
+                    .map(|(r, by)| (r, Cow::Borrowed(by)))
+                    .collect();
+                crate::matcher::layered(vec![first, hits])
+            }
+        }
     }
 
     pub fn code(&self) -> &str {
