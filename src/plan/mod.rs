@@ -361,7 +361,8 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
             .with_offset(planner.offset(pid), own);
         planner.xml_contexts.insert(pid.clone(), ctx);
     }
-    // Output paths again, now that the XML files' owners are known.
+    // Output paths, once the XML files' owners are known (each patient's name rules are built
+    // for this and dropped after).
     planner.settle_dests(index);
     Prepared {
         planner,
@@ -414,13 +415,16 @@ pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
 }
 
 impl Planner {
+    /// A planner without the links, repairs, XML owners and review decisions `prepare` adds
+    /// (the review screen's first look, while those are being worked out).
+    #[cfg(feature = "tui")]
     pub(crate) fn new(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
         let mut planner = Planner::build(index, profile, key);
         planner.settle_dests(index);
         planner
     }
 
-    /// [`Planner::new`] without the output paths (`prepare` decides them once the XML files'
+    /// A planner without the output paths (`prepare` decides them once the XML files'
     /// owners are known).
     fn build(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
         let new_entries = key.propose(&candidates(index));
