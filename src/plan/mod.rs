@@ -180,7 +180,9 @@ pub struct Planner {
     /// first use (kept for the patients planned last only: a cohort's worth of searches would
     /// take some 20 KiB a patient).
     identities: std::sync::Arc<std::collections::HashMap<String, crate::identity::Identity>>,
-    identifiers: IdentifierCache,
+    identifiers: PatientCache<Identifiers>,
+    /// Whether the dates of the patients' studies are searched as identifiers too.
+    study_dates_searched: bool,
     /// Tag repairs of per-slice mask files, by relative path.
     repairs: std::collections::HashMap<PathBuf, Repair>,
     /// The segmentation links in force (for the mapping table apply writes).
@@ -197,8 +199,9 @@ pub struct Planner {
     /// Per patient with a code, when the profile shifts dates: their offset in days, and
     /// whether the key store holds it already (else apply records it).
     offsets: BTreeMap<String, (i32, bool)>,
-    /// Per patient whose dates move: their own dates in every written form, moved.
-    date_replacers: std::collections::HashMap<String, crate::matcher::Replacer>,
+    /// Per patient whose dates move: their own dates in every written form, moved (`None`:
+    /// nothing to search), built on first use.
+    date_replacers: PatientCache<Option<crate::matcher::Replacer>>,
     /// Output paths that differ from the input path (identifiers in names, collisions).
     dests: std::collections::HashMap<PathBuf, PathBuf>,
     /// Folders whose output path differs from the input path.
@@ -222,48 +225,41 @@ pub struct Planner {
     pub shard: Option<crate::manifest::Shard>,
 }
 
-/// The searches for the identifiers of the patients planned last, built on first use from
-/// their identity: planning goes patient by patient, so a few hundred are enough, and memory
-/// does not grow with the cohort.
+/// Searches for the patients planned last, built on first use: planning goes patient by
+/// patient, so a few hundred are enough, and memory does not grow with the cohort (a
+/// patient's search takes some 20 KiB).
 #[derive(Debug)]
-struct IdentifierCache {
-    /// Whether the dates of the patients' studies are searched too (a profile shifting them).
-    study_dates: bool,
-    built: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Identifiers>>>,
+struct PatientCache<T> {
+    built: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<T>>>,
 }
 
 /// More than the patients of any batch the plan stream plans at once.
-const IDENTIFIER_CACHE: usize = 1024;
+const PATIENT_CACHE: usize = 1024;
 
-impl IdentifierCache {
-    fn new(study_dates: bool) -> IdentifierCache {
-        IdentifierCache {
-            study_dates,
+impl<T> PatientCache<T> {
+    fn new() -> PatientCache<T> {
+        PatientCache {
             built: Default::default(),
         }
     }
 
-    fn get(
-        &self,
-        patient_id: &str,
-        identities: &std::collections::HashMap<String, crate::identity::Identity>,
-    ) -> Option<std::sync::Arc<Identifiers>> {
-        if let Some(ids) = self.built.lock().ok()?.get(patient_id) {
-            return Some(ids.clone());
+    fn get(&self, patient_id: &str, make: impl FnOnce() -> Option<T>) -> Option<std::sync::Arc<T>> {
+        if let Some(t) = self.built.lock().ok()?.get(patient_id) {
+            return Some(t.clone());
         }
         // Built outside the lock: other patients' files go on meanwhile.
-        let ids = std::sync::Arc::new(Identifiers::with_dates(identities.get(patient_id)?, self.study_dates));
+        let t = std::sync::Arc::new(make()?);
         let mut built = self.built.lock().ok()?;
-        if built.len() >= IDENTIFIER_CACHE {
+        if built.len() >= PATIENT_CACHE {
             built.clear();
         }
-        Some(built.entry(patient_id.to_string()).or_insert(ids).clone())
+        Some(built.entry(patient_id.to_string()).or_insert(t).clone())
     }
 }
 
-impl Clone for IdentifierCache {
-    fn clone(&self) -> IdentifierCache {
-        IdentifierCache::new(self.study_dates)
+impl<T> Clone for PatientCache<T> {
+    fn clone(&self) -> PatientCache<T> {
+        PatientCache::new()
     }
 }
 
@@ -349,7 +345,9 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         })
         .collect();
     let all = crate::xml::XmlContext::sharing("", &planner.replacer, xml_reach(index, &planner));
-    for (pid, _, code) in &coded {
+    // A context for each patient who owns an XML file (the others need none).
+    let owners: std::collections::BTreeSet<String> = planner.xml_owner.values().map(|(p, _)| p.clone()).collect();
+    for (pid, _, code) in coded.iter().filter(|(pid, _, _)| owners.contains(pid)) {
         let dates = crate::xml::XmlDates::of(&planner.profile, planner.offset(pid));
         let own = planner
             .shifted(pid)
@@ -439,9 +437,7 @@ impl Planner {
         }
         let offsets = date_offsets(index, &profile, key, &codes);
         let study_dates = profile.shifts_study_dates();
-        // One search per patient, built on every core: with thousands of patients this is
-        // most of the time before the first file is planned.
-        use rayon::prelude::*;
+        // Each patient's searches are built when their files are planned (`PatientCache`).
         let identities = std::sync::Arc::new(
             index
                 .patients
@@ -449,7 +445,7 @@ impl Planner {
                 .map(|p| (p.patient_id.clone(), p.identity.clone()))
                 .collect(),
         );
-        let identifiers = IdentifierCache::new(!offsets.is_empty() && study_dates);
+        let study_dates_searched = !offsets.is_empty() && study_dates;
         let birth_date = profile.action_for(tags::PATIENT_BIRTH_DATE) == Some(&Action::Shift);
         let shifted = |pid: &str| {
             offsets.get(pid).map(|(days, _)| crate::matcher::Shifted {
@@ -458,15 +454,6 @@ impl Planner {
                 study_dates,
             })
         };
-        // Each patient's own dates that move, searched in their own files only.
-        let date_replacers = index
-            .patients
-            .par_iter()
-            .filter_map(|p| {
-                let pats = crate::matcher::own_date_patterns(&p.identity, shifted(&p.patient_id)?);
-                (!pats.is_empty()).then(|| (p.patient_id.clone(), crate::matcher::Replacer::new(pats)))
-            })
-            .collect();
         let replacer = crate::matcher::Replacer::new(crate::matcher::replacement_patterns_shifting(
             index.patients.iter().filter_map(|p| {
                 codes
@@ -514,7 +501,8 @@ impl Planner {
             codes,
             new_entries,
             identities,
-            identifiers,
+            identifiers: PatientCache::new(),
+            study_dates_searched,
             repairs: Default::default(),
             links: None,
             xml_owner: BTreeMap::new(),
@@ -523,7 +511,7 @@ impl Planner {
             replacer,
             secret: std::sync::Arc::new(key.secret()),
             offsets,
-            date_replacers,
+            date_replacers: PatientCache::new(),
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
             dest_warnings: std::collections::HashMap::new(),
@@ -554,14 +542,25 @@ impl Planner {
         })
     }
 
-    /// Where identifiers and the owner's moving dates stand in a text, with what replaces each
-    /// ([`crate::matcher::owner_first`]).
-    fn text_hits<'a>(
-        &'a self,
-        patient_id: &str,
-        text: &str,
-    ) -> Vec<(std::ops::Range<usize>, std::borrow::Cow<'a, str>)> {
-        crate::matcher::owner_first(&self.replacer, self.date_replacers.get(patient_id), text, Vec::new())
+    /// A text with the identifiers and the owner's moving dates in it replaced
+    /// ([`crate::matcher::owner_first`]), or `None` when it holds none.
+    /// The text with them replaced, or `None` when it holds none.
+    fn cleaned(&self, patient_id: &str, text: &str) -> Option<String> {
+        let own = self.own_dates(patient_id);
+        let own = own.as_deref().and_then(Option::as_ref);
+        crate::matcher::replace_hits(
+            text,
+            &crate::matcher::owner_first(&self.replacer, own, text, Vec::new()),
+        )
+    }
+
+    /// The search for the patient's own dates that move by their offset, when they move.
+    fn own_dates(&self, patient_id: &str) -> Option<std::sync::Arc<Option<crate::matcher::Replacer>>> {
+        let shifted = self.shifted(patient_id)?;
+        self.date_replacers.get(patient_id, || {
+            let pats = crate::matcher::own_date_patterns(self.identities.get(patient_id)?, shifted);
+            Some((!pats.is_empty()).then(|| crate::matcher::Replacer::new(pats)))
+        })
     }
 
     /// Offsets used by this plan that the key store does not hold yet, by patient key: apply
@@ -1017,7 +1016,7 @@ impl Planner {
                     let Some(old) = before.as_deref().filter(|_| is_text) else {
                         continue;
                     };
-                    match crate::matcher::replace_hits(old, &self.text_hits(patient_id, old)) {
+                    match self.cleaned(patient_id, old) {
                         Some(cleaned) => {
                             let others = self.others_named(old, code);
                             if !others.is_empty() {
@@ -1127,7 +1126,12 @@ impl Planner {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
         let ids = residual
-            .then(|| self.identifiers.get(patient_id, &self.identities))
+            .then(|| {
+                self.identifiers.get(patient_id, || {
+                    let who = self.identities.get(patient_id)?;
+                    Some(Identifiers::with_dates(who, self.study_dates_searched))
+                })
+            })
             .flatten();
         let residual = match ids.as_deref() {
             Some(ids) => {
@@ -1168,7 +1172,8 @@ impl Planner {
             return false;
         };
         let vr = e.value_vr();
-        let own = self.date_replacers.get(patient_id);
+        let own = self.own_dates(patient_id);
+        let own = own.as_deref().and_then(Option::as_ref);
         let found = |t: &str| !self.replacer.matches(t).is_empty() || own.is_some_and(|o| !o.matches(t).is_empty());
         match vr {
             VR::AE | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT => {
