@@ -207,19 +207,7 @@ fn every_interval_survives_in_dicom_and_xml_and_the_key_holds_the_offset() {
     );
 
     // verify agrees: every shifted element moved by the patient's offset.
-    let v = dams(&data)
-        .arg("verify")
-        .arg(&out)
-        .arg("--against")
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&v.stdout),
-        String::from_utf8_lossy(&v.stderr)
-    );
+    assert_verifies_clean(&data, &out, &input);
 }
 
 #[test]

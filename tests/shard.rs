@@ -68,17 +68,6 @@ fn mapping_rows(out: &Path) -> Vec<String> {
     rows
 }
 
-/// Every file of `out` but the manifests and the mapping tables, which a shard writes as parts.
-fn written(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    tree(out)
-        .into_iter()
-        .filter(|(p, _)| {
-            let n = p.to_string_lossy();
-            !(n.starts_with("dams-manifest") || n.starts_with("mapping."))
-        })
-        .collect()
-}
-
 #[test]
 fn shards_together_write_what_one_run_writes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -130,7 +119,11 @@ fn shards_together_write_what_one_run_writes() {
     );
     assert!(patients >= 10, "{patients}");
 
-    assert_eq!(written(&out), written(&single), "the shards wrote what one run writes");
+    assert_eq!(
+        tree_without_tables(&out),
+        tree_without_tables(&single),
+        "the shards wrote what one run writes"
+    );
     assert!(!mapping_rows(&single).is_empty());
     assert_eq!(
         mapping_rows(&out),
@@ -139,19 +132,7 @@ fn shards_together_write_what_one_run_writes() {
     );
 
     // verify reads every shard's manifest: clean, and a planted file is found.
-    let v = dams(&data)
-        .arg("verify")
-        .arg(&out)
-        .arg("--against")
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&v.stdout),
-        String::from_utf8_lossy(&v.stderr)
-    );
+    assert_verifies_clean(&data, &out, &input);
     std::fs::write(out.join("planted.txt"), b"x").unwrap();
     let v = dams(&data).arg("verify").arg(&out).output().unwrap();
     assert_eq!(v.status.code(), Some(1));
@@ -160,7 +141,7 @@ fn shards_together_write_what_one_run_writes() {
     std::fs::remove_file(out.join("planted.txt")).unwrap();
     let o = array_task(&data, &input, &out, 1, SHARDS);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(written(&out), written(&single));
+    assert_eq!(tree_without_tables(&out), tree_without_tables(&single));
 }
 
 #[test]

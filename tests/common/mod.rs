@@ -322,3 +322,32 @@ pub fn concurrent_applies(base: &Path, key: &std::ffi::OsStr, procs: usize, pati
         }
     }
 }
+
+/// `dams verify OUT --against INPUT` finds nothing (exit 0).
+pub fn assert_verifies_clean(data: &Path, out: &Path, input: &Path) {
+    let v = dams(data)
+        .arg("verify")
+        .arg(out)
+        .arg("--against")
+        .arg(input)
+        .output()
+        .expect("run dams verify");
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+/// [`tree`] without dams' own tables and manifests, which a shard of a split run writes as
+/// parts of its own (`dams-manifest.K-of-N.json`, `mapping.K-of-N.csv`).
+pub fn tree_without_tables(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|(p, _)| {
+            let n = p.to_string_lossy();
+            !(n.starts_with("dams-manifest") || n.starts_with("mapping."))
+        })
+        .collect()
+}
