@@ -726,16 +726,7 @@ fn verify_one(
 /// `days` (the first eight digits of each DA or DT value; a value of less than day precision,
 /// or one that was no date and was emptied, is not held to it).
 fn moved_by(before: &str, after: &str, days: i32) -> bool {
-    use crate::values::shift::days_from_civil;
-    let day = |v: &str| -> Option<i64> {
-        let v = v.trim();
-        let b = v.as_bytes();
-        if b.len() < 8 || !b[..8].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let (y, m, d) = (v[..4].parse().ok()?, v[4..6].parse().ok()?, v[6..8].parse().ok()?);
-        crate::values::shift::valid(y, m, d).then(|| days_from_civil(y, m, d))
-    };
+    let day = crate::values::shift::day_number;
     // Values, and both sides of a DA range (`20040101-20040131`).
     let parts = |v: &'_ str| -> Vec<String> {
         v.split('\\')

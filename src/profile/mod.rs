@@ -314,7 +314,7 @@ impl Profile {
         }
 
         let [lo, hi] = *pf.dates.shift_days.get_ref();
-        let max = crate::values::shift::MAX_DAYS;
+        let max = crate::key::MAX_DATE_OFFSET;
         if lo.abs() > max || hi.abs() > max || (lo == 0 && hi == 0) {
             return Err(err_at(
                 pf.dates.shift_days.span().start,

@@ -22,9 +22,6 @@ use sha2::Sha256;
 /// The range offsets are drawn from when a profile names none: one to ten years back.
 pub const DEFAULT_RANGE: (i32, i32) = (-3650, -365);
 
-/// The largest offset accepted anywhere (a hundred years).
-pub const MAX_DAYS: i32 = 36_500;
-
 /// The patient's offset in days, within `range` (inclusive, either order), from the key's
 /// secret and the patient's key. The same on every run and machine sharing the key.
 pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
@@ -106,9 +103,12 @@ fn numb(b: &[u8]) -> Option<u32> {
 /// moved by `days`.
 pub fn shift_da(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
-    if let Some((a, b)) = v.split_once('-')
-        && !(a.is_empty() && b.is_empty())
-    {
+    if let Some((a, b)) = v.split_once('-') {
+        // One range, each side a date or nothing: never a chain of dashes (a hostile value of
+        // a million dashes must not recurse a million deep).
+        if (a.is_empty() && b.is_empty()) || b.contains('-') {
+            return None;
+        }
         let side = |s: &str| {
             if s.is_empty() {
                 Some(String::new())
@@ -133,6 +133,14 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
     } else {
         format!("{y:04}{m:02}{d:02}")
     })
+}
+
+/// The day number ([`days_from_civil`]) of the date a DICOM DA or DT value starts with, when
+/// it starts with one of day precision (`YYYYMMDD…`).
+pub fn day_number(value: &str) -> Option<i64> {
+    let b = value.trim().as_bytes();
+    let (y, m, d) = (numb(b.get(..4)?)?, numb(b.get(4..6)?)?, numb(b.get(6..8)?)?);
+    valid(y as i64, m, d).then(|| days_from_civil(y as i64, m, d))
 }
 
 /// A DICOM DT (`YYYY[MM[DD[hh[mm[ss[.F]]]]]][&ZZXX]`) moved by `days`: the date part moves, its
@@ -612,6 +620,15 @@ mod tests {
         assert_eq!(shift_da("20190304-20190310", 1).as_deref(), Some("20190305-20190311"));
         assert_eq!(shift_da("-20190310", 1).as_deref(), Some("-20190311"));
         assert_eq!(shift_da("20190230", 1), None);
+        assert_eq!(
+            shift_da(&"-".repeat(1_000_000), 1),
+            None,
+            "no recursion on a chain of dashes"
+        );
+        assert_eq!(shift_da("20190304-20190310-20190311", 1), None);
+        assert_eq!(day_number("20190304101500"), Some(day_number("20190304").unwrap()));
+        assert_eq!(day_number("2019"), None);
+        assert_eq!(day_number("2019é304"), None);
         assert_eq!(
             shift_dt("20190304101530.123456+0100", -4).as_deref(),
             Some("20190228101530.123456+0100")
