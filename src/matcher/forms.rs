@@ -228,6 +228,18 @@ pub fn birth_date_forms(da: &str) -> Vec<(String, Reach)> {
         .collect()
 }
 
+/// The forms of a study's date that are searched and replaced: those of [`birth_date_forms`]
+/// without the six-digit ones (`040119`, `190104`), which any number may be. Each with its
+/// place in [`date_forms`], to pair it with the same form of the moved or masked date.
+pub fn study_date_forms(da: &str) -> Vec<(usize, String, Reach)> {
+    birth_date_forms(da)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (f, _))| !(f.len() == 6 && f.bytes().all(|b| b.is_ascii_digit())))
+        .map(|(i, (f, reach))| (i, f, reach))
+        .collect()
+}
+
 /// Other spellings of a form without its marks that the fold does not give: German `ä ö ü`
 /// as `ae oe ue`, Nordic `å ø` as `aa oe`. Empty when there is none.
 pub fn transliterated(form: &str) -> Option<String> {

@@ -25,7 +25,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::identity::Identity;
 use fold::{Folded, fold_into, is_plain, is_word_char};
-pub use forms::{MIN_LEN, Reach, birth_date_forms, name_forms, name_parts};
+pub use forms::{MIN_LEN, Reach, birth_date_forms, name_forms, name_parts, study_date_forms};
 use forms::{id_forms, is_stop_word, long_enough, transliterated};
 
 /// Identifying values longer than this are searched for by their first `MAX_PATTERN` bytes
@@ -260,7 +260,7 @@ impl Identifiers {
         let mut forms = Vec::new();
         if study_dates {
             for d in identity.dates() {
-                for (f, reach) in birth_date_forms(d) {
+                for (_, f, reach) in study_date_forms(d) {
                     spellings(&f, reach, IdentifierKind::StudyDate, true, &mut forms);
                 }
             }
@@ -572,11 +572,24 @@ pub fn own_date_patterns(identity: &Identity, shift: Shifted) -> Vec<Replacement
         let Some(moved) = crate::values::shift::shift_da(d, shift.days) else {
             continue;
         };
-        for ((find, reach), by) in birth_date_forms(d).into_iter().zip(date_forms(&moved)) {
-            if study && find.len() == 6 && find.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
+        let moved = date_forms(&moved);
+        let forms = if study {
+            study_date_forms(d)
+        } else {
+            birth_date_forms(d)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (f, r))| (i, f, r))
+                .collect()
+        };
+        for (i, find, reach) in forms {
+            if let Some(by) = moved.get(i) {
+                pats.push(Replacement {
+                    find,
+                    reach,
+                    by: by.clone(),
+                });
             }
-            pats.push(Replacement { find, reach, by });
         }
     }
     pats

@@ -425,7 +425,7 @@ impl Planner {
     /// A planner without the output paths (`prepare` decides them once the XML files'
     /// owners are known).
     fn build(index: &Index, profile: Profile, key: &KeyStore) -> Planner {
-        let new_entries = key.propose(&candidates(index));
+        let mut new_entries = key.propose(&candidates(index));
         let mut codes = BTreeMap::new();
         for p in &index.patients {
             if let Some(c) = key.code_for(&p.patient_id) {
@@ -436,6 +436,10 @@ impl Planner {
             codes.insert(e.patient_id.clone(), e.code.clone());
         }
         let offsets = date_offsets(index, &profile, key, &codes);
+        // A new patient's offset goes into the key with their code, in one transaction.
+        for e in &mut new_entries {
+            e.date_offset = offsets.get(&e.patient_id).map(|(d, _)| *d);
+        }
         let study_dates = profile.shifts_study_dates();
         // Each patient's searches are built when their files are planned (`PatientCache`).
         let identities = std::sync::Arc::new(
@@ -542,12 +546,10 @@ impl Planner {
         })
     }
 
-    /// A text with the identifiers and the owner's moving dates in it replaced
-    /// ([`crate::matcher::owner_first`]), or `None` when it holds none.
-    /// The text with them replaced, or `None` when it holds none.
-    fn cleaned(&self, patient_id: &str, text: &str) -> Option<String> {
-        let own = self.own_dates(patient_id);
-        let own = own.as_deref().and_then(Option::as_ref);
+    /// A text with the identifiers and the owner's moving dates (`own`, from
+    /// [`Planner::own_dates`]) in it replaced ([`crate::matcher::owner_first`]), or `None` when
+    /// it holds none.
+    fn cleaned(&self, own: Option<&crate::matcher::Replacer>, text: &str) -> Option<String> {
         crate::matcher::replace_hits(
             text,
             &crate::matcher::owner_first(&self.replacer, own, text, Vec::new()),
@@ -912,6 +914,9 @@ impl Planner {
         // (they are not written at all).
         let mut replaced = vec![false; parsed.elements.len()];
         let mut creators = None;
+        // The patient's own moving dates, looked up once per file (not per element).
+        let own = self.own_dates(patient_id);
+        let own = own.as_deref().and_then(Option::as_ref);
         for (i, e) in parsed.elements.iter().enumerate() {
             if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
                 continue;
@@ -931,7 +936,7 @@ impl Planner {
             // No rule: free text is still cleaned of every patient's identifiers.
             let action = match ruled {
                 Some(a) => a,
-                None if self.profile.clean_dicom && self.holds_identifier(parsed, e, patient_id) => Action::Clean,
+                None if self.profile.clean_dicom && self.holds_identifier(parsed, e, own) => Action::Clean,
                 None => continue,
             };
             let vr = e.value_vr();
@@ -1016,7 +1021,7 @@ impl Planner {
                     let Some(old) = before.as_deref().filter(|_| is_text) else {
                         continue;
                     };
-                    match self.cleaned(patient_id, old) {
+                    match self.cleaned(own, old) {
                         Some(cleaned) => {
                             let others = self.others_named(old, code);
                             if !others.is_empty() {
@@ -1164,7 +1169,12 @@ impl Planner {
     /// SeriesNumber into a code, nor another patient's birth date a StudyDate); what the
     /// matcher finds there is reported as residual instead. Plain ASCII values are searched
     /// as they are, without decoding.
-    fn holds_identifier(&self, parsed: &Parsed, e: &crate::dicom::parse::Element, patient_id: &str) -> bool {
+    fn holds_identifier(
+        &self,
+        parsed: &Parsed,
+        e: &crate::dicom::parse::Element,
+        own: Option<&crate::matcher::Replacer>,
+    ) -> bool {
         if e.kind != ElementKind::Value {
             return false;
         }
@@ -1172,8 +1182,6 @@ impl Planner {
             return false;
         };
         let vr = e.value_vr();
-        let own = self.own_dates(patient_id);
-        let own = own.as_deref().and_then(Option::as_ref);
         let found = |t: &str| !self.replacer.matches(t).is_empty() || own.is_some_and(|o| !o.matches(t).is_empty());
         match vr {
             VR::AE | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT => {
@@ -1374,9 +1382,8 @@ fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacemen
                     Some(Action::KeepYear) => dates::keep_year(v).map(|m| dates::date_forms(&m)),
                     Some(_) => None,
                 };
-                let forms = crate::matcher::birth_date_forms(v);
-                let n = forms.len();
-                for ((find, reach), by) in forms.into_iter().zip(masked.unwrap_or_else(|| vec![String::new(); n])) {
+                for (i, find, reach) in crate::matcher::study_date_forms(v) {
+                    let by = masked.as_ref().and_then(|m| m.get(i).cloned()).unwrap_or_default();
                     out.push(Replacement { find, reach, by });
                 }
                 continue;
