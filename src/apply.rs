@@ -920,7 +920,7 @@ fn write_xml(
             hash: Default::default(),
             len: 0,
         };
-        crate::xml::rewrite(&planned.bytes, &planned.plan.plan, &mut digest).map_err(|e| {
+        crate::xml::rewrite_source(&planned.bytes, &planned.plan.plan, &mut digest).map_err(|e| {
             let io = io::Error::other("the XML plan does not fit the file");
             xml_error = Some(e);
             io

@@ -175,6 +175,32 @@ fn search_streaming(parsed: &Parsed, e: &crate::dicom::parse::Element, ids: &Ide
     found
 }
 
+/// The kinds found in `bytes` of any size, searched a chunk at a time with overlaps (the
+/// matcher's own buffers stay at a chunk); `passed` learns how far the search has got.
+pub fn find_in_chunks(ids: &Identifiers, bytes: &[u8], passed: &dyn Fn(usize)) -> Vec<IdentifierKind> {
+    if bytes.len() <= CHUNK {
+        return ids.find(bytes);
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let mut end = (at + CHUNK).min(bytes.len());
+        // End on a character boundary where the text is UTF-8, so a name is not cut in two.
+        while end < bytes.len() && end > at + CHUNK / 2 && (bytes[end] & 0xC0) == 0x80 {
+            end -= 1;
+        }
+        found.extend(ids.find(&bytes[at..end]));
+        passed(end);
+        if end >= bytes.len() {
+            break;
+        }
+        at = end - OVERLAP;
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// VRs of binary numbers: no identifier can be written in them as text.
 fn holds_no_text(vr: crate::dicom::VR) -> bool {
     use crate::dicom::VR;

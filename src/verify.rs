@@ -499,9 +499,9 @@ fn content_residual(path: &Path, rel: &Path, profile: &Profile, ids: &Identifier
     if let Ok(parsed) = parse_file(path) {
         return Ok(residual_in(&parsed, rel, ids, &produced(&parsed, profile)));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    if crate::xml::check(&bytes).is_ok()
-        && let Ok(hits) = crate::xml::residual(&bytes, ids)
+    let src = crate::xml::Source::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if crate::xml::check_source(&src).is_ok()
+        && let Ok(hits) = crate::xml::residual_source(&src, ids)
     {
         return Ok(hits
             .into_iter()
@@ -513,16 +513,17 @@ fn content_residual(path: &Path, rel: &Path, profile: &Profile, ids: &Identifier
             })
             .collect());
     }
-    Ok(ids
-        .find(&bytes)
-        .into_iter()
-        .map(|kind| Residual {
-            path: rel.to_path_buf(),
-            element: "content".into(),
-            keyword: "bytes".into(),
-            identifier: kind,
-        })
-        .collect())
+    Ok(
+        crate::residual::find_in_chunks(ids, src.bytes(), &|at| src.release_before(at))
+            .into_iter()
+            .map(|kind| Residual {
+                path: rel.to_path_buf(),
+                element: "content".into(),
+                keyword: "bytes".into(),
+                identifier: kind,
+            })
+            .collect(),
+    )
 }
 
 /// One output compared with its input: its path, its problems, the identifiers left in it,
@@ -599,6 +600,29 @@ fn compare_with_input(
     }
     (dests, c)
 }
+/// A writer that only compares what it is given with `with`, from the start.
+struct Same<'a> {
+    with: &'a crate::xml::Source,
+    at: usize,
+    differs: bool,
+}
+
+impl std::io::Write for Same<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let end = self.at + buf.len();
+        if self.with.bytes().get(self.at..end) != Some(buf) {
+            self.differs = true;
+        }
+        self.at = end;
+        self.with.release_before(end);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An XML output must be exactly what the plan makes of its input, and hold no identifier.
 fn verify_xml(
     root: &Path,
@@ -627,7 +651,7 @@ fn verify_xml(
             );
         }
     };
-    let Ok(written) = std::fs::read(out.join(&fp.dest)) else {
+    let Ok(written) = crate::xml::Source::open(&out.join(&fp.dest)) else {
         return (
             dest,
             vec![problem(&fp.dest, ProblemKind::Missing, "no output file".into())],
@@ -635,9 +659,16 @@ fn verify_xml(
         );
     };
     let mut problems = Vec::new();
-    match crate::xml::rewrite_to_vec(&bytes, &fp.plan) {
-        Ok(expected) if expected == written => {}
-        Ok(_) => problems.push(problem(
+    // What the plan makes of the input, compared with the output as it is made (neither is
+    // held whole: a large file is mapped and given back as the comparison goes).
+    let mut same = Same {
+        with: &written,
+        at: 0,
+        differs: false,
+    };
+    match crate::xml::rewrite_source(&bytes, &fp.plan, &mut same) {
+        Ok(()) if !same.differs && same.at == written.len() => {}
+        Ok(()) => problems.push(problem(
             &fp.dest,
             ProblemKind::Xml,
             "differs from what the plan makes of the input".into(),
@@ -648,7 +679,7 @@ fn verify_xml(
             format!("the plan cannot be applied: {e}"),
         )),
     }
-    let residual = match crate::xml::residual(&written, ids) {
+    let residual = match crate::xml::residual_source(&written, ids) {
         Ok(hits) => hits
             .into_iter()
             .map(|h| Residual {

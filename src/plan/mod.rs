@@ -786,7 +786,11 @@ impl Planner {
     }
 
     /// Reads and plans an XML file of an assigned patient.
-    pub fn plan_xml(&self, root: &Path, x: &crate::scan::XmlFile) -> Result<(Vec<u8>, XmlFilePlan), FileError> {
+    pub fn plan_xml(
+        &self,
+        root: &Path,
+        x: &crate::scan::XmlFile,
+    ) -> Result<(crate::xml::Source, XmlFilePlan), FileError> {
         let fail = |reason: String| FileError {
             path: x.path.clone(),
             reason,
@@ -805,8 +809,13 @@ impl Planner {
         if meta.len() != x.size || (x.modified.is_some() && meta.modified().ok() != x.modified) {
             return Err(fail("the file changed since it was scanned; scan again".into()));
         }
-        let bytes = std::fs::read(root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut plan = crate::xml::plan(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
+        // A large file is mapped, and its pages are given back as the walk passes them.
+        let bytes = crate::xml::Source::open(&root.join(&x.path)).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 != x.size {
+            return Err(fail("the file changed since it was scanned; scan again".into()));
+        }
+        let mut plan =
+            crate::xml::plan_source(&bytes, &self.profile.xml, ctx).map_err(|e| fail(format!("XML: {e}")))?;
         if let Some(w) = self.dest_warning(&x.path) {
             plan.warnings.push(w.to_string());
         }

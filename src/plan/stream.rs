@@ -31,10 +31,10 @@ pub struct PlannedFile {
     pub plan: FilePlan,
 }
 
-/// One XML file read and planned: its bytes and its plan.
+/// One XML file read (or mapped, when large) and planned: its bytes and its plan.
 #[derive(Debug)]
 pub struct PlannedXml {
-    pub bytes: Vec<u8>,
+    pub bytes: crate::xml::Source,
     pub plan: XmlFilePlan,
 }
 

@@ -144,15 +144,29 @@ impl<'i> Assigner<'i> {
     /// Decides the patient of the XML file at `rel_path` (relative to the Index root) whose
     /// bytes are `bytes`. Fails only when the file is not well-formed XML.
     pub fn assign(&self, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
-        let doc = charset::decode(bytes)?;
+        self.assign_in(rel_path, bytes, None)
+    }
+
+    /// [`Assigner::assign`] of a file's bytes, giving its pages back as the walk passes them.
+    pub fn assign_source(&self, rel_path: &Path, src: &super::Source) -> Result<Assignment, XmlError> {
+        self.assign_in(rel_path, src.bytes(), Some(src))
+    }
+
+    fn assign_in(&self, rel_path: &Path, bytes: &[u8], src: Option<&super::Source>) -> Result<Assignment, XmlError> {
+        let doc = charset::decode_in(bytes, src)?;
         let buf: &str = &doc.text;
         let mut w = Walker::new(buf);
         // First place each patient is named: (kind, element, suffix).
         let mut named: BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)> = BTreeMap::new();
         let mut run: Vec<Seg> = Vec::new();
         let mut segs: Vec<Seg> = Vec::new();
+        let mut released = 0;
         loop {
             let item = w.next()?;
+            if w.pos() > released + super::FLUSH_EVERY {
+                released = w.pos();
+                doc.release_before(src, run.first().map_or(released, |s| s.raw.start));
+            }
             if !matches!(item, Item::Seg(_)) && !run.is_empty() {
                 self.names_in(&mut w, buf, &run, Suffix::Text, &mut named);
                 run.clear();
@@ -221,6 +235,37 @@ impl<'i> Assigner<'i> {
         suffix: Suffix,
         named: &mut BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)>,
     ) {
+        let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
+            return;
+        };
+        if last.raw.end - first.raw.start > super::CHUNK {
+            // A long value is read a window at a time (a name in it is a word in a window).
+            let mut window = Vec::new();
+            let mut from = first.raw.start;
+            while from < last.raw.end {
+                let end =
+                    super::floor_char(buf, (from + super::CHUNK + super::OVERLAP).min(last.raw.end)).max(from + 1);
+                super::cut_segs(segs, from..end, &mut window);
+                self.names_in_window(w, buf, &window, suffix.clone(), named);
+                from = if end >= last.raw.end {
+                    end
+                } else {
+                    super::floor_char(buf, end - super::OVERLAP)
+                };
+            }
+            return;
+        }
+        self.names_in_window(w, buf, segs, suffix, named);
+    }
+
+    fn names_in_window(
+        &self,
+        w: &mut Walker,
+        buf: &str,
+        segs: &[Seg],
+        suffix: Suffix,
+        named: &mut BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)>,
+    ) {
         let value = Value::new(buf, segs);
         let text = value.text.as_ref();
         let mut hits: Vec<(usize, IdentifierKind)> = Vec::new();
@@ -239,9 +284,11 @@ impl<'i> Assigner<'i> {
         if hits.is_empty() {
             return;
         }
-        let node = w.capture();
+        // Only the first place each patient is named is kept (and needs its element).
         for (pi, kind) in hits {
-            named.entry(pi).or_insert_with(|| (kind, node, suffix.clone()));
+            if let std::collections::btree_map::Entry::Vacant(e) = named.entry(pi) {
+                e.insert((kind, w.capture(), suffix.clone()));
+            }
         }
     }
 }
@@ -271,9 +318,9 @@ pub fn assign_all(index: &mut Index) {
                     kind,
                     reason,
                 };
-                let bytes = std::fs::read(root.join(&x.path))
+                let src = super::Source::open(&root.join(&x.path))
                     .map_err(|e| fail(UnreadableKind::Io, format!("cannot read file: {e}")))?;
-                match assigner.assign(&x.path, &bytes) {
+                match assigner.assign_source(&x.path, &src) {
                     Ok(Assignment::Assigned { patient_id, evidence }) => Ok(XmlAssignment::Assigned {
                         patient_id,
                         by: evidence.to_string(),

@@ -46,6 +46,16 @@ const LATIN1_LABELS: &[&str] = &[
 ];
 const ASCII_LABELS: &[&str] = &["us-ascii", "ascii", "iso646-us", "ansi_x3.4-1968", "csascii", "us"];
 
+impl Decoded<'_> {
+    /// Gives back the pages of the document before `offset` of its text, where the text is
+    /// the file's own bytes (`src`) or a mapping of its own.
+    pub fn release_before(&self, src: Option<&super::Source>, offset: usize) {
+        if let (Cow::Borrowed(_), Some(src)) = (&self.text, src) {
+            src.release_before(self.bom + offset);
+        }
+    }
+}
+
 impl Charset {
     pub fn name(self) -> &'static str {
         match self {
@@ -102,8 +112,26 @@ impl Charset {
 
 /// Finds the document's encoding and decodes it. Refuses what cannot be written back byte for
 /// byte: unknown or stateful encodings, a BOM contradicting the declaration, invalid bytes.
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
-    let d = decode_any(bytes)?;
+    decode_in(bytes, None)
+}
+
+/// How much of a document is checked at a time before the pages behind are given back.
+const STEP: usize = 16 << 20;
+
+/// [`decode`], giving the pages of `src` (whose bytes these are) back as they are checked.
+pub(crate) fn decode_in<'b>(bytes: &'b [u8], src: Option<&super::Source>) -> Result<Decoded<'b>, XmlError> {
+    // Every walk is a new pass over the bytes: pages are given back from the start again.
+    if let Some(s) = src {
+        s.rewind();
+    }
+    let passed = |at: usize| {
+        if let Some(s) = src {
+            s.release_before(at + super::source::WINDOW);
+        }
+    };
+    let d = decode_any(bytes, &passed)?;
     // A second byte order mark after the first: not well-formed (nothing may come before
     // the prolog), and quick-xml would skip it, so that every offset it reports would be
     // off by its three bytes.
@@ -115,7 +143,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
     // Characters XML 1.0 forbids anywhere (NUL and the other C0 controls but tab, line feed
     // and carriage return; U+FFFE, U+FFFF): the file is not XML, and a reader would stop
     // there or drop what follows.
-    if let Some(at) = forbidden_char(&d.text) {
+    // A second pass over the bytes: pages are given back from the start again.
+    if let Some(s) = src {
+        s.rewind();
+    }
+    if let Some(at) = forbidden_char_in(&d.text, &|at| passed(d.bom + at)) {
         let (line, column) = line_col(&d.text, at);
         return Err(XmlError::Syntax {
             line,
@@ -123,12 +155,36 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
             reason: "a character XML does not allow (a control character such as NUL)".into(),
         });
     }
+    // The walk that follows reads from the start again and gives pages back behind it.
+    if let Some(s) = src {
+        s.rewind();
+    }
     Ok(d)
 }
 
-/// The offset of the first character XML 1.0 forbids in a document, if any.
-fn forbidden_char(text: &str) -> Option<usize> {
+/// [`forbidden_char`] a step at a time (the steps overlap by the two bytes a forbidden
+/// character may straddle); `passed` learns how far it has got.
+fn forbidden_char_in(text: &str, passed: &dyn Fn(usize)) -> Option<usize> {
     let b = text.as_bytes();
+    let mut at = 0;
+    while at < b.len() {
+        let end = (at + STEP).min(b.len());
+        // The step is searched as bytes; a cut character only matters to the three-byte
+        // noncharacters, which the overlap covers.
+        let piece = &b[at..end];
+        if let Some(i) = forbidden_byte(piece) {
+            return Some(at + i);
+        }
+        passed(end);
+        if end == b.len() {
+            break;
+        }
+        at = end - 2;
+    }
+    None
+}
+
+fn forbidden_byte(b: &[u8]) -> Option<usize> {
     let control = b.iter().position(|&c| c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'));
     // U+FFFE and U+FFFF are EF BF BE / EF BF BF in UTF-8.
     let nonchar = b
@@ -140,7 +196,7 @@ fn forbidden_char(text: &str) -> Option<usize> {
     }
 }
 
-fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
+fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize)) -> Result<Decoded<'b>, XmlError> {
     let utf32 = bytes.starts_with(&[0xFF, 0xFE, 0, 0])
         || bytes.starts_with(&[0, 0, 0xFE, 0xFF])
         || bytes.starts_with(&[0, 0, 0, 0x3C])
@@ -223,8 +279,8 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
     }
     let text = match charset {
         Charset::Utf8 | Charset::Ascii => {
-            let s = std::str::from_utf8(body).map_err(|e| {
-                let (line, column) = byte_line_col(body, e.valid_up_to());
+            let s = utf8_in_steps(body, &|at| passed(bom + at)).map_err(|at| {
+                let (line, column) = byte_line_col(body, at);
                 XmlError::Syntax {
                     line,
                     column,
@@ -261,6 +317,25 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded<'_>, XmlError> {
         Charset::Utf16 { .. } => return Err(XmlError::Internal("UTF-16 handled above".into())),
     };
     Ok(Decoded { charset, bom, text })
+}
+
+/// `body` as UTF-8, checked a step at a time (`passed` learns how far); the offset of the
+/// first invalid byte otherwise.
+fn utf8_in_steps<'b>(body: &'b [u8], passed: &dyn Fn(usize)) -> Result<&'b str, usize> {
+    let mut at = 0;
+    while at < body.len() {
+        let end = (at + STEP).min(body.len());
+        match std::str::from_utf8(&body[at..end]) {
+            Ok(_) => at = end,
+            // A character cut by the step's end: the next step starts with it.
+            Err(e) if e.error_len().is_none() && end < body.len() && e.valid_up_to() > 0 => at += e.valid_up_to(),
+            Err(e) => return Err(at + e.valid_up_to()),
+        }
+        passed(at);
+    }
+    // SAFETY: every byte was checked above, step by step, each step starting on a character
+    // boundary (the end of the valid part of the step before).
+    Ok(unsafe { std::str::from_utf8_unchecked(body) })
 }
 
 fn decode_utf16(bytes: &[u8], big_endian: bool) -> Result<String, XmlError> {
@@ -333,6 +408,23 @@ fn byte_line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_find_what_straddles_them() {
+        let mut text = "a".repeat(STEP - 1);
+        text.push('\u{FFFE}');
+        assert_eq!(forbidden_char_in(&text, &|_| {}), Some(STEP - 1));
+        let mut text = "é".repeat(STEP / 2 + 7);
+        assert_eq!(forbidden_char_in(&text, &|_| {}), None);
+        assert!(utf8_in_steps(text.as_bytes(), &|_| {}).is_ok());
+        text.push('\0');
+        assert_eq!(forbidden_char_in(&text, &|_| {}), Some(text.len() - 1));
+        let mut bytes = text.into_bytes();
+        // A lead byte just after the first step made invalid.
+        let at = STEP + 2;
+        bytes[at] = 0xFF;
+        assert_eq!(utf8_in_steps(&bytes, &|_| {}).err(), Some(at));
+    }
 
     #[test]
     fn detects_encodings() {

@@ -33,10 +33,11 @@
 
 mod assign;
 mod charset;
+mod emit;
+mod source;
 mod value;
 mod walk;
 
-use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
 use std::ops::Range;
 
@@ -49,6 +50,8 @@ use crate::values::dates::keep_year;
 
 pub use assign::{Assigner, Assignment, Evidence, Unassigned, assign, assign_all};
 use charset::{Charset, line_col};
+use emit::{PatchOut, PlanOut, RawPatch, WriteOut, hash};
+pub use source::Source;
 use value::{Context, Patch, Seg, SegKind, Value, breaks_markup};
 use walk::{Item, Walker, attr_segs, split_qname};
 
@@ -56,6 +59,38 @@ use walk::{Item, Walker, attr_segs, split_qname};
 const REMOVED_TEXT_SHOWN: usize = 200;
 /// Distinct `under` names a rule list may use (they are tracked as bits).
 const MAX_UNDER: usize = 64;
+/// Edits (and warnings) listed per file; the ones beyond are made and counted
+/// ([`XmlPlan::unlisted_edits`]), so that a plan's size does not follow the file's.
+pub const MAX_LISTED: usize = 10_000;
+/// `before` of a value longer than this is shown cut (the change covers all of it).
+const BEFORE_SHOWN: usize = 1024;
+/// Changes planned behind the walk are passed on when this many wait, or when the walk has
+/// gone this far since the last time.
+const FLUSH_COUNT: usize = 256;
+const FLUSH_EVERY: usize = 1 << 20;
+/// How far before the earliest place still open a change may start (the indentation that
+/// goes with a removed element): changes are passed on only before that.
+const BACKTRACK: usize = 4096;
+/// Values longer than this are searched in windows of this size that overlap by
+/// [`OVERLAP`] (memory stays at a window whatever the value's size).
+const CHUNK: usize = 4 << 20;
+const OVERLAP: usize = 4 * crate::matcher::MAX_PATTERN;
+/// What a window includes before its first byte, so a match there sees what precedes it.
+const CONTEXT: usize = 64;
+
+/// The bounds above, in one value so that tests can make them small.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    listed: usize,
+    held: usize,
+    chunk: usize,
+}
+
+const LIMITS: Limits = Limits {
+    listed: MAX_LISTED,
+    held: emit::MAX_HELD,
+    chunk: CHUNK,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum XmlError {
@@ -100,39 +135,43 @@ pub struct XmlEdit {
 }
 
 /// Everything that will change in one XML file. Pure data: building it writes nothing.
+/// Its size does not follow the file's: at most [`MAX_LISTED`] edits are listed, and a plan
+/// with more changes than it holds is made again while the file is copied (its digest must
+/// come out the same, or the rewrite refuses).
 #[derive(Debug, Clone, Serialize)]
 pub struct XmlPlan {
     /// The file's encoding, which the rewrite keeps (`UTF-8`, `ISO-8859-1`, `UTF-16LE`, …).
     pub encoding: String,
     pub edits: Vec<XmlEdit>,
+    /// Changes made beyond the listed edits (0 for nearly every file).
+    pub unlisted_edits: usize,
     /// Things a reviewer should see (a date that could not be masked, …). Never values.
     pub warnings: Vec<String>,
     #[serde(skip)]
-    patches: Vec<RawPatch>,
+    patches: Option<Vec<RawPatch>>,
+    #[serde(skip)]
+    digest: [u8; 32],
+    #[serde(skip)]
+    patch_count: usize,
     #[serde(skip)]
     source_len: usize,
-}
-
-/// A patch on the original bytes, with the new bytes in the file's encoding.
-#[derive(Debug, Clone)]
-struct RawPatch {
-    range: Range<usize>,
-    bytes: Vec<u8>,
-    /// Hash of the bytes it replaces, so a plan is never applied to another file.
-    check: u64,
-    edit: usize,
+    /// What the plan was made with, for a plan that does not hold its changes.
+    #[serde(skip)]
+    again: Option<std::sync::Arc<(Vec<XmlRule>, XmlContext, Limits)>>,
 }
 
 impl XmlPlan {
     /// True when the rewrite would give back the input unchanged.
     pub fn is_unchanged(&self) -> bool {
-        self.patches.is_empty()
+        self.patch_count == 0
     }
 
-    /// Drops the edits a reviewer rejected (and their patches); the others stay as planned.
+    /// Drops the edits a reviewer rejected (and their changes); the others stay as planned.
     /// Rejecting a removal keeps the element exactly as it was: nothing inside a removed
-    /// element was planned.
-    pub fn retain_edits(&mut self, mut keep: impl FnMut(&XmlEdit) -> bool) {
+    /// element was planned. A plan too large to hold its changes keeps them all and says
+    /// so (`false`); changes of unlisted edits always stay.
+    pub fn retain_edits(&mut self, mut keep: impl FnMut(&XmlEdit) -> bool) -> bool {
+        let Some(patches) = &mut self.patches else { return false };
         let kept: Vec<bool> = self.edits.iter().map(&mut keep).collect();
         let mut renumber = Vec::with_capacity(kept.len());
         let mut n = 0;
@@ -140,15 +179,17 @@ impl XmlPlan {
             renumber.push(n);
             n += usize::from(*k);
         }
-        self.patches.retain(|p| kept.get(p.edit).copied().unwrap_or(false));
-        for p in &mut self.patches {
+        patches.retain(|p| p.edit == usize::MAX || kept.get(p.edit).copied().unwrap_or(false));
+        for p in patches.iter_mut().filter(|p| p.edit != usize::MAX) {
             p.edit = renumber[p.edit];
         }
+        self.patch_count = patches.len();
         let mut i = 0;
         self.edits.retain(|_| {
             i += 1;
             kept[i - 1]
         });
+        true
     }
 }
 
@@ -326,9 +367,24 @@ impl XmlContext {
 
 /// Checks that `bytes` is a well-formed document in an encoding dams can write back.
 pub fn check(bytes: &[u8]) -> Result<(), XmlError> {
-    let doc = charset::decode(bytes)?;
+    check_in(bytes, None)
+}
+
+/// [`check`] of a file's bytes, giving its pages back as the walk passes them.
+pub fn check_source(src: &Source) -> Result<(), XmlError> {
+    check_in(src.bytes(), Some(src))
+}
+
+fn check_in(bytes: &[u8], src: Option<&Source>) -> Result<(), XmlError> {
+    let doc = charset::decode_in(bytes, src)?;
     let mut w = Walker::new(&doc.text);
-    while w.next()? != Item::Eof {}
+    let mut released = 0;
+    while w.next()? != Item::Eof {
+        if w.pos() > released + FLUSH_EVERY {
+            released = w.pos();
+            doc.release_before(src, released);
+        }
+    }
     Ok(())
 }
 
@@ -337,7 +393,67 @@ pub fn check(bytes: &[u8]) -> Result<(), XmlError> {
 /// Fails on malformed XML (with line:column), on an encoding dams cannot write back, and
 /// when a new value cannot be written where it must go.
 pub fn plan(bytes: &[u8], rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan, XmlError> {
-    let doc = charset::decode(bytes)?;
+    plan_in(bytes, None, rules, ctx, LIMITS)
+}
+
+/// [`plan`] of a file's bytes, giving its pages back as the walk passes them: memory stays
+/// bounded whatever the file's size.
+pub fn plan_source(src: &Source, rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan, XmlError> {
+    plan_in(src.bytes(), Some(src), rules, ctx, LIMITS)
+}
+
+fn plan_in(
+    bytes: &[u8],
+    src: Option<&Source>,
+    rules: &[XmlRule],
+    ctx: &XmlContext,
+    limits: Limits,
+) -> Result<XmlPlan, XmlError> {
+    let mut out = PlanOut::new(limits.held);
+    let walked = walk(bytes, src, rules, ctx, limits, &mut out)?;
+    let mut patches = out.held;
+    if let Some(p) = &mut patches {
+        for patch in p.iter_mut().filter(|p| p.edit != usize::MAX) {
+            patch.edit = walked.renumber.get(patch.edit).copied().unwrap_or(usize::MAX);
+        }
+    }
+    let again = patches
+        .is_none()
+        .then(|| std::sync::Arc::new((rules.to_vec(), ctx.clone(), limits)));
+    let patch_count = out.digest.count;
+    Ok(XmlPlan {
+        encoding: walked.encoding,
+        edits: walked.edits,
+        unlisted_edits: walked.unlisted,
+        warnings: walked.warnings,
+        patches,
+        digest: out.digest.finish(),
+        patch_count,
+        source_len: bytes.len(),
+        again,
+    })
+}
+
+/// What a walk found besides its changes.
+struct Walked {
+    encoding: String,
+    edits: Vec<XmlEdit>,
+    unlisted: usize,
+    warnings: Vec<String>,
+    /// The place of each listed edit (by the order they were made) in document order.
+    renumber: Vec<usize>,
+}
+
+/// One walk of the planner over the document; its changes go to `out` in document order.
+fn walk(
+    bytes: &[u8],
+    src: Option<&Source>,
+    rules: &[XmlRule],
+    ctx: &XmlContext,
+    limits: Limits,
+    out: &mut dyn PatchOut,
+) -> Result<Walked, XmlError> {
+    let doc = charset::decode_in(bytes, src)?;
     let rules = RuleSet::new(rules)?;
     let mut p = Planner {
         w: Walker::new(&doc.text),
@@ -347,33 +463,84 @@ pub fn plan(bytes: &[u8], rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan
         counts: vec![0; rules.under.len()],
         frames: Vec::new(),
         run: Vec::new(),
+        run_from: 0,
         removing: None,
         edits: Vec::new(),
+        unlisted: 0,
         patches: Vec::new(),
         warnings: Vec::new(),
         segs: Vec::new(),
         spare: (String::new(), Vec::new()),
+        emit: Emit {
+            out,
+            bytes,
+            wpos: 0,
+            opos: doc.bom,
+            last_end: 0,
+        },
+        last_flush: 0,
+        pages: (&doc, src),
+        limits,
     };
     p.walk()?;
-    p.finish(bytes, doc.bom)
+    p.finish()
 }
 
 /// Writes the planned file: the original bytes, with each planned range replaced. Nothing
 /// else is touched. Refuses bytes that are not the ones the plan was made from.
 pub fn rewrite<W: Write + ?Sized>(bytes: &[u8], plan: &XmlPlan, out: &mut W) -> Result<(), XmlError> {
+    rewrite_in(bytes, None, plan, out)
+}
+
+/// [`rewrite`] of a file's bytes, giving its pages back as they are copied.
+pub fn rewrite_source<W: Write + ?Sized>(src: &Source, plan: &XmlPlan, out: &mut W) -> Result<(), XmlError> {
+    rewrite_in(src.bytes(), Some(src), plan, out)
+}
+
+fn rewrite_in<W: Write + ?Sized>(
+    bytes: &[u8],
+    src: Option<&Source>,
+    plan: &XmlPlan,
+    out: &mut W,
+) -> Result<(), XmlError> {
     if bytes.len() != plan.source_len {
         return Err(XmlError::PlanMismatch);
     }
-    for p in &plan.patches {
+    let Some(patches) = &plan.patches else {
+        // Too many changes to hold: made again while copying, and they must be the same.
+        let Some(again) = &plan.again else {
+            return Err(XmlError::Internal("a plan without its changes or its rules".into()));
+        };
+        let mut w = WriteOut {
+            bytes,
+            src,
+            out,
+            copied: 0,
+            digest: Default::default(),
+        };
+        walk(bytes, src, &again.0, &again.1, again.2, &mut w).map_err(|e| match e {
+            XmlError::Syntax { .. } | XmlError::Encoding(_) => XmlError::PlanMismatch,
+            e => e,
+        })?;
+        w.finish()?;
+        if w.digest.count != plan.patch_count || w.digest.finish() != plan.digest {
+            return Err(XmlError::PlanMismatch);
+        }
+        return Ok(());
+    };
+    for p in patches {
         if bytes.get(p.range.clone()).map(hash) != Some(p.check) {
             return Err(XmlError::PlanMismatch);
         }
     }
     let mut pos = 0;
-    for p in &plan.patches {
+    for p in patches {
         out.write_all(&bytes[pos..p.range.start])?;
         out.write_all(&p.bytes)?;
         pos = p.range.end;
+        if let Some(s) = src {
+            s.release_before(pos);
+        }
     }
     out.write_all(&bytes[pos..])?;
     Ok(())
@@ -389,15 +556,50 @@ pub fn rewrite_to_vec(bytes: &[u8], plan: &XmlPlan) -> Result<Vec<u8>, XmlError>
 /// Where the patient's identifiers still occur (text, attribute values, comments, processing
 /// instructions, the DOCTYPE), for verify: paths and kinds, never the values.
 pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
-    let doc = charset::decode(bytes)?;
+    residual_in(bytes, None, ids)
+}
+
+/// [`residual`] of a file's bytes, giving its pages back as the walk passes them.
+pub fn residual_source(src: &Source, ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
+    residual_in(src.bytes(), Some(src), ids)
+}
+
+/// The kinds of identifier in a value, searched a window at a time when it is long.
+fn kinds_in(buf: &str, segs: &[Seg], ids: &Identifiers) -> Vec<IdentifierKind> {
+    let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
+        return Vec::new();
+    };
+    if last.raw.end - first.raw.start <= CHUNK {
+        return ids.find(Value::new(buf, segs).text.as_bytes());
+    }
+    let mut kinds = Vec::new();
+    let mut window = Vec::new();
+    let mut from = first.raw.start;
+    while from < last.raw.end {
+        let end = floor_char(buf, (from + CHUNK + OVERLAP).min(last.raw.end)).max(from + 1);
+        cut_segs(segs, from..end, &mut window);
+        kinds.extend(ids.find(Value::new(buf, &window).text.as_bytes()));
+        from = if end >= last.raw.end {
+            end
+        } else {
+            floor_char(buf, end - OVERLAP)
+        };
+    }
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+fn residual_in(bytes: &[u8], src: Option<&Source>, ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
+    let doc = charset::decode_in(bytes, src)?;
     let buf: &str = &doc.text;
     let mut w = Walker::new(buf);
     let mut found: Vec<(Option<u32>, Suffix, usize, IdentifierKind)> = Vec::new();
     let mut run: Vec<Seg> = Vec::new();
     let mut segs: Vec<Seg> = Vec::new();
+    let mut released = 0;
     let search = |w: &mut Walker, found: &mut Vec<_>, segs: &[Seg], suffix: Suffix| {
-        let value = Value::new(buf, segs);
-        let kinds = ids.find(value.text.as_bytes());
+        let kinds = kinds_in(buf, segs, ids);
         if !kinds.is_empty() {
             let node = w.capture();
             let at = segs.first().map_or(0, |s| s.raw.start);
@@ -408,6 +610,10 @@ pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, Xml
     };
     loop {
         let item = w.next()?;
+        if w.pos() > released + FLUSH_EVERY {
+            released = w.pos();
+            doc.release_before(src, run.first().map_or(released, |s| s.raw.start));
+        }
         if !matches!(item, Item::Seg(_) | Item::Comment(_)) && !run.is_empty() {
             search(&mut w, &mut found, &run, Suffix::Text);
             run.clear();
@@ -539,12 +745,6 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn hash(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    h.write(bytes);
-    h.finish()
-}
-
 /// The rules, prepared for matching while streaming: each distinct `under` name is a bit, and
 /// a count per bit says how many open elements carry that name.
 struct RuleSet<'r> {
@@ -650,7 +850,36 @@ struct Pending {
     rule: RuleKind,
 }
 
-struct Planner<'a, 'r> {
+/// Where the planner's changes go, and how far they have gone.
+struct Emit<'o> {
+    out: &'o mut dyn PatchOut,
+    bytes: &'o [u8],
+    /// Where the last change passed on ends: in the decoded text, in the original bytes.
+    wpos: usize,
+    opos: usize,
+    last_end: usize,
+}
+
+impl Emit<'_> {
+    /// Passes on one change (in document order), moved to the original bytes.
+    fn put(&mut self, p: Patch, buf: &str, charset: Charset) -> Result<(), XmlError> {
+        if p.range.start < self.last_end || p.range.start < self.wpos {
+            return Err(XmlError::Internal("two planned changes overlap".into()));
+        }
+        self.opos += charset.encoded_len(&buf[self.wpos..p.range.start]);
+        let start = self.opos;
+        self.opos += charset.encoded_len(&buf[p.range.clone()]);
+        self.wpos = p.range.end;
+        self.last_end = p.range.end;
+        let range = start..self.opos;
+        let Some(old) = self.bytes.get(range.clone()) else {
+            return Err(XmlError::Internal("a change lies outside the file".into()));
+        };
+        self.out.put(range, old, charset.encode(p.text), p.edit)
+    }
+}
+
+struct Planner<'a, 'r, 'o> {
     w: Walker<'a>,
     rules: &'r RuleSet<'r>,
     ctx: &'r XmlContext,
@@ -659,17 +888,37 @@ struct Planner<'a, 'r> {
     frames: Vec<PFrame>,
     /// Character data since the last markup, searched for identifiers when it ends.
     run: Vec<Seg>,
+    /// Where the search of a long run has got to (its changes before this are made).
+    run_from: usize,
     removing: Option<Removal>,
+    /// The listed edits, as they were made; [`MAX_LISTED`] at most.
     edits: Vec<Pending>,
+    unlisted: usize,
+    /// Changes not passed on yet: some place still open may come before them.
     patches: Vec<Patch>,
     warnings: Vec<(Option<u32>, Suffix, &'static str)>,
     segs: Vec<Seg>,
     spare: (String, Vec<usize>),
+    emit: Emit<'o>,
+    last_flush: usize,
+    /// The decoded document and the file, whose pages are given back behind the walk.
+    pages: (&'a charset::Decoded<'a>, Option<&'o Source>),
+    limits: Limits,
 }
 
-impl<'a> Planner<'a, '_> {
+impl<'a> Planner<'a, '_, '_> {
     fn walk(&mut self) -> Result<(), XmlError> {
         loop {
+            if self.patches.len() >= FLUSH_COUNT || self.w.pos() >= self.last_flush + FLUSH_EVERY {
+                self.last_flush = self.w.pos();
+                let low = self.low_water();
+                self.flush(low)?;
+                let (doc, src) = self.pages;
+                doc.release_before(src, low.min(self.emit.wpos));
+                if let Some(s) = src {
+                    s.release_before(self.emit.opos);
+                }
+            }
             let item = self.w.next()?;
             // A comment inside text does not end it: `SMI<!-- -->TH` is searched as `SMITH`
             // (the comment stays, the name goes).
@@ -678,7 +927,10 @@ impl<'a> Planner<'a, '_> {
             }
             match item {
                 Item::Eof => return Ok(()),
-                Item::Seg(seg) => self.seg(seg),
+                Item::Seg(seg) => {
+                    self.seg(seg);
+                    self.search_long_run()?;
+                }
                 Item::Start { empty } => self.start(empty)?,
                 Item::End { end } => self.end(end)?,
                 Item::Comment(r) => self.markup(r, Context::Comment, Suffix::Comment)?,
@@ -690,6 +942,50 @@ impl<'a> Planner<'a, '_> {
                 }
                 Item::Doctype(r) => self.markup(r, Context::Doctype, Suffix::Doctype)?,
             }
+        }
+    }
+
+    /// The earliest place a change still to come may start: the first piece of a value
+    /// still open (the current run, an element whose rule waits for its end, an element
+    /// being removed) or the walk's position, less [`BACKTRACK`].
+    fn low_water(&self) -> usize {
+        let mut low = self.w.pos();
+        let firsts = self.frames.iter().filter_map(|f| f.value.first());
+        for s in self.run.first().into_iter().chain(firsts) {
+            low = low.min(s.raw.start);
+        }
+        if let Some(r) = &self.removing {
+            low = low.min(r.start);
+        }
+        low.saturating_sub(BACKTRACK)
+    }
+
+    /// Passes on, in document order, the changes that start before `low`.
+    fn flush(&mut self, low: usize) -> Result<(), XmlError> {
+        if self.patches.is_empty() {
+            return Ok(());
+        }
+        self.patches.sort_by_key(|p| p.range.start);
+        let n = self.patches.partition_point(|p| p.range.start < low);
+        let buf = self.w.buf();
+        for p in self.patches.drain(..n) {
+            self.emit.put(p, buf, self.charset)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the next edit is listed (the first [`MAX_LISTED`] are); the id it gets.
+    fn next_id(&self) -> Option<usize> {
+        (self.edits.len() < self.limits.listed).then_some(self.edits.len())
+    }
+
+    /// Lists an edit, or counts it once [`MAX_LISTED`] are listed.
+    fn record(&mut self, pending: impl FnOnce(&mut Self) -> Pending) {
+        if self.next_id().is_some() {
+            let p = pending(self);
+            self.edits.push(p);
+        } else {
+            self.unlisted += 1;
         }
     }
 
@@ -708,6 +1004,35 @@ impl<'a> Planner<'a, '_> {
             Some(f) if f.rule.is_some() => f.value.push(seg),
             _ => self.run.push(seg),
         }
+    }
+
+    /// Searches a run that has grown long up to near its end, and drops what is done, so
+    /// that a text of any length is held a window at a time.
+    fn search_long_run(&mut self) -> Result<(), XmlError> {
+        let (Some(first), Some(last)) = (self.run.first(), self.run.last()) else {
+            return Ok(());
+        };
+        if last.raw.end - first.raw.start.max(self.run_from) <= 2 * self.limits.chunk {
+            return Ok(());
+        }
+        let upto = floor_char(self.w.buf(), last.raw.end.saturating_sub(OVERLAP));
+        if upto <= self.run_from.max(first.raw.start) {
+            return Ok(());
+        }
+        let run = std::mem::take(&mut self.run);
+        let done = self.residual_range(&run, Context::Text, Suffix::Text, None, self.run_from..upto);
+        self.run = run;
+        self.run_from = upto.max(done?);
+        // Keep only what a later match may still need to see before it.
+        let keep_from = floor_char(self.w.buf(), self.run_from.saturating_sub(CONTEXT));
+        self.run.retain(|s| s.raw.end > keep_from);
+        if let Some(s) = self.run.first_mut()
+            && matches!(s.kind, SegKind::Literal | SegKind::CData)
+            && s.raw.start < keep_from
+        {
+            s.raw.start = keep_from;
+        }
+        Ok(())
     }
 
     fn start(&mut self, empty: bool) -> Result<(), XmlError> {
@@ -742,10 +1067,14 @@ impl<'a> Planner<'a, '_> {
                 start: if parent_value {
                     tag_start
                 } else {
-                    line_start_of(buf, tag_start)
+                    line_start_of(buf, tag_start, BACKTRACK / 2)
                 },
                 offset: tag_start,
-                node: self.w.capture(),
+                node: if self.next_id().is_some() {
+                    self.w.capture()
+                } else {
+                    None
+                },
                 text: String::new(),
             });
             self.frames.push(PFrame {
@@ -789,19 +1118,17 @@ impl<'a> Planner<'a, '_> {
             let suffix = Suffix::Attr(a.name.clone());
             match self.rules.find(false, alocal, ans.as_deref(), &self.counts) {
                 Some(i) if self.rules.rules[i].action == Action::Remove => {
-                    let id = self.edits.len();
-                    let before = Value::new(buf, &segs).text.into_owned();
                     self.patches.push(Patch {
                         range: a.full.clone(),
                         text: String::new(),
-                        edit: id,
+                        edit: self.next_id().unwrap_or(usize::MAX),
                     });
-                    let node = self.w.capture();
-                    self.edits.push(Pending {
-                        node,
+                    let offset = a.name.start;
+                    self.record(|p| Pending {
+                        node: p.w.capture(),
                         suffix,
-                        offset: a.name.start,
-                        before,
+                        offset,
+                        before: shown(&Value::new(buf, &segs).text),
                         after: None,
                         rule: RuleKind::Remove,
                     });
@@ -830,26 +1157,16 @@ impl<'a> Planner<'a, '_> {
                 return Ok(());
             }
             let Some(rem) = self.removing.take() else { return Ok(()) };
-            let id = self.edits.len();
             self.patches.push(Patch {
                 range: rem.start..end,
                 text: String::new(),
-                edit: id,
+                edit: self.next_id().unwrap_or(usize::MAX),
             });
-            let mut before = rem.text.trim().to_string();
-            if before.len() > REMOVED_TEXT_SHOWN {
-                let mut cut = REMOVED_TEXT_SHOWN;
-                while !before.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                before.truncate(cut);
-                before.push('…');
-            }
-            self.edits.push(Pending {
+            self.record(|_| Pending {
                 node: rem.node,
                 suffix: Suffix::Text,
                 offset: rem.offset,
-                before,
+                before: cut(rem.text.trim(), REMOVED_TEXT_SHOWN),
                 after: None,
                 rule: RuleKind::Remove,
             });
@@ -899,10 +1216,11 @@ impl<'a> Planner<'a, '_> {
             return Ok(());
         }
         let run = std::mem::take(&mut self.run);
-        self.residual(&run, Context::Text, Suffix::Text, None)?;
+        let done = self.residual_range(&run, Context::Text, Suffix::Text, None, self.run_from..usize::MAX);
         self.run = run;
         self.run.clear();
-        Ok(())
+        self.run_from = 0;
+        done.map(|_| ())
     }
 
     fn markup(&mut self, content: Range<usize>, ctx: Context, suffix: Suffix) -> Result<(), XmlError> {
@@ -934,18 +1252,17 @@ impl<'a> Planner<'a, '_> {
                 "a name holds an identifier, and its replacement would not be an XML name".into(),
             ));
         }
-        let id = self.edits.len();
-        let node = self.w.capture();
+        let id = self.next_id().unwrap_or(usize::MAX);
         self.patches.push(Patch {
             range: range.clone(),
             text: new.clone(),
             edit: id,
         });
-        self.edits.push(Pending {
-            node,
+        self.record(|p| Pending {
+            node: p.w.capture(),
             suffix: Suffix::Name,
             offset: range.start,
-            before: name.to_string(),
+            before: shown(name),
             after: Some(new.clone()),
             rule: RuleKind::Residual,
         });
@@ -965,46 +1282,107 @@ impl<'a> Planner<'a, '_> {
         suffix: Suffix,
         markup: Option<Range<usize>>,
     ) -> Result<(), XmlError> {
+        self.residual_range(segs, ctx, suffix, markup, 0..usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Replaces the identifying strings of one value that start in `accept` (offsets in the
+    /// document), a window at a time when the value is long; returns where the last one
+    /// replaced ends (at least `accept.start`).
+    fn residual_range(
+        &mut self,
+        segs: &[Seg],
+        ctx: Context,
+        suffix: Suffix,
+        markup: Option<Range<usize>>,
+        accept: Range<usize>,
+    ) -> Result<usize, XmlError> {
+        let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
+            return Ok(accept.start);
+        };
+        let (all, whole) = (first.raw.start..last.raw.end, last.raw.end - first.raw.start);
+        let chunk = self.limits.chunk;
+        if whole <= chunk {
+            return self.residual_window(segs, ctx, &suffix, markup.as_ref(), accept);
+        }
+        let buf = self.w.buf();
+        let end = all.end.min(accept.end);
+        let mut from = all.start.max(accept.start);
+        let mut done = accept.start;
+        let mut window = Vec::new();
+        while from < end {
+            let mut main_end = floor_char(buf, (from + chunk).min(end));
+            if main_end <= from {
+                main_end = end;
+            }
+            let win_end = floor_char(buf, (main_end + OVERLAP).min(all.end));
+            let before = floor_char(buf, from.saturating_sub(CONTEXT).max(all.start));
+            cut_segs(segs, before..win_end.max(main_end), &mut window);
+            let d = self.residual_window(&window, ctx, &suffix, markup.as_ref(), done.max(from)..main_end)?;
+            done = done.max(d);
+            from = main_end;
+        }
+        Ok(done)
+    }
+
+    fn residual_window(
+        &mut self,
+        segs: &[Seg],
+        ctx: Context,
+        suffix: &Suffix,
+        markup: Option<&Range<usize>>,
+        accept: Range<usize>,
+    ) -> Result<usize, XmlError> {
         let ctx_ = self.ctx;
         let buf = self.w.buf();
         let value = Value::reuse(buf, segs, std::mem::take(&mut self.spare));
         let mut node = None;
+        let mut done = accept.start;
         for (range, after) in ctx_.matches(&value.text) {
             let after = after.as_ref();
             let before = &value.text[range.clone()];
             if before == after {
                 continue;
             }
-            let id = self.edits.len();
             let at = value.raw_offset(segs, range.start);
+            if !accept.contains(&at) {
+                continue;
+            }
+            let end = value.raw_offset(segs, range.end);
+            let id = self.next_id().unwrap_or(usize::MAX);
             let Some(patches) = value
                 .replace(segs, range, after, ctx, self.charset, id)
                 .map_err(|r| self.unwritable(at, r))?
             else {
                 continue;
             };
-            if let Some(content) = &markup
+            if let Some(content) = markup
                 && patches
                     .iter()
                     .any(|p| breaks_markup(buf, content, &p.range, &p.text, ctx))
             {
                 return Err(self.unwritable(at, "the new value would end the comment or instruction early".into()));
             }
+            done = done.max(end);
+            self.patches.extend(patches);
+            if self.next_id().is_none() {
+                self.unlisted += 1;
+                continue;
+            }
             if node.is_none() {
                 node = Some(self.w.capture());
             }
-            self.patches.extend(patches);
             self.edits.push(Pending {
                 node: node.flatten(),
                 suffix: suffix.clone(),
                 offset: at,
-                before: before.to_string(),
+                before: shown(before),
                 after: Some(after.to_string()),
                 rule: RuleKind::Residual,
             });
         }
         self.spare = value.recycle();
-        Ok(())
+        Ok(done)
     }
 
     /// Applies a value rule (code, keep-year, replace, empty) to an element's text or an
@@ -1032,18 +1410,14 @@ impl<'a> Planner<'a, '_> {
                 Some(moved) => (lead..trail, moved),
                 None if self.ctx.shift().is_none() => return Ok(()),
                 None => {
-                    let node = self.w.capture();
-                    self.warnings
-                        .push((node, suffix.clone(), "not a date; emptied instead of shifted"));
+                    self.warn(&suffix, "not a date; emptied instead of shifted");
                     (0..text.len(), String::new())
                 }
             },
             Action::KeepYear => match keep_year(&text[lead..trail]) {
                 Some(masked) => (lead..trail, masked),
                 None => {
-                    let node = self.w.capture();
-                    self.warnings
-                        .push((node, suffix.clone(), "not a date; emptied instead of keeping its year"));
+                    self.warn(&suffix, "not a date; emptied instead of keeping its year");
                     (0..text.len(), String::new())
                 }
             },
@@ -1054,7 +1428,7 @@ impl<'a> Planner<'a, '_> {
         if text[range.clone()] == after {
             return Ok(());
         }
-        let id = self.edits.len();
+        let id = self.next_id().unwrap_or(usize::MAX);
         let at = value.raw_offset(segs, range.start);
         let whole = 0..text.len();
         let patches = match value
@@ -1067,21 +1441,31 @@ impl<'a> Planner<'a, '_> {
                 .map_err(|r| self.unwritable(at, r))?
                 .unwrap_or_default(),
         };
-        let node = self.w.capture();
         self.patches.extend(patches);
-        self.edits.push(Pending {
-            node,
+        let rule = action.rule();
+        let before = shown(&text[range]);
+        self.record(|p| Pending {
+            node: p.w.capture(),
             suffix,
             offset: at,
-            before: text[range].to_string(),
+            before,
             after: Some(after),
-            rule: action.rule(),
+            rule,
         });
         Ok(())
     }
 
-    /// Paths, lines, document order, and the patches moved to the original bytes.
-    fn finish(self, bytes: &[u8], bom: usize) -> Result<XmlPlan, XmlError> {
+    /// A warning on the current element (the first [`MAX_LISTED`] of a file).
+    fn warn(&mut self, suffix: &Suffix, message: &'static str) {
+        if self.warnings.len() < self.limits.listed {
+            let node = self.w.capture();
+            self.warnings.push((node, suffix.clone(), message));
+        }
+    }
+
+    /// The last changes passed on; paths, lines and document order of the listed edits.
+    fn finish(mut self) -> Result<Walked, XmlError> {
+        self.flush(usize::MAX)?;
         let buf = self.w.buf();
         let mut order: Vec<usize> = (0..self.edits.len()).collect();
         order.sort_by_key(|&i| self.edits[i].offset);
@@ -1091,7 +1475,7 @@ impl<'a> Planner<'a, '_> {
         }
         let mut lines = Lines::new(buf);
         let mut paths = PathCache::default();
-        let mut pending: Vec<Option<Pending>> = self.edits.into_iter().map(Some).collect();
+        let mut pending: Vec<Option<Pending>> = std::mem::take(&mut self.edits).into_iter().map(Some).collect();
         let mut edits = Vec::with_capacity(pending.len());
         for &i in &order {
             let Some(p) = pending[i].take() else { continue };
@@ -1108,49 +1492,67 @@ impl<'a> Planner<'a, '_> {
             .iter()
             .map(|(node, suffix, msg)| format!("{}: {msg}", paths.get(&self.w, *node, suffix, buf)))
             .collect();
-
-        let mut patches = self.patches;
-        patches.sort_by_key(|p| p.range.start);
-        if patches.windows(2).any(|w| w[0].range.end > w[1].range.start) {
-            return Err(XmlError::Internal("two planned changes overlap".into()));
-        }
-        let mut raw = Vec::with_capacity(patches.len());
-        let (mut wpos, mut opos) = (0, bom);
-        for p in patches {
-            opos += self.charset.encoded_len(&buf[wpos..p.range.start]);
-            let start = opos;
-            opos += self.charset.encoded_len(&buf[p.range.clone()]);
-            wpos = p.range.end;
-            let range = start..opos;
-            let Some(old) = bytes.get(range.clone()) else {
-                return Err(XmlError::Internal("a change lies outside the file".into()));
-            };
-            raw.push(RawPatch {
-                check: hash(old),
-                range,
-                bytes: self.charset.encode(p.text),
-                edit: renumber[p.edit],
-            });
-        }
-        Ok(XmlPlan {
+        Ok(Walked {
             encoding: self.charset.name().to_string(),
             edits,
+            unlisted: self.unlisted,
             warnings,
-            patches: raw,
-            source_len: bytes.len(),
+            renumber,
         })
+    }
+}
+
+/// `text`, cut to [`BEFORE_SHOWN`] bytes (on a character boundary) with `…` when longer.
+fn shown(text: &str) -> String {
+    cut(text, BEFORE_SHOWN)
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut out = text[..floor_char(text, max)].to_string();
+    out.push('…');
+    out
+}
+
+/// The character boundary at or before `at`.
+fn floor_char(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The pieces of `segs` inside `window`: text pieces cut to it, references whole.
+fn cut_segs(segs: &[Seg], window: Range<usize>, out: &mut Vec<Seg>) {
+    out.clear();
+    let from = segs.partition_point(|s| s.raw.end <= window.start);
+    for s in &segs[from..] {
+        if s.raw.start >= window.end {
+            break;
+        }
+        let raw = match s.kind {
+            SegKind::Literal | SegKind::CData => s.raw.start.max(window.start)..s.raw.end.min(window.end),
+            SegKind::Char(_) | SegKind::Entity => s.raw.clone(),
+        };
+        if !raw.is_empty() {
+            out.push(Seg { raw, kind: s.kind });
+        }
     }
 }
 
 /// Where removing the element that starts at `tag_start` should start: at the line break
 /// before it when only indentation stands between, so no blank line is left behind.
-fn line_start_of(buf: &str, tag_start: usize) -> usize {
+fn line_start_of(buf: &str, tag_start: usize, max: usize) -> usize {
     let b = buf.as_bytes();
+    let floor = tag_start.saturating_sub(max);
     let mut i = tag_start;
-    while i > 0 && matches!(b[i - 1], b' ' | b'\t') {
+    while i > floor && matches!(b[i - 1], b' ' | b'\t') {
         i -= 1;
     }
-    if i > 0 && b[i - 1] == b'\n' {
+    if i > floor && b[i - 1] == b'\n' {
         i -= 1;
         if i > 0 && b[i - 1] == b'\r' {
             i -= 1;
@@ -1182,6 +1584,105 @@ mod tests {
         let plan = plan(doc.as_bytes(), &seed_rules(), &ctx).expect("plans");
         let out = rewrite_to_vec(doc.as_bytes(), &plan).expect("rewrites");
         (String::from_utf8(out).expect("utf-8"), plan)
+    }
+
+    /// A document with something for every kind of change: rules on elements and
+    /// attributes, removals, renamed names, identifiers in long text, a long attribute, a
+    /// comment, references and CDATA cut by windows.
+    fn busy_document(entries: usize) -> String {
+        let mut doc = String::from("<?xml version='1.0'?>\n<!-- by Mapping^Alice^Q -->\n<Log>\n");
+        for n in 0..entries {
+            doc.push_str(&format!(
+                "  <Patient id='MAP001' n='{n}'>\n    <PatientName>Mapping^Alice^Q</PatientName>\n    <BirthDate>1950-03-17</BirthDate>\n  </Patient>\n  <Entry>seen MAP001 &amp; Alice Mapping on 17.03.1950 <![CDATA[MAP001]]> n{n}</Entry>\n  <MAP001_x/>\n"
+            ));
+        }
+        doc.push_str("  <Long text='");
+        for n in 0..400 {
+            doc.push_str(&format!("word{n} MAP001 &lt; "));
+        }
+        doc.push_str("'/>\n  <Text>");
+        for n in 0..600 {
+            doc.push_str(&format!("line {n} by Mapping, Alice &#x41;\n"));
+        }
+        doc.push_str("</Text>\n</Log>\n");
+        doc
+    }
+
+    /// With bounds small enough to be crossed (few listed edits, few held changes, small
+    /// windows), the file written is byte for byte the one the unbounded plan writes; the
+    /// plan lists what it may and counts the rest; the changes are made again while copying
+    /// and the digest holds them to the plan.
+    #[test]
+    fn bounded_plans_write_the_same_file() {
+        let ctx = XmlContext::new("P0001", &alice());
+        let rules = seed_rules();
+        for entries in [1, 12] {
+            let doc = busy_document(entries);
+            let full = plan(doc.as_bytes(), &rules, &ctx).expect("plans");
+            assert!(full.patches.is_some() && full.unlisted_edits == 0);
+            let want = rewrite_to_vec(doc.as_bytes(), &full).expect("rewrites");
+            assert!(!String::from_utf8_lossy(&want).contains("MAP001"));
+            for chunk in [64, 9000] {
+                let small = Limits {
+                    listed: 5,
+                    held: 7,
+                    chunk,
+                };
+                let bounded = plan_in(doc.as_bytes(), None, &rules, &ctx, small).expect("plans");
+                assert_eq!(bounded.edits.len(), 5);
+                assert_eq!(
+                    bounded.edits.len() + bounded.unlisted_edits,
+                    full.edits.len(),
+                    "chunk {chunk}"
+                );
+                assert!(bounded.patches.is_none() && bounded.patch_count == full.patch_count);
+                let got = rewrite_to_vec(doc.as_bytes(), &bounded).expect("rewrites");
+                assert!(got == want, "chunk {chunk}, {entries} entries");
+                // An identifier less (a byte of it changed): other changes, refused.
+                let mut other = doc.clone().into_bytes();
+                let at = doc.rfind("MAP001").expect("an ID") + 5;
+                other[at] = b'x';
+                assert!(matches!(rewrite_to_vec(&other, &bounded), Err(XmlError::PlanMismatch)));
+                // A source that is the document: the same bytes out, pages or not.
+                let src = Source::from_vec(doc.clone().into_bytes());
+                let mut out = Vec::new();
+                rewrite_source(&src, &bounded, &mut out).expect("rewrites");
+                assert!(out == want);
+            }
+        }
+    }
+
+    /// A value far longer than a window: every identifier is found once, also across the
+    /// windows' edges, and none is replaced twice.
+    #[test]
+    fn long_values_are_searched_in_windows() {
+        let ctx = XmlContext::new("P0001", &alice());
+        let rules = seed_rules();
+        let filler = "x".repeat(57);
+        let mut body = String::new();
+        for n in 0..300 {
+            body.push_str(&format!("{filler} MAP001 {n} Mapping^Alice^Q "));
+        }
+        for doc in [
+            format!("<a v='{body}'/>"),
+            format!("<a>{body}</a>"),
+            format!("<a><!--{body}--></a>"),
+        ] {
+            let full = plan(doc.as_bytes(), &rules, &ctx).expect("plans");
+            let want = String::from_utf8(rewrite_to_vec(doc.as_bytes(), &full).expect("rewrites")).expect("utf-8");
+            assert_eq!(want.matches("P0001").count(), 600, "{}", &want[..200]);
+            for chunk in [50, 64, 333, 4096] {
+                let small = Limits {
+                    listed: 10_000,
+                    held: 10_000,
+                    chunk,
+                };
+                let p = plan_in(doc.as_bytes(), None, &rules, &ctx, small).expect("plans");
+                assert_eq!(p.edits.len(), 600, "chunk {chunk}");
+                let got = String::from_utf8(rewrite_to_vec(doc.as_bytes(), &p).expect("rewrites")).expect("utf-8");
+                assert_eq!(got, want, "chunk {chunk}");
+            }
+        }
     }
 
     /// Names hold identifiers too: an element named after the patient is renamed in its

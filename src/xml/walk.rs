@@ -162,6 +162,11 @@ impl<'a> Walker<'a> {
         self.frames.len()
     }
 
+    /// Where the next item starts (the offset after the one just returned).
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     /// The attributes of the start tag just returned.
     #[cfg(test)]
     pub fn attrs(&self) -> &[Attr] {
