@@ -1,8 +1,6 @@
 //! Character encodings of XML files: which one a file is in (BOM, declaration), the UTF-8 text
 //! the parser works on, and new values written back in the file's own encoding.
 
-use std::borrow::Cow;
-
 use encoding_rs::Encoding;
 
 use super::XmlError;
@@ -29,7 +27,85 @@ pub(crate) struct Decoded<'a> {
     pub charset: Charset,
     /// Length of the byte order mark in the original bytes.
     pub bom: usize,
-    pub text: Cow<'a, str>,
+    pub text: Text<'a>,
+}
+
+/// The decoded text: the file's own bytes (UTF-8), decoded in memory, or, for a large file in
+/// another encoding, decoded into an unnamed temporary file that is mapped (so that memory
+/// does not follow the file's size in any encoding).
+#[derive(Debug)]
+pub(crate) enum Text<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+    Mapped(super::Source),
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+            // SAFETY: the file was written from `str`s only (see `decode_to_file`), is
+            // unnamed, and nothing else writes it.
+            Text::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
+        }
+    }
+}
+
+impl PartialEq<&str> for Text<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+/// Decodes one piece of bytes (`true`: the last) onto the text; how many bytes it used.
+type DecodeStep<'s> = dyn FnMut(&[u8], bool, &mut String) -> Result<usize, XmlError> + 's;
+
+/// Non-UTF-8 files from this size are decoded into a mapped temporary file.
+const DECODE_TO_FILE_FROM: usize = 8 << 20;
+
+/// Decodes `body` a step at a time with `step` (which appends to the string it is given the
+/// text of its bytes and says how many it used), into memory or, when large, into a mapped
+/// temporary file; the pages of `body` are given back as it goes.
+fn decode_steps(body: &[u8], passed: &dyn Fn(usize), step: &mut DecodeStep<'_>) -> Result<Text<'static>, XmlError> {
+    const PIECE: usize = 1 << 20;
+    let to_file = body.len() >= DECODE_TO_FILE_FROM;
+    let mut file = if to_file {
+        Some(std::io::BufWriter::new(tempfile::tempfile()?))
+    } else {
+        None
+    };
+    let mut text = String::new();
+    let mut at = 0;
+    loop {
+        let end = (at + PIECE).min(body.len());
+        let last = end == body.len();
+        let used = step(&body[at..end], last, &mut text)?;
+        at += used;
+        if let Some(f) = &mut file {
+            std::io::Write::write_all(f, text.as_bytes())?;
+            text.clear();
+            passed(at);
+        }
+        if last && at >= body.len() {
+            break;
+        }
+        if used == 0 && last {
+            return Err(XmlError::Internal("a decoder made no progress".into()));
+        }
+    }
+    match file {
+        None => Ok(Text::Owned(text)),
+        Some(f) => {
+            let f = f.into_inner().map_err(|e| XmlError::Io(e.into_error()))?;
+            if f.metadata()?.len() == 0 {
+                return Ok(Text::Owned(String::new()));
+            }
+            Ok(Text::Mapped(super::Source::map(&f)?))
+        }
+    }
 }
 
 const LATIN1_LABELS: &[&str] = &[
@@ -47,11 +123,23 @@ const LATIN1_LABELS: &[&str] = &[
 const ASCII_LABELS: &[&str] = &["us-ascii", "ascii", "iso646-us", "ansi_x3.4-1968", "csascii", "us"];
 
 impl Decoded<'_> {
+    /// Starts a new pass: pages are given back from the start again.
+    pub fn rewind(&self, src: Option<&super::Source>) {
+        if let Some(s) = src {
+            s.rewind();
+        }
+        if let Text::Mapped(m) = &self.text {
+            m.rewind();
+        }
+    }
+
     /// Gives back the pages of the document before `offset` of its text, where the text is
     /// the file's own bytes (`src`) or a mapping of its own.
     pub fn release_before(&self, src: Option<&super::Source>, offset: usize) {
-        if let (Cow::Borrowed(_), Some(src)) = (&self.text, src) {
-            src.release_before(self.bom + offset);
+        match (&self.text, src) {
+            (Text::Borrowed(_), Some(src)) => src.release_before(self.bom + offset),
+            (Text::Mapped(m), _) => m.release_before(offset),
+            _ => {}
         }
     }
 }
@@ -131,7 +219,12 @@ pub(crate) fn decode_in<'b>(bytes: &'b [u8], src: Option<&super::Source>) -> Res
             s.release_before(at + super::source::WINDOW);
         }
     };
-    let d = decode_any(bytes, &passed)?;
+    let rewind = || {
+        if let Some(s) = src {
+            s.rewind();
+        }
+    };
+    let d = decode_any(bytes, &passed, &rewind)?;
     // A second byte order mark after the first: not well-formed (nothing may come before
     // the prolog), and quick-xml would skip it, so that every offset it reports would be
     // off by its three bytes.
@@ -142,12 +235,11 @@ pub(crate) fn decode_in<'b>(bytes: &'b [u8], src: Option<&super::Source>) -> Res
     }
     // Characters XML 1.0 forbids anywhere (NUL and the other C0 controls but tab, line feed
     // and carriage return; U+FFFE, U+FFFF): the file is not XML, and a reader would stop
-    // there or drop what follows.
-    // A second pass over the bytes: pages are given back from the start again.
-    if let Some(s) = src {
-        s.rewind();
-    }
-    if let Some(at) = forbidden_char_in(&d.text, &|at| passed(d.bom + at)) {
+    // there or drop what follows. A second pass over the text: its pages (the file's own,
+    // or those of its decoded copy) are given back from the start again.
+    d.rewind(src);
+    let window = super::source::WINDOW;
+    if let Some(at) = forbidden_char_in(&d.text, &|at| d.release_before(src, at + window)) {
         let (line, column) = line_col(&d.text, at);
         return Err(XmlError::Syntax {
             line,
@@ -156,9 +248,7 @@ pub(crate) fn decode_in<'b>(bytes: &'b [u8], src: Option<&super::Source>) -> Res
         });
     }
     // The walk that follows reads from the start again and gives pages back behind it.
-    if let Some(s) = src {
-        s.rewind();
-    }
+    d.rewind(src);
     Ok(d)
 }
 
@@ -196,7 +286,8 @@ fn forbidden_byte(b: &[u8]) -> Option<usize> {
     }
 }
 
-fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize)) -> Result<Decoded<'b>, XmlError> {
+/// `passed` learns how far a pass over `bytes` has got; `rewind` that a new pass begins.
+fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize), rewind: &dyn Fn()) -> Result<Decoded<'b>, XmlError> {
     let utf32 = bytes.starts_with(&[0xFF, 0xFE, 0, 0])
         || bytes.starts_with(&[0, 0, 0xFE, 0xFF])
         || bytes.starts_with(&[0, 0, 0, 0x3C])
@@ -219,7 +310,7 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize)) -> Result<Decoded<'b>
         None
     };
     if let Some((big_endian, bom)) = utf16 {
-        let text = decode_utf16(&bytes[bom..], big_endian)?;
+        let text = decode_utf16(&bytes[bom..], big_endian, &|at| passed(bom + at))?;
         let declared = declared_encoding(text.as_bytes()).map(|l| l.to_ascii_lowercase());
         let fits = match declared.as_deref() {
             None | Some("utf-16") => true,
@@ -237,7 +328,7 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize)) -> Result<Decoded<'b>
         return Ok(Decoded {
             charset: Charset::Utf16 { big_endian },
             bom,
-            text: Cow::Owned(text),
+            text,
         });
     }
 
@@ -297,22 +388,56 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize)) -> Result<Decoded<'b>
                     reason: "a non-ASCII character in a file declared US-ASCII".into(),
                 });
             }
-            Cow::Borrowed(s)
+            Text::Borrowed(s)
         }
-        Charset::Latin1 => Cow::Owned(body.iter().map(|&b| b as char).collect()),
+        Charset::Latin1 => decode_steps(body, passed, &mut |piece, _, out| {
+            out.extend(piece.iter().map(|&b| b as char));
+            Ok(piece.len())
+        })?,
         Charset::Other(e) => {
-            let Some(s) = e.decode_without_bom_handling_and_without_replacement(body) else {
-                return Err(XmlError::Encoding(format!("the file is not valid {}", e.name())));
-            };
-            // Only what re-encodes to the same bytes can be copied around the changed values.
-            let (again, _, unmappable) = e.encode(&s);
-            if unmappable || again.as_ref() != body {
-                return Err(XmlError::Encoding(format!(
-                    "the file cannot be written back byte for byte in {}",
-                    e.name()
-                )));
+            let invalid = || XmlError::Encoding(format!("the file is not valid {}", e.name()));
+            let mut decoder = e.new_decoder_without_bom_handling();
+            let text = decode_steps(body, passed, &mut |piece, last, out| {
+                let mut used = 0;
+                loop {
+                    let room = decoder.max_utf8_buffer_length_without_replacement(piece.len() - used);
+                    out.reserve(room.unwrap_or(piece.len() * 3 + 16));
+                    let (result, read) = decoder.decode_to_string_without_replacement(&piece[used..], out, last);
+                    used += read;
+                    match result {
+                        encoding_rs::DecoderResult::InputEmpty => return Ok(used),
+                        encoding_rs::DecoderResult::OutputFull => {}
+                        encoding_rs::DecoderResult::Malformed(..) => return Err(invalid()),
+                    }
+                }
+            })?;
+            // Only what re-encodes to the same bytes can be copied around the changed values
+            // (the encodings taken here are stateless, so pieces re-encode on their own).
+            let unfaithful =
+                || XmlError::Encoding(format!("the file cannot be written back byte for byte in {}", e.name()));
+            rewind();
+            let mut pos = 0;
+            let mut from = 0;
+            while from < text.len() {
+                let mut to = (from + (1 << 20)).min(text.len());
+                while !text.is_char_boundary(to) {
+                    to -= 1;
+                }
+                let (again, _, unmappable) = e.encode(&text[from..to]);
+                if unmappable || body.get(pos..pos + again.len()) != Some(again.as_ref()) {
+                    return Err(unfaithful());
+                }
+                pos += again.len();
+                passed(pos);
+                if let Text::Mapped(m) = &text {
+                    m.release_before(to);
+                }
+                from = to;
             }
-            Cow::Owned(s.into_owned())
+            if pos != body.len() {
+                return Err(unfaithful());
+            }
+            text
         }
         Charset::Utf16 { .. } => return Err(XmlError::Internal("UTF-16 handled above".into())),
     };
@@ -338,33 +463,47 @@ fn utf8_in_steps<'b>(body: &'b [u8], passed: &dyn Fn(usize)) -> Result<&'b str, 
     Ok(unsafe { std::str::from_utf8_unchecked(body) })
 }
 
-fn decode_utf16(bytes: &[u8], big_endian: bool) -> Result<String, XmlError> {
+fn decode_utf16(bytes: &[u8], big_endian: bool, passed: &dyn Fn(usize)) -> Result<Text<'static>, XmlError> {
     if !bytes.len().is_multiple_of(2) {
         return Err(XmlError::Encoding("the UTF-16 file has an odd number of bytes".into()));
     }
-    let units = bytes.chunks_exact(2).map(|p| {
-        let pair = [p[0], p[1]];
-        if big_endian {
-            u16::from_be_bytes(pair)
-        } else {
-            u16::from_le_bytes(pair)
-        }
-    });
-    let mut out = String::with_capacity(bytes.len() / 2);
-    for c in char::decode_utf16(units) {
-        match c {
-            Ok(c) => out.push(c),
-            Err(_) => {
-                let (line, column) = line_col(&out, out.len());
-                return Err(XmlError::Syntax {
-                    line,
-                    column,
-                    reason: "not valid UTF-16 (unpaired surrogate)".into(),
-                });
+    // Where the decoding is, for the position of an unpaired surrogate.
+    let (mut line, mut column) = (1, 1);
+    decode_steps(bytes, passed, &mut |piece, last, out| {
+        let units = piece.chunks_exact(2).map(|p| {
+            let pair = [p[0], p[1]];
+            if big_endian {
+                u16::from_be_bytes(pair)
+            } else {
+                u16::from_le_bytes(pair)
+            }
+        });
+        let mut used = 0;
+        for c in char::decode_utf16(units) {
+            match c {
+                Ok(c) => {
+                    used += c.len_utf16() * 2;
+                    out.push(c);
+                    if c == '\n' {
+                        line += 1;
+                        column = 1;
+                    } else {
+                        column += 1;
+                    }
+                }
+                // A high surrogate cut by the piece's end: the next piece starts with it.
+                Err(_) if !last && used + 2 == piece.len() => break,
+                Err(_) => {
+                    return Err(XmlError::Syntax {
+                        line,
+                        column,
+                        reason: "not valid UTF-16 (unpaired surrogate)".into(),
+                    });
+                }
             }
         }
-    }
-    Ok(out)
+        Ok(used)
+    })
 }
 
 /// The `encoding` of the XML declaration, if there is one. Reads ASCII-compatible bytes.
@@ -432,7 +571,7 @@ mod tests {
         assert_eq!(d.charset, Charset::Latin1);
         assert!(d.text.contains("Müller"));
         let d = decode(b"\xEF\xBB\xBF<a/>").unwrap();
-        assert_eq!((d.charset, d.bom, d.text.as_ref()), (Charset::Utf8, 3, "<a/>"));
+        assert_eq!((d.charset, d.bom, &*d.text), (Charset::Utf8, 3, "<a/>"));
         let d = decode(b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a>\x80</a>").unwrap();
         assert_eq!(d.charset, Charset::Other(encoding_rs::WINDOWS_1252));
         assert!(d.text.contains('€'));

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Files up to this size are read into memory (a mapping costs more than it saves).
 pub const MAP_FROM: u64 = 8 << 20;
 /// How far behind the position the walk reads that pages are kept.
-pub const WINDOW: usize = 16 << 20;
+pub const WINDOW: usize = 4 << 20;
 
 enum Bytes {
     Owned(Vec<u8>),
@@ -91,7 +91,8 @@ impl Source {
     pub fn release_before(&self, offset: usize) {
         let Bytes::Mapped(map) = &self.bytes else { return };
         let page = page_size();
-        let upto = offset.saturating_sub(WINDOW) / page * page;
+        // Never past the mapping: advice there would reach other memory of the process.
+        let upto = offset.saturating_sub(WINDOW).min(map.len()) / page * page;
         let from = self.released.load(Ordering::Relaxed);
         if upto <= from || upto - from < WINDOW / 4 {
             return;
@@ -131,6 +132,9 @@ mod tests {
         assert!(matches!(s.bytes, Bytes::Mapped(_)));
         s.release_before(len);
         assert!(s.released.load(Ordering::Relaxed) > 0);
+        // Far past the end: only the mapping's own pages.
+        s.release_before(usize::MAX / 2);
+        assert!(s.released.load(Ordering::Relaxed) <= len);
         assert_eq!(s.bytes(), &body[..]);
         // A new pass gives pages back from the start again.
         s.rewind();
