@@ -6,11 +6,14 @@
 //!     DAMS_BENCH_RUNS=7 DAMS_BENCH_DIR=/data/bench cargo bench --bench throughput
 //!     cargo bench --bench throughput -- ct --profile basic
 //!     DAMS_BENCH_RUNS=1 cargo bench --bench throughput -- many   # 100,000 files of 16×16
+//!     DAMS_BENCH_RUNS=1 cargo bench --bench throughput -- patients   # 10,000 patients × 10 files
+//!     DAMS_BENCH_RUNS=1 cargo bench --bench throughput -- million    # 1,000,000 files, 16 a patient
 //!
 //! Each timed command starts after `sync`, right after the input was read once (warm page
 //! cache), with an empty output folder; the tools take turns going first. Reported:
 //! median, min and max wall time, the ratio of medians and the min/max of per-run ratios,
-//! and peak memory (via GNU time, when installed). Apply is compared with a plain `cp -r`
+//! and peak memory (via GNU time, when installed). On the memory corpora (`patients`,
+//! `million`) `dams plan --json` and `dams verify` are measured too (time and peak memory). Apply is compared with a plain `cp -r`
 //! and with `cp -r && sync`: dams makes every file durable before it gets its name, `cp` does not.
 
 use std::path::{Path, PathBuf};
@@ -21,6 +24,10 @@ struct Corpus {
     name: &'static str,
     files: usize,
     size: u16,
+    /// Files of each patient (the corpus has `files / per_patient` patients).
+    per_patient: usize,
+    /// Plan and verify measured too: a corpus for peak memory against patients and files.
+    memory: bool,
 }
 
 const CORPORA: &[Corpus] = &[
@@ -28,17 +35,39 @@ const CORPORA: &[Corpus] = &[
         name: "ct",
         files: 1000,
         size: 512,
+        per_patient: 200,
+        memory: false,
     },
     Corpus {
         name: "small",
         files: 20_000,
         size: 64,
+        per_patient: 200,
+        memory: false,
     },
     // For peak memory against the number of files (run it with DAMS_BENCH_RUNS=1).
     Corpus {
         name: "many",
         files: 100_000,
         size: 16,
+        per_patient: 200,
+        memory: false,
+    },
+    // Peak memory against the number of patients (issue 17: 10,000 patients × 10 files).
+    Corpus {
+        name: "patients",
+        files: 100_000,
+        size: 16,
+        per_patient: 10,
+        memory: true,
+    },
+    // And against the number of files: 1,000,000 files, 62,500 patients of 16.
+    Corpus {
+        name: "million",
+        files: 1_000_000,
+        size: 16,
+        per_patient: 16,
+        memory: true,
     },
 ];
 
@@ -121,7 +150,7 @@ fn main() {
 
     for name in names {
         let Some(c) = CORPORA.iter().find(|c| c.name == name) else {
-            eprintln!("unknown corpus {name} (known: ct, small, many)");
+            eprintln!("unknown corpus {name} (known: ct, small, many, patients, million)");
             continue;
         };
         let input = base.join(format!("{}-{}x{}", c.name, c.files, c.size));
@@ -134,7 +163,7 @@ fn main() {
                 c.size
             );
             let _ = std::fs::remove_dir_all(&input);
-            dams::demo::make_corpus(&input, c.files, c.size, c.size).expect("generate corpus");
+            dams::demo::make_cohort(&input, c.files, c.per_patient, c.size, c.size).expect("generate corpus");
             std::fs::write(input.join(".complete"), b"").expect("marker");
         }
         // Every run writes into folders of its own, all removed at the end: ext4 allocates
@@ -223,6 +252,20 @@ fn main() {
         // its bytes are on disk too.
         report("dams apply", &apply_t, &cps_t, "cp -r + sync", None);
         report("dams scan", &scan_t, &cat_t, "cat", (scan_rss > 0).then_some(scan_rss));
+        if c.memory {
+            let key_s = key.to_str().expect("utf-8");
+            let last = out("dams", runs - 1);
+            let plan = timed(&[dams, "plan", "--json", "--profile", &profile, "--key", key_s, input_s]);
+            let verify = timed(&[dams, "verify", "--key", key_s, last.to_str().expect("utf-8")]);
+            let patients = c.files.div_ceil(c.per_patient);
+            for (label, (t, rss)) in [("dams plan", plan), ("dams verify", verify)] {
+                println!(
+                    "  {label:<12} {t:7.3}s{} ({patients} patients)",
+                    rss.map(|r| format!("; peak memory {:.1} MiB", r as f64 / 1024.0))
+                        .unwrap_or_default()
+                );
+            }
+        }
         for run in 0..runs {
             for tool in ["cp", "cps", "dams"] {
                 let _ = std::fs::remove_dir_all(out(tool, run));

@@ -981,12 +981,7 @@ fn write_mapping(
     // A shard writes its part of each table (`mapping.K-of-N.csv`).
     let name = |n: &str| planner.shard.map_or_else(|| n.to_string(), |s| s.part(n));
     let (json_name, csv_name) = (name(MAPPING_JSON), name(MAPPING_CSV));
-    let json_path = out_root.join(&json_name);
-    let io_err = |path: &Path, source| ApplyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let existing = match fs::read(&json_path) {
+    let existing = match fs::read(out_root.join(&json_name)) {
         Ok(b) => serde_json::from_slice::<table::MappingFile>(&b)
             .map(|f| f.segmentations)
             .unwrap_or_default(),
@@ -996,30 +991,10 @@ fn write_mapping(
     if new.is_empty() && existing.is_empty() {
         return Ok(Vec::new());
     }
-    let file = table::MappingFile {
-        format: "dams-mapping".into(),
-        version: 1,
-        segmentations: table::merge(existing, new),
-    };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| io_err(&json_path, io::Error::other(e)))?;
-    crate::atomic::write_file(&json_path, 0o644, |w| {
-        w.write_all(&json)?;
-        w.write_all(b"\n")
+    table::write_files(out_root, &json_name, &csv_name, table::merge(existing, new)).map_err(|e| ApplyError::Io {
+        path: e.path,
+        source: e.source,
     })
-    .map_err(|e| io_err(&json_path, e))?;
-    let csv_path = out_root.join(&csv_name);
-    let mut csv = Vec::new();
-    table::write_csv(&file.segmentations, &mut csv).map_err(|e| io_err(&csv_path, e))?;
-    crate::atomic::write_file(&csv_path, 0o644, |w| w.write_all(&csv)).map_err(|e| io_err(&csv_path, e))?;
-    let mut json = json;
-    json.push(b'\n');
-    let record = |name: &str, bytes: &[u8]| crate::manifest::FileRecord {
-        path: name.to_string(),
-        kind: crate::manifest::FileKind::Table,
-        size: bytes.len() as u64,
-        sha256: crate::manifest::digest_bytes(bytes),
-    };
-    Ok(vec![record(&json_name, &json), record(&csv_name, &csv)])
 }
 
 /// The mapping files apply writes into the output folder.

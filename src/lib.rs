@@ -22,6 +22,7 @@ pub mod review;
 pub mod scan;
 pub mod send;
 pub mod shown;
+pub mod tables;
 #[cfg(feature = "tui")]
 pub mod tui;
 pub mod values;

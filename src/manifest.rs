@@ -233,6 +233,25 @@ impl Shard {
             None => format!("{name}.{}-of-{}", self.k, self.n),
         }
     }
+
+    /// The shard whose part of `own` the top-level file `name` is (`dams-manifest.2-of-4.json`
+    /// of `dams-manifest.json`: shard 2 of 4); `None` for any other name, or K and N that
+    /// name no shard.
+    pub fn of_part(name: &str, own: &str) -> Option<Shard> {
+        let (stem, ext) = own.rsplit_once('.')?;
+        let mid = name
+            .strip_prefix(stem)?
+            .strip_prefix('.')?
+            .strip_suffix(ext)?
+            .strip_suffix('.')?;
+        let (k, n) = mid.split_once("-of-")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(k) && digits(n)) {
+            return None;
+        }
+        let shard = Shard::new(k.parse().ok()?, n.parse().ok()?).ok()?;
+        (shard.part(own) == name).then_some(shard)
+    }
 }
 
 /// Whether a top-level file name is a shard's part of one of dams' own files
@@ -488,6 +507,27 @@ mod tests {
             crate::send::log::LOG_NAME,
         ] {
             assert!(OWN_FILES.contains(&name), "{name}");
+        }
+    }
+
+    /// A part's name gives its shard back; other names, and K or N out of range, none.
+    #[test]
+    fn parts_name_their_shard() {
+        let s = Shard { k: 2, n: 4 };
+        assert_eq!(Shard::of_part(&s.part(MANIFEST), MANIFEST), Some(s));
+        assert_eq!(
+            Shard::of_part("mapping.0-of-1.csv", MAPPING_CSV),
+            Some(Shard { k: 0, n: 1 })
+        );
+        for other in [
+            "dams-manifest.json",
+            "dams-manifest.4-of-4.json",
+            "dams-manifest.02-of-4.json",
+            "dams-manifest.x-of-4.json",
+            "dams-manifest.2-of-4.csv",
+            "mapping.2-of-4.json",
+        ] {
+            assert_eq!(Shard::of_part(other, MANIFEST), None, "{other}");
         }
     }
 

@@ -171,7 +171,7 @@ pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile
 /// date), so that an output is searched for its patients' identifiers even without its input.
 pub fn identities(manifest: &Manifest, key: &crate::key::KeyStore, index: Option<&Index>) -> Vec<Identity> {
     let mut out: Vec<Identity> = index
-        .map(|i| i.patients.iter().map(|p| p.identity.clone()).collect())
+        .map(|i| i.patients.iter().map(|p| (*p.identity).clone()).collect())
         .unwrap_or_default();
     for e in key.entries().iter().filter(|e| manifest.patients.contains(&e.code)) {
         let mut id = Identity::default();
@@ -573,7 +573,7 @@ fn compare_with_input(
         .collect();
     // XML files may name several patients: look for everyone's identifiers.
     let everyone = crate::matcher::search_for(
-        &index.patients.iter().map(|p| p.identity.clone()).collect::<Vec<_>>(),
+        &index.patients.iter().map(|p| (*p.identity).clone()).collect::<Vec<_>>(),
         planner.profile.shifts_study_dates(),
     );
     let xml_results: Vec<FileCheck> = index

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("apply", 7),
     ("verify", 8),
     ("send", 8),
+    ("tables", 8),
     // The engine and what only faces use.
     ("engine", 9),
     ("demo", 9),

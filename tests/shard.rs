@@ -180,3 +180,109 @@ fn shard_arguments_are_checked() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK_ID"));
 }
+
+/// `dams apply … --shard K/N` for every K, after `dams key allocate`.
+fn apply_shards(data: &Path, input: &Path, out: &Path) {
+    let o = dams(data).args(["key", "allocate"]).arg(input).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for k in 0..SHARDS {
+        let o = dams(data)
+            .arg("apply")
+            .arg(input)
+            .arg("--out")
+            .arg(out)
+            .args(["--yes", "--shard", &format!("{k}/{SHARDS}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "shard {k}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+fn tables(data: &Path, out: &Path) -> std::process::Output {
+    dams(data).arg("tables").arg(out).output().unwrap()
+}
+
+/// `dams tables OUT` joins the parts into the mapping.csv and mapping.json one run writes,
+/// byte for byte; the parts stay, and verify stays clean.
+#[test]
+fn tables_joins_the_parts_into_one_runs_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = cohort(tmp.path());
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("sharded");
+    apply_shards(&data, &input, &out);
+    let single = tmp.path().join("single");
+    let o = dams(&data)
+        .arg("apply")
+        .arg(&input)
+        .arg("--out")
+        .arg(&single)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A part missing: exit 2, the missing part named, nothing written.
+    let partial = tmp.path().join("partial");
+    copy_tree(&out, &partial);
+    std::fs::remove_file(partial.join("dams-manifest.2-of-4.json")).unwrap();
+    let before = tree(&partial);
+    let o = tables(&data, &partial);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dams-manifest.2-of-4.json"), "{err}");
+    assert_eq!(tree(&partial), before, "nothing written");
+    assert!(!partial.join("dams-manifest.json").exists());
+
+    // A mapping.csv dams did not write is not replaced.
+    let foreign = tmp.path().join("foreign");
+    copy_tree(&out, &foreign);
+    std::fs::write(foreign.join("mapping.csv"), b"mine\n").unwrap();
+    let before = tree(&foreign);
+    let o = tables(&data, &foreign);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mapping.csv"));
+    assert_eq!(tree(&foreign), before, "nothing written");
+    assert!(!foreign.join("dams-manifest.json").exists());
+
+    // Joined: one run's tables, byte for byte; the parts stay; verify is clean (twice: a
+    // second join gives the same).
+    let parts = tree_without_tables(&out).len();
+    let part_tables: Vec<PathBuf> = tree(&out)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| dams::manifest::Shard::of_part(&p.to_string_lossy(), "mapping.csv").is_some())
+        .collect();
+    assert!(!part_tables.is_empty());
+    for _ in 0..2 {
+        let o = tables(&data, &out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for t in ["mapping.csv", "mapping.json"] {
+            assert_eq!(
+                std::fs::read(out.join(t)).unwrap(),
+                std::fs::read(single.join(t)).unwrap(),
+                "{t} as one run writes it"
+            );
+        }
+        assert!(part_tables.iter().all(|p| out.join(p).is_file()), "the parts stay");
+        assert_eq!(tree_without_tables(&out).len(), parts);
+        assert_verifies_clean(&data, &out, &input);
+    }
+    let v = dams(&data).arg("verify").arg(&out).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+
+    // A joined table changed afterwards is found by verify; a shard run again still joins.
+    std::fs::write(out.join("mapping.csv"), b"changed\n").unwrap();
+    let v = dams(&data).arg("verify").arg(&out).output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    let o = tables(&data, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(out.join("mapping.csv")).unwrap(),
+        std::fs::read(single.join("mapping.csv")).unwrap()
+    );
+
+    // A folder without shards: nothing to join.
+    let o = tables(&data, &single);
+    assert_eq!(o.status.code(), Some(2));
+}

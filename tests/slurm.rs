@@ -1,6 +1,7 @@
 //! A real Slurm (issue 17, point 4): a single-node cluster started by the test — munged,
 //! slurmctld and slurmd on free ports, with a configuration in a temporary folder — runs the
-//! example array job (`examples/slurm/pseudonymise.sbatch`) over four shards, and the output
+//! example array job (`examples/slurm/pseudonymise.sbatch`) over four shards and the join of
+//! the mapping tables as a job depending on it (`dams tables`), and the output
 //! is compared with one run's. Without Slurm installed (Debian `slurm-wlm`, `munge`) it says
 //! it skipped; `DAMS_REQUIRE_SLURM=1` (CI) makes that a failure. The daemons run as root (as
 //! in CI), as Slurm's own test setups do.
@@ -192,10 +193,27 @@ fn the_example_array_job_on_a_real_slurm_writes_what_one_run_writes() {
         String::from_utf8_lossy(&submitted.stderr)
     );
     let job = String::from_utf8(submitted.stdout).unwrap().trim().to_string();
-    // Done when the queue no longer holds the job.
+    // The join, as the script's comment says: a job that runs once every task has succeeded.
+    let join = slurm
+        .command("sbatch")
+        .args(["--parsable", &format!("--dependency=afterok:{job}")])
+        .arg(format!("--output={}/tables.out", logs.display()))
+        .arg(format!("--chdir={}", tmp.path().display()))
+        .arg("--wrap")
+        .arg(format!("{} tables {}", env!("CARGO_BIN_EXE_dams"), out.display()))
+        .env("DAMS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(join.status.success(), "{}", String::from_utf8_lossy(&join.stderr));
+    let join = String::from_utf8(join.stdout).unwrap().trim().to_string();
+    // Done when the queue no longer holds either job.
     let until = Instant::now() + Duration::from_secs(180);
     loop {
-        let q = slurm.command("squeue").args(["-h", "-j", &job]).output().unwrap();
+        let q = slurm
+            .command("squeue")
+            .args(["-h", "-j", &format!("{job},{join}")])
+            .output()
+            .unwrap();
         if q.status.success() && q.stdout.iter().all(u8::is_ascii_whitespace) {
             break;
         }
@@ -229,5 +247,13 @@ fn the_example_array_job_on_a_real_slurm_writes_what_one_run_writes() {
         tree_without_tables(&single),
         "the array job wrote what one run writes"
     );
+    for t in ["mapping.csv", "mapping.json"] {
+        assert_eq!(
+            std::fs::read(out.join(t)).ok(),
+            std::fs::read(single.join(t)).ok(),
+            "{t} joined as one run writes it: {}",
+            String::from_utf8_lossy(&std::fs::read(logs.join("tables.out")).unwrap_or_default())
+        );
+    }
     assert_verifies_clean(&data, &out, &input);
 }

@@ -43,6 +43,7 @@ mod progress;
 mod review;
 mod scan;
 pub mod send;
+mod tables;
 mod verify;
 mod xml;
 
@@ -86,6 +87,9 @@ enum Command {
     /// Check OUT against the input: planned edits present, everything else and the pixel data
     /// unchanged, no original identifier left.
     Verify(verify::Args),
+    /// Join the mapping tables of a run split into shards (`apply --shard K/N`) into the
+    /// mapping.csv and mapping.json one run writes.
+    Tables(tables::Args),
     /// Show which CT series each mask, SEG and RTSTRUCT was drawn on; fix links by hand.
     Map(map::Args),
     /// List the XML files and the patient each belongs to; assign them by hand.
@@ -126,7 +130,7 @@ impl Command {
             #[cfg(feature = "demo")]
             Command::Demo(a) => (None, Some(&mut a.profile)),
             Command::Send(a) => (Some(&mut a.key), Some(&mut a.profile)),
-            Command::Profile(_) | Command::Echo(_) | Command::Fetch(_) => (None, None),
+            Command::Profile(_) | Command::Echo(_) | Command::Fetch(_) | Command::Tables(_) => (None, None),
         };
         if let Some(k) = k
             && k.key.is_none()
@@ -216,6 +220,7 @@ pub fn run(cli: Cli, ctx: &Ctx) -> Result<Exit> {
                 Command::Plan(a) => plan::run(a, ctx),
                 Command::Apply(a) => apply::run(a, ctx),
                 Command::Verify(a) => verify::run(a, ctx),
+                Command::Tables(a) => tables::run(a, ctx),
                 Command::Map(a) => map::run(a, ctx),
                 Command::Xml(a) => xml::run(a, ctx),
                 Command::Assign(a) => assign::run(a, ctx),

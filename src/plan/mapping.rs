@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,50 @@ pub struct MappingFile {
     pub format: String,
     pub version: u32,
     pub segmentations: Vec<MappingRow>,
+}
+
+/// A table file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// Writes `rows` into `out` as `json_name` (the rows in `mapping.json`'s shape) and
+/// `csv_name`, each atomically, and returns their records for the manifest: apply writes a
+/// run's table (or a shard's part) with it, `dams tables` the table joined from the parts, so
+/// the two are the same bytes for the same rows.
+pub fn write_files(
+    out: &Path,
+    json_name: &str,
+    csv_name: &str,
+    rows: Vec<MappingRow>,
+) -> Result<Vec<crate::manifest::FileRecord>, WriteError> {
+    let file = MappingFile {
+        format: "dams-mapping".into(),
+        version: 1,
+        segmentations: rows,
+    };
+    let json_path = out.join(json_name);
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError { path, source }
+    };
+    let mut json = serde_json::to_vec_pretty(&file).map_err(|e| err(&json_path)(io::Error::other(e)))?;
+    json.push(b'\n');
+    crate::atomic::write_file(&json_path, 0o644, |w| w.write_all(&json)).map_err(err(&json_path))?;
+    let csv_path = out.join(csv_name);
+    let mut csv = Vec::new();
+    write_csv(&file.segmentations, &mut csv).map_err(err(&csv_path))?;
+    crate::atomic::write_file(&csv_path, 0o644, |w| w.write_all(&csv)).map_err(err(&csv_path))?;
+    let record = |name: &str, bytes: &[u8]| crate::manifest::FileRecord {
+        path: name.to_string(),
+        kind: crate::manifest::FileKind::Table,
+        size: bytes.len() as u64,
+        sha256: crate::manifest::digest_bytes(bytes),
+    };
+    Ok(vec![record(json_name, &json), record(csv_name, &csv)])
 }
 
 fn row(g: &SegmentationGroup, planner: &Planner) -> Option<MappingRow> {

@@ -179,7 +179,7 @@ pub struct Planner {
     /// Per patient: their identity, and the search for their identifiers built from it on
     /// first use (kept for the patients planned last only: a cohort's worth of searches would
     /// take some 20 KiB a patient).
-    identities: std::sync::Arc<std::collections::HashMap<String, crate::identity::Identity>>,
+    identities: std::sync::Arc<std::collections::HashMap<String, std::sync::Arc<crate::identity::Identity>>>,
     identifiers: PatientCache<Identifiers>,
     /// Whether the dates of the patients' studies are searched as identifiers too.
     study_dates_searched: bool,
@@ -341,7 +341,7 @@ pub fn prepare(index: &Index, profile: Profile, key: &KeyStore, ws: &Workspace) 
         .filter_map(|p| {
             planner
                 .code(&p.patient_id)
-                .map(|c| (p.patient_id.clone(), &p.identity, c.to_string()))
+                .map(|c| (p.patient_id.clone(), &*p.identity, c.to_string()))
         })
         .collect();
     let all = crate::xml::XmlContext::sharing("", &planner.replacer, xml_reach(index, &planner));
@@ -462,7 +462,7 @@ impl Planner {
             index.patients.iter().filter_map(|p| {
                 codes
                     .get(&p.patient_id)
-                    .map(|c| (c.as_str(), &p.identity, shifted(&p.patient_id)))
+                    .map(|c| (c.as_str(), &*p.identity, shifted(&p.patient_id)))
             }),
         ));
         let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = Default::default();

@@ -132,11 +132,13 @@ pub struct Patient {
     /// patient formed from files without one, a key made from name and birth date or from
     /// the study (starting with `\`, see [`Patient::formed`]).
     pub patient_id: String,
-    /// Everything identifying found in the patient's files (placed ones included).
-    pub identity: Identity,
+    /// Everything identifying found in the patient's files (placed ones included). Shared:
+    /// the planner holds the same (a copy was 2.7 KiB a patient).
+    pub identity: Arc<Identity>,
     pub studies: Vec<Study>,
-    /// What the files with the patient's own PatientID say (placement starts from it).
-    base_identity: Identity,
+    /// What the files with the patient's own PatientID say (placement starts from it), once
+    /// a placed file has added to `identity`; until then it is `identity` (not a second copy).
+    base_identity: Option<Arc<Identity>>,
 }
 
 impl Serialize for Patient {
@@ -156,10 +158,15 @@ impl Patient {
     pub fn new(key: &str) -> Patient {
         Patient {
             patient_id: key.to_string(),
-            identity: Identity::default(),
+            identity: Arc::default(),
             studies: Vec::new(),
-            base_identity: Identity::default(),
+            base_identity: None,
         }
+    }
+
+    /// What the files with the patient's own PatientID say.
+    fn base_identity(&self) -> &Identity {
+        self.base_identity.as_ref().unwrap_or(&self.identity)
     }
 
     pub fn series(&self) -> impl Iterator<Item = &Series> {
@@ -367,10 +374,12 @@ impl Index {
             }
         };
         let patient = &mut self.patients[pi];
-        patient.identity.add(&h.identity);
-        if own {
-            patient.base_identity.add(&h.identity);
+        match (&mut patient.base_identity, own) {
+            (Some(base), true) => Arc::make_mut(base).add(&h.identity),
+            (None, false) => patient.base_identity = Some(patient.identity.clone()),
+            _ => {}
         }
+        Arc::make_mut(&mut patient.identity).add(&h.identity);
 
         let si = match patient
             .studies
@@ -446,7 +455,9 @@ impl Index {
                 st.series.retain(|se| !se.instances.is_empty());
             }
             p.studies.retain(|st| !st.series.is_empty());
-            p.identity = p.base_identity.clone();
+            if let Some(base) = p.base_identity.take() {
+                p.identity = base;
+            }
         }
         self.patients.retain(|p| !p.studies.is_empty());
         self.unplaced.clear();
@@ -514,11 +525,11 @@ impl Index {
         let birth = h.identity.birth_date.trim();
         let agrees = |p: &Patient| {
             let names_agree = name.is_empty()
-                || p.base_identity.names.is_empty()
-                || p.base_identity.names.iter().any(|n| normal_name(n) == name);
+                || p.base_identity().names.is_empty()
+                || p.base_identity().names.iter().any(|n| normal_name(n) == name);
             let births_agree = birth.is_empty()
-                || p.base_identity.birth_dates.is_empty()
-                || p.base_identity.birth_dates.contains(birth);
+                || p.base_identity().birth_dates.is_empty()
+                || p.base_identity().birth_dates.contains(birth);
             names_agree && births_agree
         };
         let mut contradicted = false;
