@@ -211,27 +211,96 @@ pub fn read(root: &Path, rel: &Path) -> Result<Header, crate::dicom::ParseError>
     Ok(from_parsed(&parsed, rel, meta.len(), meta.modified().ok()))
 }
 
+/// The header of file `rel` (of `size` bytes, last modified at `modified`) from its parse.
 pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTime>) -> Header {
-    let s = |tag: Tag| p.top_string(tag).unwrap_or_default();
-    let multi = |tag: Tag| -> Vec<String> {
-        p.top_string(tag)
-            .map(|v| {
-                v.split('\\')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let s = |tag: Tag| top(p, tag);
+    let codes = coded_items(p);
+    let (references, referenced_series) = references(p, &codes.purposes);
+    let array3 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
+    let array6 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 6).map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
+    let media_storage_sop_class = s(tags::MEDIA_STORAGE_SOP_CLASS_UID);
+    let sop_class = s(tags::SOP_CLASS_UID);
+    let dicomdir_files = if [&media_storage_sop_class, &sop_class]
+        .iter()
+        .any(|c| c.as_str() == dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    {
+        dicomdir_files(p)
+    } else {
+        Vec::new()
     };
-    let int = |tag: Tag| p.top_string(tag).and_then(|v| v.trim().parse::<i64>().ok());
-    let floats = |tag: Tag| p.top_string(tag).map(|v| text::numbers(&v));
 
-    let identity = FileIdentity {
+    Header {
+        identity: file_identity(p),
+        study_uid: s(tags::STUDY_INSTANCE_UID),
+        study_date: s(tags::STUDY_DATE),
+        study_description: s(tags::STUDY_DESCRIPTION),
+        series_uid: s(tags::SERIES_INSTANCE_UID),
+        series_number: top_int(p, tags::SERIES_NUMBER),
+        series_description: s(tags::SERIES_DESCRIPTION),
+        modality: s(tags::MODALITY),
+        media_storage_sop_class,
+        dicomdir_files,
+        instance: Instance {
+            path: rel.to_path_buf(),
+            size,
+            modified,
+            sop_instance_uid: s(tags::SOP_INSTANCE_UID),
+            sop_class_uid: sop_class.into(),
+            transfer_syntax: p.layout.transfer_syntax.as_str().into(),
+            frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID).into(),
+            instance_number: top_int(p, tags::INSTANCE_NUMBER),
+            series_number: top_int(p, tags::SERIES_NUMBER),
+            image_position: array3(top_numbers(p, tags::IMAGE_POSITION_PATIENT)),
+            image_orientation: array6(top_numbers(p, tags::IMAGE_ORIENTATION_PATIENT)),
+            image_type: top_values(p, tags::IMAGE_TYPE).into(),
+            number_of_frames: top_int(p, tags::NUMBER_OF_FRAMES)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1),
+            image: Arc::new(image_facts(p, codes.derivations)),
+            largest_value: top_int(p, dict_tags::LARGEST_IMAGE_PIXEL_VALUE).and_then(|n| i32::try_from(n).ok()),
+            placed_by: None,
+            references,
+            referenced_series,
+        },
+    }
+}
+
+/// A top-level element's value as text (empty when absent).
+fn top(p: &Parsed, tag: Tag) -> String {
+    p.top_string(tag).unwrap_or_default()
+}
+
+/// The values of a multi-valued top-level element, trimmed, empty ones left out.
+fn top_values(p: &Parsed, tag: Tag) -> Vec<String> {
+    p.top_string(tag)
+        .map(|v| {
+            v.split('\\')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A top-level integer (IS) value.
+fn top_int(p: &Parsed, tag: Tag) -> Option<i64> {
+    p.top_string(tag).and_then(|v| v.trim().parse::<i64>().ok())
+}
+
+/// The numbers of a top-level DS value.
+fn top_numbers(p: &Parsed, tag: Tag) -> Option<Vec<f64>> {
+    p.top_string(tag).map(|v| text::numbers(&v))
+}
+
+/// Who the file says its patient is, and the study's identifying values.
+fn file_identity(p: &Parsed) -> FileIdentity {
+    let s = |tag: Tag| top(p, tag);
+    FileIdentity {
         patient_id: s(tags::PATIENT_ID),
         patient_name: s(tags::PATIENT_NAME),
         birth_date: s(tags::PATIENT_BIRTH_DATE),
-        other_ids: multi(tags::OTHER_PATIENT_IDS),
-        other_names: multi(tags::OTHER_PATIENT_NAMES),
+        other_ids: top_values(p, tags::OTHER_PATIENT_IDS),
+        other_names: top_values(p, tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),
         study_values: [
@@ -256,9 +325,12 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         .collect(),
         deidentified_by_dams: s(dicom_dictionary_std::tags::PATIENT_IDENTITY_REMOVED).trim() == "YES"
             && s(dicom_dictionary_std::tags::DEIDENTIFICATION_METHOD).contains("(dams)"),
-    };
+    }
+}
 
-    let codes = coded_items(p);
+/// The instances the file references, with the sequence and purpose of each reference, and
+/// the series it references (sorted, once each); `purposes` from [`coded_items`].
+fn references(p: &Parsed, purposes: &HashMap<u32, NonZeroU32>) -> (Vec<Reference>, Vec<String>) {
     let mut references = Vec::new();
     let mut referenced_series = Vec::new();
     for (i, e) in p.elements.iter().enumerate() {
@@ -283,32 +355,41 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             }
             continue;
         }
-        let innermost = chain.last().map(|(t, _)| *t).unwrap_or(Tag(0, 0));
-        let via = if has(tags::DERIVATION_IMAGE_SEQUENCE) {
-            RefVia::Derivation
-        } else if innermost == tags::CONTOUR_IMAGE_SEQUENCE {
-            RefVia::ContourImage
-        } else if innermost == tags::SOURCE_IMAGE_SEQUENCE {
-            RefVia::SourceImage
-        } else if innermost == tags::REFERENCED_IMAGE_SEQUENCE {
-            RefVia::ReferencedImage
-        } else if innermost == tags::REFERENCED_INSTANCE_SEQUENCE && has(tags::REFERENCED_SERIES_SEQUENCE) {
-            RefVia::ReferencedSeries
-        } else {
-            RefVia::Other
-        };
         references.push(Reference {
             sop_instance_uid: uid,
-            via,
-            purpose: codes.purposes.get(&e.parent).copied(),
+            via: ref_via(&chain),
+            purpose: purposes.get(&e.parent).copied(),
         });
     }
     referenced_series.sort();
     referenced_series.dedup();
+    (references, referenced_series)
+}
 
-    let array3 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
-    let array6 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 6).map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
+/// Through which sequence a reference nested in the sequences of `chain` (outermost first)
+/// is made.
+fn ref_via(chain: &[(Tag, u32)]) -> RefVia {
+    let has = |t: Tag| chain.iter().any(|(tag, _)| *tag == t);
+    let innermost = chain.last().map_or(Tag(0, 0), |(t, _)| *t);
+    if has(tags::DERIVATION_IMAGE_SEQUENCE) {
+        RefVia::Derivation
+    } else if innermost == tags::CONTOUR_IMAGE_SEQUENCE {
+        RefVia::ContourImage
+    } else if innermost == tags::SOURCE_IMAGE_SEQUENCE {
+        RefVia::SourceImage
+    } else if innermost == tags::REFERENCED_IMAGE_SEQUENCE {
+        RefVia::ReferencedImage
+    } else if innermost == tags::REFERENCED_INSTANCE_SEQUENCE && has(tags::REFERENCED_SERIES_SEQUENCE) {
+        RefVia::ReferencedSeries
+    } else {
+        RefVia::Other
+    }
+}
 
+/// What the file says of its image (geometry, equipment, burned-in text, derivation);
+/// `derivations` from [`coded_items`].
+fn image_facts(p: &Parsed, derivations: Vec<u32>) -> ImageFacts {
+    let s = |tag: Tag| top(p, tag);
     let equipment = [
         dict_tags::MANUFACTURER,
         dict_tags::MANUFACTURER_MODEL_NAME,
@@ -316,8 +397,8 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
     ]
     .map(s)
     .join("\0");
-    let small = |tag: Tag| int(tag).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
-    let image = ImageFacts {
+    let small = |tag: Tag| top_int(p, tag).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+    ImageFacts {
         modality: s(tags::MODALITY).into(),
         series_description: s(tags::SERIES_DESCRIPTION).into(),
         equipment: if equipment.len() == 2 {
@@ -341,53 +422,8 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         },
         burned_in_annotation: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("YES"),
         burned_in_no: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("NO"),
-        derivation_codes: codes.derivations.into(),
+        derivation_codes: derivations.into(),
         derivation_description: s(dict_tags::DERIVATION_DESCRIPTION).into(),
-    };
-    let media_storage_sop_class = s(tags::MEDIA_STORAGE_SOP_CLASS_UID);
-    let sop_class = s(tags::SOP_CLASS_UID);
-    let dicomdir_files = if [&media_storage_sop_class, &sop_class]
-        .iter()
-        .any(|c| c.as_str() == dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
-    {
-        dicomdir_files(p)
-    } else {
-        Vec::new()
-    };
-
-    Header {
-        identity,
-        study_uid: s(tags::STUDY_INSTANCE_UID),
-        study_date: s(tags::STUDY_DATE),
-        study_description: s(tags::STUDY_DESCRIPTION),
-        series_uid: s(tags::SERIES_INSTANCE_UID),
-        series_number: int(tags::SERIES_NUMBER),
-        series_description: s(tags::SERIES_DESCRIPTION),
-        modality: s(tags::MODALITY),
-        media_storage_sop_class,
-        dicomdir_files,
-        instance: Instance {
-            path: rel.to_path_buf(),
-            size,
-            modified,
-            sop_instance_uid: s(tags::SOP_INSTANCE_UID),
-            sop_class_uid: sop_class.into(),
-            transfer_syntax: p.layout.transfer_syntax.as_str().into(),
-            frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID).into(),
-            instance_number: int(tags::INSTANCE_NUMBER),
-            series_number: int(tags::SERIES_NUMBER),
-            image_position: array3(floats(tags::IMAGE_POSITION_PATIENT)),
-            image_orientation: array6(floats(tags::IMAGE_ORIENTATION_PATIENT)),
-            image_type: multi(tags::IMAGE_TYPE).into(),
-            number_of_frames: int(tags::NUMBER_OF_FRAMES)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1),
-            image: Arc::new(image),
-            largest_value: int(dict_tags::LARGEST_IMAGE_PIXEL_VALUE).and_then(|n| i32::try_from(n).ok()),
-            placed_by: None,
-            references,
-            referenced_series,
-        },
     }
 }
 
