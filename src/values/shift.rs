@@ -401,101 +401,24 @@ fn utf8_len(b: u8) -> usize {
     }
 }
 
+/// How dates found in text are moved: a date's year, month and day to the new ones (`None`:
+/// the date is left as it is).
+type MapDate<'f> = dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)> + 'f;
+
 /// A date starting `s`, ending at a boundary: its length and its shifted form.
-fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Option<(usize, String)> {
+fn date_at(s: &str, f: &MapDate<'_>) -> Option<(usize, String)> {
     let b = s.as_bytes();
     let run = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    // The end must not run on into a word or a dotted number (a UID).
-    let ends_ok = |at: usize| -> bool {
-        match b.get(at) {
-            None => true,
-            Some(c) if is_word_byte(*c) => false,
-            Some(b'.') => !b.get(at + 1).is_some_and(u8::is_ascii_digit),
-            _ => true,
-        }
-    };
-    let ends_ok_dt = |at: usize| -> bool {
-        // ISO datetime: a 'T' and digits may follow the date.
-        ends_ok(at) || (b.get(at) == Some(&b'T') && b.get(at + 1).is_some_and(u8::is_ascii_digit))
-    };
     if run == 0 {
-        // Month name first: "April 23, 1961", "Apr 23, 1961".
-        let (m, list, len) = month_at(s)?;
-        let rest = &s[len..];
-        let sp = rest.bytes().take_while(|c| *c == b' ').count();
-        if sp == 0 {
-            return None;
-        }
-        let rest2 = &rest[sp..];
-        let dlen = rest2.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=2).contains(&dlen) {
-            return None;
-        }
-        let after = &rest2[dlen..];
-        let sep = if after.starts_with(", ") {
-            2
-        } else if after.starts_with(' ') {
-            1
-        } else {
-            return None;
-        };
-        let ystr = &after[sep..];
-        let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
-        if ylen != 4 {
-            return None;
-        }
-        let total = len + sp + dlen + sep + 4;
-        if !ends_ok(total) {
-            return None;
-        }
-        let (y, d) = (num(&ystr[..4])?, num(&rest2[..dlen])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) {
-            return None;
-        }
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        let name = month_name(nm, list, &s[..len]);
-        return Some((
-            total,
-            format!(
-                "{name}{}{}{}{ny:04}",
-                &rest[..sp],
-                pad(nd, zero_padded(&rest2[..dlen])),
-                &after[..sep]
-            ),
-        ));
+        return month_first_date(s, f);
     }
     // YYYYMMDD, optionally with a time (DICOM DT without separators).
     if run >= 8 && b.get(4).is_some_and(u8::is_ascii_digit) {
-        if !(run == 8 || matches!(run, 10 | 12 | 14)) {
-            return None;
-        }
-        let (y, m, d) = (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) {
-            return None;
-        }
-        if run > 8 {
-            let hh = numb(&b[8..10])?;
-            let mm = if run >= 12 { numb(&b[10..12])? } else { 0 };
-            let ss = if run >= 14 { numb(&b[12..14])? } else { 0 };
-            if hh > 23 || mm > 59 || ss > 60 {
-                return None;
-            }
-        }
-        if !ends_ok(run) {
-            return None;
-        }
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        return Some((8, format!("{ny:04}{nm:02}{nd:02}")));
+        return dicom_date(b, run, f);
     }
     // YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD (also starting an ISO datetime).
     if run == 4 && b.len() >= 10 && matches!(b[4], b'-' | b'/' | b'.') && b[7] == b[4] {
-        let (y, m, d) = (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) || !ends_ok_dt(10) {
-            return None;
-        }
-        let sep = b[4] as char;
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        return Some((10, format!("{ny:04}{sep}{nm:02}{sep}{nd:02}")));
+        return iso_date(b, f);
     }
     if !(1..=2).contains(&run) {
         return None;
@@ -503,39 +426,157 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
     let first = num(&s[..run])?;
     let rest = &s[run..];
     // Day first with a month name: "23 Apr 1961", "23-Apr-1961", "23. April 1961".
+    let lead = if rest.starts_with(". ") {
+        2
+    } else if rest.starts_with([' ', '-']) {
+        1
+    } else {
+        0
+    };
+    if lead > 0
+        && let Some(month) = month_at(&rest[lead..])
     {
-        let lead = if rest.starts_with(". ") {
-            2
-        } else if rest.starts_with([' ', '-']) {
-            1
-        } else {
-            0
-        };
-        if lead > 0
-            && let Some((m, list, len)) = month_at(&rest[lead..])
-        {
-            let after = &rest[lead + len..];
-            let sep = after.chars().next().filter(|c| *c == ' ' || *c == '-');
-            if let Some(sep) = sep {
-                let ystr = &after[1..];
-                let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
-                let total = run + lead + len + 1 + 4;
-                if ylen == 4 && ends_ok(total) {
-                    let y = num(&ystr[..4])?;
-                    if plausible_year(y) && valid(y as i64, m, first) {
-                        let (ny, nm, nd) = f(y as i64, m, first)?;
-                        let name = month_name(nm, list, &rest[lead..lead + len]);
-                        return Some((
-                            total,
-                            format!("{}{}{name}{sep}{ny:04}", pad(nd, zero_padded(&s[..run])), &rest[..lead]),
-                        ));
-                    }
-                }
-            }
+        return day_first_named_date(s, run, first, lead, month, f);
+    }
+    numeric_date(s, run, first, f)
+}
+
+/// Whether a date ending at byte `at` of `b` ends there: it must not run on into a word or
+/// a dotted number (a UID).
+fn ends_ok(b: &[u8], at: usize) -> bool {
+    match b.get(at) {
+        None => true,
+        Some(c) if is_word_byte(*c) => false,
+        Some(b'.') => !b.get(at + 1).is_some_and(u8::is_ascii_digit),
+        _ => true,
+    }
+}
+
+/// [`ends_ok`], or an ISO datetime's `T` and digits follow the date.
+fn ends_ok_dt(b: &[u8], at: usize) -> bool {
+    ends_ok(b, at) || (b.get(at) == Some(&b'T') && b.get(at + 1).is_some_and(u8::is_ascii_digit))
+}
+
+/// Month name first: "April 23, 1961", "Apr 23, 1961".
+fn month_first_date(s: &str, f: &MapDate<'_>) -> Option<(usize, String)> {
+    let (m, list, len) = month_at(s)?;
+    let rest = &s[len..];
+    let sp = rest.bytes().take_while(|c| *c == b' ').count();
+    if sp == 0 {
+        return None;
+    }
+    let rest2 = &rest[sp..];
+    let dlen = rest2.bytes().take_while(u8::is_ascii_digit).count();
+    if !(1..=2).contains(&dlen) {
+        return None;
+    }
+    let after = &rest2[dlen..];
+    let sep = if after.starts_with(", ") {
+        2
+    } else if after.starts_with(' ') {
+        1
+    } else {
+        return None;
+    };
+    let ystr = &after[sep..];
+    let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
+    if ylen != 4 {
+        return None;
+    }
+    let total = len + sp + dlen + sep + 4;
+    if !ends_ok(s.as_bytes(), total) {
+        return None;
+    }
+    let (y, d) = (num(&ystr[..4])?, num(&rest2[..dlen])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    let name = month_name(nm, list, &s[..len]);
+    Some((
+        total,
+        format!(
+            "{name}{}{}{}{ny:04}",
+            &rest[..sp],
+            pad(nd, zero_padded(&rest2[..dlen])),
+            &after[..sep]
+        ),
+    ))
+}
+
+/// `YYYYMMDD` starting a run of `run` digits of `b`, optionally with a time (DICOM DT
+/// without separators).
+fn dicom_date(b: &[u8], run: usize, f: &MapDate<'_>) -> Option<(usize, String)> {
+    if !(run == 8 || matches!(run, 10 | 12 | 14)) {
+        return None;
+    }
+    let (y, m, d) = (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) {
+        return None;
+    }
+    if run > 8 {
+        let hh = numb(&b[8..10])?;
+        let mm = if run >= 12 { numb(&b[10..12])? } else { 0 };
+        let ss = if run >= 14 { numb(&b[12..14])? } else { 0 };
+        if hh > 23 || mm > 59 || ss > 60 {
             return None;
         }
     }
-    // Numeric: D.M.YYYY, D/M/YYYY, D-M-YYYY, M/D/YYYY.
+    if !ends_ok(b, run) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    Some((8, format!("{ny:04}{nm:02}{nd:02}")))
+}
+
+/// `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` at the start of `b` (also starting an ISO
+/// datetime).
+fn iso_date(b: &[u8], f: &MapDate<'_>) -> Option<(usize, String)> {
+    let (y, m, d) = (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) || !ends_ok_dt(b, 10) {
+        return None;
+    }
+    let sep = b[4] as char;
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    Some((10, format!("{ny:04}{sep}{nm:02}{sep}{nd:02}")))
+}
+
+/// Day first with a month name: "23 Apr 1961", "23-Apr-1961", "23. April 1961". `s` starts
+/// with the `run` digits of day `first`, `lead` bytes of separator, then the `month` name
+/// ([`month_at`]).
+fn day_first_named_date(
+    s: &str,
+    run: usize,
+    first: u32,
+    lead: usize,
+    (m, list, len): (u32, usize, usize),
+    f: &MapDate<'_>,
+) -> Option<(usize, String)> {
+    let rest = &s[run..];
+    let after = &rest[lead + len..];
+    let sep = after.chars().next().filter(|c| *c == ' ' || *c == '-')?;
+    let ystr = &after[1..];
+    let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
+    let total = run + lead + len + 1 + 4;
+    if ylen != 4 || !ends_ok(s.as_bytes(), total) {
+        return None;
+    }
+    let y = num(&ystr[..4])?;
+    if !plausible_year(y) || !valid(i64::from(y), m, first) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, first)?;
+    let name = month_name(nm, list, &rest[lead..lead + len]);
+    Some((
+        total,
+        format!("{}{}{name}{sep}{ny:04}", pad(nd, zero_padded(&s[..run])), &rest[..lead]),
+    ))
+}
+
+/// Numeric, day or month first: `D.M.YYYY`, `D/M/YYYY`, `D-M-YYYY`, `M/D/YYYY`. `s` starts
+/// with the `run` digits of `first`.
+fn numeric_date(s: &str, run: usize, first: u32, f: &MapDate<'_>) -> Option<(usize, String)> {
+    let rest = &s[run..];
     let sep = *rest.as_bytes().first()?;
     if !matches!(sep, b'.' | b'/' | b'-') {
         return None;
@@ -549,22 +590,23 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
     let ystr = &r[mlen + 1..];
     let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
     let total = run + 1 + mlen + 1 + 4;
-    if ylen != 4 || !ends_ok(total) {
+    if ylen != 4 || !ends_ok(s.as_bytes(), total) {
         return None;
     }
     let y = num(&ystr[..4])?;
     if !plausible_year(y) {
         return None;
     }
+    let y = i64::from(y);
     // Day first, unless only month first is a date (a slash form with a day over 12).
-    let (d, m, month_first) = if valid(y as i64, second, first) {
+    let (d, m, month_first) = if valid(y, second, first) {
         (first, second, false)
-    } else if sep == b'/' && valid(y as i64, first, second) {
+    } else if sep == b'/' && valid(y, first, second) {
         (second, first, true)
     } else {
         return None;
     };
-    let (ny, nm, nd) = f(y as i64, m, d)?;
+    let (ny, nm, nd) = f(y, m, d)?;
     let sep = sep as char;
     // Written with two digits each (04.03.2019, 28.12.2005): the new date too; else as short
     // as it goes (4.3.2019).
