@@ -609,90 +609,13 @@ impl KeyStore {
                 return Err(changed());
             }
             let mut look = Lookup::new(snap, tx)?;
-            let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
-            let have = look.codes_of(&keys)?;
-            let mut rows: Vec<&NewEntry> = Vec::new();
-            let mut batch: HashMap<&str, &str> = HashMap::new();
-            let mut known: Vec<(&str, i32)> = Vec::new();
-            for e in new {
-                match have.get(&e.patient_id) {
-                    Some(c) if *c == e.code => {
-                        if let Some(days) = e.date_offset {
-                            known.push((&e.patient_id, days));
-                        }
-                        continue;
-                    }
-                    Some(_) => return Err(changed()),
-                    None => {}
-                }
-                match batch.insert(&e.patient_id, &e.code) {
-                    Some(c) if c == e.code => continue,
-                    Some(c) => {
-                        return Err(KeyError::Conflict(format!(
-                            "two codes proposed for one patient ({c} and {})",
-                            e.code
-                        )));
-                    }
-                    None => rows.push(e),
-                }
-            }
-            recorded.clear();
-            if !known.is_empty() {
-                let fits = fit_offsets(&mut *look.tx, &known)?;
-                if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
-                    return Err(changed());
-                }
-                let set: Vec<(&str, i32)> = known
-                    .iter()
-                    .zip(&fits)
-                    .filter(|(_, f)| **f == OffsetFit::Set)
-                    .map(|(w, _)| *w)
-                    .collect();
-                look.tx.set_offsets(&set)?;
-                recorded.extend(set.iter().map(|(k, d)| (k.to_string(), *d)));
-            }
+            let ToAdd { rows, known } = rows_to_add(&mut look, new, &changed)?;
+            recorded = record_known_offsets(&mut *look.tx, &known, &changed)?;
             if rows.is_empty() {
                 return Ok(());
             }
-            let folds: Vec<String> = rows.iter().map(|e| fold_code(&e.code)).collect();
-            let ids: HashSet<String> = rows.iter().flat_map(|e| e.ids.iter()).map(|i| fold_id(i)).collect();
-            let mut unique = HashSet::new();
-            for (e, f) in rows.iter().zip(&folds) {
-                if !unique.insert(f.as_str()) || ids.contains(f) {
-                    return Err(KeyError::Conflict(format!(
-                        "code {} was proposed twice or equals a patient's ID",
-                        e.code
-                    )));
-                }
-            }
-            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
-                return Err(changed());
-            }
-            let tx = look.tx;
-            let entries: Vec<KeyEntry> = rows
-                .iter()
-                .map(|e| KeyEntry {
-                    patient_id: e.patient_id.clone(),
-                    code: e.code.clone(),
-                    patient_name: e.patient_name.clone(),
-                    birth_date: e.birth_date.clone(),
-                    source: "generated".into(),
-                    added: added.clone(),
-                    date_offset: e.date_offset,
-                })
-                .collect();
-            tx.insert_entries(&entries)?;
-            // In index order: a million random inserts into the index cost far more.
-            let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            ids.sort_unstable();
-            tx.insert_seen(&ids)?;
-            let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));
-            if next != meta.next {
-                meta.next = next;
-                tx.set_meta(&meta)?;
-            }
-            Ok(())
+            let ids = check_new_codes(&mut look, &rows, &changed)?;
+            insert_new(look.tx, &rows, &ids, &mut meta, &added)
         })?;
         for (key, days) in &recorded {
             self.snap.set_offset(key, *days);
@@ -983,65 +906,7 @@ impl KeyStore {
             message,
         };
         // Within the file, by hash: linear.
-        let mut problems = Problems::default();
-        let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
-        let mut by_fold: HashMap<String, (&str, &str, &str)> = HashMap::new();
-        let mut id_folds: HashMap<String, &str> = HashMap::new();
-        for r in &rows {
-            if let Some(id) = r.entry.real_patient_id() {
-                id_folds.entry(fold_id(id)).or_insert(&r.where_);
-            }
-        }
-        // Each patient's offset, and where it was given.
-        let mut offsets: HashMap<&str, (i32, &str)> = HashMap::new();
-        let mut fresh: Vec<&ImportRow> = Vec::new();
-        for r in &rows {
-            let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
-            if let Some(days) = r.entry.date_offset {
-                match offsets.get(key) {
-                    _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
-                    Some((d, other)) if *d != days => {
-                        problems.push(format!("{at}: same PatientID as {other} with another date offset"));
-                    }
-                    Some(_) => {}
-                    None => {
-                        offsets.insert(key, (days, at));
-                    }
-                }
-            }
-            let fold = fold_code(code);
-            match by_key.get(key) {
-                Some((c, _)) if *c == code => continue,
-                Some((_, other)) => {
-                    problems.push(format!("{at}: same PatientID as {other} with another code"));
-                    continue;
-                }
-                None => {}
-            }
-            by_key.insert(key, (code, at));
-            match by_fold.get(&fold) {
-                Some((k, c, other)) if *k != key => {
-                    let how = if *c == code {
-                        "same code"
-                    } else {
-                        "a code that differs only in case"
-                    };
-                    problems.push(format!("{at}: {how} as {other} ({c}) for another patient"));
-                }
-                _ => {
-                    by_fold.insert(fold.clone(), (key, code, at));
-                }
-            }
-            if let Some(other) = id_folds.get(&fold) {
-                problems.push(format!(
-                    "{at}: code {code} equals, ignoring case, the PatientID of {other}; a code must never be mistaken for a real ID"
-                ));
-            }
-            fresh.push(r);
-        }
-        if !problems.is_empty() {
-            return Err(err(problems.text()));
-        }
+        let (fresh, offsets) = check_import(&rows).map_err(|p| err(p.text()))?;
         // Against the store, in the transaction that adds them.
         let added_at = now();
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
@@ -1054,77 +919,10 @@ impl KeyStore {
         write_store(&self.store, &mut |tx| {
             let mut problems = Problems::default();
             let mut look = Lookup::new(snap, tx)?;
-            let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
-            let have = look.codes_of(&keys)?;
-            // Patients the store has with the same code, and the offsets given for them.
-            let mut known: Vec<(&str, i32)> = Vec::new();
-            let mut known_at: Vec<&str> = Vec::new();
-            let todo: Vec<&ImportRow> = fresh
-                .iter()
-                .copied()
-                .filter(|r| match have.get(&r.entry.patient_id) {
-                    Some(c) if *c == r.entry.code => {
-                        if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
-                            known.push((&r.entry.patient_id, days));
-                            known_at.push(at);
-                        }
-                        false
-                    }
-                    Some(c) => {
-                        problems.push(format!(
-                            "{}: this PatientID already has code {c} in the key store",
-                            r.where_
-                        ));
-                        false
-                    }
-                    None => true,
-                })
-                .collect();
-            let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
-            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            let owners = look.code_folds(&fr)?;
-            let seen = look.seen(&fr)?;
-            for (r, f) in todo.iter().zip(&folds) {
-                if owners.contains_key(f) {
-                    problems.push(format!(
-                        "{}: code {} (or one differing only in case) already belongs to another patient",
-                        r.where_, r.entry.code
-                    ));
-                } else if seen.contains(f) {
-                    problems.push(format!(
-                        "{}: code {} equals, ignoring case, a real PatientID the key store has seen",
-                        r.where_, r.entry.code
-                    ));
-                }
-            }
-            let ids: Vec<(String, &ImportRow)> = todo
-                .iter()
-                .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
-                .collect();
-            let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
-            let id_owners = look.code_folds(&idr)?;
+            let (todo, known) = import_todo(&mut look, &fresh, &offsets, &mut problems)?;
+            let id_folds = check_import_codes(&mut look, &todo, &mut problems)?;
             let tx = look.tx;
-            for (f, r) in &ids {
-                if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
-                    problems.push(format!(
-                        "{}: PatientID equals, ignoring case, the code of another patient in the key store",
-                        r.where_
-                    ));
-                }
-            }
-            let fits = fit_offsets(&mut *tx, &known)?;
-            recorded.clear();
-            for ((&(key, days), fit), at) in known.iter().zip(&fits).zip(&known_at) {
-                match fit {
-                    OffsetFit::Set => recorded.push((key.to_string(), days)),
-                    OffsetFit::Same | OffsetFit::NoEntry => {}
-                    OffsetFit::Other(_) => {
-                        problems.push(format!(
-                            "{at}: this patient already has another date offset in the key store"
-                        ));
-                    }
-                }
-            }
+            recorded = import_offsets(&mut *tx, &known, &mut problems)?;
             if !problems.is_empty() {
                 return Err(err(problems.text()));
             }
@@ -1143,7 +941,7 @@ impl KeyStore {
             tx.insert_entries(&entries)?;
             let set: Vec<(&str, i32)> = recorded.iter().map(|(k, d)| (k.as_str(), *d)).collect();
             tx.set_offsets(&set)?;
-            let mut seen_new: Vec<&str> = idr.clone();
+            let mut seen_new: Vec<&str> = id_folds.iter().map(String::as_str).collect();
             seen_new.extend(seen_extra.iter().copied());
             seen_new.sort_unstable();
             seen_new.dedup();
@@ -1391,6 +1189,310 @@ impl<'a, 'b> Lookup<'a, 'b> {
             None => self.tx.seen(folds),
         }
     }
+}
+
+/// What of a proposal the store does not have yet ([`rows_to_add`]).
+struct ToAdd<'n> {
+    /// The entries to add, each patient once.
+    rows: Vec<&'n NewEntry>,
+    /// The offsets given for patients the store has with the same code already.
+    known: Vec<(&'n str, i32)>,
+}
+
+/// The proposed entries to add and the offsets of patients known already
+/// ([`KeyStore::commit`]). A patient the store has with another code is `changed`; two
+/// codes proposed for one patient, a conflict.
+fn rows_to_add<'n>(
+    look: &mut Lookup,
+    new: &'n [NewEntry],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<ToAdd<'n>, KeyError> {
+    let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
+    let have = look.codes_of(&keys)?;
+    let mut rows: Vec<&NewEntry> = Vec::new();
+    let mut batch: HashMap<&str, &str> = HashMap::new();
+    let mut known: Vec<(&str, i32)> = Vec::new();
+    for e in new {
+        match have.get(&e.patient_id) {
+            Some(c) if *c == e.code => {
+                if let Some(days) = e.date_offset {
+                    known.push((&e.patient_id, days));
+                }
+                continue;
+            }
+            Some(_) => return Err(changed()),
+            None => {}
+        }
+        match batch.insert(&e.patient_id, &e.code) {
+            Some(c) if c == e.code => {}
+            Some(c) => {
+                return Err(KeyError::Conflict(format!(
+                    "two codes proposed for one patient ({c} and {})",
+                    e.code
+                )));
+            }
+            None => rows.push(e),
+        }
+    }
+    Ok(ToAdd { rows, known })
+}
+
+/// Records the offsets of patients already in the store (`known`) into their entries, where
+/// they have none; another offset there is `changed`. Returns those recorded.
+fn record_known_offsets(
+    tx: &mut dyn Tx,
+    known: &[(&str, i32)],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<Vec<(String, i32)>, KeyError> {
+    if known.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fits = fit_offsets(&mut *tx, known)?;
+    if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
+        return Err(changed());
+    }
+    let set: Vec<(&str, i32)> = known
+        .iter()
+        .zip(&fits)
+        .filter(|(_, f)| **f == OffsetFit::Set)
+        .map(|(w, _)| *w)
+        .collect();
+    tx.set_offsets(&set)?;
+    Ok(set.iter().map(|(k, d)| (k.to_string(), *d)).collect())
+}
+
+/// Checks the codes of new entries: each once, none equal to a patient's ID (ignoring
+/// case), none in the store or seen as a real ID meanwhile (`changed`). Returns the folded
+/// real IDs of the new patients.
+fn check_new_codes(
+    look: &mut Lookup,
+    rows: &[&NewEntry],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<HashSet<String>, KeyError> {
+    let folds: Vec<String> = rows.iter().map(|e| fold_code(&e.code)).collect();
+    let ids: HashSet<String> = rows.iter().flat_map(|e| e.ids.iter()).map(|i| fold_id(i)).collect();
+    let mut unique = HashSet::new();
+    for (e, f) in rows.iter().zip(&folds) {
+        if !unique.insert(f.as_str()) || ids.contains(f) {
+            return Err(KeyError::Conflict(format!(
+                "code {} was proposed twice or equals a patient's ID",
+                e.code
+            )));
+        }
+    }
+    let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+    if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
+        return Err(changed());
+    }
+    Ok(ids)
+}
+
+/// Inserts new entries (added at `added`) and their patients' folded real IDs, and moves
+/// the next number past their codes.
+fn insert_new(
+    tx: &mut dyn Tx,
+    rows: &[&NewEntry],
+    ids: &HashSet<String>,
+    meta: &mut Meta,
+    added: &str,
+) -> Result<(), KeyError> {
+    let entries: Vec<KeyEntry> = rows
+        .iter()
+        .map(|e| KeyEntry {
+            patient_id: e.patient_id.clone(),
+            code: e.code.clone(),
+            patient_name: e.patient_name.clone(),
+            birth_date: e.birth_date.clone(),
+            source: "generated".into(),
+            added: added.to_string(),
+            date_offset: e.date_offset,
+        })
+        .collect();
+    tx.insert_entries(&entries)?;
+    // In index order: a million random inserts into the index cost far more.
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    tx.insert_seen(&ids)?;
+    let next = advance(meta, entries.iter().map(|e| e.code.as_str()));
+    if next != meta.next {
+        meta.next = next;
+        tx.set_meta(meta)?;
+    }
+    Ok(())
+}
+
+/// Each imported patient's offset, and where in the file it was given.
+type ImportOffsets<'r> = HashMap<&'r str, (i32, &'r str)>;
+
+/// The offsets given for imported patients the store has with the same code already:
+/// patient key, days, where in the file.
+type KnownOffsets<'r> = Vec<(&'r str, i32, &'r str)>;
+
+/// Checks the rows of an imported file among themselves ([`KeyStore::import_rows`]): one
+/// code and one offset per patient, one patient per code (ignoring case), no code equal to
+/// a PatientID. Returns the rows to add (each patient once) and the offsets given.
+fn check_import(rows: &[ImportRow]) -> Result<(Vec<&ImportRow>, ImportOffsets<'_>), Problems> {
+    let mut problems = Problems::default();
+    let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut by_fold: HashMap<String, (&str, &str, &str)> = HashMap::new();
+    let mut id_folds: HashMap<String, &str> = HashMap::new();
+    for r in rows {
+        if let Some(id) = r.entry.real_patient_id() {
+            id_folds.entry(fold_id(id)).or_insert(&r.where_);
+        }
+    }
+    let mut offsets: ImportOffsets = HashMap::new();
+    let mut fresh: Vec<&ImportRow> = Vec::new();
+    for r in rows {
+        let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
+        if let Some(days) = r.entry.date_offset {
+            match offsets.get(key) {
+                _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
+                Some((d, other)) if *d != days => {
+                    problems.push(format!("{at}: same PatientID as {other} with another date offset"));
+                }
+                Some(_) => {}
+                None => {
+                    offsets.insert(key, (days, at));
+                }
+            }
+        }
+        let fold = fold_code(code);
+        match by_key.get(key) {
+            Some((c, _)) if *c == code => continue,
+            Some((_, other)) => {
+                problems.push(format!("{at}: same PatientID as {other} with another code"));
+                continue;
+            }
+            None => {}
+        }
+        by_key.insert(key, (code, at));
+        match by_fold.get(&fold) {
+            Some((k, c, other)) if *k != key => {
+                let how = if *c == code {
+                    "same code"
+                } else {
+                    "a code that differs only in case"
+                };
+                problems.push(format!("{at}: {how} as {other} ({c}) for another patient"));
+            }
+            _ => {
+                by_fold.insert(fold.clone(), (key, code, at));
+            }
+        }
+        if let Some(other) = id_folds.get(&fold) {
+            problems.push(format!(
+                "{at}: code {code} equals, ignoring case, the PatientID of {other}; a code must never be mistaken for a real ID"
+            ));
+        }
+        fresh.push(r);
+    }
+    if problems.is_empty() {
+        Ok((fresh, offsets))
+    } else {
+        Err(problems)
+    }
+}
+
+/// The imported rows the store does not have yet, and the offsets given for patients it
+/// has with the same code (with where each was given). A patient it has with another code
+/// is a problem.
+fn import_todo<'r>(
+    look: &mut Lookup,
+    fresh: &[&'r ImportRow],
+    offsets: &ImportOffsets<'r>,
+    problems: &mut Problems,
+) -> Result<(Vec<&'r ImportRow>, KnownOffsets<'r>), KeyError> {
+    let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
+    let have = look.codes_of(&keys)?;
+    let mut known = Vec::new();
+    let todo = fresh
+        .iter()
+        .copied()
+        .filter(|r| match have.get(&r.entry.patient_id) {
+            Some(c) if *c == r.entry.code => {
+                if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
+                    known.push((r.entry.patient_id.as_str(), days, at));
+                }
+                false
+            }
+            Some(c) => {
+                problems.push(format!(
+                    "{}: this PatientID already has code {c} in the key store",
+                    r.where_
+                ));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    Ok((todo, known))
+}
+
+/// Checks the imported codes against the store: none another patient's (ignoring case),
+/// none a real PatientID it has seen, no PatientID another patient's code. Returns the
+/// folded real PatientIDs of the rows.
+fn check_import_codes(
+    look: &mut Lookup,
+    todo: &[&ImportRow],
+    problems: &mut Problems,
+) -> Result<Vec<String>, KeyError> {
+    let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
+    let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+    let owners = look.code_folds(&fr)?;
+    let seen = look.seen(&fr)?;
+    for (r, f) in todo.iter().zip(&folds) {
+        if owners.contains_key(f) {
+            problems.push(format!(
+                "{}: code {} (or one differing only in case) already belongs to another patient",
+                r.where_, r.entry.code
+            ));
+        } else if seen.contains(f) {
+            problems.push(format!(
+                "{}: code {} equals, ignoring case, a real PatientID the key store has seen",
+                r.where_, r.entry.code
+            ));
+        }
+    }
+    let ids: Vec<(String, &ImportRow)> = todo
+        .iter()
+        .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
+        .collect();
+    let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
+    let id_owners = look.code_folds(&idr)?;
+    for (f, r) in &ids {
+        if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
+            problems.push(format!(
+                "{}: PatientID equals, ignoring case, the code of another patient in the key store",
+                r.where_
+            ));
+        }
+    }
+    Ok(ids.into_iter().map(|(f, _)| f).collect())
+}
+
+/// The offsets of patients in the store (`known`: patient key, days, where given) to record
+/// into their entries, those with none yet; another offset there is a problem.
+fn import_offsets(
+    tx: &mut dyn Tx,
+    known: &[(&str, i32, &str)],
+    problems: &mut Problems,
+) -> Result<Vec<(String, i32)>, KeyError> {
+    let wanted: Vec<(&str, i32)> = known.iter().map(|&(key, days, _)| (key, days)).collect();
+    let fits = fit_offsets(tx, &wanted)?;
+    let mut recorded = Vec::new();
+    for (&(key, days, at), fit) in known.iter().zip(&fits) {
+        match fit {
+            OffsetFit::Set => recorded.push((key.to_string(), days)),
+            OffsetFit::Same | OffsetFit::NoEntry => {}
+            OffsetFit::Other(_) => {
+                problems.push(format!(
+                    "{at}: this patient already has another date offset in the key store"
+                ));
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// How an offset to record fits the entry of its patient in the store.
