@@ -710,6 +710,8 @@ impl<'a> Planner<'a, '_> {
         }
     }
 
+    // TODO(issue 19): split with the streaming rewrite
+    #[allow(clippy::too_many_lines)]
     fn start(&mut self, empty: bool) -> Result<(), XmlError> {
         if self.removing.is_some() {
             return Ok(());
