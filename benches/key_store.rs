@@ -1,4 +1,4 @@
-//! The key store at scale, on the embedded (SQLite) backend in a temporary folder on disk:
+//! The key store at scale, on the embedded (`SQLite`) backend in a temporary folder on disk:
 //! importing a 100,000-row CSV table (it was quadratic: 38 s), giving codes to 1,000,000 new
 //! patients in one transaction (propose + commit), opening that store (integrity check and
 //! the snapshot read), and looking up 1,000,000 patients' codes.

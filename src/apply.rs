@@ -54,7 +54,7 @@ pub struct ApplyReport {
     pub unassigned_xml: Vec<crate::plan::UnassignedXml>,
     /// Files not written because they could not be read (they may hold identifiers).
     pub unreadable: Vec<Unreadable>,
-    /// Files without a PatientID that no patient was found for: not written until assigned.
+    /// Files without a `PatientID` that no patient was found for: not written until assigned.
     pub unplaced: Vec<crate::scan::Unplaced>,
     pub key_entries_created: usize,
     pub cancelled: bool,

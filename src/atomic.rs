@@ -190,7 +190,7 @@ mod link_way {
 }
 
 /// Gives the open file `f` the name `to`. Linux 6.10 and later let the process that opened
-/// a file link it directly (`AT_EMPTY_PATH`); older kernels need CAP_DAC_READ_SEARCH for
+/// a file link it directly (`AT_EMPTY_PATH`); older kernels need `CAP_DAC_READ_SEARCH` for
 /// that, so there the link goes through `/proc/self/fd`, which costs a path look-up more.
 /// Which of the two works is found out once.
 #[cfg(target_os = "linux")]

@@ -143,7 +143,7 @@ fn sq(tag: (u16, u16), items: Vec<InMemDicomObject>) -> DataElement<InMemDicomOb
     DataElement::new(Tag(tag.0, tag.1), VR::SQ, DataSetSequence::from(items))
 }
 
-/// A reference to a source slice (ReferencedSOPClassUID, ReferencedSOPInstanceUID).
+/// A reference to a source slice (`ReferencedSOPClassUID`, `ReferencedSOPInstanceUID`).
 fn source_ref(s: &Slice) -> InMemDicomObject {
     item(vec![
         el((0x0008, 0x1150), VR::UI, s.sop_class.as_str()),
@@ -151,7 +151,7 @@ fn source_ref(s: &Slice) -> InMemDicomObject {
     ])
 }
 
-/// A code sequence item (CodeValue, CodingSchemeDesignator, CodeMeaning).
+/// A code sequence item (`CodeValue`, `CodingSchemeDesignator`, `CodeMeaning`).
 fn code_item(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
     item(vec![
         el((0x0008, 0x0100), VR::SH, value),
@@ -178,8 +178,8 @@ fn seg_bits(frames: usize, rows: u16, cols: u16) -> Vec<u8> {
     bits
 }
 
-/// The per-frame functional groups: each frame's source slice (DerivationImageSequence →
-/// SourceImageSequence), dimension index, position and segment.
+/// The per-frame functional groups: each frame's source slice (`DerivationImageSequence` →
+/// `SourceImageSequence`), dimension index, position and segment.
 fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
     source
         .iter()
@@ -209,7 +209,7 @@ fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
 }
 
 /// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
-/// them per frame (DerivationImageSequence → SourceImageSequence) and by series.
+/// them per frame (`DerivationImageSequence` → `SourceImageSequence`) and by series.
 pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
     let Some(first) = source.first() else { return Ok(()) };
     let (rows, cols) = (first.rows, first.cols);
@@ -318,7 +318,7 @@ pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, 
 }
 
 /// Per-slice masks drawn on `source`, with the broken tags careless tools write: the CT's
-/// SeriesInstanceUID, InstanceNumber 1 everywhere, and one duplicated SOPInstanceUID.
+/// `SeriesInstanceUID`, `InstanceNumber` 1 everywhere, and one duplicated `SOPInstanceUID`.
 pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Slice> {
     let mut masks: Vec<Slice> = source
         .iter()
@@ -449,7 +449,7 @@ pub fn make_cohort(dir: &Path, n: usize, per_patient: usize, rows: u16, cols: u1
     make_cohort_named(dir, "BENCH", n, per_patient, rows, cols)
 }
 
-/// [`make_cohort`] with PatientIDs `<prefix>-0000`…, so that several cohorts hold different
+/// [`make_cohort`] with `PatientIDs` `<prefix>-0000`…, so that several cohorts hold different
 /// patients (the `BENCH` cohort is `make_cohort`'s).
 pub fn make_cohort_named(
     dir: &Path,

@@ -98,7 +98,7 @@ impl Engine {
     }
 
     /// Reads every header below `root` (never pixel data) into an Index: files without a
-    /// PatientID placed (with the assignments made by hand for this folder), XML files given
+    /// `PatientID` placed (with the assignments made by hand for this folder), XML files given
     /// to their patients. `exclude`: folders not to descend into (an output folder inside
     /// the tree, say).
     pub fn scan(&self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {

@@ -80,7 +80,7 @@ pub fn from_exact(s: &str) -> Result<PathBuf, String> {
 }
 
 /// `#[serde(with = "crate::paths::exact_keys")]` for a `BTreeMap<PathBuf, V>` in a state
-/// file: serde_json cannot write a non-UTF-8 `PathBuf` as a key, and writing it lossily
+/// file: `serde_json` cannot write a non-UTF-8 `PathBuf` as a key, and writing it lossily
 /// would read back as another path.
 pub mod exact_keys {
     use std::collections::BTreeMap;

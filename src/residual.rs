@@ -196,8 +196,8 @@ fn holds_no_text(vr: crate::dicom::VR) -> bool {
     )
 }
 
-/// The kinds of identifier the profile keeps on purpose: AccessionNumber and
-/// ReferringPhysicianName when no rule (and no Basic Profile action) changes them. Found in
+/// The kinds of identifier the profile keeps on purpose: `AccessionNumber` and
+/// `ReferringPhysicianName` when no rule (and no Basic Profile action) changes them. Found in
 /// an output, they are listed as kept, not held against it.
 pub fn kept_on_purpose(profile: &Profile) -> Vec<IdentifierKind> {
     use crate::dicom::tags;

@@ -62,7 +62,7 @@ pub struct PatientReview {
 }
 
 /// A patient named only by its keyed hash: the patient was not among those made known
-/// (e.g. no longer in the folder). Starts with `\`, so it is never a real PatientID, and
+/// (e.g. no longer in the folder). Starts with `\`, so it is never a real `PatientID`, and
 /// `H` is not a kind of key dams makes.
 const UNRESOLVED: &str = "\\H\\";
 
@@ -78,7 +78,7 @@ pub struct Workspace {
     /// XML files (relative to the input folder) assigned by hand → patient key.
     #[serde(default, with = "crate::paths::exact_keys")]
     pub xml_assignments: BTreeMap<PathBuf, String>,
-    /// DICOM files without a PatientID, or folders of them (relative to the input folder),
+    /// DICOM files without a `PatientID`, or folders of them (relative to the input folder),
     /// assigned by hand → patient key (see [`crate::scan::Index::place_orphans`]).
     #[serde(default, with = "crate::paths::exact_keys")]
     pub file_assignments: BTreeMap<PathBuf, String>,

@@ -926,7 +926,7 @@ impl Comparison<'_> {
         }
     }
 
-    /// Elements the plan adds (a repaired mask lacking InstanceNumber, say): there, with the
+    /// Elements the plan adds (a repaired mask lacking `InstanceNumber`, say): there, with the
     /// planned value.
     fn inserted(&mut self) {
         let (output, plan) = (self.output, self.plan);

@@ -23,7 +23,7 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// CT_small with the length of its PixelData header set to almost 4 GiB.
+/// `CT_small` with the length of its `PixelData` header set to almost 4 GiB.
 fn absurd_length_file(dest: &Path) {
     let src = fixture("pydicom/CT_small.dcm");
     let p = dams::dicom::parse::parse_file(&src).unwrap();

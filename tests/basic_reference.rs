@@ -1,6 +1,6 @@
 //! dams' `basic` profile compared, attribute by attribute, with an independent implementation
 //! of the PS3.15 Basic Profile (dicom-anonymizer 2.1.0, outputs and per-attribute actions
-//! committed in tests/fixtures/basic_reference/ with the script that made them). Every
+//! committed in `tests/fixtures/basic_reference`/ with the script that made them). Every
 //! difference must fall into one of the explained categories below; each is either a
 //! documented deviation of that tool from the standard or a documented choice of dams.
 
@@ -87,7 +87,7 @@ fn actions(input: &Parsed, output: &Parsed) -> BTreeMap<String, &'static str> {
     map
 }
 
-/// What dams must do for a table code (its resolution of combined codes, src/annex_e.rs).
+/// What dams must do for a table code (its resolution of combined codes, `src/annex_e.rs`).
 fn expected_for(code: &str, vr: Option<dams::dicom::VR>, was_empty: bool) -> &'static str {
     use dams::dicom::VR;
     match code {

@@ -68,7 +68,7 @@ fn os(s: &str) -> &std::ffi::OsStr {
 }
 
 /// Every JSON report of every command, on the demo (masks, SEG, XML, a truncated file) and on
-/// real files without a PatientID, matches its schema.
+/// real files without a `PatientID`, matches its schema.
 #[test]
 fn json_matches_the_schemas() {
     let ws = Ws::new();

@@ -303,7 +303,7 @@ fn verify_catches_a_tampered_output() {
     );
 }
 
-/// A file without PatientID is given to a patient only where nothing contradicts it: its study
+/// A file without `PatientID` is given to a patient only where nothing contradicts it: its study
 /// or its folder is that patient's and its name and birth date agree. Otherwise files that share
 /// name and birth date form a patient of their own, files with no name one per study, and a file
 /// with nothing to go by is listed as patient unknown, until assigned by hand.
@@ -456,7 +456,7 @@ fn cancel_leaves_no_partial_files() {
 }
 
 /// A `uid` rule in a profile of one's own replaces that attribute's UIDs even without the
-/// Basic Profile (it used to count only on SOPInstanceUID, and did nothing elsewhere), and
+/// Basic Profile (it used to count only on `SOPInstanceUID`, and did nothing elsewhere), and
 /// leaves the other UIDs as they are.
 #[test]
 fn a_uid_rule_on_any_attribute_replaces_it() {

@@ -17,7 +17,7 @@ use dams::profile::Profile;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 
-/// fuzz/fuzz_targets/header.rs and rewrite.rs.
+/// `fuzz/fuzz_targets/header.rs` and rewrite.rs.
 fn dicom_steps(data: &[u8]) {
     let Ok(parsed) = parse_bytes(data.to_vec()) else { return };
     let rel = Path::new("f.dcm");
@@ -52,7 +52,7 @@ fn dicom_steps(data: &[u8]) {
     }
 }
 
-/// fuzz/fuzz_targets/xml.rs.
+/// `fuzz/fuzz_targets/xml.rs`.
 fn xml_steps(data: &[u8]) {
     let mut who = Identity::default();
     who.ids.insert("MAP001".into());

@@ -4,7 +4,7 @@
 //! sharing it), is recorded there, can be looked up and imported; verify checks it.
 //!
 //! The input is `tests/fixtures/longitudinal/`: one patient with three studies on different
-//! days, made with pydicom from pydicom's own CT_small.dcm and MR_small.dcm (see the fixtures'
+//! days, made with pydicom from pydicom's own `CT_small.dcm` and `MR_small.dcm` (see the fixtures'
 //! README), and an XML file with dates in several written forms.
 
 #![allow(clippy::unwrap_used)]
@@ -35,7 +35,7 @@ fn value(path: &Path, tag: Tag) -> String {
 }
 
 /// Every date of a file that the shift must move: study, series, acquisition, content, birth,
-/// and the date of AcquisitionDateTime.
+/// and the date of `AcquisitionDateTime`.
 fn dates_of(path: &Path) -> Vec<(Tag, String)> {
     [
         tags::STUDY_DATE,

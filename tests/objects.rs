@@ -1,5 +1,5 @@
 //! Every object for what it is, on exports shaped like real tools' output
-//! (tests/fixtures/objects, made with pydicom, highdicom and rt-utils from pydicom's CT_small):
+//! (tests/fixtures/objects, made with pydicom, highdicom and rt-utils from pydicom's `CT_small`):
 //! CT slices deleted after the masks were drawn, a mask that kept the CT's header, two mask
 //! stacks sharing a hard-coded series UID in one folder, a stack whose slices disagree on their
 //! CT, a SEG and an RTSTRUCT naming deleted slices — and derived images that are no

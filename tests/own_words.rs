@@ -19,7 +19,7 @@ fn out_text(o: &std::process::Output) -> String {
     )
 }
 
-/// CT_small with another patient (written by dicom-rs, not by dams).
+/// `CT_small` with another patient (written by dicom-rs, not by dams).
 fn ct_of(path: &Path, name: &str, id: &str) {
     use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;

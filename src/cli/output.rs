@@ -712,7 +712,7 @@ fn evidence(links: &dams::link::Links, ev: &dams::link::Evidence) -> String {
     )
 }
 
-/// `dams assign`: every file without a PatientID and where it went.
+/// `dams assign`: every file without a `PatientID` and where it went.
 pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json: bool) -> io::Result<()> {
     let placed: Vec<(&dams::scan::Patient, &dams::scan::Instance)> = index
         .patients

@@ -1,5 +1,5 @@
 //! Text inside compressed frames, found without decoding them: the comment (COM) and
-//! application (APPn) segments of JPEG, JPEG-LS and lossless JPEG frames, and the comment
+//! application (`APPn`) segments of JPEG, JPEG-LS and lossless JPEG frames, and the comment
 //! (COM) segments of a JPEG 2000 main header — where scanners and converters write names,
 //! IDs and dates. Only the markers before the compressed data are read, a few kilobytes per
 //! frame.

@@ -27,7 +27,7 @@ pub mod tags {
     pub const ITEM_DELIMITATION: Tag = Tag(0xFFFE, 0xE00D);
     /// Sequence Delimitation Item (FFFE,E0DD).
     pub const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
-    /// OtherPatientIDs (0010,1000): retired by the standard, still written by many systems.
+    /// `OtherPatientIDs` (0010,1000): retired by the standard, still written by many systems.
     #[allow(deprecated)]
     pub const OTHER_PATIENT_IDS: Tag = dicom_dictionary_std::tags::OTHER_PATIENT_I_DS;
 }

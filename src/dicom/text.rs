@@ -152,7 +152,7 @@ pub fn encode(text: &str, vr: VR, charset: &Charset) -> Result<Vec<u8>, String> 
     Ok(bytes)
 }
 
-/// Numbers of a DS/IS multi-value such as ImagePositionPatient.
+/// Numbers of a DS/IS multi-value such as `ImagePositionPatient`.
 pub fn numbers(text: &str) -> Vec<f64> {
     text.split('\\').filter_map(|s| s.trim().parse::<f64>().ok()).collect()
 }

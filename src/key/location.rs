@@ -1,4 +1,4 @@
-//! Where a key store is: an SQLite file (the default) or a PostgreSQL database, from the
+//! Where a key store is: an `SQLite` file (the default) or a `PostgreSQL` database, from the
 //! `--key` value / `DAMS_KEY`. Shown to people without the URL's password.
 
 use std::fmt;
@@ -54,7 +54,7 @@ impl Location {
 }
 
 /// A key path that is a symbolic link (or lies in a linked folder) is followed to the real
-/// file, which SQLite then changes in place: a link is never replaced by a file of its own.
+/// file, which `SQLite` then changes in place: a link is never replaced by a file of its own.
 fn resolve_links(path: &Path) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(path) {
         return real;

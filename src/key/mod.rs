@@ -1,6 +1,6 @@
 //! The key store: original patient identifiers ↔ codes, the only place where original
-//! identifiers are kept. Two backends behind one trait: an SQLite file (the default) and a
-//! PostgreSQL database for teams; the rules for codes live here, once, for both.
+//! identifiers are kept. Two backends behind one trait: an `SQLite` file (the default) and a
+//! `PostgreSQL` database for teams; the rules for codes live here, once, for both.
 //!
 //! A `KeyStore` is a snapshot of the store, read at open and brought up to date after each of
 //! its own writes: plans are made against it without touching the database, and every write
@@ -31,7 +31,7 @@ pub const DEFAULT_DIGITS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
-    /// The patient's key: the original PatientID (0010,0020), or for a patient without one
+    /// The patient's key: the original `PatientID` (0010,0020), or for a patient without one
     /// a key made by dams that starts with `\` (see [`is_synthetic`]). Opaque here.
     pub patient_id: String,
     pub code: String,
@@ -53,12 +53,12 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// The original PatientID, if the patient had one.
+    /// The original `PatientID`, if the patient had one.
     pub fn real_patient_id(&self) -> Option<&str> {
         (!is_synthetic(&self.patient_id)).then_some(self.patient_id.as_str())
     }
 
-    /// How the patient is identified, for people: by PatientID, or how dams grouped files
+    /// How the patient is identified, for people: by `PatientID`, or how dams grouped files
     /// without one.
     pub fn kind(&self) -> &'static str {
         key_kind(&self.patient_id)
@@ -80,16 +80,16 @@ fn key_kind(key: &str) -> &'static str {
 /// A patient of the input, as `propose` needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Candidate {
-    /// The patient key (PatientID, or a synthetic key starting with `\`).
+    /// The patient key (`PatientID`, or a synthetic key starting with `\`).
     pub key: String,
     pub name: String,
     pub birth_date: String,
-    /// Every real identifier the patient's files carry: PatientIDs and OtherPatientIDs.
+    /// Every real identifier the patient's files carry: `PatientIDs` and `OtherPatientIDs`.
     pub ids: Vec<String>,
 }
 
 impl Candidate {
-    /// The real IDs: `ids`, and the key when it is a PatientID; never a synthetic key.
+    /// The real IDs: `ids`, and the key when it is a `PatientID`; never a synthetic key.
     fn real_ids(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.key.as_str())
             .chain(self.ids.iter().map(String::as_str))
@@ -735,7 +735,7 @@ impl KeyStore {
 
     /// Imports codes from a CSV table with a header row. `id_column`/`code_column` name the
     /// columns; when not given, common names are recognised (and a `patient_key` column, as
-    /// `dams key export` writes it, is used for patients without a PatientID). Every row is
+    /// `dams key export` writes it, is used for patients without a `PatientID`). Every row is
     /// checked before anything is added, against the file and the store: a conflict anywhere
     /// imports nothing and names the line. Linear in the number of rows.
     ///
@@ -1330,7 +1330,7 @@ type KnownOffsets<'r> = Vec<(&'r str, i32, &'r str)>;
 
 /// Checks the rows of an imported file among themselves ([`KeyStore::import_rows`]): one
 /// code and one offset per patient, one patient per code (ignoring case), no code equal to
-/// a PatientID. Returns the rows to add (each patient once) and the offsets given.
+/// a `PatientID`. Returns the rows to add (each patient once) and the offsets given.
 fn check_import(rows: &[ImportRow]) -> Result<(Vec<&ImportRow>, ImportOffsets<'_>), Problems> {
     let mut problems = Problems::default();
     let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
@@ -1430,8 +1430,8 @@ fn import_todo<'r>(
 }
 
 /// Checks the imported codes against the store: none another patient's (ignoring case),
-/// none a real PatientID it has seen, no PatientID another patient's code. Returns the
-/// folded real PatientIDs of the rows.
+/// none a real `PatientID` it has seen, no `PatientID` another patient's code. Returns the
+/// folded real `PatientIDs` of the rows.
 fn check_import_codes(
     look: &mut Lookup,
     todo: &[&ImportRow],
@@ -1844,7 +1844,7 @@ mod tests {
         c.execute("INSERT INTO dams_seen_ids (fold) VALUES ('a')", []).unwrap();
     }
 
-    /// (schema version, whether dams_entries has date_offset), read directly.
+    /// (schema version, whether `dams_entries` has `date_offset`), read directly.
     fn schema_of(path: &Path) -> (String, bool) {
         let c = rusqlite::Connection::open(path).unwrap();
         let v = c

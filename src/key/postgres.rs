@@ -1,4 +1,4 @@
-//! The team key store: a PostgreSQL database reached by a `postgres://` URL, with the same
+//! The team key store: a `PostgreSQL` database reached by a `postgres://` URL, with the same
 //! tables as the embedded store. Writers are serialised by a transaction-scoped advisory
 //! lock, so codes are unique and never reused across processes on many machines; a server
 //! that goes away aborts the transaction on its side, so nothing is half-written.

@@ -2,12 +2,12 @@
 //! way into the key (generated, imported, migrated) is held to.
 
 /// Patient keys that start with a backslash are made by dams for patients without a
-/// PatientID (e.g. `\N\DOE^JANE\19700101`); a real PatientID (VR LO) can never contain `\`.
+/// `PatientID` (e.g. `\N\DOE^JANE\19700101`); a real `PatientID` (VR LO) can never contain `\`.
 pub fn is_synthetic(patient_key: &str) -> bool {
     patient_key.starts_with('\\')
 }
 
-/// A real identifier (PatientID, OtherPatientID) folded for case-insensitive comparison with
+/// A real identifier (`PatientID`, `OtherPatientID`) folded for case-insensitive comparison with
 /// codes: full Unicode default case folding (`ß` → `ss`, `ſ` → `s`, KELVIN SIGN → `k`), so
 /// that no spelling a case-insensitive file share or a person would take for a code slips
 /// through.
@@ -30,7 +30,7 @@ pub fn fold_code(code: &str) -> String {
     }
 }
 
-/// A code that is safe as PatientID (LO), PatientName (PN: no '^' or '='), and as a file or
+/// A code that is safe as `PatientID` (LO), `PatientName` (PN: no '^' or '='), and as a file or
 /// folder name (no separator, not `.` or `..`, nothing hidden).
 pub fn valid_code(code: &str) -> bool {
     (1..=64).contains(&code.len())

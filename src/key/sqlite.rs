@@ -1,6 +1,6 @@
-//! The embedded key store: one SQLite database file, owner-only, in WAL mode (readers never
+//! The embedded key store: one `SQLite` database file, owner-only, in WAL mode (readers never
 //! wait for a writer), every change one transaction, checked on open (a damaged file is
-//! refused and never written to), and copied to `<name>.bak` with SQLite's online backup after
+//! refused and never written to), and copied to `<name>.bak` with `SQLite`'s online backup after
 //! each change of the key.
 
 use std::collections::{HashMap, HashSet};

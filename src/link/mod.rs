@@ -10,9 +10,9 @@
 //! 1. classifies every file by the evidence of its own header (the rule is spelled out in
 //!    `classify.rs`): a segmentation, a derived image that is no segmentation, a localizer,
 //!    or a possible source — each classification with its [`Clue`]s;
-//! 2. groups the files into **objects**: the same claimed SeriesInstanceUID and SOP class,
-//!    the same header signature (folder, ImageType, rows and columns, bits, photometric
-//!    interpretation, SeriesDescription, manufacturer and software) — an object's files take
+//! 2. groups the files into **objects**: the same claimed `SeriesInstanceUID` and SOP class,
+//!    the same header signature (folder, `ImageType`, rows and columns, bits, photometric
+//!    interpretation, `SeriesDescription`, manufacturer and software) — an object's files take
 //!    the role most of them claim; a file that carries another series' UID (a source's, copied
 //!    from the CT) or none, but the signature of a mask object beside it and a slice position
 //!    it lacks, joins that object ([`Flag::AdoptedFiles`]); and per-slice masks form one slice
@@ -42,7 +42,7 @@
 //! UIDs>`, and the parts in brackets appear only where objects would otherwise share a key.
 //! Everything in a key comes from file contents and relative paths, sorted, so a rescan of
 //! the same folder gives the same keys whatever the order files were read in. Keys never
-//! hold a PatientID, and folder names only hashed.
+//! hold a `PatientID`, and folder names only hashed.
 
 mod classify;
 mod geometry;
@@ -141,7 +141,7 @@ pub struct Evidence {
     pub derived: usize,
     /// References to the file's own SOP Instance UID.
     pub itself: usize,
-    /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
+    /// Series UIDs named in `ReferencedSeriesSequence` / `RTReferencedSeriesSequence`.
     pub named_series: Vec<String>,
 }
 
@@ -250,11 +250,11 @@ pub enum SuggestionReason {
     /// The files' positions and orientation lie on this series' slices (same frame of
     /// reference). Several reconstructions of one scan share their geometry.
     SameGeometry,
-    /// Same FrameOfReferenceUID: the same patient position, any series of the scan.
+    /// Same `FrameOfReferenceUID`: the same patient position, any series of the scan.
     SameFrameOfReference,
-    /// Named in ReferencedSeriesSequence, but none of the referenced instances are present.
+    /// Named in `ReferencedSeriesSequence`, but none of the referenced instances are present.
     NamedSeries,
-    /// Other files claiming the same SeriesInstanceUID (group `group`) resolve to it.
+    /// Other files claiming the same `SeriesInstanceUID` (group `group`) resolve to it.
     SameSeriesUid { group: String },
     /// The files reference derived objects (group `group`) that resolve to it.
     ViaDerived { group: String },
@@ -274,28 +274,28 @@ pub struct Suggestion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "flag", rename_all = "kebab-case")]
 pub enum Flag {
-    /// Other objects claim this group's SeriesInstanceUID in other folders (`siblings`).
+    /// Other objects claim this group's `SeriesInstanceUID` in other folders (`siblings`).
     SplitByFolder { siblings: Vec<String> },
-    /// Other objects in this folder claim this SeriesInstanceUID with another header
-    /// (`differs` names what differs: SeriesDescription, SOPClassUID, …).
+    /// Other objects in this folder claim this `SeriesInstanceUID` with another header
+    /// (`differs` names what differs: `SeriesDescription`, `SOPClassUID`, …).
     SplitBySignature {
         siblings: Vec<String>,
         differs: Vec<&'static str>,
     },
-    /// Other objects in this folder claim this SeriesInstanceUID with the same header, but
+    /// Other objects in this folder claim this `SeriesInstanceUID` with the same header, but
     /// form separate slice stacks (another orientation, or the same positions drawn on
     /// another series).
     SplitByStack { siblings: Vec<String> },
-    /// The claimed SeriesInstanceUID is that of a source series (copied from the CT).
+    /// The claimed `SeriesInstanceUID` is that of a source series (copied from the CT).
     SeriesUidOfSource,
-    /// The files carry no SeriesInstanceUID.
+    /// The files carry no `SeriesInstanceUID`.
     NoSeriesUid,
-    /// `files` files carry another series' SeriesInstanceUID (or none) but this object's
+    /// `files` files carry another series' `SeriesInstanceUID` (or none) but this object's
     /// header, and lie at slice positions it lacks: they belong to it.
     AdoptedFiles { files: usize },
-    /// `files` files share their SOPInstanceUID with another file of the patient.
+    /// `files` files share their `SOPInstanceUID` with another file of the patient.
     DuplicateSopInstanceUid { files: usize },
-    /// InstanceNumbers are missing, repeated, or do not follow the slice positions.
+    /// `InstanceNumbers` are missing, repeated, or do not follow the slice positions.
     InstanceNumbers,
     /// `slices` source slices are referenced by more than one file of a per-slice mask group:
     /// it may hold several segmentations.
@@ -356,7 +356,7 @@ pub struct SegmentationGroup {
     pub key: String,
     #[serde(skip)]
     pub patient_id: String,
-    /// The SeriesInstanceUID its files carry (may be shared, copied or empty).
+    /// The `SeriesInstanceUID` its files carry (may be shared, copied or empty).
     pub claimed_series_uid: String,
     pub kind: SegmentationKind,
     /// The folder holding its files, relative to the scanned root.
@@ -475,7 +475,7 @@ struct SourceSlice {
     orientation: Option<[f64; 6]>,
 }
 
-/// A SeriesNumber carried by files of a patient, and by whom.
+/// A `SeriesNumber` carried by files of a patient, and by whom.
 #[derive(Debug, Clone)]
 struct NumberUse {
     patient_id: String,
@@ -618,7 +618,7 @@ impl Links {
     }
 
     /// The group a user named: by key, by one of its files, by the folder holding its files
-    /// (`PAT1/mask_orphan`), or by its claimed SeriesInstanceUID. A name that matches several
+    /// (`PAT1/mask_orphan`), or by its claimed `SeriesInstanceUID`. A name that matches several
     /// groups (a folder whose files were split) is an error listing their keys.
     pub fn find_group(&self, name: &str) -> Result<&SegmentationGroup, LinkError> {
         if let Some(g) = self.group(name) {
@@ -644,7 +644,7 @@ impl Links {
         }
     }
 
-    /// The source series a user named, by SeriesInstanceUID or by the folder holding its
+    /// The source series a user named, by `SeriesInstanceUID` or by the folder holding its
     /// files (`PAT1/ct_soft`), among all patients.
     pub fn find_source(&self, name: &str) -> Result<&SourceSeries, LinkError> {
         self.pick_source(name, |_| true)
@@ -687,7 +687,7 @@ impl Links {
         Ok((g.key.clone(), s.series_uid.clone()))
     }
 
-    /// Puts exactly these manual links (group key → source SeriesInstanceUID) in force,
+    /// Puts exactly these manual links (group key → source `SeriesInstanceUID`) in force,
     /// replacing any applied before. Links whose group or series no longer exists are
     /// returned and not applied.
     pub fn apply_overrides(&mut self, overrides: &BTreeMap<String, String>) -> Vec<StaleOverride> {

@@ -159,7 +159,7 @@ impl<'a> View<'a> {
     }
 }
 
-/// Verdicts of the rule for files whose header facts, ImageType, LargestImagePixelValue and
+/// Verdicts of the rule for files whose header facts, `ImageType`, `LargestImagePixelValue` and
 /// reference purposes are the same (the files of one series, nearly always): the facts are
 /// held once by the Index, so their addresses identify them.
 struct ClueCache {
@@ -342,7 +342,7 @@ struct Context<'a> {
     drafts: Vec<Draft<'a>>,
     /// Group index (in `Links::groups`) of each segmentation file.
     group_of: HashMap<usize, usize>,
-    /// Indexes into `drafts` by claimed SeriesInstanceUID.
+    /// Indexes into `drafts` by claimed `SeriesInstanceUID`.
     by_claimed: HashMap<String, Vec<usize>>,
 }
 
@@ -1381,7 +1381,7 @@ fn flags(
     flags
 }
 
-/// InstanceNumbers are all present, distinct, and run with the slice order (either way).
+/// `InstanceNumbers` are all present, distinct, and run with the slice order (either way).
 fn instance_numbers_follow_slices(details: &[&FileDetail], paths: &[&Path], source: Option<usize>) -> bool {
     let order = repair::slice_order(details, paths, source);
     let numbers: Option<Vec<i64>> = order.iter().map(|&i| details[i].instance_number).collect();
@@ -1489,7 +1489,7 @@ fn suggest(cx: &Context, gi: usize, draft: &Draft, links: &Links) -> Vec<Suggest
     out
 }
 
-/// Notes which SeriesNumbers the patient's files carry, and whether only segmentation
+/// Notes which `SeriesNumbers` the patient's files carry, and whether only segmentation
 /// groups carry them (so that a repaired group may keep a number of its own).
 fn record_series_numbers(cx: &Context, links: &mut Links) {
     let mut uses: BTreeMap<i64, (BTreeSet<usize>, bool)> = BTreeMap::new();

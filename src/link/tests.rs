@@ -115,7 +115,7 @@ fn facts(mut h: Header, f: impl FnOnce(&mut ImageFacts)) -> Header {
 }
 
 /// A derived CT-class mask file (8-bit label pixels) referencing `source` through
-/// SourceImageSequence.
+/// `SourceImageSequence`.
 fn mask(patient: &str, path: &str, series: &str, sop: &str, source: &[&str]) -> Header {
     let to: Vec<(&str, RefVia)> = source.iter().map(|s| (*s, RefVia::SourceImage)).collect();
     numbered(

@@ -18,7 +18,7 @@
 //!   `Muller`), the German and Nordic way of writing a letter without its marks (`Mueller`,
 //!   `Koehler`, `Aasen` for `Åsen`, `Soeren` for `Søren`). Only in that direction: a patient
 //!   written `Mueller` is not looked for as `Müller`.
-//! - **IDs** (PatientID, OtherPatientIDs): as whole tokens; when six characters or more with
+//! - **IDs** (`PatientID`, OtherPatientIDs): as whole tokens; when six characters or more with
 //!   a digit, also inside longer tokens (`MRN778899123`, `CT778899123/`, `ID00PAT001`); with
 //!   leading zeros stripped (when four or more characters remain) and, for short numeric IDs,
 //!   with one or two added (`012345` for `12345`). An ID of letters only is a word and is

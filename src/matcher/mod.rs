@@ -61,7 +61,7 @@ impl IdentifierKind {
 }
 
 /// Above this many pattern bytes a search is built as a compact NFA, never as a DFA: a DFA
-/// costs a row of transitions per pattern byte, and a hostile 4 MiB PatientName would take
+/// costs a row of transitions per pattern byte, and a hostile 4 MiB `PatientName` would take
 /// minutes and gigabytes to compile. Real identifiers are far below it (PN and LO hold 64
 /// characters per component).
 const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
@@ -522,8 +522,8 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
 }
 
 /// A patient's date offset in days, and which of their dates move by it: the birth date
-/// (when the profile shifts PatientBirthDate) and the dates of their studies (when it shifts
-/// StudyDate).
+/// (when the profile shifts `PatientBirthDate`) and the dates of their studies (when it shifts
+/// `StudyDate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shifted {
     pub days: i32,

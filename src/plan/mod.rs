@@ -69,7 +69,7 @@ pub struct FilePlan {
     pub warnings: Vec<String>,
     /// Identifying values of the patient that the profile leaves in place.
     pub residual: Vec<Residual>,
-    /// Elements added (a repaired mask lacking InstanceNumber, say).
+    /// Elements added (a repaired mask lacking `InstanceNumber`, say).
     #[serde(skip)]
     pub(crate) inserts: Vec<Insert>,
     /// The 128-byte preamble is written as zeros.
@@ -88,15 +88,15 @@ pub struct FileError {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PatientPlan {
-    /// The key of the patient in the key store: the original PatientID, or for a patient
+    /// The key of the patient in the key store: the original `PatientID`, or for a patient
     /// formed without one, a key made from name and birth date or study (see
-    /// [`crate::scan::Patient`]). In JSON: the PatientID ("" for such a patient).
+    /// [`crate::scan::Patient`]). In JSON: the `PatientID` ("" for such a patient).
     #[serde(serialize_with = "real_id")]
     pub patient_id: String,
     /// The same key, as it is (JSON: `patient_key`).
     pub patient_key: String,
     pub formed_by: crate::scan::Formed,
-    /// Why the input looks like dams output already (its PatientID a code), if it does.
+    /// Why the input looks like dams output already (its `PatientID` a code), if it does.
     pub looks_pseudonymised: Option<String>,
     pub code: String,
     /// True when the code is new and will be added to the key store on apply.
@@ -163,7 +163,7 @@ pub struct Plan {
     pub profile: String,
     pub patients: Vec<PatientPlan>,
     pub unassigned_xml: Vec<UnassignedXml>,
-    /// Files without a PatientID no patient was found for: not written until assigned.
+    /// Files without a `PatientID` no patient was found for: not written until assigned.
     pub unplaced: Vec<crate::scan::Unplaced>,
     pub unreadable: Vec<Unreadable>,
     pub new_key_entries: Vec<NewEntry>,
@@ -208,7 +208,7 @@ pub struct Planner {
     dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
     /// Files whose output path keeps an identifier, and why (a folder of several patients).
     dest_warnings: std::collections::HashMap<PathBuf, String>,
-    /// Files whose SeriesInstanceUID is shared with files of another patient.
+    /// Files whose `SeriesInstanceUID` is shared with files of another patient.
     shared_series: std::collections::HashSet<PathBuf>,
     /// Patients whose input looks like dams output already, and why.
     pseudonymised: BTreeMap<String, String>,
@@ -1205,7 +1205,7 @@ impl Planner {
     /// Whether an element no rule covers is free text (or a private value that holds text)
     /// naming one of the patients: the values the `[clean] dicom` search rewrites. Codes,
     /// dates, times, numbers and UIDs are left alone (a patient ID `100` must not turn a
-    /// SeriesNumber into a code, nor another patient's birth date a StudyDate); what the
+    /// `SeriesNumber` into a code, nor another patient's birth date a `StudyDate`); what the
     /// matcher finds there is reported as residual instead. Plain ASCII values are searched
     /// as they are, without decoding.
     fn holds_identifier(&self, parsed: &Parsed, e: &Element, own: Option<&crate::matcher::Replacer>) -> bool {
@@ -1340,8 +1340,8 @@ impl Planner {
 
 /// What the XML files lose besides the patients' identifiers, so that they say no more than
 /// the DICOM beside them: under a profile that remaps UIDs, every study's, series' and frame
-/// of reference's UID becomes the UID the images get; under one that changes AccessionNumber
-/// or ReferringPhysicianName, their values are removed too (accession numbers of four
+/// of reference's UID becomes the UID the images get; under one that changes `AccessionNumber`
+/// or `ReferringPhysicianName`, their values are removed too (accession numbers of four
 /// characters or more, physicians by whole name: a short number or a name part alone would
 /// be found in any text).
 fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacement> {
@@ -1591,7 +1591,7 @@ fn un_text(v: &[u8], charset: &text::Charset) -> Option<String> {
 }
 
 /// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):
-/// PatientIdentityRemoved YES, DeidentificationMethod, and DeidentificationMethodCodeSequence
+/// `PatientIdentityRemoved` YES, `DeidentificationMethod`, and `DeidentificationMethodCodeSequence`
 /// with the Basic Profile and each option in force.
 fn plan_deidentified(
     parsed: &Parsed,
@@ -1680,7 +1680,7 @@ fn set_top_value(
     Ok(())
 }
 
-/// Writes the DeidentificationMethodCodeSequence anew with `codes` (code value, meaning):
+/// Writes the `DeidentificationMethodCodeSequence` anew with `codes` (code value, meaning):
 /// an old one is removed, the new one added.
 fn replace_method_codes(
     parsed: &Parsed,

@@ -49,7 +49,7 @@ pub struct Stays {
     /// Elements that hold an identifier the profile keeps on purpose (accession numbers and
     /// referring physicians under the default profile).
     pub kept: Vec<ResidualCount>,
-    /// Images that may show identifiers in their pixels (BurnedInAnnotation YES; secondary
+    /// Images that may show identifiers in their pixels (`BurnedInAnnotation` YES; secondary
     /// captures and ultrasound that do not say NO), by reason.
     pub burned_in: Vec<WarningCount>,
     pub not_written: NotWritten,

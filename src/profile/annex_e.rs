@@ -64,7 +64,7 @@ impl AnnexOption {
         }
     }
 
-    /// The code of the option in DeidentificationMethodCodeSequence (PS3.16 CID 7050).
+    /// The code of the option in `DeidentificationMethodCodeSequence` (PS3.16 CID 7050).
     pub fn code(self) -> (&'static str, &'static str) {
         match self {
             AnnexOption::RetainSafePrivate => ("113111", "Retain Safe Private Option"),

@@ -88,7 +88,7 @@ pub struct Profile {
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
-/// InstanceNumber in slice order, a free SeriesNumber). Each can be switched off in review.
+/// `InstanceNumber` in slice order, a free `SeriesNumber`). Each can be switched off in review.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Repair {
@@ -413,7 +413,7 @@ impl Profile {
         Ok(self)
     }
 
-    /// Whether the dates of the patient's studies are moved by their offset (StudyDate is
+    /// Whether the dates of the patient's studies are moved by their offset (`StudyDate` is
     /// shifted): then every date in the patient's XML moves too, and the original dates are
     /// searched for in text like identifiers.
     pub fn shifts_study_dates(&self) -> bool {

@@ -18,15 +18,15 @@ use crate::dicom::{Tag, tags, text};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefVia {
-    /// ReferencedImageSequence (0008,1140).
+    /// `ReferencedImageSequence` (0008,1140).
     ReferencedImage,
-    /// SourceImageSequence (0008,2112) at the top level.
+    /// `SourceImageSequence` (0008,2112) at the top level.
     SourceImage,
-    /// DerivationImageSequence (0008,9124) → SourceImageSequence, per frame in SEG.
+    /// `DerivationImageSequence` (0008,9124) → `SourceImageSequence`, per frame in SEG.
     Derivation,
-    /// ContourImageSequence (3006,0016) in RTSTRUCT.
+    /// `ContourImageSequence` (3006,0016) in RTSTRUCT.
     ContourImage,
-    /// ReferencedSeriesSequence (0008,1115) → ReferencedInstanceSequence (0008,114A).
+    /// `ReferencedSeriesSequence` (0008,1115) → `ReferencedInstanceSequence` (0008,114A).
     ReferencedSeries,
     /// Any other sequence (performed procedure steps, studies, …).
     Other,
@@ -36,7 +36,7 @@ pub enum RefVia {
 pub struct Reference {
     pub sop_instance_uid: String,
     pub via: RefVia,
-    /// The DCM code of the reference's PurposeOfReferenceCodeSequence (0040,A170), e.g.
+    /// The DCM code of the reference's `PurposeOfReferenceCodeSequence` (0040,A170), e.g.
     /// 121320 "Uncompressed predecessor": what the referenced instance is to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<NonZeroU32>,
@@ -50,9 +50,9 @@ pub struct Reference {
 pub struct ImageFacts {
     /// Modality (0008,0060) of this file (the Series keeps the first file's).
     pub modality: Arc<str>,
-    /// SeriesDescription (0008,103E) of this file.
+    /// `SeriesDescription` (0008,103E) of this file.
     pub series_description: Arc<str>,
-    /// Manufacturer, ManufacturerModelName and SoftwareVersions, joined by `\0`.
+    /// Manufacturer, `ManufacturerModelName` and `SoftwareVersions`, joined by `\0`.
     pub equipment: Arc<str>,
     pub rows: u16,
     pub columns: u16,
@@ -60,33 +60,33 @@ pub struct ImageFacts {
     pub bits_allocated: u16,
     pub bits_stored: u16,
     pub photometric: Arc<str>,
-    /// LossyImageCompression (0028,2110): `01` (has been lossy compressed) → true.
+    /// `LossyImageCompression` (0028,2110): `01` (has been lossy compressed) → true.
     pub lossy: Option<bool>,
-    /// BurnedInAnnotation (0028,0301) is YES.
+    /// `BurnedInAnnotation` (0028,0301) is YES.
     pub burned_in_annotation: bool,
-    /// BurnedInAnnotation is NO: said explicitly (absent says nothing).
+    /// `BurnedInAnnotation` is NO: said explicitly (absent says nothing).
     pub burned_in_no: bool,
-    /// DCM codes of every DerivationCodeSequence (0008,9215) item, at any depth (113040
+    /// DCM codes of every `DerivationCodeSequence` (0008,9215) item, at any depth (113040
     /// lossy compression, 113076 segmentation, …), sorted.
     pub derivation_codes: Arc<[u32]>,
-    /// DerivationDescription (0008,2111), free text (only searched for words, never shown).
+    /// `DerivationDescription` (0008,2111), free text (only searched for words, never shown).
     pub derivation_description: Arc<str>,
 }
 
 pub use crate::identity::FileIdentity;
 
-/// How a file without a PatientID was given to its patient (see
+/// How a file without a `PatientID` was given to its patient (see
 /// [`crate::scan::Index::place_orphans`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
-    /// Another file of the same study carries the patient's PatientID.
+    /// Another file of the same study carries the patient's `PatientID`.
     Study,
     /// The nearest folder with other files holds only this patient's files.
     Folder,
-    /// Files without a PatientID that share name and birth date form a patient of their own.
+    /// Files without a `PatientID` that share name and birth date form a patient of their own.
     NameBirthDate,
-    /// Files with neither PatientID nor name that share a study form a patient of their own.
+    /// Files with neither `PatientID` nor name that share a study form a patient of their own.
     StudyUid,
     /// Assigned by hand (`dams assign`, or in the review screen).
     ByHand,
@@ -124,8 +124,8 @@ pub struct Instance {
     pub transfer_syntax: Arc<str>,
     pub frame_of_reference_uid: Arc<str>,
     pub instance_number: Option<i64>,
-    /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
-    /// first; a mask that copied its CT's SeriesInstanceUID shares that series, and linking
+    /// This file's own `SeriesNumber`. The Index keeps one per series, from whichever file came
+    /// first; a mask that copied its CT's `SeriesInstanceUID` shares that series, and linking
     /// needs the CT's number, not the mask's, whatever order the files were added in.
     #[serde(skip)]
     pub series_number: Option<i64>,
@@ -136,19 +136,19 @@ pub struct Instance {
     /// Pixel and derivation facts (shared between files that agree on them).
     #[serde(skip)]
     pub image: Arc<ImageFacts>,
-    /// LargestImagePixelValue (0028,0107): differs per slice, so kept out of `image`.
+    /// `LargestImagePixelValue` (0028,0107): differs per slice, so kept out of `image`.
     #[serde(skip)]
     pub largest_value: Option<i32>,
-    /// The file has no PatientID: how it was given to its patient.
+    /// The file has no `PatientID`: how it was given to its patient.
     pub placed_by: Option<Placement>,
     pub references: Vec<Reference>,
-    /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
+    /// Series UIDs named in `ReferencedSeriesSequence` / `RTReferencedSeriesSequence`.
     pub referenced_series: Vec<String>,
 }
 
 impl Instance {
     /// Why this image may show identifiers in its pixels, which no profile changes: it says
-    /// so (BurnedInAnnotation YES), or it is a secondary capture or ultrasound image — screen
+    /// so (`BurnedInAnnotation` YES), or it is a secondary capture or ultrasound image — screen
     /// grabs and scanners that write the patient's name into the picture — that does not say
     /// NO.
     pub fn may_show_identifiers(&self) -> Option<&'static str> {
@@ -195,10 +195,10 @@ pub struct Header {
     pub series_number: Option<i64>,
     pub series_description: String,
     pub modality: String,
-    /// MediaStorageSOPClassUID (0002,0002) of the file meta (a DICOMDIR names its SOP class
+    /// `MediaStorageSOPClassUID` (0002,0002) of the file meta (a DICOMDIR names its SOP class
     /// only there).
     pub media_storage_sop_class: String,
-    /// For a DICOMDIR: the ReferencedFileID (0004,1500) of every directory record, as a
+    /// For a DICOMDIR: the `ReferencedFileID` (0004,1500) of every directory record, as a
     /// path relative to the DICOMDIR's folder (empty for every other file).
     pub dicomdir_files: Vec<PathBuf>,
     pub instance: Instance,
@@ -430,14 +430,14 @@ fn image_facts(p: &Parsed, derivations: Vec<u32>) -> ImageFacts {
 /// The coded values the linking reads from code sequences nested anywhere.
 #[derive(Default)]
 struct CodedItems {
-    /// Item (index into `Parsed::items`) holding a PurposeOfReferenceCodeSequence → the DCM
+    /// Item (index into `Parsed::items`) holding a `PurposeOfReferenceCodeSequence` → the DCM
     /// code of its first item: the purpose of the reference made in that item.
     purposes: HashMap<u32, NonZeroU32>,
-    /// DCM codes of DerivationCodeSequence items, sorted, once each.
+    /// DCM codes of `DerivationCodeSequence` items, sorted, once each.
     derivations: Vec<u32>,
 }
 
-/// Reads every PurposeOfReferenceCodeSequence and DerivationCodeSequence of the file, in one
+/// Reads every `PurposeOfReferenceCodeSequence` and `DerivationCodeSequence` of the file, in one
 /// pass over its elements (a SEG has a purpose per frame). A code counts when its scheme is
 /// DCM, or absent as some writers leave it; DCM code values are all digits.
 fn coded_items(p: &Parsed) -> CodedItems {
@@ -491,7 +491,7 @@ fn coded_items(p: &Parsed) -> CodedItems {
     out
 }
 
-/// The ReferencedFileID of every directory record of a DICOMDIR, as relative paths (its
+/// The `ReferencedFileID` of every directory record of a DICOMDIR, as relative paths (its
 /// components are the values of the multi-valued CS), in one pass over the elements.
 fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
     let Some(records) = p
@@ -526,7 +526,7 @@ fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
     out
 }
 
-/// The MediaStorageSOPClassUID of a file's meta information (read with dicom-rs), for files
+/// The `MediaStorageSOPClassUID` of a file's meta information (read with dicom-rs), for files
 /// whose data set could not be read: a damaged DICOMDIR still says what it is there. Reads
 /// the 128-byte preamble and the meta group only.
 pub fn meta_sop_class(path: &Path) -> Option<String> {

@@ -1,4 +1,4 @@
-//! Fetch: bring a study (or a patient's studies) from a DICOMweb node into a local folder
+//! Fetch: bring a study (or a patient's studies) from a `DICOMweb` node into a local folder
 //! to review, with QIDO-RS to list the instances and WADO-RS to retrieve each one in the
 //! transfer syntax it is stored in. Files appear atomically; a rerun skips what is there.
 
@@ -16,7 +16,7 @@ use crate::progress::Progress;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Study(String),
-    /// Every study of the patient with this PatientID (never logged).
+    /// Every study of the patient with this `PatientID` (never logged).
     Patient(String),
 }
 

@@ -1,5 +1,5 @@
 //! Send: deliver written output to a DICOM node (C-STORE over the DICOM Upper Layer, or
-//! DICOMweb STOW-RS), instance by instance, with per-instance status, retries with back-off
+//! `DICOMweb` STOW-RS), instance by instance, with per-instance status, retries with back-off
 //! for transient failures, and a resumable log in the output folder.
 //!
 //! The API is what the CLI and the review screen call, from any thread:

@@ -77,7 +77,7 @@ pub struct Dimse {
     pub port: u16,
 }
 
-/// A DICOMweb service (STOW-RS, base URL without a trailing slash).
+/// A `DICOMweb` service (STOW-RS, base URL without a trailing slash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stow {
     pub url: String,
@@ -159,7 +159,7 @@ impl Node {
     }
 }
 
-/// "[::1]" for an IPv6 host, so that host:port stays readable.
+/// "[`::1`]" for an IPv6 host, so that host:port stays readable.
 fn host_port_host(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")

@@ -1,6 +1,6 @@
-//! DICOMweb STOW-RS client (PS3.18 10.5): instances are POSTed to `{base}/studies` as
+//! `DICOMweb` STOW-RS client (PS3.18 10.5): instances are `POSTed` to `{base}/studies` as
 //! `multipart/related; type="application/dicom"`, streamed from disk, and the node's answer
-//! (ReferencedSOPSequence / FailedSOPSequence) gives each instance its status.
+//! (`ReferencedSOPSequence` / `FailedSOPSequence`) gives each instance its status.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};

@@ -52,7 +52,7 @@ pub struct ScanState {
     pub total: Option<usize>,
     /// Every file is read.
     pub read: bool,
-    /// The Index is complete (XML assigned, files without a PatientID placed).
+    /// The Index is complete (XML assigned, files without a `PatientID` placed).
     pub finished: bool,
 }
 

@@ -34,7 +34,7 @@ pub enum Change {
         path: PathBuf,
         patient: Option<String>,
     },
-    /// A DICOM file without a PatientID given to a patient by hand (`None`: automatic).
+    /// A DICOM file without a `PatientID` given to a patient by hand (`None`: automatic).
     AssignFile {
         path: PathBuf,
         patient: Option<String>,

@@ -1,6 +1,6 @@
 //! The one place the review screen calls the library: opening the key store and the review
 //! state, scanning, preparing the plan (links, repairs, XML owners, placing files without a
-//! PatientID), planning diffs, saving decisions and writing. The runtime runs these off the
+//! `PatientID`), planning diffs, saving decisions and writing. The runtime runs these off the
 //! UI thread; the test harness runs them in line. Nothing here knows about terminals.
 
 use std::io;

@@ -16,7 +16,7 @@ pub enum Action {
     Expand,
     /// Browser: collapse the row, or go to its parent.
     Collapse,
-    /// Browser: open or close the row; on an XML file or a file without a PatientID, choose
+    /// Browser: open or close the row; on an XML file or a file without a `PatientID`, choose
     /// its patient.
     Open,
     /// Changes pane: the full values of the selected row.

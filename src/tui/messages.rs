@@ -74,7 +74,7 @@ pub enum Step {
     Codes,
     /// Links, repairs, XML owners, codes: what review decisions change.
     Plan,
-    /// Place the files without a PatientID again (an assignment by hand changed), then plan.
+    /// Place the files without a `PatientID` again (an assignment by hand changed), then plan.
     Place,
     /// The scan is done: complete the Index (XML assignment, placing), then plan.
     Finish,

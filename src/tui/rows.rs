@@ -26,7 +26,7 @@ pub enum Node {
     Xml(Option<String>, PathBuf),
     /// The XML files that belong to no patient.
     UnassignedXml,
-    /// The DICOM files without a PatientID no patient was found for.
+    /// The DICOM files without a `PatientID` no patient was found for.
     Unplaced,
     UnplacedFile(PathBuf),
     Unreadable,

@@ -1,5 +1,5 @@
 //! Drives the review screen without a terminal, running every effect in line with the same
-//! `effects` the runtime uses: for snapshot tests on ratatui's TestBackend and scripted
+//! `effects` the runtime uses: for snapshot tests on ratatui's `TestBackend` and scripted
 //! reviews. A write can be held, to see the screen while it runs, and cancelled.
 
 use std::collections::VecDeque;

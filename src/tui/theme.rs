@@ -1,5 +1,5 @@
 //! Colours and emphasis. Only the terminal's own palette colours plus bold/reversed, so the
-//! screen reads on dark and light backgrounds; with NO_COLOR set, no colour at all.
+//! screen reads on dark and light backgrounds; with `NO_COLOR` set, no colour at all.
 
 use ratatui::style::{Color, Modifier, Style};
 

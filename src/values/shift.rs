@@ -4,7 +4,7 @@
 //! - The offset is the patient's: derived from the key's secret and the patient's key with
 //!   HMAC-SHA256 ([`offset`]), within the profile's range; the key store records it when a
 //!   shifted file is first written, and `dams key import --offset-column` can set it. Knowing
-//!   the PatientID is not enough to undo it (peers hash the PatientID without a secret).
+//!   the `PatientID` is not enough to undo it (peers hash the `PatientID` without a secret).
 //! - Values keep their form: a DICOM DA stays `YYYYMMDD`, a DT keeps its precision, time of
 //!   day, fraction and UTC offset (only the date part moves); ISO dates and datetimes keep
 //!   their separators and what follows the date; day-first, month-first and month-name forms

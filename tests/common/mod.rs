@@ -168,7 +168,7 @@ pub fn dams(data_dir: &Path) -> Command {
 
 /// All files below `dir`, relative, sorted, with their bytes. The manifest apply writes at the
 /// top (`dams-manifest.json`) is left out: it records when each run happened, so two runs
-/// never write the same one (tests/manifest_verify.rs checks it).
+/// never write the same one (`tests/manifest_verify.rs` checks it).
 pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let manifest = dir.join("dams-manifest.json");
     let mut out: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
@@ -206,8 +206,8 @@ pub fn unreadable_by_path(index: &dams::scan::Index) -> std::collections::BTreeM
 }
 
 /// The real corpus — pydicom's own test files, pydicom-data and deid-data — from the Python
-/// packages of DAMS_PYTHON: (the python, [(name, folder)]). `None` (with a message) when they
-/// are not installed, unless DAMS_REQUIRE_CORPUS says they must be.
+/// packages of `DAMS_PYTHON`: (the python, [(name, folder)]). `None` (with a message) when they
+/// are not installed, unless `DAMS_REQUIRE_CORPUS` says they must be.
 pub fn corpus_dirs() -> Option<(PathBuf, Vec<(&'static str, PathBuf)>)> {
     let python = std::env::var_os("DAMS_PYTHON").unwrap_or_else(|| "python3".into());
     let script = "import os, pydicom, data_store, deid_data\n\

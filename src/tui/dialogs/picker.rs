@@ -1,6 +1,6 @@
 //! The pickers: the CT series a mask series was drawn on (suggestions marked as such, never
 //! taken as a link), the patient of an XML file, the patient of a DICOM file without a
-//! PatientID. Each says what it decides in its own words; choosing is an `Intent`.
+//! `PatientID`. Each says what it decides in its own words; choosing is an `Intent`.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ pub enum PickFor {
     Group(String),
     /// The patient of an XML file.
     Xml(PathBuf),
-    /// The patient of a DICOM file without a PatientID.
+    /// The patient of a DICOM file without a `PatientID`.
     File(PathBuf),
 }
 
@@ -139,7 +139,7 @@ impl Picker {
         )
     }
 
-    /// The patient picker for a DICOM file without a PatientID.
+    /// The patient picker for a DICOM file without a `PatientID`.
     pub fn file(path: &Path, index: &Index, plan: &Planner, ws: &Workspace) -> Picker {
         let current = index
             .patients

@@ -41,7 +41,7 @@ impl Mapping {
 /// The tag repair of a group, as planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepairState {
-    /// Repaired: the new SeriesNumber.
+    /// Repaired: the new `SeriesNumber`.
     On(i64),
     /// Switched off in review.
     Off,
