@@ -161,7 +161,7 @@ fn main() {
         let t = Instant::now();
         let links = dams::link::resolve(&index);
         let resolved = t.elapsed();
-        let repairs = links.repairs(b"bench-secret", |g| g.repairable());
+        let repairs = links.repairs(b"bench-secret", dams::link::SegmentationGroup::repairable);
         times.push((resolved, t.elapsed()));
         summary = format!(
             "{} files, {} groups ({} resolved, {} unmatched), {} repairs",

@@ -76,7 +76,7 @@ pub fn names_kept_in_place(index: &Index, planner: &Planner, only: Option<&BTree
         .patients
         .iter()
         .filter(|p| in_run(&p.patient_id))
-        .flat_map(|p| p.instances())
+        .flat_map(crate::scan::Patient::instances)
         .filter(|i| planner.dest(&i.path) != i.path)
         .count();
     let xml = index
@@ -261,10 +261,10 @@ pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) ->
         return Err(Refusal::OutIsInput.into());
     }
     if out_c.starts_with(&root_c) {
-        return Err(Refusal::OutInsideInput(out.to_path_buf()).into());
+        return Err(Refusal::OutInsideInput(out.clone()).into());
     }
     if root_c.starts_with(&out_c) {
-        return Err(Refusal::InputInsideOut(out.to_path_buf()).into());
+        return Err(Refusal::InputInsideOut(out.clone()).into());
     }
     if key_in(&out_c) {
         return Err(Refusal::KeyInsideOut(key.to_string()).into());
@@ -452,7 +452,7 @@ pub fn apply(
 fn manifest_err(e: crate::manifest::ManifestError) -> ApplyError {
     match e {
         crate::manifest::ManifestError::Io { path, source } => ApplyError::Io { path, source },
-        other => Refusal::Manifest(other.to_string()).into(),
+        other @ crate::manifest::ManifestError::Unreadable { .. } => Refusal::Manifest(other.to_string()).into(),
     }
 }
 
@@ -732,18 +732,15 @@ impl<'a> Writer<'a> {
             let tally = tally.into_inner().unwrap_or_default();
             drop(tx);
             let mut failed = failed.into_inner().unwrap_or_default();
-            let committed = match committer.join() {
-                Ok((ok, errors)) => {
-                    failed.extend(errors);
-                    ok
-                }
-                Err(_) => {
-                    failed.push(FileError {
-                        path: PathBuf::new(),
-                        reason: "internal: the writer thread failed".into(),
-                    });
-                    0
-                }
+            let committed = if let Ok((ok, errors)) = committer.join() {
+                failed.extend(errors);
+                ok
+            } else {
+                failed.push(FileError {
+                    path: PathBuf::new(),
+                    reason: "internal: the writer thread failed".into(),
+                });
+                0
             };
             (committed, failed, xml_written.into_inner(), tally)
         })
@@ -917,7 +914,7 @@ fn write_xml(
     crate::atomic::write_file(&dest, file_mode(&meta), |w| {
         let mut digest = Digesting {
             inner: w,
-            hash: Default::default(),
+            hash: sha2::Sha256::default(),
             len: 0,
         };
         crate::xml::rewrite(&planned.bytes, &planned.plan.plan, &mut digest).map_err(|e| {
@@ -1071,7 +1068,7 @@ fn open_file_budget() -> usize {
     };
     // SAFETY: getrlimit/setrlimit read and write the struct passed; no other effect.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) != 0 {
             return 0;
         }
         if lim.rlim_cur < lim.rlim_max {
@@ -1079,7 +1076,7 @@ fn open_file_budget() -> usize {
                 rlim_cur: lim.rlim_max,
                 rlim_max: lim.rlim_max,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) == 0 {
                 lim = raised;
             }
         }
@@ -1136,23 +1133,22 @@ fn stage_one(w: &Writer, inst: &Instance, planned: PlannedFile, folders: &Folder
     }
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = folders.made.lock().ok().and_then(|d| d.get(&dir).copied());
-    let elsewhere = match known {
-        Some(elsewhere) => elsewhere,
-        None => {
-            make_out_dir(out_root, &dir, folders.changed).map_err(|e| {
-                if let DirError::Io(e) = &e
-                    && out_of_space(e)
-                {
-                    full.store(true, Ordering::Relaxed);
-                }
-                fail(e.reason())
-            })?;
-            let elsewhere = device(&dir) != folders.root_dev || folders.root_dev.is_none();
-            if let Ok(mut d) = folders.made.lock() {
-                d.insert(dir, elsewhere);
+    let elsewhere = if let Some(elsewhere) = known {
+        elsewhere
+    } else {
+        make_out_dir(out_root, &dir, folders.changed).map_err(|e| {
+            if let DirError::Io(e) = &e
+                && out_of_space(e)
+            {
+                full.store(true, Ordering::Relaxed);
             }
-            elsewhere
+            fail(e.reason())
+        })?;
+        let elsewhere = device(&dir) != folders.root_dev || folders.root_dev.is_none();
+        if let Ok(mut d) = folders.made.lock() {
+            d.insert(dir, elsewhere);
         }
+        elsewhere
     };
     // In place the destination always exists: an unnamed file would need a temporary name
     // as well before it could replace it.

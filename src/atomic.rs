@@ -100,6 +100,7 @@ pub enum Pending {
 }
 
 impl Pending {
+    #[must_use]
     pub fn file(&self) -> &File {
         match self {
             Pending::Unnamed(f) => f,
@@ -119,6 +120,7 @@ impl Pending {
 /// Whether unnamed files can be named afterwards here: kernels before 6.10 need
 /// `/proc/self/fd` for that, and without /proc named temporary files are used throughout.
 #[cfg(target_os = "linux")]
+#[must_use]
 pub fn unnamed_supported() -> bool {
     Path::new("/proc/self/fd").is_dir()
 }

@@ -292,6 +292,7 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
 }
 
 /// A CT series of `n` slices.
+#[must_use]
 pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, number: i32) -> Vec<Slice> {
     let study = from_seed(&format!("{seed}/study"));
     let series = from_seed(&format!("{seed}/series/{description}"));
@@ -319,6 +320,7 @@ pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, 
 
 /// Per-slice masks drawn on `source`, with the broken tags careless tools write: the CT's
 /// `SeriesInstanceUID`, `InstanceNumber` 1 everywhere, and one duplicated `SOPInstanceUID`.
+#[must_use]
 pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Slice> {
     let mut masks: Vec<Slice> = source
         .iter()
@@ -362,8 +364,8 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
     let absent = ct_series("demo/bob/elsewhere", 4, 64, 64, "CT CHEST (not exported)", 9);
     let mut orphan = careless_masks("demo/bob/nodule", &absent, "NODULE MASK");
     for m in &mut orphan {
-        m.study_uid = ct_b[0].study_uid.clone();
-        m.frame_of_reference = ct_b[0].frame_of_reference.clone();
+        m.study_uid.clone_from(&ct_b[0].study_uid);
+        m.frame_of_reference.clone_from(&ct_b[0].frame_of_reference);
     }
 
     let mut jobs: Vec<(PathBuf, &FakePatient, &Slice)> = Vec::new();

@@ -66,18 +66,22 @@ impl Engine {
         Engine::new(KeyStore::open_or_create(key_path)?, profile, cancel)
     }
 
+    #[must_use]
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
 
+    #[must_use]
     pub fn key(&self) -> &KeyStore {
         &self.key
     }
 
+    #[must_use]
     pub fn review(&self) -> &ReviewState {
         &self.review
     }
 
+    #[must_use]
     pub fn cancel(&self) -> &Cancel {
         &self.cancel
     }
@@ -122,6 +126,7 @@ impl Engine {
 
     /// Which CT series each segmentation object of the Index was drawn on (automatic links
     /// only: what `dams scan` shows).
+    #[must_use]
     pub fn links(&self, index: &Index) -> crate::link::Links {
         crate::link::resolve(index)
     }
@@ -165,6 +170,7 @@ impl Engine {
     }
 
     /// [`Engine::prepare`] with decisions that are not saved (yet).
+    #[must_use]
     pub fn prepare_with(&self, index: &Index, ws: &Workspace) -> Prepared {
         crate::plan::prepare(index, self.profile.clone(), &self.key, ws)
     }

@@ -89,11 +89,11 @@ impl Identity {
 
     /// The first name seen (for the key store's re-identification record).
     pub fn name(&self) -> &str {
-        self.names.iter().next().map(String::as_str).unwrap_or("")
+        self.names.iter().next().map_or("", String::as_str)
     }
 
     pub fn birth_date(&self) -> &str {
-        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+        self.birth_dates.iter().next().map_or("", String::as_str)
     }
 }
 
@@ -117,11 +117,13 @@ pub enum Formed {
 /// The key of a patient formed from files without a `PatientID`, by name and birth date.
 /// The name is compared as DICOM people write it: components trimmed, case folded, empty
 /// trailing components dropped.
+#[must_use]
 pub fn name_key(name: &str, birth_date: &str) -> String {
     format!("{FORMED_BY_NAME}{}\\{}", normal_name(name), birth_date.trim())
 }
 
 /// The key of a patient formed from files with neither `PatientID` nor name, by study.
+#[must_use]
 pub fn study_key(study_uid: &str) -> String {
     format!("{FORMED_BY_STUDY}{}", study_uid.trim())
 }
@@ -142,6 +144,7 @@ pub(crate) fn normal_name(name: &str) -> String {
 }
 
 /// How the patient with this key was formed.
+#[must_use]
 pub fn formed(key: &str) -> Formed {
     if key.starts_with(FORMED_BY_NAME) {
         Formed::NameBirthDate
@@ -153,11 +156,13 @@ pub fn formed(key: &str) -> Formed {
 }
 
 /// The `PatientID` in a patient key ("" for a patient formed without one).
+#[must_use]
 pub fn real_id(key: &str) -> &str {
     if key.starts_with('\\') { "" } else { key }
 }
 
 /// A patient key as people read it.
+#[must_use]
 pub fn label(key: &str) -> String {
     if let Some(rest) = key.strip_prefix(FORMED_BY_NAME) {
         let (name, birth) = rest.rsplit_once('\\').unwrap_or((rest, ""));

@@ -53,6 +53,7 @@ pub struct ProfileRecord {
 }
 
 impl ProfileRecord {
+    #[must_use]
     pub fn of(p: &Profile) -> ProfileRecord {
         ProfileRecord {
             name: p.name.clone(),
@@ -71,6 +72,7 @@ impl ProfileRecord {
 }
 
 /// SHA-256 (hex) of a profile's text and its values.
+#[must_use]
 pub fn profile_fingerprint(p: &Profile) -> String {
     let mut h = Sha256::new();
     h.update(p.text.as_bytes());
@@ -90,6 +92,7 @@ pub fn profile_fingerprint(p: &Profile) -> String {
 
 /// A key's fingerprint: it names the key (its secret, from which every new UID is derived)
 /// without revealing the secret.
+#[must_use]
 pub fn key_fingerprint(secret: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(b"dams key fingerprint\0");
@@ -219,6 +222,7 @@ impl Shard {
 
     /// Whether the patient with this code is written by this shard: by SHA-256 of the code, so
     /// the same code always falls to the same shard of N, whatever else is in the folder.
+    #[must_use]
     pub fn holds(&self, code: &str) -> bool {
         let d = Sha256::digest(code.as_bytes());
         let mut b = [0u8; 8];
@@ -227,6 +231,7 @@ impl Shard {
     }
 
     /// `name.ext` as this shard's part: `name.K-of-N.ext`.
+    #[must_use]
     pub fn part(&self, name: &str) -> String {
         match name.rsplit_once('.') {
             Some((stem, ext)) => format!("{stem}.{}-of-{}.{ext}", self.k, self.n),
@@ -237,6 +242,7 @@ impl Shard {
 
 /// Whether a top-level file name is a shard's part of one of dams' own files
 /// (`dams-manifest.2-of-4.json`, `mapping.0-of-4.csv`).
+#[must_use]
 pub fn is_part_of(name: &str, own: &str) -> bool {
     let (Some((stem, ext)), Some((n_stem, n_ext))) = (own.rsplit_once('.'), name.rsplit_once('.')) else {
         return false;
@@ -252,6 +258,7 @@ pub fn is_part_of(name: &str, own: &str) -> bool {
 }
 
 impl Manifest {
+    #[must_use]
     pub fn new(profile: &Profile, key_fingerprint: String) -> Manifest {
         Manifest {
             format: FORMAT.into(),
@@ -378,6 +385,7 @@ impl Manifest {
     }
 
     /// The record of each file, by path.
+    #[must_use]
     pub fn by_path(&self) -> BTreeMap<&str, &FileRecord> {
         self.files.iter().map(|f| (f.path.as_str(), f)).collect()
     }
@@ -399,12 +407,11 @@ impl Manifest {
         let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
         for rec in recs {
             done.insert(rec.path.clone());
-            match at.get(&rec.path) {
-                Some(&i) => self.files[i] = rec,
-                None => {
-                    at.insert(rec.path.clone(), self.files.len());
-                    self.files.push(rec);
-                }
+            if let Some(&i) = at.get(&rec.path) {
+                self.files[i] = rec
+            } else {
+                at.insert(rec.path.clone(), self.files.len());
+                self.files.push(rec);
             }
         }
         self.pending.retain(|p| !done.contains(p));
@@ -427,12 +434,11 @@ pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
     BUF.with(|cell| {
         let mut own;
         let mut borrowed = cell.try_borrow_mut();
-        let buf: &mut Vec<u8> = match &mut borrowed {
-            Ok(b) => b,
-            Err(_) => {
-                own = vec![0u8; 1 << 16];
-                &mut own
-            }
+        let buf: &mut Vec<u8> = if let Ok(b) = &mut borrowed {
+            b
+        } else {
+            own = vec![0u8; 1 << 16];
+            &mut own
         };
         let mut h = Sha256::new();
         let mut n = 0u64;
@@ -449,11 +455,13 @@ pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
 }
 
 /// The SHA-256 (hex) of bytes.
+#[must_use]
 pub fn digest_bytes(b: &[u8]) -> String {
     hex(&Sha256::digest(b))
 }
 
 /// A SHA-256 digest as the manifest writes it (lower-case hex).
+#[must_use]
 pub fn hex_digest(d: &[u8]) -> String {
     hex(d)
 }
@@ -469,6 +477,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A path relative to the output folder as the manifest writes it: exactly (a name that is not
 /// UTF-8 as the hex of its bytes, see [`crate::paths::to_exact`]), so that it names the file.
+#[must_use]
 pub fn rel_string(p: &Path) -> String {
     crate::paths::to_exact(p)
 }

@@ -8,6 +8,7 @@ use serde::Serializer;
 
 /// A non-empty relative path made of plain names only (no `..`, no root, no prefix): what
 /// every path inside an input or output folder must be before it is joined to the folder.
+#[must_use]
 pub fn plain_relative(rel: &Path) -> bool {
     use std::path::Component;
     !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
@@ -37,6 +38,7 @@ const HEX_PREFIX: &str = "\u{0}hex:";
 
 /// A path as text that reads back exactly (for state files, not reports): a UTF-8 path as it
 /// is, any other as [`HEX_PREFIX`] and the hex of its bytes.
+#[must_use]
 pub fn to_exact(p: &Path) -> String {
     if let Some(s) = p.to_str() {
         return s.to_string();

@@ -38,6 +38,7 @@ pub enum Status {
 }
 
 impl Status {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -90,6 +91,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    #[must_use]
     pub fn status(&self, patient_id: &str) -> Status {
         self.patient(patient_id).map(|p| p.status).unwrap_or_default()
     }
@@ -99,6 +101,7 @@ impl Workspace {
     }
 
     /// The review record of a patient, also when it is still named by its hash.
+    #[must_use]
     pub fn patient(&self, patient_id: &str) -> Option<&PatientReview> {
         self.patients
             .get(patient_id)
@@ -118,6 +121,7 @@ impl Workspace {
     }
 
     /// Whether some patient is named only by its keyed hash (not made known when read).
+    #[must_use]
     pub fn has_unresolved(&self) -> bool {
         let open = |v: &String| v.starts_with(UNRESOLVED);
         self.patients.keys().any(open)
@@ -315,6 +319,7 @@ impl ReviewState {
     }
 
     /// Where the state is kept (for "saved in" messages).
+    #[must_use]
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -649,7 +654,7 @@ mod tests {
         // Not again: a change made since survives the next open.
         state
             .update(Path::new("/tmp/dams-key-fixture/in"), |w| {
-                w.set_status("MAP002", Status::Approved)
+                w.set_status("MAP002", Status::Approved);
             })
             .unwrap();
         let key = KeyStore::open(&dir.path().join("key.json")).unwrap();

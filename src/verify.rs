@@ -68,6 +68,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ProblemKind::Missing => "missing",
@@ -114,6 +115,7 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Nothing wrong was found, and everything was checked.
+    #[must_use]
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty() && self.residual.is_empty() && !self.cancelled
     }
@@ -169,6 +171,7 @@ pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile
 /// The identities verify searches for: the patients of the input when it is given, and
 /// those the key knows for every code the manifest lists (their original ID, name and birth
 /// date), so that an output is searched for its patients' identifiers even without its input.
+#[must_use]
 pub fn identities(manifest: &Manifest, key: &crate::key::KeyStore, index: Option<&Index>) -> Vec<Identity> {
     let mut out: Vec<Identity> = index
         .map(|i| i.patients.iter().map(|p| p.identity.clone()).collect())
@@ -341,7 +344,7 @@ fn walk(out: &Path) -> Result<Vec<PathBuf>, VerifyError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(out).follow_links(false) {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| out.to_path_buf());
+            let path = e.path().map_or_else(|| out.to_path_buf(), Path::to_path_buf);
             VerifyError::Io(path, e.into())
         })?;
         if entry.file_type().is_dir() {
@@ -384,7 +387,7 @@ fn check_file(
     let path = out.join(rel);
     let key = crate::manifest::rel_string(rel);
     let meta = std::fs::symlink_metadata(&path);
-    let is_file = meta.as_ref().is_ok_and(|m| m.is_file());
+    let is_file = meta.as_ref().is_ok_and(std::fs::Metadata::is_file);
     let name = rel
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -745,7 +748,7 @@ fn moved_by(before: &str, after: &str, days: i32) -> bool {
     }
     b.len() == a.len()
         && b.iter().zip(&a).all(|(x, y)| match (day(x), day(y)) {
-            (Some(x), Some(y)) => y - x == days as i64,
+            (Some(x), Some(y)) => y - x == i64::from(days),
             (None, _) => true,
             (Some(_), None) => false,
         })

@@ -191,7 +191,7 @@ fn file_changed_after_scan_is_refused() {
         ],
     );
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let index = dams::scan::scan(&input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).unwrap();
     // Change one file after the scan.
     let mut bytes = std::fs::read(input.join("a/CT_small.dcm")).unwrap();
     bytes.extend_from_slice(&[0, 0]);

@@ -121,7 +121,7 @@ fn explain(
         .enumerate()
         .find(|(i, _)| input.path(*i) == path)
         .map(|(_, e)| e);
-    let vr = elem.map(|e| e.value_vr());
+    let vr = elem.map(dams::dicom::Element::value_vr);
     let was_empty = elem.is_some_and(|e| e.kind == ElementKind::Value && e.length == 0);
 
     if levels.len() == 1 && (tag == "(0010,0010)" || tag == "(0010,0020)") {
@@ -220,10 +220,10 @@ fn basic_matches_an_independent_implementation_or_explains_why_not() {
     let not_written = ["pydicom/JPEG2000.dcm"];
 
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let index = dams::scan::scan(&input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
     let profile = dams::profile::Profile::resolve(Some("basic"), &[]).unwrap();
-    let planner = dams::plan::prepare(&index, profile, &keystore, &Default::default()).planner;
+    let planner = dams::plan::prepare(&index, profile, &keystore, &dams::review::Workspace::default()).planner;
     let table = table();
 
     let mut same = 0;

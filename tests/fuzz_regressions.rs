@@ -33,7 +33,7 @@ fn dicom_steps(data: &[u8]) {
             &index,
             Profile::resolve(Some(name), &[]).unwrap(),
             &key,
-            &Default::default(),
+            &dams::review::Workspace::default(),
         )
         .planner;
         let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else {
@@ -78,7 +78,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
+        .map(walkdir::DirEntry::into_path)
         .collect();
     v.sort();
     v

@@ -240,7 +240,7 @@ fn two_runs_and_two_machines_sharing_the_key_give_the_same_dates() {
 
     // A recorded offset stays the patient's, whatever range a later profile sets.
     let days = the_one_offset(&one);
-    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
+    let profile = basic_with(tmp.path(), r"shift-days = [-10, -10]");
     let four = tmp.path().join("four");
     apply_modified(&data, &four, &profile);
     assert_eq!(the_one_offset(&four), days);
@@ -251,7 +251,7 @@ fn the_profiles_range_and_an_imported_offset_are_used() {
     let tmp = tempfile::tempdir().unwrap();
     // A range of one day: the offset is that day.
     let data = tmp.path().join("data");
-    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
+    let profile = basic_with(tmp.path(), r"shift-days = [-10, -10]");
     let out = tmp.path().join("out");
     apply_modified(&data, &out, &profile);
     assert_eq!(the_one_offset(&out), -10);

@@ -203,7 +203,7 @@ fn derived_images_are_listed_with_their_source_and_never_as_segmentations() {
     let links = link::resolve(&index);
     let truth = expected();
     let repairs: BTreeSet<PathBuf> = links
-        .repairs(b"secret", |g| g.repairable())
+        .repairs(b"secret", dams::link::SegmentationGroup::repairable)
         .into_iter()
         .map(|r| r.path)
         .collect();

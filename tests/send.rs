@@ -137,7 +137,7 @@ impl Orthanc {
             .spawn()
             .unwrap();
         *self.child.lock().unwrap() = Some(child);
-        let until = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + Duration::from_mins(1);
         while Instant::now() < until {
             if let Some(c) = self.child.lock().unwrap().as_mut()
                 && c.try_wait().unwrap().is_some()

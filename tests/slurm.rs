@@ -152,7 +152,7 @@ impl Drop for Slurm {
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let until = Instant::now() + Duration::from_secs(60);
+    let until = Instant::now() + Duration::from_mins(1);
     while !ok() {
         assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
@@ -193,7 +193,7 @@ fn the_example_array_job_on_a_real_slurm_writes_what_one_run_writes() {
     );
     let job = String::from_utf8(submitted.stdout).unwrap().trim().to_string();
     // Done when the queue no longer holds the job.
-    let until = Instant::now() + Duration::from_secs(180);
+    let until = Instant::now() + Duration::from_mins(3);
     loop {
         let q = slurm.command("squeue").args(["-h", "-j", &job]).output().unwrap();
         if q.status.success() && q.stdout.iter().all(u8::is_ascii_whitespace) {

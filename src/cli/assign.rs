@@ -63,7 +63,7 @@ fn targets(index: &Index, root: &Path, what: &str) -> Result<Vec<PathBuf>> {
     if index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .any(|i| i.path.starts_with(rel))
     {
         bail!("{what}: its files have a PatientID of their own; dams assigns only files without one");

@@ -287,7 +287,7 @@ pub fn key_path(key: &KeyArg) -> Result<PathBuf> {
 pub fn key_exists(key: &Path) -> bool {
     match dams::key::Location::from_arg(key) {
         dams::key::Location::File { db, legacy } => db.exists() || legacy.is_some_and(|l| l.exists()),
-        _ => true,
+        dams::key::Location::Postgres { .. } => true,
     }
 }
 

@@ -100,10 +100,10 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
         for x in &index.xml {
             match &x.assignment {
                 dams::scan::XmlAssignment::Assigned { patient_id, by } => {
-                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
+                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?;
                 }
                 dams::scan::XmlAssignment::Unassigned { reason } => {
-                    say!(out, "  {} → no patient: {reason}", x.path.display())?
+                    say!(out, "  {} → no patient: {reason}", x.path.display())?;
                 }
                 dams::scan::XmlAssignment::Pending => say!(out, "  {}", x.path.display())?,
             }
@@ -372,9 +372,7 @@ fn edit_line(
     rule: &dams::profile::RuleKind,
 ) -> String {
     let before = before.unwrap_or("(absent)");
-    let after = after
-        .map(|a| if a.is_empty() { "(empty)" } else { a })
-        .unwrap_or("(removed)");
+    let after = after.map_or("(removed)", |a| if a.is_empty() { "(empty)" } else { a });
     format!("{path:<12} {keyword:24} {} → {}  [{rule}]", show(before), show(after))
 }
 
@@ -748,7 +746,7 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
             i.path.display(),
             p.label(),
             planner.code(&p.patient_id).unwrap_or_default(),
-            i.placed_by.map(|h| h.reason()).unwrap_or_default()
+            i.placed_by.map(dams::scan::Placement::reason).unwrap_or_default()
         )?;
     }
     unplaced_list(out, &index.unplaced)

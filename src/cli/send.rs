@@ -170,7 +170,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     let clean = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .map(|i| planner.dest(&i.path))
         .filter(|d| !problems.contains_key(d))
         .collect();

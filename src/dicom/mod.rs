@@ -44,6 +44,7 @@ pub mod ts {
 }
 
 /// Format a tag the way DICOM people write it: `(0010,0010)`.
+#[must_use]
 pub fn tag_string(tag: Tag) -> String {
     format!("({:04X},{:04X})", tag.0, tag.1)
 }

@@ -21,6 +21,7 @@ pub struct PdfText {
 }
 
 /// The streams of `pdf`, inflated where they are `FlateDecode`.
+#[must_use]
 pub fn texts(pdf: &[u8]) -> PdfText {
     let mut out = PdfText {
         encrypted: memchr::memmem::find(pdf, b"/Encrypt").is_some(),

@@ -90,6 +90,7 @@ fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
 
 /// Encodes the items of a sequence (each a list of elements, in tag order) with defined
 /// lengths, in the data set's encoding: the value of an inserted SQ element.
+#[must_use]
 pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8> {
     let mut out = Vec::new();
     for item in items {
@@ -328,8 +329,7 @@ fn set_bytes(parsed: &Parsed, idx: usize, value: &[u8]) -> Result<Vec<u8>, Rewri
     let mut bytes = parsed
         .source
         .loaded(e.start, (e.value_start - e.start) as usize)
-        .map(<[u8]>::to_vec)
-        .unwrap_or_else(|| header_bytes(e.tag, e.vr, value.len(), e.enc));
+        .map_or_else(|| header_bytes(e.tag, e.vr, value.len(), e.enc), <[u8]>::to_vec);
     let at = (lf - e.start) as usize;
     if width == 2 {
         bytes[at..at + 2].copy_from_slice(&e.enc.u16_bytes(value.len() as u16));

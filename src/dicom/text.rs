@@ -36,6 +36,7 @@ impl Charset {
         }
     }
 
+    #[must_use]
     pub fn decode(&self, bytes: &[u8]) -> String {
         if let Some(ascii) = bytes.is_ascii().then(|| std::str::from_utf8(bytes).ok()).flatten() {
             return ascii.to_owned();
@@ -61,12 +62,14 @@ impl Charset {
             .map_err(|e| format!("cannot encode the value in {}: {e}", self.codec.name()))
     }
 
+    #[must_use]
     pub fn name(&self) -> String {
         self.codec.name().into_owned()
     }
 }
 
 /// VRs whose values are character strings.
+#[must_use]
 pub fn is_text_vr(vr: VR) -> bool {
     matches!(
         vr,
@@ -97,6 +100,7 @@ fn uses_charset(vr: VR) -> bool {
 
 /// A value as a human-readable string. Text is decoded and trimmed of padding; numbers are
 /// printed; other binary data is summarised by its size.
+#[must_use]
 pub fn decode(bytes: &[u8], vr: VR, charset: &Charset, enc: Encoding) -> String {
     if is_text_vr(vr) {
         let s = if uses_charset(vr) {
@@ -153,6 +157,7 @@ pub fn encode(text: &str, vr: VR, charset: &Charset) -> Result<Vec<u8>, String> 
 }
 
 /// Numbers of a DS/IS multi-value such as `ImagePositionPatient`.
+#[must_use]
 pub fn numbers(text: &str) -> Vec<f64> {
     text.split('\\').filter_map(|s| s.trim().parse::<f64>().ok()).collect()
 }

@@ -17,6 +17,7 @@ impl Location {
     /// What the user gave: a `postgres://` URL, or a path. A path ending in `.json` (an
     /// earlier dams' key file) means the database beside it with the same name and `.db`; a
     /// file without that extension that holds such JSON means the same name plus `.db`.
+    #[must_use]
     pub fn from_arg(arg: &Path) -> Location {
         let text = arg.to_string_lossy();
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
@@ -45,6 +46,7 @@ impl Location {
     }
 
     /// The database file of the embedded store.
+    #[must_use]
     pub fn file(&self) -> Option<&Path> {
         match self {
             Location::File { db, .. } => Some(db),

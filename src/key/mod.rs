@@ -54,12 +54,14 @@ pub struct KeyEntry {
 
 impl KeyEntry {
     /// The original `PatientID`, if the patient had one.
+    #[must_use]
     pub fn real_patient_id(&self) -> Option<&str> {
         (!is_synthetic(&self.patient_id)).then_some(self.patient_id.as_str())
     }
 
     /// How the patient is identified, for people: by `PatientID`, or how dams grouped files
     /// without one.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         key_kind(&self.patient_id)
     }
@@ -161,6 +163,7 @@ fn damaged_text(location: &str, reason: &str, backup: &Path) -> String {
 
 impl KeyError {
     /// Another process changed the store so that a plan no longer holds: plan again.
+    #[must_use]
     pub fn is_changed(&self) -> bool {
         matches!(self, KeyError::Changed { .. })
     }
@@ -168,6 +171,7 @@ impl KeyError {
 
 /// The folder for dams' own state (key store, logs): `DAMS_DATA_DIR` if set, else the
 /// platform's data folder (e.g. `~/.local/share/dams`).
+#[must_use]
 pub fn data_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DAMS_DATA_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d));
@@ -391,25 +395,30 @@ impl KeyStore {
     }
 
     /// Where the store is, for messages (a URL without its password).
+    #[must_use]
     pub fn location(&self) -> &Location {
         &self.location
     }
 
     /// The database file of the embedded store (`None` for a database server).
+    #[must_use]
     pub fn file(&self) -> Option<&Path> {
         self.location.file()
     }
 
     /// The engine and how it is reached (for `dams key info`).
+    #[must_use]
     pub fn describe(&self) -> String {
         self.backend().map(|mut b| b.describe()).unwrap_or_default()
     }
 
+    #[must_use]
     pub fn exists(&self) -> bool {
         self.exists
     }
 
     /// Whether this process created the store (for a message saying so).
+    #[must_use]
     pub fn created(&self) -> bool {
         self.created
     }
@@ -427,10 +436,12 @@ impl KeyStore {
         path.exists().then_some(path)
     }
 
+    #[must_use]
     pub fn prefix(&self) -> &str {
         &self.snap.meta.prefix
     }
 
+    #[must_use]
     pub fn digits(&self) -> usize {
         self.snap.meta.digits
     }
@@ -450,10 +461,12 @@ impl KeyStore {
     }
 
     /// Every entry, in the order they were added.
+    #[must_use]
     pub fn entries(&self) -> &[KeyEntry] {
         &self.snap.entries
     }
 
+    #[must_use]
     pub fn code_for(&self, patient_id: &str) -> Option<&str> {
         self.snap
             .by_key
@@ -462,6 +475,7 @@ impl KeyStore {
     }
 
     /// The entry of a code, compared case-insensitively (codes are unique that way).
+    #[must_use]
     pub fn entry_by_code(&self, code: &str) -> Option<&KeyEntry> {
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
     }
@@ -470,11 +484,13 @@ impl KeyStore {
     /// recorded). From the snapshot: an offset another process recorded for an entry this
     /// snapshot already held is seen once this process tries to record one for it
     /// ([`record_offsets`](Self::record_offsets)), or by a new `open`.
+    #[must_use]
     pub fn date_offset(&self, patient_key: &str) -> Option<i32> {
         self.snap.offset(patient_key)
     }
 
     /// The secret behind deterministic UIDs (32 bytes).
+    #[must_use]
     pub fn secret(&self) -> Vec<u8> {
         // Byte pairs, not string slices: a secret is checked to be hex when it is read, and
         // slicing a str at a byte offset would panic on anything else.
@@ -705,7 +721,7 @@ impl KeyStore {
                     location: location.clone(),
                 });
             }
-            meta.prefix = wanted.prefix.clone();
+            meta.prefix.clone_from(&wanted.prefix);
             meta.digits = wanted.digits;
             tx.set_meta(&meta)
         })
@@ -871,15 +887,15 @@ impl KeyStore {
                             location: location.clone(),
                         });
                     }
-                    meta.secret = secret.clone();
-                    meta.prefix = prefix.clone();
+                    meta.secret.clone_from(&secret);
+                    meta.prefix.clone_from(&prefix);
                     meta.digits = digits;
                     meta.next = next;
                     tx.set_meta(&meta)
                 })?;
             } else {
-                self.snap.meta.secret = kf.secret.clone();
-                self.snap.meta.prefix = kf.prefix.clone();
+                self.snap.meta.secret.clone_from(&kf.secret);
+                self.snap.meta.prefix.clone_from(&kf.prefix);
                 self.snap.meta.digits = kf.digits;
                 self.snap.meta.next = kf.next;
             }
@@ -1184,7 +1200,7 @@ impl<'a, 'b> Lookup<'a, 'b> {
             Some(s) => Ok(folds
                 .iter()
                 .filter(|f| s.seen.contains(**f))
-                .map(|f| f.to_string())
+                .map(std::string::ToString::to_string)
                 .collect()),
             None => self.tx.seen(folds),
         }

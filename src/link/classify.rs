@@ -77,6 +77,7 @@ pub enum DerivedKind {
 }
 
 impl DerivedKind {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             DerivedKind::CompressedCopy => "compressed copy",
@@ -158,6 +159,7 @@ pub enum Clue {
 }
 
 impl Clue {
+    #[must_use]
     pub fn weight(&self) -> Weight {
         match self {
             Clue::SopClass { .. } | Clue::OriginalButMask => Weight::Neutral,
@@ -186,6 +188,7 @@ impl Clue {
     }
 
     /// A sentence for people (never a value from the file beyond codes and our own words).
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             Clue::SopClass { name } => format!("SOP class {name}"),
@@ -311,7 +314,7 @@ pub(super) fn header_clues(inst: &Instance) -> Vec<Clue> {
     let f = &*inst.image;
     let mut out = BTreeSet::new();
     for r in &inst.references {
-        if let Some(code) = r.purpose.map(|p| p.get())
+        if let Some(code) = r.purpose.map(std::num::NonZero::get)
             && (purpose_kind(code).is_some() || code == 121322)
         {
             out.insert(Clue::Purpose {
@@ -425,6 +428,7 @@ pub(super) fn by_class(sop_class: &str) -> Option<(ByClass, &'static str)> {
 
 /// True for planning images (scout, topogram, localizer), whose references never count as a
 /// source: CT slices point at them, and so do masks copied from CT slices.
+#[must_use]
 pub fn is_localizer(inst: &Instance) -> bool {
     inst.image_type.iter().any(|v| {
         let v = v.to_ascii_uppercase();

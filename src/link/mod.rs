@@ -74,6 +74,7 @@ pub enum SegmentationKind {
 }
 
 impl SegmentationKind {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             SegmentationKind::PerSliceMask => "per-slice mask",
@@ -83,6 +84,7 @@ impl SegmentationKind {
     }
 
     /// The word for it in a list of series: `mask`, `SEG`, `RTSTRUCT`.
+    #[must_use]
     pub fn short_label(self) -> &'static str {
         match self {
             SegmentationKind::PerSliceMask => "mask",
@@ -107,6 +109,7 @@ pub enum LinkStatus {
 }
 
 impl LinkStatus {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             LinkStatus::Resolved => "resolved",
@@ -147,11 +150,13 @@ pub struct Evidence {
 
 impl Evidence {
     /// References that were present but could not count as a source.
+    #[must_use]
     pub fn ignored(&self) -> usize {
         self.localizer + self.derived + self.itself
     }
 
     /// References that resolved to a source slice.
+    #[must_use]
     pub fn resolved(&self) -> usize {
         self.votes.iter().map(|v| v.references).sum()
     }
@@ -168,8 +173,7 @@ impl Evidence {
                     .sources
                     .iter()
                     .find(|s| s.series_uid == v.series_uid)
-                    .map(|s| name(&s.folder))
-                    .unwrap_or_else(|| v.series_uid.clone());
+                    .map_or_else(|| v.series_uid.clone(), |s| name(&s.folder));
                 format!("{} refs → {source}", v.references)
             })
             .collect();
@@ -205,6 +209,7 @@ pub enum FileStatus {
 
 impl FileStatus {
     /// A phrase for people.
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             FileStatus::Resolved => "resolved".into(),
@@ -307,6 +312,7 @@ pub enum Flag {
 
 impl Flag {
     /// A sentence for people.
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             Flag::SplitByFolder { siblings } => format!(
@@ -344,6 +350,7 @@ impl Flag {
 
     /// The flag means the output would be wrong without [`Links::repairs`] (shared or copied
     /// series UIDs, duplicate SOP UIDs, unusable instance numbers).
+    #[must_use]
     pub fn calls_for_repair(&self) -> bool {
         !matches!(self, Flag::SliceCoveredTwice { .. } | Flag::ReferencesMissing { .. })
     }
@@ -393,6 +400,7 @@ pub struct SegmentationGroup {
 
 impl SegmentationGroup {
     /// Only per-slice mask series get their tags repaired (SEG and RTSTRUCT are one object).
+    #[must_use]
     pub fn repairable(&self) -> bool {
         self.kind == SegmentationKind::PerSliceMask
     }
@@ -403,12 +411,14 @@ impl SegmentationGroup {
     }
 
     /// The UID of the source in force, if any.
+    #[must_use]
     pub fn source_series_uid(&self) -> Option<&str> {
         self.source.as_ref().map(|s| s.series_uid.as_str())
     }
 
     /// Its files resolve into several series and nobody has decided yet: it may not be
     /// approved until a manual link (to the proposed series or another) is in force.
+    #[must_use]
     pub fn needs_decision(&self) -> bool {
         self.automatic_status == LinkStatus::Ambiguous && self.status != LinkStatus::Manual
     }
@@ -555,6 +565,7 @@ pub enum LinkError {
 
 /// Resolves every derived object of the Index to its source series (see the module docs).
 /// Deterministic: the same Index gives the same Links, whatever order files were read in.
+#[must_use]
 pub fn resolve(index: &Index) -> Links {
     resolve::links(index)
 }
@@ -570,11 +581,13 @@ fn normalise(name: &str) -> PathBuf {
 
 impl Links {
     /// The group with this exact key.
+    #[must_use]
     pub fn group(&self, key: &str) -> Option<&SegmentationGroup> {
         self.groups.iter().find(|g| g.key == key)
     }
 
     /// The derived file at this path (relative to the scanned root).
+    #[must_use]
     pub fn file(&self, path: &Path) -> Option<&DerivedFile> {
         self.files
             .binary_search_by(|f| f.path.as_path().cmp(path))
@@ -594,6 +607,7 @@ impl Links {
     }
 
     /// The derived-image group holding this file (relative to the scanned root), if any.
+    #[must_use]
     pub fn derived_image(&self, path: &Path) -> Option<&DerivedImageGroup> {
         self.derived_by_path
             .binary_search_by(|(p, _)| p.as_path().cmp(path))
@@ -736,6 +750,7 @@ impl Links {
     }
 
     /// The manual links in force (to persist as review state).
+    #[must_use]
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.groups
             .iter()

@@ -131,7 +131,10 @@ impl<'a> View<'a> {
             return (Role::Source, cache.none.clone());
         }
         let inst = it.inst;
-        let mut purposes = inst.references.iter().filter_map(|r| r.purpose.map(|p| p.get()));
+        let mut purposes = inst
+            .references
+            .iter()
+            .filter_map(|r| r.purpose.map(std::num::NonZero::get));
         let first = purposes.next().unwrap_or(0);
         let other = purposes.find(|&p| p != first).unwrap_or(0);
         let key = (

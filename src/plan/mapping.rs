@@ -86,6 +86,7 @@ pub fn rows(links: &Links, planner: &Planner, patients: &BTreeSet<String>) -> Ve
 }
 
 /// Merges `new` rows into an existing table: rows of the same patients are replaced.
+#[must_use]
 pub fn merge(existing: Vec<MappingRow>, new: Vec<MappingRow>) -> Vec<MappingRow> {
     let replaced: BTreeSet<&str> = new.iter().map(|r| r.patient.as_str()).collect();
     let mut all: Vec<MappingRow> = existing

@@ -125,6 +125,7 @@ impl PatientPlan {
 
     /// Files, XML files and failures in path order (they arrive in whatever order the
     /// workers finish).
+    #[must_use]
     pub fn sorted(mut self) -> PatientPlan {
         self.files.sort_by(|a, b| a.source.cmp(&b.source));
         self.xml.sort_by(|a, b| a.source.cmp(&b.source));
@@ -239,7 +240,7 @@ const PATIENT_CACHE: usize = 1024;
 impl<T> PatientCache<T> {
     fn new() -> PatientCache<T> {
         PatientCache {
-            built: Default::default(),
+            built: std::sync::Mutex::default(),
         }
     }
 
@@ -399,6 +400,7 @@ fn date_offsets(
 
 /// The input's patients as the key store needs them to give codes (`KeyStore::propose`):
 /// key, name, birth date and every real ID their files carry.
+#[must_use]
 pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
     index
         .patients
@@ -465,7 +467,7 @@ impl Planner {
                     .map(|c| (c.as_str(), &p.identity, shifted(&p.patient_id)))
             }),
         ));
-        let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+        let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::default();
         for p in &index.patients {
             for s in p.series() {
                 series_owners.entry(&s.series_uid).or_default().insert(&p.patient_id);
@@ -474,7 +476,7 @@ impl Planner {
         let shared_series = index
             .patients
             .iter()
-            .flat_map(|p| p.series())
+            .flat_map(crate::scan::Patient::series)
             .filter(|s| {
                 !s.series_uid.is_empty() && series_owners.get(s.series_uid.as_str()).is_some_and(|o| o.len() > 1)
             })
@@ -507,7 +509,7 @@ impl Planner {
             identities,
             identifiers: PatientCache::new(),
             study_dates_searched,
-            repairs: Default::default(),
+            repairs: HashMap::default(),
             links: None,
             xml_owner: BTreeMap::new(),
             xml_contexts: BTreeMap::new(),
@@ -769,20 +771,19 @@ impl Planner {
             prefix.push(part);
             let is_file = k + 1 == parts.len();
             let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(pid);
-            match names.and_then(|n| n[k].as_ref()) {
-                Some(new) => first.push(new),
-                None => {
-                    if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
-                        d.warnings.insert(
-                            rel.to_path_buf(),
-                            format!(
-                                "the folder name {} holds a patient identifier, but the folder holds several patients' files: its name is kept",
-                                prefix.display()
-                            ),
-                        );
-                    }
-                    first.push(part);
+            if let Some(new) = names.and_then(|n| n[k].as_ref()) {
+                first.push(new)
+            } else {
+                if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
+                    d.warnings.insert(
+                        rel.to_path_buf(),
+                        format!(
+                            "the folder name {} holds a patient identifier, but the folder holds several patients' files: its name is kept",
+                            prefix.display()
+                        ),
+                    );
                 }
+                first.push(part);
             }
             if !is_file && first != prefix {
                 d.dirs.entry(prefix.clone()).or_insert_with(|| first.clone());
@@ -1089,12 +1090,11 @@ impl Planner {
                     return None;
                 }
                 let masked: Option<Vec<String>> = old.split('\\').map(dates::keep_year).collect();
-                match masked {
-                    Some(parts) => (Some(parts.join("\\")), None),
-                    None => {
-                        warnings.push(not_a_date("keeping its year"));
-                        (Some(String::new()), None)
-                    }
+                if let Some(parts) = masked {
+                    (Some(parts.join("\\")), None)
+                } else {
+                    warnings.push(not_a_date("keeping its year"));
+                    (Some(String::new()), None)
                 }
             }
             Action::Shift => {
@@ -1103,12 +1103,11 @@ impl Planner {
                     return None;
                 }
                 let days = self.offset(file.patient_id)?;
-                match shifted_values(old, vr, days) {
-                    Some(moved) => (Some(moved), None),
-                    None => {
-                        warnings.push(not_a_date("shifted"));
-                        (Some(String::new()), None)
-                    }
+                if let Some(moved) = shifted_values(old, vr, days) {
+                    (Some(moved), None)
+                } else {
+                    warnings.push(not_a_date("shifted"));
+                    (Some(String::new()), None)
                 }
             }
             Action::Dummy => match e.kind {
@@ -1324,6 +1323,7 @@ impl Planner {
     }
 
     /// The element changes to hand to the rewriter.
+    #[must_use]
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
         plan.edits
             .iter()
@@ -1333,6 +1333,7 @@ impl Planner {
     }
 
     /// The elements to add.
+    #[must_use]
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
@@ -1647,25 +1648,22 @@ fn set_top_value(
     let bytes = text::encode(&value, vr, &parsed.charset)?;
     let found = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == tag);
     edits.retain(|e| Some(e.element) != found);
-    let (before, element, change) = match found {
-        Some(i) => {
-            let e = &parsed.elements[i];
-            if parsed.value(e) == Some(&bytes[..]) {
-                return Ok(());
-            }
-            let before = parsed
-                .value(e)
-                .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
-            (before, i, Change::Set(bytes))
+    let (before, element, change) = if let Some(i) = found {
+        let e = &parsed.elements[i];
+        if parsed.value(e) == Some(&bytes[..]) {
+            return Ok(());
         }
-        None => {
-            inserts.push(Insert {
-                tag,
-                vr,
-                value: bytes.clone(),
-            });
-            (None, INSERTED, Change::Set(bytes))
-        }
+        let before = parsed
+            .value(e)
+            .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
+        (before, i, Change::Set(bytes))
+    } else {
+        inserts.push(Insert {
+            tag,
+            vr,
+            value: bytes.clone(),
+        });
+        (None, INSERTED, Change::Set(bytes))
     };
     edits.push(Edit {
         path: tag_string(tag),

@@ -49,6 +49,7 @@ pub struct XmlRule {
 
 impl XmlRule {
     /// Does a name from the document equal a name in the rule?
+    #[must_use]
     pub fn name_matches(&self, rule_name: &str, doc_name: &str) -> bool {
         if self.ignore_case {
             rule_name.eq_ignore_ascii_case(doc_name)
@@ -261,7 +262,7 @@ enum ActionName {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    let column = before.rfind('\n').map_or(before.len() + 1, |i| before.len() - i);
     (line, column)
 }
 
@@ -298,7 +299,7 @@ impl Profile {
             }
         };
         let pf: ProfileFile = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let offset = e.span().map_or(0, |s| s.start);
             err_at(offset, e.message().trim().to_string())
         })?;
 
@@ -416,11 +417,13 @@ impl Profile {
     /// Whether the dates of the patient's studies are moved by their offset (`StudyDate` is
     /// shifted): then every date in the patient's XML moves too, and the original dates are
     /// searched for in text like identifiers.
+    #[must_use]
     pub fn shifts_study_dates(&self) -> bool {
         self.action_for(crate::dicom::tags::STUDY_DATE) == Some(&Action::Shift)
     }
 
     /// Whether any date of a patient is moved by their offset.
+    #[must_use]
     pub fn shifts_dates(&self) -> bool {
         self.rules.iter().any(|r| r.action == Action::Shift)
             || self.xml.iter().any(|r| r.action == Action::Shift)
@@ -432,6 +435,7 @@ impl Profile {
 
     /// What happens to a standard (even group) tag: the profile's own rule, else the Basic
     /// Profile's action when the profile uses it.
+    #[must_use]
     pub fn action_for(&self, tag: Tag) -> Option<&Action> {
         self.rule(tag).map(|r| &r.action).or_else(|| {
             if tag.0.is_multiple_of(2) {
@@ -444,11 +448,13 @@ impl Profile {
 
     /// True when the UIDs of this attribute are replaced by derived ones (a `uid` rule, or
     /// the Basic Profile without Retain UIDs).
+    #[must_use]
     pub fn replaces_uid(&self, tag: Tag) -> bool {
         matches!(self.action_for(tag), Some(Action::Uid))
     }
 
     /// The rule for a tag, if any.
+    #[must_use]
     pub fn rule(&self, tag: Tag) -> Option<&Rule> {
         self.rules
             .binary_search_by_key(&tag, |r| r.tag)
@@ -456,6 +462,7 @@ impl Profile {
             .map(|i| &self.rules[i])
     }
 
+    #[must_use]
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -535,7 +542,7 @@ fn xml_rules(
                 ));
             }
             (None, None) => {
-                let at = spec.action.as_ref().map(|a| a.span().start).unwrap_or(0);
+                let at = spec.action.as_ref().map_or(0, |a| a.span().start);
                 return Err(err_at(
                     at,
                     "an xml rule needs `element = \"Name\"` or `attribute = \"name\"`".into(),
@@ -670,11 +677,13 @@ fn suggest_keyword(text: &str) -> Option<String> {
     None
 }
 
+#[must_use]
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
 /// The TOML text of a built-in profile.
+#[must_use]
 pub fn builtin_text(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }

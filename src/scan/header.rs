@@ -94,6 +94,7 @@ pub enum Placement {
 
 impl Placement {
     /// Why the file belongs to its patient, for plans and the review screen.
+    #[must_use]
     pub fn reason(self) -> &'static str {
         match self {
             Placement::Study => "another file of its study carries the patient's PatientID",
@@ -151,6 +152,7 @@ impl Instance {
     /// so (`BurnedInAnnotation` YES), or it is a secondary capture or ultrasound image — screen
     /// grabs and scanners that write the patient's name into the picture — that does not say
     /// NO.
+    #[must_use]
     pub fn may_show_identifiers(&self) -> Option<&'static str> {
         use dicom_dictionary_std::uids;
         if self.image.burned_in_annotation {
@@ -212,6 +214,7 @@ pub fn read(root: &Path, rel: &Path) -> Result<Header, crate::dicom::ParseError>
 }
 
 /// The header of file `rel` (of `size` bytes, last modified at `modified`) from its parse.
+#[must_use]
 pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTime>) -> Header {
     let s = |tag: Tag| top(p, tag);
     let codes = coded_items(p);
@@ -529,6 +532,7 @@ fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
 /// The `MediaStorageSOPClassUID` of a file's meta information (read with dicom-rs), for files
 /// whose data set could not be read: a damaged DICOMDIR still says what it is there. Reads
 /// the 128-byte preamble and the meta group only.
+#[must_use]
 pub fn meta_sop_class(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);

@@ -49,6 +49,7 @@ pub enum UnreadableKind {
 }
 
 impl UnreadableKind {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             UnreadableKind::Empty => "empty",
@@ -67,6 +68,7 @@ impl UnreadableKind {
     /// A file that is not an image or a sidecar dams handles (not DICOM or XML, a DICOMDIR, a
     /// link it does not follow, a special file): skipped, and listed, but not a failure. The
     /// others are damaged or unreadable files that may hold images: a failure.
+    #[must_use]
     pub fn is_skipped(self) -> bool {
         matches!(
             self,
@@ -79,6 +81,7 @@ impl UnreadableKind {
     }
 
     /// The kind of a file the DICOM reader refused.
+    #[must_use]
     pub fn of(e: &crate::dicom::ParseError) -> UnreadableKind {
         use crate::dicom::ParseError;
         match e {
@@ -153,6 +156,7 @@ impl Serialize for Patient {
 
 impl Patient {
     /// A patient with no files yet.
+    #[must_use]
     pub fn new(key: &str) -> Patient {
         Patient {
             patient_id: key.to_string(),
@@ -170,20 +174,24 @@ impl Patient {
         self.series().flat_map(|s| s.instances.iter())
     }
 
+    #[must_use]
     pub fn file_count(&self) -> usize {
         self.series().map(|s| s.instances.len()).sum()
     }
 
+    #[must_use]
     pub fn formed(&self) -> Formed {
         formed(&self.patient_id)
     }
 
     /// The `PatientID` the files carry ("" for a patient formed without one).
+    #[must_use]
     pub fn real_id(&self) -> &str {
         real_id(&self.patient_id)
     }
 
     /// How the patient is shown to people: the `PatientID`, or what the patient was formed by.
+    #[must_use]
     pub fn label(&self) -> String {
         label(&self.patient_id)
     }
@@ -334,6 +342,7 @@ impl Interner {
 }
 
 impl Index {
+    #[must_use]
     pub fn new(root: &Path) -> Index {
         Index {
             root: root.to_path_buf(),
@@ -596,6 +605,7 @@ impl Index {
         self.unreadable.insert(at, u);
     }
 
+    #[must_use]
     pub fn patient(&self, patient_id: &str) -> Option<&Patient> {
         self.patients
             .binary_search_by(|p| p.patient_id.as_str().cmp(patient_id))
@@ -642,7 +652,7 @@ mod tests {
                 image_orientation: None,
                 image_type: Vec::new().into(),
                 number_of_frames: 1,
-                image: Default::default(),
+                image: Arc::default(),
                 largest_value: None,
                 placed_by: None,
                 references: Vec::new(),

@@ -213,8 +213,7 @@ impl Discovery<'_> {
                     let path = err.path().map(|p| self.rel_of(p)).unwrap_or_default();
                     let reason = err
                         .io_error()
-                        .map(|e| format!("cannot list folder: {e}"))
-                        .unwrap_or_else(|| err.to_string());
+                        .map_or_else(|| err.to_string(), |e| format!("cannot list folder: {e}"));
                     self.refuse(path, UnreadableKind::Io, reason);
                     continue;
                 }
@@ -365,6 +364,7 @@ fn is_loop(_: &std::io::Error) -> bool {
 }
 
 /// Reads one file's header into an [`Outcome`].
+#[must_use]
 pub fn read_one(root: &Path, rel: &Path) -> Outcome {
     if is_xml_name(rel) {
         return xml_file(root, rel);

@@ -42,6 +42,7 @@ pub struct FetchReport {
 }
 
 impl FetchReport {
+    #[must_use]
     pub fn complete(&self) -> bool {
         self.instances > 0
             && self.failed.is_empty()

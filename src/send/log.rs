@@ -100,11 +100,13 @@ impl SendLog {
         Ok(log)
     }
 
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The record that says this exact file (same digest) already reached `to`.
+    #[must_use]
     pub fn delivered(&self, to: &str, sop_instance_uid: &str, sha256: &str) -> Option<&Record> {
         self.delivered
             .get(&(to.to_string(), sop_instance_uid.to_string()))
@@ -112,6 +114,7 @@ impl SendLog {
     }
 
     /// How many instances the log says reached `to`.
+    #[must_use]
     pub fn count_for(&self, to: &str) -> usize {
         self.delivered.keys().filter(|(t, _)| t == to).count()
     }
@@ -172,6 +175,7 @@ impl SendLog {
 }
 
 /// Now, as the log writes times.
+#[must_use]
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

@@ -107,7 +107,7 @@ pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<O
     let mut files: Vec<SendFile> = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(crate::scan::Patient::instances)
         .map(|i| SendFile {
             path: i.path.clone(),
             sop_class_uid: i.sop_class_uid.to_string(),
@@ -131,6 +131,7 @@ pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<O
 
 /// The given files below `root` (e.g. the output files of one patient), from their headers
 /// alone: what the review screen sends after writing a patient.
+#[must_use]
 pub fn files_at(root: &Path, paths: &[PathBuf]) -> Outgoing {
     let mut out = Outgoing {
         root: root.to_path_buf(),
@@ -209,6 +210,7 @@ pub struct SendReport {
 
 impl SendReport {
     /// Every instance asked for is on the node (sent now, or before).
+    #[must_use]
     pub fn complete(&self) -> bool {
         self.failed.is_empty() && self.not_sent == 0 && !self.cancelled && self.stopped.is_none()
     }
@@ -402,7 +404,7 @@ fn run(
                 }
                 Err(e) if e.transient && tries < node.retries => {
                     tracing::warn!(node = %node.name, try_ = tries + 1, "{}", e.message);
-                    again = todo.clone();
+                    again.clone_from(&todo);
                 }
                 Err(e) => {
                     tracing::warn!(node = %node.name, "send stopped: {}", e.message);

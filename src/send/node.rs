@@ -44,6 +44,7 @@ impl Secret {
         Secret(s.into())
     }
     /// The value, for the one place that puts it on the wire.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -111,6 +112,7 @@ pub struct Node {
 impl Node {
     /// Where the node is, as the send log records it: no credentials, no name that a config
     /// edit could change.
+    #[must_use]
     pub fn destination(&self) -> String {
         match &self.kind {
             NodeKind::Dimse(d) => format!("dicom:{}@{}:{}", d.called, host_port_host(&d.host), d.port),
@@ -119,6 +121,7 @@ impl Node {
     }
 
     /// "RESEARCH@pacs.example:104 (C-STORE)" or "https://…/dicom-web (STOW-RS)".
+    #[must_use]
     pub fn describe(&self) -> String {
         match &self.kind {
             NodeKind::Dimse(d) => format!("{}@{}:{} (C-STORE)", d.called, host_port_host(&d.host), d.port),
@@ -127,9 +130,10 @@ impl Node {
     }
 
     /// The wait before retry number `attempt` (1-based).
+    #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.retry_delay.saturating_mul(factor).min(Duration::from_secs(60))
+        self.retry_delay.saturating_mul(factor).min(Duration::from_mins(1))
     }
 
     /// A node named by its address on the command line, with the defaults:
@@ -219,7 +223,7 @@ pub fn check_ae_title(ae: &str) -> Result<(), String> {
 
 /// A STOW-RS base URL: http or https, no credentials in it, no trailing slash.
 fn parse_url(s: &str) -> Result<String, String> {
-    let after_scheme = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
+    let after_scheme = s.split_once("://").map_or(s, |(_, r)| r);
     let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         // Said without the URL: it holds the credentials.
@@ -293,12 +297,13 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    let column = before.rfind('\n').map_or(before.len() + 1, |i| before.len() - i);
     (line, column)
 }
 
 /// The config file's default location: `config.toml` in the platform's config folder for
 /// dams (`~/.config/dams/` on Linux).
+#[must_use]
 pub fn default_config_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dams").map(|d| d.config_dir().join("config.toml"))
 }
@@ -340,7 +345,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, NodeError> {
         let file = path.display().to_string();
         let parsed: ConfigFile = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             NodeError::Invalid {
                 file: file.clone(),
                 line,
@@ -386,9 +391,10 @@ impl Config {
         };
         let file = match &self.path {
             Some(p) => p.display().to_string(),
-            None => default_config_path()
-                .map(|p| format!("{} (which does not exist)", p.display()))
-                .unwrap_or_else(|| "the config file".into()),
+            None => default_config_path().map_or_else(
+                || "the config file".into(),
+                |p| format!("{} (which does not exist)", p.display()),
+            ),
         };
         Err(NodeError::Unknown(format!(
             "no node '{name}' in {file}; {known}. Add [nodes.{name}] with dicom = \"AE@host:port\" or stow = \"https://…/dicom-web\", or give an address"
@@ -735,6 +741,6 @@ mod tests {
         n.retry_delay = Duration::from_millis(500);
         assert_eq!(n.backoff(1), Duration::from_millis(500));
         assert_eq!(n.backoff(3), Duration::from_secs(2));
-        assert_eq!(n.backoff(30), Duration::from_secs(60));
+        assert_eq!(n.backoff(30), Duration::from_mins(1));
     }
 }

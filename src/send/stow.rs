@@ -157,7 +157,7 @@ impl Transport for Session<'_> {
                         transfer_syntax: f.transfer_syntax.clone(),
                         code: None,
                         detail: e,
-                    })
+                    });
                 }
                 Ok((head, file, from, len)) => {
                     let header = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
@@ -256,7 +256,7 @@ impl Answer {
             item.get(tag)
                 .and_then(|e| e.get("Value"))
                 .and_then(|x| x.get(0))
-                .and_then(|x| x.as_u64())
+                .and_then(serde_json::Value::as_u64)
                 .and_then(|x| u16::try_from(x).ok())
         };
         let mut a = Answer::default();

@@ -73,8 +73,7 @@ fn normal_out(out: &Path) -> PathBuf {
         } else {
             parent
         })
-        .map(|p| p.join(name))
-        .unwrap_or_else(|_| out.to_path_buf()),
+        .map_or_else(|_| out.to_path_buf(), |p| p.join(name)),
         _ => out.to_path_buf(),
     }
 }
@@ -150,7 +149,7 @@ impl Scanner {
                 send(Msg::ScanBatch(
                     chunk.iter().map(|rel| scan::read_one(root, rel)).collect(),
                 ));
-            })
+            });
         };
         match pool {
             Some(pool) => pool.install(work),
@@ -219,6 +218,7 @@ impl Planning {
 }
 
 /// Plans the requested files and summarises them.
+#[must_use]
 pub fn diff(root: &Path, req: &DiffRequest) -> DiffData {
     if let Some((index, patients)) = &req.batch {
         let never = std::sync::atomic::AtomicBool::new(false);

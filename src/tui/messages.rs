@@ -93,6 +93,7 @@ pub struct PrepareJob {
 
 impl PrepareJob {
     /// One job doing what both asked for, on the newer state.
+    #[must_use]
     pub fn merge(older: PrepareJob, newer: PrepareJob) -> PrepareJob {
         PrepareJob {
             step: older.step.max(newer.step),

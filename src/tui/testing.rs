@@ -34,6 +34,7 @@ pub struct Harness {
 
 impl Harness {
     /// The screen over `opts`, scanned completely, drawn at `width`×`height`, without colour.
+    #[must_use]
     pub fn new(opts: Options, width: u16, height: u16) -> Harness {
         let opened = effects::open(&opts).expect("open the key store and review state");
         let (app, first) = App::init(opened.init, Theme::plain());

@@ -24,6 +24,7 @@ pub const DEFAULT_RANGE: (i32, i32) = (-3650, -365);
 
 /// The patient's offset in days, within `range` (inclusive, either order), from the key's
 /// secret and the patient's key. The same on every run and machine sharing the key.
+#[must_use]
 pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
     let (lo, hi) = (range.0.min(range.1), range.0.max(range.1));
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
@@ -33,27 +34,29 @@ pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
     let d = mac.finalize().into_bytes();
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
-    let span = (hi as i64 - lo as i64 + 1) as u64;
-    let mut days = lo as i64 + (u64::from_be_bytes(b) % span) as i64;
+    let span = (i64::from(hi) - i64::from(lo) + 1) as u64;
+    let mut days = i64::from(lo) + (u64::from_be_bytes(b) % span) as i64;
     // A zero offset would leave the dates as they are.
     if days == 0 {
-        days = if hi != 0 { hi as i64 } else { lo as i64 };
+        days = if hi != 0 { i64::from(hi) } else { i64::from(lo) };
     }
     days as i32
 }
 
 /// Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+#[must_use]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
 
 /// The date of a day number of [`days_from_civil`].
+#[must_use]
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -77,13 +80,15 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 }
 
 /// A real calendar date.
+#[must_use]
 pub fn valid(y: i64, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
 }
 
 /// `(y, m, d)` moved by `days`; `None` outside the years 1–9999.
+#[must_use]
 pub fn add(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
-    let r = civil_from_days(days_from_civil(y, m, d) + days as i64);
+    let r = civil_from_days(days_from_civil(y, m, d) + i64::from(days));
     (1..=9999).contains(&r.0).then_some(r)
 }
 
@@ -101,6 +106,7 @@ fn numb(b: &[u8]) -> Option<u32> {
 
 /// A DICOM DA (`YYYYMMDD`, or the ACR-NEMA `YYYY.MM.DD`) or a DA range (`A-B`, `-B`, `A-`)
 /// moved by `days`.
+#[must_use]
 pub fn shift_da(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
     if let Some((a, b)) = v.split_once('-') {
@@ -124,10 +130,10 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
         10 if b[4] == b'.' && b[7] == b'.' => (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?, true),
         _ => return None,
     };
-    if !valid(y as i64, m, d) {
+    if !valid(i64::from(y), m, d) {
         return None;
     }
-    let (y, m, d) = add(y as i64, m, d, days)?;
+    let (y, m, d) = add(i64::from(y), m, d, days)?;
     Some(if dotted {
         format!("{y:04}.{m:02}.{d:02}")
     } else {
@@ -137,10 +143,11 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
 
 /// The day number ([`days_from_civil`]) of the date a DICOM DA or DT value starts with, when
 /// it starts with one of day precision (`YYYYMMDD…`).
+#[must_use]
 pub fn day_number(value: &str) -> Option<i64> {
     let b = value.trim().as_bytes();
     let (y, m, d) = (numb(b.get(..4)?)?, numb(b.get(4..6)?)?, numb(b.get(6..8)?)?);
-    valid(y as i64, m, d).then(|| days_from_civil(y as i64, m, d))
+    valid(i64::from(y), m, d).then(|| days_from_civil(i64::from(y), m, d))
 }
 
 /// A DICOM DT (`YYYY[MM[DD[hh[mm[ss[.F]]]]]][&ZZXX]`) moved by `days`: the date part moves, its
@@ -166,7 +173,7 @@ pub fn shift_dt(value: &str, days: i32) -> Option<String> {
     if !(rest.is_empty() || offset_ok) || digits > 14 {
         return None;
     }
-    let y = num(&v[..4])? as i64;
+    let y = i64::from(num(&v[..4])?);
     let m = if digits >= 6 { num(&v[4..6])? } else { 1 };
     let d = if digits >= 8 { num(&v[6..8])? } else { 1 };
     if !valid(y, m, d) {
@@ -180,6 +187,7 @@ pub fn shift_dt(value: &str, days: i32) -> Option<String> {
 
 /// A date in any form [`shift_in_text`] knows, when it is the whole value (DICOM DA and DT
 /// first), moved by `days`.
+#[must_use]
 pub fn shift(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
     if let Some(s) = shift_da(v, days).or_else(|| shift_dt(v, days)) {
@@ -353,6 +361,7 @@ fn plausible_year(y: u32) -> bool {
 /// month could be either is read day first. Digits that are part of a UID or a longer number
 /// are no date; two-digit years are not searched (only a patient's known dates are, by the
 /// matcher). Byte ranges in order, not overlapping.
+#[must_use]
 pub fn shift_in_text(text: &str, days: i32) -> Vec<(Range<usize>, String)> {
     map_dates_in_text(text, &|y, m, d| add(y, m, d, days))
 }
@@ -428,10 +437,8 @@ fn date_at(s: &str, f: &MapDate<'_>) -> Option<(usize, String)> {
     // Day first with a month name: "23 Apr 1961", "23-Apr-1961", "23. April 1961".
     let lead = if rest.starts_with(". ") {
         2
-    } else if rest.starts_with([' ', '-']) {
-        1
     } else {
-        0
+        usize::from(rest.starts_with([' ', '-']))
     };
     if lead > 0
         && let Some(month) = month_at(&rest[lead..])
@@ -826,7 +833,7 @@ mod tests {
                 )
             };
             for i in 0..dates.len() {
-                assert_eq!(day(&moved[i]) - day(dates[i]), days as i64);
+                assert_eq!(day(&moved[i]) - day(dates[i]), i64::from(days));
                 for j in 0..dates.len() {
                     assert_eq!(day(&moved[i]) - day(&moved[j]), day(dates[i]) - day(dates[j]));
                 }

@@ -201,6 +201,7 @@ impl Picker {
         }
     }
 
+    #[must_use]
     pub fn context(&self) -> Context {
         match self.target {
             PickFor::Group(_) => Context::SourcePicker,
