@@ -121,6 +121,10 @@ fn canonical_future(p: &Path) -> PathBuf {
 /// The destination of a file, refused unless it stays inside `out_root`: a relative path of
 /// plain names only (no `..`, no root, no prefix), so that no input name and no future
 /// naming rule can make apply write outside the output folder.
+///
+/// # Errors
+///
+/// The reason, when `rel` is absolute, has a root or prefix, or holds `..`.
 pub fn destination(out_root: &Path, rel: &Path) -> Result<PathBuf, String> {
     if !plain_relative(rel) {
         return Err(format!(
@@ -245,6 +249,11 @@ pub enum Refusal {
 }
 
 /// Checks that the output folder and the key store are where they may be.
+///
+/// # Errors
+///
+/// An `ApplyError` refusal when the output folder is the input, is inside it or holds it, the key
+/// store is inside the folder that is written or shared, or the output folder cannot be written.
 pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) -> Result<(), ApplyError> {
     // A key store on a database server is in no folder.
     let key_in = |dir: &Path| key.file().is_some_and(|k| canonical_future(k).starts_with(dir));
@@ -326,6 +335,10 @@ fn writable_dir(_: &Path) -> io::Result<()> {
 }
 
 /// Removes temporary files left by an interrupted earlier run.
+///
+/// # Errors
+///
+/// An I/O error when `dir` cannot be listed or a temporary file there cannot be removed.
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut n = 0;
     if !dir.is_dir() {
@@ -347,6 +360,12 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
 
 /// Writes the plan for every patient in `index` (or only those in `only`): the plans come
 /// from the planner's stream ([`crate::plan::stream`]), the writer only writes them.
+///
+/// # Errors
+///
+/// An `ApplyError` when the target is refused, a new code cannot be recorded in the key store, or
+/// the output folder or its manifest cannot be written; a file that fails is a row of the report
+/// instead.
 pub fn apply(
     index: &Index,
     planner: &Planner,
@@ -1324,6 +1343,10 @@ fn file_mode(_: &fs::Metadata) -> u32 {
 }
 
 /// Writes a rendered file; a deflated data set is compressed again after the file meta.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `file` cannot be written.
 pub fn write_rendered(parsed: &Parsed, rendered: &Rendered, file: &fs::File) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(64 << 10, file);
     if parsed.layout.deflated {

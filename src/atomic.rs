@@ -19,6 +19,10 @@ fn folder_of(dest: &Path) -> &Path {
 }
 
 /// Creates a temporary file beside `dest` (same folder, so the rename is atomic).
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be created in the folder of `dest`.
 pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile> {
     let dir = folder_of(dest);
     let mut b = tempfile::Builder::new();
@@ -34,6 +38,10 @@ pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile
 }
 
 /// Fsyncs the temporary file and renames it to `dest`.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be synced or renamed.
 pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
     tmp.as_file().sync_data()?;
     tmp.persist(dest).map_err(|e| e.error)?;
@@ -41,6 +49,11 @@ pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
 }
 
 /// Writes a whole file atomically with the given Unix mode (e.g. 0o600).
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be created, written (including an error of `write`), synced or
+/// renamed.
 pub fn write_file(dest: &Path, mode: u32, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let tmp = temp_beside(dest, mode)?;
     {
@@ -57,6 +70,10 @@ pub fn write_file(dest: &Path, mode: u32, write: impl FnOnce(&mut dyn Write) -> 
 
 /// Creates `dir` and any missing parents, making each new folder's entry in its parent
 /// durable (`create_dir_all` alone leaves that to the next journal commit).
+///
+/// # Errors
+///
+/// An I/O error when a folder cannot be created or synced.
 pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -75,6 +92,10 @@ pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
 }
 
 /// Makes a rename in `dir` durable.
+///
+/// # Errors
+///
+/// An I/O error when `dir` cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -109,6 +130,10 @@ impl Pending {
     }
 
     /// Gives the file its final name `dest`, replacing a file there.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be synced, linked or renamed to `dest`.
     pub fn persist(self, dest: &Path) -> io::Result<()> {
         match self {
             Pending::Named(t) => t.persist(dest).map(drop).map_err(|e| e.error),
@@ -134,6 +159,10 @@ pub fn unnamed_supported() -> bool {
 /// the file system allows it, else a named temporary file beside `dest`. Creating an
 /// unnamed file and linking it costs one folder entry where a temporary name costs
 /// three folder operations (create, and a rename that removes one name and adds another).
+///
+/// # Errors
+///
+/// An I/O error when no file can be created in the folder of `dest`.
 pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pending> {
     #[cfg(target_os = "linux")]
     if unnamed {

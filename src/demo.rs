@@ -53,6 +53,10 @@ fn el(tag: (u16, u16), vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMe
 }
 
 /// Writes one image as explicit VR little endian with a file meta group.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be written.
 pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
     let (rows, cols) = (usize::from(s.rows), usize::from(s.cols));
     let mut pixels = Vec::with_capacity(rows * cols * 2);
@@ -210,6 +214,10 @@ fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
 
 /// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
 /// them per frame (`DerivationImageSequence` → `SourceImageSequence`) and by series.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be written.
 pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
     let Some(first) = source.first() else { return Ok(()) };
     let (rows, cols) = (first.rows, first.cols);
@@ -345,6 +353,10 @@ pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Sl
 
 /// Makes the demo workspace under `dir` (which must not exist yet or be empty): returns the
 /// input folder.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the workspace cannot be written.
 pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
     let input = dir.join("input");
     let alice = FakePatient {
@@ -442,17 +454,29 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
 
 /// The benchmark corpus: `n` CT slices of `rows`×`cols` in `dir`, spread over patients of
 /// 200 slices each, like an export of a small cohort.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the corpus cannot be written.
 pub fn make_corpus(dir: &Path, n: usize, rows: u16, cols: u16) -> io::Result<()> {
     make_cohort(dir, n, 200, rows, cols)
 }
 
 /// `n` CT slices over patients of `per_patient` slices each.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the cohort cannot be written.
 pub fn make_cohort(dir: &Path, n: usize, per_patient: usize, rows: u16, cols: u16) -> io::Result<()> {
     make_cohort_named(dir, "BENCH", n, per_patient, rows, cols)
 }
 
 /// [`make_cohort`] with `PatientIDs` `<prefix>-0000`…, so that several cohorts hold different
 /// patients (the `BENCH` cohort is `make_cohort`'s).
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the cohort cannot be written.
 pub fn make_cohort_named(
     dir: &Path,
     prefix: &str,

@@ -66,6 +66,10 @@ impl ProfileRecord {
     }
 
     /// The profile again, as apply used it.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when the recorded profile no longer parses.
     pub fn profile(&self) -> Result<Profile, crate::profile::ProfileError> {
         Profile::parse(&self.text, &self.source, &self.values)?.with_options(&self.options)
     }
@@ -181,6 +185,10 @@ pub struct Shard {
 impl Shard {
     /// `K/N` (K from 0 to N-1), or `slurm`: the array task of a Slurm array job
     /// (`SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
+    ///
+    /// # Errors
+    ///
+    /// Why, when `arg` is not `K/N` of a valid shard, or `slurm` outside a Slurm array task.
     pub fn parse(arg: &str) -> Result<Shard, String> {
         if arg == "slurm" {
             let var = |n: &str| -> Result<usize, String> {
@@ -213,6 +221,11 @@ impl Shard {
         Shard::new(num(k)?, num(n)?)
     }
 
+    /// Shard `k` of `n`.
+    ///
+    /// # Errors
+    ///
+    /// Why, when `k` is not below `n` or `n` is not from 1 to 100,000.
     pub fn new(k: usize, n: usize) -> Result<Shard, String> {
         if n == 0 || k >= n || n > 100_000 {
             return Err(format!("shard {k}/{n}: K must be from 0 to N-1, N from 1 to 100000"));
@@ -276,6 +289,10 @@ impl Manifest {
     }
 
     /// The manifest in `out`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be read or parsed.
     pub fn read(out: &Path) -> Result<Option<Manifest>, ManifestError> {
         Manifest::read_named(out, MANIFEST)
     }
@@ -283,6 +300,11 @@ impl Manifest {
     /// Every manifest in `out` — the folder's own and those of the shards that wrote into it
     /// (`dams-manifest.K-of-N.json`) — as one: their files, patients, runs and pending files
     /// together. Parts made with another profile or key than the others are refused.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when a manifest cannot be read or parsed, or the parts do not belong
+    /// together.
     pub fn read_all(out: &Path) -> Result<Option<Manifest>, ManifestError> {
         let mut names = vec![MANIFEST.to_string()];
         if let Ok(dir) = std::fs::read_dir(out) {
@@ -321,6 +343,10 @@ impl Manifest {
     }
 
     /// The manifest file `name` in `out`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be read or parsed.
     pub fn read_named(out: &Path, name: &str) -> Result<Option<Manifest>, ManifestError> {
         let path = out.join(name);
         let bytes = match std::fs::read(&path) {
@@ -345,11 +371,19 @@ impl Manifest {
     }
 
     /// Writes the manifest into `out` atomically.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be written.
     pub fn write(&mut self, out: &Path) -> Result<(), ManifestError> {
         self.write_named(out, MANIFEST)
     }
 
     /// Writes the manifest into `out` as `name` (a shard's part), atomically.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be written.
     pub fn write_named(&mut self, out: &Path, name: &str) -> Result<(), ManifestError> {
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
         self.files.dedup_by(|a, b| a.path == b.path);
@@ -419,12 +453,20 @@ impl Manifest {
 }
 
 /// The SHA-256 (hex) and size of a file.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be read.
 pub fn digest_file(path: &Path) -> io::Result<(String, u64)> {
     let f = std::fs::File::open(path)?;
     digest_reader(f)
 }
 
 /// The SHA-256 (hex) and length of everything `r` gives.
+///
+/// # Errors
+///
+/// An I/O error when `r` fails.
 pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
     thread_local! {
         // One buffer per thread: a fresh 1 MiB per file was zeroed 20,000 times for a run of

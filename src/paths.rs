@@ -15,11 +15,19 @@ pub fn plain_relative(rel: &Path) -> bool {
 }
 
 /// `#[serde(serialize_with = "crate::paths::lossy")]` for a `PathBuf`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())
 }
 
 /// The same for an `Option<PathBuf>`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy_opt<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
     match p {
         Some(p) => s.serialize_some(&p.to_string_lossy()),
@@ -28,6 +36,10 @@ pub fn lossy_opt<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::E
 }
 
 /// The same for a `Vec<PathBuf>`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy_vec<S: Serializer>(v: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|p| p.to_string_lossy()))
 }
@@ -58,6 +70,10 @@ pub fn to_exact(p: &Path) -> String {
 }
 
 /// The path [`to_exact`] wrote.
+///
+/// # Errors
+///
+/// Why, when `s` is not a path [`to_exact`] writes.
 pub fn from_exact(s: &str) -> Result<PathBuf, String> {
     let Some(hex) = s.strip_prefix(HEX_PREFIX) else {
         return Ok(PathBuf::from(s));
@@ -91,10 +107,20 @@ pub mod exact_keys {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Writes the map with its paths as [`to_exact`] writes them.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's error.
     pub fn serialize<S: Serializer, V: Serialize>(m: &BTreeMap<PathBuf, V>, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(m.iter().map(|(k, v)| (super::to_exact(k), v)))
     }
 
+    /// Reads a map written by [`serialize`].
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's error, also when a path is not one [`to_exact`] writes.
     pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<PathBuf, V>, D::Error> {
         BTreeMap::<String, V>::deserialize(d)?
             .into_iter()
@@ -110,6 +136,11 @@ pub mod exact_opt {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the path as [`to_exact`] writes it.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's error.
     pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
         match p {
             Some(p) => s.serialize_some(&super::to_exact(p)),
@@ -117,6 +148,11 @@ pub mod exact_opt {
         }
     }
 
+    /// Reads a path written by [`serialize`].
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's error, also when the path is not one [`to_exact`] writes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| super::from_exact(&s).map_err(D::Error::custom))

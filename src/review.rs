@@ -301,6 +301,11 @@ impl ReviewState {
     /// The review state in `key`'s store. A `key.review.json` of an earlier dams beside the
     /// key is moved in (hashed) the first time, in one transaction, and kept read-only. A
     /// store not created yet has no decisions (and saving them is refused).
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the store or the earlier review file cannot be read, or the move cannot
+    /// be written.
     pub fn open(key: &KeyStore) -> Result<ReviewState, ReviewError> {
         let mut state = ReviewState {
             store: key.shared(),
@@ -346,6 +351,10 @@ impl ReviewState {
     }
 
     /// The decisions for an input folder (empty if none were made).
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the decisions cannot be read.
     pub fn workspace(&self, root: &Path) -> Result<Workspace, ReviewError> {
         if !self.exists {
             return self.decode(root, None);
@@ -361,6 +370,10 @@ impl ReviewState {
 
     /// Changes the decisions for `root` and saves them, in one transaction that reads them
     /// first, so that two dams windows (or machines) do not undo each other.
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the decisions cannot be read or saved (also for a store not created yet).
     pub fn update(&mut self, root: &Path, change: impl FnOnce(&mut Workspace)) -> Result<Workspace, ReviewError> {
         if !self.exists {
             return Err(ReviewError::NoStore(self.location.clone()));

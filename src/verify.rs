@@ -150,6 +150,11 @@ pub enum VerifyError {
 
 /// The manifest of `out` and the profile it records, checked against the key: everything
 /// verify needs to know before it reads a file.
+///
+/// # Errors
+///
+/// `VerifyError` when there is no manifest, it cannot be read, or it records another key or a
+/// profile that no longer parses.
 pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile), VerifyError> {
     let manifest = Manifest::read_all(out)?.ok_or_else(|| VerifyError::NoManifest(out.to_path_buf()))?;
     let ours = crate::manifest::key_fingerprint(&key.secret());
@@ -225,6 +230,10 @@ fn produced(parsed: &Parsed, profile: &Profile) -> Vec<usize> {
 
 /// Verifies the output folder `out`: against its manifest always, and against the input and
 /// the plan `against` makes when it is given (its planner must use the manifest's profile).
+///
+/// # Errors
+///
+/// `VerifyError` when the manifest cannot be read or does not fit the key or the planner's profile.
 pub fn verify(
     out: &Path,
     against: Option<(&Index, &Planner)>,

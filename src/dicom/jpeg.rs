@@ -13,6 +13,10 @@ use super::tags;
 const MARKERS_MAX: u64 = 256 * 1024;
 
 /// The payloads of the text-bearing segments in the frames of encapsulated pixel data `e`.
+///
+/// # Errors
+///
+/// An I/O error when the frames cannot be read from the file.
 pub fn frame_texts(parsed: &Parsed, e: &Element) -> io::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if e.kind != ElementKind::Encapsulated {

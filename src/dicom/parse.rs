@@ -143,12 +143,21 @@ pub struct Source {
 }
 
 impl Source {
+    /// The file at `path` opened for reading; small files are read into memory.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be opened or read.
     pub fn open(path: &Path) -> io::Result<Source> {
         Ok(Self::open_with_meta(path)?.0)
     }
 
     /// Opens a file and returns its metadata too (from the open file: one `stat`, and the
     /// metadata belongs to the very file that is read).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be opened, read or its metadata read.
     pub fn open_with_meta(path: &Path) -> io::Result<(Source, std::fs::Metadata)> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
@@ -461,17 +470,30 @@ pub struct Parsed {
 }
 
 /// Reads a file's structure. Pixel data and other bulk values are located, not read.
+///
+/// # Errors
+///
+/// A `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn parse_file(path: &Path) -> Result<Parsed> {
     let source = Source::open(path)?;
     parse_source(source)
 }
 
 /// Like [`parse_file`], and also returns the metadata of the file that was read.
+///
+/// # Errors
+///
+/// A `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn parse_file_meta(path: &Path) -> Result<(Parsed, std::fs::Metadata)> {
     let (source, meta) = Source::open_with_meta(path)?;
     Ok((parse_source(source)?, meta))
 }
 
+/// The structure of a DICOM file held in memory.
+///
+/// # Errors
+///
+/// A `ParseError` when the bytes are not a DICOM file dams can read.
 pub fn parse_bytes(data: Vec<u8>) -> Result<Parsed> {
     parse_source(Source::memory(data))
 }
@@ -1166,6 +1188,10 @@ fn malformed(at: u64, reason: impl Into<String>) -> ParseError {
 
 impl Parsed {
     /// Reads `buf.len()` bytes at `off`, from memory when loaded, else from the file.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the bytes cannot be read from the file (it is shorter than it was, say).
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<()> {
         if let Some(b) = self.source.loaded(off, buf.len()) {
             buf.copy_from_slice(b);

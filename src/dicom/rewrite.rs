@@ -110,6 +110,11 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`;
 /// with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what PS3.10 asks
 /// of a preamble that is not used; it may hold another application's data).
+///
+/// # Errors
+///
+/// A `RewriteError` when a value is too long for its element's length field, a sequence is given a
+/// value, or two changes overlap.
 pub fn render_with(
     parsed: &Parsed,
     changes: &[(usize, Change)],
@@ -391,6 +396,10 @@ fn item_encoding(parsed: &Parsed, item: u32) -> Encoding {
 
 /// Writes the pieces: new bytes from memory, unchanged header bytes from memory, and
 /// everything that was never loaded (pixel data) copied from the source file by the kernel.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `out` cannot be written.
 pub fn write_pieces<W: Write>(parsed: &Parsed, pieces: &[Piece], out: &mut W) -> io::Result<()> {
     for piece in pieces {
         match piece {
@@ -402,6 +411,10 @@ pub fn write_pieces<W: Write>(parsed: &Parsed, pieces: &[Piece], out: &mut W) ->
 }
 
 /// Copies `[start, start+len)` of the source into `out`.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `out` cannot be written.
 pub fn copy_range<W: Write>(parsed: &Parsed, start: u64, len: u64, out: &mut W) -> io::Result<()> {
     let mut pos = start;
     let end = start + len;

@@ -50,6 +50,11 @@ impl Charset {
         bytes.iter().map(|&b| b as char).collect()
     }
 
+    /// `text` in this character set.
+    ///
+    /// # Errors
+    ///
+    /// Why, when `text` holds a character the character set cannot write.
     pub fn encode(&self, text: &str) -> Result<Vec<u8>, String> {
         if text.is_ascii() {
             return Ok(text.as_bytes().to_vec());
@@ -139,6 +144,11 @@ pub fn decode(bytes: &[u8], vr: VR, charset: &Charset, enc: Encoding) -> String 
 
 /// Encodes a new value for an element of this VR, padded to even length as PS3.5 6.2 asks
 /// (UI with a NUL, other strings with a space). Only text VRs can be given new text.
+///
+/// # Errors
+///
+/// Why, when the VR holds no text or `text` holds a character the file's character set cannot
+/// write.
 pub fn encode(text: &str, vr: VR, charset: &Charset) -> Result<Vec<u8>, String> {
     if !is_text_vr(vr) && vr != VR::UN {
         return Err(format!("a {vr:?} value cannot be replaced with text"));

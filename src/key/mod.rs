@@ -180,6 +180,10 @@ pub fn data_dir() -> Option<PathBuf> {
 }
 
 /// Creates the folder (and parents) for dams' state, owner-only where it is new.
+///
+/// # Errors
+///
+/// An I/O error when a folder cannot be created or its permissions set.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -331,6 +335,10 @@ impl std::fmt::Debug for KeyStore {
 
 impl KeyStore {
     /// `key.db` in dams' data folder.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the system gives no data folder for dams.
     pub fn default_path() -> Result<PathBuf, KeyError> {
         data_dir().map(|d| d.join("key.db")).ok_or(KeyError::NoDataDir)
     }
@@ -339,6 +347,10 @@ impl KeyStore {
     /// [`Location::from_arg`]). A store that does not exist yet gives an empty one, created
     /// on the first write; a `key.json` of an earlier dams is migrated into a new database.
     /// A damaged store is an error.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read or is damaged.
     pub fn open(path: &Path) -> Result<KeyStore, KeyError> {
         let location = Location::from_arg(path);
         let mut warnings = Vec::new();
@@ -370,6 +382,10 @@ impl KeyStore {
     /// Opens the key store, creating it (with its secret, no codes) if there is none yet.
     /// Anything that plans needs this: UIDs derived from the secret must be the same in the
     /// plan that is shown and in what is written later, by this process or another.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read or created, or is damaged.
     pub fn open_or_create(path: &Path) -> Result<KeyStore, KeyError> {
         let mut key = KeyStore::open(path)?;
         if !key.exists {
@@ -448,6 +464,11 @@ impl KeyStore {
 
     /// Sets how new codes look (saved by [`save`](Self::save)). Only allowed while no code
     /// has been generated.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Conflict` when a code has been generated already or `prefix` and `digits` are not
+    /// a valid format.
     pub fn set_format(&mut self, prefix: &str, digits: usize) -> Result<(), KeyError> {
         if self.snap.entries.iter().any(|e| e.source == "generated") {
             return Err(KeyError::Conflict(
@@ -552,6 +573,10 @@ impl KeyStore {
     }
 
     /// Reads what other processes added since this snapshot was taken.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read.
     pub fn refresh(&mut self) -> Result<(), KeyError> {
         if !self.exists {
             return Ok(());
@@ -595,6 +620,11 @@ impl KeyStore {
     /// store as proposed are skipped, so committing twice is harmless. Each entry's
     /// `date_offset` is recorded with it; one already in the store as proposed gets it by the
     /// rule of [`record_offsets`](Self::record_offsets) (another offset there: `Changed`).
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Changed` when the store no longer fits the proposal, `KeyError::Conflict` when
+    /// the proposal is not valid, another `KeyError` when the store cannot be written.
     pub fn commit(&mut self, new: &[NewEntry]) -> Result<(), KeyError> {
         if new.is_empty() {
             return Ok(());
@@ -646,6 +676,10 @@ impl KeyStore {
     /// entry holds another offset (`Changed`: another process recorded it meanwhile; this
     /// snapshot then holds the recorded offsets of these patients, so plan again). Nothing to
     /// record (an empty slice, or offsets the snapshot holds already): no transaction.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when an offset is refused (see above) or the store cannot be written.
     pub fn record_offsets(&mut self, offsets: &[(String, i32)]) -> Result<(), KeyError> {
         let location = self.location.to_string();
         let changed = || KeyError::Changed {
@@ -708,6 +742,10 @@ impl KeyStore {
     }
 
     /// Saves the settings as they are (e.g. after `key init`), creating the store if needed.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be created or written.
     pub fn save(&mut self) -> Result<(), KeyError> {
         let wanted = self.snap.meta.clone();
         let location = self.location.to_string();
@@ -730,6 +768,11 @@ impl KeyStore {
     /// Imports codes from a table: a dams key file (JSON, from `dams key export --json` or
     /// an earlier dams' `key.json`) or a CSV table with a header row; see
     /// [`import_csv`](Self::import_csv). Returns how many entries were added.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Import` when the file cannot be read or a row is refused (nothing is added then),
+    /// another `KeyError` when the store cannot be written.
     pub fn import_file(
         &mut self,
         file: &Path,
@@ -760,6 +803,11 @@ impl KeyStore {
     /// an optional sign ([`valid_date_offset`]), an empty cell for none. An offset for a
     /// patient already in the store is recorded if the entry has none, and must equal the
     /// one it has otherwise.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Import` when the table cannot be read or a row is refused (nothing is added
+    /// then), another `KeyError` when the store cannot be written.
     pub fn import_csv(
         &mut self,
         file: &Path,
@@ -981,6 +1029,10 @@ impl KeyStore {
     /// Writes the key as CSV (a table that opens in any spreadsheet), sorted by code.
     /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses;
     /// `date_offset` is empty where none is recorded.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when `out` cannot be written.
     pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record([
@@ -1029,6 +1081,10 @@ impl KeyStore {
     /// Writes the whole key as one checksummed JSON file (`dams-key` version 2, or 3 when an
     /// entry has a date offset): entries, settings, secret and the real IDs seen. For moving a
     /// key to another store.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when `out` cannot be written.
     pub fn export_json(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut seen: Vec<String> = self.snap.seen.iter().cloned().collect();
         seen.sort();

@@ -634,6 +634,10 @@ impl Links {
     /// The group a user named: by key, by one of its files, by the folder holding its files
     /// (`PAT1/mask_orphan`), or by its claimed `SeriesInstanceUID`. A name that matches several
     /// groups (a folder whose files were split) is an error listing their keys.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no group has that name, or several do.
     pub fn find_group(&self, name: &str) -> Result<&SegmentationGroup, LinkError> {
         if let Some(g) = self.group(name) {
             return Ok(g);
@@ -660,12 +664,20 @@ impl Links {
 
     /// The source series a user named, by `SeriesInstanceUID` or by the folder holding its
     /// files (`PAT1/ct_soft`), among all patients.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no source series has that name, or several do.
     pub fn find_source(&self, name: &str) -> Result<&SourceSeries, LinkError> {
         self.pick_source(name, |_| true)
     }
 
     /// Like [`Links::find_source`], among the sources of the group's patient only: a mask is
     /// never linked across patients.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no source series of the patient has that name, or several do.
     pub fn find_source_for(&self, group: &SegmentationGroup, name: &str) -> Result<&SourceSeries, LinkError> {
         self.pick_source(name, |s| s.patient_id == group.patient_id)
     }
@@ -695,6 +707,11 @@ impl Links {
     /// Turns a user's "this group is drawn on that series" (each named as in
     /// [`Links::find_group`] / [`Links::find_source`]) into the (group key, series UID) pair
     /// to store among the overrides.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when the group, or the series among those of the group's patient, cannot be
+    /// found or is named ambiguously.
     pub fn manual_link(&self, group: &str, series: &str) -> Result<(String, String), LinkError> {
         let g = self.find_group(group)?;
         let s = self.find_source_for(g, series)?;

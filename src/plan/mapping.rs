@@ -123,6 +123,10 @@ const CSV_COLUMNS: [&str; 13] = [
 
 /// Writes the table as CSV. Folder names come from the input tree: a cell a spreadsheet
 /// would run as a formula (`=…`) is guarded with a leading `'` ([`crate::shown::spreadsheet_cell`]).
+///
+/// # Errors
+///
+/// An I/O error when `out` cannot be written.
 pub fn write_csv(rows: &[MappingRow], out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;

@@ -798,6 +798,10 @@ impl Planner {
     }
 
     /// Reads and plans an XML file of an assigned patient.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read or parsed, or its rewrite cannot be planned.
     pub fn plan_xml(&self, root: &Path, x: &crate::scan::XmlFile) -> Result<(Vec<u8>, XmlFilePlan), FileError> {
         let fail = |reason: String| FileError {
             path: x.path.clone(),
@@ -841,6 +845,10 @@ impl Planner {
     }
 
     /// Reads the file and plans it.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read or parsed, or its edits cannot be planned.
     pub fn plan_file(&self, root: &Path, inst: &Instance, patient_id: &str) -> Result<(Parsed, FilePlan), FileError> {
         self.plan_instance(root, inst, patient_id, Mode::Review)
             .map(|p| (p.parsed, p.plan))
@@ -848,6 +856,11 @@ impl Planner {
 
     /// Reads a file of the Index again, checks that it is still the file that was scanned,
     /// and plans it. The file's metadata comes along (its mode is kept on output).
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read, changed since the scan, needs an approval it
+    /// lacks, or its edits cannot be planned.
     pub fn plan_instance(
         &self,
         root: &Path,
@@ -900,12 +913,20 @@ impl Planner {
     }
 
     /// Plans an already parsed file.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the patient has no code or a new value cannot be encoded in the file.
     pub fn plan_parsed(&self, parsed: &Parsed, rel: &Path, patient_id: &str) -> Result<FilePlan, FileError> {
         self.plan_parsed_with(parsed, rel, patient_id, true)
     }
 
     /// [`Planner::plan_parsed`]; without `residual` the search for identifiers the profile
     /// leaves is skipped (writing needs the edits only; plans and verify show the search).
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the patient has no code or a new value cannot be encoded in the file.
     pub fn plan_parsed_with(
         &self,
         parsed: &Parsed,

@@ -268,6 +268,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 impl Profile {
     /// A built-in profile by name, or a profile file by path. `None` gives the default.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when no built-in has that name and the file cannot be read, or the profile is
+    /// not valid.
     pub fn resolve(arg: Option<&str>, values: &[(String, String)]) -> Result<Profile, ProfileError> {
         let arg = arg.unwrap_or(DEFAULT_PROFILE);
         if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
@@ -288,6 +293,10 @@ impl Profile {
     }
 
     /// Parses and checks a profile. `values` override the profile's `[values]`.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when the text is not a valid profile.
     pub fn parse(text: &str, file: &str, overrides: &[(String, String)]) -> Result<Profile, ProfileError> {
         let err_at = |offset: usize, message: String| {
             let (line, column) = line_col(text, offset);
@@ -382,6 +391,10 @@ impl Profile {
     /// the Basic Profile's table, every date and datetime the table lists and the birth date
     /// (unless a line of the profile names it) are shifted by the patient's offset; times
     /// stay. The other options change the table, so they need a profile that uses it.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when a name is not an option of PS3.15 E.3 that dams knows.
     pub fn with_options(mut self, names: &[String]) -> Result<Profile, ProfileError> {
         let mut added = std::collections::BTreeSet::new();
         for name in names {

@@ -207,6 +207,10 @@ pub struct Header {
 }
 
 /// Reads `root/rel` and extracts its header. Errors carry a plain reason.
+///
+/// # Errors
+///
+/// `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn read(root: &Path, rel: &Path) -> Result<Header, crate::dicom::ParseError> {
     let path = root.join(rel);
     let (parsed, meta) = crate::dicom::parse::parse_file_meta(&path)?;

@@ -93,6 +93,10 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
 /// did not point it at, never lists one file twice (in place, two jobs would write it), and
 /// always ends. The real tree is walked first, then the links in path order: a file's own
 /// path always wins over a link to it.
+///
+/// # Errors
+///
+/// `ScanError` when `root` itself cannot be read.
 pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Unreadable>), ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
         path: root.to_path_buf(),
@@ -424,6 +428,10 @@ fn classify(root: &Path, h: Header) -> Outcome {
 }
 
 /// Scans `root` into an Index, reading headers in parallel.
+///
+/// # Errors
+///
+/// `ScanError` when `root` itself cannot be read; a file that cannot be read is a row of the Index.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {
     let (files, problems) = discover(root, opts)?;
     let total = files.len();

@@ -615,6 +615,10 @@ pub(crate) fn store_status(code: u16) -> (Outcome, &'static str) {
 }
 
 /// C-ECHO: the node answers a verification request.
+///
+/// # Errors
+///
+/// `LinkError` when the node cannot be reached or does not answer the request.
 pub fn echo(node: &Node, d: &Dimse) -> Result<String, LinkError> {
     let started = Instant::now();
     let contexts = vec![(

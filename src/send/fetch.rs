@@ -164,6 +164,10 @@ fn first_part<'b>(content_type: &str, body: &'b [u8]) -> Result<&'b [u8], String
 }
 
 /// Fetches `what` from `node` into `into` (`into/STUDY/SERIES/INSTANCE.dcm`).
+///
+/// # Errors
+///
+/// `SendError` when the node cannot be reached or refuses the query, or `into` cannot be written.
 pub fn fetch(
     node: &Node,
     what: &Selection,

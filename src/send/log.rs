@@ -62,6 +62,10 @@ pub struct SendLog {
 
 impl SendLog {
     /// Reads the log in `dir` (an empty log when there is none yet). Nothing is created.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the log cannot be read or a line of it is damaged.
     pub fn open(dir: &Path) -> Result<SendLog, LogError> {
         let path = dir.join(LOG_NAME);
         let mut log = SendLog {
@@ -121,6 +125,10 @@ impl SendLog {
 
     /// Opens the log for appending (creating it): done before the first instance is sent,
     /// so that a log that cannot be written stops the run before anything is delivered.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the log cannot be created or opened for appending.
     pub fn prepare(&mut self) -> Result<(), LogError> {
         let err = |error: io::Error| LogError {
             path: self.path.clone(),
@@ -147,6 +155,10 @@ impl SendLog {
     }
 
     /// Appends a record and makes it durable (one write, then fsync) before returning.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the record cannot be written or synced.
     pub fn append(&mut self, record: Record) -> Result<(), LogError> {
         let mut line = serde_json::to_vec(&record).map_err(|e| LogError {
             path: self.path.clone(),

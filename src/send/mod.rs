@@ -102,6 +102,10 @@ pub struct Outgoing {
 const OWN_FILES: [&str; 3] = [LOG_NAME, "mapping.csv", "mapping.json"];
 
 /// The DICOM instances below `root` (an output folder), in path order.
+///
+/// # Errors
+///
+/// `SendError` when `root` cannot be listed, a file cannot be read, or the walk is cancelled.
 pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<Outgoing, SendError> {
     let index = scan::scan(root, &ScanOptions::default(), progress, cancel)?;
     let mut files: Vec<SendFile> = index
@@ -249,6 +253,10 @@ pub(crate) trait Transport {
 }
 
 /// SHA-256 of a file, in hexadecimal.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be read.
 pub fn digest(path: &Path) -> io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -276,6 +284,10 @@ pub struct Planned {
 
 /// The dry run: what [`send`] would do with `files`, from the log alone (the node is not
 /// contacted).
+///
+/// # Errors
+///
+/// `SendError` when the log cannot be read.
 pub fn preview(root: &Path, files: &[SendFile], node: &Node, opts: &SendOptions) -> Result<Vec<Planned>, SendError> {
     let log = SendLog::open(root).map_err(SendError::LogNotWritable)?;
     let to = node.destination();
@@ -309,6 +321,11 @@ pub fn preview(root: &Path, files: &[SendFile], node: &Node, opts: &SendOptions)
 /// again after a growing pause; a connection that still cannot be made stops the run, and
 /// the report says what was not sent. `progress(done, total)` is called after each file;
 /// `cancel` is looked at between files (and during pauses).
+///
+/// # Errors
+///
+/// `SendError` when the log cannot be read or written, or the node cannot be reached after the
+/// retries.
 pub fn send(
     root: &Path,
     files: &[SendFile],
@@ -552,6 +569,10 @@ fn pause(d: Duration, cancel: &AtomicBool) -> bool {
 
 /// Asks a node whether it answers: C-ECHO for a DICOM node, a QIDO-RS query for a STOW-RS
 /// service. Returns what answered.
+///
+/// # Errors
+///
+/// `LinkError` when the node cannot be reached or does not answer.
 pub fn echo(node: &Node) -> Result<String, LinkError> {
     match &node.kind {
         NodeKind::Dimse(d) => dimse::echo(node, d),

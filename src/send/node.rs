@@ -138,6 +138,11 @@ impl Node {
 
     /// A node named by its address on the command line, with the defaults:
     /// `AE@host:port` (C-STORE) or an `http(s)://` base URL (STOW-RS).
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when `address` is neither `AE@host:port` with a valid AE title and port nor an
+    /// `http(s)://` URL.
     pub fn from_address(address: &str) -> Result<Node, NodeError> {
         let err = |message: String| NodeError::Node {
             node: address.to_string(),
@@ -208,6 +213,10 @@ fn parse_dimse(s: &str, calling: &str) -> Result<Dimse, String> {
 }
 
 /// An AE title: 1–16 characters of printable ASCII, no backslash, not only spaces (PS3.5 6.2).
+///
+/// # Errors
+///
+/// Why, when the title breaks one of those rules.
 pub fn check_ae_title(ae: &str) -> Result<(), String> {
     if ae.trim().is_empty() {
         return Err("empty".into());
@@ -311,6 +320,10 @@ pub fn default_config_path() -> Option<PathBuf> {
 impl Config {
     /// Loads the config file: `explicit` (`--config`), else `$DAMS_CONFIG`, else the default
     /// location. A missing default file is an empty config; a named file must exist.
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when a named file is missing, or a file cannot be read or parsed.
     pub fn load(explicit: Option<&Path>) -> Result<Config, NodeError> {
         let from_env = std::env::var_os(CONFIG_ENV)
             .filter(|v| !v.is_empty())
@@ -342,6 +355,10 @@ impl Config {
     }
 
     /// Parses a config file's text (`path` is where it is, for messages and relative paths).
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when the text is not a valid config.
     pub fn parse(text: &str, path: &Path) -> Result<Config, NodeError> {
         let file = path.display().to_string();
         let parsed: ConfigFile = toml::from_str(text).map_err(|e| {
@@ -374,6 +391,11 @@ impl Config {
 
     /// The node called `name` with its credentials read; or, when no node has that name and
     /// it is an address (`AE@host:port`, `https://…`), a node at that address.
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when there is no such node and `name` is no address, or its credentials cannot
+    /// be read.
     pub fn node(&self, name: &str) -> Result<Node, NodeError> {
         if let Some(spec) = self.nodes.get(name) {
             return self.build(name, spec, true);

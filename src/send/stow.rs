@@ -21,6 +21,11 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
+    /// A session with the STOW-RS service of `node`.
+    ///
+    /// # Errors
+    ///
+    /// Why, when the node's `ca_file` cannot be read or holds no certificate.
     pub fn new(node: &'a Node, stow: &'a Stow) -> Result<Session<'a>, String> {
         Ok(Session {
             node,
@@ -412,6 +417,10 @@ pub(crate) fn transport_error(e: &ureq::Error, url: &str, timeout: Duration) -> 
 }
 
 /// Checks that a STOW-RS service answers: a QIDO-RS query for one study at the base URL.
+///
+/// # Errors
+///
+/// `LinkError` when the service cannot be reached or does not answer the query.
 pub fn probe(node: &Node, stow: &Stow) -> Result<String, LinkError> {
     let agent = agent(node, stow).map_err(LinkError::permanent)?;
     let started = Instant::now();

@@ -142,6 +142,10 @@ pub fn back_to_pending<'a>(ws: &Workspace, patients: impl IntoIterator<Item = &'
 }
 
 /// What `r` does to a patient: the new status, or why nothing.
+///
+/// # Errors
+///
+/// Why, when the patient is being written or is written already (wholly or in part).
 pub fn toggle_reviewed(shown: Status) -> Result<Status, &'static str> {
     match shown {
         Status::Pending | Status::Failed => Ok(Status::Reviewed),

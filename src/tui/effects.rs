@@ -79,6 +79,10 @@ fn normal_out(out: &Path) -> PathBuf {
 }
 
 /// Opens everything that can refuse to start (before the terminal is taken over).
+///
+/// # Errors
+///
+/// `TuiError` when the key store, the review state or the profile cannot be opened.
 pub fn open(opts: &Options) -> Result<Opened, TuiError> {
     let key = KeyStore::open_or_create(&opts.key_path)?;
     let review = ReviewState::open(&key)?;

@@ -24,6 +24,10 @@ pub const DEFAULT_RANGE: (i32, i32) = (-3650, -365);
 
 /// The patient's offset in days, within `range` (inclusive, either order), from the key's
 /// secret and the patient's key. The same on every run and machine sharing the key.
+///
+/// # Panics
+///
+/// Never: an HMAC key may be of any length, and the fallback key is a fixed 32 bytes.
 #[must_use]
 pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
     let (lo, hi) = (range.0.min(range.1), range.0.max(range.1));

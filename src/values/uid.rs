@@ -15,6 +15,10 @@ fn from_digest(d: &[u8]) -> String {
 }
 
 /// The new UID for `original` under `secret`.
+///
+/// # Panics
+///
+/// Never: an HMAC key may be of any length, and the fallback key is a fixed 32 bytes.
 #[must_use]
 pub fn derive(secret: &[u8], original: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| {

@@ -60,6 +60,10 @@ fn reason_label(r: &SuggestionReason) -> &'static str {
 impl Picker {
     /// The source picker for a segmentation group: the patient's series, the current one and
     /// suggestions marked; "automatic" first when the link is by hand.
+    ///
+    /// # Errors
+    ///
+    /// Why, when the patient has no series a mask could be drawn on.
     pub fn source(g: &SegmentationGroup, links: &Links, index: &Index, ws: &Workspace) -> Result<Picker, &'static str> {
         let for_uid = g.files.first().and_then(|f| {
             index
