@@ -12,6 +12,7 @@ use dams::key::KeyStore;
 
 use super::{Ctx, Exit, KeyArg};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Show where the key store is and what it holds.

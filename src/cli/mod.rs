@@ -74,6 +74,7 @@ pub struct Cli {
     review: review::Args,
 }
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Subcommand)]
 enum Command {
     /// List patients, studies and series found below PATH, and the files that were skipped or
@@ -274,7 +275,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The key store's path: --key, DAMS_KEY, or the default in dams' data folder.
+/// The key store's path: `--key`, `DAMS_KEY`, or the default in dams' data folder.
 pub fn key_path(key: &KeyArg) -> Result<PathBuf> {
     Ok(match &key.key {
         Some(p) => p.clone(),
