@@ -1,4 +1,4 @@
-//! The key store at scale, on the embedded (SQLite) backend in a temporary folder on disk:
+//! The key store at scale, on the embedded (`SQLite`) backend in a temporary folder on disk:
 //! importing a 100,000-row CSV table (it was quadratic: 38 s), giving codes to 1,000,000 new
 //! patients in one transaction (propose + commit), opening that store (integrity check and
 //! the snapshot read), and looking up 1,000,000 patients' codes.
@@ -20,7 +20,7 @@ const PATIENTS: usize = 1_000_000;
 fn cpu() -> f64 {
     // SAFETY: getrusage writes into the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut u) };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)
 }
@@ -78,7 +78,7 @@ fn main() {
     });
     assert_eq!(proposed.len(), PATIENTS);
     timed(&format!("commit {PATIENTS} new codes (one transaction)"), || {
-        k.commit(&proposed).expect("commit")
+        k.commit(&proposed).expect("commit");
     });
     drop(k);
     let k = timed(
@@ -105,5 +105,5 @@ fn main() {
 }
 
 fn size(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }

@@ -70,7 +70,7 @@ fn reference(uid: &str, via: RefVia) -> Reference {
 
 /// One patient: a localizer, 10 CT series sharing one frame of reference and geometry (their
 /// slices reference the localizer), and 20 mask series of 300 files, two per CT. Masks of
-/// CT n and CT n+5 share one hard-coded SeriesInstanceUID (to be split); the masks of the
+/// CT n and CT n+5 share one hard-coded `SeriesInstanceUID` (to be split); the masks of the
 /// last CT reference slices that are not there (unmatched, with geometry suggestions).
 fn patient() -> Index {
     let ct = Arc::new(ImageFacts {
@@ -161,7 +161,7 @@ fn main() {
         let t = Instant::now();
         let links = dams::link::resolve(&index);
         let resolved = t.elapsed();
-        let repairs = links.repairs(b"bench-secret", |g| g.repairable());
+        let repairs = links.repairs(b"bench-secret", dams::link::SegmentationGroup::repairable);
         times.push((resolved, t.elapsed()));
         summary = format!(
             "{} files, {} groups ({} resolved, {} unmatched), {} repairs",

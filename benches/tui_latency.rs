@@ -94,7 +94,7 @@ fn main() {
     for line in log.lines() {
         for what in ["first frame drawn", "scan finished", "key press to frame"] {
             if line.contains(what) {
-                println!("  {}", line.split_once("INFO ").map(|(_, r)| r).unwrap_or(line));
+                println!("  {}", line.split_once("INFO ").map_or(line, |(_, r)| r));
             }
         }
     }

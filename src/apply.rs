@@ -54,7 +54,7 @@ pub struct ApplyReport {
     pub unassigned_xml: Vec<crate::plan::UnassignedXml>,
     /// Files not written because they could not be read (they may hold identifiers).
     pub unreadable: Vec<Unreadable>,
-    /// Files without a PatientID that no patient was found for: not written until assigned.
+    /// Files without a `PatientID` that no patient was found for: not written until assigned.
     pub unplaced: Vec<crate::scan::Unplaced>,
     pub key_entries_created: usize,
     pub cancelled: bool,
@@ -76,7 +76,7 @@ pub fn names_kept_in_place(index: &Index, planner: &Planner, only: Option<&BTree
         .patients
         .iter()
         .filter(|p| in_run(&p.patient_id))
-        .flat_map(|p| p.instances())
+        .flat_map(crate::scan::Patient::instances)
         .filter(|i| planner.dest(&i.path) != i.path)
         .count();
     let xml = index
@@ -121,6 +121,10 @@ fn canonical_future(p: &Path) -> PathBuf {
 /// The destination of a file, refused unless it stays inside `out_root`: a relative path of
 /// plain names only (no `..`, no root, no prefix), so that no input name and no future
 /// naming rule can make apply write outside the output folder.
+///
+/// # Errors
+///
+/// The reason, when `rel` is absolute, has a root or prefix, or holds `..`.
 pub fn destination(out_root: &Path, rel: &Path) -> Result<PathBuf, String> {
     if !plain_relative(rel) {
         return Err(format!(
@@ -245,6 +249,11 @@ pub enum Refusal {
 }
 
 /// Checks that the output folder and the key store are where they may be.
+///
+/// # Errors
+///
+/// An `ApplyError` refusal when the output folder is the input, is inside it or holds it, the key
+/// store is inside the folder that is written or shared, or the output folder cannot be written.
 pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) -> Result<(), ApplyError> {
     // A key store on a database server is in no folder.
     let key_in = |dir: &Path| key.file().is_some_and(|k| canonical_future(k).starts_with(dir));
@@ -261,10 +270,10 @@ pub fn check_target(root: &Path, target: &Target, key: &crate::key::Location) ->
         return Err(Refusal::OutIsInput.into());
     }
     if out_c.starts_with(&root_c) {
-        return Err(Refusal::OutInsideInput(out.to_path_buf()).into());
+        return Err(Refusal::OutInsideInput(out.clone()).into());
     }
     if root_c.starts_with(&out_c) {
-        return Err(Refusal::InputInsideOut(out.to_path_buf()).into());
+        return Err(Refusal::InputInsideOut(out.clone()).into());
     }
     if key_in(&out_c) {
         return Err(Refusal::KeyInsideOut(key.to_string()).into());
@@ -326,6 +335,10 @@ fn writable_dir(_: &Path) -> io::Result<()> {
 }
 
 /// Removes temporary files left by an interrupted earlier run.
+///
+/// # Errors
+///
+/// An I/O error when `dir` cannot be listed or a temporary file there cannot be removed.
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let mut n = 0;
     if !dir.is_dir() {
@@ -347,6 +360,12 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
 
 /// Writes the plan for every patient in `index` (or only those in `only`): the plans come
 /// from the planner's stream ([`crate::plan::stream`]), the writer only writes them.
+///
+/// # Errors
+///
+/// An `ApplyError` when the target is refused, a new code cannot be recorded in the key store, or
+/// the output folder or its manifest cannot be written; a file that fails is a row of the report
+/// instead.
 pub fn apply(
     index: &Index,
     planner: &Planner,
@@ -452,7 +471,7 @@ pub fn apply(
 fn manifest_err(e: crate::manifest::ManifestError) -> ApplyError {
     match e {
         crate::manifest::ManifestError::Io { path, source } => ApplyError::Io { path, source },
-        other => Refusal::Manifest(other.to_string()).into(),
+        other @ crate::manifest::ManifestError::Unreadable { .. } => Refusal::Manifest(other.to_string()).into(),
     }
 }
 
@@ -732,18 +751,15 @@ impl<'a> Writer<'a> {
             let tally = tally.into_inner().unwrap_or_default();
             drop(tx);
             let mut failed = failed.into_inner().unwrap_or_default();
-            let committed = match committer.join() {
-                Ok((ok, errors)) => {
-                    failed.extend(errors);
-                    ok
-                }
-                Err(_) => {
-                    failed.push(FileError {
-                        path: PathBuf::new(),
-                        reason: "internal: the writer thread failed".into(),
-                    });
-                    0
-                }
+            let committed = if let Ok((ok, errors)) = committer.join() {
+                failed.extend(errors);
+                ok
+            } else {
+                failed.push(FileError {
+                    path: PathBuf::new(),
+                    reason: "internal: the writer thread failed".into(),
+                });
+                0
             };
             (committed, failed, xml_written.into_inner(), tally)
         })
@@ -917,7 +933,7 @@ fn write_xml(
     crate::atomic::write_file(&dest, file_mode(&meta), |w| {
         let mut digest = Digesting {
             inner: w,
-            hash: Default::default(),
+            hash: sha2::Sha256::default(),
             len: 0,
         };
         crate::xml::rewrite_source(&planned.bytes, &planned.plan.plan, &mut digest).map_err(|e| {
@@ -1046,7 +1062,7 @@ fn open_file_budget() -> usize {
     };
     // SAFETY: getrlimit/setrlimit read and write the struct passed; no other effect.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) != 0 {
             return 0;
         }
         if lim.rlim_cur < lim.rlim_max {
@@ -1054,7 +1070,7 @@ fn open_file_budget() -> usize {
                 rlim_cur: lim.rlim_max,
                 rlim_max: lim.rlim_max,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) == 0 {
                 lim = raised;
             }
         }
@@ -1111,23 +1127,22 @@ fn stage_one(w: &Writer, inst: &Instance, planned: PlannedFile, folders: &Folder
     }
     let dir = dest.parent().unwrap_or(out_root).to_path_buf();
     let known = folders.made.lock().ok().and_then(|d| d.get(&dir).copied());
-    let elsewhere = match known {
-        Some(elsewhere) => elsewhere,
-        None => {
-            make_out_dir(out_root, &dir, folders.changed).map_err(|e| {
-                if let DirError::Io(e) = &e
-                    && out_of_space(e)
-                {
-                    full.store(true, Ordering::Relaxed);
-                }
-                fail(e.reason())
-            })?;
-            let elsewhere = device(&dir) != folders.root_dev || folders.root_dev.is_none();
-            if let Ok(mut d) = folders.made.lock() {
-                d.insert(dir, elsewhere);
+    let elsewhere = if let Some(elsewhere) = known {
+        elsewhere
+    } else {
+        make_out_dir(out_root, &dir, folders.changed).map_err(|e| {
+            if let DirError::Io(e) = &e
+                && out_of_space(e)
+            {
+                full.store(true, Ordering::Relaxed);
             }
-            elsewhere
+            fail(e.reason())
+        })?;
+        let elsewhere = device(&dir) != folders.root_dev || folders.root_dev.is_none();
+        if let Ok(mut d) = folders.made.lock() {
+            d.insert(dir, elsewhere);
         }
+        elsewhere
     };
     // In place the destination always exists: an unnamed file would need a temporary name
     // as well before it could replace it.
@@ -1303,6 +1318,10 @@ fn file_mode(_: &fs::Metadata) -> u32 {
 }
 
 /// Writes a rendered file; a deflated data set is compressed again after the file meta.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `file` cannot be written.
 pub fn write_rendered(parsed: &Parsed, rendered: &Rendered, file: &fs::File) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(64 << 10, file);
     if parsed.layout.deflated {

@@ -19,6 +19,10 @@ fn folder_of(dest: &Path) -> &Path {
 }
 
 /// Creates a temporary file beside `dest` (same folder, so the rename is atomic).
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be created in the folder of `dest`.
 pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile> {
     let dir = folder_of(dest);
     let mut b = tempfile::Builder::new();
@@ -34,6 +38,10 @@ pub fn temp_beside(dest: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile
 }
 
 /// Fsyncs the temporary file and renames it to `dest`.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be synced or renamed.
 pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
     tmp.as_file().sync_data()?;
     tmp.persist(dest).map_err(|e| e.error)?;
@@ -41,6 +49,11 @@ pub fn commit(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
 }
 
 /// Writes a whole file atomically with the given Unix mode (e.g. 0o600).
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be created, written (including an error of `write`), synced or
+/// renamed.
 pub fn write_file(dest: &Path, mode: u32, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let tmp = temp_beside(dest, mode)?;
     {
@@ -57,6 +70,10 @@ pub fn write_file(dest: &Path, mode: u32, write: impl FnOnce(&mut dyn Write) -> 
 
 /// Creates `dir` and any missing parents, making each new folder's entry in its parent
 /// durable (`create_dir_all` alone leaves that to the next journal commit).
+///
+/// # Errors
+///
+/// An I/O error when a folder cannot be created or synced.
 pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -75,6 +92,10 @@ pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
 }
 
 /// Makes a rename in `dir` durable.
+///
+/// # Errors
+///
+/// An I/O error when `dir` cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -100,6 +121,7 @@ pub enum Pending {
 }
 
 impl Pending {
+    #[must_use]
     pub fn file(&self) -> &File {
         match self {
             Pending::Unnamed(f) => f,
@@ -108,6 +130,10 @@ impl Pending {
     }
 
     /// Gives the file its final name `dest`, replacing a file there.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be synced, linked or renamed to `dest`.
     pub fn persist(self, dest: &Path) -> io::Result<()> {
         match self {
             Pending::Named(t) => t.persist(dest).map(drop).map_err(|e| e.error),
@@ -119,6 +145,7 @@ impl Pending {
 /// Whether unnamed files can be named afterwards here: kernels before 6.10 need
 /// `/proc/self/fd` for that, and without /proc named temporary files are used throughout.
 #[cfg(target_os = "linux")]
+#[must_use]
 pub fn unnamed_supported() -> bool {
     Path::new("/proc/self/fd").is_dir()
 }
@@ -132,6 +159,10 @@ pub fn unnamed_supported() -> bool {
 /// the file system allows it, else a named temporary file beside `dest`. Creating an
 /// unnamed file and linking it costs one folder entry where a temporary name costs
 /// three folder operations (create, and a rename that removes one name and adds another).
+///
+/// # Errors
+///
+/// An I/O error when no file can be created in the folder of `dest`.
 pub fn pending_beside(dest: &Path, mode: u32, unnamed: bool) -> io::Result<Pending> {
     #[cfg(target_os = "linux")]
     if unnamed {
@@ -190,7 +221,7 @@ mod link_way {
 }
 
 /// Gives the open file `f` the name `to`. Linux 6.10 and later let the process that opened
-/// a file link it directly (`AT_EMPTY_PATH`); older kernels need CAP_DAC_READ_SEARCH for
+/// a file link it directly (`AT_EMPTY_PATH`); older kernels need `CAP_DAC_READ_SEARCH` for
 /// that, so there the link goes through `/proc/self/fd`, which costs a path look-up more.
 /// Which of the two works is found out once.
 #[cfg(target_os = "linux")]

@@ -53,6 +53,10 @@ fn el(tag: (u16, u16), vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMe
 }
 
 /// Writes one image as explicit VR little endian with a file meta group.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be written.
 pub fn write_slice(path: &Path, p: &FakePatient, s: &Slice) -> io::Result<()> {
     let (rows, cols) = (usize::from(s.rows), usize::from(s.cols));
     let mut pixels = Vec::with_capacity(rows * cols * 2);
@@ -143,7 +147,7 @@ fn sq(tag: (u16, u16), items: Vec<InMemDicomObject>) -> DataElement<InMemDicomOb
     DataElement::new(Tag(tag.0, tag.1), VR::SQ, DataSetSequence::from(items))
 }
 
-/// A reference to a source slice (ReferencedSOPClassUID, ReferencedSOPInstanceUID).
+/// A reference to a source slice (`ReferencedSOPClassUID`, `ReferencedSOPInstanceUID`).
 fn source_ref(s: &Slice) -> InMemDicomObject {
     item(vec![
         el((0x0008, 0x1150), VR::UI, s.sop_class.as_str()),
@@ -151,7 +155,7 @@ fn source_ref(s: &Slice) -> InMemDicomObject {
     ])
 }
 
-/// A code sequence item (CodeValue, CodingSchemeDesignator, CodeMeaning).
+/// A code sequence item (`CodeValue`, `CodingSchemeDesignator`, `CodeMeaning`).
 fn code_item(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
     item(vec![
         el((0x0008, 0x0100), VR::SH, value),
@@ -178,8 +182,8 @@ fn seg_bits(frames: usize, rows: u16, cols: u16) -> Vec<u8> {
     bits
 }
 
-/// The per-frame functional groups: each frame's source slice (DerivationImageSequence →
-/// SourceImageSequence), dimension index, position and segment.
+/// The per-frame functional groups: each frame's source slice (`DerivationImageSequence` →
+/// `SourceImageSequence`), dimension index, position and segment.
 fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
     source
         .iter()
@@ -209,7 +213,11 @@ fn seg_frames(source: &[Slice]) -> Vec<InMemDicomObject> {
 }
 
 /// A binary DICOM SEG with one segment on `source` slices (one frame each), referencing
-/// them per frame (DerivationImageSequence → SourceImageSequence) and by series.
+/// them per frame (`DerivationImageSequence` → `SourceImageSequence`) and by series.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be written.
 pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> io::Result<()> {
     let Some(first) = source.first() else { return Ok(()) };
     let (rows, cols) = (first.rows, first.cols);
@@ -292,6 +300,7 @@ pub fn write_seg(path: &Path, p: &FakePatient, source: &[Slice], seed: &str) -> 
 }
 
 /// A CT series of `n` slices.
+#[must_use]
 pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, number: i32) -> Vec<Slice> {
     let study = from_seed(&format!("{seed}/study"));
     let series = from_seed(&format!("{seed}/series/{description}"));
@@ -318,7 +327,8 @@ pub fn ct_series(seed: &str, n: usize, rows: u16, cols: u16, description: &str, 
 }
 
 /// Per-slice masks drawn on `source`, with the broken tags careless tools write: the CT's
-/// SeriesInstanceUID, InstanceNumber 1 everywhere, and one duplicated SOPInstanceUID.
+/// `SeriesInstanceUID`, `InstanceNumber` 1 everywhere, and one duplicated `SOPInstanceUID`.
+#[must_use]
 pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Slice> {
     let mut masks: Vec<Slice> = source
         .iter()
@@ -343,6 +353,10 @@ pub fn careless_masks(seed: &str, source: &[Slice], description: &str) -> Vec<Sl
 
 /// Makes the demo workspace under `dir` (which must not exist yet or be empty): returns the
 /// input folder.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the workspace cannot be written.
 pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
     let input = dir.join("input");
     let alice = FakePatient {
@@ -362,8 +376,8 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
     let absent = ct_series("demo/bob/elsewhere", 4, 64, 64, "CT CHEST (not exported)", 9);
     let mut orphan = careless_masks("demo/bob/nodule", &absent, "NODULE MASK");
     for m in &mut orphan {
-        m.study_uid = ct_b[0].study_uid.clone();
-        m.frame_of_reference = ct_b[0].frame_of_reference.clone();
+        m.study_uid.clone_from(&ct_b[0].study_uid);
+        m.frame_of_reference.clone_from(&ct_b[0].frame_of_reference);
     }
 
     let mut jobs: Vec<(PathBuf, &FakePatient, &Slice)> = Vec::new();
@@ -440,17 +454,29 @@ pub fn make_workspace(dir: &Path) -> io::Result<PathBuf> {
 
 /// The benchmark corpus: `n` CT slices of `rows`×`cols` in `dir`, spread over patients of
 /// 200 slices each, like an export of a small cohort.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the corpus cannot be written.
 pub fn make_corpus(dir: &Path, n: usize, rows: u16, cols: u16) -> io::Result<()> {
     make_cohort(dir, n, 200, rows, cols)
 }
 
 /// `n` CT slices over patients of `per_patient` slices each.
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the cohort cannot be written.
 pub fn make_cohort(dir: &Path, n: usize, per_patient: usize, rows: u16, cols: u16) -> io::Result<()> {
     make_cohort_named(dir, "BENCH", n, per_patient, rows, cols)
 }
 
-/// [`make_cohort`] with PatientIDs `<prefix>-0000`…, so that several cohorts hold different
+/// [`make_cohort`] with `PatientIDs` `<prefix>-0000`…, so that several cohorts hold different
 /// patients (the `BENCH` cohort is `make_cohort`'s).
+///
+/// # Errors
+///
+/// An I/O error when a folder or a file of the cohort cannot be written.
 pub fn make_cohort_named(
     dir: &Path,
     prefix: &str,

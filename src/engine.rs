@@ -49,6 +49,10 @@ pub struct Engine {
 impl Engine {
     /// An engine over a key store (opened by the caller: it decides whether a missing store
     /// may be created) and the review state kept in it.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the review state in the key store cannot be read.
     pub fn new(key: KeyStore, profile: Profile, cancel: Cancel) -> Result<Engine, EngineError> {
         let review = ReviewState::open(&key)?;
         Ok(Engine {
@@ -62,33 +66,50 @@ impl Engine {
     /// Opens (creating it, with its secret and no code, if missing) the key store at
     /// `key_path`: anything that plans needs it, so that the UIDs a plan shows are the ones
     /// written later.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the key store cannot be opened or created, or its review state cannot
+    /// be read.
     pub fn open(key_path: &Path, profile: Profile, cancel: Cancel) -> Result<Engine, EngineError> {
         Engine::new(KeyStore::open_or_create(key_path)?, profile, cancel)
     }
 
+    #[must_use]
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
 
+    #[must_use]
     pub fn key(&self) -> &KeyStore {
         &self.key
     }
 
+    #[must_use]
     pub fn review(&self) -> &ReviewState {
         &self.review
     }
 
+    #[must_use]
     pub fn cancel(&self) -> &Cancel {
         &self.cancel
     }
 
     /// The decisions made in review for an input folder. Patients are named in the store by
     /// keyed hashes: those of `index` (when given) are named by their keys again.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the review state cannot be read from the key store.
     pub fn workspace(&self, root: &Path) -> Result<Workspace, EngineError> {
         Ok(self.review.workspace(root)?)
     }
 
     /// Changes and saves the decisions for an input folder.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the review state cannot be read or saved.
     pub fn update_workspace(
         &mut self,
         root: &Path,
@@ -98,9 +119,14 @@ impl Engine {
     }
 
     /// Reads every header below `root` (never pixel data) into an Index: files without a
-    /// PatientID placed (with the assignments made by hand for this folder), XML files given
+    /// `PatientID` placed (with the assignments made by hand for this folder), XML files given
     /// to their patients. `exclude`: folders not to descend into (an output folder inside
     /// the tree, say).
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when `root` or the review state cannot be read; files that cannot be read
+    /// are rows of the Index.
     pub fn scan(&self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {
         let mut index = crate::scan::scan(root, &ScanOptions { exclude }, progress, self.cancel.flag())?;
         let mut ws = self.workspace(root)?;
@@ -122,12 +148,17 @@ impl Engine {
 
     /// Which CT series each segmentation object of the Index was drawn on (automatic links
     /// only: what `dams scan` shows).
+    #[must_use]
     pub fn links(&self, index: &Index) -> crate::link::Links {
         crate::link::resolve(index)
     }
 
     /// Everything planning needs for this Index: codes (existing or proposed), links with
     /// the manual ones in force, repairs, XML owners, with the review decisions of its folder.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the review state of the folder cannot be read.
     pub fn prepare(&self, index: &Index) -> Result<Prepared, EngineError> {
         Ok(self.prepare_with(index, &self.workspace(&index.root)?))
     }
@@ -138,6 +169,10 @@ impl Engine {
     /// proposed codes meanwhile, the plan is made again with the codes the key holds now
     /// (up to 20 times), so `prepared` afterwards carries the codes that will be written.
     /// Returns how many codes were added.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the key store refuses or cannot write the new codes or offsets.
     pub fn commit_codes(&mut self, index: &Index, prepared: &mut Prepared) -> Result<usize, EngineError> {
         let recode = prepared.planner.recode;
         let mut attempt = 1;
@@ -165,12 +200,18 @@ impl Engine {
     }
 
     /// [`Engine::prepare`] with decisions that are not saved (yet).
+    #[must_use]
     pub fn prepare_with(&self, index: &Index, ws: &Workspace) -> Prepared {
         crate::plan::prepare(index, self.profile.clone(), &self.key, ws)
     }
 
     /// Plans every file of the patients (all, or those in `only`), handing each file's plan
     /// to `sink` as it is made. The same stream feeds `dams plan`, apply and verify.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when planning is cancelled; a file that cannot be planned goes to `sink` as
+    /// a failure.
     pub fn plan_each(
         &self,
         index: &Index,
@@ -189,6 +230,10 @@ impl Engine {
 
     /// What a write of these patients (all, or those in `only`) would leave: every file
     /// planned as for review, nothing written ([`crate::plan::stays::check`]).
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the check is cancelled.
     pub fn check(
         &self,
         index: &Index,
@@ -202,6 +247,10 @@ impl Engine {
 
     /// The whole plan as one value (for the review screen's dialogs and for tests; `dams
     /// plan` streams instead).
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when planning is cancelled.
     pub fn plan(&self, index: &Index, prepared: &Prepared, progress: Progress) -> Result<Plan, EngineError> {
         crate::plan::build(index, &prepared.planner, progress, self.cancel.flag()).ok_or(EngineError::Cancelled)
     }
@@ -209,6 +258,10 @@ impl Engine {
     /// Gives codes to these patients (those the key does not know yet), in one transaction,
     /// proposing again when another process gave out codes meanwhile. Returns how many were
     /// added.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the key store refuses or cannot write the codes.
     pub fn allocate(&mut self, patients: &[crate::key::Candidate]) -> Result<usize, EngineError> {
         let mut attempt = 1;
         loop {
@@ -228,6 +281,11 @@ impl Engine {
     /// output may carry is recorded in the key store before the first file is written (call
     /// [`Engine::commit_codes`] first to plan again instead of failing when another process
     /// took a proposed code meanwhile).
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when apply refuses the target or cannot record the codes or write the
+    /// output folder.
     pub fn apply(
         &mut self,
         index: &Index,
@@ -250,6 +308,11 @@ impl Engine {
     /// Checks the output folder `out` against its manifest (every file, its digest, its names
     /// and values searched for identifiers) and, when given, against the input `index` and
     /// its plan. The engine's profile must be the one the manifest records.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the manifest cannot be read, records another profile or key, or the
+    /// check is cancelled.
     pub fn verify(
         &self,
         out: &Path,

@@ -17,12 +17,12 @@ pub struct FileIdentity {
     pub accession_number: String,
     pub referring_physician: String,
     /// Values that identify the study rather than the patient — institution name and
-    /// address, station name, operators', performing physicians' names, StudyID, and the
+    /// address, station name, operators', performing physicians' names, `StudyID`, and the
     /// study's, series', acquisition's and content's dates — by tag:
     /// what a profile that removes them from the DICOM removes from the patient's XML too.
     pub study_values: Vec<(dicom_core::Tag, String)>,
-    /// PatientIdentityRemoved (0012,0062) is YES and DeidentificationMethod (0012,0063) names
-    /// dams: the file is dams output, and its PatientID is probably a code.
+    /// `PatientIdentityRemoved` (0012,0062) is YES and `DeidentificationMethod` (0012,0063) names
+    /// dams: the file is dams output, and its `PatientID` is probably a code.
     pub deidentified_by_dams: bool,
 }
 
@@ -89,16 +89,16 @@ impl Identity {
 
     /// The first name seen (for the key store's re-identification record).
     pub fn name(&self) -> &str {
-        self.names.iter().next().map(String::as_str).unwrap_or("")
+        self.names.iter().next().map_or("", String::as_str)
     }
 
     pub fn birth_date(&self) -> &str {
-        self.birth_dates.iter().next().map(String::as_str).unwrap_or("")
+        self.birth_dates.iter().next().map_or("", String::as_str)
     }
 }
 
-/// Keys of patients formed from files without a PatientID start with a backslash, which a
-/// PatientID (VR LO) can never hold: they never collide with a real PatientID.
+/// Keys of patients formed from files without a `PatientID` start with a backslash, which a
+/// `PatientID` (VR LO) can never hold: they never collide with a real `PatientID`.
 const FORMED_BY_NAME: &str = "\\N\\";
 const FORMED_BY_STUDY: &str = "\\S\\";
 
@@ -106,22 +106,24 @@ const FORMED_BY_STUDY: &str = "\\S\\";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Formed {
-    /// By the PatientID its files carry (the usual case).
+    /// By the `PatientID` its files carry (the usual case).
     PatientId,
-    /// Files without a PatientID sharing PatientName and PatientBirthDate.
+    /// Files without a `PatientID` sharing `PatientName` and `PatientBirthDate`.
     NameBirthDate,
-    /// Files without PatientID or name sharing a StudyInstanceUID.
+    /// Files without `PatientID` or name sharing a `StudyInstanceUID`.
     Study,
 }
 
-/// The key of a patient formed from files without a PatientID, by name and birth date.
+/// The key of a patient formed from files without a `PatientID`, by name and birth date.
 /// The name is compared as DICOM people write it: components trimmed, case folded, empty
 /// trailing components dropped.
+#[must_use]
 pub fn name_key(name: &str, birth_date: &str) -> String {
     format!("{FORMED_BY_NAME}{}\\{}", normal_name(name), birth_date.trim())
 }
 
-/// The key of a patient formed from files with neither PatientID nor name, by study.
+/// The key of a patient formed from files with neither `PatientID` nor name, by study.
+#[must_use]
 pub fn study_key(study_uid: &str) -> String {
     format!("{FORMED_BY_STUDY}{}", study_uid.trim())
 }
@@ -142,6 +144,7 @@ pub(crate) fn normal_name(name: &str) -> String {
 }
 
 /// How the patient with this key was formed.
+#[must_use]
 pub fn formed(key: &str) -> Formed {
     if key.starts_with(FORMED_BY_NAME) {
         Formed::NameBirthDate
@@ -152,12 +155,14 @@ pub fn formed(key: &str) -> Formed {
     }
 }
 
-/// The PatientID in a patient key ("" for a patient formed without one).
+/// The `PatientID` in a patient key ("" for a patient formed without one).
+#[must_use]
 pub fn real_id(key: &str) -> &str {
     if key.starts_with('\\') { "" } else { key }
 }
 
 /// A patient key as people read it.
+#[must_use]
 pub fn label(key: &str) -> String {
     if let Some(rest) = key.strip_prefix(FORMED_BY_NAME) {
         let (name, birth) = rest.rsplit_once('\\').unwrap_or((rest, ""));

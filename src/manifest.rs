@@ -53,6 +53,7 @@ pub struct ProfileRecord {
 }
 
 impl ProfileRecord {
+    #[must_use]
     pub fn of(p: &Profile) -> ProfileRecord {
         ProfileRecord {
             name: p.name.clone(),
@@ -65,12 +66,17 @@ impl ProfileRecord {
     }
 
     /// The profile again, as apply used it.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when the recorded profile no longer parses.
     pub fn profile(&self) -> Result<Profile, crate::profile::ProfileError> {
         Profile::parse(&self.text, &self.source, &self.values)?.with_options(&self.options)
     }
 }
 
 /// SHA-256 (hex) of a profile's text and its values.
+#[must_use]
 pub fn profile_fingerprint(p: &Profile) -> String {
     let mut h = Sha256::new();
     h.update(p.text.as_bytes());
@@ -90,6 +96,7 @@ pub fn profile_fingerprint(p: &Profile) -> String {
 
 /// A key's fingerprint: it names the key (its secret, from which every new UID is derived)
 /// without revealing the secret.
+#[must_use]
 pub fn key_fingerprint(secret: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(b"dams key fingerprint\0");
@@ -178,6 +185,10 @@ pub struct Shard {
 impl Shard {
     /// `K/N` (K from 0 to N-1), or `slurm`: the array task of a Slurm array job
     /// (`SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
+    ///
+    /// # Errors
+    ///
+    /// Why, when `arg` is not `K/N` of a valid shard, or `slurm` outside a Slurm array task.
     pub fn parse(arg: &str) -> Result<Shard, String> {
         if arg == "slurm" {
             let var = |n: &str| -> Result<usize, String> {
@@ -210,6 +221,11 @@ impl Shard {
         Shard::new(num(k)?, num(n)?)
     }
 
+    /// Shard `k` of `n`.
+    ///
+    /// # Errors
+    ///
+    /// Why, when `k` is not below `n` or `n` is not from 1 to 100,000.
     pub fn new(k: usize, n: usize) -> Result<Shard, String> {
         if n == 0 || k >= n || n > 100_000 {
             return Err(format!("shard {k}/{n}: K must be from 0 to N-1, N from 1 to 100000"));
@@ -219,6 +235,7 @@ impl Shard {
 
     /// Whether the patient with this code is written by this shard: by SHA-256 of the code, so
     /// the same code always falls to the same shard of N, whatever else is in the folder.
+    #[must_use]
     pub fn holds(&self, code: &str) -> bool {
         let d = Sha256::digest(code.as_bytes());
         let mut b = [0u8; 8];
@@ -227,6 +244,7 @@ impl Shard {
     }
 
     /// `name.ext` as this shard's part: `name.K-of-N.ext`.
+    #[must_use]
     pub fn part(&self, name: &str) -> String {
         match name.rsplit_once('.') {
             Some((stem, ext)) => format!("{stem}.{}-of-{}.{ext}", self.k, self.n),
@@ -256,6 +274,7 @@ impl Shard {
 
 /// Whether a top-level file name is a shard's part of one of dams' own files
 /// (`dams-manifest.2-of-4.json`, `mapping.0-of-4.csv`).
+#[must_use]
 pub fn is_part_of(name: &str, own: &str) -> bool {
     let (Some((stem, ext)), Some((n_stem, n_ext))) = (own.rsplit_once('.'), name.rsplit_once('.')) else {
         return false;
@@ -271,6 +290,7 @@ pub fn is_part_of(name: &str, own: &str) -> bool {
 }
 
 impl Manifest {
+    #[must_use]
     pub fn new(profile: &Profile, key_fingerprint: String) -> Manifest {
         Manifest {
             format: FORMAT.into(),
@@ -288,6 +308,10 @@ impl Manifest {
     }
 
     /// The manifest in `out`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be read or parsed.
     pub fn read(out: &Path) -> Result<Option<Manifest>, ManifestError> {
         Manifest::read_named(out, MANIFEST)
     }
@@ -295,6 +319,11 @@ impl Manifest {
     /// Every manifest in `out` — the folder's own and those of the shards that wrote into it
     /// (`dams-manifest.K-of-N.json`) — as one: their files, patients, runs and pending files
     /// together. Parts made with another profile or key than the others are refused.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when a manifest cannot be read or parsed, or the parts do not belong
+    /// together.
     pub fn read_all(out: &Path) -> Result<Option<Manifest>, ManifestError> {
         let mut names = vec![MANIFEST.to_string()];
         if let Ok(dir) = std::fs::read_dir(out) {
@@ -333,6 +362,10 @@ impl Manifest {
     }
 
     /// The manifest file `name` in `out`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be read or parsed.
     pub fn read_named(out: &Path, name: &str) -> Result<Option<Manifest>, ManifestError> {
         let path = out.join(name);
         let bytes = match std::fs::read(&path) {
@@ -357,11 +390,19 @@ impl Manifest {
     }
 
     /// Writes the manifest into `out` atomically.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be written.
     pub fn write(&mut self, out: &Path) -> Result<(), ManifestError> {
         self.write_named(out, MANIFEST)
     }
 
     /// Writes the manifest into `out` as `name` (a shard's part), atomically.
+    ///
+    /// # Errors
+    ///
+    /// `ManifestError` when the manifest cannot be written.
     pub fn write_named(&mut self, out: &Path, name: &str) -> Result<(), ManifestError> {
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
         self.files.dedup_by(|a, b| a.path == b.path);
@@ -397,6 +438,7 @@ impl Manifest {
     }
 
     /// The record of each file, by path.
+    #[must_use]
     pub fn by_path(&self) -> BTreeMap<&str, &FileRecord> {
         self.files.iter().map(|f| (f.path.as_str(), f)).collect()
     }
@@ -418,12 +460,11 @@ impl Manifest {
         let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
         for rec in recs {
             done.insert(rec.path.clone());
-            match at.get(&rec.path) {
-                Some(&i) => self.files[i] = rec,
-                None => {
-                    at.insert(rec.path.clone(), self.files.len());
-                    self.files.push(rec);
-                }
+            if let Some(&i) = at.get(&rec.path) {
+                self.files[i] = rec
+            } else {
+                at.insert(rec.path.clone(), self.files.len());
+                self.files.push(rec);
             }
         }
         self.pending.retain(|p| !done.contains(p));
@@ -431,12 +472,20 @@ impl Manifest {
 }
 
 /// The SHA-256 (hex) and size of a file.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be read.
 pub fn digest_file(path: &Path) -> io::Result<(String, u64)> {
     let f = std::fs::File::open(path)?;
     digest_reader(f)
 }
 
 /// The SHA-256 (hex) and length of everything `r` gives.
+///
+/// # Errors
+///
+/// An I/O error when `r` fails.
 pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
     thread_local! {
         // One buffer per thread: a fresh 1 MiB per file was zeroed 20,000 times for a run of
@@ -446,12 +495,11 @@ pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
     BUF.with(|cell| {
         let mut own;
         let mut borrowed = cell.try_borrow_mut();
-        let buf: &mut Vec<u8> = match &mut borrowed {
-            Ok(b) => b,
-            Err(_) => {
-                own = vec![0u8; 1 << 16];
-                &mut own
-            }
+        let buf: &mut Vec<u8> = if let Ok(b) = &mut borrowed {
+            b
+        } else {
+            own = vec![0u8; 1 << 16];
+            &mut own
         };
         let mut h = Sha256::new();
         let mut n = 0u64;
@@ -468,11 +516,13 @@ pub fn digest_reader(mut r: impl Read) -> io::Result<(String, u64)> {
 }
 
 /// The SHA-256 (hex) of bytes.
+#[must_use]
 pub fn digest_bytes(b: &[u8]) -> String {
     hex(&Sha256::digest(b))
 }
 
 /// A SHA-256 digest as the manifest writes it (lower-case hex).
+#[must_use]
 pub fn hex_digest(d: &[u8]) -> String {
     hex(d)
 }
@@ -488,6 +538,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A path relative to the output folder as the manifest writes it: exactly (a name that is not
 /// UTF-8 as the hex of its bytes, see [`crate::paths::to_exact`]), so that it names the file.
+#[must_use]
 pub fn rel_string(p: &Path) -> String {
     crate::paths::to_exact(p)
 }

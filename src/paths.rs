@@ -8,17 +8,26 @@ use serde::Serializer;
 
 /// A non-empty relative path made of plain names only (no `..`, no root, no prefix): what
 /// every path inside an input or output folder must be before it is joined to the folder.
+#[must_use]
 pub fn plain_relative(rel: &Path) -> bool {
     use std::path::Component;
     !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// `#[serde(serialize_with = "crate::paths::lossy")]` for a `PathBuf`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())
 }
 
 /// The same for an `Option<PathBuf>`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy_opt<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
     match p {
         Some(p) => s.serialize_some(&p.to_string_lossy()),
@@ -27,6 +36,10 @@ pub fn lossy_opt<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::E
 }
 
 /// The same for a `Vec<PathBuf>`.
+///
+/// # Errors
+///
+/// The serializer's error.
 pub fn lossy_vec<S: Serializer>(v: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|p| p.to_string_lossy()))
 }
@@ -37,6 +50,7 @@ const HEX_PREFIX: &str = "\u{0}hex:";
 
 /// A path as text that reads back exactly (for state files, not reports): a UTF-8 path as it
 /// is, any other as [`HEX_PREFIX`] and the hex of its bytes.
+#[must_use]
 pub fn to_exact(p: &Path) -> String {
     if let Some(s) = p.to_str() {
         return s.to_string();
@@ -56,6 +70,10 @@ pub fn to_exact(p: &Path) -> String {
 }
 
 /// The path [`to_exact`] wrote.
+///
+/// # Errors
+///
+/// Why, when `s` is not a path [`to_exact`] writes.
 pub fn from_exact(s: &str) -> Result<PathBuf, String> {
     let Some(hex) = s.strip_prefix(HEX_PREFIX) else {
         return Ok(PathBuf::from(s));
@@ -80,7 +98,7 @@ pub fn from_exact(s: &str) -> Result<PathBuf, String> {
 }
 
 /// `#[serde(with = "crate::paths::exact_keys")]` for a `BTreeMap<PathBuf, V>` in a state
-/// file: serde_json cannot write a non-UTF-8 `PathBuf` as a key, and writing it lossily
+/// file: `serde_json` cannot write a non-UTF-8 `PathBuf` as a key, and writing it lossily
 /// would read back as another path.
 pub mod exact_keys {
     use std::collections::BTreeMap;
@@ -89,10 +107,20 @@ pub mod exact_keys {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Writes the map with its paths as [`to_exact`] writes them.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's error.
     pub fn serialize<S: Serializer, V: Serialize>(m: &BTreeMap<PathBuf, V>, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(m.iter().map(|(k, v)| (super::to_exact(k), v)))
     }
 
+    /// Reads a map written by [`serialize`].
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's error, also when a path is not one [`to_exact`] writes.
     pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<PathBuf, V>, D::Error> {
         BTreeMap::<String, V>::deserialize(d)?
             .into_iter()
@@ -108,6 +136,11 @@ pub mod exact_opt {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the path as [`to_exact`] writes it.
+    ///
+    /// # Errors
+    ///
+    /// The serializer's error.
     pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
         match p {
             Some(p) => s.serialize_some(&super::to_exact(p)),
@@ -115,6 +148,11 @@ pub mod exact_opt {
         }
     }
 
+    /// Reads a path written by [`serialize`].
+    ///
+    /// # Errors
+    ///
+    /// The deserializer's error, also when the path is not one [`to_exact`] writes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| super::from_exact(&s).map_err(D::Error::custom))

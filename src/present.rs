@@ -6,6 +6,7 @@
 use std::path::Path;
 
 /// Shortens text to `n` characters with an ellipsis at the end.
+#[must_use]
 pub fn fit(s: &str, n: usize) -> String {
     let s = crate::shown::text(s);
     if s.chars().count() <= n {
@@ -21,6 +22,7 @@ pub fn fit(s: &str, n: usize) -> String {
 
 /// Shortens a path to `n` characters, keeping its end (the file and its folder say more
 /// than the start of a long absolute path).
+#[must_use]
 pub fn fit_path(p: &Path, n: usize) -> String {
     let s = crate::shown::path(p);
     let len = s.chars().count();
@@ -35,6 +37,7 @@ pub fn fit_path(p: &Path, n: usize) -> String {
 }
 
 /// `20240115` as `2024-01-15`; anything else as it is.
+#[must_use]
 pub fn fmt_date(da: &str) -> String {
     if da.len() == 8 && da.bytes().all(|b| b.is_ascii_digit()) {
         format!("{}-{}-{}", &da[..4], &da[4..6], &da[6..])
@@ -44,11 +47,13 @@ pub fn fmt_date(da: &str) -> String {
 }
 
 /// `1 file`, `2 files`.
+#[must_use]
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A value as one line: empty ones said so, line breaks as spaces.
+#[must_use]
 pub fn one_line(v: &str) -> String {
     if v.is_empty() {
         "(empty)".into()
@@ -58,14 +63,17 @@ pub fn one_line(v: &str) -> String {
 }
 
 /// The last component of a path (the path itself when it has none).
+#[must_use]
 pub fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| crate::shown::text(&n.to_string_lossy()).into_owned())
-        .unwrap_or_else(|| crate::shown::path(p))
+    p.file_name().map_or_else(
+        || crate::shown::path(p),
+        |n| crate::shown::text(&n.to_string_lossy()).into_owned(),
+    )
 }
 
 /// Breaks text into lines of at most `width` characters, at spaces where it can (a word
 /// longer than a line is broken inside). Never returns no line.
+#[must_use]
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();

@@ -17,6 +17,7 @@ pub fn quiet(_: usize, _: usize) {}
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
+    #[must_use]
     pub fn new() -> Cancel {
         Cancel::default()
     }
@@ -25,11 +26,13 @@ impl Cancel {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 
     /// The flag the stages read.
+    #[must_use]
     pub fn flag(&self) -> &AtomicBool {
         &self.0
     }

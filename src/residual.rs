@@ -25,6 +25,7 @@ pub struct Residual {
 
 /// Where the patient's identifying strings occur in a file's values, leaving out the
 /// elements in `skip` (sorted: those a plan changes anyway).
+#[must_use]
 pub fn residual_in(parsed: &Parsed, path: &Path, ids: &Identifiers, skip: &[usize]) -> Vec<Residual> {
     residual_noting(parsed, path, ids, skip, &mut Vec::new())
 }
@@ -117,6 +118,7 @@ fn search_pdf(
 }
 
 /// A value's bytes, loaded or read, up to [`crate::dicom::pdf::INFLATED_MAX`].
+#[must_use]
 pub fn whole_value<'p>(parsed: &'p Parsed, e: &crate::dicom::parse::Element) -> Option<std::borrow::Cow<'p, [u8]>> {
     if let Some(v) = parsed.value(e) {
         return Some(v.into());
@@ -222,9 +224,10 @@ fn holds_no_text(vr: crate::dicom::VR) -> bool {
     )
 }
 
-/// The kinds of identifier the profile keeps on purpose: AccessionNumber and
-/// ReferringPhysicianName when no rule (and no Basic Profile action) changes them. Found in
+/// The kinds of identifier the profile keeps on purpose: `AccessionNumber` and
+/// `ReferringPhysicianName` when no rule (and no Basic Profile action) changes them. Found in
 /// an output, they are listed as kept, not held against it.
+#[must_use]
 pub fn kept_on_purpose(profile: &Profile) -> Vec<IdentifierKind> {
     use crate::dicom::tags;
     [

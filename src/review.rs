@@ -38,6 +38,7 @@ pub enum Status {
 }
 
 impl Status {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -62,7 +63,7 @@ pub struct PatientReview {
 }
 
 /// A patient named only by its keyed hash: the patient was not among those made known
-/// (e.g. no longer in the folder). Starts with `\`, so it is never a real PatientID, and
+/// (e.g. no longer in the folder). Starts with `\`, so it is never a real `PatientID`, and
 /// `H` is not a kind of key dams makes.
 const UNRESOLVED: &str = "\\H\\";
 
@@ -78,7 +79,7 @@ pub struct Workspace {
     /// XML files (relative to the input folder) assigned by hand → patient key.
     #[serde(default, with = "crate::paths::exact_keys")]
     pub xml_assignments: BTreeMap<PathBuf, String>,
-    /// DICOM files without a PatientID, or folders of them (relative to the input folder),
+    /// DICOM files without a `PatientID`, or folders of them (relative to the input folder),
     /// assigned by hand → patient key (see [`crate::scan::Index::place_orphans`]).
     #[serde(default, with = "crate::paths::exact_keys")]
     pub file_assignments: BTreeMap<PathBuf, String>,
@@ -90,6 +91,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    #[must_use]
     pub fn status(&self, patient_id: &str) -> Status {
         self.patient(patient_id).map(|p| p.status).unwrap_or_default()
     }
@@ -99,6 +101,7 @@ impl Workspace {
     }
 
     /// The review record of a patient, also when it is still named by its hash.
+    #[must_use]
     pub fn patient(&self, patient_id: &str) -> Option<&PatientReview> {
         self.patients
             .get(patient_id)
@@ -118,6 +121,7 @@ impl Workspace {
     }
 
     /// Whether some patient is named only by its keyed hash (not made known when read).
+    #[must_use]
     pub fn has_unresolved(&self) -> bool {
         let open = |v: &String| v.starts_with(UNRESOLVED);
         self.patients.keys().any(open)
@@ -297,6 +301,11 @@ impl ReviewState {
     /// The review state in `key`'s store. A `key.review.json` of an earlier dams beside the
     /// key is moved in (hashed) the first time, in one transaction, and kept read-only. A
     /// store not created yet has no decisions (and saving them is refused).
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the store or the earlier review file cannot be read, or the move cannot
+    /// be written.
     pub fn open(key: &KeyStore) -> Result<ReviewState, ReviewError> {
         let mut state = ReviewState {
             store: key.shared(),
@@ -315,6 +324,7 @@ impl ReviewState {
     }
 
     /// Where the state is kept (for "saved in" messages).
+    #[must_use]
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -341,6 +351,10 @@ impl ReviewState {
     }
 
     /// The decisions for an input folder (empty if none were made).
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the decisions cannot be read.
     pub fn workspace(&self, root: &Path) -> Result<Workspace, ReviewError> {
         if !self.exists {
             return self.decode(root, None);
@@ -356,6 +370,10 @@ impl ReviewState {
 
     /// Changes the decisions for `root` and saves them, in one transaction that reads them
     /// first, so that two dams windows (or machines) do not undo each other.
+    ///
+    /// # Errors
+    ///
+    /// `ReviewError` when the decisions cannot be read or saved (also for a store not created yet).
     pub fn update(&mut self, root: &Path, change: impl FnOnce(&mut Workspace)) -> Result<Workspace, ReviewError> {
         if !self.exists {
             return Err(ReviewError::NoStore(self.location.clone()));
@@ -649,7 +667,7 @@ mod tests {
         // Not again: a change made since survives the next open.
         state
             .update(Path::new("/tmp/dams-key-fixture/in"), |w| {
-                w.set_status("MAP002", Status::Approved)
+                w.set_status("MAP002", Status::Approved);
             })
             .unwrap();
         let key = KeyStore::open(&dir.path().join("key.json")).unwrap();

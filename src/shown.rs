@@ -47,6 +47,7 @@ pub fn text(s: &str) -> Cow<'_, str> {
 }
 
 /// A path as text to show: lossy where it is not UTF-8 (U+FFFD), control characters escaped.
+#[must_use]
 pub fn path(p: &Path) -> String {
     text(&p.to_string_lossy()).into_owned()
 }
@@ -59,6 +60,7 @@ const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
 /// or CR gets a `'` in front (OWASP's rule), so that `=HYPERLINK(…)` in a patient's name
 /// stays text. A cell that starts with `'` before one of those (or before another `'`) gets
 /// one too, so that [`from_spreadsheet`] gives back exactly the original.
+#[must_use]
 pub fn spreadsheet_cell(cell: &str) -> Cow<'_, str> {
     let mut chars = cell.chars();
     let guard = match chars.next() {
@@ -75,6 +77,7 @@ pub fn spreadsheet_cell(cell: &str) -> Cow<'_, str> {
 
 /// A cell read back from such a table: the `'` [`spreadsheet_cell`] put in front is taken
 /// off (and only that one).
+#[must_use]
 pub fn from_spreadsheet(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
         Some(rest) if rest.starts_with(|c: char| c == '\'' || FORMULA_START.contains(&c)) => rest,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dicom::parse::{ElementKind, Parsed, parse_file};
+use crate::dicom::parse::{Element, ElementKind, Parsed, parse_file};
 use crate::dicom::{dict, text};
 use crate::identity::Identity;
 use crate::manifest::{FileRecord, Manifest};
@@ -68,6 +68,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ProblemKind::Missing => "missing",
@@ -114,6 +115,7 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Nothing wrong was found, and everything was checked.
+    #[must_use]
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty() && self.residual.is_empty() && !self.cancelled
     }
@@ -148,6 +150,11 @@ pub enum VerifyError {
 
 /// The manifest of `out` and the profile it records, checked against the key: everything
 /// verify needs to know before it reads a file.
+///
+/// # Errors
+///
+/// `VerifyError` when there is no manifest, it cannot be read, or it records another key or a
+/// profile that no longer parses.
 pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile), VerifyError> {
     let manifest = Manifest::read_all(out)?.ok_or_else(|| VerifyError::NoManifest(out.to_path_buf()))?;
     let ours = crate::manifest::key_fingerprint(&key.secret());
@@ -169,6 +176,7 @@ pub fn open(out: &Path, key: &crate::key::KeyStore) -> Result<(Manifest, Profile
 /// The identities verify searches for: the patients of the input when it is given, and
 /// those the key knows for every code the manifest lists (their original ID, name and birth
 /// date), so that an output is searched for its patients' identifiers even without its input.
+#[must_use]
 pub fn identities(manifest: &Manifest, key: &crate::key::KeyStore, index: Option<&Index>) -> Vec<Identity> {
     let mut out: Vec<Identity> = index
         .map(|i| i.patients.iter().map(|p| (*p.identity).clone()).collect())
@@ -222,6 +230,10 @@ fn produced(parsed: &Parsed, profile: &Profile) -> Vec<usize> {
 
 /// Verifies the output folder `out`: against its manifest always, and against the input and
 /// the plan `against` makes when it is given (its planner must use the manifest's profile).
+///
+/// # Errors
+///
+/// `VerifyError` when the manifest cannot be read or does not fit the key or the planner's profile.
 pub fn verify(
     out: &Path,
     against: Option<(&Index, &Planner)>,
@@ -341,7 +353,7 @@ fn walk(out: &Path) -> Result<Vec<PathBuf>, VerifyError> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(out).follow_links(false) {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| out.to_path_buf());
+            let path = e.path().map_or_else(|| out.to_path_buf(), Path::to_path_buf);
             VerifyError::Io(path, e.into())
         })?;
         if entry.file_type().is_dir() {
@@ -384,7 +396,7 @@ fn check_file(
     let path = out.join(rel);
     let key = crate::manifest::rel_string(rel);
     let meta = std::fs::symlink_metadata(&path);
-    let is_file = meta.as_ref().is_ok_and(|m| m.is_file());
+    let is_file = meta.as_ref().is_ok_and(std::fs::Metadata::is_file);
     let name = rel
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -776,7 +788,7 @@ fn moved_by(before: &str, after: &str, days: i32) -> bool {
     }
     b.len() == a.len()
         && b.iter().zip(&a).all(|(x, y)| match (day(x), day(y)) {
-            (Some(x), Some(y)) => y - x == days as i64,
+            (Some(x), Some(y)) => y - x == i64::from(days),
             (None, _) => true,
             (Some(_), None) => false,
         })
@@ -791,16 +803,18 @@ fn compare(
     problems: &mut Vec<Problem>,
     input_problems: &mut Vec<Problem>,
 ) {
-    let dest = &plan.dest;
-    let mut push = |kind: ProblemKind, detail: String| {
-        problems.push(Problem {
-            path: dest.clone(),
-            kind,
-            detail,
-        })
+    let mut c = Comparison {
+        input,
+        output,
+        plan,
+        shift,
+        out_paths: (0..output.elements.len()).map(|i| (output.path(i), i)).collect(),
+        seen: vec![false; output.elements.len()],
+        problems,
+        input_problems,
     };
     if input.layout.transfer_syntax != output.layout.transfer_syntax {
-        push(
+        c.push(
             ProblemKind::TransferSyntax,
             format!(
                 "transfer syntax changed from {} to {}",
@@ -809,7 +823,6 @@ fn compare(
             ),
         );
     }
-    let out_paths: HashMap<String, usize> = (0..output.elements.len()).map(|i| (output.path(i), i)).collect();
     let edits: HashMap<&str, &crate::plan::Edit> = plan.edits.iter().map(|e| (e.path.as_str(), e)).collect();
     let paths: Vec<String> = (0..input.elements.len()).map(|i| input.path(i)).collect();
     // What lies inside a removed element or an emptied sequence is gone with it.
@@ -822,56 +835,93 @@ fn compare(
                 .is_some_and(|ed| ed.after.is_none() || e.kind == ElementKind::Sequence)
         })
         .collect();
-
-    let mut seen = vec![false; output.elements.len()];
     for (i, (e, path)) in input.elements.iter().zip(paths).enumerate() {
         if input.within(i, &replaced) {
             continue;
         }
-        let found = out_paths.get(&path).copied();
+        let found = c.out_paths.get(&path).copied();
         if let Some(o) = found {
-            seen[o] = true;
+            c.seen[o] = true;
         }
         if let Some(edit) = edits.get(path.as_str()) {
-            match (&edit.after, found) {
-                (None, Some(_)) => push(
-                    ProblemKind::Edit,
-                    format!("{path} ({}) should have been removed", edit.keyword),
-                ),
-                (Some(_), None) => push(ProblemKind::Edit, format!("{path} ({}) is missing", edit.keyword)),
-                (Some(after), Some(o)) => {
-                    let oe = &output.elements[o];
-                    let got = output
-                        .value(oe)
-                        .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc))
-                        .unwrap_or_default();
-                    if got != *after {
-                        push(
-                            ProblemKind::Edit,
-                            format!("{path} ({}) does not hold the planned value", edit.keyword),
-                        );
-                    } else if let Some((days, profile)) = shift
-                        && profile.action_for(e.tag) == Some(&Action::Shift)
-                        && !moved_by(edit.before.as_deref().unwrap_or_default(), &got, days)
-                    {
-                        push(
-                            ProblemKind::Edit,
-                            format!("{path} ({}) is not moved by the patient's date offset", edit.keyword),
-                        );
-                    }
-                }
-                (None, None) => {}
-            }
-            continue;
-        }
-        let Some(o) = found else {
-            push(
+            c.edited(e, &path, edit, found);
+        } else if let Some(o) = found {
+            c.kept(i, &path, o);
+        } else {
+            c.push(
                 ProblemKind::Changed,
                 format!("{path} ({}) is missing from the output", dict::display_name(e.tag)),
             );
-            continue;
-        };
-        let oe = &output.elements[o];
+        }
+    }
+    c.inserted();
+    c.unseen();
+}
+
+/// One file's output being checked against its input and plan ([`compare`]).
+struct Comparison<'a> {
+    input: &'a Parsed,
+    output: &'a Parsed,
+    plan: &'a FilePlan,
+    shift: Option<(i32, &'a Profile)>,
+    /// Each element of the output by its path.
+    out_paths: HashMap<String, usize>,
+    /// Elements of the output accounted for by the input or the plan.
+    seen: Vec<bool>,
+    problems: &'a mut Vec<Problem>,
+    /// Problems of the input itself (a group length already wrong there).
+    input_problems: &'a mut Vec<Problem>,
+}
+
+impl Comparison<'_> {
+    fn push(&mut self, kind: ProblemKind, detail: String) {
+        self.problems.push(Problem {
+            path: self.plan.dest.clone(),
+            kind,
+            detail,
+        });
+    }
+
+    /// An input element the plan edits (`found`: where it is in the output): removed, or
+    /// holding the planned value, moved by the patient's offset where the profile shifts.
+    fn edited(&mut self, e: &Element, path: &str, edit: &crate::plan::Edit, found: Option<usize>) {
+        match (&edit.after, found) {
+            (None, Some(_)) => self.push(
+                ProblemKind::Edit,
+                format!("{path} ({}) should have been removed", edit.keyword),
+            ),
+            (Some(_), None) => self.push(ProblemKind::Edit, format!("{path} ({}) is missing", edit.keyword)),
+            (Some(after), Some(o)) => {
+                let output = self.output;
+                let oe = &output.elements[o];
+                let got = output
+                    .value(oe)
+                    .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc))
+                    .unwrap_or_default();
+                if got != *after {
+                    self.push(
+                        ProblemKind::Edit,
+                        format!("{path} ({}) does not hold the planned value", edit.keyword),
+                    );
+                } else if let Some((days, profile)) = self.shift
+                    && profile.action_for(e.tag) == Some(&Action::Shift)
+                    && !moved_by(edit.before.as_deref().unwrap_or_default(), &got, days)
+                {
+                    self.push(
+                        ProblemKind::Edit,
+                        format!("{path} ({}) is not moved by the patient's date offset", edit.keyword),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Input element `i`, which the plan leaves, against output element `o`: the same bytes;
+    /// a group length the length of its group as written.
+    fn kept(&mut self, i: usize, path: &str, o: usize) {
+        let (input, output) = (self.input, self.output);
+        let (e, oe) = (&input.elements[i], &output.elements[o]);
         // A group length follows its group: it must equal the group's length as written
         // (unless it did not in the input either: then it is the input's problem).
         if e.tag.1 == 0x0000 && oe.length == 4 {
@@ -883,16 +933,16 @@ fn compare(
             if wrong(output, o) {
                 let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
                 if e.length == 4 && wrong(input, i) {
-                    input_problems.push(Problem {
-                        path: plan.source.clone(),
+                    self.input_problems.push(Problem {
+                        path: self.plan.source.clone(),
                         kind: ProblemKind::Changed,
                         detail: format!("{detail} (already so in the input)"),
                     });
                 } else {
-                    push(ProblemKind::Changed, detail);
+                    self.push(ProblemKind::Changed, detail);
                 }
             }
-            continue;
+            return;
         }
         let same = match e.kind {
             ElementKind::Sequence => oe.kind == ElementKind::Sequence,
@@ -912,49 +962,57 @@ fn compare(
             } else {
                 ProblemKind::Changed
             };
-            push(
+            self.push(
                 kind,
                 format!("{path} ({}) differs from the input", dict::display_name(e.tag)),
             );
         }
     }
-    // Elements the plan adds (a repaired mask lacking InstanceNumber, say).
-    for edit in plan.edits.iter().filter(|e| e.element == crate::plan::INSERTED) {
-        match out_paths.get(edit.path.as_str()) {
-            Some(&o) => {
-                seen[o] = true;
-                let oe = &output.elements[o];
-                if oe.kind == ElementKind::Sequence {
-                    // An added sequence (the de-identification method codes): its content is
-                    // what the plan made; it has no counterpart in the input.
-                    let prefix = format!("{}[", edit.path);
-                    for (p, &j) in &out_paths {
-                        if p.starts_with(&prefix) {
-                            seen[j] = true;
-                        }
+
+    /// Elements the plan adds (a repaired mask lacking `InstanceNumber`, say): there, with the
+    /// planned value.
+    fn inserted(&mut self) {
+        let (output, plan) = (self.output, self.plan);
+        for edit in plan.edits.iter().filter(|e| e.element == crate::plan::INSERTED) {
+            let Some(&o) = self.out_paths.get(edit.path.as_str()) else {
+                self.push(
+                    ProblemKind::Edit,
+                    format!("{} ({}) should have been added", edit.path, edit.keyword),
+                );
+                continue;
+            };
+            self.seen[o] = true;
+            let oe = &output.elements[o];
+            if oe.kind == ElementKind::Sequence {
+                // An added sequence (the de-identification method codes): its content is
+                // what the plan made; it has no counterpart in the input.
+                let prefix = format!("{}[", edit.path);
+                for (p, &j) in &self.out_paths {
+                    if p.starts_with(&prefix) {
+                        self.seen[j] = true;
                     }
-                    continue;
                 }
-                let got = output
-                    .value(oe)
-                    .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc));
-                if got.as_deref() != edit.after.as_deref() {
-                    push(
-                        ProblemKind::Edit,
-                        format!("{} ({}) does not hold the planned value", edit.path, edit.keyword),
-                    );
-                }
+                continue;
             }
-            None => push(
-                ProblemKind::Edit,
-                format!("{} ({}) should have been added", edit.path, edit.keyword),
-            ),
+            let got = output
+                .value(oe)
+                .map(|v| text::decode(v, oe.value_vr(), &output.charset, oe.enc));
+            if got.as_deref() != edit.after.as_deref() {
+                self.push(
+                    ProblemKind::Edit,
+                    format!("{} ({}) does not hold the planned value", edit.path, edit.keyword),
+                );
+            }
         }
     }
-    for (o, was_seen) in seen.iter().enumerate() {
-        if !was_seen {
+
+    /// Elements of the output that neither the input nor the plan accounts for.
+    fn unseen(&mut self) {
+        let output = self.output;
+        let seen = std::mem::take(&mut self.seen);
+        for o in (0..seen.len()).filter(|&o| !seen[o]) {
             let oe = &output.elements[o];
-            push(
+            self.push(
                 ProblemKind::Changed,
                 format!(
                     "{} ({}) is in the output but not in the input",

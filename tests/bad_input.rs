@@ -23,7 +23,7 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// CT_small with the length of its PixelData header set to almost 4 GiB.
+/// `CT_small` with the length of its `PixelData` header set to almost 4 GiB.
 fn absurd_length_file(dest: &Path) {
     let src = fixture("pydicom/CT_small.dcm");
     let p = dams::dicom::parse::parse_file(&src).unwrap();
@@ -191,7 +191,7 @@ fn file_changed_after_scan_is_refused() {
         ],
     );
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let index = dams::scan::scan(&input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).unwrap();
     // Change one file after the scan.
     let mut bytes = std::fs::read(input.join("a/CT_small.dcm")).unwrap();
     bytes.extend_from_slice(&[0, 0]);

@@ -1,6 +1,6 @@
 //! dams' `basic` profile compared, attribute by attribute, with an independent implementation
 //! of the PS3.15 Basic Profile (dicom-anonymizer 2.1.0, outputs and per-attribute actions
-//! committed in tests/fixtures/basic_reference/ with the script that made them). Every
+//! committed in `tests/fixtures/basic_reference`/ with the script that made them). Every
 //! difference must fall into one of the explained categories below; each is either a
 //! documented deviation of that tool from the standard or a documented choice of dams.
 
@@ -87,7 +87,7 @@ fn actions(input: &Parsed, output: &Parsed) -> BTreeMap<String, &'static str> {
     map
 }
 
-/// What dams must do for a table code (its resolution of combined codes, src/annex_e.rs).
+/// What dams must do for a table code (its resolution of combined codes, `src/annex_e.rs`).
 fn expected_for(code: &str, vr: Option<dams::dicom::VR>, was_empty: bool) -> &'static str {
     use dams::dicom::VR;
     match code {
@@ -121,7 +121,7 @@ fn explain(
         .enumerate()
         .find(|(i, _)| input.path(*i) == path)
         .map(|(_, e)| e);
-    let vr = elem.map(|e| e.value_vr());
+    let vr = elem.map(dams::dicom::Element::value_vr);
     let was_empty = elem.is_some_and(|e| e.kind == ElementKind::Value && e.length == 0);
 
     if levels.len() == 1 && (tag == "(0010,0010)" || tag == "(0010,0020)") {
@@ -220,10 +220,10 @@ fn basic_matches_an_independent_implementation_or_explains_why_not() {
     let not_written = ["pydicom/JPEG2000.dcm"];
 
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let index = dams::scan::scan(&input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).unwrap();
     let keystore = dams::key::KeyStore::open(&key).unwrap();
     let profile = dams::profile::Profile::resolve(Some("basic"), &[]).unwrap();
-    let planner = dams::plan::prepare(&index, profile, &keystore, &Default::default()).planner;
+    let planner = dams::plan::prepare(&index, profile, &keystore, &dams::review::Workspace::default()).planner;
     let table = table();
 
     let mut same = 0;

@@ -1,7 +1,7 @@
 //! The default profile leaves no patient identifier in DICOM (issue 19, point 1): besides its
 //! six tags, every free-text value that holds a patient's name, ID or birth date — private,
-//! nested, OtherPatientIDs — gets the patient's code in its place; another patient named in a
-//! file gets *their* code, with a warning; AccessionNumber and ReferringPhysicianName are kept
+//! nested, `OtherPatientIDs` — gets the patient's code in its place; another patient named in a
+//! file gets *their* code, with a warning; `AccessionNumber` and `ReferringPhysicianName` are kept
 //! and reported as kept; dates, codes and numbers are never rewritten by the search; and
 //! verify finds the output clean.
 
@@ -20,7 +20,7 @@ use dicom_object::InMemDicomObject;
 const GARCIA: (&str, &str, &str) = ("GARCIA^MARY^A", "778899123", "19610423");
 const DOE: (&str, &str, &str) = ("DOE^JANE", "PAT445566", "19700102");
 
-/// OtherPatientIDs: retired, and still in many exports.
+/// `OtherPatientIDs`: retired, and still in many exports.
 #[allow(deprecated)]
 const OTHER_PATIENT_IDS: Tag = tags::OTHER_PATIENT_I_DS;
 const PRIVATE_CREATOR: Tag = Tag(0x0033, 0x0010);
@@ -316,7 +316,7 @@ fn the_prompt_says_what_stays_before_it_asks() {
     let text = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
     let started = Instant::now();
     while !text().contains("Write 2 files?") {
-        assert!(started.elapsed() < Duration::from_secs(60), "never asked: {}", text());
+        assert!(started.elapsed() < Duration::from_mins(1), "never asked: {}", text());
         std::thread::sleep(Duration::from_millis(10));
     }
     let asked = text();
@@ -336,7 +336,7 @@ fn the_prompt_says_what_stays_before_it_asks() {
         if let Ok(Some(status)) = child.try_wait() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "did not finish");
+        assert!(started.elapsed() < Duration::from_mins(1), "did not finish");
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.exit_code(), 1, "{}", text());
@@ -404,7 +404,7 @@ fn the_preamble_is_zeroed_unless_it_is_a_tiff_header() {
     assert_eq!(&b[..8], b"II*\0\x08\0\0\0", "a TIFF header stays");
 }
 
-/// Images that may show identifiers in their pixels — BurnedInAnnotation YES, or a secondary
+/// Images that may show identifiers in their pixels — `BurnedInAnnotation` YES, or a secondary
 /// capture that does not say NO — are listed under every profile, and the Basic Profile
 /// writes them only with `--accept-burned-in` (or approved in review); an explicit NO is
 /// believed.
@@ -482,8 +482,8 @@ fn images_that_may_show_identifiers_are_listed_and_gated_under_basic() {
 }
 
 /// A comment segment inside a compressed frame is searched (offsets only, nothing decoded):
-/// a real JPEG file of pydicom's, given a COM segment holding its PatientID, is reported by
-/// the plan at its PixelData.
+/// a real JPEG file of pydicom's, given a COM segment holding its `PatientID`, is reported by
+/// the plan at its `PixelData`.
 #[test]
 fn a_comment_in_a_compressed_frame_is_found() {
     let tmp = tempfile::tempdir().unwrap();

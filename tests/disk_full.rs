@@ -198,7 +198,7 @@ fn file_size_limit_skips_the_file_and_goes_on() {
                 rlim_cur: 200_000,
                 rlim_max: libc::RLIM_INFINITY,
             };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -88,10 +88,10 @@ fn seed_changes_six_tags_and_cleans_free_text_of_the_patient() {
             };
             let after = after.unwrap_or_else(|| "<absent>".into());
             Some(match tag {
-                Tag(0x0010, 0x0010) | Tag(0x0010, 0x0020) => after == code,
+                Tag(0x0010, 0x0010 | 0x0020) => after == code,
                 Tag(0x0010, 0x0030) if before.is_empty() => after.is_empty(),
                 Tag(0x0010, 0x0030) => before.len() == 8 && after == format!("{}0101", &before[..4]),
-                Tag(0x0008, 0x0080) | Tag(0x0008, 0x0081) => after == "ANONYMIZED",
+                Tag(0x0008, 0x0080 | 0x0081) => after == "ANONYMIZED",
                 _ => after == "RESEARCH",
             })
         };
@@ -303,7 +303,7 @@ fn verify_catches_a_tampered_output() {
     );
 }
 
-/// A file without PatientID is given to a patient only where nothing contradicts it: its study
+/// A file without `PatientID` is given to a patient only where nothing contradicts it: its study
 /// or its folder is that patient's and its name and birth date agree. Otherwise files that share
 /// name and birth date form a patient of their own, files with no name one per study, and a file
 /// with nothing to go by is listed as patient unknown, until assigned by hand.
@@ -327,7 +327,7 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
         ],
     );
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let mut index = dams::scan::scan(&input, &Default::default(), &|_, _| {}, &cancel).unwrap();
+    let mut index = dams::scan::scan(&input, &dams::scan::ScanOptions::default(), &|_, _| {}, &cancel).unwrap();
     let placed = |index: &dams::scan::Index, key: &str| -> Vec<(String, Option<Placement>)> {
         index
             .patient(key)
@@ -398,7 +398,7 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
     index.place_orphans(&manual);
     assert!(index.unplaced.is_empty());
     assert!(placed(&index, "4MR1").contains(&("mixed/priv_SQ.dcm".into(), Some(Placement::ByHand))));
-    index.place_orphans(&Default::default());
+    index.place_orphans(&std::collections::BTreeMap::default());
     assert_eq!(index.unplaced.len(), 1);
     assert_eq!(placed(&index, "4MR1").len(), 1);
     assert_eq!(placed(&index, &doe).len(), 2);
@@ -456,7 +456,7 @@ fn cancel_leaves_no_partial_files() {
 }
 
 /// A `uid` rule in a profile of one's own replaces that attribute's UIDs even without the
-/// Basic Profile (it used to count only on SOPInstanceUID, and did nothing elsewhere), and
+/// Basic Profile (it used to count only on `SOPInstanceUID`, and did nothing elsewhere), and
 /// leaves the other UIDs as they are.
 #[test]
 fn a_uid_rule_on_any_attribute_replaces_it() {

@@ -17,7 +17,7 @@ use dams::profile::Profile;
 use dams::scan::Identity;
 use dams::xml::{self, XmlContext};
 
-/// fuzz/fuzz_targets/header.rs and rewrite.rs.
+/// `fuzz/fuzz_targets/header.rs` and rewrite.rs.
 fn dicom_steps(data: &[u8]) {
     let Ok(parsed) = parse_bytes(data.to_vec()) else { return };
     let rel = Path::new("f.dcm");
@@ -33,7 +33,7 @@ fn dicom_steps(data: &[u8]) {
             &index,
             Profile::resolve(Some(name), &[]).unwrap(),
             &key,
-            &Default::default(),
+            &dams::review::Workspace::default(),
         )
         .planner;
         let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else {
@@ -52,7 +52,7 @@ fn dicom_steps(data: &[u8]) {
     }
 }
 
-/// fuzz/fuzz_targets/xml.rs.
+/// `fuzz/fuzz_targets/xml.rs`.
 fn xml_steps(data: &[u8]) {
     let mut who = Identity::default();
     who.ids.insert("MAP001".into());
@@ -78,7 +78,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
+        .map(walkdir::DirEntry::into_path)
         .collect();
     v.sort();
     v

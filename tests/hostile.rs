@@ -1,6 +1,6 @@
 //! Hostile DICOM input, built byte by byte in the test: lengths beyond the file, items that
 //! never end, nesting deep enough to exhaust a stack, gigantic declared values, duplicate
-//! tags, wrong and invalid VRs, odd lengths, an empty PixelData, a DICOMDIR, and files that
+//! tags, wrong and invalid VRs, odd lengths, an empty `PixelData`, a DICOMDIR, and files that
 //! change or vanish between scan and apply. Each one gets a clear per-file reason or is
 //! written correctly; the rest of the batch is always written and nothing panics.
 
@@ -62,7 +62,7 @@ fn meta(class: &[u8], sop: &[u8], ts: &[u8]) -> Vec<u8> {
 }
 
 /// A small CT file of patient `pid`: `extra` elements (already encoded, in tag order) go
-/// between the patient module and the study UIDs; `pixel` is the PixelData element.
+/// between the patient module and the study UIDs; `pixel` is the `PixelData` element.
 fn ct(n: u32, pid: &str, patient_elements: &[u8], extra: &[u8], pixel: &[u8]) -> Vec<u8> {
     let sop = format!("1.2.826.0.1.3680043.99.{n}\0");
     let sop = if sop.len() % 2 == 1 { format!("{sop}\0") } else { sop };
@@ -414,7 +414,7 @@ fn gigantic_value_is_never_loaded() {
 fn children_peak_rss_kib() -> i64 {
     // SAFETY: getrusage only writes into the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut u) };
     assert_eq!(rc, 0);
     u.ru_maxrss
 }
@@ -499,7 +499,7 @@ fn files_that_change_or_vanish_after_the_scan() {
     assert!(!out.join("ct1.dcm").exists() && !out.join("ct2.dcm").exists());
 }
 
-/// A PatientName of 4 MiB (VR UT, so a long length is legal to write): identifying values
+/// A `PatientName` of 4 MiB (VR UT, so a long length is legal to write): identifying values
 /// are searched for with automata built from them, which must not grow with 256 entries per
 /// byte of a hostile value. Scan and plan finish (the minute is a hang guard, not a speed
 /// target: they take well under a second) and stay small.
@@ -524,7 +524,7 @@ fn huge_identifying_value_stays_cheap() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_mins(1) {
             std::thread::sleep(Duration::from_millis(20));
         }
         let finished = child.try_wait().unwrap().is_some();

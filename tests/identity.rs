@@ -1,5 +1,5 @@
 //! Patient identity: no file ever carries another patient's code, every code written is in the
-//! key first, files without a PatientID are placed honestly (and can be assigned by hand), and
+//! key first, files without a `PatientID` are placed honestly (and can be assigned by hand), and
 //! dams' own output is recognised before it is coded again.
 
 #![allow(clippy::unwrap_used)]
@@ -187,9 +187,9 @@ fn paths_carry_only_their_own_patients_codes() {
     );
 }
 
-/// Files without a PatientID through the command line: a file nothing places is listed (not
+/// Files without a `PatientID` through the command line: a file nothing places is listed (not
 /// written, exit 1), `dams assign` gives it to a patient (kept in the review state), and the
-/// next apply writes it with that patient's code. A file with a PatientID of its own is not
+/// next apply writes it with that patient's code. A file with a `PatientID` of its own is not
 /// reassigned.
 #[test]
 fn unplaced_files_are_listed_and_assigned_by_hand() {

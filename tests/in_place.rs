@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 
-/// CT_small's PatientID is "1CT1": a folder of that name would be renamed to the code in an
+/// `CT_small`'s `PatientID` is "1CT1": a folder of that name would be renamed to the code in an
 /// output folder; in place, the file inside it is replaced and the name is kept, with a
 /// warning that says so.
 #[test]

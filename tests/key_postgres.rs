@@ -1,7 +1,7 @@
-//! The team key store on a real PostgreSQL server, started by each test (see common/pg.rs):
+//! The team key store on a real `PostgreSQL` server, started by each test (see common/pg.rs):
 //! concurrent `dams apply` processes sharing one database, a process killed inside its
 //! transaction, the server stopped in the middle of a run, TLS as the URL asks, and a key of
-//! the earlier release moved in. Skipped (with a message) where PostgreSQL is not installed,
+//! the earlier release moved in. Skipped (with a message) where `PostgreSQL` is not installed,
 //! unless `DAMS_REQUIRE_POSTGRES=1`.
 
 #![allow(clippy::unwrap_used)]
@@ -19,7 +19,7 @@ use common::*;
 fn wait_for(marker: &Path, child: &mut Child) {
     let start = Instant::now();
     while !marker.exists() {
-        assert!(start.elapsed() < Duration::from_secs(120), "never reached the commit");
+        assert!(start.elapsed() < Duration::from_mins(2), "never reached the commit");
         if let Some(status) = child.try_wait().unwrap() {
             panic!("dams ended ({status:?}) before its commit");
         }
@@ -230,7 +230,7 @@ fn tls_as_the_url_asks() {
     assert!(text.contains("connection not encrypted"), "{text}");
 }
 
-/// A key of the earlier release (tests/fixtures/key_v1) moves into a team store with
+/// A key of the earlier release (`tests/fixtures/key_v1`) moves into a team store with
 /// `dams key import key.json`: codes, settings and secret.
 #[test]
 fn a_key_json_moves_into_the_team_store() {

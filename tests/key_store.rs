@@ -1,4 +1,4 @@
-//! The embedded key store (SQLite) through the CLI, as users' processes meet it: a writer
+//! The embedded key store (`SQLite`) through the CLI, as users' processes meet it: a writer
 //! waits for another's transaction, concurrent writers never lose each other's rows, a
 //! process killed inside a transaction leaves nothing of it, a damaged database is refused
 //! and never overwritten, owner-only files with a backup after each change, a symbolic link
@@ -158,7 +158,7 @@ fn sigkill_inside_a_transaction_leaves_nothing() {
         .unwrap();
     let start = Instant::now();
     while !marker.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "never reached the commit");
+        assert!(start.elapsed() < Duration::from_mins(1), "never reached the commit");
         assert!(
             child.try_wait().unwrap().is_none(),
             "the import ended before its commit"
@@ -337,7 +337,7 @@ fn a_folder_others_can_write_is_refused() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// Import refuses what could be mistaken: a code equal to a PatientID (of any row, in any
+/// Import refuses what could be mistaken: a code equal to a `PatientID` (of any row, in any
 /// case), codes that differ only in case, and a code equal to a real ID the key has seen.
 #[test]
 fn import_refuses_codes_that_can_be_mistaken() {
@@ -422,7 +422,7 @@ fn generated_codes_skip_real_ids() {
     assert_eq!(p[0].code, "P0007");
 }
 
-/// Migration of a `key.json` made by the earlier release (tests/fixtures/key_v1): checked,
+/// Migration of a `key.json` made by the earlier release (`tests/fixtures/key_v1`): checked,
 /// imported whole, said once, kept read-only; the codes and the secret carry over, and the
 /// next code continues after them.
 #[test]
@@ -486,7 +486,7 @@ fn key_json_of_the_earlier_release_is_migrated() {
 }
 
 /// `key export --json` and `key import` move a whole key (secret, settings, codes, IDs seen)
-/// into a new store; the CSV export shows patients without a PatientID readably and
+/// into a new store; the CSV export shows patients without a `PatientID` readably and
 /// imports back.
 #[test]
 fn export_and_import_move_a_key() {

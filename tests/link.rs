@@ -102,7 +102,7 @@ fn ct_slices_referencing_the_localizer_are_sources_not_masks() {
     let slices: Vec<_> = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .filter(|i| i.path.starts_with(ct_soft))
         .collect();
     assert_eq!(slices.len(), 8);
@@ -334,7 +334,7 @@ fn json_output() {
 
 fn repairs_by_path(links: &Links) -> BTreeMap<PathBuf, dams::link::Repair> {
     links
-        .repairs(b"secret", |g| g.repairable())
+        .repairs(b"secret", dams::link::SegmentationGroup::repairable)
         .into_iter()
         .map(|r| (r.path.clone(), r))
         .collect()
@@ -358,7 +358,7 @@ fn repair_of_mask_tags() {
     let originals: BTreeSet<&str> = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .map(|i| i.sop_instance_uid.as_str())
         .collect();
     let new: BTreeSet<&str> = repairs.values().map(|r| r.sop_instance_uid.as_str()).collect();
@@ -375,7 +375,7 @@ fn repair_of_mask_tags() {
     let input_series: BTreeSet<&str> = index
         .patients
         .iter()
-        .flat_map(|p| p.series())
+        .flat_map(dams::scan::Patient::series)
         .map(|s| s.series_uid.as_str())
         .collect();
     assert!(series_uids.iter().all(|(_, u)| !input_series.contains(u)));

@@ -4,7 +4,7 @@
 //! sharing it), is recorded there, can be looked up and imported; verify checks it.
 //!
 //! The input is `tests/fixtures/longitudinal/`: one patient with three studies on different
-//! days, made with pydicom from pydicom's own CT_small.dcm and MR_small.dcm (see the fixtures'
+//! days, made with pydicom from pydicom's own `CT_small.dcm` and `MR_small.dcm` (see the fixtures'
 //! README), and an XML file with dates in several written forms.
 
 #![allow(clippy::unwrap_used)]
@@ -35,7 +35,7 @@ fn value(path: &Path, tag: Tag) -> String {
 }
 
 /// Every date of a file that the shift must move: study, series, acquisition, content, birth,
-/// and the date of AcquisitionDateTime.
+/// and the date of `AcquisitionDateTime`.
 fn dates_of(path: &Path) -> Vec<(Tag, String)> {
     [
         tags::STUDY_DATE,
@@ -240,7 +240,7 @@ fn two_runs_and_two_machines_sharing_the_key_give_the_same_dates() {
 
     // A recorded offset stays the patient's, whatever range a later profile sets.
     let days = the_one_offset(&one);
-    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
+    let profile = basic_with(tmp.path(), r"shift-days = [-10, -10]");
     let four = tmp.path().join("four");
     apply_modified(&data, &four, &profile);
     assert_eq!(the_one_offset(&four), days);
@@ -251,7 +251,7 @@ fn the_profiles_range_and_an_imported_offset_are_used() {
     let tmp = tempfile::tempdir().unwrap();
     // A range of one day: the offset is that day.
     let data = tmp.path().join("data");
-    let profile = basic_with(tmp.path(), r#"shift-days = [-10, -10]"#);
+    let profile = basic_with(tmp.path(), r"shift-days = [-10, -10]");
     let out = tmp.path().join("out");
     apply_modified(&data, &out, &profile);
     assert_eq!(the_one_offset(&out), -10);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// CT_small with another patient (written by dicom-rs, not by dams).
+/// `CT_small` with another patient (written by dicom-rs, not by dams).
 fn ct_of(path: &Path, name: &str, id: &str, birth: &str) {
     use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;

@@ -1,5 +1,5 @@
 //! Segmentation mapping through apply, on files made by pydicom, highdicom and rt-utils:
-//! repaired masks get unique UIDs, slice-ordered InstanceNumbers and a free SeriesNumber,
+//! repaired masks get unique UIDs, slice-ordered `InstanceNumbers` and a free `SeriesNumber`,
 //! every reference still resolves in the output, and mapping.csv/json name codes, output
 //! folders and output UIDs only.
 

@@ -1,5 +1,5 @@
 //! Every object for what it is, on exports shaped like real tools' output
-//! (tests/fixtures/objects, made with pydicom, highdicom and rt-utils from pydicom's CT_small):
+//! (tests/fixtures/objects, made with pydicom, highdicom and rt-utils from pydicom's `CT_small`):
 //! CT slices deleted after the masks were drawn, a mask that kept the CT's header, two mask
 //! stacks sharing a hard-coded series UID in one folder, a stack whose slices disagree on their
 //! CT, a SEG and an RTSTRUCT naming deleted slices — and derived images that are no
@@ -203,7 +203,7 @@ fn derived_images_are_listed_with_their_source_and_never_as_segmentations() {
     let links = link::resolve(&index);
     let truth = expected();
     let repairs: BTreeSet<PathBuf> = links
-        .repairs(b"secret", |g| g.repairable())
+        .repairs(b"secret", dams::link::SegmentationGroup::repairable)
         .into_iter()
         .map(|r| r.path)
         .collect();

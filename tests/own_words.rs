@@ -19,7 +19,7 @@ fn out_text(o: &std::process::Output) -> String {
     )
 }
 
-/// CT_small with another patient (written by dicom-rs, not by dams).
+/// `CT_small` with another patient (written by dicom-rs, not by dams).
 fn ct_of(path: &Path, name: &str, id: &str) {
     use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;
@@ -73,8 +73,7 @@ fn errors_name_the_kind_and_place_never_the_content() {
         reasons
             .iter()
             .find(|(q, _)| q == p)
-            .map(|(_, r)| r.clone())
-            .unwrap_or_else(|| panic!("{p} should be unreadable: {reasons:?}"))
+            .map_or_else(|| panic!("{p} should be unreadable: {reasons:?}"), |(_, r)| r.clone())
     };
     let notes = reason("a/notes.xml");
     assert!(notes.contains("3:"), "the place is given: {notes}");
@@ -201,7 +200,7 @@ fn key_export_guards_formulas_and_import_reads_them_back() {
     let csv = String::from_utf8(o.stdout).unwrap();
     let mut rdr = csv::Reader::from_reader(csv.as_bytes());
     for rec in rdr.records() {
-        for cell in rec.unwrap().iter() {
+        for cell in &rec.unwrap() {
             assert!(
                 !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
                 "a cell starts a formula: {cell:?} in\n{csv}"
@@ -230,6 +229,6 @@ fn key_export_guards_formulas_and_import_reads_them_back() {
     assert!(o.status.success(), "{}", out_text(&o));
     let store = dams::key::KeyStore::open(&other).unwrap();
     let mut ids: Vec<&str> = store.entries().iter().map(|e| e.patient_id.as_str()).collect();
-    ids.sort();
+    ids.sort_unstable();
     assert_eq!(ids, ["+4711", "=cmd|' /C calc'!A0"]);
 }

@@ -146,7 +146,7 @@ fn symlinks_to_what_was_already_scanned_are_listed_once() {
     std::os::unix::fs::symlink("sub", input.join("alias")).unwrap();
 
     let started = std::time::Instant::now();
-    let (files, problems) = dams::scan::discover(&input, &Default::default()).unwrap();
+    let (files, problems) = dams::scan::discover(&input, &dams::scan::ScanOptions::default()).unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(
         files,

@@ -2,10 +2,10 @@
 //! deid-data packages (hundreds of files from many vendors that nobody here wrote), planned
 //! and written by `dams apply`. Each file pydicom reads is written, or gets a per-file reason
 //! that independent readers confirm (not DICOM, truncated, a DICOMDIR, no patient or study at
-//! all); none is turned away only because its PatientID is empty or absent.
+//! all); none is turned away only because its `PatientID` is empty or absent.
 //!
-//! The packages come from the venv named by DAMS_PYTHON (`.ci/run` installs them); without
-//! them the test says it skipped, unless DAMS_REQUIRE_CORPUS is set.
+//! The packages come from the venv named by `DAMS_PYTHON` (`.ci/run` installs them); without
+//! them the test says it skipped, unless `DAMS_REQUIRE_CORPUS` is set.
 
 #![allow(clippy::unwrap_used)]
 

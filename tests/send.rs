@@ -1,5 +1,5 @@
 //! Sending to a real Orthanc: the tests start their own Orthanc (own ports, storage and AE
-//! title, DICOMweb plugin loaded) in a temporary folder, send a patient written by
+//! title, `DICOMweb` plugin loaded) in a temporary folder, send a patient written by
 //! `dams apply` over C-STORE and STOW-RS, and read it back through Orthanc's REST API.
 //! Without Orthanc they say they skipped; `DAMS_REQUIRE_ORTHANC=1` (CI) makes that a failure.
 
@@ -137,7 +137,7 @@ impl Orthanc {
             .spawn()
             .unwrap();
         *self.child.lock().unwrap() = Some(child);
-        let until = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + Duration::from_mins(1);
         while Instant::now() < until {
             if let Some(c) = self.child.lock().unwrap().as_mut()
                 && c.try_wait().unwrap().is_some()
@@ -282,8 +282,8 @@ impl Workspace {
         ws
     }
 
-    /// Applies the Basic Profile, keeping ManufacturerModelName by a rule of its own: the
-    /// SEG's is its generator's name, make_mapping_fixtures.py, which holds the fixtures' fake
+    /// Applies the Basic Profile, keeping `ManufacturerModelName` by a rule of its own: the
+    /// SEG's is its generator's name, `make_mapping_fixtures.py`, which holds the fixtures' fake
     /// surname "Mapping". Kept on purpose, it is the one file verify does not find clean.
     fn apply(&self) {
         let profile = self.tmp.path().join("basic-keep-model.toml");
@@ -366,7 +366,7 @@ fn top(bytes: &[u8], tag: dams::dicom::Tag) -> String {
         .to_string()
 }
 
-/// The bytes of the top-level PixelData value (`None`: an RTSTRUCT, say).
+/// The bytes of the top-level `PixelData` value (`None`: an RTSTRUCT, say).
 fn pixel_data(bytes: &[u8]) -> Option<Vec<u8>> {
     let p = dams::dicom::parse::parse_bytes(bytes.to_vec()).unwrap();
     let e = p
@@ -398,7 +398,7 @@ fn identifiers(input: &Path) -> Vec<String> {
     out
 }
 
-/// What Orthanc holds is what was written: one instance per output file, PatientID the
+/// What Orthanc holds is what was written: one instance per output file, `PatientID` the
 /// patient's code, pixel data byte for byte the output's, no original identifier anywhere.
 fn assert_delivered(ws: &Workspace, orthanc: &Orthanc, expected: &[(PathBuf, Vec<u8>)]) {
     let stored = orthanc.instances();

@@ -153,7 +153,7 @@ impl Drop for Slurm {
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let until = Instant::now() + Duration::from_secs(60);
+    let until = Instant::now() + Duration::from_mins(1);
     while !ok() {
         assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
@@ -207,7 +207,7 @@ fn the_example_array_job_on_a_real_slurm_writes_what_one_run_writes() {
     assert!(join.status.success(), "{}", String::from_utf8_lossy(&join.stderr));
     let join = String::from_utf8(join.stdout).unwrap().trim().to_string();
     // Done when the queue no longer holds either job.
-    let until = Instant::now() + Duration::from_secs(180);
+    let until = Instant::now() + Duration::from_mins(3);
     loop {
         let q = slurm
             .command("squeue")

@@ -1,5 +1,5 @@
 //! The review TUI as rendered buffers: each pane, every dialog, help, the too-small screen,
-//! and scripted reviews, as insta snapshots on ratatui's TestBackend (at 80×24 and 120×35
+//! and scripted reviews, as insta snapshots on ratatui's `TestBackend` (at 80×24 and 120×35
 //! besides the older 100×30 ones).
 
 #![allow(clippy::unwrap_used)]
@@ -491,7 +491,7 @@ fn xml_picker_assigns_and_keeps_the_cursor() {
     assert!(!screen.contains("XML without a patient ("), "{screen}");
 }
 
-/// A DICOM file without a PatientID that no patient could be found for: its own picker.
+/// A DICOM file without a `PatientID` that no patient could be found for: its own picker.
 #[test]
 fn file_picker_for_a_file_without_patient_id() {
     let tmp = tempfile::tempdir().unwrap();

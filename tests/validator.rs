@@ -9,14 +9,14 @@
 //! between input and output by design (new UIDs, codes, dates).
 //!
 //! The same run checks, with pydicom as the independent reader, that the default profile
-//! changes no element outside its six (PatientName, PatientID, PatientBirthDate,
-//! InstitutionName, InstitutionAddress, StudyDescription — wherever they occur — plus what the
+//! changes no element outside its six (`PatientName`, `PatientID`, `PatientBirthDate`,
+//! `InstitutionName`, `InstitutionAddress`, `StudyDescription` — wherever they occur — plus what the
 //! plan says a `clean` rule changed and the group lengths that follow) in any file that is
 //! not a segmentation: compressed copies, key images and other derived images are never
 //! repaired.
 //!
 //! dciodvfy comes from the Debian package `dicom3tools` (`.ci/run` installs it); without it the
-//! test says it skipped, unless DAMS_REQUIRE_DCIODVFY is set.
+//! test says it skipped, unless `DAMS_REQUIRE_DCIODVFY` is set.
 
 #![allow(clippy::unwrap_used)]
 

@@ -41,7 +41,7 @@ fn seed() -> Vec<XmlRule> {
 }
 
 /// Plans and rewrites; checks that the output parses again (quick-xml, and Python's
-/// ElementTree when it is there) and that no identifier of the patient is left.
+/// `ElementTree` when it is there) and that no identifier of the patient is left.
 fn run(name: &str, rules: &[XmlRule], code: &str, who: &Identity) -> (Vec<u8>, XmlPlan) {
     let input = fixture(name);
     let ctx = XmlContext::new(code, who);
@@ -117,7 +117,7 @@ fn reparse_quick_xml(bytes: &[u8]) {
 
 const PYTHON: &str = "/opt/pyenv/bin/python";
 
-/// Python's ElementTree (expat) reads the output; skipped with a message when not installed.
+/// Python's `ElementTree` (expat) reads the output; skipped with a message when not installed.
 fn python_parses(name: &str, bytes: &[u8]) {
     if !Path::new(PYTHON).exists() {
         eprintln!("skipping the Python re-parse of {name}: {PYTHON} not found");

@@ -10,6 +10,7 @@ use dams::apply::{ApplyReport, Target};
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress, output};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The folder to pseudonymise.

@@ -1,6 +1,6 @@
-//! `dams assign PATH [WHAT=PATIENT …]`: the DICOM files without a PatientID, the patient each
+//! `dams assign PATH [WHAT=PATIENT …]`: the DICOM files without a `PatientID`, the patient each
 //! was given and why, and assignments by hand (a file, a folder of such files, or a
-//! StudyInstanceUID).
+//! `StudyInstanceUID`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use dams::scan::Index;
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The folder whose files to list or assign.
@@ -32,7 +33,7 @@ pub struct Args {
     pub profile: ProfileArgs,
 }
 
-/// The patient a user names by PatientID or by code (a patient of this folder).
+/// The patient a user names by `PatientID` or by code (a patient of this folder).
 pub fn patient(index: &Index, key: &KeyStore, who: &str) -> Result<String> {
     let who = who.trim();
     index
@@ -43,7 +44,7 @@ pub fn patient(index: &Index, key: &KeyStore, who: &str) -> Result<String> {
         .with_context(|| format!("{who}: no such patient (give the PatientID or the code)"))
 }
 
-/// What a FILE, FOLDER or STUDY names: files without a PatientID of their own. A file or a
+/// What a FILE, FOLDER or STUDY names: files without a `PatientID` of their own. A file or a
 /// folder is kept as it is (files placed in that folder later follow it).
 fn targets(index: &Index, root: &Path, what: &str) -> Result<Vec<PathBuf>> {
     let what = what.trim();
@@ -63,7 +64,7 @@ fn targets(index: &Index, root: &Path, what: &str) -> Result<Vec<PathBuf>> {
     if index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .any(|i| i.path.starts_with(rel))
     {
         bail!("{what}: its files have a PatientID of their own; dams assigns only files without one");

@@ -12,6 +12,7 @@ use dams::key::KeyStore;
 
 use super::{Ctx, Exit, KeyArg};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Show where the key store is and what it holds.
@@ -208,24 +209,20 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool, json: bool) -> Res
             store.export_csv(w)
         }
     };
-    match output {
-        Some(path) => {
-            if path.exists() && !force {
-                bail!("{} exists; pass --force to replace it", path.display());
-            }
-            dams::atomic::write_file(&path, 0o600, export)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            say_err!(
-                "wrote {} entries to {} (readable by you only)",
-                store.entries().len(),
-                path.display()
-            );
+    if let Some(path) = output {
+        if path.exists() && !force {
+            bail!("{} exists; pass --force to replace it", path.display());
         }
-        None => {
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            export(&mut out)?;
-            out.flush()?;
-        }
+        dams::atomic::write_file(&path, 0o600, export).with_context(|| format!("cannot write {}", path.display()))?;
+        say_err!(
+            "wrote {} entries to {} (readable by you only)",
+            store.entries().len(),
+            path.display()
+        );
+    } else {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        export(&mut out)?;
+        out.flush()?;
     }
     Ok(Exit::Done)
 }
@@ -236,12 +233,11 @@ fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
         Some(e) => {
             super::print_text(|out| {
                 say!(out, "code:         {}", e.code)?;
-                match e.real_patient_id() {
-                    Some(id) => say!(out, "patient ID:   {id}")?,
-                    None => {
-                        say!(out, "patient ID:   (none: {})", e.kind())?;
-                        say!(out, "patient key:  {}", e.patient_id)?;
-                    }
+                if let Some(id) = e.real_patient_id() {
+                    say!(out, "patient ID:   {id}")?
+                } else {
+                    say!(out, "patient ID:   (none: {})", e.kind())?;
+                    say!(out, "patient key:  {}", e.patient_id)?;
                 }
                 say!(out, "patient name: {}", e.patient_name)?;
                 say!(out, "birth date:   {}", e.birth_date)?;

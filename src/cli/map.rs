@@ -9,6 +9,7 @@ use dams::link::LinkStatus;
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The folder whose segmentations to map.

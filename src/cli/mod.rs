@@ -75,6 +75,7 @@ pub struct Cli {
     review: review::Args,
 }
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Subcommand)]
 enum Command {
     /// List patients, studies and series found below PATH, and the files that were skipped or
@@ -279,7 +280,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The key store's path: --key, DAMS_KEY, or the default in dams' data folder.
+/// The key store's path: `--key`, `DAMS_KEY`, or the default in dams' data folder.
 pub fn key_path(key: &KeyArg) -> Result<PathBuf> {
     Ok(match &key.key {
         Some(p) => p.clone(),
@@ -292,7 +293,7 @@ pub fn key_path(key: &KeyArg) -> Result<PathBuf> {
 pub fn key_exists(key: &Path) -> bool {
     match dams::key::Location::from_arg(key) {
         dams::key::Location::File { db, legacy } => db.exists() || legacy.is_some_and(|l| l.exists()),
-        _ => true,
+        dams::key::Location::Postgres { .. } => true,
     }
 }
 

@@ -100,10 +100,10 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
         for x in &index.xml {
             match &x.assignment {
                 dams::scan::XmlAssignment::Assigned { patient_id, by } => {
-                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?
+                    say!(out, "  {} → patient {patient_id} ({by})", x.path.display())?;
                 }
                 dams::scan::XmlAssignment::Unassigned { reason } => {
-                    say!(out, "  {} → no patient: {reason}", x.path.display())?
+                    say!(out, "  {} → no patient: {reason}", x.path.display())?;
                 }
                 dams::scan::XmlAssignment::Pending => say!(out, "  {}", x.path.display())?,
             }
@@ -372,9 +372,7 @@ fn edit_line(
     rule: &dams::profile::RuleKind,
 ) -> String {
     let before = before.unwrap_or("(absent)");
-    let after = after
-        .map(|a| if a.is_empty() { "(empty)" } else { a })
-        .unwrap_or("(removed)");
+    let after = after.map_or("(removed)", |a| if a.is_empty() { "(empty)" } else { a });
     format!("{path:<12} {keyword:24} {} → {}  [{rule}]", show(before), show(after))
 }
 
@@ -542,49 +540,6 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
     if links.groups.is_empty() && links.derived_images.is_empty() {
         return say!(out, "no masks, SEG or RTSTRUCT found in {}", index.root.display());
     }
-    let source_name = |uid: &str| {
-        links
-            .sources
-            .iter()
-            .find(|s| s.series_uid == uid)
-            .map(|s| format!("{}/", s.folder.display()))
-            .unwrap_or_else(|| uid.to_string())
-    };
-    let source_text = |s: Option<&dams::link::SourceSeries>| match s {
-        Some(s) => format!(
-            "{}/  {} {}, {} slices",
-            s.folder.display(),
-            s.modality,
-            fit(&s.description, 30),
-            s.slices
-        ),
-        None => "no source".into(),
-    };
-    let clues = |c: &[dams::link::Clue]| c.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; ");
-    let evidence = |ev: &dams::link::Evidence| {
-        let votes: Vec<String> = ev
-            .votes
-            .iter()
-            .map(|v| {
-                format!(
-                    "{} → {} ({})",
-                    v.references,
-                    source_name(&v.series_uid),
-                    files_word(v.files)
-                )
-            })
-            .collect();
-        format!(
-            "evidence: {}; {} missing; {} ignored (localizer/segmentation/self)",
-            if votes.is_empty() {
-                "no reference resolves".into()
-            } else {
-                votes.join(", ")
-            },
-            ev.missing,
-            ev.ignored()
-        )
-    };
     for patient in &index.patients {
         let mut groups: Vec<_> = links.groups_of(&patient.patient_id).collect();
         groups.sort_by(|a, b| (&a.folder, a.status).cmp(&(&b.folder, b.status)));
@@ -594,80 +549,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
         }
         say!(out, "\npatient {}", patient.patient_id)?;
         for g in groups {
-            say!(
-                out,
-                "  {}/  {}, {}  →  {}  [{}]",
-                g.folder.display(),
-                g.kind.label(),
-                files_word(g.files.len()),
-                source_text(g.source.as_ref()),
-                g.status.label()
-            )?;
-            say!(out, "      segmentation: {}", clues(&g.classification))?;
-            say!(out, "      {}", evidence(&g.evidence))?;
-            if g.automatic_status == dams::link::LinkStatus::Ambiguous {
-                let proposal = match &g.proposed {
-                    Some(s) => format!("proposed link: {}/ (most files)", s.folder.display()),
-                    None => "no majority to propose".into(),
-                };
-                let decided = if g.needs_decision() {
-                    format!(
-                        "a decision is needed before approval (dams map PATH --set {}=SERIES)",
-                        g.key
-                    )
-                } else {
-                    "decided by hand".into()
-                };
-                say!(out, "      ambiguous: {proposal}; {decided}")?;
-            }
-            let odd: Vec<String> = g
-                .files
-                .iter()
-                .filter_map(|f| links.file(f))
-                .filter(|f| f.status != dams::link::FileStatus::Resolved)
-                .map(|f| format!("{} ({})", f.path.display(), f.status.describe()))
-                .collect();
-            if !odd.is_empty() {
-                let shown: Vec<&str> = odd.iter().take(5).map(String::as_str).collect();
-                let more = if odd.len() > 5 {
-                    format!(" and {} more", odd.len() - 5)
-                } else {
-                    String::new()
-                };
-                say!(out, "      files: {}{more}", shown.join(", "))?;
-            }
-            for s in &g.suggestions {
-                let reasons: Vec<String> = s
-                    .reasons
-                    .iter()
-                    .map(|r| {
-                        serde_json::to_value(r)
-                            .ok()
-                            .and_then(|v| v["reason"].as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                say!(
-                    out,
-                    "      suggestion (not a link): {}/  {}",
-                    s.folder.display(),
-                    reasons.join(", ")
-                )?;
-            }
-            for f in &g.flags {
-                say!(out, "      ⚠ {}", f.describe())?;
-            }
-            if let Some(first) = g.files.first()
-                && let Some(r) = p.planner.repair(first)
-            {
-                say!(
-                    out,
-                    "      repair: new series UID and SOP UIDs, InstanceNumber 1..{}, SeriesNumber {}",
-                    g.files.len(),
-                    r.series_number
-                )?;
-            }
-            say!(out, "      key: {}", g.key)?;
+            group_text(out, p, g)?;
         }
         if !derived.is_empty() {
             say!(
@@ -686,7 +568,7 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
                 d.status.label()
             )?;
             say!(out, "        why: {}", clues(&d.classification))?;
-            say!(out, "        {}", evidence(&d.evidence))?;
+            say!(out, "        {}", evidence(links, &d.evidence))?;
         }
     }
     say!(
@@ -695,7 +577,140 @@ pub fn map_text(out: &mut dyn Write, index: &Index, p: &dams::plan::Prepared) ->
     )
 }
 
-/// `dams assign`: every file without a PatientID and where it went.
+/// One segmentation object of `dams map`: its link and why, what is ambiguous or odd in
+/// it, suggestions, flags, its repair and its key.
+fn group_text(out: &mut dyn Write, p: &dams::plan::Prepared, g: &dams::link::SegmentationGroup) -> io::Result<()> {
+    let links = &p.links;
+    say!(
+        out,
+        "  {}/  {}, {}  →  {}  [{}]",
+        g.folder.display(),
+        g.kind.label(),
+        files_word(g.files.len()),
+        source_text(g.source.as_ref()),
+        g.status.label()
+    )?;
+    say!(out, "      segmentation: {}", clues(&g.classification))?;
+    say!(out, "      {}", evidence(links, &g.evidence))?;
+    if g.automatic_status == dams::link::LinkStatus::Ambiguous {
+        let proposal = match &g.proposed {
+            Some(s) => format!("proposed link: {}/ (most files)", s.folder.display()),
+            None => "no majority to propose".into(),
+        };
+        let decided = if g.needs_decision() {
+            format!(
+                "a decision is needed before approval (dams map PATH --set {}=SERIES)",
+                g.key
+            )
+        } else {
+            "decided by hand".into()
+        };
+        say!(out, "      ambiguous: {proposal}; {decided}")?;
+    }
+    let odd: Vec<String> = g
+        .files
+        .iter()
+        .filter_map(|f| links.file(f))
+        .filter(|f| f.status != dams::link::FileStatus::Resolved)
+        .map(|f| format!("{} ({})", f.path.display(), f.status.describe()))
+        .collect();
+    if !odd.is_empty() {
+        let shown: Vec<&str> = odd.iter().take(5).map(String::as_str).collect();
+        let more = if odd.len() > 5 {
+            format!(" and {} more", odd.len() - 5)
+        } else {
+            String::new()
+        };
+        say!(out, "      files: {}{more}", shown.join(", "))?;
+    }
+    for s in &g.suggestions {
+        let reasons: Vec<String> = s
+            .reasons
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v["reason"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect();
+        say!(
+            out,
+            "      suggestion (not a link): {}/  {}",
+            s.folder.display(),
+            reasons.join(", ")
+        )?;
+    }
+    for f in &g.flags {
+        say!(out, "      ⚠ {}", f.describe())?;
+    }
+    if let Some(first) = g.files.first()
+        && let Some(r) = p.planner.repair(first)
+    {
+        say!(
+            out,
+            "      repair: new series UID and SOP UIDs, InstanceNumber 1..{}, SeriesNumber {}",
+            g.files.len(),
+            r.series_number
+        )?;
+    }
+    say!(out, "      key: {}", g.key)
+}
+
+/// A source series as `dams map` shows it: its folder, what it is and its slices.
+fn source_text(s: Option<&dams::link::SourceSeries>) -> String {
+    match s {
+        Some(s) => format!(
+            "{}/  {} {}, {} slices",
+            s.folder.display(),
+            s.modality,
+            fit(&s.description, 30),
+            s.slices
+        ),
+        None => "no source".into(),
+    }
+}
+
+/// Why files were taken for a segmentation (or a derived image).
+fn clues(c: &[dams::link::Clue]) -> String {
+    c.iter().map(dams::link::Clue::describe).collect::<Vec<_>>().join("; ")
+}
+
+/// The references behind a link: where they point, how many are missing or ignored.
+fn evidence(links: &dams::link::Links, ev: &dams::link::Evidence) -> String {
+    // A source series by its folder (its UID when it is not one of the sources).
+    let source_name = |uid: &str| {
+        links
+            .sources
+            .iter()
+            .find(|s| s.series_uid == uid)
+            .map_or_else(|| uid.to_string(), |s| format!("{}/", s.folder.display()))
+    };
+    let votes: Vec<String> = ev
+        .votes
+        .iter()
+        .map(|v| {
+            format!(
+                "{} → {} ({})",
+                v.references,
+                source_name(&v.series_uid),
+                files_word(v.files)
+            )
+        })
+        .collect();
+    format!(
+        "evidence: {}; {} missing; {} ignored (localizer/segmentation/self)",
+        if votes.is_empty() {
+            "no reference resolves".into()
+        } else {
+            votes.join(", ")
+        },
+        ev.missing,
+        ev.ignored()
+    )
+}
+
+/// `dams assign`: every file without a `PatientID` and where it went.
 pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json: bool) -> io::Result<()> {
     let placed: Vec<(&dams::scan::Patient, &dams::scan::Instance)> = index
         .patients
@@ -731,7 +746,7 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
             i.path.display(),
             p.label(),
             planner.code(&p.patient_id).unwrap_or_default(),
-            i.placed_by.map(|h| h.reason()).unwrap_or_default()
+            i.placed_by.map(dams::scan::Placement::reason).unwrap_or_default()
         )?;
     }
     unplaced_list(out, &index.unplaced)

@@ -134,11 +134,7 @@ impl<W: Write + Send> Printer<'_, W> {
 
     fn patient(&self, p: PatientPlan) {
         let (json, files) = (self.json, self.files);
-        let first = self
-            .first
-            .lock()
-            .map(|mut f| std::mem::replace(&mut *f, false))
-            .unwrap_or(false);
+        let first = self.first.lock().is_ok_and(|mut f| std::mem::replace(&mut *f, false));
         self.write(|out| {
             if json {
                 let text = serde_json::to_string_pretty(&p)?;

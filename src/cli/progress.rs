@@ -35,19 +35,16 @@ impl Progress {
     }
 
     pub fn update(&self, done: usize, total: usize) {
-        match &self.bar {
-            Some(b) => {
-                b.set_length(total as u64);
-                b.set_position(done as u64);
+        if let Some(b) = &self.bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        } else {
+            if self.started.elapsed() < std::time::Duration::from_secs(1) {
+                return;
             }
-            None => {
-                if self.started.elapsed() < std::time::Duration::from_secs(1) {
-                    return;
-                }
-                let decile = done * 10 / total.max(1);
-                if self.last_decile.swap(decile, Ordering::Relaxed) != decile {
-                    eprintln!("{}: {done}/{total} files", self.label);
-                }
+            let decile = done * 10 / total.max(1);
+            if self.last_decile.swap(decile, Ordering::Relaxed) != decile {
+                eprintln!("{}: {done}/{total} files", self.label);
             }
         }
     }

@@ -42,8 +42,7 @@ fn default_out(root: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let name = abs
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dams".into());
+        .map_or_else(|| "dams".into(), |n| n.to_string_lossy().into_owned());
     abs.with_file_name(format!("{name}-pseudonymised"))
 }
 

@@ -16,6 +16,7 @@ use dams::send::{self, Config, Node, Outgoing, SendFile, SendOptions, SendReport
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Args, Debug, Clone)]
 pub struct SendArgs {
     /// The output folder to send (what `dams apply` wrote).
@@ -62,6 +63,7 @@ pub struct EchoArgs {
     pub config: Option<PathBuf>,
 }
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Args, Debug, Clone)]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["study", "patient"]))]
 pub struct FetchArgs {
@@ -170,7 +172,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     let clean = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(dams::scan::Patient::instances)
         .map(|i| planner.dest(&i.path))
         .filter(|d| !problems.contains_key(d))
         .collect();

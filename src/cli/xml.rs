@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use super::{Ctx, Exit, KeyArg, ProfileArgs};
 
+#[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The folder whose XML files to list.

@@ -8,6 +8,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use super::{Tag, VR};
 
 /// The keyword of a tag, e.g. `PatientName`; `None` for private and unknown tags.
+#[must_use]
 pub fn keyword(tag: Tag) -> Option<&'static str> {
     if tag.0 % 2 == 1 {
         return None;
@@ -16,6 +17,7 @@ pub fn keyword(tag: Tag) -> Option<&'static str> {
 }
 
 /// The VR the dictionary gives a tag (relaxed for the context-dependent ones: xs → US, ox → OW).
+#[must_use]
 pub fn vr_of(tag: Tag) -> Option<VR> {
     if tag.0 % 2 == 1 {
         // Private creators are LO; other private elements are unknown without the creator.
@@ -26,6 +28,7 @@ pub fn vr_of(tag: Tag) -> Option<VR> {
 
 /// Parse what a user wrote for a tag: a keyword (`PatientName`) or `(0010,0010)` / `0010,0010` /
 /// `00100010`. Returns `None` when it is neither.
+#[must_use]
 pub fn parse_tag(text: &str) -> Option<Tag> {
     let t = text.trim();
     let inner = t.strip_prefix('(').and_then(|s| s.strip_suffix(')')).unwrap_or(t);
@@ -45,6 +48,7 @@ pub fn parse_tag(text: &str) -> Option<Tag> {
 }
 
 /// A display name for a tag: its keyword, or `Private`/`Unknown`.
+#[must_use]
 pub fn display_name(tag: Tag) -> &'static str {
     if tag.0 % 2 == 1 {
         if (0x0010..=0x00FF).contains(&tag.1) {

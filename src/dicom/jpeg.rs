@@ -1,5 +1,5 @@
 //! Text inside compressed frames, found without decoding them: the comment (COM) and
-//! application (APPn) segments of JPEG, JPEG-LS and lossless JPEG frames, and the comment
+//! application (`APPn`) segments of JPEG, JPEG-LS and lossless JPEG frames, and the comment
 //! (COM) segments of a JPEG 2000 main header — where scanners and converters write names,
 //! IDs and dates. Only the markers before the compressed data are read, a few kilobytes per
 //! frame.
@@ -13,6 +13,10 @@ use super::tags;
 const MARKERS_MAX: u64 = 256 * 1024;
 
 /// The payloads of the text-bearing segments in the frames of encapsulated pixel data `e`.
+///
+/// # Errors
+///
+/// An I/O error when the frames cannot be read from the file.
 pub fn frame_texts(parsed: &Parsed, e: &Element) -> io::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if e.kind != ElementKind::Encapsulated {

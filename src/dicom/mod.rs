@@ -27,7 +27,7 @@ pub mod tags {
     pub const ITEM_DELIMITATION: Tag = Tag(0xFFFE, 0xE00D);
     /// Sequence Delimitation Item (FFFE,E0DD).
     pub const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
-    /// OtherPatientIDs (0010,1000): retired by the standard, still written by many systems.
+    /// `OtherPatientIDs` (0010,1000): retired by the standard, still written by many systems.
     #[allow(deprecated)]
     pub const OTHER_PATIENT_IDS: Tag = dicom_dictionary_std::tags::OTHER_PATIENT_I_DS;
 }
@@ -44,6 +44,7 @@ pub mod ts {
 }
 
 /// Format a tag the way DICOM people write it: `(0010,0010)`.
+#[must_use]
 pub fn tag_string(tag: Tag) -> String {
     format!("({:04X},{:04X})", tag.0, tag.1)
 }

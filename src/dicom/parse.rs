@@ -47,6 +47,7 @@ impl Encoding {
         big_endian: true,
     };
 
+    #[must_use]
     pub fn u16(self, b: &[u8]) -> u16 {
         let a = [b[0], b[1]];
         if self.big_endian {
@@ -56,6 +57,7 @@ impl Encoding {
         }
     }
 
+    #[must_use]
     pub fn u32(self, b: &[u8]) -> u32 {
         let a = [b[0], b[1], b[2], b[3]];
         if self.big_endian {
@@ -65,6 +67,7 @@ impl Encoding {
         }
     }
 
+    #[must_use]
     pub fn u32_bytes(self, v: u32) -> [u8; 4] {
         if self.big_endian {
             v.to_be_bytes()
@@ -73,6 +76,7 @@ impl Encoding {
         }
     }
 
+    #[must_use]
     pub fn u16_bytes(self, v: u16) -> [u8; 2] {
         if self.big_endian {
             v.to_be_bytes()
@@ -113,6 +117,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// A short machine-readable kind, used in JSON reports.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             ParseError::Io(_) => "io",
@@ -138,12 +143,21 @@ pub struct Source {
 }
 
 impl Source {
+    /// The file at `path` opened for reading; small files are read into memory.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be opened or read.
     pub fn open(path: &Path) -> io::Result<Source> {
         Ok(Self::open_with_meta(path)?.0)
     }
 
     /// Opens a file and returns its metadata too (from the open file: one `stat`, and the
     /// metadata belongs to the very file that is read).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the file cannot be opened, read or its metadata read.
     pub fn open_with_meta(path: &Path) -> io::Result<(Source, std::fs::Metadata)> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
@@ -157,6 +171,7 @@ impl Source {
         ))
     }
 
+    #[must_use]
     pub fn memory(data: Vec<u8>) -> Source {
         Source {
             file: None,
@@ -165,15 +180,18 @@ impl Source {
         }
     }
 
+    #[must_use]
     pub fn len(&self) -> u64 {
         self.len
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The open file behind this source, when there is one (for raw copies of bulk data).
+    #[must_use]
     pub fn file(&self) -> Option<&File> {
         self.file.as_ref()
     }
@@ -186,6 +204,7 @@ impl Source {
 
     /// Bytes `[off, off+n)` if they are already loaded.
     #[inline]
+    #[must_use]
     pub fn loaded(&self, off: u64, n: usize) -> Option<&[u8]> {
         // Nearly every access is in the first segment (the header): skip the search.
         if let Some((0, data)) = self.segs.first()
@@ -204,6 +223,7 @@ impl Source {
     }
 
     /// How many bytes from `off` (up to `end`) are loaded without a gap.
+    #[must_use]
     pub fn loaded_run(&self, off: u64, end: u64) -> u64 {
         let Some(i) = self.seg_index(off) else { return 0 };
         let (s, data) = &self.segs[i];
@@ -212,6 +232,7 @@ impl Source {
     }
 
     /// Start of the first loaded segment after `off`.
+    #[must_use]
     pub fn next_loaded(&self, off: u64) -> Option<u64> {
         self.segs.iter().map(|(s, _)| *s).find(|s| *s > off)
     }
@@ -274,14 +295,13 @@ impl Source {
             }
             r
         };
-        match idx {
-            Some(i) => read_into(&mut self.segs[i].1)?,
-            None => {
-                let mut buf = Vec::new();
-                read_into(&mut buf)?;
-                let pos = self.segs.partition_point(|(s, _)| *s < seg_start);
-                self.segs.insert(pos, (seg_start, buf));
-            }
+        if let Some(i) = idx {
+            read_into(&mut self.segs[i].1)?
+        } else {
+            let mut buf = Vec::new();
+            read_into(&mut buf)?;
+            let pos = self.segs.partition_point(|(s, _)| *s < seg_start);
+            self.segs.insert(pos, (seg_start, buf));
         }
         Ok(())
     }
@@ -368,6 +388,7 @@ pub struct Element {
 }
 
 impl Element {
+    #[must_use]
     pub fn value_len(&self) -> u64 {
         if self.length == UNDEFINED {
             self.end - self.value_start
@@ -377,6 +398,7 @@ impl Element {
     }
 
     /// Where the length field of the header sits and how wide it is.
+    #[must_use]
     pub fn length_field(&self) -> (u64, usize) {
         if !self.enc.explicit_vr {
             (self.start + 4, 4)
@@ -389,6 +411,7 @@ impl Element {
 
     /// The VR to interpret the value with: a UN element of a known tag is read as the
     /// dictionary says (PS3.5 6.2.2).
+    #[must_use]
     pub fn value_vr(&self) -> VR {
         if self.vr == VR::UN {
             dict::vr_of(self.tag).unwrap_or(VR::UN)
@@ -397,6 +420,7 @@ impl Element {
         }
     }
 
+    #[must_use]
     pub fn is_meta(&self) -> bool {
         self.tag.0 == 0x0002 && self.parent == TOP
     }
@@ -446,17 +470,30 @@ pub struct Parsed {
 }
 
 /// Reads a file's structure. Pixel data and other bulk values are located, not read.
+///
+/// # Errors
+///
+/// A `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn parse_file(path: &Path) -> Result<Parsed> {
     let source = Source::open(path)?;
     parse_source(source)
 }
 
 /// Like [`parse_file`], and also returns the metadata of the file that was read.
+///
+/// # Errors
+///
+/// A `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn parse_file_meta(path: &Path) -> Result<(Parsed, std::fs::Metadata)> {
     let (source, meta) = Source::open_with_meta(path)?;
     Ok((parse_source(source)?, meta))
 }
 
+/// The structure of a DICOM file held in memory.
+///
+/// # Errors
+///
+/// A `ParseError` when the bytes are not a DICOM file dams can read.
 pub fn parse_bytes(data: Vec<u8>) -> Result<Parsed> {
     parse_source(Source::memory(data))
 }
@@ -495,30 +532,27 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
     };
     let has_meta = meta_start.is_some() && dataset_start > meta_start.unwrap_or(0);
 
-    let (encoding, deflated, ts_name, ts_declared) = match &ts_uid {
-        Some(uid) => {
-            let (enc, deflated) = encoding_of(uid)?;
-            (enc, deflated, uid.clone(), true)
+    let (encoding, deflated, ts_name, ts_declared) = if let Some(uid) = &ts_uid {
+        let (enc, deflated) = encoding_of(uid)?;
+        (enc, deflated, uid.clone(), true)
+    } else {
+        if dataset_start >= file_len {
+            return Err(if has_meta {
+                ParseError::Malformed {
+                    at: dataset_start,
+                    reason: "file meta information but no data set".into(),
+                }
+            } else {
+                ParseError::NotDicom
+            });
         }
-        None => {
-            if dataset_start >= file_len {
-                return Err(if has_meta {
-                    ParseError::Malformed {
-                        at: dataset_start,
-                        reason: "file meta information but no data set".into(),
-                    }
-                } else {
-                    ParseError::NotDicom
-                });
-            }
-            let enc = w.sniff(dataset_start, meta_start.is_none())?;
-            let uid = match (enc.explicit_vr, enc.big_endian) {
-                (false, _) => ts::IMPLICIT_VR_LITTLE_ENDIAN,
-                (true, false) => ts::EXPLICIT_VR_LITTLE_ENDIAN,
-                (true, true) => ts::EXPLICIT_VR_BIG_ENDIAN,
-            };
-            (enc, false, uid.to_string(), false)
-        }
+        let enc = w.sniff(dataset_start, meta_start.is_none())?;
+        let uid = match (enc.explicit_vr, enc.big_endian) {
+            (false, _) => ts::IMPLICIT_VR_LITTLE_ENDIAN,
+            (true, false) => ts::EXPLICIT_VR_LITTLE_ENDIAN,
+            (true, true) => ts::EXPLICIT_VR_BIG_ENDIAN,
+        };
+        (enc, false, uid.to_string(), false)
     };
 
     if deflated {
@@ -579,16 +613,17 @@ fn encoding_of(uid: &str) -> Result<(Encoding, bool)> {
 }
 
 /// Name of a transfer syntax for display ("Explicit VR Little Endian").
+#[must_use]
 pub fn transfer_syntax_name(uid: &str) -> String {
     TransferSyntaxRegistry
         .get(uid)
-        .map(|t| t.name().to_string())
-        .unwrap_or_else(|| uid_shown(uid))
+        .map_or_else(|| uid_shown(uid), |t| t.name().to_string())
 }
 
 /// A UID read from a file, as dams' messages may show it: a UID under DICOM's own root
 /// (`1.2.840.10008.`, where every standard transfer syntax and SOP class lives) as it is;
 /// anything else is a value from the file, which messages never quote.
+#[must_use]
 pub fn uid_shown(uid: &str) -> String {
     let uid = uid.trim_end_matches(['\0', ' ']);
     let standard =
@@ -608,22 +643,18 @@ fn looks_like_meta(head: &[u8]) -> bool {
 fn inflate_into(src: &mut Source, dataset_start: u64) -> Result<()> {
     let mut head = vec![0u8; dataset_start as usize];
     let mut compressed = Vec::new();
-    match src.file.take() {
-        Some(file) => {
-            use std::io::{Seek, SeekFrom};
-            read_exact_at(&file, &mut head, 0)?;
-            let mut f = &file;
-            f.seek(SeekFrom::Start(dataset_start))?;
-            f.read_to_end(&mut compressed)?;
-        }
-        // A file read into memory (parse_bytes) is inflated the same way.
-        None => {
-            let all = src
-                .loaded(0, src.len() as usize)
-                .ok_or_else(|| ParseError::Deflate("internal: bytes not loaded".into()))?;
-            head.copy_from_slice(&all[..dataset_start as usize]);
-            compressed.extend_from_slice(&all[dataset_start as usize..]);
-        }
+    if let Some(file) = src.file.take() {
+        use std::io::{Seek, SeekFrom};
+        read_exact_at(&file, &mut head, 0)?;
+        let mut f = &file;
+        f.seek(SeekFrom::Start(dataset_start))?;
+        f.read_to_end(&mut compressed)?;
+    } else {
+        let all = src
+            .loaded(0, src.len() as usize)
+            .ok_or_else(|| ParseError::Deflate("internal: bytes not loaded".into()))?;
+        head.copy_from_slice(&all[..dataset_start as usize]);
+        compressed.extend_from_slice(&all[dataset_start as usize..]);
     }
     let mut out = head;
     let decoder = flate2::read::DeflateDecoder::new(&compressed[..]);
@@ -947,16 +978,15 @@ impl Walker<'_> {
             // parses, otherwise keep it as an opaque value.
             let mark = (self.elements.len(), self.items.len());
             let inner = if vr == VR::UN { Encoding::IMPLICIT_LE } else { enc };
-            match self.sequence(idx, value_start, length, inner, depth) {
-                Ok(end) => (ElementKind::Sequence, end),
-                Err(_) => {
-                    self.elements.truncate(mark.0);
-                    self.items.truncate(mark.1);
-                    (
-                        self.value(tag, vr, value_start, length)?,
-                        value_start + u64::from(length),
-                    )
-                }
+            if let Ok(end) = self.sequence(idx, value_start, length, inner, depth) {
+                (ElementKind::Sequence, end)
+            } else {
+                self.elements.truncate(mark.0);
+                self.items.truncate(mark.1);
+                (
+                    self.value(tag, vr, value_start, length)?,
+                    value_start + u64::from(length),
+                )
             }
         } else {
             (
@@ -1158,6 +1188,10 @@ fn malformed(at: u64, reason: impl Into<String>) -> ParseError {
 
 impl Parsed {
     /// Reads `buf.len()` bytes at `off`, from memory when loaded, else from the file.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when the bytes cannot be read from the file (it is shorter than it was, say).
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> io::Result<()> {
         if let Some(b) = self.source.loaded(off, buf.len()) {
             buf.copy_from_slice(b);
@@ -1170,6 +1204,7 @@ impl Parsed {
     }
 
     /// The loaded value of an element (`None` for sequences and bulk data).
+    #[must_use]
     pub fn value(&self, e: &Element) -> Option<&[u8]> {
         match e.kind {
             ElementKind::Value => self.source.loaded(e.value_start, e.length as usize),
@@ -1179,6 +1214,7 @@ impl Parsed {
 
     /// Whether element `i` lies inside (at any depth) an element marked in `marked` (indexed
     /// like `elements`).
+    #[must_use]
     pub fn within(&self, i: usize, marked: &[bool]) -> bool {
         let mut parent = self.elements[i].parent;
         while parent != TOP {
@@ -1192,6 +1228,7 @@ impl Parsed {
     }
 
     /// The first top-level element with this tag.
+    #[must_use]
     pub fn top(&self, tag: Tag) -> Option<&Element> {
         let i = self.top.partition_point(|&i| self.elements[i as usize].tag < tag);
         self.top
@@ -1201,6 +1238,7 @@ impl Parsed {
     }
 
     /// A top-level value as text (decoded with the file's character set, trimmed).
+    #[must_use]
     pub fn top_string(&self, tag: Tag) -> Option<String> {
         let e = self.top(tag)?;
         let v = self.value(e)?;
@@ -1222,6 +1260,7 @@ impl Parsed {
     }
 
     /// The chain of (sequence tag, item index) from the top level down to the element.
+    #[must_use]
     pub fn ancestry(&self, elem: usize) -> Vec<(Tag, u32)> {
         let mut chain = Vec::new();
         let mut parent = self.elements[elem].parent;
@@ -1236,6 +1275,7 @@ impl Parsed {
     }
 
     /// A readable path to an element: `(0008,1115)[0]/(0008,1155)`.
+    #[must_use]
     pub fn path(&self, elem: usize) -> String {
         let mut s = String::new();
         for (tag, index) in self.ancestry(elem) {

@@ -1,6 +1,6 @@
-//! The text of an encapsulated PDF (EncapsulatedDocument), as far as it can be had without a
+//! The text of an encapsulated PDF (`EncapsulatedDocument`), as far as it can be had without a
 //! PDF library: the document's own bytes (its Info dictionary and uncompressed streams are
-//! plain), and every stream compressed with FlateDecode inflated, with a bound on what is
+//! plain), and every stream compressed with `FlateDecode` inflated, with a bound on what is
 //! inflated. Streams under other filters (images, LZW, encryption) cannot be read and are
 //! counted, so that the plan can say the document was not searched whole.
 
@@ -20,7 +20,8 @@ pub struct PdfText {
     pub encrypted: bool,
 }
 
-/// The streams of `pdf`, inflated where they are FlateDecode.
+/// The streams of `pdf`, inflated where they are `FlateDecode`.
+#[must_use]
 pub fn texts(pdf: &[u8]) -> PdfText {
     let mut out = PdfText {
         encrypted: memchr::memmem::find(pdf, b"/Encrypt").is_some(),

@@ -90,6 +90,7 @@ fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
 
 /// Encodes the items of a sequence (each a list of elements, in tag order) with defined
 /// lengths, in the data set's encoding: the value of an inserted SQ element.
+#[must_use]
 pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8> {
     let mut out = Vec::new();
     for item in items {
@@ -109,187 +110,244 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`;
 /// with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what PS3.10 asks
 /// of a preamble that is not used; it may hold another application's data).
+///
+/// # Errors
+///
+/// A `RewriteError` when a value is too long for its element's length field, a sequence is given a
+/// value, or two changes overlap.
 pub fn render_with(
     parsed: &Parsed,
     changes: &[(usize, Change)],
     inserts: &[Insert],
     clear_preamble: bool,
 ) -> Result<Rendered, RewriteError> {
-    let els = &parsed.elements;
-    let items = &parsed.items;
+    let mut patches = Patches::new(parsed, changes);
+    for (idx, change) in changes {
+        patches.change(*idx, change)?;
+    }
+    patches.insert(inserts);
+    patches.lengths();
+    if clear_preamble {
+        patches.clear_preamble();
+    }
+    pieces(parsed, patches.list)
+}
 
-    // An element inside one whose whole value is replaced (removed, or a sequence emptied)
-    // needs no change of its own: it is not written at all.
-    let mut replaced = vec![false; els.len()];
-    for (i, c) in changes {
-        if let Some(r) = replaced.get_mut(*i) {
-            *r = *c == Change::Remove || els[*i].kind == ElementKind::Sequence;
+/// The patches of one render, and by how much each enclosing item, sequence and group
+/// grows with them.
+struct Patches<'a> {
+    parsed: &'a Parsed,
+    /// Elements whose whole value is replaced (removed, or a sequence emptied): what is
+    /// inside needs no change of its own, it is not written at all.
+    replaced: Vec<bool>,
+    list: Vec<Patch>,
+    item_delta: HashMap<u32, i64>,
+    seq_delta: HashMap<usize, i64>,
+    group_delta: HashMap<(u32, u16), i64>,
+}
+
+impl<'a> Patches<'a> {
+    fn new(parsed: &'a Parsed, changes: &[(usize, Change)]) -> Patches<'a> {
+        let els = &parsed.elements;
+        let mut replaced = vec![false; els.len()];
+        for (i, c) in changes {
+            if let Some(r) = replaced.get_mut(*i) {
+                *r = *c == Change::Remove || els[*i].kind == ElementKind::Sequence;
+            }
+        }
+        Patches {
+            parsed,
+            replaced,
+            list: Vec::new(),
+            item_delta: HashMap::new(),
+            seq_delta: HashMap::new(),
+            group_delta: HashMap::new(),
         }
     }
-    let removed = |idx: usize| replaced.get(idx).copied().unwrap_or(false);
-    let inside_removed = |idx: usize| parsed.within(idx, &replaced);
 
-    let mut patches = Vec::new();
-    let mut item_delta: HashMap<u32, i64> = HashMap::new();
-    let mut seq_delta: HashMap<usize, i64> = HashMap::new();
-    let mut group_delta: HashMap<(u32, u16), i64> = HashMap::new();
+    fn removed(&self, idx: usize) -> bool {
+        self.replaced.get(idx).copied().unwrap_or(false)
+    }
 
-    let mut add_delta = |idx: usize, delta: i64, patches_group: &mut HashMap<(u32, u16), i64>| {
+    fn inside_removed(&self, idx: usize) -> bool {
+        self.parsed.within(idx, &self.replaced)
+    }
+
+    /// Element `idx` grows by `delta` bytes: so do its group and every item, sequence and
+    /// group enclosing it.
+    fn grow(&mut self, idx: usize, delta: i64) {
+        let (els, items) = (&self.parsed.elements, &self.parsed.items);
         let e = &els[idx];
-        *patches_group.entry((e.parent, e.tag.0)).or_default() += delta;
+        *self.group_delta.entry((e.parent, e.tag.0)).or_default() += delta;
         let mut parent = e.parent;
         while parent != TOP {
-            *item_delta.entry(parent).or_default() += delta;
+            *self.item_delta.entry(parent).or_default() += delta;
             let seq = items[parent as usize].parent as usize;
-            *seq_delta.entry(seq).or_default() += delta;
+            *self.seq_delta.entry(seq).or_default() += delta;
             let s = &els[seq];
-            *patches_group.entry((s.parent, s.tag.0)).or_default() += delta;
+            *self.group_delta.entry((s.parent, s.tag.0)).or_default() += delta;
             parent = s.parent;
         }
-    };
-
-    for (idx, change) in changes {
-        let idx = *idx;
-        if inside_removed(idx) {
-            continue;
-        }
-        let e = &els[idx];
-        let old = (e.end - e.start) as i64;
-        match change {
-            Change::Remove => {
-                patches.push(Patch {
-                    start: e.start,
-                    end: e.end,
-                    bytes: Vec::new(),
-                });
-                add_delta(idx, -old, &mut group_delta);
-            }
-            Change::Set(value) => {
-                let short = e.enc.explicit_vr && e.value_start - e.start == 8;
-                if short && value.len() > 0xFFFF {
-                    return Err(RewriteError::TooLong {
-                        tag: super::tag_string(e.tag),
-                        vr: e.vr,
-                        len: value.len(),
-                    });
-                }
-                if e.kind == ElementKind::Sequence && !value.is_empty() {
-                    return Err(RewriteError::Sequence(super::tag_string(e.tag)));
-                }
-                // Keep the original header bytes (VR spelling, reserved bytes) and only
-                // change the length.
-                let (lf, width) = e.length_field();
-                let mut bytes = parsed
-                    .source
-                    .loaded(e.start, (e.value_start - e.start) as usize)
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_else(|| header_bytes(e.tag, e.vr, value.len(), e.enc));
-                let at = (lf - e.start) as usize;
-                if width == 2 {
-                    bytes[at..at + 2].copy_from_slice(&e.enc.u16_bytes(value.len() as u16));
-                } else {
-                    bytes[at..at + 4].copy_from_slice(&e.enc.u32_bytes(value.len() as u32));
-                }
-                bytes.extend_from_slice(value);
-                let delta = bytes.len() as i64 - old;
-                patches.push(Patch {
-                    start: e.start,
-                    end: e.end,
-                    bytes,
-                });
-                add_delta(idx, delta, &mut group_delta);
-            }
-        }
     }
 
-    // Inserted elements go before the first top-level element with a larger tag; several at
-    // one place must follow each other in tag order. With none larger they follow the last
-    // element, before any trailing zero padding (after the padding they would not be read).
-    let data_end = els
-        .iter()
-        .filter(|e| e.parent == TOP && !e.is_meta())
-        .map(|e| e.end)
-        .max()
-        .unwrap_or(parsed.layout.dataset_start);
-    let mut inserts: Vec<&Insert> = inserts.iter().collect();
-    inserts.sort_by_key(|i| i.tag);
-    for ins in inserts {
-        let enc = parsed.layout.encoding;
-        let pos = els
-            .iter()
-            .filter(|e| e.parent == TOP && !e.is_meta())
-            .find(|e| e.tag > ins.tag)
-            .map(|e| e.start)
-            .unwrap_or(data_end);
-        let mut bytes = header_bytes(ins.tag, ins.vr, ins.value.len(), enc);
-        bytes.extend_from_slice(&ins.value);
-        *group_delta.entry((TOP, ins.tag.0)).or_default() += bytes.len() as i64;
-        patches.push(Patch {
-            start: pos,
-            end: pos,
+    /// The patch of one change (none inside an element that goes as a whole).
+    fn change(&mut self, idx: usize, change: &Change) -> Result<(), RewriteError> {
+        if self.inside_removed(idx) {
+            return Ok(());
+        }
+        let e = &self.parsed.elements[idx];
+        let old = (e.end - e.start) as i64;
+        let bytes = match change {
+            Change::Remove => Vec::new(),
+            Change::Set(value) => set_bytes(self.parsed, idx, value)?,
+        };
+        let delta = bytes.len() as i64 - old;
+        self.list.push(Patch {
+            start: e.start,
+            end: e.end,
             bytes,
         });
+        self.grow(idx, delta);
+        Ok(())
     }
 
-    // Length fields of enclosing items and sequences of defined length.
-    for (item, delta) in item_delta {
-        let it = &items[item as usize];
-        if delta == 0 || it.length == UNDEFINED || inside_removed(it.parent as usize) || removed(it.parent as usize) {
-            continue;
+    /// Inserted elements go before the first top-level element with a larger tag; several
+    /// at one place must follow each other in tag order. With none larger they follow the
+    /// last element, before any trailing zero padding (after the padding they would not be
+    /// read).
+    fn insert(&mut self, inserts: &[Insert]) {
+        let parsed = self.parsed;
+        let els = &parsed.elements;
+        let data_end = els
+            .iter()
+            .filter(|e| e.parent == TOP && !e.is_meta())
+            .map(|e| e.end)
+            .max()
+            .unwrap_or(parsed.layout.dataset_start);
+        let mut inserts: Vec<&Insert> = inserts.iter().collect();
+        inserts.sort_by_key(|i| i.tag);
+        for ins in inserts {
+            let enc = parsed.layout.encoding;
+            let pos = els
+                .iter()
+                .filter(|e| e.parent == TOP && !e.is_meta())
+                .find(|e| e.tag > ins.tag)
+                .map_or(data_end, |e| e.start);
+            let mut bytes = header_bytes(ins.tag, ins.vr, ins.value.len(), enc);
+            bytes.extend_from_slice(&ins.value);
+            *self.group_delta.entry((TOP, ins.tag.0)).or_default() += bytes.len() as i64;
+            self.list.push(Patch {
+                start: pos,
+                end: pos,
+                bytes,
+            });
         }
-        let enc = item_encoding(parsed, item);
-        let new = (i64::from(it.length) + delta) as u32;
-        patches.push(Patch {
-            start: it.start + 4,
-            end: it.start + 8,
-            bytes: enc.u32_bytes(new).to_vec(),
-        });
-    }
-    for (seq, delta) in seq_delta {
-        let s = &els[seq];
-        if delta == 0 || s.length == UNDEFINED || removed(seq) || inside_removed(seq) {
-            continue;
-        }
-        let (lf, _) = s.length_field();
-        let new = (i64::from(s.length) + delta) as u32;
-        patches.push(Patch {
-            start: lf,
-            end: lf + 4,
-            bytes: s.enc.u32_bytes(new).to_vec(),
-        });
-    }
-    // Group length elements (gggg,0000), the file meta group's above all.
-    for ((parent, group), delta) in group_delta {
-        if delta == 0 {
-            continue;
-        }
-        let Some((gi, g)) = els.iter().enumerate().find(|(_, e)| {
-            e.parent == parent && e.tag == Tag(group, 0) && e.length == 4 && e.kind == ElementKind::Value
-        }) else {
-            continue;
-        };
-        if removed(gi) || inside_removed(gi) {
-            continue;
-        }
-        let Some(v) = parsed.value(g) else { continue };
-        let new = (i64::from(g.enc.u32(v)) + delta) as u32;
-        patches.push(Patch {
-            start: g.value_start,
-            end: g.value_start + 4,
-            bytes: g.enc.u32_bytes(new).to_vec(),
-        });
     }
 
-    if clear_preamble
-        && parsed.layout.preamble
-        && parsed.source.loaded(0, 128).is_some_and(|b| b.iter().any(|&x| x != 0))
-    {
-        patches.push(Patch {
-            start: 0,
-            end: 128,
-            bytes: vec![0u8; 128],
+    /// Patches the length fields of enclosing items and sequences of defined length, and the
+    /// group length elements (gggg,0000), the file meta group's above all.
+    fn lengths(&mut self) {
+        let (els, items) = (&self.parsed.elements, &self.parsed.items);
+        let mut list = std::mem::take(&mut self.list);
+        for (&item, &delta) in &self.item_delta {
+            let it = &items[item as usize];
+            if delta == 0
+                || it.length == UNDEFINED
+                || self.inside_removed(it.parent as usize)
+                || self.removed(it.parent as usize)
+            {
+                continue;
+            }
+            let enc = item_encoding(self.parsed, item);
+            let new = (i64::from(it.length) + delta) as u32;
+            list.push(Patch {
+                start: it.start + 4,
+                end: it.start + 8,
+                bytes: enc.u32_bytes(new).to_vec(),
+            });
+        }
+        for (&seq, &delta) in &self.seq_delta {
+            let s = &els[seq];
+            if delta == 0 || s.length == UNDEFINED || self.removed(seq) || self.inside_removed(seq) {
+                continue;
+            }
+            let (lf, _) = s.length_field();
+            let new = (i64::from(s.length) + delta) as u32;
+            list.push(Patch {
+                start: lf,
+                end: lf + 4,
+                bytes: s.enc.u32_bytes(new).to_vec(),
+            });
+        }
+        for (&(parent, group), &delta) in &self.group_delta {
+            if delta == 0 {
+                continue;
+            }
+            let Some((gi, g)) = els.iter().enumerate().find(|(_, e)| {
+                e.parent == parent && e.tag == Tag(group, 0) && e.length == 4 && e.kind == ElementKind::Value
+            }) else {
+                continue;
+            };
+            if self.removed(gi) || self.inside_removed(gi) {
+                continue;
+            }
+            let Some(v) = self.parsed.value(g) else { continue };
+            let new = (i64::from(g.enc.u32(v)) + delta) as u32;
+            list.push(Patch {
+                start: g.value_start,
+                end: g.value_start + 4,
+                bytes: g.enc.u32_bytes(new).to_vec(),
+            });
+        }
+        self.list = list;
+    }
+
+    /// Zeroes the 128-byte preamble, when the file has one that is not zero already.
+    fn clear_preamble(&mut self) {
+        let parsed = self.parsed;
+        if parsed.layout.preamble && parsed.source.loaded(0, 128).is_some_and(|b| b.iter().any(|&x| x != 0)) {
+            self.list.push(Patch {
+                start: 0,
+                end: 128,
+                bytes: vec![0u8; 128],
+            });
+        }
+    }
+}
+
+/// The new bytes of element `idx` holding `value`: its original header bytes (VR spelling,
+/// reserved bytes) with only the length changed, then the value.
+fn set_bytes(parsed: &Parsed, idx: usize, value: &[u8]) -> Result<Vec<u8>, RewriteError> {
+    let e = &parsed.elements[idx];
+    let short = e.enc.explicit_vr && e.value_start - e.start == 8;
+    if short && value.len() > 0xFFFF {
+        return Err(RewriteError::TooLong {
+            tag: super::tag_string(e.tag),
+            vr: e.vr,
+            len: value.len(),
         });
     }
+    if e.kind == ElementKind::Sequence && !value.is_empty() {
+        return Err(RewriteError::Sequence(super::tag_string(e.tag)));
+    }
+    let (lf, width) = e.length_field();
+    let mut bytes = parsed
+        .source
+        .loaded(e.start, (e.value_start - e.start) as usize)
+        .map_or_else(|| header_bytes(e.tag, e.vr, value.len(), e.enc), <[u8]>::to_vec);
+    let at = (lf - e.start) as usize;
+    if width == 2 {
+        bytes[at..at + 2].copy_from_slice(&e.enc.u16_bytes(value.len() as u16));
+    } else {
+        bytes[at..at + 4].copy_from_slice(&e.enc.u32_bytes(value.len() as u32));
+    }
+    bytes.extend_from_slice(value);
+    Ok(bytes)
+}
+
+/// The output as pieces: the patches in order, and the source copied between them; and
+/// where the data set starts in it.
+fn pieces(parsed: &Parsed, mut patches: Vec<Patch>) -> Result<Rendered, RewriteError> {
     patches.sort_by_key(|p| (p.start, p.end));
     let mut pieces = Vec::with_capacity(patches.len() * 2 + 1);
     let mut pos = 0u64;
@@ -338,6 +396,10 @@ fn item_encoding(parsed: &Parsed, item: u32) -> Encoding {
 
 /// Writes the pieces: new bytes from memory, unchanged header bytes from memory, and
 /// everything that was never loaded (pixel data) copied from the source file by the kernel.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `out` cannot be written.
 pub fn write_pieces<W: Write>(parsed: &Parsed, pieces: &[Piece], out: &mut W) -> io::Result<()> {
     for piece in pieces {
         match piece {
@@ -349,6 +411,10 @@ pub fn write_pieces<W: Write>(parsed: &Parsed, pieces: &[Piece], out: &mut W) ->
 }
 
 /// Copies `[start, start+len)` of the source into `out`.
+///
+/// # Errors
+///
+/// An I/O error when the source cannot be read or `out` cannot be written.
 pub fn copy_range<W: Write>(parsed: &Parsed, start: u64, len: u64, out: &mut W) -> io::Result<()> {
     let mut pos = start;
     let end = start + len;

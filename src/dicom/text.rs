@@ -36,6 +36,7 @@ impl Charset {
         }
     }
 
+    #[must_use]
     pub fn decode(&self, bytes: &[u8]) -> String {
         if let Some(ascii) = bytes.is_ascii().then(|| std::str::from_utf8(bytes).ok()).flatten() {
             return ascii.to_owned();
@@ -49,6 +50,11 @@ impl Charset {
         bytes.iter().map(|&b| b as char).collect()
     }
 
+    /// `text` in this character set.
+    ///
+    /// # Errors
+    ///
+    /// Why, when `text` holds a character the character set cannot write.
     pub fn encode(&self, text: &str) -> Result<Vec<u8>, String> {
         if text.is_ascii() {
             return Ok(text.as_bytes().to_vec());
@@ -61,12 +67,14 @@ impl Charset {
             .map_err(|e| format!("cannot encode the value in {}: {e}", self.codec.name()))
     }
 
+    #[must_use]
     pub fn name(&self) -> String {
         self.codec.name().into_owned()
     }
 }
 
 /// VRs whose values are character strings.
+#[must_use]
 pub fn is_text_vr(vr: VR) -> bool {
     matches!(
         vr,
@@ -97,6 +105,7 @@ fn uses_charset(vr: VR) -> bool {
 
 /// A value as a human-readable string. Text is decoded and trimmed of padding; numbers are
 /// printed; other binary data is summarised by its size.
+#[must_use]
 pub fn decode(bytes: &[u8], vr: VR, charset: &Charset, enc: Encoding) -> String {
     if is_text_vr(vr) {
         let s = if uses_charset(vr) {
@@ -135,6 +144,11 @@ pub fn decode(bytes: &[u8], vr: VR, charset: &Charset, enc: Encoding) -> String 
 
 /// Encodes a new value for an element of this VR, padded to even length as PS3.5 6.2 asks
 /// (UI with a NUL, other strings with a space). Only text VRs can be given new text.
+///
+/// # Errors
+///
+/// Why, when the VR holds no text or `text` holds a character the file's character set cannot
+/// write.
 pub fn encode(text: &str, vr: VR, charset: &Charset) -> Result<Vec<u8>, String> {
     if !is_text_vr(vr) && vr != VR::UN {
         return Err(format!("a {vr:?} value cannot be replaced with text"));
@@ -152,7 +166,8 @@ pub fn encode(text: &str, vr: VR, charset: &Charset) -> Result<Vec<u8>, String> 
     Ok(bytes)
 }
 
-/// Numbers of a DS/IS multi-value such as ImagePositionPatient.
+/// Numbers of a DS/IS multi-value such as `ImagePositionPatient`.
+#[must_use]
 pub fn numbers(text: &str) -> Vec<f64> {
     text.split('\\').filter_map(|s| s.trim().parse::<f64>().ok()).collect()
 }

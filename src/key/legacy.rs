@@ -93,8 +93,7 @@ pub fn parse(bytes: &[u8]) -> Result<KeyFile, String> {
 pub fn review_beside(path: &Path) -> std::path::PathBuf {
     let stem = path
         .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "key".into());
+        .map_or_else(|| "key".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}.review.json"))
 }
 

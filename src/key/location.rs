@@ -1,4 +1,4 @@
-//! Where a key store is: an SQLite file (the default) or a PostgreSQL database, from the
+//! Where a key store is: an `SQLite` file (the default) or a `PostgreSQL` database, from the
 //! `--key` value / `DAMS_KEY`. Shown to people without the URL's password.
 
 use std::fmt;
@@ -17,6 +17,7 @@ impl Location {
     /// What the user gave: a `postgres://` URL, or a path. A path ending in `.json` (an
     /// earlier dams' key file) means the database beside it with the same name and `.db`; a
     /// file without that extension that holds such JSON means the same name plus `.db`.
+    #[must_use]
     pub fn from_arg(arg: &Path) -> Location {
         let text = arg.to_string_lossy();
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
@@ -45,6 +46,7 @@ impl Location {
     }
 
     /// The database file of the embedded store.
+    #[must_use]
     pub fn file(&self) -> Option<&Path> {
         match self {
             Location::File { db, .. } => Some(db),
@@ -54,7 +56,7 @@ impl Location {
 }
 
 /// A key path that is a symbolic link (or lies in a linked folder) is followed to the real
-/// file, which SQLite then changes in place: a link is never replaced by a file of its own.
+/// file, which `SQLite` then changes in place: a link is never replaced by a file of its own.
 fn resolve_links(path: &Path) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(path) {
         return real;

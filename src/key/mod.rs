@@ -1,6 +1,6 @@
 //! The key store: original patient identifiers ↔ codes, the only place where original
-//! identifiers are kept. Two backends behind one trait: an SQLite file (the default) and a
-//! PostgreSQL database for teams; the rules for codes live here, once, for both.
+//! identifiers are kept. Two backends behind one trait: an `SQLite` file (the default) and a
+//! `PostgreSQL` database for teams; the rules for codes live here, once, for both.
 //!
 //! A `KeyStore` is a snapshot of the store, read at open and brought up to date after each of
 //! its own writes: plans are made against it without touching the database, and every write
@@ -31,7 +31,7 @@ pub const DEFAULT_DIGITS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
-    /// The patient's key: the original PatientID (0010,0020), or for a patient without one
+    /// The patient's key: the original `PatientID` (0010,0020), or for a patient without one
     /// a key made by dams that starts with `\` (see [`is_synthetic`]). Opaque here.
     pub patient_id: String,
     pub code: String,
@@ -53,13 +53,15 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// The original PatientID, if the patient had one.
+    /// The original `PatientID`, if the patient had one.
+    #[must_use]
     pub fn real_patient_id(&self) -> Option<&str> {
         (!is_synthetic(&self.patient_id)).then_some(self.patient_id.as_str())
     }
 
-    /// How the patient is identified, for people: by PatientID, or how dams grouped files
+    /// How the patient is identified, for people: by `PatientID`, or how dams grouped files
     /// without one.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         key_kind(&self.patient_id)
     }
@@ -80,16 +82,16 @@ fn key_kind(key: &str) -> &'static str {
 /// A patient of the input, as `propose` needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Candidate {
-    /// The patient key (PatientID, or a synthetic key starting with `\`).
+    /// The patient key (`PatientID`, or a synthetic key starting with `\`).
     pub key: String,
     pub name: String,
     pub birth_date: String,
-    /// Every real identifier the patient's files carry: PatientIDs and OtherPatientIDs.
+    /// Every real identifier the patient's files carry: `PatientIDs` and `OtherPatientIDs`.
     pub ids: Vec<String>,
 }
 
 impl Candidate {
-    /// The real IDs: `ids`, and the key when it is a PatientID; never a synthetic key.
+    /// The real IDs: `ids`, and the key when it is a `PatientID`; never a synthetic key.
     fn real_ids(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.key.as_str())
             .chain(self.ids.iter().map(String::as_str))
@@ -161,6 +163,7 @@ fn damaged_text(location: &str, reason: &str, backup: &Path) -> String {
 
 impl KeyError {
     /// Another process changed the store so that a plan no longer holds: plan again.
+    #[must_use]
     pub fn is_changed(&self) -> bool {
         matches!(self, KeyError::Changed { .. })
     }
@@ -168,6 +171,7 @@ impl KeyError {
 
 /// The folder for dams' own state (key store, logs): `DAMS_DATA_DIR` if set, else the
 /// platform's data folder (e.g. `~/.local/share/dams`).
+#[must_use]
 pub fn data_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DAMS_DATA_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(d));
@@ -176,6 +180,10 @@ pub fn data_dir() -> Option<PathBuf> {
 }
 
 /// Creates the folder (and parents) for dams' state, owner-only where it is new.
+///
+/// # Errors
+///
+/// An I/O error when a folder cannot be created or its permissions set.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -327,6 +335,10 @@ impl std::fmt::Debug for KeyStore {
 
 impl KeyStore {
     /// `key.db` in dams' data folder.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the system gives no data folder for dams.
     pub fn default_path() -> Result<PathBuf, KeyError> {
         data_dir().map(|d| d.join("key.db")).ok_or(KeyError::NoDataDir)
     }
@@ -335,6 +347,10 @@ impl KeyStore {
     /// [`Location::from_arg`]). A store that does not exist yet gives an empty one, created
     /// on the first write; a `key.json` of an earlier dams is migrated into a new database.
     /// A damaged store is an error.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read or is damaged.
     pub fn open(path: &Path) -> Result<KeyStore, KeyError> {
         let location = Location::from_arg(path);
         let mut warnings = Vec::new();
@@ -366,6 +382,10 @@ impl KeyStore {
     /// Opens the key store, creating it (with its secret, no codes) if there is none yet.
     /// Anything that plans needs this: UIDs derived from the secret must be the same in the
     /// plan that is shown and in what is written later, by this process or another.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read or created, or is damaged.
     pub fn open_or_create(path: &Path) -> Result<KeyStore, KeyError> {
         let mut key = KeyStore::open(path)?;
         if !key.exists {
@@ -391,25 +411,30 @@ impl KeyStore {
     }
 
     /// Where the store is, for messages (a URL without its password).
+    #[must_use]
     pub fn location(&self) -> &Location {
         &self.location
     }
 
     /// The database file of the embedded store (`None` for a database server).
+    #[must_use]
     pub fn file(&self) -> Option<&Path> {
         self.location.file()
     }
 
     /// The engine and how it is reached (for `dams key info`).
+    #[must_use]
     pub fn describe(&self) -> String {
         self.backend().map(|mut b| b.describe()).unwrap_or_default()
     }
 
+    #[must_use]
     pub fn exists(&self) -> bool {
         self.exists
     }
 
     /// Whether this process created the store (for a message saying so).
+    #[must_use]
     pub fn created(&self) -> bool {
         self.created
     }
@@ -427,16 +452,23 @@ impl KeyStore {
         path.exists().then_some(path)
     }
 
+    #[must_use]
     pub fn prefix(&self) -> &str {
         &self.snap.meta.prefix
     }
 
+    #[must_use]
     pub fn digits(&self) -> usize {
         self.snap.meta.digits
     }
 
     /// Sets how new codes look (saved by [`save`](Self::save)). Only allowed while no code
     /// has been generated.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Conflict` when a code has been generated already or `prefix` and `digits` are not
+    /// a valid format.
     pub fn set_format(&mut self, prefix: &str, digits: usize) -> Result<(), KeyError> {
         if self.snap.entries.iter().any(|e| e.source == "generated") {
             return Err(KeyError::Conflict(
@@ -450,10 +482,12 @@ impl KeyStore {
     }
 
     /// Every entry, in the order they were added.
+    #[must_use]
     pub fn entries(&self) -> &[KeyEntry] {
         &self.snap.entries
     }
 
+    #[must_use]
     pub fn code_for(&self, patient_id: &str) -> Option<&str> {
         self.snap
             .by_key
@@ -462,6 +496,7 @@ impl KeyStore {
     }
 
     /// The entry of a code, compared case-insensitively (codes are unique that way).
+    #[must_use]
     pub fn entry_by_code(&self, code: &str) -> Option<&KeyEntry> {
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
     }
@@ -470,11 +505,13 @@ impl KeyStore {
     /// recorded). From the snapshot: an offset another process recorded for an entry this
     /// snapshot already held is seen once this process tries to record one for it
     /// ([`record_offsets`](Self::record_offsets)), or by a new `open`.
+    #[must_use]
     pub fn date_offset(&self, patient_key: &str) -> Option<i32> {
         self.snap.offset(patient_key)
     }
 
     /// The secret behind deterministic UIDs (32 bytes).
+    #[must_use]
     pub fn secret(&self) -> Vec<u8> {
         // Byte pairs, not string slices: a secret is checked to be hex when it is read, and
         // slicing a str at a byte offset would panic on anything else.
@@ -536,6 +573,10 @@ impl KeyStore {
     }
 
     /// Reads what other processes added since this snapshot was taken.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read.
     pub fn refresh(&mut self) -> Result<(), KeyError> {
         if !self.exists {
             return Ok(());
@@ -579,6 +620,11 @@ impl KeyStore {
     /// store as proposed are skipped, so committing twice is harmless. Each entry's
     /// `date_offset` is recorded with it; one already in the store as proposed gets it by the
     /// rule of [`record_offsets`](Self::record_offsets) (another offset there: `Changed`).
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Changed` when the store no longer fits the proposal, `KeyError::Conflict` when
+    /// the proposal is not valid, another `KeyError` when the store cannot be written.
     pub fn commit(&mut self, new: &[NewEntry]) -> Result<(), KeyError> {
         if new.is_empty() {
             return Ok(());
@@ -609,90 +655,13 @@ impl KeyStore {
                 return Err(changed());
             }
             let mut look = Lookup::new(snap, tx)?;
-            let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
-            let have = look.codes_of(&keys)?;
-            let mut rows: Vec<&NewEntry> = Vec::new();
-            let mut batch: HashMap<&str, &str> = HashMap::new();
-            let mut known: Vec<(&str, i32)> = Vec::new();
-            for e in new {
-                match have.get(&e.patient_id) {
-                    Some(c) if *c == e.code => {
-                        if let Some(days) = e.date_offset {
-                            known.push((&e.patient_id, days));
-                        }
-                        continue;
-                    }
-                    Some(_) => return Err(changed()),
-                    None => {}
-                }
-                match batch.insert(&e.patient_id, &e.code) {
-                    Some(c) if c == e.code => continue,
-                    Some(c) => {
-                        return Err(KeyError::Conflict(format!(
-                            "two codes proposed for one patient ({c} and {})",
-                            e.code
-                        )));
-                    }
-                    None => rows.push(e),
-                }
-            }
-            recorded.clear();
-            if !known.is_empty() {
-                let fits = fit_offsets(&mut *look.tx, &known)?;
-                if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
-                    return Err(changed());
-                }
-                let set: Vec<(&str, i32)> = known
-                    .iter()
-                    .zip(&fits)
-                    .filter(|(_, f)| **f == OffsetFit::Set)
-                    .map(|(w, _)| *w)
-                    .collect();
-                look.tx.set_offsets(&set)?;
-                recorded.extend(set.iter().map(|(k, d)| (k.to_string(), *d)));
-            }
+            let ToAdd { rows, known } = rows_to_add(&mut look, new, &changed)?;
+            recorded = record_known_offsets(&mut *look.tx, &known, &changed)?;
             if rows.is_empty() {
                 return Ok(());
             }
-            let folds: Vec<String> = rows.iter().map(|e| fold_code(&e.code)).collect();
-            let ids: HashSet<String> = rows.iter().flat_map(|e| e.ids.iter()).map(|i| fold_id(i)).collect();
-            let mut unique = HashSet::new();
-            for (e, f) in rows.iter().zip(&folds) {
-                if !unique.insert(f.as_str()) || ids.contains(f) {
-                    return Err(KeyError::Conflict(format!(
-                        "code {} was proposed twice or equals a patient's ID",
-                        e.code
-                    )));
-                }
-            }
-            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
-                return Err(changed());
-            }
-            let tx = look.tx;
-            let entries: Vec<KeyEntry> = rows
-                .iter()
-                .map(|e| KeyEntry {
-                    patient_id: e.patient_id.clone(),
-                    code: e.code.clone(),
-                    patient_name: e.patient_name.clone(),
-                    birth_date: e.birth_date.clone(),
-                    source: "generated".into(),
-                    added: added.clone(),
-                    date_offset: e.date_offset,
-                })
-                .collect();
-            tx.insert_entries(&entries)?;
-            // In index order: a million random inserts into the index cost far more.
-            let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            ids.sort_unstable();
-            tx.insert_seen(&ids)?;
-            let next = advance(&meta, entries.iter().map(|e| e.code.as_str()));
-            if next != meta.next {
-                meta.next = next;
-                tx.set_meta(&meta)?;
-            }
-            Ok(())
+            let ids = check_new_codes(&mut look, &rows, &changed)?;
+            insert_new(look.tx, &rows, &ids, &mut meta, &added)
         })?;
         for (key, days) in &recorded {
             self.snap.set_offset(key, *days);
@@ -707,6 +676,10 @@ impl KeyStore {
     /// entry holds another offset (`Changed`: another process recorded it meanwhile; this
     /// snapshot then holds the recorded offsets of these patients, so plan again). Nothing to
     /// record (an empty slice, or offsets the snapshot holds already): no transaction.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when an offset is refused (see above) or the store cannot be written.
     pub fn record_offsets(&mut self, offsets: &[(String, i32)]) -> Result<(), KeyError> {
         let location = self.location.to_string();
         let changed = || KeyError::Changed {
@@ -769,6 +742,10 @@ impl KeyStore {
     }
 
     /// Saves the settings as they are (e.g. after `key init`), creating the store if needed.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be created or written.
     pub fn save(&mut self) -> Result<(), KeyError> {
         let wanted = self.snap.meta.clone();
         let location = self.location.to_string();
@@ -782,7 +759,7 @@ impl KeyStore {
                     location: location.clone(),
                 });
             }
-            meta.prefix = wanted.prefix.clone();
+            meta.prefix.clone_from(&wanted.prefix);
             meta.digits = wanted.digits;
             tx.set_meta(&meta)
         })
@@ -791,6 +768,11 @@ impl KeyStore {
     /// Imports codes from a table: a dams key file (JSON, from `dams key export --json` or
     /// an earlier dams' `key.json`) or a CSV table with a header row; see
     /// [`import_csv`](Self::import_csv). Returns how many entries were added.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Import` when the file cannot be read or a row is refused (nothing is added then),
+    /// another `KeyError` when the store cannot be written.
     pub fn import_file(
         &mut self,
         file: &Path,
@@ -812,7 +794,7 @@ impl KeyStore {
 
     /// Imports codes from a CSV table with a header row. `id_column`/`code_column` name the
     /// columns; when not given, common names are recognised (and a `patient_key` column, as
-    /// `dams key export` writes it, is used for patients without a PatientID). Every row is
+    /// `dams key export` writes it, is used for patients without a `PatientID`). Every row is
     /// checked before anything is added, against the file and the store: a conflict anywhere
     /// imports nothing and names the line. Linear in the number of rows.
     ///
@@ -821,6 +803,11 @@ impl KeyStore {
     /// an optional sign ([`valid_date_offset`]), an empty cell for none. An offset for a
     /// patient already in the store is recorded if the entry has none, and must equal the
     /// one it has otherwise.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Import` when the table cannot be read or a row is refused (nothing is added
+    /// then), another `KeyError` when the store cannot be written.
     pub fn import_csv(
         &mut self,
         file: &Path,
@@ -948,15 +935,15 @@ impl KeyStore {
                             location: location.clone(),
                         });
                     }
-                    meta.secret = secret.clone();
-                    meta.prefix = prefix.clone();
+                    meta.secret.clone_from(&secret);
+                    meta.prefix.clone_from(&prefix);
                     meta.digits = digits;
                     meta.next = next;
                     tx.set_meta(&meta)
                 })?;
             } else {
-                self.snap.meta.secret = kf.secret.clone();
-                self.snap.meta.prefix = kf.prefix.clone();
+                self.snap.meta.secret.clone_from(&kf.secret);
+                self.snap.meta.prefix.clone_from(&kf.prefix);
                 self.snap.meta.digits = kf.digits;
                 self.snap.meta.next = kf.next;
             }
@@ -983,65 +970,7 @@ impl KeyStore {
             message,
         };
         // Within the file, by hash: linear.
-        let mut problems = Problems::default();
-        let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
-        let mut by_fold: HashMap<String, (&str, &str, &str)> = HashMap::new();
-        let mut id_folds: HashMap<String, &str> = HashMap::new();
-        for r in &rows {
-            if let Some(id) = r.entry.real_patient_id() {
-                id_folds.entry(fold_id(id)).or_insert(&r.where_);
-            }
-        }
-        // Each patient's offset, and where it was given.
-        let mut offsets: HashMap<&str, (i32, &str)> = HashMap::new();
-        let mut fresh: Vec<&ImportRow> = Vec::new();
-        for r in &rows {
-            let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
-            if let Some(days) = r.entry.date_offset {
-                match offsets.get(key) {
-                    _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
-                    Some((d, other)) if *d != days => {
-                        problems.push(format!("{at}: same PatientID as {other} with another date offset"));
-                    }
-                    Some(_) => {}
-                    None => {
-                        offsets.insert(key, (days, at));
-                    }
-                }
-            }
-            let fold = fold_code(code);
-            match by_key.get(key) {
-                Some((c, _)) if *c == code => continue,
-                Some((_, other)) => {
-                    problems.push(format!("{at}: same PatientID as {other} with another code"));
-                    continue;
-                }
-                None => {}
-            }
-            by_key.insert(key, (code, at));
-            match by_fold.get(&fold) {
-                Some((k, c, other)) if *k != key => {
-                    let how = if *c == code {
-                        "same code"
-                    } else {
-                        "a code that differs only in case"
-                    };
-                    problems.push(format!("{at}: {how} as {other} ({c}) for another patient"));
-                }
-                _ => {
-                    by_fold.insert(fold.clone(), (key, code, at));
-                }
-            }
-            if let Some(other) = id_folds.get(&fold) {
-                problems.push(format!(
-                    "{at}: code {code} equals, ignoring case, the PatientID of {other}; a code must never be mistaken for a real ID"
-                ));
-            }
-            fresh.push(r);
-        }
-        if !problems.is_empty() {
-            return Err(err(problems.text()));
-        }
+        let (fresh, offsets) = check_import(&rows).map_err(|p| err(p.text()))?;
         // Against the store, in the transaction that adds them.
         let added_at = now();
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
@@ -1054,77 +983,10 @@ impl KeyStore {
         write_store(&self.store, &mut |tx| {
             let mut problems = Problems::default();
             let mut look = Lookup::new(snap, tx)?;
-            let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
-            let have = look.codes_of(&keys)?;
-            // Patients the store has with the same code, and the offsets given for them.
-            let mut known: Vec<(&str, i32)> = Vec::new();
-            let mut known_at: Vec<&str> = Vec::new();
-            let todo: Vec<&ImportRow> = fresh
-                .iter()
-                .copied()
-                .filter(|r| match have.get(&r.entry.patient_id) {
-                    Some(c) if *c == r.entry.code => {
-                        if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
-                            known.push((&r.entry.patient_id, days));
-                            known_at.push(at);
-                        }
-                        false
-                    }
-                    Some(c) => {
-                        problems.push(format!(
-                            "{}: this PatientID already has code {c} in the key store",
-                            r.where_
-                        ));
-                        false
-                    }
-                    None => true,
-                })
-                .collect();
-            let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
-            let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
-            let owners = look.code_folds(&fr)?;
-            let seen = look.seen(&fr)?;
-            for (r, f) in todo.iter().zip(&folds) {
-                if owners.contains_key(f) {
-                    problems.push(format!(
-                        "{}: code {} (or one differing only in case) already belongs to another patient",
-                        r.where_, r.entry.code
-                    ));
-                } else if seen.contains(f) {
-                    problems.push(format!(
-                        "{}: code {} equals, ignoring case, a real PatientID the key store has seen",
-                        r.where_, r.entry.code
-                    ));
-                }
-            }
-            let ids: Vec<(String, &ImportRow)> = todo
-                .iter()
-                .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
-                .collect();
-            let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
-            let id_owners = look.code_folds(&idr)?;
+            let (todo, known) = import_todo(&mut look, &fresh, &offsets, &mut problems)?;
+            let id_folds = check_import_codes(&mut look, &todo, &mut problems)?;
             let tx = look.tx;
-            for (f, r) in &ids {
-                if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
-                    problems.push(format!(
-                        "{}: PatientID equals, ignoring case, the code of another patient in the key store",
-                        r.where_
-                    ));
-                }
-            }
-            let fits = fit_offsets(&mut *tx, &known)?;
-            recorded.clear();
-            for ((&(key, days), fit), at) in known.iter().zip(&fits).zip(&known_at) {
-                match fit {
-                    OffsetFit::Set => recorded.push((key.to_string(), days)),
-                    OffsetFit::Same | OffsetFit::NoEntry => {}
-                    OffsetFit::Other(_) => {
-                        problems.push(format!(
-                            "{at}: this patient already has another date offset in the key store"
-                        ));
-                    }
-                }
-            }
+            recorded = import_offsets(&mut *tx, &known, &mut problems)?;
             if !problems.is_empty() {
                 return Err(err(problems.text()));
             }
@@ -1143,7 +1005,7 @@ impl KeyStore {
             tx.insert_entries(&entries)?;
             let set: Vec<(&str, i32)> = recorded.iter().map(|(k, d)| (k.as_str(), *d)).collect();
             tx.set_offsets(&set)?;
-            let mut seen_new: Vec<&str> = idr.clone();
+            let mut seen_new: Vec<&str> = id_folds.iter().map(String::as_str).collect();
             seen_new.extend(seen_extra.iter().copied());
             seen_new.sort_unstable();
             seen_new.dedup();
@@ -1167,6 +1029,10 @@ impl KeyStore {
     /// Writes the key as CSV (a table that opens in any spreadsheet), sorted by code.
     /// `patient_id` is empty for a patient without one; `patient_key` is the key dams uses;
     /// `date_offset` is empty where none is recorded.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when `out` cannot be written.
     pub fn export_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record([
@@ -1215,6 +1081,10 @@ impl KeyStore {
     /// Writes the whole key as one checksummed JSON file (`dams-key` version 2, or 3 when an
     /// entry has a date offset): entries, settings, secret and the real IDs seen. For moving a
     /// key to another store.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error when `out` cannot be written.
     pub fn export_json(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut seen: Vec<String> = self.snap.seen.iter().cloned().collect();
         seen.sort();
@@ -1386,11 +1256,315 @@ impl<'a, 'b> Lookup<'a, 'b> {
             Some(s) => Ok(folds
                 .iter()
                 .filter(|f| s.seen.contains(**f))
-                .map(|f| f.to_string())
+                .map(std::string::ToString::to_string)
                 .collect()),
             None => self.tx.seen(folds),
         }
     }
+}
+
+/// What of a proposal the store does not have yet ([`rows_to_add`]).
+struct ToAdd<'n> {
+    /// The entries to add, each patient once.
+    rows: Vec<&'n NewEntry>,
+    /// The offsets given for patients the store has with the same code already.
+    known: Vec<(&'n str, i32)>,
+}
+
+/// The proposed entries to add and the offsets of patients known already
+/// ([`KeyStore::commit`]). A patient the store has with another code is `changed`; two
+/// codes proposed for one patient, a conflict.
+fn rows_to_add<'n>(
+    look: &mut Lookup,
+    new: &'n [NewEntry],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<ToAdd<'n>, KeyError> {
+    let keys: Vec<&str> = new.iter().map(|e| e.patient_id.as_str()).collect();
+    let have = look.codes_of(&keys)?;
+    let mut rows: Vec<&NewEntry> = Vec::new();
+    let mut batch: HashMap<&str, &str> = HashMap::new();
+    let mut known: Vec<(&str, i32)> = Vec::new();
+    for e in new {
+        match have.get(&e.patient_id) {
+            Some(c) if *c == e.code => {
+                if let Some(days) = e.date_offset {
+                    known.push((&e.patient_id, days));
+                }
+                continue;
+            }
+            Some(_) => return Err(changed()),
+            None => {}
+        }
+        match batch.insert(&e.patient_id, &e.code) {
+            Some(c) if c == e.code => {}
+            Some(c) => {
+                return Err(KeyError::Conflict(format!(
+                    "two codes proposed for one patient ({c} and {})",
+                    e.code
+                )));
+            }
+            None => rows.push(e),
+        }
+    }
+    Ok(ToAdd { rows, known })
+}
+
+/// Records the offsets of patients already in the store (`known`) into their entries, where
+/// they have none; another offset there is `changed`. Returns those recorded.
+fn record_known_offsets(
+    tx: &mut dyn Tx,
+    known: &[(&str, i32)],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<Vec<(String, i32)>, KeyError> {
+    if known.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fits = fit_offsets(&mut *tx, known)?;
+    if fits.iter().any(|f| !matches!(f, OffsetFit::Set | OffsetFit::Same)) {
+        return Err(changed());
+    }
+    let set: Vec<(&str, i32)> = known
+        .iter()
+        .zip(&fits)
+        .filter(|(_, f)| **f == OffsetFit::Set)
+        .map(|(w, _)| *w)
+        .collect();
+    tx.set_offsets(&set)?;
+    Ok(set.iter().map(|(k, d)| (k.to_string(), *d)).collect())
+}
+
+/// Checks the codes of new entries: each once, none equal to a patient's ID (ignoring
+/// case), none in the store or seen as a real ID meanwhile (`changed`). Returns the folded
+/// real IDs of the new patients.
+fn check_new_codes(
+    look: &mut Lookup,
+    rows: &[&NewEntry],
+    changed: &dyn Fn() -> KeyError,
+) -> Result<HashSet<String>, KeyError> {
+    let folds: Vec<String> = rows.iter().map(|e| fold_code(&e.code)).collect();
+    let ids: HashSet<String> = rows.iter().flat_map(|e| e.ids.iter()).map(|i| fold_id(i)).collect();
+    let mut unique = HashSet::new();
+    for (e, f) in rows.iter().zip(&folds) {
+        if !unique.insert(f.as_str()) || ids.contains(f) {
+            return Err(KeyError::Conflict(format!(
+                "code {} was proposed twice or equals a patient's ID",
+                e.code
+            )));
+        }
+    }
+    let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+    if !look.code_folds(&fr)?.is_empty() || !look.seen(&fr)?.is_empty() {
+        return Err(changed());
+    }
+    Ok(ids)
+}
+
+/// Inserts new entries (added at `added`) and their patients' folded real IDs, and moves
+/// the next number past their codes.
+fn insert_new(
+    tx: &mut dyn Tx,
+    rows: &[&NewEntry],
+    ids: &HashSet<String>,
+    meta: &mut Meta,
+    added: &str,
+) -> Result<(), KeyError> {
+    let entries: Vec<KeyEntry> = rows
+        .iter()
+        .map(|e| KeyEntry {
+            patient_id: e.patient_id.clone(),
+            code: e.code.clone(),
+            patient_name: e.patient_name.clone(),
+            birth_date: e.birth_date.clone(),
+            source: "generated".into(),
+            added: added.to_string(),
+            date_offset: e.date_offset,
+        })
+        .collect();
+    tx.insert_entries(&entries)?;
+    // In index order: a million random inserts into the index cost far more.
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    tx.insert_seen(&ids)?;
+    let next = advance(meta, entries.iter().map(|e| e.code.as_str()));
+    if next != meta.next {
+        meta.next = next;
+        tx.set_meta(meta)?;
+    }
+    Ok(())
+}
+
+/// Each imported patient's offset, and where in the file it was given.
+type ImportOffsets<'r> = HashMap<&'r str, (i32, &'r str)>;
+
+/// The offsets given for imported patients the store has with the same code already:
+/// patient key, days, where in the file.
+type KnownOffsets<'r> = Vec<(&'r str, i32, &'r str)>;
+
+/// Checks the rows of an imported file among themselves ([`KeyStore::import_rows`]): one
+/// code and one offset per patient, one patient per code (ignoring case), no code equal to
+/// a `PatientID`. Returns the rows to add (each patient once) and the offsets given.
+fn check_import(rows: &[ImportRow]) -> Result<(Vec<&ImportRow>, ImportOffsets<'_>), Problems> {
+    let mut problems = Problems::default();
+    let mut by_key: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut by_fold: HashMap<String, (&str, &str, &str)> = HashMap::new();
+    let mut id_folds: HashMap<String, &str> = HashMap::new();
+    for r in rows {
+        if let Some(id) = r.entry.real_patient_id() {
+            id_folds.entry(fold_id(id)).or_insert(&r.where_);
+        }
+    }
+    let mut offsets: ImportOffsets = HashMap::new();
+    let mut fresh: Vec<&ImportRow> = Vec::new();
+    for r in rows {
+        let (key, code, at) = (r.entry.patient_id.as_str(), r.entry.code.as_str(), r.where_.as_str());
+        if let Some(days) = r.entry.date_offset {
+            match offsets.get(key) {
+                _ if !valid_date_offset(days) => problems.push(format!("{at}: {}", rules::DATE_OFFSET_RULE)),
+                Some((d, other)) if *d != days => {
+                    problems.push(format!("{at}: same PatientID as {other} with another date offset"));
+                }
+                Some(_) => {}
+                None => {
+                    offsets.insert(key, (days, at));
+                }
+            }
+        }
+        let fold = fold_code(code);
+        match by_key.get(key) {
+            Some((c, _)) if *c == code => continue,
+            Some((_, other)) => {
+                problems.push(format!("{at}: same PatientID as {other} with another code"));
+                continue;
+            }
+            None => {}
+        }
+        by_key.insert(key, (code, at));
+        match by_fold.get(&fold) {
+            Some((k, c, other)) if *k != key => {
+                let how = if *c == code {
+                    "same code"
+                } else {
+                    "a code that differs only in case"
+                };
+                problems.push(format!("{at}: {how} as {other} ({c}) for another patient"));
+            }
+            _ => {
+                by_fold.insert(fold.clone(), (key, code, at));
+            }
+        }
+        if let Some(other) = id_folds.get(&fold) {
+            problems.push(format!(
+                "{at}: code {code} equals, ignoring case, the PatientID of {other}; a code must never be mistaken for a real ID"
+            ));
+        }
+        fresh.push(r);
+    }
+    if problems.is_empty() {
+        Ok((fresh, offsets))
+    } else {
+        Err(problems)
+    }
+}
+
+/// The imported rows the store does not have yet, and the offsets given for patients it
+/// has with the same code (with where each was given). A patient it has with another code
+/// is a problem.
+fn import_todo<'r>(
+    look: &mut Lookup,
+    fresh: &[&'r ImportRow],
+    offsets: &ImportOffsets<'r>,
+    problems: &mut Problems,
+) -> Result<(Vec<&'r ImportRow>, KnownOffsets<'r>), KeyError> {
+    let keys: Vec<&str> = fresh.iter().map(|r| r.entry.patient_id.as_str()).collect();
+    let have = look.codes_of(&keys)?;
+    let mut known = Vec::new();
+    let todo = fresh
+        .iter()
+        .copied()
+        .filter(|r| match have.get(&r.entry.patient_id) {
+            Some(c) if *c == r.entry.code => {
+                if let Some(&(days, at)) = offsets.get(r.entry.patient_id.as_str()) {
+                    known.push((r.entry.patient_id.as_str(), days, at));
+                }
+                false
+            }
+            Some(c) => {
+                problems.push(format!(
+                    "{}: this PatientID already has code {c} in the key store",
+                    r.where_
+                ));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    Ok((todo, known))
+}
+
+/// Checks the imported codes against the store: none another patient's (ignoring case),
+/// none a real `PatientID` it has seen, no `PatientID` another patient's code. Returns the
+/// folded real `PatientIDs` of the rows.
+fn check_import_codes(
+    look: &mut Lookup,
+    todo: &[&ImportRow],
+    problems: &mut Problems,
+) -> Result<Vec<String>, KeyError> {
+    let folds: Vec<String> = todo.iter().map(|r| fold_code(&r.entry.code)).collect();
+    let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+    let owners = look.code_folds(&fr)?;
+    let seen = look.seen(&fr)?;
+    for (r, f) in todo.iter().zip(&folds) {
+        if owners.contains_key(f) {
+            problems.push(format!(
+                "{}: code {} (or one differing only in case) already belongs to another patient",
+                r.where_, r.entry.code
+            ));
+        } else if seen.contains(f) {
+            problems.push(format!(
+                "{}: code {} equals, ignoring case, a real PatientID the key store has seen",
+                r.where_, r.entry.code
+            ));
+        }
+    }
+    let ids: Vec<(String, &ImportRow)> = todo
+        .iter()
+        .filter_map(|r| r.entry.real_patient_id().map(|id| (fold_id(id), *r)))
+        .collect();
+    let idr: Vec<&str> = ids.iter().map(|(f, _)| f.as_str()).collect();
+    let id_owners = look.code_folds(&idr)?;
+    for (f, r) in &ids {
+        if id_owners.get(f).is_some_and(|k| *k != r.entry.patient_id) {
+            problems.push(format!(
+                "{}: PatientID equals, ignoring case, the code of another patient in the key store",
+                r.where_
+            ));
+        }
+    }
+    Ok(ids.into_iter().map(|(f, _)| f).collect())
+}
+
+/// The offsets of patients in the store (`known`: patient key, days, where given) to record
+/// into their entries, those with none yet; another offset there is a problem.
+fn import_offsets(
+    tx: &mut dyn Tx,
+    known: &[(&str, i32, &str)],
+    problems: &mut Problems,
+) -> Result<Vec<(String, i32)>, KeyError> {
+    let wanted: Vec<(&str, i32)> = known.iter().map(|&(key, days, _)| (key, days)).collect();
+    let fits = fit_offsets(tx, &wanted)?;
+    let mut recorded = Vec::new();
+    for (&(key, days, at), fit) in known.iter().zip(&fits) {
+        match fit {
+            OffsetFit::Set => recorded.push((key.to_string(), days)),
+            OffsetFit::Same | OffsetFit::NoEntry => {}
+            OffsetFit::Other(_) => {
+                problems.push(format!(
+                    "{at}: this patient already has another date offset in the key store"
+                ));
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// How an offset to record fits the entry of its patient in the store.
@@ -1742,7 +1916,7 @@ mod tests {
         c.execute("INSERT INTO dams_seen_ids (fold) VALUES ('a')", []).unwrap();
     }
 
-    /// (schema version, whether dams_entries has date_offset), read directly.
+    /// (schema version, whether `dams_entries` has `date_offset`), read directly.
     fn schema_of(path: &Path) -> (String, bool) {
         let c = rusqlite::Connection::open(path).unwrap();
         let v = c

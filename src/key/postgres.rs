@@ -1,4 +1,4 @@
-//! The team key store: a PostgreSQL database reached by a `postgres://` URL, with the same
+//! The team key store: a `PostgreSQL` database reached by a `postgres://` URL, with the same
 //! tables as the embedded store. Writers are serialised by a transaction-scoped advisory
 //! lock, so codes are unique and never reused across processes on many machines; a server
 //! that goes away aborts the transaction on its side, so nothing is half-written.
@@ -146,15 +146,14 @@ fn went_away(e: &postgres::Error) -> bool {
 }
 
 fn reason(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut s = e.to_string();
-            if let Some(src) = std::error::Error::source(e) {
-                s = format!("{s}: {src}");
-            }
-            s
+    if let Some(db) = e.as_db_error() {
+        format!("{} ({})", db.message(), db.code().code())
+    } else {
+        let mut s = e.to_string();
+        if let Some(src) = std::error::Error::source(e) {
+            s = format!("{s}: {src}");
         }
+        s
     }
 }
 
@@ -239,8 +238,10 @@ impl Backend for PgStore {
             )
             .ok()
             .flatten()
-            .map(|r| format!("encrypted ({})", r.get::<_, String>(0)))
-            .unwrap_or_else(|| "not encrypted".into());
+            .map_or_else(
+                || "not encrypted".into(),
+                |r| format!("encrypted ({})", r.get::<_, String>(0)),
+            );
         format!("PostgreSQL {version} (team store), connection {tls}")
     }
 
@@ -292,7 +293,7 @@ impl Backend for PgStore {
         let meta = Meta::from_rows(&rows).map_err(|reason| KeyError::Damaged {
             location: location.to_string(),
             reason,
-            backup: Default::default(),
+            backup: std::path::PathBuf::default(),
         })?;
         let mut cursor = since;
         let mut entries = Vec::new();
@@ -412,7 +413,7 @@ impl Tx for PgTx<'_, '_> {
         Meta::from_rows(&rows).map_err(|reason| KeyError::Damaged {
             location: self.location.to_string(),
             reason,
-            backup: Default::default(),
+            backup: std::path::PathBuf::default(),
         })
     }
 

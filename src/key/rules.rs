@@ -2,15 +2,17 @@
 //! way into the key (generated, imported, migrated) is held to.
 
 /// Patient keys that start with a backslash are made by dams for patients without a
-/// PatientID (e.g. `\N\DOE^JANE\19700101`); a real PatientID (VR LO) can never contain `\`.
+/// `PatientID` (e.g. `\N\DOE^JANE\19700101`); a real `PatientID` (VR LO) can never contain `\`.
+#[must_use]
 pub fn is_synthetic(patient_key: &str) -> bool {
     patient_key.starts_with('\\')
 }
 
-/// A real identifier (PatientID, OtherPatientID) folded for case-insensitive comparison with
+/// A real identifier (`PatientID`, `OtherPatientID`) folded for case-insensitive comparison with
 /// codes: full Unicode default case folding (`ß` → `ss`, `ſ` → `s`, KELVIN SIGN → `k`), so
 /// that no spelling a case-insensitive file share or a person would take for a code slips
 /// through.
+#[must_use]
 pub fn fold_id(id: &str) -> String {
     // For ASCII, full case folding is ASCII lowercase (and much faster).
     if id.is_ascii() {
@@ -22,6 +24,7 @@ pub fn fold_id(id: &str) -> String {
 
 /// A code folded the same way. Codes are ASCII (see [`valid_code`]), where full case folding
 /// is ASCII lowercase.
+#[must_use]
 pub fn fold_code(code: &str) -> String {
     if code.is_ascii() {
         code.to_ascii_lowercase()
@@ -30,8 +33,9 @@ pub fn fold_code(code: &str) -> String {
     }
 }
 
-/// A code that is safe as PatientID (LO), PatientName (PN: no '^' or '='), and as a file or
+/// A code that is safe as `PatientID` (LO), `PatientName` (PN: no '^' or '='), and as a file or
 /// folder name (no separator, not `.` or `..`, nothing hidden).
+#[must_use]
 pub fn valid_code(code: &str) -> bool {
     (1..=64).contains(&code.len())
         && !code.starts_with('.')
@@ -59,6 +63,7 @@ pub const MAX_DATE_OFFSET: i32 = 36_500;
 
 /// A date offset the key store keeps: a whole number of days, before or after, between 1 and
 /// [`MAX_DATE_OFFSET`] (0 would move nothing; "no offset" is `None`).
+#[must_use]
 pub fn valid_date_offset(days: i32) -> bool {
     days != 0 && days.unsigned_abs() <= MAX_DATE_OFFSET.unsigned_abs()
 }

@@ -1,6 +1,6 @@
-//! The embedded key store: one SQLite database file, owner-only, in WAL mode (readers never
+//! The embedded key store: one `SQLite` database file, owner-only, in WAL mode (readers never
 //! wait for a writer), every change one transaction, checked on open (a damaged file is
-//! refused and never written to), and copied to `<name>.bak` with SQLite's online backup after
+//! refused and never written to), and copied to `<name>.bak` with `SQLite`'s online backup after
 //! each change of the key.
 
 use std::collections::{HashMap, HashSet};
@@ -31,7 +31,7 @@ CREATE TABLE dams_workspaces (folder TEXT PRIMARY KEY, doc TEXT NOT NULL, update
 ";
 
 /// How long a writer waits for another process's transaction before giving up.
-const BUSY_WAIT: Duration = Duration::from_secs(120);
+const BUSY_WAIT: Duration = Duration::from_mins(2);
 
 pub struct SqliteStore {
     location: Location,
@@ -229,8 +229,7 @@ fn temp_name(path: &Path, what: &str) -> PathBuf {
         .unwrap_or_default();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     path.with_file_name(format!(".{name}.{what}-{}-{nanos}", std::process::id()))
 }
 

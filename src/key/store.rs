@@ -213,7 +213,7 @@ pub fn failpoint(name: &str) {
     if std::fs::write(file, b"").is_err() {
         return;
     }
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let until = std::time::Instant::now() + std::time::Duration::from_mins(2);
     while file.exists() && std::time::Instant::now() < until {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -9,31 +9,31 @@
 //!    map, surface and height map segmentation classes) is a SEG; RT Structure Set Storage an
 //!    RTSTRUCT; Key Object Selection Document a set of key images; the radiation dose SR
 //!    classes a dose report.
-//! 2. **Localizers** (ImageType mentions LOCALIZER, SCOUT, TOPOGRAM, SURVIEW or SCANOGRAM)
+//! 2. **Localizers** (`ImageType` mentions LOCALIZER, SCOUT, TOPOGRAM, SURVIEW or SCANOGRAM)
 //!    are present but never a source and never anything else.
-//! 3. An image that **does not say it is derived** — ImageType value 1 `ORIGINAL`, or absent
+//! 3. An image that **does not say it is derived** — `ImageType` value 1 `ORIGINAL`, or absent
 //!    or other on a SOP class that is not Secondary Capture — is an acquisition: a possible
 //!    source, whatever it references (a CT slice names its localizer). The one exception is
 //!    an `ORIGINAL` image that names a source it was made from (SourceImage/Derivation
 //!    sequence) *and* says in words or codes that it is a mask (below): tools that copy the
-//!    CT header keep its ImageType.
-//! 4. A derived image (ImageType `DERIVED`, or Secondary Capture) that **claims no source** is
+//!    CT header keep its `ImageType`.
+//! 4. A derived image (`ImageType` `DERIVED`, or Secondary Capture) that **claims no source** is
 //!    an image of its own, a possible source. It claims one when it references, through
-//!    SourceImage, Derivation or ReferencedSeries sequences, an instance that is not itself, not
+//!    `SourceImage`, Derivation or `ReferencedSeries` sequences, an instance that is not itself, not
 //!    a localizer and not a derived image of its own series (an earlier version of itself);
-//!    or such an instance through ReferencedImageSequence that is present. A dangling
-//!    ReferencedImageSequence entry is a claim only from Secondary Capture (it also lists
+//!    or such an instance through `ReferencedImageSequence` that is present. A dangling
+//!    `ReferencedImageSequence` entry is a claim only from Secondary Capture (it also lists
 //!    merely "related" images).
 //! 5. A derived image that claims a source is **weighed by its clues**. Against a mask (any
 //!    one decides): a purpose of reference that is no image processing for a mask (121320
 //!    uncompressed predecessor, 121330 lossy compressed predecessor, 121329 source image for
 //!    montage, 121321 mask image for image processing — a subtraction mask —, 121358 For
 //!    Processing predecessor, 113130 predecessor containing group of imaging subjects);
-//!    derivation code 113040 (lossy compression); LossyImageCompression `01`; colour pixels;
-//!    BurnedInAnnotation `YES`; a word for a screen capture, a dose report, compression or a
-//!    reformat in ImageType, SeriesDescription or DerivationDescription. For a mask:
+//!    derivation code 113040 (lossy compression); `LossyImageCompression` `01`; colour pixels;
+//!    `BurnedInAnnotation` `YES`; a word for a screen capture, a dose report, compression or a
+//!    reformat in `ImageType`, `SeriesDescription` or `DerivationDescription`. For a mask:
 //!    derivation code 113076 (segmentation); 1-bit pixels; at most 8 bits stored and
-//!    monochrome; LargestImagePixelValue at most 255; a word for a mask or label map.
+//!    monochrome; `LargestImagePixelValue` at most 255; a word for a mask or label map.
 //!    A clue against makes it a derived image (of the kind the strongest clue says); else a
 //!    clue for makes it a per-slice mask; else it is a derived image made by processing:
 //!    nothing says it is a mask, so it is never repaired.
@@ -54,7 +54,7 @@ use super::SegmentationKind;
 
 pub use dicom_dictionary_std::uids::{RT_STRUCTURE_SET_STORAGE, SEGMENTATION_STORAGE};
 
-/// Words vendors put in ImageType for planning images (CT topogram, Philips surview, …).
+/// Words vendors put in `ImageType` for planning images (CT topogram, Philips surview, …).
 const LOCALIZER_WORDS: &[&str] = &["LOCALIZER", "LOCALISER", "SCOUT", "TOPOGRAM", "SURVIEW", "SCANOGRAM"];
 
 /// What sort of derived image a file is that is no segmentation.
@@ -77,6 +77,7 @@ pub enum DerivedKind {
 }
 
 impl DerivedKind {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             DerivedKind::CompressedCopy => "compressed copy",
@@ -129,35 +130,36 @@ pub enum Says {
 pub enum Clue {
     /// The SOP class decides (SEG, RTSTRUCT, key object selection, dose SR).
     SopClass { name: &'static str },
-    /// A reference's PurposeOfReferenceCodeSequence (DCM code).
+    /// A reference's `PurposeOfReferenceCodeSequence` (DCM code).
     Purpose { code: u32, meaning: &'static str },
-    /// A DerivationCodeSequence item (DCM code).
+    /// A `DerivationCodeSequence` item (DCM code).
     DerivationCode { code: u32, meaning: &'static str },
-    /// LossyImageCompression is 01.
+    /// `LossyImageCompression` is 01.
     LossyCompression { bits_stored: u16 },
-    /// Colour pixels (PhotometricInterpretation, SamplesPerPixel).
+    /// Colour pixels (`PhotometricInterpretation`, `SamplesPerPixel`).
     Colour { photometric: String, samples: u16 },
-    /// BurnedInAnnotation is YES.
+    /// `BurnedInAnnotation` is YES.
     BurnedInAnnotation,
-    /// A word of ours in ImageType, SeriesDescription or DerivationDescription.
+    /// A word of ours in `ImageType`, `SeriesDescription` or `DerivationDescription`.
     Word {
         element: &'static str,
         word: &'static str,
         says: Says,
     },
-    /// BitsStored is 1.
+    /// `BitsStored` is 1.
     BinaryPixels,
     /// At most 8 bits stored, monochrome: a label map's pixels.
     LabelPixels { bits_stored: u16 },
-    /// LargestImagePixelValue is small: a label set.
+    /// `LargestImagePixelValue` is small: a label set.
     SmallLargestValue { value: i32 },
-    /// ImageType says ORIGINAL, yet the file names a source it was made from and says mask.
+    /// `ImageType` says ORIGINAL, yet the file names a source it was made from and says mask.
     OriginalButMask,
     /// The file says it is derived and claims a source, but nothing says it is a mask.
     NoMaskSign,
 }
 
 impl Clue {
+    #[must_use]
     pub fn weight(&self) -> Weight {
         match self {
             Clue::SopClass { .. } | Clue::OriginalButMask => Weight::Neutral,
@@ -186,6 +188,7 @@ impl Clue {
     }
 
     /// A sentence for people (never a value from the file beyond codes and our own words).
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             Clue::SopClass { name } => format!("SOP class {name}"),
@@ -311,7 +314,7 @@ pub(super) fn header_clues(inst: &Instance) -> Vec<Clue> {
     let f = &*inst.image;
     let mut out = BTreeSet::new();
     for r in &inst.references {
-        if let Some(code) = r.purpose.map(|p| p.get())
+        if let Some(code) = r.purpose.map(std::num::NonZero::get)
             && (purpose_kind(code).is_some() || code == 121322)
         {
             out.insert(Clue::Purpose {
@@ -425,6 +428,7 @@ pub(super) fn by_class(sop_class: &str) -> Option<(ByClass, &'static str)> {
 
 /// True for planning images (scout, topogram, localizer), whose references never count as a
 /// source: CT slices point at them, and so do masks copied from CT slices.
+#[must_use]
 pub fn is_localizer(inst: &Instance) -> bool {
     inst.image_type.iter().any(|v| {
         let v = v.to_ascii_uppercase();

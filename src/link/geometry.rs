@@ -2,12 +2,12 @@
 //! set of positions lies on the slices of a series (for suggestions and mask ordering).
 
 /// Positions closer than this (mm, per axis) are the same slice position. Tools copy
-/// ImagePositionPatient as text, so real matches are exact; this only absorbs rounding.
+/// `ImagePositionPatient` as text, so real matches are exact; this only absorbs rounding.
 const POSITION_TOLERANCE: f64 = 0.05;
 /// Direction cosines closer than this are the same orientation.
 const ORIENTATION_TOLERANCE: f64 = 1e-3;
 
-/// The unit normal of a slice from ImageOrientationPatient (row × column), if the cosines
+/// The unit normal of a slice from `ImageOrientationPatient` (row × column), if the cosines
 /// are usable.
 pub(super) fn normal(o: &[f64; 6]) -> Option<[f64; 3]> {
     let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);

@@ -10,9 +10,9 @@
 //! 1. classifies every file by the evidence of its own header (the rule is spelled out in
 //!    `classify.rs`): a segmentation, a derived image that is no segmentation, a localizer,
 //!    or a possible source — each classification with its [`Clue`]s;
-//! 2. groups the files into **objects**: the same claimed SeriesInstanceUID and SOP class,
-//!    the same header signature (folder, ImageType, rows and columns, bits, photometric
-//!    interpretation, SeriesDescription, manufacturer and software) — an object's files take
+//! 2. groups the files into **objects**: the same claimed `SeriesInstanceUID` and SOP class,
+//!    the same header signature (folder, `ImageType`, rows and columns, bits, photometric
+//!    interpretation, `SeriesDescription`, manufacturer and software) — an object's files take
 //!    the role most of them claim; a file that carries another series' UID (a source's, copied
 //!    from the CT) or none, but the signature of a mask object beside it and a slice position
 //!    it lacks, joins that object ([`Flag::AdoptedFiles`]); and per-slice masks form one slice
@@ -42,7 +42,7 @@
 //! UIDs>`, and the parts in brackets appear only where objects would otherwise share a key.
 //! Everything in a key comes from file contents and relative paths, sorted, so a rescan of
 //! the same folder gives the same keys whatever the order files were read in. Keys never
-//! hold a PatientID, and folder names only hashed.
+//! hold a `PatientID`, and folder names only hashed.
 
 mod classify;
 mod geometry;
@@ -74,6 +74,7 @@ pub enum SegmentationKind {
 }
 
 impl SegmentationKind {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             SegmentationKind::PerSliceMask => "per-slice mask",
@@ -83,6 +84,7 @@ impl SegmentationKind {
     }
 
     /// The word for it in a list of series: `mask`, `SEG`, `RTSTRUCT`.
+    #[must_use]
     pub fn short_label(self) -> &'static str {
         match self {
             SegmentationKind::PerSliceMask => "mask",
@@ -107,6 +109,7 @@ pub enum LinkStatus {
 }
 
 impl LinkStatus {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             LinkStatus::Resolved => "resolved",
@@ -141,17 +144,19 @@ pub struct Evidence {
     pub derived: usize,
     /// References to the file's own SOP Instance UID.
     pub itself: usize,
-    /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
+    /// Series UIDs named in `ReferencedSeriesSequence` / `RTReferencedSeriesSequence`.
     pub named_series: Vec<String>,
 }
 
 impl Evidence {
     /// References that were present but could not count as a source.
+    #[must_use]
     pub fn ignored(&self) -> usize {
         self.localizer + self.derived + self.itself
     }
 
     /// References that resolved to a source slice.
+    #[must_use]
     pub fn resolved(&self) -> usize {
         self.votes.iter().map(|v| v.references).sum()
     }
@@ -168,8 +173,7 @@ impl Evidence {
                     .sources
                     .iter()
                     .find(|s| s.series_uid == v.series_uid)
-                    .map(|s| name(&s.folder))
-                    .unwrap_or_else(|| v.series_uid.clone());
+                    .map_or_else(|| v.series_uid.clone(), |s| name(&s.folder));
                 format!("{} refs → {source}", v.references)
             })
             .collect();
@@ -205,6 +209,7 @@ pub enum FileStatus {
 
 impl FileStatus {
     /// A phrase for people.
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             FileStatus::Resolved => "resolved".into(),
@@ -250,11 +255,11 @@ pub enum SuggestionReason {
     /// The files' positions and orientation lie on this series' slices (same frame of
     /// reference). Several reconstructions of one scan share their geometry.
     SameGeometry,
-    /// Same FrameOfReferenceUID: the same patient position, any series of the scan.
+    /// Same `FrameOfReferenceUID`: the same patient position, any series of the scan.
     SameFrameOfReference,
-    /// Named in ReferencedSeriesSequence, but none of the referenced instances are present.
+    /// Named in `ReferencedSeriesSequence`, but none of the referenced instances are present.
     NamedSeries,
-    /// Other files claiming the same SeriesInstanceUID (group `group`) resolve to it.
+    /// Other files claiming the same `SeriesInstanceUID` (group `group`) resolve to it.
     SameSeriesUid { group: String },
     /// The files reference derived objects (group `group`) that resolve to it.
     ViaDerived { group: String },
@@ -274,28 +279,28 @@ pub struct Suggestion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "flag", rename_all = "kebab-case")]
 pub enum Flag {
-    /// Other objects claim this group's SeriesInstanceUID in other folders (`siblings`).
+    /// Other objects claim this group's `SeriesInstanceUID` in other folders (`siblings`).
     SplitByFolder { siblings: Vec<String> },
-    /// Other objects in this folder claim this SeriesInstanceUID with another header
-    /// (`differs` names what differs: SeriesDescription, SOPClassUID, …).
+    /// Other objects in this folder claim this `SeriesInstanceUID` with another header
+    /// (`differs` names what differs: `SeriesDescription`, `SOPClassUID`, …).
     SplitBySignature {
         siblings: Vec<String>,
         differs: Vec<&'static str>,
     },
-    /// Other objects in this folder claim this SeriesInstanceUID with the same header, but
+    /// Other objects in this folder claim this `SeriesInstanceUID` with the same header, but
     /// form separate slice stacks (another orientation, or the same positions drawn on
     /// another series).
     SplitByStack { siblings: Vec<String> },
-    /// The claimed SeriesInstanceUID is that of a source series (copied from the CT).
+    /// The claimed `SeriesInstanceUID` is that of a source series (copied from the CT).
     SeriesUidOfSource,
-    /// The files carry no SeriesInstanceUID.
+    /// The files carry no `SeriesInstanceUID`.
     NoSeriesUid,
-    /// `files` files carry another series' SeriesInstanceUID (or none) but this object's
+    /// `files` files carry another series' `SeriesInstanceUID` (or none) but this object's
     /// header, and lie at slice positions it lacks: they belong to it.
     AdoptedFiles { files: usize },
-    /// `files` files share their SOPInstanceUID with another file of the patient.
+    /// `files` files share their `SOPInstanceUID` with another file of the patient.
     DuplicateSopInstanceUid { files: usize },
-    /// InstanceNumbers are missing, repeated, or do not follow the slice positions.
+    /// `InstanceNumbers` are missing, repeated, or do not follow the slice positions.
     InstanceNumbers,
     /// `slices` source slices are referenced by more than one file of a per-slice mask group:
     /// it may hold several segmentations.
@@ -307,6 +312,7 @@ pub enum Flag {
 
 impl Flag {
     /// A sentence for people.
+    #[must_use]
     pub fn describe(&self) -> String {
         match self {
             Flag::SplitByFolder { siblings } => format!(
@@ -344,6 +350,7 @@ impl Flag {
 
     /// The flag means the output would be wrong without [`Links::repairs`] (shared or copied
     /// series UIDs, duplicate SOP UIDs, unusable instance numbers).
+    #[must_use]
     pub fn calls_for_repair(&self) -> bool {
         !matches!(self, Flag::SliceCoveredTwice { .. } | Flag::ReferencesMissing { .. })
     }
@@ -356,7 +363,7 @@ pub struct SegmentationGroup {
     pub key: String,
     #[serde(skip)]
     pub patient_id: String,
-    /// The SeriesInstanceUID its files carry (may be shared, copied or empty).
+    /// The `SeriesInstanceUID` its files carry (may be shared, copied or empty).
     pub claimed_series_uid: String,
     pub kind: SegmentationKind,
     /// The folder holding its files, relative to the scanned root.
@@ -393,6 +400,7 @@ pub struct SegmentationGroup {
 
 impl SegmentationGroup {
     /// Only per-slice mask series get their tags repaired (SEG and RTSTRUCT are one object).
+    #[must_use]
     pub fn repairable(&self) -> bool {
         self.kind == SegmentationKind::PerSliceMask
     }
@@ -403,12 +411,14 @@ impl SegmentationGroup {
     }
 
     /// The UID of the source in force, if any.
+    #[must_use]
     pub fn source_series_uid(&self) -> Option<&str> {
         self.source.as_ref().map(|s| s.series_uid.as_str())
     }
 
     /// Its files resolve into several series and nobody has decided yet: it may not be
     /// approved until a manual link (to the proposed series or another) is in force.
+    #[must_use]
     pub fn needs_decision(&self) -> bool {
         self.automatic_status == LinkStatus::Ambiguous && self.status != LinkStatus::Manual
     }
@@ -475,7 +485,7 @@ struct SourceSlice {
     orientation: Option<[f64; 6]>,
 }
 
-/// A SeriesNumber carried by files of a patient, and by whom.
+/// A `SeriesNumber` carried by files of a patient, and by whom.
 #[derive(Debug, Clone)]
 struct NumberUse {
     patient_id: String,
@@ -555,6 +565,7 @@ pub enum LinkError {
 
 /// Resolves every derived object of the Index to its source series (see the module docs).
 /// Deterministic: the same Index gives the same Links, whatever order files were read in.
+#[must_use]
 pub fn resolve(index: &Index) -> Links {
     resolve::links(index)
 }
@@ -570,11 +581,13 @@ fn normalise(name: &str) -> PathBuf {
 
 impl Links {
     /// The group with this exact key.
+    #[must_use]
     pub fn group(&self, key: &str) -> Option<&SegmentationGroup> {
         self.groups.iter().find(|g| g.key == key)
     }
 
     /// The derived file at this path (relative to the scanned root).
+    #[must_use]
     pub fn file(&self, path: &Path) -> Option<&DerivedFile> {
         self.files
             .binary_search_by(|f| f.path.as_path().cmp(path))
@@ -594,6 +607,7 @@ impl Links {
     }
 
     /// The derived-image group holding this file (relative to the scanned root), if any.
+    #[must_use]
     pub fn derived_image(&self, path: &Path) -> Option<&DerivedImageGroup> {
         self.derived_by_path
             .binary_search_by(|(p, _)| p.as_path().cmp(path))
@@ -618,8 +632,12 @@ impl Links {
     }
 
     /// The group a user named: by key, by one of its files, by the folder holding its files
-    /// (`PAT1/mask_orphan`), or by its claimed SeriesInstanceUID. A name that matches several
+    /// (`PAT1/mask_orphan`), or by its claimed `SeriesInstanceUID`. A name that matches several
     /// groups (a folder whose files were split) is an error listing their keys.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no group has that name, or several do.
     pub fn find_group(&self, name: &str) -> Result<&SegmentationGroup, LinkError> {
         if let Some(g) = self.group(name) {
             return Ok(g);
@@ -644,14 +662,22 @@ impl Links {
         }
     }
 
-    /// The source series a user named, by SeriesInstanceUID or by the folder holding its
+    /// The source series a user named, by `SeriesInstanceUID` or by the folder holding its
     /// files (`PAT1/ct_soft`), among all patients.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no source series has that name, or several do.
     pub fn find_source(&self, name: &str) -> Result<&SourceSeries, LinkError> {
         self.pick_source(name, |_| true)
     }
 
     /// Like [`Links::find_source`], among the sources of the group's patient only: a mask is
     /// never linked across patients.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when no source series of the patient has that name, or several do.
     pub fn find_source_for(&self, group: &SegmentationGroup, name: &str) -> Result<&SourceSeries, LinkError> {
         self.pick_source(name, |s| s.patient_id == group.patient_id)
     }
@@ -681,13 +707,18 @@ impl Links {
     /// Turns a user's "this group is drawn on that series" (each named as in
     /// [`Links::find_group`] / [`Links::find_source`]) into the (group key, series UID) pair
     /// to store among the overrides.
+    ///
+    /// # Errors
+    ///
+    /// `LinkError` when the group, or the series among those of the group's patient, cannot be
+    /// found or is named ambiguously.
     pub fn manual_link(&self, group: &str, series: &str) -> Result<(String, String), LinkError> {
         let g = self.find_group(group)?;
         let s = self.find_source_for(g, series)?;
         Ok((g.key.clone(), s.series_uid.clone()))
     }
 
-    /// Puts exactly these manual links (group key → source SeriesInstanceUID) in force,
+    /// Puts exactly these manual links (group key → source `SeriesInstanceUID`) in force,
     /// replacing any applied before. Links whose group or series no longer exists are
     /// returned and not applied.
     pub fn apply_overrides(&mut self, overrides: &BTreeMap<String, String>) -> Vec<StaleOverride> {
@@ -736,6 +767,7 @@ impl Links {
     }
 
     /// The manual links in force (to persist as review state).
+    #[must_use]
     pub fn overrides(&self) -> BTreeMap<String, String> {
         self.groups
             .iter()

@@ -1,5 +1,5 @@
-//! Repair of per-slice mask series: a SeriesInstanceUID of their own, unique SOPInstanceUIDs,
-//! InstanceNumbers in slice order and an unused SeriesNumber, all deterministic under the key.
+//! Repair of per-slice mask series: a `SeriesInstanceUID` of their own, unique `SOPInstanceUIDs`,
+//! `InstanceNumbers` in slice order and an unused `SeriesNumber`, all deterministic under the key.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,13 +27,13 @@ pub struct Repair {
     pub path: PathBuf,
     /// The key of its group.
     pub group: String,
-    /// SeriesInstanceUID (0020,000E), one per group.
+    /// `SeriesInstanceUID` (0020,000E), one per group.
     pub series_instance_uid: String,
-    /// SOPInstanceUID (0008,0018), and MediaStorageSOPInstanceUID (0002,0003) with it.
+    /// `SOPInstanceUID` (0008,0018), and `MediaStorageSOPInstanceUID` (0002,0003) with it.
     pub sop_instance_uid: String,
-    /// InstanceNumber (0020,0013): 1..n along the slice normal.
+    /// `InstanceNumber` (0020,0013): 1..n along the slice normal.
     pub instance_number: i64,
-    /// SeriesNumber (0020,0011): one no other series of the patient uses.
+    /// `SeriesNumber` (0020,0011): one no other series of the patient uses.
     pub series_number: i64,
 }
 
@@ -56,7 +56,7 @@ fn missing_last<T>(a: Option<T>, b: Option<T>, cmp: impl Fn(&T, &T) -> Ordering)
 
 /// The order of the files along the slice normal: by the depth of the source slice each
 /// references in `source` (the mask's own position when it references none), then by the
-/// original InstanceNumber, then by path, so that ties always break the same way. One
+/// original `InstanceNumber`, then by path, so that ties always break the same way. One
 /// normal for the whole group (from the first source slice with an orientation, else the
 /// first mask with one, else z) keeps depths comparable.
 pub(super) fn slice_order(details: &[&FileDetail], paths: &[&Path], source: Option<usize>) -> Vec<usize> {
@@ -93,7 +93,7 @@ pub(super) fn slice_order(details: &[&FileDetail], paths: &[&Path], source: Opti
 }
 
 impl Links {
-    /// The SeriesNumber each repairable group gets, by group index. Every repairable group
+    /// The `SeriesNumber` each repairable group gets, by group index. Every repairable group
     /// gets one in key order, whether or not it is repaired, so that switching one group's
     /// repair never changes another's number. A number is free when no other series of the
     /// patient uses it (a series holding only this group's files does not count).
@@ -143,7 +143,7 @@ impl Links {
     /// New tags for every file of the per-slice mask groups `enabled` picks (for instance
     /// [`SegmentationGroup::needs_repair`]), sorted by path. The same Links and secret
     /// always give the same result; the source in force (manual links included) orders the
-    /// slices and picks the SeriesNumber.
+    /// slices and picks the `SeriesNumber`.
     pub fn repairs(&self, secret: &[u8], enabled: impl Fn(&SegmentationGroup) -> bool) -> Vec<Repair> {
         let numbers = self.series_numbers();
         let mut out = Vec::new();

@@ -131,7 +131,10 @@ impl<'a> View<'a> {
             return (Role::Source, cache.none.clone());
         }
         let inst = it.inst;
-        let mut purposes = inst.references.iter().filter_map(|r| r.purpose.map(|p| p.get()));
+        let mut purposes = inst
+            .references
+            .iter()
+            .filter_map(|r| r.purpose.map(std::num::NonZero::get));
         let first = purposes.next().unwrap_or(0);
         let other = purposes.find(|&p| p != first).unwrap_or(0);
         let key = (
@@ -159,7 +162,7 @@ impl<'a> View<'a> {
     }
 }
 
-/// Verdicts of the rule for files whose header facts, ImageType, LargestImagePixelValue and
+/// Verdicts of the rule for files whose header facts, `ImageType`, `LargestImagePixelValue` and
 /// reference purposes are the same (the files of one series, nearly always): the facts are
 /// held once by the Index, so their addresses identify them.
 struct ClueCache {
@@ -342,7 +345,7 @@ struct Context<'a> {
     drafts: Vec<Draft<'a>>,
     /// Group index (in `Links::groups`) of each segmentation file.
     group_of: HashMap<usize, usize>,
-    /// Indexes into `drafts` by claimed SeriesInstanceUID.
+    /// Indexes into `drafts` by claimed `SeriesInstanceUID`.
     by_claimed: HashMap<String, Vec<usize>>,
 }
 
@@ -902,14 +905,64 @@ fn draft_groups<'a>(
     links: &Links,
     used_keys: &mut HashSet<String>,
 ) -> Vec<Draft<'a>> {
-    struct Object<'p, 'a> {
-        part: &'p Part<'a>,
-        kind: SegmentationKind,
-        members: Vec<usize>,
-        resolution: Resolution,
-        stack: usize,
+    let objects = segmentation_objects(view, parts, roles, resolutions);
+    // Keys: claimed UID | what it resolved to, then whatever tells apart objects that share
+    // both: the folder, the header signature, the stack.
+    let bases: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            let claimed = if o.part.series_uid.is_empty() {
+                "no-series-uid"
+            } else {
+                o.part.series_uid
+            };
+            format!("{claimed}|{}", disambiguator(o, view, resolutions, links))
+        })
+        .collect();
+    let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, b) in bases.iter().enumerate() {
+        by_base.entry(b.as_str()).or_default().push(i);
     }
-    let mut objects: Vec<Object<'_, 'a>> = Vec::new();
+    let mut drafts = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        let same = by_base.get(bases[i].as_str()).map(Vec::as_slice).unwrap_or_default();
+        let key = object_key(view, &objects, o, &bases[i], same, used_keys);
+        let adopted = o.members.iter().filter(|k| o.part.adopted.contains(k)).count();
+        drafts.push(Draft {
+            key,
+            claimed: o.part.series_uid.to_string(),
+            kind: o.kind,
+            resolution: o.resolution.clone(),
+            // The files of an object share their folder (it is part of their signature).
+            folder: parent(&view.items[o.members[0]].inst.path),
+            sop_class: o.part.sop_class,
+            signature: o.part.signature,
+            members: o.members.clone(),
+            adopted,
+        });
+    }
+    drafts.sort_by(|a, b| a.key.cmp(&b.key));
+    drafts
+}
+
+/// One segmentation object being formed: a part, or one stack of a per-slice mask part.
+struct Object<'p, 'a> {
+    part: &'p Part<'a>,
+    kind: SegmentationKind,
+    members: Vec<usize>,
+    resolution: Resolution,
+    stack: usize,
+}
+
+/// The segmentation objects of the parts: per-slice mask parts split into their stacks,
+/// SEG and RTSTRUCT parts as they are; each with the resolution of its files.
+fn segmentation_objects<'p, 'a>(
+    view: &View<'a>,
+    parts: &'p [Part<'a>],
+    roles: &[Role],
+    resolutions: &Resolutions,
+) -> Vec<Object<'p, 'a>> {
+    let mut objects = Vec::new();
     for part in parts {
         let Role::Segmentation(kind) = part.role else { continue };
         let members: Vec<usize> = part
@@ -937,101 +990,83 @@ fn draft_groups<'a>(
             });
         }
     }
-    // Keys: claimed UID | what it resolved to, then whatever tells apart objects that share
-    // both: the folder, the header signature, the stack.
-    let disambiguator = |o: &Object| -> String {
-        match &o.resolution {
-            Resolution::Resolved(s) => links.sources[*s].series_uid.clone(),
-            Resolution::Ambiguous(v) => format!(
-                "ambiguous-{}",
-                short_hash(v.iter().map(|&s| links.sources[s].series_uid.as_str()))
-            ),
-            Resolution::Unmatched => {
-                let claims: Vec<&str> = o
-                    .members
-                    .iter()
-                    .flat_map(|k| resolutions.get(k).map(|fl| fl.claims.as_slice()).unwrap_or_default())
-                    .copied()
-                    .collect();
-                let hash = if claims.is_empty() {
-                    let paths: Vec<String> = o.members.iter().map(|&k| path_text(&view.items[k].inst.path)).collect();
-                    short_hash(paths.iter().map(String::as_str))
-                } else {
-                    short_hash(claims.into_iter())
-                };
-                format!("unmatched-{hash}")
-            }
-        }
-    };
-    let bases: Vec<String> = objects
-        .iter()
-        .map(|o| {
-            let claimed = if o.part.series_uid.is_empty() {
-                "no-series-uid"
+    objects
+}
+
+/// What an object's key says after its claimed UID: the series it resolved to, a hash of
+/// its candidates when ambiguous, of its claims (or else its paths) when unmatched.
+fn disambiguator(o: &Object, view: &View, resolutions: &Resolutions, links: &Links) -> String {
+    match &o.resolution {
+        Resolution::Resolved(s) => links.sources[*s].series_uid.clone(),
+        Resolution::Ambiguous(v) => format!(
+            "ambiguous-{}",
+            short_hash(v.iter().map(|&s| links.sources[s].series_uid.as_str()))
+        ),
+        Resolution::Unmatched => {
+            let claims: Vec<&str> = o
+                .members
+                .iter()
+                .flat_map(|k| resolutions.get(k).map(|fl| fl.claims.as_slice()).unwrap_or_default())
+                .copied()
+                .collect();
+            let hash = if claims.is_empty() {
+                let paths: Vec<String> = o.members.iter().map(|&k| path_text(&view.items[k].inst.path)).collect();
+                short_hash(paths.iter().map(String::as_str))
             } else {
-                o.part.series_uid
+                short_hash(claims.into_iter())
             };
-            format!("{claimed}|{}", disambiguator(o))
-        })
+            format!("unmatched-{hash}")
+        }
+    }
+}
+
+/// The key of object `o` (whose key starts with `base`, shared by the objects `same`):
+/// the folder, the header signature and the stack added where they tell it apart from
+/// those, and a number where the key was used already; recorded in `used_keys`.
+fn object_key(
+    view: &View,
+    objects: &[Object],
+    o: &Object,
+    base: &str,
+    same: &[usize],
+    used_keys: &mut HashSet<String>,
+) -> String {
+    let folder = o.part.signature.folder;
+    let mut key = base.to_string();
+    if same.iter().any(|&j| objects[j].part.signature.folder != folder) {
+        let path = parent(&view.items[o.members[0]].inst.path);
+        key.push_str(&format!(
+            "|dir-{}",
+            short_hash(std::iter::once(path_text(&path).as_str()))
+        ));
+    }
+    let here: Vec<usize> = same
+        .iter()
+        .copied()
+        .filter(|&j| objects[j].part.signature.folder == folder)
         .collect();
-    let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, b) in bases.iter().enumerate() {
-        by_base.entry(b.as_str()).or_default().push(i);
+    if here.iter().any(|&j| !std::ptr::eq(objects[j].part, o.part)) {
+        let sig = format!("{}\n{:?}", o.part.sop_class, o.part.signature);
+        key.push_str(&format!("|sig-{}", short_hash(std::iter::once(sig.as_str()))));
     }
-    let mut drafts = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        let same = by_base.get(bases[i].as_str()).map(Vec::as_slice).unwrap_or_default();
-        let folder = o.part.signature.folder;
-        let mut key = bases[i].clone();
-        if same.iter().any(|&j| objects[j].part.signature.folder != folder) {
-            let path = parent(&view.items[o.members[0]].inst.path);
-            key.push_str(&format!(
-                "|dir-{}",
-                short_hash(std::iter::once(path_text(&path).as_str()))
-            ));
-        }
-        let here: Vec<usize> = same
-            .iter()
-            .copied()
-            .filter(|&j| objects[j].part.signature.folder == folder)
-            .collect();
-        if here.iter().any(|&j| !std::ptr::eq(objects[j].part, o.part)) {
-            let sig = format!("{}\n{:?}", o.part.sop_class, o.part.signature);
-            key.push_str(&format!("|sig-{}", short_hash(std::iter::once(sig.as_str()))));
-        }
-        if here
-            .iter()
-            .any(|&j| std::ptr::eq(objects[j].part, o.part) && objects[j].stack != o.stack)
-        {
-            key.push_str(&format!("|stack-{}", o.stack + 1));
-        }
-        // Only hard-coded UIDs shared across patients get here; patients come in Index
-        // order, so the numbering is stable.
-        if used_keys.contains(&key) {
-            let base_key = key.clone();
-            let mut n = 2;
-            while used_keys.contains(&key) {
-                key = format!("{base_key}|{n}");
-                n += 1;
-            }
-        }
-        used_keys.insert(key.clone());
-        let adopted = o.members.iter().filter(|k| o.part.adopted.contains(k)).count();
-        drafts.push(Draft {
-            key,
-            claimed: o.part.series_uid.to_string(),
-            kind: o.kind,
-            resolution: o.resolution.clone(),
-            // The files of an object share their folder (it is part of their signature).
-            folder: parent(&view.items[o.members[0]].inst.path),
-            sop_class: o.part.sop_class,
-            signature: o.part.signature,
-            members: o.members.clone(),
-            adopted,
-        });
+    if here
+        .iter()
+        .any(|&j| std::ptr::eq(objects[j].part, o.part) && objects[j].stack != o.stack)
+    {
+        key.push_str(&format!("|stack-{}", o.stack + 1));
     }
-    drafts.sort_by(|a, b| a.key.cmp(&b.key));
-    drafts
+    // Only hard-coded UIDs shared across patients get here; patients come in Index
+    // order, so the numbering is stable.
+    if used_keys.contains(&key) {
+        let base_key = key.clone();
+        let mut n = 2;
+        while used_keys.contains(&key) {
+            key = format!("{base_key}|{n}");
+            n += 1;
+        }
+    }
+    used_keys.insert(key.clone());
+    key
 }
 
 /// The derived images that are no segmentation, one group per part.
@@ -1349,7 +1384,7 @@ fn flags(
     flags
 }
 
-/// InstanceNumbers are all present, distinct, and run with the slice order (either way).
+/// `InstanceNumbers` are all present, distinct, and run with the slice order (either way).
 fn instance_numbers_follow_slices(details: &[&FileDetail], paths: &[&Path], source: Option<usize>) -> bool {
     let order = repair::slice_order(details, paths, source);
     let numbers: Option<Vec<i64>> = order.iter().map(|&i| details[i].instance_number).collect();
@@ -1457,7 +1492,7 @@ fn suggest(cx: &Context, gi: usize, draft: &Draft, links: &Links) -> Vec<Suggest
     out
 }
 
-/// Notes which SeriesNumbers the patient's files carry, and whether only segmentation
+/// Notes which `SeriesNumbers` the patient's files carry, and whether only segmentation
 /// groups carry them (so that a repaired group may keep a number of its own).
 fn record_series_numbers(cx: &Context, links: &mut Links) {
     let mut uses: BTreeMap<i64, (BTreeSet<usize>, bool)> = BTreeMap::new();

@@ -45,7 +45,7 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
             image_orientation: Some(AXIAL),
             image_type: Vec::new().into(),
             number_of_frames: 1,
-            image: Default::default(),
+            image: Arc::default(),
             largest_value: None,
             placed_by: None,
             references: Vec::new(),
@@ -115,7 +115,7 @@ fn facts(mut h: Header, f: impl FnOnce(&mut ImageFacts)) -> Header {
 }
 
 /// A derived CT-class mask file (8-bit label pixels) referencing `source` through
-/// SourceImageSequence.
+/// `SourceImageSequence`.
 fn mask(patient: &str, path: &str, series: &str, sop: &str, source: &[&str]) -> Header {
     let to: Vec<(&str, RefVia)> = source.iter().map(|s| (*s, RefVia::SourceImage)).collect();
     numbered(
@@ -575,7 +575,7 @@ fn repair_uids_are_unique_deterministic_and_keyed() {
     let g = only_group(&links);
     assert!(g.flags.contains(&Flag::SeriesUidOfSource));
     assert!(g.flags.contains(&Flag::DuplicateSopInstanceUid { files: 2 }));
-    let a = links.repairs(b"k", |g| g.needs_repair());
+    let a = links.repairs(b"k", super::SegmentationGroup::needs_repair);
     assert_eq!(a.len(), 2);
     assert_ne!(a[0].sop_instance_uid, a[1].sop_instance_uid);
     assert_eq!(a[0].series_instance_uid, a[1].series_instance_uid);
@@ -649,7 +649,7 @@ fn a_file_whose_references_are_all_missing_follows_its_object() {
             "M",
             &format!("M.{i}"),
             &source,
-            i as f64,
+            f64::from(i),
         ));
     }
     let links = resolve(&index(headers));
@@ -678,7 +678,7 @@ fn slices_that_disagree_make_one_ambiguous_object_with_a_proposal() {
             "M",
             &format!("M.{i}"),
             &source,
-            i as f64,
+            f64::from(i),
         ));
     }
     let mut links = resolve(&index(headers));
@@ -726,14 +726,14 @@ fn two_stacks_at_the_same_positions_on_two_series_are_split_and_shown() {
             "1.2.3",
             &format!("MA.{i}"),
             &format!("A.{i}"),
-            i as f64,
+            f64::from(i),
         ));
         headers.push(positioned_mask(
             &format!("P/m/b{i}.dcm"),
             "1.2.3",
             &format!("MB.{i}"),
             &format!("B.{i}"),
-            i as f64,
+            f64::from(i),
         ));
     }
     let links = resolve(&index(headers));
@@ -756,14 +756,14 @@ fn two_stacks_at_the_same_positions_on_two_series_are_split_and_shown() {
             "1.2.3",
             &format!("MA.{i}"),
             &format!("A.{i}"),
-            i as f64,
+            f64::from(i),
         ));
         headers.push(positioned_mask(
             &format!("P/m/b{i}.dcm"),
             "1.2.3",
             &format!("MB.{i}"),
             &format!("A.{i}"),
-            i as f64,
+            f64::from(i),
         ));
     }
     let links = resolve(&index(headers));
@@ -781,7 +781,7 @@ fn masks_sharing_a_uid_in_one_folder_are_split_by_their_header() {
                 "1.2.3",
                 &format!("L.{i}"),
                 &format!("A.{i}"),
-                i as f64,
+                f64::from(i),
             ),
             |f| f.series_description = "liver".into(),
         ));
@@ -791,7 +791,7 @@ fn masks_sharing_a_uid_in_one_folder_are_split_by_their_header() {
                 "1.2.3",
                 &format!("S.{i}"),
                 &format!("A.{i}"),
-                i as f64,
+                f64::from(i),
             ),
             |f| f.series_description = "spleen".into(),
         ));
@@ -826,7 +826,7 @@ fn a_mask_that_kept_the_cts_header_belongs_to_the_masks() {
             "M",
             &format!("M.{i}"),
             &format!("A.{i}"),
-            i as f64,
+            f64::from(i),
         ));
     }
     let copied = at(

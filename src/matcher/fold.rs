@@ -26,6 +26,7 @@ fn is_dropped_mark(c: char) -> bool {
 
 /// Chinese, Japanese and Korean letters: text in these scripts has no spaces between words,
 /// so patterns of them are matched without word boundaries.
+#[must_use]
 pub fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x1100..=0x11FF      // Hangul Jamo
@@ -44,6 +45,7 @@ pub fn is_cjk(c: char) -> bool {
 
 /// A character that makes a word in Latin-like scripts: a match of a word pattern may not
 /// have one right before or after it.
+#[must_use]
 pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() && !is_cjk(c)
 }
@@ -51,6 +53,7 @@ pub fn is_word_char(c: char) -> bool {
 /// Text that is already in the folded form but for ASCII case: no byte outside ASCII, no
 /// backtick, no whitespace but single spaces. The search runs on such text as it is (the
 /// automaton ignores ASCII case), without folding or allocating.
+#[must_use]
 pub fn is_plain(b: &[u8]) -> bool {
     let mut prev_space = false;
     for &c in b {
@@ -67,6 +70,7 @@ pub fn is_plain(b: &[u8]) -> bool {
 }
 
 /// The folded form of a pattern.
+#[must_use]
 pub fn fold(s: &str) -> String {
     let mut f = Folded::default();
     fold_into(s, &mut f);
@@ -83,6 +87,7 @@ pub struct Folded {
 
 impl Folded {
     /// The original span of the folded range `r`.
+    #[must_use]
     pub fn original(&self, r: std::ops::Range<usize>) -> std::ops::Range<usize> {
         let start = self.spans[r.start].0 as usize;
         let end = self.spans[r.end - 1].1 as usize;

@@ -18,7 +18,7 @@
 //!   `Muller`), the German and Nordic way of writing a letter without its marks (`Mueller`,
 //!   `Koehler`, `Aasen` for `Åsen`, `Soeren` for `Søren`). Only in that direction: a patient
 //!   written `Mueller` is not looked for as `Müller`.
-//! - **IDs** (PatientID, OtherPatientIDs): as whole tokens; when six characters or more with
+//! - **IDs** (`PatientID`, OtherPatientIDs): as whole tokens; when six characters or more with
 //!   a digit, also inside longer tokens (`MRN778899123`, `CT778899123/`, `ID00PAT001`); with
 //!   leading zeros stripped (when four or more characters remain) and, for short numeric IDs,
 //!   with one or two added (`012345` for `12345`). An ID of letters only is a word and is
@@ -110,6 +110,7 @@ pub const STOP_WORDS: &[&str] = &[
 ];
 
 /// Whether a single name part is a common word ([`STOP_WORDS`]).
+#[must_use]
 pub fn is_stop_word(part: &str) -> bool {
     let folded = super::fold::fold(part);
     STOP_WORDS.iter().any(|w| w.eq_ignore_ascii_case(&folded))
@@ -125,6 +126,7 @@ fn groups(name: &str) -> impl Iterator<Item = Vec<&str>> {
 }
 
 /// The whole written forms of a person name (never its single parts: [`name_parts`]).
+#[must_use]
 pub fn name_forms(name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for value in name.split('\\') {
@@ -188,6 +190,7 @@ pub fn name_parts(name: &str) -> Vec<String> {
 }
 
 /// The forms of a patient ID, each with where it may be found.
+#[must_use]
 pub fn id_forms(id: &str) -> Vec<(String, Reach)> {
     let id = id.trim();
     let reach = |s: &str| {
@@ -214,6 +217,7 @@ pub fn id_forms(id: &str) -> Vec<(String, Reach)> {
 }
 
 /// The forms of a birth date (DICOM DA), each with where it may be found.
+#[must_use]
 pub fn birth_date_forms(da: &str) -> Vec<(String, Reach)> {
     date_forms(da)
         .into_iter()
@@ -231,6 +235,7 @@ pub fn birth_date_forms(da: &str) -> Vec<(String, Reach)> {
 /// The forms of a study's date that are searched and replaced: those of [`birth_date_forms`]
 /// without the six-digit ones (`040119`, `190104`), which any number may be. Each with its
 /// place in [`date_forms`], to pair it with the same form of the moved or masked date.
+#[must_use]
 pub fn study_date_forms(da: &str) -> Vec<(usize, String, Reach)> {
     birth_date_forms(da)
         .into_iter()
@@ -242,6 +247,7 @@ pub fn study_date_forms(da: &str) -> Vec<(usize, String, Reach)> {
 
 /// Other spellings of a form without its marks that the fold does not give: German `ä ö ü`
 /// as `ae oe ue`, Nordic `å ø` as `aa oe`. Empty when there is none.
+#[must_use]
 pub fn transliterated(form: &str) -> Option<String> {
     use unicode_normalization::UnicodeNormalization;
     let form: String = form.nfc().collect();

@@ -48,6 +48,7 @@ pub enum IdentifierKind {
 }
 
 impl IdentifierKind {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             IdentifierKind::PatientName => "patient name",
@@ -61,7 +62,7 @@ impl IdentifierKind {
 }
 
 /// Above this many pattern bytes a search is built as a compact NFA, never as a DFA: a DFA
-/// costs a row of transitions per pattern byte, and a hostile 4 MiB PatientName would take
+/// costs a row of transitions per pattern byte, and a hostile 4 MiB `PatientName` would take
 /// minutes and gigabytes to compile. Real identifiers are far below it (PN and LO hold 64
 /// characters per component).
 const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
@@ -228,13 +229,11 @@ fn with_folded<R>(text: &str, f: impl FnOnce(&[u8], Option<&Folded>) -> R) -> R 
     if is_plain(text.as_bytes()) {
         return f(text.as_bytes(), None);
     }
-    FOLDED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut folded) => {
+    FOLDED.with(|cell| {
+        if let Ok(mut folded) = cell.try_borrow_mut() {
             fold_into(text, &mut folded);
             f(folded.text.as_bytes(), Some(&folded))
-        }
-        // Re-entered (never in practice): fold into a buffer of its own.
-        Err(_) => {
+        } else {
             let mut folded = Folded::default();
             fold_into(text, &mut folded);
             f(folded.text.as_bytes(), Some(&folded))
@@ -250,12 +249,14 @@ pub struct Identifiers {
 }
 
 impl Identifiers {
+    #[must_use]
     pub fn new(identity: &Identity) -> Identifiers {
         Identifiers::with_dates(identity, false)
     }
 
     /// With `study_dates`, the dates of the patient's studies too ([`Identity::dates`]): what
     /// a profile that shifts dates must leave nowhere.
+    #[must_use]
     pub fn with_dates(identity: &Identity, study_dates: bool) -> Identifiers {
         let mut forms = Vec::new();
         if study_dates {
@@ -299,6 +300,7 @@ impl Identifiers {
     /// The kinds of identifier found in `bytes` (deduplicated, sorted): text in UTF-8, or
     /// else read as Latin-1. Only where each form may stand (see [`forms`]): a name part
     /// "Ann" inside "Annotation" is no finding, an ID between dots in a UID is.
+    #[must_use]
     pub fn find(&self, bytes: &[u8]) -> Vec<IdentifierKind> {
         let Some(ac) = &self.search else { return Vec::new() };
         let text: std::borrow::Cow<str> = match std::str::from_utf8(bytes) {
@@ -321,6 +323,7 @@ impl Identifiers {
     /// [`Identifiers::find`] on bytes of no known text encoding (OB, OW, UN values): as
     /// UTF-8 or Latin-1, and, where every other byte is mostly zero, as UTF-16 in the byte
     /// order that fits (a Windows application's note in a private OB value).
+    #[must_use]
     pub fn find_in_bytes(&self, bytes: &[u8]) -> Vec<IdentifierKind> {
         let mut found = self.find(bytes);
         if let Some(text) = as_utf16(bytes) {
@@ -380,6 +383,7 @@ impl<T: Clone> Finder<T> {
     }
 
     /// What the forms found in `text` stand for, in the order found (overlapping hits too).
+    #[must_use]
     pub fn find(&self, text: &str) -> Vec<&T> {
         let Some(ac) = &self.search else { return Vec::new() };
         with_folded(text, |b, _| {
@@ -419,6 +423,7 @@ pub struct Replacer {
 }
 
 impl Replacer {
+    #[must_use]
     pub fn new(pats: Vec<Replacement>) -> Replacer {
         Replacer::build(pats, None, true)
     }
@@ -426,6 +431,7 @@ impl Replacer {
     /// For a handful of short patterns searched in short values millions of times (XML text
     /// and attributes): a full DFA is small, and a prefilter costs more than it saves. Large
     /// pattern sets (a cohort's worth, or a hostile value) still get a compact NFA.
+    #[must_use]
     pub fn for_short_values(pats: Vec<Replacement>) -> Replacer {
         Replacer::build(pats, Some(AhoCorasickKind::DFA), false)
     }
@@ -450,6 +456,7 @@ impl Replacer {
     /// Where identifying strings stand in `text` (original byte ranges, in order, never
     /// overlapping), with what replaces each. Where the longest match at a place may not
     /// stand there, a shorter one may ("Jane" in "Jane Doerr", where "Jane Doe" is not).
+    #[must_use]
     pub fn matches<'a>(&'a self, text: &str) -> Vec<(Range<usize>, &'a str)> {
         let Some(ac) = &self.search else { return Vec::new() };
         with_folded(text, |b, folded| {
@@ -487,6 +494,7 @@ impl Replacer {
     }
 
     /// The text with identifiers replaced, or `None` when it holds none.
+    #[must_use]
     pub fn replace(&self, text: &str) -> Option<String> {
         let found = self.matches(text);
         if found.is_empty() {
@@ -522,8 +530,8 @@ pub fn replacement_patterns<'a>(patients: impl IntoIterator<Item = (&'a str, &'a
 }
 
 /// A patient's date offset in days, and which of their dates move by it: the birth date
-/// (when the profile shifts PatientBirthDate) and the dates of their studies (when it shifts
-/// StudyDate).
+/// (when the profile shifts `PatientBirthDate`) and the dates of their studies (when it shifts
+/// `StudyDate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shifted {
     pub days: i32,
@@ -563,6 +571,7 @@ pub fn replacement_patterns_shifting<'a>(
 /// The dates of one patient that move by their offset, each written form replaced by the
 /// same form of the moved date: the birth date, and the dates of their studies
 /// ([`Identity::dates`]; not in their six-digit forms, which any number may be).
+#[must_use]
 pub fn own_date_patterns(identity: &Identity, shift: Shifted) -> Vec<Replacement> {
     use crate::values::dates::date_forms;
     let mut pats = Vec::new();
@@ -596,12 +605,14 @@ pub fn own_date_patterns(identity: &Identity, shift: Shifted) -> Vec<Replacement
 }
 
 /// Whether a replacement is a date (masked or moved) rather than a code or a removal.
+#[must_use]
 pub fn is_date(by: &str) -> bool {
     !by.is_empty() && crate::values::shift::shift(by, 0).is_some()
 }
 
 /// Hits of several searches in one text, earlier layers first: a hit that overlaps one
 /// already taken is dropped. In order, never overlapping.
+#[must_use]
 pub fn layered<'a>(
     layers: Vec<Vec<(Range<usize>, std::borrow::Cow<'a, str>)>>,
 ) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
@@ -618,6 +629,7 @@ pub fn layered<'a>(
 }
 
 /// The text with these hits replaced, or `None` when there are none.
+#[must_use]
 pub fn replace_hits(text: &str, hits: &[(Range<usize>, std::borrow::Cow<'_, str>)]) -> Option<String> {
     if hits.is_empty() {
         return None;
@@ -635,6 +647,7 @@ pub fn replace_hits(text: &str, hits: &[(Range<usize>, std::borrow::Cow<'_, str>
 
 /// The hits of the search shared by a batch and of the owner's own dates in one text: codes
 /// and removals first, then the owner's dates, then the dates of the shared search.
+#[must_use]
 pub fn owner_first<'a>(
     shared: &'a Replacer,
     own: Option<&'a Replacer>,
@@ -682,6 +695,7 @@ fn id_replacements<'a>(id: &str, code: &'a str) -> impl Iterator<Item = Replacem
 /// six characters or more with a digit (`CT778899123/`); other IDs are returned by
 /// [`exact_path_ids`] and replace a name only when they are all of it. Whole written names
 /// (two parts or more, or a CJK name) and the birth date as YYYYMMDD always count.
+#[must_use]
 pub fn path_patterns(code: &str, identity: &Identity) -> Vec<Replacement> {
     path_patterns_shifting(code, identity, None)
 }
@@ -750,7 +764,7 @@ fn distinctive_id(id: &str) -> bool {
     if n >= 6 {
         return true;
     }
-    let letters = id.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+    let letters = id.chars().take_while(char::is_ascii_alphabetic).count();
     let label_like = (1..=3).contains(&letters)
         && (1..=2).contains(&(n - letters))
         && id.chars().skip(letters).all(|c| c.is_ascii_digit());
@@ -778,6 +792,7 @@ pub fn exact_path_ids(identity: &Identity) -> Vec<String> {
 
 /// One search over the identifiers of all these patients: the one place verify, the write
 /// warnings and the deeper search get their search from.
+#[must_use]
 pub fn search_for(identities: &[Identity], study_dates: bool) -> Identifiers {
     if let [one] = identities {
         return Identifiers::with_dates(one, study_dates);
@@ -801,6 +816,7 @@ pub fn search_for(identities: &[Identity], study_dates: bool) -> Identifiers {
 }
 
 /// The kinds of identifier the search finds in raw bytes (text in UTF-8, else Latin-1).
+#[must_use]
 pub fn find_in(ids: &Identifiers, bytes: &[u8]) -> Vec<IdentifierKind> {
     ids.find(bytes)
 }

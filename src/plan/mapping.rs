@@ -130,6 +130,7 @@ pub fn rows(links: &Links, planner: &Planner, patients: &BTreeSet<String>) -> Ve
 }
 
 /// Merges `new` rows into an existing table: rows of the same patients are replaced.
+#[must_use]
 pub fn merge(existing: Vec<MappingRow>, new: Vec<MappingRow>) -> Vec<MappingRow> {
     let replaced: BTreeSet<&str> = new.iter().map(|r| r.patient.as_str()).collect();
     let mut all: Vec<MappingRow> = existing
@@ -166,6 +167,10 @@ const CSV_COLUMNS: [&str; 13] = [
 
 /// Writes the table as CSV. Folder names come from the input tree: a cell a spreadsheet
 /// would run as a formula (`=…`) is guarded with a leading `'` ([`crate::shown::spreadsheet_cell`]).
+///
+/// # Errors
+///
+/// An I/O error when `out` cannot be written.
 pub fn write_csv(rows: &[MappingRow], out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_COLUMNS)?;

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use crate::dicom::parse::TOP;
-use crate::dicom::parse::{ElementKind, Parsed};
+use crate::dicom::parse::{Element, ElementKind, Parsed};
 use crate::dicom::rewrite::{Change, Insert};
 use crate::dicom::tags;
 use crate::dicom::{Tag, VR, dict, tag_string, text};
@@ -69,7 +69,7 @@ pub struct FilePlan {
     pub warnings: Vec<String>,
     /// Identifying values of the patient that the profile leaves in place.
     pub residual: Vec<Residual>,
-    /// Elements added (a repaired mask lacking InstanceNumber, say).
+    /// Elements added (a repaired mask lacking `InstanceNumber`, say).
     #[serde(skip)]
     pub(crate) inserts: Vec<Insert>,
     /// The 128-byte preamble is written as zeros.
@@ -88,15 +88,15 @@ pub struct FileError {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PatientPlan {
-    /// The key of the patient in the key store: the original PatientID, or for a patient
+    /// The key of the patient in the key store: the original `PatientID`, or for a patient
     /// formed without one, a key made from name and birth date or study (see
-    /// [`crate::scan::Patient`]). In JSON: the PatientID ("" for such a patient).
+    /// [`crate::scan::Patient`]). In JSON: the `PatientID` ("" for such a patient).
     #[serde(serialize_with = "real_id")]
     pub patient_id: String,
     /// The same key, as it is (JSON: `patient_key`).
     pub patient_key: String,
     pub formed_by: crate::scan::Formed,
-    /// Why the input looks like dams output already (its PatientID a code), if it does.
+    /// Why the input looks like dams output already (its `PatientID` a code), if it does.
     pub looks_pseudonymised: Option<String>,
     pub code: String,
     /// True when the code is new and will be added to the key store on apply.
@@ -125,6 +125,7 @@ impl PatientPlan {
 
     /// Files, XML files and failures in path order (they arrive in whatever order the
     /// workers finish).
+    #[must_use]
     pub fn sorted(mut self) -> PatientPlan {
         self.files.sort_by(|a, b| a.source.cmp(&b.source));
         self.xml.sort_by(|a, b| a.source.cmp(&b.source));
@@ -163,7 +164,7 @@ pub struct Plan {
     pub profile: String,
     pub patients: Vec<PatientPlan>,
     pub unassigned_xml: Vec<UnassignedXml>,
-    /// Files without a PatientID no patient was found for: not written until assigned.
+    /// Files without a `PatientID` no patient was found for: not written until assigned.
     pub unplaced: Vec<crate::scan::Unplaced>,
     pub unreadable: Vec<Unreadable>,
     pub new_key_entries: Vec<NewEntry>,
@@ -208,7 +209,7 @@ pub struct Planner {
     dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
     /// Files whose output path keeps an identifier, and why (a folder of several patients).
     dest_warnings: std::collections::HashMap<PathBuf, String>,
-    /// Files whose SeriesInstanceUID is shared with files of another patient.
+    /// Files whose `SeriesInstanceUID` is shared with files of another patient.
     shared_series: std::collections::HashSet<PathBuf>,
     /// Patients whose input looks like dams output already, and why.
     pseudonymised: BTreeMap<String, String>,
@@ -239,7 +240,7 @@ const PATIENT_CACHE: usize = 1024;
 impl<T> PatientCache<T> {
     fn new() -> PatientCache<T> {
         PatientCache {
-            built: Default::default(),
+            built: std::sync::Mutex::default(),
         }
     }
 
@@ -399,6 +400,7 @@ fn date_offsets(
 
 /// The input's patients as the key store needs them to give codes (`KeyStore::propose`):
 /// key, name, birth date and every real ID their files carry.
+#[must_use]
 pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
     index
         .patients
@@ -465,7 +467,7 @@ impl Planner {
                     .map(|c| (c.as_str(), &*p.identity, shifted(&p.patient_id)))
             }),
         ));
-        let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+        let mut series_owners: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::default();
         for p in &index.patients {
             for s in p.series() {
                 series_owners.entry(&s.series_uid).or_default().insert(&p.patient_id);
@@ -474,7 +476,7 @@ impl Planner {
         let shared_series = index
             .patients
             .iter()
-            .flat_map(|p| p.series())
+            .flat_map(crate::scan::Patient::series)
             .filter(|s| {
                 !s.series_uid.is_empty() && series_owners.get(s.series_uid.as_str()).is_some_and(|o| o.len() > 1)
             })
@@ -507,7 +509,7 @@ impl Planner {
             identities,
             identifiers: PatientCache::new(),
             study_dates_searched,
-            repairs: Default::default(),
+            repairs: HashMap::default(),
             links: None,
             xml_owner: BTreeMap::new(),
             xml_contexts: BTreeMap::new(),
@@ -656,6 +658,45 @@ impl Planner {
     /// another patient's code. Two inputs never get the same output: later ones (in path
     /// order) get `~2`, `~3` before their extension.
     fn settle_dests(&mut self, index: &Index) {
+        let d = self.decide_dests(index);
+        self.dests = d.files;
+        self.dest_dirs = d.dirs;
+        self.dest_warnings = d.warnings;
+    }
+
+    /// The output paths of [`Planner::settle_dests`].
+    fn decide_dests(&self, index: &Index) -> Dests {
+        let owned = self.owned_paths(index);
+        let folders = folder_owners(&owned);
+        let renames = self.renamed_names(index, &owned, &folders);
+        let mut d = Dests::default();
+        // dams' own files at the top of the output folder (mapping tables, manifest, send
+        // log) are never an input's output name: such an input gets `~2` like any collision.
+        let own: Vec<PathBuf> = crate::manifest::OWN_FILES.iter().map(PathBuf::from).collect();
+        let mut taken: std::collections::HashSet<PathBuf> = own.iter().cloned().collect();
+        for (rel, pid) in &owned {
+            let first = self.renamed_path(rel, pid, &folders, renames.get(rel), &mut d);
+            let dest = unique_dest(&first, &mut taken);
+            if own.contains(&first) {
+                d.warnings.insert(
+                    rel.to_path_buf(),
+                    format!(
+                        "written as {} in the output: {} is the name of dams' own table there",
+                        crate::shown::path(&dest),
+                        crate::shown::path(&first)
+                    ),
+                );
+            }
+            if dest != *rel {
+                d.files.insert(rel.to_path_buf(), dest);
+            }
+        }
+        d
+    }
+
+    /// Every file with a patient (DICOM files, and XML files given to one) and that patient,
+    /// in path order.
+    fn owned_paths<'a>(&'a self, index: &'a Index) -> Vec<(&'a Path, &'a str)> {
         let mut owned: Vec<(&Path, &str)> = index
             .patients
             .iter()
@@ -668,116 +709,87 @@ impl Planner {
                 .filter_map(|x| self.xml_owner.get(&x.path).map(|(p, _)| (x.path.as_path(), p.as_str()))),
         );
         owned.sort();
-        // Whose files each folder holds: one patient, or several (`None`).
-        let mut folders: std::collections::HashMap<&Path, Option<&str>> = std::collections::HashMap::new();
-        for (rel, pid) in &owned {
-            for d in rel.ancestors().skip(1) {
-                let o = folders.entry(d).or_insert(Some(pid));
-                if *o != Some(*pid) {
-                    *o = None;
+        owned
+    }
+
+    /// Each file's names as its own patient's rules have them (`None`: kept), for the files
+    /// with a name to change; patient by patient on every core, each patient's rules dropped
+    /// when their files are done.
+    fn renamed_names<'a>(
+        &self,
+        index: &Index,
+        owned: &[(&'a Path, &'a str)],
+        folders: &HashMap<&Path, Option<&str>>,
+    ) -> HashMap<&'a Path, Vec<Option<String>>> {
+        use rayon::prelude::*;
+        let mut by_patient: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
+        for (rel, pid) in owned {
+            by_patient.entry(pid).or_default().push(rel);
+        }
+        by_patient
+            .into_par_iter()
+            .flat_map_iter(|(pid, files)| {
+                let rules = index.patient(pid).and_then(|p| self.path_rules(p));
+                files
+                    .into_iter()
+                    .filter_map(|rel| {
+                        let rules = rules.as_ref()?;
+                        let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+                        let mut prefix = PathBuf::new();
+                        let names: Vec<Option<String>> = parts
+                            .iter()
+                            .enumerate()
+                            .map(|(k, part)| {
+                                prefix.push(part);
+                                let is_file = k + 1 == parts.len();
+                                let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(pid);
+                                own.then(|| Planner::renamed_component(rules, part, is_file)).flatten()
+                            })
+                            .collect();
+                        names.iter().any(Option::is_some).then_some((rel, names))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The path of `rel` with its renamed names (`names`, from [`Planner::renamed_names`]);
+    /// notes renamed folders, and folders of several patients that keep a name holding an
+    /// identifier, in `d`.
+    fn renamed_path(
+        &self,
+        rel: &Path,
+        pid: &str,
+        folders: &HashMap<&Path, Option<&str>>,
+        names: Option<&Vec<Option<String>>>,
+        d: &mut Dests,
+    ) -> PathBuf {
+        let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+        let mut first = PathBuf::new();
+        let mut prefix = PathBuf::new();
+        for (k, part) in parts.iter().enumerate() {
+            prefix.push(part);
+            let is_file = k + 1 == parts.len();
+            let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(pid);
+            if let Some(new) = names.and_then(|n| n[k].as_ref()) {
+                first.push(new)
+            } else {
+                if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
+                    d.warnings.insert(
+                        rel.to_path_buf(),
+                        format!(
+                            "the folder name {} holds a patient identifier, but the folder holds several patients' files: its name is kept",
+                            prefix.display()
+                        ),
+                    );
                 }
+                first.push(part);
+            }
+            if !is_file && first != prefix {
+                d.dirs.entry(prefix.clone()).or_insert_with(|| first.clone());
             }
         }
-        // Each file's names as its own patient's rules have them (`None`: kept), patient by
-        // patient on every core, each patient's rules dropped when their files are done.
-        let renames: std::collections::HashMap<&Path, Vec<Option<String>>> = {
-            use rayon::prelude::*;
-            let mut by_patient: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
-            for (rel, pid) in &owned {
-                by_patient.entry(pid).or_default().push(rel);
-            }
-            let folders = &folders;
-            by_patient
-                .into_par_iter()
-                .flat_map_iter(|(pid, files)| {
-                    let rules = index.patient(pid).and_then(|p| self.path_rules(p));
-                    files
-                        .into_iter()
-                        .filter_map(|rel| {
-                            let rules = rules.as_ref()?;
-                            let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
-                            let mut prefix = PathBuf::new();
-                            let names: Vec<Option<String>> = parts
-                                .iter()
-                                .enumerate()
-                                .map(|(k, part)| {
-                                    prefix.push(part);
-                                    let is_file = k + 1 == parts.len();
-                                    let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(pid);
-                                    own.then(|| Planner::renamed_component(rules, part, is_file)).flatten()
-                                })
-                                .collect();
-                            names.iter().any(Option::is_some).then_some((rel, names))
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
-        let mut dests = std::collections::HashMap::new();
-        let mut dest_dirs = std::collections::HashMap::new();
-        let mut warnings = std::collections::HashMap::new();
-        // dams' own files at the top of the output folder (mapping tables, manifest, send
-        // log) are never an input's output name: such an input gets `~2` like any collision.
-        let own: Vec<PathBuf> = crate::manifest::OWN_FILES.iter().map(PathBuf::from).collect();
-        let mut taken: std::collections::HashSet<PathBuf> = own.iter().cloned().collect();
-        for (rel, pid) in &owned {
-            let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
-            let mut first = PathBuf::new();
-            let mut prefix = PathBuf::new();
-            for (k, part) in parts.iter().enumerate() {
-                prefix.push(part);
-                let is_file = k + 1 == parts.len();
-                let own = is_file || folders.get(prefix.as_path()).copied().flatten() == Some(*pid);
-                match renames.get(rel).and_then(|n| n[k].clone()) {
-                    Some(new) => first.push(new),
-                    None => {
-                        if !own && self.replacer.replace(&part.to_string_lossy()).is_some() {
-                            warnings.insert(
-                                rel.to_path_buf(),
-                                format!(
-                                    "the folder name {} holds a patient identifier, but the folder holds several patients' files: its name is kept",
-                                    prefix.display()
-                                ),
-                            );
-                        }
-                        first.push(part);
-                    }
-                }
-                if !is_file && first != prefix {
-                    dest_dirs.entry(prefix.clone()).or_insert_with(|| first.clone());
-                }
-            }
-            let stem = first
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let ext = first
-                .extension()
-                .map(|e| format!(".{}", e.to_string_lossy()))
-                .unwrap_or_default();
-            let mut dest = first.clone();
-            let mut n = 1;
-            while !taken.insert(dest.clone()) {
-                n += 1;
-                dest = first.with_file_name(format!("{stem}~{n}{ext}"));
-            }
-            if own.contains(&first) {
-                warnings.insert(
-                    rel.to_path_buf(),
-                    format!(
-                        "written as {} in the output: {} is the name of dams' own table there",
-                        crate::shown::path(&dest),
-                        crate::shown::path(&first)
-                    ),
-                );
-            }
-            if dest != *rel {
-                dests.insert(rel.to_path_buf(), dest);
-            }
-        }
-        self.dests = dests;
-        self.dest_dirs = dest_dirs;
-        self.dest_warnings = warnings;
+        first
     }
 
     /// The patient of an XML file, and how it was decided; `None` while unassigned.
@@ -786,6 +798,10 @@ impl Planner {
     }
 
     /// Reads and plans an XML file of an assigned patient.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read or parsed, or its rewrite cannot be planned.
     pub fn plan_xml(
         &self,
         root: &Path,
@@ -838,6 +854,10 @@ impl Planner {
     }
 
     /// Reads the file and plans it.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read or parsed, or its edits cannot be planned.
     pub fn plan_file(&self, root: &Path, inst: &Instance, patient_id: &str) -> Result<(Parsed, FilePlan), FileError> {
         self.plan_instance(root, inst, patient_id, Mode::Review)
             .map(|p| (p.parsed, p.plan))
@@ -845,6 +865,11 @@ impl Planner {
 
     /// Reads a file of the Index again, checks that it is still the file that was scanned,
     /// and plans it. The file's metadata comes along (its mode is kept on output).
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the file cannot be read, changed since the scan, needs an approval it
+    /// lacks, or its edits cannot be planned.
     pub fn plan_instance(
         &self,
         root: &Path,
@@ -897,12 +922,20 @@ impl Planner {
     }
 
     /// Plans an already parsed file.
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the patient has no code or a new value cannot be encoded in the file.
     pub fn plan_parsed(&self, parsed: &Parsed, rel: &Path, patient_id: &str) -> Result<FilePlan, FileError> {
         self.plan_parsed_with(parsed, rel, patient_id, true)
     }
 
     /// [`Planner::plan_parsed`]; without `residual` the search for identifiers the profile
     /// leaves is skipped (writing needs the edits only; plans and verify show the search).
+    ///
+    /// # Errors
+    ///
+    /// `FileError` when the patient has no code or a new value cannot be encoded in the file.
     pub fn plan_parsed_with(
         &self,
         parsed: &Parsed,
@@ -917,249 +950,34 @@ impl Planner {
         let code = self
             .code(patient_id)
             .ok_or_else(|| fail("internal: the patient has no code".into()))?;
-        let mut edits = Vec::new();
-        let mut warnings = Vec::new();
-        // Elements inside a removed element or an emptied sequence need no edit of their own
-        // (they are not written at all).
-        let mut replaced = vec![false; parsed.elements.len()];
-        let mut creators = None;
         // The patient's own moving dates, looked up once per file (not per element).
         let own = self.own_dates(patient_id);
-        let own = own.as_deref().and_then(Option::as_ref);
-        for (i, e) in parsed.elements.iter().enumerate() {
-            if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
-                continue;
-            }
-            let ruled = if e.tag.0 % 2 == 1 {
-                match (self.profile.rule(e.tag), &self.profile.annex_e) {
-                    (Some(r), _) => Some(r.action.clone()),
-                    (None, Some(a)) => {
-                        let creators = creators.get_or_insert_with(|| private_creators(parsed));
-                        Some(a.private_action(e.tag, private_creator(parsed, creators, i).as_deref()))
-                    }
-                    (None, None) => None,
-                }
-            } else {
-                self.profile.action_for(e.tag).cloned()
-            };
-            // No rule: free text is still cleaned of every patient's identifiers.
-            let action = match ruled {
-                Some(a) => a,
-                None if self.profile.clean_dicom && self.holds_identifier(parsed, e, own) => Action::Clean,
-                None => continue,
-            };
-            let vr = e.value_vr();
-            let before = match e.kind {
-                ElementKind::Value if vr == VR::UN && action == Action::Clean => {
-                    parsed.value(e).and_then(|v| un_text(v, &parsed.charset))
-                }
-                ElementKind::Value => parsed.value(e).map(|v| text::decode(v, vr, &parsed.charset, e.enc)),
-                ElementKind::Sequence => Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
-                ElementKind::Bulk | ElementKind::Encapsulated => Some(format!("<{} bytes>", e.value_len())),
-            };
-            let is_text = e.kind == ElementKind::Value && (text::is_text_vr(vr) || vr == VR::UN);
-            // The new value as text (None: removed), or raw bytes for binary dummies.
-            let (after, raw): (Option<String>, Option<Vec<u8>>) = match &action {
-                Action::Keep => continue,
-                Action::Remove => (None, None),
-                Action::Empty => (Some(String::new()), None),
-                Action::Code => (Some(code.to_string()), None),
-                Action::Replace(s) => (Some(s.clone()), None),
-                Action::KeepYear => {
-                    let old = before.clone().unwrap_or_default();
-                    if old.is_empty() || !is_text {
-                        continue;
-                    }
-                    let masked: Option<Vec<String>> = old.split('\\').map(dates::keep_year).collect();
-                    match masked {
-                        Some(parts) => (Some(parts.join("\\")), None),
-                        None => {
-                            warnings.push(format!(
-                                "{} ({}) is not a date; it is emptied instead of keeping its year",
-                                parsed.path(i),
-                                dict::display_name(e.tag)
-                            ));
-                            (Some(String::new()), None)
-                        }
-                    }
-                }
-                Action::Shift => {
-                    let old = before.clone().unwrap_or_default();
-                    if old.trim().is_empty() || !is_text {
-                        continue;
-                    }
-                    let Some(days) = self.offset(patient_id) else {
-                        continue;
-                    };
-                    let moved: Option<Vec<String>> = old
-                        .split('\\')
-                        .map(|v| {
-                            if v.trim().is_empty() {
-                                Some(String::new())
-                            } else if vr == VR::DT {
-                                shift::shift_dt(v, days)
-                            } else if vr == VR::DA {
-                                shift::shift_da(v, days)
-                            } else {
-                                shift::shift(v, days)
-                            }
-                        })
-                        .collect();
-                    match moved {
-                        Some(parts) => (Some(parts.join("\\")), None),
-                        None => {
-                            warnings.push(format!(
-                                "{} ({}) is not a date; it is emptied instead of shifted",
-                                parsed.path(i),
-                                dict::display_name(e.tag)
-                            ));
-                            (Some(String::new()), None)
-                        }
-                    }
-                }
-                Action::Dummy => match e.kind {
-                    ElementKind::Value if is_text => (Some(dummy_text(vr).to_string()), None),
-                    ElementKind::Value => {
-                        let n = e.length as usize;
-                        (Some(format!("<{n} zero bytes>")), Some(vec![0u8; n]))
-                    }
-                    ElementKind::Sequence => (Some(String::new()), None),
-                    ElementKind::Bulk | ElementKind::Encapsulated => (None, None),
-                },
-                Action::Clean => {
-                    let Some(old) = before.as_deref().filter(|_| is_text) else {
-                        continue;
-                    };
-                    match self.cleaned(own, old) {
-                        Some(cleaned) => {
-                            let others = self.others_named(old, code);
-                            if !others.is_empty() {
-                                warnings.push(format!(
-                                    "{} ({}) names another patient of this batch; replaced by their code {}",
-                                    parsed.path(i),
-                                    dict::display_name(e.tag),
-                                    others.join(", ")
-                                ));
-                            }
-                            (Some(cleaned), None)
-                        }
-                        None => continue,
-                    }
-                }
-                Action::Uid => {
-                    let Some(old) = before.as_deref().filter(|o| is_text && !o.is_empty()) else {
-                        continue;
-                    };
-                    // The rule asked for it: derived whatever other attributes do.
-                    let mapped: Vec<String> = old
-                        .split('\\')
-                        .map(|u| match u.trim() {
-                            "" => String::new(),
-                            u => uid::derive(&self.secret, u),
-                        })
-                        .collect();
-                    (Some(mapped.join("\\")), None)
-                }
-            };
-            let change = match (&after, raw) {
-                (None, _) => {
-                    replaced[i] = true;
-                    Change::Remove
-                }
-                (Some(_), Some(bytes)) => Change::Set(bytes),
-                (Some(s), None) => {
-                    if e.kind != ElementKind::Value && !s.is_empty() {
-                        return Err(fail(format!(
-                            "{} holds {} and cannot be given a text value",
-                            parsed.path(i),
-                            before.as_deref().unwrap_or("data")
-                        )));
-                    }
-                    let enc_vr = if vr == VR::UN { e.vr } else { vr };
-                    let bytes = if s.is_empty() {
-                        Vec::new()
-                    } else {
-                        text::encode(s, enc_vr, &parsed.charset)
-                            .map_err(|m| fail(format!("{}: {m}", parsed.path(i))))?
-                    };
-                    // Unchanged bytes are no edit (e.g. a second run over pseudonymised data).
-                    if e.kind == ElementKind::Value && parsed.value(e) == Some(&bytes[..]) {
-                        continue;
-                    }
-                    if e.kind == ElementKind::Sequence && parsed.items_of(i).next().is_none() {
-                        continue;
-                    }
-                    replaced[i] = e.kind == ElementKind::Sequence;
-                    Change::Set(bytes)
-                }
-            };
-            edits.push(Edit {
-                path: parsed.path(i),
-                tag: tag_string(e.tag),
-                keyword: dict::display_name(e.tag).to_string(),
-                before,
-                after,
-                rule: action.rule(),
-                element: i,
-                change,
-            });
-        }
+        let file = FileInPlan {
+            parsed,
+            patient_id,
+            code,
+            own: own.as_deref().and_then(Option::as_ref),
+        };
+        let mut warnings = Vec::new();
+        let (mut edits, replaced) = self.plan_elements(&file, &mut warnings).map_err(fail)?;
         let mut inserts = Vec::new();
-        let mut clear_preamble = false;
         if let Some(a) = &self.profile.annex_e {
             plan_deidentified(parsed, a, &mut edits, &mut inserts).map_err(fail)?;
         }
-        // The preamble is free for applications (PS3.10 7.1) and may hold anything, a name
-        // included: zeroed under every profile, unless it is the header of a dual-personality
-        // TIFF file, which would break.
-        if parsed.layout.preamble
-            && let Some(b) = parsed.source.loaded(0, 128)
-            && b.iter().any(|&x| x != 0)
-            && !is_tiff_header(b)
-        {
-            clear_preamble = true;
-            edits.insert(
-                0,
-                Edit {
-                    path: "preamble".into(),
-                    tag: String::new(),
-                    keyword: "FilePreamble".into(),
-                    before: Some("<128 bytes of another application's data>".into()),
-                    after: Some("<128 zero bytes>".into()),
-                    rule: if self.profile.annex_e.is_some() {
-                        RuleKind::Basic
-                    } else {
-                        RuleKind::Clean
-                    },
-                    element: PREAMBLE,
-                    change: Change::Remove,
-                },
-            );
-        }
+        let clear_preamble = match self.preamble_edit(parsed) {
+            Some(edit) => {
+                edits.insert(0, edit);
+                true
+            }
+            None => false,
+        };
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
-        let ids = residual
-            .then(|| {
-                self.identifiers.get(patient_id, || {
-                    let who = self.identities.get(patient_id)?;
-                    Some(Identifiers::with_dates(who, self.study_dates_searched))
-                })
-            })
-            .flatten();
-        let residual = match ids.as_deref() {
-            Some(ids) => {
-                // What is edited, and what is inside a removed or replaced sequence, is not
-                // left in the output.
-                let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
-                if replaced.contains(&true) {
-                    edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, &replaced)));
-                }
-                edited.sort_unstable();
-                edited.dedup();
-                residual_noting(parsed, rel, ids, &edited, &mut warnings)
-            }
-            None => Vec::new(),
+        let residual = if residual {
+            self.residual_left(&file, rel, &edits, &replaced, &mut warnings)
+        } else {
+            Vec::new()
         };
         Ok(FilePlan {
             source: rel.to_path_buf(),
@@ -1172,18 +990,254 @@ impl Planner {
         })
     }
 
+    /// The edits of the file's elements by the profile's rules and the `[clean]` pass, and
+    /// which elements go with their whole value (removed, or a sequence emptied): elements
+    /// inside those need no edit of their own (they are not written at all).
+    fn plan_elements(&self, file: &FileInPlan, warnings: &mut Vec<String>) -> Result<(Vec<Edit>, Vec<bool>), String> {
+        let parsed = file.parsed;
+        let mut edits = Vec::new();
+        let mut replaced = vec![false; parsed.elements.len()];
+        let mut creators = None;
+        for (i, e) in parsed.elements.iter().enumerate() {
+            if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
+                continue;
+            }
+            let Some(action) = self.element_action(file, i, e, &mut creators) else {
+                continue;
+            };
+            if let Some(edit) = self.plan_element(file, i, e, &action, &mut replaced, warnings)? {
+                edits.push(edit);
+            }
+        }
+        Ok((edits, replaced))
+    }
+
+    /// The action of element `i`: its rule (a private element's by its creator under the
+    /// Basic Profile); with none, `Clean` for free text that names a patient.
+    fn element_action(
+        &self,
+        file: &FileInPlan,
+        i: usize,
+        e: &Element,
+        creators: &mut Option<HashMap<(u32, Tag), usize>>,
+    ) -> Option<Action> {
+        let parsed = file.parsed;
+        let ruled = if e.tag.0 % 2 == 1 {
+            match (self.profile.rule(e.tag), &self.profile.annex_e) {
+                (Some(r), _) => Some(r.action.clone()),
+                (None, Some(a)) => {
+                    let creators = creators.get_or_insert_with(|| private_creators(parsed));
+                    Some(a.private_action(e.tag, private_creator(parsed, creators, i).as_deref()))
+                }
+                (None, None) => None,
+            }
+        } else {
+            self.profile.action_for(e.tag).cloned()
+        };
+        // No rule: free text is still cleaned of every patient's identifiers.
+        match ruled {
+            Some(a) => Some(a),
+            None if self.profile.clean_dicom && self.holds_identifier(parsed, e, file.own) => Some(Action::Clean),
+            None => None,
+        }
+    }
+
+    /// The edit `action` makes of element `i` (`None`: the element stays as it is); marks in
+    /// `replaced` an element that goes with its whole value.
+    fn plan_element(
+        &self,
+        file: &FileInPlan,
+        i: usize,
+        e: &Element,
+        action: &Action,
+        replaced: &mut [bool],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Edit>, String> {
+        if *action == Action::Keep {
+            return Ok(None);
+        }
+        let parsed = file.parsed;
+        let vr = e.value_vr();
+        let at = ElementAt {
+            i,
+            e,
+            vr,
+            is_text: e.kind == ElementKind::Value && (text::is_text_vr(vr) || vr == VR::UN),
+        };
+        let before = match e.kind {
+            ElementKind::Value if vr == VR::UN && *action == Action::Clean => {
+                parsed.value(e).and_then(|v| un_text(v, &parsed.charset))
+            }
+            ElementKind::Value => parsed.value(e).map(|v| text::decode(v, vr, &parsed.charset, e.enc)),
+            ElementKind::Sequence => Some(format!("<sequence of {} items>", parsed.items_of(i).count())),
+            ElementKind::Bulk | ElementKind::Encapsulated => Some(format!("<{} bytes>", e.value_len())),
+        };
+        let Some((after, raw)) = self.new_value(file, &at, action, before.as_deref(), warnings) else {
+            return Ok(None);
+        };
+        let Some(change) = new_change(parsed, &at, after.as_deref(), raw, before.as_deref(), replaced)? else {
+            return Ok(None);
+        };
+        Ok(Some(Edit {
+            path: parsed.path(i),
+            tag: tag_string(e.tag),
+            keyword: dict::display_name(e.tag).to_string(),
+            before,
+            after,
+            rule: action.rule(),
+            element: i,
+            change,
+        }))
+    }
+
+    /// The new value `action` gives an element whose value is `before`: as text (`None`:
+    /// removed), with the raw bytes of a binary dummy. `None` when the action leaves it.
+    fn new_value(
+        &self,
+        file: &FileInPlan,
+        at: &ElementAt,
+        action: &Action,
+        before: Option<&str>,
+        warnings: &mut Vec<String>,
+    ) -> Option<(Option<String>, Option<Vec<u8>>)> {
+        let (parsed, e, vr, is_text) = (file.parsed, at.e, at.vr, at.is_text);
+        let not_a_date = |instead: &str| {
+            format!(
+                "{} ({}) is not a date; it is emptied instead of {instead}",
+                parsed.path(at.i),
+                dict::display_name(e.tag)
+            )
+        };
+        Some(match action {
+            Action::Keep => return None,
+            Action::Remove => (None, None),
+            Action::Empty => (Some(String::new()), None),
+            Action::Code => (Some(file.code.to_string()), None),
+            Action::Replace(s) => (Some(s.clone()), None),
+            Action::KeepYear => {
+                let old = before.unwrap_or_default();
+                if old.is_empty() || !is_text {
+                    return None;
+                }
+                let masked: Option<Vec<String>> = old.split('\\').map(dates::keep_year).collect();
+                if let Some(parts) = masked {
+                    (Some(parts.join("\\")), None)
+                } else {
+                    warnings.push(not_a_date("keeping its year"));
+                    (Some(String::new()), None)
+                }
+            }
+            Action::Shift => {
+                let old = before.unwrap_or_default();
+                if old.trim().is_empty() || !is_text {
+                    return None;
+                }
+                let days = self.offset(file.patient_id)?;
+                if let Some(moved) = shifted_values(old, vr, days) {
+                    (Some(moved), None)
+                } else {
+                    warnings.push(not_a_date("shifted"));
+                    (Some(String::new()), None)
+                }
+            }
+            Action::Dummy => match e.kind {
+                ElementKind::Value if is_text => (Some(dummy_text(vr).to_string()), None),
+                ElementKind::Value => {
+                    let n = e.length as usize;
+                    (Some(format!("<{n} zero bytes>")), Some(vec![0u8; n]))
+                }
+                ElementKind::Sequence => (Some(String::new()), None),
+                ElementKind::Bulk | ElementKind::Encapsulated => (None, None),
+            },
+            Action::Clean => {
+                let old = before.filter(|_| is_text)?;
+                let cleaned = self.cleaned(file.own, old)?;
+                let others = self.others_named(old, file.code);
+                if !others.is_empty() {
+                    warnings.push(format!(
+                        "{} ({}) names another patient of this batch; replaced by their code {}",
+                        parsed.path(at.i),
+                        dict::display_name(e.tag),
+                        others.join(", ")
+                    ));
+                }
+                (Some(cleaned), None)
+            }
+            Action::Uid => {
+                let old = before.filter(|o| is_text && !o.is_empty())?;
+                // The rule asked for it: derived whatever other attributes do.
+                let mapped: Vec<String> = old
+                    .split('\\')
+                    .map(|u| match u.trim() {
+                        "" => String::new(),
+                        u => uid::derive(&self.secret, u),
+                    })
+                    .collect();
+                (Some(mapped.join("\\")), None)
+            }
+        })
+    }
+
+    /// The edit that zeroes the preamble, when it holds anything. The preamble is free for
+    /// applications (PS3.10 7.1) and may hold anything, a name included: zeroed under every
+    /// profile, unless it is the header of a dual-personality TIFF file, which would break.
+    fn preamble_edit(&self, parsed: &Parsed) -> Option<Edit> {
+        if !parsed.layout.preamble {
+            return None;
+        }
+        let b = parsed.source.loaded(0, 128)?;
+        if !b.iter().any(|&x| x != 0) || is_tiff_header(b) {
+            return None;
+        }
+        Some(Edit {
+            path: "preamble".into(),
+            tag: String::new(),
+            keyword: "FilePreamble".into(),
+            before: Some("<128 bytes of another application's data>".into()),
+            after: Some("<128 zero bytes>".into()),
+            rule: if self.profile.annex_e.is_some() {
+                RuleKind::Basic
+            } else {
+                RuleKind::Clean
+            },
+            element: PREAMBLE,
+            change: Change::Remove,
+        })
+    }
+
+    /// The patient's identifiers the plan leaves in the file. What is edited, and what is
+    /// inside a removed or replaced sequence, is not left in the output.
+    fn residual_left(
+        &self,
+        file: &FileInPlan,
+        rel: &Path,
+        edits: &[Edit],
+        replaced: &[bool],
+        warnings: &mut Vec<String>,
+    ) -> Vec<Residual> {
+        let parsed = file.parsed;
+        let Some(ids) = self.identifiers.get(file.patient_id, || {
+            let who = self.identities.get(file.patient_id)?;
+            Some(Identifiers::with_dates(who, self.study_dates_searched))
+        }) else {
+            return Vec::new();
+        };
+        let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+        if replaced.contains(&true) {
+            edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, replaced)));
+        }
+        edited.sort_unstable();
+        edited.dedup();
+        residual_noting(parsed, rel, &ids, &edited, warnings)
+    }
+
     /// Whether an element no rule covers is free text (or a private value that holds text)
     /// naming one of the patients: the values the `[clean] dicom` search rewrites. Codes,
     /// dates, times, numbers and UIDs are left alone (a patient ID `100` must not turn a
-    /// SeriesNumber into a code, nor another patient's birth date a StudyDate); what the
+    /// `SeriesNumber` into a code, nor another patient's birth date a `StudyDate`); what the
     /// matcher finds there is reported as residual instead. Plain ASCII values are searched
     /// as they are, without decoding.
-    fn holds_identifier(
-        &self,
-        parsed: &Parsed,
-        e: &crate::dicom::parse::Element,
-        own: Option<&crate::matcher::Replacer>,
-    ) -> bool {
+    fn holds_identifier(&self, parsed: &Parsed, e: &Element, own: Option<&crate::matcher::Replacer>) -> bool {
         if e.kind != ElementKind::Value {
             return false;
         }
@@ -1299,6 +1353,7 @@ impl Planner {
     }
 
     /// The element changes to hand to the rewriter.
+    #[must_use]
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
         plan.edits
             .iter()
@@ -1308,6 +1363,7 @@ impl Planner {
     }
 
     /// The elements to add.
+    #[must_use]
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
@@ -1315,8 +1371,8 @@ impl Planner {
 
 /// What the XML files lose besides the patients' identifiers, so that they say no more than
 /// the DICOM beside them: under a profile that remaps UIDs, every study's, series' and frame
-/// of reference's UID becomes the UID the images get; under one that changes AccessionNumber
-/// or ReferringPhysicianName, their values are removed too (accession numbers of four
+/// of reference's UID becomes the UID the images get; under one that changes `AccessionNumber`
+/// or `ReferringPhysicianName`, their values are removed too (accession numbers of four
 /// characters or more, physicians by whole name: a short number or a name part alone would
 /// be found in any text).
 fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacement> {
@@ -1415,6 +1471,133 @@ fn xml_reach(index: &Index, planner: &Planner) -> Vec<crate::matcher::Replacemen
     out
 }
 
+/// The output paths decided for the inputs ([`Planner::settle_dests`]).
+#[derive(Default)]
+struct Dests {
+    /// Inputs written under another path than their own.
+    files: HashMap<PathBuf, PathBuf>,
+    /// Folders of the input renamed in the output.
+    dirs: HashMap<PathBuf, PathBuf>,
+    /// Why an output path still holds an identifier, or differs from the one planned.
+    warnings: HashMap<PathBuf, String>,
+}
+
+/// Whose files each folder holds: one patient, or several (`None`).
+fn folder_owners<'a>(owned: &[(&'a Path, &'a str)]) -> HashMap<&'a Path, Option<&'a str>> {
+    let mut folders: HashMap<&Path, Option<&str>> = HashMap::new();
+    for (rel, pid) in owned {
+        for d in rel.ancestors().skip(1) {
+            let o = folders.entry(d).or_insert(Some(pid));
+            if *o != Some(*pid) {
+                *o = None;
+            }
+        }
+    }
+    folders
+}
+
+/// `first`, or the first of `first~2`, `first~3`, … (before its extension) not yet taken;
+/// taken from then on.
+fn unique_dest(first: &Path, taken: &mut std::collections::HashSet<PathBuf>) -> PathBuf {
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = first
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let mut dest = first.to_path_buf();
+    let mut n = 1;
+    while !taken.insert(dest.clone()) {
+        n += 1;
+        dest = first.with_file_name(format!("{stem}~{n}{ext}"));
+    }
+    dest
+}
+
+/// One file being planned: what the edits of its elements are made from.
+struct FileInPlan<'a> {
+    parsed: &'a Parsed,
+    patient_id: &'a str,
+    code: &'a str,
+    /// The search for the patient's own dates that move ([`Planner::own_dates`]).
+    own: Option<&'a crate::matcher::Replacer>,
+}
+
+/// The element being planned: its index, the VR its value is read with, and whether that
+/// value is text.
+struct ElementAt<'e> {
+    i: usize,
+    e: &'e Element,
+    vr: VR,
+    is_text: bool,
+}
+
+/// Each of the values of `old` (backslash-separated) moved by `days` as its VR writes dates;
+/// `None` when one is not a date.
+fn shifted_values(old: &str, vr: VR, days: i32) -> Option<String> {
+    let moved: Option<Vec<String>> = old
+        .split('\\')
+        .map(|v| {
+            if v.trim().is_empty() {
+                Some(String::new())
+            } else if vr == VR::DT {
+                shift::shift_dt(v, days)
+            } else if vr == VR::DA {
+                shift::shift_da(v, days)
+            } else {
+                shift::shift(v, days)
+            }
+        })
+        .collect();
+    moved.map(|parts| parts.join("\\"))
+}
+
+/// The change to the bytes of an element given the new value `after` (`None`: removed) or
+/// the `raw` bytes of a binary dummy; `None` when the bytes stay as they are. Marks in
+/// `replaced` an element that goes with its whole value.
+fn new_change(
+    parsed: &Parsed,
+    at: &ElementAt,
+    after: Option<&str>,
+    raw: Option<Vec<u8>>,
+    before: Option<&str>,
+    replaced: &mut [bool],
+) -> Result<Option<Change>, String> {
+    let (i, e) = (at.i, at.e);
+    let s = match (after, raw) {
+        (None, _) => {
+            replaced[i] = true;
+            return Ok(Some(Change::Remove));
+        }
+        (Some(_), Some(bytes)) => return Ok(Some(Change::Set(bytes))),
+        (Some(s), None) => s,
+    };
+    if e.kind != ElementKind::Value && !s.is_empty() {
+        return Err(format!(
+            "{} holds {} and cannot be given a text value",
+            parsed.path(i),
+            before.unwrap_or("data")
+        ));
+    }
+    let enc_vr = if at.vr == VR::UN { e.vr } else { at.vr };
+    let bytes = if s.is_empty() {
+        Vec::new()
+    } else {
+        text::encode(s, enc_vr, &parsed.charset).map_err(|m| format!("{}: {m}", parsed.path(i)))?
+    };
+    // Unchanged bytes are no edit (e.g. a second run over pseudonymised data).
+    if e.kind == ElementKind::Value && parsed.value(e) == Some(&bytes[..]) {
+        return Ok(None);
+    }
+    if e.kind == ElementKind::Sequence && parsed.items_of(i).next().is_none() {
+        return Ok(None);
+    }
+    replaced[i] = e.kind == ElementKind::Sequence;
+    Ok(Some(Change::Set(bytes)))
+}
+
 /// A preamble that starts a TIFF file (`II*\0` or `MM\0*`): a DICOM file that is a TIFF
 /// file too (PS3.10 7.1 allows it) keeps it.
 fn is_tiff_header(b: &[u8]) -> bool {
@@ -1439,7 +1622,7 @@ fn un_text(v: &[u8], charset: &text::Charset) -> Option<String> {
 }
 
 /// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):
-/// PatientIdentityRemoved YES, DeidentificationMethod, and DeidentificationMethodCodeSequence
+/// `PatientIdentityRemoved` YES, `DeidentificationMethod`, and `DeidentificationMethodCodeSequence`
 /// with the Basic Profile and each option in force.
 fn plan_deidentified(
     parsed: &Parsed,
@@ -1447,7 +1630,6 @@ fn plan_deidentified(
     edits: &mut Vec<Edit>,
     inserts: &mut Vec<Insert>,
 ) -> Result<(), String> {
-    use crate::dicom::Tag;
     let mut method = vec![format!(
         "DICOM {} Basic Profile (dams)",
         crate::profile::annex_e::EDITION
@@ -1457,54 +1639,83 @@ fn plan_deidentified(
         codes.push(o.code());
         method.push(o.code().1.to_string());
     }
-    let set =
-        |tag: Tag, vr: VR, value: String, edits: &mut Vec<Edit>, inserts: &mut Vec<Insert>| -> Result<(), String> {
-            let bytes = text::encode(&value, vr, &parsed.charset)?;
-            let found = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == tag);
-            edits.retain(|e| Some(e.element) != found);
-            let (before, element, change) = match found {
-                Some(i) => {
-                    let e = &parsed.elements[i];
-                    if parsed.value(e) == Some(&bytes[..]) {
-                        return Ok(());
-                    }
-                    let before = parsed
-                        .value(e)
-                        .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
-                    (before, i, Change::Set(bytes))
-                }
-                None => {
-                    inserts.push(Insert {
-                        tag,
-                        vr,
-                        value: bytes.clone(),
-                    });
-                    (None, INSERTED, Change::Set(bytes))
-                }
-            };
-            edits.push(Edit {
-                path: tag_string(tag),
-                tag: tag_string(tag),
-                keyword: dict::display_name(tag).to_string(),
-                before,
-                after: Some(value),
-                rule: RuleKind::Basic,
-                element,
-                change,
-            });
-            Ok(())
-        };
-    set(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES".into(), edits, inserts)?;
-    set(tags::DEIDENTIFICATION_METHOD, VR::LO, method.join("\\"), edits, inserts)?;
+    set_top_value(
+        parsed,
+        tags::PATIENT_IDENTITY_REMOVED,
+        VR::CS,
+        "YES".into(),
+        edits,
+        inserts,
+    )?;
+    set_top_value(
+        parsed,
+        tags::DEIDENTIFICATION_METHOD,
+        VR::LO,
+        method.join("\\"),
+        edits,
+        inserts,
+    )?;
     // PS3.15 E.3.6: dates moved by the patient's offset say so.
     if a.options
         .contains(&crate::profile::annex_e::AnnexOption::RetainLongitudinalModifiedDates)
     {
         let tag = dicom_dictionary_std::tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED;
-        set(tag, VR::CS, "MODIFIED".into(), edits, inserts)?;
+        set_top_value(parsed, tag, VR::CS, "MODIFIED".into(), edits, inserts)?;
     }
+    replace_method_codes(parsed, &codes, edits, inserts)
+}
 
-    // The code sequence is written anew: an old one is removed, the new one added.
+/// Plans top-level element `tag` to hold `value`: its edit replaces any other of the
+/// element, and an element the file lacks is inserted. Nothing when it holds it already.
+fn set_top_value(
+    parsed: &Parsed,
+    tag: Tag,
+    vr: VR,
+    value: String,
+    edits: &mut Vec<Edit>,
+    inserts: &mut Vec<Insert>,
+) -> Result<(), String> {
+    let bytes = text::encode(&value, vr, &parsed.charset)?;
+    let found = parsed.elements.iter().position(|e| e.parent == TOP && e.tag == tag);
+    edits.retain(|e| Some(e.element) != found);
+    let (before, element, change) = if let Some(i) = found {
+        let e = &parsed.elements[i];
+        if parsed.value(e) == Some(&bytes[..]) {
+            return Ok(());
+        }
+        let before = parsed
+            .value(e)
+            .map(|v| text::decode(v, e.value_vr(), &parsed.charset, e.enc));
+        (before, i, Change::Set(bytes))
+    } else {
+        inserts.push(Insert {
+            tag,
+            vr,
+            value: bytes.clone(),
+        });
+        (None, INSERTED, Change::Set(bytes))
+    };
+    edits.push(Edit {
+        path: tag_string(tag),
+        tag: tag_string(tag),
+        keyword: dict::display_name(tag).to_string(),
+        before,
+        after: Some(value),
+        rule: RuleKind::Basic,
+        element,
+        change,
+    });
+    Ok(())
+}
+
+/// Writes the `DeidentificationMethodCodeSequence` anew with `codes` (code value, meaning):
+/// an old one is removed, the new one added.
+fn replace_method_codes(
+    parsed: &Parsed,
+    codes: &[(&str, &str)],
+    edits: &mut Vec<Edit>,
+    inserts: &mut Vec<Insert>,
+) -> Result<(), String> {
     let seq_tag = tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE;
     let enc = parsed.layout.encoding;
     let items: Vec<Vec<(Tag, VR, Vec<u8>)>> = codes
@@ -1559,7 +1770,6 @@ fn plan_deidentified(
     Ok(())
 }
 
-/// True when an ancestor of element `i` is marked in `flags`.
 /// The private creator of a private element: its own value for a creator element
 /// (gggg,0010-00FF), else the creator of its block (gggg,00bb) in the same data set.
 fn private_creator(parsed: &Parsed, creators: &HashMap<(u32, Tag), usize>, i: usize) -> Option<String> {

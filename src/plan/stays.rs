@@ -49,7 +49,7 @@ pub struct Stays {
     /// Elements that hold an identifier the profile keeps on purpose (accession numbers and
     /// referring physicians under the default profile).
     pub kept: Vec<ResidualCount>,
-    /// Images that may show identifiers in their pixels (BurnedInAnnotation YES; secondary
+    /// Images that may show identifiers in their pixels (`BurnedInAnnotation` YES; secondary
     /// captures and ultrasound that do not say NO), by reason.
     pub burned_in: Vec<WarningCount>,
     pub not_written: NotWritten,
@@ -59,6 +59,7 @@ pub struct Stays {
 
 impl Stays {
     /// From a summary of planned files (the review screen's).
+    #[must_use]
     pub fn from_summary(s: &Summary, kept_kinds: &[IdentifierKind], failed: usize) -> Stays {
         let (kept, residual) = s
             .residual
@@ -87,7 +88,7 @@ impl Stays {
                 .patients
                 .iter()
                 .filter(|p| in_run(p))
-                .flat_map(|p| p.instances())
+                .flat_map(crate::scan::Patient::instances)
                 .filter_map(|i| planner.may_show_identifiers(i).map(|why| (i, why)))
                 .map(|(i, why)| {
                     let then = if gated {
@@ -109,6 +110,7 @@ impl Stays {
     }
 
     /// Nothing to warn about.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.residual.is_empty()
             && self.kept.is_empty()
@@ -119,6 +121,7 @@ impl Stays {
 
     /// One line per warning, for people (no identifying value, only kinds, elements, paths
     /// and counts): what the CLI prints and the review screen lists.
+    #[must_use]
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         let files = |n: usize| {
@@ -290,6 +293,6 @@ pub fn check(
     if !super::stream(index, planner, only, Mode::Review, progress, cancel, &sink) {
         return None;
     }
-    let tally = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
+    let tally = sink.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     Some(tally.finish(index, planner, only))
 }

@@ -57,6 +57,7 @@ pub enum EditGroup<'a> {
 impl Summary {
     /// Edits grouped by element and rule, for display: at most `variants` distinct values of
     /// one element are listed, more are counted.
+    #[must_use]
     pub fn grouped(&self, variants: usize) -> Vec<EditGroup<'_>> {
         let mut out = Vec::new();
         let mut i = 0;

@@ -23,6 +23,7 @@ pub enum Action {
 }
 
 impl Action {
+    #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Action::Code => "code",
@@ -64,6 +65,7 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             RuleKind::Code => "code",
@@ -91,6 +93,7 @@ impl std::fmt::Display for RuleKind {
 
 impl Action {
     /// The rule an edit made by this action is reported under.
+    #[must_use]
     pub fn rule(&self) -> RuleKind {
         match self {
             Action::Code => RuleKind::Code,

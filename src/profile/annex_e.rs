@@ -33,6 +33,7 @@ pub enum AnnexOption {
 
 impl AnnexOption {
     /// Every option's name, as profiles and `--option` write it.
+    #[must_use]
     pub fn names() -> Vec<&'static str> {
         vec![
             "retain-safe-private",
@@ -64,7 +65,8 @@ impl AnnexOption {
         }
     }
 
-    /// The code of the option in DeidentificationMethodCodeSequence (PS3.16 CID 7050).
+    /// The code of the option in `DeidentificationMethodCodeSequence` (PS3.16 CID 7050).
+    #[must_use]
     pub fn code(self) -> (&'static str, &'static str) {
         match self {
             AnnexOption::RetainSafePrivate => ("113111", "Retain Safe Private Option"),
@@ -165,6 +167,7 @@ fn action_of(code: &str, vr: Option<VR>) -> Option<Action> {
 }
 
 impl AnnexE {
+    #[must_use]
     pub fn new(options: BTreeSet<AnnexOption>) -> AnnexE {
         let mut exact = HashMap::new();
         let mut patterns = Vec::new();
@@ -263,6 +266,7 @@ impl AnnexE {
 
     /// The action for a standard (even group) attribute; `None` when the table does not
     /// list it (it is kept).
+    #[must_use]
     pub fn action(&self, tag: Tag) -> Option<&Action> {
         self.exact
             .get(&tag)
@@ -270,6 +274,7 @@ impl AnnexE {
     }
 
     /// The action for a private attribute, given its private creator (if found).
+    #[must_use]
     pub fn private_action(&self, tag: Tag, creator: Option<&str>) -> Action {
         if let (Some(safe), Some(creator)) = (&self.safe, creator) {
             let is_creator = (0x0010..=0x00FF).contains(&tag.1);
@@ -290,6 +295,7 @@ impl AnnexE {
     }
 
     /// True when UIDs are replaced (the Retain UIDs option is off).
+    #[must_use]
     pub fn replaces_uids(&self) -> bool {
         !self.options.contains(&AnnexOption::RetainUids)
     }

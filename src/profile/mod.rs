@@ -49,6 +49,7 @@ pub struct XmlRule {
 
 impl XmlRule {
     /// Does a name from the document equal a name in the rule?
+    #[must_use]
     pub fn name_matches(&self, rule_name: &str, doc_name: &str) -> bool {
         if self.ignore_case {
             rule_name.eq_ignore_ascii_case(doc_name)
@@ -88,7 +89,7 @@ pub struct Profile {
 }
 
 /// Which per-slice mask series get their tags repaired (new series and instance UIDs,
-/// InstanceNumber in slice order, a free SeriesNumber). Each can be switched off in review.
+/// `InstanceNumber` in slice order, a free `SeriesNumber`). Each can be switched off in review.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Repair {
@@ -261,12 +262,17 @@ enum ActionName {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    let column = before.rfind('\n').map_or(before.len() + 1, |i| before.len() - i);
     (line, column)
 }
 
 impl Profile {
     /// A built-in profile by name, or a profile file by path. `None` gives the default.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when no built-in has that name and the file cannot be read, or the profile is
+    /// not valid.
     pub fn resolve(arg: Option<&str>, values: &[(String, String)]) -> Result<Profile, ProfileError> {
         let arg = arg.unwrap_or(DEFAULT_PROFILE);
         if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
@@ -287,6 +293,10 @@ impl Profile {
     }
 
     /// Parses and checks a profile. `values` override the profile's `[values]`.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when the text is not a valid profile.
     pub fn parse(text: &str, file: &str, overrides: &[(String, String)]) -> Result<Profile, ProfileError> {
         let err_at = |offset: usize, message: String| {
             let (line, column) = line_col(text, offset);
@@ -298,7 +308,7 @@ impl Profile {
             }
         };
         let pf: ProfileFile = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let offset = e.span().map_or(0, |s| s.start);
             err_at(offset, e.message().trim().to_string())
         })?;
 
@@ -381,6 +391,10 @@ impl Profile {
     /// the Basic Profile's table, every date and datetime the table lists and the birth date
     /// (unless a line of the profile names it) are shifted by the patient's offset; times
     /// stay. The other options change the table, so they need a profile that uses it.
+    ///
+    /// # Errors
+    ///
+    /// `ProfileError` when a name is not an option of PS3.15 E.3 that dams knows.
     pub fn with_options(mut self, names: &[String]) -> Result<Profile, ProfileError> {
         let mut added = std::collections::BTreeSet::new();
         for name in names {
@@ -413,14 +427,16 @@ impl Profile {
         Ok(self)
     }
 
-    /// Whether the dates of the patient's studies are moved by their offset (StudyDate is
+    /// Whether the dates of the patient's studies are moved by their offset (`StudyDate` is
     /// shifted): then every date in the patient's XML moves too, and the original dates are
     /// searched for in text like identifiers.
+    #[must_use]
     pub fn shifts_study_dates(&self) -> bool {
         self.action_for(crate::dicom::tags::STUDY_DATE) == Some(&Action::Shift)
     }
 
     /// Whether any date of a patient is moved by their offset.
+    #[must_use]
     pub fn shifts_dates(&self) -> bool {
         self.rules.iter().any(|r| r.action == Action::Shift)
             || self.xml.iter().any(|r| r.action == Action::Shift)
@@ -432,6 +448,7 @@ impl Profile {
 
     /// What happens to a standard (even group) tag: the profile's own rule, else the Basic
     /// Profile's action when the profile uses it.
+    #[must_use]
     pub fn action_for(&self, tag: Tag) -> Option<&Action> {
         self.rule(tag).map(|r| &r.action).or_else(|| {
             if tag.0.is_multiple_of(2) {
@@ -444,11 +461,13 @@ impl Profile {
 
     /// True when the UIDs of this attribute are replaced by derived ones (a `uid` rule, or
     /// the Basic Profile without Retain UIDs).
+    #[must_use]
     pub fn replaces_uid(&self, tag: Tag) -> bool {
         matches!(self.action_for(tag), Some(Action::Uid))
     }
 
     /// The rule for a tag, if any.
+    #[must_use]
     pub fn rule(&self, tag: Tag) -> Option<&Rule> {
         self.rules
             .binary_search_by_key(&tag, |r| r.tag)
@@ -456,6 +475,7 @@ impl Profile {
             .map(|i| &self.rules[i])
     }
 
+    #[must_use]
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -535,7 +555,7 @@ fn xml_rules(
                 ));
             }
             (None, None) => {
-                let at = spec.action.as_ref().map(|a| a.span().start).unwrap_or(0);
+                let at = spec.action.as_ref().map_or(0, |a| a.span().start);
                 return Err(err_at(
                     at,
                     "an xml rule needs `element = \"Name\"` or `attribute = \"name\"`".into(),
@@ -670,11 +690,13 @@ fn suggest_keyword(text: &str) -> Option<String> {
     None
 }
 
+#[must_use]
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
 /// The TOML text of a built-in profile.
+#[must_use]
 pub fn builtin_text(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }

@@ -18,15 +18,15 @@ use crate::dicom::{Tag, tags, text};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefVia {
-    /// ReferencedImageSequence (0008,1140).
+    /// `ReferencedImageSequence` (0008,1140).
     ReferencedImage,
-    /// SourceImageSequence (0008,2112) at the top level.
+    /// `SourceImageSequence` (0008,2112) at the top level.
     SourceImage,
-    /// DerivationImageSequence (0008,9124) → SourceImageSequence, per frame in SEG.
+    /// `DerivationImageSequence` (0008,9124) → `SourceImageSequence`, per frame in SEG.
     Derivation,
-    /// ContourImageSequence (3006,0016) in RTSTRUCT.
+    /// `ContourImageSequence` (3006,0016) in RTSTRUCT.
     ContourImage,
-    /// ReferencedSeriesSequence (0008,1115) → ReferencedInstanceSequence (0008,114A).
+    /// `ReferencedSeriesSequence` (0008,1115) → `ReferencedInstanceSequence` (0008,114A).
     ReferencedSeries,
     /// Any other sequence (performed procedure steps, studies, …).
     Other,
@@ -36,7 +36,7 @@ pub enum RefVia {
 pub struct Reference {
     pub sop_instance_uid: String,
     pub via: RefVia,
-    /// The DCM code of the reference's PurposeOfReferenceCodeSequence (0040,A170), e.g.
+    /// The DCM code of the reference's `PurposeOfReferenceCodeSequence` (0040,A170), e.g.
     /// 121320 "Uncompressed predecessor": what the referenced instance is to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<NonZeroU32>,
@@ -50,9 +50,9 @@ pub struct Reference {
 pub struct ImageFacts {
     /// Modality (0008,0060) of this file (the Series keeps the first file's).
     pub modality: Arc<str>,
-    /// SeriesDescription (0008,103E) of this file.
+    /// `SeriesDescription` (0008,103E) of this file.
     pub series_description: Arc<str>,
-    /// Manufacturer, ManufacturerModelName and SoftwareVersions, joined by `\0`.
+    /// Manufacturer, `ManufacturerModelName` and `SoftwareVersions`, joined by `\0`.
     pub equipment: Arc<str>,
     pub rows: u16,
     pub columns: u16,
@@ -60,33 +60,33 @@ pub struct ImageFacts {
     pub bits_allocated: u16,
     pub bits_stored: u16,
     pub photometric: Arc<str>,
-    /// LossyImageCompression (0028,2110): `01` (has been lossy compressed) → true.
+    /// `LossyImageCompression` (0028,2110): `01` (has been lossy compressed) → true.
     pub lossy: Option<bool>,
-    /// BurnedInAnnotation (0028,0301) is YES.
+    /// `BurnedInAnnotation` (0028,0301) is YES.
     pub burned_in_annotation: bool,
-    /// BurnedInAnnotation is NO: said explicitly (absent says nothing).
+    /// `BurnedInAnnotation` is NO: said explicitly (absent says nothing).
     pub burned_in_no: bool,
-    /// DCM codes of every DerivationCodeSequence (0008,9215) item, at any depth (113040
+    /// DCM codes of every `DerivationCodeSequence` (0008,9215) item, at any depth (113040
     /// lossy compression, 113076 segmentation, …), sorted.
     pub derivation_codes: Arc<[u32]>,
-    /// DerivationDescription (0008,2111), free text (only searched for words, never shown).
+    /// `DerivationDescription` (0008,2111), free text (only searched for words, never shown).
     pub derivation_description: Arc<str>,
 }
 
 pub use crate::identity::FileIdentity;
 
-/// How a file without a PatientID was given to its patient (see
+/// How a file without a `PatientID` was given to its patient (see
 /// [`crate::scan::Index::place_orphans`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placement {
-    /// Another file of the same study carries the patient's PatientID.
+    /// Another file of the same study carries the patient's `PatientID`.
     Study,
     /// The nearest folder with other files holds only this patient's files.
     Folder,
-    /// Files without a PatientID that share name and birth date form a patient of their own.
+    /// Files without a `PatientID` that share name and birth date form a patient of their own.
     NameBirthDate,
-    /// Files with neither PatientID nor name that share a study form a patient of their own.
+    /// Files with neither `PatientID` nor name that share a study form a patient of their own.
     StudyUid,
     /// Assigned by hand (`dams assign`, or in the review screen).
     ByHand,
@@ -94,6 +94,7 @@ pub enum Placement {
 
 impl Placement {
     /// Why the file belongs to its patient, for plans and the review screen.
+    #[must_use]
     pub fn reason(self) -> &'static str {
         match self {
             Placement::Study => "another file of its study carries the patient's PatientID",
@@ -124,8 +125,8 @@ pub struct Instance {
     pub transfer_syntax: Arc<str>,
     pub frame_of_reference_uid: Arc<str>,
     pub instance_number: Option<i64>,
-    /// This file's own SeriesNumber. The Index keeps one per series, from whichever file came
-    /// first; a mask that copied its CT's SeriesInstanceUID shares that series, and linking
+    /// This file's own `SeriesNumber`. The Index keeps one per series, from whichever file came
+    /// first; a mask that copied its CT's `SeriesInstanceUID` shares that series, and linking
     /// needs the CT's number, not the mask's, whatever order the files were added in.
     #[serde(skip)]
     pub series_number: Option<i64>,
@@ -136,21 +137,22 @@ pub struct Instance {
     /// Pixel and derivation facts (shared between files that agree on them).
     #[serde(skip)]
     pub image: Arc<ImageFacts>,
-    /// LargestImagePixelValue (0028,0107): differs per slice, so kept out of `image`.
+    /// `LargestImagePixelValue` (0028,0107): differs per slice, so kept out of `image`.
     #[serde(skip)]
     pub largest_value: Option<i32>,
-    /// The file has no PatientID: how it was given to its patient.
+    /// The file has no `PatientID`: how it was given to its patient.
     pub placed_by: Option<Placement>,
     pub references: Vec<Reference>,
-    /// Series UIDs named in ReferencedSeriesSequence / RTReferencedSeriesSequence.
+    /// Series UIDs named in `ReferencedSeriesSequence` / `RTReferencedSeriesSequence`.
     pub referenced_series: Vec<String>,
 }
 
 impl Instance {
     /// Why this image may show identifiers in its pixels, which no profile changes: it says
-    /// so (BurnedInAnnotation YES), or it is a secondary capture or ultrasound image — screen
+    /// so (`BurnedInAnnotation` YES), or it is a secondary capture or ultrasound image — screen
     /// grabs and scanners that write the patient's name into the picture — that does not say
     /// NO.
+    #[must_use]
     pub fn may_show_identifiers(&self) -> Option<&'static str> {
         use dicom_dictionary_std::uids;
         if self.image.burned_in_annotation {
@@ -195,43 +197,117 @@ pub struct Header {
     pub series_number: Option<i64>,
     pub series_description: String,
     pub modality: String,
-    /// MediaStorageSOPClassUID (0002,0002) of the file meta (a DICOMDIR names its SOP class
+    /// `MediaStorageSOPClassUID` (0002,0002) of the file meta (a DICOMDIR names its SOP class
     /// only there).
     pub media_storage_sop_class: String,
-    /// For a DICOMDIR: the ReferencedFileID (0004,1500) of every directory record, as a
+    /// For a DICOMDIR: the `ReferencedFileID` (0004,1500) of every directory record, as a
     /// path relative to the DICOMDIR's folder (empty for every other file).
     pub dicomdir_files: Vec<PathBuf>,
     pub instance: Instance,
 }
 
 /// Reads `root/rel` and extracts its header. Errors carry a plain reason.
+///
+/// # Errors
+///
+/// `ParseError` when the file cannot be read or is not a DICOM file dams can read.
 pub fn read(root: &Path, rel: &Path) -> Result<Header, crate::dicom::ParseError> {
     let path = root.join(rel);
     let (parsed, meta) = crate::dicom::parse::parse_file_meta(&path)?;
     Ok(from_parsed(&parsed, rel, meta.len(), meta.modified().ok()))
 }
 
+/// The header of file `rel` (of `size` bytes, last modified at `modified`) from its parse.
+#[must_use]
 pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTime>) -> Header {
-    let s = |tag: Tag| p.top_string(tag).unwrap_or_default();
-    let multi = |tag: Tag| -> Vec<String> {
-        p.top_string(tag)
-            .map(|v| {
-                v.split('\\')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let s = |tag: Tag| top(p, tag);
+    let codes = coded_items(p);
+    let (references, referenced_series) = references(p, &codes.purposes);
+    let array3 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
+    let array6 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 6).map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
+    let media_storage_sop_class = s(tags::MEDIA_STORAGE_SOP_CLASS_UID);
+    let sop_class = s(tags::SOP_CLASS_UID);
+    let dicomdir_files = if [&media_storage_sop_class, &sop_class]
+        .iter()
+        .any(|c| c.as_str() == dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    {
+        dicomdir_files(p)
+    } else {
+        Vec::new()
     };
-    let int = |tag: Tag| p.top_string(tag).and_then(|v| v.trim().parse::<i64>().ok());
-    let floats = |tag: Tag| p.top_string(tag).map(|v| text::numbers(&v));
 
-    let identity = FileIdentity {
+    Header {
+        identity: file_identity(p),
+        study_uid: s(tags::STUDY_INSTANCE_UID),
+        study_date: s(tags::STUDY_DATE),
+        study_description: s(tags::STUDY_DESCRIPTION),
+        series_uid: s(tags::SERIES_INSTANCE_UID),
+        series_number: top_int(p, tags::SERIES_NUMBER),
+        series_description: s(tags::SERIES_DESCRIPTION),
+        modality: s(tags::MODALITY),
+        media_storage_sop_class,
+        dicomdir_files,
+        instance: Instance {
+            path: rel.to_path_buf(),
+            size,
+            modified,
+            sop_instance_uid: s(tags::SOP_INSTANCE_UID),
+            sop_class_uid: sop_class.into(),
+            transfer_syntax: p.layout.transfer_syntax.as_str().into(),
+            frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID).into(),
+            instance_number: top_int(p, tags::INSTANCE_NUMBER),
+            series_number: top_int(p, tags::SERIES_NUMBER),
+            image_position: array3(top_numbers(p, tags::IMAGE_POSITION_PATIENT)),
+            image_orientation: array6(top_numbers(p, tags::IMAGE_ORIENTATION_PATIENT)),
+            image_type: top_values(p, tags::IMAGE_TYPE).into(),
+            number_of_frames: top_int(p, tags::NUMBER_OF_FRAMES)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1),
+            image: Arc::new(image_facts(p, codes.derivations)),
+            largest_value: top_int(p, dict_tags::LARGEST_IMAGE_PIXEL_VALUE).and_then(|n| i32::try_from(n).ok()),
+            placed_by: None,
+            references,
+            referenced_series,
+        },
+    }
+}
+
+/// A top-level element's value as text (empty when absent).
+fn top(p: &Parsed, tag: Tag) -> String {
+    p.top_string(tag).unwrap_or_default()
+}
+
+/// The values of a multi-valued top-level element, trimmed, empty ones left out.
+fn top_values(p: &Parsed, tag: Tag) -> Vec<String> {
+    p.top_string(tag)
+        .map(|v| {
+            v.split('\\')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A top-level integer (IS) value.
+fn top_int(p: &Parsed, tag: Tag) -> Option<i64> {
+    p.top_string(tag).and_then(|v| v.trim().parse::<i64>().ok())
+}
+
+/// The numbers of a top-level DS value.
+fn top_numbers(p: &Parsed, tag: Tag) -> Option<Vec<f64>> {
+    p.top_string(tag).map(|v| text::numbers(&v))
+}
+
+/// Who the file says its patient is, and the study's identifying values.
+fn file_identity(p: &Parsed) -> FileIdentity {
+    let s = |tag: Tag| top(p, tag);
+    FileIdentity {
         patient_id: s(tags::PATIENT_ID),
         patient_name: s(tags::PATIENT_NAME),
         birth_date: s(tags::PATIENT_BIRTH_DATE),
-        other_ids: multi(tags::OTHER_PATIENT_IDS),
-        other_names: multi(tags::OTHER_PATIENT_NAMES),
+        other_ids: top_values(p, tags::OTHER_PATIENT_IDS),
+        other_names: top_values(p, tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),
         study_values: [
@@ -256,9 +332,12 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         .collect(),
         deidentified_by_dams: s(dicom_dictionary_std::tags::PATIENT_IDENTITY_REMOVED).trim() == "YES"
             && s(dicom_dictionary_std::tags::DEIDENTIFICATION_METHOD).contains("(dams)"),
-    };
+    }
+}
 
-    let codes = coded_items(p);
+/// The instances the file references, with the sequence and purpose of each reference, and
+/// the series it references (sorted, once each); `purposes` from [`coded_items`].
+fn references(p: &Parsed, purposes: &HashMap<u32, NonZeroU32>) -> (Vec<Reference>, Vec<String>) {
     let mut references = Vec::new();
     let mut referenced_series = Vec::new();
     for (i, e) in p.elements.iter().enumerate() {
@@ -283,32 +362,41 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             }
             continue;
         }
-        let innermost = chain.last().map(|(t, _)| *t).unwrap_or(Tag(0, 0));
-        let via = if has(tags::DERIVATION_IMAGE_SEQUENCE) {
-            RefVia::Derivation
-        } else if innermost == tags::CONTOUR_IMAGE_SEQUENCE {
-            RefVia::ContourImage
-        } else if innermost == tags::SOURCE_IMAGE_SEQUENCE {
-            RefVia::SourceImage
-        } else if innermost == tags::REFERENCED_IMAGE_SEQUENCE {
-            RefVia::ReferencedImage
-        } else if innermost == tags::REFERENCED_INSTANCE_SEQUENCE && has(tags::REFERENCED_SERIES_SEQUENCE) {
-            RefVia::ReferencedSeries
-        } else {
-            RefVia::Other
-        };
         references.push(Reference {
             sop_instance_uid: uid,
-            via,
-            purpose: codes.purposes.get(&e.parent).copied(),
+            via: ref_via(&chain),
+            purpose: purposes.get(&e.parent).copied(),
         });
     }
     referenced_series.sort();
     referenced_series.dedup();
+    (references, referenced_series)
+}
 
-    let array3 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
-    let array6 = |v: Option<Vec<f64>>| v.filter(|v| v.len() == 6).map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]);
+/// Through which sequence a reference nested in the sequences of `chain` (outermost first)
+/// is made.
+fn ref_via(chain: &[(Tag, u32)]) -> RefVia {
+    let has = |t: Tag| chain.iter().any(|(tag, _)| *tag == t);
+    let innermost = chain.last().map_or(Tag(0, 0), |(t, _)| *t);
+    if has(tags::DERIVATION_IMAGE_SEQUENCE) {
+        RefVia::Derivation
+    } else if innermost == tags::CONTOUR_IMAGE_SEQUENCE {
+        RefVia::ContourImage
+    } else if innermost == tags::SOURCE_IMAGE_SEQUENCE {
+        RefVia::SourceImage
+    } else if innermost == tags::REFERENCED_IMAGE_SEQUENCE {
+        RefVia::ReferencedImage
+    } else if innermost == tags::REFERENCED_INSTANCE_SEQUENCE && has(tags::REFERENCED_SERIES_SEQUENCE) {
+        RefVia::ReferencedSeries
+    } else {
+        RefVia::Other
+    }
+}
 
+/// What the file says of its image (geometry, equipment, burned-in text, derivation);
+/// `derivations` from [`coded_items`].
+fn image_facts(p: &Parsed, derivations: Vec<u32>) -> ImageFacts {
+    let s = |tag: Tag| top(p, tag);
     let equipment = [
         dict_tags::MANUFACTURER,
         dict_tags::MANUFACTURER_MODEL_NAME,
@@ -316,8 +404,8 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
     ]
     .map(s)
     .join("\0");
-    let small = |tag: Tag| int(tag).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
-    let image = ImageFacts {
+    let small = |tag: Tag| top_int(p, tag).and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
+    ImageFacts {
         modality: s(tags::MODALITY).into(),
         series_description: s(tags::SERIES_DESCRIPTION).into(),
         equipment: if equipment.len() == 2 {
@@ -341,67 +429,22 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
         },
         burned_in_annotation: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("YES"),
         burned_in_no: s(dict_tags::BURNED_IN_ANNOTATION).trim().eq_ignore_ascii_case("NO"),
-        derivation_codes: codes.derivations.into(),
+        derivation_codes: derivations.into(),
         derivation_description: s(dict_tags::DERIVATION_DESCRIPTION).into(),
-    };
-    let media_storage_sop_class = s(tags::MEDIA_STORAGE_SOP_CLASS_UID);
-    let sop_class = s(tags::SOP_CLASS_UID);
-    let dicomdir_files = if [&media_storage_sop_class, &sop_class]
-        .iter()
-        .any(|c| c.as_str() == dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
-    {
-        dicomdir_files(p)
-    } else {
-        Vec::new()
-    };
-
-    Header {
-        identity,
-        study_uid: s(tags::STUDY_INSTANCE_UID),
-        study_date: s(tags::STUDY_DATE),
-        study_description: s(tags::STUDY_DESCRIPTION),
-        series_uid: s(tags::SERIES_INSTANCE_UID),
-        series_number: int(tags::SERIES_NUMBER),
-        series_description: s(tags::SERIES_DESCRIPTION),
-        modality: s(tags::MODALITY),
-        media_storage_sop_class,
-        dicomdir_files,
-        instance: Instance {
-            path: rel.to_path_buf(),
-            size,
-            modified,
-            sop_instance_uid: s(tags::SOP_INSTANCE_UID),
-            sop_class_uid: sop_class.into(),
-            transfer_syntax: p.layout.transfer_syntax.as_str().into(),
-            frame_of_reference_uid: s(tags::FRAME_OF_REFERENCE_UID).into(),
-            instance_number: int(tags::INSTANCE_NUMBER),
-            series_number: int(tags::SERIES_NUMBER),
-            image_position: array3(floats(tags::IMAGE_POSITION_PATIENT)),
-            image_orientation: array6(floats(tags::IMAGE_ORIENTATION_PATIENT)),
-            image_type: multi(tags::IMAGE_TYPE).into(),
-            number_of_frames: int(tags::NUMBER_OF_FRAMES)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1),
-            image: Arc::new(image),
-            largest_value: int(dict_tags::LARGEST_IMAGE_PIXEL_VALUE).and_then(|n| i32::try_from(n).ok()),
-            placed_by: None,
-            references,
-            referenced_series,
-        },
     }
 }
 
 /// The coded values the linking reads from code sequences nested anywhere.
 #[derive(Default)]
 struct CodedItems {
-    /// Item (index into `Parsed::items`) holding a PurposeOfReferenceCodeSequence → the DCM
+    /// Item (index into `Parsed::items`) holding a `PurposeOfReferenceCodeSequence` → the DCM
     /// code of its first item: the purpose of the reference made in that item.
     purposes: HashMap<u32, NonZeroU32>,
-    /// DCM codes of DerivationCodeSequence items, sorted, once each.
+    /// DCM codes of `DerivationCodeSequence` items, sorted, once each.
     derivations: Vec<u32>,
 }
 
-/// Reads every PurposeOfReferenceCodeSequence and DerivationCodeSequence of the file, in one
+/// Reads every `PurposeOfReferenceCodeSequence` and `DerivationCodeSequence` of the file, in one
 /// pass over its elements (a SEG has a purpose per frame). A code counts when its scheme is
 /// DCM, or absent as some writers leave it; DCM code values are all digits.
 fn coded_items(p: &Parsed) -> CodedItems {
@@ -455,7 +498,7 @@ fn coded_items(p: &Parsed) -> CodedItems {
     out
 }
 
-/// The ReferencedFileID of every directory record of a DICOMDIR, as relative paths (its
+/// The `ReferencedFileID` of every directory record of a DICOMDIR, as relative paths (its
 /// components are the values of the multi-valued CS), in one pass over the elements.
 fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
     let Some(records) = p
@@ -490,9 +533,10 @@ fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
     out
 }
 
-/// The MediaStorageSOPClassUID of a file's meta information (read with dicom-rs), for files
+/// The `MediaStorageSOPClassUID` of a file's meta information (read with dicom-rs), for files
 /// whose data set could not be read: a damaged DICOMDIR still says what it is there. Reads
 /// the 128-byte preamble and the meta group only.
+#[must_use]
 pub fn meta_sop_class(path: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);

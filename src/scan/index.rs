@@ -49,6 +49,7 @@ pub enum UnreadableKind {
 }
 
 impl UnreadableKind {
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             UnreadableKind::Empty => "empty",
@@ -67,6 +68,7 @@ impl UnreadableKind {
     /// A file that is not an image or a sidecar dams handles (not DICOM or XML, a DICOMDIR, a
     /// link it does not follow, a special file): skipped, and listed, but not a failure. The
     /// others are damaged or unreadable files that may hold images: a failure.
+    #[must_use]
     pub fn is_skipped(self) -> bool {
         matches!(
             self,
@@ -79,6 +81,7 @@ impl UnreadableKind {
     }
 
     /// The kind of a file the DICOM reader refused.
+    #[must_use]
     pub fn of(e: &crate::dicom::ParseError) -> UnreadableKind {
         use crate::dicom::ParseError;
         match e {
@@ -103,7 +106,7 @@ pub struct Series {
     pub series_uid: String,
     /// Modality, description and number are those of the file with the first path (in byte
     /// order), so that they do not depend on which file the scan read first. Files with a
-    /// PatientID of their own decide them before files placed without one.
+    /// `PatientID` of their own decide them before files placed without one.
     pub modality: String,
     pub description: String,
     pub number: Option<i64>,
@@ -117,7 +120,7 @@ pub struct Series {
 pub struct Study {
     pub study_uid: String,
     /// Date and description are those of the file with the first path (in byte order),
-    /// files with a PatientID of their own first.
+    /// files with a `PatientID` of their own first.
     pub date: String,
     pub description: String,
     pub series: Vec<Series>,
@@ -128,7 +131,7 @@ pub struct Study {
 
 #[derive(Debug, Clone)]
 pub struct Patient {
-    /// The key under which the patient's code is stored: the original PatientID, or for a
+    /// The key under which the patient's code is stored: the original `PatientID`, or for a
     /// patient formed from files without one, a key made from name and birth date or from
     /// the study (starting with `\`, see [`Patient::formed`]).
     pub patient_id: String,
@@ -136,7 +139,7 @@ pub struct Patient {
     /// the planner holds the same (a copy was 2.7 KiB a patient).
     pub identity: Arc<Identity>,
     pub studies: Vec<Study>,
-    /// What the files with the patient's own PatientID say (placement starts from it), once
+    /// What the files with the patient's own `PatientID` say (placement starts from it), once
     /// a placed file has added to `identity`; until then it is `identity` (not a second copy).
     base_identity: Option<Arc<Identity>>,
 }
@@ -155,6 +158,7 @@ impl Serialize for Patient {
 
 impl Patient {
     /// A patient with no files yet.
+    #[must_use]
     pub fn new(key: &str) -> Patient {
         Patient {
             patient_id: key.to_string(),
@@ -177,33 +181,37 @@ impl Patient {
         self.series().flat_map(|s| s.instances.iter())
     }
 
+    #[must_use]
     pub fn file_count(&self) -> usize {
         self.series().map(|s| s.instances.len()).sum()
     }
 
+    #[must_use]
     pub fn formed(&self) -> Formed {
         formed(&self.patient_id)
     }
 
-    /// The PatientID the files carry ("" for a patient formed without one).
+    /// The `PatientID` the files carry ("" for a patient formed without one).
+    #[must_use]
     pub fn real_id(&self) -> &str {
         real_id(&self.patient_id)
     }
 
-    /// How the patient is shown to people: the PatientID, or what the patient was formed by.
+    /// How the patient is shown to people: the `PatientID`, or what the patient was formed by.
+    #[must_use]
     pub fn label(&self) -> String {
         label(&self.patient_id)
     }
 }
 
-/// Whose files a folder or a study holds (patients with a PatientID only).
+/// Whose files a folder or a study holds (patients with a `PatientID` only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owner {
     One(usize),
     Several,
 }
 
-/// Every folder holding files with a PatientID, and every study, with their owner: built
+/// Every folder holding files with a `PatientID`, and every study, with their owner: built
 /// once per placement, so that placing each file is a few look-ups.
 struct Owners<'a> {
     folders: HashMap<&'a Path, Owner>,
@@ -246,7 +254,7 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// A file without a PatientID that could not be given to any patient: listed, not written
+/// A file without a `PatientID` that could not be given to any patient: listed, not written
 /// until assigned by hand.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unplaced {
@@ -290,9 +298,9 @@ pub struct Index {
     pub patients: Vec<Patient>,
     pub xml: Vec<XmlFile>,
     pub unreadable: Vec<Unreadable>,
-    /// Files without a PatientID that no patient could be found for (patient unknown).
+    /// Files without a `PatientID` that no patient could be found for (patient unknown).
     pub unplaced: Vec<Unplaced>,
-    /// Files without a PatientID, as read: placed by [`Index::place_orphans`] (again, when
+    /// Files without a `PatientID`, as read: placed by [`Index::place_orphans`] (again, when
     /// assignments by hand change).
     #[serde(skip)]
     orphans: Vec<Header>,
@@ -341,6 +349,7 @@ impl Interner {
 }
 
 impl Index {
+    #[must_use]
     pub fn new(root: &Path) -> Index {
         Index {
             root: root.to_path_buf(),
@@ -349,7 +358,7 @@ impl Index {
     }
 
     /// Adds one file's header, keeping everything sorted (patients by ID, studies and
-    /// series by UID, instances by path). A file without PatientID waits for
+    /// series by UID, instances by path). A file without `PatientID` waits for
     /// [`Index::place_orphans`].
     pub fn add(&mut self, mut h: Header) {
         self.shared.instance(&mut h.instance);
@@ -362,8 +371,8 @@ impl Index {
     }
 
     /// Puts a file into the patient with key `pid` → study → series (`instance.placed_by`
-    /// says whether it has a PatientID of its own; a placed file's identity keeps its empty
-    /// PatientID, so that a patient's IDs are only ever real ones).
+    /// says whether it has a `PatientID` of its own; a placed file's identity keeps its empty
+    /// `PatientID`, so that a patient's IDs are only ever real ones).
     fn insert(&mut self, h: Header, pid: String) {
         let own = h.instance.placed_by.is_none();
         let pi = match self.patients.binary_search_by(|p| p.patient_id.as_str().cmp(&pid)) {
@@ -463,14 +472,14 @@ impl Index {
         self.unplaced.clear();
     }
 
-    /// Gives each file without a PatientID (legal: the attribute is Type 2, and SR, secondary
+    /// Gives each file without a `PatientID` (legal: the attribute is Type 2, and SR, secondary
     /// capture and exported files often leave it empty) a patient, in this order:
     /// 1. by hand: `manual` maps a file or a folder above it (relative paths) to a patient key;
-    /// 2. the patient whose files carry the same StudyInstanceUID, if exactly one does;
+    /// 2. the patient whose files carry the same `StudyInstanceUID`, if exactly one does;
     /// 3. the patient of its folder: the nearest folder up that holds other files, if they
     ///    are all of one patient;
-    /// 4. otherwise, files that share PatientName and PatientBirthDate form a patient of
-    ///    their own, and files with no name either, one per StudyInstanceUID.
+    /// 4. otherwise, files that share `PatientName` and `PatientBirthDate` form a patient of
+    ///    their own, and files with no name either, one per `StudyInstanceUID`.
     ///
     /// 2 and 3 hold only where the file's name and birth date do not contradict the patient's
     /// (a file named DOE^JANE in SMITH's folder is not SMITH's). A file none of this places is
@@ -573,7 +582,7 @@ impl Index {
         .into())
     }
 
-    /// The files without a PatientID, as read (wherever they were placed).
+    /// The files without a `PatientID`, as read (wherever they were placed).
     pub fn orphans(&self) -> impl Iterator<Item = &Header> {
         self.orphans.iter()
     }
@@ -583,7 +592,7 @@ impl Index {
         self.xml.insert(at, x);
     }
 
-    /// Completes an Index once every file is in: files without a PatientID are placed.
+    /// Completes an Index once every file is in: files without a `PatientID` are placed.
     /// (XML files are assigned to patients afterwards, by [`crate::xml::assign_all`].)
     pub fn finish(&mut self) {
         self.place_orphans(&BTreeMap::new());
@@ -607,6 +616,7 @@ impl Index {
         self.unreadable.insert(at, u);
     }
 
+    #[must_use]
     pub fn patient(&self, patient_id: &str) -> Option<&Patient> {
         self.patients
             .binary_search_by(|p| p.patient_id.as_str().cmp(patient_id))
@@ -653,7 +663,7 @@ mod tests {
                 image_orientation: None,
                 image_type: Vec::new().into(),
                 number_of_frames: 1,
-                image: Default::default(),
+                image: Arc::default(),
                 largest_value: None,
                 placed_by: None,
                 references: Vec::new(),

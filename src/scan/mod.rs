@@ -93,6 +93,10 @@ fn xml_file(root: &Path, rel: &Path) -> Outcome {
 /// did not point it at, never lists one file twice (in place, two jobs would write it), and
 /// always ends. The real tree is walked first, then the links in path order: a file's own
 /// path always wins over a link to it.
+///
+/// # Errors
+///
+/// `ScanError` when `root` itself cannot be read.
 pub fn discover(root: &Path, opts: &ScanOptions) -> Result<(Vec<PathBuf>, Vec<Unreadable>), ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
         path: root.to_path_buf(),
@@ -213,8 +217,7 @@ impl Discovery<'_> {
                     let path = err.path().map(|p| self.rel_of(p)).unwrap_or_default();
                     let reason = err
                         .io_error()
-                        .map(|e| format!("cannot list folder: {e}"))
-                        .unwrap_or_else(|| err.to_string());
+                        .map_or_else(|| err.to_string(), |e| format!("cannot list folder: {e}"));
                     self.refuse(path, UnreadableKind::Io, reason);
                     continue;
                 }
@@ -365,6 +368,7 @@ fn is_loop(_: &std::io::Error) -> bool {
 }
 
 /// Reads one file's header into an [`Outcome`].
+#[must_use]
 pub fn read_one(root: &Path, rel: &Path) -> Outcome {
     if is_xml_name(rel) {
         return xml_file(root, rel);
@@ -424,6 +428,10 @@ fn classify(root: &Path, h: Header) -> Outcome {
 }
 
 /// Scans `root` into an Index, reading headers in parallel.
+///
+/// # Errors
+///
+/// `ScanError` when `root` itself cannot be read; a file that cannot be read is a row of the Index.
 pub fn scan(root: &Path, opts: &ScanOptions, progress: Progress, cancel: &AtomicBool) -> Result<Index, ScanError> {
     let (files, problems) = discover(root, opts)?;
     let total = files.len();

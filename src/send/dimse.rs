@@ -43,11 +43,11 @@ fn native(ts: &str) -> bool {
 }
 
 /// "CT Image Storage" (or the UID when the dictionary does not know it).
+#[must_use]
 pub fn sop_class_name(uid: &str) -> String {
     StandardSopClassDictionary
         .by_uid(uid)
-        .map(|e| e.name().to_string())
-        .unwrap_or_else(|| uid.to_string())
+        .map_or_else(|| uid.to_string(), |e| e.name().to_string())
 }
 
 /// One proposed presentation context.
@@ -83,6 +83,7 @@ struct Open {
 }
 
 impl<'a> Session<'a> {
+    #[must_use]
     pub fn new(node: &'a Node, dimse: &'a Dimse, files: &[&SendFile], convert: bool) -> Session<'a> {
         // SOP class → its transfer syntaxes.
         let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -152,7 +153,7 @@ impl<'a> Session<'a> {
                 .map(|p| {
                     let ts = match &p.exact {
                         Some(ts) => vec![ts.clone()],
-                        None => PLAIN.iter().map(|s| s.to_string()).collect(),
+                        None => PLAIN.iter().map(std::string::ToString::to_string).collect(),
                     };
                     (p.abstract_syntax.clone(), ts)
                 })
@@ -614,11 +615,15 @@ pub(crate) fn store_status(code: u16) -> (Outcome, &'static str) {
 }
 
 /// C-ECHO: the node answers a verification request.
+///
+/// # Errors
+///
+/// `LinkError` when the node cannot be reached or does not answer the request.
 pub fn echo(node: &Node, d: &Dimse) -> Result<String, LinkError> {
     let started = Instant::now();
     let contexts = vec![(
         uids::VERIFICATION.to_string(),
-        PLAIN.iter().map(|s| s.to_string()).collect(),
+        PLAIN.iter().map(std::string::ToString::to_string).collect(),
     )];
     let mut assoc = match connect(node, d, &contexts) {
         Ok(a) => a,
@@ -630,7 +635,7 @@ pub fn echo(node: &Node, d: &Dimse) -> Result<String, LinkError> {
         }
         Err(Connect::Link(e)) => return Err(e),
     };
-    let pc = assoc.presentation_contexts().first().map(|p| p.id).unwrap_or(1);
+    let pc = assoc.presentation_contexts().first().map_or(1, |p| p.id);
     let cmd = echo_command(1);
     let sent = assoc
         .send(&Pdu::PData {

@@ -1,4 +1,4 @@
-//! Fetch: bring a study (or a patient's studies) from a DICOMweb node into a local folder
+//! Fetch: bring a study (or a patient's studies) from a `DICOMweb` node into a local folder
 //! to review, with QIDO-RS to list the instances and WADO-RS to retrieve each one in the
 //! transfer syntax it is stored in. Files appear atomically; a rerun skips what is there.
 
@@ -16,7 +16,7 @@ use crate::progress::Progress;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     Study(String),
-    /// Every study of the patient with this PatientID (never logged).
+    /// Every study of the patient with this `PatientID` (never logged).
     Patient(String),
 }
 
@@ -42,6 +42,7 @@ pub struct FetchReport {
 }
 
 impl FetchReport {
+    #[must_use]
     pub fn complete(&self) -> bool {
         self.instances > 0
             && self.failed.is_empty()
@@ -163,6 +164,10 @@ fn first_part<'b>(content_type: &str, body: &'b [u8]) -> Result<&'b [u8], String
 }
 
 /// Fetches `what` from `node` into `into` (`into/STUDY/SERIES/INSTANCE.dcm`).
+///
+/// # Errors
+///
+/// `SendError` when the node cannot be reached or refuses the query, or `into` cannot be written.
 pub fn fetch(
     node: &Node,
     what: &Selection,

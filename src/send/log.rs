@@ -62,6 +62,10 @@ pub struct SendLog {
 
 impl SendLog {
     /// Reads the log in `dir` (an empty log when there is none yet). Nothing is created.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the log cannot be read or a line of it is damaged.
     pub fn open(dir: &Path) -> Result<SendLog, LogError> {
         let path = dir.join(LOG_NAME);
         let mut log = SendLog {
@@ -100,11 +104,13 @@ impl SendLog {
         Ok(log)
     }
 
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The record that says this exact file (same digest) already reached `to`.
+    #[must_use]
     pub fn delivered(&self, to: &str, sop_instance_uid: &str, sha256: &str) -> Option<&Record> {
         self.delivered
             .get(&(to.to_string(), sop_instance_uid.to_string()))
@@ -112,12 +118,17 @@ impl SendLog {
     }
 
     /// How many instances the log says reached `to`.
+    #[must_use]
     pub fn count_for(&self, to: &str) -> usize {
         self.delivered.keys().filter(|(t, _)| t == to).count()
     }
 
     /// Opens the log for appending (creating it): done before the first instance is sent,
     /// so that a log that cannot be written stops the run before anything is delivered.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the log cannot be created or opened for appending.
     pub fn prepare(&mut self) -> Result<(), LogError> {
         let err = |error: io::Error| LogError {
             path: self.path.clone(),
@@ -144,6 +155,10 @@ impl SendLog {
     }
 
     /// Appends a record and makes it durable (one write, then fsync) before returning.
+    ///
+    /// # Errors
+    ///
+    /// `LogError` when the record cannot be written or synced.
     pub fn append(&mut self, record: Record) -> Result<(), LogError> {
         let mut line = serde_json::to_vec(&record).map_err(|e| LogError {
             path: self.path.clone(),
@@ -172,6 +187,7 @@ impl SendLog {
 }
 
 /// Now, as the log writes times.
+#[must_use]
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

@@ -1,5 +1,5 @@
 //! Send: deliver written output to a DICOM node (C-STORE over the DICOM Upper Layer, or
-//! DICOMweb STOW-RS), instance by instance, with per-instance status, retries with back-off
+//! `DICOMweb` STOW-RS), instance by instance, with per-instance status, retries with back-off
 //! for transient failures, and a resumable log in the output folder.
 //!
 //! The API is what the CLI and the review screen call, from any thread:
@@ -102,12 +102,16 @@ pub struct Outgoing {
 const OWN_FILES: [&str; 3] = [LOG_NAME, "mapping.csv", "mapping.json"];
 
 /// The DICOM instances below `root` (an output folder), in path order.
+///
+/// # Errors
+///
+/// `SendError` when `root` cannot be listed, a file cannot be read, or the walk is cancelled.
 pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<Outgoing, SendError> {
     let index = scan::scan(root, &ScanOptions::default(), progress, cancel)?;
     let mut files: Vec<SendFile> = index
         .patients
         .iter()
-        .flat_map(|p| p.instances())
+        .flat_map(crate::scan::Patient::instances)
         .map(|i| SendFile {
             path: i.path.clone(),
             sop_class_uid: i.sop_class_uid.to_string(),
@@ -131,6 +135,7 @@ pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<O
 
 /// The given files below `root` (e.g. the output files of one patient), from their headers
 /// alone: what the review screen sends after writing a patient.
+#[must_use]
 pub fn files_at(root: &Path, paths: &[PathBuf]) -> Outgoing {
     let mut out = Outgoing {
         root: root.to_path_buf(),
@@ -209,6 +214,7 @@ pub struct SendReport {
 
 impl SendReport {
     /// Every instance asked for is on the node (sent now, or before).
+    #[must_use]
     pub fn complete(&self) -> bool {
         self.failed.is_empty() && self.not_sent == 0 && !self.cancelled && self.stopped.is_none()
     }
@@ -247,6 +253,10 @@ pub(crate) trait Transport {
 }
 
 /// SHA-256 of a file, in hexadecimal.
+///
+/// # Errors
+///
+/// An I/O error when the file cannot be read.
 pub fn digest(path: &Path) -> io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -274,6 +284,10 @@ pub struct Planned {
 
 /// The dry run: what [`send`] would do with `files`, from the log alone (the node is not
 /// contacted).
+///
+/// # Errors
+///
+/// `SendError` when the log cannot be read.
 pub fn preview(root: &Path, files: &[SendFile], node: &Node, opts: &SendOptions) -> Result<Vec<Planned>, SendError> {
     let log = SendLog::open(root).map_err(SendError::LogNotWritable)?;
     let to = node.destination();
@@ -307,6 +321,11 @@ pub fn preview(root: &Path, files: &[SendFile], node: &Node, opts: &SendOptions)
 /// again after a growing pause; a connection that still cannot be made stops the run, and
 /// the report says what was not sent. `progress(done, total)` is called after each file;
 /// `cancel` is looked at between files (and during pauses).
+///
+/// # Errors
+///
+/// `SendError` when the log cannot be read or written, or the node cannot be reached after the
+/// retries.
 pub fn send(
     root: &Path,
     files: &[SendFile],
@@ -402,7 +421,7 @@ fn run(
                 }
                 Err(e) if e.transient && tries < node.retries => {
                     tracing::warn!(node = %node.name, try_ = tries + 1, "{}", e.message);
-                    again = todo.clone();
+                    again.clone_from(&todo);
                 }
                 Err(e) => {
                     tracing::warn!(node = %node.name, "send stopped: {}", e.message);
@@ -550,6 +569,10 @@ fn pause(d: Duration, cancel: &AtomicBool) -> bool {
 
 /// Asks a node whether it answers: C-ECHO for a DICOM node, a QIDO-RS query for a STOW-RS
 /// service. Returns what answered.
+///
+/// # Errors
+///
+/// `LinkError` when the node cannot be reached or does not answer.
 pub fn echo(node: &Node) -> Result<String, LinkError> {
     match &node.kind {
         NodeKind::Dimse(d) => dimse::echo(node, d),

@@ -44,6 +44,7 @@ impl Secret {
         Secret(s.into())
     }
     /// The value, for the one place that puts it on the wire.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -77,7 +78,7 @@ pub struct Dimse {
     pub port: u16,
 }
 
-/// A DICOMweb service (STOW-RS, base URL without a trailing slash).
+/// A `DICOMweb` service (STOW-RS, base URL without a trailing slash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stow {
     pub url: String,
@@ -111,6 +112,7 @@ pub struct Node {
 impl Node {
     /// Where the node is, as the send log records it: no credentials, no name that a config
     /// edit could change.
+    #[must_use]
     pub fn destination(&self) -> String {
         match &self.kind {
             NodeKind::Dimse(d) => format!("dicom:{}@{}:{}", d.called, host_port_host(&d.host), d.port),
@@ -119,6 +121,7 @@ impl Node {
     }
 
     /// "RESEARCH@pacs.example:104 (C-STORE)" or "https://…/dicom-web (STOW-RS)".
+    #[must_use]
     pub fn describe(&self) -> String {
         match &self.kind {
             NodeKind::Dimse(d) => format!("{}@{}:{} (C-STORE)", d.called, host_port_host(&d.host), d.port),
@@ -127,13 +130,19 @@ impl Node {
     }
 
     /// The wait before retry number `attempt` (1-based).
+    #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.retry_delay.saturating_mul(factor).min(Duration::from_secs(60))
+        self.retry_delay.saturating_mul(factor).min(Duration::from_mins(1))
     }
 
     /// A node named by its address on the command line, with the defaults:
     /// `AE@host:port` (C-STORE) or an `http(s)://` base URL (STOW-RS).
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when `address` is neither `AE@host:port` with a valid AE title and port nor an
+    /// `http(s)://` URL.
     pub fn from_address(address: &str) -> Result<Node, NodeError> {
         let err = |message: String| NodeError::Node {
             node: address.to_string(),
@@ -159,7 +168,7 @@ impl Node {
     }
 }
 
-/// "[::1]" for an IPv6 host, so that host:port stays readable.
+/// "[`::1`]" for an IPv6 host, so that host:port stays readable.
 fn host_port_host(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")
@@ -204,6 +213,10 @@ fn parse_dimse(s: &str, calling: &str) -> Result<Dimse, String> {
 }
 
 /// An AE title: 1–16 characters of printable ASCII, no backslash, not only spaces (PS3.5 6.2).
+///
+/// # Errors
+///
+/// Why, when the title breaks one of those rules.
 pub fn check_ae_title(ae: &str) -> Result<(), String> {
     if ae.trim().is_empty() {
         return Err("empty".into());
@@ -219,7 +232,7 @@ pub fn check_ae_title(ae: &str) -> Result<(), String> {
 
 /// A STOW-RS base URL: http or https, no credentials in it, no trailing slash.
 fn parse_url(s: &str) -> Result<String, String> {
-    let after_scheme = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
+    let after_scheme = s.split_once("://").map_or(s, |(_, r)| r);
     let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         // Said without the URL: it holds the credentials.
@@ -293,12 +306,13 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    let column = before.rfind('\n').map_or(before.len() + 1, |i| before.len() - i);
     (line, column)
 }
 
 /// The config file's default location: `config.toml` in the platform's config folder for
 /// dams (`~/.config/dams/` on Linux).
+#[must_use]
 pub fn default_config_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dams").map(|d| d.config_dir().join("config.toml"))
 }
@@ -306,6 +320,10 @@ pub fn default_config_path() -> Option<PathBuf> {
 impl Config {
     /// Loads the config file: `explicit` (`--config`), else `$DAMS_CONFIG`, else the default
     /// location. A missing default file is an empty config; a named file must exist.
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when a named file is missing, or a file cannot be read or parsed.
     pub fn load(explicit: Option<&Path>) -> Result<Config, NodeError> {
         let from_env = std::env::var_os(CONFIG_ENV)
             .filter(|v| !v.is_empty())
@@ -337,10 +355,14 @@ impl Config {
     }
 
     /// Parses a config file's text (`path` is where it is, for messages and relative paths).
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when the text is not a valid config.
     pub fn parse(text: &str, path: &Path) -> Result<Config, NodeError> {
         let file = path.display().to_string();
         let parsed: ConfigFile = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             NodeError::Invalid {
                 file: file.clone(),
                 line,
@@ -369,6 +391,11 @@ impl Config {
 
     /// The node called `name` with its credentials read; or, when no node has that name and
     /// it is an address (`AE@host:port`, `https://…`), a node at that address.
+    ///
+    /// # Errors
+    ///
+    /// `NodeError` when there is no such node and `name` is no address, or its credentials cannot
+    /// be read.
     pub fn node(&self, name: &str) -> Result<Node, NodeError> {
         if let Some(spec) = self.nodes.get(name) {
             return self.build(name, spec, true);
@@ -386,9 +413,10 @@ impl Config {
         };
         let file = match &self.path {
             Some(p) => p.display().to_string(),
-            None => default_config_path()
-                .map(|p| format!("{} (which does not exist)", p.display()))
-                .unwrap_or_else(|| "the config file".into()),
+            None => default_config_path().map_or_else(
+                || "the config file".into(),
+                |p| format!("{} (which does not exist)", p.display()),
+            ),
         };
         Err(NodeError::Unknown(format!(
             "no node '{name}' in {file}; {known}. Add [nodes.{name}] with dicom = \"AE@host:port\" or stow = \"https://…/dicom-web\", or give an address"
@@ -735,6 +763,6 @@ mod tests {
         n.retry_delay = Duration::from_millis(500);
         assert_eq!(n.backoff(1), Duration::from_millis(500));
         assert_eq!(n.backoff(3), Duration::from_secs(2));
-        assert_eq!(n.backoff(30), Duration::from_secs(60));
+        assert_eq!(n.backoff(30), Duration::from_mins(1));
     }
 }

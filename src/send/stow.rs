@@ -1,6 +1,6 @@
-//! DICOMweb STOW-RS client (PS3.18 10.5): instances are POSTed to `{base}/studies` as
+//! `DICOMweb` STOW-RS client (PS3.18 10.5): instances are `POSTed` to `{base}/studies` as
 //! `multipart/related; type="application/dicom"`, streamed from disk, and the node's answer
-//! (ReferencedSOPSequence / FailedSOPSequence) gives each instance its status.
+//! (`ReferencedSOPSequence` / `FailedSOPSequence`) gives each instance its status.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -21,6 +21,11 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
+    /// A session with the STOW-RS service of `node`.
+    ///
+    /// # Errors
+    ///
+    /// Why, when the node's `ca_file` cannot be read or holds no certificate.
     pub fn new(node: &'a Node, stow: &'a Stow) -> Result<Session<'a>, String> {
         Ok(Session {
             node,
@@ -157,7 +162,7 @@ impl Transport for Session<'_> {
                         transfer_syntax: f.transfer_syntax.clone(),
                         code: None,
                         detail: e,
-                    })
+                    });
                 }
                 Ok((head, file, from, len)) => {
                     let header = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
@@ -256,7 +261,7 @@ impl Answer {
             item.get(tag)
                 .and_then(|e| e.get("Value"))
                 .and_then(|x| x.get(0))
-                .and_then(|x| x.as_u64())
+                .and_then(serde_json::Value::as_u64)
                 .and_then(|x| u16::try_from(x).ok())
         };
         let mut a = Answer::default();
@@ -412,6 +417,10 @@ pub(crate) fn transport_error(e: &ureq::Error, url: &str, timeout: Duration) -> 
 }
 
 /// Checks that a STOW-RS service answers: a QIDO-RS query for one study at the base URL.
+///
+/// # Errors
+///
+/// `LinkError` when the service cannot be reached or does not answer the query.
 pub fn probe(node: &Node, stow: &Stow) -> Result<String, LinkError> {
     let agent = agent(node, stow).map_err(LinkError::permanent)?;
     let started = Instant::now();

@@ -52,7 +52,7 @@ pub struct ScanState {
     pub total: Option<usize>,
     /// Every file is read.
     pub read: bool,
-    /// The Index is complete (XML assigned, files without a PatientID placed).
+    /// The Index is complete (XML assigned, files without a `PatientID` placed).
     pub finished: bool,
 }
 
@@ -90,6 +90,7 @@ pub struct App {
 
 impl App {
     /// The screen at the start, and the first effect: the scan.
+    #[must_use]
     pub fn init(init: Init, theme: Theme) -> (App, Vec<Effect>) {
         let mut app = App {
             index: Arc::new(Index::new(&init.root)),
@@ -156,6 +157,7 @@ impl App {
     }
 
     /// The key table's context: the open dialog's, the filter's, or the focused pane's.
+    #[must_use]
     pub fn context(&self) -> Context {
         match &self.dialog {
             Some(d) => d.context(),
@@ -164,6 +166,7 @@ impl App {
         }
     }
 
+    #[must_use]
     pub fn screen(&self) -> Rect {
         Rect::new(0, 0, self.size.0, self.size.1)
     }

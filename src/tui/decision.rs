@@ -34,7 +34,7 @@ pub enum Change {
         path: PathBuf,
         patient: Option<String>,
     },
-    /// A DICOM file without a PatientID given to a patient by hand (`None`: automatic).
+    /// A DICOM file without a `PatientID` given to a patient by hand (`None`: automatic).
     AssignFile {
         path: PathBuf,
         patient: Option<String>,
@@ -69,6 +69,7 @@ impl Change {
     }
 
     /// Whether the change alters what is planned (and so needs a new plan).
+    #[must_use]
     pub fn changes_plan(&self) -> bool {
         matches!(
             self,
@@ -96,6 +97,7 @@ pub fn apply_all(changes: &[Change], ws: &mut Workspace) {
 
 /// A patient's status as this screen shows it: "written" (or "partly written") only for
 /// the output folder it was written to; written elsewhere, the review still holds.
+#[must_use]
 pub fn shown_status(ws: &Workspace, patient: &str, out: &Path) -> Status {
     let Some(r) = ws.patient(patient) else {
         return Status::Pending;
@@ -107,12 +109,14 @@ pub fn shown_status(ws: &Workspace, patient: &str, out: &Path) -> Status {
 }
 
 /// When the patient was written to `out` (all or part of it), if it was.
+#[must_use]
 pub fn written_here(ws: &Workspace, patient: &str, out: &Path) -> Option<String> {
     let r = ws.patient(patient)?;
     (r.written_to.as_deref() == Some(out)).then(|| r.written_at.clone().unwrap_or_default())
 }
 
 /// Where else the patient was written, and when, if not to `out`.
+#[must_use]
 pub fn written_elsewhere(ws: &Workspace, patient: &str, out: &Path) -> Option<(PathBuf, String)> {
     let r = ws.patient(patient)?;
     let to = r.written_to.as_ref().filter(|t| t.as_path() != out)?;
@@ -138,6 +142,10 @@ pub fn back_to_pending<'a>(ws: &Workspace, patients: impl IntoIterator<Item = &'
 }
 
 /// What `r` does to a patient: the new status, or why nothing.
+///
+/// # Errors
+///
+/// Why, when the patient is being written or is written already (wholly or in part).
 pub fn toggle_reviewed(shown: Status) -> Result<Status, &'static str> {
     match shown {
         Status::Pending | Status::Failed => Ok(Status::Reviewed),

@@ -1,6 +1,6 @@
 //! The one place the review screen calls the library: opening the key store and the review
 //! state, scanning, preparing the plan (links, repairs, XML owners, placing files without a
-//! PatientID), planning diffs, saving decisions and writing. The runtime runs these off the
+//! `PatientID`), planning diffs, saving decisions and writing. The runtime runs these off the
 //! UI thread; the test harness runs them in line. Nothing here knows about terminals.
 
 use std::io;
@@ -73,13 +73,16 @@ fn normal_out(out: &Path) -> PathBuf {
         } else {
             parent
         })
-        .map(|p| p.join(name))
-        .unwrap_or_else(|_| out.to_path_buf()),
+        .map_or_else(|_| out.to_path_buf(), |p| p.join(name)),
         _ => out.to_path_buf(),
     }
 }
 
 /// Opens everything that can refuse to start (before the terminal is taken over).
+///
+/// # Errors
+///
+/// `TuiError` when the key store, the review state or the profile cannot be opened.
 pub fn open(opts: &Options) -> Result<Opened, TuiError> {
     let key = KeyStore::open_or_create(&opts.key_path)?;
     let review = ReviewState::open(&key)?;
@@ -150,7 +153,7 @@ impl Scanner {
                 send(Msg::ScanBatch(
                     chunk.iter().map(|rel| scan::read_one(root, rel)).collect(),
                 ));
-            })
+            });
         };
         match pool {
             Some(pool) => pool.install(work),
@@ -219,6 +222,7 @@ impl Planning {
 }
 
 /// Plans the requested files and summarises them.
+#[must_use]
 pub fn diff(root: &Path, req: &DiffRequest) -> DiffData {
     if let Some((index, patients)) = &req.batch {
         let never = std::sync::atomic::AtomicBool::new(false);

@@ -16,7 +16,7 @@ pub enum Action {
     Expand,
     /// Browser: collapse the row, or go to its parent.
     Collapse,
-    /// Browser: open or close the row; on an XML file or a file without a PatientID, choose
+    /// Browser: open or close the row; on an XML file or a file without a `PatientID`, choose
     /// its patient.
     Open,
     /// Changes pane: the full values of the selected row.
@@ -501,6 +501,7 @@ fn matches(b: &Binding, key: &KeyEvent) -> bool {
 }
 
 /// The action a key means in a context (a pane's own bindings before those of every pane).
+#[must_use]
 pub fn action_for(key: &KeyEvent, context: Context) -> Option<Action> {
     let own = BINDINGS
         .iter()
@@ -531,6 +532,7 @@ pub struct Hint {
 }
 
 /// Footer entries for a context: its own first, then (for a pane) those of every pane.
+#[must_use]
 pub fn footer(context: Context) -> Vec<Hint> {
     let shown = |b: &&Binding| b.footer != Hidden;
     let own = BINDINGS.iter().filter(|b| b.contexts.contains(&context)).filter(shown);
@@ -595,6 +597,7 @@ fn is_moving(a: Action) -> bool {
 }
 
 /// Every line of the help screen, from the table.
+#[must_use]
 pub fn help_lines() -> Vec<HelpLine> {
     let mut out = Vec::new();
     let mut listed: Vec<(&str, &str)> = Vec::new();

@@ -17,6 +17,7 @@ pub struct Areas {
 }
 
 /// The layout for a terminal of this size; `None` when it is too small.
+#[must_use]
 pub fn areas((w, h): (u16, u16)) -> Option<Areas> {
     if w < MIN_WIDTH || h < MIN_HEIGHT {
         return None;
@@ -38,11 +39,13 @@ pub fn areas((w, h): (u16, u16)) -> Option<Areas> {
 }
 
 /// Rows inside a bordered pane.
+#[must_use]
 pub fn inner_height(r: Rect) -> usize {
     usize::from(r.height.saturating_sub(2))
 }
 
 /// Columns inside a bordered pane.
+#[must_use]
 pub fn inner_width(r: Rect) -> usize {
     usize::from(r.width.saturating_sub(2))
 }

@@ -74,7 +74,7 @@ pub enum Step {
     Codes,
     /// Links, repairs, XML owners, codes: what review decisions change.
     Plan,
-    /// Place the files without a PatientID again (an assignment by hand changed), then plan.
+    /// Place the files without a `PatientID` again (an assignment by hand changed), then plan.
     Place,
     /// The scan is done: complete the Index (XML assignment, placing), then plan.
     Finish,
@@ -93,6 +93,7 @@ pub struct PrepareJob {
 
 impl PrepareJob {
     /// One job doing what both asked for, on the newer state.
+    #[must_use]
     pub fn merge(older: PrepareJob, newer: PrepareJob) -> PrepareJob {
         PrepareJob {
             step: older.step.max(newer.step),

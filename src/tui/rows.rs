@@ -26,7 +26,7 @@ pub enum Node {
     Xml(Option<String>, PathBuf),
     /// The XML files that belong to no patient.
     UnassignedXml,
-    /// The DICOM files without a PatientID no patient was found for.
+    /// The DICOM files without a `PatientID` no patient was found for.
     Unplaced,
     UnplacedFile(PathBuf),
     Unreadable,
@@ -34,6 +34,7 @@ pub enum Node {
 }
 
 impl Node {
+    #[must_use]
     pub fn patient(&self) -> Option<&str> {
         match self {
             Node::Patient(p) | Node::Study(p, _) | Node::Series(p, _, _) | Node::File(p, _) | Node::Group(p, _) => {
@@ -132,6 +133,7 @@ impl Ctx<'_> {
     }
 }
 
+#[must_use]
 pub fn rows(src: &Source) -> Vec<Row> {
     let cx = Ctx {
         src,

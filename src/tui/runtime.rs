@@ -21,6 +21,10 @@ use super::theme::Theme;
 use super::view;
 
 /// Runs the review screen until the user quits.
+///
+/// # Errors
+///
+/// `TuiError` when the terminal cannot be used or the screen cannot start.
 pub fn run(opts: Options) -> Result<(), TuiError> {
     // Everything that can refuse to start does so before the terminal is taken over.
     let opened = effects::open(&opts)?;

@@ -1,5 +1,5 @@
 //! Drives the review screen without a terminal, running every effect in line with the same
-//! `effects` the runtime uses: for snapshot tests on ratatui's TestBackend and scripted
+//! `effects` the runtime uses: for snapshot tests on ratatui's `TestBackend` and scripted
 //! reviews. A write can be held, to see the screen while it runs, and cancelled.
 
 use std::collections::VecDeque;
@@ -34,6 +34,12 @@ pub struct Harness {
 
 impl Harness {
     /// The screen over `opts`, scanned completely, drawn at `width`×`height`, without colour.
+    ///
+    /// # Panics
+    ///
+    /// When the key store or the review state of `opts` cannot be opened, or the test terminal
+    /// cannot be made.
+    #[must_use]
     pub fn new(opts: Options, width: u16, height: u16) -> Harness {
         let opened = effects::open(&opts).expect("open the key store and review state");
         let (app, first) = App::init(opened.init, Theme::plain());
@@ -146,6 +152,10 @@ impl Harness {
     }
 
     /// The screen as text, one line per row, trailing spaces removed.
+    ///
+    /// # Panics
+    ///
+    /// When the test terminal cannot draw.
     pub fn render(&mut self) -> String {
         let app = &self.app;
         self.terminal.draw(|f| view::draw(f, app)).expect("draw");

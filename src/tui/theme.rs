@@ -1,5 +1,5 @@
 //! Colours and emphasis. Only the terminal's own palette colours plus bold/reversed, so the
-//! screen reads on dark and light backgrounds; with NO_COLOR set, no colour at all.
+//! screen reads on dark and light backgrounds; with `NO_COLOR` set, no colour at all.
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -9,12 +9,14 @@ pub struct Theme {
 }
 
 impl Theme {
+    #[must_use]
     pub fn from_env() -> Theme {
         Theme {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         }
     }
 
+    #[must_use]
     pub fn plain() -> Theme {
         Theme { color: false }
     }
@@ -23,6 +25,7 @@ impl Theme {
         if self.color { Style::new().fg(c) } else { Style::new() }
     }
 
+    #[must_use]
     pub fn selected(&self, focused: bool) -> Style {
         if focused {
             Style::new().add_modifier(Modifier::REVERSED)
@@ -30,9 +33,11 @@ impl Theme {
             Style::new().add_modifier(Modifier::UNDERLINED)
         }
     }
+    #[must_use]
     pub fn title(&self) -> Style {
         Style::new().add_modifier(Modifier::BOLD)
     }
+    #[must_use]
     pub fn border(&self, focused: bool) -> Style {
         if focused {
             self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
@@ -40,24 +45,31 @@ impl Theme {
             Style::new().add_modifier(Modifier::DIM)
         }
     }
+    #[must_use]
     pub fn before(&self) -> Style {
         self.fg(Color::Red)
     }
+    #[must_use]
     pub fn after(&self) -> Style {
         self.fg(Color::Green).add_modifier(Modifier::BOLD)
     }
+    #[must_use]
     pub fn warn(&self) -> Style {
         self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
     }
+    #[must_use]
     pub fn error(&self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
+    #[must_use]
     pub fn ok(&self) -> Style {
         self.fg(Color::Green)
     }
+    #[must_use]
     pub fn dim(&self) -> Style {
         Style::new().add_modifier(Modifier::DIM)
     }
+    #[must_use]
     pub fn key(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
@@ -78,6 +90,7 @@ pub enum Tone {
 }
 
 impl Theme {
+    #[must_use]
     pub fn tone(&self, t: Tone) -> Style {
         match t {
             Tone::Plain => Style::new(),

@@ -175,6 +175,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+#[must_use]
 pub fn footer_spans(
     t: &Theme,
     message: Option<&super::theme::Notice>,

@@ -2,6 +2,7 @@
 //! was written (DICOM DA/DT, ISO 8601, day-first forms such as 31.12.1950).
 
 /// The masked form of `value`, or `None` when it is not a date we recognise.
+#[must_use]
 pub fn keep_year(value: &str) -> Option<String> {
     let v = value.trim();
     let b = v.as_bytes();

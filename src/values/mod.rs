@@ -8,6 +8,7 @@ pub mod uid;
 use crate::dicom::VR;
 
 /// A dummy value for action D, valid for the VR (and short enough for all of them).
+#[must_use]
 pub fn dummy_text(vr: VR) -> &'static str {
     match vr {
         VR::DA => "19000101",

@@ -4,7 +4,7 @@
 //! - The offset is the patient's: derived from the key's secret and the patient's key with
 //!   HMAC-SHA256 ([`offset`]), within the profile's range; the key store records it when a
 //!   shifted file is first written, and `dams key import --offset-column` can set it. Knowing
-//!   the PatientID is not enough to undo it (peers hash the PatientID without a secret).
+//!   the `PatientID` is not enough to undo it (peers hash the `PatientID` without a secret).
 //! - Values keep their form: a DICOM DA stays `YYYYMMDD`, a DT keeps its precision, time of
 //!   day, fraction and UTC offset (only the date part moves); ISO dates and datetimes keep
 //!   their separators and what follows the date; day-first, month-first and month-name forms
@@ -24,6 +24,11 @@ pub const DEFAULT_RANGE: (i32, i32) = (-3650, -365);
 
 /// The patient's offset in days, within `range` (inclusive, either order), from the key's
 /// secret and the patient's key. The same on every run and machine sharing the key.
+///
+/// # Panics
+///
+/// Never: an HMAC key may be of any length, and the fallback key is a fixed 32 bytes.
+#[must_use]
 pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
     let (lo, hi) = (range.0.min(range.1), range.0.max(range.1));
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
@@ -33,27 +38,29 @@ pub fn offset(secret: &[u8], patient_key: &str, range: (i32, i32)) -> i32 {
     let d = mac.finalize().into_bytes();
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
-    let span = (hi as i64 - lo as i64 + 1) as u64;
-    let mut days = lo as i64 + (u64::from_be_bytes(b) % span) as i64;
+    let span = (i64::from(hi) - i64::from(lo) + 1) as u64;
+    let mut days = i64::from(lo) + (u64::from_be_bytes(b) % span) as i64;
     // A zero offset would leave the dates as they are.
     if days == 0 {
-        days = if hi != 0 { hi as i64 } else { lo as i64 };
+        days = if hi != 0 { i64::from(hi) } else { i64::from(lo) };
     }
     days as i32
 }
 
 /// Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+#[must_use]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
 
 /// The date of a day number of [`days_from_civil`].
+#[must_use]
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -77,13 +84,15 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 }
 
 /// A real calendar date.
+#[must_use]
 pub fn valid(y: i64, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
 }
 
 /// `(y, m, d)` moved by `days`; `None` outside the years 1–9999.
+#[must_use]
 pub fn add(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
-    let r = civil_from_days(days_from_civil(y, m, d) + days as i64);
+    let r = civil_from_days(days_from_civil(y, m, d) + i64::from(days));
     (1..=9999).contains(&r.0).then_some(r)
 }
 
@@ -101,6 +110,7 @@ fn numb(b: &[u8]) -> Option<u32> {
 
 /// A DICOM DA (`YYYYMMDD`, or the ACR-NEMA `YYYY.MM.DD`) or a DA range (`A-B`, `-B`, `A-`)
 /// moved by `days`.
+#[must_use]
 pub fn shift_da(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
     if let Some((a, b)) = v.split_once('-') {
@@ -124,10 +134,10 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
         10 if b[4] == b'.' && b[7] == b'.' => (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?, true),
         _ => return None,
     };
-    if !valid(y as i64, m, d) {
+    if !valid(i64::from(y), m, d) {
         return None;
     }
-    let (y, m, d) = add(y as i64, m, d, days)?;
+    let (y, m, d) = add(i64::from(y), m, d, days)?;
     Some(if dotted {
         format!("{y:04}.{m:02}.{d:02}")
     } else {
@@ -137,10 +147,11 @@ pub fn shift_da(value: &str, days: i32) -> Option<String> {
 
 /// The day number ([`days_from_civil`]) of the date a DICOM DA or DT value starts with, when
 /// it starts with one of day precision (`YYYYMMDD…`).
+#[must_use]
 pub fn day_number(value: &str) -> Option<i64> {
     let b = value.trim().as_bytes();
     let (y, m, d) = (numb(b.get(..4)?)?, numb(b.get(4..6)?)?, numb(b.get(6..8)?)?);
-    valid(y as i64, m, d).then(|| days_from_civil(y as i64, m, d))
+    valid(i64::from(y), m, d).then(|| days_from_civil(i64::from(y), m, d))
 }
 
 /// A DICOM DT (`YYYY[MM[DD[hh[mm[ss[.F]]]]]][&ZZXX]`) moved by `days`: the date part moves, its
@@ -166,7 +177,7 @@ pub fn shift_dt(value: &str, days: i32) -> Option<String> {
     if !(rest.is_empty() || offset_ok) || digits > 14 {
         return None;
     }
-    let y = num(&v[..4])? as i64;
+    let y = i64::from(num(&v[..4])?);
     let m = if digits >= 6 { num(&v[4..6])? } else { 1 };
     let d = if digits >= 8 { num(&v[6..8])? } else { 1 };
     if !valid(y, m, d) {
@@ -180,6 +191,7 @@ pub fn shift_dt(value: &str, days: i32) -> Option<String> {
 
 /// A date in any form [`shift_in_text`] knows, when it is the whole value (DICOM DA and DT
 /// first), moved by `days`.
+#[must_use]
 pub fn shift(value: &str, days: i32) -> Option<String> {
     let v = value.trim();
     if let Some(s) = shift_da(v, days).or_else(|| shift_dt(v, days)) {
@@ -353,6 +365,7 @@ fn plausible_year(y: u32) -> bool {
 /// month could be either is read day first. Digits that are part of a UID or a longer number
 /// are no date; two-digit years are not searched (only a patient's known dates are, by the
 /// matcher). Byte ranges in order, not overlapping.
+#[must_use]
 pub fn shift_in_text(text: &str, days: i32) -> Vec<(Range<usize>, String)> {
     map_dates_in_text(text, &|y, m, d| add(y, m, d, days))
 }
@@ -401,101 +414,24 @@ fn utf8_len(b: u8) -> usize {
     }
 }
 
+/// How dates found in text are moved: a date's year, month and day to the new ones (`None`:
+/// the date is left as it is).
+type MapDate<'f> = dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)> + 'f;
+
 /// A date starting `s`, ending at a boundary: its length and its shifted form.
-fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Option<(usize, String)> {
+fn date_at(s: &str, f: &MapDate<'_>) -> Option<(usize, String)> {
     let b = s.as_bytes();
     let run = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    // The end must not run on into a word or a dotted number (a UID).
-    let ends_ok = |at: usize| -> bool {
-        match b.get(at) {
-            None => true,
-            Some(c) if is_word_byte(*c) => false,
-            Some(b'.') => !b.get(at + 1).is_some_and(u8::is_ascii_digit),
-            _ => true,
-        }
-    };
-    let ends_ok_dt = |at: usize| -> bool {
-        // ISO datetime: a 'T' and digits may follow the date.
-        ends_ok(at) || (b.get(at) == Some(&b'T') && b.get(at + 1).is_some_and(u8::is_ascii_digit))
-    };
     if run == 0 {
-        // Month name first: "April 23, 1961", "Apr 23, 1961".
-        let (m, list, len) = month_at(s)?;
-        let rest = &s[len..];
-        let sp = rest.bytes().take_while(|c| *c == b' ').count();
-        if sp == 0 {
-            return None;
-        }
-        let rest2 = &rest[sp..];
-        let dlen = rest2.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=2).contains(&dlen) {
-            return None;
-        }
-        let after = &rest2[dlen..];
-        let sep = if after.starts_with(", ") {
-            2
-        } else if after.starts_with(' ') {
-            1
-        } else {
-            return None;
-        };
-        let ystr = &after[sep..];
-        let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
-        if ylen != 4 {
-            return None;
-        }
-        let total = len + sp + dlen + sep + 4;
-        if !ends_ok(total) {
-            return None;
-        }
-        let (y, d) = (num(&ystr[..4])?, num(&rest2[..dlen])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) {
-            return None;
-        }
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        let name = month_name(nm, list, &s[..len]);
-        return Some((
-            total,
-            format!(
-                "{name}{}{}{}{ny:04}",
-                &rest[..sp],
-                pad(nd, zero_padded(&rest2[..dlen])),
-                &after[..sep]
-            ),
-        ));
+        return month_first_date(s, f);
     }
     // YYYYMMDD, optionally with a time (DICOM DT without separators).
     if run >= 8 && b.get(4).is_some_and(u8::is_ascii_digit) {
-        if !(run == 8 || matches!(run, 10 | 12 | 14)) {
-            return None;
-        }
-        let (y, m, d) = (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) {
-            return None;
-        }
-        if run > 8 {
-            let hh = numb(&b[8..10])?;
-            let mm = if run >= 12 { numb(&b[10..12])? } else { 0 };
-            let ss = if run >= 14 { numb(&b[12..14])? } else { 0 };
-            if hh > 23 || mm > 59 || ss > 60 {
-                return None;
-            }
-        }
-        if !ends_ok(run) {
-            return None;
-        }
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        return Some((8, format!("{ny:04}{nm:02}{nd:02}")));
+        return dicom_date(b, run, f);
     }
     // YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD (also starting an ISO datetime).
     if run == 4 && b.len() >= 10 && matches!(b[4], b'-' | b'/' | b'.') && b[7] == b[4] {
-        let (y, m, d) = (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?);
-        if !plausible_year(y) || !valid(y as i64, m, d) || !ends_ok_dt(10) {
-            return None;
-        }
-        let sep = b[4] as char;
-        let (ny, nm, nd) = f(y as i64, m, d)?;
-        return Some((10, format!("{ny:04}{sep}{nm:02}{sep}{nd:02}")));
+        return iso_date(b, f);
     }
     if !(1..=2).contains(&run) {
         return None;
@@ -503,39 +439,155 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
     let first = num(&s[..run])?;
     let rest = &s[run..];
     // Day first with a month name: "23 Apr 1961", "23-Apr-1961", "23. April 1961".
+    let lead = if rest.starts_with(". ") {
+        2
+    } else {
+        usize::from(rest.starts_with([' ', '-']))
+    };
+    if lead > 0
+        && let Some(month) = month_at(&rest[lead..])
     {
-        let lead = if rest.starts_with(". ") {
-            2
-        } else if rest.starts_with([' ', '-']) {
-            1
-        } else {
-            0
-        };
-        if lead > 0
-            && let Some((m, list, len)) = month_at(&rest[lead..])
-        {
-            let after = &rest[lead + len..];
-            let sep = after.chars().next().filter(|c| *c == ' ' || *c == '-');
-            if let Some(sep) = sep {
-                let ystr = &after[1..];
-                let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
-                let total = run + lead + len + 1 + 4;
-                if ylen == 4 && ends_ok(total) {
-                    let y = num(&ystr[..4])?;
-                    if plausible_year(y) && valid(y as i64, m, first) {
-                        let (ny, nm, nd) = f(y as i64, m, first)?;
-                        let name = month_name(nm, list, &rest[lead..lead + len]);
-                        return Some((
-                            total,
-                            format!("{}{}{name}{sep}{ny:04}", pad(nd, zero_padded(&s[..run])), &rest[..lead]),
-                        ));
-                    }
-                }
-            }
+        return day_first_named_date(s, run, first, lead, month, f);
+    }
+    numeric_date(s, run, first, f)
+}
+
+/// Whether a date ending at byte `at` of `b` ends there: it must not run on into a word or
+/// a dotted number (a UID).
+fn ends_ok(b: &[u8], at: usize) -> bool {
+    match b.get(at) {
+        None => true,
+        Some(c) if is_word_byte(*c) => false,
+        Some(b'.') => !b.get(at + 1).is_some_and(u8::is_ascii_digit),
+        _ => true,
+    }
+}
+
+/// [`ends_ok`], or an ISO datetime's `T` and digits follow the date.
+fn ends_ok_dt(b: &[u8], at: usize) -> bool {
+    ends_ok(b, at) || (b.get(at) == Some(&b'T') && b.get(at + 1).is_some_and(u8::is_ascii_digit))
+}
+
+/// Month name first: "April 23, 1961", "Apr 23, 1961".
+fn month_first_date(s: &str, f: &MapDate<'_>) -> Option<(usize, String)> {
+    let (m, list, len) = month_at(s)?;
+    let rest = &s[len..];
+    let sp = rest.bytes().take_while(|c| *c == b' ').count();
+    if sp == 0 {
+        return None;
+    }
+    let rest2 = &rest[sp..];
+    let dlen = rest2.bytes().take_while(u8::is_ascii_digit).count();
+    if !(1..=2).contains(&dlen) {
+        return None;
+    }
+    let after = &rest2[dlen..];
+    let sep = if after.starts_with(", ") {
+        2
+    } else if after.starts_with(' ') {
+        1
+    } else {
+        return None;
+    };
+    let ystr = &after[sep..];
+    let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
+    if ylen != 4 {
+        return None;
+    }
+    let total = len + sp + dlen + sep + 4;
+    if !ends_ok(s.as_bytes(), total) {
+        return None;
+    }
+    let (y, d) = (num(&ystr[..4])?, num(&rest2[..dlen])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    let name = month_name(nm, list, &s[..len]);
+    Some((
+        total,
+        format!(
+            "{name}{}{}{}{ny:04}",
+            &rest[..sp],
+            pad(nd, zero_padded(&rest2[..dlen])),
+            &after[..sep]
+        ),
+    ))
+}
+
+/// `YYYYMMDD` starting a run of `run` digits of `b`, optionally with a time (DICOM DT
+/// without separators).
+fn dicom_date(b: &[u8], run: usize, f: &MapDate<'_>) -> Option<(usize, String)> {
+    if !(run == 8 || matches!(run, 10 | 12 | 14)) {
+        return None;
+    }
+    let (y, m, d) = (numb(&b[..4])?, numb(&b[4..6])?, numb(&b[6..8])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) {
+        return None;
+    }
+    if run > 8 {
+        let hh = numb(&b[8..10])?;
+        let mm = if run >= 12 { numb(&b[10..12])? } else { 0 };
+        let ss = if run >= 14 { numb(&b[12..14])? } else { 0 };
+        if hh > 23 || mm > 59 || ss > 60 {
             return None;
         }
     }
-    // Numeric: D.M.YYYY, D/M/YYYY, D-M-YYYY, M/D/YYYY.
+    if !ends_ok(b, run) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    Some((8, format!("{ny:04}{nm:02}{nd:02}")))
+}
+
+/// `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD` at the start of `b` (also starting an ISO
+/// datetime).
+fn iso_date(b: &[u8], f: &MapDate<'_>) -> Option<(usize, String)> {
+    let (y, m, d) = (numb(&b[..4])?, numb(&b[5..7])?, numb(&b[8..10])?);
+    if !plausible_year(y) || !valid(i64::from(y), m, d) || !ends_ok_dt(b, 10) {
+        return None;
+    }
+    let sep = b[4] as char;
+    let (ny, nm, nd) = f(i64::from(y), m, d)?;
+    Some((10, format!("{ny:04}{sep}{nm:02}{sep}{nd:02}")))
+}
+
+/// Day first with a month name: "23 Apr 1961", "23-Apr-1961", "23. April 1961". `s` starts
+/// with the `run` digits of day `first`, `lead` bytes of separator, then the `month` name
+/// ([`month_at`]).
+fn day_first_named_date(
+    s: &str,
+    run: usize,
+    first: u32,
+    lead: usize,
+    (m, list, len): (u32, usize, usize),
+    f: &MapDate<'_>,
+) -> Option<(usize, String)> {
+    let rest = &s[run..];
+    let after = &rest[lead + len..];
+    let sep = after.chars().next().filter(|c| *c == ' ' || *c == '-')?;
+    let ystr = &after[1..];
+    let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
+    let total = run + lead + len + 1 + 4;
+    if ylen != 4 || !ends_ok(s.as_bytes(), total) {
+        return None;
+    }
+    let y = num(&ystr[..4])?;
+    if !plausible_year(y) || !valid(i64::from(y), m, first) {
+        return None;
+    }
+    let (ny, nm, nd) = f(i64::from(y), m, first)?;
+    let name = month_name(nm, list, &rest[lead..lead + len]);
+    Some((
+        total,
+        format!("{}{}{name}{sep}{ny:04}", pad(nd, zero_padded(&s[..run])), &rest[..lead]),
+    ))
+}
+
+/// Numeric, day or month first: `D.M.YYYY`, `D/M/YYYY`, `D-M-YYYY`, `M/D/YYYY`. `s` starts
+/// with the `run` digits of `first`.
+fn numeric_date(s: &str, run: usize, first: u32, f: &MapDate<'_>) -> Option<(usize, String)> {
+    let rest = &s[run..];
     let sep = *rest.as_bytes().first()?;
     if !matches!(sep, b'.' | b'/' | b'-') {
         return None;
@@ -549,22 +601,23 @@ fn date_at(s: &str, f: &dyn Fn(i64, u32, u32) -> Option<(i64, u32, u32)>) -> Opt
     let ystr = &r[mlen + 1..];
     let ylen = ystr.bytes().take_while(u8::is_ascii_digit).count();
     let total = run + 1 + mlen + 1 + 4;
-    if ylen != 4 || !ends_ok(total) {
+    if ylen != 4 || !ends_ok(s.as_bytes(), total) {
         return None;
     }
     let y = num(&ystr[..4])?;
     if !plausible_year(y) {
         return None;
     }
+    let y = i64::from(y);
     // Day first, unless only month first is a date (a slash form with a day over 12).
-    let (d, m, month_first) = if valid(y as i64, second, first) {
+    let (d, m, month_first) = if valid(y, second, first) {
         (first, second, false)
-    } else if sep == b'/' && valid(y as i64, first, second) {
+    } else if sep == b'/' && valid(y, first, second) {
         (second, first, true)
     } else {
         return None;
     };
-    let (ny, nm, nd) = f(y as i64, m, d)?;
+    let (ny, nm, nd) = f(y, m, d)?;
     let sep = sep as char;
     // Written with two digits each (04.03.2019, 28.12.2005): the new date too; else as short
     // as it goes (4.3.2019).
@@ -784,7 +837,7 @@ mod tests {
                 )
             };
             for i in 0..dates.len() {
-                assert_eq!(day(&moved[i]) - day(dates[i]), days as i64);
+                assert_eq!(day(&moved[i]) - day(dates[i]), i64::from(days));
                 for j in 0..dates.len() {
                     assert_eq!(day(&moved[i]) - day(&moved[j]), day(dates[i]) - day(dates[j]));
                 }

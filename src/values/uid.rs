@@ -15,6 +15,11 @@ fn from_digest(d: &[u8]) -> String {
 }
 
 /// The new UID for `original` under `secret`.
+///
+/// # Panics
+///
+/// Never: an HMAC key may be of any length, and the fallback key is a fixed 32 bytes.
+#[must_use]
 pub fn derive(secret: &[u8], original: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| {
         // HMAC accepts keys of any length; this cannot happen.
@@ -26,6 +31,7 @@ pub fn derive(secret: &[u8], original: &str) -> String {
 }
 
 /// A UID from a seed string (for generated demo and benchmark data).
+#[must_use]
 pub fn from_seed(seed: &str) -> String {
     from_digest(&Sha256::digest(seed.as_bytes()))
 }

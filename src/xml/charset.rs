@@ -298,7 +298,33 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize), rewind: &dyn Fn()) ->
     if bytes.starts_with(&[0x4C, 0x6F, 0xA7, 0x94]) {
         return Err(XmlError::Encoding("EBCDIC documents are not supported".into()));
     }
-    let utf16 = if bytes.starts_with(&[0xFF, 0xFE]) {
+    if let Some(found) = utf16(bytes) {
+        return utf16_document(bytes, found, passed);
+    }
+    let bom = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+    let body = &bytes[bom..];
+    let charset = declared_charset(body)?;
+    if bom == 3 && charset != Charset::Utf8 {
+        return Err(XmlError::Encoding(format!(
+            "the file starts with a UTF-8 byte order mark but declares encoding {}",
+            charset.name()
+        )));
+    }
+    let text = match charset {
+        Charset::Utf8 | Charset::Ascii => Text::Borrowed(utf8_document(body, charset, &|at| passed(bom + at))?),
+        Charset::Latin1 => decode_steps(body, passed, &mut |piece, _, out| {
+            out.extend(piece.iter().map(|&b| b as char));
+            Ok(piece.len())
+        })?,
+        Charset::Other(e) => decode_other(e, body, passed, rewind)?,
+        Charset::Utf16 { .. } => return Err(XmlError::Internal("UTF-16 handled above".into())),
+    };
+    Ok(Decoded { charset, bom, text })
+}
+
+/// A UTF-16 document's byte order and the length of its byte order mark, by how it starts.
+fn utf16(bytes: &[u8]) -> Option<(bool, usize)> {
+    if bytes.starts_with(&[0xFF, 0xFE]) {
         Some((false, 2))
     } else if bytes.starts_with(&[0xFE, 0xFF]) {
         Some((true, 2))
@@ -308,8 +334,15 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize), rewind: &dyn Fn()) ->
         Some((true, 0))
     } else {
         None
-    };
-    if let Some((big_endian, bom)) = utf16 {
+    }
+}
+
+fn utf16_document<'b>(
+    bytes: &'b [u8],
+    (big_endian, bom): (bool, usize),
+    passed: &dyn Fn(usize),
+) -> Result<Decoded<'b>, XmlError> {
+    {
         let text = decode_utf16(&bytes[bom..], big_endian, &|at| passed(bom + at))?;
         let declared = declared_encoding(text.as_bytes()).map(|l| l.to_ascii_lowercase());
         let fits = match declared.as_deref() {
@@ -325,17 +358,19 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize), rewind: &dyn Fn()) ->
                 if big_endian { "BE" } else { "LE" },
             )));
         }
-        return Ok(Decoded {
+        Ok(Decoded {
             charset: Charset::Utf16 { big_endian },
             bom,
             text,
-        });
+        })
     }
+}
 
-    let bom = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
-    let body = &bytes[bom..];
+/// The encoding an ASCII-compatible document declares (UTF-8 when it declares none), if
+/// dams can write it back.
+fn declared_charset(body: &[u8]) -> Result<Charset, XmlError> {
     let declared = declared_encoding(body).map(|l| l.trim().to_ascii_lowercase());
-    let charset = match declared.as_deref() {
+    Ok(match declared.as_deref() {
         None => Charset::Utf8,
         Some(l) if LATIN1_LABELS.contains(&l) => Charset::Latin1,
         Some(l) if ASCII_LABELS.contains(&l) => Charset::Ascii,
@@ -361,87 +396,82 @@ fn decode_any<'b>(bytes: &'b [u8], passed: &dyn Fn(usize), rewind: &dyn Fn()) ->
                 ));
             }
         },
-    };
-    if bom == 3 && charset != Charset::Utf8 {
-        return Err(XmlError::Encoding(format!(
-            "the file starts with a UTF-8 byte order mark but declares encoding {}",
-            charset.name()
-        )));
+    })
+}
+
+/// The body of a document in UTF-8 (or US-ASCII), checked a step at a time.
+fn utf8_document<'b>(body: &'b [u8], charset: Charset, passed: &dyn Fn(usize)) -> Result<&'b str, XmlError> {
+    let s = utf8_in_steps(body, passed).map_err(|at| {
+        let (line, column) = byte_line_col(body, at);
+        XmlError::Syntax {
+            line,
+            column,
+            reason: "not valid UTF-8 (declare the file's encoding if it is another one)".into(),
+        }
+    })?;
+    if charset == Charset::Ascii
+        && let Some(i) = s.bytes().position(|b| !b.is_ascii())
+    {
+        let (line, column) = byte_line_col(body, i);
+        return Err(XmlError::Syntax {
+            line,
+            column,
+            reason: "a non-ASCII character in a file declared US-ASCII".into(),
+        });
     }
-    let text = match charset {
-        Charset::Utf8 | Charset::Ascii => {
-            let s = utf8_in_steps(body, &|at| passed(bom + at)).map_err(|at| {
-                let (line, column) = byte_line_col(body, at);
-                XmlError::Syntax {
-                    line,
-                    column,
-                    reason: "not valid UTF-8 (declare the file's encoding if it is another one)".into(),
-                }
-            })?;
-            if charset == Charset::Ascii
-                && let Some(i) = s.bytes().position(|b| !b.is_ascii())
-            {
-                let (line, column) = byte_line_col(body, i);
-                return Err(XmlError::Syntax {
-                    line,
-                    column,
-                    reason: "a non-ASCII character in a file declared US-ASCII".into(),
-                });
+    Ok(s)
+}
+
+/// The body of a document in another stateless encoding, decoded a step at a time and
+/// checked to write back byte for byte.
+fn decode_other(
+    e: &'static Encoding,
+    body: &[u8],
+    passed: &dyn Fn(usize),
+    rewind: &dyn Fn(),
+) -> Result<Text<'static>, XmlError> {
+    let invalid = || XmlError::Encoding(format!("the file is not valid {}", e.name()));
+    let mut decoder = e.new_decoder_without_bom_handling();
+    let text = decode_steps(body, passed, &mut |piece, last, out| {
+        let mut used = 0;
+        loop {
+            let room = decoder.max_utf8_buffer_length_without_replacement(piece.len() - used);
+            out.reserve(room.unwrap_or(piece.len() * 3 + 16));
+            let (result, read) = decoder.decode_to_string_without_replacement(&piece[used..], out, last);
+            used += read;
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => return Ok(used),
+                encoding_rs::DecoderResult::OutputFull => {}
+                encoding_rs::DecoderResult::Malformed(..) => return Err(invalid()),
             }
-            Text::Borrowed(s)
         }
-        Charset::Latin1 => decode_steps(body, passed, &mut |piece, _, out| {
-            out.extend(piece.iter().map(|&b| b as char));
-            Ok(piece.len())
-        })?,
-        Charset::Other(e) => {
-            let invalid = || XmlError::Encoding(format!("the file is not valid {}", e.name()));
-            let mut decoder = e.new_decoder_without_bom_handling();
-            let text = decode_steps(body, passed, &mut |piece, last, out| {
-                let mut used = 0;
-                loop {
-                    let room = decoder.max_utf8_buffer_length_without_replacement(piece.len() - used);
-                    out.reserve(room.unwrap_or(piece.len() * 3 + 16));
-                    let (result, read) = decoder.decode_to_string_without_replacement(&piece[used..], out, last);
-                    used += read;
-                    match result {
-                        encoding_rs::DecoderResult::InputEmpty => return Ok(used),
-                        encoding_rs::DecoderResult::OutputFull => {}
-                        encoding_rs::DecoderResult::Malformed(..) => return Err(invalid()),
-                    }
-                }
-            })?;
-            // Only what re-encodes to the same bytes can be copied around the changed values
-            // (the encodings taken here are stateless, so pieces re-encode on their own).
-            let unfaithful =
-                || XmlError::Encoding(format!("the file cannot be written back byte for byte in {}", e.name()));
-            rewind();
-            let mut pos = 0;
-            let mut from = 0;
-            while from < text.len() {
-                let mut to = (from + (1 << 20)).min(text.len());
-                while !text.is_char_boundary(to) {
-                    to -= 1;
-                }
-                let (again, _, unmappable) = e.encode(&text[from..to]);
-                if unmappable || body.get(pos..pos + again.len()) != Some(again.as_ref()) {
-                    return Err(unfaithful());
-                }
-                pos += again.len();
-                passed(pos);
-                if let Text::Mapped(m) = &text {
-                    m.release_before(to);
-                }
-                from = to;
-            }
-            if pos != body.len() {
-                return Err(unfaithful());
-            }
-            text
+    })?;
+    // Only what re-encodes to the same bytes can be copied around the changed values
+    // (the encodings taken here are stateless, so pieces re-encode on their own).
+    let unfaithful = || XmlError::Encoding(format!("the file cannot be written back byte for byte in {}", e.name()));
+    rewind();
+    let mut pos = 0;
+    let mut from = 0;
+    while from < text.len() {
+        let mut to = (from + (1 << 20)).min(text.len());
+        while !text.is_char_boundary(to) {
+            to -= 1;
         }
-        Charset::Utf16 { .. } => return Err(XmlError::Internal("UTF-16 handled above".into())),
-    };
-    Ok(Decoded { charset, bom, text })
+        let (again, _, unmappable) = e.encode(&text[from..to]);
+        if unmappable || body.get(pos..pos + again.len()) != Some(again.as_ref()) {
+            return Err(unfaithful());
+        }
+        pos += again.len();
+        passed(pos);
+        if let Text::Mapped(m) = &text {
+            m.release_before(to);
+        }
+        from = to;
+    }
+    if pos != body.len() {
+        return Err(unfaithful());
+    }
+    Ok(text)
 }
 
 /// `body` as UTF-8, checked a step at a time (`passed` learns how far); the offset of the

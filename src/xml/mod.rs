@@ -1096,6 +1096,12 @@ impl<'a> Planner<'a, '_, '_> {
             renamed,
             empty,
         });
+        self.attributes(ns.as_deref())
+    }
+
+    /// The rules and the identifier search on the attributes of the start tag just read
+    /// (`ns`: its element's namespace, when rules use namespaces).
+    fn attributes(&mut self, ns: Option<&str>) -> Result<(), XmlError> {
         let attrs = self.w.take_attrs();
         let mut segs = std::mem::take(&mut self.segs);
         // A namespace URI is a value like any other (`xmlns:p="urn:…:SMITH"`).
@@ -1111,7 +1117,7 @@ impl<'a> Planner<'a, '_, '_> {
             // Unprefixed attributes count as being in their element's namespace.
             let ans = match (self.rules.uses_ns, aprefix) {
                 (false, _) => None,
-                (true, "") => ns.clone(),
+                (true, "") => ns.map(str::to_string),
                 (true, p) => self.w.resolve(p).map(str::to_string),
             };
             attr_segs(buf, a.value.clone(), &mut segs);

@@ -140,22 +140,19 @@ pub fn compare(
 /// Runs dcmdump on a file; `None` when dcmdump is not installed (and the run does not
 /// require it), else the warnings/errors it printed (empty = clean).
 pub fn dcmdump_problems(path: &Path) -> Option<Vec<String>> {
-    match Command::new("dcmdump").arg("-q").arg(path).output() {
-        Ok(o) => {
-            let mut lines: Vec<String> = String::from_utf8_lossy(&o.stderr).lines().map(str::to_string).collect();
-            if !o.status.success() {
-                lines.push(format!("dcmdump exited with {}", o.status));
-            }
-            Some(lines)
+    if let Ok(o) = Command::new("dcmdump").arg("-q").arg(path).output() {
+        let mut lines: Vec<String> = String::from_utf8_lossy(&o.stderr).lines().map(str::to_string).collect();
+        if !o.status.success() {
+            lines.push(format!("dcmdump exited with {}", o.status));
         }
-        Err(_) => {
-            assert!(
-                std::env::var_os("DAMS_REQUIRE_DCMTK").is_none(),
-                "dcmdump is required (DAMS_REQUIRE_DCMTK is set) but not installed"
-            );
-            eprintln!("dcmdump not installed: skipping the dcmtk check (install dcmtk to run it)");
-            None
-        }
+        Some(lines)
+    } else {
+        assert!(
+            std::env::var_os("DAMS_REQUIRE_DCMTK").is_none(),
+            "dcmdump is required (DAMS_REQUIRE_DCMTK is set) but not installed"
+        );
+        eprintln!("dcmdump not installed: skipping the dcmtk check (install dcmtk to run it)");
+        None
     }
 }
 
@@ -168,7 +165,7 @@ pub fn dams(data_dir: &Path) -> Command {
 
 /// All files below `dir`, relative, sorted, with their bytes. The manifest apply writes at the
 /// top (`dams-manifest.json`) is left out: it records when each run happened, so two runs
-/// never write the same one (tests/manifest_verify.rs checks it).
+/// never write the same one (`tests/manifest_verify.rs` checks it).
 pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let manifest = dir.join("dams-manifest.json");
     let mut out: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
@@ -188,7 +185,13 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Scans `input` with the default options (the library, no progress, no cancel).
 pub fn scan_lib(input: &Path) -> dams::scan::Index {
-    dams::scan::scan(input, &Default::default(), &|_, _| {}, &AtomicBool::new(false)).expect("scan")
+    dams::scan::scan(
+        input,
+        &dams::scan::ScanOptions::default(),
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+    .expect("scan")
 }
 
 /// The files the scan could not read: path → (kind, reason).
@@ -206,8 +209,8 @@ pub fn unreadable_by_path(index: &dams::scan::Index) -> std::collections::BTreeM
 }
 
 /// The real corpus — pydicom's own test files, pydicom-data and deid-data — from the Python
-/// packages of DAMS_PYTHON: (the python, [(name, folder)]). `None` (with a message) when they
-/// are not installed, unless DAMS_REQUIRE_CORPUS says they must be.
+/// packages of `DAMS_PYTHON`: (the python, [(name, folder)]). `None` (with a message) when they
+/// are not installed, unless `DAMS_REQUIRE_CORPUS` says they must be.
 pub fn corpus_dirs() -> Option<(PathBuf, Vec<(&'static str, PathBuf)>)> {
     let python = std::env::var_os("DAMS_PYTHON").unwrap_or_else(|| "python3".into());
     let script = "import os, pydicom, data_store, deid_data\n\
@@ -226,21 +229,20 @@ pub fn corpus_dirs() -> Option<(PathBuf, Vec<(&'static str, PathBuf)>)> {
                 .collect::<Vec<_>>()
         })
         .filter(|dirs| dirs.len() == 3 && dirs.iter().all(|d| d.is_dir()));
-    match found {
-        Some(dirs) => Some((
+    if let Some(dirs) = found {
+        Some((
             PathBuf::from(python),
             ["pydicom", "pydicom-data", "deid-data"].into_iter().zip(dirs).collect(),
-        )),
-        None => {
-            assert!(
-                std::env::var_os("DAMS_REQUIRE_CORPUS").is_none(),
-                "the real corpus is required (DAMS_REQUIRE_CORPUS is set) but pydicom, pydicom-data and deid-data are not importable by DAMS_PYTHON"
-            );
-            eprintln!(
-                "skipped: pydicom, pydicom-data and deid-data are not installed for DAMS_PYTHON (pip install them to run this test)"
-            );
-            None
-        }
+        ))
+    } else {
+        assert!(
+            std::env::var_os("DAMS_REQUIRE_CORPUS").is_none(),
+            "the real corpus is required (DAMS_REQUIRE_CORPUS is set) but pydicom, pydicom-data and deid-data are not importable by DAMS_PYTHON"
+        );
+        eprintln!(
+            "skipped: pydicom, pydicom-data and deid-data are not installed for DAMS_PYTHON (pip install them to run this test)"
+        );
+        None
     }
 }
 

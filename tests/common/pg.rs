@@ -1,10 +1,10 @@
-//! A throw-away PostgreSQL cluster for one test: initdb in a temporary folder, a free port on
+//! A throw-away `PostgreSQL` cluster for one test: initdb in a temporary folder, a free port on
 //! 127.0.0.1, the Unix socket in the same folder, TLS with a self-signed certificate made by
 //! `openssl`, stopped (immediately) when dropped. initdb refuses to run as root: as root the
 //! cluster belongs to the `postgres` user (Debian's package makes it) or `nobody`, and every
 //! server command runs as that user with `runuser`.
 //!
-//! Without PostgreSQL the tests skip with a message; `DAMS_REQUIRE_POSTGRES=1` (CI) makes that
+//! Without `PostgreSQL` the tests skip with a message; `DAMS_REQUIRE_POSTGRES=1` (CI) makes that
 //! a failure.
 
 use std::path::{Path, PathBuf};
@@ -62,7 +62,7 @@ fn free_port() -> u16 {
 }
 
 impl Pg {
-    /// A running cluster, or `None` (the test then returns) when PostgreSQL is not installed.
+    /// A running cluster, or `None` (the test then returns) when `PostgreSQL` is not installed.
     pub fn start() -> Option<Pg> {
         let Some(bin) = find_bin() else {
             assert!(

@@ -1,5 +1,5 @@
 //! Review decisions made on the screen: reviewed or not, links and repairs of mask series,
-//! the patients of XML files and of files without a PatientID. Each one is a `Change`; one
+//! the patients of XML files and of files without a `PatientID`. Each one is a `Change`; one
 //! that alters a patient's plan sends that patient back to pending.
 
 use std::path::Path;

@@ -143,17 +143,16 @@ impl App {
                 self.browser.expanded.insert(Node::Series(pid.clone(), study, series));
                 Node::File(pid, path.to_path_buf())
             }
-            None => match self.plan.as_deref().and_then(|p| p.xml_owner(path)) {
-                Some((pid, _)) => {
+            None => {
+                if let Some((pid, _)) = self.plan.as_deref().and_then(|p| p.xml_owner(path)) {
                     self.browser.expanded.insert(Node::Patient(pid.to_string()));
                     Node::Xml(Some(pid.to_string()), path.to_path_buf())
-                }
-                None => {
+                } else {
                     self.browser.expanded.insert(Node::UnassignedXml);
                     self.browser.expanded.insert(Node::Unplaced);
                     Node::Xml(None, path.to_path_buf())
                 }
-            },
+            }
         };
         self.rebuild();
         if !self.browser.select(&node, page) {
@@ -341,7 +340,7 @@ impl App {
             return vec![];
         }
         self.diff.data = None;
-        self.diff.target = target.clone();
+        self.diff.target.clone_from(&target);
         let Some(t) = target else {
             self.diff.show(vec![DiffRow::line(
                 "Select a patient, study, series or file to see its changes.",

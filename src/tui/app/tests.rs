@@ -56,7 +56,7 @@ fn header(pid: &str, path: &str, series: (&str, &str)) -> Header {
             image_orientation: None,
             image_type: Vec::new().into(),
             number_of_frames: 1,
-            image: Default::default(),
+            image: std::sync::Arc::default(),
             largest_value: None,
             placed_by: None,
             references: Vec::new(),

@@ -13,6 +13,7 @@ pub struct Detail {
 
 impl Detail {
     /// The detail of a row (`None` for rows with nothing more to say).
+    #[must_use]
     pub fn of(row: &DiffRow, patient: &str) -> Option<Detail> {
         let (title, lines) = match row {
             DiffRow::Edit(e) => (edit_title(e), edit_lines(e, patient)),

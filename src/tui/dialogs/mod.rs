@@ -69,6 +69,7 @@ pub enum Intent {
 
 impl Dialog {
     /// The key table's context for this dialog.
+    #[must_use]
     pub fn context(&self) -> Context {
         match self {
             Dialog::Help(_) => Context::Help,
@@ -117,6 +118,7 @@ impl Dialog {
     }
 }
 
+#[must_use]
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width.saturating_sub(2));
     let h = h.min(area.height.saturating_sub(2));
@@ -127,6 +129,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     r
 }
 
+#[must_use]
 pub fn frame<'a>(t: &Theme, title: &'a str) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
@@ -135,6 +138,7 @@ pub fn frame<'a>(t: &Theme, title: &'a str) -> Block<'a> {
 }
 
 /// The keys of a context as one line, from the key table (the footer shows the same).
+#[must_use]
 pub fn keys_line(t: &Theme, context: Context) -> Line<'static> {
     let mut spans = Vec::new();
     for h in keys::footer(context) {

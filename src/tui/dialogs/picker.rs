@@ -1,6 +1,6 @@
 //! The pickers: the CT series a mask series was drawn on (suggestions marked as such, never
 //! taken as a link), the patient of an XML file, the patient of a DICOM file without a
-//! PatientID. Each says what it decides in its own words; choosing is an `Intent`.
+//! `PatientID`. Each says what it decides in its own words; choosing is an `Intent`.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ pub enum PickFor {
     Group(String),
     /// The patient of an XML file.
     Xml(PathBuf),
-    /// The patient of a DICOM file without a PatientID.
+    /// The patient of a DICOM file without a `PatientID`.
     File(PathBuf),
 }
 
@@ -60,6 +60,10 @@ fn reason_label(r: &SuggestionReason) -> &'static str {
 impl Picker {
     /// The source picker for a segmentation group: the patient's series, the current one and
     /// suggestions marked; "automatic" first when the link is by hand.
+    ///
+    /// # Errors
+    ///
+    /// Why, when the patient has no series a mask could be drawn on.
     pub fn source(g: &SegmentationGroup, links: &Links, index: &Index, ws: &Workspace) -> Result<Picker, &'static str> {
         let for_uid = g.files.first().and_then(|f| {
             index
@@ -139,7 +143,7 @@ impl Picker {
         )
     }
 
-    /// The patient picker for a DICOM file without a PatientID.
+    /// The patient picker for a DICOM file without a `PatientID`.
     pub fn file(path: &Path, index: &Index, plan: &Planner, ws: &Workspace) -> Picker {
         let current = index
             .patients
@@ -201,6 +205,7 @@ impl Picker {
         }
     }
 
+    #[must_use]
     pub fn context(&self) -> Context {
         match self.target {
             PickFor::Group(_) => Context::SourcePicker,

@@ -11,6 +11,7 @@ pub struct Report {
 }
 
 impl Report {
+    #[must_use]
     pub fn new(headline: String, lines: Vec<(Tone, String)>) -> Report {
         let mut all = vec![(Tone::Title, headline), (Tone::Plain, String::new())];
         all.extend(lines);
@@ -24,6 +25,7 @@ impl Report {
         }
     }
 
+    #[must_use]
     pub fn headline(&self) -> &str {
         self.text.lines.first().map(|(_, l)| l.as_str()).unwrap_or_default()
     }

@@ -27,6 +27,7 @@ pub struct Writing {
 }
 
 impl Writing {
+    #[must_use]
     pub fn new(patients: Vec<String>, out: PathBuf) -> Writing {
         Writing {
             patients,
@@ -60,6 +61,7 @@ impl Writing {
         }
     }
 
+    #[must_use]
     pub fn label(&self) -> String {
         match self.total {
             Some(t) => format!("{}/{t} files", self.done),

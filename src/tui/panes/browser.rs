@@ -30,10 +30,12 @@ pub struct Browser {
 }
 
 impl Browser {
+    #[must_use]
     pub fn selected_node(&self) -> Option<&Node> {
         self.rows.get(self.selected).map(|r| &r.node)
     }
 
+    #[must_use]
     pub fn selected_row(&self) -> Option<&Row> {
         self.rows.get(self.selected)
     }
@@ -106,12 +108,14 @@ impl Browser {
     }
 
     /// The row to go to for `Collapse` when the selected row is closed: its parent.
+    #[must_use]
     pub fn parent(&self) -> Option<usize> {
         let row = self.rows.get(self.selected)?;
         self.rows[..self.selected].iter().rposition(|r| r.depth < row.depth)
     }
 
     /// The rows that lead to the selected one.
+    #[must_use]
     pub fn ancestors(&self) -> Vec<Node> {
         let mut out = Vec::new();
         let Some(mut depth) = self.selected_row().map(|r| r.depth) else {
@@ -126,6 +130,7 @@ impl Browser {
         out
     }
 
+    #[must_use]
     pub fn title(&self) -> String {
         if self.filtering {
             format!(" Patients  /{}▏ ", self.filter)
@@ -216,6 +221,7 @@ fn row_line(t: &Theme, r: &Row, width: usize, selected: bool, focused: bool) -> 
     .style(row_style)
 }
 
+#[must_use]
 pub fn status_style(t: &Theme, s: Status) -> Style {
     match s {
         Status::Pending => t.dim(),

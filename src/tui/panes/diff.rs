@@ -109,6 +109,7 @@ impl DiffRow {
     }
 
     /// Screen lines the row takes at this width.
+    #[must_use]
     pub fn height(&self, width: usize) -> usize {
         match self {
             DiffRow::Note { mark, text, .. } => wrap(text, width.saturating_sub(mark.chars().count())).len(),
@@ -129,6 +130,7 @@ pub struct DiffPane {
 }
 
 impl DiffPane {
+    #[must_use]
     pub fn selected(&self) -> Option<&DiffRow> {
         self.rows.get(self.cursor)
     }
@@ -177,6 +179,7 @@ impl DiffPane {
 }
 
 /// The rows for a target and what planning it gave (`None`: still planning).
+#[must_use]
 pub fn content(target: &DiffTarget, data: Option<&DiffData>, h: &Heading) -> Vec<DiffRow> {
     let mut out = Vec::new();
     if let Some(file) = &target.file {
@@ -232,8 +235,8 @@ fn edit_row(e: &EditCount, files: Option<usize>, of: usize) -> EditRow {
     EditRow {
         element: e.path.clone(),
         note: e.keyword.clone(),
-        before: e.before.as_deref().map(one_line).unwrap_or_else(|| "(absent)".into()),
-        after: e.after.as_deref().map(one_line).unwrap_or_else(|| "(removed)".into()),
+        before: e.before.as_deref().map_or_else(|| "(absent)".into(), one_line),
+        after: e.after.as_deref().map_or_else(|| "(removed)".into(), one_line),
         rule: e.rule,
         files,
         of,
@@ -304,7 +307,7 @@ fn xml_rows(x: &XmlFilePlan, out: &mut Vec<DiffRow>) {
             element: format!("{}:{}", e.line, e.path),
             note: e.rule.to_string(),
             before: one_line(&e.before),
-            after: e.after.as_deref().map(one_line).unwrap_or_else(|| "(removed)".into()),
+            after: e.after.as_deref().map_or_else(|| "(removed)".into(), one_line),
             rule: e.rule,
             files: None,
             of: 1,
@@ -372,7 +375,7 @@ const VALUES: usize = 32;
 pub fn columns<'a>(rows: impl Iterator<Item = &'a EditRow> + Clone, width: usize, xml: bool) -> Columns {
     let len = |s: &str| s.chars().count();
     let widest = |f: &dyn Fn(&EditRow) -> usize| rows.clone().map(f).max().unwrap_or(0);
-    let count = widest(&|r| r.files.map(|n| len(&format!("  ×{n}"))).unwrap_or(0));
+    let count = widest(&|r| r.files.map_or(0, |n| len(&format!("  ×{n}"))));
     let want_el = widest(&|r| len(&r.element));
     let want_note = widest(&|r| len(&r.note));
     let want_before = widest(&|r| len(&r.before));

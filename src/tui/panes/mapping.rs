@@ -41,7 +41,7 @@ impl Mapping {
 /// The tag repair of a group, as planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepairState {
-    /// Repaired: the new SeriesNumber.
+    /// Repaired: the new `SeriesNumber`.
     On(i64),
     /// Switched off in review.
     Off,
@@ -58,11 +58,11 @@ pub struct GroupLine {
     pub status: LinkStatus,
 }
 
+#[must_use]
 pub fn short(folder: &Path) -> String {
     folder
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| folder.display().to_string())
+        .map_or_else(|| folder.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn kind_short(k: SegmentationKind) -> &'static str {
@@ -73,6 +73,7 @@ fn kind_short(k: SegmentationKind) -> &'static str {
     }
 }
 
+#[must_use]
 pub fn group_line(g: &SegmentationGroup) -> GroupLine {
     GroupLine {
         name: format!("{}/ {} {}", short(&g.folder), kind_short(g.kind), g.files.len()),
