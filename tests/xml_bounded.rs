@@ -6,6 +6,9 @@
 //!
 //! Peak memory is the child's own (`wait4`'s `ru_maxrss`), so tests running beside this one
 //! do not count.
+#![allow(clippy::unwrap_used)]
+// The child is waited for with wait4, which std's Child does not offer.
+#![allow(clippy::zombie_processes)]
 
 use std::fs;
 use std::io::Write;
@@ -17,10 +20,10 @@ const LIMIT_KIB: i64 = 64 * 1024;
 /// The log: a long attribute naming the patient's ID every 900 bytes, then entries that
 /// name the patient.
 fn write_log(path: &Path) -> usize {
-    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
+    let mut f = std::io::BufWriter::new(fs::File::create(path).expect("create the log"));
     let mut len = 0;
     let mut put = |f: &mut std::io::BufWriter<fs::File>, s: &str| {
-        f.write_all(s.as_bytes()).unwrap();
+        f.write_all(s.as_bytes()).expect("write the log");
         len += s.len();
         len
     };
@@ -44,7 +47,7 @@ fn write_log(path: &Path) -> usize {
         ids += 1;
     }
     put(&mut f, "</Log>\n");
-    f.flush().unwrap();
+    f.flush().expect("write the log");
     ids
 }
 
@@ -57,7 +60,7 @@ fn run(args: &[&str], data: &Path) -> (i32, String, i64) {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap();
+        .expect("dams starts");
     let pid = i32::try_from(child.id()).unwrap();
     let mut out = child.stdout.unwrap();
     let reader = std::thread::spawn(move || {
