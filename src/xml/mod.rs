@@ -911,13 +911,7 @@ impl<'a> Planner<'a, '_, '_> {
         loop {
             if self.patches.len() >= FLUSH_COUNT || self.w.pos() >= self.last_flush + FLUSH_EVERY {
                 self.last_flush = self.w.pos();
-                let low = self.low_water();
-                self.flush(low)?;
-                let (doc, src) = self.pages;
-                doc.release_before(src, low.min(self.emit.wpos));
-                if let Some(s) = src {
-                    s.release_before(self.emit.opos);
-                }
+                self.pass_on(usize::MAX)?;
             }
             let item = self.w.next()?;
             // A comment inside text does not end it: `SMI<!-- -->TH` is searched as `SMITH`
@@ -958,6 +952,19 @@ impl<'a> Planner<'a, '_, '_> {
             low = low.min(r.start);
         }
         low.saturating_sub(BACKTRACK)
+    }
+
+    /// Passes on the changes nothing still to come can precede (nor any before `done`), and
+    /// gives back the pages behind them.
+    fn pass_on(&mut self, done: usize) -> Result<(), XmlError> {
+        let low = self.low_water().min(done);
+        self.flush(low)?;
+        let (doc, src) = self.pages;
+        doc.release_before(src, low.min(self.emit.wpos));
+        if let Some(s) = src {
+            s.release_before(self.emit.opos);
+        }
+        Ok(())
     }
 
     /// Passes on, in document order, the changes that start before `low`.
@@ -1327,6 +1334,11 @@ impl<'a> Planner<'a, '_, '_> {
             let d = self.residual_window(&window, ctx, &suffix, markup.as_ref(), done.max(from)..main_end)?;
             done = done.max(d);
             from = main_end;
+            // A long value's changes before `done` are final (later ones start after it):
+            // they are passed on as the windows go, so they never pile up.
+            if self.patches.len() >= FLUSH_COUNT {
+                self.pass_on(done)?;
+            }
         }
         Ok(done)
     }

@@ -22,6 +22,9 @@ const PATH_SHOWN: usize = 24;
 /// (2,048 with its huge option); no log or report nests anywhere near 10,000, and a hostile
 /// file nested millions deep would otherwise need gigabytes.
 pub(crate) const MAX_DEPTH: usize = 10_000;
+/// Attributes one start tag may have here: no real document comes near, and a hostile tag of
+/// millions would otherwise cost memory in proportion.
+pub(crate) const MAX_ATTRS: usize = 65_536;
 
 /// One attribute of the current start tag; all ranges are byte offsets in the document.
 #[derive(Debug, Clone)]
@@ -404,6 +407,12 @@ impl<'a> Walker<'a> {
             if i == ws {
                 return Err(self.error_at(i, "expected a space before the attribute"));
             }
+            if self.attrs.len() >= MAX_ATTRS {
+                return Err(self.error_at(
+                    i,
+                    format!("more than {MAX_ATTRS} attributes in one tag; not read further"),
+                ));
+            }
             let name_start = i;
             while i < to && !is_ws(b[i]) && b[i] != b'=' {
                 i += 1;
@@ -739,6 +748,10 @@ mod tests {
         assert!(err("<a x='<'/>").contains("'<'"));
         assert!(err("<a><!-- a -- b --></a>").contains("--"));
         assert!(err("<a/><?xml version='1.0'?>").contains("declaration"));
+        let many: String = (0..=MAX_ATTRS).map(|i| format!(" a{i}='1'")).collect();
+        assert!(err(&format!("<a{many}/>")).contains("attributes in one tag"));
+        let enough: String = (0..MAX_ATTRS).map(|i| format!(" a{i}='1'")).collect();
+        assert!(items(&format!("<a{enough}/>")).is_ok());
     }
 
     #[test]
