@@ -235,27 +235,10 @@ impl<'i> Assigner<'i> {
         suffix: Suffix,
         named: &mut BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)>,
     ) {
-        let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
-            return;
-        };
-        if last.raw.end - first.raw.start > super::CHUNK {
-            // A long value is read a window at a time (a name in it is a word in a window).
-            let mut window = Vec::new();
-            let mut from = first.raw.start;
-            while from < last.raw.end {
-                let end =
-                    super::floor_char(buf, (from + super::CHUNK + super::OVERLAP).min(last.raw.end)).max(from + 1);
-                super::cut_segs(segs, from..end, &mut window);
-                self.names_in_window(w, buf, &window, suffix.clone(), named);
-                from = if end >= last.raw.end {
-                    end
-                } else {
-                    super::floor_char(buf, end - super::OVERLAP)
-                };
-            }
-            return;
-        }
-        self.names_in_window(w, buf, segs, suffix, named);
+        // A long value is read a window at a time (a name in it is a word in a window).
+        super::each_window(buf, segs, |window| {
+            self.names_in_window(w, buf, window, suffix.clone(), named);
+        });
     }
 
     fn names_in_window(

@@ -564,27 +564,36 @@ pub fn residual_source(src: &Source, ids: &Identifiers) -> Result<Vec<XmlResidua
     residual_in(src.bytes(), Some(src), ids)
 }
 
-/// The kinds of identifier in a value, searched a window at a time when it is long.
-fn kinds_in(buf: &str, segs: &[Seg], ids: &Identifiers) -> Vec<IdentifierKind> {
+/// Calls `f` with the whole value, or, when it is longer than [`CHUNK`], with windows of
+/// it that overlap by [`OVERLAP`] (so every identifier lies whole in one of them).
+fn each_window(buf: &str, segs: &[Seg], mut f: impl FnMut(&[Seg])) {
     let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
-        return Vec::new();
+        return;
     };
     if last.raw.end - first.raw.start <= CHUNK {
-        return ids.find(Value::new(buf, segs).text.as_bytes());
+        f(segs);
+        return;
     }
-    let mut kinds = Vec::new();
     let mut window = Vec::new();
     let mut from = first.raw.start;
     while from < last.raw.end {
         let end = floor_char(buf, (from + CHUNK + OVERLAP).min(last.raw.end)).max(from + 1);
         cut_segs(segs, from..end, &mut window);
-        kinds.extend(ids.find(Value::new(buf, &window).text.as_bytes()));
+        f(&window);
         from = if end >= last.raw.end {
             end
         } else {
             floor_char(buf, end - OVERLAP)
         };
     }
+}
+
+/// The kinds of identifier in a value, searched a window at a time when it is long.
+fn kinds_in(buf: &str, segs: &[Seg], ids: &Identifiers) -> Vec<IdentifierKind> {
+    let mut kinds = Vec::new();
+    each_window(buf, segs, |w| {
+        kinds.extend(ids.find(Value::new(buf, w).text.as_bytes()))
+    });
     kinds.sort();
     kinds.dedup();
     kinds
