@@ -616,16 +616,24 @@ pub fn is_date(by: &str) -> bool {
 pub fn layered<'a>(
     layers: Vec<Vec<(Range<usize>, std::borrow::Cow<'a, str>)>>,
 ) -> Vec<(Range<usize>, std::borrow::Cow<'a, str>)> {
-    let mut out: Vec<(Range<usize>, std::borrow::Cow<'a, str>)> = Vec::new();
+    // Taken hits by start, so that each new one is checked against its two neighbours only
+    // (a long text may hold hundreds of thousands).
+    let mut taken: std::collections::BTreeMap<usize, (usize, std::borrow::Cow<'a, str>)> =
+        std::collections::BTreeMap::new();
     for layer in layers {
         for (r, by) in layer {
-            if !out.iter().any(|(t, _)| t.start < r.end && r.start < t.end) {
-                out.push((r, by));
+            let before = taken
+                .range(..=r.start)
+                .next_back()
+                .is_some_and(|(_, (end, _))| *end > r.start);
+            let after = taken.range(r.start..).next().is_some_and(|(start, _)| *start < r.end);
+            // An empty hit overlaps nothing, but two at one place would not both fit.
+            if !before && !after && !(r.is_empty() && taken.contains_key(&r.start)) {
+                taken.insert(r.start, (r.end, by));
             }
         }
     }
-    out.sort_by_key(|(r, _)| r.start);
-    out
+    taken.into_iter().map(|(start, (end, by))| (start..end, by)).collect()
 }
 
 /// The text with these hits replaced, or `None` when there are none.

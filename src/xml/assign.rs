@@ -17,7 +17,7 @@ use crate::xml::value::{Seg, Value};
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Assignment {
     Assigned {
-        /// The original PatientID (as in the Index).
+        /// The original `PatientID` (as in the Index).
         patient_id: String,
         evidence: Evidence,
     },
@@ -43,7 +43,7 @@ pub enum Evidence {
 pub enum Unassigned {
     /// It names no patient, and its folder is not one patient's.
     NoMatch,
-    /// It names more than one patient (their original PatientIDs, sorted).
+    /// It names more than one patient (their original `PatientIDs`, sorted).
     SeveralPatients { patient_ids: Vec<String> },
 }
 
@@ -90,6 +90,7 @@ pub struct Assigner<'i> {
 }
 
 impl<'i> Assigner<'i> {
+    #[must_use]
     pub fn new(index: &'i Index) -> Assigner<'i> {
         let mut folders: HashMap<PathBuf, Owner> = HashMap::new();
         let mut by_value: BTreeMap<String, Vec<(usize, IdentifierKind)>> = BTreeMap::new();
@@ -143,11 +144,19 @@ impl<'i> Assigner<'i> {
 
     /// Decides the patient of the XML file at `rel_path` (relative to the Index root) whose
     /// bytes are `bytes`. Fails only when the file is not well-formed XML.
+    ///
+    /// # Errors
+    ///
+    /// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
     pub fn assign(&self, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
         self.assign_in(rel_path, bytes, None)
     }
 
     /// [`Assigner::assign`] of a file's bytes, giving its pages back as the walk passes them.
+    ///
+    /// # Errors
+    ///
+    /// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
     pub fn assign_source(&self, rel_path: &Path, src: &super::Source) -> Result<Assignment, XmlError> {
         self.assign_in(rel_path, src.bytes(), Some(src))
     }
@@ -160,6 +169,7 @@ impl<'i> Assigner<'i> {
         let mut named: BTreeMap<usize, (IdentifierKind, Option<u32>, Suffix)> = BTreeMap::new();
         let mut run: Vec<Seg> = Vec::new();
         let mut segs: Vec<Seg> = Vec::new();
+        let mut part: Vec<Seg> = Vec::new();
         let mut released = 0;
         loop {
             let item = w.next()?;
@@ -172,7 +182,14 @@ impl<'i> Assigner<'i> {
                 run.clear();
             }
             match item {
-                Item::Seg(s) => run.push(s),
+                Item::Seg(s) => {
+                    run.push(s);
+                    // A long text is searched in parts that overlap (a patient named twice
+                    // is still named once); only the rest is kept.
+                    if super::split_long_run(buf, &mut run, &mut part) {
+                        self.names_in(&mut w, buf, &part, Suffix::Text, &mut named);
+                    }
+                }
                 Item::Start { .. } => {
                     let attrs = w.take_attrs();
                     for a in attrs.iter().filter(|a| !a.xmlns) {
@@ -277,11 +294,15 @@ impl<'i> Assigner<'i> {
 }
 
 /// [`Assigner::assign`] for a single file (builds the Assigner; reuse one for many files).
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
 pub fn assign(index: &Index, rel_path: &Path, bytes: &[u8]) -> Result<Assignment, XmlError> {
     Assigner::new(index).assign(rel_path, bytes)
 }
 
-/// Assigns every XML file of a finished Index (its files without a PatientID placed) to its
+/// Assigns every XML file of a finished Index (its files without a `PatientID` placed) to its
 /// patient, reading each file once; files that are not well-formed XML become unreadable rows.
 pub fn assign_all(index: &mut Index) {
     use crate::scan::{Unreadable, UnreadableKind, XmlAssignment};

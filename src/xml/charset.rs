@@ -11,13 +11,13 @@ pub(crate) enum Charset {
     Utf8,
     /// Declared US-ASCII: new non-ASCII characters become character references.
     Ascii,
-    /// ISO-8859-1 proper (byte n is U+00n). encoding_rs reads this label as windows-1252,
+    /// ISO-8859-1 proper (byte n is U+00n). `encoding_rs` reads this label as windows-1252,
     /// which would write '€' as 0x80, a control character in a real Latin-1 file.
     Latin1,
     Utf16 {
         big_endian: bool,
     },
-    /// Any other stateless encoding encoding_rs knows (windows-125x, ISO-8859-x, Shift_JIS, …).
+    /// Any other stateless encoding `encoding_rs` knows (windows-125x, ISO-8859-x, `Shift_JIS`, …).
     Other(&'static Encoding),
 }
 
@@ -193,7 +193,20 @@ impl Charset {
             Charset::Latin1 => text.chars().count(),
             Charset::Utf16 { .. } => text.chars().map(|c| c.len_utf16() * 2).sum(),
             Charset::Other(e) if e.is_single_byte() => text.chars().count(),
-            Charset::Other(e) => e.encode(text).0.len(),
+            // A piece at a time: the text may be all of a large file.
+            Charset::Other(e) => {
+                let mut n = 0;
+                let mut from = 0;
+                while from < text.len() {
+                    let mut to = (from + (64 << 10)).min(text.len());
+                    while !text.is_char_boundary(to) {
+                        to -= 1;
+                    }
+                    n += e.encode(&text[from..to]).0.len();
+                    from = to;
+                }
+                n
+            }
         }
     }
 }
@@ -539,7 +552,7 @@ fn decode_utf16(bytes: &[u8], big_endian: bool, passed: &dyn Fn(usize)) -> Resul
 /// The `encoding` of the XML declaration, if there is one. Reads ASCII-compatible bytes.
 fn declared_encoding(body: &[u8]) -> Option<String> {
     let rest = body.strip_prefix(b"<?xml")?;
-    if !rest.first().is_some_and(|b| b.is_ascii_whitespace()) {
+    if !rest.first().is_some_and(u8::is_ascii_whitespace) {
         return None;
     }
     let end = rest.windows(2).take(1024).position(|w| w == b"?>")?;

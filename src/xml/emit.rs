@@ -111,7 +111,7 @@ pub(crate) struct WriteOut<'w, W: Write + ?Sized> {
 impl<W: Write + ?Sized> WriteOut<'_, W> {
     /// Copies what follows the last change.
     pub fn finish(&mut self) -> Result<(), XmlError> {
-        self.out.write_all(&self.bytes[self.copied..])?;
+        copy_out(self.out, self.bytes, self.copied..self.bytes.len(), self.src)?;
         self.copied = self.bytes.len();
         Ok(())
     }
@@ -120,12 +120,29 @@ impl<W: Write + ?Sized> WriteOut<'_, W> {
 impl<W: Write + ?Sized> PatchOut for WriteOut<'_, W> {
     fn put(&mut self, range: Range<usize>, old: &[u8], new: Vec<u8>, _edit: usize) -> Result<(), XmlError> {
         self.digest.add(&range, old, &new);
-        self.out.write_all(&self.bytes[self.copied..range.start])?;
+        copy_out(self.out, self.bytes, self.copied..range.start, self.src)?;
         self.out.write_all(&new)?;
         self.copied = range.end;
-        if let Some(s) = self.src {
-            s.release_before(self.copied);
-        }
         Ok(())
     }
+}
+
+/// Copies `bytes[range]` a megabyte at a time, giving the pages behind back as it goes (a
+/// stretch without changes may be most of a large file).
+pub(crate) fn copy_out<W: Write + ?Sized>(
+    out: &mut W,
+    bytes: &[u8],
+    range: Range<usize>,
+    src: Option<&Source>,
+) -> std::io::Result<()> {
+    let mut at = range.start;
+    while at < range.end {
+        let end = (at + (1 << 20)).min(range.end);
+        out.write_all(&bytes[at..end])?;
+        if let Some(s) = src {
+            s.release_before(end);
+        }
+        at = end;
+    }
+    Ok(())
 }

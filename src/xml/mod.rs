@@ -27,7 +27,7 @@
 //! reference is skipped (verify then reports it).
 //!
 //! Encodings: UTF-8 with or without BOM, UTF-16 (with BOM, or detected from `<?`), ISO-8859-1
-//! proper, and the stateless encodings encoding_rs knows (windows-125x, ISO-8859-x, Shift_JIS,
+//! proper, and the stateless encodings `encoding_rs` knows (windows-125x, ISO-8859-x, `Shift_JIS`,
 //! …) when they re-encode byte for byte. New text that the encoding cannot hold is written as a
 //! character reference; inside comments and the DOCTYPE it is refused.
 
@@ -73,7 +73,7 @@ const FLUSH_EVERY: usize = 1 << 20;
 const BACKTRACK: usize = 4096;
 /// Values longer than this are searched in windows of this size that overlap by
 /// [`OVERLAP`] (memory stays at a window whatever the value's size).
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
 const OVERLAP: usize = 4 * crate::matcher::MAX_PATTERN;
 /// What a window includes before its first byte, so a match there sees what precedes it.
 const CONTEXT: usize = 64;
@@ -162,6 +162,7 @@ pub struct XmlPlan {
 
 impl XmlPlan {
     /// True when the rewrite would give back the input unchanged.
+    #[must_use]
     pub fn is_unchanged(&self) -> bool {
         self.patch_count == 0
     }
@@ -208,7 +209,7 @@ pub struct XmlContext {
     code: String,
     replacer: crate::matcher::Replacer,
     /// What happens to every date in the text ([`crate::values::shift::map_dates_in_text`]):
-    /// what the profile does to the DICOM's StudyDate.
+    /// what the profile does to the DICOM's `StudyDate`.
     dates: Option<XmlDates>,
     /// The owner's offset, for `shift` rules, and the owner's own dates that move by it in
     /// every written form ([`crate::matcher::own_date_patterns`]).
@@ -246,6 +247,7 @@ impl XmlContext {
     /// The patient's code and their identity as the scan found it (IDs and other IDs, names
     /// and other names with their parts, birth dates in the forms of
     /// [`crate::values::dates::date_forms`]).
+    #[must_use]
     pub fn new(code: &str, identity: &Identity) -> XmlContext {
         XmlContext::for_patients(code, [(code, identity)])
     }
@@ -279,6 +281,7 @@ impl XmlContext {
 
     /// [`XmlContext::for_patients_and`] with the patients' search already made (the one the
     /// planner cleans DICOM text with: one cohort-wide search, not two).
+    #[must_use]
     pub fn sharing(
         code: &str,
         shared: &crate::matcher::Replacer,
@@ -295,6 +298,7 @@ impl XmlContext {
     }
 
     /// The same search with another owner's code (cheap: the search is shared).
+    #[must_use]
     pub fn with_code(&self, code: &str) -> XmlContext {
         XmlContext {
             code: code.to_string(),
@@ -307,12 +311,14 @@ impl XmlContext {
     }
 
     /// The same, with every date of the text changed as `dates` says.
+    #[must_use]
     pub fn with_dates(mut self, dates: Option<XmlDates>) -> XmlContext {
         self.dates = dates;
         self
     }
 
     /// The same, with the owner's date offset (for `shift` rules) and their own dates.
+    #[must_use]
     pub fn with_offset(mut self, offset: Option<i32>, own: Vec<crate::matcher::Replacement>) -> XmlContext {
         self.offset = offset;
         self.own = (!own.is_empty()).then(|| crate::matcher::Replacer::for_short_values(own));
@@ -360,17 +366,26 @@ impl XmlContext {
         }
     }
 
+    #[must_use]
     pub fn code(&self) -> &str {
         &self.code
     }
 }
 
 /// Checks that `bytes` is a well-formed document in an encoding dams can write back.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
 pub fn check(bytes: &[u8]) -> Result<(), XmlError> {
     check_in(bytes, None)
 }
 
 /// [`check`] of a file's bytes, giving its pages back as the walk passes them.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
 pub fn check_source(src: &Source) -> Result<(), XmlError> {
     check_in(src.bytes(), Some(src))
 }
@@ -392,12 +407,20 @@ fn check_in(bytes: &[u8], src: Option<&Source>) -> Result<(), XmlError> {
 /// each attribute value, then every other occurrence of the patient's identifying strings.
 /// Fails on malformed XML (with line:column), on an encoding dams cannot write back, and
 /// when a new value cannot be written where it must go.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back, or a new value cannot be written where it must go.
 pub fn plan(bytes: &[u8], rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan, XmlError> {
     plan_in(bytes, None, rules, ctx, LIMITS)
 }
 
 /// [`plan`] of a file's bytes, giving its pages back as the walk passes them: memory stays
 /// bounded whatever the file's size.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back, or a new value cannot be written where it must go.
 pub fn plan_source(src: &Source, rules: &[XmlRule], ctx: &XmlContext) -> Result<XmlPlan, XmlError> {
     plan_in(src.bytes(), Some(src), rules, ctx, LIMITS)
 }
@@ -479,6 +502,7 @@ fn walk(
             last_end: 0,
         },
         last_flush: 0,
+        flush_at: FLUSH_COUNT,
         pages: (&doc, src),
         limits,
     };
@@ -488,11 +512,19 @@ fn walk(
 
 /// Writes the planned file: the original bytes, with each planned range replaced. Nothing
 /// else is touched. Refuses bytes that are not the ones the plan was made from.
+///
+/// # Errors
+///
+/// `XmlError::PlanMismatch` when the bytes are not the ones the plan was made from; `XmlError::Io` when `out` fails.
 pub fn rewrite<W: Write + ?Sized>(bytes: &[u8], plan: &XmlPlan, out: &mut W) -> Result<(), XmlError> {
     rewrite_in(bytes, None, plan, out)
 }
 
 /// [`rewrite`] of a file's bytes, giving its pages back as they are copied.
+///
+/// # Errors
+///
+/// `XmlError::PlanMismatch` when the bytes are not the ones the plan was made from; `XmlError::Io` when `out` fails.
 pub fn rewrite_source<W: Write + ?Sized>(src: &Source, plan: &XmlPlan, out: &mut W) -> Result<(), XmlError> {
     rewrite_in(src.bytes(), Some(src), plan, out)
 }
@@ -516,7 +548,7 @@ fn rewrite_in<W: Write + ?Sized>(
             src,
             out,
             copied: 0,
-            digest: Default::default(),
+            digest: emit::ChangeDigest::default(),
         };
         walk(bytes, src, &again.0, &again.1, again.2, &mut w).map_err(|e| match e {
             XmlError::Syntax { .. } | XmlError::Encoding(_) => XmlError::PlanMismatch,
@@ -535,18 +567,19 @@ fn rewrite_in<W: Write + ?Sized>(
     }
     let mut pos = 0;
     for p in patches {
-        out.write_all(&bytes[pos..p.range.start])?;
+        emit::copy_out(out, bytes, pos..p.range.start, src)?;
         out.write_all(&p.bytes)?;
         pos = p.range.end;
-        if let Some(s) = src {
-            s.release_before(pos);
-        }
     }
-    out.write_all(&bytes[pos..])?;
+    emit::copy_out(out, bytes, pos..bytes.len(), src)?;
     Ok(())
 }
 
 /// [`rewrite`] into memory.
+///
+/// # Errors
+///
+/// as [`rewrite`].
 pub fn rewrite_to_vec(bytes: &[u8], plan: &XmlPlan) -> Result<Vec<u8>, XmlError> {
     let mut out = Vec::with_capacity(bytes.len());
     rewrite(bytes, plan, &mut out)?;
@@ -555,11 +588,19 @@ pub fn rewrite_to_vec(bytes: &[u8], plan: &XmlPlan) -> Result<Vec<u8>, XmlError>
 
 /// Where the patient's identifiers still occur (text, attribute values, comments, processing
 /// instructions, the DOCTYPE), for verify: paths and kinds, never the values.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
 pub fn residual(bytes: &[u8], ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
     residual_in(bytes, None, ids)
 }
 
 /// [`residual`] of a file's bytes, giving its pages back as the walk passes them.
+///
+/// # Errors
+///
+/// `XmlError` when the document is not well-formed XML or not in an encoding dams can write back.
 pub fn residual_source(src: &Source, ids: &Identifiers) -> Result<Vec<XmlResidual>, XmlError> {
     residual_in(src.bytes(), Some(src), ids)
 }
@@ -588,6 +629,29 @@ fn each_window(buf: &str, segs: &[Seg], mut f: impl FnMut(&[Seg])) {
     }
 }
 
+/// When a run of text has grown past two windows: its part that can be searched now (all
+/// but its last [`OVERLAP`] bytes) in `part`, and the run cut to what a later search still
+/// needs (a match across the cut lies whole in what is kept).
+fn split_long_run(buf: &str, run: &mut Vec<Seg>, part: &mut Vec<Seg>) -> bool {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return false;
+    };
+    if last.raw.end - first.raw.start <= 2 * CHUNK {
+        return false;
+    }
+    let upto = floor_char(buf, last.raw.end - OVERLAP);
+    cut_segs(run, first.raw.start..upto, part);
+    let keep_from = floor_char(buf, upto - OVERLAP);
+    run.retain(|s| s.raw.end > keep_from);
+    if let Some(s) = run.first_mut()
+        && matches!(s.kind, SegKind::Literal | SegKind::CData)
+        && s.raw.start < keep_from
+    {
+        s.raw.start = keep_from;
+    }
+    true
+}
+
 /// The kinds of identifier in a value, searched a window at a time when it is long.
 fn kinds_in(buf: &str, segs: &[Seg], ids: &Identifiers) -> Vec<IdentifierKind> {
     let mut kinds = Vec::new();
@@ -607,12 +671,21 @@ fn residual_in(bytes: &[u8], src: Option<&Source>, ids: &Identifiers) -> Result<
     let mut run: Vec<Seg> = Vec::new();
     let mut segs: Vec<Seg> = Vec::new();
     let mut released = 0;
-    let search = |w: &mut Walker, found: &mut Vec<_>, segs: &[Seg], suffix: Suffix| {
-        let kinds = kinds_in(buf, segs, ids);
-        if !kinds.is_empty() {
+    let mut part: Vec<Seg> = Vec::new();
+    // The kinds found in the current run so far: a long run is searched in parts that
+    // overlap, and a kind is reported once per run.
+    let mut run_kinds: Vec<IdentifierKind> = Vec::new();
+    let search = |w: &mut Walker, found: &mut Vec<_>, segs: &[Seg], suffix: Suffix, seen: &mut Vec<IdentifierKind>| {
+        let kinds: Vec<_> = kinds_in(buf, segs, ids)
+            .into_iter()
+            .filter(|k| !seen.contains(k))
+            .collect();
+        // At most [`MAX_LISTED`] places a file (each is an element handle kept to the end).
+        if !kinds.is_empty() && found.len() < MAX_LISTED {
             let node = w.capture();
             let at = segs.first().map_or(0, |s| s.raw.start);
             for k in kinds {
+                seen.push(k);
                 found.push((node, suffix.clone(), at, k));
             }
         }
@@ -624,11 +697,17 @@ fn residual_in(bytes: &[u8], src: Option<&Source>, ids: &Identifiers) -> Result<
             doc.release_before(src, run.first().map_or(released, |s| s.raw.start));
         }
         if !matches!(item, Item::Seg(_) | Item::Comment(_)) && !run.is_empty() {
-            search(&mut w, &mut found, &run, Suffix::Text);
+            search(&mut w, &mut found, &run, Suffix::Text, &mut run_kinds);
             run.clear();
+            run_kinds.clear();
         }
         match item {
-            Item::Seg(s) => run.push(s),
+            Item::Seg(s) => {
+                run.push(s);
+                if split_long_run(buf, &mut run, &mut part) {
+                    search(&mut w, &mut found, &part, Suffix::Text, &mut run_kinds);
+                }
+            }
             Item::Start { .. } => {
                 // Names too: the element's, its attributes' (and namespace prefixes).
                 let name = w.top().map(|t| t.start + 1..t.start + 1 + t.qname.len());
@@ -639,11 +718,11 @@ fn residual_in(bytes: &[u8], src: Option<&Source>, ids: &Identifiers) -> Result<
                         raw: n,
                         kind: SegKind::Literal,
                     }];
-                    search(&mut w, &mut found, &seg, Suffix::Name);
+                    search(&mut w, &mut found, &seg, Suffix::Name, &mut Vec::new());
                 }
                 for a in &attrs {
                     attr_segs(buf, a.value.clone(), &mut segs);
-                    search(&mut w, &mut found, &segs, Suffix::Attr(a.name.clone()));
+                    search(&mut w, &mut found, &segs, Suffix::Attr(a.name.clone()), &mut Vec::new());
                 }
                 w.return_attrs(attrs);
             }
@@ -658,7 +737,7 @@ fn residual_in(bytes: &[u8], src: Option<&Source>, ids: &Identifiers) -> Result<
                     raw: r,
                     kind: SegKind::Literal,
                 }];
-                search(&mut w, &mut found, &seg, suffix);
+                search(&mut w, &mut found, &seg, suffix, &mut Vec::new());
             }
             Item::End { .. } => {}
             Item::Eof => break,
@@ -886,6 +965,17 @@ impl Emit<'_> {
         };
         self.out.put(range, old, charset.encode(p.text), p.edit)
     }
+
+    /// Moves the place of the last change on to `to` (no change can start before it any
+    /// more), so that later changes measure their offset from there and not across the
+    /// whole text between.
+    fn advance(&mut self, to: usize, buf: &str, charset: Charset) {
+        let to = floor_char(buf, to);
+        if to > self.wpos {
+            self.opos += charset.encoded_len(&buf[self.wpos..to]);
+            self.wpos = to;
+        }
+    }
 }
 
 struct Planner<'a, 'r, 'o> {
@@ -910,15 +1000,17 @@ struct Planner<'a, 'r, 'o> {
     spare: (String, Vec<usize>),
     emit: Emit<'o>,
     last_flush: usize,
+    /// Waiting changes that make the walk pass them on (see [`Planner::pass_on`]).
+    flush_at: usize,
     /// The decoded document and the file, whose pages are given back behind the walk.
     pages: (&'a charset::Decoded<'a>, Option<&'o Source>),
     limits: Limits,
 }
 
-impl<'a> Planner<'a, '_, '_> {
+impl Planner<'_, '_, '_> {
     fn walk(&mut self) -> Result<(), XmlError> {
         loop {
-            if self.patches.len() >= FLUSH_COUNT || self.w.pos() >= self.last_flush + FLUSH_EVERY {
+            if self.patches.len() >= self.flush_at || self.w.pos() >= self.last_flush + FLUSH_EVERY {
                 self.last_flush = self.w.pos();
                 self.pass_on(usize::MAX)?;
             }
@@ -968,11 +1060,17 @@ impl<'a> Planner<'a, '_, '_> {
     fn pass_on(&mut self, done: usize) -> Result<(), XmlError> {
         let low = self.low_water().min(done);
         self.flush(low)?;
+        // Waiting changes all start at `low` or later: nothing is held before it.
+        let wait_from = self.patches.iter().map(|p| p.range.start).min().unwrap_or(usize::MAX);
+        self.emit.advance(low.min(wait_from), self.w.buf(), self.charset);
         let (doc, src) = self.pages;
-        doc.release_before(src, low.min(self.emit.wpos));
+        doc.release_before(src, low);
         if let Some(s) = src {
             s.release_before(self.emit.opos);
         }
+        // Changes that must wait (inside an element whose rule needs its end) are sorted
+        // again only once twice as many are waiting: never once per item.
+        self.flush_at = FLUSH_COUNT.max(2 * self.patches.len());
         Ok(())
     }
 
@@ -1345,7 +1443,7 @@ impl<'a> Planner<'a, '_, '_> {
             from = main_end;
             // A long value's changes before `done` are final (later ones start after it):
             // they are passed on as the windows go, so they never pile up.
-            if self.patches.len() >= FLUSH_COUNT {
+            if self.patches.len() >= self.flush_at {
                 self.pass_on(done)?;
             }
         }
@@ -1710,6 +1808,31 @@ mod tests {
                 assert_eq!(got, want, "chunk {chunk}");
             }
         }
+    }
+
+    /// A text node longer than two search windows, full of references: verify's search finds
+    /// each kind once, also where the run was cut (its parts overlap).
+    #[test]
+    fn long_text_runs_are_searched_in_parts() {
+        let mut doc = String::from("<a>");
+        let filler = "lorem &amp; ipsum ".repeat(1000);
+        while doc.len() < 2 * CHUNK + OVERLAP {
+            doc.push_str(&filler);
+        }
+        // The name just before the first cut, the ID far after it.
+        doc.push_str("Mapping^Alice^Q");
+        while doc.len() < 3 * CHUNK {
+            doc.push_str(&filler);
+        }
+        doc.push_str(" MAP001 </a>");
+        let found = residual(doc.as_bytes(), &Identifiers::new(&alice())).expect("searches");
+        let mut kinds: Vec<_> = found.iter().map(|f| f.kind).collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            vec![IdentifierKind::PatientName, IdentifierKind::PatientId],
+            "{found:?}"
+        );
     }
 
     /// Names hold identifiers too: an element named after the patient is renamed in its

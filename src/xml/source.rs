@@ -53,9 +53,11 @@ impl Source {
 
     /// Maps an open file read-only.
     pub fn map(file: &File) -> io::Result<Source> {
-        // SAFETY: the mapping is read-only and private; dams never writes through it. A file
-        // cut short by another program while mapped would fault: plan and apply check the
-        // file's size and time against the scan first (see the module comment).
+        // SAFETY: the mapping is read-only (shared: memmap2 maps files MAP_SHARED) and dams
+        // never writes through it. It assumes no other program changes the file while dams
+        // reads it: one cut short would fault, one rewritten in place could show bytes other
+        // than those checked as UTF-8. Plan and apply check the file's size and time against
+        // the scan first (see the module comment and the README).
         let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Source {
@@ -97,8 +99,8 @@ impl Source {
         if upto <= from || upto - from < WINDOW / 4 {
             return;
         }
-        // SAFETY: the mapping is private and read-only and never written, so dropping its
-        // pages loses nothing: a later read fills them from the file again.
+        // SAFETY: the mapping is read-only and never written, so dropping its pages loses
+        // nothing: a later read fills them from the file again.
         let done = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, upto - from) };
         if done.is_ok() {
             self.released.store(upto, Ordering::Relaxed);

@@ -111,9 +111,25 @@ impl<'s> Value<'s> {
         self.starts.get(i).copied().unwrap_or(0)
     }
 
+    /// The first piece that ends after the unescaped offset `at` (found by halving: a value
+    /// of many references is searched once per match).
+    fn first_after(&self, segs: &[Seg], at: usize) -> usize {
+        if self.starts.is_empty() {
+            return 0;
+        }
+        // The last piece starting at or before `at`; empty pieces before it end at it.
+        let i = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
+        let mut i = i.min(segs.len().saturating_sub(1));
+        while i > 0 && self.start(i - 1) + segs[i - 1].unescaped_len() > at {
+            i -= 1;
+        }
+        i
+    }
+
     /// Where in the document the unescaped offset `at` lies (for line numbers).
     pub fn raw_offset(&self, segs: &[Seg], at: usize) -> usize {
-        for (i, seg) in segs.iter().enumerate() {
+        let from = self.first_after(segs, at);
+        for (i, seg) in segs.iter().enumerate().skip(from) {
             let s = self.start(i);
             if at < s + seg.unescaped_len() {
                 return match seg.kind {
@@ -140,10 +156,13 @@ impl<'s> Value<'s> {
     ) -> Result<Option<Vec<Patch>>, String> {
         // (raw range, is CDATA) of the pieces the range covers; neighbours in plain text merge.
         let mut pieces: Vec<(Range<usize>, bool)> = Vec::new();
-        for (i, seg) in segs.iter().enumerate() {
+        for (i, seg) in segs.iter().enumerate().skip(self.first_after(segs, range.start)) {
             let s = self.start(i);
             let e = s + seg.unescaped_len();
-            if e <= range.start || s >= range.end || s == e {
+            if s >= range.end {
+                break;
+            }
+            if e <= range.start || s == e {
                 continue;
             }
             let raw = match seg.kind {
