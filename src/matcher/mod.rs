@@ -628,7 +628,7 @@ pub fn layered<'a>(
                 .is_some_and(|(_, (end, _))| *end > r.start);
             let after = taken.range(r.start..).next().is_some_and(|(start, _)| *start < r.end);
             // An empty hit overlaps nothing, but two at one place would not both fit.
-            if !before && !after && !(r.is_empty() && taken.contains_key(&r.start)) {
+            if !(before || after || (r.is_empty() && taken.contains_key(&r.start))) {
                 taken.insert(r.start, (r.end, by));
             }
         }
