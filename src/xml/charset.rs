@@ -194,19 +194,7 @@ impl Charset {
             Charset::Utf16 { .. } => text.chars().map(|c| c.len_utf16() * 2).sum(),
             Charset::Other(e) if e.is_single_byte() => text.chars().count(),
             // A piece at a time: the text may be all of a large file.
-            Charset::Other(e) => {
-                let mut n = 0;
-                let mut from = 0;
-                while from < text.len() {
-                    let mut to = (from + (64 << 10)).min(text.len());
-                    while !text.is_char_boundary(to) {
-                        to -= 1;
-                    }
-                    n += e.encode(&text[from..to]).0.len();
-                    from = to;
-                }
-                n
-            }
+            Charset::Other(e) => pieces(text, 64 << 10).map(|(_, p)| e.encode(p).0.len()).sum(),
         }
     }
 }
@@ -464,13 +452,8 @@ fn decode_other(
     let unfaithful = || XmlError::Encoding(format!("the file cannot be written back byte for byte in {}", e.name()));
     rewind();
     let mut pos = 0;
-    let mut from = 0;
-    while from < text.len() {
-        let mut to = (from + (1 << 20)).min(text.len());
-        while !text.is_char_boundary(to) {
-            to -= 1;
-        }
-        let (again, _, unmappable) = e.encode(&text[from..to]);
+    for (to, piece) in pieces(&text, 1 << 20) {
+        let (again, _, unmappable) = e.encode(piece);
         if unmappable || body.get(pos..pos + again.len()) != Some(again.as_ref()) {
             return Err(unfaithful());
         }
@@ -479,12 +462,29 @@ fn decode_other(
         if let Text::Mapped(m) = &text {
             m.release_before(to);
         }
-        from = to;
     }
     if pos != body.len() {
         return Err(unfaithful());
     }
     Ok(text)
+}
+
+/// `text` in pieces of about `size` bytes, cut on character boundaries, each with the offset
+/// where it ends.
+fn pieces(text: &str, size: usize) -> impl Iterator<Item = (usize, &str)> {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        if from >= text.len() {
+            return None;
+        }
+        let mut to = (from + size.max(4)).min(text.len());
+        while !text.is_char_boundary(to) {
+            to -= 1;
+        }
+        let piece = &text[from..to];
+        from = to;
+        Some((to, piece))
+    })
 }
 
 /// `body` as UTF-8, checked a step at a time (`passed` learns how far); the offset of the
