@@ -12,7 +12,7 @@
 //! Values the profile itself produces (a keep-year date, a dummy date, a code) are not
 //! residual identifiers even when they look like one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -258,11 +258,11 @@ pub fn verify(
         ..VerifyReport::default()
     };
     // The comparison with the input: every planned file.
-    let mut compared: HashSet<PathBuf> = HashSet::new();
+    let mut compared: HashMap<PathBuf, bool> = HashMap::new();
     let total = files.len();
     let done = AtomicUsize::new(0);
     if let Some((index, planner)) = against {
-        let (planned, r) = compare_with_input(out, index, planner, cancel, &|| {
+        let (planned, r) = compare_with_input(out, index, planner, None, cancel, &|| {
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
         });
         compared = planned;
@@ -281,7 +281,7 @@ pub fn verify(
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let searched = compared.contains(rel);
+            let searched = compared.contains_key(rel);
             let r = check_file(out, rel, &known, &pending, &profile, &everyone, searched);
             if !searched {
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
@@ -306,7 +306,7 @@ pub fn verify(
     let present: HashSet<&Path> = files.iter().map(PathBuf::as_path).collect();
     for f in &manifest.files {
         let p = crate::paths::from_exact(&f.path).unwrap_or_else(|_| PathBuf::from(&f.path));
-        if !present.contains(p.as_path()) && !compared.contains(&p) {
+        if !present.contains(p.as_path()) && !compared.contains_key(&p) {
             report.problems.push(Problem {
                 path: p,
                 kind: ProblemKind::Missing,
@@ -323,6 +323,120 @@ pub fn verify(
     report.residual.dedup();
     set_aside_kept(&mut report, &profile);
     Ok(report)
+}
+
+/// What [`verify_patients`] found: the report, and the output files of those patients that
+/// are clean (compared with their input and plan, as dams wrote them, no identifier left).
+#[derive(Debug, Default)]
+pub struct PatientsVerified {
+    pub report: VerifyReport,
+    /// Relative to the output folder, in path order.
+    pub clean: Vec<PathBuf>,
+}
+
+/// Verifies the output files of `patients` only, as [`verify`] does with the input: each
+/// compared with its input and plan, checked against the manifest (its digest), its names
+/// and values searched. What the review screen checks before it sends those patients; the
+/// rest of the folder is not looked at.
+///
+/// # Errors
+///
+/// `VerifyError` when the manifest cannot be read or does not fit the key or the planner's profile.
+pub fn verify_patients(
+    out: &Path,
+    index: &Index,
+    planner: &Planner,
+    key: &crate::key::KeyStore,
+    patients: &BTreeSet<String>,
+    progress: Progress,
+    cancel: &AtomicBool,
+) -> Result<PatientsVerified, VerifyError> {
+    let (manifest, profile) = open(out, key)?;
+    if crate::manifest::profile_fingerprint(&planner.profile) != manifest.profile.fingerprint {
+        return Err(VerifyError::OtherProfile(out.to_path_buf()));
+    }
+    // The folder was written with what its runs allowed (codes for dams output, images that
+    // may show identifiers approved in review): it is checked with the same.
+    let as_written;
+    let planner = if (manifest.options.recode && !planner.recode)
+        || (manifest.options.accept_burned_in && !planner.accept_burned_in)
+    {
+        let mut p = planner.clone();
+        p.recode |= manifest.options.recode;
+        p.accept_burned_in |= manifest.options.accept_burned_in;
+        as_written = p;
+        &as_written
+    } else {
+        planner
+    };
+    let everyone = crate::matcher::search_for(&identities(&manifest, key, Some(index)), profile.shifts_study_dates());
+    let total = index
+        .patients
+        .iter()
+        .filter(|p| patients.contains(&p.patient_id))
+        .map(|p| p.instances().count())
+        .sum::<usize>()
+        + index
+            .xml
+            .iter()
+            .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| patients.contains(p)))
+            .count();
+    let done = AtomicUsize::new(0);
+    let (compared, r) = compare_with_input(out, index, planner, Some(patients), cancel, &|| {
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
+    });
+    let mut report = VerifyReport {
+        profile: manifest.profile.name.clone(),
+        against_input: true,
+        checked: r.checked,
+        ok: r.ok,
+        problems: r.problems,
+        residual: r.residual,
+        input_problems: r.input_problems,
+        ..VerifyReport::default()
+    };
+    let known = manifest.by_path();
+    let pending: HashSet<&str> = manifest.pending.iter().map(String::as_str).collect();
+    let mut dests: Vec<(&PathBuf, &bool)> = compared.iter().collect();
+    dests.sort();
+    for (rel, _) in &dests {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        // One the comparison found missing is reported as such already.
+        if out.join(rel).exists() {
+            let (problems, residual) = check_file(out, rel, &known, &pending, &profile, &everyone, true);
+            report.problems.extend(problems);
+            report.residual.extend(residual);
+        }
+    }
+    report.cancelled = cancel.load(Ordering::Relaxed);
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.problems.dedup();
+    report
+        .residual
+        .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
+    report.residual.dedup();
+    set_aside_kept(&mut report, &profile);
+    // Clean: no problem in the comparison (whatever path it names: an unreadable input is
+    // reported at the input's), none at the output's path, no identifier left.
+    let flagged: HashSet<&Path> = report
+        .problems
+        .iter()
+        .map(|p| p.path.as_path())
+        .chain(report.residual.iter().map(|r| r.path.as_path()))
+        .collect();
+    let clean = if report.cancelled {
+        Vec::new()
+    } else {
+        dests
+            .into_iter()
+            .filter(|(rel, no_problem)| **no_problem && !flagged.contains(rel.as_path()) && out.join(rel).exists())
+            .map(|(rel, _)| rel.clone())
+            .collect()
+    };
+    report.ok = clean.len();
+    Ok(PatientsVerified { report, clean })
 }
 
 /// Moves the findings of kinds the profile keeps from `residual` to `kept`; a file whose
@@ -552,18 +666,22 @@ struct Compared {
     input_problems: Vec<Problem>,
 }
 
-/// Compares the output with the input and its plan, file by file. Returns the output paths
-/// it compared (and searched).
+/// Compares the output with the input and its plan, file by file (of every patient, or of
+/// `only` these). Returns the output paths it compared (and searched), each with whether the
+/// comparison found no problem (identifiers left are in `Compared::residual`).
 fn compare_with_input(
     out: &Path,
     index: &Index,
     planner: &Planner,
+    only: Option<&BTreeSet<String>>,
     cancel: &AtomicBool,
     tick: &(dyn Fn() + Sync),
-) -> (HashSet<PathBuf>, Compared) {
+) -> (HashMap<PathBuf, bool>, Compared) {
+    let wanted = |pid: &str| only.is_none_or(|o| o.contains(pid));
     let jobs: Vec<(&str, &Instance, std::sync::Arc<Identifiers>)> = index
         .patients
         .iter()
+        .filter(|p| wanted(&p.patient_id))
         .flat_map(|p| {
             let ids = std::sync::Arc::new(crate::matcher::search_for(
                 std::slice::from_ref(&p.identity),
@@ -591,7 +709,7 @@ fn compare_with_input(
     let xml_results: Vec<FileCheck> = index
         .xml
         .par_iter()
-        .filter(|x| !cancel.load(Ordering::Relaxed) && planner.xml_owner(&x.path).is_some())
+        .filter(|x| !cancel.load(Ordering::Relaxed) && planner.xml_owner(&x.path).is_some_and(|(pid, _)| wanted(pid)))
         .map(|x| {
             let (dest, p, r) = verify_xml(&index.root, out, planner, x, &everyone);
             tick();
@@ -599,13 +717,13 @@ fn compare_with_input(
         })
         .collect();
     let mut c = Compared::default();
-    let mut dests = HashSet::new();
+    let mut dests = HashMap::new();
     for (dest, problems, residual, input) in results.into_iter().chain(xml_results) {
         c.checked += 1;
         if problems.is_empty() && residual.is_empty() {
             c.ok += 1;
         }
-        dests.insert(dest);
+        dests.insert(dest, problems.is_empty());
         c.problems.extend(problems);
         c.residual.extend(residual);
         c.input_problems.extend(input);

@@ -246,6 +246,13 @@ struct Workspace {
 
 impl Workspace {
     fn new(patients: &[&str]) -> Workspace {
+        let ws = Workspace::staged(patients);
+        ws.apply();
+        ws
+    }
+
+    /// The patients' input files, not written yet.
+    fn staged(patients: &[&str]) -> Workspace {
         let tmp = tempfile::tempdir().unwrap();
         let input = tmp.path().join("in");
         for (rel, bytes) in tree(&fixture("mapping")) {
@@ -255,15 +262,13 @@ impl Workspace {
                 std::fs::write(dest, bytes).unwrap();
             }
         }
-        let ws = Workspace {
+        Workspace {
             out: tmp.path().join("out"),
             key: tmp.path().join("state/key.json"),
             config: tmp.path().join("config.toml"),
             input,
             tmp,
-        };
-        ws.apply();
-        ws
+        }
     }
 
     /// A workspace of single fixture files.
@@ -519,6 +524,67 @@ fn deliver_and_read_back(node: &str, setup: Setup, extra_config: &str) {
     let (_, r, _) = ws.send_json(node, &["--against", ws.input.to_str().unwrap(), "--again"]);
     assert_eq!(r["sent"], expected.len(), "{r:#}");
     assert_eq!(orthanc.instances().len(), expected.len());
+}
+
+/// The review screen sends a patient it has written: `s` in the write's result, the node
+/// chosen by hand, the files verified first; sent again later from the patients pane, the
+/// send log finds everything on the node already.
+#[test]
+fn the_review_screen_sends_a_written_patient() {
+    use ratatui::crossterm::event::KeyCode;
+    let Some(orthanc) = Orthanc::start(Setup::default()) else {
+        return;
+    };
+    let ws = Workspace::staged(&["PAT2"]);
+    ws.write_config(&config_for(&orthanc, ""));
+    let opts = dams::tui::Options {
+        root: ws.input.clone(),
+        out: ws.out.clone(),
+        key_path: ws.key.clone(),
+        profile: dams::profile::Profile::resolve(Some("basic"), &[]).unwrap(),
+        config: Some(ws.config.clone()),
+    };
+    let mut h = dams::tui::testing::Harness::new(opts, 100, 30);
+    h.type_keys("ray");
+    let screen = h.render();
+    assert!(
+        screen.contains("Written:") && screen.contains("s send them"),
+        "{screen}"
+    );
+    assert!(orthanc.instances().is_empty(), "nothing is sent before it is asked for");
+
+    h.type_keys("s");
+    let screen = h.render();
+    assert!(
+        screen.contains("Choose the node") && screen.contains("research") && screen.contains("web"),
+        "{screen}"
+    );
+    h.key(KeyCode::Enter);
+    let screen = h.render();
+    let outputs = ws.outputs();
+    assert!(outputs.len() >= 8, "{}", outputs.len());
+    assert!(
+        screen.contains(&format!(
+            "Sent: every instance is on research ({} now, 0 before)",
+            outputs.len()
+        )),
+        "{screen}"
+    );
+    assert_delivered(&ws, &orthanc, &outputs);
+    assert_eq!(ws.log_lines().len(), outputs.len());
+
+    // Later, from the patients pane: the log says the node has them all.
+    h.key(KeyCode::Esc);
+    h.type_keys("g");
+    h.type_keys("s");
+    h.key(KeyCode::Enter);
+    let screen = h.render();
+    assert!(
+        screen.contains(&format!("(0 now, {} before)", outputs.len())),
+        "{screen}"
+    );
+    assert_eq!(ws.log_lines().len(), outputs.len(), "nothing new in the log");
+    assert_eq!(orthanc.instances().len(), outputs.len());
 }
 
 #[test]

@@ -32,6 +32,7 @@ fn harness_to(d: &Demo, out: &str, w: u16, h: u16) -> Harness {
         out: d.base.join(out),
         key_path: d.base.join("state/key.json"),
         profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
+        config: None,
     };
     Harness::new(opts, w, h)
 }
@@ -49,6 +50,8 @@ fn snap(name: &str, base: &Path, screen: String) {
     // New UIDs come from each test's own random key secret.
     settings.add_filter(r"2\.25\.[0-9]+…?", "[NEW-UID]");
     settings.add_filter(r"\.?[0-9]{3,}…", "[UID…]");
+    // …and the last digits of one a dialog leaves showing beside it.
+    settings.add_filter(r"│[0-9]{1,2}…  ×", "│[UID…]  ×");
     settings.add_filter(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z", "[TIME]");
     settings.set_snapshot_path("snapshots");
     settings.bind(|| insta::assert_snapshot!(name, screen));
@@ -187,8 +190,9 @@ fn help_screen() {
     snap("help", &d.base, h.render());
     // At 80×24 the help scrolls to its end.
     h.resize(80, 24);
-    h.key(KeyCode::PageDown);
-    h.key(KeyCode::PageDown);
+    for _ in 0..3 {
+        h.key(KeyCode::PageDown);
+    }
     assert!(h.render().contains("closes this help"), "{}", h.render());
     h.key(KeyCode::Esc);
     assert!(h.app.dialog.is_none());
@@ -197,7 +201,10 @@ fn help_screen() {
     snap_sizes("help", &d, &mut h);
     h.key(KeyCode::End);
     let screen = h.render();
-    assert!(screen.contains("cancel the write, then quit"), "{screen}");
+    assert!(
+        screen.contains("after a write: send the patients just written"),
+        "{screen}"
+    );
     h.type_keys("q");
     assert!(h.app.dialog.is_none(), "q closes help, as help says");
 }
@@ -510,6 +517,7 @@ fn file_picker_for_a_file_without_patient_id() {
         out: tmp.path().join("out"),
         key_path: tmp.path().join("state/key.json"),
         profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
+        config: None,
     };
     let d = Demo {
         base: tmp.path().to_path_buf(),
@@ -658,6 +666,7 @@ fn burned_in_images_are_approved_one_patient_at_a_time() {
             out: d.base.join("output"),
             key_path: d.base.join("state/key.json"),
             profile: dams::profile::Profile::resolve(Some("basic"), &[]).unwrap(),
+            config: None,
         };
         Harness::new(opts, 100, 30)
     };
@@ -695,4 +704,86 @@ fn burned_in_images_are_approved_one_patient_at_a_time() {
         "the others are written"
     );
     assert!(!written(&d), "approving all at once does not approve it");
+}
+
+/// Sending from the review screen, to nodes that do not answer (a real node is in
+/// `tests/send.rs`): `s` after a write, the node picker, the send's progress and a result that
+/// says why nothing went; `s` on a patient not written says what to do first.
+#[test]
+fn send_dialogs() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = demo();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = d.base.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[nodes.research]\ndicom = \"RESEARCH@127.0.0.1:{port}\"\ntimeout = \"2s\"\nretries = 0\n\n\
+             [nodes.archive]\nstow = \"http://127.0.0.1:{port}/dicom-web\"\nretries = 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let opts = dams::tui::Options {
+        root: d.base.join("input"),
+        out: d.base.join("output"),
+        key_path: d.base.join("state/key.json"),
+        profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
+        config: Some(config),
+    };
+    let mut h = Harness::new(opts, 100, 30);
+    let unport = |s: String| s.replace(&port.to_string(), "[PORT]");
+
+    h.type_keys("s");
+    assert!(footer(&mut h).contains("not written"), "{}", footer(&mut h));
+    h.type_keys("ray");
+    let screen = h.render();
+    assert!(
+        screen.contains("Written: 50 files") && screen.contains("s send them"),
+        "{screen}"
+    );
+    h.type_keys("s");
+    assert!(h.render().contains("Choose the node"));
+    h.resize(120, 35);
+    snap("node_picker_120x35", &d.base, unport(h.render()));
+    h.resize(80, 24);
+    snap("node_picker_80x24", &d.base, unport(h.render()));
+
+    h.hold_sends = true;
+    h.key(KeyCode::Down); // research
+    h.key(KeyCode::Enter);
+    h.send(dams::tui::messages::Msg::SendProgress {
+        stage: dams::tui::messages::SendStage::Verifying,
+        done: 12,
+        total: 49,
+    });
+    assert!(h.render().contains("verifying 12/49 files"));
+    h.send(dams::tui::messages::Msg::SendProgress {
+        stage: dams::tui::messages::SendStage::Sending,
+        done: 7,
+        total: 49,
+    });
+    snap_sizes("sending", &d, &mut h);
+    assert!(h.render().contains("sent 7/49 instances"));
+
+    h.finish_send();
+    let screen = unport(h.render());
+    assert!(screen.contains("Stopped: 0 instance(s) sent to research"), "{screen}");
+    assert!(screen.contains("not sent: send again"), "{screen}");
+    h.resize(120, 35);
+    snap("send_result_120x35", &d.base, unport(h.render()));
+    h.resize(80, 24);
+    snap("send_result_80x24", &d.base, unport(h.render()));
+    assert!(
+        !d.base.join("output").join(dams::send::LOG_NAME).exists()
+            || std::fs::read_to_string(d.base.join("output").join(dams::send::LOG_NAME))
+                .unwrap()
+                .is_empty(),
+        "nothing reached a node"
+    );
 }

@@ -17,8 +17,47 @@ pub struct Args {
     /// screen (also what happens without a terminal).
     #[arg(long)]
     pub headless: bool,
+    /// The config file naming the DICOM nodes the review screen can send to (default:
+    /// $DAMS_CONFIG, else config.toml in dams' config folder).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub profile: ProfileArgs,
+}
+
+/// The demo in the review screen, and how to open it again.
+#[cfg(feature = "tui")]
+fn review(
+    a: &Args,
+    profile: dams::profile::Profile,
+    base: &std::path::Path,
+    (input, out, key_path): (&PathBuf, &PathBuf, &PathBuf),
+) -> Result<Exit> {
+    let opts = dams::tui::Options {
+        root: input.clone(),
+        out: out.clone(),
+        key_path: key_path.clone(),
+        profile,
+        config: a.config.clone(),
+    };
+    dams::tui::run(opts)?;
+    say_out!(
+        "Demo workspace: {} (input, output, and its own key store in state/)",
+        base.display()
+    );
+    // The review state is kept in the demo's key store: this continues where it was left.
+    let config = a
+        .config
+        .as_deref()
+        .map(|c| format!(" --config {}", super::shell_word(c)))
+        .unwrap_or_default();
+    say_out!(
+        "Reopen it with: dams {} --out {} --key {}{config}",
+        super::shell_word(input),
+        super::shell_word(out),
+        super::shell_word(key_path)
+    );
+    Ok(Exit::Done)
 }
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
@@ -38,25 +77,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     };
     #[cfg(feature = "tui")]
     if !a.headless && io::stdout().is_terminal() && io::stdin().is_terminal() {
-        let opts = dams::tui::Options {
-            root: input.clone(),
-            out: out.clone(),
-            key_path: key_path.clone(),
-            profile,
-        };
-        dams::tui::run(opts)?;
-        say_out!(
-            "Demo workspace: {} (input, output, and its own key store in state/)",
-            base.display()
-        );
-        // The review state is kept in the demo's key store: this continues where it was left.
-        say_out!(
-            "Reopen it with: dams {} --out {} --key {}",
-            super::shell_word(&input),
-            super::shell_word(&out),
-            super::shell_word(&key_path)
-        );
-        return Ok(Exit::Done);
+        return review(&a, profile, &base, (&input, &out, &key_path));
     }
     say_out!("Demo workspace: {}", base.display());
     say_out!("  input:  {}", input.display());

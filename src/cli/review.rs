@@ -17,6 +17,10 @@ pub struct Args {
     /// PATH-pseudonymised).
     #[arg(long, value_name = "OUT")]
     pub out: Option<PathBuf>,
+    /// The config file naming the DICOM nodes written patients can be sent to with s
+    /// (default: $DAMS_CONFIG, else config.toml in dams' config folder).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub key: KeyArg,
     #[command(flatten)]
@@ -30,6 +34,8 @@ impl Args {
             Some("a folder before the command")
         } else if self.out.is_some() {
             Some("--out before the command")
+        } else if self.config.is_some() {
+            Some("--config before the command (give it after the command: `dams send … --config FILE`)")
         } else {
             None
         }
@@ -55,7 +61,7 @@ pub fn run(a: Args, _: &Ctx) -> Result<Exit> {
     let key_path = super::key_path(&a.key)?;
     #[cfg(not(feature = "tui"))]
     {
-        let _ = (profile, key_path, a.out, path);
+        let _ = (profile, key_path, a.out, a.config, path);
         bail!("this dams was built without the review screen (cargo feature `tui`); use `dams plan` and `dams apply`")
     }
     #[cfg(feature = "tui")]
@@ -66,6 +72,7 @@ pub fn run(a: Args, _: &Ctx) -> Result<Exit> {
             root: std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
             key_path,
             profile,
+            config: a.config,
         };
         dams::tui::run(opts)?;
         Ok(Exit::Done)

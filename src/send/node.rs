@@ -389,6 +389,29 @@ impl Config {
         })
     }
 
+    /// Each node's name and where it is, in name order, for a list to choose from (their
+    /// credentials are read only when one is used).
+    #[must_use]
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .filter_map(|(name, spec)| self.build(name, spec, false).ok().map(|n| (name.clone(), n.describe())))
+            .collect()
+    }
+
+    /// Where the nodes are configured, for messages: the file read, or the default location
+    /// (and that it does not exist).
+    #[must_use]
+    pub fn file(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => default_config_path().map_or_else(
+                || "the config file".into(),
+                |p| format!("{} (which does not exist)", p.display()),
+            ),
+        }
+    }
+
     /// The node called `name` with its credentials read; or, when no node has that name and
     /// it is an address (`AE@host:port`, `https://…`), a node at that address.
     ///
@@ -411,13 +434,7 @@ impl Config {
                 self.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
             )
         };
-        let file = match &self.path {
-            Some(p) => p.display().to_string(),
-            None => default_config_path().map_or_else(
-                || "the config file".into(),
-                |p| format!("{} (which does not exist)", p.display()),
-            ),
-        };
+        let file = self.file();
         Err(NodeError::Unknown(format!(
             "no node '{name}' in {file}; {known}. Add [nodes.{name}] with dicom = \"AE@host:port\" or stow = \"https://…/dicom-web\", or give an address"
         )))

@@ -4,6 +4,7 @@
 
 mod decisions;
 mod plans;
+mod sends;
 #[cfg(test)]
 mod tests;
 mod writes;
@@ -74,6 +75,8 @@ pub struct App {
     pub message: Option<Notice>,
     pub size: (u16, u16),
     pub writing: bool,
+    /// A send is running (verifying, then sending).
+    pub sending: bool,
     generation: u64,
     /// The newest plan requested, and whether it is still being made.
     plan_generation: u64,
@@ -109,6 +112,7 @@ impl App {
             message: init.notices.first().map(|n| Notice::error(n.clone())),
             size: (80, 24),
             writing: false,
+            sending: false,
             generation: 0,
             plan_generation: 0,
             planning: false,
@@ -153,6 +157,12 @@ impl App {
                 vec![]
             }
             Msg::WriteDone { result, at } => self.on_written(result, &at),
+            Msg::Nodes { patients, result } => self.on_nodes(patients, result),
+            Msg::SendProgress { stage, done, total } => {
+                self.on_send_progress(stage, done, total);
+                vec![]
+            }
+            Msg::SendDone(result) => self.on_sent(result),
         }
     }
 
@@ -261,13 +271,22 @@ impl App {
             Intent::ApproveUnreviewed(patients) => self.approve_unreviewed(patients),
             Intent::Pick { target, choice } => self.on_pick(target, choice),
             Intent::CancelWrite => {
-                self.note("cancelling the write…");
+                self.note(if self.sending {
+                    "stopping the send…"
+                } else {
+                    "cancelling the write…"
+                });
                 vec![Effect::CancelWrite]
             }
             Intent::CancelAndQuit => {
-                self.note("cancelling the write, then quitting…");
+                self.note(if self.sending {
+                    "stopping the send, then quitting…"
+                } else {
+                    "cancelling the write, then quitting…"
+                });
                 vec![Effect::CancelWrite]
             }
+            Intent::Send(patients) => self.ask_for_node(patients),
         }
     }
 
@@ -305,6 +324,8 @@ impl App {
             Action::Review => self.toggle_reviewed(),
             Action::Approve => self.approve_selected(),
             Action::ApproveAll => self.approve_all(),
+            Action::Send => self.send_selected(),
+            Action::SendAll => self.send_all(),
             _ => vec![],
         }
     }

@@ -11,7 +11,9 @@ use std::sync::atomic::AtomicBool;
 use rayon::prelude::*;
 
 use super::decision::{Change, apply_all};
-use super::messages::{DiffRequest, Msg, PrepareJob, Prepared, Step, WriteJob};
+use super::messages::{
+    DiffRequest, Msg, NodeChoice, Nodes, PrepareJob, Prepared, SendJob, SendStage, Sent, Step, WriteJob,
+};
 use super::panes::diff::DiffData;
 use crate::apply::{self, ApplyError, Target};
 use crate::key::{KeyError, KeyStore};
@@ -20,6 +22,7 @@ use crate::plan::summary::summarise;
 use crate::profile::Profile;
 use crate::review::{ReviewError, ReviewState, Workspace};
 use crate::scan::{self, Index, Outcome, ScanOptions};
+use crate::{send, verify};
 
 /// What the review screen works on.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct Options {
     pub out: PathBuf,
     pub key_path: PathBuf,
     pub profile: Profile,
+    /// The config file naming the nodes to send to (`None`: `$DAMS_CONFIG`, else dams'
+    /// config folder). Read when the user sends, not before.
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,7 @@ pub struct Opened {
     pub saving: Saving,
     pub writer: Writer,
     pub scanner: Scanner,
+    pub sender: SendWorker,
 }
 
 /// The output folder as it is compared with the review state's `written_to`: absolute, and
@@ -116,6 +123,11 @@ pub fn open(opts: &Options) -> Result<Opened, TuiError> {
         writer: Writer {
             key_path: opts.key_path.clone(),
             out,
+        },
+        sender: SendWorker {
+            key_path: opts.key_path.clone(),
+            out: normal_out(&opts.out),
+            config: opts.config.clone(),
         },
         scanner: Scanner {
             root: opts.root.clone(),
@@ -323,4 +335,133 @@ impl Writer {
             at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         }
     }
+}
+
+/// Sends written patients to a node of the config file: their output files are verified
+/// first (against the input and the plan, and the manifest), and only clean ones are sent.
+pub struct SendWorker {
+    key_path: PathBuf,
+    out: PathBuf,
+    config: Option<PathBuf>,
+}
+
+impl SendWorker {
+    /// The config file's nodes (none when there is no config file), or why it cannot be used.
+    pub fn nodes(&self, patients: Vec<String>) -> Msg {
+        let result = send::Config::load(self.config.as_deref())
+            .map(|c| Nodes {
+                file: c.file(),
+                nodes: c
+                    .list()
+                    .into_iter()
+                    .map(|(name, describe)| NodeChoice { name, describe })
+                    .collect(),
+            })
+            .map_err(|e| e.to_string());
+        Msg::Nodes { patients, result }
+    }
+
+    /// Verifies, then sends. `progress(stage, done, total)`; `cancel` is looked at between
+    /// files.
+    pub fn run(&self, job: &SendJob, progress: &(dyn Fn(SendStage, usize, usize) + Sync), cancel: &AtomicBool) -> Msg {
+        let result = self.verify_and_send(job, progress, cancel);
+        if let Ok(s) = &result {
+            tracing::info!(
+                sent = s.report.sent,
+                failed = s.report.failed.len(),
+                refused = s.refused.len(),
+                cancelled = s.report.cancelled,
+                "tui send"
+            );
+        }
+        Msg::SendDone(result.map(Box::new))
+    }
+
+    fn verify_and_send(
+        &self,
+        job: &SendJob,
+        progress: &(dyn Fn(SendStage, usize, usize) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<Sent, String> {
+        let node = send::Config::load(self.config.as_deref())
+            .and_then(|c| c.node(&job.node))
+            .map_err(|e| e.to_string())?;
+        let key = KeyStore::open(&self.key_path).map_err(|e| e.to_string())?;
+        let verified = verify::verify_patients(
+            &self.out,
+            &job.index,
+            &job.planner,
+            &key,
+            &job.patients,
+            &|d, t| progress(SendStage::Verifying, d, t),
+            cancel,
+        )
+        .map_err(|e| e.to_string())?;
+        if verified.report.cancelled {
+            return Err("cancelled while verifying: nothing was sent".into());
+        }
+        let (clean, mut refused) = sendable(&verified, &job.patients, &job.index, &job.planner);
+        let mut outgoing = send::files_at(&self.out, &clean);
+        refused.extend(
+            outgoing
+                .unreadable
+                .drain(..)
+                .map(|u| (u.path, format!("cannot be read: {}", u.reason))),
+        );
+        let report = send::send(
+            &self.out,
+            &outgoing.files,
+            &node,
+            &send::SendOptions::default(),
+            &|d, t| progress(SendStage::Sending, d, t),
+            cancel,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Sent { report, refused })
+    }
+}
+
+/// The patients' DICOM output files verify found clean (XML is never sent), and those it did
+/// not, each with its first finding.
+fn sendable(
+    verified: &verify::PatientsVerified,
+    patients: &std::collections::BTreeSet<String>,
+    index: &Index,
+    planner: &Planner,
+) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut why: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
+    for p in &verified.report.problems {
+        why.entry(p.path.clone())
+            .or_insert_with(|| format!("verify: [{}] {}", p.kind, p.detail));
+    }
+    for r in &verified.report.residual {
+        why.entry(r.path.clone()).or_insert_with(|| {
+            format!(
+                "verify: an original identifier ({}) is still in {} {}",
+                r.identifier.label(),
+                r.element,
+                r.keyword
+            )
+        });
+    }
+    let clean: std::collections::HashSet<&PathBuf> = verified.clean.iter().collect();
+    let mut out = Vec::new();
+    let mut ok = Vec::new();
+    for p in index.patients.iter().filter(|p| patients.contains(&p.patient_id)) {
+        for i in p.instances() {
+            let dest = planner.dest(&i.path);
+            if clean.contains(&dest) {
+                ok.push(dest);
+                continue;
+            }
+            let reason = why
+                .get(&dest)
+                .or_else(|| why.get(&i.path))
+                .cloned()
+                .unwrap_or_else(|| "verify did not find it clean".into());
+            out.push((dest, reason));
+        }
+    }
+    ok.sort();
+    (ok, out)
 }

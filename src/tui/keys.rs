@@ -36,6 +36,11 @@ pub enum Action {
     Review,
     Approve,
     ApproveAll,
+    /// Send the selected written patient (or, in a write's result, the patients written) to a
+    /// DICOM node.
+    Send,
+    /// Send every written patient.
+    SendAll,
     Help,
     Quit,
     /// Dialogs: close without doing anything.
@@ -48,7 +53,8 @@ pub enum Action {
     Answer,
     /// Pickers: take the highlighted choice.
     Choose,
-    /// Writing: stop the write (files in progress are finished, nothing partial is left).
+    /// Writing or sending: stop (files in progress are finished, nothing partial is left; a
+    /// send stops between instances).
     CancelWrite,
     /// Writing: stop the write, then quit.
     CancelAndQuit,
@@ -70,8 +76,14 @@ pub enum Context {
     Writing,
     SourcePicker,
     PatientPicker,
+    /// The node to send to.
+    NodePicker,
+    /// While verifying and sending.
+    Sending,
     Detail,
     Result,
+    /// The result of a write: it can be sent on from there.
+    Written,
 }
 
 impl Context {
@@ -111,12 +123,21 @@ const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 
 use Context::{
-    Ask, Browser, Confirm, Detail, Diff, Everywhere, Filter, Help, Mapping, PatientPicker, Result, SourcePicker,
-    Writing,
+    Ask, Browser, Confirm, Detail, Diff, Everywhere, Filter, Help, Mapping, NodePicker, PatientPicker, Result, Sending,
+    SourcePicker, Writing, Written,
 };
 
 /// Where moving the selection or scrolling works: the panes and the dialogs with a list.
-const MOVING: &[Context] = &[Everywhere, Help, SourcePicker, PatientPicker, Detail, Result];
+const MOVING: &[Context] = &[
+    Everywhere,
+    Help,
+    SourcePicker,
+    PatientPicker,
+    NodePicker,
+    Detail,
+    Result,
+    Written,
+];
 
 const fn bind(
     action: Action,
@@ -319,6 +340,24 @@ pub const BINDINGS: &[Binding] = &[
         Hidden,
     ),
     bind(
+        Action::Send,
+        &[(Char('s'), NONE)],
+        "s",
+        "send",
+        "send the selected written patient to a DICOM node of the config file (verified first)",
+        &[Everywhere],
+        Low,
+    ),
+    bind(
+        Action::SendAll,
+        &[(Char('S'), SHIFT), (Char('S'), NONE)],
+        "S",
+        "send all written",
+        "send every written patient to a DICOM node (verified first)",
+        &[Everywhere],
+        Hidden,
+    ),
+    bind(
         Action::Help,
         &[(Char('?'), NONE), (Char('?'), SHIFT), (KeyCode::F(1), NONE)],
         "?",
@@ -343,7 +382,18 @@ pub const BINDINGS: &[Binding] = &[
         "C-c",
         "quit",
         "quit, from the filter or any dialog but the write's",
-        &[Filter, Help, Confirm, Ask, SourcePicker, PatientPicker, Detail, Result],
+        &[
+            Filter,
+            Help,
+            Confirm,
+            Ask,
+            SourcePicker,
+            PatientPicker,
+            NodePicker,
+            Detail,
+            Result,
+            Written,
+        ],
         Hidden,
     ),
     // Typing a filter.
@@ -436,6 +486,25 @@ pub const BINDINGS: &[Binding] = &[
         &[Writing],
         Always,
     ),
+    // While sending.
+    bind(
+        Action::CancelWrite,
+        &[(Esc, NONE), (Char('c'), NONE)],
+        "Esc",
+        "cancel",
+        "stop sending after the instance in flight (the send log keeps what the node has)",
+        &[Sending],
+        Always,
+    ),
+    bind(
+        Action::CancelAndQuit,
+        &[(Char('q'), NONE), (Char('c'), CTRL)],
+        "q",
+        "cancel and quit",
+        "stop sending, then quit once it has stopped",
+        &[Sending],
+        Always,
+    ),
     // Pickers.
     bind(
         Action::Choose,
@@ -456,12 +525,21 @@ pub const BINDINGS: &[Binding] = &[
         Always,
     ),
     bind(
+        Action::Choose,
+        &[(Enter, NONE)],
+        "Enter",
+        "send",
+        "verify the patients' output files, then send those that are clean to the highlighted node",
+        &[NodePicker],
+        Always,
+    ),
+    bind(
         Action::Close,
         &[(Esc, NONE), (Char('q'), NONE)],
         "Esc",
         "cancel",
         "close the picker, change nothing",
-        &[SourcePicker, PatientPicker],
+        &[SourcePicker, PatientPicker, NodePicker],
         Always,
     ),
     // Details, help and results.
@@ -471,7 +549,16 @@ pub const BINDINGS: &[Binding] = &[
         "Esc",
         "close",
         "close (also Enter, q, space)",
-        &[Detail, Help, Result],
+        &[Detail, Help, Result, Written],
+        Always,
+    ),
+    bind(
+        Action::Send,
+        &[(Char('s'), NONE)],
+        "s",
+        "send them",
+        "after a write: send the patients just written to a DICOM node",
+        &[Written],
         Always,
     ),
     bind(
@@ -576,8 +663,9 @@ const SECTIONS: &[(&str, &[Context])] = &[
     ("Filter (after /)", &[Filter]),
     ("Write confirmation", &[Confirm, Ask]),
     ("While writing", &[Writing]),
-    ("Pickers", &[SourcePicker, PatientPicker]),
-    ("Details, help, results", &[Detail, Help, Result]),
+    ("While sending", &[Sending]),
+    ("Pickers", &[SourcePicker, PatientPicker, NodePicker]),
+    ("Details, help, results", &[Detail, Help, Result, Written]),
 ];
 
 const HOW_WRITING_WORKS: &[&str] = &[
@@ -586,6 +674,9 @@ const HOW_WRITING_WORKS: &[&str] = &[
     "changes after review (a link, an assignment) sends them back to pending.",
     "Each file is written unnamed, flushed, then named: never a partial file.",
     "Inputs are never changed. The key store is updated first.",
+    "A written patient can be sent to a node of the config file (s): its",
+    "files are verified first, and only clean ones go; dams-send.jsonl in",
+    "the output folder records what each node has.",
     "Mouse: click a pane or a row; the wheel scrolls.",
 ];
 
@@ -644,8 +735,11 @@ mod tests {
         Writing,
         SourcePicker,
         PatientPicker,
+        NodePicker,
+        Sending,
         Detail,
         Result,
+        Written,
     ];
 
     fn k(c: KeyCode) -> KeyEvent {
@@ -709,7 +803,7 @@ mod tests {
             assert!(hints.iter().any(|h| h.keys == "?" && h.always), "{ctx:?}");
             assert!(hints.iter().any(|h| h.keys == "q" && h.always), "{ctx:?}");
         }
-        for ctx in [Help, Detail, Result, SourcePicker, PatientPicker] {
+        for ctx in [Help, Detail, Result, Written, SourcePicker, PatientPicker, NodePicker] {
             assert_eq!(action_for(&k(Esc), ctx), Some(Action::Close), "{ctx:?}");
         }
     }

@@ -3,6 +3,7 @@
 //! writing). `update` turns one message into new state and effects; it never does the work.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
@@ -13,6 +14,7 @@ use crate::apply::ApplyReport;
 use crate::plan::Planner;
 use crate::review::Workspace;
 use crate::scan::{Index, Instance, Outcome, XmlFile};
+use crate::send::SendReport;
 
 /// Something that happened.
 #[derive(Debug)]
@@ -44,6 +46,48 @@ pub enum Msg {
         result: Result<ApplyReport, String>,
         at: String,
     },
+    /// The nodes of the config file, for sending these patients (see [`Effect::ListNodes`]).
+    Nodes {
+        patients: Vec<String>,
+        result: Result<Nodes, String>,
+    },
+    /// How far a send is: verifying the patients' output files, then sending.
+    SendProgress {
+        stage: SendStage,
+        done: usize,
+        total: usize,
+    },
+    /// The send ended, or why nothing was sent.
+    SendDone(Result<Box<Sent>, String>),
+}
+
+/// The nodes of the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nodes {
+    /// Where they are configured (for the message when there are none).
+    pub file: String,
+    pub nodes: Vec<NodeChoice>,
+}
+
+/// A node of the config file, as the picker lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeChoice {
+    pub name: String,
+    /// Where it is and how ("RESEARCH@pacs:104, C-STORE").
+    pub describe: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStage {
+    Verifying,
+    Sending,
+}
+
+/// What a send did: the node's report, and the files verify held back (with why).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub report: SendReport,
+    pub refused: Vec<(PathBuf, String)>,
 }
 
 /// Work for the runtime.
@@ -61,8 +105,12 @@ pub enum Effect {
     /// Save these decisions, in order.
     Save(Vec<Change>),
     Write(WriteJob),
-    /// Stop the running write (files in progress are finished; nothing partial is left).
+    /// Stop the running write or send (files in progress are finished; nothing partial is
+    /// left; a send stops between instances).
     CancelWrite,
+    /// Read the config file's nodes, to send these patients.
+    ListNodes(Vec<String>),
+    Send(SendJob),
     /// Quit (after the decisions asked to be saved are saved).
     Quit,
 }
@@ -123,6 +171,16 @@ pub struct DiffRequest {
     /// Instead of the files above: every file of these patients, only counted
     /// ([`crate::plan::stays::check`]), for the confirmation of several patients.
     pub batch: Option<(Arc<Index>, BTreeSet<String>)>,
+}
+
+/// Verify the output files of these patients, then send the clean ones to `node`.
+#[derive(Debug)]
+pub struct SendJob {
+    pub index: Arc<Index>,
+    pub planner: Arc<Planner>,
+    pub patients: BTreeSet<String>,
+    /// A node's name in the config file.
+    pub node: String,
 }
 
 /// Write these patients as planned.

@@ -15,8 +15,8 @@ use ratatui::crossterm::execute;
 
 use super::app::App;
 use super::decision::Change;
-use super::effects::{self, Opened, Options, Scanner, TuiError, Writer};
-use super::messages::{DiffRequest, Effect, Msg, PrepareJob, WriteJob};
+use super::effects::{self, Opened, Options, Scanner, SendWorker, TuiError, Writer};
+use super::messages::{DiffRequest, Effect, Msg, PrepareJob, SendJob, SendStage, WriteJob};
 use super::theme::Theme;
 use super::view;
 
@@ -63,13 +63,14 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, opened: Opened, opts: &Op
         saving,
         writer,
         scanner,
+        sender,
     } = opened;
     let (mut app, first) = App::init(init, Theme::from_env());
     let size = terminal.size()?;
     let mut pending = app.update(Msg::Resize(size.width, size.height));
     pending.extend(first);
     spawn_input(tx.clone());
-    let mut workers = Workers::start(planning, saving, writer, scanner, opts, tx.clone());
+    let mut workers = Workers::start(planning, saving, (writer, sender), scanner, opts, tx.clone());
     let mut quit = workers.run_all(pending);
 
     let mut first_frame = true;
@@ -141,6 +142,8 @@ struct Workers {
     confirm_diff: Sender<(u64, DiffRequest)>,
     save: Option<(Sender<Vec<Change>>, JoinHandle<()>)>,
     writer: Arc<Writer>,
+    sender: Arc<SendWorker>,
+    /// The write or send running (one at a time: the screen starts no second one).
     writing: Option<JoinHandle<()>>,
     cancel: Arc<AtomicBool>,
 }
@@ -149,7 +152,7 @@ impl Workers {
     fn start(
         mut planning: effects::Planning,
         mut saving: effects::Saving,
-        writer: Writer,
+        (writer, sender): (Writer, SendWorker),
         scanner: Scanner,
         opts: &Options,
         tx: Sender<Msg>,
@@ -181,6 +184,7 @@ impl Workers {
             plan,
             save: Some((save_tx, saver)),
             writer: Arc::new(writer),
+            sender: Arc::new(sender),
             writing: None,
             cancel: Arc::new(AtomicBool::new(false)),
         }
@@ -215,6 +219,13 @@ impl Workers {
                 }
                 Effect::Write(job) => self.write(job),
                 Effect::CancelWrite => self.cancel.store(true, Ordering::Relaxed),
+                Effect::ListNodes(patients) => {
+                    let (sender, tx) = (self.sender.clone(), self.tx.clone());
+                    thread::spawn(move || {
+                        let _ = tx.send(sender.nodes(patients));
+                    });
+                }
+                Effect::Send(job) => self.send(job),
             }
         }
         quit
@@ -248,8 +259,25 @@ impl Workers {
         }));
     }
 
-    /// Stops what must not be cut off: a write still running is cancelled (files in flight
-    /// are finished, nothing partial is left), decisions not yet saved are saved.
+    fn send(&mut self, job: SendJob) {
+        self.cancel.store(false, Ordering::Relaxed);
+        let (sender, cancel, tx) = (self.sender.clone(), self.cancel.clone(), self.tx.clone());
+        self.writing = Some(thread::spawn(move || {
+            let last = Mutex::new(Instant::now() - Duration::from_secs(1));
+            let progress = |stage: SendStage, done: usize, total: usize| {
+                if let Ok(mut l) = last.lock()
+                    && (l.elapsed() >= Duration::from_millis(40) || done == total)
+                {
+                    *l = Instant::now();
+                    let _ = tx.send(Msg::SendProgress { stage, done, total });
+                }
+            };
+            let _ = tx.send(sender.run(&job, &progress, &cancel));
+        }));
+    }
+
+    /// Stops what must not be cut off: a write or send still running is cancelled (files in
+    /// flight are finished, nothing partial is left), decisions not yet saved are saved.
     fn shutdown(&mut self) {
         if let Some(w) = self.writing.take() {
             self.cancel.store(true, Ordering::Relaxed);

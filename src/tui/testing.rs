@@ -11,8 +11,8 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::App;
-use super::effects::{self, Options, Planning, Saving, Scanner, Writer};
-use super::messages::{Effect, Msg, WriteJob};
+use super::effects::{self, Options, Planning, Saving, Scanner, SendWorker, Writer};
+use super::messages::{Effect, Msg, SendJob, WriteJob};
 use super::theme::Theme;
 use super::view;
 
@@ -23,6 +23,9 @@ pub struct Harness {
     /// Keep writes waiting until `finish_write` (to look at the screen while writing).
     pub hold_writes: bool,
     held: Option<WriteJob>,
+    /// Keep sends waiting until `finish_send`.
+    pub hold_sends: bool,
+    held_send: Option<SendJob>,
     /// The screen asked to cancel the write.
     pub cancel_asked: bool,
     root: std::path::PathBuf,
@@ -30,6 +33,7 @@ pub struct Harness {
     saving: Saving,
     writer: Writer,
     scanner: Scanner,
+    sender: SendWorker,
 }
 
 impl Harness {
@@ -50,12 +54,15 @@ impl Harness {
             quit: false,
             hold_writes: false,
             held: None,
+            hold_sends: false,
+            held_send: None,
             cancel_asked: false,
             root: opts.root.clone(),
             planning: opened.planning,
             saving: opened.saving,
             writer: opened.writer,
             scanner: opened.scanner,
+            sender: opened.sender,
         };
         h.send(Msg::Resize(width, height));
         h.run(first);
@@ -99,6 +106,9 @@ impl Harness {
                 Effect::Write(job) if self.hold_writes => self.held = Some(job),
                 Effect::Write(job) => out.push(self.writer.run(&job, &|_, _| {}, &AtomicBool::new(false))),
                 Effect::CancelWrite => self.cancel_asked = true,
+                Effect::ListNodes(patients) => out.push(self.sender.nodes(patients)),
+                Effect::Send(job) if self.hold_sends => self.held_send = Some(job),
+                Effect::Send(job) => out.extend(self.run_send(&job)),
             }
         }
         out
@@ -123,6 +133,28 @@ impl Harness {
             self.send(m);
         }
         self.send(done);
+    }
+
+    /// A send's progress as the screen would see it, then its end.
+    fn run_send(&self, job: &SendJob) -> Vec<Msg> {
+        let seen = Mutex::new(Vec::new());
+        let progress = |stage, done, total| {
+            if let Ok(mut s) = seen.lock() {
+                s.push(Msg::SendProgress { stage, done, total });
+            }
+        };
+        let done = self.sender.run(job, &progress, &AtomicBool::new(self.cancel_asked));
+        let mut out = seen.into_inner().unwrap_or_default();
+        out.push(done);
+        out
+    }
+
+    /// Runs the held send.
+    pub fn finish_send(&mut self) {
+        let Some(job) = self.held_send.take() else { return };
+        for m in self.run_send(&job) {
+            self.send(m);
+        }
     }
 
     /// Shows the write's progress as the runtime would report it.

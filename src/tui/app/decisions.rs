@@ -199,6 +199,10 @@ impl App {
                 let change = Change::Link { group, series: choice };
                 self.decide_for(change, &[&patient], said)
             }
+            PickFor::Node(patients) => match choice {
+                Some(node) => self.start_send(patients, node),
+                None => vec![],
+            },
             PickFor::Xml(path) | PickFor::File(path) => {
                 let before = self.owner_of(&path);
                 let name = crate::present::file_name(&path);

@@ -21,7 +21,7 @@ use crate::tui::dialogs::Dialog;
 use crate::tui::dialogs::picker::{PickFor, PickOption, Picker};
 use crate::tui::effects::Init;
 use crate::tui::keys::Context;
-use crate::tui::messages::{Effect, Msg, Prepared, Step, WriteJob};
+use crate::tui::messages::{Effect, Msg, NodeChoice, Nodes, Prepared, SendJob, SendStage, Sent, Step, WriteJob};
 use crate::tui::panes::diff::DiffData;
 use crate::tui::rows::Node;
 use crate::tui::theme::Theme;
@@ -74,6 +74,9 @@ struct Rig {
     /// Edits each diff answer shows.
     edits: usize,
     write: Option<WriteJob>,
+    /// What reading the config file's nodes gives.
+    nodes: Result<Nodes, String>,
+    send: Option<SendJob>,
     effects: Vec<Effect>,
     cancelled: bool,
     quit: bool,
@@ -104,6 +107,20 @@ impl Rig {
             saved: ws,
             edits: 40,
             write: None,
+            nodes: Ok(Nodes {
+                file: "/etc/dams.toml".into(),
+                nodes: vec![
+                    NodeChoice {
+                        name: "archive".into(),
+                        describe: "archive: stow-rs https://archive.example/dicom-web".into(),
+                    },
+                    NodeChoice {
+                        name: "research".into(),
+                        describe: "research: RESEARCH@pacs.example:104, C-STORE".into(),
+                    },
+                ],
+            }),
+            send: None,
             effects: Vec::new(),
             cancelled: false,
             quit: false,
@@ -166,6 +183,11 @@ impl Rig {
                 Effect::Write(job) => self.write = Some(job),
                 Effect::CancelWrite => self.cancelled = true,
                 Effect::Quit => self.quit = true,
+                Effect::ListNodes(patients) => queue.push_back(Msg::Nodes {
+                    patients,
+                    result: self.nodes.clone(),
+                }),
+                Effect::Send(job) => self.send = Some(job),
             }
         }
     }
@@ -546,4 +568,140 @@ fn ctrl_c_quits_from_a_dialog_or_the_filter_but_cancels_a_write_first() {
         .app
         .update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     assert!(matches!(e.as_slice(), [Effect::CancelWrite]), "{e:?}");
+}
+
+fn sent(total: usize, sent: usize, failed: usize) -> Msg {
+    let failure = |i: usize| crate::send::InstanceStatus {
+        path: PathBuf::from(format!("P0001/ct/{i}.dcm")),
+        sop_instance_uid: format!("2.25.{i}"),
+        code: Some("A700".into()),
+        reason: "out of resources".into(),
+    };
+    Msg::SendDone(Ok(Box::new(Sent {
+        report: crate::send::SendReport {
+            node: "research".into(),
+            to: "dicom:RESEARCH@pacs.example:104".into(),
+            via: "c-store",
+            total,
+            sent,
+            already_sent: 0,
+            warnings: Vec::new(),
+            failed: (0..failed).map(failure).collect(),
+            not_sent: total - sent - failed,
+            stopped: None,
+            cancelled: false,
+            log: PathBuf::from("/out/here/dams-send.jsonl"),
+            log_warnings: Vec::new(),
+        },
+        refused: Vec::new(),
+    })))
+}
+
+#[test]
+fn a_patient_is_sent_only_once_written_and_to_a_node_chosen_by_hand() {
+    let mut rig = Rig::new(Workspace::default());
+    rig.keys("s");
+    assert!(rig.send.is_none() && rig.app.dialog.is_none());
+    let m = rig.app.message.as_ref().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(m.contains("not written") && m.contains("(a)"), "{m}");
+
+    // Written: the result offers to send on; s there asks for the node.
+    rig.keys("ray");
+    rig.finish_write(2, false);
+    assert_eq!(rig.app.context(), Context::Written);
+    rig.keys("s");
+    let Some(Dialog::Picker(p)) = &rig.app.dialog else {
+        panic!("the node picker: {:?}", rig.app.dialog)
+    };
+    assert_eq!(p.target, PickFor::Node(vec!["P1".into()]));
+    assert_eq!(rig.app.context(), Context::NodePicker);
+    let names: Vec<_> = p.options.iter().map(|o| o.label.as_str()).collect();
+    assert_eq!(names, ["archive", "research"]);
+    assert!(rig.send.is_none(), "nothing is sent before a node is chosen");
+    rig.key(KeyCode::Down);
+    rig.key(KeyCode::Enter);
+    let job = rig.send.take().expect("a send was asked for");
+    assert_eq!(job.node, "research");
+    assert_eq!(job.patients.iter().collect::<Vec<_>>(), ["P1"]);
+    assert_eq!(rig.app.context(), Context::Sending);
+
+    // No second write or send while it runs; its gauge follows the stages.
+    rig.keys("a");
+    assert!(rig.write.is_none());
+    rig.send(Msg::SendProgress {
+        stage: SendStage::Verifying,
+        done: 1,
+        total: 2,
+    });
+    let Some(Dialog::Sending(s)) = &rig.app.dialog else {
+        panic!("sending")
+    };
+    assert_eq!(s.label(), "verifying 1/2 files");
+    rig.send(Msg::SendProgress {
+        stage: SendStage::Sending,
+        done: 0,
+        total: 0,
+    });
+    let Some(Dialog::Sending(s)) = &rig.app.dialog else {
+        panic!("sending")
+    };
+    assert_eq!(s.label(), "connecting…", "never 0/0");
+    rig.send(sent(2, 1, 1));
+    let Some(Dialog::Result(r)) = &rig.app.dialog else {
+        panic!("the result")
+    };
+    assert!(r.headline().contains("not everything is there"), "{}", r.headline());
+    let text: Vec<&str> = r.text.lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(text.iter().any(|l| l.contains("A700 out of resources")), "{text:?}");
+    assert!(text.iter().any(|l| l.contains("dams-send.jsonl")), "{text:?}");
+    assert_eq!(rig.app.context(), Context::Result, "a send's result sends nothing on");
+    assert!(!rig.app.sending);
+}
+
+#[test]
+fn a_send_can_be_stopped_and_quit_and_no_node_is_a_clear_message() {
+    let mut ws = Workspace::default();
+    apply_all(
+        &[Change::Written {
+            patient: "P1".into(),
+            status: Status::Written,
+            at: "2026-01-01T00:00:00Z".into(),
+            to: PathBuf::from(OUT),
+        }],
+        &mut ws,
+    );
+    let mut rig = Rig::new(ws);
+    rig.nodes = Ok(Nodes {
+        file: "/home/u/.config/dams/config.toml (which does not exist)".into(),
+        nodes: Vec::new(),
+    });
+    rig.keys("s");
+    let m = rig.app.message.as_ref().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(
+        m.contains("no node") && m.contains("config.toml") && m.contains("[nodes."),
+        "{m}"
+    );
+    assert!(rig.app.dialog.is_none());
+
+    rig.nodes = Err("config.toml: others can write to it".into());
+    rig.keys("S");
+    let m = rig.app.message.as_ref().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(m.contains("others can write"), "{m}");
+
+    rig.nodes = Ok(Nodes {
+        file: "x".into(),
+        nodes: vec![NodeChoice {
+            name: "research".into(),
+            describe: "d".into(),
+        }],
+    });
+    rig.keys("S");
+    rig.key(KeyCode::Enter);
+    assert!(rig.send.take().is_some());
+    rig.key(KeyCode::Esc);
+    assert!(rig.cancelled && !rig.quit, "Esc stops the send");
+    rig.keys("q");
+    assert!(!rig.quit, "quits only once the send has stopped");
+    rig.send(sent(3, 1, 0));
+    assert!(rig.quit);
 }

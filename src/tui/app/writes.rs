@@ -67,12 +67,16 @@ impl App {
         effects
     }
 
-    fn can_write(&mut self) -> bool {
+    /// No write or send is running, and the scan is done.
+    pub(super) fn can_write(&mut self) -> bool {
         if !self.scan.finished {
-            self.note("wait for the scan to finish before writing");
+            self.note("wait for the scan to finish first");
             false
         } else if self.writing {
-            self.note("a write is already running");
+            self.note("a write is running");
+            false
+        } else if self.sending {
+            self.note("a send is running");
             false
         } else {
             true
@@ -236,7 +240,26 @@ impl App {
                 ),
             );
         }
-        (changes, Report::new(headline, lines))
+        // The patients written whole can be sent on from the result.
+        let written: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Written {
+                    patient,
+                    status: Status::Written,
+                    ..
+                } => Some(patient.clone()),
+                _ => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            lines.push((Tone::Plain, String::new()));
+            lines.push((
+                Tone::Dim,
+                "s sends them to a DICOM node (verified first), now or later.".into(),
+            ));
+        }
+        (changes, Report::new(headline, lines).sendable(written))
     }
 
     fn select_next_pending(&mut self) {

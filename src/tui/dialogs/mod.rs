@@ -8,6 +8,7 @@ pub mod detail;
 pub mod help;
 pub mod picker;
 pub mod result;
+pub mod sending;
 pub mod writing;
 
 use ratatui::Frame;
@@ -24,6 +25,7 @@ pub enum Dialog {
     Confirm(Box<confirm::Confirm>),
     Ask(ask::Ask),
     Writing(writing::Writing),
+    Sending(sending::Sending),
     Picker(picker::Picker),
     Detail(detail::Detail),
     Result(result::Report),
@@ -65,6 +67,8 @@ pub enum Intent {
     },
     CancelWrite,
     CancelAndQuit,
+    /// Send these written patients: choose the node first.
+    Send(Vec<String>),
 }
 
 impl Dialog {
@@ -76,9 +80,10 @@ impl Dialog {
             Dialog::Confirm(_) => Context::Confirm,
             Dialog::Ask(_) => Context::Ask,
             Dialog::Writing(_) => Context::Writing,
+            Dialog::Sending(_) => Context::Sending,
             Dialog::Picker(p) => p.context(),
             Dialog::Detail(_) => Context::Detail,
-            Dialog::Result(_) => Context::Result,
+            Dialog::Result(d) => d.text.context,
         }
     }
 
@@ -88,9 +93,10 @@ impl Dialog {
             Dialog::Confirm(d) => d.on_action(action),
             Dialog::Ask(d) => d.on_action(action),
             Dialog::Writing(d) => d.on_action(action),
+            Dialog::Sending(d) => d.on_action(action),
             Dialog::Picker(d) => d.on_action(action),
             Dialog::Detail(d) => d.text.on_action(action, screen),
-            Dialog::Result(d) => d.text.on_action(action, screen),
+            Dialog::Result(d) => d.on_action(action, screen),
         }
     }
 
@@ -101,7 +107,7 @@ impl Dialog {
             Dialog::Detail(d) => d.text.clamp(screen),
             Dialog::Result(d) => d.text.clamp(screen),
             Dialog::Picker(d) => d.clamp(),
-            Dialog::Confirm(_) | Dialog::Ask(_) | Dialog::Writing(_) => {}
+            Dialog::Confirm(_) | Dialog::Ask(_) | Dialog::Writing(_) | Dialog::Sending(_) => {}
         }
     }
 
@@ -111,6 +117,7 @@ impl Dialog {
             Dialog::Confirm(d) => d.draw(f, screen, t),
             Dialog::Ask(d) => d.draw(f, screen, t),
             Dialog::Writing(d) => d.draw(f, screen, t),
+            Dialog::Sending(d) => d.draw(f, screen, t),
             Dialog::Picker(d) => d.draw(f, screen, t),
             Dialog::Detail(d) => d.text.draw(f, screen, t),
             Dialog::Result(d) => d.text.draw(f, screen, t),
@@ -164,6 +171,45 @@ pub fn with_keys(f: &mut Frame, t: &Theme, title: &str, body: Vec<Line>, keys: L
         Layout::vertical([Constraint::Min(0), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
     f.render_widget(body, text);
     f.render_widget(Paragraph::new(keys), hint);
+}
+
+/// Work in progress (the write, the send): what is done to what, a gauge, and the keys or,
+/// once they were used, what is happening instead.
+pub fn progress_box(f: &mut Frame, screen: Rect, t: &Theme, title: &str, head: &str, gauge: (f64, String), hint: Line) {
+    let r = centered(screen, 66, 8);
+    f.render_widget(Clear, r);
+    let block = frame(t, title);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [text, bar, _, keys] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    f.render_widget(
+        Paragraph::new(crate::present::fit(head, usize::from(inner.width))),
+        text,
+    );
+    let (ratio, label) = gauge;
+    f.render_widget(
+        ratatui::widgets::Gauge::default()
+            .ratio(ratio.clamp(0.0, 1.0))
+            .label(label)
+            .gauge_style(t.key()),
+        bar,
+    );
+    f.render_widget(Paragraph::new(hint), keys);
+}
+
+/// How far along `done` of `total` is (0 while the total is not known).
+#[must_use]
+pub fn ratio(done: usize, total: Option<usize>) -> f64 {
+    match total {
+        Some(total) if total > 0 => (done as f64 / total as f64).min(1.0),
+        _ => 0.0,
+    }
 }
 
 /// A scrolled list of lines (help, details, results): the offset kept in range by `clamp`.

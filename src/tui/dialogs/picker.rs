@@ -15,6 +15,7 @@ use crate::present::fit;
 use crate::review::Workspace;
 use crate::scan::Index;
 use crate::tui::keys::{Action, Context};
+use crate::tui::messages::NodeChoice;
 use crate::tui::theme::Theme;
 
 /// What a picker decides.
@@ -26,6 +27,8 @@ pub enum PickFor {
     Xml(PathBuf),
     /// The patient of a DICOM file without a `PatientID`.
     File(PathBuf),
+    /// The node to send these written patients to.
+    Node(Vec<String>),
 }
 
 /// One choice.
@@ -196,6 +199,7 @@ impl Picker {
             PickFor::Xml(p) => format!("Patient of {}", p.display()),
             PickFor::File(p) => format!("Patient of {} (it has no PatientID)", p.display()),
             PickFor::Group(g) => format!("Patient of {g}"),
+            PickFor::Node(p) => format!("Send {} patient(s)", p.len()),
         };
         Picker {
             target,
@@ -205,11 +209,30 @@ impl Picker {
         }
     }
 
+    /// The node picker for sending `patients` (`who`: how the title names them).
+    #[must_use]
+    pub fn nodes(patients: Vec<String>, who: &str, nodes: &[NodeChoice]) -> Picker {
+        Picker {
+            target: PickFor::Node(patients),
+            title: format!("Send {who}"),
+            options: nodes
+                .iter()
+                .map(|n| PickOption {
+                    value: Some(n.name.clone()),
+                    label: n.name.clone(),
+                    note: n.describe.clone(),
+                })
+                .collect(),
+            selected: 0,
+        }
+    }
+
     #[must_use]
     pub fn context(&self) -> Context {
         match self.target {
             PickFor::Group(_) => Context::SourcePicker,
             PickFor::Xml(_) | PickFor::File(_) => Context::PatientPicker,
+            PickFor::Node(_) => Context::NodePicker,
         }
     }
 
@@ -250,6 +273,10 @@ impl Picker {
             PickFor::File(_) => [
                 "This file has no PatientID: choose the patient it belongs to.",
                 "It is written under that patient's code, with the patient's other files.",
+            ],
+            PickFor::Node(_) => [
+                "Choose the node to send to (the config file's [nodes]).",
+                "The output files are verified first; only those found clean are sent.",
             ],
         }
     }

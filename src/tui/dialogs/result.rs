@@ -1,13 +1,18 @@
-//! The result of a write: what was written where, new codes, and every file that failed, with
-//! its reason; it scrolls when the list is long.
+//! The result of a write or a send: what was done where, new codes, and every file that
+//! failed or was held back, with its reason; it scrolls when the list is long. A write's
+//! result can send the patients it wrote on (`s`).
 
-use super::{Scroll, TextBox};
-use crate::tui::keys::Context;
+use ratatui::layout::Rect;
+
+use super::{Intent, Outcome, Scroll, TextBox};
+use crate::tui::keys::{Action, Context};
 use crate::tui::theme::Tone;
 
 #[derive(Debug, Clone)]
 pub struct Report {
     pub text: TextBox,
+    /// The patients written, which `s` sends on (empty: nothing to send from here).
+    pub send: Vec<String>,
 }
 
 impl Report {
@@ -22,7 +27,25 @@ impl Report {
                 scroll: Scroll::default(),
                 context: Context::Result,
             },
+            send: Vec::new(),
         }
+    }
+
+    /// The same result, offering to send these written patients.
+    #[must_use]
+    pub fn sendable(mut self, patients: Vec<String>) -> Report {
+        if !patients.is_empty() {
+            self.text.context = Context::Written;
+            self.send = patients;
+        }
+        self
+    }
+
+    pub fn on_action(&mut self, action: Action, screen: Rect) -> Outcome {
+        if action == Action::Send && !self.send.is_empty() {
+            return Outcome::Do(Intent::Send(self.send.clone()));
+        }
+        self.text.on_action(action, screen)
     }
 
     #[must_use]

@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Gauge, Paragraph};
 
-use super::{Intent, Outcome, centered, frame, keys_line};
-use crate::present::{fit, fit_path};
+use super::{Intent, Outcome, keys_line, progress_box, ratio};
+use crate::present::fit_path;
 use crate::tui::keys::{Action, Context};
 use crate::tui::theme::Theme;
 
@@ -70,34 +69,13 @@ impl Writing {
     }
 
     pub fn draw(&self, f: &mut Frame, screen: Rect, t: &Theme) {
-        let r = centered(screen, 66, 8);
-        f.render_widget(Clear, r);
-        let block = frame(t, "Writing");
-        let inner = block.inner(r);
-        f.render_widget(block, r);
-        let [text, gauge, _, hint] = Layout::vertical([
-            Constraint::Length(2),
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Length(1),
-        ])
-        .areas(inner);
         let who = match self.patients.as_slice() {
             [one] => one.clone(),
             many => format!("{} patients", many.len()),
         };
-        let w = usize::from(inner.width);
+        // The box is 66 wide: two of border.
         let head = format!("Writing {who} to ");
-        let to = fit_path(&self.out, w.saturating_sub(head.chars().count()));
-        f.render_widget(Paragraph::new(fit(&format!("{head}{to}"), w)), text);
-        let ratio = match self.total {
-            Some(total) if total > 0 => (self.done as f64 / total as f64).min(1.0),
-            _ => 0.0,
-        };
-        f.render_widget(
-            Gauge::default().ratio(ratio).label(self.label()).gauge_style(t.key()),
-            gauge,
-        );
+        let to = fit_path(&self.out, 64usize.saturating_sub(head.chars().count()));
         let hint_line = if self.quitting {
             Line::styled("Cancelling, then quitting: finishing the files in progress…", t.warn())
         } else if self.cancelling {
@@ -105,6 +83,14 @@ impl Writing {
         } else {
             keys_line(t, Context::Writing)
         };
-        f.render_widget(Paragraph::new(hint_line), hint);
+        progress_box(
+            f,
+            screen,
+            t,
+            "Writing",
+            &format!("{head}{to}"),
+            (ratio(self.done, self.total), self.label()),
+            hint_line,
+        );
     }
 }
