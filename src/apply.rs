@@ -66,6 +66,10 @@ pub struct ApplyReport {
     pub manifest: Option<PathBuf>,
     /// What the written files still hold and what was not written ([`crate::plan::stays`]).
     pub stays: crate::plan::stays::Stays,
+    /// The files this run wrote, relative to the output folder (for the review screen: which
+    /// patients a cancelled run wrote whole, in part or not at all). Not in the JSON report.
+    #[serde(skip)]
+    pub written_paths: BTreeSet<PathBuf>,
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because
@@ -435,6 +439,15 @@ pub fn apply(
     }
     writer.make_folders_durable()?;
     failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let written_paths: BTreeSet<PathBuf> = writer
+        .written
+        .lock()
+        .map(|w| {
+            w.iter()
+                .map(|r| crate::paths::from_exact(&r.path).unwrap_or_else(|_| PathBuf::from(&r.path)))
+                .collect()
+        })
+        .unwrap_or_default();
     let manifest_path = match &mut manifest {
         Some((m, this_run)) => {
             let written = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
@@ -461,6 +474,7 @@ pub fn apply(
         unplaced: index.unplaced.clone(),
         unassigned_xml: planner.unassigned_xml.clone(),
         written: committed + xml_written,
+        written_paths,
         xml_written,
         failed,
         // Writers drop the files left when the run is cancelled: say it did not finish.

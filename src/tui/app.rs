@@ -315,6 +315,10 @@ impl App {
                 vec![]
             }
             Action::ClearFilter => self.clear_filter(),
+            Action::Details if self.focus == Pane::Mapping => {
+                self.open_group_detail();
+                vec![]
+            }
             Action::Details => {
                 self.open_detail();
                 vec![]
@@ -454,6 +458,17 @@ impl App {
                 self.dialog = Some(d);
             }
             None => self.note("nothing more to show for this row"),
+        }
+    }
+
+    fn open_group_detail(&mut self) {
+        match super::view::selected_group_details(self, false) {
+            Some((name, lines)) => {
+                let mut d = Dialog::Detail(Detail::lines(format!("{name}/"), lines));
+                d.clamp(self.screen());
+                self.dialog = Some(d);
+            }
+            None => self.note("no mask series selected"),
         }
     }
 

@@ -285,6 +285,15 @@ pub const BINDINGS: &[Binding] = &[
         Shown,
     ),
     bind(
+        Action::Details,
+        &[(Char('v'), NONE)],
+        "v",
+        "details",
+        "everything about the selected mask series: evidence, repair, suggestions, warnings",
+        &[Mapping],
+        Low,
+    ),
+    bind(
         Action::ToggleRepair,
         &[(Char('t'), NONE)],
         "t",

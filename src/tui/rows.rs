@@ -29,7 +29,11 @@ pub enum Node {
     /// The DICOM files without a `PatientID` no patient was found for.
     Unplaced,
     UnplacedFile(PathBuf),
+    /// Damaged files (truncated, malformed…): they may hold images, so they are a failure.
     Unreadable,
+    /// Files dams does not handle (not DICOM or XML, DICOMDIRs, links it does not follow).
+    Skipped,
+    /// A file of either group.
     UnreadableFile(PathBuf),
 }
 
@@ -388,19 +392,25 @@ fn unplaced_rows(cx: &Ctx, out: &mut Vec<Row>) {
 }
 
 fn unreadable_rows(cx: &Ctx, out: &mut Vec<Row>) {
-    let files = cx
-        .src
-        .index
-        .unreadable
-        .iter()
-        .map(|u| {
-            (
-                Node::UnreadableFile(u.path.clone()),
-                u.path.as_path(),
-                u.kind.name().replace('-', " "),
-                u.reason.clone(),
-            )
-        })
-        .collect();
-    problem_rows(cx, (Node::Unreadable, "could not be read"), files, out);
+    for (skipped, node, label) in [
+        (false, Node::Unreadable, "could not be read"),
+        (true, Node::Skipped, "skipped: not DICOM or XML"),
+    ] {
+        let files = cx
+            .src
+            .index
+            .unreadable
+            .iter()
+            .filter(|u| u.kind.is_skipped() == skipped)
+            .map(|u| {
+                (
+                    Node::UnreadableFile(u.path.clone()),
+                    u.path.as_path(),
+                    u.kind.name().replace('-', " "),
+                    u.reason.clone(),
+                )
+            })
+            .collect();
+        problem_rows(cx, (node, label), files, out);
+    }
 }

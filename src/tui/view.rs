@@ -14,6 +14,7 @@ use super::panes::browser::{self, BrowserView};
 use super::panes::diff::{self, DiffView};
 use super::panes::mapping::{self, MappingView, RepairState};
 use super::theme::Theme;
+use super::theme::Tone;
 use crate::present::{fit, fit_path};
 
 pub fn draw(f: &mut Frame, app: &App) {
@@ -89,28 +90,38 @@ fn mapping_view(app: &App) -> MappingView<'_> {
         focused,
     };
     let plan = app.plan.as_deref();
-    let Some(links) = plan.and_then(|p| p.links.as_deref()) else {
+    if plan.and_then(|p| p.links.as_deref()).is_none() {
         v.placeholder = Some("Available when the scan has finished.");
         return v;
-    };
+    }
     let groups = app.patient_groups();
     if groups.is_empty() {
         v.placeholder = Some("No masks, SEG or RTSTRUCT for the selected patient.");
         return v;
     }
     v.groups = groups.iter().map(|g| mapping::group_line(g)).collect();
-    let g = groups[app.mapping.selected.min(groups.len() - 1)];
+    v.details = selected_group_details(app, focused).map(|(_, d)| d).unwrap_or_default();
+    v
+}
+
+/// The highlighted segmentation group of the selected patient and the lines about it (the
+/// masks pane shows what fits; `v` shows them all).
+pub(crate) fn selected_group_details(app: &App, focused: bool) -> Option<(String, Vec<(Tone, String)>)> {
+    let plan = app.plan.as_deref()?;
+    let links = plan.links.as_deref()?;
+    let groups = app.patient_groups();
+    let g = *groups.get(app.mapping.selected.min(groups.len().checked_sub(1)?))?;
     let repair = if !g.repairable() {
         RepairState::NotApplicable
-    } else if let Some(r) = g.files.first().and_then(|f| plan.and_then(|p| p.repair(f))) {
+    } else if let Some(r) = g.files.first().and_then(|f| plan.repair(f)) {
         RepairState::On(r.series_number)
     } else if app.ws.no_repair.contains(&g.key) {
         RepairState::Off
     } else {
         RepairState::NotNeeded
     };
-    v.details = mapping::details(g, links, repair, focused);
-    v
+    let name = mapping::group_line(g).name;
+    Some((name, mapping::details(g, links, repair, focused)))
 }
 
 /// Widths for two texts sharing `room`: each whole if it can be, else the shorter whole.

@@ -282,7 +282,12 @@ impl App {
         let (path, what, why, then) = match node {
             Node::UnreadableFile(path) => {
                 let u = self.index.unreadable.iter().find(|u| &u.path == path)?;
-                (path, "Could not be read", u.reason.clone(), None)
+                let what = if u.kind.is_skipped() {
+                    "Skipped"
+                } else {
+                    "Could not be read"
+                };
+                (path, what, u.reason.clone(), None)
             }
             Node::UnplacedFile(path) => {
                 let u = self.index.unplaced.iter().find(|u| &u.path == path)?;
@@ -310,7 +315,9 @@ impl App {
         ];
         out.push(DiffRow::note(
             "",
-            if matches!(node, Node::UnreadableFile(_)) {
+            if what == "Skipped" {
+                "It is not copied to the output: dams writes DICOM and XML files only."
+            } else if matches!(node, Node::UnreadableFile(_)) {
                 "It will not be written: a file dams cannot read may still hold identifiers."
             } else {
                 "It is not written until it belongs to a patient."

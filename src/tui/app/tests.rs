@@ -241,11 +241,22 @@ impl Rig {
         }
     }
 
+    /// Ends the write: its first `written` files (in patient order) were written.
     fn finish_write(&mut self, written: usize, cancelled: bool) {
-        self.write.take().expect("a write was asked for");
+        let job = self.write.take().expect("a write was asked for");
+        let written_paths = job
+            .index
+            .patients
+            .iter()
+            .filter(|p| job.patients.contains(&p.patient_id))
+            .flat_map(|p| p.instances())
+            .take(written)
+            .map(|i| job.planner.dest(&i.path))
+            .collect();
         let report = ApplyReport {
             written,
             cancelled,
+            written_paths,
             ..ApplyReport::default()
         };
         self.send(Msg::WriteDone {
@@ -704,4 +715,21 @@ fn a_send_can_be_stopped_and_quit_and_no_node_is_a_clear_message() {
     assert!(!rig.quit, "quits only once the send has stopped");
     rig.send(sent(3, 1, 0));
     assert!(rig.quit);
+}
+
+#[test]
+fn a_cancelled_write_of_several_patients_says_what_each_got() {
+    let mut rig = Rig::new(Workspace::default());
+    // Both patients reviewed, then approved together.
+    rig.keys("r");
+    rig.key(KeyCode::Down);
+    rig.keys("r");
+    rig.keys("A");
+    rig.keys("y");
+    let job = rig.write.as_ref().expect("a write");
+    assert_eq!(job.patients.len(), 2);
+    // P1's two files were written, then the write was cancelled before P2's.
+    rig.finish_write(2, true);
+    assert_eq!(rig.app.ws.status("P1"), Status::Written, "whole before the cancel");
+    assert_eq!(rig.app.ws.status("P2"), Status::Reviewed, "nothing of it written");
 }

@@ -181,6 +181,8 @@ impl App {
         // New codes are in the key store now: plan again (they are no longer "new").
         effects.extend(self.request_plan(Step::Plan, true));
         self.dialog = Some(Dialog::Result(report));
+        // "cancelling the write…" is over: the result says how it ended.
+        self.message = None;
         self.select_next_pending();
         effects
     }
@@ -196,8 +198,22 @@ impl App {
                 .iter()
                 .filter(|f| patient.instances().any(|i| i.path == f.path))
                 .collect();
+            // What this run wrote of the patient's files (a cancelled run of several patients
+            // may have written some whole, some in part and some not at all).
+            let (mine, total) = self.plan.as_deref().map_or((0, 0), |plan| {
+                let xml = self
+                    .index
+                    .xml
+                    .iter()
+                    .filter(|x| plan.xml_owner(&x.path).is_some_and(|(o, _)| o == p.as_str()))
+                    .map(|x| x.path.as_path());
+                let files: Vec<&std::path::Path> = patient.instances().map(|i| i.path.as_path()).chain(xml).collect();
+                let mine = files.iter().filter(|f| r.written_paths.contains(&plan.dest(f))).count();
+                (mine, files.len())
+            });
             let status = match (r.cancelled, failed.is_empty()) {
-                (true, _) if r.written == 0 => Status::Reviewed,
+                (true, true) if mine == total && total > 0 => Status::Written,
+                (true, _) if mine == 0 => Status::Reviewed,
                 (true, _) => Status::PartlyWritten,
                 (false, true) => Status::Written,
                 (false, false) => Status::Failed,
@@ -219,7 +235,22 @@ impl App {
             });
         }
         let out: PathBuf = self.out.clone();
-        let headline = if r.cancelled && r.written == 0 {
+        let whole = changes.iter().all(|c| {
+            matches!(
+                c,
+                Change::Written {
+                    status: Status::Written,
+                    ..
+                }
+            )
+        });
+        let headline = if r.cancelled && whole && !changes.is_empty() {
+            format!(
+                "Written: {} files to {} (the cancel came after the last one)",
+                r.written,
+                out.display()
+            )
+        } else if r.cancelled && r.written == 0 {
             "Cancelled: nothing was written".to_string()
         } else if r.cancelled {
             format!(

@@ -127,9 +127,20 @@ impl Confirm {
             },
         )];
         lines.push(row("Output folder", self.out.display().to_string()));
-        for (p, dirs) in &facts.outputs {
+        // Many patients: the first few, and a count (the dialog does not scroll, and its
+        // warnings must stay in view).
+        for (p, dirs) in facts.outputs.iter().take(LISTED) {
             let shown: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
             lines.push(row("", format!("{p} → {}", shown.join(", "))));
+        }
+        if facts.outputs.len() > LISTED {
+            lines.push(row(
+                "",
+                format!(
+                    "… and {} more patients (each row of the patients pane shows where it goes)",
+                    facts.outputs.len() - LISTED
+                ),
+            ));
         }
         lines.push(row("Key store", key_line(facts)));
         lines.push(row("Profile", self.profile.clone()));
@@ -156,29 +167,59 @@ impl Confirm {
     }
 }
 
+/// How many patients, codes or warnings of one kind the dialog names before it counts.
+const LISTED: usize = 4;
+
+/// `items` joined, the first few of many and how many more.
+fn some_of(items: &[String]) -> String {
+    if items.len() <= LISTED + 1 {
+        items.join(", ")
+    } else {
+        format!("{}, … ({} more)", items[..LISTED].join(", "), items.len() - LISTED)
+    }
+}
+
 fn key_line(facts: &Facts) -> String {
+    let codes = some_of(&facts.new_codes);
     match (facts.new_codes.is_empty(), facts.other_new_codes) {
         (true, 0) => "no new code (all patients have one)".into(),
-        (false, 0) => format!("{} new code(s): {}", facts.new_codes.len(), facts.new_codes.join(", ")),
+        (false, 0) => format!("{} new code(s): {codes}", facts.new_codes.len()),
         // Every code any output may carry is recorded before the first file.
         (_, n) => format!(
-            "{} new code(s){}{}, and {n} for the folder's other patients",
+            "{} new code(s){}{codes}, and {n} for the folder's other patients",
             facts.new_codes.len(),
             if facts.new_codes.is_empty() { "" } else { ": " },
-            facts.new_codes.join(", ")
         ),
     }
 }
 
 fn warnings(facts: &Facts) -> Vec<String> {
     let mut w: Vec<String> = Vec::new();
-    for (p, why) in &facts.pseudonymised {
+    if facts.pseudonymised.len() > 2 {
+        let who: Vec<String> = facts.pseudonymised.iter().map(|(p, _)| p.clone()).collect();
         w.push(format!(
-            "{p} looks like dams output already ({why}); yes gives it a new code anyway"
+            "{} patients look like dams output already ({}); yes gives them new codes anyway",
+            who.len(),
+            some_of(&who)
         ));
+    } else {
+        for (p, why) in &facts.pseudonymised {
+            w.push(format!(
+                "{p} looks like dams output already ({why}); yes gives it a new code anyway"
+            ));
+        }
     }
-    for (p, when) in &facts.already_written {
-        w.push(format!("{p} was already written here {when}; it will be written again"));
+    if facts.already_written.len() > 2 {
+        let who: Vec<String> = facts.already_written.iter().map(|(p, _)| p.clone()).collect();
+        w.push(format!(
+            "{} patients were already written here ({}); they will be written again",
+            who.len(),
+            some_of(&who)
+        ));
+    } else {
+        for (p, when) in &facts.already_written {
+            w.push(format!("{p} was already written here {when}; it will be written again"));
+        }
     }
     if facts.unassigned_xml > 0 {
         w.push(format!(
@@ -186,10 +227,18 @@ fn warnings(facts: &Facts) -> Vec<String> {
             facts.unassigned_xml
         ));
     }
-    for u in &facts.unlinked {
+    if facts.unlinked.len() > 2 {
         w.push(format!(
-            "mask series {u} has no source CT; link it in the masks pane first"
+            "{} mask series have no source CT ({}); link them in the masks pane first",
+            facts.unlinked.len(),
+            some_of(&facts.unlinked)
         ));
+    } else {
+        for u in &facts.unlinked {
+            w.push(format!(
+                "mask series {u} has no source CT; link it in the masks pane first"
+            ));
+        }
     }
     if facts.unreadable_nearby > 0 {
         w.push(format!(

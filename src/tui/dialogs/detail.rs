@@ -12,6 +12,19 @@ pub struct Detail {
 }
 
 impl Detail {
+    /// Lines said in full under a title (a mask series' evidence and warnings).
+    #[must_use]
+    pub fn lines(title: String, lines: Vec<(Tone, String)>) -> Detail {
+        Detail {
+            text: TextBox {
+                title,
+                lines,
+                scroll: Scroll::default(),
+                context: Context::Detail,
+            },
+        }
+    }
+
     /// The detail of a row (`None` for rows with nothing more to say).
     #[must_use]
     pub fn of(row: &DiffRow, patient: &str) -> Option<Detail> {
@@ -25,14 +38,7 @@ impl Detail {
             // Headings and short notes: nothing more to say.
             DiffRow::Line { .. } => return None,
         };
-        Some(Detail {
-            text: TextBox {
-                title,
-                lines,
-                scroll: Scroll::default(),
-                context: Context::Detail,
-            },
-        })
+        Some(Detail::lines(title, lines))
     }
 }
 

@@ -178,11 +178,23 @@ pub fn draw(f: &mut Frame, area: Rect, v: &MappingView) {
         })
         .collect();
     lines.push(Line::styled("─".repeat(width), t.dim()));
+    let mut detail: Vec<Line> = Vec::new();
     for (tone, text) in &v.details {
         for l in wrap(text, width) {
-            lines.push(Line::styled(l, t.tone(*tone)));
+            detail.push(Line::styled(l, t.tone(*tone)));
         }
     }
+    // What does not fit is said, not dropped: `v` shows it all.
+    let room = height.saturating_sub(lines.len());
+    if detail.len() > room && room > 0 {
+        let more = detail.len() - (room - 1);
+        detail.truncate(room - 1);
+        detail.push(Line::styled(
+            fit(&format!("… {more} more line(s): v shows all"), width),
+            t.tone(Tone::Key),
+        ));
+    }
+    lines.extend(detail);
     lines.truncate(height);
     f.render_widget(Paragraph::new(lines), inner);
 }
