@@ -304,3 +304,77 @@ fn dams_map_shows_classification_and_evidence() {
             .any(|d| d["kind"] == "compressed-copy" && d["classification"][0]["clue"].is_string())
     );
 }
+
+/// An ambiguous object is written only once someone has chosen its source: apply lists its
+/// files as not written with the reason; after `dams map --set` they are written.
+#[test]
+fn an_ambiguous_object_is_written_only_after_a_decision() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let input = tmp.path().join("in");
+    for (rel, bytes) in common::tree(&root()) {
+        let dest = input.join(&rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("dir");
+        std::fs::write(dest, bytes).expect("write");
+    }
+    let apply = |out: &str| {
+        let o = common::dams(&data)
+            .arg("apply")
+            .arg(&input)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .args(["--yes", "--json"])
+            .output()
+            .expect("run");
+        let v: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), v)
+    };
+    let (code, r) = apply("out1");
+    assert_eq!(code, Some(1), "files not written: {r:#}");
+    let failed: Vec<&Value> = r["failed"]
+        .as_array()
+        .expect("failed")
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("OBJ1/masks_disagree/"))
+        })
+        .collect();
+    assert!(!failed.is_empty(), "{r:#}");
+    for f in &failed {
+        let why = f["reason"].as_str().expect("reason");
+        assert!(why.contains("is ambiguous") && why.contains("dams map --set"), "{why}");
+    }
+    let out1 = common::tree(&tmp.path().join("out1"));
+    assert!(
+        !out1.iter().any(|(p, _)| p.to_string_lossy().contains("masks_disagree")),
+        "nothing of it is written"
+    );
+
+    // The decision: the proposed source, by hand.
+    let o = common::dams(&data)
+        .arg("map")
+        .arg(&input)
+        .args(["--set", "OBJ1/masks_disagree=OBJ1/ct_recon"])
+        .output()
+        .expect("run");
+    assert!(
+        o.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (_, r) = apply("out2");
+    assert!(
+        !r["failed"].as_array().expect("failed").iter().any(|f| f["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("OBJ1/masks_disagree/"))),
+        "{r:#}"
+    );
+    let written = common::tree(&tmp.path().join("out2"))
+        .iter()
+        .filter(|(p, _)| p.to_string_lossy().contains("masks_disagree"))
+        .count();
+    assert_eq!(written, failed.len(), "every file of it, once decided");
+}

@@ -904,6 +904,18 @@ impl Planner {
                 "not written: it {why}, and the Basic Profile writes such images only when approved in review (one patient at a time) or with --accept-burned-in"
             )));
         }
+        if let Some(g) = self.undecided_group(&inst.path) {
+            let proposed = g
+                .proposed
+                .as_ref()
+                .map(|s| format!(" (the most of them reference {}/)", s.folder.display()))
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "not written: its {} {}/ is ambiguous: its files reference different CT series{proposed}; choose its source in the review screen's masks pane or with `dams map --set GROUP=SERIES`",
+                g.kind.label(),
+                g.folder.display()
+            )));
+        }
         let mut plan = self.plan_parsed_with(&parsed, &inst.path, patient_id, mode == Mode::Review)?;
         if let Some(how) = inst.placed_by {
             plan.warnings
@@ -1256,6 +1268,16 @@ impl Planner {
             VR::UN => un_text(v, &parsed.charset).is_some_and(|t| found(&t)),
             _ => false,
         }
+    }
+
+    /// The segmentation object of this file when it is ambiguous and nobody has chosen its
+    /// source: its files are not written until someone does (a mask written with a wrong
+    /// source is joined to the wrong images later).
+    #[must_use]
+    pub fn undecided_group(&self, rel: &Path) -> Option<&crate::link::SegmentationGroup> {
+        let links = self.links.as_deref()?;
+        let g = links.group(&links.file(rel)?.group)?;
+        g.needs_decision().then_some(g)
     }
 
     /// Why this image may show identifiers in its pixels ([`Instance::may_show_identifiers`]),

@@ -322,7 +322,12 @@ pub fn facts(index: &Index, ws: &Workspace, plan: &Planner, patients: &[String],
     if let Some(links) = plan.links.as_deref() {
         for g in links.groups.iter().filter(|g| patients.contains(&g.patient_id)) {
             *mapping.entry(g.status.label()).or_default() += 1;
-            if g.source.is_none() || g.status == LinkStatus::Ambiguous {
+            if g.needs_decision() {
+                unlinked.push(format!(
+                    "{}/ (ambiguous: not written until you choose its source)",
+                    g.folder.display()
+                ));
+            } else if g.source.is_none() || g.status == LinkStatus::Ambiguous {
                 unlinked.push(format!("{}/ ({})", g.folder.display(), g.status.label()));
             }
         }
