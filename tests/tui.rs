@@ -844,3 +844,42 @@ fn approving_forty_patients_keeps_the_answer_in_view() {
     h.type_keys("n");
     assert!(!tmp.path().join("output").exists());
 }
+
+/// Derived images that are no segmentation (compressed copies, key images, a screen capture,
+/// a dose page) are shown as the series they are, with what they came from; the masks pane
+/// says why a segmentation is one.
+#[test]
+fn derived_images_are_named_with_their_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = dams::tui::Options {
+        root: common::fixture("objects"),
+        out: tmp.path().join("output"),
+        key_path: tmp.path().join("state/key.json"),
+        profile: dams::profile::Profile::resolve(None, &[]).unwrap(),
+        config: None,
+    };
+    let mut h = Harness::new(opts, 120, 35);
+    h.type_keys("/lossy");
+    h.key(KeyCode::Enter);
+    let screen = h.render();
+    // The copies kept their original's series UID: the series says how many are copies, and
+    // each file says what it is.
+    assert!(screen.contains("(6 files: compressed…"), "{screen}");
+    assert!(
+        h.app
+            .browser
+            .rows
+            .iter()
+            .any(|r| r.label == "CT #2 chest 3mm (6 files: compressed copy of ct/)"),
+        "{screen}"
+    );
+    assert!(screen.contains("ct_001.dcm             compressed copy"), "{screen}");
+    h.key(KeyCode::Esc);
+    h.type_keys("/masks_disagree");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    h.type_keys("v");
+    let screen = h.render();
+    assert!(screen.contains("a segmentation: "), "{screen}");
+}

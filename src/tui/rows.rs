@@ -132,6 +132,10 @@ impl Ctx<'_> {
             .is_some_and(|l| l.file(path).is_some())
     }
 
+    fn derived_image(&self, path: &Path) -> Option<&crate::link::DerivedImageGroup> {
+        self.src.plan.and_then(|p| p.links.as_deref())?.derived_image(path)
+    }
+
     fn code(&self, pid: &str) -> String {
         self.src.plan.and_then(|p| p.code(pid)).unwrap_or("…").to_string()
     }
@@ -286,7 +290,10 @@ fn series_rows(cx: &Ctx, pid: &str, st: &Study, s: &Series, all: bool, out: &mut
     let node = Node::Series(pid.to_string(), st.study_uid.clone(), s.series_uid.clone());
     let open = cx.open(&node, !all);
     let number = s.number.map(|n| format!("#{n} ")).unwrap_or_default();
-    let mut row = Row::new(node, 2, format!("{} {number}{}", s.modality, s.description));
+    // A compressed copy, key images, a screen capture…: said with what it came from (never a
+    // mask, never repaired).
+    let derived = derived_note(cx, &own);
+    let mut row = Row::new(node, 2, format!("{} {number}{}{derived}", s.modality, s.description));
     row.expandable = true;
     row.expanded = open;
     row.detail = own.len().to_string();
@@ -320,7 +327,29 @@ fn group_rows(cx: &Ctx, pid: &str, g: &SegmentationGroup, all: bool, out: &mut V
 fn file_row(cx: &Ctx, pid: &str, path: &Path) -> Row {
     let mut row = Row::new(Node::File(pid.to_string(), path.to_path_buf()), 3, file_name(path));
     row.hit = cx.filtering() && cx.hit_path(path);
+    if let Some(d) = cx.derived_image(path) {
+        row.detail = d.kind.label().to_string();
+    }
     row
+}
+
+/// What a series row says of the derived images among its files (a compressed copy that kept
+/// its original's series UID, key images…): what they are and what they came from.
+fn derived_note(cx: &Ctx, files: &[&Instance]) -> String {
+    let derived: Vec<&crate::link::DerivedImageGroup> =
+        files.iter().filter_map(|i| cx.derived_image(&i.path)).collect();
+    let Some(first) = derived.first() else {
+        return String::new();
+    };
+    let from = match &first.source {
+        Some(src) => format!(" of {}/", file_name(&src.folder)),
+        None => String::new(),
+    };
+    if derived.len() == files.len() {
+        format!(" ({}{from})", first.kind.label())
+    } else {
+        format!(" ({} files: {}{from})", derived.len(), first.kind.label())
+    }
 }
 
 /// A group of files that are not written as things stand, with a row per file.

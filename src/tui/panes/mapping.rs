@@ -113,6 +113,11 @@ pub fn details(g: &SegmentationGroup, links: &Links, repair: RepairState, focuse
     for fl in &g.flags {
         out.push((Tone::Warn, format!("⚠ {}", fl.describe())));
     }
+    // Why it is taken for a segmentation (and not a copy or a screen capture), last.
+    if !g.classification.is_empty() {
+        let why: Vec<String> = g.classification.iter().map(crate::link::Clue::describe).collect();
+        out.push((Tone::Dim, format!("a segmentation: {}", why.join("; "))));
+    }
     out
 }
 
