@@ -678,40 +678,47 @@ fn compare_with_input(
     tick: &(dyn Fn() + Sync),
 ) -> (HashMap<PathBuf, bool>, Compared) {
     let wanted = |pid: &str| only.is_none_or(|o| o.contains(pid));
-    let jobs: Vec<(&str, &Instance, std::sync::Arc<Identifiers>)> = index
+    // Patient by patient: each patient's search is made when their files are checked and
+    // dropped after (made for every patient up front, they took gigabytes at 60,000 patients).
+    let results: Vec<FileCheck> = index
         .patients
-        .iter()
+        .par_iter()
         .filter(|p| wanted(&p.patient_id))
         .flat_map(|p| {
-            let ids = std::sync::Arc::new(crate::matcher::search_for(
-                std::slice::from_ref(&p.identity),
-                planner.profile.shifts_study_dates(),
-            ));
-            p.instances().map(move |i| (p.patient_id.as_str(), i, ids.clone()))
-        })
-        .collect();
-    let results: Vec<FileCheck> = jobs
-        .par_iter()
-        .filter_map(|(pid, inst, ids)| {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let r = verify_one(&index.root, out, planner, pid, inst, ids);
-            tick();
-            Some(r)
+            let ids =
+                crate::matcher::search_for(std::slice::from_ref(&p.identity), planner.profile.shifts_study_dates());
+            let files: Vec<&Instance> = p.instances().collect();
+            files
+                .into_par_iter()
+                .filter_map(|inst| {
+                    if cancel.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let r = verify_one(&index.root, out, planner, &p.patient_id, inst, &ids);
+                    tick();
+                    Some(r)
+                })
+                .collect::<Vec<FileCheck>>()
         })
         .collect();
     // XML files may name several patients: look for everyone's identifiers.
-    let everyone = crate::matcher::search_for(
-        &index.patients.iter().map(|p| (*p.identity).clone()).collect::<Vec<_>>(),
-        planner.profile.shifts_study_dates(),
-    );
-    let xml_results: Vec<FileCheck> = index
+    let xml: Vec<&crate::scan::XmlFile> = index
         .xml
+        .iter()
+        .filter(|x| planner.xml_owner(&x.path).is_some_and(|(pid, _)| wanted(pid)))
+        .collect();
+    let everyone = (!xml.is_empty()).then(|| {
+        crate::matcher::search_for(
+            &index.patients.iter().map(|p| (*p.identity).clone()).collect::<Vec<_>>(),
+            planner.profile.shifts_study_dates(),
+        )
+    });
+    let xml_results: Vec<FileCheck> = xml
         .par_iter()
-        .filter(|x| !cancel.load(Ordering::Relaxed) && planner.xml_owner(&x.path).is_some_and(|(pid, _)| wanted(pid)))
-        .map(|x| {
-            let (dest, p, r) = verify_xml(&index.root, out, planner, x, &everyone);
+        .filter(|_| !cancel.load(Ordering::Relaxed))
+        .filter_map(|x| Some((x, everyone.as_ref()?)))
+        .map(|(x, everyone)| {
+            let (dest, p, r) = verify_xml(&index.root, out, planner, x, everyone);
             tick();
             (dest, p, r, Vec::new())
         })
