@@ -847,6 +847,8 @@ fn compare(
             c.edited(e, &path, edit, found);
         } else if let Some(o) = found {
             c.kept(i, &path, o);
+        } else if e.tag.1 == 0x0000 && !c.group_written(&path, e.tag.0) {
+            // A group length goes with the last element of its group.
         } else {
             c.push(
                 ProblemKind::Changed,
@@ -922,25 +924,25 @@ impl Comparison<'_> {
     fn kept(&mut self, i: usize, path: &str, o: usize) {
         let (input, output) = (self.input, self.output);
         let (e, oe) = (&input.elements[i], &output.elements[o]);
-        // A group length follows its group: it must equal the group's length as written
-        // (unless it did not in the input either: then it is the input's problem).
+        // A group length is written as its group's length (whatever the input said): it
+        // must equal the group's length in the output. One that was wrong in the input is
+        // the input's problem, and reported as such.
         if e.tag.1 == 0x0000 && oe.length == 4 {
             let wrong = |p: &Parsed, k: usize| {
                 let el = &p.elements[k];
                 p.value(el)
                     .is_some_and(|v| u64::from(el.enc.u32(v)) != group_length(p, k))
             };
+            let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
+            if e.length == 4 && wrong(input, i) {
+                self.input_problems.push(Problem {
+                    path: self.plan.source.clone(),
+                    kind: ProblemKind::Changed,
+                    detail: format!("{detail} in the input (written as the group's length)"),
+                });
+            }
             if wrong(output, o) {
-                let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
-                if e.length == 4 && wrong(input, i) {
-                    self.input_problems.push(Problem {
-                        path: self.plan.source.clone(),
-                        kind: ProblemKind::Changed,
-                        detail: format!("{detail} (already so in the input)"),
-                    });
-                } else {
-                    self.push(ProblemKind::Changed, detail);
-                }
+                self.push(ProblemKind::Changed, detail);
             }
             return;
         }
@@ -967,6 +969,16 @@ impl Comparison<'_> {
                 format!("{path} ({}) differs from the input", dict::display_name(e.tag)),
             );
         }
+    }
+
+    /// Whether the output has an element of group `group` in the data set that holds the
+    /// element at `path` (the group length at `path` itself aside).
+    fn group_written(&self, path: &str, group: u16) -> bool {
+        let parent = path.rfind('/').map_or("", |k| &path[..=k]);
+        let prefix = format!("{parent}({group:04X},");
+        self.out_paths
+            .keys()
+            .any(|p| p.len() == parent.len() + 11 && p.starts_with(&prefix) && !p.ends_with(",0000)"))
     }
 
     /// Elements the plan adds (a repaired mask lacking `InstanceNumber`, say): there, with the

@@ -1,0 +1,214 @@
+//! The form of what apply writes, on real files (issue 14, point 4): group lengths are the
+//! length of their group as written and go with an emptied group; raw data sets become
+//! Part 10 files; an element repeated byte for byte is written once. Independent readers
+//! (pydicom, dcmdump, dciodvfy) judge where they are installed.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use dams::dicom::parse::{TOP, parse_file};
+use dams::dicom::{Parsed, Tag};
+
+/// `bytes` with `insert` put before the top-level element `before` of the parsed file.
+fn with_inserted(path: &Path, before: Tag, insert: &[u8]) -> Vec<u8> {
+    let parsed = parse_file(path).unwrap();
+    let at = parsed.top(before).unwrap().start as usize;
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.splice(at..at, insert.iter().copied());
+    bytes
+}
+
+/// An explicit VR little endian UL element.
+fn ul(tag: Tag, value: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tag.0.to_le_bytes());
+    v.extend_from_slice(&tag.1.to_le_bytes());
+    v.extend_from_slice(b"UL");
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&value.to_le_bytes());
+    v
+}
+
+/// What is wrong with the group lengths of a parsed file: one that is not the length of the
+/// rest of its group, or one whose group has nothing else.
+fn group_length_faults(p: &Parsed) -> Vec<String> {
+    let mut faults = Vec::new();
+    for (i, g) in p.elements.iter().enumerate().filter(|(_, e)| e.tag.1 == 0) {
+        let group: Vec<u64> = p
+            .elements
+            .iter()
+            .enumerate()
+            .filter(|(j, e)| *j != i && e.parent == g.parent && e.tag.0 == g.tag.0)
+            .map(|(_, e)| e.end - e.start)
+            .collect();
+        let value = p.value(g).map(|v| g.enc.u32(v)).unwrap();
+        let at = if g.parent == TOP { "top" } else { "item" };
+        if group.is_empty() {
+            faults.push(format!("{} ({at}) has no group left", p.path(i)));
+        } else if u64::from(value) != group.iter().sum::<u64>() {
+            faults.push(format!(
+                "{} ({at}) says {value}, its group takes {}",
+                p.path(i),
+                group.iter().sum::<u64>()
+            ));
+        }
+    }
+    faults
+}
+
+/// dciodvfy's warnings about group lengths; `None` when it is not installed (and not required).
+fn dciodvfy_group_warnings(path: &Path) -> Option<Vec<String>> {
+    let Ok(o) = Command::new("dciodvfy").arg(path).output() else {
+        assert!(
+            std::env::var_os("DAMS_REQUIRE_DCIODVFY").is_none(),
+            "dciodvfy is required (DAMS_REQUIRE_DCIODVFY is set) but not installed"
+        );
+        return None;
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(
+        text.lines()
+            .filter(|l| l.contains("Bad group length"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The input of the group length tests: CT_small with a group length too short for its
+/// group (shifting it by a change wrapped it past 4 GiB) and one for a private group the
+/// Basic Profile removes; and, from the real corpus where it is installed, two files whose
+/// group lengths were wrong when they were made and whose (0040,0000) group the Basic
+/// Profile empties.
+fn group_length_input(input: &Path) -> Vec<String> {
+    let ct = fixture("pydicom/CT_small.dcm");
+    std::fs::create_dir_all(input.join("short")).unwrap();
+    std::fs::create_dir_all(input.join("private")).unwrap();
+    let short = with_inserted(&ct, Tag(0x0010, 0x0010), &ul(Tag(0x0010, 0x0000), 4));
+    std::fs::write(input.join("short/ct.dcm"), short).unwrap();
+    // The private group of CT_small, measured.
+    let parsed = parse_file(&ct).unwrap();
+    let private: u64 = parsed
+        .elements
+        .iter()
+        .filter(|e| e.parent == TOP && e.tag.0 == 0x0009)
+        .map(|e| e.end - e.start)
+        .sum();
+    let private = with_inserted(&ct, Tag(0x0009, 0x0010), &ul(Tag(0x0009, 0x0000), private as u32));
+    std::fs::write(input.join("private/ct.dcm"), private).unwrap();
+    let mut files = vec!["short/ct.dcm".to_string(), "private/ct.dcm".to_string()];
+    if let Some((_, dirs)) = corpus_dirs() {
+        for (package, file) in [("pydicom", "693_J2KI.dcm"), ("pydicom-data", "693_UNCI.dcm")] {
+            let dir = &dirs.iter().find(|(n, _)| *n == package).unwrap().1;
+            std::fs::create_dir_all(input.join(package)).unwrap();
+            std::fs::copy(dir.join(file), input.join(package).join(file)).unwrap();
+            files.push(format!("{package}/{file}"));
+        }
+    }
+    files
+}
+
+/// `dams apply` with a profile, then `dams verify --against` as JSON.
+fn apply_and_verify(data: &Path, input: &Path, out: &Path, profile: &str) -> serde_json::Value {
+    let applied = dams(data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--yes", "--json", "--profile", profile])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let v = dams(data)
+        .arg("verify")
+        .arg(out)
+        .arg("--against")
+        .arg(input)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert!(v.status.success(), "{profile}: {report:#}");
+    report
+}
+
+#[test]
+fn group_lengths_are_their_groups_length_and_go_with_an_emptied_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let files = group_length_input(&input);
+    for profile in ["seed", "basic"] {
+        let out = tmp.path().join(format!("out-{profile}"));
+        let report = apply_and_verify(&data, &input, &out, profile);
+        let written: Vec<PathBuf> = walkdir::WalkDir::new(&out)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "dcm"))
+            .map(|e| e.into_path())
+            .collect();
+        assert_eq!(written.len(), files.len(), "{profile}");
+        for path in &written {
+            let faults = group_length_faults(&parse_file(path).unwrap());
+            assert!(faults.is_empty(), "{profile}: {}: {faults:#?}", path.display());
+            if let Some(w) = dciodvfy_group_warnings(path) {
+                assert!(w.is_empty(), "{profile}: {}: {w:#?}", path.display());
+            }
+            if let Some(p) = dcmdump_problems(path) {
+                assert!(p.is_empty(), "{profile}: {}: {p:#?}", path.display());
+            }
+        }
+        // What the input had wrong is the input's problem, and said so.
+        let input_problems: Vec<(String, String)> = report["input_problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["path"].as_str().unwrap().to_string(),
+                    p["detail"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            input_problems
+                .iter()
+                .any(|(p, d)| p == "short/ct.dcm" && d.starts_with("(0010,0000)")),
+            "{input_problems:#?}"
+        );
+        if files.len() > 2 {
+            assert!(
+                input_problems
+                    .iter()
+                    .any(|(p, d)| p == "pydicom/693_J2KI.dcm" && d.starts_with("(0008,0000)")),
+                "{input_problems:#?}"
+            );
+        }
+    }
+    // Under basic the private group goes, its group length with it, and so does the (0040)
+    // group of the 693 files (ScheduledProcedureStepID removed).
+    for (file, group) in [
+        ("private/ct.dcm", 0x0009),
+        ("pydicom/693_J2KI.dcm", 0x0040),
+        ("pydicom-data/693_UNCI.dcm", 0x0040),
+    ] {
+        let path = tmp.path().join("out-basic").join(file);
+        if !path.exists() && files.len() == 2 {
+            continue;
+        }
+        let parsed = parse_file(&path).unwrap();
+        assert!(
+            parsed.top(Tag(group, 0x0000)).is_none(),
+            "{file}: ({group:04X},0000) is gone"
+        );
+        // In the input it is there.
+        assert!(
+            parse_file(&input.join(file)).unwrap().top(Tag(group, 0x0000)).is_some(),
+            "{file}"
+        );
+    }
+}
