@@ -750,7 +750,7 @@ fn verify_one(
     };
     let shift = planner.offset(patient_id).map(|d| (d, &planner.profile));
     compare(&input, &output, &plan, shift, &mut problems, &mut input_problems);
-    if plan.clear_preamble {
+    if plan.clear_preamble || !plan.file_meta.is_empty() {
         let mut pre = [0u8; 128];
         if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
             problems.push(problem(
@@ -760,7 +760,8 @@ fn verify_one(
             ));
         }
     }
-    independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
+    let part10 = !plan.file_meta.is_empty();
+    independent_read(&root.join(&inst.path), &out_path, &plan.dest, part10, &mut problems);
     let residual = residual_in(&output, &plan.dest, ids, &produced(&output, &planner.profile));
     (dest, problems, residual, input_problems)
 }
@@ -856,6 +857,7 @@ fn compare(
             );
         }
     }
+    c.file_meta();
     c.inserted();
     c.unseen();
 }
@@ -967,6 +969,58 @@ impl Comparison<'_> {
             self.push(
                 kind,
                 format!("{path} ({}) differs from the input", dict::display_name(e.tag)),
+            );
+        }
+    }
+
+    /// The file meta group the plan gives a file that had none (a raw data set): the output
+    /// is a Part 10 file, and its file meta holds each planned element with its planned value,
+    /// after a group length that is the group's.
+    fn file_meta(&mut self) {
+        let (output, plan) = (self.output, self.plan);
+        if plan.file_meta.is_empty() {
+            return;
+        }
+        if !(output.layout.preamble && output.layout.has_meta) {
+            self.push(
+                ProblemKind::Edit,
+                "the output should be a Part 10 file (preamble, DICM, file meta)".into(),
+            );
+            return;
+        }
+        for ins in &plan.file_meta {
+            let path = crate::dicom::tag_string(ins.tag);
+            let Some(&o) = self.out_paths.get(&path) else {
+                self.push(
+                    ProblemKind::Edit,
+                    format!("{path} ({}) should have been added", dict::display_name(ins.tag)),
+                );
+                continue;
+            };
+            self.seen[o] = true;
+            if output.value(&output.elements[o]) != Some(&ins.value[..]) {
+                self.push(
+                    ProblemKind::Edit,
+                    format!(
+                        "{path} ({}) does not hold the planned value",
+                        dict::display_name(ins.tag)
+                    ),
+                );
+            }
+        }
+        let gl = crate::dicom::tags::FILE_META_INFORMATION_GROUP_LENGTH;
+        let path = crate::dicom::tag_string(gl);
+        let right = self.out_paths.get(&path).copied().is_some_and(|o| {
+            self.seen[o] = true;
+            let e = &output.elements[o];
+            output
+                .value(e)
+                .is_some_and(|v| v.len() == 4 && u64::from(e.enc.u32(v)) == group_length(output, o))
+        });
+        if !right {
+            self.push(
+                ProblemKind::Edit,
+                format!("{path} ({}) does not match its group", dict::display_name(gl)),
             );
         }
     }
@@ -1087,15 +1141,16 @@ fn dicom_rs_kind(e: &dicom_object::ReadError) -> &'static str {
     }
 }
 
-/// An independent reader must be able to read the output if it could read the input.
-fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec<Problem>) {
+/// An independent reader must be able to read the output: dicom-rs reads the output if it reads the input, and always when dams wrote the output as
+/// a Part 10 file of a raw data set (`part10`; dicom-rs opens no raw data set as a file).
+fn independent_read(input: &Path, output: &Path, dest: &Path, part10: bool, problems: &mut Vec<Problem>) {
     let open = |p: &Path| {
         dicom_object::OpenFileOptions::new()
             .read_until(crate::dicom::tags::PIXEL_DATA)
             .open_file(p)
             .map(|_| ())
     };
-    if open(input).is_ok()
+    if (part10 || open(input).is_ok())
         && let Err(e) = open(output)
     {
         problems.push(Problem {

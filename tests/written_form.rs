@@ -212,3 +212,215 @@ fn group_lengths_are_their_groups_length_and_go_with_an_emptied_group() {
         );
     }
 }
+
+/// A Python that imports pydicom (`DAMS_PYTHON`); `None` when there is none and none is
+/// required.
+fn pydicom() -> Option<String> {
+    let python = std::env::var("DAMS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import pydicom"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("DAMS_REQUIRE_PYDICOM").is_none(),
+            "pydicom required (DAMS_REQUIRE_PYDICOM) but {python} cannot import it"
+        );
+        eprintln!("pydicom not available at {python}: skipping its checks (set DAMS_PYTHON)");
+    }
+    ok.then_some(python)
+}
+
+/// dciodvfy's errors for a file, values left out; `None` when it is not installed.
+fn dciodvfy_errors(path: &Path) -> Option<Vec<String>> {
+    let o = Command::new("dciodvfy").arg(path).output().ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("Error"))
+            .map(|l| l.split(" <").next().unwrap_or(l).to_string())
+            .collect(),
+    )
+}
+
+/// The raw data sets (no preamble, no file meta) of pydicom's test files, one per encoding
+/// (explicit little and big endian, implicit), and the palette image of pydicom-data where
+/// the corpus is installed.
+fn raw_input(input: &Path) -> Vec<String> {
+    let mut files = vec![
+        "pydicom/ExplVR_LitEndNoMeta.dcm".to_string(),
+        "pydicom/ExplVR_BigEndNoMeta.dcm".to_string(),
+        "pydicom/rtstruct.dcm".to_string(),
+    ];
+    let staged: Vec<(&str, String)> = files.iter().map(|f| (f.as_str(), format!("raw/{f}"))).collect();
+    stage(input, &staged.iter().map(|(a, b)| (*a, b.as_str())).collect::<Vec<_>>());
+    if let Some((_, dirs)) = corpus_dirs() {
+        let dir = &dirs.iter().find(|(n, _)| *n == "pydicom-data").unwrap().1;
+        std::fs::create_dir_all(input.join("raw/pydicom-data")).unwrap();
+        std::fs::copy(
+            dir.join("OT-PAL-8-face.dcm"),
+            input.join("raw/pydicom-data/OT-PAL-8-face.dcm"),
+        )
+        .unwrap();
+        files.push("pydicom-data/OT-PAL-8-face.dcm".into());
+    }
+    files.iter().map(|f| format!("raw/{f}")).collect()
+}
+
+/// The plan's edits of each file, by source path.
+fn planned_edits(
+    data: &Path,
+    input: &Path,
+    profile: &str,
+) -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+    let plan = dams(data)
+        .arg("plan")
+        .arg(input)
+        .args(["--json", "--accept-burned-in", "--profile", profile])
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    plan["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["files"].as_array().unwrap().iter())
+        .map(|f| {
+            (
+                f["source"].as_str().unwrap().to_string(),
+                f["edits"].as_array().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn raw_data_sets_are_written_as_part10_files_with_their_transfer_syntax() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let files = raw_input(&input);
+    let python = pydicom();
+    for profile in ["seed", "basic"] {
+        let out = tmp.path().join(format!("out-{profile}"));
+        let edits = planned_edits(&data, &input, profile);
+        let applied = dams(&data)
+            .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+            .args(["--yes", "--json", "--accept-burned-in", "--profile", profile])
+            .output()
+            .unwrap();
+        assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+        for file in &files {
+            let (inp, outp) = (input.join(file), out.join(file));
+            let before = parse_file(&inp).unwrap();
+            assert!(!before.layout.has_meta && !before.layout.preamble, "{file} is raw");
+            let ts = before.layout.transfer_syntax.clone();
+            // The plan says so.
+            let shown = edits[file.as_str()]
+                .iter()
+                .find(|e| e["path"] == "file meta")
+                .unwrap_or_else(|| panic!("{profile}: {file}: no file meta edit"));
+            assert_eq!(shown["rule"], "format");
+            let name = dams::dicom::parse::transfer_syntax_name(&ts);
+            assert_eq!(
+                shown["after"].as_str().unwrap(),
+                format!("written as a Part 10 file with file meta (transfer syntax {name})")
+            );
+            // A zero preamble, DICM, and the file meta of the data set as written.
+            let bytes = std::fs::read(&outp).unwrap();
+            assert!(
+                bytes[..128].iter().all(|&b| b == 0) && &bytes[128..132] == b"DICM",
+                "{file}"
+            );
+            let after = parse_file(&outp).unwrap();
+            assert!(after.layout.has_meta && after.layout.ts_declared, "{file}");
+            assert_eq!(after.layout.transfer_syntax, ts, "{file}: transfer syntax kept");
+            let top = |p: &Parsed, t: Tag| p.top_string(t).unwrap();
+            use dams::dicom::tags;
+            assert_eq!(
+                top(&after, tags::MEDIA_STORAGE_SOP_INSTANCE_UID),
+                top(&after, tags::SOP_INSTANCE_UID),
+                "{file}: the instance UID as written"
+            );
+            assert_eq!(
+                top(&after, tags::MEDIA_STORAGE_SOP_CLASS_UID),
+                top(&before, tags::SOP_CLASS_UID)
+            );
+            assert_eq!(
+                top(&after, tags::IMPLEMENTATION_CLASS_UID),
+                dams::profile::annex_e::IMPLEMENTATION_CLASS_UID
+            );
+            if profile == "basic" {
+                assert_ne!(
+                    top(&after, tags::SOP_INSTANCE_UID),
+                    top(&before, tags::SOP_INSTANCE_UID),
+                    "{file}: remapped"
+                );
+            }
+            // The pixel data, where there is any, byte for byte.
+            if let (Some(a), Some(b)) = (before.top(tags::PIXEL_DATA), after.top(tags::PIXEL_DATA)) {
+                let read = |p: &Parsed, e: &dams::dicom::Element| {
+                    let mut buf = vec![0u8; (e.end - e.value_start) as usize];
+                    p.read_at(e.value_start, &mut buf).unwrap();
+                    buf
+                };
+                assert!(read(&before, a) == read(&after, b), "{file}: pixel data");
+            } else {
+                assert!(before.top(tags::PIXEL_DATA).is_none(), "{file}: pixel data kept");
+            }
+            if let Some(p) = dcmdump_problems(&outp) {
+                assert!(p.is_empty(), "{profile}: {file}: {p:#?}");
+            }
+            if let (Some(was), Some(now)) = (dciodvfy_errors(&inp), dciodvfy_errors(&outp)) {
+                let new: Vec<&String> = now.iter().filter(|e| !was.contains(e)).collect();
+                assert!(new.is_empty(), "{profile}: {file}: dciodvfy: {new:#?}");
+            }
+        }
+        // pydicom reads each without `force`, and finds the file meta it expects.
+        if let Some(python) = &python {
+            let script = r#"
+import sys, pydicom
+for p in sys.argv[1:]:
+    ds = pydicom.dcmread(p)
+    m = ds.file_meta
+    assert m.MediaStorageSOPInstanceUID == ds.SOPInstanceUID, p
+    assert m.MediaStorageSOPClassUID == ds.SOPClassUID, p
+    assert m.TransferSyntaxUID, p
+    for elem in ds.iterall():
+        _ = elem.value
+print("ok")
+"#;
+            let o = Command::new(python)
+                .arg("-c")
+                .arg(script)
+                .args(files.iter().map(|f| out.join(f)))
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{profile}: pydicom: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    // verify accepts it (seed: verify does not know --accept-burned-in, and basic would
+    // not have written the secondary capture without it).
+    let v = dams(&data)
+        .arg("verify")
+        .arg(tmp.path().join("out-seed"))
+        .arg("--against")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}

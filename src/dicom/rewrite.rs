@@ -111,7 +111,10 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
 
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`;
 /// with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what PS3.10 asks
-/// of a preamble that is not used; it may hold another application's data).
+/// of a preamble that is not used; it may hold another application's data). With
+/// `file_meta`, a file without a file meta group (a raw data set) is written as a PS3.10
+/// file: a zero preamble, `DICM` and these elements as its file meta group (with its group
+/// length), in place of whatever came before the data set.
 ///
 /// # Errors
 ///
@@ -122,6 +125,7 @@ pub fn render_with(
     changes: &[(usize, Change)],
     inserts: &[Insert],
     clear_preamble: bool,
+    file_meta: &[Insert],
 ) -> Result<Rendered, RewriteError> {
     let mut patches = Patches::new(parsed, changes);
     for (idx, change) in changes {
@@ -130,10 +134,35 @@ pub fn render_with(
     patches.insert(inserts);
     patches.group_lengths();
     patches.lengths();
-    if clear_preamble {
+    let head = (!file_meta.is_empty() && !parsed.layout.has_meta).then(|| part10_head(file_meta));
+    if clear_preamble && head.is_none() {
         patches.clear_preamble();
     }
-    pieces(parsed, patches.list)
+    pieces(parsed, patches.list, head)
+}
+
+/// A zero preamble, `DICM`, and a file meta group of `elements` (explicit VR little endian,
+/// in tag order, after their group length).
+fn part10_head(elements: &[Insert]) -> Vec<u8> {
+    let enc = Encoding::EXPLICIT_LE;
+    let mut sorted: Vec<&Insert> = elements.iter().filter(|e| e.tag.1 != 0x0000).collect();
+    sorted.sort_by_key(|e| e.tag);
+    let mut group = Vec::new();
+    for e in sorted {
+        group.extend(header_bytes(e.tag, e.vr, e.value.len(), enc));
+        group.extend_from_slice(&e.value);
+    }
+    let mut head = vec![0u8; 128];
+    head.extend_from_slice(b"DICM");
+    head.extend(header_bytes(
+        super::tags::FILE_META_INFORMATION_GROUP_LENGTH,
+        VR::UL,
+        4,
+        enc,
+    ));
+    head.extend_from_slice(&enc.u32_bytes(group.len() as u32));
+    head.extend(group);
+    head
 }
 
 /// The patches of one render, and by how much each changed element and each enclosing item
@@ -416,14 +445,19 @@ fn set_bytes(parsed: &Parsed, idx: usize, value: &[u8]) -> Result<Vec<u8>, Rewri
     Ok(bytes)
 }
 
-/// The output as pieces: the patches in order, and the source copied between them; and
-/// where the data set starts in it.
-fn pieces(parsed: &Parsed, mut patches: Vec<Patch>) -> Result<Rendered, RewriteError> {
+/// The output as pieces: `head` in place of what comes before the data set, if given; the
+/// patches in order, and the source copied between them; and where the data set starts in it.
+fn pieces(parsed: &Parsed, mut patches: Vec<Patch>, head: Option<Vec<u8>>) -> Result<Rendered, RewriteError> {
     patches.sort_by_key(|p| (p.start, p.end));
-    let mut pieces = Vec::with_capacity(patches.len() * 2 + 1);
+    let mut pieces = Vec::with_capacity(patches.len() * 2 + 2);
     let mut pos = 0u64;
     let ds = parsed.layout.dataset_start;
     let mut dataset_start = ds as i64;
+    if let Some(head) = head {
+        dataset_start = head.len() as i64;
+        pos = ds;
+        pieces.push(Piece::Bytes(head));
+    }
     for p in patches {
         if p.start < pos {
             return Err(RewriteError::Overlap(p.start));
@@ -564,7 +598,7 @@ mod tests {
                 (i, c.clone())
             })
             .collect();
-        let r = render_with(&parsed, &changes, &[], false).expect("renders");
+        let r = render_with(&parsed, &changes, &[], false, &[]).expect("renders");
         let mut out = Vec::new();
         write_pieces(&parsed, &r.pieces, &mut out).expect("writes");
         parse_bytes(out).expect("output parses")

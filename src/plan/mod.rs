@@ -2,6 +2,7 @@
 //! for the key, the entries it will need. Building a plan writes nothing.
 
 pub mod mapping;
+mod part10;
 pub mod stays;
 pub mod stream;
 pub mod summary;
@@ -35,6 +36,9 @@ use crate::values::{dates, shift, uid};
 pub(crate) const INSERTED: usize = usize::MAX;
 /// `Edit::element` of the edit that stands for the file preamble (not an element).
 pub(crate) const PREAMBLE: usize = usize::MAX - 1;
+/// `Edit::element` of the edit that stands for the file meta group a raw data set is written
+/// with (not an element of the input).
+pub(crate) const FILE_META: usize = usize::MAX - 2;
 
 /// One planned change to one element.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +79,10 @@ pub struct FilePlan {
     /// The 128-byte preamble is written as zeros.
     #[serde(skip)]
     pub clear_preamble: bool,
+    /// The file meta group of a file that has none (a raw data set), written with a preamble
+    /// before the data set ([`part10`]); empty for a file that has one.
+    #[serde(skip)]
+    pub(crate) file_meta: Vec<Insert>,
 }
 
 /// A file that was readable at scan time but could not be planned or written.
@@ -974,6 +982,13 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
+        let file_meta = match part10::file_meta(parsed, &edits).map_err(fail)? {
+            Some((edit, meta)) => {
+                edits.insert(0, edit);
+                meta
+            }
+            None => Vec::new(),
+        };
         let residual = if residual {
             self.residual_left(&file, rel, &edits, &replaced, &mut warnings)
         } else {
@@ -987,6 +1002,7 @@ impl Planner {
             residual,
             inserts,
             clear_preamble,
+            file_meta,
         })
     }
 
@@ -1357,7 +1373,7 @@ impl Planner {
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
         plan.edits
             .iter()
-            .filter(|e| e.element != INSERTED && e.element != PREAMBLE)
+            .filter(|e| e.element != INSERTED && e.element != PREAMBLE && e.element != FILE_META)
             .map(|e| (e.element, e.change.clone()))
             .collect()
     }
@@ -1366,6 +1382,12 @@ impl Planner {
     #[must_use]
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
+    }
+
+    /// The file meta group to write a file without one with (empty when it has one).
+    #[must_use]
+    pub fn file_meta(plan: &FilePlan) -> &[Insert] {
+        &plan.file_meta
     }
 }
 
