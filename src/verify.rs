@@ -827,7 +827,7 @@ fn compare(
     let edits: HashMap<&str, &crate::plan::Edit> = plan.edits.iter().map(|e| (e.path.as_str(), e)).collect();
     let paths: Vec<String> = (0..input.elements.len()).map(|i| input.path(i)).collect();
     // What lies inside a removed element or an emptied sequence is gone with it.
-    let replaced: Vec<bool> = paths
+    let mut replaced: Vec<bool> = paths
         .iter()
         .zip(&input.elements)
         .map(|(p, e)| {
@@ -836,8 +836,12 @@ fn compare(
                 .is_some_and(|ed| ed.after.is_none() || e.kind == ElementKind::Sequence)
         })
         .collect();
+    // A copy of an earlier element is not written (dicom::rewrite drops it).
+    for &c in input.copies() {
+        replaced[c] = true;
+    }
     for (i, (e, path)) in input.elements.iter().zip(paths).enumerate() {
-        if input.within(i, &replaced) {
+        if input.within(i, &replaced) || input.copies().binary_search(&i).is_ok() {
             continue;
         }
         let found = c.out_paths.get(&path).copied();

@@ -424,3 +424,109 @@ print("ok")
         String::from_utf8_lossy(&v.stderr)
     );
 }
+
+/// pydicom's CT_small with the bytes of each top-level element `tags` names written twice.
+fn ct_small_doubled(tags: &[Tag]) -> Vec<u8> {
+    let ct = fixture("pydicom/CT_small.dcm");
+    let parsed = parse_file(&ct).unwrap();
+    let bytes = std::fs::read(&ct).unwrap();
+    let mut ranges: Vec<(usize, usize)> = tags
+        .iter()
+        .map(|&t| {
+            let e = parsed.top(t).unwrap();
+            (e.start as usize, e.end as usize)
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for (start, end) in ranges {
+        out.extend_from_slice(&bytes[pos..end]);
+        out.extend_from_slice(&bytes[start..end]);
+        pos = end;
+    }
+    out.extend_from_slice(&bytes[pos..]);
+    out
+}
+
+#[test]
+fn an_element_repeated_byte_for_byte_is_written_once_with_a_warning() {
+    use dams::dicom::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    std::fs::create_dir_all(input.join("dup")).unwrap();
+    // PatientID (a rule changes it), InstitutionName (seed replaces it), a sequence of
+    // explicit length and the file meta's transfer syntax, each written twice by its writer.
+    let doubled = [
+        tags::TRANSFER_SYNTAX_UID,
+        tags::INSTITUTION_NAME,
+        tags::PATIENT_ID,
+        tags::OTHER_PATIENT_I_DS_SEQUENCE,
+    ];
+    std::fs::write(input.join("dup/ct.dcm"), ct_small_doubled(&doubled)).unwrap();
+    // dcmdump says the input has elements twice; the output must not.
+    let twice = |p: &Path| {
+        Command::new("dcmdump").arg("+M").arg(p).output().ok().map(|o| {
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            all.lines().filter(|l| l.contains("found twice")).count()
+        })
+    };
+    if let Some(n) = twice(&input.join("dup/ct.dcm")) {
+        assert_eq!(n, doubled.len(), "dcmdump sees the copies in the input");
+    }
+    let python = pydicom();
+    for profile in ["seed", "basic"] {
+        let out = tmp.path().join(format!("out-{profile}"));
+        let plan = dams(&data)
+            .arg("plan")
+            .arg(&input)
+            .args(["--json", "--profile", profile])
+            .output()
+            .unwrap();
+        assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+        let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let file = &plan["patients"][0]["files"][0];
+        let warned: Vec<&str> = file["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("appears twice in its data set, byte for byte the same"))
+            .collect();
+        let named: Vec<String> = doubled.iter().map(|&t| dams::dicom::tag_string(t)).collect();
+        assert_eq!(warned.len(), doubled.len(), "{profile}: {warned:#?}");
+        for (w, tag) in warned.iter().zip(&named) {
+            assert!(w.starts_with(tag.as_str()), "{w}");
+        }
+        let report = apply_and_verify(&data, &input, &out, profile);
+        assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+        let dest = out.join(file["dest"].as_str().unwrap());
+        let written = parse_file(&dest).unwrap();
+        assert!(written.copies().is_empty(), "{profile}: no copy is written");
+        for &t in &doubled {
+            let n = written
+                .elements
+                .iter()
+                .filter(|e| e.parent == TOP && e.tag == t)
+                .count();
+            // Once, or (under basic, which removes some of them) not at all.
+            assert!(n == 1 || (profile == "basic" && n == 0), "{profile}: {t} {n} times");
+        }
+        assert!(group_length_faults(&written).is_empty());
+        if let Some(p) = dcmdump_problems(&dest) {
+            assert!(p.is_empty(), "{profile}: {p:#?}");
+        }
+        assert!(twice(&dest).is_none_or(|n| n == 0), "{profile}: dcmdump finds a copy");
+        if let Some(python) = &python {
+            let script = "import sys, pydicom\nds = pydicom.dcmread(sys.argv[1])\nprint(ds.PatientID)";
+            let o = Command::new(python).arg("-c").arg(script).arg(&dest).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            assert_eq!(id, plan["patients"][0]["code"].as_str().unwrap(), "{profile}");
+        }
+    }
+}

@@ -131,6 +131,7 @@ pub fn render_with(
     for (idx, change) in changes {
         patches.change(*idx, change)?;
     }
+    patches.drop_copies();
     patches.insert(inserts);
     patches.group_lengths();
     patches.lengths();
@@ -190,6 +191,10 @@ impl<'a> Patches<'a> {
                 *r = *c == Change::Remove || els[*i].kind == ElementKind::Sequence;
             }
         }
+        // A copy of an earlier element is not written, nor anything in it.
+        for &i in parsed.copies() {
+            replaced[i] = true;
+        }
         Patches {
             parsed,
             replaced,
@@ -229,9 +234,10 @@ impl<'a> Patches<'a> {
         u64::try_from((e.end - e.start) as i64 + delta).unwrap_or(0)
     }
 
-    /// The patch of one change (none inside an element that goes as a whole).
+    /// The patch of one change (none inside an element that goes as a whole, nor to a copy
+    /// of an earlier element, which goes anyway).
     fn change(&mut self, idx: usize, change: &Change) -> Result<(), RewriteError> {
-        if self.inside_removed(idx) {
+        if self.inside_removed(idx) || self.parsed.copies().binary_search(&idx).is_ok() {
             return Ok(());
         }
         let e = &self.parsed.elements[idx];
@@ -248,6 +254,23 @@ impl<'a> Patches<'a> {
         });
         self.grow(idx, delta);
         Ok(())
+    }
+
+    /// Removes each element that repeats an earlier one of its data set byte for byte (the
+    /// first is what the file says), unless it goes with an element around it.
+    fn drop_copies(&mut self) {
+        for &idx in self.parsed.copies() {
+            if self.inside_removed(idx) {
+                continue;
+            }
+            let e = &self.parsed.elements[idx];
+            self.list.push(Patch {
+                start: e.start,
+                end: e.end,
+                bytes: Vec::new(),
+            });
+            self.grow(idx, -((e.end - e.start) as i64));
+        }
     }
 
     /// Inserted elements go before the first top-level element with a larger tag; several

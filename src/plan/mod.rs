@@ -966,7 +966,7 @@ impl Planner {
             code,
             own: own.as_deref().and_then(Option::as_ref),
         };
-        let mut warnings = Vec::new();
+        let mut warnings = copies_dropped(parsed);
         let (mut edits, replaced) = self.plan_elements(&file, &mut warnings).map_err(fail)?;
         let mut inserts = Vec::new();
         if let Some(a) = &self.profile.annex_e {
@@ -1013,9 +1013,14 @@ impl Planner {
         let parsed = file.parsed;
         let mut edits = Vec::new();
         let mut replaced = vec![false; parsed.elements.len()];
+        // A copy of an earlier element is not written (dicom::rewrite drops it): nothing in
+        // it is edited.
+        for &c in parsed.copies() {
+            replaced[c] = true;
+        }
         let mut creators = None;
         for (i, e) in parsed.elements.iter().enumerate() {
-            if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
+            if e.tag.1 == 0x0000 || replaced[i] || parsed.within(i, &replaced) {
                 continue;
             }
             let Some(action) = self.element_action(file, i, e, &mut creators) else {
@@ -1239,6 +1244,7 @@ impl Planner {
             return Vec::new();
         };
         let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+        edited.extend_from_slice(parsed.copies());
         if replaced.contains(&true) {
             edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, replaced)));
         }
@@ -1389,6 +1395,26 @@ impl Planner {
     pub fn file_meta(plan: &FilePlan) -> &[Insert] {
         &plan.file_meta
     }
+}
+
+/// The warning for each element that repeats an earlier one of its data set byte for byte
+/// (one inside such a copy goes with it and is not named).
+fn copies_dropped(parsed: &Parsed) -> Vec<String> {
+    let copies = parsed.copies();
+    copies
+        .iter()
+        .filter(|&&c| {
+            let parent = parsed.elements[c].parent;
+            parent == TOP || !parsed.in_copy(parsed.items[parent as usize].parent as usize)
+        })
+        .map(|&c| {
+            format!(
+                "{} ({}) appears twice in its data set, byte for byte the same: the first is read, the second is not written",
+                parsed.path(c),
+                dict::display_name(parsed.elements[c].tag)
+            )
+        })
+        .collect()
 }
 
 /// What the XML files lose besides the patients' identifiers, so that they say no more than
