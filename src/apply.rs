@@ -1131,6 +1131,7 @@ fn stage_one(w: &Writer, inst: &Instance, planned: PlannedFile, folders: &Folder
         &Planner::changes(&fp),
         Planner::inserts(&fp),
         fp.clear_preamble,
+        Planner::file_meta(&fp),
     )
     .map_err(|e| fail(e.to_string()))?;
     // In place the file is replaced where it is: writing it under a new name would leave

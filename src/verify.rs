@@ -875,7 +875,7 @@ fn verify_one(
     };
     let shift = planner.offset(patient_id).map(|d| (d, &planner.profile));
     compare(&input, &output, &plan, shift, &mut problems, &mut input_problems);
-    if plan.clear_preamble {
+    if plan.clear_preamble || !plan.file_meta.is_empty() {
         let mut pre = [0u8; 128];
         if output.read_at(0, &mut pre).is_err() || pre.iter().any(|&b| b != 0) {
             problems.push(problem(
@@ -885,7 +885,8 @@ fn verify_one(
             ));
         }
     }
-    independent_read(&root.join(&inst.path), &out_path, &plan.dest, &mut problems);
+    let part10 = !plan.file_meta.is_empty();
+    independent_read(&root.join(&inst.path), &out_path, &plan.dest, part10, &mut problems);
     let residual = residual_in(&output, &plan.dest, ids, &produced(&output, &planner.profile));
     (dest, problems, residual, input_problems)
 }
@@ -951,7 +952,7 @@ fn compare(
     let edits: HashMap<&str, &crate::plan::Edit> = plan.edits.iter().map(|e| (e.path.as_str(), e)).collect();
     let paths: Vec<String> = (0..input.elements.len()).map(|i| input.path(i)).collect();
     // What lies inside a removed element or an emptied sequence is gone with it.
-    let replaced: Vec<bool> = paths
+    let mut replaced: Vec<bool> = paths
         .iter()
         .zip(&input.elements)
         .map(|(p, e)| {
@@ -960,8 +961,12 @@ fn compare(
                 .is_some_and(|ed| ed.after.is_none() || e.kind == ElementKind::Sequence)
         })
         .collect();
+    // A copy of an earlier element is not written (dicom::rewrite drops it).
+    for &c in input.copies() {
+        replaced[c] = true;
+    }
     for (i, (e, path)) in input.elements.iter().zip(paths).enumerate() {
-        if input.within(i, &replaced) {
+        if input.within(i, &replaced) || input.copies().binary_search(&i).is_ok() {
             continue;
         }
         let found = c.out_paths.get(&path).copied();
@@ -972,6 +977,8 @@ fn compare(
             c.edited(e, &path, edit, found);
         } else if let Some(o) = found {
             c.kept(i, &path, o);
+        } else if e.tag.1 == 0x0000 && !c.group_written(&path, e.tag.0) {
+            // A group length goes with the last element of its group.
         } else {
             c.push(
                 ProblemKind::Changed,
@@ -979,6 +986,7 @@ fn compare(
             );
         }
     }
+    c.file_meta();
     c.inserted();
     c.unseen();
 }
@@ -1047,25 +1055,25 @@ impl Comparison<'_> {
     fn kept(&mut self, i: usize, path: &str, o: usize) {
         let (input, output) = (self.input, self.output);
         let (e, oe) = (&input.elements[i], &output.elements[o]);
-        // A group length follows its group: it must equal the group's length as written
-        // (unless it did not in the input either: then it is the input's problem).
+        // A group length is written as its group's length (whatever the input said): it
+        // must equal the group's length in the output. One that was wrong in the input is
+        // the input's problem, and reported as such.
         if e.tag.1 == 0x0000 && oe.length == 4 {
             let wrong = |p: &Parsed, k: usize| {
                 let el = &p.elements[k];
                 p.value(el)
                     .is_some_and(|v| u64::from(el.enc.u32(v)) != group_length(p, k))
             };
+            let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
+            if e.length == 4 && wrong(input, i) {
+                self.input_problems.push(Problem {
+                    path: self.plan.source.clone(),
+                    kind: ProblemKind::Changed,
+                    detail: format!("{detail} in the input (written as the group's length)"),
+                });
+            }
             if wrong(output, o) {
-                let detail = format!("{path} ({}) does not match its group", dict::display_name(e.tag));
-                if e.length == 4 && wrong(input, i) {
-                    self.input_problems.push(Problem {
-                        path: self.plan.source.clone(),
-                        kind: ProblemKind::Changed,
-                        detail: format!("{detail} (already so in the input)"),
-                    });
-                } else {
-                    self.push(ProblemKind::Changed, detail);
-                }
+                self.push(ProblemKind::Changed, detail);
             }
             return;
         }
@@ -1092,6 +1100,68 @@ impl Comparison<'_> {
                 format!("{path} ({}) differs from the input", dict::display_name(e.tag)),
             );
         }
+    }
+
+    /// The file meta group the plan gives a file that had none (a raw data set): the output
+    /// is a Part 10 file, and its file meta holds each planned element with its planned value,
+    /// after a group length that is the group's.
+    fn file_meta(&mut self) {
+        let (output, plan) = (self.output, self.plan);
+        if plan.file_meta.is_empty() {
+            return;
+        }
+        if !(output.layout.preamble && output.layout.has_meta) {
+            self.push(
+                ProblemKind::Edit,
+                "the output should be a Part 10 file (preamble, DICM, file meta)".into(),
+            );
+            return;
+        }
+        for ins in &plan.file_meta {
+            let path = crate::dicom::tag_string(ins.tag);
+            let Some(&o) = self.out_paths.get(&path) else {
+                self.push(
+                    ProblemKind::Edit,
+                    format!("{path} ({}) should have been added", dict::display_name(ins.tag)),
+                );
+                continue;
+            };
+            self.seen[o] = true;
+            if output.value(&output.elements[o]) != Some(&ins.value[..]) {
+                self.push(
+                    ProblemKind::Edit,
+                    format!(
+                        "{path} ({}) does not hold the planned value",
+                        dict::display_name(ins.tag)
+                    ),
+                );
+            }
+        }
+        let gl = crate::dicom::tags::FILE_META_INFORMATION_GROUP_LENGTH;
+        let path = crate::dicom::tag_string(gl);
+        let right = self.out_paths.get(&path).copied().is_some_and(|o| {
+            self.seen[o] = true;
+            let e = &output.elements[o];
+            output
+                .value(e)
+                .is_some_and(|v| v.len() == 4 && u64::from(e.enc.u32(v)) == group_length(output, o))
+        });
+        if !right {
+            self.push(
+                ProblemKind::Edit,
+                format!("{path} ({}) does not match its group", dict::display_name(gl)),
+            );
+        }
+    }
+
+    /// Whether the output has an element of group `group` in the data set that holds the
+    /// element at `path` (the group length at `path` itself aside).
+    fn group_written(&self, path: &str, group: u16) -> bool {
+        let parent = path.rfind('/').map_or("", |k| &path[..=k]);
+        let prefix = format!("{parent}({group:04X},");
+        self.out_paths
+            .keys()
+            .any(|p| p.len() == parent.len() + 11 && p.starts_with(&prefix) && !p.ends_with(",0000)"))
     }
 
     /// Elements the plan adds (a repaired mask lacking `InstanceNumber`, say): there, with the
@@ -1200,15 +1270,16 @@ fn dicom_rs_kind(e: &dicom_object::ReadError) -> &'static str {
     }
 }
 
-/// An independent reader must be able to read the output if it could read the input.
-fn independent_read(input: &Path, output: &Path, dest: &Path, problems: &mut Vec<Problem>) {
+/// An independent reader must be able to read the output: dicom-rs reads the output if it reads the input, and always when dams wrote the output as
+/// a Part 10 file of a raw data set (`part10`; dicom-rs opens no raw data set as a file).
+fn independent_read(input: &Path, output: &Path, dest: &Path, part10: bool, problems: &mut Vec<Problem>) {
     let open = |p: &Path| {
         dicom_object::OpenFileOptions::new()
             .read_until(crate::dicom::tags::PIXEL_DATA)
             .open_file(p)
             .map(|_| ())
     };
-    if open(input).is_ok()
+    if (part10 || open(input).is_ok())
         && let Err(e) = open(output)
     {
         problems.push(Problem {

@@ -41,7 +41,13 @@ fn dicom_steps(data: &[u8]) {
         };
         serde_json::to_vec(&fp).unwrap();
         let changes = Planner::changes(&fp);
-        let Ok(rendered) = rewrite::render_with(&parsed, &changes, Planner::inserts(&fp), fp.clear_preamble) else {
+        let Ok(rendered) = rewrite::render_with(
+            &parsed,
+            &changes,
+            Planner::inserts(&fp),
+            fp.clear_preamble,
+            Planner::file_meta(&fp),
+        ) else {
             continue;
         };
         let mut out = Vec::new();

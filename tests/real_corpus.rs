@@ -394,3 +394,108 @@ fn every_real_date_moves_by_its_patients_offset() {
         .collect();
     assert!(offset_problems.is_empty(), "{offset_problems:#?}");
 }
+
+/// `dams plan --json` and `dams apply` of `input` with `args`, then tests/corpus/uidmap.py on
+/// the pairs: every original UID and the new UIDs it became (issue 14, point 3).
+fn uid_map(
+    python: &std::path::Path,
+    data: &std::path::Path,
+    input: &std::path::Path,
+    out: &std::path::Path,
+    args: &[&str],
+) -> serde_json::Value {
+    let plan = dams(data)
+        .arg("plan")
+        .arg(input)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let applied = dams(data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--yes", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&applied.stderr)));
+    assert_eq!(report["failed"], serde_json::json!([]), "{args:?}: {report:#}");
+    // Each file, and where the plan's repairs write (a repair separates files that wrongly
+    // shared a UID on purpose, and says so).
+    let mut files = Vec::new();
+    for p in plan["patients"].as_array().unwrap() {
+        for f in p["files"].as_array().unwrap() {
+            let repaired: Vec<&str> = f["edits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["rule"] == "repair")
+                .filter_map(|e| e["path"].as_str())
+                .collect();
+            files.push(serde_json::json!([f["source"], f["dest"], repaired]));
+        }
+    }
+    let mut child = Command::new(python)
+        .arg(fixtures().join("../corpus/uidmap.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request = serde_json::json!({ "input": input, "output": out, "files": files });
+    serde_json::to_writer(child.stdin.take().unwrap(), &request).unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    serde_json::from_slice(&done.stdout).unwrap()
+}
+
+/// Issue 14, point 3: over the real corpus, under the default profile and under `basic`, no
+/// original UID — series, study, instance, frame of reference, in the file meta, in
+/// references at any depth — is written as two different new UIDs, except where a repair
+/// separates files on purpose and the plan says so (judged by pydicom, tests/corpus/uidmap.py).
+/// The mapping fixtures, whose masks are repaired, show that exception taken.
+#[test]
+fn one_new_uid_per_original_uid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let Some(python) = stage_corpus(&input) else { return };
+    for (name, args) in [
+        ("default", &[][..]),
+        ("basic", &["--profile", "basic", "--accept-burned-in"][..]),
+    ] {
+        let (data, out) = (
+            tmp.path().join(format!("data-{name}")),
+            tmp.path().join(format!("out-{name}")),
+        );
+        let map = uid_map(&python, &data, &input, &out, args);
+        eprintln!(
+            "{name}: {} files, {} original UIDs, {} separated by a repair",
+            map["files"],
+            map["uids"],
+            map["repaired"].as_array().unwrap().len()
+        );
+        assert!(map["files"].as_u64().unwrap() > 220, "{name}: {map:#}");
+        assert!(map["uids"].as_u64().unwrap() > 300, "{name}: {map:#}");
+        let splits = map["splits"].as_array().unwrap();
+        assert!(
+            splits.is_empty(),
+            "{name}: {} original UID(s) written as more than one new UID:\n{splits:#?}",
+            splits.len()
+        );
+    }
+    // Masks that share the CT's series UID are given one of their own, by a repair the plan
+    // shows: that split is the one allowed.
+    let mapping = tmp.path().join("mapping");
+    copy_tree(&fixtures().join("mapping"), &mapping);
+    let map = uid_map(
+        &python,
+        &tmp.path().join("data-mapping"),
+        &mapping,
+        &tmp.path().join("out-mapping"),
+        &[],
+    );
+    assert_eq!(map["splits"], serde_json::json!([]), "{map:#}");
+    assert!(!map["repaired"].as_array().unwrap().is_empty(), "{map:#}");
+}

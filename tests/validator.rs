@@ -409,7 +409,7 @@ fn no_new_validator_errors_and_the_default_profile_changes_only_its_own_tags() {
             let allowed = SEED_TAGS.contains(&last)
                 || last.ends_with(",0000)")
                 || cleaned.get(source.as_str()).is_some_and(|c| c.contains(p))
-                // A raw data set may be written as a Part 10 file (issue 14 point 4).
+                // A raw data set is written as a Part 10 file, with a file meta group.
                 || (p.starts_with("meta/") && raw.contains(source.as_str()));
             if !allowed {
                 outside.push(format!("{source}: {p}"));

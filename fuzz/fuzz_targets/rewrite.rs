@@ -38,7 +38,13 @@ fuzz_target!(|data: &[u8]| {
         let Ok(fp) = planner.plan_parsed(&parsed, rel, &patient.patient_id) else { continue };
         let _ = serde_json::to_vec(&fp);
         let changes = Planner::changes(&fp);
-        let Ok(rendered) = rewrite::render_with(&parsed, &changes, Planner::inserts(&fp), fp.clear_preamble) else {
+        let Ok(rendered) = rewrite::render_with(
+            &parsed,
+            &changes,
+            Planner::inserts(&fp),
+            fp.clear_preamble,
+            Planner::file_meta(&fp),
+        ) else {
             continue;
         };
         let mut out = Vec::new();

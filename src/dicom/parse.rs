@@ -467,6 +467,9 @@ pub struct Parsed {
     pub charset: Charset,
     /// Indexes of the top-level elements, sorted by tag (first of duplicates first).
     top: Vec<u32>,
+    /// Elements that repeat an earlier element of their data set byte for byte (ascending):
+    /// read as the first, never written.
+    copies: Vec<usize>,
 }
 
 /// Reads a file's structure. Pixel data and other bulk values are located, not read.
@@ -507,6 +510,7 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
         src: &mut source,
         elements: Vec::with_capacity(128),
         items: Vec::new(),
+        copies: Vec::new(),
     };
     let head_len = file_len.min(132) as usize;
     let head = w.src.bytes(0, head_len, &|| "file start".into())?.to_vec();
@@ -566,7 +570,14 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
         .elements
         .iter()
         .any(|e| e.tag == tags::PIXEL_DATA && e.parent == TOP && e.kind == ElementKind::Encapsulated);
-    let Walker { elements, items, .. } = w;
+    let Walker {
+        elements,
+        items,
+        mut copies,
+        ..
+    } = w;
+    // A copy inside a copy is found before the copy holding it.
+    copies.sort_unstable();
     let mut top: Vec<u32> = (0..elements.len() as u32)
         .filter(|&i| elements[i as usize].parent == TOP)
         .collect();
@@ -589,6 +600,7 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
         source,
         charset: Charset::default(),
         top,
+        copies,
     };
     parsed.charset = parsed
         .top_string(tags::SPECIFIC_CHARACTER_SET)
@@ -673,6 +685,8 @@ struct Walker<'a> {
     src: &'a mut Source,
     elements: Vec<Element>,
     items: Vec<Item>,
+    /// Elements that repeat an earlier one of their data set byte for byte.
+    copies: Vec<usize>,
 }
 
 fn is_long_vr(vr: VR) -> bool {
@@ -723,11 +737,12 @@ impl Walker<'_> {
                 break;
             }
             // Two transfer syntaxes (or SOP instance UIDs) in one meta group: dams would read
-            // one and another reader the other.
-            if dups.seen_before(tag, &self.elements[first..], TOP) {
-                return Err(duplicate(pos, tag));
-            }
+            // one and another reader the other (unless both are the same bytes).
+            let twice = dups.seen_before(tag, &self.elements[first..], TOP);
             let idx = self.element(pos, TOP, Encoding::EXPLICIT_LE, 0)?;
+            if twice {
+                self.repeated(first, idx)?;
+            }
             let e = &self.elements[idx];
             if e.tag == tags::TRANSFER_SYNTAX_UID
                 && e.kind == ElementKind::Value
@@ -775,6 +790,7 @@ impl Walker<'_> {
                 src: &mut *self.src,
                 elements: Vec::new(),
                 items: Vec::new(),
+                copies: Vec::new(),
             };
             let mut p = pos;
             let mut last = Tag(0, 0);
@@ -869,10 +885,11 @@ impl Walker<'_> {
                     format!("file meta element {} inside the data set", super::tag_string(tag)),
                 ));
             }
-            if dups.seen_before(tag, &self.elements[first..], parent) {
-                return Err(duplicate(pos, tag));
-            }
+            let twice = dups.seen_before(tag, &self.elements[first..], parent);
             let idx = self.element(pos, parent, enc, depth)?;
+            if twice {
+                self.repeated(first, idx)?;
+            }
             let next = self.elements[idx].end;
             if let Some(e) = end
                 && next > e
@@ -983,6 +1000,7 @@ impl Walker<'_> {
             } else {
                 self.elements.truncate(mark.0);
                 self.items.truncate(mark.1);
+                self.copies.retain(|&c| c < mark.0);
                 (
                     self.value(tag, vr, value_start, length)?,
                     value_start + u64::from(length),
@@ -998,6 +1016,55 @@ impl Walker<'_> {
         e.kind = kind;
         e.end = end;
         Ok(idx)
+    }
+
+    /// Element `idx` has the tag of an earlier element of its data set (which began at
+    /// element `first`). The same bytes twice (a writer that wrote one element twice) say
+    /// one thing: the copy is read as the first and not written. Two values are refused:
+    /// readers disagree on which one counts.
+    fn repeated(&mut self, first: usize, idx: usize) -> Result<()> {
+        let e = &self.elements[idx];
+        let (tag, parent, start, len) = (e.tag, e.parent, e.start, e.end - e.start);
+        let earlier = self.elements[first..idx]
+            .iter()
+            .find(|o| o.tag == tag && o.parent == parent)
+            .map(|o| (o.start, o.end - o.start));
+        match earlier {
+            Some((at, n)) if n == len && self.same_range(at, start, len)? => {
+                self.copies.push(idx);
+                Ok(())
+            }
+            _ => Err(duplicate(start, tag)),
+        }
+    }
+
+    /// Whether the `len` bytes at `a` and at `b` are the same, read a piece at a time (a
+    /// repeated value may be bulk data that is never loaded).
+    fn same_range(&mut self, a: u64, b: u64, len: u64) -> Result<bool> {
+        const PIECE: u64 = 64 << 10;
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(PIECE) as usize;
+            let first = self.read_piece(a + off, n)?;
+            if first != self.read_piece(b + off, n)? {
+                return Ok(false);
+            }
+            off += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// `n` bytes at `off`, from memory when loaded, else read without keeping them.
+    fn read_piece(&self, off: u64, n: usize) -> Result<Vec<u8>> {
+        if let Some(b) = self.src.loaded(off, n) {
+            return Ok(b.to_vec());
+        }
+        let mut buf = vec![0u8; n];
+        match self.src.file() {
+            Some(f) => read_exact_at(f, &mut buf, off)?,
+            None => return Err(malformed(off, "internal: bytes neither loaded nor in a file")),
+        }
+        Ok(buf)
     }
 
     fn maybe_hidden_sequence(&mut self, tag: Tag, vr: VR, enc: Encoding, value_start: u64, length: u32) -> bool {
@@ -1227,6 +1294,33 @@ impl Parsed {
         false
     }
 
+    /// Elements that repeat an earlier element of their data set byte for byte (ascending):
+    /// the earlier one is what the file says; a rewrite drops the copy.
+    #[must_use]
+    pub fn copies(&self) -> &[usize] {
+        &self.copies
+    }
+
+    /// Whether element `i` is a copy ([`Parsed::copies`]) or lies inside one.
+    #[must_use]
+    pub fn in_copy(&self, i: usize) -> bool {
+        if self.copies.is_empty() {
+            return false;
+        }
+        if self.copies.binary_search(&i).is_ok() {
+            return true;
+        }
+        let mut parent = self.elements[i].parent;
+        while parent != TOP {
+            let seq = self.items[parent as usize].parent as usize;
+            if self.copies.binary_search(&seq).is_ok() {
+                return true;
+            }
+            parent = self.elements[seq].parent;
+        }
+        false
+    }
+
     /// The first top-level element with this tag.
     #[must_use]
     pub fn top(&self, tag: Tag) -> Option<&Element> {
@@ -1392,11 +1486,24 @@ mod tests {
 
     #[test]
     fn duplicate_tags_are_refused() {
+        // Two values for one tag: readers disagree on which one counts.
         let mut body = short((0x0010, 0x0010), b"PN", b"A^B ");
         body.extend(short((0x0010, 0x0020), b"LO", b"ID42"));
         body.extend(short((0x0010, 0x0020), b"LO", b"ID43"));
         let err = parse_bytes(explicit_file(&body)).expect_err("must fail");
         assert!(err.to_string().contains("(0010,0020) appears twice"), "{err}");
+        // The same value in another VR is no copy either.
+        let mut body = short((0x0010, 0x0020), b"LO", b"ID42");
+        body.extend(short((0x0010, 0x0020), b"SH", b"ID42"));
+        let err = parse_bytes(explicit_file(&body)).expect_err("must fail");
+        assert!(err.to_string().contains("(0010,0020) appears twice"), "{err}");
+        // Two values out of order, with an exact copy of another element between them.
+        let mut body = short((0x0018, 0x0050), b"DS", b"2.5 ");
+        body.extend(short((0x0010, 0x0040), b"CS", b"O "));
+        body.extend(short((0x0010, 0x0040), b"CS", b"O "));
+        body.extend(short((0x0018, 0x0050), b"DS", b"3.0 "));
+        let err = parse_bytes(explicit_file(&body)).expect_err("must fail");
+        assert!(err.to_string().contains("(0018,0050) appears twice"), "{err}");
         // Out of order, but no tag twice: still read.
         let mut body = short((0x0010, 0x0020), b"LO", b"ID42");
         body.extend(short((0x0010, 0x0010), b"PN", b"A^B "));
@@ -1411,6 +1518,73 @@ mod tests {
         }
         seq.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         parse_bytes(explicit_file(&seq)).expect("same tag in two items");
+    }
+
+    /// pydicom's CT_small, as the test fixtures hold it.
+    fn ct_small() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pydicom/CT_small.dcm"
+        ))
+        .expect("fixture")
+    }
+
+    /// `bytes` with the bytes of each top-level element `tags` names written twice.
+    fn doubled(bytes: &[u8], tags: &[Tag]) -> Vec<u8> {
+        let p = parse_bytes(bytes.to_vec()).expect("parses");
+        let mut ranges: Vec<(usize, usize)> = tags
+            .iter()
+            .map(|&t| {
+                let e = p.top(t).expect("element to double");
+                (e.start as usize, e.end as usize)
+            })
+            .collect();
+        ranges.sort_unstable();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for (start, end) in ranges {
+            out.extend_from_slice(&bytes[pos..end]);
+            out.extend_from_slice(&bytes[start..end]);
+            pos = end;
+        }
+        out.extend_from_slice(&bytes[pos..]);
+        out
+    }
+
+    #[test]
+    fn an_element_repeated_byte_for_byte_is_read_once_and_written_once() {
+        let original = ct_small();
+        // A value, a sequence of explicit length (OtherPatientIDsSequence) and the file
+        // meta's transfer syntax, each written twice.
+        let tags = [
+            tags::TRANSFER_SYNTAX_UID,
+            tags::PATIENT_ID,
+            tags::OTHER_PATIENT_I_DS_SEQUENCE,
+        ];
+        let twice = doubled(&original, &tags);
+        let p = parse_bytes(twice.clone()).expect("exact copies are read");
+        let copies: Vec<Tag> = p.copies().iter().map(|&c| p.elements[c].tag).collect();
+        assert_eq!(copies, tags, "the second of each is the copy");
+        for &c in p.copies() {
+            assert!(p.in_copy(c));
+            let first = p.top(p.elements[c].tag).expect("first");
+            assert!(first.start < p.elements[c].start, "the first is what is read");
+        }
+        let nested = p.elements.iter().position(|e| e.parent != TOP).expect("nested");
+        assert!(!p.in_copy(nested), "inside the first sequence");
+        assert_eq!(p.top_string(tags::PATIENT_ID).as_deref(), Some("1CT1"));
+        // Written without the copies, the file is CT_small again, byte for byte (the file
+        // meta's group length back at its own).
+        let r = crate::dicom::rewrite::render_with(&p, &[], &[], false, &[]).expect("renders");
+        let mut out = Vec::new();
+        crate::dicom::rewrite::write_pieces(&p, &r.pieces, &mut out).expect("writes");
+        assert!(out == original, "the copies are dropped and nothing else changes");
+        // A copy that differs in one byte is refused.
+        let mut differs = twice;
+        let at = p.elements[p.copies()[1]].end as usize - 1;
+        differs[at] ^= 0x01;
+        let err = parse_bytes(differs).expect_err("must fail");
+        assert!(err.to_string().contains("(0010,0020) appears twice"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Turns a parsed file plus a few element changes into the bytes of the new file, as a list
 //! of pieces: new bytes where something changed, ranges of the original everywhere else.
-//! Lengths of enclosing items and sequences of defined length, and group lengths, follow.
+//! Lengths of enclosing items and sequences of defined length follow the change; group
+//! lengths (gggg,0000) are written as the length of their group as written, and go when their
+//! group is left without elements.
 
 use std::collections::HashMap;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -109,7 +111,10 @@ pub fn encode_items(items: &[Vec<(Tag, VR, Vec<u8>)>], enc: Encoding) -> Vec<u8>
 
 /// Computes the output of `changes` (by element index) and `inserts` applied to `parsed`;
 /// with `clear_preamble` a non-zero 128-byte preamble is written as zeros (what PS3.10 asks
-/// of a preamble that is not used; it may hold another application's data).
+/// of a preamble that is not used; it may hold another application's data). With
+/// `file_meta`, a file without a file meta group (a raw data set) is written as a PS3.10
+/// file: a zero preamble, `DICM` and these elements as its file meta group (with its group
+/// length), in place of whatever came before the data set.
 ///
 /// # Errors
 ///
@@ -120,30 +125,61 @@ pub fn render_with(
     changes: &[(usize, Change)],
     inserts: &[Insert],
     clear_preamble: bool,
+    file_meta: &[Insert],
 ) -> Result<Rendered, RewriteError> {
     let mut patches = Patches::new(parsed, changes);
     for (idx, change) in changes {
         patches.change(*idx, change)?;
     }
+    patches.drop_copies();
     patches.insert(inserts);
+    patches.group_lengths();
     patches.lengths();
-    if clear_preamble {
+    let head = (!file_meta.is_empty() && !parsed.layout.has_meta).then(|| part10_head(file_meta));
+    if clear_preamble && head.is_none() {
         patches.clear_preamble();
     }
-    pieces(parsed, patches.list)
+    pieces(parsed, patches.list, head)
 }
 
-/// The patches of one render, and by how much each enclosing item, sequence and group
-/// grows with them.
+/// A zero preamble, `DICM`, and a file meta group of `elements` (explicit VR little endian,
+/// in tag order, after their group length).
+fn part10_head(elements: &[Insert]) -> Vec<u8> {
+    let enc = Encoding::EXPLICIT_LE;
+    let mut sorted: Vec<&Insert> = elements.iter().filter(|e| e.tag.1 != 0x0000).collect();
+    sorted.sort_by_key(|e| e.tag);
+    let mut group = Vec::new();
+    for e in sorted {
+        group.extend(header_bytes(e.tag, e.vr, e.value.len(), enc));
+        group.extend_from_slice(&e.value);
+    }
+    let mut head = vec![0u8; 128];
+    head.extend_from_slice(b"DICM");
+    head.extend(header_bytes(
+        super::tags::FILE_META_INFORMATION_GROUP_LENGTH,
+        VR::UL,
+        4,
+        enc,
+    ));
+    head.extend_from_slice(&enc.u32_bytes(group.len() as u32));
+    head.extend(group);
+    head
+}
+
+/// The patches of one render, and by how much each changed element and each enclosing item
+/// and sequence grows with them.
 struct Patches<'a> {
     parsed: &'a Parsed,
     /// Elements whose whole value is replaced (removed, or a sequence emptied): what is
     /// inside needs no change of its own, it is not written at all.
     replaced: Vec<bool>,
     list: Vec<Patch>,
+    /// By how much each changed element grows (a removed one: minus its whole size).
+    elem_delta: HashMap<usize, i64>,
     item_delta: HashMap<u32, i64>,
     seq_delta: HashMap<usize, i64>,
-    group_delta: HashMap<(u32, u16), i64>,
+    /// Bytes inserted at the top level, by group.
+    inserted: HashMap<u16, u64>,
 }
 
 impl<'a> Patches<'a> {
@@ -155,13 +191,18 @@ impl<'a> Patches<'a> {
                 *r = *c == Change::Remove || els[*i].kind == ElementKind::Sequence;
             }
         }
+        // A copy of an earlier element is not written, nor anything in it.
+        for &i in parsed.copies() {
+            replaced[i] = true;
+        }
         Patches {
             parsed,
             replaced,
             list: Vec::new(),
+            elem_delta: HashMap::new(),
             item_delta: HashMap::new(),
             seq_delta: HashMap::new(),
-            group_delta: HashMap::new(),
+            inserted: HashMap::new(),
         }
     }
 
@@ -173,26 +214,30 @@ impl<'a> Patches<'a> {
         self.parsed.within(idx, &self.replaced)
     }
 
-    /// Element `idx` grows by `delta` bytes: so do its group and every item, sequence and
-    /// group enclosing it.
+    /// Element `idx` grows by `delta` bytes: so does every item and sequence enclosing it.
     fn grow(&mut self, idx: usize, delta: i64) {
         let (els, items) = (&self.parsed.elements, &self.parsed.items);
-        let e = &els[idx];
-        *self.group_delta.entry((e.parent, e.tag.0)).or_default() += delta;
-        let mut parent = e.parent;
+        *self.elem_delta.entry(idx).or_default() += delta;
+        let mut parent = els[idx].parent;
         while parent != TOP {
             *self.item_delta.entry(parent).or_default() += delta;
             let seq = items[parent as usize].parent as usize;
             *self.seq_delta.entry(seq).or_default() += delta;
-            let s = &els[seq];
-            *self.group_delta.entry((s.parent, s.tag.0)).or_default() += delta;
-            parent = s.parent;
+            parent = els[seq].parent;
         }
     }
 
-    /// The patch of one change (none inside an element that goes as a whole).
+    /// The size of element `idx` as written (0 when it is removed).
+    fn written_size(&self, idx: usize) -> u64 {
+        let e = &self.parsed.elements[idx];
+        let delta = self.elem_delta.get(&idx).copied().unwrap_or(0) + self.seq_delta.get(&idx).copied().unwrap_or(0);
+        u64::try_from((e.end - e.start) as i64 + delta).unwrap_or(0)
+    }
+
+    /// The patch of one change (none inside an element that goes as a whole, nor to a copy
+    /// of an earlier element, which goes anyway).
     fn change(&mut self, idx: usize, change: &Change) -> Result<(), RewriteError> {
-        if self.inside_removed(idx) {
+        if self.inside_removed(idx) || self.parsed.copies().binary_search(&idx).is_ok() {
             return Ok(());
         }
         let e = &self.parsed.elements[idx];
@@ -209,6 +254,23 @@ impl<'a> Patches<'a> {
         });
         self.grow(idx, delta);
         Ok(())
+    }
+
+    /// Removes each element that repeats an earlier one of its data set byte for byte (the
+    /// first is what the file says), unless it goes with an element around it.
+    fn drop_copies(&mut self) {
+        for &idx in self.parsed.copies() {
+            if self.inside_removed(idx) {
+                continue;
+            }
+            let e = &self.parsed.elements[idx];
+            self.list.push(Patch {
+                start: e.start,
+                end: e.end,
+                bytes: Vec::new(),
+            });
+            self.grow(idx, -((e.end - e.start) as i64));
+        }
     }
 
     /// Inserted elements go before the first top-level element with a larger tag; several
@@ -235,7 +297,7 @@ impl<'a> Patches<'a> {
                 .map_or(data_end, |e| e.start);
             let mut bytes = header_bytes(ins.tag, ins.vr, ins.value.len(), enc);
             bytes.extend_from_slice(&ins.value);
-            *self.group_delta.entry((TOP, ins.tag.0)).or_default() += bytes.len() as i64;
+            *self.inserted.entry(ins.tag.0).or_default() += bytes.len() as u64;
             self.list.push(Patch {
                 start: pos,
                 end: pos,
@@ -244,8 +306,7 @@ impl<'a> Patches<'a> {
         }
     }
 
-    /// Patches the length fields of enclosing items and sequences of defined length, and the
-    /// group length elements (gggg,0000), the file meta group's above all.
+    /// Patches the length fields of enclosing items and sequences of defined length.
     fn lengths(&mut self) {
         let (els, items) = (&self.parsed.elements, &self.parsed.items);
         let mut list = std::mem::take(&mut self.list);
@@ -279,27 +340,89 @@ impl<'a> Patches<'a> {
                 bytes: s.enc.u32_bytes(new).to_vec(),
             });
         }
-        for (&(parent, group), &delta) in &self.group_delta {
-            if delta == 0 {
-                continue;
-            }
-            let Some((gi, g)) = els.iter().enumerate().find(|(_, e)| {
-                e.parent == parent && e.tag == Tag(group, 0) && e.length == 4 && e.kind == ElementKind::Value
-            }) else {
-                continue;
-            };
-            if self.removed(gi) || self.inside_removed(gi) {
-                continue;
-            }
-            let Some(v) = self.parsed.value(g) else { continue };
-            let new = (i64::from(g.enc.u32(v)) + delta) as u32;
-            list.push(Patch {
-                start: g.value_start,
-                end: g.value_start + 4,
-                bytes: g.enc.u32_bytes(new).to_vec(),
-            });
-        }
         self.list = list;
+    }
+
+    /// Writes each group length element (gggg,0000) as the length of its group as written (the
+    /// file meta group's above all), whatever it said before: a length shifted by the change
+    /// would keep one that was wrong in the input wrong, and wrap one that was too short. A
+    /// group left without elements loses its group length. Removing one changes the size of
+    /// the items and sequences holding it, so those go first and the lengths are measured
+    /// after.
+    fn group_lengths(&mut self) {
+        let lengths = self.measure_groups();
+        let mut emptied = false;
+        for (&(parent, group), &(gl, len)) in &lengths {
+            let inserted = if parent == TOP { self.inserted.get(&group) } else { None };
+            if len == 0 && inserted.is_none() {
+                let e = &self.parsed.elements[gl];
+                self.list.push(Patch {
+                    start: e.start,
+                    end: e.end,
+                    bytes: Vec::new(),
+                });
+                self.replaced[gl] = true;
+                self.grow(gl, -((e.end - e.start) as i64));
+                emptied = true;
+            }
+        }
+        let lengths = if emptied { self.measure_groups() } else { lengths };
+        for (&(parent, group), &(gl, len)) in &lengths {
+            if self.removed(gl) {
+                continue;
+            }
+            let inserted = if parent == TOP {
+                self.inserted.get(&group).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let g = &self.parsed.elements[gl];
+            let Some(v) = self.parsed.value(g) else { continue };
+            let new = u32::try_from(len + inserted).unwrap_or(u32::MAX);
+            if g.enc.u32(v) != new {
+                self.list.push(Patch {
+                    start: g.value_start,
+                    end: g.value_start + 4,
+                    bytes: g.enc.u32_bytes(new).to_vec(),
+                });
+            }
+        }
+    }
+
+    /// Each group length element that is written, by (data set, group): its index and the
+    /// size of the other elements of its group as written (without inserted ones).
+    fn measure_groups(&self) -> HashMap<(u32, u16), (usize, u64)> {
+        let els = &self.parsed.elements;
+        let mut lengths: HashMap<(u32, u16), (usize, u64)> = HashMap::new();
+        for (i, e) in els.iter().enumerate() {
+            if e.tag.1 == 0x0000
+                && e.length == 4
+                && e.kind == ElementKind::Value
+                && !self.removed(i)
+                && !self.inside_removed(i)
+            {
+                lengths.entry((e.parent, e.tag.0)).or_insert((i, 0));
+            }
+        }
+        if lengths.is_empty() {
+            return lengths;
+        }
+        // Most files have one group length (the file meta's): most elements are passed over
+        // by their group alone.
+        let mut groups: Vec<u16> = lengths.keys().map(|&(_, g)| g).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for (i, e) in els.iter().enumerate() {
+            if groups.binary_search(&e.tag.0).is_err() {
+                continue;
+            }
+            if let Some((gl, len)) = lengths.get_mut(&(e.parent, e.tag.0))
+                && *gl != i
+            {
+                *len += self.written_size(i);
+            }
+        }
+        lengths
     }
 
     /// Zeroes the 128-byte preamble, when the file has one that is not zero already.
@@ -345,14 +468,19 @@ fn set_bytes(parsed: &Parsed, idx: usize, value: &[u8]) -> Result<Vec<u8>, Rewri
     Ok(bytes)
 }
 
-/// The output as pieces: the patches in order, and the source copied between them; and
-/// where the data set starts in it.
-fn pieces(parsed: &Parsed, mut patches: Vec<Patch>) -> Result<Rendered, RewriteError> {
+/// The output as pieces: `head` in place of what comes before the data set, if given; the
+/// patches in order, and the source copied between them; and where the data set starts in it.
+fn pieces(parsed: &Parsed, mut patches: Vec<Patch>, head: Option<Vec<u8>>) -> Result<Rendered, RewriteError> {
     patches.sort_by_key(|p| (p.start, p.end));
-    let mut pieces = Vec::with_capacity(patches.len() * 2 + 1);
+    let mut pieces = Vec::with_capacity(patches.len() * 2 + 2);
     let mut pos = 0u64;
     let ds = parsed.layout.dataset_start;
     let mut dataset_start = ds as i64;
+    if let Some(head) = head {
+        dataset_start = head.len() as i64;
+        pos = ds;
+        pieces.push(Piece::Bytes(head));
+    }
     for p in patches {
         if p.start < pos {
             return Err(RewriteError::Overlap(p.start));
@@ -447,4 +575,138 @@ pub fn copy_range<W: Write>(parsed: &Parsed, start: u64, len: u64, out: &mut W) 
         pos = next;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dicom::parse::parse_bytes;
+
+    fn short(tag: (u16, u16), vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&tag.0.to_le_bytes());
+        v.extend_from_slice(&tag.1.to_le_bytes());
+        v.extend_from_slice(vr);
+        v.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        v.extend_from_slice(value);
+        v
+    }
+
+    fn ul(tag: (u16, u16), value: u32) -> Vec<u8> {
+        short(tag, b"UL", &value.to_le_bytes())
+    }
+
+    /// An explicit VR little endian file: preamble, meta (with its group length) and `body`.
+    fn file(body: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 128];
+        f.extend_from_slice(b"DICM");
+        let meta = short((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1\0");
+        f.extend(ul((0x0002, 0x0000), meta.len() as u32));
+        f.extend(meta);
+        f.extend_from_slice(body);
+        f
+    }
+
+    /// The file `changes` (by tag, at the top level) make of `bytes`, parsed again.
+    fn rewritten(bytes: Vec<u8>, changes: &[(Tag, Change)]) -> Parsed {
+        let parsed = parse_bytes(bytes).expect("parses");
+        let changes: Vec<(usize, Change)> = changes
+            .iter()
+            .map(|(tag, c)| {
+                let i = parsed
+                    .elements
+                    .iter()
+                    .position(|e| e.tag == *tag)
+                    .expect("element to change");
+                (i, c.clone())
+            })
+            .collect();
+        let r = render_with(&parsed, &changes, &[], false, &[]).expect("renders");
+        let mut out = Vec::new();
+        write_pieces(&parsed, &r.pieces, &mut out).expect("writes");
+        parse_bytes(out).expect("output parses")
+    }
+
+    /// Every group length of `p` (at any depth): its value and the size of the rest of its group.
+    fn group_lengths(p: &Parsed) -> Vec<(Tag, u32, u64)> {
+        p.elements
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.tag.1 == 0)
+            .map(|(i, g)| {
+                let len = p
+                    .elements
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, e)| *j != i && e.parent == g.parent && e.tag.0 == g.tag.0)
+                    .map(|(_, e)| e.end - e.start)
+                    .sum();
+                (g.tag, g.enc.u32(p.value(g).expect("loaded")), len)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wrong_group_length_is_written_as_its_groups_length() {
+        // (0010,0000) says 4, the group takes 28 bytes: shifted by the change's -6 it wrapped.
+        let mut body = ul((0x0010, 0x0000), 4);
+        body.extend(short((0x0010, 0x0010), b"PN", b"DOE^JOHN"));
+        body.extend(short((0x0010, 0x0020), b"LO", b"ID42"));
+        let out = rewritten(file(&body), &[(Tag(0x0010, 0x0010), Change::Set(b"P1".to_vec()))]);
+        for (tag, value, len) in group_lengths(&out) {
+            assert_eq!(u64::from(value), len, "{tag}");
+        }
+        assert_eq!(out.top_string(Tag(0x0010, 0x0010)).as_deref(), Some("P1"));
+    }
+
+    #[test]
+    fn a_group_left_empty_loses_its_group_length() {
+        let mut body = short((0x0008, 0x0060), b"CS", b"CT");
+        body.extend(ul((0x0009, 0x0000), 30));
+        body.extend(short((0x0009, 0x0010), b"LO", b"ACME 1.0"));
+        body.extend(short((0x0009, 0x1001), b"LO", b"hello "));
+        body.extend(ul((0x0040, 0x0000), 12));
+        body.extend(short((0x0040, 0x0009), b"SH", b"ANON"));
+        let out = rewritten(
+            file(&body),
+            &[
+                (Tag(0x0009, 0x0010), Change::Remove),
+                (Tag(0x0009, 0x1001), Change::Remove),
+                (Tag(0x0040, 0x0009), Change::Remove),
+            ],
+        );
+        let tags: Vec<Tag> = out.elements.iter().map(|e| e.tag).collect();
+        assert_eq!(tags, [Tag(2, 0), Tag(2, 0x10), Tag(8, 0x60)]);
+        for (tag, value, len) in group_lengths(&out) {
+            assert_eq!(u64::from(value), len, "{tag}");
+        }
+    }
+
+    #[test]
+    fn a_group_length_inside_an_item_goes_with_its_group_and_the_lengths_around_follow() {
+        // (0008,0000), then (0008,1115) SQ of defined length with one item of defined length
+        // holding (0008,0000) and (0008,1150); the item's group is emptied.
+        let inner = {
+            let mut i = ul((0x0008, 0x0000), 14);
+            i.extend(short((0x0008, 0x1150), b"UI", b"1.2.3.4\0"));
+            i
+        };
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        item.extend(inner);
+        let mut seq = vec![0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0];
+        seq.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        seq.extend(item);
+        let mut body = ul((0x0008, 0x0000), 0);
+        body.extend(short((0x0008, 0x0060), b"CS", b"CT"));
+        body.extend(seq);
+        let out = rewritten(file(&body), &[(Tag(0x0008, 0x1150), Change::Remove)]);
+        let nested: Vec<Tag> = out.elements.iter().filter(|e| e.parent != TOP).map(|e| e.tag).collect();
+        assert!(nested.is_empty(), "{nested:?}");
+        assert_eq!(out.items.len(), 1);
+        assert_eq!(out.items[0].length, 0, "the item is empty");
+        for (tag, value, len) in group_lengths(&out) {
+            assert_eq!(u64::from(value), len, "{tag}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! for the key, the entries it will need. Building a plan writes nothing.
 
 pub mod mapping;
+mod part10;
 pub mod stays;
 pub mod stream;
 pub mod summary;
@@ -35,6 +36,9 @@ use crate::values::{dates, shift, uid};
 pub(crate) const INSERTED: usize = usize::MAX;
 /// `Edit::element` of the edit that stands for the file preamble (not an element).
 pub(crate) const PREAMBLE: usize = usize::MAX - 1;
+/// `Edit::element` of the edit that stands for the file meta group a raw data set is written
+/// with (not an element of the input).
+pub(crate) const FILE_META: usize = usize::MAX - 2;
 
 /// One planned change to one element.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +79,10 @@ pub struct FilePlan {
     /// The 128-byte preamble is written as zeros.
     #[serde(skip)]
     pub clear_preamble: bool,
+    /// The file meta group of a file that has none (a raw data set), written with a preamble
+    /// before the data set ([`part10`]); empty for a file that has one.
+    #[serde(skip)]
+    pub(crate) file_meta: Vec<Insert>,
 }
 
 /// A file that was readable at scan time but could not be planned or written.
@@ -970,7 +978,7 @@ impl Planner {
             code,
             own: own.as_deref().and_then(Option::as_ref),
         };
-        let mut warnings = Vec::new();
+        let mut warnings = copies_dropped(parsed);
         let (mut edits, replaced) = self.plan_elements(&file, &mut warnings).map_err(fail)?;
         let mut inserts = Vec::new();
         if let Some(a) = &self.profile.annex_e {
@@ -986,6 +994,13 @@ impl Planner {
         if let Some(r) = self.repairs.get(rel) {
             self.plan_repair(parsed, r, &mut edits, &mut inserts).map_err(fail)?;
         }
+        let file_meta = match part10::file_meta(parsed, &edits).map_err(fail)? {
+            Some((edit, meta)) => {
+                edits.insert(0, edit);
+                meta
+            }
+            None => Vec::new(),
+        };
         let residual = if residual {
             self.residual_left(&file, rel, &edits, &replaced, &mut warnings)
         } else {
@@ -999,6 +1014,7 @@ impl Planner {
             residual,
             inserts,
             clear_preamble,
+            file_meta,
         })
     }
 
@@ -1009,9 +1025,14 @@ impl Planner {
         let parsed = file.parsed;
         let mut edits = Vec::new();
         let mut replaced = vec![false; parsed.elements.len()];
+        // A copy of an earlier element is not written (dicom::rewrite drops it): nothing in
+        // it is edited.
+        for &c in parsed.copies() {
+            replaced[c] = true;
+        }
         let mut creators = None;
         for (i, e) in parsed.elements.iter().enumerate() {
-            if e.tag.1 == 0x0000 || parsed.within(i, &replaced) {
+            if e.tag.1 == 0x0000 || replaced[i] || parsed.within(i, &replaced) {
                 continue;
             }
             let Some(action) = self.element_action(file, i, e, &mut creators) else {
@@ -1235,6 +1256,7 @@ impl Planner {
             return Vec::new();
         };
         let mut edited: Vec<usize> = edits.iter().map(|e| e.element).collect();
+        edited.extend_from_slice(parsed.copies());
         if replaced.contains(&true) {
             edited.extend((0..parsed.elements.len()).filter(|&i| parsed.within(i, replaced)));
         }
@@ -1379,7 +1401,7 @@ impl Planner {
     pub fn changes(plan: &FilePlan) -> Vec<(usize, Change)> {
         plan.edits
             .iter()
-            .filter(|e| e.element != INSERTED && e.element != PREAMBLE)
+            .filter(|e| e.element != INSERTED && e.element != PREAMBLE && e.element != FILE_META)
             .map(|e| (e.element, e.change.clone()))
             .collect()
     }
@@ -1389,6 +1411,32 @@ impl Planner {
     pub fn inserts(plan: &FilePlan) -> &[Insert] {
         &plan.inserts
     }
+
+    /// The file meta group to write a file without one with (empty when it has one).
+    #[must_use]
+    pub fn file_meta(plan: &FilePlan) -> &[Insert] {
+        &plan.file_meta
+    }
+}
+
+/// The warning for each element that repeats an earlier one of its data set byte for byte
+/// (one inside such a copy goes with it and is not named).
+fn copies_dropped(parsed: &Parsed) -> Vec<String> {
+    let copies = parsed.copies();
+    copies
+        .iter()
+        .filter(|&&c| {
+            let parent = parsed.elements[c].parent;
+            parent == TOP || !parsed.in_copy(parsed.items[parent as usize].parent as usize)
+        })
+        .map(|&c| {
+            format!(
+                "{} ({}) appears twice in its data set, byte for byte the same: the first is read, the second is not written",
+                parsed.path(c),
+                dict::display_name(parsed.elements[c].tag)
+            )
+        })
+        .collect()
 }
 
 /// What the XML files lose besides the patients' identifiers, so that they say no more than

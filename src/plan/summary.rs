@@ -194,6 +194,7 @@ mod tests {
             }],
             inserts: vec![],
             clear_preamble: false,
+            file_meta: Vec::new(),
         }
     }
 

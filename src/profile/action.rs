@@ -62,6 +62,8 @@ pub enum RuleKind {
     Repair,
     /// An identifier of the patient found where no rule looks (XML text).
     Residual,
+    /// The form of the file, not a value: a raw data set written as a Part 10 file.
+    Format,
 }
 
 impl RuleKind {
@@ -81,6 +83,7 @@ impl RuleKind {
             RuleKind::Basic => "basic",
             RuleKind::Repair => "repair",
             RuleKind::Residual => "residual",
+            RuleKind::Format => "format",
         }
     }
 }

@@ -14,6 +14,8 @@ pub const EDITION: &str = "PS3.15 2026d";
 /// dams' Implementation Class UID (`uid::from_seed("dams implementation class uid")`), written
 /// in the file meta of de-identified files in place of the original writer's.
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.13469996910360635550447189135214341923";
+/// dams' Implementation Version Name, written beside [`IMPLEMENTATION_CLASS_UID`].
+pub const IMPLEMENTATION_VERSION_NAME: &str = "DAMS";
 
 /// The options of PS3.15 E.3 a profile can switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -229,7 +231,10 @@ impl AnnexE {
             tags::IMPLEMENTATION_CLASS_UID,
             Action::Replace(IMPLEMENTATION_CLASS_UID.into()),
         );
-        exact.insert(tags::IMPLEMENTATION_VERSION_NAME, Action::Replace("DAMS".into()));
+        exact.insert(
+            tags::IMPLEMENTATION_VERSION_NAME,
+            Action::Replace(IMPLEMENTATION_VERSION_NAME.into()),
+        );
         // Modified dates: the birth date moves with the patient's other dates, so every age
         // at a study stays (a profile line for PatientBirthDate wins, e.g. keep-year).
         if options.contains(&AnnexOption::RetainLongitudinalModifiedDates) {
