@@ -247,6 +247,8 @@ pub fn verify(
     {
         return Err(VerifyError::OtherProfile(out.to_path_buf()));
     }
+    let adjusted = against.map(|(index, planner)| (index, as_written(planner, &manifest)));
+    let against = adjusted.as_ref().map(|(index, planner)| (*index, planner.as_ref()));
     let everyone = crate::matcher::search_for(
         &identities(&manifest, key, against.map(|(i, _)| i)),
         profile.shifts_study_dates(),
@@ -325,6 +327,20 @@ pub fn verify(
     Ok(report)
 }
 
+/// The planner as the folder's runs used it: with the options they recorded (codes for dams
+/// output, images that may show identifiers approved in review).
+fn as_written<'a>(planner: &'a Planner, manifest: &Manifest) -> std::borrow::Cow<'a, Planner> {
+    if (manifest.options.recode && !planner.recode) || (manifest.options.accept_burned_in && !planner.accept_burned_in)
+    {
+        let mut p = planner.clone();
+        p.recode |= manifest.options.recode;
+        p.accept_burned_in |= manifest.options.accept_burned_in;
+        std::borrow::Cow::Owned(p)
+    } else {
+        std::borrow::Cow::Borrowed(planner)
+    }
+}
+
 /// What [`verify_patients`] found: the report, and the output files of those patients that
 /// are clean (compared with their input and plan, as dams wrote them, no identifier left).
 #[derive(Debug, Default)]
@@ -355,20 +371,8 @@ pub fn verify_patients(
     if crate::manifest::profile_fingerprint(&planner.profile) != manifest.profile.fingerprint {
         return Err(VerifyError::OtherProfile(out.to_path_buf()));
     }
-    // The folder was written with what its runs allowed (codes for dams output, images that
-    // may show identifiers approved in review): it is checked with the same.
-    let as_written;
-    let planner = if (manifest.options.recode && !planner.recode)
-        || (manifest.options.accept_burned_in && !planner.accept_burned_in)
-    {
-        let mut p = planner.clone();
-        p.recode |= manifest.options.recode;
-        p.accept_burned_in |= manifest.options.accept_burned_in;
-        as_written = p;
-        &as_written
-    } else {
-        planner
-    };
+    let planner = as_written(planner, &manifest);
+    let planner = planner.as_ref();
     let everyone = crate::matcher::search_for(&identities(&manifest, key, Some(index)), profile.shifts_study_dates());
     let total = index
         .patients
@@ -850,6 +854,12 @@ fn verify_one(
         kind,
         detail,
     };
+    // An image that may show identifiers in its pixels is written under the Basic Profile only
+    // when approved (one patient in review, or a run with --accept-burned-in): held back, it
+    // is no problem of the output.
+    if planner.profile.annex_e.is_some() && planner.may_show_identifiers(inst).is_some() && !out.join(&dest).exists() {
+        return (dest, problems, Vec::new(), input_problems);
+    }
     let (input, plan) = match planner.plan_file(root, inst, patient_id) {
         Ok(x) => x,
         Err(e) => {

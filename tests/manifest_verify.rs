@@ -311,3 +311,54 @@ fn an_input_named_like_a_dams_table_is_written_under_another_name() {
     let (code, report, _) = r.verify(true);
     assert_eq!(code, Some(0), "{report:#}");
 }
+
+/// Under the Basic Profile an image that may show identifiers in its pixels is written only
+/// when approved: verify checks the folder with what its runs recorded, so an approved image
+/// is compared like any other and one held back is no problem of the output.
+#[test]
+fn images_held_back_or_approved_under_basic_verify_clean() {
+    for approve in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("in");
+        stage(
+            &input,
+            &[
+                ("pydicom/JPEG2000.dcm", "a/sc.dcm"),
+                ("pydicom/CT_small.dcm", "b/ct.dcm"),
+            ],
+        );
+        let out = tmp.path().join("out");
+        let data = tmp.path().join("data");
+        let mut apply = dams(&data);
+        apply
+            .args(["--profile", "basic", "apply", "--yes"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&out);
+        if approve {
+            apply.arg("--accept-burned-in");
+        }
+        let o = apply.output().unwrap();
+        let written = tree(&out)
+            .iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "dcm"))
+            .count();
+        assert_eq!(
+            written,
+            if approve { 2 } else { 1 },
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = dams(&data)
+            .arg("verify")
+            .arg(&out)
+            .arg("--against")
+            .arg(&input)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let r: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert_eq!(r["problems"].as_array().unwrap().len(), 0, "approve {approve}: {r:#}");
+        assert_eq!(v.status.code(), Some(0), "approve {approve}: {r:#}");
+    }
+}
