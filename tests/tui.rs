@@ -138,7 +138,7 @@ fn unreadable_files_with_reasons() {
     h.type_keys("G");
     h.type_keys("lj");
     let screen = h.render();
-    assert!(screen.contains("skipped: not DICOM or XML (1)"), "{screen}");
+    assert!(screen.contains("not DICOM or XML (1)"), "{screen}");
     assert!(
         screen.contains("Skipped:") && screen.contains("not copied to the output"),
         "{screen}"

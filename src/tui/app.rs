@@ -464,7 +464,7 @@ impl App {
     fn open_group_detail(&mut self) {
         match super::view::selected_group_details(self, false) {
             Some((name, lines)) => {
-                let mut d = Dialog::Detail(Detail::lines(format!("{name}/"), lines));
+                let mut d = Dialog::Detail(Detail::lines(name, lines));
                 d.clamp(self.screen());
                 self.dialog = Some(d);
             }

@@ -423,7 +423,7 @@ fn unplaced_rows(cx: &Ctx, out: &mut Vec<Row>) {
 fn unreadable_rows(cx: &Ctx, out: &mut Vec<Row>) {
     for (skipped, node, label) in [
         (false, Node::Unreadable, "could not be read"),
-        (true, Node::Skipped, "skipped: not DICOM or XML"),
+        (true, Node::Skipped, "not DICOM or XML"),
     ] {
         let files = cx
             .src

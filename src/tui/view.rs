@@ -120,7 +120,7 @@ pub(crate) fn selected_group_details(app: &App, focused: bool) -> Option<(String
     } else {
         RepairState::NotNeeded
     };
-    let name = mapping::group_line(g).name;
+    let name = format!("{}/ ({})", mapping::short(&g.folder), g.kind.label());
     Some((name, mapping::details(g, links, repair, focused)))
 }
 

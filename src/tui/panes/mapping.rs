@@ -154,7 +154,12 @@ pub fn draw(f: &mut Frame, area: Rect, v: &MappingView) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     if let Some(p) = v.placeholder {
-        f.render_widget(Paragraph::new(p).style(t.dim()), inner);
+        f.render_widget(
+            Paragraph::new(p)
+                .style(t.dim())
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
         return;
     }
     let width = usize::from(inner.width);
