@@ -273,11 +273,16 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// The output went to a reader that stopped reading (`dams plan | head`): not an error.
+/// The output went to a reader that stopped reading (`dams plan | head`): not an error. A
+/// JSON writer's error holds the I/O error without showing it as its source, so it is asked
+/// for its kind too.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().map(io::Error::kind).or_else(|| {
+            c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+        }) == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The key store's path: `--key`, `DAMS_KEY`, or the default in dams' data folder.
@@ -404,10 +409,16 @@ pub fn say_line(out: &mut dyn Write, fmt: &str, args: std::fmt::Arguments) -> io
 /// Writes JSON to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let out = &mut io::BufWriter::new(io::stdout().lock());
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    say!(out)?;
+    write_json(out, value)?;
     out.flush()?;
     Ok(())
+}
+
+/// Writes JSON and a line break to `out`; a failed write is the `io::Error` it was (a closed
+/// pipe stays one), not a JSON error.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    say!(out)
 }
 
 /// Writes text to stdout through `f`.

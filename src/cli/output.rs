@@ -730,11 +730,7 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
                 })
             })
             .collect();
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
-        )?;
-        return say!(out);
+        return super::write_json(out, &serde_json::json!({ "placed": files, "unplaced": index.unplaced }));
     }
     if placed.is_empty() && index.unplaced.is_empty() {
         return say!(out, "every file in {} has a PatientID", index.root.display());

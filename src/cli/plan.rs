@@ -48,6 +48,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         files: a.files,
         first: Mutex::new(true),
         error: Mutex::new(None),
+        stop: &ctx.cancel,
     };
     printer.head(engine.key().location(), planner)?;
     let planned = engine.plan_each(&index, &prepared, None, &|d, t| progress.update(d, t), &printer);
@@ -67,8 +68,10 @@ struct Printer<'p, W: Write + Send> {
     json: bool,
     files: bool,
     first: Mutex<bool>,
-    /// The first write error (a closed pipe, say): printing stops there.
+    /// The first write error (a closed pipe, say): printing stops there, and so does the
+    /// plan (through `stop`): nobody reads the rest.
     error: Mutex<Option<io::Error>>,
+    stop: &'p dams::progress::Cancel,
 }
 
 impl<W: Write + Send> Printer<'_, W> {
@@ -81,6 +84,7 @@ impl<W: Write + Send> Printer<'_, W> {
             && let Err(e) = f(&mut out)
         {
             *error = Some(e);
+            self.stop.cancel();
         }
     }
 

@@ -241,8 +241,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
             m.insert("refused".into(), serde_json::to_value(&refused)?);
             m.insert("unreadable".into(), serde_json::to_value(&outgoing.unreadable)?);
         }
-        serde_json::to_writer_pretty(&mut *out, &v)?;
-        say!(out)?;
+        super::write_json(out, &v)?;
     } else {
         report_text(out, &report)?;
         refused_text(out, &refused, &outgoing)?;
@@ -296,14 +295,13 @@ fn dry_run(
 ) -> Result<()> {
     let planned = send::preview(&args.out, files, node, opts)?;
     if args.json {
-        serde_json::to_writer_pretty(
-            &mut *out,
+        super::write_json(
+            out,
             &serde_json::json!({
                 "node": node.name, "to": node.destination(), "files": planned,
                 "refused": refused, "unreadable": outgoing.unreadable,
             }),
         )?;
-        say!(out)?;
     } else {
         let n = planned.iter().filter(|p| p.action == "send").count();
         say!(
@@ -424,8 +422,7 @@ pub fn echo(args: &EchoArgs) -> Result<Exit> {
                 serde_json::json!({"node": node.name, "to": node.destination(), "ok": false, "detail": e.message})
             }
         };
-        serde_json::to_writer_pretty(&mut *out, &v)?;
-        say!(out)?;
+        super::write_json(out, &v)?;
     } else {
         match &result {
             Ok(m) => say!(out, "{m}")?,
@@ -449,8 +446,7 @@ pub fn fetch(args: &FetchArgs, ctx: &Ctx) -> Result<Exit> {
     progress.finish();
     let out = &mut io::BufWriter::new(io::stdout().lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        say!(out)?;
+        super::write_json(out, &report)?;
     } else {
         say!(
             out,
