@@ -34,17 +34,17 @@ fn main() -> ExitCode {
     };
     let cancel = ctx.cancel.clone();
     if ctrlc::set_handler(move || cancel.cancel()).is_err() {
-        eprintln!("dams: warning: Ctrl-C cannot be caught here; it will stop dams without cleaning up");
+        cli::err_line("dams: warning: Ctrl-C cannot be caught here; it will stop dams without cleaning up");
     }
     match cli::run(args, &ctx) {
         Ok(exit) => exit.into(),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if ctx.cancel.is_cancelled() => {
-            eprintln!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e)));
+            cli::err_line(&format!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e))));
             cli::Exit::Cancelled.into()
         }
         Err(e) => {
-            eprintln!("dams: {}", dams::shown::text(&cli::error_text(&e)));
+            cli::err_line(&format!("dams: {}", dams::shown::text(&cli::error_text(&e))));
             cli::Exit::Error.into()
         }
     }

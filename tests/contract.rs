@@ -215,7 +215,7 @@ fn key_export_does_not_overwrite() {
 }
 
 /// `dams plan … | head`: the reader stops, dams ends quietly with 0, as text and as JSON (a
-/// JSON writer hides the closed pipe inside an error of its own).
+/// JSON writer hides the closed pipe inside an error of its own); a closed stderr is no panic.
 #[test]
 fn a_closed_pipe_is_no_error() {
     let ws = Ws::new();
@@ -244,6 +244,25 @@ fn a_closed_pipe_is_no_error() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
     }
+    // `dams plan … 2>&1 | head`: stderr closed too. Progress lines (after a second), messages
+    // and errors are given up, never a panic (exit 101).
+    let closed_stderr = |args: &[&std::ffi::OsStr]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        dams(&ws.data)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(writer)
+            .output()
+            .unwrap()
+    };
+    let o = closed_stderr(&[os("plan"), i]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Nothing was written"));
+    assert_eq!(
+        closed_stderr(&[os("plan"), os("/nonexistent/folder")]).status.code(),
+        Some(2)
+    );
 }
 
 /// Runs dams in a pseudo-terminal, presses Ctrl-C once `ready` holds for what the screen

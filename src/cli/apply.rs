@@ -137,13 +137,14 @@ fn ask(
     target: &Target,
     engine: &dams::engine::Engine,
 ) -> Result<bool> {
-    output::apply_summary(
+    // On stderr, which may be closed: what cannot be shown does not stop the question.
+    let _ = output::apply_summary(
         &mut io::stderr().lock(),
         index,
         &prepared.planner,
         target,
         engine.key().location(),
-    )?;
+    );
     // What the write would leave, from the same check the review screen and the report use.
     let progress = Progress::new("check", false);
     let stays = engine.check(index, prepared, None, &|d, t| progress.update(d, t));
@@ -153,7 +154,7 @@ fn ask(
         Err(dams::engine::EngineError::Cancelled) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    output::stays_text(&mut io::stderr().lock(), &stays, "  warning:   ")?;
+    let _ = output::stays_text(&mut io::stderr().lock(), &stays, "  warning:   ");
     let planner = &mut prepared.planner;
     let recoded = planner.pseudonymised_patients().count();
     if recoded > 0 && !planner.recode {

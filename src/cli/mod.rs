@@ -15,7 +15,9 @@ macro_rules! say {
     };
 }
 
-/// [`say!`] to stderr (for messages beside the results).
+/// [`say!`] to stderr (for messages beside the results). A failed write is ignored: stderr may
+/// be closed (`dams plan 2>&1 | head`), and a message is not worth a panic (`eprintln!`) or an
+/// error. Everything dams writes to stderr goes through this or [`err_line`].
 macro_rules! say_err {
     ($fmt:literal $($args:tt)*) => {{
         let _ = $crate::cli::say_line(&mut ::std::io::stderr().lock(), $fmt, ::std::format_args!($fmt $($args)*));
@@ -377,10 +379,19 @@ pub fn prepare(engine: &Engine, index: &dams::scan::Index) -> Result<dams::plan:
     Ok(p)
 }
 
+/// Writes a line of text (escaped by the caller) to stderr, ignoring a failed write (see
+/// [`say_err!`]).
+pub fn err_line(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
 /// Asks a yes/no question on the terminal (default no).
 pub fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    io::stderr().flush()?;
+    let mut err = io::stderr().lock();
+    let _ = write!(err, "{} [y/N] ", dams::shown::text(question));
+    let _ = err.flush();
+    drop(err);
     let mut answer = String::new();
     io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))

@@ -44,7 +44,9 @@ impl Progress {
             }
             let decile = done * 10 / total.max(1);
             if self.last_decile.swap(decile, Ordering::Relaxed) != decile {
-                eprintln!("{}: {done}/{total} files", self.label);
+                // stderr may be closed (`dams plan 2>&1 | head`): a message is never worth
+                // a panic.
+                say_err!("{}: {done}/{total} files", self.label);
             }
         }
     }
