@@ -265,9 +265,24 @@ fn a_closed_pipe_is_no_error() {
     );
 }
 
-/// Runs dams in a pseudo-terminal, presses Ctrl-C once `ready` holds for what the screen
-/// shows so far, and returns its exit code and how long it took to stop.
-fn ctrl_c_in_a_terminal(data: &Path, args: &[&std::ffi::OsStr], ready: impl Fn(&str) -> bool) -> (u32, Duration) {
+/// How a run stopped by Ctrl-C ended.
+struct Stopped {
+    code: u32,
+    /// From Ctrl-C to the end.
+    took: Duration,
+    /// What the terminal showed (stdout and stderr).
+    screen: String,
+}
+
+/// Runs dams in a pseudo-terminal (its stdout into the file `stdout` when given), presses
+/// Ctrl-C once `ready` holds for what the screen shows so far and the process id, and says
+/// how it ended.
+fn ctrl_c_in_a_terminal(
+    data: &Path,
+    args: &[&std::ffi::OsStr],
+    stdout: Option<&Path>,
+    ready: impl Fn(&str, u32) -> bool,
+) -> Stopped {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let pty = native_pty_system()
         .openpty(PtySize {
@@ -277,16 +292,30 @@ fn ctrl_c_in_a_terminal(data: &Path, args: &[&std::ffi::OsStr], ready: impl Fn(&
             pixel_height: 0,
         })
         .unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_dams"));
+    let mut cmd = match stdout {
+        // The shell becomes dams (exec), with stdout in the file and the terminal for the rest.
+        Some(file) => {
+            let mut c = CommandBuilder::new("sh");
+            c.args([
+                os("-c"),
+                os("exec \"$0\" \"$@\" > \"$DAMS_TEST_STDOUT\""),
+                os(env!("CARGO_BIN_EXE_dams")),
+            ]);
+            c.env("DAMS_TEST_STDOUT", file);
+            c
+        }
+        None => CommandBuilder::new(env!("CARGO_BIN_EXE_dams")),
+    };
     cmd.args(args);
     cmd.env("DAMS_DATA_DIR", data);
     cmd.env_remove("DAMS_KEY");
     let mut child = pty.slave.spawn_command(cmd).unwrap();
+    let pid = child.process_id().unwrap();
     drop(pty.slave);
     let mut reader = pty.master.try_clone_reader().unwrap();
     let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let shown = screen.clone();
-    std::thread::spawn(move || {
+    let reading = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = reader.read(&mut buf) {
             if n == 0 {
@@ -297,7 +326,7 @@ fn ctrl_c_in_a_terminal(data: &Path, args: &[&std::ffi::OsStr], ready: impl Fn(&
     });
     let mut writer = pty.master.take_writer().unwrap();
     let started = Instant::now();
-    while !ready(&String::from_utf8_lossy(&screen.lock().unwrap())) {
+    while !ready(&String::from_utf8_lossy(&screen.lock().unwrap()), pid) {
         assert!(started.elapsed() < Duration::from_mins(1), "never got ready");
         if let Ok(Some(status)) = child.try_wait() {
             panic!("finished before Ctrl-C could be pressed: {status:?}");
@@ -306,13 +335,19 @@ fn ctrl_c_in_a_terminal(data: &Path, args: &[&std::ffi::OsStr], ready: impl Fn(&
     }
     std::io::Write::write_all(&mut writer, b"\x03").unwrap();
     let pressed = Instant::now();
-    loop {
+    let (code, took) = loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return (status.exit_code(), pressed.elapsed());
+            break (status.exit_code(), pressed.elapsed());
         }
         assert!(pressed.elapsed() < Duration::from_secs(10), "did not stop");
         std::thread::sleep(Duration::from_millis(5));
-    }
+    };
+    // The reader ends when the terminal closes with the process.
+    drop(writer);
+    drop(pty.master);
+    reading.join().unwrap();
+    let screen = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    Stopped { code, took, screen }
 }
 
 /// Ctrl-C during apply and during verify: each stops within a second, exits 130, leaves no
@@ -330,7 +365,7 @@ fn ctrl_c_stops_apply_and_verify() {
             .filter(|e| e.file_type().is_file())
             .count()
     };
-    let (code, took) = ctrl_c_in_a_terminal(
+    let stopped = ctrl_c_in_a_terminal(
         &ws.data,
         &[
             os("apply"),
@@ -339,10 +374,15 @@ fn ctrl_c_stops_apply_and_verify() {
             out.as_os_str(),
             os("--yes"),
         ],
-        |_| out.is_dir() && files_in(&out) > 50,
+        None,
+        |_, _| out.is_dir() && files_in(&out) > 50,
     );
-    assert_eq!(code, 130);
-    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
+    assert_eq!(stopped.code, 130);
+    assert!(
+        stopped.took < Duration::from_secs(1),
+        "stopped after {:?}",
+        stopped.took
+    );
     let written = tree(&out);
     assert!(written.len() < 2500, "it stopped early: {} files", written.len());
     for (rel, _) in &written {
@@ -364,12 +404,27 @@ fn ctrl_c_stops_apply_and_verify() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let (code, took) = ctrl_c_in_a_terminal(
+    let stopped = ctrl_c_in_a_terminal(
         &ws.data,
         &[os("verify"), out.as_os_str(), os("--against"), input.as_os_str()],
+        None,
         // The progress bar of the check itself is on the screen.
-        |screen| screen.contains("verify ["),
+        |screen, _| screen.contains("verify ["),
     );
-    assert!(took < Duration::from_secs(1), "stopped after {took:?}");
-    assert_eq!(code, 130, "a verify that was stopped is never a clean bill");
+    assert!(
+        stopped.took < Duration::from_secs(1),
+        "stopped after {:?}",
+        stopped.took
+    );
+    assert_eq!(stopped.code, 130, "a verify that was stopped is never a clean bill");
+    // No bar is drawn before it has something to count (verify's used to show `0/0 files`
+    // during the scan).
+    assert!(!stopped.screen.contains("0/0 files"), "{}", stopped.screen);
+    // The report says so: what it counts is not all there is.
+    let screen: String = stopped.screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        screen.contains("cancelled: verify was stopped before the end") && screen.contains("was not checked"),
+        "{}",
+        stopped.screen
+    );
 }

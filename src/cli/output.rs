@@ -489,6 +489,13 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         r.profile,
         r.ok
     )?;
+    if r.cancelled {
+        say!(
+            out,
+            "cancelled: verify was stopped before the end; only the {} file(s) counted here were checked, what is not listed was not checked: this is no clean bill (run verify again)",
+            r.checked
+        )?;
+    }
     if !r.problems.is_empty() {
         say!(out, "\nproblems ({}):", r.problems.len())?;
         for p in &r.problems {

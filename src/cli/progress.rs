@@ -4,7 +4,7 @@
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -17,7 +17,8 @@ impl Progress {
     /// `quiet`: no bar and no lines (JSON output, say).
     pub fn new(label: &'static str, quiet: bool) -> Progress {
         let bar = (!quiet && io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new(0);
+            // Drawn from the first update on: a bar of nothing (`0/0 files`) says nothing.
+            let b = ProgressBar::hidden();
             if let Ok(style) =
                 ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} files {elapsed_precise}")
             {
@@ -38,6 +39,9 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.set_length(total as u64);
             b.set_position(done as u64);
+            if b.is_hidden() {
+                b.set_draw_target(ProgressDrawTarget::stderr());
+            }
         } else {
             if self.started.elapsed() < std::time::Duration::from_secs(1) {
                 return;

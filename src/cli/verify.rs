@@ -51,7 +51,6 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         }
     }
     let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
-    let progress = Progress::new("verify", a.json);
     let report = match &against {
         Some(input) => {
             let index = super::scan_input(&engine, input, a.json, vec![a.out.clone()])?;
@@ -64,11 +63,19 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
                     engine.key().location()
                 );
             }
-            engine.verify(&a.out, Some((&index, &prepared)), &|d, t| progress.update(d, t))?
+            // The bar of the check, made when the check starts (not `0/0` during the scan).
+            let progress = Progress::new("verify", a.json);
+            let report = engine.verify(&a.out, Some((&index, &prepared)), &|d, t| progress.update(d, t))?;
+            progress.finish();
+            report
         }
-        None => engine.verify(&a.out, None, &|d, t| progress.update(d, t))?,
+        None => {
+            let progress = Progress::new("verify", a.json);
+            let report = engine.verify(&a.out, None, &|d, t| progress.update(d, t))?;
+            progress.finish();
+            report
+        }
     };
-    progress.finish();
     if a.json {
         super::print_json(&report)?;
     } else {
