@@ -21,13 +21,13 @@ fn schema(name: &str) -> jsonschema::Validator {
 }
 
 fn valid(name: &str, out: &std::process::Output) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{name}: not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    valid_bytes(name, &out.stdout, &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `stdout` is JSON that matches the schema `name` (`stderr` is shown when it does not).
+fn valid_bytes(name: &str, stdout: &[u8], stderr: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}\n{stderr}", String::from_utf8_lossy(stdout)));
     let errors: Vec<String> = schema(name)
         .iter_errors(&v)
         .map(|e| format!("{} at {}", e, e.instance_path))
@@ -295,6 +295,7 @@ fn ctrl_c_in_a_terminal(
     let mut cmd = match stdout {
         // The shell becomes dams (exec), with stdout in the file and the terminal for the rest.
         Some(file) => {
+            let _ = std::fs::remove_file(file);
             let mut c = CommandBuilder::new("sh");
             c.args([
                 os("-c"),
@@ -427,4 +428,59 @@ fn ctrl_c_stops_apply_and_verify() {
         "{}",
         stopped.screen
     );
+}
+
+/// Whether dams' Ctrl-C handler is there (it runs on a thread of its own): pressed from then
+/// on, Ctrl-C stops the first stage, the scan.
+#[cfg(target_os = "linux")]
+fn handler_installed(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() >= 2)
+}
+
+/// Ctrl-C with --json before the last stage still gives a report, valid against its schema,
+/// that says `cancelled: true`: apply and verify stopped in the scan, plan in the middle of its
+/// stream (the document is closed).
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_with_json_still_reports() {
+    let ws = Ws::new();
+    let input = ws.base.join("in");
+    dams::demo::make_corpus(&input, 2500, 32, 32).unwrap();
+    let stdout = ws.base.join("stdout.json");
+    let report = |name: &str, stopped: &Stopped| {
+        assert_eq!(stopped.code, 130, "{name}: {}", stopped.screen);
+        assert!(
+            stopped.took < Duration::from_secs(1),
+            "{name}: stopped after {:?}",
+            stopped.took
+        );
+        let v = valid_bytes(name, &std::fs::read(&stdout).unwrap(), &stopped.screen);
+        assert_eq!(v["cancelled"], true, "{name}: {v:#}");
+        v
+    };
+    let out = ws.base.join("out");
+    let i = input.as_os_str();
+    let args = [os("apply"), i, os("--out"), out.as_os_str(), os("--yes"), os("--json")];
+    let stopped = ctrl_c_in_a_terminal(&ws.data, &args, Some(&stdout), |_, pid| handler_installed(pid));
+    let applied = report("apply", &stopped);
+    assert_eq!(applied["written"], 0);
+    assert!(tree(&out).is_empty(), "nothing written");
+
+    let args = [os("plan"), i, os("--json")];
+    // Pressed once the first patients are out.
+    let stopped = ctrl_c_in_a_terminal(&ws.data, &args, Some(&stdout), |_, _| {
+        std::fs::metadata(&stdout).is_ok_and(|m| m.len() > 0)
+    });
+    let plan = report("plan", &stopped);
+    // Stopped in the stream: the patients printed are whole, the others are not there.
+    let patients = plan["patients"].as_array().unwrap().len();
+    assert!((1..13).contains(&patients), "{patients} of 13 patients");
+
+    // A whole output to verify, then a verify stopped in its scan of the input.
+    let o = ws.run(&[os("apply"), i, os("--out"), out.as_os_str(), os("--yes")]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let args = [os("verify"), out.as_os_str(), os("--against"), i, os("--json")];
+    let stopped = ctrl_c_in_a_terminal(&ws.data, &args, Some(&stdout), |_, pid| handler_installed(pid));
+    let verified = report("verify", &stopped);
+    assert_eq!(verified["checked"], 0, "{verified:#}");
 }

@@ -83,7 +83,12 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
-    let index = super::scan_input(&engine, &path, a.json, exclude)?;
+    let index = match super::scan_input(&engine, &path, a.json, exclude) {
+        Ok(index) => index,
+        // Stopped in the scan: nothing was written, and the report says why.
+        Err(_) if ctx.cancel.is_cancelled() => return stopped_before_writing(&a),
+        Err(e) => return Err(e),
+    };
     let mut prepared = super::prepare(&engine, &index)?;
     prepared.planner.recode = a.recode;
     prepared.planner.overwrite = a.overwrite;
@@ -100,6 +105,9 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         );
     }
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
+        if ctx.cancel.is_cancelled() {
+            return stopped_before_writing(&a);
+        }
         say_err!("Nothing was written.");
         return Ok(Exit::Attention);
     }
@@ -121,12 +129,28 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     report.key_entries_created += committed;
     progress.finish();
     tracing::info!(written = report.written, failed = report.failed.len(), "applied");
-    if a.json {
-        super::print_json(&report)?;
-    } else {
-        super::print_text(|out| output::apply_text(out, &report))?;
-    }
+    print_report(&report, a.json)?;
     Ok(exit(&report))
+}
+
+/// Ctrl-C before the write (in the scan, or the check before the question): the report of a
+/// run that wrote nothing, `cancelled` (exit 130).
+fn stopped_before_writing(a: &Args) -> Result<Exit> {
+    let report = ApplyReport {
+        out: a.out.clone().filter(|_| !a.in_place),
+        cancelled: true,
+        ..ApplyReport::default()
+    };
+    print_report(&report, a.json)?;
+    Ok(exit(&report))
+}
+
+fn print_report(report: &ApplyReport, json: bool) -> Result<()> {
+    if json {
+        super::print_json(report)
+    } else {
+        super::print_text(|out| output::apply_text(out, report))
+    }
 }
 
 /// Shows what will be written and asks (and, for input that looks like dams output, asks

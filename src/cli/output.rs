@@ -312,11 +312,18 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
     Ok(())
 }
 
-/// The end of `dams plan`: what will not be written, and how to write.
-pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner) -> io::Result<()> {
+/// The end of `dams plan`: what will not be written, whether the plan was stopped, and how to
+/// write.
+pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner, cancelled: bool) -> io::Result<()> {
     unassigned_list(out, &planner.unassigned_xml)?;
     unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read, will not be written")?;
+    if cancelled {
+        say!(
+            out,
+            "\ncancelled: planning was stopped; the patients not shown above were not planned"
+        )?;
+    }
     say!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
 }
 
