@@ -9,8 +9,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// A file size limit (`ulimit -f`) would kill dams with SIGXFSZ in the middle of a write.
 /// Ignored, the write fails with EFBIG instead, and the file is reported like any other
 /// write error while the rest of the batch goes on.
@@ -25,7 +23,10 @@ fn ignore_file_size_signal() {
 
 fn main() -> ExitCode {
     ignore_file_size_signal();
-    let args = cli::Cli::parse();
+    let args = match cli::parse() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     cli::init_logging();
     // One cancellation for the whole run, set by Ctrl-C: every stage stops between files,
     // leaves nothing partial, and says it was cancelled.

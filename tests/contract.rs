@@ -194,6 +194,25 @@ fn a_typo_gets_a_suggestion_and_creates_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("Did you mean `dams scan`?"), "{err}");
     assert!(!ws.data.exists(), "nothing was created");
+    // Followed by a folder, the typo is no folder but an unexpected argument to clap: still
+    // the suggestion, also after an option with its value.
+    let folder = ws.base.join("big");
+    std::fs::create_dir_all(&folder).unwrap();
+    for args in [
+        vec![os("plna"), folder.as_os_str()],
+        vec![os("--key"), os("k.db"), os("aplly"), folder.as_os_str(), os("--yes")],
+    ] {
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let wanted = if args[0] == "plna" { "dams plan" } else { "dams apply" };
+        assert!(err.contains(&format!("Did you mean `{wanted}`?")), "{err}");
+        assert!(!ws.data.exists(), "nothing was created");
+    }
+    // A real command with a stray argument is clap's error, with no suggestion.
+    let o = ws.run(&[os("plan"), folder.as_os_str(), os("extra")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("Did you mean `dams"));
     let o = ws.run(&[os("--profile"), os("basic"), os("profile"), os("list")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("mean nothing"));

@@ -322,6 +322,59 @@ pub fn input_folder(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The arguments of the command line, or the exit status when they make none. A mistyped
+/// command followed by something else (`dams plna big`) is not taken for a folder, as a word
+/// alone is (see [`input_folder`]), but gets clap's "unexpected argument 'big'", which does
+/// not say what is wrong: then the first free word is checked against the command names.
+///
+/// # Errors
+///
+/// The exit status, after clap's message (help and version: 0) or dams' suggestion (2).
+pub fn parse() -> std::result::Result<Cli, std::process::ExitCode> {
+    let e = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if e.kind() == clap::error::ErrorKind::UnknownArgument
+        && let Some(word) = first_free_word(std::env::args_os().skip(1))
+        && let Some(cmd) = close_command(Path::new(&word))
+    {
+        err_line(&format!(
+            "dams: {}: no such command. Did you mean `dams {cmd}`? (dams --help lists the commands)",
+            dams::shown::text(&word.to_string_lossy())
+        ));
+        return Err(Exit::Error.into());
+    }
+    let _ = e.print();
+    Err(std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)))
+}
+
+/// The first word of the command line that is neither an option nor the value of one given
+/// before the command (`--key FILE`), unless it is a command's name.
+fn first_free_word(args: impl Iterator<Item = std::ffi::OsString>) -> Option<std::ffi::OsString> {
+    let cli = Cli::command();
+    let takes_value = |long: &str| {
+        cli.get_arguments()
+            .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if let Some(long) = text.strip_prefix("--") {
+            if !long.contains('=') && takes_value(long) {
+                args.next();
+            }
+            continue;
+        }
+        if text.starts_with('-') {
+            continue;
+        }
+        let command = cli.get_subcommands().any(|c| c.get_name() == text);
+        return (!command).then_some(arg);
+    }
+    None
+}
+
 /// The command whose name is closest to `path`, when it is close enough to be a typo.
 fn close_command(path: &Path) -> Option<String> {
     let word = path.to_str().filter(|w| !w.contains(['/', '\\', '.']))?;
