@@ -105,6 +105,15 @@ fn json_matches_the_schemas() {
         "verify",
         &ws.run(&[os("verify"), out.as_os_str(), os("--against"), i, os("--json")]),
     );
+    // verify checks with the manifest's rules; an option given names other rules.
+    let o = ws.run(&[
+        os("verify"),
+        out.as_os_str(),
+        os("--option"),
+        os("retain-longitudinal-modified-dates"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("name other rules"));
     let basic = ws.base.join("basic");
     valid(
         "plan",
@@ -213,9 +222,32 @@ fn a_typo_gets_a_suggestion_and_creates_nothing() {
     let o = ws.run(&[os("plan"), folder.as_os_str(), os("extra")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("Did you mean `dams"));
-    let o = ws.run(&[os("--profile"), os("basic"), os("profile"), os("list")]);
+    // Options that mean nothing for a command are refused, before the command name or after.
+    for args in [
+        vec![os("--profile"), os("basic"), os("profile"), os("list")],
+        vec![os("--option"), os("x"), os("profile"), os("list")],
+        vec![os("--value"), os("a=b"), os("echo"), os("A@localhost:1")],
+    ] {
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("mean nothing"), "{args:?}");
+    }
+    // send verifies with the manifest's rules: it takes no --profile.
+    let o = ws.run(&[
+        os("send"),
+        folder.as_os_str(),
+        os("--to"),
+        os("A@localhost:1"),
+        os("--profile"),
+        os("nope"),
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("mean nothing"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unexpected argument '--profile'"));
+    // Given before the command, --option counts for it (an unknown one is refused).
+    let o = ws.run(&[os("--option"), os("bogus"), os("plan"), folder.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bogus"));
+    assert!(!ws.data.exists(), "nothing was created");
     let o = ws.run(&[os("apply"), os("--help")]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("required unless --in-place"));
 }

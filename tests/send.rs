@@ -328,7 +328,7 @@ impl Workspace {
             .arg(&self.out)
             .args(["--to", node, "--config"])
             .arg(&self.config)
-            .args(["--profile", "basic", "--key"])
+            .arg("--key")
             .arg(&self.key)
             .args(extra)
             .output()

@@ -118,8 +118,9 @@ enum Command {
 }
 
 impl Command {
-    /// `--key` and `--profile`/`--value` given before the command name (`dams --key K plan
-    /// X`) count for the command, where it takes them.
+    /// `--key` and `--profile`/`--value`/`--option` given before the command name (`dams
+    /// --key K plan X`) count for the command, where it takes them; where it does not, they
+    /// are refused (they would mean nothing).
     fn inherit(&mut self, key: &KeyArg, profile: &ProfileArgs) -> Result<()> {
         let (k, p) = match self {
             Command::Scan(a) => (Some(&mut a.key), None),
@@ -132,7 +133,8 @@ impl Command {
             Command::Key(c) => (Some(c.key_arg()), None),
             #[cfg(feature = "demo")]
             Command::Demo(a) => (None, Some(&mut a.profile)),
-            Command::Send(a) => (Some(&mut a.key), Some(&mut a.profile)),
+            // send verifies with the rules the output's manifest records.
+            Command::Send(a) => (Some(&mut a.key), None),
             Command::Profile(_) | Command::Echo(_) | Command::Fetch(_) | Command::Tables(_) => (None, None),
         };
         if let Some(k) = k
@@ -140,15 +142,16 @@ impl Command {
         {
             k.key.clone_from(&key.key);
         }
-        let given = profile.profile.is_some() || !profile.values.is_empty();
+        let given = profile.profile.is_some() || !profile.values.is_empty() || !profile.options.is_empty();
         match p {
             Some(p) => {
                 if p.profile.is_none() {
                     p.profile.clone_from(&profile.profile);
                 }
                 p.values.extend(profile.values.iter().cloned());
+                p.options.extend(profile.options.iter().cloned());
             }
-            None if given => bail!("--profile and --value mean nothing for this command"),
+            None if given => bail!("--profile, --value and --option mean nothing for this command"),
             None => {}
         }
         Ok(())

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use dams::send::{self, Config, Node, Outgoing, SendFile, SendOptions, SendReport};
 
-use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress};
+use super::{Ctx, Exit, KeyArg, Progress};
 
 #[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Args, Debug, Clone)]
@@ -41,24 +41,28 @@ pub struct SendArgs {
     /// Explicit/Implicit VR Little Endian (C-STORE). Compressed data is never decoded.
     #[arg(long)]
     pub convert: bool,
+    /// Print the report as JSON (the shape is in the README and assets/schemas/send.schema.json).
     #[arg(long)]
     pub json: bool,
     /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
     /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    // The key store OUT was made with (verify needs it). No --profile: verify checks with the
+    // rules OUT's manifest records.
     #[command(flatten)]
     pub key: KeyArg,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct EchoArgs {
     /// The node: a name from the config file, or an address (AE@host:port, https://…).
     pub node: String,
+    /// Print the answer as JSON (the shape is in the README and assets/schemas/echo.schema.json).
     #[arg(long)]
     pub json: bool,
+    /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
+    /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -78,8 +82,11 @@ pub struct FetchArgs {
     /// The folder to write into (as DIR/STUDY/SERIES/INSTANCE.dcm, owner-only).
     #[arg(long, value_name = "DIR")]
     pub into: PathBuf,
+    /// Print the report as JSON (the shape is in the README and assets/schemas/fetch.schema.json).
     #[arg(long)]
     pub json: bool,
+    /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
+    /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -43,11 +43,11 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     }
     let key = dams::key::KeyStore::open(&key_path)?;
     let (_, profile) = dams::verify::open(&a.out, &key)?;
-    if a.profile.profile.is_some() || !a.profile.values.is_empty() {
+    if a.profile.profile.is_some() || !a.profile.values.is_empty() || !a.profile.options.is_empty() {
         let given = a.profile.resolve()?;
         if dams::manifest::profile_fingerprint(&given) != dams::manifest::profile_fingerprint(&profile) {
             bail!(
-                "{} was written with profile {} (its manifest records the rules); --profile names other rules. Leave --profile out: verify uses the manifest's",
+                "{} was written with profile {} (its manifest records the rules); --profile, --value or --option name other rules. Leave them out: verify uses the manifest's",
                 a.out.display(),
                 profile.name
             );
