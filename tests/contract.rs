@@ -14,12 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn schema(name: &str) -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/schemas/{name}.schema.json"));
-    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    jsonschema::validator_for(&value).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
 fn valid(name: &str, out: &std::process::Output) -> serde_json::Value {
     valid_bytes(name, &out.stdout, &String::from_utf8_lossy(&out.stderr))
 }
@@ -28,11 +22,7 @@ fn valid(name: &str, out: &std::process::Output) -> serde_json::Value {
 fn valid_bytes(name: &str, stdout: &[u8], stderr: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(stdout)
         .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}\n{stderr}", String::from_utf8_lossy(stdout)));
-    let errors: Vec<String> = schema(name)
-        .iter_errors(&v)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .take(10)
-        .collect();
+    let errors = schema_errors(name, &v);
     assert!(
         errors.is_empty(),
         "{name} --json does not match its schema:\n{}",
@@ -105,6 +95,7 @@ fn json_matches_the_schemas() {
         "verify",
         &ws.run(&[os("verify"), out.as_os_str(), os("--against"), i, os("--json")]),
     );
+    send_echo_fetch(&ws, &out, i);
     // verify checks with the manifest's rules; an option given names other rules.
     let o = ws.run(&[
         os("verify"),
@@ -131,6 +122,53 @@ fn json_matches_the_schemas() {
             os("--profile"),
             os("basic"),
         ]),
+    );
+}
+
+/// send (a dry run, and a run that cannot reach its node), echo and fetch against nodes that
+/// do not answer (tests/send.rs checks them against a real Orthanc).
+fn send_echo_fetch(ws: &Ws, out: &Path, input: &std::ffi::OsStr) {
+    use std::os::unix::fs::PermissionsExt;
+    let config = ws.base.join("config.toml");
+    let text = "[nodes.nowhere]\ndicom = \"NOWHERE@127.0.0.1:1\"\nretry_delay = \"10ms\"\n\n\
+                [nodes.web]\nstow = \"http://127.0.0.1:1/dicom-web\"\nretry_delay = \"10ms\"\n";
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = config.as_os_str();
+    let send = [
+        os("send"),
+        out.as_os_str(),
+        os("--to"),
+        os("nowhere"),
+        os("--config"),
+        c,
+        os("--json"),
+    ];
+    let dry = valid(
+        "send",
+        &ws.run(&[&send[..], &[os("--no-verify"), os("--dry-run")]].concat()),
+    );
+    assert!(!dry["files"].as_array().unwrap().is_empty(), "{dry:#}");
+    // dams' own files (the manifest, the tables) are no files that could not be sent.
+    assert_eq!(dry["unreadable"], serde_json::json!([]), "{dry:#}");
+    let sent = valid("send", &ws.run(&[&send[..], &[os("--against"), input]].concat()));
+    assert!(sent["stopped"].is_string() && sent["sent"] == 0, "{sent:#}");
+    valid(
+        "echo",
+        &ws.run(&[os("echo"), os("nowhere"), os("--config"), c, os("--json")]),
+    );
+    let into = ws.base.join("fetched");
+    let args = [
+        os("fetch"),
+        os("web"),
+        os("--study"),
+        os("1.2.3"),
+        os("--into"),
+        into.as_os_str(),
+    ];
+    valid(
+        "fetch",
+        &ws.run(&[&args[..], &[os("--config"), c, os("--json")]].concat()),
     );
 }
 
