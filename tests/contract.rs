@@ -290,6 +290,50 @@ fn a_typo_gets_a_suggestion_and_creates_nothing() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("required unless --in-place"));
 }
 
+/// The schema files `--help` names are there, and each schema is named by the command it
+/// describes (the names were once `assets/schemas/scan.json` for `scan.schema.json`).
+#[test]
+fn help_names_schema_files_that_exist() {
+    let ws = Ws::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut named = std::collections::BTreeSet::new();
+    let mut commands: Vec<Vec<String>> = vec![vec![]];
+    while let Some(command) = commands.pop() {
+        let mut args: Vec<&std::ffi::OsStr> = command.iter().map(|c| os(c)).collect();
+        args.push(os("--help"));
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(0), "{command:?}");
+        let help = String::from_utf8(o.stdout).unwrap();
+        let listed = help
+            .lines()
+            .skip_while(|l| *l != "Commands:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help");
+        for sub in listed {
+            commands.push(command.iter().cloned().chain([sub.to_string()]).collect());
+        }
+        for (at, _) in help.match_indices("assets/schemas/") {
+            let path: String = help[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "/._-".contains(*c))
+                .collect();
+            let path = path.trim_end_matches('.');
+            assert!(
+                root.join(path).is_file(),
+                "dams {command:?} --help names {path}, which is not there"
+            );
+            named.insert(path.to_string());
+        }
+    }
+    let schemas: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("assets/schemas"))
+        .unwrap()
+        .map(|e| format!("assets/schemas/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(named, schemas, "every schema is named by its command's --help");
+}
+
 /// `key export -o FILE` does not replace an existing file unless told to.
 #[test]
 fn key_export_does_not_overwrite() {

@@ -49,7 +49,7 @@ pub struct Args {
     /// mapping table of its own (`dams-manifest.K-of-N.json`); `dams verify OUT` reads them all.
     #[arg(long, value_name = "K/N|slurm", conflicts_with = "in_place")]
     pub shard: Option<String>,
-    /// Print the report as JSON (the shape is in the README and assets/schemas/apply.json).
+    /// Print the report as JSON (the shape is in the README and assets/schemas/apply.schema.json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -16,7 +16,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 pub struct Args {
     /// The folder whose files to list or assign.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/assign.json).
+    /// Print JSON (the shape is in the README and assets/schemas/assign.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Give files without a PatientID to a patient: WHAT=PATIENT, where WHAT is a file, a

@@ -14,7 +14,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 pub struct Args {
     /// The folder whose segmentations to map.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/map.json).
+    /// Print JSON (the shape is in the README and assets/schemas/map.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Link a segmentation series to its source by hand: GROUP=SERIES, each named by folder

@@ -16,7 +16,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress, output};
 pub struct Args {
     /// The folder to plan.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/plan.json).
+    /// Print JSON (the shape is in the README and assets/schemas/plan.schema.json).
     #[arg(long)]
     pub json: bool,
     /// List every file instead of summarising each folder.

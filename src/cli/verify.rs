@@ -20,7 +20,7 @@ pub struct Args {
     /// plan as well.
     #[arg(long, value_name = "PATH")]
     pub against: Option<PathBuf>,
-    /// Print the report as JSON (the shape is in the README and assets/schemas/verify.json).
+    /// Print the report as JSON (the shape is in the README and assets/schemas/verify.schema.json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

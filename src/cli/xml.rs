@@ -11,7 +11,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs};
 pub struct Args {
     /// The folder whose XML files to list.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/xml.json).
+    /// Print JSON (the shape is in the README and assets/schemas/xml.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Assign an XML file to a patient: FILE=PATIENT (PatientID or code).
