@@ -334,6 +334,67 @@ fn help_names_schema_files_that_exist() {
     assert_eq!(named, schemas, "every schema is named by its command's --help");
 }
 
+/// A command that fails on its arguments creates nothing: no key store, no secret, no log in
+/// a fresh data folder (the names are checked against the scan before the store is made).
+#[test]
+fn failing_commands_create_nothing() {
+    let ws = Ws::new();
+    let input = ws.base.join("in");
+    stage(&input, &[("pydicom/CT_small.dcm", "a/CT_small.dcm")]);
+    // An output folder written with another key store.
+    let theirs = ws.base.join("theirs");
+    let other_key = ws.base.join("other/key.db");
+    let o = ws.run(&[
+        os("apply"),
+        input.as_os_str(),
+        os("--out"),
+        theirs.as_os_str(),
+        os("--yes"),
+        os("--key"),
+        other_key.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!ws.data.exists());
+    let i = input.as_os_str();
+    let out = ws.base.join("out");
+    let cases: [&[&std::ffi::OsStr]; 8] = [
+        &[
+            os("apply"),
+            i,
+            os("--out"),
+            os("/proc/dams-no-such-folder"),
+            os("--yes"),
+        ],
+        &[os("apply"), i, os("--out"), theirs.as_os_str(), os("--yes")],
+        &[
+            os("apply"),
+            i,
+            os("--out"),
+            out.as_os_str(),
+            os("--yes"),
+            os("--shard"),
+            os("0/2"),
+        ],
+        &[os("map"), i, os("--set"), os("a=b")],
+        &[os("xml"), i, os("--assign"), os("x.xml=P1")],
+        &[os("assign"), i, os("nothere=P1")],
+        &[os("assign"), i, os("--clear"), os("a/CT_small.dcm")],
+        &[os("plan"), i, os("--profile"), os("nope")],
+    ];
+    for args in cases {
+        let o = ws.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!ws.data.exists(), "{args:?} created {:?}: {err}", tree(&ws.data));
+        assert!(!out.exists(), "{args:?}");
+    }
+    // The same commands that succeed make the store, once.
+    let o = ws.run(&[os("map"), i]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("created the key store"));
+    assert!(ws.data.join("key.db").is_file());
+}
+
 /// `key export -o FILE` does not replace an existing file unless told to.
 #[test]
 fn key_export_does_not_overwrite() {

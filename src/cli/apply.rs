@@ -1,6 +1,7 @@
 //! `dams apply PATH --out OUT`: write the pseudonymised copy (or, with `--in-place`, replace
 //! the inputs). Without `--yes` it shows what will be written and asks.
 
+use std::collections::BTreeSet;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
@@ -78,7 +79,8 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         &target,
         &dams::key::Location::from_arg(&super::key_path(&a.key)?),
     )?;
-    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    // The key store is made (if new) with the first code, once every refusal is past.
+    let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
     let exclude = match &target {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
@@ -90,10 +92,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         Err(e) => return Err(e),
     };
     let mut prepared = super::prepare(&engine, &index)?;
-    prepared.planner.recode = a.recode;
-    prepared.planner.overwrite = a.overwrite;
-    prepared.planner.accept_burned_in = a.accept_burned_in;
-    prepared.planner.shard = shard;
+    set_flags(&a, &mut prepared.planner, shard);
     // Shards on several machines must not give codes of their own: with a key file, every
     // code comes first, from one `key allocate` (a database hands them out in transactions).
     let shared_key = matches!(engine.key().location(), dams::key::Location::Postgres { .. });
@@ -104,6 +103,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             super::shell_word(&path)
         );
     }
+    dams::apply::check_output(&prepared.planner, engine.key(), &target)?;
     if !a.yes && !ask(&index, &mut prepared, &target, &engine)? {
         if ctx.cancel.is_cancelled() {
             return stopped_before_writing(&a);
@@ -111,19 +111,20 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         say_err!("Nothing was written.");
         return Ok(Exit::Attention);
     }
+    dams::apply::check_recoding(
+        &index,
+        &prepared.planner,
+        shard_patients(&index, &prepared, shard).as_ref(),
+    )?;
     // The codes first, in one transaction; when another process sharing the key gave out
     // some of the proposed codes meanwhile, this plans again with the codes the key holds.
+    let existed = engine.key().exists();
     let committed = engine.commit_codes(&index, &mut prepared)?;
-    prepared.planner.shard = shard;
-    // The shard's patients, by their codes (known to every shard alike once committed).
-    let only: Option<std::collections::BTreeSet<String>> = shard.map(|s| {
-        index
-            .patients
-            .iter()
-            .filter(|p| prepared.planner.code(&p.patient_id).is_some_and(|c| s.holds(c)))
-            .map(|p| p.patient_id.clone())
-            .collect()
-    });
+    if !existed {
+        super::said_created(&engine);
+    }
+    set_flags(&a, &mut prepared.planner, shard);
+    let only = shard_patients(&index, &prepared, shard);
     let progress = Progress::new("apply", a.json);
     let mut report = engine.apply(&index, &prepared, &target, only.as_ref(), &|d, t| progress.update(d, t))?;
     report.key_entries_created += committed;
@@ -131,6 +132,30 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     tracing::info!(written = report.written, failed = report.failed.len(), "applied");
     print_report(&report, a.json)?;
     Ok(exit(&report))
+}
+
+/// What the command line asks of the planner (set again when the codes were planned anew).
+fn set_flags(a: &Args, planner: &mut dams::plan::Planner, shard: Option<dams::manifest::Shard>) {
+    planner.recode |= a.recode;
+    planner.overwrite = a.overwrite;
+    planner.accept_burned_in = a.accept_burned_in;
+    planner.shard = shard;
+}
+
+/// The shard's patients, by their codes (known to every shard alike once committed).
+fn shard_patients(
+    index: &dams::scan::Index,
+    prepared: &dams::plan::Prepared,
+    shard: Option<dams::manifest::Shard>,
+) -> Option<BTreeSet<String>> {
+    shard.map(|s| {
+        index
+            .patients
+            .iter()
+            .filter(|p| prepared.planner.code(&p.patient_id).is_some_and(|c| s.holds(c)))
+            .map(|p| p.patient_id.clone())
+            .collect()
+    })
 }
 
 /// Ctrl-C before the write (in the scan, or the check before the question): the report of a

@@ -394,9 +394,39 @@ fn close_command(path: &Path) -> Option<String> {
 /// is opened (created with its secret, and no code, if it is new: the UIDs a plan shows must
 /// be those written later).
 pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
+    let mut engine = open_engine_unmade(key, profile, ctx)?;
+    make_key_store(&mut engine)?;
+    Ok(engine)
+}
+
+/// [`open_engine`] without creating a key store that is not there yet: for the commands that
+/// check their arguments against the scan first (apply, map, xml, assign), so that a command
+/// that fails on them creates nothing. Its secret is the one [`make_key_store`] (or apply's
+/// first code) records.
+pub fn open_engine_unmade(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
     let profile = profile.resolve()?;
     let path = key_path(key)?;
-    let engine = Engine::open(&path, profile, ctx.cancel.clone())?;
+    let engine = Engine::new(KeyStore::open(&path)?, profile, ctx.cancel.clone())?;
+    for w in &engine.key().warnings {
+        say_err!("dams: warning: {w}");
+    }
+    Ok(engine)
+}
+
+/// Creates the key store of an engine of [`open_engine_unmade`] when it is not there yet, and
+/// says so.
+pub fn make_key_store(engine: &mut Engine) -> Result<()> {
+    let existed = engine.key().exists();
+    engine.create_key_store()?;
+    if !existed {
+        said_created(engine);
+    }
+    Ok(())
+}
+
+/// After a key store was created: the log (in the data folder made with it) and a word to
+/// the user.
+pub fn said_created(engine: &Engine) {
     init_logging();
     if engine.key().created() {
         say_err!(
@@ -404,10 +434,6 @@ pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Eng
             engine.key().location()
         );
     }
-    for w in &engine.key().warnings {
-        say_err!("dams: warning: {w}");
-    }
-    Ok(engine)
 }
 
 /// Scans an input folder with the engine, with progress on stderr unless `quiet`.
