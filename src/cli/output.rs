@@ -33,14 +33,21 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 /// patient and files that could not be read.
 pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
+    // Skipped files (not DICOM or XML, …) are not files that could not be read.
+    let skipped = index.unreadable.iter().filter(|u| u.kind.is_skipped()).count();
     say!(
         out,
-        "{}: {} patient(s), {} series, {} file(s); {} could not be read",
+        "{}: {} patient(s), {} series, {} file(s); {} could not be read{}",
         index.root.display(),
         index.patients.len(),
         series,
         index.file_count(),
-        index.unreadable.len()
+        index.unreadable.len() - skipped,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
     )?;
     for p in &index.patients {
         let dams_output = if p.identity.dams_output_files > 0 {
