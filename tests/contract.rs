@@ -624,6 +624,26 @@ fn ctrl_c_stops_apply_and_verify() {
     );
 }
 
+/// Ctrl-C at apply's question stops it at once (the handler kept the read from being
+/// interrupted, so dams waited for Enter): exit 130, nothing written, the report says so.
+#[test]
+fn ctrl_c_at_the_question_stops_apply() {
+    let ws = Ws::new();
+    let input = ws.base.join("in");
+    stage(&input, &[("pydicom/CT_small.dcm", "a/CT_small.dcm")]);
+    let out = ws.base.join("out");
+    let args = [os("apply"), input.as_os_str(), os("--out"), out.as_os_str()];
+    let stopped = ctrl_c_in_a_terminal(&ws.data, &args, None, |screen, _| screen.contains("[y/N]"));
+    assert_eq!(stopped.code, 130, "{}", stopped.screen);
+    assert!(
+        stopped.took < Duration::from_secs(1),
+        "stopped after {:?}",
+        stopped.took
+    );
+    assert!(!out.exists(), "nothing written");
+    assert!(stopped.screen.contains("cancelled"), "{}", stopped.screen);
+}
+
 /// Whether dams' Ctrl-C handler is there (it runs on a thread of its own): pressed from then
 /// on, Ctrl-C stops the first stage, the scan.
 #[cfg(target_os = "linux")]

@@ -207,15 +207,19 @@ fn ask(
     let planner = &mut prepared.planner;
     let recoded = planner.pseudonymised_patients().count();
     if recoded > 0 && !planner.recode {
-        planner.recode = super::confirm(&format!(
-            "{recoded} patient(s) look like dams output already. Give them new codes anyway?"
-        ))?;
+        planner.recode = super::confirm(
+            &format!("{recoded} patient(s) look like dams output already. Give them new codes anyway?"),
+            engine.cancel(),
+        )?;
         if !planner.recode {
             return Ok(false);
         }
     }
     let n = index.file_count();
-    super::confirm(&format!("Write {n} file{}?", if n == 1 { "" } else { "s" }))
+    super::confirm(
+        &format!("Write {n} file{}?", if n == 1 { "" } else { "s" }),
+        engine.cancel(),
+    )
 }
 
 /// 0 when every file that could be written was; skipped files (not DICOM or XML, DICOMDIRs,

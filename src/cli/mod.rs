@@ -468,15 +468,30 @@ pub fn err_line(text: &str) {
     let _ = writeln!(err, "{text}");
 }
 
-/// Asks a yes/no question on the terminal (default no).
-pub fn confirm(question: &str) -> Result<bool> {
+/// Asks a yes/no question on the terminal (default no). Ctrl-C while it waits is a no (the
+/// caller sees `cancel` set): the line is read on a thread of its own, since the Ctrl-C
+/// handler keeps the read from being interrupted.
+pub fn confirm(question: &str, cancel: &Cancel) -> Result<bool> {
     let mut err = io::stderr().lock();
     let _ = write!(err, "{} [y/N] ", dams::shown::text(question));
     let _ = err.flush();
     drop(err);
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = tx.send(read);
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(answer) => return Ok(matches!(answer?.trim().to_lowercase().as_str(), "y" | "yes")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {}
+            Err(_) => {
+                err_line("");
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// Writes one line for [`say!`]: the formatted text with its control characters escaped,
