@@ -313,29 +313,20 @@ fn check_writable(out: &Path) -> Result<(), ApplyError> {
             if !parent.is_dir() {
                 return Err(refused(format!("{} is not a folder", parent.display())));
             }
-            writable_dir(parent).map_err(|e| refused(format!("{}: {e}", parent.display())))
+            // A folder made and removed where OUT's first missing folder goes: permissions
+            // alone do not say it (root may write anywhere, yet not into /proc or a read-only
+            // file system).
+            let failed = |e: io::Error| refused(format!("{}: {e}", parent.display()));
+            let probe = parent.join(format!("{TEMP_PREFIX}probe-{}", std::process::id()));
+            match fs::create_dir(&probe) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(failed(e)),
+            }
+            fs::remove_dir(&probe).map_err(failed)
         }
         Err(e) => Err(refused(e.to_string())),
     }
-}
-
-/// Whether this process may create entries in `dir` (permissions and read-only mounts).
-#[cfg(unix)]
-fn writable_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: a valid NUL-terminated path; access only checks permissions.
-    let rc = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(unix))]
-fn writable_dir(_: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 /// Removes temporary files left by an interrupted earlier run.
@@ -388,11 +379,7 @@ pub fn apply(
     refuse_recoding(planner, &patients)?;
     let in_place = matches!(target, Target::InPlace);
     // Before anything is made: an output folder of another key cannot take this run.
-    // A shard keeps a manifest of its own: shards never write the same file.
-    let manifest_name = planner.shard.map_or_else(
-        || crate::manifest::MANIFEST.to_string(),
-        |s| s.part(crate::manifest::MANIFEST),
-    );
+    let manifest_name = manifest_name(planner);
     let earlier = match target {
         Target::Folder(out) => earlier_manifest(out, planner, key, &manifest_name)?,
         Target::InPlace => None,
@@ -486,6 +473,45 @@ fn manifest_err(e: crate::manifest::ManifestError) -> ApplyError {
     match e {
         crate::manifest::ManifestError::Io { path, source } => ApplyError::Io { path, source },
         other @ crate::manifest::ManifestError::Unreadable { .. } => Refusal::Manifest(other.to_string()).into(),
+    }
+}
+
+/// The manifest this run writes: a shard keeps a manifest of its own (shards never write the
+/// same file).
+fn manifest_name(planner: &Planner) -> String {
+    planner.shard.map_or_else(
+        || crate::manifest::MANIFEST.to_string(),
+        |s| s.part(crate::manifest::MANIFEST),
+    )
+}
+
+/// Refuses, as [`apply`] does, input that looks like dams output (of the patients in `only`)
+/// unless the planner may give it new codes: checked by the command line before a code is
+/// recorded or a key store created, so that a run that will be refused makes nothing.
+///
+/// # Errors
+///
+/// The `ApplyError` refusal [`apply`] would give.
+pub fn check_recoding(index: &Index, planner: &Planner, only: Option<&BTreeSet<String>>) -> Result<(), ApplyError> {
+    let patients: Vec<&Patient> = index
+        .patients
+        .iter()
+        .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
+        .collect();
+    refuse_recoding(planner, &patients)
+}
+
+/// Refuses, as [`apply`] does, an output folder whose manifest records another key (a key
+/// store not created yet has a secret no output was made with) or other rules (unless
+/// `overwrite`): checked by the command line before anything is made.
+///
+/// # Errors
+///
+/// The `ApplyError` refusal, or the manifest cannot be read.
+pub fn check_output(planner: &Planner, key: &KeyStore, target: &Target) -> Result<(), ApplyError> {
+    match target {
+        Target::Folder(out) => earlier_manifest(out, planner, key, &manifest_name(planner)).map(|_| ()),
+        Target::InPlace => Ok(()),
     }
 }
 

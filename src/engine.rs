@@ -75,6 +75,22 @@ impl Engine {
         Engine::new(KeyStore::open_or_create(key_path)?, profile, cancel)
     }
 
+    /// Creates the key store if it is not there yet (an engine made by [`Engine::new`] over
+    /// [`KeyStore::open`] makes nothing until then), with the secret it was opened with; the
+    /// review state is kept in it from then on.
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when the store cannot be created (or another process created it
+    /// meanwhile, with another secret).
+    pub fn create_key_store(&mut self) -> Result<(), EngineError> {
+        if !self.key.exists() {
+            self.key.ensure_created()?;
+            self.review = ReviewState::open(&self.key)?;
+        }
+        Ok(())
+    }
+
     #[must_use]
     pub fn profile(&self) -> &Profile {
         &self.profile
@@ -176,6 +192,7 @@ impl Engine {
     pub fn commit_codes(&mut self, index: &Index, prepared: &mut Prepared) -> Result<usize, EngineError> {
         let recode = prepared.planner.recode;
         let mut attempt = 1;
+        let existed = self.key.exists();
         loop {
             let new: Vec<_> = prepared
                 .planner
@@ -185,8 +202,20 @@ impl Engine {
                 .cloned()
                 .collect();
             let offsets = prepared.planner.new_offsets();
-            match self.key.commit(&new).and_then(|()| self.key.record_offsets(&offsets)) {
-                Ok(()) => return Ok(new.len()),
+            // A store opened without creating it is made here, even with no code to record:
+            // the manifest names the secret the plan was made with.
+            let committed = self
+                .key
+                .ensure_created()
+                .and_then(|()| self.key.commit(&new))
+                .and_then(|()| self.key.record_offsets(&offsets));
+            match committed {
+                Ok(()) => {
+                    if !existed {
+                        self.review = ReviewState::open(&self.key)?;
+                    }
+                    return Ok(new.len());
+                }
                 Err(e) if e.is_changed() && attempt < 20 => {
                     attempt += 1;
                     tracing::info!(attempt, "the key store changed meanwhile; planning again");

@@ -9,8 +9,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// A file size limit (`ulimit -f`) would kill dams with SIGXFSZ in the middle of a write.
 /// Ignored, the write fails with EFBIG instead, and the file is reported like any other
 /// write error while the rest of the batch goes on.
@@ -25,7 +23,10 @@ fn ignore_file_size_signal() {
 
 fn main() -> ExitCode {
     ignore_file_size_signal();
-    let args = cli::Cli::parse();
+    let args = match cli::parse() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     cli::init_logging();
     // One cancellation for the whole run, set by Ctrl-C: every stage stops between files,
     // leaves nothing partial, and says it was cancelled.
@@ -34,17 +35,17 @@ fn main() -> ExitCode {
     };
     let cancel = ctx.cancel.clone();
     if ctrlc::set_handler(move || cancel.cancel()).is_err() {
-        eprintln!("dams: warning: Ctrl-C cannot be caught here; it will stop dams without cleaning up");
+        cli::err_line("dams: warning: Ctrl-C cannot be caught here; it will stop dams without cleaning up");
     }
     match cli::run(args, &ctx) {
         Ok(exit) => exit.into(),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if ctx.cancel.is_cancelled() => {
-            eprintln!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e)));
+            cli::err_line(&format!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e))));
             cli::Exit::Cancelled.into()
         }
         Err(e) => {
-            eprintln!("dams: {}", dams::shown::text(&cli::error_text(&e)));
+            cli::err_line(&format!("dams: {}", dams::shown::text(&cli::error_text(&e))));
             cli::Exit::Error.into()
         }
     }

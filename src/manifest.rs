@@ -272,6 +272,12 @@ impl Shard {
     }
 }
 
+/// Whether a top-level file name is one of dams' own files or a shard's part of one.
+#[must_use]
+pub fn is_own_file(name: &str) -> bool {
+    OWN_FILES.iter().any(|own| name == *own || is_part_of(name, own))
+}
+
 /// Whether a top-level file name is a shard's part of one of dams' own files
 /// (`dams-manifest.2-of-4.json`, `mapping.0-of-4.csv`).
 #[must_use]
@@ -558,6 +564,29 @@ mod tests {
             crate::send::log::LOG_NAME,
         ] {
             assert!(OWN_FILES.contains(&name), "{name}");
+        }
+    }
+
+    /// dams' own files and shards' parts of them are known by name (send leaves them out);
+    /// other names are not.
+    #[test]
+    fn own_files_and_their_parts_are_known() {
+        for name in [
+            MANIFEST,
+            "dams-manifest.1-of-4.json",
+            MAPPING_CSV,
+            "mapping.0-of-2.json",
+            SEND_LOG,
+        ] {
+            assert!(is_own_file(name), "{name}");
+        }
+        for name in [
+            "IM0001.dcm",
+            "dams-manifest.json.bak",
+            "mapping.x-of-2.csv",
+            "notes.txt",
+        ] {
+            assert!(!is_own_file(name), "{name}");
         }
     }
 

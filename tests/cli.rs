@@ -387,3 +387,23 @@ fn scan_text_lists_objects_as_review_does() {
     assert_eq!(line("DEMO-001/SEG"), "SEG 1 files DEMO-001/SEG/ (resolved)");
     assert_eq!(line("NODULE_MASK"), "mask 4 files DEMO-002/NODULE_MASK/ (unmatched)");
 }
+
+/// `dams scan`'s first line counts damaged files and skipped ones apart, as its lists do.
+#[test]
+fn scan_text_counts_damaged_and_skipped_apart() {
+    let ws = workspace();
+    std::fs::write(ws.input.join("notes.txt"), "not DICOM").unwrap();
+    let o = run(&ws, &["scan", s(&ws.input)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.ends_with("2 patient(s), 2 series, 2 file(s); 1 could not be read, 1 skipped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ncould not be read (1):\n  PAT_MR/MR_truncated.dcm"),
+        "{text}"
+    );
+    assert!(text.contains("notes.txt"), "{text}");
+}

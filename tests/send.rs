@@ -328,7 +328,7 @@ impl Workspace {
             .arg(&self.out)
             .args(["--to", node, "--config"])
             .arg(&self.config)
-            .args(["--profile", "basic", "--key"])
+            .arg("--key")
             .arg(&self.key)
             .args(extra)
             .output()
@@ -342,6 +342,12 @@ impl Workspace {
         let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
         assert!(!stderr.contains("panicked"), "{stderr}");
         let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stderr}"));
+        let errors = schema_errors("send", &v);
+        assert!(
+            errors.is_empty(),
+            "send --json does not match its schema:\n{}",
+            errors.join("\n")
+        );
         (o.status.code(), v, stderr)
     }
 
@@ -754,6 +760,18 @@ fn echo_and_refused_associations() {
     assert!(text.contains("answered (QIDO-RS, HTTP 200)"), "{text}");
     let (code, text) = echo(&orthanc.dicom());
     assert_eq!(code, Some(0), "an address works as well as a name: {text}");
+    // As JSON, the shape of its schema.
+    for node in ["research", "wrong"] {
+        let o = ws
+            .dams()
+            .args(["echo", node, "--json", "--config"])
+            .arg(&ws.config)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(schema_errors("echo", &v).is_empty(), "{v:#}");
+        assert_eq!(v["ok"], node == "research", "{v:#}");
+    }
 
     let (code, text) = echo("wrong");
     assert_eq!(code, Some(1), "{text}");
@@ -1015,6 +1033,12 @@ fn fetch_a_patient_and_a_study_over_dicomweb() {
             .unwrap();
         let r: serde_json::Value =
             serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        let errors = schema_errors("fetch", &r);
+        assert!(
+            errors.is_empty(),
+            "fetch --json does not match its schema:\n{}",
+            errors.join("\n")
+        );
         (o.status.code(), r)
     };
     let into = ws.tmp.path().join("fetched");

@@ -16,7 +16,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 pub struct Args {
     /// The folder whose files to list or assign.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/assign.json).
+    /// Print JSON (the shape is in the README and assets/schemas/assign.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Give files without a PatientID to a patient: WHAT=PATIENT, where WHAT is a file, a
@@ -77,7 +77,8 @@ fn targets(index: &Index, root: &Path, what: &str) -> Result<Vec<PathBuf>> {
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
-    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    // Nothing is created before the files and patients given are found.
+    let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
     let mut index = super::scan_input(&engine, &path, a.json, vec![])?;
     if !a.assign.is_empty() || !a.clear.is_empty() {
         let mut set = Vec::new();
@@ -98,6 +99,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             }
             cleared.push(rel);
         }
+        super::make_key_store(&mut engine)?;
         let ws = engine.update_workspace(&path, |w| {
             for (f, p) in &set {
                 w.file_assignments.insert(f.clone(), p.clone());
@@ -111,6 +113,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             say_err!("saved in {}", engine.review().location());
         }
     }
+    super::make_key_store(&mut engine)?;
     let prepared = engine.prepare(&index)?;
     super::print_text(|out| output::assign_report(out, &index, &prepared.planner, a.json))?;
     Ok(Exit::Done)

@@ -14,7 +14,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, output};
 pub struct Args {
     /// The folder whose segmentations to map.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/map.json).
+    /// Print JSON (the shape is in the README and assets/schemas/map.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Link a segmentation series to its source by hand: GROUP=SERIES, each named by folder
@@ -38,7 +38,8 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
-    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    // Nothing is created before the names given are found.
+    let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
     let index = super::scan_input(&engine, &path, a.json, vec![])?;
     let changes = !(a.set.is_empty() && a.clear.is_empty() && a.no_repair.is_empty() && a.repair.is_empty());
     if changes {
@@ -53,6 +54,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         let clear = a.clear.iter().map(key_of).collect::<Result<Vec<_>>>()?;
         let no_repair = a.no_repair.iter().map(key_of).collect::<Result<Vec<_>>>()?;
         let repair = a.repair.iter().map(key_of).collect::<Result<Vec<_>>>()?;
+        super::make_key_store(&mut engine)?;
         engine.update_workspace(&path, |w| {
             for (g, s) in &set {
                 w.links.insert(g.clone(), s.clone());
@@ -71,6 +73,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             say_err!("saved in {}", engine.review().location());
         }
     }
+    super::make_key_store(&mut engine)?;
     let prepared = super::prepare(&engine, &index)?;
     if a.json {
         super::print_json(&prepared.links)?;

@@ -15,7 +15,9 @@ macro_rules! say {
     };
 }
 
-/// [`say!`] to stderr (for messages beside the results).
+/// [`say!`] to stderr (for messages beside the results). A failed write is ignored: stderr may
+/// be closed (`dams plan 2>&1 | head`), and a message is not worth a panic (`eprintln!`) or an
+/// error. Everything dams writes to stderr goes through this or [`err_line`].
 macro_rules! say_err {
     ($fmt:literal $($args:tt)*) => {{
         let _ = $crate::cli::say_line(&mut ::std::io::stderr().lock(), $fmt, ::std::format_args!($fmt $($args)*));
@@ -116,8 +118,9 @@ enum Command {
 }
 
 impl Command {
-    /// `--key` and `--profile`/`--value` given before the command name (`dams --key K plan
-    /// X`) count for the command, where it takes them.
+    /// `--key` and `--profile`/`--value`/`--option` given before the command name (`dams
+    /// --key K plan X`) count for the command, where it takes them; where it does not, they
+    /// are refused (they would mean nothing).
     fn inherit(&mut self, key: &KeyArg, profile: &ProfileArgs) -> Result<()> {
         let (k, p) = match self {
             Command::Scan(a) => (Some(&mut a.key), None),
@@ -130,7 +133,8 @@ impl Command {
             Command::Key(c) => (Some(c.key_arg()), None),
             #[cfg(feature = "demo")]
             Command::Demo(a) => (None, Some(&mut a.profile)),
-            Command::Send(a) => (Some(&mut a.key), Some(&mut a.profile)),
+            // send verifies with the rules the output's manifest records.
+            Command::Send(a) => (Some(&mut a.key), None),
             Command::Profile(_) | Command::Echo(_) | Command::Fetch(_) | Command::Tables(_) => (None, None),
         };
         if let Some(k) = k
@@ -138,15 +142,16 @@ impl Command {
         {
             k.key.clone_from(&key.key);
         }
-        let given = profile.profile.is_some() || !profile.values.is_empty();
+        let given = profile.profile.is_some() || !profile.values.is_empty() || !profile.options.is_empty();
         match p {
             Some(p) => {
                 if p.profile.is_none() {
                     p.profile.clone_from(&profile.profile);
                 }
                 p.values.extend(profile.values.iter().cloned());
+                p.options.extend(profile.options.iter().cloned());
             }
-            None if given => bail!("--profile and --value mean nothing for this command"),
+            None if given => bail!("--profile, --value and --option mean nothing for this command"),
             None => {}
         }
         Ok(())
@@ -273,11 +278,16 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// The output went to a reader that stopped reading (`dams plan | head`): not an error.
+/// The output went to a reader that stopped reading (`dams plan | head`): not an error. A
+/// JSON writer's error holds the I/O error without showing it as its source, so it is asked
+/// for its kind too.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().map(io::Error::kind).or_else(|| {
+            c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+        }) == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The key store's path: `--key`, `DAMS_KEY`, or the default in dams' data folder.
@@ -315,6 +325,59 @@ pub fn input_folder(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The arguments of the command line, or the exit status when they make none. A mistyped
+/// command followed by something else (`dams plna big`) is not taken for a folder, as a word
+/// alone is (see [`input_folder`]), but gets clap's "unexpected argument 'big'", which does
+/// not say what is wrong: then the first free word is checked against the command names.
+///
+/// # Errors
+///
+/// The exit status, after clap's message (help and version: 0) or dams' suggestion (2).
+pub fn parse() -> std::result::Result<Cli, std::process::ExitCode> {
+    let e = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if e.kind() == clap::error::ErrorKind::UnknownArgument
+        && let Some(word) = first_free_word(std::env::args_os().skip(1))
+        && let Some(cmd) = close_command(Path::new(&word))
+    {
+        err_line(&format!(
+            "dams: {}: no such command. Did you mean `dams {cmd}`? (dams --help lists the commands)",
+            dams::shown::text(&word.to_string_lossy())
+        ));
+        return Err(Exit::Error.into());
+    }
+    let _ = e.print();
+    Err(std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)))
+}
+
+/// The first word of the command line that is neither an option nor the value of one given
+/// before the command (`--key FILE`), unless it is a command's name.
+fn first_free_word(args: impl Iterator<Item = std::ffi::OsString>) -> Option<std::ffi::OsString> {
+    let cli = Cli::command();
+    let takes_value = |long: &str| {
+        cli.get_arguments()
+            .any(|a| a.get_long() == Some(long) && a.get_action().takes_values())
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if let Some(long) = text.strip_prefix("--") {
+            if !long.contains('=') && takes_value(long) {
+                args.next();
+            }
+            continue;
+        }
+        if text.starts_with('-') {
+            continue;
+        }
+        let command = cli.get_subcommands().any(|c| c.get_name() == text);
+        return (!command).then_some(arg);
+    }
+    None
+}
+
 /// The command whose name is closest to `path`, when it is close enough to be a typo.
 fn close_command(path: &Path) -> Option<String> {
     let word = path.to_str().filter(|w| !w.contains(['/', '\\', '.']))?;
@@ -331,9 +394,39 @@ fn close_command(path: &Path) -> Option<String> {
 /// is opened (created with its secret, and no code, if it is new: the UIDs a plan shows must
 /// be those written later).
 pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
+    let mut engine = open_engine_unmade(key, profile, ctx)?;
+    make_key_store(&mut engine)?;
+    Ok(engine)
+}
+
+/// [`open_engine`] without creating a key store that is not there yet: for the commands that
+/// check their arguments against the scan first (apply, map, xml, assign), so that a command
+/// that fails on them creates nothing. Its secret is the one [`make_key_store`] (or apply's
+/// first code) records.
+pub fn open_engine_unmade(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
     let profile = profile.resolve()?;
     let path = key_path(key)?;
-    let engine = Engine::open(&path, profile, ctx.cancel.clone())?;
+    let engine = Engine::new(KeyStore::open(&path)?, profile, ctx.cancel.clone())?;
+    for w in &engine.key().warnings {
+        say_err!("dams: warning: {w}");
+    }
+    Ok(engine)
+}
+
+/// Creates the key store of an engine of [`open_engine_unmade`] when it is not there yet, and
+/// says so.
+pub fn make_key_store(engine: &mut Engine) -> Result<()> {
+    let existed = engine.key().exists();
+    engine.create_key_store()?;
+    if !existed {
+        said_created(engine);
+    }
+    Ok(())
+}
+
+/// After a key store was created: the log (in the data folder made with it) and a word to
+/// the user.
+pub fn said_created(engine: &Engine) {
     init_logging();
     if engine.key().created() {
         say_err!(
@@ -341,10 +434,6 @@ pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Eng
             engine.key().location()
         );
     }
-    for w in &engine.key().warnings {
-        say_err!("dams: warning: {w}");
-    }
-    Ok(engine)
 }
 
 /// Scans an input folder with the engine, with progress on stderr unless `quiet`.
@@ -372,13 +461,37 @@ pub fn prepare(engine: &Engine, index: &dams::scan::Index) -> Result<dams::plan:
     Ok(p)
 }
 
-/// Asks a yes/no question on the terminal (default no).
-pub fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    io::stderr().flush()?;
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+/// Writes a line of text (escaped by the caller) to stderr, ignoring a failed write (see
+/// [`say_err!`]).
+pub fn err_line(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+/// Asks a yes/no question on the terminal (default no). Ctrl-C while it waits is a no (the
+/// caller sees `cancel` set): the line is read on a thread of its own, since the Ctrl-C
+/// handler keeps the read from being interrupted.
+pub fn confirm(question: &str, cancel: &Cancel) -> Result<bool> {
+    let mut err = io::stderr().lock();
+    let _ = write!(err, "{} [y/N] ", dams::shown::text(question));
+    let _ = err.flush();
+    drop(err);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = tx.send(read);
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(answer) => return Ok(matches!(answer?.trim().to_lowercase().as_str(), "y" | "yes")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !cancel.is_cancelled() => {}
+            Err(_) => {
+                err_line("");
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// Writes one line for [`say!`]: the formatted text with its control characters escaped,
@@ -404,10 +517,16 @@ pub fn say_line(out: &mut dyn Write, fmt: &str, args: std::fmt::Arguments) -> io
 /// Writes JSON to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let out = &mut io::BufWriter::new(io::stdout().lock());
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    say!(out)?;
+    write_json(out, value)?;
     out.flush()?;
     Ok(())
+}
+
+/// Writes JSON and a line break to `out`; a failed write is the `io::Error` it was (a closed
+/// pipe stays one), not a JSON error.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    say!(out)
 }
 
 /// Writes text to stdout through `f`.

@@ -33,14 +33,21 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 /// patient and files that could not be read.
 pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
+    // Skipped files (not DICOM or XML, …) are not files that could not be read.
+    let skipped = index.unreadable.iter().filter(|u| u.kind.is_skipped()).count();
     say!(
         out,
-        "{}: {} patient(s), {} series, {} file(s); {} could not be read",
+        "{}: {} patient(s), {} series, {} file(s); {} could not be read{}",
         index.root.display(),
         index.patients.len(),
         series,
         index.file_count(),
-        index.unreadable.len()
+        index.unreadable.len() - skipped,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
     )?;
     for p in &index.patients {
         let dams_output = if p.identity.dams_output_files > 0 {
@@ -312,11 +319,18 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
     Ok(())
 }
 
-/// The end of `dams plan`: what will not be written, and how to write.
-pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner) -> io::Result<()> {
+/// The end of `dams plan`: what will not be written, whether the plan was stopped, and how to
+/// write.
+pub fn plan_tail(out: &mut dyn Write, index: &Index, planner: &Planner, cancelled: bool) -> io::Result<()> {
     unassigned_list(out, &planner.unassigned_xml)?;
     unplaced_list(out, &index.unplaced)?;
     unreadable_list(out, &index.unreadable, "could not be read, will not be written")?;
+    if cancelled {
+        say!(
+            out,
+            "\ncancelled: planning was stopped; the patients not shown above were not planned"
+        )?;
+    }
     say!(out, "\nNothing was written. To write: dams apply PATH --out OUT")
 }
 
@@ -489,6 +503,13 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
         r.profile,
         r.ok
     )?;
+    if r.cancelled {
+        say!(
+            out,
+            "cancelled: verify was stopped before the end; only the {} file(s) counted here were checked, what is not listed was not checked: this is no clean bill (run verify again)",
+            r.checked
+        )?;
+    }
     if !r.problems.is_empty() {
         say!(out, "\nproblems ({}):", r.problems.len())?;
         for p in &r.problems {
@@ -730,11 +751,7 @@ pub fn assign_report(out: &mut dyn Write, index: &Index, planner: &Planner, json
                 })
             })
             .collect();
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &serde_json::json!({ "placed": files, "unplaced": index.unplaced }),
-        )?;
-        return say!(out);
+        return super::write_json(out, &serde_json::json!({ "placed": files, "unplaced": index.unplaced }));
     }
     if placed.is_empty() && index.unplaced.is_empty() {
         return say!(out, "every file in {} has a PatientID", index.root.display());

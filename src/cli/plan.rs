@@ -16,7 +16,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress, output};
 pub struct Args {
     /// The folder to plan.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/plan.json).
+    /// Print JSON (the shape is in the README and assets/schemas/plan.schema.json).
     #[arg(long)]
     pub json: bool,
     /// List every file instead of summarising each folder.
@@ -35,7 +35,18 @@ pub struct Args {
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     let engine = super::open_engine(&a.key, &a.profile, ctx)?;
-    let index = super::scan_input(&engine, &path, a.json, Vec::new())?;
+    let index = match super::scan_input(&engine, &path, a.json, Vec::new()) {
+        Ok(index) => index,
+        Err(_) if a.json && ctx.cancel.is_cancelled() => {
+            // Stopped in the scan: still a plan document, of no patient, that says so.
+            super::print_json(&serde_json::json!({
+                "profile": engine.profile().name, "patients": [], "unassigned_xml": [], "unplaced": [],
+                "unreadable": [], "new_key_entries": [], "cancelled": true,
+            }))?;
+            return Ok(Exit::Cancelled);
+        }
+        Err(e) => return Err(e),
+    };
     let mut prepared = super::prepare(&engine, &index)?;
     prepared.planner.accept_burned_in = a.accept_burned_in;
     let planner = &prepared.planner;
@@ -48,6 +59,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         files: a.files,
         first: Mutex::new(true),
         error: Mutex::new(None),
+        stop: &ctx.cancel,
     };
     printer.head(engine.key().location(), planner)?;
     let planned = engine.plan_each(&index, &prepared, None, &|d, t| progress.update(d, t), &printer);
@@ -55,9 +67,14 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     if let Some(e) = printer.error.lock().ok().and_then(|mut e| e.take()) {
         return Err(e.into());
     }
-    planned?;
-    printer.tail(&index, planner)?;
-    Ok(Exit::Done)
+    // Stopped part way: the patients printed are whole, and the document is closed.
+    let cancelled = match planned {
+        Ok(()) => false,
+        Err(dams::engine::EngineError::Cancelled) => true,
+        Err(e) => return Err(e.into()),
+    };
+    printer.tail(&index, planner, cancelled)?;
+    Ok(if cancelled { Exit::Cancelled } else { Exit::Done })
 }
 
 /// Prints each patient's plan as soon as the stream has all of it.
@@ -67,8 +84,10 @@ struct Printer<'p, W: Write + Send> {
     json: bool,
     files: bool,
     first: Mutex<bool>,
-    /// The first write error (a closed pipe, say): printing stops there.
+    /// The first write error (a closed pipe, say): printing stops there, and so does the
+    /// plan (through `stop`): nobody reads the rest.
     error: Mutex<Option<io::Error>>,
+    stop: &'p dams::progress::Cancel,
 }
 
 impl<W: Write + Send> Printer<'_, W> {
@@ -81,6 +100,7 @@ impl<W: Write + Send> Printer<'_, W> {
             && let Err(e) = f(&mut out)
         {
             *error = Some(e);
+            self.stop.cancel();
         }
     }
 
@@ -100,7 +120,7 @@ impl<W: Write + Send> Printer<'_, W> {
         self.take_error()
     }
 
-    fn tail(&self, index: &dams::scan::Index, planner: &dams::plan::Planner) -> io::Result<()> {
+    fn tail(&self, index: &dams::scan::Index, planner: &dams::plan::Planner, cancelled: bool) -> io::Result<()> {
         let json = self.json;
         self.write(|out| {
             if json {
@@ -109,13 +129,14 @@ impl<W: Write + Send> Printer<'_, W> {
                     "unplaced": index.unplaced,
                     "unreadable": index.unreadable,
                     "new_key_entries": planner.new_entries,
+                    "cancelled": cancelled,
                 });
                 let rest = serde_json::to_string_pretty(&rest)?;
                 // The other members of the top-level object, after the patients.
                 let inner = rest.trim().trim_start_matches('{').trim_end_matches('}').trim_end();
                 write!(out, "\n  ],{inner}\n}}\n")
             } else {
-                output::plan_tail(out, index, planner)
+                output::plan_tail(out, index, planner, cancelled)
             }
         });
         let r = self.take_error();

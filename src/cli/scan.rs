@@ -10,7 +10,7 @@ use super::{Ctx, Exit, KeyArg, output};
 pub struct Args {
     /// The folder to scan.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/scan.json).
+    /// Print JSON (the shape is in the README and assets/schemas/scan.schema.json).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use dams::send::{self, Config, Node, Outgoing, SendFile, SendOptions, SendReport};
 
-use super::{Ctx, Exit, KeyArg, ProfileArgs, Progress};
+use super::{Ctx, Exit, KeyArg, Progress};
 
 #[allow(clippy::doc_markdown)] // clap prints these doc comments as the help text, where backticks would show
 #[derive(Args, Debug, Clone)]
@@ -41,24 +41,28 @@ pub struct SendArgs {
     /// Explicit/Implicit VR Little Endian (C-STORE). Compressed data is never decoded.
     #[arg(long)]
     pub convert: bool,
+    /// Print the report as JSON (the shape is in the README and assets/schemas/send.schema.json).
     #[arg(long)]
     pub json: bool,
     /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
     /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    // The key store OUT was made with (verify needs it). No --profile: verify checks with the
+    // rules OUT's manifest records.
     #[command(flatten)]
     pub key: KeyArg,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct EchoArgs {
     /// The node: a name from the config file, or an address (AE@host:port, https://…).
     pub node: String,
+    /// Print the answer as JSON (the shape is in the README and assets/schemas/echo.schema.json).
     #[arg(long)]
     pub json: bool,
+    /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
+    /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -78,8 +82,11 @@ pub struct FetchArgs {
     /// The folder to write into (as DIR/STUDY/SERIES/INSTANCE.dcm, owner-only).
     #[arg(long, value_name = "DIR")]
     pub into: PathBuf,
+    /// Print the report as JSON (the shape is in the README and assets/schemas/fetch.schema.json).
     #[arg(long)]
     pub json: bool,
+    /// The config file that names the nodes (default: $DAMS_CONFIG, else config.toml in
+    /// dams' config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -241,8 +248,7 @@ pub fn send(args: &SendArgs, ctx: &Ctx) -> Result<Exit> {
             m.insert("refused".into(), serde_json::to_value(&refused)?);
             m.insert("unreadable".into(), serde_json::to_value(&outgoing.unreadable)?);
         }
-        serde_json::to_writer_pretty(&mut *out, &v)?;
-        say!(out)?;
+        super::write_json(out, &v)?;
     } else {
         report_text(out, &report)?;
         refused_text(out, &refused, &outgoing)?;
@@ -296,14 +302,13 @@ fn dry_run(
 ) -> Result<()> {
     let planned = send::preview(&args.out, files, node, opts)?;
     if args.json {
-        serde_json::to_writer_pretty(
-            &mut *out,
+        super::write_json(
+            out,
             &serde_json::json!({
                 "node": node.name, "to": node.destination(), "files": planned,
                 "refused": refused, "unreadable": outgoing.unreadable,
             }),
         )?;
-        say!(out)?;
     } else {
         let n = planned.iter().filter(|p| p.action == "send").count();
         say!(
@@ -424,8 +429,7 @@ pub fn echo(args: &EchoArgs) -> Result<Exit> {
                 serde_json::json!({"node": node.name, "to": node.destination(), "ok": false, "detail": e.message})
             }
         };
-        serde_json::to_writer_pretty(&mut *out, &v)?;
-        say!(out)?;
+        super::write_json(out, &v)?;
     } else {
         match &result {
             Ok(m) => say!(out, "{m}")?,
@@ -449,8 +453,7 @@ pub fn fetch(args: &FetchArgs, ctx: &Ctx) -> Result<Exit> {
     progress.finish();
     let out = &mut io::BufWriter::new(io::stdout().lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        say!(out)?;
+        super::write_json(out, &report)?;
     } else {
         say!(
             out,

@@ -11,7 +11,7 @@ use super::{Ctx, Exit, KeyArg, ProfileArgs};
 pub struct Args {
     /// The folder whose XML files to list.
     pub path: PathBuf,
-    /// Print JSON (the shape is in the README and assets/schemas/xml.json).
+    /// Print JSON (the shape is in the README and assets/schemas/xml.schema.json).
     #[arg(long)]
     pub json: bool,
     /// Assign an XML file to a patient: FILE=PATIENT (PatientID or code).
@@ -28,7 +28,8 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
-    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    // Nothing is created before the files and patients given are found.
+    let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
     let index = super::scan_input(&engine, &path, a.json, vec![])?;
     if !a.assign.is_empty() || !a.clear.is_empty() {
         let find_file = |name: &str| -> Result<PathBuf> {
@@ -47,6 +48,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             set.push((find_file(file)?, super::assign::patient(&index, engine.key(), who)?));
         }
         let cleared = a.clear.iter().map(|c| find_file(c)).collect::<Result<Vec<_>>>()?;
+        super::make_key_store(&mut engine)?;
         engine.update_workspace(&path, |w| {
             for (f, p) in &set {
                 w.xml_assignments.insert(f.clone(), p.clone());
@@ -59,6 +61,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             say_err!("saved in {}", engine.review().location());
         }
     }
+    super::make_key_store(&mut engine)?;
     let prepared = super::prepare(&engine, &index)?;
     let planner = &prepared.planner;
     let rows: Vec<serde_json::Value> = index

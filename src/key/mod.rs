@@ -587,9 +587,16 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Creates the store on its first write, with the settings of this snapshot. If another
-    /// process created it meanwhile, its secret is not the one this process planned with.
-    fn ensure_created(&mut self) -> Result<(), KeyError> {
+    /// Creates the store on its first write (or when a command has checked its arguments and
+    /// goes on: [`KeyStore::open`] makes nothing), with the settings of this snapshot, so with
+    /// the secret the plans were made with.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError::Changed` when another process created it meanwhile (its secret is not the
+    /// one this process planned with; the snapshot is now the store's), or another `KeyError`
+    /// when it cannot be created.
+    pub fn ensure_created(&mut self) -> Result<(), KeyError> {
         if self.exists {
             return Ok(());
         }

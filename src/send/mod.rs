@@ -94,12 +94,9 @@ pub struct Outgoing {
     pub files: Vec<SendFile>,
     /// XML files: they are not DICOM and are never sent.
     pub xml: usize,
-    /// Files that are not readable DICOM (dams' own tables and log are left out).
+    /// Files that are not readable DICOM (dams' own manifest, tables and log are left out).
     pub unreadable: Vec<Unreadable>,
 }
-
-/// Files dams writes into an output folder beside the images.
-const OWN_FILES: [&str; 3] = [LOG_NAME, "mapping.csv", "mapping.json"];
 
 /// The DICOM instances below `root` (an output folder), in path order.
 ///
@@ -123,7 +120,10 @@ pub fn collect(root: &Path, progress: Progress, cancel: &AtomicBool) -> Result<O
     let unreadable = index
         .unreadable
         .into_iter()
-        .filter(|u| !(u.path.parent() == Some(Path::new("")) && OWN_FILES.iter().any(|n| u.path == Path::new(n))))
+        // dams' own files beside the images (manifest, tables, log, and shards' parts of them).
+        .filter(|u| {
+            !(u.path.parent() == Some(Path::new("")) && u.path.to_str().is_some_and(crate::manifest::is_own_file))
+        })
         .collect();
     Ok(Outgoing {
         root: index.root,

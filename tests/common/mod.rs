@@ -22,6 +22,20 @@ pub fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
 }
 
+/// Where `value` does not match the JSON Schema `assets/schemas/{name}.schema.json` (the first
+/// ten places; empty when it matches).
+pub fn schema_errors(name: &str, value: &serde_json::Value) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/schemas/{name}.schema.json"));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("schema file")).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
+    validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .take(10)
+        .collect()
+}
+
 /// Copies fixtures into `dir`, each under the given relative destination.
 pub fn stage(dir: &Path, files: &[(&str, &str)]) {
     for (src, dest) in files {
