@@ -578,7 +578,10 @@ fn finish_manifest(
 }
 
 /// A second pass over dams' own output would give codes to codes: only when asked for.
-fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), ApplyError> {
+/// Called before any code is recorded (by [`crate::engine::Engine::commit_codes`] too): a
+/// refused run must leave nothing in the key, or the next identical run would find the codes
+/// it left and take the codes for patients of their own.
+pub(crate) fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), ApplyError> {
     let recoded = patients
         .iter()
         .filter(|p| planner.looks_pseudonymised(&p.patient_id).is_some())

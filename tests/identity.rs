@@ -351,3 +351,55 @@ fn own_output_is_recognised_before_it_is_coded_again() {
     let scan = dams(&fresh).arg("scan").arg(&basic).output().unwrap();
     assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output]"));
 }
+
+/// A run refused for coding dams' own output writes nothing to the key: the refused run
+/// gives no code, so an identical second run is refused the same way (instead of finding the
+/// code the first one left and giving P0001 the code P0002).
+#[test]
+fn a_refused_recode_writes_nothing_to_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, again, data) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("again"),
+        tmp.path().join("data"),
+    );
+    stage(&input, &[("pydicom/CT_small.dcm", "ct/CT_small.dcm")]);
+    let run = |args: &[&std::ffi::OsStr]| dams(&data).args(args).output().unwrap();
+    let first = run(&[
+        "apply".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--yes".as_ref(),
+    ]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let entries = || {
+        dams::key::KeyStore::open(&data.join("key.db"))
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| (e.patient_id.clone(), e.code.clone(), e.date_offset))
+            .collect::<Vec<_>>()
+    };
+    let before = entries();
+    assert_eq!(before.len(), 1, "{before:?}");
+    for attempt in 1..=2 {
+        let refused = run(&[
+            "apply".as_ref(),
+            out.as_os_str(),
+            "--out".as_ref(),
+            again.as_os_str(),
+            "--yes".as_ref(),
+        ]);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "attempt {attempt}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--recode"));
+        assert_eq!(entries(), before, "attempt {attempt}: the key is as it was");
+        assert!(names(&again).is_empty(), "attempt {attempt}: nothing written");
+    }
+}
