@@ -308,6 +308,21 @@ fn own_output_is_recognised_before_it_is_coded_again() {
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains("looks like dams output already"), "{text}");
     assert!(text.contains("its PatientID is a code of the key store"), "{text}");
+    // The default profile's output does not say it was de-identified: scan recognises it by
+    // its codes, as plan does (one rule for both).
+    let scan = run(&["scan".as_ref(), out.as_os_str()]);
+    let text = String::from_utf8_lossy(&scan.stdout);
+    assert!(
+        text.contains("[looks like dams output: its PatientID is a code of the key store]"),
+        "{text}"
+    );
+    let scan = json_of(&run(&["scan".as_ref(), out.as_os_str(), "--json".as_ref()]));
+    assert_eq!(
+        scan["patients"][0]["looks_pseudonymised"], "its PatientID is a code of the key store",
+        "{scan:#}"
+    );
+    let fresh = json_of(&run(&["scan".as_ref(), input.as_os_str(), "--json".as_ref()]));
+    assert_eq!(fresh["patients"][0]["looks_pseudonymised"], serde_json::Value::Null);
 
     let refused = run(&[
         "apply".as_ref(),
@@ -349,7 +364,7 @@ fn own_output_is_recognised_before_it_is_coded_again() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let fresh = tmp.path().join("fresh-data");
     let scan = dams(&fresh).arg("scan").arg(&basic).output().unwrap();
-    assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output]"));
+    assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output"));
 }
 
 /// A run refused for coding dams' own output writes nothing to the key: the refused run

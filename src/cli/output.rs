@@ -30,8 +30,14 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 
 /// `dams scan`: patients → studies → series, with masks, SEG and RTSTRUCT objects listed as
 /// objects of their own (as the review screen lists them), then XML files, files without a
-/// patient and files that could not be read.
-pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
+/// patient and files that could not be read. `pseudonymised`: why each patient (in index
+/// order) looks like dams output already, if it does.
+pub fn scan_text(
+    out: &mut dyn Write,
+    index: &Index,
+    links: &dams::link::Links,
+    pseudonymised: &[Option<String>],
+) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
     say!(
         out,
@@ -42,11 +48,10 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
         index.file_count(),
         index.unreadable.len()
     )?;
-    for p in &index.patients {
-        let dams_output = if p.identity.dams_output_files > 0 {
-            "  [looks like dams output]"
-        } else {
-            ""
+    for (k, p) in index.patients.iter().enumerate() {
+        let dams_output = match pseudonymised.get(k).and_then(Option::as_deref) {
+            Some(why) => format!("  [looks like dams output: {why}]"),
+            None => String::new(),
         };
         say!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {

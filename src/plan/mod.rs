@@ -485,22 +485,7 @@ impl Planner {
         let pseudonymised = index
             .patients
             .iter()
-            .filter_map(|p| {
-                let why = if p.identity.dams_output_files > 0 {
-                    format!(
-                        "{} of its files say they were de-identified by dams",
-                        p.identity.dams_output_files
-                    )
-                } else if !p.real_id().is_empty()
-                    && key.code_for(&p.patient_id).is_none()
-                    && key.entry_by_code(p.real_id()).is_some()
-                {
-                    "its PatientID is a code of the key store".to_string()
-                } else {
-                    return None;
-                };
-                Some((p.patient_id.clone(), why))
-            })
+            .filter_map(|p| p.looks_pseudonymised(key).map(|why| (p.patient_id.clone(), why)))
             .collect();
         Planner {
             profile,

@@ -202,6 +202,23 @@ impl Patient {
     pub fn label(&self) -> String {
         label(&self.patient_id)
     }
+
+    /// Why the patient's files look like dams output already (a code for them would be a code
+    /// of a code), if they do: files that say dams de-identified them, or a `PatientID` that
+    /// is a code of `key` and no patient of its own there. The one rule of scan, plan and the
+    /// review screen: the default profile's output says nothing of itself, only its codes do.
+    #[must_use]
+    pub fn looks_pseudonymised(&self, key: &crate::key::KeyStore) -> Option<String> {
+        if self.identity.dams_output_files > 0 {
+            return Some(format!(
+                "{} of its files say they were de-identified by dams",
+                self.identity.dams_output_files
+            ));
+        }
+        let id = self.real_id();
+        (!id.is_empty() && key.code_for(&self.patient_id).is_none() && key.entry_by_code(id).is_some())
+            .then(|| "its PatientID is a code of the key store".to_string())
+    }
 }
 
 /// Whose files a folder or a study holds (patients with a `PatientID` only).
