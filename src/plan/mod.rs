@@ -213,6 +213,9 @@ pub struct Planner {
     shared_series: std::collections::HashSet<PathBuf>,
     /// Patients whose input looks like dams output already, and why.
     pseudonymised: BTreeMap<String, String>,
+    /// Codes the key store holds for patients of this input that can be mistaken for a real
+    /// ID of the input ([`code_conflicts`]): nothing is written while there is one.
+    pub code_conflicts: Vec<CodeConflict>,
     /// The user agreed to give such patients codes anyway (`--recode`, or asked in review).
     pub recode: bool,
     /// The user agreed to replace files in the output folder that dams did not write
@@ -414,6 +417,76 @@ pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
         .collect()
 }
 
+/// A code of the key store, given to a patient of the input, that equals (ignoring case, as
+/// the key's rules compare) a real ID of the input: imported, or given, before the key could
+/// know that ID. Written, it would make one patient's files look like another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeConflict {
+    /// The key of the patient the code belongs to.
+    pub patient: String,
+    /// The key of the patient whose ID the code equals (maybe the same patient).
+    pub other: String,
+    /// The code equals that patient's `PatientID` (else one of their `OtherPatientIDs`).
+    pub patient_id: bool,
+}
+
+impl std::fmt::Display for CodeConflict {
+    /// Names the patients by label and nothing else (the code is the other's ID already).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let which = if self.patient_id {
+            "the PatientID"
+        } else {
+            "an OtherPatientID"
+        };
+        let label = crate::scan::index::label;
+        if self.patient == self.other {
+            write!(
+                f,
+                "the code of patient {} in the key store is, ignoring case, {which} of that patient",
+                label(&self.patient)
+            )
+        } else {
+            write!(
+                f,
+                "the code of patient {} in the key store is, ignoring case, {which} of patient {} of this folder",
+                label(&self.patient),
+                label(&self.other)
+            )
+        }
+    }
+}
+
+/// Every code the key holds for a patient of `index` that equals, folded as the key's rules
+/// fold, a `PatientID` or `OtherPatientID` of the input. The other patient then also looks
+/// like dams output (its ID is a code of the key), but with the code's own patient in the
+/// same input that is no reason to go on: giving it a new code (`--recode`) would still write
+/// the first patient's files under the second's ID.
+fn code_conflicts(index: &Index, key: &KeyStore) -> Vec<CodeConflict> {
+    use crate::key::{fold_code, fold_id};
+    let mut ids: HashMap<String, (&str, bool)> = HashMap::new();
+    for p in &index.patients {
+        let own = p.identity.ids.iter().map(|i| (i, true));
+        for (id, is_pid) in own.chain(p.identity.other_ids.iter().map(|i| (i, false))) {
+            if !id.trim().is_empty() {
+                ids.entry(fold_id(id)).or_insert((p.patient_id.as_str(), is_pid));
+            }
+        }
+    }
+    index
+        .patients
+        .iter()
+        .filter_map(|p| {
+            let code = key.code_for(&p.patient_id)?;
+            let (other, patient_id) = ids.get(&fold_code(code))?;
+            Some(CodeConflict {
+                patient: p.patient_id.clone(),
+                other: (*other).to_string(),
+                patient_id: *patient_id,
+            })
+        })
+        .collect()
+}
+
 impl Planner {
     /// A planner without the links, repairs, XML owners and review decisions `prepare` adds
     /// (the review screen's first look, while those are being worked out).
@@ -507,6 +580,7 @@ impl Planner {
             dest_dirs: std::collections::HashMap::new(),
             dest_warnings: std::collections::HashMap::new(),
             shared_series,
+            code_conflicts: code_conflicts(index, key),
             pseudonymised,
             recode: false,
             overwrite: false,
