@@ -418,3 +418,49 @@ fn a_refused_recode_writes_nothing_to_the_key() {
         assert!(names(&again).is_empty(), "attempt {attempt}: nothing written");
     }
 }
+
+/// The IDs in `OtherPatientIDsSequence` (0010,1002) items are the patient's too: no code is
+/// given that equals one (here `P0001`, the first code the key would give), and the `[clean]`
+/// search finds them in free text.
+#[test]
+fn other_patient_ids_in_the_sequence_are_the_patients_identifiers() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    make_dicom(
+        &python,
+        &input,
+        &[(
+            "a/1.dcm",
+            serde_json::json!({
+                "PatientID": "A100",
+                "PatientName": "SMITH^JOHN",
+                "PatientBirthDate": "19600505",
+                "OtherPatientIDsSequence": [
+                    {"PatientID": "P0001", "TypeOfPatientID": "TEXT"},
+                    {"PatientID": "MRN-778899", "TypeOfPatientID": "TEXT"},
+                ],
+                "ImageComments": "prior under MRN-778899",
+            }),
+        )],
+    );
+    let plan = dams(&data).arg("plan").arg(&input).arg("--json").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan = json_of(&plan);
+    let p = &plan["patients"][0];
+    let code = p["code"].as_str().unwrap();
+    assert_ne!(code.to_ascii_lowercase(), "p0001", "{plan:#}");
+    let edit = |path: &str| {
+        p["files"][0]["edits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == path)
+            .map(|e| e["after"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        edit("(0020,4000)").as_deref(),
+        Some(format!("prior under {code}").as_str()),
+        "{plan:#}"
+    );
+}

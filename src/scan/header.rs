@@ -299,6 +299,27 @@ fn top_numbers(p: &Parsed, tag: Tag) -> Option<Vec<f64>> {
     p.top_string(tag).map(|v| text::numbers(&v))
 }
 
+/// The `PatientIDs` in the items of the top-level `OtherPatientIDsSequence` (0010,1002): where
+/// the standard puts a patient's other IDs now ((0010,1000) is retired), and where many
+/// systems write them. They are the patient's IDs like any other: no code may equal one, and
+/// the search for the patient's identifiers looks for them.
+fn sequence_other_ids(p: &Parsed) -> Vec<String> {
+    p.elements
+        .iter()
+        .filter(|e| e.tag == tags::PATIENT_ID && e.parent != TOP)
+        .filter(|e| {
+            let seq = p
+                .items
+                .get(e.parent as usize)
+                .and_then(|item| p.elements.get(item.parent as usize));
+            seq.is_some_and(|s| s.tag == dict_tags::OTHER_PATIENT_I_DS_SEQUENCE && s.parent == TOP)
+        })
+        .filter_map(|e| p.value(e).map(|v| text::decode(v, e.value_vr(), &p.charset, e.enc)))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
 /// Who the file says its patient is, and the study's identifying values.
 fn file_identity(p: &Parsed) -> FileIdentity {
     let s = |tag: Tag| top(p, tag);
@@ -306,7 +327,10 @@ fn file_identity(p: &Parsed) -> FileIdentity {
         patient_id: s(tags::PATIENT_ID),
         patient_name: s(tags::PATIENT_NAME),
         birth_date: s(tags::PATIENT_BIRTH_DATE),
-        other_ids: top_values(p, tags::OTHER_PATIENT_IDS),
+        other_ids: top_values(p, tags::OTHER_PATIENT_IDS)
+            .into_iter()
+            .chain(sequence_other_ids(p))
+            .collect(),
         other_names: top_values(p, tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),
