@@ -404,6 +404,48 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
     assert_eq!(placed(&index, &doe).len(), 2);
 }
 
+/// A folder holding one patient's files and another's without a `PatientID` (DOE^JANE, who
+/// is a patient of her own) is no one patient's folder: a file with nothing of its own to go
+/// by is not adopted by the first, with a reason that says so. Nor by the patient of a folder
+/// further up, when the nearest folder with other files holds another patient's.
+#[test]
+fn a_folder_of_two_patients_adopts_no_file() {
+    use dams::scan::Placement;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    stage(
+        &input,
+        &[
+            ("pydicom/CT_small.dcm", "smith/CT_small.dcm"),
+            ("identity/CT_small_doe_jane.dcm", "smith/doe.dcm"),
+            ("identity/rtplan_no_patient.dcm", "smith/nothing.dcm"),
+            ("pydicom/MR_small.dcm", "jones/MR_small.dcm"),
+            ("identity/MR_small_doe_jane.dcm", "jones/doe/doe.dcm"),
+            ("identity/rtplan_no_patient.dcm", "jones/doe/nothing.dcm"),
+        ],
+    );
+    let index = scan_lib(&input);
+    let owner = |rel: &str| {
+        index
+            .patients
+            .iter()
+            .find_map(|p| {
+                p.instances()
+                    .find(|i| i.path == Path::new(rel))
+                    .map(|i| (p.patient_id.clone(), i.placed_by))
+            })
+            .unwrap_or_else(|| panic!("{rel} is in no patient: {:?}", index.unplaced))
+    };
+    for nothing in ["smith/nothing.dcm", "jones/doe/nothing.dcm"] {
+        let (key, how) = owner(nothing);
+        assert_eq!(how, Some(Placement::StudyUid), "{nothing}: {key}");
+        assert!(key.starts_with('\\'), "{nothing} is not adopted: {key}");
+        assert_ne!(how.map(Placement::reason), Some(Placement::Folder.reason()));
+    }
+    assert_eq!(owner("smith/doe.dcm").1, Some(Placement::NameBirthDate));
+    assert_eq!(owner("smith/CT_small.dcm"), ("1CT1".to_string(), None));
+}
+
 /// Cancelling (Ctrl-C, or the TUI's cancel) stops the run between files: what was written is
 /// complete, nothing partial or temporary is left, and the report says it was cancelled.
 #[test]

@@ -93,6 +93,13 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Whether files placed so form a patient of their own (rather than join a patient with
+    /// a `PatientID`).
+    #[must_use]
+    pub fn forms_a_patient(self) -> bool {
+        matches!(self, Placement::NameBirthDate | Placement::StudyUid)
+    }
+
     /// Why the file belongs to its patient, for plans and the review screen.
     #[must_use]
     pub fn reason(self) -> &'static str {

@@ -221,53 +221,75 @@ impl Patient {
     }
 }
 
-/// Whose files a folder or a study holds (patients with a `PatientID` only).
+/// Whose files a folder or a study holds: one patient with a `PatientID` (by index), one
+/// patient formed from files without one (by key), or several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    One(usize),
+enum Owner<'a> {
+    Patient(usize),
+    Formed(&'a str),
     Several,
 }
 
-/// Every folder holding files with a `PatientID`, and every study, with their owner: built
-/// once per placement, so that placing each file is a few look-ups.
+/// Every folder holding files of a patient, and every study, with their owner: built once per
+/// placement, so that placing each file is a few look-ups.
 struct Owners<'a> {
-    folders: HashMap<&'a Path, Owner>,
-    studies: HashMap<&'a str, Owner>,
+    folders: HashMap<&'a Path, Owner<'a>>,
+    studies: HashMap<&'a str, Owner<'a>>,
 }
 
 impl<'a> Owners<'a> {
+    /// The owners of the folders and studies of the patients with a `PatientID`.
     fn of(index: &'a Index) -> Owners<'a> {
         let mut o = Owners {
             folders: HashMap::new(),
             studies: HashMap::new(),
         };
-        let mark = |owner: Option<&mut Owner>, pi: usize| -> Option<Owner> {
-            match owner {
-                None => Some(Owner::One(pi)),
-                Some(Owner::One(other)) if *other != pi => Some(Owner::Several),
-                Some(_) => None,
-            }
-        };
         for (pi, p) in index.patients.iter().enumerate() {
             for st in &p.studies {
-                if let Some(v) = mark(o.studies.get_mut(st.study_uid.as_str()), pi) {
-                    o.studies.insert(st.study_uid.as_str(), v);
-                }
                 for i in st.series.iter().flat_map(|s| &s.instances) {
-                    for d in i.path.ancestors().skip(1) {
-                        match mark(o.folders.get_mut(d), pi) {
-                            Some(v) => {
-                                o.folders.insert(d, v);
-                            }
-                            // Already this patient's: so are the folders above it, unless
-                            // they are several patients' already.
-                            None => break,
-                        }
-                    }
+                    o.mark(&st.study_uid, &i.path, Owner::Patient(pi));
                 }
             }
         }
         o
+    }
+
+    /// Adds the patients that files without a `PatientID` form of their own (by name and
+    /// birth date, by name and study, by study: `placed`, the first placement of each file):
+    /// a folder holding SMITH's files and DOE^JANE's files without an ID is no one patient's.
+    fn with_formed(mut self, orphans: &'a [Header], placed: &'a [Result<(String, Placement), String>]) -> Owners<'a> {
+        for (h, d) in orphans.iter().zip(placed) {
+            if let Ok((key, how)) = d
+                && how.forms_a_patient()
+            {
+                self.mark(&h.study_uid, &h.instance.path, Owner::Formed(key));
+            }
+        }
+        self
+    }
+
+    /// Notes that `owner` has a file at `path` in study `study`.
+    fn mark(&mut self, study: &'a str, path: &'a Path, owner: Owner<'a>) {
+        // The new owner of a folder or study that had `now` (`None`: no change).
+        let next = |now: Option<&Owner<'a>>| -> Option<Owner<'a>> {
+            match now {
+                None => Some(owner),
+                Some(o) if *o != owner && *o != Owner::Several => Some(Owner::Several),
+                Some(_) => None,
+            }
+        };
+        if let Some(v) = next(self.studies.get(study)) {
+            self.studies.insert(study, v);
+        }
+        for d in path.ancestors().skip(1) {
+            match next(self.folders.get(d)) {
+                Some(v) => {
+                    self.folders.insert(d, v);
+                }
+                // Already this owner's (or several's): so are the folders above it.
+                None => break,
+            }
+        }
     }
 }
 
@@ -506,7 +528,14 @@ impl Index {
         let mut orphans = std::mem::take(&mut self.orphans);
         // In path order, not in the order the scan's threads happened to finish.
         orphans.sort_by(|a, b| a.instance.path.cmp(&b.instance.path));
-        let owners = Owners::of(self);
+        // First by the patients with a PatientID; then again with the patients the others
+        // formed of their own, which own their folders and studies too (a file placed by
+        // either pass forms the same patient in both).
+        let first: Vec<Result<(String, Placement), String>> = {
+            let owners = Owners::of(self);
+            orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect()
+        };
+        let owners = Owners::of(self).with_formed(&orphans, &first);
         let automatic: Vec<Result<(String, Placement), String>> =
             orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect();
         let formed: BTreeSet<&str> = automatic
@@ -559,7 +588,7 @@ impl Index {
             names_agree && births_agree
         };
         let mut contradicted = false;
-        if let Some(Owner::One(pi)) = owners
+        if let Some(Owner::Patient(pi)) = owners
             .studies
             .get(h.study_uid.as_str())
             .filter(|_| !h.study_uid.trim().is_empty())
@@ -570,17 +599,19 @@ impl Index {
             }
             contradicted = true;
         }
+        // The nearest folder up with other files: adopted only by its one patient with a
+        // PatientID; one formed without (or several patients) adopts no file.
         let mut several = false;
         let folder = h.instance.path.ancestors().skip(1).find_map(|d| owners.folders.get(d));
         match folder {
-            Some(Owner::One(pi)) => {
+            Some(Owner::Patient(pi)) => {
                 let p = &self.patients[*pi];
                 if agrees(p) {
                     return Ok((p.patient_id.clone(), Placement::Folder));
                 }
                 contradicted = true;
             }
-            Some(Owner::Several) => several = true,
+            Some(Owner::Several | Owner::Formed(_)) => several = true,
             None => {}
         }
         if !name.is_empty() {
@@ -592,7 +623,7 @@ impl Index {
         Err(if contradicted {
             "no PatientID, name or study, and its birth date is not that of the patient whose files share its folder"
         } else if several {
-            "no PatientID, name or study, and the nearest folder with other files holds several patients"
+            "no PatientID, name or study, and the nearest folder with other files holds several patients, or one without a PatientID"
         } else {
             "no PatientID, name or study, and no other patient's files beside it"
         }
