@@ -148,6 +148,27 @@ fn every_real_file_is_written_or_has_a_true_reason() {
     assert!(written > 220, "{report:#}");
     assert_eq!(written, planned.len(), "everything planned was written");
 
+    // Files named "Anonymized" without a birth date join no other study's files.
+    let patient_of = |src: &str| {
+        plan["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|p| p["files"].as_array().unwrap().iter().any(|f| f["source"] == src))
+            .unwrap_or_else(|| panic!("{src} is in no patient"))
+    };
+    let (big_end, pl, px, face) = (
+        patient_of("pydicom/ExplVR_BigEnd.dcm"),
+        patient_of("pydicom-data/color-pl.dcm"),
+        patient_of("pydicom-data/color-px.dcm"),
+        patient_of("pydicom-data/OT-PAL-8-face.dcm"),
+    );
+    assert_eq!(pl, px, "one study, one patient");
+    assert!(
+        big_end != pl && big_end != face && face != pl,
+        "three studies, three patients"
+    );
+
     // The default profile leaves none of the patient's name, ID or birth date in any byte of
     // any written file outside pixel data, as pydicom sees it (tests/corpus/residue.py).
     let mut child = Command::new(&python)

@@ -72,6 +72,8 @@ fn key_kind(key: &str) -> &'static str {
         "PatientID"
     } else if key.starts_with("\\N\\") {
         "no PatientID: name and birth date"
+    } else if key.starts_with("\\NS\\") {
+        "no PatientID: name and study"
     } else if key.starts_with("\\S\\") {
         "no PatientID: study"
     } else {

@@ -86,6 +86,9 @@ pub enum Placement {
     Folder,
     /// Files without a `PatientID` that share name and birth date form a patient of their own.
     NameBirthDate,
+    /// Files without a `PatientID` and without a birth date, or with a name that stands for no
+    /// one, that share name and study form a patient of their own.
+    NameStudy,
     /// Files with neither `PatientID` nor name that share a study form a patient of their own.
     StudyUid,
     /// Assigned by hand (`dams assign`, or in the review screen).
@@ -97,7 +100,10 @@ impl Placement {
     /// a `PatientID`).
     #[must_use]
     pub fn forms_a_patient(self) -> bool {
-        matches!(self, Placement::NameBirthDate | Placement::StudyUid)
+        matches!(
+            self,
+            Placement::NameBirthDate | Placement::NameStudy | Placement::StudyUid
+        )
     }
 
     /// Why the file belongs to its patient, for plans and the review screen.
@@ -108,6 +114,9 @@ impl Placement {
             Placement::Folder => "its folder holds only this patient's files, and its name and birth date agree",
             Placement::NameBirthDate => {
                 "files without a PatientID that share its name and birth date form this patient"
+            }
+            Placement::NameStudy => {
+                "files without a PatientID that share its name in its study form this patient (it has no birth date, or its name stands for no one)"
             }
             Placement::StudyUid => "files without a PatientID or name that share its study form this patient",
             Placement::ByHand => "assigned by hand",

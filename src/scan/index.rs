@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::header::{Header, Instance, Placement};
 use crate::identity::normal_name;
-pub use crate::identity::{Formed, Identity, formed, label, name_key, real_id, study_key};
+pub use crate::identity::{Formed, Identity, formed, label, name_key, name_study_key, real_id, study_key};
 
 /// A file that could not be handled, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -614,7 +614,13 @@ impl Index {
             Some(Owner::Several | Owner::Formed(_)) => several = true,
             None => {}
         }
+        // By name and birth date; by name and study when there is no birth date, or the name
+        // stands for no one ("Anonymized" in three unrelated studies is not one patient).
+        let study = h.study_uid.trim();
         if !name.is_empty() {
+            if (birth.is_empty() || crate::identity::is_placeholder_name(&name)) && !study.is_empty() {
+                return Ok((name_study_key(&name, study), Placement::NameStudy));
+            }
             return Ok((name_key(&name, birth), Placement::NameBirthDate));
         }
         if !h.study_uid.trim().is_empty() {
