@@ -464,3 +464,86 @@ fn other_patient_ids_in_the_sequence_are_the_patients_identifiers() {
         "{plan:#}"
     );
 }
+
+/// A file without `PatientID` placed in a patient (by its folder, or by hand) carries that
+/// patient's code as `PatientID` (Type 2) and `PatientName` in the output, inserted where the
+/// file had none; pydicom reads it, dciodvfy finds no error the input did not have, and
+/// verify finds the inserted elements as planned.
+#[test]
+fn placed_files_get_the_patients_code_inserted() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    stage(
+        &input,
+        &[
+            ("pydicom/MR_small.dcm", "mr/MR_small.dcm"),
+            // No patient module at all: adopted by the folder's only patient.
+            ("identity/rtplan_no_patient.dcm", "mr/plan.dcm"),
+            // No PatientID, a name of her own: assigned by hand.
+            ("identity/CT_small_doe_jane.dcm", "other/ct.dcm"),
+        ],
+    );
+    let assigned = dams(&data)
+        .arg("assign")
+        .arg(&input)
+        .arg("other/ct.dcm=4MR1")
+        .output()
+        .unwrap();
+    assert!(
+        assigned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assigned.stderr)
+    );
+    let applied = dams(&data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
+    let code = key.code_for("4MR1").unwrap().to_string();
+    let script = r#"
+import sys, warnings, pydicom
+warnings.simplefilter("error")
+for p in sys.argv[1:]:
+    ds = pydicom.dcmread(p)
+    for elem in ds.iterall():
+        _ = elem.value
+    print(ds.PatientID, ds.PatientName)
+"#;
+    let files = ["mr/plan.dcm", "other/ct.dcm"];
+    let o = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(files.iter().map(|f| out.join(f)))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pydicom: {}", String::from_utf8_lossy(&o.stderr));
+    let read = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        read.lines().collect::<Vec<_>>(),
+        vec![format!("{code} {code}"); 2],
+        "{read}"
+    );
+    if have_dciodvfy() {
+        for f in files {
+            let before = dciodvfy_errors(&input.join(f));
+            let after = dciodvfy_errors(&out.join(f));
+            let new: Vec<&String> = after.difference(&before).collect();
+            assert!(new.is_empty(), "{f}: new dciodvfy errors {new:?}");
+        }
+    }
+    let verify = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report = json_of(&verify);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+}

@@ -967,6 +967,8 @@ impl Planner {
         if let Some(how) = inst.placed_by {
             plan.warnings
                 .push(format!("the file has no PatientID: {}", how.reason()));
+            let code = self.code(patient_id).unwrap_or_default();
+            insert_patient(&self.profile, &parsed, code, &mut plan).map_err(fail)?;
         }
         if self.shared_series.contains(&inst.path) {
             plan.warnings.push(
@@ -1678,6 +1680,52 @@ fn un_text(v: &[u8], charset: &text::Charset) -> Option<String> {
     t.chars()
         .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .then_some(t)
+}
+
+/// A file placed in a patient without a `PatientID` of its own carries the patient's code as
+/// `PatientID` (Type 2: the element belongs there, empty or not) and `PatientName` where it has
+/// neither element, as the profile's rule for each writes them: a code, or a replacement
+/// text. A rule that removes, empties or keeps them inserts nothing. A file that has the
+/// element (empty, say) gets it from the rule like any other.
+fn insert_patient(profile: &Profile, parsed: &Parsed, code: &str, plan: &mut FilePlan) -> Result<(), String> {
+    for (tag, vr) in [(tags::PATIENT_NAME, VR::PN), (tags::PATIENT_ID, VR::LO)] {
+        if parsed.elements.iter().any(|e| e.parent == TOP && e.tag == tag) {
+            continue;
+        }
+        let action = profile.action_for(tag);
+        let value = match action {
+            Some(Action::Code) => code.to_string(),
+            Some(Action::Replace(s)) => s.clone(),
+            _ => continue,
+        };
+        let bytes = text::encode(&value, vr, &parsed.charset)?;
+        plan.inserts.push(Insert {
+            tag,
+            vr,
+            value: bytes.clone(),
+        });
+        let path = tag_string(tag);
+        // In element order (the preamble's edit, if any, stays first).
+        let at = plan
+            .edits
+            .iter()
+            .position(|e| e.element != PREAMBLE && e.path > path)
+            .unwrap_or(plan.edits.len());
+        plan.edits.insert(
+            at,
+            Edit {
+                path: path.clone(),
+                tag: path,
+                keyword: dict::display_name(tag).to_string(),
+                before: None,
+                after: Some(value),
+                rule: action.map_or(RuleKind::Clean, Action::rule),
+                element: INSERTED,
+                change: Change::Set(bytes),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):
