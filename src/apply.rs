@@ -915,6 +915,9 @@ impl PlanSink for WriterSink<'_, '_> {
         if w.is_full() {
             return self.fail(not_written_full(&x.path));
         }
+        if let (Ok(p), Ok(mut t)) = (&planned, self.tally.lock()) {
+            t.add_xml(&p.plan);
+        }
         match planned.and_then(|p| write_xml(w, x, &p)) {
             Ok((dir, record)) => {
                 self.xml_written.fetch_add(1, Ordering::Relaxed);

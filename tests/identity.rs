@@ -547,3 +547,91 @@ for p in sys.argv[1:]:
     let report = json_of(&verify);
     assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
 }
+
+/// Plan, apply and verify agree on what file and folder names keep: an identifier dams
+/// replaces in names (another patient's distinctive ID in the folder of someone else's
+/// files) is listed by plan and apply as still in the path, and verify holds it against the
+/// output; one too short to be replaced inside a longer name (`12345_CT` of patient 12345)
+/// is listed as kept by all three, and verify does not fail for it.
+#[test]
+fn names_kept_are_the_same_in_plan_apply_and_verify() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    let patient = |id: &str, name: &str| serde_json::json!({"PatientID": id, "PatientName": name});
+    make_dicom(
+        &python,
+        &input,
+        &[
+            ("a/ct.dcm", patient("A12345", "SMITH^JOHN")),
+            // B's file in a folder named by A's ID.
+            ("A12345/x.dcm", patient("B67890", "JONES^MARY")),
+            ("12345_CT/1.dcm", patient("12345", "LEE^ANN")),
+        ],
+    );
+    let plan = dams(&data).arg("plan").arg(&input).arg("--files").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("warning: folder name A12345 path still holds the patient ID"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept: folder name 12345_CT path, the patient ID"),
+        "{text}"
+    );
+
+    let applied = dams(&data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let report = json_of(&applied);
+    let verify = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let verified = json_of(&verify);
+    let names = |list: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["keyword"] == "path")
+            .map(|r| format!("{} {}", r["element"].as_str().unwrap(), r["identifier"]))
+            .collect()
+    };
+    let residual: std::collections::BTreeSet<String> = ["folder name A12345 \"patient-id\"".to_string()].into();
+    let kept: std::collections::BTreeSet<String> = ["folder name 12345_CT \"patient-id\"".to_string()].into();
+    assert_eq!(names(&report["stays"]["residual"]), residual, "{report:#}");
+    assert_eq!(names(&verified["residual"]), residual, "{verified:#}");
+    assert_eq!(names(&report["stays"]["kept"]), kept, "{report:#}");
+    assert_eq!(names(&verified["kept"]), kept, "{verified:#}");
+}
+
+/// Files of one series that carry two `PatientIDs` are said to be so in `dams plan`.
+#[test]
+fn one_series_of_two_patients_is_warned_about_in_the_plan() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let file = |id: &str| serde_json::json!({"PatientID": id, "study": "st", "series": "se"});
+    make_dicom(&python, &input, &[("s/1.dcm", file("X1")), ("s/2.dcm", file("X2"))]);
+    let plan = dams(&data).arg("plan").arg(&input).output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    let warning = "its series (SeriesInstanceUID) holds files of another patient too";
+    assert_eq!(text.matches(warning).count(), 2, "{text}");
+}

@@ -169,6 +169,42 @@ fn every_real_file_is_written_or_has_a_true_reason() {
         "three studies, three patients"
     );
 
+    // File and folder names: verify holds against the output exactly what apply said stays
+    // in a path, and lists as kept what apply said it keeps (names too generic to be
+    // replaced, such as the series folder MR1 of pydicom's DICOMDIR test set).
+    let verified = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let verified: serde_json::Value = serde_json::from_slice(&verified.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&verified.stderr)));
+    let names = |list: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["keyword"] == "path")
+            .map(|r| format!("{} {}", r["element"].as_str().unwrap(), r["identifier"]))
+            .collect()
+    };
+    assert_eq!(names(&verified["residual"]), names(&report["stays"]["residual"]));
+    assert_eq!(names(&verified["kept"]), names(&report["stays"]["kept"]));
+    assert!(
+        names(&verified["kept"]).contains("folder name pydicom/dicomdirtests/98892003/MR1 \"patient-name\""),
+        "{:#?}",
+        names(&verified["kept"])
+    );
+    assert!(
+        names(&verified["residual"]).is_empty(),
+        "{:#?}",
+        names(&verified["residual"])
+    );
+
     // The default profile leaves none of the patient's name, ID or birth date in any byte of
     // any written file outside pixel data, as pydicom sees it (tests/corpus/residue.py).
     let mut child = Command::new(&python)

@@ -203,7 +203,17 @@ fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
     for w in &f.warnings {
         say!(out, "    warning: {w}")?;
     }
-    for r in &f.residual {
+    residual_lines(out, &f.residual, &f.kept)
+}
+
+/// A file's findings, one line each: what its values or names still hold, and what its names
+/// keep on purpose.
+fn residual_lines(
+    out: &mut dyn Write,
+    residual: &[dams::residual::Residual],
+    kept: &[dams::residual::Residual],
+) -> io::Result<()> {
+    for r in residual {
         say!(
             out,
             "    warning: {} {} still holds the {}",
@@ -212,8 +222,20 @@ fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
             r.identifier.label()
         )?;
     }
+    for r in kept {
+        say!(
+            out,
+            "    kept: {} {}, the {} ({NAME_KEPT})",
+            r.element,
+            r.keyword,
+            r.identifier.label()
+        )?;
+    }
     Ok(())
 }
+
+/// Why a name keeps what the search finds in it.
+const NAME_KEPT: &str = "too short or generic to be replaced inside a name";
 
 /// A patient's files folder by folder, identical edits counted once.
 fn plan_folders(out: &mut dyn Write, files: &[dams::plan::FilePlan]) -> io::Result<()> {
@@ -278,6 +300,16 @@ fn plan_summary(out: &mut dyn Write, summary: &dams::plan::summary::Summary) -> 
             r.files
         )?;
     }
+    for r in &summary.kept {
+        say!(
+            out,
+            "    kept: {} {}, the {} ({NAME_KEPT})  ×{}",
+            r.element,
+            r.keyword,
+            r.identifier.label(),
+            r.files
+        )?;
+    }
     Ok(())
 }
 
@@ -314,7 +346,7 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
     for w in &x.plan.warnings {
         say!(out, "    warning: {w}")?;
     }
-    Ok(())
+    residual_lines(out, &x.residual, &x.kept)
 }
 
 /// The end of `dams plan`: what will not be written, and how to write.
@@ -518,7 +550,7 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     if !r.kept.is_empty() {
         say!(
             out,
-            "\nkept by the profile on purpose, not held against the output ({}):",
+            "\nkept by the profile on purpose (or, in file and folder names, too short or generic to be replaced there), not held against the output ({}):",
             r.kept.len()
         )?;
         by_element(out, &r.kept)?;

@@ -67,8 +67,13 @@ pub struct FilePlan {
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
     pub warnings: Vec<String>,
-    /// Identifying values of the patient that the profile leaves in place.
+    /// Identifying values of the patient that the profile leaves in place, and identifiers
+    /// its output path still holds that dams replaces in names.
     pub residual: Vec<Residual>,
+    /// Identifiers its output path holds that are too short or generic to be replaced inside
+    /// a name (`MR1`, `12345` in `12345_CT`): kept on purpose (see
+    /// [`crate::residual::NameFindings`]).
+    pub kept: Vec<Residual>,
     /// Elements added (a repaired mask lacking `InstanceNumber`, say).
     #[serde(skip)]
     pub(crate) inserts: Vec<Insert>,
@@ -149,6 +154,10 @@ pub struct XmlFilePlan {
     pub assigned_by: String,
     #[serde(flatten)]
     pub plan: crate::xml::XmlPlan,
+    /// What its output path still holds, as for DICOM files ([`FilePlan::residual`]).
+    pub residual: Vec<Residual>,
+    /// What its output path keeps on purpose ([`FilePlan::kept`]).
+    pub kept: Vec<Residual>,
 }
 
 /// An XML file that belongs to no patient yet: not written until it is assigned.
@@ -209,6 +218,8 @@ pub struct Planner {
     dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
     /// Files whose output path keeps an identifier, and why (a folder of several patients).
     dest_warnings: std::collections::HashMap<PathBuf, String>,
+    /// Files whose output path holds identifiers, by the rules of names verify uses.
+    dest_names: std::collections::HashMap<PathBuf, crate::residual::NameFindings>,
     /// Files whose `SeriesInstanceUID` is shared with files of another patient.
     shared_series: std::collections::HashSet<PathBuf>,
     /// Patients whose input looks like dams output already, and why.
@@ -579,6 +590,7 @@ impl Planner {
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
             dest_warnings: std::collections::HashMap::new(),
+            dest_names: std::collections::HashMap::new(),
             shared_series,
             code_conflicts: code_conflicts(index, key),
             pseudonymised,
@@ -721,6 +733,56 @@ impl Planner {
         self.dests = d.files;
         self.dest_dirs = d.dirs;
         self.dest_warnings = d.warnings;
+        self.dest_names = self.name_findings(index);
+    }
+
+    /// What the output path of each file (DICOM, and XML given to a patient) still holds of
+    /// the patients' identifiers, by the rules verify checks names by
+    /// ([`crate::residual::in_path`]): only the files with a finding. Each folder is
+    /// searched once.
+    fn name_findings(&self, index: &Index) -> HashMap<PathBuf, crate::residual::NameFindings> {
+        use crate::residual::{NameFindings, name_element, name_hits};
+        let study_dates = self.profile.shifts_study_dates();
+        let identities = || index.patients.iter().map(|p| &*p.identity);
+        let ids = crate::matcher::search_for_all(identities(), study_dates);
+        let rules = crate::matcher::NameRules::new(identities(), study_dates);
+        let mut folders: HashMap<PathBuf, Vec<(crate::matcher::IdentifierKind, bool)>> = HashMap::new();
+        let mut out = HashMap::new();
+        for (rel, _) in self.owned_paths(index) {
+            let dest = self.dest(rel);
+            let parts: Vec<&std::ffi::OsStr> = dest.iter().collect();
+            let mut found = NameFindings::default();
+            let mut prefix = PathBuf::new();
+            for (k, part) in parts.iter().enumerate() {
+                prefix.push(part);
+                let hits = if k + 1 == parts.len() {
+                    name_hits(part, true, &ids, &rules)
+                } else if let Some(h) = folders.get(&prefix) {
+                    h.clone()
+                } else {
+                    let h = name_hits(part, false, &ids, &rules);
+                    folders.insert(prefix.clone(), h.clone());
+                    h
+                };
+                for (identifier, replaced) in hits {
+                    let r = Residual {
+                        path: dest.clone(),
+                        element: name_element(&dest, k),
+                        keyword: "path".into(),
+                        identifier,
+                    };
+                    if replaced {
+                        found.residual.push(r);
+                    } else {
+                        found.kept.push(r);
+                    }
+                }
+            }
+            if !found.is_empty() {
+                out.insert(rel.to_path_buf(), found);
+            }
+        }
+        out
     }
 
     /// The output paths of [`Planner::settle_dests`].
@@ -894,11 +956,14 @@ impl Planner {
         if let Some(w) = self.dest_warning(&x.path) {
             plan.warnings.push(w.to_string());
         }
+        let names = self.dest_names.get(&x.path).cloned().unwrap_or_default();
         let fp = XmlFilePlan {
             source: x.path.clone(),
             dest: self.dest(&x.path),
             assigned_by: by.to_string(),
             plan,
+            residual: names.residual,
+            kept: names.kept,
         };
         Ok((bytes, fp))
     }
@@ -979,6 +1044,10 @@ impl Planner {
         if let Some(w) = self.dest_warning(&inst.path) {
             plan.warnings.push(w.to_string());
         }
+        if let Some(n) = self.dest_names.get(&inst.path) {
+            plan.residual.extend(n.residual.iter().cloned());
+            plan.kept.extend(n.kept.iter().cloned());
+        }
         Ok(PlannedFile { parsed, meta, plan })
     }
 
@@ -1046,6 +1115,7 @@ impl Planner {
             edits,
             warnings,
             residual,
+            kept: Vec::new(),
             inserts,
             clear_preamble,
         })
