@@ -40,11 +40,11 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if ctx.cancel.is_cancelled() => {
-            eprintln!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e)));
+            eprintln!("dams: cancelled: {}", cli::shown_error(&e));
             cli::Exit::Cancelled.into()
         }
         Err(e) => {
-            eprintln!("dams: {}", dams::shown::text(&cli::error_text(&e)));
+            eprintln!("dams: {}", cli::shown_error(&e));
             cli::Exit::Error.into()
         }
     }

@@ -433,6 +433,35 @@ fn an_imported_code_equal_to_an_input_id_is_refused() {
     assert_eq!(codes(&data.join("key.db")), before, "nothing added to the key");
 }
 
+/// A refused import lists its problems one per line (real line breaks, not `\n`), and
+/// `key export -o -` writes to stdout like no `-o` at all.
+#[test]
+fn import_problems_are_lines_and_export_dash_is_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let csv = data.join("k.csv");
+    std::fs::write(&csv, "PatientID,code\nPAT001,PAT002\nPAT002,R-2\nabc,r-1\nDEF,R-1\n").unwrap();
+    let o = key_cmd(data, &["import"]).arg(&csv).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].ends_with("nothing imported:"), "{stderr}");
+    assert!(
+        lines[1].starts_with("  line 2: ") && lines[2].starts_with("  line 5: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\\n"), "{stderr}");
+
+    std::fs::write(&csv, "PatientID,code\nA1,X-1\n").unwrap();
+    assert!(key_cmd(data, &["import"]).arg(&csv).output().unwrap().status.success());
+    let plain = key_cmd(data, &["export"]).output().unwrap();
+    let dash = key_cmd(data, &["export", "-o", "-"]).output().unwrap();
+    assert!(dash.status.success(), "{}", String::from_utf8_lossy(&dash.stderr));
+    assert!(String::from_utf8_lossy(&dash.stdout).contains("X-1,A1"), "{dash:?}");
+    assert_eq!(dash.stdout, plain.stdout);
+    assert!(!data.join("-").exists(), "no file named -");
+}
+
 /// Generated codes never equal a real ID of the input or of the key (case-insensitively):
 /// a patient whose ID is `P0002` does not keep `P0002`, and nobody gets `p0001` when
 /// that is someone's ID.
