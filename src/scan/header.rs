@@ -84,6 +84,9 @@ pub enum Placement {
     Study,
     /// The nearest folder with other files holds only this patient's files.
     Folder,
+    /// The nearest folder with this patient's files holds others' too (without a
+    /// `PatientID`), and the file is named as this patient, with no other birth date.
+    FolderAndName,
     /// Files without a `PatientID` that share name and birth date form a patient of their own.
     NameBirthDate,
     /// Files without a `PatientID` and without a birth date, or with a name that stands for no
@@ -112,6 +115,9 @@ impl Placement {
         match self {
             Placement::Study => "another file of its study carries the patient's PatientID",
             Placement::Folder => "its folder holds only this patient's files, and its name and birth date agree",
+            Placement::FolderAndName => {
+                "the nearest folder with this patient's files holds others' too, and its name and birth date are this patient's"
+            }
             Placement::NameBirthDate => {
                 "files without a PatientID that share its name and birth date form this patient"
             }

@@ -230,8 +230,8 @@ enum Owner<'a> {
     Several,
 }
 
-/// Every folder holding files of a patient, and every study, with their owner: built once per
-/// placement, so that placing each file is a few look-ups.
+/// Every folder holding files of a patient, and every study of a patient with a `PatientID`,
+/// with their owner: built once per placement, so that placing each file is a few look-ups.
 struct Owners<'a> {
     folders: HashMap<&'a Path, Owner<'a>>,
     studies: HashMap<&'a str, Owner<'a>>,
@@ -247,7 +247,7 @@ impl<'a> Owners<'a> {
         for (pi, p) in index.patients.iter().enumerate() {
             for st in &p.studies {
                 for i in st.series.iter().flat_map(|s| &s.instances) {
-                    o.mark(&st.study_uid, &i.path, Owner::Patient(pi));
+                    o.mark(Some(&st.study_uid), &i.path, Owner::Patient(pi));
                 }
             }
         }
@@ -255,21 +255,29 @@ impl<'a> Owners<'a> {
     }
 
     /// Adds the patients that files without a `PatientID` form of their own (by name and
-    /// birth date, by name and study, by study: `placed`, the first placement of each file):
-    /// a folder holding SMITH's files and DOE^JANE's files without an ID is no one patient's.
+    /// birth date, by name and study, by study: `placed`, the first placement of each file) as
+    /// owners of their folders: a folder holding SMITH's files and DOE^JANE's files without an
+    /// ID is no one patient's. Not of their studies: a study is the patient's whose files
+    /// carry its UID with a PatientID (a file of DOE^JANE's that carries SMITH's
+    /// StudyInstanceUID contradicts SMITH, and is not SMITH's, but the study stays his).
     fn with_formed(mut self, orphans: &'a [Header], placed: &'a [Result<(String, Placement), String>]) -> Owners<'a> {
         for (h, d) in orphans.iter().zip(placed) {
             if let Ok((key, how)) = d
                 && how.forms_a_patient()
             {
-                self.mark(&h.study_uid, &h.instance.path, Owner::Formed(key));
+                self.mark(None, &h.instance.path, Owner::Formed(key));
             }
         }
         self
     }
 
-    /// Notes that `owner` has a file at `path` in study `study`.
-    fn mark(&mut self, study: &'a str, path: &'a Path, owner: Owner<'a>) {
+    /// The owner of the nearest folder up from `path` that holds files of a patient.
+    fn nearest(&self, path: &Path) -> Option<Owner<'a>> {
+        path.ancestors().skip(1).find_map(|d| self.folders.get(d).copied())
+    }
+
+    /// Notes that `owner` has a file at `path` (in `study`, when given).
+    fn mark(&mut self, study: Option<&'a str>, path: &'a Path, owner: Owner<'a>) {
         // The new owner of a folder or study that had `now` (`None`: no change).
         let next = |now: Option<&Owner<'a>>| -> Option<Owner<'a>> {
             match now {
@@ -278,7 +286,9 @@ impl<'a> Owners<'a> {
                 Some(_) => None,
             }
         };
-        if let Some(v) = next(self.studies.get(study)) {
+        if let Some(study) = study
+            && let Some(v) = next(self.studies.get(study))
+        {
             self.studies.insert(study, v);
         }
         for d in path.ancestors().skip(1) {
@@ -291,6 +301,15 @@ impl<'a> Owners<'a> {
             }
         }
     }
+}
+
+/// Why a file without a `PatientID` was not adopted by a patient with one.
+#[derive(Debug, Default)]
+struct NotAdopted {
+    /// Its name or birth date is not that of the patient whose study or folder it is in.
+    contradicted: bool,
+    /// Its folder holds several patients' files, or one formed without a `PatientID`.
+    several: bool,
 }
 
 /// A file without a `PatientID` that could not be given to any patient: listed, not written
@@ -531,13 +550,16 @@ impl Index {
         // First by the patients with a PatientID; then again with the patients the others
         // formed of their own, which own their folders and studies too (a file placed by
         // either pass forms the same patient in both).
-        let first: Vec<Result<(String, Placement), String>> = {
-            let owners = Owners::of(self);
-            orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect()
-        };
+        let base = Owners::of(self);
+        let first: Vec<Result<(String, Placement), String>> = orphans
+            .iter()
+            .map(|h| self.automatic_placement(h, &base, &base))
+            .collect();
         let owners = Owners::of(self).with_formed(&orphans, &first);
-        let automatic: Vec<Result<(String, Placement), String>> =
-            orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect();
+        let automatic: Vec<Result<(String, Placement), String>> = orphans
+            .iter()
+            .map(|h| self.automatic_placement(h, &owners, &base))
+            .collect();
         let formed: BTreeSet<&str> = automatic
             .iter()
             .filter_map(|d| d.as_ref().ok().map(|(k, _)| k.as_str()))
@@ -574,45 +596,14 @@ impl Index {
         self.orphans = orphans;
     }
 
-    /// Where rules 2–4 of [`Index::place_orphans`] put a file, or why nowhere.
-    fn automatic_placement(&self, h: &Header, owners: &Owners) -> Result<(String, Placement), String> {
+    /// Where rules 2–4 of [`Index::place_orphans`] put a file, or why nowhere. `owners`: of
+    /// every patient; `base`: of the patients with a `PatientID` only.
+    fn automatic_placement(&self, h: &Header, owners: &Owners, base: &Owners) -> Result<(String, Placement), String> {
         let name = normal_name(&h.identity.patient_name);
         let birth = h.identity.birth_date.trim();
-        let agrees = |p: &Patient| {
-            let names_agree = name.is_empty()
-                || p.base_identity().names.is_empty()
-                || p.base_identity().names.iter().any(|n| normal_name(n) == name);
-            let births_agree = birth.is_empty()
-                || p.base_identity().birth_dates.is_empty()
-                || p.base_identity().birth_dates.contains(birth);
-            names_agree && births_agree
-        };
-        let mut contradicted = false;
-        if let Some(Owner::Patient(pi)) = owners
-            .studies
-            .get(h.study_uid.as_str())
-            .filter(|_| !h.study_uid.trim().is_empty())
-        {
-            let p = &self.patients[*pi];
-            if agrees(p) {
-                return Ok((p.patient_id.clone(), Placement::Study));
-            }
-            contradicted = true;
-        }
-        // The nearest folder up with other files: adopted only by its one patient with a
-        // PatientID; one formed without (or several patients) adopts no file.
-        let mut several = false;
-        let folder = h.instance.path.ancestors().skip(1).find_map(|d| owners.folders.get(d));
-        match folder {
-            Some(Owner::Patient(pi)) => {
-                let p = &self.patients[*pi];
-                if agrees(p) {
-                    return Ok((p.patient_id.clone(), Placement::Folder));
-                }
-                contradicted = true;
-            }
-            Some(Owner::Several | Owner::Formed(_)) => several = true,
-            None => {}
+        let mut why = NotAdopted::default();
+        if let Some(adopted) = self.adopted(h, (&name, birth), (owners, base), &mut why) {
+            return Ok(adopted);
         }
         // By name and birth date; by name and study when there is no birth date, or the name
         // stands for no one ("Anonymized" in three unrelated studies is not one patient).
@@ -623,17 +614,71 @@ impl Index {
             }
             return Ok((name_key(&name, birth), Placement::NameBirthDate));
         }
-        if !h.study_uid.trim().is_empty() {
-            return Ok((study_key(&h.study_uid), Placement::StudyUid));
+        if !study.is_empty() {
+            return Ok((study_key(study), Placement::StudyUid));
         }
-        Err(if contradicted {
+        Err(if why.contradicted {
             "no PatientID, name or study, and its birth date is not that of the patient whose files share its folder"
-        } else if several {
+        } else if why.several {
             "no PatientID, name or study, and the nearest folder with other files holds several patients, or one without a PatientID"
         } else {
             "no PatientID, name or study, and no other patient's files beside it"
         }
         .into())
+    }
+
+    /// The patient with a `PatientID` that takes a file without one by rule 2 or 3 of
+    /// [`Index::place_orphans`] (`name` normalised, and birth date of the file), if any; else
+    /// notes in `why` what stood in the way.
+    fn adopted(
+        &self,
+        h: &Header,
+        (name, birth): (&str, &str),
+        (owners, base): (&Owners, &Owners),
+        why: &mut NotAdopted,
+    ) -> Option<(String, Placement)> {
+        let births_agree = |p: &Patient| {
+            birth.is_empty()
+                || p.base_identity().birth_dates.is_empty()
+                || p.base_identity().birth_dates.contains(birth)
+        };
+        let named = |p: &Patient| p.base_identity().names.iter().any(|n| normal_name(n) == name);
+        let agrees =
+            |p: &Patient| (name.is_empty() || p.base_identity().names.is_empty() || named(p)) && births_agree(p);
+        let study = owners
+            .studies
+            .get(h.study_uid.as_str())
+            .filter(|_| !h.study_uid.trim().is_empty());
+        if let Some(Owner::Patient(pi)) = study {
+            let p = &self.patients[*pi];
+            if agrees(p) {
+                return Some((p.patient_id.clone(), Placement::Study));
+            }
+            why.contradicted = true;
+        }
+        // The nearest folder up with other files: adopted by its one patient with a
+        // PatientID. One formed without (or several patients) adopts no file, unless the file
+        // is named as the one patient with a PatientID there.
+        match owners.nearest(&h.instance.path) {
+            Some(Owner::Patient(pi)) => {
+                let p = &self.patients[pi];
+                if agrees(p) {
+                    return Some((p.patient_id.clone(), Placement::Folder));
+                }
+                why.contradicted = true;
+            }
+            Some(Owner::Several | Owner::Formed(_)) => {
+                why.several = true;
+                if let Some(Owner::Patient(pi)) = base.nearest(&h.instance.path) {
+                    let p = &self.patients[pi];
+                    if !name.is_empty() && named(p) && births_agree(p) {
+                        return Some((p.patient_id.clone(), Placement::FolderAndName));
+                    }
+                }
+            }
+            None => {}
+        }
+        None
     }
 
     /// The files without a `PatientID`, as read (wherever they were placed).
@@ -754,6 +799,50 @@ mod tests {
         assert_eq!(study["series"][0]["modality"], "CT");
         assert_eq!(study["series"][0]["instances"].as_array().unwrap().len(), 4);
         assert_eq!(study["series"][0]["instances"][0]["placed_by"], "study");
+    }
+
+    /// A folder of SMITH's files and DOE^JANE's (without an ID): a file with nothing to go by
+    /// is not SMITH's; one named as SMITH, born when he was, is; one of SMITH's study is his
+    /// by the study; DOE's own files, one of them in SMITH's study, are hers.
+    #[test]
+    fn a_folder_of_two_patients_takes_only_files_named_as_one() {
+        let file = |path: &str, pid: &str, name: &str, birth: &str, study: &str| {
+            let mut h = header(path, ("20200101", ""), ("CT", "", Some(1)), pid);
+            h.identity.patient_name = name.into();
+            h.identity.birth_date = birth.into();
+            h.study_uid = study.into();
+            h.series_uid = format!("{study}.1");
+            h
+        };
+        let mut index = Index::new(Path::new("/in"));
+        for h in [
+            file("s/ct.dcm", "MRN1", "SMITH^JOHN", "19600505", "1.1"),
+            file("s/doe.dcm", "", "DOE^JANE", "19750615", "1.2"),
+            file("s/doe_in_his_study.dcm", "", "DOE^JANE", "19750615", "1.1"),
+            file("s/sr.dcm", "", "Smith^John", "19600505", "1.3"),
+            file("s/nothing.dcm", "", "", "", "1.4"),
+            file("s/his_study.dcm", "", "", "", "1.1"),
+        ] {
+            index.add(h);
+        }
+        index.finish();
+        let placed = |rel: &str| {
+            index
+                .patients
+                .iter()
+                .find_map(|p| {
+                    p.instances()
+                        .find(|i| i.path == Path::new(rel))
+                        .map(|i| (p.patient_id.clone(), i.placed_by))
+                })
+                .unwrap()
+        };
+        let doe = name_key("DOE^JANE", "19750615");
+        assert_eq!(placed("s/sr.dcm"), ("MRN1".into(), Some(Placement::FolderAndName)));
+        assert_eq!(placed("s/his_study.dcm"), ("MRN1".into(), Some(Placement::Study)));
+        assert_eq!(placed("s/nothing.dcm"), (study_key("1.4"), Some(Placement::StudyUid)));
+        assert_eq!(placed("s/doe.dcm"), (doe.clone(), Some(Placement::NameBirthDate)));
+        assert_eq!(placed("s/doe_in_his_study.dcm"), (doe, Some(Placement::NameBirthDate)));
     }
 
     /// Files that share a SOP class, transfer syntax, frame of reference and image type hold
