@@ -232,6 +232,10 @@ pub enum Refusal {
         "{0} patient(s) look like dams output already (see `dams plan`): giving them new codes would code a code; pass --recode if that is what you want"
     )]
     Recoding(usize),
+    #[error(
+        "{0}: written, such a code would make one patient's files pass for another's, so nothing is written. The key took these codes before it knew these IDs (from an import): make a key store without them (dams key export, correct the codes, dams key import into a new --key)"
+    )]
+    CodeConflicts(String),
     /// The manifest in the output folder cannot be used.
     #[error("{0}")]
     Manifest(String),
@@ -376,6 +380,7 @@ pub fn apply(
         .iter()
         .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
         .collect();
+    refuse_code_conflicts(planner)?;
     refuse_recoding(planner, &patients)?;
     let in_place = matches!(target, Target::InPlace);
     // Before anything is made: an output folder of another key cannot take this run.
@@ -618,7 +623,10 @@ fn finish_manifest(
 }
 
 /// A second pass over dams' own output would give codes to codes: only when asked for.
-fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), ApplyError> {
+/// Called before any code is recorded (by [`crate::engine::Engine::commit_codes`] too): a
+/// refused run must leave nothing in the key, or the next identical run would find the codes
+/// it left and take the codes for patients of their own.
+pub(crate) fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), ApplyError> {
     let recoded = patients
         .iter()
         .filter(|p| planner.looks_pseudonymised(&p.patient_id).is_some())
@@ -627,6 +635,21 @@ fn refuse_recoding(planner: &Planner, patients: &[&Patient]) -> Result<(), Apply
         return Err(Refusal::Recoding(recoded).into());
     }
     Ok(())
+}
+
+/// A code of the key that equals a real ID of the input ([`crate::plan::CodeConflict`]) is
+/// never written: refused before anything is, for every patient of the input (the codes of
+/// a run may be written into any of its files).
+///
+/// # Errors
+///
+/// The refusal, naming each patient whose code conflicts by label.
+pub fn refuse_code_conflicts(planner: &Planner) -> Result<(), ApplyError> {
+    if planner.code_conflicts.is_empty() {
+        return Ok(());
+    }
+    let each: Vec<String> = planner.code_conflicts.iter().map(ToString::to_string).collect();
+    Err(Refusal::CodeConflicts(each.join("; ")).into())
 }
 
 /// The output folder, made if needed (canonical, as the checks that each folder written
@@ -931,6 +954,9 @@ impl PlanSink for WriterSink<'_, '_> {
         let w = self.writer;
         if w.is_full() {
             return self.fail(not_written_full(&x.path));
+        }
+        if let (Ok(p), Ok(mut t)) = (&planned, self.tally.lock()) {
+            t.add_xml(&p.plan);
         }
         match planned.and_then(|p| write_xml(w, x, &p)) {
             Ok((dir, record)) => {

@@ -184,13 +184,23 @@ impl Engine {
     /// anything is written. When another process sharing the key gave out some of the
     /// proposed codes meanwhile, the plan is made again with the codes the key holds now
     /// (up to 20 times), so `prepared` afterwards carries the codes that will be written.
-    /// Returns how many codes were added.
+    /// Returns how many codes were added. A code of the key that is a real ID of the input, and
+    /// input that looks like dams output already (unless `prepared.planner.recode`), are
+    /// refused first: nothing is recorded then.
     ///
     /// # Errors
     ///
-    /// An `EngineError` when the key store refuses or cannot write the new codes or offsets.
+    /// An `EngineError` when a code of the key is a real ID of the input
+    /// ([`crate::plan::CodeConflict`]), the input looks like dams output and recoding was not
+    /// asked for, or the key store refuses or cannot write the new codes or offsets.
     pub fn commit_codes(&mut self, index: &Index, prepared: &mut Prepared) -> Result<usize, EngineError> {
         let recode = prepared.planner.recode;
+        // Refused before anything is recorded: a code that is another patient's ID would be
+        // written, and a code given to dams' own output would make the next identical run
+        // take that output for a patient of its own.
+        crate::apply::refuse_code_conflicts(&prepared.planner)?;
+        let all: Vec<&crate::scan::Patient> = index.patients.iter().collect();
+        crate::apply::refuse_recoding(&prepared.planner, &all)?;
         let mut attempt = 1;
         let existed = self.key.exists();
         loop {

@@ -100,6 +100,7 @@ impl Identity {
 /// Keys of patients formed from files without a `PatientID` start with a backslash, which a
 /// `PatientID` (VR LO) can never hold: they never collide with a real `PatientID`.
 const FORMED_BY_NAME: &str = "\\N\\";
+const FORMED_BY_NAME_STUDY: &str = "\\NS\\";
 const FORMED_BY_STUDY: &str = "\\S\\";
 
 /// How a patient was formed.
@@ -110,6 +111,9 @@ pub enum Formed {
     PatientId,
     /// Files without a `PatientID` sharing `PatientName` and `PatientBirthDate`.
     NameBirthDate,
+    /// Files without a `PatientID` sharing `PatientName` and `StudyInstanceUID`: those without
+    /// a birth date, or whose name stands for no one ([`is_placeholder_name`]).
+    NameStudy,
     /// Files without `PatientID` or name sharing a `StudyInstanceUID`.
     Study,
 }
@@ -120,6 +124,43 @@ pub enum Formed {
 #[must_use]
 pub fn name_key(name: &str, birth_date: &str) -> String {
     format!("{FORMED_BY_NAME}{}\\{}", normal_name(name), birth_date.trim())
+}
+
+/// The key of a patient formed from files without a `PatientID` by name and study (no birth
+/// date, or a placeholder name: see [`is_placeholder_name`]).
+#[must_use]
+pub fn name_study_key(name: &str, study_uid: &str) -> String {
+    format!("{FORMED_BY_NAME_STUDY}{}\\{}", normal_name(name), study_uid.trim())
+}
+
+/// Names that stand for no one, compared as [`normal_name`] writes them (upper case): what
+/// anonymisers and test generators write instead of a name. Files without a `PatientID` with
+/// such a name are not one patient because they share it (see [`name_study_key`]).
+pub const PLACEHOLDER_NAMES: &[&str] = &[
+    "ANON",
+    "ANONYMIZED",
+    "ANONYMISED",
+    "ANONYMOUS",
+    "DEIDENTIFIED",
+    "DE-IDENTIFIED",
+    "REMOVED",
+    "UNKNOWN",
+    "NONE",
+    "NULL",
+    "N/A",
+    "NO NAME",
+    "NONAME",
+];
+
+/// Whether a `PatientName` stands for no one: every component is one of [`PLACEHOLDER_NAMES`]
+/// or holds no letter or digit (`*`, `?`, `-`, `^^`).
+#[must_use]
+pub fn is_placeholder_name(name: &str) -> bool {
+    normal_name(name)
+        .split(['^', '='])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .all(|c| PLACEHOLDER_NAMES.contains(&c) || !c.chars().any(char::is_alphanumeric))
 }
 
 /// The key of a patient formed from files with neither `PatientID` nor name, by study.
@@ -148,6 +189,8 @@ pub(crate) fn normal_name(name: &str) -> String {
 pub fn formed(key: &str) -> Formed {
     if key.starts_with(FORMED_BY_NAME) {
         Formed::NameBirthDate
+    } else if key.starts_with(FORMED_BY_NAME_STUDY) {
+        Formed::NameStudy
     } else if key.starts_with(FORMED_BY_STUDY) {
         Formed::Study
     } else {
@@ -171,9 +214,42 @@ pub fn label(key: &str) -> String {
         } else {
             format!("(no PatientID) {name}, born {birth}")
         }
+    } else if let Some(rest) = key.strip_prefix(FORMED_BY_NAME_STUDY) {
+        let (name, uid) = rest.rsplit_once('\\').unwrap_or((rest, ""));
+        format!("(no PatientID) {name}, study {uid}")
     } else if let Some(uid) = key.strip_prefix(FORMED_BY_STUDY) {
         format!("(no PatientID or name) study {uid}")
     } else {
         key.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Placeholders in any case and as every component; real names, even short or odd ones,
+    /// are names.
+    #[test]
+    fn placeholder_names_are_told_from_names() {
+        for p in [
+            "Anonymized",
+            "ANONYMOUS^ANONYMOUS",
+            "anon",
+            "*",
+            "^^",
+            "-",
+            "No Name",
+            "Unknown^",
+        ] {
+            assert!(is_placeholder_name(p), "{p}");
+        }
+        for n in ["SMITH^JOHN", "Anonymized^Anna", "Li^Bo", "PAT001", "Unknown^Jane"] {
+            assert!(!is_placeholder_name(n), "{n}");
+        }
+        let key = name_study_key("Anonymized", "1.2.3");
+        assert_eq!(formed(&key), Formed::NameStudy);
+        assert_eq!(label(&key), "(no PatientID) ANONYMIZED, study 1.2.3");
+        assert_eq!(real_id(&key), "");
     }
 }

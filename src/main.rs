@@ -41,11 +41,11 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if ctx.cancel.is_cancelled() => {
-            cli::err_line(&format!("dams: cancelled: {}", dams::shown::text(&cli::error_text(&e))));
+            cli::err_line(&format!("dams: cancelled: {}", cli::shown_error(&e)));
             cli::Exit::Cancelled.into()
         }
         Err(e) => {
-            cli::err_line(&format!("dams: {}", dams::shown::text(&cli::error_text(&e))));
+            cli::err_line(&format!("dams: {}", cli::shown_error(&e)));
             cli::Exit::Error.into()
         }
     }

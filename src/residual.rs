@@ -23,6 +23,81 @@ pub struct Residual {
     pub identifier: IdentifierKind,
 }
 
+/// What a path's names hold of the patients' identifiers ([`in_path`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameFindings {
+    /// Identifiers dams replaces in names ([`crate::matcher::NameRules`]): left in a name,
+    /// they are held against the output (another patient's ID in a folder of someone else's
+    /// files, a folder of several patients named after one).
+    pub residual: Vec<Residual>,
+    /// What the search finds that is too short or generic to be replaced inside a name
+    /// (`MR1`, `12345` in `12345_CT`): kept on purpose, listed.
+    pub kept: Vec<Residual>,
+}
+
+impl NameFindings {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.residual.is_empty() && self.kept.is_empty()
+    }
+}
+
+/// How a report names part `k` of the names of `rel`: `file name` for the last, `folder name
+/// DIR/SUB` (the folder's path, escaped) for a folder.
+#[must_use]
+pub fn name_element(rel: &Path, k: usize) -> String {
+    let parts: Vec<_> = rel.iter().collect();
+    if k + 1 == parts.len() {
+        "file name".to_string()
+    } else {
+        format!(
+            "folder name {}",
+            crate::shown::text(&parts[..=k].iter().collect::<PathBuf>().to_string_lossy())
+        )
+    }
+}
+
+/// The kinds of identifier one file or folder name holds, each with whether dams replaces
+/// it in names (see [`NameFindings`]).
+#[must_use]
+pub fn name_hits(
+    name: &std::ffi::OsStr,
+    is_file: bool,
+    ids: &Identifiers,
+    rules: &crate::matcher::NameRules,
+) -> Vec<(IdentifierKind, bool)> {
+    let kinds = ids.find(name.as_encoded_bytes());
+    if kinds.is_empty() {
+        return Vec::new();
+    }
+    let replaced = rules.replaces(&name.to_string_lossy(), is_file);
+    kinds.into_iter().map(|k| (k, replaced)).collect()
+}
+
+/// The identifiers in the file's and its folders' names (`rel`, relative to the output),
+/// as [`NameFindings`]: what plan, apply and verify say of every path, in the same words.
+#[must_use]
+pub fn in_path(rel: &Path, ids: &Identifiers, rules: &crate::matcher::NameRules) -> NameFindings {
+    let parts: Vec<_> = rel.iter().collect();
+    let mut out = NameFindings::default();
+    for (k, part) in parts.iter().enumerate() {
+        for (kind, replaced) in name_hits(part, k + 1 == parts.len(), ids, rules) {
+            let r = Residual {
+                path: rel.to_path_buf(),
+                element: name_element(rel, k),
+                keyword: "path".into(),
+                identifier: kind,
+            };
+            if replaced {
+                out.residual.push(r);
+            } else {
+                out.kept.push(r);
+            }
+        }
+    }
+    out
+}
+
 /// Where the patient's identifying strings occur in a file's values, leaving out the
 /// elements in `skip` (sorted: those a plan changes anyway).
 #[must_use]

@@ -249,10 +249,12 @@ pub fn verify(
     }
     let adjusted = against.map(|(index, planner)| (index, as_written(planner, &manifest)));
     let against = adjusted.as_ref().map(|(index, planner)| (*index, planner.as_ref()));
-    let everyone = crate::matcher::search_for(
-        &identities(&manifest, key, against.map(|(i, _)| i)),
-        profile.shifts_study_dates(),
-    );
+    let who = identities(&manifest, key, against.map(|(i, _)| i));
+    let everyone = crate::matcher::search_for(&who, profile.shifts_study_dates());
+    // Names by the plan's rules: what it replaces in names is held against the output when
+    // left, what it keeps on purpose (too short or generic inside a name) is listed as kept.
+    let rules = crate::matcher::NameRules::new(&who, profile.shifts_study_dates());
+    drop(who);
     let files = walk(out)?;
     let mut report = VerifyReport {
         profile: manifest.profile.name.clone(),
@@ -277,21 +279,27 @@ pub fn verify(
     // Every file under the folder against the manifest, searched unless compared above.
     let known = manifest.by_path();
     let pending: HashSet<&str> = manifest.pending.iter().map(String::as_str).collect();
-    let results: Vec<(bool, Vec<Problem>, Vec<Residual>)> = files
+    let search = Search {
+        ids: &everyone,
+        rules: &rules,
+    };
+    let results: Vec<(bool, Checked)> = files
         .par_iter()
         .filter_map(|rel| {
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
             let searched = compared.contains_key(rel);
-            let r = check_file(out, rel, &known, &pending, &profile, &everyone, searched);
+            let r = check_file(out, rel, (&known, &pending), &profile, &search, searched);
             if !searched {
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total.max(1));
             }
-            Some((searched, r.0, r.1))
+            Some((searched, r))
         })
         .collect();
-    for (searched, problems, residual) in results {
+    let mut names_kept = Vec::new();
+    for (searched, (problems, residual, kept)) in results {
+        names_kept.extend(kept);
         if !searched {
             report.checked += 1;
             if problems.is_empty() && residual.is_empty() {
@@ -324,6 +332,12 @@ pub fn verify(
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
     report.residual.dedup();
     set_aside_kept(&mut report, &profile);
+    // Names kept on purpose do not make a file not ok (it was counted by its other findings).
+    report.kept.extend(names_kept);
+    report
+        .kept
+        .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
+    report.kept.dedup();
     Ok(report)
 }
 
@@ -373,7 +387,14 @@ pub fn verify_patients(
     }
     let planner = as_written(planner, &manifest);
     let planner = planner.as_ref();
-    let everyone = crate::matcher::search_for(&identities(&manifest, key, Some(index)), profile.shifts_study_dates());
+    let who = identities(&manifest, key, Some(index));
+    let everyone = crate::matcher::search_for(&who, profile.shifts_study_dates());
+    let rules = crate::matcher::NameRules::new(&who, profile.shifts_study_dates());
+    drop(who);
+    let search = Search {
+        ids: &everyone,
+        rules: &rules,
+    };
     let total = index
         .patients
         .iter()
@@ -403,15 +424,17 @@ pub fn verify_patients(
     let pending: HashSet<&str> = manifest.pending.iter().map(String::as_str).collect();
     let mut dests: Vec<(&PathBuf, &bool)> = compared.iter().collect();
     dests.sort();
+    let mut names_kept = Vec::new();
     for (rel, _) in &dests {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
         // One the comparison found missing is reported as such already.
         if out.join(rel).exists() {
-            let (problems, residual) = check_file(out, rel, &known, &pending, &profile, &everyone, true);
+            let (problems, residual, kept) = check_file(out, rel, (&known, &pending), &profile, &search, true);
             report.problems.extend(problems);
             report.residual.extend(residual);
+            names_kept.extend(kept);
         }
     }
     report.cancelled = cancel.load(Ordering::Relaxed);
@@ -422,6 +445,7 @@ pub fn verify_patients(
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
     report.residual.dedup();
     set_aside_kept(&mut report, &profile);
+    report.kept.extend(names_kept);
     // Clean: no problem in the comparison (whatever path it names: an unreadable input is
     // reported at the input's), none at the output's path, no identifier left.
     let flagged: HashSet<&Path> = report
@@ -441,6 +465,17 @@ pub fn verify_patients(
     };
     report.ok = clean.len();
     Ok(PatientsVerified { report, clean })
+}
+
+/// One file under the output folder checked: its problems, the identifiers left in it, and
+/// those its names keep on purpose.
+type Checked = (Vec<Problem>, Vec<Residual>, Vec<Residual>);
+
+/// The searches of every file under the output folder: the patients' identifiers, and the
+/// rules by which names keep some of them on purpose.
+struct Search<'a> {
+    ids: &'a Identifiers,
+    rules: &'a crate::matcher::NameRules,
 }
 
 /// Moves the findings of kinds the profile keeps from `residual` to `kept`; a file whose
@@ -494,17 +529,18 @@ fn walk(out: &Path) -> Result<Vec<PathBuf>, VerifyError> {
 }
 
 /// One file under the output folder: against the manifest (its digest, or that dams did not
-/// write it), its names searched, and its content searched unless the comparison with the
-/// input has done that (`searched`).
+/// write it: the files it records and those pending), its names searched, and its content
+/// searched unless the comparison with the input has done that (`searched`). Returns the
+/// problems, the identifiers left, and the identifiers its names keep on purpose.
 fn check_file(
     out: &Path,
     rel: &Path,
-    known: &std::collections::BTreeMap<&str, &FileRecord>,
-    pending: &HashSet<&str>,
+    (known, pending): (&std::collections::BTreeMap<&str, &FileRecord>, &HashSet<&str>),
     profile: &Profile,
-    ids: &Identifiers,
+    search: &Search,
     searched: bool,
-) -> (Vec<Problem>, Vec<Residual>) {
+) -> Checked {
+    let ids = search.ids;
     let mut problems = Vec::new();
     let problem = |kind: ProblemKind, detail: String| Problem {
         path: rel.to_path_buf(),
@@ -556,71 +592,54 @@ fn check_file(
     let is = |own: &str| name == own || is_part_of(&name, own);
     let table = rel.components().count() == 1 && (is(MAPPING_CSV) || is(MAPPING_JSON));
     if table {
-        let residual = if is(MAPPING_JSON) {
-            table_residual(&path, rel, ids)
+        let (residual, kept) = if is(MAPPING_JSON) {
+            table_residual(&path, rel, search)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        return (problems, residual);
+        return (problems, residual, kept);
     }
-    let mut residual = names_residual(rel, ids);
+    // The names by the rules the plan renames by (`residual::in_path`, shared with it).
+    let names = crate::residual::in_path(rel, ids, search.rules);
+    let mut residual = names.residual;
     if !searched && is_file {
         match content_residual(&path, rel, profile, ids) {
             Ok(r) => residual.extend(r),
             Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
         }
     }
-    (problems, residual)
+    (problems, residual, names.kept)
 }
 
-/// Identifiers in the folder names the mapping table lists.
-fn table_residual(path: &Path, rel: &Path, ids: &Identifiers) -> Vec<Residual> {
+/// Identifiers in the folder names the mapping table lists, by the rules of names: those
+/// left against the rules, and those kept on purpose (as the folders themselves).
+fn table_residual(path: &Path, rel: &Path, search: &Search) -> (Vec<Residual>, Vec<Residual>) {
+    let (mut residual, mut kept) = (Vec::new(), Vec::new());
     let Ok(bytes) = std::fs::read(path) else {
-        return Vec::new();
+        return (residual, kept);
     };
     let Ok(table) = serde_json::from_slice::<crate::plan::mapping::MappingFile>(&bytes) else {
-        return Vec::new();
+        return (residual, kept);
     };
-    let mut out = Vec::new();
     for row in &table.segmentations {
         let folders = std::iter::once(&row.segmentation_folder).chain(row.source_folder.as_ref());
-        for f in folders {
-            for kind in crate::matcher::find_in(ids, f.as_os_str().as_encoded_bytes()) {
-                out.push(Residual {
+        for name in folders.flat_map(|f| f.iter()) {
+            for (kind, replaced) in crate::residual::name_hits(name, false, search.ids, search.rules) {
+                let r = Residual {
                     path: rel.to_path_buf(),
                     element: "a folder it names".into(),
                     keyword: "mapping".into(),
                     identifier: kind,
-                });
+                };
+                if replaced {
+                    residual.push(r);
+                } else {
+                    kept.push(r);
+                }
             }
         }
     }
-    out
-}
-
-/// Identifiers in the file's and its folders' names.
-fn names_residual(rel: &Path, ids: &Identifiers) -> Vec<Residual> {
-    let parts: Vec<_> = rel.iter().collect();
-    let mut out = Vec::new();
-    for (k, part) in parts.iter().enumerate() {
-        let element = if k + 1 == parts.len() {
-            "file name".to_string()
-        } else {
-            format!(
-                "folder name {}",
-                crate::shown::text(&parts[..=k].iter().collect::<PathBuf>().to_string_lossy())
-            )
-        };
-        for kind in ids.find(part.as_encoded_bytes()) {
-            out.push(Residual {
-                path: rel.to_path_buf(),
-                element: element.clone(),
-                keyword: "path".into(),
-                identifier: kind,
-            });
-        }
-    }
-    out
+    (residual, kept)
 }
 
 /// Identifiers in what a file holds: a DICOM file's values (those the profile produced

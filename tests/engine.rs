@@ -355,8 +355,17 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
             ("patient_a/CT_small_doe_jane.dcm".into(), Some(Placement::NameBirthDate)),
         ]
     );
-    let report = dams::scan::index::name_key("Last Name^First Name", "");
-    assert_eq!(placed(&index, &report).len(), 1, "the SR is not CT_small's patient's");
+    // The SR is not CT_small's patient's; without a birth date it is its name in its study.
+    let report = index
+        .patients
+        .iter()
+        .find(|p| {
+            p.instances()
+                .any(|i| i.path == Path::new("patient_a/report/reportsi.dcm"))
+        })
+        .unwrap();
+    assert_eq!(report.formed(), dams::scan::Formed::NameStudy);
+    assert_eq!(report.file_count(), 1);
     let plans = index
         .patients
         .iter()
@@ -402,6 +411,120 @@ fn files_without_patient_id_are_placed_only_where_nothing_contradicts() {
     assert_eq!(index.unplaced.len(), 1);
     assert_eq!(placed(&index, "4MR1").len(), 1);
     assert_eq!(placed(&index, &doe).len(), 2);
+}
+
+/// A folder holding one patient's files and another's without a `PatientID` (DOE^JANE, who
+/// is a patient of her own) is no one patient's folder: a file with nothing of its own to go
+/// by is not adopted by the first, with a reason that says so. Nor by the patient of a folder
+/// further up, when the nearest folder with other files holds another patient's.
+#[test]
+fn a_folder_of_two_patients_adopts_no_file() {
+    use dams::scan::Placement;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    stage(
+        &input,
+        &[
+            ("pydicom/CT_small.dcm", "smith/CT_small.dcm"),
+            ("identity/CT_small_doe_jane.dcm", "smith/doe.dcm"),
+            ("identity/rtplan_no_patient.dcm", "smith/nothing.dcm"),
+            ("pydicom/MR_small.dcm", "jones/MR_small.dcm"),
+            ("identity/MR_small_doe_jane.dcm", "jones/doe/doe.dcm"),
+            ("identity/rtplan_no_patient.dcm", "jones/doe/nothing.dcm"),
+        ],
+    );
+    let index = scan_lib(&input);
+    let owner = |rel: &str| {
+        index
+            .patients
+            .iter()
+            .find_map(|p| {
+                p.instances()
+                    .find(|i| i.path == Path::new(rel))
+                    .map(|i| (p.patient_id.clone(), i.placed_by))
+            })
+            .unwrap_or_else(|| panic!("{rel} is in no patient: {:?}", index.unplaced))
+    };
+    for nothing in ["smith/nothing.dcm", "jones/doe/nothing.dcm"] {
+        let (key, how) = owner(nothing);
+        assert_eq!(how, Some(Placement::StudyUid), "{nothing}: {key}");
+        assert!(key.starts_with('\\'), "{nothing} is not adopted: {key}");
+        assert_ne!(how.map(Placement::reason), Some(Placement::Folder.reason()));
+    }
+    assert_eq!(owner("smith/doe.dcm").1, Some(Placement::NameBirthDate));
+    assert_eq!(owner("smith/CT_small.dcm"), ("1CT1".to_string(), None));
+}
+
+/// Files without a `PatientID` whose name stands for no one (`Anonymized`) or that have no
+/// birth date are grouped by name and study, not by name alone: three unrelated studies of
+/// "Anonymized" are three patients, two files of one study one. Name and birth date still
+/// join studies.
+#[test]
+fn placeholder_names_do_not_join_studies() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let file = |name: &str, birth: Option<&str>, study: &str| {
+        let mut v = serde_json::json!({ "PatientName": name, "study": study });
+        if let Some(b) = birth {
+            v["PatientBirthDate"] = b.into();
+        }
+        v
+    };
+    make_dicom(
+        &python,
+        &input,
+        &[
+            ("a/1.dcm", file("Anonymized", None, "s1")),
+            ("b/1.dcm", file("Anonymized", None, "s2")),
+            ("b/2.dcm", file("Anonymized", None, "s2")),
+            ("c/1.dcm", file("ANONYMOUS", Some("19700101"), "s3")),
+            ("d/1.dcm", file("anonymous", Some("19700101"), "s4")),
+            ("e/1.dcm", file("SMITH^JOHN", None, "s5")),
+            ("f/1.dcm", file("SMITH^JOHN", None, "s6")),
+            ("g/1.dcm", file("DOE^JANE", Some("19700523"), "s7")),
+            ("h/1.dcm", file("Doe^Jane", Some("19700523"), "s8")),
+        ],
+    );
+    let index = scan_lib(&input);
+    let groups: Vec<Vec<String>> = index
+        .patients
+        .iter()
+        .map(|p| {
+            let mut files: Vec<String> = p.instances().map(|i| i.path.to_string_lossy().into_owned()).collect();
+            files.sort();
+            files
+        })
+        .collect();
+    let mut sorted = groups.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![
+            vec!["a/1.dcm".to_string()],
+            vec!["b/1.dcm".into(), "b/2.dcm".into()],
+            vec!["c/1.dcm".into()],
+            vec!["d/1.dcm".into()],
+            vec!["e/1.dcm".into()],
+            vec!["f/1.dcm".into()],
+            vec!["g/1.dcm".into(), "h/1.dcm".into()],
+        ],
+        "{:?}",
+        index.patients.iter().map(|p| p.label()).collect::<Vec<_>>()
+    );
+    let by_study = index
+        .patients
+        .iter()
+        .filter(|p| serde_json::to_value(p.formed()).unwrap() == "name-study")
+        .count();
+    assert_eq!(by_study, 6);
+    assert!(
+        index
+            .patients
+            .iter()
+            .flat_map(dams::scan::Patient::instances)
+            .all(|i| i.placed_by.is_some())
+    );
 }
 
 /// Cancelling (Ctrl-C, or the TUI's cancel) stops the run between files: what was written is

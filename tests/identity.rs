@@ -308,6 +308,21 @@ fn own_output_is_recognised_before_it_is_coded_again() {
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(text.contains("looks like dams output already"), "{text}");
     assert!(text.contains("its PatientID is a code of the key store"), "{text}");
+    // The default profile's output does not say it was de-identified: scan recognises it by
+    // its codes, as plan does (one rule for both).
+    let scan = run(&["scan".as_ref(), out.as_os_str()]);
+    let text = String::from_utf8_lossy(&scan.stdout);
+    assert!(
+        text.contains("[looks like dams output: its PatientID is a code of the key store]"),
+        "{text}"
+    );
+    let scan = json_of(&run(&["scan".as_ref(), out.as_os_str(), "--json".as_ref()]));
+    assert_eq!(
+        scan["patients"][0]["looks_pseudonymised"], "its PatientID is a code of the key store",
+        "{scan:#}"
+    );
+    let fresh = json_of(&run(&["scan".as_ref(), input.as_os_str(), "--json".as_ref()]));
+    assert_eq!(fresh["patients"][0]["looks_pseudonymised"], serde_json::Value::Null);
 
     let refused = run(&[
         "apply".as_ref(),
@@ -349,5 +364,274 @@ fn own_output_is_recognised_before_it_is_coded_again() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let fresh = tmp.path().join("fresh-data");
     let scan = dams(&fresh).arg("scan").arg(&basic).output().unwrap();
-    assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output]"));
+    assert!(String::from_utf8_lossy(&scan.stdout).contains("[looks like dams output"));
+}
+
+/// A run refused for coding dams' own output writes nothing to the key: the refused run
+/// gives no code, so an identical second run is refused the same way (instead of finding the
+/// code the first one left and giving P0001 the code P0002).
+#[test]
+fn a_refused_recode_writes_nothing_to_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, again, data) = (
+        tmp.path().join("in"),
+        tmp.path().join("out"),
+        tmp.path().join("again"),
+        tmp.path().join("data"),
+    );
+    stage(&input, &[("pydicom/CT_small.dcm", "ct/CT_small.dcm")]);
+    let run = |args: &[&std::ffi::OsStr]| dams(&data).args(args).output().unwrap();
+    let first = run(&[
+        "apply".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--yes".as_ref(),
+    ]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let entries = || {
+        dams::key::KeyStore::open(&data.join("key.db"))
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| (e.patient_id.clone(), e.code.clone(), e.date_offset))
+            .collect::<Vec<_>>()
+    };
+    let before = entries();
+    assert_eq!(before.len(), 1, "{before:?}");
+    for attempt in 1..=2 {
+        let refused = run(&[
+            "apply".as_ref(),
+            out.as_os_str(),
+            "--out".as_ref(),
+            again.as_os_str(),
+            "--yes".as_ref(),
+        ]);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "attempt {attempt}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--recode"));
+        assert_eq!(entries(), before, "attempt {attempt}: the key is as it was");
+        assert!(names(&again).is_empty(), "attempt {attempt}: nothing written");
+    }
+}
+
+/// The IDs in `OtherPatientIDsSequence` (0010,1002) items are the patient's too: no code is
+/// given that equals one (here `P0001`, the first code the key would give), and the `[clean]`
+/// search finds them in free text.
+#[test]
+fn other_patient_ids_in_the_sequence_are_the_patients_identifiers() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    make_dicom(
+        &python,
+        &input,
+        &[(
+            "a/1.dcm",
+            serde_json::json!({
+                "PatientID": "A100",
+                "PatientName": "SMITH^JOHN",
+                "PatientBirthDate": "19600505",
+                "OtherPatientIDsSequence": [
+                    {"PatientID": "P0001", "TypeOfPatientID": "TEXT"},
+                    {"PatientID": "MRN-778899", "TypeOfPatientID": "TEXT"},
+                ],
+                "ImageComments": "prior under MRN-778899",
+            }),
+        )],
+    );
+    let plan = dams(&data).arg("plan").arg(&input).arg("--json").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let plan = json_of(&plan);
+    let p = &plan["patients"][0];
+    let code = p["code"].as_str().unwrap();
+    assert_ne!(code.to_ascii_lowercase(), "p0001", "{plan:#}");
+    let edit = |path: &str| {
+        p["files"][0]["edits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == path)
+            .map(|e| e["after"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        edit("(0020,4000)").as_deref(),
+        Some(format!("prior under {code}").as_str()),
+        "{plan:#}"
+    );
+}
+
+/// A file without `PatientID` placed in a patient (by its folder, or by hand) carries that
+/// patient's code as `PatientID` (Type 2) and `PatientName` in the output, inserted where the
+/// file had none; pydicom reads it, dciodvfy finds no error the input did not have, and
+/// verify finds the inserted elements as planned.
+#[test]
+fn placed_files_get_the_patients_code_inserted() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    stage(
+        &input,
+        &[
+            ("pydicom/MR_small.dcm", "mr/MR_small.dcm"),
+            // No patient module at all: adopted by the folder's only patient.
+            ("identity/rtplan_no_patient.dcm", "mr/plan.dcm"),
+            // No PatientID, a name of her own: assigned by hand.
+            ("identity/CT_small_doe_jane.dcm", "other/ct.dcm"),
+        ],
+    );
+    let assigned = dams(&data)
+        .arg("assign")
+        .arg(&input)
+        .arg("other/ct.dcm=4MR1")
+        .output()
+        .unwrap();
+    assert!(
+        assigned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assigned.stderr)
+    );
+    let applied = dams(&data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let key = dams::key::KeyStore::open(&data.join("key.db")).unwrap();
+    let code = key.code_for("4MR1").unwrap().to_string();
+    let script = r#"
+import sys, warnings, pydicom
+warnings.simplefilter("error")
+for p in sys.argv[1:]:
+    ds = pydicom.dcmread(p)
+    for elem in ds.iterall():
+        _ = elem.value
+    print(ds.PatientID, ds.PatientName)
+"#;
+    let files = ["mr/plan.dcm", "other/ct.dcm"];
+    let o = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(files.iter().map(|f| out.join(f)))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pydicom: {}", String::from_utf8_lossy(&o.stderr));
+    let read = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        read.lines().collect::<Vec<_>>(),
+        vec![format!("{code} {code}"); 2],
+        "{read}"
+    );
+    if have_dciodvfy() {
+        for f in files {
+            let before = dciodvfy_errors(&input.join(f));
+            let after = dciodvfy_errors(&out.join(f));
+            let new: Vec<&String> = after.difference(&before).collect();
+            assert!(new.is_empty(), "{f}: new dciodvfy errors {new:?}");
+        }
+    }
+    let verify = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report = json_of(&verify);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+}
+
+/// Plan, apply and verify agree on what file and folder names keep: an identifier dams
+/// replaces in names (another patient's distinctive ID in the folder of someone else's
+/// files) is listed by plan and apply as still in the path, and verify holds it against the
+/// output; one too short to be replaced inside a longer name (`12345_CT` of patient 12345)
+/// is listed as kept by all three, and verify does not fail for it.
+#[test]
+fn names_kept_are_the_same_in_plan_apply_and_verify() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    let patient = |id: &str, name: &str| serde_json::json!({"PatientID": id, "PatientName": name});
+    make_dicom(
+        &python,
+        &input,
+        &[
+            ("a/ct.dcm", patient("A12345", "SMITH^JOHN")),
+            // B's file in a folder named by A's ID.
+            ("A12345/x.dcm", patient("B67890", "JONES^MARY")),
+            ("12345_CT/1.dcm", patient("12345", "LEE^ANN")),
+        ],
+    );
+    let plan = dams(&data).arg("plan").arg(&input).arg("--files").output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("warning: folder name A12345 path still holds the patient ID"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kept: folder name 12345_CT path, the patient ID"),
+        "{text}"
+    );
+
+    let applied = dams(&data)
+        .args(["apply".as_ref(), input.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let report = json_of(&applied);
+    let verify = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let verified = json_of(&verify);
+    let names = |list: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["keyword"] == "path")
+            .map(|r| format!("{} {}", r["element"].as_str().unwrap(), r["identifier"]))
+            .collect()
+    };
+    let residual: std::collections::BTreeSet<String> = ["folder name A12345 \"patient-id\"".to_string()].into();
+    let kept: std::collections::BTreeSet<String> = ["folder name 12345_CT \"patient-id\"".to_string()].into();
+    assert_eq!(names(&report["stays"]["residual"]), residual, "{report:#}");
+    assert_eq!(names(&verified["residual"]), residual, "{verified:#}");
+    assert_eq!(names(&report["stays"]["kept"]), kept, "{report:#}");
+    assert_eq!(names(&verified["kept"]), kept, "{verified:#}");
+}
+
+/// Files of one series that carry two `PatientIDs` are said to be so in `dams plan`.
+#[test]
+fn one_series_of_two_patients_is_warned_about_in_the_plan() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, data) = (tmp.path().join("in"), tmp.path().join("data"));
+    let file = |id: &str| serde_json::json!({"PatientID": id, "study": "st", "series": "se"});
+    make_dicom(&python, &input, &[("s/1.dcm", file("X1")), ("s/2.dcm", file("X2"))]);
+    let plan = dams(&data).arg("plan").arg(&input).output().unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    let text = String::from_utf8_lossy(&plan.stdout);
+    let warning = "its series (SeriesInstanceUID) holds files of another patient too";
+    assert_eq!(text.matches(warning).count(), 2, "{text}");
 }

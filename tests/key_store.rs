@@ -384,6 +384,84 @@ fn import_refuses_codes_that_can_be_mistaken() {
     assert_eq!(codes(&key).len(), 1);
 }
 
+/// A code imported before the input was seen can equal a `PatientID` of that input: the key
+/// could not know it. Plan and apply refuse it (exit 2), naming the two patients by label and
+/// printing no other identifier, and nothing is written to the output or the key.
+#[test]
+fn an_imported_code_equal_to_an_input_id_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let (input, out) = (data.join("in"), data.join("out"));
+    stage(
+        &input,
+        &[
+            ("pydicom/CT_small.dcm", "ct/CT_small.dcm"),
+            ("pydicom/MR_small.dcm", "mr/MR_small.dcm"),
+        ],
+    );
+    let csv = data.join("k.csv");
+    // 1CT1's code is 4MR1 (in another case): the PatientID of the MR's patient.
+    std::fs::write(&csv, "PatientID,code\n1CT1,4mr1\n").unwrap();
+    let o = key_cmd(data, &["import"]).arg(&csv).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = codes(&data.join("key.db"));
+    let with_key = |c: &mut Command| {
+        c.arg("--key").arg(data.join("key.db"));
+    };
+    let mut plan = dams(data);
+    plan.arg("plan").arg(&input);
+    with_key(&mut plan);
+    let plan = plan.output().unwrap();
+    let mut apply = dams(data);
+    apply.arg("apply").arg(&input).arg("--out").arg(&out).arg("--yes");
+    with_key(&mut apply);
+    let apply = apply.output().unwrap();
+    for (what, o) in [("plan", &plan), ("apply", &apply)] {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("patient 1CT1") && stderr.contains("PatientID of patient 4MR1"),
+            "{what}: {stderr}"
+        );
+        // The other patient's name, birth date and the code itself are not printed.
+        assert!(
+            !stderr.contains("4mr1") && !stderr.contains("CompressedSamples"),
+            "{what}: {stderr}"
+        );
+    }
+    assert!(!out.join("ct").exists() && !out.join("mr").exists(), "nothing written");
+    assert_eq!(codes(&data.join("key.db")), before, "nothing added to the key");
+}
+
+/// A refused import lists its problems one per line (real line breaks, not `\n`), and
+/// `key export -o -` writes to stdout like no `-o` at all.
+#[test]
+fn import_problems_are_lines_and_export_dash_is_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let csv = data.join("k.csv");
+    std::fs::write(&csv, "PatientID,code\nPAT001,PAT002\nPAT002,R-2\nabc,r-1\nDEF,R-1\n").unwrap();
+    let o = key_cmd(data, &["import"]).arg(&csv).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].ends_with("nothing imported:"), "{stderr}");
+    assert!(
+        lines[1].starts_with("  line 2: ") && lines[2].starts_with("  line 5: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\\n"), "{stderr}");
+
+    std::fs::write(&csv, "PatientID,code\nA1,X-1\n").unwrap();
+    assert!(key_cmd(data, &["import"]).arg(&csv).output().unwrap().status.success());
+    let plain = key_cmd(data, &["export"]).output().unwrap();
+    let dash = key_cmd(data, &["export", "-o", "-"]).output().unwrap();
+    assert!(dash.status.success(), "{}", String::from_utf8_lossy(&dash.stderr));
+    assert!(String::from_utf8_lossy(&dash.stdout).contains("X-1,A1"), "{dash:?}");
+    assert_eq!(dash.stdout, plain.stdout);
+    assert!(!data.join("-").exists(), "no file named -");
+}
+
 /// Generated codes never equal a real ID of the input or of the key (case-insensitively):
 /// a patient whose ID is `P0002` does not keep `P0002`, and nobody gets `p0001` when
 /// that is someone's ID.

@@ -148,6 +148,63 @@ fn every_real_file_is_written_or_has_a_true_reason() {
     assert!(written > 220, "{report:#}");
     assert_eq!(written, planned.len(), "everything planned was written");
 
+    // Files named "Anonymized" without a birth date join no other study's files.
+    let patient_of = |src: &str| {
+        plan["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|p| p["files"].as_array().unwrap().iter().any(|f| f["source"] == src))
+            .unwrap_or_else(|| panic!("{src} is in no patient"))
+    };
+    let (big_end, pl, px, face) = (
+        patient_of("pydicom/ExplVR_BigEnd.dcm"),
+        patient_of("pydicom-data/color-pl.dcm"),
+        patient_of("pydicom-data/color-px.dcm"),
+        patient_of("pydicom-data/OT-PAL-8-face.dcm"),
+    );
+    assert_eq!(pl, px, "one study, one patient");
+    assert!(
+        big_end != pl && big_end != face && face != pl,
+        "three studies, three patients"
+    );
+
+    // File and folder names: verify holds against the output exactly what apply said stays
+    // in a path, and lists as kept what apply said it keeps (names too generic to be
+    // replaced, such as the series folder MR1 of pydicom's DICOMDIR test set).
+    let verified = dams(&data)
+        .args([
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--against".as_ref(),
+            input.as_os_str(),
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let verified: serde_json::Value = serde_json::from_slice(&verified.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&verified.stderr)));
+    let names = |list: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["keyword"] == "path")
+            .map(|r| format!("{} {}", r["element"].as_str().unwrap(), r["identifier"]))
+            .collect()
+    };
+    assert_eq!(names(&verified["residual"]), names(&report["stays"]["residual"]));
+    assert_eq!(names(&verified["kept"]), names(&report["stays"]["kept"]));
+    assert!(
+        names(&verified["kept"]).contains("folder name pydicom/dicomdirtests/98892003/MR1 \"patient-name\""),
+        "{:#?}",
+        names(&verified["kept"])
+    );
+    assert!(
+        names(&verified["residual"]).is_empty(),
+        "{:#?}",
+        names(&verified["residual"])
+    );
+
     // The default profile leaves none of the patient's name, ID or birth date in any byte of
     // any written file outside pixel data, as pydicom sees it (tests/corpus/residue.py).
     let mut child = Command::new(&python)

@@ -188,57 +188,6 @@ const SEED_TAGS: &[&str] = &[
     "(0008,1030)",
 ];
 
-/// Whether dciodvfy can be run; when it cannot, the test skips unless it is required.
-fn have_dciodvfy() -> bool {
-    let found = Command::new("dciodvfy").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("DAMS_REQUIRE_DCIODVFY").is_none(),
-            "dciodvfy is required (DAMS_REQUIRE_DCIODVFY is set) but not installed (Debian package dicom3tools)"
-        );
-        eprintln!("skipped: dciodvfy is not installed (apt-get install dicom3tools to run this test)");
-    }
-    found
-}
-
-/// An error line without its values: `<…>` after anything but `=` (an attribute or module
-/// name, as in `Element=<PatientName>`) holds a value, which input and output differ in by
-/// design.
-fn normalise(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line.trim();
-    while let Some(open) = rest.find('<') {
-        let (before, after) = rest.split_at(open);
-        out.push_str(before);
-        let Some(close) = after.find('>') else {
-            out.push_str(after);
-            return out;
-        };
-        if before.ends_with('=') {
-            out.push_str(&after[..=close]);
-        } else {
-            out.push_str("<>");
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The errors dciodvfy reports for a file (normalised), or what went wrong running it.
-fn dciodvfy_errors(path: &Path) -> BTreeSet<String> {
-    let o = Command::new("dciodvfy").arg(path).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text.lines()
-        .filter(|l| l.trim_start().starts_with("Error"))
-        .map(normalise)
-        .collect()
-}
-
 /// dciodvfy on many files at once (two threads per core, it is mostly process start-up).
 fn errors_of(paths: &[PathBuf]) -> Vec<BTreeSet<String>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);

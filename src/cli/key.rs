@@ -57,7 +57,7 @@ pub enum Command {
         /// seen), for moving it to another key store with `dams key import`.
         #[arg(long)]
         json: bool,
-        /// Write the table to this file (owner-only) instead of stdout.
+        /// Write the table to this file (owner-only) instead of stdout (`-` is stdout).
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
         /// Replace FILE if it exists.
@@ -209,7 +209,8 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool, json: bool) -> Res
             store.export_csv(w)
         }
     };
-    if let Some(path) = output {
+    // `-o -` is stdout, as for most tools (a file named `-` is `-o ./-`).
+    if let Some(path) = output.filter(|p| p.as_os_str() != "-") {
         if path.exists() && !force {
             bail!("{} exists; pass --force to replace it", path.display());
         }

@@ -278,6 +278,17 @@ pub fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// The error as shown on stderr: escaped as file text is ([`dams::shown::text`]: a name may
+/// hold anything), except the line breaks dams puts between the problems of a refused import
+/// ([`dams::key::KeyError::shown`]).
+pub fn shown_error(e: &anyhow::Error) -> String {
+    let text = error_text(e);
+    match e.downcast_ref::<dams::key::KeyError>() {
+        Some(k @ dams::key::KeyError::Refused { .. }) if k.to_string() == text => k.shown(),
+        _ => dams::shown::text(&text).into_owned(),
+    }
+}
+
 /// The output went to a reader that stopped reading (`dams plan | head`): not an error. A
 /// JSON writer's error holds the I/O error without showing it as its source, so it is asked
 /// for its kind too.

@@ -30,8 +30,14 @@ fn unreadable_list(out: &mut dyn Write, list: &[Unreadable], heading: &str) -> i
 
 /// `dams scan`: patients → studies → series, with masks, SEG and RTSTRUCT objects listed as
 /// objects of their own (as the review screen lists them), then XML files, files without a
-/// patient and files that could not be read.
-pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) -> io::Result<()> {
+/// patient and files that could not be read. `pseudonymised`: why each patient (in index
+/// order) looks like dams output already, if it does.
+pub fn scan_text(
+    out: &mut dyn Write,
+    index: &Index,
+    links: &dams::link::Links,
+    pseudonymised: &[Option<String>],
+) -> io::Result<()> {
     let series: usize = index.patients.iter().map(|p| p.series().count()).sum();
     // Skipped files (not DICOM or XML, …) are not files that could not be read.
     let skipped = index.unreadable.iter().filter(|u| u.kind.is_skipped()).count();
@@ -49,11 +55,10 @@ pub fn scan_text(out: &mut dyn Write, index: &Index, links: &dams::link::Links) 
             String::new()
         }
     )?;
-    for p in &index.patients {
-        let dams_output = if p.identity.dams_output_files > 0 {
-            "  [looks like dams output]"
-        } else {
-            ""
+    for (k, p) in index.patients.iter().enumerate() {
+        let dams_output = match pseudonymised.get(k).and_then(Option::as_deref) {
+            Some(why) => format!("  [looks like dams output: {why}]"),
+            None => String::new(),
         };
         say!(out, "\npatient {}  ({} files){dams_output}", p.label(), p.file_count())?;
         for st in &p.studies {
@@ -205,7 +210,17 @@ fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
     for w in &f.warnings {
         say!(out, "    warning: {w}")?;
     }
-    for r in &f.residual {
+    residual_lines(out, &f.residual, &f.kept)
+}
+
+/// A file's findings, one line each: what its values or names still hold, and what its names
+/// keep on purpose.
+fn residual_lines(
+    out: &mut dyn Write,
+    residual: &[dams::residual::Residual],
+    kept: &[dams::residual::Residual],
+) -> io::Result<()> {
+    for r in residual {
         say!(
             out,
             "    warning: {} {} still holds the {}",
@@ -214,8 +229,20 @@ fn plan_file(out: &mut dyn Write, f: &dams::plan::FilePlan) -> io::Result<()> {
             r.identifier.label()
         )?;
     }
+    for r in kept {
+        say!(
+            out,
+            "    kept: {} {}, the {} ({NAME_KEPT})",
+            r.element,
+            r.keyword,
+            r.identifier.label()
+        )?;
+    }
     Ok(())
 }
+
+/// Why a name keeps what the search finds in it.
+const NAME_KEPT: &str = "too short or generic to be replaced inside a name";
 
 /// A patient's files folder by folder, identical edits counted once.
 fn plan_folders(out: &mut dyn Write, files: &[dams::plan::FilePlan]) -> io::Result<()> {
@@ -280,6 +307,16 @@ fn plan_summary(out: &mut dyn Write, summary: &dams::plan::summary::Summary) -> 
             r.files
         )?;
     }
+    for r in &summary.kept {
+        say!(
+            out,
+            "    kept: {} {}, the {} ({NAME_KEPT})  ×{}",
+            r.element,
+            r.keyword,
+            r.identifier.label(),
+            r.files
+        )?;
+    }
     Ok(())
 }
 
@@ -316,7 +353,7 @@ fn plan_xml(out: &mut dyn Write, x: &dams::plan::XmlFilePlan) -> io::Result<()> 
     for w in &x.plan.warnings {
         say!(out, "    warning: {w}")?;
     }
-    Ok(())
+    residual_lines(out, &x.residual, &x.kept)
 }
 
 /// The end of `dams plan`: what will not be written, whether the plan was stopped, and how to
@@ -534,7 +571,7 @@ pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {
     if !r.kept.is_empty() {
         say!(
             out,
-            "\nkept by the profile on purpose, not held against the output ({}):",
+            "\nkept by the profile on purpose (or, in file and folder names, too short or generic to be replaced there), not held against the output ({}):",
             r.kept.len()
         )?;
         by_element(out, &r.kept)?;

@@ -48,6 +48,8 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         Err(e) => return Err(e),
     };
     let mut prepared = super::prepare(&engine, &index)?;
+    // A plan that shows a code which is another patient's ID would be a plan to mix them up.
+    dams::apply::refuse_code_conflicts(&prepared.planner)?;
     prepared.planner.accept_burned_in = a.accept_burned_in;
     let planner = &prepared.planner;
     let progress = Progress::new("plan", a.json);

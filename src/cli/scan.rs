@@ -24,11 +24,23 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let key = dams::key::KeyStore::open(&super::key_path(&a.key)?)?;
     let engine = dams::engine::Engine::new(key, dams::profile::Profile::resolve(None, &[])?, ctx.cancel.clone())?;
     let index = super::scan_input(&engine, &path, a.json, Vec::new())?;
+    // Input that is dams output already, by the rule plan and review use (its codes).
+    let pseudonymised: Vec<Option<String>> = index
+        .patients
+        .iter()
+        .map(|p| p.looks_pseudonymised(engine.key()))
+        .collect();
     if a.json {
-        super::print_json(&index)?;
+        let mut json = serde_json::to_value(&index)?;
+        if let Some(patients) = json["patients"].as_array_mut() {
+            for (p, why) in patients.iter_mut().zip(&pseudonymised) {
+                p["looks_pseudonymised"] = serde_json::json!(why);
+            }
+        }
+        super::print_json(&json)?;
     } else {
         let links = engine.links(&index);
-        super::print_text(|out| output::scan_text(out, &index, &links))?;
+        super::print_text(|out| output::scan_text(out, &index, &links, &pseudonymised))?;
     }
     Ok(Exit::Done)
 }

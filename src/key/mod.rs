@@ -72,6 +72,8 @@ fn key_kind(key: &str) -> &'static str {
         "PatientID"
     } else if key.starts_with("\\N\\") {
         "no PatientID: name and birth date"
+    } else if key.starts_with("\\NS\\") {
+        "no PatientID: name and study"
     } else if key.starts_with("\\S\\") {
         "no PatientID: study"
     } else {
@@ -148,8 +150,25 @@ pub enum KeyError {
     Unsafe(String),
     #[error("{file}: {message}")]
     Import { file: PathBuf, message: String },
+    /// An import refused row by row: nothing imported. Each problem is one line of its own
+    /// (see [`KeyError::shown`]); `more` were found beyond those listed.
+    #[error("{}: nothing imported:\n  {}{}", .file.display(), .problems.join("\n  "), more_problems(*.more))]
+    Refused {
+        file: PathBuf,
+        problems: Vec<String>,
+        more: usize,
+    },
     #[error("no data folder for the key store on this system; pass --key FILE")]
     NoDataDir,
+}
+
+/// The line that says how many problems an import had beyond those listed.
+fn more_problems(more: usize) -> String {
+    if more > 0 {
+        format!("\n  … and {more} more")
+    } else {
+        String::new()
+    }
 }
 
 fn damaged_text(location: &str, reason: &str, backup: &Path) -> String {
@@ -162,6 +181,25 @@ fn damaged_text(location: &str, reason: &str, backup: &Path) -> String {
 }
 
 impl KeyError {
+    /// The error as shown to people: file text (names, cells) escaped as
+    /// [`crate::shown::text`] does, while the line breaks of a refused import's list of
+    /// problems are dams' own and stay line breaks.
+    #[must_use]
+    pub fn shown(&self) -> String {
+        match self {
+            KeyError::Refused { file, problems, more } => {
+                let lines: Vec<String> = problems.iter().map(|p| crate::shown::text(p).into_owned()).collect();
+                format!(
+                    "{}: nothing imported:\n  {}{}",
+                    crate::shown::path(file),
+                    lines.join("\n  "),
+                    more_problems(*more)
+                )
+            }
+            other => crate::shown::text(&other.to_string()).into_owned(),
+        }
+    }
+
     /// Another process changed the store so that a plan no longer holds: plan again.
     #[must_use]
     pub fn is_changed(&self) -> bool {
@@ -972,12 +1010,8 @@ impl KeyStore {
     }
 
     fn import_rows(&mut self, file: &Path, rows: Vec<ImportRow>, seen_ids: &[String]) -> Result<usize, KeyError> {
-        let err = |message: String| KeyError::Import {
-            file: file.to_path_buf(),
-            message,
-        };
         // Within the file, by hash: linear.
-        let (fresh, offsets) = check_import(&rows).map_err(|p| err(p.text()))?;
+        let (fresh, offsets) = check_import(&rows).map_err(|p| p.refusal(file))?;
         // Against the store, in the transaction that adds them.
         let added_at = now();
         let seen_extra: Vec<&str> = seen_ids.iter().map(String::as_str).collect();
@@ -995,7 +1029,7 @@ impl KeyStore {
             let tx = look.tx;
             recorded = import_offsets(&mut *tx, &known, &mut problems)?;
             if !problems.is_empty() {
-                return Err(err(problems.text()));
+                return Err(problems.refusal(file));
             }
             let entries: Vec<KeyEntry> = todo
                 .iter()
@@ -1658,13 +1692,13 @@ impl Problems {
         self.1 == 0
     }
 
-    fn text(&self) -> String {
-        let more = if self.1 > self.0.len() {
-            format!("\n  … and {} more", self.1 - self.0.len())
-        } else {
-            String::new()
-        };
-        format!("nothing imported:\n  {}{more}", self.0.join("\n  "))
+    /// The refusal of an import of `file` with these problems.
+    fn refusal(self, file: &Path) -> KeyError {
+        KeyError::Refused {
+            file: file.to_path_buf(),
+            more: self.1 - self.0.len(),
+            problems: self.0,
+        }
     }
 }
 

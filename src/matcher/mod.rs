@@ -798,6 +798,53 @@ pub fn exact_path_ids(identity: &Identity) -> Vec<String> {
         .collect()
 }
 
+/// Every patient's identifiers as dams replaces them in file and folder names: the
+/// distinctive forms inside a name ([`path_patterns`]) and the short IDs as a whole name
+/// ([`exact_path_ids`]). What else the search for identifiers finds in a name (`MR1` of
+/// `CompressedSamples^MR1`, `12345` in `12345_CT`) is too short or generic to be that
+/// patient's there: the plan keeps it, and says so, and verify lists it as kept. The one rule
+/// both use, so that they agree on every name.
+#[derive(Debug, Clone)]
+pub struct NameRules {
+    replacer: Replacer,
+    exact: std::collections::HashSet<String>,
+}
+
+impl NameRules {
+    /// The rules of these patients; with `study_dates` their study dates too (a profile that
+    /// shifts them renames `20040119_CT`).
+    #[must_use]
+    pub fn new<'a>(identities: impl IntoIterator<Item = &'a Identity>, study_dates: bool) -> NameRules {
+        // Only what is found matters here, not what replaces it: the days are any.
+        let shift = study_dates.then_some(Shifted {
+            days: 1,
+            birth_date: false,
+            study_dates: true,
+        });
+        let mut pats = Vec::new();
+        let mut exact = std::collections::HashSet::new();
+        for identity in identities {
+            pats.extend(path_patterns_shifting("", identity, shift));
+            exact.extend(exact_path_ids(identity).into_iter().map(|id| id.to_uppercase()));
+        }
+        NameRules {
+            replacer: Replacer::new(pats),
+            exact,
+        }
+    }
+
+    /// Whether a file or folder name holds an identifier dams replaces in names (for the
+    /// patient whose files are there).
+    #[must_use]
+    pub fn replaces(&self, name: &str, is_file: bool) -> bool {
+        let stem = match (is_file, name.rfind('.')) {
+            (true, Some(dot)) if dot > 0 => &name[..dot],
+            _ => name,
+        };
+        self.exact.contains(&stem.trim().to_uppercase()) || !self.replacer.matches(name).is_empty()
+    }
+}
+
 /// One search over the identifiers of all these patients: the one place verify, the write
 /// warnings and the deeper search get their search from.
 #[must_use]
@@ -805,6 +852,12 @@ pub fn search_for(identities: &[Identity], study_dates: bool) -> Identifiers {
     if let [one] = identities {
         return Identifiers::with_dates(one, study_dates);
     }
+    search_for_all(identities, study_dates)
+}
+
+/// [`search_for`] over identities held elsewhere (no copy of a cohort's worth is made).
+#[must_use]
+pub fn search_for_all<'a>(identities: impl IntoIterator<Item = &'a Identity>, study_dates: bool) -> Identifiers {
     let mut all = Identity::default();
     for i in identities {
         all.ids.extend(i.ids.iter().cloned());

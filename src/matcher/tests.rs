@@ -339,3 +339,33 @@ fn a_dot_ends_a_number_unless_a_digit_follows() {
     assert_eq!(hits(&ids, "1.2.19610423.5"), vec![]);
     assert_eq!(hits(&ids, "2.19610423"), vec![]);
 }
+
+/// The rules of names tell what dams replaces in a file or folder name from what the search
+/// finds there that is too short or generic: another patient's distinctive ID, a whole short
+/// ID, a long name part and a birth date are replaced; a short ID inside a longer name and a
+/// series label that is a name part are not.
+#[test]
+fn name_rules_tell_replaced_from_kept() {
+    let people = [
+        person("LEE^ANN", "12345", ""),
+        person("SMITH^JOHN", "A12345", "19600505"),
+        person("CompressedSamples^MR1", "4MR1", ""),
+    ];
+    let rules = NameRules::new(&people, false);
+    let ids = search_for(&people, false);
+    for (name, is_file) in [
+        ("A12345", false),
+        ("12345", false),
+        ("12345.dcm", true),
+        ("Smith_CT", false),
+        ("19600505", false),
+    ] {
+        assert!(!hits(&ids, name).is_empty(), "{name} is found");
+        assert!(rules.replaces(name, is_file), "{name} is replaced");
+    }
+    for name in ["12345_CT", "MR1"] {
+        assert!(!hits(&ids, name).is_empty(), "{name} is found");
+        assert!(!rules.replaces(name, false), "{name} is kept");
+    }
+    assert!(!rules.replaces("CT_001", false));
+}

@@ -71,8 +71,13 @@ pub struct FilePlan {
     pub edits: Vec<Edit>,
     /// Things a reviewer should see (a date that could not be masked, …).
     pub warnings: Vec<String>,
-    /// Identifying values of the patient that the profile leaves in place.
+    /// Identifying values of the patient that the profile leaves in place, and identifiers
+    /// its output path still holds that dams replaces in names.
     pub residual: Vec<Residual>,
+    /// Identifiers its output path holds that are too short or generic to be replaced inside
+    /// a name (`MR1`, `12345` in `12345_CT`): kept on purpose (see
+    /// [`crate::residual::NameFindings`]).
+    pub kept: Vec<Residual>,
     /// Elements added (a repaired mask lacking `InstanceNumber`, say).
     #[serde(skip)]
     pub(crate) inserts: Vec<Insert>,
@@ -157,6 +162,10 @@ pub struct XmlFilePlan {
     pub assigned_by: String,
     #[serde(flatten)]
     pub plan: crate::xml::XmlPlan,
+    /// What its output path still holds, as for DICOM files ([`FilePlan::residual`]).
+    pub residual: Vec<Residual>,
+    /// What its output path keeps on purpose ([`FilePlan::kept`]).
+    pub kept: Vec<Residual>,
 }
 
 /// An XML file that belongs to no patient yet: not written until it is assigned.
@@ -217,10 +226,15 @@ pub struct Planner {
     dest_dirs: std::collections::HashMap<PathBuf, PathBuf>,
     /// Files whose output path keeps an identifier, and why (a folder of several patients).
     dest_warnings: std::collections::HashMap<PathBuf, String>,
+    /// Files whose output path holds identifiers, by the rules of names verify uses.
+    dest_names: std::collections::HashMap<PathBuf, crate::residual::NameFindings>,
     /// Files whose `SeriesInstanceUID` is shared with files of another patient.
     shared_series: std::collections::HashSet<PathBuf>,
     /// Patients whose input looks like dams output already, and why.
     pseudonymised: BTreeMap<String, String>,
+    /// Codes the key store holds for patients of this input that can be mistaken for a real
+    /// ID of the input ([`code_conflicts`]): nothing is written while there is one.
+    pub code_conflicts: Vec<CodeConflict>,
     /// The user agreed to give such patients codes anyway (`--recode`, or asked in review).
     pub recode: bool,
     /// The user agreed to replace files in the output folder that dams did not write
@@ -422,6 +436,76 @@ pub fn candidates(index: &Index) -> Vec<crate::key::Candidate> {
         .collect()
 }
 
+/// A code of the key store, given to a patient of the input, that equals (ignoring case, as
+/// the key's rules compare) a real ID of the input: imported, or given, before the key could
+/// know that ID. Written, it would make one patient's files look like another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeConflict {
+    /// The key of the patient the code belongs to.
+    pub patient: String,
+    /// The key of the patient whose ID the code equals (maybe the same patient).
+    pub other: String,
+    /// The code equals that patient's `PatientID` (else one of their `OtherPatientIDs`).
+    pub patient_id: bool,
+}
+
+impl std::fmt::Display for CodeConflict {
+    /// Names the patients by label and nothing else (the code is the other's ID already).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let which = if self.patient_id {
+            "the PatientID"
+        } else {
+            "an OtherPatientID"
+        };
+        let label = crate::scan::index::label;
+        if self.patient == self.other {
+            write!(
+                f,
+                "the code of patient {} in the key store is, ignoring case, {which} of that patient",
+                label(&self.patient)
+            )
+        } else {
+            write!(
+                f,
+                "the code of patient {} in the key store is, ignoring case, {which} of patient {} of this folder",
+                label(&self.patient),
+                label(&self.other)
+            )
+        }
+    }
+}
+
+/// Every code the key holds for a patient of `index` that equals, folded as the key's rules
+/// fold, a `PatientID` or `OtherPatientID` of the input. The other patient then also looks
+/// like dams output (its ID is a code of the key), but with the code's own patient in the
+/// same input that is no reason to go on: giving it a new code (`--recode`) would still write
+/// the first patient's files under the second's ID.
+fn code_conflicts(index: &Index, key: &KeyStore) -> Vec<CodeConflict> {
+    use crate::key::{fold_code, fold_id};
+    let mut ids: HashMap<String, (&str, bool)> = HashMap::new();
+    for p in &index.patients {
+        let own = p.identity.ids.iter().map(|i| (i, true));
+        for (id, is_pid) in own.chain(p.identity.other_ids.iter().map(|i| (i, false))) {
+            if !id.trim().is_empty() {
+                ids.entry(fold_id(id)).or_insert((p.patient_id.as_str(), is_pid));
+            }
+        }
+    }
+    index
+        .patients
+        .iter()
+        .filter_map(|p| {
+            let code = key.code_for(&p.patient_id)?;
+            let (other, patient_id) = ids.get(&fold_code(code))?;
+            Some(CodeConflict {
+                patient: p.patient_id.clone(),
+                other: (*other).to_string(),
+                patient_id: *patient_id,
+            })
+        })
+        .collect()
+}
+
 impl Planner {
     /// A planner without the links, repairs, XML owners and review decisions `prepare` adds
     /// (the review screen's first look, while those are being worked out).
@@ -493,22 +577,7 @@ impl Planner {
         let pseudonymised = index
             .patients
             .iter()
-            .filter_map(|p| {
-                let why = if p.identity.dams_output_files > 0 {
-                    format!(
-                        "{} of its files say they were de-identified by dams",
-                        p.identity.dams_output_files
-                    )
-                } else if !p.real_id().is_empty()
-                    && key.code_for(&p.patient_id).is_none()
-                    && key.entry_by_code(p.real_id()).is_some()
-                {
-                    "its PatientID is a code of the key store".to_string()
-                } else {
-                    return None;
-                };
-                Some((p.patient_id.clone(), why))
-            })
+            .filter_map(|p| p.looks_pseudonymised(key).map(|why| (p.patient_id.clone(), why)))
             .collect();
         Planner {
             profile,
@@ -529,7 +598,9 @@ impl Planner {
             dests: std::collections::HashMap::new(),
             dest_dirs: std::collections::HashMap::new(),
             dest_warnings: std::collections::HashMap::new(),
+            dest_names: std::collections::HashMap::new(),
             shared_series,
+            code_conflicts: code_conflicts(index, key),
             pseudonymised,
             recode: false,
             overwrite: false,
@@ -670,6 +741,56 @@ impl Planner {
         self.dests = d.files;
         self.dest_dirs = d.dirs;
         self.dest_warnings = d.warnings;
+        self.dest_names = self.name_findings(index);
+    }
+
+    /// What the output path of each file (DICOM, and XML given to a patient) still holds of
+    /// the patients' identifiers, by the rules verify checks names by
+    /// ([`crate::residual::in_path`]): only the files with a finding. Each folder is
+    /// searched once.
+    fn name_findings(&self, index: &Index) -> HashMap<PathBuf, crate::residual::NameFindings> {
+        use crate::residual::{NameFindings, name_element, name_hits};
+        let study_dates = self.profile.shifts_study_dates();
+        let identities = || index.patients.iter().map(|p| &*p.identity);
+        let ids = crate::matcher::search_for_all(identities(), study_dates);
+        let rules = crate::matcher::NameRules::new(identities(), study_dates);
+        let mut folders: HashMap<PathBuf, Vec<(crate::matcher::IdentifierKind, bool)>> = HashMap::new();
+        let mut out = HashMap::new();
+        for (rel, _) in self.owned_paths(index) {
+            let dest = self.dest(rel);
+            let parts: Vec<&std::ffi::OsStr> = dest.iter().collect();
+            let mut found = NameFindings::default();
+            let mut prefix = PathBuf::new();
+            for (k, part) in parts.iter().enumerate() {
+                prefix.push(part);
+                let hits = if k + 1 == parts.len() {
+                    name_hits(part, true, &ids, &rules)
+                } else if let Some(h) = folders.get(&prefix) {
+                    h.clone()
+                } else {
+                    let h = name_hits(part, false, &ids, &rules);
+                    folders.insert(prefix.clone(), h.clone());
+                    h
+                };
+                for (identifier, replaced) in hits {
+                    let r = Residual {
+                        path: dest.clone(),
+                        element: name_element(&dest, k),
+                        keyword: "path".into(),
+                        identifier,
+                    };
+                    if replaced {
+                        found.residual.push(r);
+                    } else {
+                        found.kept.push(r);
+                    }
+                }
+            }
+            if !found.is_empty() {
+                out.insert(rel.to_path_buf(), found);
+            }
+        }
+        out
     }
 
     /// The output paths of [`Planner::settle_dests`].
@@ -843,11 +964,14 @@ impl Planner {
         if let Some(w) = self.dest_warning(&x.path) {
             plan.warnings.push(w.to_string());
         }
+        let names = self.dest_names.get(&x.path).cloned().unwrap_or_default();
         let fp = XmlFilePlan {
             source: x.path.clone(),
             dest: self.dest(&x.path),
             assigned_by: by.to_string(),
             plan,
+            residual: names.residual,
+            kept: names.kept,
         };
         Ok((bytes, fp))
     }
@@ -928,6 +1052,8 @@ impl Planner {
         if let Some(how) = inst.placed_by {
             plan.warnings
                 .push(format!("the file has no PatientID: {}", how.reason()));
+            let code = self.code(patient_id).unwrap_or_default();
+            insert_patient(&self.profile, &parsed, code, &mut plan).map_err(fail)?;
         }
         if self.shared_series.contains(&inst.path) {
             plan.warnings.push(
@@ -937,6 +1063,10 @@ impl Planner {
         }
         if let Some(w) = self.dest_warning(&inst.path) {
             plan.warnings.push(w.to_string());
+        }
+        if let Some(n) = self.dest_names.get(&inst.path) {
+            plan.residual.extend(n.residual.iter().cloned());
+            plan.kept.extend(n.kept.iter().cloned());
         }
         Ok(PlannedFile { parsed, meta, plan })
     }
@@ -1012,6 +1142,7 @@ impl Planner {
             edits,
             warnings,
             residual,
+            kept: Vec::new(),
             inserts,
             clear_preamble,
             file_meta,
@@ -1689,6 +1820,52 @@ fn un_text(v: &[u8], charset: &text::Charset) -> Option<String> {
     t.chars()
         .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
         .then_some(t)
+}
+
+/// A file placed in a patient without a `PatientID` of its own carries the patient's code as
+/// `PatientID` (Type 2: the element belongs there, empty or not) and `PatientName` where it has
+/// neither element, as the profile's rule for each writes them: a code, or a replacement
+/// text. A rule that removes, empties or keeps them inserts nothing. A file that has the
+/// element (empty, say) gets it from the rule like any other.
+fn insert_patient(profile: &Profile, parsed: &Parsed, code: &str, plan: &mut FilePlan) -> Result<(), String> {
+    for (tag, vr) in [(tags::PATIENT_NAME, VR::PN), (tags::PATIENT_ID, VR::LO)] {
+        if parsed.elements.iter().any(|e| e.parent == TOP && e.tag == tag) {
+            continue;
+        }
+        let action = profile.action_for(tag);
+        let value = match action {
+            Some(Action::Code) => code.to_string(),
+            Some(Action::Replace(s)) => s.clone(),
+            _ => continue,
+        };
+        let bytes = text::encode(&value, vr, &parsed.charset)?;
+        plan.inserts.push(Insert {
+            tag,
+            vr,
+            value: bytes.clone(),
+        });
+        let path = tag_string(tag);
+        // In element order (the preamble's edit, if any, stays first).
+        let at = plan
+            .edits
+            .iter()
+            .position(|e| e.element != PREAMBLE && e.path > path)
+            .unwrap_or(plan.edits.len());
+        plan.edits.insert(
+            at,
+            Edit {
+                path: path.clone(),
+                tag: path,
+                keyword: dict::display_name(tag).to_string(),
+                before: None,
+                after: Some(value),
+                rule: action.map_or(RuleKind::Clean, Action::rule),
+                element: INSERTED,
+                change: Change::Set(bytes),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Records on the object that it was de-identified, and how (PS3.15 E.1.1, PS3.3 C.7.1.1):

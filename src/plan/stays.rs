@@ -61,11 +61,12 @@ impl Stays {
     /// From a summary of planned files (the review screen's).
     #[must_use]
     pub fn from_summary(s: &Summary, kept_kinds: &[IdentifierKind], failed: usize) -> Stays {
-        let (kept, residual) = s
+        let (mut kept, residual): (Vec<ResidualCount>, Vec<ResidualCount>) = s
             .residual
             .iter()
             .cloned()
             .partition(|r| kept_kinds.contains(&r.identifier));
+        kept.extend(s.kept.iter().cloned());
         Stays {
             residual,
             kept,
@@ -210,21 +211,25 @@ fn grouped(items: impl Iterator<Item = (PathBuf, String)>) -> Vec<WarningCount> 
 #[derive(Debug, Default)]
 pub struct Tally {
     residual: BTreeMap<(String, IdentifierKind), (String, usize)>,
+    /// What names keep on purpose ([`FilePlan::kept`]).
+    kept: BTreeMap<(String, IdentifierKind), (String, usize)>,
     warnings: Vec<(PathBuf, String)>,
     failed: usize,
 }
 
 impl Tally {
     pub fn add(&mut self, plan: &FilePlan) {
-        for r in &plan.residual {
-            self.residual
-                .entry((r.element.clone(), r.identifier))
-                .or_insert_with(|| (r.keyword.clone(), 0))
-                .1 += 1;
-        }
+        super::summary::count(&mut self.residual, &plan.residual);
+        super::summary::count(&mut self.kept, &plan.kept);
         for w in &plan.warnings {
             self.warnings.push((plan.source.clone(), w.clone()));
         }
+    }
+
+    /// What an XML file's output path leaves (its content's findings are the plan's edits).
+    pub fn add_xml(&mut self, plan: &super::XmlFilePlan) {
+        super::summary::count(&mut self.residual, &plan.residual);
+        super::summary::count(&mut self.kept, &plan.kept);
     }
 
     pub fn failed(&mut self) {
@@ -234,16 +239,10 @@ impl Tally {
     /// What stays, from the plans counted and the index.
     pub fn finish(self, index: &Index, planner: &Planner, only: Option<&BTreeSet<String>>) -> Stays {
         let kept_kinds = crate::residual::kept_on_purpose(&planner.profile);
-        let (kept, residual) = self
-            .residual
+        let (mut kept, residual): (Vec<ResidualCount>, Vec<ResidualCount>) = super::summary::counts(self.residual)
             .into_iter()
-            .map(|((element, identifier), (keyword, files))| ResidualCount {
-                element,
-                keyword,
-                identifier,
-                files,
-            })
             .partition(|r| kept_kinds.contains(&r.identifier));
+        kept.extend(super::summary::counts(self.kept));
         Stays {
             residual,
             kept,
@@ -271,10 +270,10 @@ impl PlanSink for Counting {
     }
 
     fn xml(&self, _: &Patient, _: &XmlFile, planned: Result<PlannedXml, FileError>) {
-        if planned.is_err()
-            && let Ok(mut t) = self.0.lock()
-        {
-            t.failed();
+        let Ok(mut t) = self.0.lock() else { return };
+        match planned {
+            Ok(p) => t.add_xml(&p.plan),
+            Err(_) => t.failed(),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Summary {
     /// In element order; within an element, the most common first.
     pub edits: Vec<EditCount>,
     pub residual: Vec<ResidualCount>,
+    /// Identifiers file and folder names keep on purpose (too short or generic to be
+    /// replaced inside a name).
+    pub kept: Vec<ResidualCount>,
     /// (file, warning) pairs.
     pub warnings: Vec<(String, String)>,
 }
@@ -102,6 +105,7 @@ pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
     // key → (first seen, tag, keyword, files)
     let mut edits: BTreeMap<EditKey, (usize, String, String, usize)> = BTreeMap::new();
     let mut residual: BTreeMap<(String, IdentifierKind), (String, usize)> = BTreeMap::new();
+    let mut kept: BTreeMap<(String, IdentifierKind), (String, usize)> = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut files = 0;
     let mut order = 0usize;
@@ -115,12 +119,8 @@ pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
             });
             entry.3 += 1;
         }
-        for r in &fp.residual {
-            residual
-                .entry((r.element.clone(), r.identifier))
-                .or_insert_with(|| (r.keyword.clone(), 0))
-                .1 += 1;
-        }
+        count(&mut residual, &fp.residual);
+        count(&mut kept, &fp.kept);
         for w in &fp.warnings {
             warnings.push((fp.source.display().to_string(), w.clone()));
         }
@@ -147,17 +147,35 @@ pub fn summarise<'a>(plans: impl IntoIterator<Item = &'a FilePlan>) -> Summary {
     Summary {
         files,
         edits,
-        residual: residual
-            .into_iter()
-            .map(|((element, identifier), (keyword, n))| ResidualCount {
-                element,
-                keyword,
-                identifier,
-                files: n,
-            })
-            .collect(),
+        residual: counts(residual),
+        kept: counts(kept),
         warnings,
     }
+}
+
+/// Counts one file's findings by element and kind.
+pub(crate) fn count(
+    into: &mut BTreeMap<(String, IdentifierKind), (String, usize)>,
+    found: &[crate::residual::Residual],
+) {
+    for r in found {
+        into.entry((r.element.clone(), r.identifier))
+            .or_insert_with(|| (r.keyword.clone(), 0))
+            .1 += 1;
+    }
+}
+
+/// Findings by element and kind, with the number of files each is in.
+pub(crate) fn counts(found: BTreeMap<(String, IdentifierKind), (String, usize)>) -> Vec<ResidualCount> {
+    found
+        .into_iter()
+        .map(|((element, identifier), (keyword, n))| ResidualCount {
+            element,
+            keyword,
+            identifier,
+            files: n,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,6 +210,7 @@ mod tests {
                 keyword: "StudyID".into(),
                 identifier: IdentifierKind::PatientId,
             }],
+            kept: vec![],
             inserts: vec![],
             clear_preamble: false,
             file_meta: Vec::new(),

@@ -84,8 +84,14 @@ pub enum Placement {
     Study,
     /// The nearest folder with other files holds only this patient's files.
     Folder,
+    /// The nearest folder with this patient's files holds others' too (without a
+    /// `PatientID`), and the file is named as this patient, with no other birth date.
+    FolderAndName,
     /// Files without a `PatientID` that share name and birth date form a patient of their own.
     NameBirthDate,
+    /// Files without a `PatientID` and without a birth date, or with a name that stands for no
+    /// one, that share name and study form a patient of their own.
+    NameStudy,
     /// Files with neither `PatientID` nor name that share a study form a patient of their own.
     StudyUid,
     /// Assigned by hand (`dams assign`, or in the review screen).
@@ -93,14 +99,30 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Whether files placed so form a patient of their own (rather than join a patient with
+    /// a `PatientID`).
+    #[must_use]
+    pub fn forms_a_patient(self) -> bool {
+        matches!(
+            self,
+            Placement::NameBirthDate | Placement::NameStudy | Placement::StudyUid
+        )
+    }
+
     /// Why the file belongs to its patient, for plans and the review screen.
     #[must_use]
     pub fn reason(self) -> &'static str {
         match self {
             Placement::Study => "another file of its study carries the patient's PatientID",
             Placement::Folder => "its folder holds only this patient's files, and its name and birth date agree",
+            Placement::FolderAndName => {
+                "the nearest folder with this patient's files holds others' too, and its name and birth date are this patient's"
+            }
             Placement::NameBirthDate => {
                 "files without a PatientID that share its name and birth date form this patient"
+            }
+            Placement::NameStudy => {
+                "files without a PatientID that share its name in its study form this patient (it has no birth date, or its name stands for no one)"
             }
             Placement::StudyUid => "files without a PatientID or name that share its study form this patient",
             Placement::ByHand => "assigned by hand",
@@ -299,6 +321,27 @@ fn top_numbers(p: &Parsed, tag: Tag) -> Option<Vec<f64>> {
     p.top_string(tag).map(|v| text::numbers(&v))
 }
 
+/// The `PatientIDs` in the items of the top-level `OtherPatientIDsSequence` (0010,1002): where
+/// the standard puts a patient's other IDs now ((0010,1000) is retired), and where many
+/// systems write them. They are the patient's IDs like any other: no code may equal one, and
+/// the search for the patient's identifiers looks for them.
+fn sequence_other_ids(p: &Parsed) -> Vec<String> {
+    p.elements
+        .iter()
+        .filter(|e| e.tag == tags::PATIENT_ID && e.parent != TOP)
+        .filter(|e| {
+            let seq = p
+                .items
+                .get(e.parent as usize)
+                .and_then(|item| p.elements.get(item.parent as usize));
+            seq.is_some_and(|s| s.tag == dict_tags::OTHER_PATIENT_I_DS_SEQUENCE && s.parent == TOP)
+        })
+        .filter_map(|e| p.value(e).map(|v| text::decode(v, e.value_vr(), &p.charset, e.enc)))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
 /// Who the file says its patient is, and the study's identifying values.
 fn file_identity(p: &Parsed) -> FileIdentity {
     let s = |tag: Tag| top(p, tag);
@@ -306,7 +349,10 @@ fn file_identity(p: &Parsed) -> FileIdentity {
         patient_id: s(tags::PATIENT_ID),
         patient_name: s(tags::PATIENT_NAME),
         birth_date: s(tags::PATIENT_BIRTH_DATE),
-        other_ids: top_values(p, tags::OTHER_PATIENT_IDS),
+        other_ids: top_values(p, tags::OTHER_PATIENT_IDS)
+            .into_iter()
+            .chain(sequence_other_ids(p))
+            .collect(),
         other_names: top_values(p, tags::OTHER_PATIENT_NAMES),
         accession_number: s(tags::ACCESSION_NUMBER),
         referring_physician: s(tags::REFERRING_PHYSICIAN_NAME),

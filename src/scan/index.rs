@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::header::{Header, Instance, Placement};
 use crate::identity::normal_name;
-pub use crate::identity::{Formed, Identity, formed, label, name_key, real_id, study_key};
+pub use crate::identity::{Formed, Identity, formed, label, name_key, name_study_key, real_id, study_key};
 
 /// A file that could not be handled, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,56 +202,114 @@ impl Patient {
     pub fn label(&self) -> String {
         label(&self.patient_id)
     }
+
+    /// Why the patient's files look like dams output already (a code for them would be a code
+    /// of a code), if they do: files that say dams de-identified them, or a `PatientID` that
+    /// is a code of `key` and no patient of its own there. The one rule of scan, plan and the
+    /// review screen: the default profile's output says nothing of itself, only its codes do.
+    #[must_use]
+    pub fn looks_pseudonymised(&self, key: &crate::key::KeyStore) -> Option<String> {
+        if self.identity.dams_output_files > 0 {
+            return Some(format!(
+                "{} of its files say they were de-identified by dams",
+                self.identity.dams_output_files
+            ));
+        }
+        let id = self.real_id();
+        (!id.is_empty() && key.code_for(&self.patient_id).is_none() && key.entry_by_code(id).is_some())
+            .then(|| "its PatientID is a code of the key store".to_string())
+    }
 }
 
-/// Whose files a folder or a study holds (patients with a `PatientID` only).
+/// Whose files a folder or a study holds: one patient with a `PatientID` (by index), one
+/// patient formed from files without one (by key), or several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    One(usize),
+enum Owner<'a> {
+    Patient(usize),
+    Formed(&'a str),
     Several,
 }
 
-/// Every folder holding files with a `PatientID`, and every study, with their owner: built
-/// once per placement, so that placing each file is a few look-ups.
+/// Every folder holding files of a patient, and every study of a patient with a `PatientID`,
+/// with their owner: built once per placement, so that placing each file is a few look-ups.
 struct Owners<'a> {
-    folders: HashMap<&'a Path, Owner>,
-    studies: HashMap<&'a str, Owner>,
+    folders: HashMap<&'a Path, Owner<'a>>,
+    studies: HashMap<&'a str, Owner<'a>>,
 }
 
 impl<'a> Owners<'a> {
+    /// The owners of the folders and studies of the patients with a `PatientID`.
     fn of(index: &'a Index) -> Owners<'a> {
         let mut o = Owners {
             folders: HashMap::new(),
             studies: HashMap::new(),
         };
-        let mark = |owner: Option<&mut Owner>, pi: usize| -> Option<Owner> {
-            match owner {
-                None => Some(Owner::One(pi)),
-                Some(Owner::One(other)) if *other != pi => Some(Owner::Several),
-                Some(_) => None,
-            }
-        };
         for (pi, p) in index.patients.iter().enumerate() {
             for st in &p.studies {
-                if let Some(v) = mark(o.studies.get_mut(st.study_uid.as_str()), pi) {
-                    o.studies.insert(st.study_uid.as_str(), v);
-                }
                 for i in st.series.iter().flat_map(|s| &s.instances) {
-                    for d in i.path.ancestors().skip(1) {
-                        match mark(o.folders.get_mut(d), pi) {
-                            Some(v) => {
-                                o.folders.insert(d, v);
-                            }
-                            // Already this patient's: so are the folders above it, unless
-                            // they are several patients' already.
-                            None => break,
-                        }
-                    }
+                    o.mark(Some(&st.study_uid), &i.path, Owner::Patient(pi));
                 }
             }
         }
         o
     }
+
+    /// Adds the patients that files without a `PatientID` form of their own (by name and
+    /// birth date, by name and study, by study: `placed`, the first placement of each file) as
+    /// owners of their folders: a folder holding SMITH's files and DOE^JANE's files without an
+    /// ID is no one patient's. Not of their studies: a study is the patient's whose files
+    /// carry its UID with a PatientID (a file of DOE^JANE's that carries SMITH's
+    /// StudyInstanceUID contradicts SMITH, and is not SMITH's, but the study stays his).
+    fn with_formed(mut self, orphans: &'a [Header], placed: &'a [Result<(String, Placement), String>]) -> Owners<'a> {
+        for (h, d) in orphans.iter().zip(placed) {
+            if let Ok((key, how)) = d
+                && how.forms_a_patient()
+            {
+                self.mark(None, &h.instance.path, Owner::Formed(key));
+            }
+        }
+        self
+    }
+
+    /// The owner of the nearest folder up from `path` that holds files of a patient.
+    fn nearest(&self, path: &Path) -> Option<Owner<'a>> {
+        path.ancestors().skip(1).find_map(|d| self.folders.get(d).copied())
+    }
+
+    /// Notes that `owner` has a file at `path` (in `study`, when given).
+    fn mark(&mut self, study: Option<&'a str>, path: &'a Path, owner: Owner<'a>) {
+        // The new owner of a folder or study that had `now` (`None`: no change).
+        let next = |now: Option<&Owner<'a>>| -> Option<Owner<'a>> {
+            match now {
+                None => Some(owner),
+                Some(o) if *o != owner && *o != Owner::Several => Some(Owner::Several),
+                Some(_) => None,
+            }
+        };
+        if let Some(study) = study
+            && let Some(v) = next(self.studies.get(study))
+        {
+            self.studies.insert(study, v);
+        }
+        for d in path.ancestors().skip(1) {
+            match next(self.folders.get(d)) {
+                Some(v) => {
+                    self.folders.insert(d, v);
+                }
+                // Already this owner's (or several's): so are the folders above it.
+                None => break,
+            }
+        }
+    }
+}
+
+/// Why a file without a `PatientID` was not adopted by a patient with one.
+#[derive(Debug, Default)]
+struct NotAdopted {
+    /// Its name or birth date is not that of the patient whose study or folder it is in.
+    contradicted: bool,
+    /// Its folder holds several patients' files, or one formed without a `PatientID`.
+    several: bool,
 }
 
 /// A file without a `PatientID` that could not be given to any patient: listed, not written
@@ -489,9 +547,19 @@ impl Index {
         let mut orphans = std::mem::take(&mut self.orphans);
         // In path order, not in the order the scan's threads happened to finish.
         orphans.sort_by(|a, b| a.instance.path.cmp(&b.instance.path));
-        let owners = Owners::of(self);
-        let automatic: Vec<Result<(String, Placement), String>> =
-            orphans.iter().map(|h| self.automatic_placement(h, &owners)).collect();
+        // First by the patients with a PatientID; then again with the patients the others
+        // formed of their own, which own their folders and studies too (a file placed by
+        // either pass forms the same patient in both).
+        let base = Owners::of(self);
+        let first: Vec<Result<(String, Placement), String>> = orphans
+            .iter()
+            .map(|h| self.automatic_placement(h, &base, &base))
+            .collect();
+        let owners = Owners::of(self).with_formed(&orphans, &first);
+        let automatic: Vec<Result<(String, Placement), String>> = orphans
+            .iter()
+            .map(|h| self.automatic_placement(h, &owners, &base))
+            .collect();
         let formed: BTreeSet<&str> = automatic
             .iter()
             .filter_map(|d| d.as_ref().ok().map(|(k, _)| k.as_str()))
@@ -528,58 +596,89 @@ impl Index {
         self.orphans = orphans;
     }
 
-    /// Where rules 2–4 of [`Index::place_orphans`] put a file, or why nowhere.
-    fn automatic_placement(&self, h: &Header, owners: &Owners) -> Result<(String, Placement), String> {
+    /// Where rules 2–4 of [`Index::place_orphans`] put a file, or why nowhere. `owners`: of
+    /// every patient; `base`: of the patients with a `PatientID` only.
+    fn automatic_placement(&self, h: &Header, owners: &Owners, base: &Owners) -> Result<(String, Placement), String> {
         let name = normal_name(&h.identity.patient_name);
         let birth = h.identity.birth_date.trim();
-        let agrees = |p: &Patient| {
-            let names_agree = name.is_empty()
-                || p.base_identity().names.is_empty()
-                || p.base_identity().names.iter().any(|n| normal_name(n) == name);
-            let births_agree = birth.is_empty()
-                || p.base_identity().birth_dates.is_empty()
-                || p.base_identity().birth_dates.contains(birth);
-            names_agree && births_agree
-        };
-        let mut contradicted = false;
-        if let Some(Owner::One(pi)) = owners
-            .studies
-            .get(h.study_uid.as_str())
-            .filter(|_| !h.study_uid.trim().is_empty())
-        {
-            let p = &self.patients[*pi];
-            if agrees(p) {
-                return Ok((p.patient_id.clone(), Placement::Study));
-            }
-            contradicted = true;
+        let mut why = NotAdopted::default();
+        if let Some(adopted) = self.adopted(h, (&name, birth), (owners, base), &mut why) {
+            return Ok(adopted);
         }
-        let mut several = false;
-        let folder = h.instance.path.ancestors().skip(1).find_map(|d| owners.folders.get(d));
-        match folder {
-            Some(Owner::One(pi)) => {
-                let p = &self.patients[*pi];
-                if agrees(p) {
-                    return Ok((p.patient_id.clone(), Placement::Folder));
-                }
-                contradicted = true;
-            }
-            Some(Owner::Several) => several = true,
-            None => {}
-        }
+        // By name and birth date; by name and study when there is no birth date, or the name
+        // stands for no one ("Anonymized" in three unrelated studies is not one patient).
+        let study = h.study_uid.trim();
         if !name.is_empty() {
+            if (birth.is_empty() || crate::identity::is_placeholder_name(&name)) && !study.is_empty() {
+                return Ok((name_study_key(&name, study), Placement::NameStudy));
+            }
             return Ok((name_key(&name, birth), Placement::NameBirthDate));
         }
-        if !h.study_uid.trim().is_empty() {
-            return Ok((study_key(&h.study_uid), Placement::StudyUid));
+        if !study.is_empty() {
+            return Ok((study_key(study), Placement::StudyUid));
         }
-        Err(if contradicted {
+        Err(if why.contradicted {
             "no PatientID, name or study, and its birth date is not that of the patient whose files share its folder"
-        } else if several {
-            "no PatientID, name or study, and the nearest folder with other files holds several patients"
+        } else if why.several {
+            "no PatientID, name or study, and the nearest folder with other files holds several patients, or one without a PatientID"
         } else {
             "no PatientID, name or study, and no other patient's files beside it"
         }
         .into())
+    }
+
+    /// The patient with a `PatientID` that takes a file without one by rule 2 or 3 of
+    /// [`Index::place_orphans`] (`name` normalised, and birth date of the file), if any; else
+    /// notes in `why` what stood in the way.
+    fn adopted(
+        &self,
+        h: &Header,
+        (name, birth): (&str, &str),
+        (owners, base): (&Owners, &Owners),
+        why: &mut NotAdopted,
+    ) -> Option<(String, Placement)> {
+        let births_agree = |p: &Patient| {
+            birth.is_empty()
+                || p.base_identity().birth_dates.is_empty()
+                || p.base_identity().birth_dates.contains(birth)
+        };
+        let named = |p: &Patient| p.base_identity().names.iter().any(|n| normal_name(n) == name);
+        let agrees =
+            |p: &Patient| (name.is_empty() || p.base_identity().names.is_empty() || named(p)) && births_agree(p);
+        let study = owners
+            .studies
+            .get(h.study_uid.as_str())
+            .filter(|_| !h.study_uid.trim().is_empty());
+        if let Some(Owner::Patient(pi)) = study {
+            let p = &self.patients[*pi];
+            if agrees(p) {
+                return Some((p.patient_id.clone(), Placement::Study));
+            }
+            why.contradicted = true;
+        }
+        // The nearest folder up with other files: adopted by its one patient with a
+        // PatientID. One formed without (or several patients) adopts no file, unless the file
+        // is named as the one patient with a PatientID there.
+        match owners.nearest(&h.instance.path) {
+            Some(Owner::Patient(pi)) => {
+                let p = &self.patients[pi];
+                if agrees(p) {
+                    return Some((p.patient_id.clone(), Placement::Folder));
+                }
+                why.contradicted = true;
+            }
+            Some(Owner::Several | Owner::Formed(_)) => {
+                why.several = true;
+                if let Some(Owner::Patient(pi)) = base.nearest(&h.instance.path) {
+                    let p = &self.patients[pi];
+                    if !name.is_empty() && named(p) && births_agree(p) {
+                        return Some((p.patient_id.clone(), Placement::FolderAndName));
+                    }
+                }
+            }
+            None => {}
+        }
+        None
     }
 
     /// The files without a `PatientID`, as read (wherever they were placed).
@@ -700,6 +799,50 @@ mod tests {
         assert_eq!(study["series"][0]["modality"], "CT");
         assert_eq!(study["series"][0]["instances"].as_array().unwrap().len(), 4);
         assert_eq!(study["series"][0]["instances"][0]["placed_by"], "study");
+    }
+
+    /// A folder of SMITH's files and DOE^JANE's (without an ID): a file with nothing to go by
+    /// is not SMITH's; one named as SMITH, born when he was, is; one of SMITH's study is his
+    /// by the study; DOE's own files, one of them in SMITH's study, are hers.
+    #[test]
+    fn a_folder_of_two_patients_takes_only_files_named_as_one() {
+        let file = |path: &str, pid: &str, name: &str, birth: &str, study: &str| {
+            let mut h = header(path, ("20200101", ""), ("CT", "", Some(1)), pid);
+            h.identity.patient_name = name.into();
+            h.identity.birth_date = birth.into();
+            h.study_uid = study.into();
+            h.series_uid = format!("{study}.1");
+            h
+        };
+        let mut index = Index::new(Path::new("/in"));
+        for h in [
+            file("s/ct.dcm", "MRN1", "SMITH^JOHN", "19600505", "1.1"),
+            file("s/doe.dcm", "", "DOE^JANE", "19750615", "1.2"),
+            file("s/doe_in_his_study.dcm", "", "DOE^JANE", "19750615", "1.1"),
+            file("s/sr.dcm", "", "Smith^John", "19600505", "1.3"),
+            file("s/nothing.dcm", "", "", "", "1.4"),
+            file("s/his_study.dcm", "", "", "", "1.1"),
+        ] {
+            index.add(h);
+        }
+        index.finish();
+        let placed = |rel: &str| {
+            index
+                .patients
+                .iter()
+                .find_map(|p| {
+                    p.instances()
+                        .find(|i| i.path == Path::new(rel))
+                        .map(|i| (p.patient_id.clone(), i.placed_by))
+                })
+                .unwrap()
+        };
+        let doe = name_key("DOE^JANE", "19750615");
+        assert_eq!(placed("s/sr.dcm"), ("MRN1".into(), Some(Placement::FolderAndName)));
+        assert_eq!(placed("s/his_study.dcm"), ("MRN1".into(), Some(Placement::Study)));
+        assert_eq!(placed("s/nothing.dcm"), (study_key("1.4"), Some(Placement::StudyUid)));
+        assert_eq!(placed("s/doe.dcm"), (doe.clone(), Some(Placement::NameBirthDate)));
+        assert_eq!(placed("s/doe_in_his_study.dcm"), (doe, Some(Placement::NameBirthDate)));
     }
 
     /// Files that share a SOP class, transfer syntax, frame of reference and image type hold

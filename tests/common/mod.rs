@@ -367,3 +367,143 @@ pub fn tree_without_tables(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// The python that has pydicom (`DAMS_PYTHON`, else `python3`), or `None` (with a message:
+/// the test skips) unless `DAMS_REQUIRE_PYDICOM` says it must be there.
+pub fn pydicom() -> Option<PathBuf> {
+    let python = PathBuf::from(std::env::var_os("DAMS_PYTHON").unwrap_or_else(|| "python3".into()));
+    let has = Command::new(&python)
+        .args(["-c", "import pydicom"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("DAMS_REQUIRE_PYDICOM").is_none(),
+        "pydicom is required (DAMS_REQUIRE_PYDICOM is set) but {} cannot import it",
+        python.display()
+    );
+    eprintln!("skipped: pydicom is not installed for DAMS_PYTHON (pip install pydicom to run this test)");
+    None
+}
+
+/// Makes small CT files with pydicom (never with dams), one for each `(path below dir,
+/// attributes)`: `attributes` is a JSON object of pydicom keywords and values (a list of
+/// objects makes a sequence of items). `PatientID`, `PatientName` and `PatientBirthDate` are
+/// absent unless given; `StudyInstanceUID` and `SeriesInstanceUID` are new unless given (the
+/// same text in two files gives the same UID: `"study": "s1"` is turned into a UID).
+pub fn make_dicom(python: &Path, dir: &Path, files: &[(&str, serde_json::Value)]) {
+    let script = r#"
+import json, os, sys
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid, ExplicitVRLittleEndian
+CT = "1.2.840.10008.5.1.4.1.1.2"
+def value(v):
+    if isinstance(v, list) and v and isinstance(v[0], dict):
+        return Sequence([item(x) for x in v])
+    return v
+def item(attrs):
+    ds = Dataset()
+    for k, v in attrs.items():
+        setattr(ds, k, value(v))
+    return ds
+root = sys.argv[1]
+for rel, attrs in json.loads(sys.stdin.read()):
+    ds = Dataset()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT
+    inst = generate_uid()
+    meta.MediaStorageSOPInstanceUID = inst
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.SOPClassUID = CT
+    ds.SOPInstanceUID = inst
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=[attrs.pop("study", inst)])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[attrs.pop("series", inst)])
+    ds.Modality = "CT"
+    ds.StudyDate = "20200102"
+    ds.Rows = 2; ds.Columns = 2; ds.BitsAllocated = 16; ds.BitsStored = 12; ds.HighBit = 11
+    ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"; ds.PixelRepresentation = 0
+    ds.PixelData = b"\0" * 8
+    for k, v in attrs.items():
+        setattr(ds, k, value(v))
+    path = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+"#;
+    let list: Vec<serde_json::Value> = files
+        .iter()
+        .map(|(rel, attrs)| serde_json::json!([rel, attrs]))
+        .collect();
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(serde_json::to_string(&list).expect("json").as_bytes())
+            .expect("write to python");
+    }
+    let o = child.wait_with_output().expect("python");
+    assert!(o.status.success(), "pydicom: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Whether dciodvfy can be run; when it cannot, the test skips unless it is required.
+pub fn have_dciodvfy() -> bool {
+    let found = Command::new("dciodvfy").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("DAMS_REQUIRE_DCIODVFY").is_none(),
+            "dciodvfy is required (DAMS_REQUIRE_DCIODVFY is set) but not installed (Debian package dicom3tools)"
+        );
+        eprintln!("skipped: dciodvfy is not installed (apt-get install dicom3tools to run this test)");
+    }
+    found
+}
+
+/// An error line without its values: `<…>` after anything but `=` (an attribute or module
+/// name, as in `Element=<PatientName>`) holds a value, which input and output differ in by
+/// design.
+pub fn normalise(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.trim();
+    while let Some(open) = rest.find('<') {
+        let (before, after) = rest.split_at(open);
+        out.push_str(before);
+        let Some(close) = after.find('>') else {
+            out.push_str(after);
+            return out;
+        };
+        if before.ends_with('=') {
+            out.push_str(&after[..=close]);
+        } else {
+            out.push_str("<>");
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The errors dciodvfy reports for a file (normalised), or what went wrong running it.
+pub fn dciodvfy_errors(path: &Path) -> std::collections::BTreeSet<String> {
+    let o = Command::new("dciodvfy").arg(path).output().expect("run dciodvfy");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("Error"))
+        .map(normalise)
+        .collect()
+}

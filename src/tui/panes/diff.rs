@@ -322,7 +322,7 @@ fn xml_rows(x: &XmlFilePlan, out: &mut Vec<DiffRow>) {
 
 fn warning_rows(data: &DiffData, out: &mut Vec<DiffRow>) {
     let s = &data.summary;
-    if !s.residual.is_empty() || !s.warnings.is_empty() || !data.failed.is_empty() {
+    if !s.residual.is_empty() || !s.kept.is_empty() || !s.warnings.is_empty() || !data.failed.is_empty() {
         out.push(DiffRow::line("Warnings", Tone::Warn));
     }
     for r in &s.residual {
@@ -335,6 +335,23 @@ fn warning_rows(data: &DiffData, out: &mut Vec<DiffRow>) {
             "⚠ ",
             format!(
                 "{} {} still holds the {}{files}: the profile leaves it in place",
+                r.element,
+                r.keyword,
+                r.identifier.label()
+            ),
+            Tone::Plain,
+        ));
+    }
+    for r in &s.kept {
+        let files = if s.files > 1 {
+            format!(" ({} files)", r.files)
+        } else {
+            String::new()
+        };
+        out.push(DiffRow::note(
+            "· ",
+            format!(
+                "kept: {} {}, the {}{files}: too short or generic to be replaced inside a name",
                 r.element,
                 r.keyword,
                 r.identifier.label()
