@@ -503,6 +503,9 @@ pub fn check_recoding(index: &Index, planner: &Planner, only: Option<&BTreeSet<S
         .iter()
         .filter(|p| only.is_none_or(|o| o.contains(&p.patient_id)))
         .collect();
+    // A code equal to a real ID first: such a patient looks like dams output too, and
+    // --recode would not make it safe.
+    refuse_code_conflicts(planner)?;
     refuse_recoding(planner, &patients)
 }
 
