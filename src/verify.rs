@@ -325,20 +325,26 @@ pub fn verify(
         }
     }
     report.cancelled = cancel.load(Ordering::Relaxed);
+    finish(&mut report, &profile, names_kept);
+    Ok(report)
+}
+
+/// The findings in path order, once each; what the profile keeps on purpose, and the names
+/// kept on purpose, under `kept` (they do not make a file not ok: it was counted by its
+/// other findings).
+fn finish(report: &mut VerifyReport, profile: &Profile, names_kept: Vec<Residual>) {
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     report.problems.dedup();
     report
         .residual
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
     report.residual.dedup();
-    set_aside_kept(&mut report, &profile);
-    // Names kept on purpose do not make a file not ok (it was counted by its other findings).
+    set_aside_kept(report, profile);
     report.kept.extend(names_kept);
     report
         .kept
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
     report.kept.dedup();
-    Ok(report)
 }
 
 /// The planner as the folder's runs used it: with the options they recorded (codes for dams
@@ -438,14 +444,7 @@ pub fn verify_patients(
         }
     }
     report.cancelled = cancel.load(Ordering::Relaxed);
-    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
-    report.problems.dedup();
-    report
-        .residual
-        .sort_by(|a, b| a.path.cmp(&b.path).then(a.element.cmp(&b.element)));
-    report.residual.dedup();
-    set_aside_kept(&mut report, &profile);
-    report.kept.extend(names_kept);
+    finish(&mut report, &profile, names_kept);
     // Clean: no problem in the comparison (whatever path it names: an unreadable input is
     // reported at the input's), none at the output's path, no identifier left.
     let flagged: HashSet<&Path> = report

@@ -203,6 +203,23 @@ pub fn progress_box(f: &mut Frame, screen: Rect, t: &Theme, title: &str, head: &
     f.render_widget(Paragraph::new(hint), keys);
 }
 
+/// Esc and q while work runs (the write, the send): stop it, or stop it and quit once it has
+/// stopped; each asked for once.
+pub fn stop(action: Action, cancelling: &mut bool, quitting: &mut bool) -> Outcome {
+    match action {
+        Action::CancelWrite if !*cancelling => {
+            *cancelling = true;
+            Outcome::Also(Intent::CancelWrite)
+        }
+        Action::CancelAndQuit if !*quitting => {
+            *cancelling = true;
+            *quitting = true;
+            Outcome::Also(Intent::CancelAndQuit)
+        }
+        _ => Outcome::Keep,
+    }
+}
+
 /// How far along `done` of `total` is (0 while the total is not known).
 #[must_use]
 pub fn ratio(done: usize, total: Option<usize>) -> f64 {

@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
-use super::{Intent, Outcome, keys_line, progress_box, ratio};
+use super::{Outcome, keys_line, progress_box, ratio, stop};
 use crate::present::fit_path;
 use crate::tui::keys::{Action, Context};
 use crate::tui::theme::Theme;
@@ -46,18 +46,7 @@ impl Writing {
     }
 
     pub fn on_action(&mut self, action: Action) -> Outcome {
-        match action {
-            Action::CancelWrite if !self.cancelling => {
-                self.cancelling = true;
-                Outcome::Also(Intent::CancelWrite)
-            }
-            Action::CancelAndQuit if !self.quitting => {
-                self.cancelling = true;
-                self.quitting = true;
-                Outcome::Also(Intent::CancelAndQuit)
-            }
-            _ => Outcome::Keep,
-        }
+        stop(action, &mut self.cancelling, &mut self.quitting)
     }
 
     #[must_use]
