@@ -697,4 +697,10 @@ fn ctrl_c_with_json_still_reports() {
     let stopped = ctrl_c_in_a_terminal(&ws.data, &args, Some(&stdout), |_, pid| handler_installed(pid));
     let verified = report("verify", &stopped);
     assert_eq!(verified["checked"], 0, "{verified:#}");
+
+    // scan stopped: an empty document that says so.
+    let args = [os("scan"), i, os("--json")];
+    let stopped = ctrl_c_in_a_terminal(&ws.data, &args, Some(&stdout), |_, pid| handler_installed(pid));
+    let scanned = report("scan", &stopped);
+    assert_eq!(scanned["patients"].as_array().map(Vec::len), Some(0), "{scanned:#}");
 }

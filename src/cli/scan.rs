@@ -23,7 +23,17 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     // hand); it creates nothing.
     let key = dams::key::KeyStore::open(&super::key_path(&a.key)?)?;
     let engine = dams::engine::Engine::new(key, dams::profile::Profile::resolve(None, &[])?, ctx.cancel.clone())?;
-    let index = super::scan_input(&engine, &path, a.json, Vec::new())?;
+    let index = match super::scan_input(&engine, &path, a.json, Vec::new()) {
+        Ok(index) => index,
+        // Stopped: with --json, a whole document that says so (what is not listed was not read).
+        Err(_) if a.json && ctx.cancel.is_cancelled() => {
+            let mut json = serde_json::to_value(dams::scan::Index::new(&path))?;
+            json["cancelled"] = serde_json::json!(true);
+            super::print_json(&json)?;
+            return Ok(Exit::Cancelled);
+        }
+        Err(e) => return Err(e),
+    };
     // Input that is dams output already, by the rule plan and review use (its codes).
     let pseudonymised: Vec<Option<String>> = index
         .patients
@@ -32,6 +42,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         .collect();
     if a.json {
         let mut json = serde_json::to_value(&index)?;
+        json["cancelled"] = serde_json::json!(false);
         if let Some(patients) = json["patients"].as_array_mut() {
             for (p, why) in patients.iter_mut().zip(&pseudonymised) {
                 p["looks_pseudonymised"] = serde_json::json!(why);
