@@ -104,10 +104,11 @@ pub(super) fn fitted(
 }
 
 /// Whether `e` belongs to a top-level overlay group (60xx, even) whose OverlayData the
-/// profile removes.
+/// profile removes (and no rule of its own keeps `e`).
 fn overlay_goes(profile: &Profile, parsed: &Parsed, e: &Element) -> bool {
     let g = e.tag.0;
-    if e.parent != TOP || !(0x6000..=0x601E).contains(&g) || g % 2 == 1 || e.tag.1 == 0 {
+    if e.parent != TOP || !(0x6000..=0x601E).contains(&g) || g % 2 == 1 || e.tag.1 == 0 || profile.rule(e.tag).is_some()
+    {
         return false;
     }
     let data = Tag(g, 0x3000);
@@ -274,6 +275,17 @@ mod tests {
         assert_eq!(action_of(&all, Tag(0x6000, 0x0011)), Some(Action::Remove));
         assert_eq!(action_of(&all, Tag(0x6000, 0x3000)), Some(Action::Remove));
         assert_eq!(action_of(&all, Tag(0x6002, 0x0010)), None, "a group without data stays");
+        // A rule of the user's own for an element of the group is kept.
+        let text = format!(
+            "{}\n[[dicom]]\ntag = \"(6000,0011)\"\naction = \"keep\"\n",
+            crate::profile::builtin_text("basic").unwrap()
+        );
+        let profile = Profile::parse(&text, "test.toml", &[]).unwrap();
+        let p = file(&body);
+        let i = p.elements.iter().position(|e| e.tag == Tag(0x6000, 0x0011)).unwrap();
+        let mut dummied = vec![false; p.elements.len()];
+        let a = fitted(&profile, &p, i, &p.elements[i], Some(Action::Keep), &mut dummied);
+        assert_eq!(a, Some(Action::Keep));
     }
 
     #[test]
