@@ -2,8 +2,8 @@
 //! corpus (pydicom's test files, pydicom-data, deid-data), before and after `dams apply` with
 //! each built-in profile: the output may have no error the input did not have.
 //!
-//! Today some do, under `basic`; each such error is listed in [`KNOWN`] with the issue point
-//! that will remove it. The list is exact both ways: an error that is not in it fails the test
+//! None does today; an error that must wait for a fix is listed in [`KNOWN`] with the issue
+//! point that will remove it. The list is exact both ways: an error that is not in it fails the test
 //! (something new broke a file), and so does an entry that no longer occurs (it was fixed:
 //! delete the entry). Error texts are compared without their values (`<…>`), which differ
 //! between input and output by design (new UIDs, codes, dates).
@@ -39,141 +39,9 @@ struct Known {
     errors: &'static [&'static str],
 }
 
-const EMPTY_TYPE3_SEQUENCE: &str =
-    "issue 14 point 4: Annex E X/Z on a Type 3 sequence removes it instead of leaving zero items";
-const TYPE1_SEQUENCE_EMPTIED: &str =
-    "issue 14 point 4: D on a Type 1 sequence keeps one item with dummy values instead of emptying it";
-const OVERLAY_GROUP: &str = "issue 14 point 4: the whole overlay group (60xx) goes when OverlayData goes";
-const TYPE1C_SEQUENCE_EMPTIED: &str =
-    "issue 14 point 4: a Type 1C sequence that Annex E empties (X/D) must keep one valid item or go with its condition";
-const RESPONSIBLE_PERSON: &str = "issue 14 point 4: a Type 2C attribute Annex E removes (X) is kept empty where its condition holds (veterinary patient)";
-
-/// The new errors of today's output, each with what will fix it (issue 14, second round).
-/// Delete an entry when its fix lands; add none without an issue point that removes it.
-const KNOWN: &[Known] = &[
-    // ReferencedStudySequence and ReferencedPerformedProcedureStepSequence (Annex E X, Type 3)
-    // are written with zero items.
-    Known {
-        profile: "basic",
-        file: "deid-data/humans/ctbrain1.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "deid-data/humans/ctbrain2.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "deid-data/ultrasounds/ultrasound-multiframe.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1 Required by Module definition) Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "deid-data/ultrasounds/GREYSCALE_IMAGE.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1 Required by Module definition) Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "deid-data/ultrasounds/RGB_IMAGE.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1 Required by Module definition) Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "pydicom-data/JPGLosslessP14SV1_1s_1f_8b.dcm",
-        fix: EMPTY_TYPE3_SEQUENCE,
-        errors: &[
-            "Error - Bad Sequence number of Items 0 (1 Required by Module definition) Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad Sequence number of Items 0 (1-n Required by Module definition) Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedPerformedProcedureStepSequence> Module=<GeneralSeries>",
-            "Error - Bad attribute Value Multiplicity Type 3 Optional Element=<ReferencedStudySequence> Module=<GeneralStudy>",
-        ],
-    },
-    // OverlayData (6000,3000) removed, the rest of its group kept.
-    Known {
-        profile: "basic",
-        file: "pydicom/examples_overlay.dcm",
-        fix: OVERLAY_GROUP,
-        errors: &["Error - Missing attribute Type 1 Required Element=<OverlayData> Module=<OverlayPlane>"],
-    },
-    Known {
-        profile: "basic",
-        file: "pydicom-data/MR-SIEMENS-DICOM-WithOverlays.dcm",
-        fix: OVERLAY_GROUP,
-        errors: &["Error - Missing attribute Type 1 Required Element=<OverlayData> Module=<OverlayPlane>"],
-    },
-    // WaveformAnnotationSequence (Type 1) emptied.
-    Known {
-        profile: "basic",
-        file: "pydicom/waveform_ecg.dcm",
-        fix: TYPE1_SEQUENCE_EMPTIED,
-        errors: &[
-            "Error - Empty attribute (no value) Type 1 Required Element=<WaveformAnnotationSequence> Module=<WaveformAnnotation>",
-        ],
-    },
-    // SR ContentSequence / VerifyingObserverSequence emptied.
-    Known {
-        profile: "basic",
-        file: "pydicom/reportsi.dcm",
-        fix: TYPE1C_SEQUENCE_EMPTIED,
-        errors: &[
-            "Error - Empty attribute (no value) Type 1C Conditional Element=<ContentSequence> Module=<DocumentRelationshipMacro>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "pydicom/reportsi_with_empty_number_tags.dcm",
-        fix: TYPE1C_SEQUENCE_EMPTIED,
-        errors: &[
-            "Error - Empty attribute (no value) Type 1C Conditional Element=<ContentSequence> Module=<DocumentRelationshipMacro>",
-        ],
-    },
-    Known {
-        profile: "basic",
-        file: "pydicom/test-SR.dcm",
-        fix: TYPE1C_SEQUENCE_EMPTIED,
-        errors: &[
-            "Error - Empty attribute (no value) Type 1C Conditional Element=<ContentSequence> Module=<DocumentRelationshipMacro>",
-            "Error - Empty attribute (no value) Type 1C Conditional Element=<VerifyingObserverSequence> Module=<SRDocumentGeneral>",
-        ],
-    },
-    // ResponsibleOrganization / ResponsiblePerson (Type 2C for animals) removed.
-    Known {
-        profile: "basic",
-        file: "deid-data/animals/cat.dcm",
-        fix: RESPONSIBLE_PERSON,
-        errors: &[
-            "Error - Missing attribute Type 2C Conditional Element=<ResponsibleOrganization> Module=<Patient>",
-            "Error - Missing attribute Type 2C Conditional Element=<ResponsiblePerson> Module=<Patient>",
-        ],
-    },
-];
+/// The new errors of today's output, each with what will fix it. Empty: issue 14's second
+/// round (plan::conform) removed the last ones. Add none without an issue point that removes it.
+const KNOWN: &[Known] = &[];
 
 /// The built-in profiles, each written into its own output folder.
 const PROFILES: &[&str] = &["seed", "basic"];
@@ -386,5 +254,9 @@ fn normalised_errors_keep_names_and_drop_values() {
     assert_eq!(
         normalise("Error - Value invalid for this VR - (0x0008,0x0020) DA Study Date  DA [1] = <2024> - bad"),
         "Error - Value invalid for this VR - (0x0008,0x0020) DA Study Date  DA [1] = <> - bad"
+    );
+    assert_eq!(
+        normalise("Error - Referenced SOP Instance is not listed but have IMAGE ReferencedSOPInstanceUID 1.2.3.4.0.1"),
+        "Error - Referenced SOP Instance is not listed but have IMAGE ReferencedSOPInstanceUID <>"
     );
 }

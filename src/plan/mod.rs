@@ -1,6 +1,7 @@
 //! The Plan: for every file, the exact edits (tag, before, after, rule) and its destination;
 //! for the key, the entries it will need. Building a plan writes nothing.
 
+mod conform;
 pub mod mapping;
 mod part10;
 pub mod stays;
@@ -1162,11 +1163,13 @@ impl Planner {
             replaced[c] = true;
         }
         let mut creators = None;
+        let mut dummied = vec![false; parsed.elements.len()];
         for (i, e) in parsed.elements.iter().enumerate() {
             if e.tag.1 == 0x0000 || replaced[i] || parsed.within(i, &replaced) {
                 continue;
             }
-            let Some(action) = self.element_action(file, i, e, &mut creators) else {
+            let action = self.element_action(file, i, e, &mut creators);
+            let Some(action) = conform::fitted(&self.profile, parsed, i, e, action, &mut dummied) else {
                 continue;
             };
             if let Some(edit) = self.plan_element(file, i, e, &action, &mut replaced, warnings)? {

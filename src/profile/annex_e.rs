@@ -142,6 +142,10 @@ pub struct AnnexE {
     pub options: BTreeSet<AnnexOption>,
     exact: HashMap<Tag, Action>,
     patterns: Vec<(Pattern, Action)>,
+    /// Attributes whose code (with the options in force) offers removal beside another
+    /// action (X/Z, X/D, X/Z/D): removed where the IOD does not need them (see
+    /// `plan::conform`).
+    removable: std::collections::HashSet<Tag>,
     /// Action for private attributes not on the safe list (X).
     private: Action,
     /// (private creator, group, element low byte) of the safe private attributes, when
@@ -174,6 +178,7 @@ impl AnnexE {
         let mut exact = HashMap::new();
         let mut patterns = Vec::new();
         let mut private = Action::Remove;
+        let mut removable = std::collections::HashSet::new();
         for line in TABLE.lines().skip(1) {
             let cols: Vec<&str> = line.split('\t').collect();
             if cols.len() < 14 {
@@ -211,6 +216,9 @@ impl AnnexE {
             };
             let Some(action) = action_of(chosen, vr) else { continue };
             if p.group_mask == 0xFFFF && p.element_mask == 0xFFFF {
+                if matches!(chosen.trim(), "X/Z" | "X/D" | "X/Z/D") {
+                    removable.insert(Tag(p.group, p.element));
+                }
                 exact.insert(Tag(p.group, p.element), action);
             } else {
                 patterns.push((p, action));
@@ -264,9 +272,17 @@ impl AnnexE {
             options,
             exact,
             patterns,
+            removable,
             private,
             safe,
         }
+    }
+
+    /// True when the table's code for a standard attribute offers removal beside the action
+    /// [`AnnexE::action`] gives (X/Z, X/D, X/Z/D): PS3.15 removes it unless the IOD needs it.
+    #[must_use]
+    pub fn may_remove(&self, tag: Tag) -> bool {
+        self.removable.contains(&tag)
     }
 
     /// The action for a standard (even group) attribute; `None` when the table does not
@@ -337,6 +353,13 @@ mod tests {
             "curve data (50xx,xxxx)"
         );
         assert_eq!(a.action(Tag(0x0028, 0x0010)), None, "Rows is not in the table");
+        assert!(a.may_remove(Tag(0x0008, 0x1110)), "ReferencedStudySequence X/Z");
+        assert!(a.may_remove(Tag(0x0040, 0xB020)), "WaveformAnnotationSequence X/D");
+        assert!(!a.may_remove(Tag(0x0040, 0xA730)), "ContentSequence D");
+        assert!(
+            !a.may_remove(Tag(0x0008, 0x1140)),
+            "ReferencedImageSequence X/Z/U* is kept"
+        );
         assert_eq!(
             a.private_action(Tag(0x0019, 0x1027), Some("GEMS_ACQU_01")),
             Action::Remove

@@ -491,7 +491,19 @@ pub fn normalise(line: &str) -> String {
         rest = &after[close + 1..];
     }
     out.push_str(rest);
-    out
+    // A UID written bare after its name (`ReferencedSOPInstanceUID 1.2.3.4`) is a value too.
+    let words: Vec<&str> = out.split(' ').collect();
+    (0..words.len())
+        .map(|i| {
+            let w = words[i];
+            let uid = i > 0
+                && words[i - 1].ends_with("UID")
+                && !w.is_empty()
+                && w.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            if uid { "<>" } else { w }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The errors dciodvfy reports for a file (normalised), or what went wrong running it.
