@@ -510,6 +510,9 @@ pub struct Links {
     /// (path, index into `derived_images`), sorted by path.
     #[serde(skip)]
     derived_by_path: Vec<(PathBuf, usize)>,
+    /// Each group's index in `groups`, by key (the plan looks a file's group up per file).
+    #[serde(skip)]
+    group_by_key: HashMap<String, usize>,
     #[serde(skip)]
     details: Vec<FileDetail>,
     #[serde(skip)]
@@ -583,7 +586,11 @@ impl Links {
     /// The group with this exact key.
     #[must_use]
     pub fn group(&self, key: &str) -> Option<&SegmentationGroup> {
-        self.groups.iter().find(|g| g.key == key)
+        match self.group_by_key.get(key) {
+            Some(&i) => self.groups.get(i).filter(|g| g.key == key),
+            None if self.group_by_key.is_empty() => self.groups.iter().find(|g| g.key == key),
+            None => None,
+        }
     }
 
     /// The derived file at this path (relative to the scanned root).

@@ -374,7 +374,7 @@ pub(super) fn links(index: &Index) -> Links {
 }
 
 /// Orders `files` by path, keeping the groups' member indexes right; indexes the derived
-/// images' files.
+/// images' files and the groups by key.
 fn sort_files(links: &mut Links) {
     let mut order: Vec<usize> = (0..links.files.len()).collect();
     order.sort_by(|&a, &b| links.files[a].path.cmp(&links.files[b].path));
@@ -403,6 +403,12 @@ fn sort_files(links: &mut Links) {
         .flat_map(|(i, d)| d.files.iter().map(move |f| (f.clone(), i)))
         .collect();
     links.derived_by_path.sort();
+    links.group_by_key = links
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.key.clone(), i))
+        .collect();
 }
 
 /// A short, stable digest of a set of strings (sorted first, so order never matters).
