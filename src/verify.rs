@@ -114,6 +114,28 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// Each file with a finding, and its first one in words: what a send says of a file it
+    /// does not send.
+    #[must_use]
+    pub fn first_findings(&self) -> std::collections::BTreeMap<PathBuf, String> {
+        let mut why = std::collections::BTreeMap::new();
+        for p in &self.problems {
+            why.entry(p.path.clone())
+                .or_insert_with(|| format!("verify: [{}] {}", p.kind, p.detail));
+        }
+        for r in &self.residual {
+            why.entry(r.path.clone()).or_insert_with(|| {
+                format!(
+                    "verify: an original identifier ({}) is still in {} {}",
+                    r.identifier.label(),
+                    r.element,
+                    r.keyword
+                )
+            });
+        }
+        why
+    }
+
     /// Nothing wrong was found, and everything was checked.
     #[must_use]
     pub fn is_clean(&self) -> bool {

@@ -160,22 +160,7 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     if ctx.cancel.is_cancelled() {
         bail!("cancelled during verify; nothing was sent");
     }
-    let mut problems = BTreeMap::new();
-    for p in &report.problems {
-        problems
-            .entry(p.path.clone())
-            .or_insert_with(|| format!("verify: [{}] {}", p.kind, p.detail));
-    }
-    for r in &report.residual {
-        problems.entry(r.path.clone()).or_insert_with(|| {
-            format!(
-                "verify: an original identifier ({}) is still in {} {}",
-                r.identifier.label(),
-                r.element,
-                r.keyword
-            )
-        });
-    }
+    let problems = report.first_findings();
     let clean = index
         .patients
         .iter()

@@ -429,21 +429,7 @@ fn sendable(
     index: &Index,
     planner: &Planner,
 ) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
-    let mut why: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
-    for p in &verified.report.problems {
-        why.entry(p.path.clone())
-            .or_insert_with(|| format!("verify: [{}] {}", p.kind, p.detail));
-    }
-    for r in &verified.report.residual {
-        why.entry(r.path.clone()).or_insert_with(|| {
-            format!(
-                "verify: an original identifier ({}) is still in {} {}",
-                r.identifier.label(),
-                r.element,
-                r.keyword
-            )
-        });
-    }
+    let why = verified.report.first_findings();
     let clean: std::collections::HashSet<&PathBuf> = verified.clean.iter().collect();
     let mut out = Vec::new();
     let mut ok = Vec::new();

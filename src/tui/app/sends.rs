@@ -202,6 +202,9 @@ fn sent_report(s: &Sent) -> Report {
             lines.push((Tone::Error, format!("{}: {why}", path.display())));
         }
     }
+    for w in &r.log_warnings {
+        lines.push((Tone::Warn, format!("send log: {w}")));
+    }
     lines.push((Tone::Dim, format!("send log: {}", r.log.display())));
     Report::new(headline, lines)
 }
