@@ -551,18 +551,21 @@ fn parse_source(mut source: Source) -> Result<Parsed> {
             });
         }
         let enc = w.sniff(dataset_start, meta_start.is_none())?;
-        let uid = match (enc.explicit_vr, enc.big_endian) {
-            (false, _) => ts::IMPLICIT_VR_LITTLE_ENDIAN,
-            (true, false) => ts::EXPLICIT_VR_LITTLE_ENDIAN,
-            (true, true) => ts::EXPLICIT_VR_BIG_ENDIAN,
-        };
-        (enc, false, uid.to_string(), false)
+        (enc, false, sniffed_name(enc).to_string(), false)
     };
 
     if deflated {
         inflate_into(w.src, dataset_start)?;
     }
     let encoding = w.check_declared(dataset_start, encoding)?;
+    // A data set without a declared transfer syntax is named by how it is really encoded
+    // (the check may have found explicit VR where the sniff guessed implicit): a Part 10 file
+    // made for it must say what its data set is.
+    let ts_name = if ts_declared {
+        ts_name
+    } else {
+        sniffed_name(encoding).to_string()
+    };
     let total = w.src.len();
     w.dataset(dataset_start, Some(total), TOP, encoding, 0)?;
 
@@ -738,10 +741,12 @@ impl Walker<'_> {
             }
             // Two transfer syntaxes (or SOP instance UIDs) in one meta group: dams would read
             // one and another reader the other (unless both are the same bytes).
-            let twice = dups.seen_before(tag, &self.elements[first..], TOP);
+            let twice = dups.seen_before(tag, (&self.elements[first..], first), TOP);
             let idx = self.element(pos, TOP, Encoding::EXPLICIT_LE, 0)?;
             if twice {
-                self.repeated(first, idx)?;
+                self.repeated(dups.first_of(tag, &self.elements), idx)?;
+            } else {
+                dups.note(tag, idx);
             }
             let e = &self.elements[idx];
             if e.tag == tags::TRANSFER_SYNTAX_UID
@@ -885,10 +890,12 @@ impl Walker<'_> {
                     format!("file meta element {} inside the data set", super::tag_string(tag)),
                 ));
             }
-            let twice = dups.seen_before(tag, &self.elements[first..], parent);
+            let twice = dups.seen_before(tag, (&self.elements[first..], first), parent);
             let idx = self.element(pos, parent, enc, depth)?;
             if twice {
-                self.repeated(first, idx)?;
+                self.repeated(dups.first_of(tag, &self.elements), idx)?;
+            } else {
+                dups.note(tag, idx);
             }
             let next = self.elements[idx].end;
             if let Some(e) = end
@@ -1018,16 +1025,14 @@ impl Walker<'_> {
         Ok(idx)
     }
 
-    /// Element `idx` has the tag of an earlier element of its data set (which began at
-    /// element `first`). The same bytes twice (a writer that wrote one element twice) say
+    /// Element `idx` has the tag of an earlier element of its data set (element `first`). The same bytes twice (a writer that wrote one element twice) say
     /// one thing: the copy is read as the first and not written. Two values are refused:
     /// readers disagree on which one counts.
-    fn repeated(&mut self, first: usize, idx: usize) -> Result<()> {
+    fn repeated(&mut self, first: Option<usize>, idx: usize) -> Result<()> {
         let e = &self.elements[idx];
-        let (tag, parent, start, len) = (e.tag, e.parent, e.start, e.end - e.start);
-        let earlier = self.elements[first..idx]
-            .iter()
-            .find(|o| o.tag == tag && o.parent == parent)
+        let (tag, start, len) = (e.tag, e.start, e.end - e.start);
+        let earlier = first
+            .and_then(|i| self.elements.get(i))
             .map(|o| (o.start, o.end - o.start));
         match earlier {
             Some((at, n)) if n == len && self.same_range(at, start, len)? => {
@@ -1211,28 +1216,60 @@ impl Walker<'_> {
 #[derive(Default)]
 struct Duplicates {
     last: Option<Tag>,
-    seen: Option<std::collections::HashSet<Tag>>,
+    /// The last element noted (the first of its tag): what a repeat in order is compared with.
+    last_idx: Option<usize>,
+    /// Once tags come out of order: where each tag first stands in the data set.
+    seen: Option<std::collections::HashMap<Tag, usize>>,
 }
 
 impl Duplicates {
-    /// `elements` are those parsed since the data set began (descendants included).
-    fn seen_before(&mut self, tag: Tag, elements: &[Element], parent: u32) -> bool {
+    /// `elements` are those parsed since the data set began (descendants included), the
+    /// first of them at index `first`.
+    fn seen_before(&mut self, tag: Tag, (elements, first): (&[Element], usize), parent: u32) -> bool {
         let last = self.last.replace(tag);
-        if let Some(seen) = &mut self.seen {
-            return !seen.insert(tag);
+        if let Some(seen) = &self.seen {
+            return seen.contains_key(&tag);
         }
         match last {
             None => false,
             Some(l) if tag > l => false,
             Some(l) if tag == l => true,
             Some(_) => {
-                let mut seen: std::collections::HashSet<Tag> =
-                    elements.iter().filter(|e| e.parent == parent).map(|e| e.tag).collect();
-                let dup = !seen.insert(tag);
+                let mut seen = std::collections::HashMap::new();
+                for (i, e) in elements.iter().enumerate().filter(|(_, e)| e.parent == parent) {
+                    seen.entry(e.tag).or_insert(first + i);
+                }
+                let dup = seen.contains_key(&tag);
                 self.seen = Some(seen);
                 dup
             }
         }
+    }
+
+    /// Element `idx` is the first of its tag in the data set.
+    fn note(&mut self, tag: Tag, idx: usize) {
+        self.last_idx = Some(idx);
+        if let Some(seen) = &mut self.seen {
+            seen.entry(tag).or_insert(idx);
+        }
+    }
+
+    /// The first element of `tag` in the data set (a repeat is compared with it without a
+    /// search: a file of many doubled elements was quadratic).
+    fn first_of(&self, tag: Tag, elements: &[Element]) -> Option<usize> {
+        match &self.seen {
+            Some(seen) => seen.get(&tag).copied(),
+            None => self.last_idx.filter(|&i| elements.get(i).is_some_and(|e| e.tag == tag)),
+        }
+    }
+}
+
+/// The transfer syntax of a data set read without a declared one.
+fn sniffed_name(enc: Encoding) -> &'static str {
+    match (enc.explicit_vr, enc.big_endian) {
+        (false, _) => ts::IMPLICIT_VR_LITTLE_ENDIAN,
+        (true, false) => ts::EXPLICIT_VR_LITTLE_ENDIAN,
+        (true, true) => ts::EXPLICIT_VR_BIG_ENDIAN,
     }
 }
 
@@ -1585,6 +1622,62 @@ mod tests {
         differs[at] ^= 0x01;
         let err = parse_bytes(differs).expect_err("must fail");
         assert!(err.to_string().contains("(0010,0020) appears twice"), "{err}");
+    }
+
+    /// An explicit VR little endian element.
+    fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&group.to_le_bytes());
+        b.extend_from_slice(&element.to_le_bytes());
+        b.extend_from_slice(vr);
+        b.extend_from_slice(&u16::try_from(value.len()).expect("short").to_le_bytes());
+        b.extend_from_slice(value);
+        b
+    }
+
+    /// A data set without file meta that starts with a private element is first taken for
+    /// implicit VR (odd group) and then read as the explicit VR it is: its transfer syntax is
+    /// named from what it is, since a Part 10 file made for it says so.
+    #[test]
+    fn a_raw_data_set_is_named_by_its_real_encoding() {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend(explicit(0x0009, 0x0010, b"LO", b"ACME"));
+        bytes.extend(explicit(0x0010, 0x0010, b"PN", b"DOE^"));
+        bytes.extend(explicit(0x0010, 0x0020, b"LO", b"1234"));
+        let p = parse_bytes(bytes).expect("reads");
+        assert!(!p.layout.ts_declared);
+        assert_eq!(p.layout.transfer_syntax, ts::EXPLICIT_VR_LITTLE_ENDIAN);
+        assert_eq!(p.top_string(tags::PATIENT_ID).as_deref(), Some("1234"));
+    }
+
+    /// Thousands of elements each written twice, in order and then out of order: every
+    /// second one is a copy of its first (found without a search per copy).
+    #[test]
+    fn many_doubled_elements_are_copies_of_their_first() {
+        let mut body = vec![0u8; 128];
+        body.extend_from_slice(b"DICM");
+        body.extend(explicit(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0"));
+        body.extend(explicit(0x0008, 0x0018, b"UI", b"1.2.3.4\0"));
+        for i in 0..3000u16 {
+            let e = explicit(0x0009, 0x1000 + i, b"LO", format!("V{i:05}").as_bytes());
+            body.extend_from_slice(&e);
+            body.extend_from_slice(&e);
+        }
+        // Out of order: one seen far before.
+        body.extend(explicit(0x0009, 0x1000, b"LO", b"V00000"));
+        let p = parse_bytes(body.clone()).expect("reads");
+        assert_eq!(p.copies().len(), 3001);
+        for &c in p.copies() {
+            let e = &p.elements[c];
+            let first = p.elements.iter().find(|o| o.tag == e.tag).expect("first");
+            assert!(first.start < e.start);
+        }
+        // One copy that differs is refused, in order or not.
+        let mut differs = body;
+        let last = differs.len() - 1;
+        differs[last] ^= 1;
+        assert!(parse_bytes(differs).is_err());
     }
 
     #[test]
