@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+pub mod dicomdir;
+
 use crate::atomic::TEMP_PREFIX;
 use crate::dicom::parse::Parsed;
 use crate::dicom::rewrite::{self, Rendered};
@@ -70,6 +72,8 @@ pub struct ApplyReport {
     /// patients a cancelled run wrote whole, in part or not at all). Not in the JSON report.
     #[serde(skip)]
     pub written_paths: BTreeSet<PathBuf>,
+    /// The DICOMDIRs of the input, each written anew for the output or with why it was not.
+    pub dicomdirs: Vec<dicomdir::DicomdirReport>,
 }
 
 /// In place, the files (and XML files) of the run whose path the plan would rename because
@@ -440,6 +444,10 @@ pub fn apply(
                 .collect()
         })
         .unwrap_or_default();
+    let mut owned = writer.owned.clone();
+    owned.extend(written_paths.iter().cloned());
+    let (dicomdirs, records) = write_dicomdirs(index, planner, &out_root, &owned, (stopped, in_place));
+    tables.extend(records);
     let manifest_path = match &mut manifest {
         Some((m, this_run)) => {
             let written = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
@@ -467,11 +475,38 @@ pub fn apply(
         unassigned_xml: planner.unassigned_xml.clone(),
         written: committed + xml_written,
         written_paths,
+        dicomdirs,
         xml_written,
         failed,
         // Writers drop the files left when the run is cancelled: say it did not finish.
         cancelled: cancel.load(Ordering::Relaxed),
     })
+}
+
+/// The DICOMDIRs of the input written anew for the output, once its files are there
+/// ([`dicomdir`]); `owned`: the output's files that are dams' own.
+fn write_dicomdirs(
+    index: &Index,
+    planner: &Planner,
+    out_root: &Path,
+    owned: &std::collections::HashSet<PathBuf>,
+    (stopped, in_place): (bool, bool),
+) -> (Vec<dicomdir::DicomdirReport>, Vec<crate::manifest::FileRecord>) {
+    let not = |why: &str| (dicomdir::not_written(index, why), Vec::new());
+    if stopped {
+        not("not written: the run stopped before its end")
+    } else if in_place {
+        not("left as it is: in place, dams rewrites files, and this one still names the patients it lists")
+    } else if planner.shard.is_some() {
+        not("not written by a split run (--shard)")
+    } else {
+        dicomdir::rebuild_all(&dicomdir::Run {
+            index,
+            planner,
+            out_root,
+            owned,
+        })
+    }
 }
 
 fn manifest_err(e: crate::manifest::ManifestError) -> ApplyError {

@@ -629,7 +629,36 @@ fn check_file(
             Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
         }
     }
+    if is_file && name.to_uppercase().starts_with("DICOMDIR") {
+        problems.extend(dicomdir_missing(&path).map(|d| problem(ProblemKind::Missing, d)));
+    }
     (problems, residual, names.kept)
+}
+
+/// For a DICOMDIR, what is wrong when some of its records name files that are not there.
+fn dicomdir_missing(path: &Path) -> Option<String> {
+    let parsed = parse_file(path).ok()?;
+    if parsed
+        .top_string(crate::dicom::tags::MEDIA_STORAGE_SOP_CLASS_UID)
+        .as_deref()
+        != Some(dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    {
+        return None;
+    }
+    let folder = path.parent()?;
+    let entries = crate::dicom::dir::file_entries(&parsed);
+    let missing: Vec<PathBuf> = entries
+        .iter()
+        .map(|e| e.file_id.iter().collect::<PathBuf>())
+        .filter(|id| !folder.join(id).is_file() && !folder.join(id.to_string_lossy().to_lowercase()).is_file())
+        .collect();
+    let first = missing.first()?;
+    Some(format!(
+        "this DICOMDIR lists {} of its {} file(s) that are not in the output folder, first {}",
+        missing.len(),
+        entries.len(),
+        first.display()
+    ))
 }
 
 /// Identifiers in the folder names the mapping table lists, by the rules of names: those

@@ -7,6 +7,7 @@
 //! character sets and the transfer-syntax registry.
 
 pub mod dict;
+pub mod dir;
 pub mod jpeg;
 pub mod parse;
 pub mod pdf;

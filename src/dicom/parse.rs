@@ -1368,6 +1368,16 @@ impl Parsed {
             .filter(|e| e.tag == tag)
     }
 
+    /// Where the first top-level element with this tag is in [`Parsed::elements`].
+    #[must_use]
+    pub fn top_index(&self, tag: Tag) -> Option<usize> {
+        let i = self.top.partition_point(|&i| self.elements[i as usize].tag < tag);
+        self.top
+            .get(i)
+            .map(|&i| i as usize)
+            .filter(|&i| self.elements[i].tag == tag)
+    }
+
     /// A top-level value as text (decoded with the file's character set, trimmed).
     #[must_use]
     pub fn top_string(&self, tag: Tag) -> Option<String> {

@@ -57,7 +57,7 @@ struct Patch {
     bytes: Vec<u8>,
 }
 
-fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
+pub(crate) fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u8> {
     let mut h = Vec::with_capacity(12);
     h.extend_from_slice(&enc.u16_bytes(tag.0));
     h.extend_from_slice(&enc.u16_bytes(tag.1));

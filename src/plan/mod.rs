@@ -638,6 +638,12 @@ impl Planner {
         )
     }
 
+    /// Whether a text names any patient of the cohort (a DICOMDIR's file-set ID, say).
+    #[must_use]
+    pub fn names_anyone(&self, text: &str) -> bool {
+        !text.trim().is_empty() && self.cleaned(None, text).is_some()
+    }
+
     /// The search for the patient's own dates that move by their offset, when they move.
     fn own_dates(&self, patient_id: &str) -> Option<std::sync::Arc<Option<crate::matcher::Replacer>>> {
         let shifted = self.shifted(patient_id)?;

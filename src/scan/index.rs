@@ -40,7 +40,8 @@ pub enum UnreadableKind {
     Unsupported,
     /// The file or folder could not be read (permissions, I/O errors).
     Io,
-    /// A DICOMDIR (media directory): not copied.
+    /// A DICOMDIR (media directory): not copied; apply writes a new one for the output
+    /// (`apply::dicomdir`).
     Dicomdir,
     /// A symbolic link that is not followed (outside the folder, broken, a loop, a repeat).
     Symlink,

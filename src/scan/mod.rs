@@ -400,7 +400,7 @@ fn names_a_file(folder: &Path, id: &Path) -> bool {
 
 /// What every DICOMDIR is told, whatever else is said about it.
 const DICOMDIR_REASON: &str =
-    "DICOMDIR (media directory): not copied, it lists patients by name; rebuild it from the output";
+    "DICOMDIR (media directory): not copied, it lists patients by name; apply writes a new one for the files it writes";
 
 fn classify(root: &Path, h: Header) -> Outcome {
     if &*h.instance.sop_class_uid == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
@@ -412,7 +412,7 @@ fn classify(root: &Path, h: Header) -> Outcome {
         let missing = h.dicomdir_files.iter().filter(|f| !names_a_file(&folder, f)).count();
         let reason = if missing > 0 {
             format!(
-                "{DICOMDIR_REASON}; stale: {missing} of its {} file records name files that are not there",
+                "{DICOMDIR_REASON}; stale: {missing} of its {} file records name files that are not there (the new one leaves them out)",
                 h.dicomdir_files.len()
             )
         } else {

@@ -513,6 +513,52 @@ fn a_write_ends_in_written_here_and_the_next_pending_patient() {
 }
 
 #[test]
+fn the_result_of_a_write_says_what_became_of_each_dicomdir() {
+    use crate::apply::dicomdir::DicomdirReport;
+    let mut rig = Rig::new(Workspace::default());
+    rig.keys("ray");
+    let job = rig.write.take().expect("a write was asked for");
+    let written_paths = job.index.patients[0]
+        .instances()
+        .map(|i| job.planner.dest(&i.path))
+        .collect();
+    let dicomdir = |input: &str, output: Option<&str>, left_out, reason: Option<&str>| DicomdirReport {
+        input: input.into(),
+        output: output.map(Into::into),
+        files: 2,
+        left_out,
+        reason: reason.map(Into::into),
+    };
+    let report = ApplyReport {
+        written: 2,
+        written_paths,
+        dicomdirs: vec![
+            dicomdir("P1/DICOMDIR", Some("P0001/DICOMDIR"), 3, None),
+            dicomdir("CD/DICOMDIR", None, 0, Some("not written: it is damaged (truncated)")),
+        ],
+        ..ApplyReport::default()
+    };
+    rig.send(Msg::WriteDone {
+        result: Ok(report),
+        at: "2026-01-01T00:00:00Z".into(),
+    });
+    let Some(Dialog::Result(r)) = &rig.app.dialog else {
+        panic!("the result")
+    };
+    let text: Vec<&str> = r.text.lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(
+        text.contains(
+            &"New DICOMDIR P0001/DICOMDIR: 2 file(s), 3 record(s) left out (their files are not in the output)"
+        ),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&"DICOMDIR CD/DICOMDIR: not written: it is damaged (truncated)"),
+        "{text:?}"
+    );
+}
+
+#[test]
 fn written_elsewhere_is_not_written_here() {
     let mut ws = Workspace::default();
     Change::Written {

@@ -271,6 +271,7 @@ impl App {
                 ),
             );
         }
+        lines.extend(r.dicomdirs.iter().map(dicomdir_line));
         // The patients written whole can be sent on from the result.
         let written: Vec<String> = changes
             .iter()
@@ -303,5 +304,31 @@ impl App {
             let page = self.browser_page();
             self.browser.clamp(page);
         }
+    }
+}
+
+/// What became of one DICOMDIR of the input, for the result of a write.
+fn dicomdir_line(d: &crate::apply::dicomdir::DicomdirReport) -> (Tone, String) {
+    let left = if d.left_out > 0 {
+        format!(
+            ", {} record(s) left out (their files are not in the output)",
+            d.left_out
+        )
+    } else {
+        String::new()
+    };
+    match &d.output {
+        Some(o) => (
+            Tone::Plain,
+            format!("New DICOMDIR {}: {} file(s){left}", o.display(), d.files),
+        ),
+        None => (
+            Tone::Dim,
+            format!(
+                "DICOMDIR {}: {}",
+                d.input.display(),
+                d.reason.as_deref().unwrap_or("not written")
+            ),
+        ),
     }
 }

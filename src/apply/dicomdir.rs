@@ -1,0 +1,395 @@
+//! A DICOMDIR of the input is written anew into the output once the files are written: it
+//! lists the files of the input's DICOMDIR that are in the output folder (this run's and
+//! earlier runs'), under their output names, with the values their output files hold —
+//! codes, new UIDs, what the profile did to dates and descriptions. Records for files that
+//! were not written (another patient not approved yet, refused, failed, no longer there) are
+//! left out and counted.
+//!
+//! The patient, study and series records are made again from the files, with the keys PS3.3
+//! Annex F.5 asks of them; a record that names a file keeps its type and its keys, each with
+//! the value of the written file (a key the file no longer holds is written empty, a Type 1
+//! key is given the dummy value action D gives). Icons are not carried over. The input's
+//! DICOMDIR is never read for a value: what it says of patients stays behind.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::dicom::dir::{self, Children, Encoded, FileEntry, Record};
+use crate::dicom::parse::{Parsed, parse_file};
+use crate::dicom::{Tag, VR, dict, tags};
+use crate::plan::Planner;
+use crate::scan::{Index, UnreadableKind};
+
+/// What became of one DICOMDIR of the input.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DicomdirReport {
+    /// The DICOMDIR of the input, relative to the input folder.
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub input: PathBuf,
+    /// Where it was written, relative to the output folder (absent when it was not).
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
+    pub output: Option<PathBuf>,
+    /// The files the new DICOMDIR lists.
+    pub files: usize,
+    /// Records of the input's DICOMDIR for files that are not in the output folder.
+    pub left_out: usize,
+    /// Why it was not written (absent when it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the rebuild needs of the run.
+pub(super) struct Run<'a> {
+    pub index: &'a Index,
+    pub planner: &'a Planner,
+    pub out_root: &'a Path,
+    /// Files of the output folder that are dams' own (earlier runs and this one), relative.
+    pub owned: &'a HashSet<PathBuf>,
+}
+
+/// Keys PS3.3 Table F.5-1 to F.5-3 asks of a patient, study and series record.
+const PATIENT_KEYS: [Tag; 2] = [tags::PATIENT_NAME, tags::PATIENT_ID];
+const STUDY_KEYS: [Tag; 6] = [
+    tags::STUDY_DATE,
+    tags::STUDY_TIME,
+    tags::ACCESSION_NUMBER,
+    tags::STUDY_DESCRIPTION,
+    tags::STUDY_INSTANCE_UID,
+    tags::STUDY_ID,
+];
+const SERIES_KEYS: [Tag; 3] = [tags::MODALITY, tags::SERIES_INSTANCE_UID, tags::SERIES_NUMBER];
+
+/// Keys of Type 1 in the records of PS3.3 F.5: never written empty (a dummy stands where the
+/// written file has no value).
+const TYPE_1: [Tag; 14] = [
+    tags::PATIENT_ID,
+    tags::STUDY_DATE,
+    tags::STUDY_TIME,
+    tags::STUDY_ID,
+    tags::MODALITY,
+    tags::SERIES_NUMBER,
+    tags::INSTANCE_NUMBER,
+    tags::CONTENT_DATE,
+    tags::CONTENT_TIME,
+    tags::PRESENTATION_CREATION_DATE,
+    tags::PRESENTATION_CREATION_TIME,
+    tags::STRUCTURE_SET_LABEL,
+    tags::COMPLETION_FLAG,
+    tags::VERIFICATION_FLAG,
+];
+
+/// Writes a new DICOMDIR for every DICOMDIR of the input whose files were written.
+pub(super) fn rebuild_all(run: &Run) -> (Vec<DicomdirReport>, Vec<crate::manifest::FileRecord>) {
+    let mut reports = Vec::new();
+    let mut records = Vec::new();
+    for u in run
+        .index
+        .unreadable
+        .iter()
+        .filter(|u| u.kind == UnreadableKind::Dicomdir)
+    {
+        let (report, record) = rebuild(run, &u.path);
+        reports.push(report);
+        records.extend(record);
+    }
+    (reports, records)
+}
+
+/// The DICOMDIRs of the input, each with why it is not written (a split run, in place).
+pub(super) fn not_written(index: &Index, why: &str) -> Vec<DicomdirReport> {
+    index
+        .unreadable
+        .iter()
+        .filter(|u| u.kind == UnreadableKind::Dicomdir)
+        .map(|u| DicomdirReport {
+            input: u.path.clone(),
+            output: None,
+            files: 0,
+            left_out: 0,
+            reason: Some(why.to_string()),
+        })
+        .collect()
+}
+
+/// One file the new DICOMDIR lists: the keys of the records above it, and its own record.
+struct Listed {
+    patient: (String, Vec<Encoded>),
+    study: (String, Vec<Encoded>),
+    series: (String, Vec<Encoded>),
+    record: Record,
+}
+
+fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::FileRecord>) {
+    let mut report = DicomdirReport {
+        input: rel.to_path_buf(),
+        output: None,
+        files: 0,
+        left_out: 0,
+        reason: None,
+    };
+    let parsed = match parse_file(&run.index.root.join(rel)) {
+        Ok(p) => p,
+        Err(e) => {
+            report.reason = Some(format!("not written: it is damaged ({e})"));
+            return (report, None);
+        }
+    };
+    let in_folder = rel.parent().unwrap_or(Path::new(""));
+    let out_folder = run.planner.dest_folder(in_folder);
+    let mut listed = Vec::new();
+    let mut not_ids = Vec::new();
+    // A file named by two records is listed once.
+    let mut seen = HashSet::new();
+    for entry in dir::file_entries(&parsed) {
+        if !seen.insert(entry.file_id.join("\\").to_uppercase()) {
+            continue;
+        }
+        match listed_file(run, in_folder, &out_folder, &entry) {
+            Ok(Some(l)) => listed.push(l),
+            Ok(None) => report.left_out += 1,
+            Err(name) => not_ids.push(name),
+        }
+    }
+    report.files = listed.len();
+    if let Some(first) = not_ids.first() {
+        report.reason = Some(format!(
+            "not written: {} of its files have output names that are not DICOM file IDs (at most 8 folders deep, \
+             each name at most 8 upper-case letters, digits or _), first {}",
+            not_ids.len(),
+            first.display()
+        ));
+        return (report, None);
+    }
+    if listed.is_empty() {
+        report.reason = Some("not written: none of the files it lists is in the output folder".into());
+        return (report, None);
+    }
+    let name = rel.file_name().map_or_else(|| PathBuf::from("DICOMDIR"), PathBuf::from);
+    let out_rel = out_folder.join(name);
+    match write(run, &parsed, &out_rel, listed) {
+        Ok(record) => {
+            report.output = Some(out_rel);
+            (report, Some(record))
+        }
+        Err(why) => {
+            report.reason = Some(format!("not written: {why}"));
+            (report, None)
+        }
+    }
+}
+
+/// Writes the new DICOMDIR, atomically, where dams may write (a file of that name that dams
+/// did not write is not replaced).
+fn write(
+    run: &Run,
+    parsed: &Parsed,
+    out_rel: &Path,
+    listed: Vec<Listed>,
+) -> Result<crate::manifest::FileRecord, String> {
+    let path = run.out_root.join(out_rel);
+    if path.exists() && !run.owned.contains(out_rel) && !run.planner.overwrite {
+        return Err(
+            "a file of that name that dams did not write is in the output folder (--overwrite replaces it)".into(),
+        );
+    }
+    let original = parsed
+        .top_string(tags::MEDIA_STORAGE_SOP_INSTANCE_UID)
+        .unwrap_or_default();
+    let instance_uid = if original.is_empty() {
+        crate::values::uid::from_seed(&format!("dams DICOMDIR {}", out_rel.display()))
+    } else {
+        run.planner.output_uid(tags::SOP_INSTANCE_UID, &original)
+    };
+    // The file-set ID is the input's, unless it names a patient.
+    let id = parsed.top_string(tags::FILE_SET_ID).unwrap_or_default();
+    let id = if run.planner.names_anyone(&id) {
+        String::new()
+    } else {
+        id
+    };
+    let set = dir::FileSet {
+        instance_uid: &instance_uid,
+        id: id.trim(),
+        implementation: (
+            crate::profile::annex_e::IMPLEMENTATION_CLASS_UID,
+            crate::profile::annex_e::IMPLEMENTATION_VERSION_NAME,
+        ),
+    };
+    let bytes = dir::write(&set, &tree(listed))?;
+    crate::atomic::write_file(&path, 0o644, |w| w.write_all(&bytes)).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(crate::manifest::FileRecord {
+        path: crate::manifest::rel_string(out_rel),
+        kind: crate::manifest::FileKind::Dicom,
+        size: bytes.len() as u64,
+        sha256: crate::manifest::digest_bytes(&bytes),
+    })
+}
+
+/// The records of one level, each with the key it is found by and what is below it.
+type Level<T> = Vec<(String, Record, T)>;
+
+/// Where the record of `key` is among `level`: made (with `keys`) when there is none yet,
+/// in the order the files come (the input DICOMDIR's).
+fn at<T: Default>(level: &mut Level<T>, key: &str, kind: &str, keys: Vec<Encoded>) -> usize {
+    if let Some(i) = level.iter().position(|(k, _, _)| k == key) {
+        return i;
+    }
+    let record = Record {
+        kind: kind.to_string(),
+        keys,
+        children: Vec::new(),
+    };
+    level.push((key.to_string(), record, T::default()));
+    level.len() - 1
+}
+
+/// Patients, their studies and series, and the files' records below them.
+fn tree(listed: Vec<Listed>) -> Vec<Record> {
+    let mut patients: Level<Level<Level<()>>> = Vec::new();
+    for l in listed {
+        let p = at(&mut patients, &l.patient.0, "PATIENT", l.patient.1);
+        let studies = &mut patients[p].2;
+        let s = at(studies, &l.study.0, "STUDY", l.study.1);
+        let series = &mut studies[s].2;
+        let r = at(series, &l.series.0, "SERIES", l.series.1);
+        series[r].1.children.push(l.record);
+    }
+    let with = |mut r: Record, children: Vec<Record>| {
+        r.children = children;
+        r
+    };
+    patients
+        .into_iter()
+        .map(|(_, patient, studies)| {
+            let studies = studies
+                .into_iter()
+                .map(|(_, study, series)| with(study, series.into_iter().map(|(_, s, ())| s).collect()))
+                .collect();
+            with(patient, studies)
+        })
+        .collect()
+}
+
+/// Whether a name is a DICOM file ID component (PS3.10 8.5, PS3.12: at most 8 characters of
+/// the upper-case letters, digits and `_`).
+fn is_file_id(c: &str) -> bool {
+    (1..=8).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The input file a record names, as written or in lower case (IDs are upper case on the
+/// medium; copies to disk are often lowered), and whether it was lowered.
+fn input_file(root: &Path, in_folder: &Path, id: &[String]) -> Option<(PathBuf, bool)> {
+    // A hostile ID must not name a file outside the DICOMDIR's folder.
+    if !id.iter().all(|c| c != "." && c != ".." && !c.contains(['/', '\\'])) {
+        return None;
+    }
+    let written: PathBuf = in_folder.join(id.iter().collect::<PathBuf>());
+    if root.join(&written).is_file() {
+        return Some((written, false));
+    }
+    let lowered: PathBuf = in_folder.join(id.iter().map(|c| c.to_lowercase()).collect::<PathBuf>());
+    root.join(&lowered).is_file().then_some((lowered, true))
+}
+
+/// The file a record names, as the new DICOMDIR lists it: `Ok(None)` when it is not in the
+/// output folder, `Err` with its output path when that path is not a file ID.
+fn listed_file(run: &Run, in_folder: &Path, out_folder: &Path, entry: &FileEntry) -> Result<Option<Listed>, PathBuf> {
+    let Some((input, lowered)) = input_file(&run.index.root, in_folder, &entry.file_id) else {
+        return Ok(None);
+    };
+    let dest = run.planner.dest(&input);
+    if !run.owned.contains(&dest) || !run.out_root.join(&dest).is_file() {
+        return Ok(None);
+    }
+    let Ok(inside) = dest.strip_prefix(out_folder) else {
+        return Err(dest);
+    };
+    let mut id: Vec<String> = inside.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+    if lowered {
+        id = id.into_iter().map(|c| c.to_uppercase()).collect();
+    }
+    if id.len() > 8 || !id.iter().all(|c| is_file_id(c)) {
+        return Err(dest);
+    }
+    let Ok(out) = parse_file(&run.out_root.join(&dest)) else {
+        return Ok(None);
+    };
+    Ok(Some(listed(&out, &id, entry)))
+}
+
+/// The records of one written file (`out`), listed as `id`.
+fn listed(out: &Parsed, id: &[String], entry: &FileEntry) -> Listed {
+    let kids = Children::of(out);
+    let charset: Vec<Encoded> = key(out, &kids, tags::SPECIFIC_CHARACTER_SET).into_iter().collect();
+    let level = |wanted: &[Tag]| -> Vec<Encoded> {
+        charset
+            .iter()
+            .cloned()
+            .chain(wanted.iter().filter_map(|&t| key(out, &kids, t)))
+            .collect()
+    };
+    let text = |tag: Tag| out.top_string(tag).unwrap_or_default().trim().to_string();
+    let mut own: Vec<Tag> = entry
+        .keys
+        .iter()
+        .copied()
+        .filter(|&t| t != tags::ICON_IMAGE_SEQUENCE && t != tags::SPECIFIC_CHARACTER_SET)
+        .collect();
+    if entry.kind == "IMAGE" && !own.contains(&tags::INSTANCE_NUMBER) {
+        own.push(tags::INSTANCE_NUMBER);
+    }
+    let mut keys = level(&own);
+    let sop_class = out
+        .top_string(tags::SOP_CLASS_UID)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| text(tags::MEDIA_STORAGE_SOP_CLASS_UID));
+    keys.extend([
+        Encoded::text(tags::REFERENCED_FILE_ID, VR::CS, &id.join("\\")),
+        Encoded::text(tags::REFERENCED_SOP_CLASS_UID_IN_FILE, VR::UI, &sop_class),
+        Encoded::text(
+            tags::REFERENCED_SOP_INSTANCE_UID_IN_FILE,
+            VR::UI,
+            &text(tags::SOP_INSTANCE_UID),
+        ),
+        Encoded::text(
+            tags::REFERENCED_TRANSFER_SYNTAX_UID_IN_FILE,
+            VR::UI,
+            &out.layout.transfer_syntax,
+        ),
+    ]);
+    Listed {
+        patient: (text(tags::PATIENT_ID), level(&PATIENT_KEYS)),
+        study: (text(tags::STUDY_INSTANCE_UID), level(&STUDY_KEYS)),
+        series: (text(tags::SERIES_INSTANCE_UID), level(&SERIES_KEYS)),
+        record: Record {
+            kind: if entry.kind.is_empty() {
+                "IMAGE".into()
+            } else {
+                entry.kind.clone()
+            },
+            keys,
+            children: Vec::new(),
+        },
+    }
+}
+
+/// A key of a record with the written file's value: empty when the file holds none (a dummy
+/// for a Type 1 key); `None` for a private or unknown tag the file does not hold.
+fn key(out: &Parsed, kids: &Children, tag: Tag) -> Option<Encoded> {
+    let found = out.top_index(tag).and_then(|i| dir::reencode(out, kids, i));
+    let is_empty = out
+        .top(tag)
+        .is_none_or(|e| e.length == 0 || out.top_string(tag).is_some_and(|s| s.trim().is_empty()));
+    if TYPE_1.contains(&tag) && is_empty {
+        let vr = dict::vr_of(tag)?;
+        return Some(Encoded::text(tag, vr, crate::values::dummy_text(vr)));
+    }
+    if tag == tags::SPECIFIC_CHARACTER_SET && is_empty {
+        return None;
+    }
+    found.or_else(|| dir::empty(tag))
+}
