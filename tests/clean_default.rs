@@ -340,6 +340,11 @@ fn the_prompt_says_what_stays_before_it_asks() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.exit_code(), 1, "{}", text());
+    // The reader may not have read the last words yet when the process is gone.
+    let ended = Instant::now();
+    while !text().contains("Nothing was written.") && ended.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(text().contains("Nothing was written."), "{}", text());
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
 }
