@@ -271,7 +271,7 @@ impl App {
                 ),
             );
         }
-        lines.extend(r.dicomdirs.iter().map(dicomdir_line));
+        lines.extend(dicomdir_lines(&r.dicomdirs));
         // The patients written whole can be sent on from the result.
         let written: Vec<String> = changes
             .iter()
@@ -305,6 +305,23 @@ impl App {
             self.browser.clamp(page);
         }
     }
+}
+
+/// What became of the DICOMDIRs of the input, for the result of a write: the first few (a
+/// folder of many, as test sets have, does not push the rest out of view).
+fn dicomdir_lines(dicomdirs: &[crate::apply::dicomdir::DicomdirReport]) -> Vec<(Tone, String)> {
+    const LISTED: usize = 4;
+    let mut lines: Vec<(Tone, String)> = dicomdirs.iter().take(LISTED).map(dicomdir_line).collect();
+    if dicomdirs.len() > LISTED {
+        lines.push((
+            Tone::Dim,
+            format!(
+                "… and {} more DICOMDIR(s) (dams apply --json lists them all)",
+                dicomdirs.len() - LISTED
+            ),
+        ));
+    }
+    lines
 }
 
 /// What became of one DICOMDIR of the input, for the result of a write.
