@@ -460,6 +460,45 @@ fn a_folder_of_two_patients_adopts_no_file() {
 /// "Anonymized" are three patients, two files of one study one. Name and birth date still
 /// join studies.
 #[test]
+fn a_placeholder_name_without_a_study_joins_no_one() {
+    let Some(python) = pydicom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let file = |birth: Option<&str>| {
+        let mut v = serde_json::json!({ "PatientName": "Anonymized", "StudyInstanceUID": "" });
+        if let Some(b) = birth {
+            v["PatientBirthDate"] = b.into();
+        }
+        v
+    };
+    make_dicom(
+        &python,
+        &input,
+        &[
+            ("a/1.dcm", file(Some("19700101"))),
+            ("b/1.dcm", file(Some("19700101"))),
+            ("c/1.dcm", file(None)),
+            ("d/1.dcm", file(None)),
+        ],
+    );
+    let index = scan_lib(&input);
+    assert!(
+        index.patients.is_empty(),
+        "{:?}",
+        index.patients.iter().map(|p| p.label()).collect::<Vec<_>>()
+    );
+    assert_eq!(index.unplaced.len(), 4);
+    for u in &index.unplaced {
+        assert!(
+            u.reason.contains("its name stands for no one"),
+            "{}: {}",
+            u.path.display(),
+            u.reason
+        );
+    }
+}
+
+#[test]
 fn placeholder_names_do_not_join_studies() {
     let Some(python) = pydicom() else { return };
     let tmp = tempfile::tempdir().unwrap();

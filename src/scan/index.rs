@@ -608,17 +608,24 @@ impl Index {
         }
         // By name and birth date; by name and study when there is no birth date, or the name
         // stands for no one ("Anonymized" in three unrelated studies is not one patient).
+        // A name that stands for no one with no study says nothing of who the file is: as
+        // good as no name (every "Anonymized" of one birth date, or of none, is not one patient).
         let study = h.study_uid.trim();
+        let placeholder = crate::identity::is_placeholder_name(&name);
         if !name.is_empty() {
-            if (birth.is_empty() || crate::identity::is_placeholder_name(&name)) && !study.is_empty() {
+            if (birth.is_empty() || placeholder) && !study.is_empty() {
                 return Ok((name_study_key(&name, study), Placement::NameStudy));
             }
-            return Ok((name_key(&name, birth), Placement::NameBirthDate));
+            if !placeholder {
+                return Ok((name_key(&name, birth), Placement::NameBirthDate));
+            }
         }
         if !study.is_empty() {
             return Ok((study_key(study), Placement::StudyUid));
         }
-        Err(if why.contradicted {
+        Err(if placeholder && !name.is_empty() {
+            "no PatientID or study, and its name stands for no one (a placeholder such as Anonymized): assign it by hand"
+        } else if why.contradicted {
             "no PatientID, name or study, and its birth date is not that of the patient whose files share its folder"
         } else if why.several {
             "no PatientID, name or study, and the nearest folder with other files holds several patients, or one without a PatientID"
