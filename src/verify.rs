@@ -737,6 +737,37 @@ struct Compared {
     problems: Vec<Problem>,
     residual: Vec<Residual>,
     input_problems: Vec<Problem>,
+    /// Every output path compared, with whether the comparison found no problem.
+    dests: HashMap<PathBuf, bool>,
+}
+
+impl Compared {
+    /// With one more file's check.
+    fn add(mut self, (dest, problems, residual, input): FileCheck) -> Compared {
+        self.checked += 1;
+        if problems.is_empty() && residual.is_empty() {
+            self.ok += 1;
+        }
+        self.dests.insert(dest, problems.is_empty());
+        self.problems.extend(problems);
+        self.residual.extend(residual);
+        self.input_problems.extend(input);
+        self
+    }
+
+    /// Both together, `self`'s findings first (the larger map of paths takes the other's).
+    fn merge(mut self, mut other: Compared) -> Compared {
+        if other.dests.len() > self.dests.len() {
+            std::mem::swap(&mut self.dests, &mut other.dests);
+        }
+        self.checked += other.checked;
+        self.ok += other.ok;
+        self.dests.extend(other.dests);
+        self.problems.extend(other.problems);
+        self.residual.extend(other.residual);
+        self.input_problems.extend(other.input_problems);
+        self
+    }
 }
 
 /// Compares the output with the input and its plan, file by file (of every patient, or of
@@ -753,27 +784,27 @@ fn compare_with_input(
     let wanted = |pid: &str| only.is_none_or(|o| o.contains(pid));
     // Patient by patient: each patient's search is made when their files are checked and
     // dropped after (made for every patient up front, they took gigabytes at 60,000 patients).
-    let results: Vec<FileCheck> = index
+    // Each check is folded in as it is made: only what it found and the path it compared stay.
+    let compared = index
         .patients
         .par_iter()
         .filter(|p| wanted(&p.patient_id))
-        .flat_map(|p| {
+        .map(|p| {
             let ids =
                 crate::matcher::search_for(std::slice::from_ref(&p.identity), planner.profile.shifts_study_dates());
             let files: Vec<&Instance> = p.instances().collect();
             files
                 .into_par_iter()
-                .filter_map(|inst| {
-                    if cancel.load(Ordering::Relaxed) {
-                        return None;
-                    }
+                .filter(|_| !cancel.load(Ordering::Relaxed))
+                .map(|inst| {
                     let r = verify_one(&index.root, out, planner, &p.patient_id, inst, &ids);
                     tick();
-                    Some(r)
+                    r
                 })
-                .collect::<Vec<FileCheck>>()
+                .fold(Compared::default, Compared::add)
+                .reduce(Compared::default, Compared::merge)
         })
-        .collect();
+        .reduce(Compared::default, Compared::merge);
     // XML files may name several patients: look for everyone's identifiers.
     let xml: Vec<&crate::scan::XmlFile> = index
         .xml
@@ -796,19 +827,8 @@ fn compare_with_input(
             (dest, p, r, Vec::new())
         })
         .collect();
-    let mut c = Compared::default();
-    let mut dests = HashMap::new();
-    for (dest, problems, residual, input) in results.into_iter().chain(xml_results) {
-        c.checked += 1;
-        if problems.is_empty() && residual.is_empty() {
-            c.ok += 1;
-        }
-        dests.insert(dest, problems.is_empty());
-        c.problems.extend(problems);
-        c.residual.extend(residual);
-        c.input_problems.extend(input);
-    }
-    (dests, c)
+    let mut c = xml_results.into_iter().fold(compared, Compared::add);
+    (std::mem::take(&mut c.dests), c)
 }
 /// A writer that only compares what it is given with `with`, from the start.
 struct Same<'a> {
