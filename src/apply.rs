@@ -623,6 +623,10 @@ fn begin_manifest(
             .extend(p.instances().map(|i| rel_string(&planner.dest(&i.path))));
     }
     let in_run = |pid: &str| only.is_none_or(|o| o.contains(pid));
+    if planner.shard.is_none() {
+        m.pending
+            .extend(dicomdir::destinations(index, planner).iter().map(|d| rel_string(d)));
+    }
     m.pending.extend(
         index
             .xml

@@ -113,6 +113,24 @@ pub(super) fn not_written(index: &Index, why: &str) -> Vec<DicomdirReport> {
         .collect()
 }
 
+/// Where the new DICOMDIR of the input's DICOMDIR `rel` goes: its folder's output place,
+/// under its own name.
+fn destination(planner: &Planner, rel: &Path) -> PathBuf {
+    let folder = planner.dest_folder(rel.parent().unwrap_or(Path::new("")));
+    folder.join(rel.file_name().unwrap_or("DICOMDIR".as_ref()))
+}
+
+/// Where every DICOMDIR of the input may be written: listed in the manifest as pending before
+/// the run's first file, so that one written by a run that then crashed is dams' own still.
+pub(super) fn destinations(index: &Index, planner: &Planner) -> Vec<PathBuf> {
+    index
+        .unreadable
+        .iter()
+        .filter(|u| u.kind == UnreadableKind::Dicomdir)
+        .map(|u| destination(planner, &u.path))
+        .collect()
+}
+
 /// One file the new DICOMDIR lists: the keys of the records above it, and its own record.
 struct Listed {
     patient: (String, Vec<Encoded>),
@@ -166,8 +184,7 @@ fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::Fi
         report.reason = Some("not written: none of the files it lists is in the output folder".into());
         return (report, None);
     }
-    let name = rel.file_name().map_or_else(|| PathBuf::from("DICOMDIR"), PathBuf::from);
-    let out_rel = out_folder.join(name);
+    let out_rel = destination(run.planner, rel);
     match write(run, &parsed, &out_rel, listed) {
         Ok(record) => {
             report.output = Some(out_rel);
