@@ -40,6 +40,34 @@ pub struct DicomdirReport {
     pub reason: Option<String>,
 }
 
+impl DicomdirReport {
+    /// One line of what became of it (for the command line's report and the review screen's).
+    #[must_use]
+    pub fn line(&self) -> String {
+        let left = if self.left_out > 0 {
+            format!(
+                ", {} of its records left out (their files are not in the output folder)",
+                self.left_out
+            )
+        } else {
+            String::new()
+        };
+        match (&self.output, &self.reason) {
+            (Some(o), _) => format!(
+                "new DICOMDIR {} for {}: {} file(s){left}",
+                o.display(),
+                self.input.display(),
+                self.files
+            ),
+            (None, reason) => format!(
+                "DICOMDIR {}: {}{left}",
+                self.input.display(),
+                reason.as_deref().unwrap_or("not written")
+            ),
+        }
+    }
+}
+
 /// What the rebuild needs of the run.
 pub(super) struct Run<'a> {
     pub index: &'a Index,

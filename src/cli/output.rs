@@ -511,7 +511,7 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
         say!(out, "added {} code(s) to the key store", r.key_entries_created)?;
     }
     for d in &r.dicomdirs {
-        dicomdir_line(out, d)?;
+        say!(out, "{}", d.line())?;
     }
     if r.identifying_names_kept > 0 {
         say!(out, "warning: {}", names_kept_warning(r.identifying_names_kept))?;
@@ -532,33 +532,6 @@ pub fn apply_text(out: &mut dyn Write, r: &ApplyReport) -> io::Result<()> {
     unassigned_list(out, &r.unassigned_xml)?;
     unplaced_list(out, &r.unplaced)?;
     unreadable_list(out, &r.unreadable, "not written, could not be read")
-}
-
-/// What became of one DICOMDIR of the input.
-fn dicomdir_line(out: &mut dyn Write, d: &dams::apply::dicomdir::DicomdirReport) -> io::Result<()> {
-    let left = if d.left_out > 0 {
-        format!(
-            "; {} of its records left out (their files are not in the output folder)",
-            d.left_out
-        )
-    } else {
-        String::new()
-    };
-    match (&d.output, &d.reason) {
-        (Some(o), _) => say!(
-            out,
-            "wrote a new DICOMDIR {} for {}: {} file(s){left}",
-            o.display(),
-            d.input.display(),
-            d.files
-        ),
-        (None, reason) => say!(
-            out,
-            "DICOMDIR {}: {}{left}",
-            d.input.display(),
-            reason.as_deref().unwrap_or("not written")
-        ),
-    }
 }
 
 pub fn verify_text(out: &mut dyn Write, r: &VerifyReport) -> io::Result<()> {

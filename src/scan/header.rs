@@ -545,38 +545,18 @@ fn coded_items(p: &Parsed) -> CodedItems {
 }
 
 /// The `ReferencedFileID` of every directory record of a DICOMDIR, as relative paths (its
-/// components are the values of the multi-valued CS), in one pass over the elements.
+/// components are the values of the multi-valued CS; `.` and `..` are left out).
 fn dicomdir_files(p: &Parsed) -> Vec<PathBuf> {
-    let Some(records) = p
-        .elements
-        .iter()
-        .position(|e| e.parent == TOP && e.tag == dict_tags::DIRECTORY_RECORD_SEQUENCE)
-    else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in &p.elements {
-        if e.tag != dict_tags::REFERENCED_FILE_ID || e.parent == TOP {
-            continue;
-        }
-        let in_record = p
-            .items
-            .get(e.parent as usize)
-            .is_some_and(|it| it.parent as usize == records);
-        let Some(v) = p.value(e).filter(|_| in_record) else {
-            continue;
-        };
-        let id = text::decode(v, e.value_vr(), &p.charset, e.enc);
-        let path: PathBuf = id
-            .split('\\')
-            .map(str::trim)
-            .filter(|c| !c.is_empty() && *c != "." && *c != "..")
-            .collect();
-        if !path.as_os_str().is_empty() {
-            out.push(path);
-        }
-    }
-    out
+    crate::dicom::dir::file_entries(p)
+        .into_iter()
+        .map(|e| {
+            e.file_id
+                .iter()
+                .filter(|c| *c != "." && *c != "..")
+                .collect::<PathBuf>()
+        })
+        .filter(|path| !path.as_os_str().is_empty())
+        .collect()
 }
 
 /// The `MediaStorageSOPClassUID` of a file's meta information (read with dicom-rs), for files

@@ -548,7 +548,7 @@ fn the_result_of_a_write_says_what_became_of_each_dicomdir() {
     let text: Vec<&str> = r.text.lines.iter().map(|(_, l)| l.as_str()).collect();
     assert!(
         text.contains(
-            &"New DICOMDIR P0001/DICOMDIR: 2 file(s), 3 record(s) left out (their files are not in the output)"
+            &"new DICOMDIR P0001/DICOMDIR for P1/DICOMDIR: 2 file(s), 3 of its records left out (their files are not in the output folder)"
         ),
         "{text:?}"
     );

@@ -311,7 +311,11 @@ impl App {
 /// folder of many, as test sets have, does not push the rest out of view).
 fn dicomdir_lines(dicomdirs: &[crate::apply::dicomdir::DicomdirReport]) -> Vec<(Tone, String)> {
     const LISTED: usize = 4;
-    let mut lines: Vec<(Tone, String)> = dicomdirs.iter().take(LISTED).map(dicomdir_line).collect();
+    let mut lines: Vec<(Tone, String)> = dicomdirs
+        .iter()
+        .take(LISTED)
+        .map(|d| (if d.output.is_some() { Tone::Plain } else { Tone::Dim }, d.line()))
+        .collect();
     if dicomdirs.len() > LISTED {
         lines.push((
             Tone::Dim,
@@ -322,30 +326,4 @@ fn dicomdir_lines(dicomdirs: &[crate::apply::dicomdir::DicomdirReport]) -> Vec<(
         ));
     }
     lines
-}
-
-/// What became of one DICOMDIR of the input, for the result of a write.
-fn dicomdir_line(d: &crate::apply::dicomdir::DicomdirReport) -> (Tone, String) {
-    let left = if d.left_out > 0 {
-        format!(
-            ", {} record(s) left out (their files are not in the output)",
-            d.left_out
-        )
-    } else {
-        String::new()
-    };
-    match &d.output {
-        Some(o) => (
-            Tone::Plain,
-            format!("New DICOMDIR {}: {} file(s){left}", o.display(), d.files),
-        ),
-        None => (
-            Tone::Dim,
-            format!(
-                "DICOMDIR {}: {}",
-                d.input.display(),
-                d.reason.as_deref().unwrap_or("not written")
-            ),
-        ),
-    }
 }
