@@ -246,3 +246,59 @@ fn a_code_that_is_no_file_id_is_named_as_the_reason() {
     // The DICOMDIR below the patients' folders has names that are file IDs still.
     assert_eq!(d["TINY_ALPHA/DICOMDIR"]["output"], "TINY_ALPHA/DICOMDIR");
 }
+
+/// Edits the records of a DICOMDIR with pydicom: `edit` is Python run with `imgs` (its IMAGE
+/// records) and `ds` (the DICOMDIR) in scope; the result is saved to each of `save_as`.
+fn edit_dicomdir(python: &Path, dicomdir: &Path, edit: &str, save_as: &[&Path]) {
+    let script = format!(
+        "import sys, warnings\nwarnings.simplefilter('ignore')\nfrom pydicom import dcmread\n\
+         ds = dcmread(sys.argv[1])\n\
+         imgs = [r for r in ds.DirectoryRecordSequence if r.DirectoryRecordType == 'IMAGE']\n\
+         {edit}\nfor p in sys.argv[2:]:\n    ds.save_as(p, enforce_file_format=True)\n"
+    );
+    let o = Command::new(python)
+        .args(["-c", &script])
+        .arg(dicomdir)
+        .args(save_as)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The file IDs of a written DICOMDIR's records, joined with `/`.
+fn listed_ids(dicomdir: &Path) -> Vec<String> {
+    let parsed = dams::dicom::parse::parse_file(dicomdir).unwrap();
+    dams::dicom::dir::file_entries(&parsed)
+        .into_iter()
+        .map(|e| e.file_id.join("/"))
+        .collect()
+}
+
+/// A DICOMDIR that lists itself and another DICOMDIR: on a second run into the same output
+/// both are dams' own files there, and were listed as images (with a patient made up for
+/// them). A DICOMDIR is never a file a record names.
+#[test]
+fn a_dicomdir_never_lists_a_dicomdir_even_on_a_second_run() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    let dicomdir = input.join("DICOMDIR");
+    edit_dicomdir(
+        &python,
+        &dicomdir,
+        "imgs[0].ReferencedFileID = ['DICOMDIR']\nimgs[1].ReferencedFileID = ['OTHER']",
+        &[&dicomdir, &input.join("OTHER")],
+    );
+    for run in 0..2 {
+        let report = apply_json(&data, &input, &out, "seed");
+        let d = by_input(&report);
+        for name in ["DICOMDIR", "OTHER"] {
+            assert_eq!(d[name]["files"], 48, "run {run}: {report:#}");
+            assert_eq!(d[name]["left_out"], 2, "run {run}: {report:#}");
+            let ids = listed_ids(&out.join(name));
+            assert!(ids.iter().all(|id| id.starts_with("PT000000/")), "run {run}: {ids:?}");
+        }
+    }
+    assert_verifies_clean(&data, &out, &input);
+}

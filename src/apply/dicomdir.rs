@@ -318,7 +318,22 @@ fn listed_file(run: &Run, in_folder: &Path, out_folder: &Path, entry: &FileEntry
     let Ok(out) = parse_file(&run.out_root.join(&dest)) else {
         return Ok(None);
     };
+    if !is_instance(&out) {
+        return Ok(None);
+    }
     Ok(Some(listed(&out, &id, entry)))
+}
+
+/// Whether a written file is an instance a record can name: a DICOMDIR is not (one that
+/// lists itself or another, read back on the next run, would be listed as an image), nor a
+/// file without the SOP class and instance UID a record must give (Type 1).
+fn is_instance(out: &Parsed) -> bool {
+    let uid = |tag: Tag| out.top_string(tag).filter(|s| !s.trim().is_empty());
+    let directory = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
+    let class = uid(tags::SOP_CLASS_UID).or_else(|| uid(tags::MEDIA_STORAGE_SOP_CLASS_UID));
+    class.is_some_and(|c| c != directory)
+        && uid(tags::MEDIA_STORAGE_SOP_CLASS_UID).as_deref() != Some(directory)
+        && uid(tags::SOP_INSTANCE_UID).is_some()
 }
 
 /// The records of one written file (`out`), listed as `id`.
