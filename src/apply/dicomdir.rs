@@ -324,6 +324,61 @@ fn listed_file(run: &Run, in_folder: &Path, out_folder: &Path, entry: &FileEntry
     Ok(Some(listed(&out, &id, entry)))
 }
 
+/// The record types PS3.3 Table F.4-1 puts below a series (the retired ones of old media
+/// too). PRIVATE is not one: it needs the input's Private Record UID, which is not carried.
+const LEAF_KINDS: [&str; 28] = [
+    "IMAGE",
+    "RT DOSE",
+    "RT STRUCTURE SET",
+    "RT PLAN",
+    "RT TREAT RECORD",
+    "PRESENTATION",
+    "WAVEFORM",
+    "SR DOCUMENT",
+    "KEY OBJECT DOC",
+    "SPECTROSCOPY",
+    "RAW DATA",
+    "REGISTRATION",
+    "FIDUCIAL",
+    "ENCAP DOC",
+    "VALUE MAP",
+    "STEREOMETRIC",
+    "MEASUREMENT",
+    "SURFACE",
+    "SURFACE SCAN",
+    "TRACT",
+    "ASSESSMENT",
+    "RADIOTHERAPY",
+    "ANNOTATION",
+    "OVERLAY",
+    "MODALITY LUT",
+    "VOI LUT",
+    "CURVE",
+    "STORED PRINT",
+];
+
+/// The type of the record of a listed file: the input's when it is one of [`LEAF_KINDS`],
+/// else IMAGE. The input's value is never written as it is: a record type is free text to a
+/// hostile or broken writer (a name, say), and one that is no leaf's (PATIENT, PRIVATE,
+/// PALETTE) would break the hierarchy.
+fn leaf_kind(kind: &str) -> &'static str {
+    LEAF_KINDS
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(kind.trim()))
+        .copied()
+        .unwrap_or("IMAGE")
+}
+
+/// Whether a key of the input's record is carried (with the written file's value): not the
+/// file meta, directory structure, group lengths, item tags, pixel data or the icon (none is
+/// a key of a record), nor the character set (set from the written file).
+fn is_carried_key(t: Tag) -> bool {
+    !matches!(t.0, 0x0000 | 0x0002 | 0x0004 | 0x7FE0 | 0xFFFE)
+        && t.1 != 0x0000
+        && t != tags::ICON_IMAGE_SEQUENCE
+        && t != tags::SPECIFIC_CHARACTER_SET
+}
+
 /// Whether a written file is an instance a record can name: a DICOMDIR is not (one that
 /// lists itself or another, read back on the next run, would be listed as an image), nor a
 /// file without the SOP class and instance UID a record must give (Type 1).
@@ -348,13 +403,9 @@ fn listed(out: &Parsed, id: &[String], entry: &FileEntry) -> Listed {
             .collect()
     };
     let text = |tag: Tag| out.top_string(tag).unwrap_or_default().trim().to_string();
-    let mut own: Vec<Tag> = entry
-        .keys
-        .iter()
-        .copied()
-        .filter(|&t| t != tags::ICON_IMAGE_SEQUENCE && t != tags::SPECIFIC_CHARACTER_SET)
-        .collect();
-    if entry.kind == "IMAGE" && !own.contains(&tags::INSTANCE_NUMBER) {
+    let kind = leaf_kind(&entry.kind);
+    let mut own: Vec<Tag> = entry.keys.iter().copied().filter(|&t| is_carried_key(t)).collect();
+    if kind == "IMAGE" && !own.contains(&tags::INSTANCE_NUMBER) {
         own.push(tags::INSTANCE_NUMBER);
     }
     let mut keys = level(&own);
@@ -381,11 +432,7 @@ fn listed(out: &Parsed, id: &[String], entry: &FileEntry) -> Listed {
         study: (text(tags::STUDY_INSTANCE_UID), level(&STUDY_KEYS)),
         series: (text(tags::SERIES_INSTANCE_UID), level(&SERIES_KEYS)),
         record: Record {
-            kind: if entry.kind.is_empty() {
-                "IMAGE".into()
-            } else {
-                entry.kind.clone()
-            },
+            kind: kind.into(),
             keys,
             children: Vec::new(),
         },
@@ -407,4 +454,36 @@ fn key(out: &Parsed, kids: &Children, tag: Tag) -> Option<Encoded> {
         return None;
     }
     found.or_else(|| dir::empty(tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_type_is_a_leafs_or_image() {
+        assert_eq!(leaf_kind("RT STRUCTURE SET"), "RT STRUCTURE SET");
+        assert_eq!(leaf_kind("sr document "), "SR DOCUMENT");
+        for hostile in ["JOHN DOE SECRET", "", "PATIENT", "SERIES", "PRIVATE", "PALETTE"] {
+            assert_eq!(leaf_kind(hostile), "IMAGE", "{hostile}");
+        }
+    }
+
+    #[test]
+    fn structure_meta_and_pixel_data_are_no_keys() {
+        for t in [
+            tags::TRANSFER_SYNTAX_UID,
+            tags::REFERENCED_FILE_ID,
+            tags::PIXEL_DATA,
+            Tag(0x0008, 0x0000),
+            Tag(0xFFFE, 0xE000),
+            tags::ICON_IMAGE_SEQUENCE,
+            tags::SPECIFIC_CHARACTER_SET,
+        ] {
+            assert!(!is_carried_key(t), "{t:?}");
+        }
+        for t in [tags::INSTANCE_NUMBER, tags::CONTENT_DATE, Tag(0x0009, 0x1001)] {
+            assert!(is_carried_key(t), "{t:?}");
+        }
+    }
 }
