@@ -302,3 +302,33 @@ fn a_dicomdir_never_lists_a_dicomdir_even_on_a_second_run() {
     }
     assert_verifies_clean(&data, &out, &input);
 }
+
+/// A DICOMDIR is known by its SOP class, whatever its name: one named after its patient is
+/// written as `DICOMDIR`, a second one given the same name says so, and a file-set ID that is
+/// free text (no CS) is left empty.
+#[test]
+fn a_dicomdir_named_after_its_patient_is_written_as_dicomdir() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    let dicomdir = input.join("DICOMDIR");
+    let (named, other) = (input.join("CITIZEN"), input.join("JAN_CITIZEN"));
+    edit_dicomdir(&python, &dicomdir, "ds.FileSetID = 'Scans of Mr X'", &[&named, &other]);
+    std::fs::remove_file(&dicomdir).unwrap();
+    let report = apply_json(&data, &input, &out, "seed");
+    let d = by_input(&report);
+    assert_eq!(d["CITIZEN"]["output"], "DICOMDIR", "{report:#}");
+    assert!(
+        d["JAN_CITIZEN"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another DICOMDIR"),
+        "{report:#}"
+    );
+    assert!(!out.join("CITIZEN").exists() && !out.join("JAN_CITIZEN").exists());
+    let parsed = dams::dicom::parse::parse_file(&out.join("DICOMDIR")).unwrap();
+    assert_eq!(parsed.top_string(dams::dicom::tags::FILE_SET_ID).as_deref(), Some(""));
+    assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
+    assert_verifies_clean(&data, &out, &input);
+}

@@ -84,13 +84,15 @@ const TYPE_1: [Tag; 14] = [
 pub(super) fn rebuild_all(run: &Run) -> (Vec<DicomdirReport>, Vec<crate::manifest::FileRecord>) {
     let mut reports = Vec::new();
     let mut records = Vec::new();
+    // Where this run wrote one: two DICOMDIRs of a folder may be given the same name.
+    let mut written = HashSet::new();
     for u in run
         .index
         .unreadable
         .iter()
         .filter(|u| u.kind == UnreadableKind::Dicomdir)
     {
-        let (report, record) = rebuild(run, &u.path);
+        let (report, record) = rebuild(run, &u.path, &mut written);
         reports.push(report);
         records.extend(record);
     }
@@ -121,7 +123,11 @@ struct Listed {
     record: Record,
 }
 
-fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::FileRecord>) {
+fn rebuild(
+    run: &Run,
+    rel: &Path,
+    written: &mut HashSet<PathBuf>,
+) -> (DicomdirReport, Option<crate::manifest::FileRecord>) {
     let mut report = DicomdirReport {
         input: rel.to_path_buf(),
         output: None,
@@ -166,10 +172,17 @@ fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::Fi
         report.reason = Some("not written: none of the files it lists is in the output folder".into());
         return (report, None);
     }
-    let name = rel.file_name().map_or_else(|| PathBuf::from("DICOMDIR"), PathBuf::from);
-    let out_rel = out_folder.join(name);
+    let out_rel = out_folder.join(output_name(run.planner, rel));
+    if written.contains(&out_rel) {
+        report.reason = Some(format!(
+            "not written: another DICOMDIR of the input was written as {} in this run",
+            out_rel.display()
+        ));
+        return (report, None);
+    }
     match write(run, &parsed, &out_rel, listed) {
         Ok(record) => {
+            written.insert(out_rel.clone());
             report.output = Some(out_rel);
             (report, Some(record))
         }
@@ -178,6 +191,38 @@ fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::Fi
             (report, None)
         }
     }
+}
+
+/// The name of the new DICOMDIR: the input's, unless it names a patient (a DICOMDIR is known
+/// by its SOP class, whatever its name), then `DICOMDIR`.
+fn output_name(planner: &Planner, rel: &Path) -> PathBuf {
+    rel.file_name()
+        .filter(|n| !planner.names_anyone(&n.to_string_lossy()))
+        .map_or_else(|| PathBuf::from("DICOMDIR"), PathBuf::from)
+}
+
+/// A file-set ID as the new DICOMDIR gives it: the input's when it is a CS of at most 16
+/// characters (PS3.10 §8.5: upper-case letters, digits, space and `_`) that names no patient,
+/// else empty (Type 2) — free text from a broken writer is not carried.
+fn file_set_id(planner: &Planner, id: &str) -> String {
+    let id = id.trim();
+    let is_cs = id.len() <= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ' || b == b'_');
+    if is_cs && !planner.names_anyone(id) {
+        id.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Whether the file at `path` is a DICOMDIR.
+fn is_dicomdir(path: &Path) -> bool {
+    parse_file(path).is_ok_and(|p| {
+        p.top_string(tags::MEDIA_STORAGE_SOP_CLASS_UID).as_deref()
+            == Some(dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    })
 }
 
 /// Writes the new DICOMDIR, atomically, where dams may write (a file of that name that dams
@@ -194,6 +239,9 @@ fn write(
             "a file of that name that dams did not write is in the output folder (--overwrite replaces it)".into(),
         );
     }
+    if run.owned.contains(out_rel) && path.exists() && !is_dicomdir(&path) {
+        return Err("a file of that name that dams wrote, and that is no DICOMDIR, is in the output folder".into());
+    }
     let original = parsed
         .top_string(tags::MEDIA_STORAGE_SOP_INSTANCE_UID)
         .unwrap_or_default();
@@ -202,16 +250,11 @@ fn write(
     } else {
         run.planner.output_uid(tags::SOP_INSTANCE_UID, &original)
     };
-    // The file-set ID is the input's, unless it names a patient.
-    let id = parsed.top_string(tags::FILE_SET_ID).unwrap_or_default();
-    let id = if run.planner.names_anyone(&id) {
-        String::new()
-    } else {
-        id
-    };
+    // The file-set ID is the input's, unless it names a patient or is no CS.
+    let id = file_set_id(run.planner, &parsed.top_string(tags::FILE_SET_ID).unwrap_or_default());
     let set = dir::FileSet {
         instance_uid: &instance_uid,
-        id: id.trim(),
+        id: &id,
         implementation: (
             crate::profile::annex_e::IMPLEMENTATION_CLASS_UID,
             crate::profile::annex_e::IMPLEMENTATION_VERSION_NAME,
