@@ -649,8 +649,13 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
     let entries = crate::dicom::dir::file_entries(&parsed);
     let missing: Vec<PathBuf> = entries
         .iter()
+        .filter(|e| {
+            // One that would name a file outside the folder (`..`, `/etc`) names none of it.
+            let id: PathBuf = e.file_id.iter().collect();
+            !crate::dicom::dir::stays_below(&e.file_id)
+                || !folder.join(&id).is_file() && !folder.join(id.to_string_lossy().to_lowercase()).is_file()
+        })
         .map(|e| e.file_id.iter().collect::<PathBuf>())
-        .filter(|id| !folder.join(id).is_file() && !folder.join(id.to_string_lossy().to_lowercase()).is_file())
         .collect();
     let first = missing.first()?;
     Some(format!(
@@ -1374,6 +1379,33 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, part10: bool, prob
 #[cfg(test)]
 mod tests {
     use super::moved_by;
+
+    /// A record whose file ID leaves the folder (`/etc\\passwd`, `..`) names no file of it,
+    /// though a file is there: it is missing, not found.
+    #[test]
+    fn a_dicomdir_record_outside_its_folder_names_a_missing_file() {
+        use crate::dicom::dir::{Encoded, FileSet, Record, write};
+        use crate::dicom::{VR, tags};
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = tmp.path().join("out");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(tmp.path().join("IM1"), b"x").unwrap();
+        std::fs::write(folder.join("IM2"), b"x").unwrap();
+        let leaf = |id: &str| Record {
+            kind: "IMAGE".into(),
+            keys: vec![Encoded::text(tags::REFERENCED_FILE_ID, VR::CS, id)],
+            children: Vec::new(),
+        };
+        let set = FileSet {
+            instance_uid: "2.25.1",
+            id: "",
+            implementation: ("2.25.2", "DAMS"),
+        };
+        let bytes = write(&set, &[leaf("/etc\\passwd"), leaf("..\\IM1"), leaf("IM2")]).unwrap();
+        std::fs::write(folder.join("DICOMDIR"), bytes).unwrap();
+        let detail = super::dicomdir_missing(&folder.join("DICOMDIR")).unwrap();
+        assert!(detail.contains("2 of its 3"), "{detail}");
+    }
 
     #[test]
     fn a_shifted_date_must_move_by_the_offset_exactly() {

@@ -351,8 +351,7 @@ fn is_file_id(c: &str) -> bool {
 /// The input file a record names, as written or in lower case (IDs are upper case on the
 /// medium; copies to disk are often lowered), and whether it was lowered.
 fn input_file(root: &Path, in_folder: &Path, id: &[String]) -> Option<(PathBuf, bool)> {
-    // A hostile ID must not name a file outside the DICOMDIR's folder.
-    if !id.iter().all(|c| c != "." && c != ".." && !c.contains(['/', '\\'])) {
+    if !dir::stays_below(id) {
         return None;
     }
     let written: PathBuf = in_folder.join(id.iter().collect::<PathBuf>());

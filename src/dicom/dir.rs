@@ -71,6 +71,16 @@ pub fn file_entries(p: &Parsed) -> Vec<FileEntry> {
     records
 }
 
+/// Whether a file ID names a file below the DICOMDIR's folder: no component of it is `.` or
+/// `..` or holds a separator or NUL (a hostile ID must not name a file outside).
+#[must_use]
+pub fn stays_below(id: &[String]) -> bool {
+    !id.is_empty()
+        && id
+            .iter()
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(['/', '\\', '\0']))
+}
+
 /// One element in Explicit VR Little Endian, header and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
@@ -438,6 +448,22 @@ mod tests {
                 .iter()
                 .all(|f| f.kind == "IMAGE" && f.keys == [tags::INSTANCE_NUMBER])
         );
+    }
+
+    #[test]
+    fn a_file_id_stays_below_its_folder() {
+        let id = |c: &[&str]| c.iter().map(|c| (*c).to_string()).collect::<Vec<String>>();
+        assert!(stays_below(&id(&["PT000000", "IM1"])));
+        for bad in [
+            &["..", "etc"][..],
+            &["/etc", "passwd"],
+            &["."],
+            &["A\0B"],
+            &["C:\\X"],
+            &[],
+        ] {
+            assert!(!stays_below(&id(bad)), "{bad:?}");
+        }
     }
 
     #[test]
