@@ -90,9 +90,16 @@ pub struct Encoded {
 
 impl Encoded {
     /// An element with this value, padded to even length (UI and binary VRs with NUL, text
-    /// with a space).
+    /// with a space). A value too long for the 16-bit length of its VR (from an implicit VR
+    /// file, or UN in one) is written as UN, as PS3.5 §6.2.2 asks: its length was cut to 16
+    /// bits, and the records after it read as garbage.
     #[must_use]
     pub fn new(tag: Tag, vr: VR, value: &[u8]) -> Encoded {
+        let vr = if value.len() > 0xFFFE && !has_long_length(vr) {
+            VR::UN
+        } else {
+            vr
+        };
         let mut v = value.to_vec();
         if v.len() % 2 == 1 {
             v.push(if matches!(vr, VR::UI | VR::OB | VR::UN) {
@@ -121,6 +128,26 @@ impl Encoded {
     pub fn ul(tag: Tag, v: u32) -> Encoded {
         Encoded::new(tag, VR::UL, &v.to_le_bytes())
     }
+}
+
+/// Whether a VR's length is 32 bits in Explicit VR (PS3.5 Table 7.1-1).
+fn has_long_length(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    )
 }
 
 /// Where the elements of each item and the items of each sequence of a parsed file are (one
@@ -448,6 +475,17 @@ mod tests {
                 .iter()
                 .all(|f| f.kind == "IMAGE" && f.keys == [tags::INSTANCE_NUMBER])
         );
+    }
+
+    #[test]
+    fn a_value_too_long_for_its_vr_is_written_as_un() {
+        let long = vec![b'A'; 70_000];
+        let e = Encoded::new(tags::IMAGE_COMMENTS, VR::LT, &long);
+        assert_eq!(&e.bytes[4..6], b"UN");
+        assert_eq!(u32::from_le_bytes(e.bytes[8..12].try_into().unwrap()), 70_000);
+        assert_eq!(e.bytes.len(), 12 + 70_000);
+        let short = Encoded::new(tags::IMAGE_COMMENTS, VR::LT, b"AB");
+        assert_eq!((&short.bytes[4..6], short.bytes.len()), (&b"LT"[..], 10));
     }
 
     #[test]
