@@ -332,3 +332,38 @@ fn a_dicomdir_named_after_its_patient_is_written_as_dicomdir() {
     assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
     assert_verifies_clean(&data, &out, &input);
 }
+
+/// A DICOMDIR that dams did not write, in the way of the new one, is left as it is and the run
+/// needs attention (exit status 1, as for a file that failed); `--overwrite` replaces it.
+#[test]
+fn a_foreign_dicomdir_in_the_way_needs_attention() {
+    let Some((_, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(input.join("DICOMDIR"), out.join("DICOMDIR")).unwrap();
+    let run = |extra: &[&str]| {
+        dams(&data)
+            .arg("apply")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .args(["--yes", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reason = by_input(&report)["DICOMDIR"]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("did not write"), "{reason}");
+    assert_eq!(
+        std::fs::read(out.join("DICOMDIR")).unwrap(),
+        std::fs::read(input.join("DICOMDIR")).unwrap()
+    );
+    let o = run(&["--overwrite"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
+}

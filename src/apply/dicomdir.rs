@@ -38,6 +38,11 @@ pub struct DicomdirReport {
     /// Why it was not written (absent when it was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether it could not be written where it goes (a file dams did not write in the way, an
+    /// I/O error): the run needs attention (exit status 1), as for a file that failed. Not in
+    /// the JSON report (`reason` says it).
+    #[serde(skip)]
+    pub failed: bool,
 }
 
 /// What the rebuild needs of the run.
@@ -111,6 +116,7 @@ pub(super) fn not_written(index: &Index, why: &str) -> Vec<DicomdirReport> {
             files: 0,
             left_out: 0,
             reason: Some(why.to_string()),
+            failed: false,
         })
         .collect()
 }
@@ -134,6 +140,7 @@ fn rebuild(
         files: 0,
         left_out: 0,
         reason: None,
+        failed: false,
     };
     let parsed = match parse_file(&run.index.root.join(rel)) {
         Ok(p) => p,
@@ -178,6 +185,7 @@ fn rebuild(
             "not written: another DICOMDIR of the input was written as {} in this run",
             out_rel.display()
         ));
+        report.failed = true;
         return (report, None);
     }
     match write(run, &parsed, &out_rel, listed) {
@@ -188,6 +196,7 @@ fn rebuild(
         }
         Err(why) => {
             report.reason = Some(format!("not written: {why}"));
+            report.failed = true;
             (report, None)
         }
     }
