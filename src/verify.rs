@@ -647,14 +647,11 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
     }
     let folder = path.parent()?;
     let entries = crate::dicom::dir::file_entries(&parsed);
+    let mut names = FolderNames::default();
     let missing: Vec<PathBuf> = entries
         .iter()
-        .filter(|e| {
-            // One that would name a file outside the folder (`..`, `/etc`) names none of it.
-            let id: PathBuf = e.file_id.iter().collect();
-            !crate::dicom::dir::stays_below(&e.file_id)
-                || !folder.join(&id).is_file() && !folder.join(id.to_string_lossy().to_lowercase()).is_file()
-        })
+        // One that would name a file outside the folder (`..`, `/etc`) names none of it.
+        .filter(|e| !crate::dicom::dir::stays_below(&e.file_id) || !names.has_file(folder, &e.file_id))
         .map(|e| e.file_id.iter().collect::<PathBuf>())
         .collect();
     let first = missing.first()?;
@@ -664,6 +661,38 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
         entries.len(),
         first.display()
     ))
+}
+
+/// The names in the folders a DICOMDIR's records lead through, upper-cased, each folder read
+/// once: a file ID is upper case, the file on disk may be in any case, component by component
+/// (a lowered copy whose patient folder dams renamed to its code: `P0001/st000000/im1`).
+#[derive(Default)]
+struct FolderNames(HashMap<PathBuf, HashMap<String, std::ffi::OsString>>);
+
+impl FolderNames {
+    /// Whether `id` names a file below `folder`, in any case.
+    fn has_file(&mut self, folder: &Path, id: &[String]) -> bool {
+        let exact: PathBuf = id.iter().collect();
+        if folder.join(&exact).is_file() {
+            return true;
+        }
+        let mut at = folder.to_path_buf();
+        for c in id {
+            let names = self.0.entry(at.clone()).or_insert_with(|| {
+                std::fs::read_dir(&at)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| (e.file_name().to_string_lossy().to_uppercase(), e.file_name()))
+                    .collect()
+            });
+            let Some(name) = names.get(&c.to_uppercase()) else {
+                return false;
+            };
+            at.push(name);
+        }
+        at.is_file()
+    }
 }
 
 /// Identifiers in the folder names the mapping table lists, by the rules of names: those
@@ -1379,6 +1408,24 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, part10: bool, prob
 #[cfg(test)]
 mod tests {
     use super::moved_by;
+
+    /// A file ID is upper case; on disk each component may be in any case (a lowered copy
+    /// whose patient folder was renamed to an upper-case code).
+    #[test]
+    fn a_dicomdir_record_names_its_file_in_any_case_component_by_component() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("P0001/st000000")).unwrap();
+        std::fs::write(tmp.path().join("P0001/st000000/im1"), b"x").unwrap();
+        let id = |c: &[&str]| c.iter().map(|c| (*c).to_string()).collect::<Vec<String>>();
+        let mut names = super::FolderNames::default();
+        assert!(names.has_file(tmp.path(), &id(&["P0001", "ST000000", "IM1"])));
+        assert!(names.has_file(tmp.path(), &id(&["P0001", "st000000", "im1"])));
+        assert!(!names.has_file(tmp.path(), &id(&["P0001", "ST000000", "IM2"])));
+        assert!(
+            !names.has_file(tmp.path(), &id(&["P0001", "ST000000"])),
+            "a folder is no file"
+        );
+    }
 
     /// A record whose file ID leaves the folder (`/etc\\passwd`, `..`) names no file of it,
     /// though a file is there: it is missing, not found.

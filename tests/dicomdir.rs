@@ -367,3 +367,38 @@ fn a_foreign_dicomdir_in_the_way_needs_attention() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
 }
+
+/// A lowered copy whose patient folder is named after the patient: dams renames that folder
+/// to the (upper-case) code, the rest stays lower case, and the new DICOMDIR's upper-case IDs
+/// still name its files for verify.
+#[test]
+fn a_lowered_copy_with_a_renamed_patient_folder_verifies() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    let from = dirs[0].1.join("dicomdirtests/TINY_ALPHA");
+    for e in walkdir::WalkDir::new(&from).into_iter().filter_map(Result::ok) {
+        let rel = e.path().strip_prefix(&from).unwrap().to_string_lossy().to_string();
+        let rel = if rel == "DICOMDIR" {
+            rel
+        } else {
+            rel.to_lowercase().replace("pt000000", "citizen")
+        };
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(input.join(&rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), input.join(&rel)).unwrap();
+        }
+    }
+    let dicomdir = input.join("DICOMDIR");
+    edit_dicomdir(
+        &python,
+        &dicomdir,
+        "for r in ds.DirectoryRecordSequence:\n    if 'ReferencedFileID' in r:\n        r.ReferencedFileID = ['CITIZEN'] + list(r.ReferencedFileID)[1:]",
+        &[&dicomdir],
+    );
+    let report = apply_json(&data, &input, &out, "seed");
+    assert_eq!(by_input(&report)["DICOMDIR"]["files"], 50, "{report:#}");
+    assert!(!out.join("citizen").exists());
+    assert_verifies_clean(&data, &out, &input);
+}
