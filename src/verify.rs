@@ -629,10 +629,24 @@ fn check_file(
             Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
         }
     }
-    if is_file && name.to_uppercase().starts_with("DICOMDIR") {
+    if is_file && (name.to_uppercase().starts_with("DICOMDIR") || names_the_directory_class(&path)) {
         problems.extend(dicomdir_missing(&path).map(|d| problem(ProblemKind::Missing, d)));
     }
     (problems, residual, names.kept)
+}
+
+/// Whether the head of a file names the Media Storage Directory SOP class: a DICOMDIR is
+/// known by its class, and apply keeps an input DICOMDIR's name (`CDDIR`). Only the first
+/// KiB is read; [`dicomdir_missing`] then checks the class itself.
+fn names_the_directory_class(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1024);
+    let read = std::fs::File::open(path).and_then(|f| f.take(1024).read_to_end(&mut head));
+    let uid = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE.as_bytes();
+    read.is_ok()
+        && head
+            .windows(uid.len() + 1)
+            .any(|w| &w[..uid.len()] == uid && !w[uid.len()].is_ascii_digit())
 }
 
 /// For a DICOMDIR, what is wrong when some of its records name files that are not there.

@@ -402,3 +402,27 @@ fn a_lowered_copy_with_a_renamed_patient_folder_verifies() {
     assert!(!out.join("citizen").exists());
     assert_verifies_clean(&data, &out, &input);
 }
+
+/// A DICOMDIR is known by its SOP class, not its name: verify checks the records of one the
+/// input called `CDDIR` (its name is kept) as it checks `DICOMDIR`.
+#[test]
+fn verify_checks_a_dicomdir_whatever_its_name() {
+    let Some((_, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    std::fs::rename(input.join("DICOMDIR"), input.join("CDDIR")).unwrap();
+    let report = apply_json(&data, &input, &out, "seed");
+    assert_eq!(by_input(&report)["CDDIR"]["output"], "CDDIR", "{report:#}");
+    std::fs::remove_file(out.join("PT000000/ST000000/SE000000/IM000001")).unwrap();
+    let v = dams(&data).arg("verify").arg(&out).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["path"] == "CDDIR" && p["kind"] == "missing"),
+        "{v:#}"
+    );
+}
