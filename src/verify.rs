@@ -629,10 +629,24 @@ fn check_file(
             Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
         }
     }
-    if is_file && name.to_uppercase().starts_with("DICOMDIR") {
+    if is_file && (name.to_uppercase().starts_with("DICOMDIR") || names_the_directory_class(&path)) {
         problems.extend(dicomdir_missing(&path).map(|d| problem(ProblemKind::Missing, d)));
     }
     (problems, residual, names.kept)
+}
+
+/// Whether the head of a file names the Media Storage Directory SOP class: a DICOMDIR is
+/// known by its class, and apply keeps an input DICOMDIR's name (`CDDIR`). Only the first
+/// KiB is read; [`dicomdir_missing`] then checks the class itself.
+fn names_the_directory_class(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1024);
+    let read = std::fs::File::open(path).and_then(|f| f.take(1024).read_to_end(&mut head));
+    let uid = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE.as_bytes();
+    read.is_ok()
+        && head
+            .windows(uid.len() + 1)
+            .any(|w| &w[..uid.len()] == uid && !w[uid.len()].is_ascii_digit())
 }
 
 /// For a DICOMDIR, what is wrong when some of its records name files that are not there.
@@ -647,10 +661,12 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
     }
     let folder = path.parent()?;
     let entries = crate::dicom::dir::file_entries(&parsed);
+    let mut names = FolderNames::default();
     let missing: Vec<PathBuf> = entries
         .iter()
+        // One that would name a file outside the folder (`..`, `/etc`) names none of it.
+        .filter(|e| !crate::dicom::dir::stays_below(&e.file_id) || !names.has_file(folder, &e.file_id))
         .map(|e| e.file_id.iter().collect::<PathBuf>())
-        .filter(|id| !folder.join(id).is_file() && !folder.join(id.to_string_lossy().to_lowercase()).is_file())
         .collect();
     let first = missing.first()?;
     Some(format!(
@@ -659,6 +675,38 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
         entries.len(),
         first.display()
     ))
+}
+
+/// The names in the folders a DICOMDIR's records lead through, upper-cased, each folder read
+/// once: a file ID is upper case, the file on disk may be in any case, component by component
+/// (a lowered copy whose patient folder dams renamed to its code: `P0001/st000000/im1`).
+#[derive(Default)]
+struct FolderNames(HashMap<PathBuf, HashMap<String, std::ffi::OsString>>);
+
+impl FolderNames {
+    /// Whether `id` names a file below `folder`, in any case.
+    fn has_file(&mut self, folder: &Path, id: &[String]) -> bool {
+        let exact: PathBuf = id.iter().collect();
+        if folder.join(&exact).is_file() {
+            return true;
+        }
+        let mut at = folder.to_path_buf();
+        for c in id {
+            let names = self.0.entry(at.clone()).or_insert_with(|| {
+                std::fs::read_dir(&at)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| (e.file_name().to_string_lossy().to_uppercase(), e.file_name()))
+                    .collect()
+            });
+            let Some(name) = names.get(&c.to_uppercase()) else {
+                return false;
+            };
+            at.push(name);
+        }
+        at.is_file()
+    }
 }
 
 /// Identifiers in the folder names the mapping table lists, by the rules of names: those
@@ -1394,6 +1442,51 @@ fn independent_read(input: &Path, output: &Path, dest: &Path, part10: bool, prob
 #[cfg(test)]
 mod tests {
     use super::moved_by;
+
+    /// A file ID is upper case; on disk each component may be in any case (a lowered copy
+    /// whose patient folder was renamed to an upper-case code).
+    #[test]
+    fn a_dicomdir_record_names_its_file_in_any_case_component_by_component() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("P0001/st000000")).unwrap();
+        std::fs::write(tmp.path().join("P0001/st000000/im1"), b"x").unwrap();
+        let id = |c: &[&str]| c.iter().map(|c| (*c).to_string()).collect::<Vec<String>>();
+        let mut names = super::FolderNames::default();
+        assert!(names.has_file(tmp.path(), &id(&["P0001", "ST000000", "IM1"])));
+        assert!(names.has_file(tmp.path(), &id(&["P0001", "st000000", "im1"])));
+        assert!(!names.has_file(tmp.path(), &id(&["P0001", "ST000000", "IM2"])));
+        assert!(
+            !names.has_file(tmp.path(), &id(&["P0001", "ST000000"])),
+            "a folder is no file"
+        );
+    }
+
+    /// A record whose file ID leaves the folder (`/etc\\passwd`, `..`) names no file of it,
+    /// though a file is there: it is missing, not found.
+    #[test]
+    fn a_dicomdir_record_outside_its_folder_names_a_missing_file() {
+        use crate::dicom::dir::{Encoded, FileSet, Record, write};
+        use crate::dicom::{VR, tags};
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = tmp.path().join("out");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(tmp.path().join("IM1"), b"x").unwrap();
+        std::fs::write(folder.join("IM2"), b"x").unwrap();
+        let leaf = |id: &str| Record {
+            kind: "IMAGE".into(),
+            keys: vec![Encoded::text(tags::REFERENCED_FILE_ID, VR::CS, id)],
+            children: Vec::new(),
+        };
+        let set = FileSet {
+            instance_uid: "2.25.1",
+            id: "",
+            implementation: ("2.25.2", "DAMS"),
+        };
+        let bytes = write(&set, &[leaf("/etc\\passwd"), leaf("..\\IM1"), leaf("IM2")]).unwrap();
+        std::fs::write(folder.join("DICOMDIR"), bytes).unwrap();
+        let detail = super::dicomdir_missing(&folder.join("DICOMDIR")).unwrap();
+        assert!(detail.contains("2 of its 3"), "{detail}");
+    }
 
     #[test]
     fn a_shifted_date_must_move_by_the_offset_exactly() {

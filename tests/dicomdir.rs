@@ -246,3 +246,183 @@ fn a_code_that_is_no_file_id_is_named_as_the_reason() {
     // The DICOMDIR below the patients' folders has names that are file IDs still.
     assert_eq!(d["TINY_ALPHA/DICOMDIR"]["output"], "TINY_ALPHA/DICOMDIR");
 }
+
+/// Edits the records of a DICOMDIR with pydicom: `edit` is Python run with `imgs` (its IMAGE
+/// records) and `ds` (the DICOMDIR) in scope; the result is saved to each of `save_as`.
+fn edit_dicomdir(python: &Path, dicomdir: &Path, edit: &str, save_as: &[&Path]) {
+    let script = format!(
+        "import sys, warnings\nwarnings.simplefilter('ignore')\nfrom pydicom import dcmread\n\
+         ds = dcmread(sys.argv[1])\n\
+         imgs = [r for r in ds.DirectoryRecordSequence if r.DirectoryRecordType == 'IMAGE']\n\
+         {edit}\nfor p in sys.argv[2:]:\n    ds.save_as(p, enforce_file_format=True)\n"
+    );
+    let o = Command::new(python)
+        .args(["-c", &script])
+        .arg(dicomdir)
+        .args(save_as)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The file IDs of a written DICOMDIR's records, joined with `/`.
+fn listed_ids(dicomdir: &Path) -> Vec<String> {
+    let parsed = dams::dicom::parse::parse_file(dicomdir).unwrap();
+    dams::dicom::dir::file_entries(&parsed)
+        .into_iter()
+        .map(|e| e.file_id.join("/"))
+        .collect()
+}
+
+/// A DICOMDIR that lists itself and another DICOMDIR: on a second run into the same output
+/// both are dams' own files there, and were listed as images (with a patient made up for
+/// them). A DICOMDIR is never a file a record names.
+#[test]
+fn a_dicomdir_never_lists_a_dicomdir_even_on_a_second_run() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    let dicomdir = input.join("DICOMDIR");
+    edit_dicomdir(
+        &python,
+        &dicomdir,
+        "imgs[0].ReferencedFileID = ['DICOMDIR']\nimgs[1].ReferencedFileID = ['OTHER']",
+        &[&dicomdir, &input.join("OTHER")],
+    );
+    for run in 0..2 {
+        let report = apply_json(&data, &input, &out, "seed");
+        let d = by_input(&report);
+        for name in ["DICOMDIR", "OTHER"] {
+            assert_eq!(d[name]["files"], 48, "run {run}: {report:#}");
+            assert_eq!(d[name]["left_out"], 2, "run {run}: {report:#}");
+            let ids = listed_ids(&out.join(name));
+            assert!(ids.iter().all(|id| id.starts_with("PT000000/")), "run {run}: {ids:?}");
+        }
+    }
+    assert_verifies_clean(&data, &out, &input);
+}
+
+/// A DICOMDIR is known by its SOP class, whatever its name: one named after its patient is
+/// written as `DICOMDIR`, a second one given the same name says so, and a file-set ID that is
+/// free text (no CS) is left empty.
+#[test]
+fn a_dicomdir_named_after_its_patient_is_written_as_dicomdir() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    let dicomdir = input.join("DICOMDIR");
+    let (named, other) = (input.join("CITIZEN"), input.join("JAN_CITIZEN"));
+    edit_dicomdir(&python, &dicomdir, "ds.FileSetID = 'Scans of Mr X'", &[&named, &other]);
+    std::fs::remove_file(&dicomdir).unwrap();
+    let report = apply_json(&data, &input, &out, "seed");
+    let d = by_input(&report);
+    assert_eq!(d["CITIZEN"]["output"], "DICOMDIR", "{report:#}");
+    assert!(
+        d["JAN_CITIZEN"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another DICOMDIR"),
+        "{report:#}"
+    );
+    assert!(!out.join("CITIZEN").exists() && !out.join("JAN_CITIZEN").exists());
+    let parsed = dams::dicom::parse::parse_file(&out.join("DICOMDIR")).unwrap();
+    assert_eq!(parsed.top_string(dams::dicom::tags::FILE_SET_ID).as_deref(), Some(""));
+    assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
+    assert_verifies_clean(&data, &out, &input);
+}
+
+/// A DICOMDIR that dams did not write, in the way of the new one, is left as it is and the run
+/// needs attention (exit status 1, as for a file that failed); `--overwrite` replaces it.
+#[test]
+fn a_foreign_dicomdir_in_the_way_needs_attention() {
+    let Some((_, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(input.join("DICOMDIR"), out.join("DICOMDIR")).unwrap();
+    let run = |extra: &[&str]| {
+        dams(&data)
+            .arg("apply")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .args(["--yes", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reason = by_input(&report)["DICOMDIR"]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("did not write"), "{reason}");
+    assert_eq!(
+        std::fs::read(out.join("DICOMDIR")).unwrap(),
+        std::fs::read(input.join("DICOMDIR")).unwrap()
+    );
+    let o = run(&["--overwrite"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(listed_ids(&out.join("DICOMDIR")).len(), 50);
+}
+
+/// A lowered copy whose patient folder is named after the patient: dams renames that folder
+/// to the (upper-case) code, the rest stays lower case, and the new DICOMDIR's upper-case IDs
+/// still name its files for verify.
+#[test]
+fn a_lowered_copy_with_a_renamed_patient_folder_verifies() {
+    let Some((python, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    let from = dirs[0].1.join("dicomdirtests/TINY_ALPHA");
+    for e in walkdir::WalkDir::new(&from).into_iter().filter_map(Result::ok) {
+        let rel = e.path().strip_prefix(&from).unwrap().to_string_lossy().to_string();
+        let rel = if rel == "DICOMDIR" {
+            rel
+        } else {
+            rel.to_lowercase().replace("pt000000", "citizen")
+        };
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(input.join(&rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), input.join(&rel)).unwrap();
+        }
+    }
+    let dicomdir = input.join("DICOMDIR");
+    edit_dicomdir(
+        &python,
+        &dicomdir,
+        "for r in ds.DirectoryRecordSequence:\n    if 'ReferencedFileID' in r:\n        r.ReferencedFileID = ['CITIZEN'] + list(r.ReferencedFileID)[1:]",
+        &[&dicomdir],
+    );
+    let report = apply_json(&data, &input, &out, "seed");
+    assert_eq!(by_input(&report)["DICOMDIR"]["files"], 50, "{report:#}");
+    assert!(!out.join("citizen").exists());
+    assert_verifies_clean(&data, &out, &input);
+}
+
+/// A DICOMDIR is known by its SOP class, not its name: verify checks the records of one the
+/// input called `CDDIR` (its name is kept) as it checks `DICOMDIR`.
+#[test]
+fn verify_checks_a_dicomdir_whatever_its_name() {
+    let Some((_, dirs)) = corpus_dirs() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out, data) = (tmp.path().join("in"), tmp.path().join("out"), tmp.path().join("data"));
+    copy_tree(&dirs[0].1.join("dicomdirtests/TINY_ALPHA"), &input);
+    std::fs::rename(input.join("DICOMDIR"), input.join("CDDIR")).unwrap();
+    let report = apply_json(&data, &input, &out, "seed");
+    assert_eq!(by_input(&report)["CDDIR"]["output"], "CDDIR", "{report:#}");
+    std::fs::remove_file(out.join("PT000000/ST000000/SE000000/IM000001")).unwrap();
+    let v = dams(&data).arg("verify").arg(&out).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["path"] == "CDDIR" && p["kind"] == "missing"),
+        "{v:#}"
+    );
+}

@@ -11,7 +11,7 @@
 //! key is given the dummy value action D gives). Icons are not carried over. The input's
 //! DICOMDIR is never read for a value: what it says of patients stays behind.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -38,6 +38,11 @@ pub struct DicomdirReport {
     /// Why it was not written (absent when it was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether it could not be written where it goes (a file dams did not write in the way, an
+    /// I/O error): the run needs attention (exit status 1), as for a file that failed. Not in
+    /// the JSON report (`reason` says it).
+    #[serde(skip)]
+    pub failed: bool,
 }
 
 impl DicomdirReport {
@@ -112,13 +117,15 @@ const TYPE_1: [Tag; 14] = [
 pub(super) fn rebuild_all(run: &Run) -> (Vec<DicomdirReport>, Vec<crate::manifest::FileRecord>) {
     let mut reports = Vec::new();
     let mut records = Vec::new();
+    // Where this run wrote one: two DICOMDIRs of a folder may be given the same name.
+    let mut written = HashSet::new();
     for u in run
         .index
         .unreadable
         .iter()
         .filter(|u| u.kind == UnreadableKind::Dicomdir)
     {
-        let (report, record) = rebuild(run, &u.path);
+        let (report, record) = rebuild(run, &u.path, &mut written);
         reports.push(report);
         records.extend(record);
     }
@@ -137,15 +144,17 @@ pub(super) fn not_written(index: &Index, why: &str) -> Vec<DicomdirReport> {
             files: 0,
             left_out: 0,
             reason: Some(why.to_string()),
+            failed: false,
         })
         .collect()
 }
 
 /// Where the new DICOMDIR of the input's DICOMDIR `rel` goes: its folder's output place,
-/// under its own name.
+/// under its own name unless that names a patient ([`output_name`]).
 fn destination(planner: &Planner, rel: &Path) -> PathBuf {
-    let folder = planner.dest_folder(rel.parent().unwrap_or(Path::new("")));
-    folder.join(rel.file_name().unwrap_or("DICOMDIR".as_ref()))
+    planner
+        .dest_folder(rel.parent().unwrap_or(Path::new("")))
+        .join(output_name(planner, rel))
 }
 
 /// Where every DICOMDIR of the input may be written: listed in the manifest as pending before
@@ -167,13 +176,18 @@ struct Listed {
     record: Record,
 }
 
-fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::FileRecord>) {
+fn rebuild(
+    run: &Run,
+    rel: &Path,
+    written: &mut HashSet<PathBuf>,
+) -> (DicomdirReport, Option<crate::manifest::FileRecord>) {
     let mut report = DicomdirReport {
         input: rel.to_path_buf(),
         output: None,
         files: 0,
         left_out: 0,
         reason: None,
+        failed: false,
     };
     let parsed = match parse_file(&run.index.root.join(rel)) {
         Ok(p) => p,
@@ -213,16 +227,58 @@ fn rebuild(run: &Run, rel: &Path) -> (DicomdirReport, Option<crate::manifest::Fi
         return (report, None);
     }
     let out_rel = destination(run.planner, rel);
+    if written.contains(&out_rel) {
+        report.reason = Some(format!(
+            "not written: another DICOMDIR of the input was written as {} in this run",
+            out_rel.display()
+        ));
+        report.failed = true;
+        return (report, None);
+    }
     match write(run, &parsed, &out_rel, listed) {
         Ok(record) => {
+            written.insert(out_rel.clone());
             report.output = Some(out_rel);
             (report, Some(record))
         }
         Err(why) => {
             report.reason = Some(format!("not written: {why}"));
+            report.failed = true;
             (report, None)
         }
     }
+}
+
+/// The name of the new DICOMDIR: the input's, unless it names a patient (a DICOMDIR is known
+/// by its SOP class, whatever its name), then `DICOMDIR`.
+fn output_name(planner: &Planner, rel: &Path) -> PathBuf {
+    rel.file_name()
+        .filter(|n| !planner.names_anyone(&n.to_string_lossy()))
+        .map_or_else(|| PathBuf::from("DICOMDIR"), PathBuf::from)
+}
+
+/// A file-set ID as the new DICOMDIR gives it: the input's when it is a CS of at most 16
+/// characters (PS3.10 §8.5: upper-case letters, digits, space and `_`) that names no patient,
+/// else empty (Type 2) — free text from a broken writer is not carried.
+fn file_set_id(planner: &Planner, id: &str) -> String {
+    let id = id.trim();
+    let is_cs = id.len() <= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ' || b == b'_');
+    if is_cs && !planner.names_anyone(id) {
+        id.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Whether the file at `path` is a DICOMDIR.
+fn is_dicomdir(path: &Path) -> bool {
+    parse_file(path).is_ok_and(|p| {
+        p.top_string(tags::MEDIA_STORAGE_SOP_CLASS_UID).as_deref()
+            == Some(dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE)
+    })
 }
 
 /// Writes the new DICOMDIR, atomically, where dams may write (a file of that name that dams
@@ -239,6 +295,9 @@ fn write(
             "a file of that name that dams did not write is in the output folder (--overwrite replaces it)".into(),
         );
     }
+    if run.owned.contains(out_rel) && path.exists() && !is_dicomdir(&path) {
+        return Err("a file of that name that dams wrote, and that is no DICOMDIR, is in the output folder".into());
+    }
     let original = parsed
         .top_string(tags::MEDIA_STORAGE_SOP_INSTANCE_UID)
         .unwrap_or_default();
@@ -247,16 +306,11 @@ fn write(
     } else {
         run.planner.output_uid(tags::SOP_INSTANCE_UID, &original)
     };
-    // The file-set ID is the input's, unless it names a patient.
-    let id = parsed.top_string(tags::FILE_SET_ID).unwrap_or_default();
-    let id = if run.planner.names_anyone(&id) {
-        String::new()
-    } else {
-        id
-    };
+    // The file-set ID is the input's, unless it names a patient or is no CS.
+    let id = file_set_id(run.planner, &parsed.top_string(tags::FILE_SET_ID).unwrap_or_default());
     let set = dir::FileSet {
         instance_uid: &instance_uid,
-        id: id.trim(),
+        id: &id,
         implementation: (
             crate::profile::annex_e::IMPLEMENTATION_CLASS_UID,
             crate::profile::annex_e::IMPLEMENTATION_VERSION_NAME,
@@ -272,45 +326,70 @@ fn write(
     })
 }
 
-/// The records of one level, each with the key it is found by and what is below it.
-type Level<T> = Vec<(String, Record, T)>;
+/// The records of one level in the order they were made, each with what is below it, and
+/// where the record of each key is (a look-up, not a search: a DICOMDIR of 100 000 files,
+/// each in its own series, made the search quadratic).
+struct Level<T> {
+    records: Vec<(Record, T)>,
+    by_key: HashMap<String, usize>,
+}
 
-/// Where the record of `key` is among `level`: made (with `keys`) when there is none yet,
-/// in the order the files come (the input DICOMDIR's).
-fn at<T: Default>(level: &mut Level<T>, key: &str, kind: &str, keys: Vec<Encoded>) -> usize {
-    if let Some(i) = level.iter().position(|(k, _, _)| k == key) {
-        return i;
+impl<T: Default> Level<T> {
+    fn new() -> Self {
+        Level {
+            records: Vec::new(),
+            by_key: HashMap::new(),
+        }
     }
-    let record = Record {
-        kind: kind.to_string(),
-        keys,
-        children: Vec::new(),
-    };
-    level.push((key.to_string(), record, T::default()));
-    level.len() - 1
+
+    /// What is below the record of `key`, made (with `keys`) when there is none yet, in the
+    /// order the files come (the input DICOMDIR's).
+    fn at(&mut self, key: String, kind: &str, keys: Vec<Encoded>) -> &mut T {
+        let records = &mut self.records;
+        let i = *self.by_key.entry(key).or_insert_with(|| {
+            let record = Record {
+                kind: kind.to_string(),
+                keys,
+                children: Vec::new(),
+            };
+            records.push((record, T::default()));
+            records.len() - 1
+        });
+        &mut records[i].1
+    }
+}
+
+impl<T: Default> Default for Level<T> {
+    fn default() -> Self {
+        Level::new()
+    }
 }
 
 /// Patients, their studies and series, and the files' records below them.
 fn tree(listed: Vec<Listed>) -> Vec<Record> {
-    let mut patients: Level<Level<Level<()>>> = Vec::new();
+    let mut patients: Level<Level<Level<Vec<Record>>>> = Level::new();
     for l in listed {
-        let p = at(&mut patients, &l.patient.0, "PATIENT", l.patient.1);
-        let studies = &mut patients[p].2;
-        let s = at(studies, &l.study.0, "STUDY", l.study.1);
-        let series = &mut studies[s].2;
-        let r = at(series, &l.series.0, "SERIES", l.series.1);
-        series[r].1.children.push(l.record);
+        patients
+            .at(l.patient.0, "PATIENT", l.patient.1)
+            .at(l.study.0, "STUDY", l.study.1)
+            .at(l.series.0, "SERIES", l.series.1)
+            .push(l.record);
     }
     let with = |mut r: Record, children: Vec<Record>| {
         r.children = children;
         r
     };
     patients
+        .records
         .into_iter()
-        .map(|(_, patient, studies)| {
+        .map(|(patient, studies)| {
             let studies = studies
+                .records
                 .into_iter()
-                .map(|(_, study, series)| with(study, series.into_iter().map(|(_, s, ())| s).collect()))
+                .map(|(study, series)| {
+                    let series = series.records.into_iter().map(|(s, files)| with(s, files)).collect();
+                    with(study, series)
+                })
                 .collect();
             with(patient, studies)
         })
@@ -328,8 +407,7 @@ fn is_file_id(c: &str) -> bool {
 /// The input file a record names, as written or in lower case (IDs are upper case on the
 /// medium; copies to disk are often lowered), and whether it was lowered.
 fn input_file(root: &Path, in_folder: &Path, id: &[String]) -> Option<(PathBuf, bool)> {
-    // A hostile ID must not name a file outside the DICOMDIR's folder.
-    if !id.iter().all(|c| c != "." && c != ".." && !c.contains(['/', '\\'])) {
+    if !dir::stays_below(id) {
         return None;
     }
     let written: PathBuf = in_folder.join(id.iter().collect::<PathBuf>());
@@ -363,7 +441,77 @@ fn listed_file(run: &Run, in_folder: &Path, out_folder: &Path, entry: &FileEntry
     let Ok(out) = parse_file(&run.out_root.join(&dest)) else {
         return Ok(None);
     };
+    if !is_instance(&out) {
+        return Ok(None);
+    }
     Ok(Some(listed(&out, &id, entry)))
+}
+
+/// The record types PS3.3 Table F.4-1 puts below a series (the retired ones of old media
+/// too). PRIVATE is not one: it needs the input's Private Record UID, which is not carried.
+const LEAF_KINDS: [&str; 28] = [
+    "IMAGE",
+    "RT DOSE",
+    "RT STRUCTURE SET",
+    "RT PLAN",
+    "RT TREAT RECORD",
+    "PRESENTATION",
+    "WAVEFORM",
+    "SR DOCUMENT",
+    "KEY OBJECT DOC",
+    "SPECTROSCOPY",
+    "RAW DATA",
+    "REGISTRATION",
+    "FIDUCIAL",
+    "ENCAP DOC",
+    "VALUE MAP",
+    "STEREOMETRIC",
+    "MEASUREMENT",
+    "SURFACE",
+    "SURFACE SCAN",
+    "TRACT",
+    "ASSESSMENT",
+    "RADIOTHERAPY",
+    "ANNOTATION",
+    "OVERLAY",
+    "MODALITY LUT",
+    "VOI LUT",
+    "CURVE",
+    "STORED PRINT",
+];
+
+/// The type of the record of a listed file: the input's when it is one of [`LEAF_KINDS`],
+/// else IMAGE. The input's value is never written as it is: a record type is free text to a
+/// hostile or broken writer (a name, say), and one that is no leaf's (PATIENT, PRIVATE,
+/// PALETTE) would break the hierarchy.
+fn leaf_kind(kind: &str) -> &'static str {
+    LEAF_KINDS
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(kind.trim()))
+        .copied()
+        .unwrap_or("IMAGE")
+}
+
+/// Whether a key of the input's record is carried (with the written file's value): not the
+/// file meta, directory structure, group lengths, item tags, pixel data or the icon (none is
+/// a key of a record), nor the character set (set from the written file).
+fn is_carried_key(t: Tag) -> bool {
+    !matches!(t.0, 0x0000 | 0x0002 | 0x0004 | 0x7FE0 | 0xFFFE)
+        && t.1 != 0x0000
+        && t != tags::ICON_IMAGE_SEQUENCE
+        && t != tags::SPECIFIC_CHARACTER_SET
+}
+
+/// Whether a written file is an instance a record can name: a DICOMDIR is not (one that
+/// lists itself or another, read back on the next run, would be listed as an image), nor a
+/// file without the SOP class and instance UID a record must give (Type 1).
+fn is_instance(out: &Parsed) -> bool {
+    let uid = |tag: Tag| out.top_string(tag).filter(|s| !s.trim().is_empty());
+    let directory = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
+    let class = uid(tags::SOP_CLASS_UID).or_else(|| uid(tags::MEDIA_STORAGE_SOP_CLASS_UID));
+    class.is_some_and(|c| c != directory)
+        && uid(tags::MEDIA_STORAGE_SOP_CLASS_UID).as_deref() != Some(directory)
+        && uid(tags::SOP_INSTANCE_UID).is_some()
 }
 
 /// The records of one written file (`out`), listed as `id`.
@@ -378,13 +526,9 @@ fn listed(out: &Parsed, id: &[String], entry: &FileEntry) -> Listed {
             .collect()
     };
     let text = |tag: Tag| out.top_string(tag).unwrap_or_default().trim().to_string();
-    let mut own: Vec<Tag> = entry
-        .keys
-        .iter()
-        .copied()
-        .filter(|&t| t != tags::ICON_IMAGE_SEQUENCE && t != tags::SPECIFIC_CHARACTER_SET)
-        .collect();
-    if entry.kind == "IMAGE" && !own.contains(&tags::INSTANCE_NUMBER) {
+    let kind = leaf_kind(&entry.kind);
+    let mut own: Vec<Tag> = entry.keys.iter().copied().filter(|&t| is_carried_key(t)).collect();
+    if kind == "IMAGE" && !own.contains(&tags::INSTANCE_NUMBER) {
         own.push(tags::INSTANCE_NUMBER);
     }
     let mut keys = level(&own);
@@ -411,11 +555,7 @@ fn listed(out: &Parsed, id: &[String], entry: &FileEntry) -> Listed {
         study: (text(tags::STUDY_INSTANCE_UID), level(&STUDY_KEYS)),
         series: (text(tags::SERIES_INSTANCE_UID), level(&SERIES_KEYS)),
         record: Record {
-            kind: if entry.kind.is_empty() {
-                "IMAGE".into()
-            } else {
-                entry.kind.clone()
-            },
+            kind: kind.into(),
             keys,
             children: Vec::new(),
         },
@@ -437,4 +577,82 @@ fn key(out: &Parsed, kids: &Children, tag: Tag) -> Option<Encoded> {
         return None;
     }
     found.or_else(|| dir::empty(tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(patient: &str, study: &str, series: &str) -> Listed {
+        let level = |kind: &str, key: &str| (key.to_string(), vec![Encoded::text(tags::PATIENT_ID, VR::LO, kind)]);
+        Listed {
+            patient: level("P", patient),
+            study: level("ST", study),
+            series: level("SE", series),
+            record: Record {
+                kind: "IMAGE".into(),
+                keys: Vec::new(),
+                children: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn files_are_grouped_in_the_order_they_come() {
+        let t = tree(vec![
+            file("B", "1", "x"),
+            file("A", "2", "y"),
+            file("B", "1", "z"),
+            file("B", "1", "x"),
+        ]);
+        assert_eq!(t.len(), 2);
+        let b = &t[0];
+        assert_eq!((b.children.len(), b.children[0].children.len()), (1, 2));
+        assert_eq!(b.children[0].children[0].children.len(), 2);
+        assert_eq!(t[1].children[0].children[0].children.len(), 1);
+    }
+
+    /// One series per file (a DICOMDIR of radiographs): the records of a level are looked up,
+    /// not searched (a search took minutes for this many).
+    #[test]
+    fn many_series_are_grouped_in_linear_time() {
+        let n = 60_000;
+        let uid = |i: usize| format!("1.2.826.0.1.3680043.8.498.{i:040}");
+        let listed = (0..n).map(|i| file("P1", "S1", &uid(i))).collect();
+        let started = std::time::Instant::now();
+        let t = tree(listed);
+        assert_eq!(t[0].children[0].children.len(), n);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_record_type_is_a_leafs_or_image() {
+        assert_eq!(leaf_kind("RT STRUCTURE SET"), "RT STRUCTURE SET");
+        assert_eq!(leaf_kind("sr document "), "SR DOCUMENT");
+        for hostile in ["JOHN DOE SECRET", "", "PATIENT", "SERIES", "PRIVATE", "PALETTE"] {
+            assert_eq!(leaf_kind(hostile), "IMAGE", "{hostile}");
+        }
+    }
+
+    #[test]
+    fn structure_meta_and_pixel_data_are_no_keys() {
+        for t in [
+            tags::TRANSFER_SYNTAX_UID,
+            tags::REFERENCED_FILE_ID,
+            tags::PIXEL_DATA,
+            Tag(0x0008, 0x0000),
+            Tag(0xFFFE, 0xE000),
+            tags::ICON_IMAGE_SEQUENCE,
+            tags::SPECIFIC_CHARACTER_SET,
+        ] {
+            assert!(!is_carried_key(t), "{t:?}");
+        }
+        for t in [tags::INSTANCE_NUMBER, tags::CONTENT_DATE, Tag(0x0009, 0x1001)] {
+            assert!(is_carried_key(t), "{t:?}");
+        }
+    }
 }

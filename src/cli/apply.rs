@@ -223,11 +223,14 @@ fn ask(
 }
 
 /// 0 when every file that could be written was; skipped files (not DICOM or XML, DICOMDIRs,
-/// links not followed) do not count.
+/// links not followed) do not count; a DICOMDIR that could not be written where it goes does.
 pub fn exit(r: &ApplyReport) -> Exit {
     if r.cancelled {
         return Exit::Cancelled;
     }
     let damaged = r.unreadable.iter().any(|u| !u.kind.is_skipped());
-    Exit::unless(!r.failed.is_empty() || damaged || !r.unplaced.is_empty() || !r.unassigned_xml.is_empty())
+    let dicomdir_failed = r.dicomdirs.iter().any(|d| d.failed);
+    Exit::unless(
+        !r.failed.is_empty() || damaged || dicomdir_failed || !r.unplaced.is_empty() || !r.unassigned_xml.is_empty(),
+    )
 }

@@ -71,6 +71,16 @@ pub fn file_entries(p: &Parsed) -> Vec<FileEntry> {
     records
 }
 
+/// Whether a file ID names a file below the DICOMDIR's folder: no component of it is `.` or
+/// `..` or holds a separator or NUL (a hostile ID must not name a file outside).
+#[must_use]
+pub fn stays_below(id: &[String]) -> bool {
+    !id.is_empty()
+        && id
+            .iter()
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(['/', '\\', '\0']))
+}
+
 /// One element in Explicit VR Little Endian, header and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
@@ -80,9 +90,16 @@ pub struct Encoded {
 
 impl Encoded {
     /// An element with this value, padded to even length (UI and binary VRs with NUL, text
-    /// with a space).
+    /// with a space). A value too long for the 16-bit length of its VR (from an implicit VR
+    /// file, or UN in one) is written as UN, as PS3.5 §6.2.2 asks: its length was cut to 16
+    /// bits, and the records after it read as garbage.
     #[must_use]
     pub fn new(tag: Tag, vr: VR, value: &[u8]) -> Encoded {
+        let vr = if value.len() > 0xFFFE && !has_long_length(vr) {
+            VR::UN
+        } else {
+            vr
+        };
         let mut v = value.to_vec();
         if v.len() % 2 == 1 {
             v.push(if matches!(vr, VR::UI | VR::OB | VR::UN) {
@@ -111,6 +128,26 @@ impl Encoded {
     pub fn ul(tag: Tag, v: u32) -> Encoded {
         Encoded::new(tag, VR::UL, &v.to_le_bytes())
     }
+}
+
+/// Whether a VR's length is 32 bits in Explicit VR (PS3.5 Table 7.1-1).
+fn has_long_length(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    )
 }
 
 /// Where the elements of each item and the items of each sequence of a parsed file are (one
@@ -438,6 +475,33 @@ mod tests {
                 .iter()
                 .all(|f| f.kind == "IMAGE" && f.keys == [tags::INSTANCE_NUMBER])
         );
+    }
+
+    #[test]
+    fn a_value_too_long_for_its_vr_is_written_as_un() {
+        let long = vec![b'A'; 70_000];
+        let e = Encoded::new(tags::IMAGE_COMMENTS, VR::LT, &long);
+        assert_eq!(&e.bytes[4..6], b"UN");
+        assert_eq!(u32::from_le_bytes(e.bytes[8..12].try_into().unwrap()), 70_000);
+        assert_eq!(e.bytes.len(), 12 + 70_000);
+        let short = Encoded::new(tags::IMAGE_COMMENTS, VR::LT, b"AB");
+        assert_eq!((&short.bytes[4..6], short.bytes.len()), (&b"LT"[..], 10));
+    }
+
+    #[test]
+    fn a_file_id_stays_below_its_folder() {
+        let id = |c: &[&str]| c.iter().map(|c| (*c).to_string()).collect::<Vec<String>>();
+        assert!(stays_below(&id(&["PT000000", "IM1"])));
+        for bad in [
+            &["..", "etc"][..],
+            &["/etc", "passwd"],
+            &["."],
+            &["A\0B"],
+            &["C:\\X"],
+            &[],
+        ] {
+            assert!(!stays_below(&id(bad)), "{bad:?}");
+        }
     }
 
     #[test]

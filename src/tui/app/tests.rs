@@ -528,6 +528,7 @@ fn the_result_of_a_write_says_what_became_of_each_dicomdir() {
         files: 2,
         left_out,
         reason: reason.map(Into::into),
+        failed: false,
     };
     let report = ApplyReport {
         written: 2,
