@@ -95,7 +95,7 @@ impl Encoded {
     /// bits, and the records after it read as garbage.
     #[must_use]
     pub fn new(tag: Tag, vr: VR, value: &[u8]) -> Encoded {
-        let vr = if value.len() > 0xFFFE && !has_long_length(vr) {
+        let vr = if value.len() > 0xFFFE && !super::parse::is_long_vr(vr) {
             VR::UN
         } else {
             vr
@@ -128,26 +128,6 @@ impl Encoded {
     pub fn ul(tag: Tag, v: u32) -> Encoded {
         Encoded::new(tag, VR::UL, &v.to_le_bytes())
     }
-}
-
-/// Whether a VR's length is 32 bits in Explicit VR (PS3.5 Table 7.1-1).
-fn has_long_length(vr: VR) -> bool {
-    matches!(
-        vr,
-        VR::OB
-            | VR::OD
-            | VR::OF
-            | VR::OL
-            | VR::OV
-            | VR::OW
-            | VR::SQ
-            | VR::SV
-            | VR::UC
-            | VR::UN
-            | VR::UR
-            | VR::UT
-            | VR::UV
-    )
 }
 
 /// Where the elements of each item and the items of each sequence of a parsed file are (one

@@ -692,7 +692,8 @@ struct Walker<'a> {
     copies: Vec<usize>,
 }
 
-fn is_long_vr(vr: VR) -> bool {
+/// Whether a VR's length is 32 bits in Explicit VR (PS3.5 Table 7.1-1).
+pub(crate) fn is_long_vr(vr: VR) -> bool {
     matches!(
         vr,
         VR::OB

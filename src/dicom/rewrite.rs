@@ -63,22 +63,7 @@ pub(crate) fn header_bytes(tag: Tag, vr: VR, len: usize, enc: Encoding) -> Vec<u
     h.extend_from_slice(&enc.u16_bytes(tag.1));
     if enc.explicit_vr {
         h.extend_from_slice(vr.to_string().as_bytes());
-        if matches!(
-            vr,
-            VR::OB
-                | VR::OD
-                | VR::OF
-                | VR::OL
-                | VR::OV
-                | VR::OW
-                | VR::SQ
-                | VR::SV
-                | VR::UC
-                | VR::UN
-                | VR::UR
-                | VR::UT
-                | VR::UV
-        ) {
+        if super::parse::is_long_vr(vr) {
             h.extend_from_slice(&[0, 0]);
             h.extend_from_slice(&enc.u32_bytes(len as u32));
         } else {
