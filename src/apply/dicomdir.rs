@@ -504,7 +504,8 @@ fn is_carried_key(t: Tag) -> bool {
 
 /// Whether a written file is an instance a record can name: a DICOMDIR is not (one that
 /// lists itself or another, read back on the next run, would be listed as an image), nor a
-/// file without the SOP class and instance UID a record must give (Type 1).
+/// file without the SOP class and instance UID a record must give, or without the study and
+/// series UID its study and series records must give (all Type 1).
 fn is_instance(out: &Parsed) -> bool {
     let uid = |tag: Tag| out.top_string(tag).filter(|s| !s.trim().is_empty());
     let directory = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE;
@@ -512,6 +513,8 @@ fn is_instance(out: &Parsed) -> bool {
     class.is_some_and(|c| c != directory)
         && uid(tags::MEDIA_STORAGE_SOP_CLASS_UID).as_deref() != Some(directory)
         && uid(tags::SOP_INSTANCE_UID).is_some()
+        && uid(tags::STUDY_INSTANCE_UID).is_some()
+        && uid(tags::SERIES_INSTANCE_UID).is_some()
 }
 
 /// The records of one written file (`out`), listed as `id`.
@@ -594,6 +597,42 @@ mod tests {
                 keys: Vec::new(),
                 children: Vec::new(),
             },
+        }
+    }
+
+    /// A Part 10 file of these data set elements (Explicit VR Little Endian).
+    fn part10(elements: &[(Tag, &str)]) -> Parsed {
+        let ts = Encoded::text(
+            tags::TRANSFER_SYNTAX_UID,
+            VR::UI,
+            crate::dicom::ts::EXPLICIT_VR_LITTLE_ENDIAN,
+        )
+        .bytes;
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend(Encoded::ul(tags::FILE_META_INFORMATION_GROUP_LENGTH, ts.len() as u32).bytes);
+        bytes.extend(ts);
+        for (tag, value) in elements {
+            bytes.extend(Encoded::text(*tag, VR::UI, value).bytes);
+        }
+        crate::dicom::parse::parse_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_file_without_the_uids_its_records_need_is_not_listed() {
+        let all = [
+            (tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.2"),
+            (tags::SOP_INSTANCE_UID, "2.25.1"),
+            (tags::STUDY_INSTANCE_UID, "2.25.2"),
+            (tags::SERIES_INSTANCE_UID, "2.25.3"),
+        ];
+        assert!(is_instance(&part10(&all)));
+        for i in 0..all.len() {
+            let mut some = all.to_vec();
+            some[i].1 = "";
+            assert!(!is_instance(&part10(&some)), "{:?} empty", some[i].0);
+            some.remove(i);
+            assert!(!is_instance(&part10(&some)), "{:?} absent", all[i].0);
         }
     }
 
