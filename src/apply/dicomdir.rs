@@ -64,8 +64,9 @@ impl DicomdirReport {
                 self.input.display(),
                 self.files
             ),
+            // Why it was not written says it all (its records all left out, say).
             (None, reason) => format!(
-                "DICOMDIR {}: {}{left}",
+                "DICOMDIR {}: {}",
                 self.input.display(),
                 reason.as_deref().unwrap_or("not written")
             ),

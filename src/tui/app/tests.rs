@@ -534,8 +534,26 @@ fn the_result_of_a_write_says_what_became_of_each_dicomdir() {
         written: 2,
         written_paths,
         dicomdirs: vec![
-            dicomdir("P1/DICOMDIR", Some("P0001/DICOMDIR"), 3, None),
             dicomdir("CD/DICOMDIR", None, 0, Some("not written: it is damaged (truncated)")),
+            dicomdir(
+                "A/DICOMDIR",
+                None,
+                0,
+                Some("not written: none of the files it lists is in the output folder"),
+            ),
+            dicomdir(
+                "B/DICOMDIR",
+                None,
+                0,
+                Some("not written: none of the files it lists is in the output folder"),
+            ),
+            dicomdir(
+                "C/DICOMDIR",
+                None,
+                0,
+                Some("not written: none of the files it lists is in the output folder"),
+            ),
+            dicomdir("P1/DICOMDIR", Some("P0001/DICOMDIR"), 3, None),
         ],
         ..ApplyReport::default()
     };
@@ -555,6 +573,13 @@ fn the_result_of_a_write_says_what_became_of_each_dicomdir() {
     );
     assert!(
         text.contains(&"DICOMDIR CD/DICOMDIR: not written: it is damaged (truncated)"),
+        "{text:?}"
+    );
+    // The one written comes first; four are listed and the fifth counted.
+    let first = text.iter().position(|l| l.contains("DICOMDIR")).unwrap();
+    assert!(text[first].starts_with("new DICOMDIR P0001/DICOMDIR"), "{text:?}");
+    assert!(
+        text.contains(&"… and 1 more DICOMDIR(s) (dams apply --json lists them all)"),
         "{text:?}"
     );
 }

@@ -311,8 +311,11 @@ impl App {
 /// folder of many, as test sets have, does not push the rest out of view).
 fn dicomdir_lines(dicomdirs: &[crate::apply::dicomdir::DicomdirReport]) -> Vec<(Tone, String)> {
     const LISTED: usize = 4;
-    let mut lines: Vec<(Tone, String)> = dicomdirs
-        .iter()
+    // Those written first: the ones not written are mostly of other patients' folders.
+    let mut shown: Vec<&crate::apply::dicomdir::DicomdirReport> = dicomdirs.iter().collect();
+    shown.sort_by_key(|d| d.output.is_none());
+    let mut lines: Vec<(Tone, String)> = shown
+        .into_iter()
         .take(LISTED)
         .map(|d| (if d.output.is_some() { Tone::Plain } else { Tone::Dim }, d.line()))
         .collect();
