@@ -142,8 +142,9 @@ impl Engine {
     /// # Errors
     ///
     /// An `EngineError` when `root` or the review state cannot be read; files that cannot be read
-    /// are rows of the Index.
-    pub fn scan(&self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {
+    /// are rows of the Index. A lean key store ([`KeyStore::open_lean`]) fetches the entries
+    /// of its patients ([`KeyStore::fetch_patients`]).
+    pub fn scan(&mut self, root: &Path, exclude: Vec<PathBuf>, progress: Progress) -> Result<Index, EngineError> {
         let mut index = crate::scan::scan(root, &ScanOptions { exclude }, progress, self.cancel.flag())?;
         let mut ws = self.workspace(root)?;
         if !ws.file_assignments.is_empty() {
@@ -152,14 +153,21 @@ impl Engine {
             index.place_orphans(&ws.file_assignments);
         }
         crate::xml::assign_all(&mut index);
+        self.key.fetch_patients(&crate::plan::candidates(&index))?;
         Ok(index)
     }
 
     /// Places files by hand again after the assignments changed (review screen, `dams
-    /// assign`), and the XML files with them.
-    pub fn replace_files(&self, index: &mut Index, ws: &Workspace) {
+    /// assign`), and the XML files with them (and fetches the entries of patients formed so).
+    ///
+    /// # Errors
+    ///
+    /// An `EngineError` when a lean key store cannot be read.
+    pub fn replace_files(&mut self, index: &mut Index, ws: &Workspace) -> Result<(), EngineError> {
         index.place_orphans(&ws.file_assignments);
         crate::xml::assign_all(index);
+        self.key.fetch_patients(&crate::plan::candidates(index))?;
+        Ok(())
     }
 
     /// Which CT series each segmentation object of the Index was drawn on (automatic links
@@ -302,6 +310,7 @@ impl Engine {
     ///
     /// An `EngineError` when the key store refuses or cannot write the codes.
     pub fn allocate(&mut self, patients: &[crate::key::Candidate]) -> Result<usize, EngineError> {
+        self.key.fetch_patients(patients)?;
         let mut attempt = 1;
         loop {
             let new = self.key.propose(patients);

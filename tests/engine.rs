@@ -232,7 +232,7 @@ fn rerun_gives_identical_output_and_verify_is_clean() {
     apply_lib(&input, &out1, &key, None);
     assert_eq!(tree(&out1), tree(&out2));
 
-    let engine = common::engine(&key, None);
+    let mut engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
     let prepared = engine.prepare(&index).expect("prepare");
     let report = engine
@@ -275,7 +275,7 @@ fn verify_catches_a_tampered_output() {
     let mut bytes = std::fs::read(&victim).unwrap();
     bytes[at] ^= 0xFF;
     std::fs::write(&victim, bytes).unwrap();
-    let engine = common::engine(&key, None);
+    let mut engine = common::engine(&key, None);
     let index = engine.scan(&input, Vec::new(), &dams::progress::quiet).unwrap();
     let prepared = engine.prepare(&index).expect("prepare");
     let report = engine

@@ -85,7 +85,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         Target::Folder(o) => vec![o.clone()],
         Target::InPlace => vec![],
     };
-    let index = match super::scan_input(&engine, &path, a.json, exclude) {
+    let index = match super::scan_input(&mut engine, &path, a.json, exclude) {
         Ok(index) => index,
         // Stopped in the scan: nothing was written, and the report says why.
         Err(_) if ctx.cancel.is_cancelled() => return stopped_before_writing(&a),

@@ -79,7 +79,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     // Nothing is created before the files and patients given are found.
     let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
-    let mut index = super::scan_input(&engine, &path, a.json, vec![])?;
+    let mut index = super::scan_input(&mut engine, &path, a.json, vec![])?;
     if !a.assign.is_empty() || !a.clear.is_empty() {
         let mut set = Vec::new();
         for x in &a.assign {
@@ -108,7 +108,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
                 w.file_assignments.remove(f);
             }
         })?;
-        engine.replace_files(&mut index, &ws);
+        engine.replace_files(&mut index, &ws)?;
         if !a.json {
             say_err!("saved in {}", engine.review().location());
         }

@@ -229,7 +229,12 @@ fn export(key: &KeyArg, output: Option<PathBuf>, force: bool, json: bool) -> Res
 }
 
 fn lookup(key: &KeyArg, code: &str) -> Result<Exit> {
-    let store = open(key)?;
+    // One indexed look-up, not a read of the whole key.
+    let mut store = KeyStore::open_lean(&super::key_path(key)?)?;
+    for w in &store.warnings {
+        say_err!("dams: warning: {w}");
+    }
+    store.fetch(&[], &[code])?;
     match store.entry_by_code(code) {
         Some(e) => {
             super::print_text(|out| {
@@ -265,7 +270,7 @@ fn allocate(key: &KeyArg, paths: &[PathBuf], ctx: &Ctx) -> Result<Exit> {
     let mut engine = super::open_engine(key, &super::ProfileArgs::default(), ctx)?;
     let mut all = Vec::new();
     for path in &folders {
-        let index = super::scan_input(&engine, path, false, vec![])?;
+        let index = super::scan_input(&mut engine, path, false, vec![])?;
         all.extend(dams::plan::candidates(&index));
     }
     let new = engine.allocate(&all)?;

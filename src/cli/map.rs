@@ -40,7 +40,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     // Nothing is created before the names given are found.
     let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
-    let index = super::scan_input(&engine, &path, a.json, vec![])?;
+    let index = super::scan_input(&mut engine, &path, a.json, vec![])?;
     let changes = !(a.set.is_empty() && a.clear.is_empty() && a.no_repair.is_empty() && a.repair.is_empty());
     if changes {
         // Names are resolved against the automatic links, then saved by key and UID.

@@ -417,7 +417,7 @@ pub fn open_engine(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Eng
 pub fn open_engine_unmade(key: &KeyArg, profile: &ProfileArgs, ctx: &Ctx) -> Result<Engine> {
     let profile = profile.resolve()?;
     let path = key_path(key)?;
-    let engine = Engine::new(KeyStore::open(&path)?, profile, ctx.cancel.clone())?;
+    let engine = Engine::new(KeyStore::open_lean(&path)?, profile, ctx.cancel.clone())?;
     for w in &engine.key().warnings {
         say_err!("dams: warning: {w}");
     }
@@ -448,7 +448,7 @@ pub fn said_created(engine: &Engine) {
 }
 
 /// Scans an input folder with the engine, with progress on stderr unless `quiet`.
-pub fn scan_input(engine: &Engine, path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<dams::scan::Index> {
+pub fn scan_input(engine: &mut Engine, path: &Path, quiet: bool, exclude: Vec<PathBuf>) -> Result<dams::scan::Index> {
     let progress = Progress::new("scan", quiet);
     let index = engine.scan(path, exclude, &|d, t| progress.update(d, t))?;
     progress.finish();

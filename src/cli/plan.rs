@@ -34,8 +34,8 @@ pub struct Args {
 
 pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
-    let engine = super::open_engine(&a.key, &a.profile, ctx)?;
-    let index = match super::scan_input(&engine, &path, a.json, Vec::new()) {
+    let mut engine = super::open_engine(&a.key, &a.profile, ctx)?;
+    let index = match super::scan_input(&mut engine, &path, a.json, Vec::new()) {
         Ok(index) => index,
         Err(_) if a.json && ctx.cancel.is_cancelled() => {
             // Stopped in the scan: still a plan document, of no patient, that says so.

@@ -21,9 +21,9 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     // Scanning uses the key store only for the decisions made in review (files assigned by
     // hand); it creates nothing.
-    let key = dams::key::KeyStore::open(&super::key_path(&a.key)?)?;
-    let engine = dams::engine::Engine::new(key, dams::profile::Profile::resolve(None, &[])?, ctx.cancel.clone())?;
-    let index = match super::scan_input(&engine, &path, a.json, Vec::new()) {
+    let key = dams::key::KeyStore::open_lean(&super::key_path(&a.key)?)?;
+    let mut engine = dams::engine::Engine::new(key, dams::profile::Profile::resolve(None, &[])?, ctx.cancel.clone())?;
+    let index = match super::scan_input(&mut engine, &path, a.json, Vec::new()) {
         Ok(index) => index,
         // Stopped: with --json, a whole document that says so (what is not listed was not read).
         Err(_) if a.json && ctx.cancel.is_cancelled() => {

@@ -137,9 +137,9 @@ fn verify_output(out: &Path, against: &Path, args: &SendArgs, ctx: &Ctx) -> Resu
     }
     let key = dams::key::KeyStore::open(&key_path)?;
     let (_, profile) = dams::verify::open(out, &key)?;
-    let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
+    let mut engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
     let against = super::input_folder(against)?;
-    let index = super::scan_input(&engine, &against, quiet, vec![out.to_path_buf()])?;
+    let index = super::scan_input(&mut engine, &against, quiet, vec![out.to_path_buf()])?;
     if ctx.cancel.is_cancelled() {
         bail!("cancelled before anything was sent");
     }

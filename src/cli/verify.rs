@@ -53,8 +53,8 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
             );
         }
     }
-    let engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
-    let report = check(&a, &engine, against.as_deref(), ctx)?;
+    let mut engine = dams::engine::Engine::new(key, profile, ctx.cancel.clone())?;
+    let report = check(&a, &mut engine, against.as_deref(), ctx)?;
     if a.json {
         super::print_json(&report)?;
     } else {
@@ -69,7 +69,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
 
 /// The check, after a scan of the input when there is one. Stopped in that scan, it is a
 /// report of nothing checked that says it was cancelled.
-fn check(a: &Args, engine: &Engine, against: Option<&Path>, ctx: &Ctx) -> Result<VerifyReport> {
+fn check(a: &Args, engine: &mut Engine, against: Option<&Path>, ctx: &Ctx) -> Result<VerifyReport> {
     let Some(input) = against else {
         let progress = Progress::new("verify", a.json);
         let report = engine.verify(&a.out, None, &|d, t| progress.update(d, t))?;

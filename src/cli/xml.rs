@@ -30,7 +30,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
     let path = super::input_folder(&a.path)?;
     // Nothing is created before the files and patients given are found.
     let mut engine = super::open_engine_unmade(&a.key, &a.profile, ctx)?;
-    let index = super::scan_input(&engine, &path, a.json, vec![])?;
+    let index = super::scan_input(&mut engine, &path, a.json, vec![])?;
     if !a.assign.is_empty() || !a.clear.is_empty() {
         let find_file = |name: &str| -> Result<PathBuf> {
             let rel = Path::new(name.trim());

@@ -309,10 +309,21 @@ struct Snapshot {
     by_fold: HashMap<String, usize>,
     seen: HashSet<String>,
     cursor: Cursor,
+    /// `None`: every entry up to `cursor` was read. `Some`: only those looked up
+    /// ([`KeyStore::open_lean`]), and every one added after `cursor`.
+    lean: Option<Looked>,
+}
+
+/// What a lean snapshot looked up in the store, found or not.
+#[derive(Debug, Default)]
+struct Looked {
+    keys: HashSet<String>,
+    /// Code folds: the entries with one are in `by_fold`, the real IDs seen in `seen`.
+    folds: HashSet<String>,
 }
 
 impl Snapshot {
-    fn new(meta: Meta) -> Snapshot {
+    fn new(meta: Meta, lean: bool) -> Snapshot {
         Snapshot {
             meta,
             entries: Vec::new(),
@@ -320,6 +331,7 @@ impl Snapshot {
             by_fold: HashMap::new(),
             seen: HashSet::new(),
             cursor: Cursor::default(),
+            lean: lean.then(Looked::default),
         }
     }
 
@@ -331,12 +343,34 @@ impl Snapshot {
         self.by_fold.reserve(l.entries.len());
         self.seen.reserve(l.seen.len());
         for e in l.entries {
-            let i = self.entries.len();
-            self.by_key.insert(e.patient_id.clone(), i);
-            self.by_fold.insert(fold_code(&e.code), i);
-            self.entries.push(e);
+            self.add(e);
         }
         self.seen.extend(l.seen);
+    }
+
+    /// An entry read from the store; one a lean snapshot looked up already is read again
+    /// (a later read of the same row), not added twice.
+    fn add(&mut self, e: KeyEntry) {
+        if let Some(&i) = self.by_key.get(&e.patient_id) {
+            self.entries[i] = e;
+            return;
+        }
+        let i = self.entries.len();
+        self.by_key.insert(e.patient_id.clone(), i);
+        self.by_fold.insert(fold_code(&e.code), i);
+        self.entries.push(e);
+    }
+
+    /// Whether the snapshot can say if this patient key has an entry.
+    fn knows_key(&self, key: &str) -> bool {
+        self.lean.as_ref().is_none_or(|l| l.keys.contains(key)) || self.by_key.contains_key(key)
+    }
+
+    /// Whether the snapshot can say if this fold is a code's or a real ID's seen.
+    fn knows_fold(&self, fold: &str) -> bool {
+        self.lean.as_ref().is_none_or(|l| l.folds.contains(fold))
+            || self.by_fold.contains_key(fold)
+            || self.seen.contains(fold)
     }
 
     /// An offset this process recorded or read inside a transaction: a reader's cursor only
@@ -390,6 +424,26 @@ impl KeyStore {
     ///
     /// `KeyError` when the store cannot be read or is damaged.
     pub fn open(path: &Path) -> Result<KeyStore, KeyError> {
+        KeyStore::open_as(path, false)
+    }
+
+    /// [`KeyStore::open`] without reading its entries: the settings only, and then the entries
+    /// looked up with [`fetch`](Self::fetch) (which [`crate::engine::Engine::scan`] does for
+    /// the patients it finds) and every one added after the open. For commands that need a
+    /// few entries of a large key (a look-up, the codes of one folder's patients): a key of a
+    /// million patients takes seconds and hundreds of MB to read whole. Lookups by patient
+    /// key or code ([`code_for`](Self::code_for), [`entry_by_code`](Self::entry_by_code))
+    /// answer for what was fetched; [`entries`](Self::entries) holds only that; proposals and
+    /// every write check the database itself.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read or is damaged.
+    pub fn open_lean(path: &Path) -> Result<KeyStore, KeyError> {
+        KeyStore::open_as(path, true)
+    }
+
+    fn open_as(path: &Path, lean: bool) -> Result<KeyStore, KeyError> {
         let location = Location::from_arg(path);
         let mut warnings = Vec::new();
         let backend: Box<dyn Backend> = match &location {
@@ -400,12 +454,16 @@ impl KeyStore {
         let mut key = KeyStore {
             location,
             store: Arc::new(Mutex::new(backend)),
-            snap: Snapshot::new(fresh_meta()?),
+            // A store not there yet is read whole: there is nothing in it.
+            snap: Snapshot::new(fresh_meta()?, lean && exists),
             exists,
             created: false,
             warnings,
         };
-        if exists {
+        if exists && lean {
+            key.read_head()?;
+            key.check_legacy_beside()?;
+        } else if exists {
             key.refresh()?;
             key.check_legacy_beside()?;
         } else if let Location::File { legacy: Some(json), .. } = &key.location
@@ -431,7 +489,7 @@ impl KeyStore {
             let created = key.backend()?.create(&meta, &mut |_| Ok(()))?;
             key.created = created;
             key.exists = true;
-            key.snap = Snapshot::new(meta);
+            key.snap = Snapshot::new(meta, key.is_lean());
             key.refresh()?;
         }
         Ok(key)
@@ -441,6 +499,161 @@ impl KeyStore {
         self.store
             .lock()
             .map_err(|_| KeyError::Conflict("the key store connection was lost by a failed thread".into()))
+    }
+
+    /// Whether the store was opened with [`KeyStore::open_lean`].
+    #[must_use]
+    pub fn is_lean(&self) -> bool {
+        self.snap.lean.is_some()
+    }
+
+    /// A lean snapshot's start: the settings and where the store ends, no entry.
+    fn read_head(&mut self) -> Result<(), KeyError> {
+        let mut head = None;
+        self.backend()?.read(&mut |tx| {
+            head = Some((tx.meta()?, tx.cursor()?));
+            Ok(())
+        })?;
+        if let Some((meta, cursor)) = head {
+            self.snap.meta = meta;
+            self.snap.cursor = cursor;
+        }
+        Ok(())
+    }
+
+    /// Reads every entry (a lean snapshot becomes a whole one).
+    fn read_all(&mut self) -> Result<(), KeyError> {
+        if self.is_lean() && self.exists {
+            self.snap = Snapshot::new(self.snap.meta.clone(), false);
+            self.refresh()?;
+        }
+        Ok(())
+    }
+
+    /// Looks up, in one read of the store, the entries of these patient keys and of these
+    /// codes (compared case-insensitively), and which of the codes are real IDs the key has
+    /// seen: what a lean snapshot answers about afterwards. Nothing to do for a whole one.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read.
+    pub fn fetch(&mut self, keys: &[&str], codes: &[&str]) -> Result<(), KeyError> {
+        let Some(looked) = &self.snap.lean else { return Ok(()) };
+        if !self.exists {
+            return Ok(());
+        }
+        let mut keys: Vec<&str> = keys.iter().copied().filter(|k| !looked.keys.contains(*k)).collect();
+        let mut folds: Vec<String> = codes
+            .iter()
+            .map(|c| fold_code(c))
+            .filter(|f| !looked.folds.contains(f))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        folds.sort_unstable();
+        folds.dedup();
+        if keys.is_empty() && folds.is_empty() {
+            return Ok(());
+        }
+        let fr: Vec<&str> = folds.iter().map(String::as_str).collect();
+        let offsets = self.snap.meta.schema >= 3;
+        let mut found = Vec::new();
+        let mut seen = HashSet::new();
+        self.backend()?.read(&mut |tx| {
+            found = tx.entries_by(store::By::Key, &keys, offsets)?;
+            found.extend(tx.entries_by(store::By::CodeFold, &fr, offsets)?);
+            seen = tx.seen(&fr)?;
+            Ok(())
+        })?;
+        for e in found {
+            self.snap.add(e);
+        }
+        self.snap.seen.extend(seen);
+        if let Some(looked) = &mut self.snap.lean {
+            looked.keys.extend(keys.iter().map(|k| (*k).to_string()));
+            looked.folds.extend(folds);
+        }
+        Ok(())
+    }
+
+    /// [`fetch`](Self::fetch) for these patients, and enough of the codes after the store's
+    /// next number that [`propose`](Self::propose) finds free ones for those without a code
+    /// without asking the store again. Nothing to do for a whole snapshot.
+    ///
+    /// # Errors
+    ///
+    /// `KeyError` when the store cannot be read.
+    pub fn fetch_patients(&mut self, patients: &[Candidate]) -> Result<(), KeyError> {
+        if !self.is_lean() || !self.exists {
+            return Ok(());
+        }
+        let keys: Vec<&str> = patients.iter().map(|p| p.key.as_str()).collect();
+        let ids: Vec<&str> = patients.iter().flat_map(Candidate::real_ids).collect();
+        self.fetch(&keys, &ids)?;
+        let without: HashSet<&str> = keys.iter().copied().filter(|k| self.code_for(k).is_none()).collect();
+        let input: HashSet<String> = ids.iter().map(|i| fold_id(i)).collect();
+        let mut wanted = without.len() as u64;
+        let mut n = self.snap.meta.next;
+        // Batches of the codes still wanted (and a few over): taken codes are skipped.
+        while wanted > 0 {
+            let batch: Vec<String> = (0..wanted + 16)
+                .map_while(|i| n.checked_add(i))
+                .map(|k| self.format_code(k))
+                .collect();
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            self.fetch(&[], &refs)?;
+            let free = batch
+                .iter()
+                .map(|c| fold_code(c))
+                .filter(|f| !input.contains(f) && !self.taken(f))
+                .count() as u64;
+            wanted = wanted.saturating_sub(free);
+            match n.checked_add(batch.len() as u64) {
+                Some(next) if !batch.is_empty() => n = next,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a patient key has a code. A lean snapshot asks the store about a key it did
+    /// not fetch (an error counts as having one: no second code is proposed).
+    fn has_code(&self, key: &str) -> bool {
+        if self.snap.knows_key(key) {
+            return self.snap.by_key.contains_key(key);
+        }
+        let mut has = true;
+        let asked = self.backend().and_then(|mut b| {
+            b.read(&mut |tx| {
+                has = !tx.codes_of(&[key])?.is_empty();
+                Ok(())
+            })
+        });
+        if let Err(e) = asked {
+            tracing::warn!(error = %e, "a patient could not be looked up in the key store; no code is proposed");
+        }
+        has
+    }
+
+    /// Whether a code's fold is taken: the code of an entry, or a real ID the key has seen.
+    /// A lean snapshot asks the store about what it did not fetch (an error counts as taken:
+    /// no code is given that might be another's).
+    fn taken(&self, fold: &str) -> bool {
+        if self.snap.knows_fold(fold) {
+            return self.snap.by_fold.contains_key(fold) || self.snap.seen.contains(fold);
+        }
+        let mut taken = true;
+        let asked = self.backend().and_then(|mut b| {
+            b.read(&mut |tx| {
+                let owner = tx.code_folds(&[fold])?;
+                taken = !owner.is_empty() || !tx.seen(&[fold])?.is_empty();
+                Ok(())
+            })
+        });
+        if let Err(e) = asked {
+            tracing::warn!(error = %e, "a code could not be checked in the key store; it is not given");
+        }
+        taken
     }
 
     /// The backend, for the review state kept in the same store.
@@ -508,6 +721,7 @@ impl KeyStore {
     /// `KeyError::Conflict` when a code has been generated already or `prefix` and `digits` are not
     /// a valid format.
     pub fn set_format(&mut self, prefix: &str, digits: usize) -> Result<(), KeyError> {
+        self.read_all()?;
         if self.snap.entries.iter().any(|e| e.source == "generated") {
             return Err(KeyError::Conflict(
                 "the key store already has generated codes; their prefix cannot change".into(),
@@ -519,14 +733,21 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Every entry, in the order they were added.
+    /// Every entry, in the order they were added (of a lean snapshot, those fetched and
+    /// added since it was opened).
     #[must_use]
     pub fn entries(&self) -> &[KeyEntry] {
         &self.snap.entries
     }
 
+    /// The code of a patient key. A lean snapshot answers for what was fetched (and added
+    /// since it was opened) only.
     #[must_use]
     pub fn code_for(&self, patient_id: &str) -> Option<&str> {
+        debug_assert!(
+            self.snap.knows_key(patient_id),
+            "a key not fetched into a lean snapshot"
+        );
         self.snap
             .by_key
             .get(patient_id)
@@ -536,6 +757,10 @@ impl KeyStore {
     /// The entry of a code, compared case-insensitively (codes are unique that way).
     #[must_use]
     pub fn entry_by_code(&self, code: &str) -> Option<&KeyEntry> {
+        debug_assert!(
+            self.snap.knows_fold(&fold_code(code)),
+            "a code not fetched into a lean snapshot"
+        );
         self.snap.by_fold.get(&fold_code(code)).map(|&i| &self.snap.entries[i])
     }
 
@@ -572,7 +797,7 @@ impl KeyStore {
     /// input, known ones too: no code is given that equals, case-insensitively, a code in the
     /// key, a real ID the key has seen, or any real ID of these patients. Writes nothing.
     pub fn propose(&self, patients: &[Candidate]) -> Vec<NewEntry> {
-        let mut unknown: Vec<&Candidate> = patients.iter().filter(|p| self.code_for(&p.key).is_none()).collect();
+        let mut unknown: Vec<&Candidate> = patients.iter().filter(|p| !self.has_code(&p.key)).collect();
         if unknown.is_empty() {
             return Vec::new();
         }
@@ -585,7 +810,7 @@ impl KeyStore {
             let code = loop {
                 let code = self.format_code(n);
                 let f = fold_code(&code);
-                if !self.snap.by_fold.contains_key(&f) && !self.snap.seen.contains(&f) && !input.contains(&f) {
+                if !input.contains(&f) && !self.taken(&f) {
                     break code;
                 }
                 // The end of the number range: no more codes to give (the patients left over
@@ -643,7 +868,7 @@ impl KeyStore {
         self.exists = true;
         self.created = created;
         if !created {
-            self.snap = Snapshot::new(meta);
+            self.snap = Snapshot::new(meta, self.is_lean());
             self.refresh()?;
             return Err(KeyError::Changed {
                 location: self.location.to_string(),
@@ -1201,7 +1426,7 @@ impl KeyStore {
             tx.insert_seen(&s)
         })?;
         self.exists = true;
-        self.snap = Snapshot::new(meta);
+        self.snap = Snapshot::new(meta, self.is_lean());
         self.refresh()?;
         if created {
             let mut note = format!(
@@ -1261,7 +1486,8 @@ struct Lookup<'a, 'b> {
 
 impl<'a, 'b> Lookup<'a, 'b> {
     fn new(snap: &'a Snapshot, tx: &'a mut (dyn Tx + 'b)) -> Result<Lookup<'a, 'b>, KeyError> {
-        let current = tx.cursor()? == snap.cursor;
+        // A lean snapshot holds only what it looked up: the database answers.
+        let current = snap.lean.is_none() && tx.cursor()? == snap.cursor;
         Ok(Lookup {
             snap: current.then_some(snap),
             tx,
@@ -1736,6 +1962,52 @@ mod tests {
         let p = k.propose(&patients(&["0", "B"]));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].code, "P0004");
+    }
+
+    /// A lean snapshot reads only what it is asked about, and plans as a whole one does:
+    /// the same lookups, the same proposals past codes and real IDs the store holds, the
+    /// same refusal of a commit another process made stale.
+    #[test]
+    fn lean_store_answers_and_plans_as_a_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.db");
+        let csv = dir.path().join("k.csv");
+        // The next number is 3 (past the imported P0002); P0009 is a real ID the key has seen.
+        fs::write(&csv, "PatientID,code\nA,P0002\nP0009,Q-4\nC,Z-9\n").unwrap();
+        let mut k = KeyStore::open(&path).unwrap();
+        k.import_csv(&csv, None, None, None).unwrap();
+        let mut lean = KeyStore::open_lean(&path).unwrap();
+        assert!(lean.is_lean() && lean.entries().is_empty());
+        lean.fetch(&[], &["z-9"]).unwrap();
+        assert_eq!(lean.entry_by_code("Z-9").map(|e| e.patient_id.as_str()), Some("C"));
+        assert_eq!(lean.entries().len(), 1, "only what was fetched");
+        let input = patients(&["A", "B", "D", "E", "G", "H", "I", "J", "K"]);
+        lean.fetch_patients(&input).unwrap();
+        let whole = KeyStore::open(&path).unwrap();
+        assert_eq!(lean.code_for("A"), Some("P0002"));
+        assert_eq!(lean.code_for("B"), None);
+        assert_eq!(lean.propose(&input), whole.propose(&input));
+        let codes: Vec<String> = lean.propose(&input).into_iter().map(|e| e.code).collect();
+        assert_eq!(codes[5..], ["P0008", "P0010", "P0011"]);
+        // Not fetched: the store is asked (codes past those fetched).
+        let many: Vec<String> = (0..40).map(|i| format!("N{i:02}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let many = patients(&many);
+        assert_eq!(lean.propose(&many), whole.propose(&many));
+        // Another process gives a proposed code meanwhile: the lean commit is refused, and
+        // after a refresh it plans past that code.
+        let p = lean.propose(&input);
+        let mut other = KeyStore::open(&path).unwrap();
+        other.commit(&other.propose(&patients(&["X"]))).unwrap();
+        assert!(lean.commit(&p).unwrap_err().is_changed());
+        lean.refresh().unwrap();
+        let p = lean.propose(&input);
+        assert_eq!(p[0].code, "P0004");
+        lean.commit(&p).unwrap();
+        assert_eq!(lean.code_for("K"), Some("P0012"));
+        assert_eq!(KeyStore::open(&path).unwrap().code_for("K"), Some("P0012"));
+        // A lean store's format check reads every entry.
+        assert!(lean.set_format("Q", 3).is_err());
     }
 
     /// Two processes plan against the same snapshot: the second commit is refused with

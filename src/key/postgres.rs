@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
-use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
+use super::store::{Backend, By, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
 use super::{KeyEntry, KeyError, Location};
 
 /// The advisory lock every writer takes ("dams" in ASCII).
@@ -343,6 +343,23 @@ impl Backend for PgStore {
         })
     }
 
+    fn read(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError> {
+        let location = self.location.clone();
+        let le = |e| map_err(&location, e);
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(le)?;
+        f(&mut PgTx {
+            tx: &mut tx,
+            location: &location,
+        })?;
+        tx.commit().map_err(le)
+    }
+
     fn write(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError> {
         let location = self.location.clone();
         let le = |e| map_err(&location, e);
@@ -453,6 +470,34 @@ impl Tx for PgTx<'_, '_> {
             .map_err(|e| self.err(e))?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn entries_by(&mut self, by: By, values: &[&str], offsets: bool) -> Result<Vec<KeyEntry>, KeyError> {
+        let column = match by {
+            By::Key => "patient_key",
+            By::CodeFold => "code_fold",
+        };
+        let offset = if offsets { "date_offset" } else { "NULL::integer" };
+        Ok(self
+            .tx
+            .query(
+                &format!(
+                    "SELECT patient_key, code, patient_name, birth_date, source, added, {offset} FROM dams_entries WHERE {column} = ANY($1)"
+                ),
+                &[&values],
+            )
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| KeyEntry {
+                patient_id: r.get(0),
+                code: r.get(1),
+                patient_name: r.get(2),
+                birth_date: r.get(3),
+                source: r.get(4),
+                added: r.get(5),
+                date_offset: r.get(6),
+            })
             .collect())
     }
 

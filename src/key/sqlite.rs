@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::store::{Backend, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
+use super::store::{Backend, By, Cursor, Loaded, Meta, Tx, TxFn, failpoint, upgrade};
 use super::{KeyEntry, KeyError, Location};
 
 const SCHEMA: &str = "
@@ -351,6 +351,19 @@ impl Backend for SqliteStore {
         })
     }
 
+    fn read(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError> {
+        let location = &self.location;
+        let le = |e| map_err(location, e);
+        let conn = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| KeyError::Conflict("the key store has not been created yet".into()))?;
+        // Deferred: a read lock on the first statement, one snapshot for the whole of `f`.
+        let tx = conn.unchecked_transaction().map_err(le)?;
+        f(&mut SqliteTx { conn: &tx, location })?;
+        tx.finish().map_err(le)
+    }
+
     fn write(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError> {
         let location = &self.location;
         let le = |e| map_err(location, e);
@@ -498,6 +511,39 @@ impl Tx for SqliteTx<'_> {
             {
                 out.insert(f.to_string(), k);
             }
+        }
+        Ok(out)
+    }
+
+    fn entries_by(&mut self, by: By, values: &[&str], offsets: bool) -> Result<Vec<KeyEntry>, KeyError> {
+        let column = match by {
+            By::Key => "patient_key",
+            By::CodeFold => "code_fold",
+        };
+        let offset = if offsets { "date_offset" } else { "NULL" };
+        let mut s = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT patient_key, code, patient_name, birth_date, source, added, {offset} FROM dams_entries WHERE {column} = ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for v in values {
+            let found = s
+                .query_row([v], |r| {
+                    Ok(KeyEntry {
+                        patient_id: r.get(0)?,
+                        code: r.get(1)?,
+                        patient_name: r.get(2)?,
+                        birth_date: r.get(3)?,
+                        source: r.get(4)?,
+                        added: r.get(5)?,
+                        date_offset: r.get(6)?,
+                    })
+                })
+                .optional()
+                .map_err(|e| self.err(e))?;
+            out.extend(found);
         }
         Ok(out)
     }

@@ -141,6 +141,15 @@ pub struct Loaded {
     pub cursor: Cursor,
 }
 
+/// Which column [`Tx::entries_by`] looks values up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// `patient_key`.
+    Key,
+    /// `code_fold`: the folded code ([`super::fold_code`]).
+    CodeFold,
+}
+
 /// One transaction. Batch methods: a remote database answers a whole batch in one round trip.
 pub trait Tx {
     /// The last `seq` of each growing table: equal to a snapshot's cursor when nothing was
@@ -152,6 +161,10 @@ pub trait Tx {
     fn codes_of(&mut self, keys: &[&str]) -> Result<HashMap<String, String>, KeyError>;
     /// Of these folds, the ones that are the fold of a code, with that code's patient key.
     fn code_folds(&mut self, folds: &[&str]) -> Result<HashMap<String, String>, KeyError>;
+    /// The entries whose `by` column holds one of `values` (indexed look-ups, not a read of
+    /// every entry). `offsets`: the store has the `date_offset` column (schema 3); without it
+    /// every offset is `None`.
+    fn entries_by(&mut self, by: By, values: &[&str], offsets: bool) -> Result<Vec<KeyEntry>, KeyError>;
     /// Of these folds, the ones of real IDs the key has seen.
     fn seen(&mut self, folds: &[&str]) -> Result<HashSet<String>, KeyError>;
     /// Inserts entries, their date offsets with them.
@@ -183,6 +196,9 @@ pub trait Backend: Send {
     fn create(&mut self, meta: &Meta, fill: &mut TxFn<'_>) -> Result<bool, KeyError>;
     /// The settings and what was added after `since`, read in one consistent snapshot.
     fn load(&mut self, since: Cursor) -> Result<Loaded, KeyError>;
+    /// Runs `f` in one read transaction (one consistent snapshot; `f` only reads). Never
+    /// upgrades the schema: a user who may only read the store can look codes up in it.
+    fn read(&mut self, f: &mut TxFn<'_>) -> Result<(), KeyError>;
     /// Runs `f` in one write transaction (serialised with every other writer); nothing of it
     /// stays if it fails. A store of an older schema is upgraded first, in the same
     /// transaction ([`upgrade`]).

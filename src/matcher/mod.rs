@@ -73,14 +73,29 @@ const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
 const DFA_MAX_PATTERNS: usize = 1000;
 
 /// The automaton kind for `patterns`: `small` (None: the crate's own choice) while they are
-/// small, a contiguous NFA (built in linear time and memory) when they are not.
-pub fn search_kind<P: AsRef<[u8]>>(patterns: &[P], small: Option<AhoCorasickKind>) -> Option<AhoCorasickKind> {
+/// small, `large` when they are not: a contiguous NFA (built in linear time and memory), or
+/// the noncontiguous one it is made from, which a search of a few short texts needs no more
+/// than (the contiguous one is made from it, so building it holds both at once).
+pub fn search_kind<P: AsRef<[u8]>>(
+    patterns: &[P],
+    small: Option<AhoCorasickKind>,
+    large: AhoCorasickKind,
+) -> Option<AhoCorasickKind> {
     let total: usize = patterns.iter().map(|p| p.as_ref().len()).sum();
     if total > DFA_MAX_PATTERN_BYTES || patterns.len() > DFA_MAX_PATTERNS {
-        Some(AhoCorasickKind::ContiguousNFA)
+        Some(large)
     } else {
         small
     }
+}
+
+/// How a search is compiled: see [`search_kind`], and whether it uses a prefilter.
+#[derive(Debug, Clone, Copy)]
+struct Build {
+    kind: MatchKind,
+    small: Option<AhoCorasickKind>,
+    large: AhoCorasickKind,
+    prefilter: bool,
 }
 
 /// What may touch one edge of a match.
@@ -164,17 +179,96 @@ thread_local! {
     static FOLDED: RefCell<Folded> = RefCell::new(Folded::default());
 }
 
-/// One form to look for, folded, with its guards.
-#[derive(Debug, Clone)]
+/// One form to look for: its folded text (`text[start..end]` of its [`Forms`]), its guards,
+/// and what it stands for.
+#[derive(Debug, Clone, Copy)]
 struct Form<T> {
-    folded: String,
+    start: usize,
+    end: usize,
     guards: (Guard, Guard),
     what: T,
 }
 
+/// What a pattern of a compiled search stands for, and where it may stand: all a search
+/// keeps of its forms once the automaton is built.
+#[derive(Debug, Clone, Copy)]
+struct Hit<T> {
+    guards: (Guard, Guard),
+    what: T,
+}
+
+/// The forms of one search while it is built, their folded text in one buffer: a cohort's
+/// search holds some fifty forms a patient, and a string of its own for each cost more than
+/// the text (issue 17).
+#[derive(Debug)]
+struct Forms<T> {
+    text: String,
+    list: Vec<Form<T>>,
+}
+
+impl<T: Copy> Forms<T> {
+    fn new() -> Forms<T> {
+        Forms {
+            text: String::new(),
+            list: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, folded: &str, guards: (Guard, Guard), what: T) {
+        let start = self.text.len();
+        self.text.push_str(folded);
+        self.list.push(Form {
+            start,
+            end: self.text.len(),
+            guards,
+            what,
+        });
+    }
+
+    /// Sorted by folded text (stably: equal texts keep the order they were added in), then
+    /// by `then`; of neighbours with the same text, those `same` as the one kept before them
+    /// are dropped.
+    fn sort_dedup(
+        &mut self,
+        then: impl Fn(&Form<T>, &Form<T>) -> std::cmp::Ordering,
+        same: impl Fn(&Form<T>, &Form<T>) -> bool,
+    ) {
+        let text = &self.text;
+        let folded = |f: &Form<T>| &text[f.start..f.end];
+        self.list
+            .sort_by(|a, b| folded(a).cmp(folded(b)).then_with(|| then(a, b)));
+        self.list.dedup_by(|a, b| folded(a) == folded(b) && same(a, b));
+    }
+
+    /// The search over the forms and what each pattern stands for (the text is dropped).
+    fn compile(self, how: Build) -> (Option<AhoCorasick>, Vec<Hit<T>>) {
+        let search = (!self.list.is_empty())
+            .then(|| {
+                let patterns: Vec<&str> = self.list.iter().map(|f| &self.text[f.start..f.end]).collect();
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(how.kind)
+                    .kind(search_kind(&patterns, how.small, how.large))
+                    .prefilter(how.prefilter)
+                    .build(&patterns)
+                    .ok()
+            })
+            .flatten();
+        let hits = self
+            .list
+            .iter()
+            .map(|f| Hit {
+                guards: f.guards,
+                what: f.what,
+            })
+            .collect();
+        (search, hits)
+    }
+}
+
 /// Every folded spelling of `form` (itself, and its transliteration), capped at
 /// [`MAX_PATTERN`] bytes when `cap` (else left out when longer).
-fn spellings<T: Clone>(form: &str, reach: Reach, what: T, cap: bool, out: &mut Vec<Form<T>>) {
+fn spellings<T: Copy>(form: &str, reach: Reach, what: T, cap: bool, out: &mut Forms<T>) {
     if !long_enough(form.trim()) {
         return;
     }
@@ -195,32 +289,8 @@ fn spellings<T: Clone>(form: &str, reach: Reach, what: T, cap: bool, out: &mut V
         if folded.is_empty() {
             continue;
         }
-        let guards = guards(&folded, reach, cut);
-        out.push(Form {
-            folded,
-            guards,
-            what: what.clone(),
-        });
+        out.push(&folded, guards(&folded, reach, cut), what);
     }
-}
-
-fn automaton<T>(
-    forms: &[Form<T>],
-    kind: MatchKind,
-    small: Option<AhoCorasickKind>,
-    prefilter: bool,
-) -> Option<AhoCorasick> {
-    if forms.is_empty() {
-        return None;
-    }
-    let patterns: Vec<&str> = forms.iter().map(|f| f.folded.as_str()).collect();
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(kind)
-        .kind(search_kind(&patterns, small))
-        .prefilter(prefilter)
-        .build(&patterns)
-        .ok()
 }
 
 /// Runs `f` on the text as the matcher searches it: `text` itself when it needs no folding,
@@ -244,7 +314,7 @@ fn with_folded<R>(text: &str, f: impl FnOnce(&[u8], Option<&Folded>) -> R) -> R 
 /// A compiled search for identifying strings: which kinds a text holds.
 #[derive(Debug, Clone)]
 pub struct Identifiers {
-    forms: Vec<Form<IdentifierKind>>,
+    forms: Vec<Hit<IdentifierKind>>,
     search: Option<AhoCorasick>,
 }
 
@@ -258,43 +328,51 @@ impl Identifiers {
     /// a profile that shifts dates must leave nowhere.
     #[must_use]
     pub fn with_dates(identity: &Identity, study_dates: bool) -> Identifiers {
-        let mut forms = Vec::new();
+        let mut forms = Forms::new();
+        Identifiers::add_forms(identity, study_dates, &mut forms);
+        forms.sort_dedup(|a, b| a.what.cmp(&b.what), |a, b| a.guards == b.guards);
+        // A contiguous NFA: built in a fraction of a DFA's time (one per patient, thousands
+        // per run), and nearly as fast on the short values it searches.
+        let (search, forms) = forms.compile(Build {
+            kind: MatchKind::Standard,
+            small: Some(AhoCorasickKind::ContiguousNFA),
+            large: AhoCorasickKind::ContiguousNFA,
+            prefilter: true,
+        });
+        Identifiers { forms, search }
+    }
+
+    fn add_forms(identity: &Identity, study_dates: bool, forms: &mut Forms<IdentifierKind>) {
         if study_dates {
             for d in identity.dates() {
                 for (_, f, reach) in study_date_forms(d) {
-                    spellings(&f, reach, IdentifierKind::StudyDate, true, &mut forms);
+                    spellings(&f, reach, IdentifierKind::StudyDate, true, forms);
                 }
             }
         }
         for v in identity.ids.iter().chain(&identity.other_ids) {
             for (f, reach) in id_forms(v) {
-                spellings(&f, reach, IdentifierKind::PatientId, true, &mut forms);
+                spellings(&f, reach, IdentifierKind::PatientId, true, forms);
             }
         }
         for n in identity.names.iter().chain(&identity.other_names) {
             for f in name_forms(n).into_iter().chain(name_parts(n)) {
-                spellings(&f, Reach::Word, IdentifierKind::PatientName, true, &mut forms);
+                spellings(&f, Reach::Word, IdentifierKind::PatientName, true, forms);
             }
         }
         for d in &identity.birth_dates {
             for (f, reach) in birth_date_forms(d) {
-                spellings(&f, reach, IdentifierKind::BirthDate, true, &mut forms);
+                spellings(&f, reach, IdentifierKind::BirthDate, true, forms);
             }
         }
         for a in &identity.accession_numbers {
-            spellings(a, Reach::Word, IdentifierKind::AccessionNumber, true, &mut forms);
+            spellings(a, Reach::Word, IdentifierKind::AccessionNumber, true, forms);
         }
         for n in &identity.physicians {
             for f in name_forms(n).into_iter().chain(name_parts(n)) {
-                spellings(&f, Reach::Word, IdentifierKind::ReferringPhysician, true, &mut forms);
+                spellings(&f, Reach::Word, IdentifierKind::ReferringPhysician, true, forms);
             }
         }
-        forms.sort_by(|a, b| (&a.folded, a.what).cmp(&(&b.folded, b.what)));
-        forms.dedup_by(|a, b| a.folded == b.folded && a.guards == b.guards);
-        // A contiguous NFA: built in a fraction of a DFA's time (one per patient, thousands
-        // per run), and nearly as fast on the short values it searches.
-        let search = automaton(&forms, MatchKind::Standard, Some(AhoCorasickKind::ContiguousNFA), true);
-        Identifiers { forms, search }
     }
 
     /// The kinds of identifier found in `bytes` (deduplicated, sorted): text in UTF-8, or
@@ -365,21 +443,28 @@ fn as_utf16(bytes: &[u8]) -> Option<String> {
 /// belongs to, say), found where they may stand: every hit, with what it stands for.
 #[derive(Debug, Clone)]
 pub struct Finder<T> {
-    forms: Vec<Form<T>>,
+    forms: Vec<Hit<usize>>,
+    whats: Vec<T>,
     search: Option<AhoCorasick>,
 }
 
 impl<T: Clone> Finder<T> {
     /// Forms equal after folding are one: the first one's `T` is kept.
     pub fn new(items: impl IntoIterator<Item = (String, Reach, T)>) -> Finder<T> {
-        let mut forms = Vec::new();
+        let mut forms = Forms::new();
+        let mut whats = Vec::new();
         for (form, reach, what) in items {
-            spellings(&form, reach, what, false, &mut forms);
+            spellings(&form, reach, whats.len(), false, &mut forms);
+            whats.push(what);
         }
-        forms.sort_by(|a, b| a.folded.cmp(&b.folded));
-        forms.dedup_by(|a, b| a.folded == b.folded);
-        let search = automaton(&forms, MatchKind::Standard, None, true);
-        Finder { forms, search }
+        forms.sort_dedup(|_, _| std::cmp::Ordering::Equal, |_, _| true);
+        let (search, forms) = forms.compile(Build {
+            kind: MatchKind::Standard,
+            small: None,
+            large: AhoCorasickKind::ContiguousNFA,
+            prefilter: true,
+        });
+        Finder { forms, whats, search }
     }
 
     /// What the forms found in `text` stand for, in the order found (overlapping hits too).
@@ -389,7 +474,7 @@ impl<T: Clone> Finder<T> {
         with_folded(text, |b, _| {
             ac.find_overlapping_iter(b)
                 .filter(|m| fits(b, &m.range(), self.forms[m.pattern().as_usize()].guards))
-                .map(|m| &self.forms[m.pattern().as_usize()].what)
+                .map(|m| &self.whats[self.forms[m.pattern().as_usize()].what])
                 .collect()
         })
     }
@@ -419,37 +504,68 @@ impl Replacement {
 #[derive(Debug, Clone, Default)]
 pub struct Replacer {
     search: Option<Arc<AhoCorasick>>,
-    forms: Arc<Vec<Form<String>>>,
+    /// What each pattern stands for: an index into `bys`.
+    forms: Arc<Vec<Hit<u32>>>,
+    /// Each replacement once (a patient's code stands for all of their forms).
+    bys: Arc<Vec<String>>,
 }
 
 impl Replacer {
     #[must_use]
-    pub fn new(pats: Vec<Replacement>) -> Replacer {
-        Replacer::build(pats, None, true)
+    pub fn new(pats: impl IntoIterator<Item = Replacement>) -> Replacer {
+        Replacer::build(pats, None, AhoCorasickKind::ContiguousNFA, true)
+    }
+
+    /// For file and folder names ([`NameRules`]): a few short texts per file, against
+    /// every patient's forms. A large set is searched with the noncontiguous automaton, which
+    /// is a little slower per byte and costs half the memory to build (issue 17: the
+    /// cohort's name rules were a plan's peak).
+    #[must_use]
+    pub fn for_names(pats: impl IntoIterator<Item = Replacement>) -> Replacer {
+        Replacer::build(pats, None, AhoCorasickKind::NoncontiguousNFA, true)
     }
 
     /// For a handful of short patterns searched in short values millions of times (XML text
     /// and attributes): a full DFA is small, and a prefilter costs more than it saves. Large
     /// pattern sets (a cohort's worth, or a hostile value) still get a compact NFA.
     #[must_use]
-    pub fn for_short_values(pats: Vec<Replacement>) -> Replacer {
-        Replacer::build(pats, Some(AhoCorasickKind::DFA), false)
+    pub fn for_short_values(pats: impl IntoIterator<Item = Replacement>) -> Replacer {
+        Replacer::build(pats, Some(AhoCorasickKind::DFA), AhoCorasickKind::ContiguousNFA, false)
     }
 
-    fn build(pats: Vec<Replacement>, small: Option<AhoCorasickKind>, prefilter: bool) -> Replacer {
+    fn build(
+        pats: impl IntoIterator<Item = Replacement>,
+        small: Option<AhoCorasickKind>,
+        large: AhoCorasickKind,
+        prefilter: bool,
+    ) -> Replacer {
         // An over-long value cannot be replaced by its prefix (the rest would stay); it is
         // left to the residual check, which finds it by that prefix.
-        let mut forms = Vec::new();
+        let mut forms = Forms::new();
+        let mut bys: Vec<String> = Vec::new();
+        let mut by_index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         for p in pats {
-            spellings(&p.find, p.reach, p.by, false, &mut forms);
+            let next = u32::try_from(bys.len()).unwrap_or(u32::MAX);
+            let by = *by_index.entry(p.by).or_insert_with_key(|by| {
+                bys.push(by.clone());
+                next
+            });
+            spellings(&p.find, p.reach, by, false, &mut forms);
         }
+        drop(by_index);
         // Stable: among equal forms the first patient's replacement is kept.
-        forms.sort_by(|a, b| a.folded.cmp(&b.folded));
-        forms.dedup_by(|a, b| a.folded == b.folded);
-        let search = automaton(&forms, MatchKind::LeftmostLongest, small, prefilter);
+        forms.sort_dedup(|_, _| std::cmp::Ordering::Equal, |_, _| true);
+        let (search, forms) = forms.compile(Build {
+            kind: MatchKind::LeftmostLongest,
+            small,
+            large,
+            prefilter,
+        });
+        bys.shrink_to_fit();
         Replacer {
             search: search.map(Arc::new),
             forms: Arc::new(forms),
+            bys: Arc::new(bys),
         }
     }
 
@@ -482,7 +598,8 @@ impl Replacer {
                     Some(c) => {
                         let range = folded.map_or(c.range(), |f| f.original(c.range()));
                         if out.last().is_none_or(|(last, _)| last.end <= range.start) {
-                            out.push((range, self.forms[c.pattern().as_usize()].what.as_str()));
+                            let by = self.forms[c.pattern().as_usize()].what;
+                            out.push((range, self.bys[by as usize].as_str()));
                         }
                         pos = c.end();
                     }
@@ -828,7 +945,7 @@ impl NameRules {
             exact.extend(exact_path_ids(identity).into_iter().map(|id| id.to_uppercase()));
         }
         NameRules {
-            replacer: Replacer::new(pats),
+            replacer: Replacer::for_names(pats),
             exact,
         }
     }
