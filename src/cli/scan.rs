@@ -27,9 +27,7 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         Ok(index) => index,
         // Stopped: with --json, a whole document that says so (what is not listed was not read).
         Err(_) if a.json && ctx.cancel.is_cancelled() => {
-            let mut json = serde_json::to_value(dams::scan::Index::new(&path))?;
-            json["cancelled"] = serde_json::json!(true);
-            super::print_json(&json)?;
+            super::print_json(&ScanDoc::of(&dams::scan::Index::new(&path), &[], true))?;
             return Ok(Exit::Cancelled);
         }
         Err(e) => return Err(e),
@@ -41,17 +39,52 @@ pub fn run(a: Args, ctx: &Ctx) -> Result<Exit> {
         .map(|p| p.looks_pseudonymised(engine.key()))
         .collect();
     if a.json {
-        let mut json = serde_json::to_value(&index)?;
-        json["cancelled"] = serde_json::json!(false);
-        if let Some(patients) = json["patients"].as_array_mut() {
-            for (p, why) in patients.iter_mut().zip(&pseudonymised) {
-                p["looks_pseudonymised"] = serde_json::json!(why);
-            }
-        }
-        super::print_json(&json)?;
+        super::print_json(&ScanDoc::of(&index, &pseudonymised, false))?;
     } else {
         let links = engine.links(&index);
         super::print_text(|out| output::scan_text(out, &index, &links, &pseudonymised))?;
     }
     Ok(Exit::Done)
+}
+
+/// `scan --json`'s document, written while it is serialised: made a `serde_json::Value`
+/// first, the whole index took three times its own memory again (454 MiB against 131 MiB for
+/// the text report on 10,000 patients × 10 files).
+#[derive(serde::Serialize)]
+struct ScanDoc<'a> {
+    patients: Vec<PatientDoc<'a>>,
+    xml: &'a [dams::scan::XmlFile],
+    unreadable: &'a [dams::scan::Unreadable],
+    unplaced: &'a [dams::scan::Unplaced],
+    cancelled: bool,
+}
+
+/// A patient of the index with why its files look like dams output already, if they do.
+#[derive(serde::Serialize)]
+struct PatientDoc<'a> {
+    #[serde(flatten)]
+    patient: &'a dams::scan::Patient,
+    looks_pseudonymised: &'a Option<String>,
+}
+
+impl<'a> ScanDoc<'a> {
+    /// `pseudonymised`: for each patient of the index in order (missing ones: `null`).
+    fn of(index: &'a dams::scan::Index, pseudonymised: &'a [Option<String>], cancelled: bool) -> ScanDoc<'a> {
+        const NONE: &Option<String> = &None;
+        ScanDoc {
+            patients: index
+                .patients
+                .iter()
+                .enumerate()
+                .map(|(i, patient)| PatientDoc {
+                    patient,
+                    looks_pseudonymised: pseudonymised.get(i).unwrap_or(NONE),
+                })
+                .collect(),
+            xml: &index.xml,
+            unreadable: &index.unreadable,
+            unplaced: &index.unplaced,
+            cancelled,
+        }
+    }
 }
