@@ -624,34 +624,21 @@ fn check_file(
     let names = crate::residual::in_path(rel, ids, search.rules);
     let mut residual = names.residual;
     if !searched && is_file {
+        // A DICOMDIR is never compared with the input (no plan makes one): it is checked here,
+        // from the one read its search makes.
         match content_residual(&path, rel, profile, ids) {
-            Ok(r) => residual.extend(r),
+            Ok((r, missing)) => {
+                residual.extend(r);
+                problems.extend(missing.map(|d| problem(ProblemKind::Missing, d)));
+            }
             Err(e) => problems.push(problem(ProblemKind::Unreadable, e)),
         }
-    }
-    if is_file && (name.to_uppercase().starts_with("DICOMDIR") || names_the_directory_class(&path)) {
-        problems.extend(dicomdir_missing(&path).map(|d| problem(ProblemKind::Missing, d)));
     }
     (problems, residual, names.kept)
 }
 
-/// Whether the head of a file names the Media Storage Directory SOP class: a DICOMDIR is
-/// known by its class, and apply keeps an input DICOMDIR's name (`CDDIR`). Only the first
-/// KiB is read; [`dicomdir_missing`] then checks the class itself.
-fn names_the_directory_class(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(1024);
-    let read = std::fs::File::open(path).and_then(|f| f.take(1024).read_to_end(&mut head));
-    let uid = dicom_dictionary_std::uids::MEDIA_STORAGE_DIRECTORY_STORAGE.as_bytes();
-    read.is_ok()
-        && head
-            .windows(uid.len() + 1)
-            .any(|w| &w[..uid.len()] == uid && !w[uid.len()].is_ascii_digit())
-}
-
 /// For a DICOMDIR, what is wrong when some of its records name files that are not there.
-fn dicomdir_missing(path: &Path) -> Option<String> {
-    let parsed = parse_file(path).ok()?;
+fn dicomdir_missing(parsed: &Parsed, path: &Path) -> Option<String> {
     if parsed
         .top_string(crate::dicom::tags::MEDIA_STORAGE_SOP_CLASS_UID)
         .as_deref()
@@ -660,7 +647,7 @@ fn dicomdir_missing(path: &Path) -> Option<String> {
         return None;
     }
     let folder = path.parent()?;
-    let entries = crate::dicom::dir::file_entries(&parsed);
+    let entries = crate::dicom::dir::file_entries(parsed);
     let mut names = FolderNames::default();
     let missing: Vec<PathBuf> = entries
         .iter()
@@ -742,15 +729,23 @@ fn table_residual(path: &Path, rel: &Path, search: &Search) -> (Vec<Residual>, V
 
 /// Identifiers in what a file holds: a DICOM file's values (those the profile produced
 /// left out), an XML file's text and attributes, or any other file's bytes.
-fn content_residual(path: &Path, rel: &Path, profile: &Profile, ids: &Identifiers) -> Result<Vec<Residual>, String> {
+/// What of the identifiers is left in a file's content, and for a DICOMDIR what is wrong when
+/// its records name files that are not there ([`dicomdir_missing`]).
+fn content_residual(
+    path: &Path,
+    rel: &Path,
+    profile: &Profile,
+    ids: &Identifiers,
+) -> Result<(Vec<Residual>, Option<String>), String> {
     if let Ok(parsed) = parse_file(path) {
-        return Ok(residual_in(&parsed, rel, ids, &produced(&parsed, profile)));
+        let missing = dicomdir_missing(&parsed, path);
+        return Ok((residual_in(&parsed, rel, ids, &produced(&parsed, profile)), missing));
     }
     let src = crate::xml::Source::open(path).map_err(|e| format!("cannot be read: {e}"))?;
     if crate::xml::check_source(&src).is_ok()
         && let Ok(hits) = crate::xml::residual_source(&src, ids)
     {
-        return Ok(hits
+        let residual = hits
             .into_iter()
             .map(|h| Residual {
                 path: rel.to_path_buf(),
@@ -758,19 +753,19 @@ fn content_residual(path: &Path, rel: &Path, profile: &Profile, ids: &Identifier
                 keyword: "XML".into(),
                 identifier: h.kind,
             })
-            .collect());
+            .collect();
+        return Ok((residual, None));
     }
-    Ok(
-        crate::residual::find_in_chunks(ids, src.bytes(), &|at| src.release_before(at))
-            .into_iter()
-            .map(|kind| Residual {
-                path: rel.to_path_buf(),
-                element: "content".into(),
-                keyword: "bytes".into(),
-                identifier: kind,
-            })
-            .collect(),
-    )
+    let residual = crate::residual::find_in_chunks(ids, src.bytes(), &|at| src.release_before(at))
+        .into_iter()
+        .map(|kind| Residual {
+            path: rel.to_path_buf(),
+            element: "content".into(),
+            keyword: "bytes".into(),
+            identifier: kind,
+        })
+        .collect();
+    Ok((residual, None))
 }
 
 /// One output compared with its input: its path, its problems, the identifiers left in it,
@@ -1484,7 +1479,8 @@ mod tests {
         };
         let bytes = write(&set, &[leaf("/etc\\passwd"), leaf("..\\IM1"), leaf("IM2")]).unwrap();
         std::fs::write(folder.join("DICOMDIR"), bytes).unwrap();
-        let detail = super::dicomdir_missing(&folder.join("DICOMDIR")).unwrap();
+        let dicomdir = folder.join("DICOMDIR");
+        let detail = super::dicomdir_missing(&super::parse_file(&dicomdir).unwrap(), &dicomdir).unwrap();
         assert!(detail.contains("2 of its 3"), "{detail}");
     }
 
