@@ -120,13 +120,8 @@ pub(super) fn rebuild_all(run: &Run) -> (Vec<DicomdirReport>, Vec<crate::manifes
     let mut records = Vec::new();
     // Where this run wrote one: two DICOMDIRs of a folder may be given the same name.
     let mut written = HashSet::new();
-    for u in run
-        .index
-        .unreadable
-        .iter()
-        .filter(|u| u.kind == UnreadableKind::Dicomdir)
-    {
-        let (report, record) = rebuild(run, &u.path, &mut written);
+    for rel in dicomdirs(run.index) {
+        let (report, record) = rebuild(run, rel, &mut written);
         reports.push(report);
         records.extend(record);
     }
@@ -135,12 +130,9 @@ pub(super) fn rebuild_all(run: &Run) -> (Vec<DicomdirReport>, Vec<crate::manifes
 
 /// The DICOMDIRs of the input, each with why it is not written (a split run, in place).
 pub(super) fn not_written(index: &Index, why: &str) -> Vec<DicomdirReport> {
-    index
-        .unreadable
-        .iter()
-        .filter(|u| u.kind == UnreadableKind::Dicomdir)
-        .map(|u| DicomdirReport {
-            input: u.path.clone(),
+    dicomdirs(index)
+        .map(|rel| DicomdirReport {
+            input: rel.to_path_buf(),
             output: None,
             files: 0,
             left_out: 0,
@@ -161,12 +153,16 @@ fn destination(planner: &Planner, rel: &Path) -> PathBuf {
 /// Where every DICOMDIR of the input may be written: listed in the manifest as pending before
 /// the run's first file, so that one written by a run that then crashed is dams' own still.
 pub(super) fn destinations(index: &Index, planner: &Planner) -> Vec<PathBuf> {
+    dicomdirs(index).map(|rel| destination(planner, rel)).collect()
+}
+
+/// The DICOMDIRs of the input (the scan lists them among the files it does not copy).
+fn dicomdirs(index: &Index) -> impl Iterator<Item = &Path> {
     index
         .unreadable
         .iter()
         .filter(|u| u.kind == UnreadableKind::Dicomdir)
-        .map(|u| destination(planner, &u.path))
-        .collect()
+        .map(|u| u.path.as_path())
 }
 
 /// One file the new DICOMDIR lists: the keys of the records above it, and its own record.
