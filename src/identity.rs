@@ -2,8 +2,6 @@
 //! codes, the key store and the search for identifiers left behind; never logged), and the
 //! key under which a patient's code is stored.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::Serialize;
 
 /// The patient's identifying values as found in one file, for codes and residual scans.
@@ -26,19 +24,142 @@ pub struct FileIdentity {
     pub deidentified_by_dams: bool,
 }
 
+/// A small set of strings, kept sorted in one vector: what a patient's files say of one kind
+/// of value is nearly always one or two strings, and a `BTreeSet` took a node of some 280 bytes
+/// for them (2.7 KiB a patient, issue 17).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values(Vec<String>);
+
+impl Values {
+    /// Adds `v` unless it is there; whether it was added.
+    pub fn insert(&mut self, v: String) -> bool {
+        match self.0.binary_search(&v) {
+            Ok(_) => false,
+            Err(at) => {
+                // Sets of a patient stay tiny: grow them by one, not by doubling.
+                if self.0.len() == self.0.capacity() && self.0.len() < 8 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(at, v);
+                true
+            }
+        }
+    }
+
+    #[must_use]
+    pub fn contains(&self, v: &str) -> bool {
+        self.0.binary_search_by(|x| x.as_str().cmp(v)).is_ok()
+    }
+
+    /// The values in byte order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+
+    #[must_use]
+    pub fn first(&self) -> Option<&String> {
+        self.0.first()
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Values {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Many values at once (a cohort's merged identity): appended, then sorted once.
+impl Extend<String> for Values {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, iter: I) {
+        self.0.extend(iter);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
+}
+
+impl<const N: usize> From<[String; N]> for Values {
+    fn from(values: [String; N]) -> Values {
+        values.into_iter().collect()
+    }
+}
+
+impl FromIterator<String> for Values {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Values {
+        let mut v = Values::default();
+        v.extend(iter);
+        v
+    }
+}
+
+/// [`FileIdentity::study_values`] of a patient, by tag (in tag order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StudyValues(Vec<(dicom_core::Tag, Values)>);
+
+impl StudyValues {
+    /// The values of one tag, if any were seen.
+    #[must_use]
+    pub fn get(&self, tag: &dicom_core::Tag) -> Option<&Values> {
+        self.0.binary_search_by(|(t, _)| t.cmp(tag)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The values of one tag, to add to.
+    pub fn entry(&mut self, tag: dicom_core::Tag) -> &mut Values {
+        let i = match self.0.binary_search_by(|(t, _)| t.cmp(&tag)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (tag, Values::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Every tag with its values, in tag order.
+    pub fn iter(&self) -> impl Iterator<Item = (&dicom_core::Tag, &Values)> {
+        self.0.iter().map(|(t, v)| (t, v))
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+impl<'a> IntoIterator for &'a StudyValues {
+    type Item = (&'a dicom_core::Tag, &'a Values);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (dicom_core::Tag, Values)>,
+        fn(&'a (dicom_core::Tag, Values)) -> (&'a dicom_core::Tag, &'a Values),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(t, v)| (t, v))
+    }
+}
+
 /// The identifying values seen for one patient across all their files. Kept in memory only,
 /// used for codes, the key store and the residual-identifier scan; never logged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
-    pub ids: BTreeSet<String>,
-    pub names: BTreeSet<String>,
-    pub birth_dates: BTreeSet<String>,
-    pub other_ids: BTreeSet<String>,
-    pub other_names: BTreeSet<String>,
-    pub accession_numbers: BTreeSet<String>,
-    pub physicians: BTreeSet<String>,
+    pub ids: Values,
+    pub names: Values,
+    pub birth_dates: Values,
+    pub other_ids: Values,
+    pub other_names: Values,
+    pub accession_numbers: Values,
+    pub physicians: Values,
     /// See [`FileIdentity::study_values`]; never searched as the patient's identifiers.
-    pub study_values: BTreeMap<dicom_core::Tag, BTreeSet<String>>,
+    pub study_values: StudyValues,
     /// Files of the patient that say they are dams output (see
     /// [`FileIdentity::deidentified_by_dams`]).
     pub dams_output_files: usize,
@@ -47,7 +168,7 @@ pub struct Identity {
 impl Identity {
     /// Adds what one more file of the patient says.
     pub fn add(&mut self, f: &FileIdentity) {
-        let put = |set: &mut BTreeSet<String>, v: &str| {
+        let put = |set: &mut Values, v: &str| {
             if !v.is_empty() && !set.contains(v) {
                 set.insert(v.to_string());
             }
@@ -64,8 +185,9 @@ impl Identity {
         put(&mut self.accession_numbers, &f.accession_number);
         put(&mut self.physicians, &f.referring_physician);
         for (tag, v) in &f.study_values {
-            put(self.study_values.entry(*tag).or_default(), v);
+            put(self.study_values.entry(*tag), v);
         }
+        self.study_values.shrink_to_fit();
         if f.deidentified_by_dams {
             self.dams_output_files += 1;
         }

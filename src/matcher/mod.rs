@@ -986,7 +986,7 @@ pub fn search_for_all<'a>(identities: impl IntoIterator<Item = &'a Identity>, st
         all.physicians.extend(i.physicians.iter().cloned());
         if study_dates {
             for (t, v) in &i.study_values {
-                all.study_values.entry(*t).or_default().extend(v.iter().cloned());
+                all.study_values.entry(*t).extend(v.iter().cloned());
             }
         }
     }

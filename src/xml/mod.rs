@@ -2015,7 +2015,6 @@ mod tests {
         who.ids.insert("19850612".into());
         who.study_values
             .entry(crate::dicom::tags::STUDY_DATE)
-            .or_default()
             .insert("20040119".into());
         let shifted = Shifted {
             days: -10,
