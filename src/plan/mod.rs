@@ -756,30 +756,35 @@ impl Planner {
     /// ([`crate::residual::in_path`]): only the files with a finding. Each folder is
     /// searched once.
     fn name_findings(&self, index: &Index) -> HashMap<PathBuf, crate::residual::NameFindings> {
-        use crate::residual::{NameFindings, name_element, name_hits};
-        let study_dates = self.profile.shifts_study_dates();
-        let identities = || index.patients.iter().map(|p| &*p.identity);
-        let ids = crate::matcher::search_for_all(identities(), study_dates);
-        let rules = crate::matcher::NameRules::new(identities(), study_dates);
-        let mut folders: HashMap<PathBuf, Vec<(crate::matcher::IdentifierKind, bool)>> = HashMap::new();
-        let mut out = HashMap::new();
-        for (rel, _) in self.owned_paths(index) {
+        use crate::residual::{NameFindings, name_element, names_hits};
+        let owned = self.owned_paths(index);
+        // Each distinct name (of a file, of a folder) is searched once; the output paths are
+        // worked out again below rather than held (a path each, issue 17).
+        let mut at: [HashMap<std::ffi::OsString, usize>; 2] = [HashMap::new(), HashMap::new()];
+        let mut names: Vec<(std::ffi::OsString, bool)> = Vec::new();
+        for (rel, _) in &owned {
             let dest = self.dest(rel);
-            let parts: Vec<&std::ffi::OsStr> = dest.iter().collect();
+            let n = dest.iter().count();
+            for (k, part) in dest.iter().enumerate() {
+                let is_file = k + 1 == n;
+                if !at[usize::from(is_file)].contains_key(part) {
+                    at[usize::from(is_file)].insert(part.to_os_string(), names.len());
+                    names.push((part.to_os_string(), is_file));
+                }
+            }
+        }
+        let identities: Vec<&crate::identity::Identity> = index.patients.iter().map(|p| &*p.identity).collect();
+        let refs: Vec<(&std::ffi::OsStr, bool)> = names.iter().map(|(n, f)| (n.as_os_str(), *f)).collect();
+        let hits = names_hits(&refs, &identities, self.profile.shifts_study_dates());
+        drop(refs);
+        let mut out = HashMap::new();
+        for (rel, _) in &owned {
+            let dest = self.dest(rel);
+            let n = dest.iter().count();
             let mut found = NameFindings::default();
-            let mut prefix = PathBuf::new();
-            for (k, part) in parts.iter().enumerate() {
-                prefix.push(part);
-                let hits = if k + 1 == parts.len() {
-                    name_hits(part, true, &ids, &rules)
-                } else if let Some(h) = folders.get(&prefix) {
-                    h.clone()
-                } else {
-                    let h = name_hits(part, false, &ids, &rules);
-                    folders.insert(prefix.clone(), h.clone());
-                    h
-                };
-                for (identifier, replaced) in hits {
+            for (k, part) in dest.iter().enumerate() {
+                let i = at[usize::from(k + 1 == n)][part];
+                for &(identifier, replaced) in &hits[i] {
                     let r = Residual {
                         path: dest.clone(),
                         element: name_element(&dest, k),
