@@ -435,22 +435,19 @@ pub fn apply(
     }
     writer.make_folders_durable()?;
     failed.sort_by(|a, b| a.path.cmp(&b.path));
-    let written_paths: BTreeSet<PathBuf> = writer
-        .written
-        .lock()
-        .map(|w| {
-            w.iter()
-                .map(|r| crate::paths::from_exact(&r.path).unwrap_or_else(|_| PathBuf::from(&r.path)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut owned = writer.owned.clone();
+    let written_paths = writer.written_paths();
+    // The writer is done: its sets are taken, not copied (a path each, issue 17).
+    let mut owned = std::mem::take(&mut writer.owned);
     owned.extend(written_paths.iter().cloned());
     let (dicomdirs, records) = write_dicomdirs(index, planner, &out_root, &owned, (stopped, in_place));
     tables.extend(records);
     let manifest_path = match &mut manifest {
         Some((m, this_run)) => {
-            let written = writer.written.lock().map(|w| w.clone()).unwrap_or_default();
+            let written = writer
+                .written
+                .lock()
+                .map(|mut w| std::mem::take(&mut *w))
+                .unwrap_or_default();
             let counts = (committed + xml_written, failed.len(), cancel.load(Ordering::Relaxed));
             finish_manifest(m, this_run, written, tables, counts);
             m.write_named(&out_root, &manifest_name).map_err(manifest_err)?;
@@ -771,6 +768,18 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
+    /// The paths of the files written so far, relative to the output.
+    fn written_paths(&self) -> BTreeSet<PathBuf> {
+        self.written
+            .lock()
+            .map(|w| {
+                w.iter()
+                    .map(|r| crate::paths::from_exact(&r.path).unwrap_or_else(|_| PathBuf::from(&r.path)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn open(
         root: &'a Path,
         out_root: &'a Path,

@@ -425,9 +425,9 @@ impl Manifest {
             path: path.clone(),
             source,
         };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io_err(io::Error::other(e)))?;
+        // Written as it is serialised: the whole text first took some 330 bytes a file.
         crate::atomic::write_file(&path, 0o644, |w| {
-            w.write_all(&json)?;
+            serde_json::to_writer_pretty(&mut *w, self).map_err(io::Error::other)?;
             w.write_all(b"\n")
         })
         .map_err(io_err)
