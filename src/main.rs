@@ -21,7 +21,28 @@ fn ignore_file_size_signal() {
     }
 }
 
+/// glibc's allocator as dams' memory use needs it (issue 17). By default it raises the size
+/// from which a block gets pages of its own each time such a block is freed, so the large
+/// vectors a search is built from (tens of MB, dropped once it is built) end up inside the
+/// heap, whose holes are never handed back: at 10,000 patients `dams plan` peaked 15 % higher.
+/// A fixed threshold keeps them out, and each is returned whole when freed. Fewer arenas: a
+/// block freed in one thread's arena is not reused by another's.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first thing in main, before any thread exists or allocates; mallopt only
+    // sets glibc's parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+    }
+}
+
+/// glibc's arenas ([`tune_allocator`]).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: libc::c_int = 2;
+
 fn main() -> ExitCode {
+    tune_allocator();
     ignore_file_size_signal();
     let args = match cli::parse() {
         Ok(args) => args,
