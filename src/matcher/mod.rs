@@ -72,22 +72,25 @@ const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
 /// 20,000 files it searched spent searching with it.
 const DFA_MAX_PATTERNS: usize = 1000;
 
-/// The automaton kind for `patterns`: `small` (None: the crate's own choice) while they are
-/// small, `large` when they are not: a contiguous NFA (built in linear time and memory), or
-/// the noncontiguous one it is made from, which a search of a few short texts needs no more
-/// than (the contiguous one is made from it, so building it holds both at once).
-pub fn search_kind<P: AsRef<[u8]>>(
-    patterns: &[P],
+/// The automaton kind for `count` patterns of `total` bytes: `small` (None: the crate's own
+/// choice) while they are small, `large` when they are not: a contiguous NFA (built in linear
+/// time and memory), or the noncontiguous one it is made from, which is about as large once
+/// built (the contiguous one is made from it, so building it holds both at once).
+fn search_kind(
+    count: usize,
+    total: usize,
     small: Option<AhoCorasickKind>,
     large: AhoCorasickKind,
 ) -> Option<AhoCorasickKind> {
-    let total: usize = patterns.iter().map(|p| p.as_ref().len()).sum();
-    if total > DFA_MAX_PATTERN_BYTES || patterns.len() > DFA_MAX_PATTERNS {
+    if total > DFA_MAX_PATTERN_BYTES || count > DFA_MAX_PATTERNS {
         Some(large)
     } else {
         small
     }
 }
+
+// A form's length is held in 16 bits (`Form::len`).
+const _: () = assert!(MAX_PATTERN <= u16::MAX as usize);
 
 /// How a search is compiled: see [`search_kind`], and whether it uses a prefilter.
 #[derive(Debug, Clone, Copy)]
@@ -184,9 +187,16 @@ thread_local! {
 #[derive(Debug, Clone, Copy)]
 struct Form<T> {
     start: usize,
-    end: usize,
+    /// At most [`MAX_PATTERN`] bytes: a cohort's search holds a million forms.
+    len: u16,
     guards: (Guard, Guard),
     what: T,
+}
+
+impl<T> Form<T> {
+    fn range(&self) -> Range<usize> {
+        self.start..self.start + usize::from(self.len)
+    }
 }
 
 /// What a pattern of a compiled search stands for, and where it may stand: all a search
@@ -215,11 +225,13 @@ impl<T: Copy> Forms<T> {
     }
 
     fn push(&mut self, folded: &str, guards: (Guard, Guard), what: T) {
+        // `spellings` cuts every form to MAX_PATTERN bytes (or leaves it out).
+        let Ok(len) = u16::try_from(folded.len()) else { return };
         let start = self.text.len();
         self.text.push_str(folded);
         self.list.push(Form {
             start,
-            end: self.text.len(),
+            len,
             guards,
             what,
         });
@@ -234,26 +246,18 @@ impl<T: Copy> Forms<T> {
         same: impl Fn(&Form<T>, &Form<T>) -> bool,
     ) {
         let text = &self.text;
-        let folded = |f: &Form<T>| &text[f.start..f.end];
+        let folded = |f: &Form<T>| &text[f.range()];
         self.list
             .sort_by(|a, b| folded(a).cmp(folded(b)).then_with(|| then(a, b)));
         self.list.dedup_by(|a, b| folded(a) == folded(b) && same(a, b));
     }
 
     /// The search over the forms and what each pattern stands for (the text is dropped).
-    fn compile(self, how: Build) -> (Option<AhoCorasick>, Vec<Hit<T>>) {
-        let search = (!self.list.is_empty())
-            .then(|| {
-                let patterns: Vec<&str> = self.list.iter().map(|f| &self.text[f.start..f.end]).collect();
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(how.kind)
-                    .kind(search_kind(&patterns, how.small, how.large))
-                    .prefilter(how.prefilter)
-                    .build(&patterns)
-                    .ok()
-            })
-            .flatten();
+    /// The patterns are handed to the builder straight from the text (a cohort's list of
+    /// them was 16 bytes a form more while it was built).
+    fn compile(mut self, how: Build) -> (Option<AhoCorasick>, Vec<Hit<T>>) {
+        self.list.shrink_to_fit();
+        self.text.shrink_to_fit();
         let hits = self
             .list
             .iter()
@@ -262,6 +266,18 @@ impl<T: Copy> Forms<T> {
                 what: f.what,
             })
             .collect();
+        let total: usize = self.list.iter().map(|f| usize::from(f.len)).sum();
+        let search = (!self.list.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(how.kind)
+                    .kind(search_kind(self.list.len(), total, how.small, how.large))
+                    .prefilter(how.prefilter)
+                    .build(self.list.iter().map(|f| &self.text[f.range()]))
+                    .ok()
+            })
+            .flatten();
         (search, hits)
     }
 }
