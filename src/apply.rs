@@ -449,7 +449,7 @@ pub fn apply(
                 .map(|mut w| std::mem::take(&mut *w))
                 .unwrap_or_default();
             let counts = (committed + xml_written, failed.len(), cancel.load(Ordering::Relaxed));
-            finish_manifest(m, this_run, written, tables, counts);
+            finish_manifest(m, *this_run, written, tables, counts);
             m.write_named(&out_root, &manifest_name).map_err(manifest_err)?;
             Some(out_root.join(&manifest_name))
         }
@@ -591,7 +591,8 @@ fn earlier_manifest(
 
 /// The manifest of this run before its first file: the earlier one (or a new one), with every
 /// file this run sets out to write listed as pending. Returns the paths that were dams' own
-/// before the run (files it may replace without `--overwrite`) and the manifest.
+/// before the run (files it may replace without `--overwrite`), where this run's pending
+/// entries start, and the manifest.
 fn begin_manifest(
     earlier: Option<crate::manifest::Manifest>,
     planner: &Planner,
@@ -601,13 +602,12 @@ fn begin_manifest(
     only: Option<&BTreeSet<String>>,
 ) -> (
     std::collections::HashSet<PathBuf>,
-    std::collections::HashSet<String>,
+    usize,
     crate::manifest::Manifest,
 ) {
     use crate::manifest::{Manifest, key_fingerprint, rel_string};
     let mut m = earlier.unwrap_or_else(|| Manifest::new(&planner.profile, key_fingerprint(&key.secret())));
     let owned: std::collections::HashSet<PathBuf> = m.owned().into_iter().collect();
-    let prior: std::collections::HashSet<String> = m.pending.iter().cloned().collect();
     let before = m.pending.len();
     m.dams_version = env!("CARGO_PKG_VERSION").into();
     m.options.recode |= planner.recode;
@@ -631,12 +631,15 @@ fn begin_manifest(
             .filter(|x| planner.xml_owner(&x.path).is_some_and(|(p, _)| in_run(p)))
             .map(|x| rel_string(&planner.dest(&x.path))),
     );
-    let this_run = m.pending[before..]
-        .iter()
-        .filter(|p| !prior.contains(*p))
-        .cloned()
-        .collect();
-    (owned, this_run, m)
+    // A path an earlier run left pending is listed once: this run's entries are those from
+    // `before` on (instead of a set of copies of them, issue 17).
+    let fresh: Vec<bool> = {
+        let mut seen: std::collections::HashSet<&str> = m.pending[..before].iter().map(String::as_str).collect();
+        m.pending[before..].iter().map(|p| seen.insert(p.as_str())).collect()
+    };
+    let mut keep = std::iter::repeat_n(true, before).chain(fresh);
+    m.pending.retain(|_| keep.next().unwrap_or(true));
+    (owned, before, m)
 }
 
 /// The manifest after the run: the files it wrote with their digests; what it set out to
@@ -644,14 +647,15 @@ fn begin_manifest(
 /// the folder: every file appears whole or not at all).
 fn finish_manifest(
     m: &mut crate::manifest::Manifest,
-    this_run: &std::collections::HashSet<String>,
+    this_run: usize,
     written: Vec<crate::manifest::FileRecord>,
     tables: Vec<crate::manifest::FileRecord>,
     (n_written, n_failed, cancelled): (usize, usize, bool),
 ) {
+    // Pending entries of an earlier run that stopped stay (their files may be there); this
+    // run's, from `this_run` on, go (its files are recorded, or not in the folder).
+    m.pending.truncate(this_run);
     m.record_all(written.into_iter().chain(tables));
-    // Pending entries of an earlier run that stopped stay (their files may be there).
-    m.pending.retain(|p| !this_run.contains(p));
     m.runs.push(crate::manifest::Run {
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         dams_version: env!("CARGO_PKG_VERSION").into(),

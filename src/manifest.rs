@@ -454,26 +454,44 @@ impl Manifest {
         self.record_all(std::iter::once(rec));
     }
 
-    /// Records files written (each replacing an earlier record of it), in one pass over
-    /// the records already there: a run of 100,000 files must not compare each with all.
+    /// Records files written (each replacing an earlier record of it, the last of a path
+    /// winning), in one pass over the records already there: a run of 100,000 files must not
+    /// compare each with all. Found by binary search in the new records sorted by path, not
+    /// through maps of copied paths (three copies of every path were apply's peak, issue 17).
     pub fn record_all(&mut self, recs: impl IntoIterator<Item = FileRecord>) {
-        let mut at: std::collections::HashMap<String, usize> = self
+        let recs: Vec<FileRecord> = recs.into_iter().collect();
+        let mut order: Vec<usize> = (0..recs.len()).collect();
+        // By path, the latest of each path first, then only that one kept.
+        order.sort_unstable_by(|&a, &b| recs[a].path.cmp(&recs[b].path).then(b.cmp(&a)));
+        order.dedup_by(|later, kept| recs[*later].path == recs[*kept].path);
+        let find = |path: &str| {
+            order
+                .binary_search_by(|&i| recs[i].path.as_str().cmp(path))
+                .ok()
+                .map(|k| order[k])
+        };
+        let replaced: Vec<(usize, usize)> = self
             .files
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.path.clone(), i))
+            .filter_map(|(at, f)| find(&f.path).map(|i| (at, i)))
             .collect();
-        let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for rec in recs {
-            done.insert(rec.path.clone());
-            if let Some(&i) = at.get(&rec.path) {
-                self.files[i] = rec
-            } else {
-                at.insert(rec.path.clone(), self.files.len());
-                self.files.push(rec);
+        self.pending.retain(|p| find(p).is_none());
+        let mut new = vec![false; recs.len()];
+        for &i in &order {
+            new[i] = true;
+        }
+        for &(_, i) in &replaced {
+            new[i] = false;
+        }
+        let mut recs: Vec<Option<FileRecord>> = recs.into_iter().map(Some).collect();
+        for (at, i) in replaced {
+            if let Some(rec) = recs[i].take() {
+                self.files[at] = rec;
             }
         }
-        self.pending.retain(|p| !done.contains(p));
+        self.files
+            .extend(recs.into_iter().zip(new).filter_map(|(rec, new)| rec.filter(|_| new)));
     }
 }
 
@@ -657,6 +675,11 @@ mod tests {
         let got: Vec<(&str, u64)> = m.files.iter().map(|f| (f.path.as_str(), f.size)).collect();
         assert_eq!(got, [("a", 3), ("b", 2), ("c", 4)]);
         assert_eq!(m.pending, ["d"]);
+        // A path named twice in one call is recorded once, as its last record says; new ones
+        // keep the order they came in, not the order of their paths.
+        m.record_all([rec("z", 5), rec("e", 6), rec("y", 7), rec("e", 8), rec("a", 9)]);
+        let got: Vec<(&str, u64)> = m.files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+        assert_eq!(got, [("a", 9), ("b", 2), ("c", 4), ("z", 5), ("y", 7), ("e", 8)]);
         let (d1, n) = digest_reader(&b"abc"[..]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((d1.as_str(), n), (digest_bytes(b"abc").as_str(), 3));
     }
