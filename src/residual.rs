@@ -91,9 +91,19 @@ pub fn names_hits(
     identities: &[&crate::identity::Identity],
     study_dates: bool,
 ) -> Vec<Vec<(IdentifierKind, bool)>> {
+    names_hits_by(names, identities, study_dates, NAMES_PART)
+}
+
+/// [`names_hits`], `part` identities at a time.
+fn names_hits_by(
+    names: &[(&std::ffi::OsStr, bool)],
+    identities: &[&crate::identity::Identity],
+    study_dates: bool,
+    part: usize,
+) -> Vec<Vec<(IdentifierKind, bool)>> {
     use rayon::prelude::*;
     let mut kinds: Vec<Vec<IdentifierKind>> = vec![Vec::new(); names.len()];
-    for part in identities.chunks(NAMES_PART) {
+    for part in identities.chunks(part) {
         let ids = crate::matcher::search_for_all(part.iter().copied(), study_dates);
         kinds.par_iter_mut().zip(names.par_iter()).for_each(|(k, (name, _))| {
             let found = ids.find(name.as_encoded_bytes());
@@ -106,7 +116,7 @@ pub fn names_hits(
     }
     let mut replaced = vec![false; names.len()];
     if kinds.iter().any(|k| !k.is_empty()) {
-        for part in identities.chunks(NAMES_PART) {
+        for part in identities.chunks(part) {
             let rules = crate::matcher::NameRules::new(part.iter().copied(), study_dates);
             replaced
                 .par_iter_mut()
@@ -361,4 +371,61 @@ pub fn kept_on_purpose(profile: &Profile) -> Vec<IdentifierKind> {
     .filter(|(_, tag)| matches!(profile.action_for(*tag), None | Some(Action::Keep | Action::Clean)))
     .map(|(kind, _)| kind)
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    fn person(name: &str, id: &str, birth: &str) -> Identity {
+        let mut i = Identity::default();
+        i.names.insert(name.into());
+        i.ids.insert(id.into());
+        if !birth.is_empty() {
+            i.birth_dates.insert(birth.into());
+        }
+        i
+    }
+
+    /// The cohort searched a part at a time finds in every name what one search over everyone
+    /// finds, replaced or kept alike, even where one patient's search finds an identifier and
+    /// another's rules replace the name.
+    #[test]
+    fn names_searched_in_parts_as_in_one() {
+        let people = [
+            person("LEE^ANN", "12345", ""),
+            person("SMITH^JOHN", "A12345", "19600505"),
+            person("CompressedSamples^MR1", "4MR1", ""),
+            person("Müller^Hans", "778899123", "19610423"),
+        ];
+        let refs: Vec<&Identity> = people.iter().collect();
+        let names: Vec<(&std::ffi::OsStr, bool)> = [
+            ("A12345", false),
+            ("12345", false),
+            ("12345.dcm", true),
+            ("Smith_CT", false),
+            ("19600505", false),
+            ("12345_CT", false),
+            ("MR1", false),
+            ("CT_001", false),
+            ("MUELLER_HANS", false),
+            ("x_778899123_y.dcm", true),
+            ("1961-04-23", false),
+            ("A12345_12345", false),
+        ]
+        .into_iter()
+        .map(|(n, f)| (std::ffi::OsStr::new(n), f))
+        .collect();
+        let ids = crate::matcher::search_for(&people, false);
+        let rules = crate::matcher::NameRules::new(&people, false);
+        let whole: Vec<_> = names.iter().map(|(n, f)| name_hits(n, *f, &ids, &rules)).collect();
+        let found = whole.iter().flatten();
+        assert!(found.clone().any(|(_, replaced)| *replaced), "{whole:?}");
+        assert!(found.clone().any(|(_, replaced)| !*replaced), "{whole:?}");
+        assert!(whole.iter().filter(|h| h.is_empty()).count() >= 1, "{whole:?}");
+        for part in [1, 2, 3, 4] {
+            assert_eq!(names_hits_by(&names, &refs, false, part), whole, "parts of {part}");
+        }
+    }
 }
