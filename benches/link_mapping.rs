@@ -48,7 +48,7 @@ fn header(
             instance_number: Some(1),
             series_number: None,
             image_position: Some([-150.0, -150.0, z]),
-            image_orientation: Some(AXIAL),
+            image_orientation: Some(std::sync::Arc::new(AXIAL)),
             image_type: image_type.split('\\').map(str::to_string).collect(),
             number_of_frames: 1,
             image: image.clone(),

@@ -649,12 +649,12 @@ fn adopt_borrowed(view: &View, parts: &mut [Part]) {
         }
         let stack = SliceStack::new(h.members.iter().map(|&k| {
             let inst = view.items[k].inst;
-            (inst.image_position, inst.image_orientation)
+            (inst.image_position, inst.orientation())
         }));
         let collides = p.members.iter().any(|&k| {
             let inst = view.items[k].inst;
             inst.image_position
-                .is_some_and(|pos| stack.has_slice_at(&pos, inst.image_orientation.as_ref()))
+                .is_some_and(|pos| stack.has_slice_at(&pos, inst.orientation().as_ref()))
         });
         if !collides {
             moves.push((pi, host));
@@ -808,7 +808,7 @@ fn stacks(view: &View, members: &[usize], resolutions: &Resolutions) -> Vec<Vec<
     let mut unplaced = Vec::new();
     for &k in members {
         let inst = view.items[k].inst;
-        match (inst.image_position, inst.image_orientation) {
+        match (inst.image_position, inst.orientation()) {
             (Some(_), Some(o)) => match by_orientation
                 .iter_mut()
                 .find(|(x, _)| geometry::same_orientation(x, &o))
@@ -851,7 +851,7 @@ fn stacks(view: &View, members: &[usize], resolutions: &Resolutions) -> Vec<Vec<
 fn repeats(view: &View, files: &[usize]) -> bool {
     SliceStack::new(files.iter().map(|&k| {
         let inst = view.items[k].inst;
-        (inst.image_position, inst.image_orientation)
+        (inst.image_position, inst.orientation())
     }))
     .has_repeats()
 }
@@ -881,7 +881,7 @@ fn split_repeated_positions(view: &View, files: Vec<usize>, resolutions: &Resolu
         .map(|s| {
             SliceStack::new(s.iter().map(|&k| {
                 let inst = view.items[k].inst;
-                (inst.image_position, inst.image_orientation)
+                (inst.image_position, inst.orientation())
             }))
         })
         .collect();
@@ -890,7 +890,7 @@ fn split_repeated_positions(view: &View, files: Vec<usize>, resolutions: &Resolu
         let inst = view.items[k].inst;
         let free = |i: usize| {
             inst.image_position.is_none_or(|p| {
-                !taken[i].has_slice_at(&p, inst.image_orientation.as_ref())
+                !taken[i].has_slice_at(&p, inst.orientation().as_ref())
                     && !added[i].iter().any(|q| geometry::same_position(&p, q))
             })
         };
@@ -1251,7 +1251,7 @@ fn build_group(cx: &Context, draft: &Draft, links: &mut Links) -> SegmentationGr
             sop_instance_uid: inst.sop_instance_uid.clone(),
             instance_number: inst.instance_number,
             position: inst.image_position,
-            orientation: inst.image_orientation,
+            orientation: inst.orientation(),
             slices: fl
                 .votes
                 .iter()
@@ -1261,7 +1261,7 @@ fn build_group(cx: &Context, draft: &Draft, links: &mut Links) -> SegmentationGr
                         SourceSlice {
                             source: s,
                             position: target.image_position,
-                            orientation: target.image_orientation,
+                            orientation: target.orientation(),
                         }
                     })
                 })
@@ -1433,11 +1433,11 @@ fn suggest(cx: &Context, gi: usize, draft: &Draft, links: &Links) -> Vec<Suggest
         let slices = cx.slices_of.get(&si).map(Vec::as_slice).unwrap_or_default();
         let stack = SliceStack::new(slices.iter().map(|&k| {
             let inst = cx.view.items[k].inst;
-            (inst.image_position, inst.image_orientation)
+            (inst.image_position, inst.orientation())
         }));
         let on_slices = positioned.iter().all(|i| {
             i.image_position
-                .is_some_and(|p| stack.has_slice_at(&p, i.image_orientation.as_ref()))
+                .is_some_and(|p| stack.has_slice_at(&p, i.orientation().as_ref()))
         });
         if !stack.is_empty() && on_slices {
             reasons.insert(SuggestionReason::SameGeometry);

@@ -42,7 +42,7 @@ fn file(patient: &str, path: &str, series: &str, sop: &str) -> Header {
             instance_number: None,
             series_number: None,
             image_position: None,
-            image_orientation: Some(AXIAL),
+            image_orientation: Some(std::sync::Arc::new(AXIAL)),
             image_type: Vec::new().into(),
             number_of_frames: 1,
             image: Arc::default(),
@@ -549,7 +549,7 @@ fn repair_falls_back_to_the_masks_own_position_along_the_normal() {
         .map(|(i, (x, path))| {
             let mut h = mask("P", path, "M", &format!("M.{i}"), &[&format!("GONE.{i}")]);
             h.instance.image_position = Some([x, 0.0, 0.0]);
-            h.instance.image_orientation = Some(sagittal);
+            h.instance.image_orientation = Some(std::sync::Arc::new(sagittal));
             h
         })
         .collect();

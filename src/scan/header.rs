@@ -153,7 +153,9 @@ pub struct Instance {
     #[serde(skip)]
     pub series_number: Option<i64>,
     pub image_position: Option<[f64; 3]>,
-    pub image_orientation: Option<[f64; 6]>,
+    /// Held once for the files that agree on it (a series' slices do), like the values above:
+    /// 56 bytes a file otherwise.
+    pub image_orientation: Option<Arc<[f64; 6]>>,
     pub image_type: Arc<[String]>,
     pub number_of_frames: u32,
     /// Pixel and derivation facts (shared between files that agree on them).
@@ -170,6 +172,12 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// `ImageOrientationPatient`, if the file has one.
+    #[must_use]
+    pub fn orientation(&self) -> Option<[f64; 6]> {
+        self.image_orientation.as_deref().copied()
+    }
+
     /// Why this image may show identifiers in its pixels, which no profile changes: it says
     /// so (`BurnedInAnnotation` YES), or it is a secondary capture or ultrasound image — screen
     /// grabs and scanners that write the patient's name into the picture — that does not say
@@ -280,7 +288,7 @@ pub fn from_parsed(p: &Parsed, rel: &Path, size: u64, modified: Option<SystemTim
             instance_number: top_int(p, tags::INSTANCE_NUMBER),
             series_number: top_int(p, tags::SERIES_NUMBER),
             image_position: array3(top_numbers(p, tags::IMAGE_POSITION_PATIENT)),
-            image_orientation: array6(top_numbers(p, tags::IMAGE_ORIENTATION_PATIENT)),
+            image_orientation: array6(top_numbers(p, tags::IMAGE_ORIENTATION_PATIENT)).map(Arc::new),
             image_type: top_values(p, tags::IMAGE_TYPE).into(),
             number_of_frames: top_int(p, tags::NUMBER_OF_FRAMES)
                 .and_then(|n| u32::try_from(n).ok())
