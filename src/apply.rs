@@ -600,11 +600,7 @@ fn begin_manifest(
     patients: &[&Patient],
     index: &Index,
     only: Option<&BTreeSet<String>>,
-) -> (
-    std::collections::HashSet<PathBuf>,
-    usize,
-    crate::manifest::Manifest,
-) {
+) -> (std::collections::HashSet<PathBuf>, usize, crate::manifest::Manifest) {
     use crate::manifest::{Manifest, key_fingerprint, rel_string};
     let mut m = earlier.unwrap_or_else(|| Manifest::new(&planner.profile, key_fingerprint(&key.secret())));
     let owned: std::collections::HashSet<PathBuf> = m.owned().into_iter().collect();
@@ -655,7 +651,10 @@ fn finish_manifest(
     // Pending entries of an earlier run that stopped stay (their files may be there); this
     // run's, from `this_run` on, go (its files are recorded, or not in the folder).
     m.pending.truncate(this_run);
-    m.record_all(written.into_iter().chain(tables));
+    // One vector, handed over whole (a chain of two was collected into a copy of it).
+    let mut written = written;
+    written.extend(tables);
+    m.record_all(written);
     m.runs.push(crate::manifest::Run {
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         dams_version: env!("CARGO_PKG_VERSION").into(),

@@ -484,14 +484,19 @@ impl Manifest {
         for &(_, i) in &replaced {
             new[i] = false;
         }
-        let mut recs: Vec<Option<FileRecord>> = recs.into_iter().map(Some).collect();
+        drop(order);
+        // Moved, never copied: a first run's records become the list as they are.
+        let mut recs = recs;
         for (at, i) in replaced {
-            if let Some(rec) = recs[i].take() {
-                self.files[at] = rec;
-            }
+            std::mem::swap(&mut self.files[at], &mut recs[i]);
         }
-        self.files
-            .extend(recs.into_iter().zip(new).filter_map(|(rec, new)| rec.filter(|_| new)));
+        let mut new = new.into_iter();
+        recs.retain(|_| new.next().unwrap_or(false));
+        if self.files.is_empty() {
+            self.files = recs;
+        } else {
+            self.files.append(&mut recs);
+        }
     }
 }
 
